@@ -1,0 +1,2 @@
+// Anchor for the torch precompiled header target.
+namespace rib::internal { void TorchPchAnchor() {} }

@@ -1,0 +1,102 @@
+# Shared by scripts/test.sh, scripts/demo.sh and bench scripts: package install, build,
+# and a throwaway PostgreSQL 15 cluster. Source it; do not run it.
+
+RIB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RIB_BUILD_DIR="${RIB_BUILD_DIR:-$RIB_ROOT/build}"
+
+# Everything rib needs, from Debian 12 packages. OpenBLAS matters for speed: without
+# it Debian's LibTorch runs matmuls on the reference BLAS (DESIGN §3).
+RIB_APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git python3
+  libtorch-dev libopenblas0-pthread
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libpqxx-dev postgresql-15 postgresql-client-15
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libyaml-cpp-dev prometheus-cpp-dev libssl-dev
+  dataset-fashion-mnist python3-torch python3-torchvision python3-numpy
+)
+
+rib_log() { printf '[rib] %s\n' "$*" >&2; }
+
+# Installs the packages above that are missing; silent when all are present.
+rib_install_deps() {
+  local missing=()
+  local p
+  for p in "${RIB_APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    rib_log "missing packages (run as root to install): ${missing[*]}"
+    return 1
+  fi
+  rib_log "installing ${#missing[@]} packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configures (once) and builds. Extra arguments are build targets.
+rib_build() {
+  export CCACHE_BASEDIR="$RIB_ROOT"      # cache hits across clones of the repository
+  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-8G}"
+  export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
+  if [ ! -f "$RIB_BUILD_DIR/build.ninja" ]; then
+    cmake -S "$RIB_ROOT" -B "$RIB_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      ${RIB_CMAKE_ARGS:-} >/dev/null
+  fi
+  local jobs="${RIB_BUILD_JOBS:-$(nproc)}"
+  if [ $# -gt 0 ]; then
+    cmake --build "$RIB_BUILD_DIR" -j "$jobs" --target "$@"
+  else
+    cmake --build "$RIB_BUILD_DIR" -j "$jobs"
+  fi
+}
+
+rib_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+RIB_PG_BIN=/usr/lib/postgresql/15/bin
+
+# rib_pg_start DIR: initdb (if new) and start a PostgreSQL 15 cluster in DIR as the
+# postgres user on a free port of 127.0.0.1. Sets RIB_PG_PORT and RIB_PG_DIR.
+rib_pg_start() {
+  RIB_PG_DIR="$1"
+  mkdir -p "$RIB_PG_DIR"
+  local runas=()
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$RIB_PG_DIR"
+    runas=(runuser -u postgres --)
+  fi
+  if [ ! -f "$RIB_PG_DIR/data/PG_VERSION" ]; then
+    "${runas[@]}" "$RIB_PG_BIN/initdb" -D "$RIB_PG_DIR/data" -U postgres --auth=trust \
+      -E UTF8 --locale=C.UTF-8 >"$RIB_PG_DIR/initdb.log" 2>&1 ||
+      { cat "$RIB_PG_DIR/initdb.log" >&2; return 1; }
+  fi
+  RIB_PG_PORT="${RIB_PG_PORT:-$(rib_free_port)}"
+  "${runas[@]}" "$RIB_PG_BIN/pg_ctl" -D "$RIB_PG_DIR/data" -l "$RIB_PG_DIR/server.log" -w \
+    -o "-p $RIB_PG_PORT -k $RIB_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+    start >/dev/null || { tail -20 "$RIB_PG_DIR/server.log" >&2; return 1; }
+  export RIB_PG_PORT RIB_PG_DIR
+}
+
+# rib_pg_createdb NAME: creates NAME if missing; prints its libpq URI.
+rib_pg_createdb() {
+  local name="$1"
+  if ! psql -h 127.0.0.1 -p "$RIB_PG_PORT" -U postgres -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname='$name'" | grep -q 1; then
+    psql -h 127.0.0.1 -p "$RIB_PG_PORT" -U postgres -d postgres -qc "CREATE DATABASE \"$name\"" >/dev/null
+  fi
+  echo "postgresql://postgres@127.0.0.1:$RIB_PG_PORT/$name"
+}
+
+rib_pg_stop() {
+  [ -n "${RIB_PG_DIR:-}" ] && [ -f "$RIB_PG_DIR/data/postmaster.pid" ] || return 0
+  local runas=()
+  [ "$(id -u)" = 0 ] && runas=(runuser -u postgres --)
+  "${runas[@]}" "$RIB_PG_BIN/pg_ctl" -D "$RIB_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+}
