@@ -1,0 +1,55 @@
+// The contract between the model zoo (models, weights) and the methods (training,
+// evaluation). Every architecture is a Classifier: features → linear head.
+#ifndef RIB_WORKER_ENGINE_MODEL_H_
+#define RIB_WORKER_ENGINE_MODEL_H_
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+
+namespace rib::engine {
+
+// Not thread-safe (a torch module): one training loop owns it.
+class ClassifierImpl : public torch::nn::Module {
+ public:
+  // Pre-logit features, [N, feature_dim].
+  virtual torch::Tensor Features(const torch::Tensor& images) = 0;
+  // Logits from features, [N, num_classes].
+  virtual torch::Tensor Head(const torch::Tensor& features) = 0;
+  torch::Tensor forward(const torch::Tensor& images) { return Head(Features(images)); }
+
+  // Parameter names (as in named_parameters(), timm/torchvision names) of the head:
+  // "head.weight", "head.bias" for ViT; "fc.weight", "fc.bias" for ResNet.
+  virtual std::vector<std::string> HeadParameterNames() const = 0;
+  virtual int64_t num_classes() const = 0;
+  virtual int64_t feature_dim() const = 0;
+  // Input image side the model expects (e.g. 224, or 28/32 for FMNIST models).
+  virtual int64_t image_size() const = 0;
+  virtual int64_t in_channels() const { return 3; }
+
+  // LoRA (DESIGN §6): rank-r adapters on the q and v projections of every attention
+  // block. FAILED_PRECONDITION for architectures without attention.
+  virtual absl::Status EnableLora(int64_t rank, double alpha) {
+    return absl::FailedPreconditionError("this architecture has no attention blocks");
+  }
+  // Folds the adapters into the base weights and removes them.
+  virtual absl::Status MergeLora() {
+    return absl::FailedPreconditionError("LoRA is not enabled");
+  }
+};
+TORCH_MODULE(Classifier);
+
+// Builds an architecture by name ("vit_tiny_patch16_224", "vit_base_patch16_224",
+// "vit_base_patch16_clip_224", "resnet18/34/50/101", "fmnist_vit", "fmnist_resnet"...)
+// with freshly initialised weights (seeded by the caller's torch::manual_seed).
+// INVALID_ARGUMENT naming the arch when it is unknown.
+absl::StatusOr<Classifier> CreateModel(const std::string& arch, int64_t num_classes);
+
+}  // namespace rib::engine
+
+#endif  // RIB_WORKER_ENGINE_MODEL_H_
