@@ -8,7 +8,7 @@
 
 #include <functional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,8 +32,8 @@ struct SweepSpec {
 };
 
 // Parses and validates a sweep file. `source_name` is used in error messages.
-absl::StatusOr<SweepSpec> ParseSweepYaml(std::string_view text,
-                                         std::string_view source_name = "sweep");
+absl::StatusOr<SweepSpec> ParseSweepYaml(absl::string_view text,
+                                         absl::string_view source_name = "sweep");
 
 // One job of an expanded sweep.
 struct PlannedJob {
