@@ -1,0 +1,150 @@
+// Launching and supervising the rank processes of one data-parallel job.
+//
+// A RankGroup starts world_size copies of one command, each in its own process group
+// (so a rank's own children die with it), with its stdout and stderr in per-rank log
+// files and the rendezvous variables of process_group.h in its environment. Wait()
+// supervises them: the first rank that fails, is killed, or hangs takes the others
+// down with it, and the error names that rank and shows the tail of its stderr.
+#ifndef RIB_WORKER_DIST_LAUNCHER_H_
+#define RIB_WORKER_DIST_LAUNCHER_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace rib::dist {
+
+struct RankLaunchOptions {
+  // The command: argv[0] is the binary's path (not searched in $PATH), then its
+  // arguments. Every rank runs the same command; it learns its rank from RIB_RANK.
+  std::vector<std::string> argv;
+  // Number of ranks to start (>= 1).
+  int world_size = 1;
+  // Extra environment variables. Each rank's environment is this process's environment
+  // (unless inherit_environment is false), overridden by `env`, overridden by
+  // RIB_RANK, RIB_WORLD_SIZE, RIB_MASTER_ADDR, RIB_MASTER_PORT and RIB_HEARTBEAT_FILE.
+  std::map<std::string, std::string> env;
+  // Whether ranks inherit this process's environment. Default true (PATH, LD_*, CUDA_*).
+  bool inherit_environment = true;
+  // Rendezvous address and port passed to every rank (RIB_MASTER_ADDR/PORT). Port 0
+  // (default): Start() picks a free port with PickFreePort().
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;
+  // A rank that has not touched its heartbeat file (RIB_HEARTBEAT_FILE, see
+  // TouchHeartbeat) for this long is hung: all ranks are killed and Wait() returns
+  // DEADLINE_EXCEEDED. The clock starts when the rank starts. Infinite (default):
+  // no hang detection.
+  absl::Duration hang_timeout = absl::InfiniteDuration();
+  // Wall-clock limit for the whole group; past it all ranks are killed and Wait()
+  // returns DEADLINE_EXCEEDED. Default: none.
+  absl::Duration overall_timeout = absl::InfiniteDuration();
+  // Time between SIGTERM and SIGKILL when ranks are killed. 5 s lets a rank flush its
+  // logs; tests use less.
+  absl::Duration kill_grace = absl::Seconds(5);
+  // Folder (created if missing) for rank<N>.stderr.log, rank<N>.stdout.log and
+  // rank<N>.heartbeat. Required.
+  std::string log_dir;
+  // Lines of a failed rank's stderr quoted in Wait()'s error.
+  int stderr_tail_lines = 20;
+  // Ranks get SIGKILL when the thread that called Start() exits (PR_SET_PDEATHSIG), so
+  // a worker killed with kill -9 leaves no ranks behind. Call Start() from a thread that
+  // outlives the ranks (e.g. the one that calls Wait()).
+  bool die_with_parent = true;
+};
+
+// What happened to one rank, once it has exited.
+struct RankExit {
+  int rank = 0;
+  pid_t pid = 0;
+  bool exited = false;  // exit_code is valid
+  int exit_code = 0;
+  bool signaled = false;  // term_signal is valid
+  int term_signal = 0;
+};
+
+// A running group of rank processes.
+//
+// Thread-safe: Kill() may be called from any thread (e.g. to cancel a job) while
+// another thread is blocked in Wait(); Wait() must be called by one thread at a time.
+// Destroying a RankGroup kills (SIGKILL) and reaps any rank still running.
+class RankGroup {
+ public:
+  // Starts every rank. On failure to start any of them, kills those already started.
+  // Errors: INVALID_ARGUMENT (empty argv, world_size < 1, no log_dir), INTERNAL
+  // (the log folder cannot be created, fork fails), NOT_FOUND (argv[0] not executable).
+  static absl::StatusOr<std::unique_ptr<RankGroup>> Start(RankLaunchOptions options);
+
+  ~RankGroup();
+  RankGroup(const RankGroup&) = delete;
+  RankGroup& operator=(const RankGroup&) = delete;
+
+  // Blocks until every rank has exited. OK when all exited with code 0. Otherwise the
+  // first failure observed decides (all other ranks are killed, SIGTERM then SIGKILL
+  // after kill_grace, and reaped before returning):
+  //   INTERNAL           a rank exited non-zero or died of a signal it was not sent by
+  //                      us: "rank 1 of 2 (pid 123) exited with code 3" / "was killed by
+  //                      signal 9 (Killed)", then the last lines of its stderr;
+  //   DEADLINE_EXCEEDED  a rank hung past hang_timeout, or overall_timeout passed;
+  //   CANCELLED          Kill() was called.
+  // Calling Wait() again returns the same status.
+  absl::Status Wait();
+
+  // Kills every rank still running (SIGTERM to each rank's process group, SIGKILL after
+  // kill_grace, done by Wait() or the destructor). Returns at once. Thread-safe.
+  void Kill();
+
+  // The ranks' process ids, index = rank (also their process-group ids).
+  std::vector<pid_t> pids() const { return pids_; }
+  // The rendezvous port given to the ranks.
+  int master_port() const { return options_.master_port; }
+  // Path of rank `rank`'s stderr log.
+  std::string StderrPath(int rank) const;
+  std::string StdoutPath(int rank) const;
+  std::string HeartbeatPath(int rank) const;
+  // Per-rank exit information; valid after Wait() returned.
+  std::vector<RankExit> exits() const;
+
+ private:
+  explicit RankGroup(RankLaunchOptions options);
+  absl::Status Spawn(int rank);
+  void SignalAll(int sig) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kills and reaps every live rank (Wait's and the destructor's shared ending).
+  void KillAndReapAll();
+  std::string DescribeFailure(const RankExit& exit) const;
+
+  const RankLaunchOptions options_;
+  std::vector<pid_t> pids_;  // set by Start(), then immutable
+  absl::Time start_time_;
+
+  mutable absl::Mutex mu_;
+  std::vector<bool> reaped_ ABSL_GUARDED_BY(mu_);
+  std::vector<RankExit> exits_ ABSL_GUARDED_BY(mu_);
+  bool kill_requested_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time term_sent_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool waited_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status result_ ABSL_GUARDED_BY(mu_);
+};
+
+// A TCP port on `host` that is free now (bound to port 0, read back, closed). Another
+// process may take it before the ranks bind it; rendezvous then fails with UNAVAILABLE
+// and the attempt is retried.
+absl::StatusOr<int> PickFreePort(const std::string& host = "127.0.0.1");
+
+// For rank processes: updates the modification time of the heartbeat file at `path`
+// (the value of RIB_HEARTBEAT_FILE), creating it if needed. Call it at least once per
+// hang_timeout (e.g. every training step and every evaluation batch). An empty path is
+// a no-op (the rank was not started by a RankGroup).
+absl::Status TouchHeartbeat(const std::string& path);
+
+}  // namespace rib::dist
+
+#endif  // RIB_WORKER_DIST_LAUNCHER_H_

@@ -1,0 +1,119 @@
+// Process groups for data-parallel training: the collectives the training loop needs
+// (all-reduce, broadcast, barrier) behind one interface, so the engine runs the same
+// code with one rank, with N rank processes over c10d (Gloo on CPU, NCCL on CUDA
+// builds), or with an in-process fake in tests.
+//
+// Contract shared by every implementation: collectives are called by ALL ranks of the
+// group, in the same order, with tensors of the same count, shapes and dtypes on every
+// rank; a rank that skips one leaves the others blocked until the operation timeout.
+#ifndef RIB_WORKER_DIST_PROCESS_GROUP_H_
+#define RIB_WORKER_DIST_PROCESS_GROUP_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace rib::dist {
+
+// One rank's handle on a group of `size()` ranks.
+//
+// Thread-compatible: one thread (the rank's training loop) issues the collectives;
+// concurrent calls on one object need external synchronisation.
+//
+// Errors: UNAVAILABLE when a peer is gone or the operation timed out (the attempt may
+// be retried from a checkpoint), INVALID_ARGUMENT for bad arguments (root out of range,
+// undefined or sparse tensors), INTERNAL for any other backend failure.
+class ProcessGroup {
+ public:
+  virtual ~ProcessGroup() = default;
+
+  // This process's rank, in [0, size()).
+  virtual int rank() const = 0;
+  // Number of ranks in the group (>= 1).
+  virtual int size() const = 0;
+  // "single", "gloo", "nccl" or "fake": for logs and metrics.
+  virtual std::string backend() const = 0;
+
+  // Replaces every tensor, in place, by the element-wise sum of that tensor over all
+  // ranks. Tensors must be dense and contiguous; on NCCL they must be on this rank's
+  // CUDA device, on Gloo on the CPU.
+  virtual absl::Status AllReduceSum(std::vector<torch::Tensor>& tensors) = 0;
+
+  // Overwrites every tensor, in place, with rank `root`'s values.
+  virtual absl::Status Broadcast(std::vector<torch::Tensor>& tensors, int root) = 0;
+
+  // Returns once every rank has entered Barrier().
+  virtual absl::Status Barrier() = 0;
+};
+
+// The group of one: rank 0 of size 1. Every collective is a no-op that returns OK
+// (after checking its arguments as the real ones do).
+std::unique_ptr<ProcessGroup> CreateSingleProcessGroup();
+
+// How a rank joins a c10d group.
+struct RendezvousOptions {
+  // Address of rank 0's TCPStore. Ranks of one job run on one node, so the default is
+  // the loopback address.
+  std::string host = "127.0.0.1";
+  // TCP port of rank 0's TCPStore. 0 lets rank 0 pick a free port, which only works for
+  // world_size == 1 (nobody else could learn it); with several ranks, the launcher
+  // picks one with PickFreePort() (launcher.h) and passes it to every rank
+  // (RIB_MASTER_PORT).
+  int port = 0;
+  // This process's rank in [0, world_size).
+  int rank = 0;
+  int world_size = 1;
+  // "gloo", "nccl", or "auto" (default): nccl on CUDA builds when CUDA is available,
+  // gloo otherwise.
+  std::string backend = "auto";
+  // How long rendezvous (store connection and every rank joining the group) may take
+  // before CreateProcessGroup fails with UNAVAILABLE. 60 s covers slow rank start-up
+  // (loading a model) on a busy node.
+  absl::Duration timeout = absl::Seconds(60);
+  // How long one collective may block (a peer that died or stalled). Default 30 min:
+  // longer than any evaluation pass between two collectives; the launcher's hang
+  // timeout usually fires first.
+  absl::Duration operation_timeout = absl::Minutes(30);
+};
+
+// Joins the group described by `options`: rank 0 hosts a c10d::TCPStore on
+// options.port, every rank connects to it and creates the c10d backend.
+// Errors: INVALID_ARGUMENT (bad rank/size/backend/port), UNAVAILABLE (rendezvous timed
+// out or the store is unreachable; the message names the rank, host and port),
+// UNIMPLEMENTED (backend not compiled into this build), INTERNAL (other c10d errors).
+absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
+    const RendezvousOptions& options);
+
+// Whether this build can create a Gloo (CPU) or NCCL (CUDA) group.
+bool GlooAvailable();
+bool NcclAvailable();
+
+// Names of the environment variables through which the launcher (launcher.h) tells each
+// rank process how to rendezvous.
+inline constexpr char kRankEnv[] = "RIB_RANK";
+inline constexpr char kWorldSizeEnv[] = "RIB_WORLD_SIZE";
+inline constexpr char kMasterAddrEnv[] = "RIB_MASTER_ADDR";
+inline constexpr char kMasterPortEnv[] = "RIB_MASTER_PORT";
+// Path of a file the rank touches to show progress (see TouchHeartbeat, launcher.h).
+inline constexpr char kHeartbeatFileEnv[] = "RIB_HEARTBEAT_FILE";
+
+// Builds RendezvousOptions from a rank's environment (the variables above; the other
+// fields keep their defaults). The rank's main() copies its environment into `env`
+// (libraries never read the environment themselves).
+// Errors: INVALID_ARGUMENT naming the missing or malformed variable.
+absl::StatusOr<RendezvousOptions> RendezvousOptionsFromEnv(
+    const std::map<std::string, std::string>& env);
+
+// Copies the process environment (environ) into a map; for main() functions.
+std::map<std::string, std::string> ProcessEnvironment();
+
+}  // namespace rib::dist
+
+#endif  // RIB_WORKER_DIST_PROCESS_GROUP_H_
