@@ -1,0 +1,393 @@
+#include "client/format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace rib::client {
+namespace {
+
+using rib::v1::Cell;
+using rib::v1::Matrix;
+using rib::v1::MatrixRow;
+
+constexpr char kGreen[] = "\x1b[32m";
+constexpr char kRed[] = "\x1b[31m";
+constexpr char kReset[] = "\x1b[0m";
+
+// Percentage-point text of a fraction difference, normalising "-0.0" to "+0.0".
+std::string SignedPoints(double fraction, int decimals) {
+  std::string text = absl::StrFormat("%+.*f", decimals, fraction * 100.0);
+  if (text[0] == '-' && text.find_first_not_of("-0.") == std::string::npos) text[0] = '+';
+  return text;
+}
+
+// Wraps a signed text in green/red when colouring and the rounded value is non-zero.
+std::string Colored(const std::string& text, bool color) {
+  if (!color || text.find_first_not_of("+-0.") == std::string::npos) return text;
+  return absl::StrCat(text[0] == '-' ? kRed : kGreen, text, kReset);
+}
+
+std::string PadLeft(const std::string& text, size_t width) {
+  size_t w = DisplayWidth(text);
+  return w >= width ? text : std::string(width - w, ' ') + text;
+}
+
+std::string PadRight(const std::string& text, size_t width) {
+  size_t w = DisplayWidth(text);
+  return w >= width ? text : text + std::string(width - w, ' ');
+}
+
+// A fraction rounded to 6 decimals, without trailing zeros: "0.9", "-0.02", "1".
+std::string Fraction(double value) {
+  std::string text = absl::StrFormat("%.6f", value);
+  while (!text.empty() && text.back() == '0') text.pop_back();
+  if (!text.empty() && text.back() == '.') text.pop_back();
+  if (text == "-0") text = "0";
+  return text;
+}
+
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string JsonString(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string LatexEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '\\': out += "\\textbackslash{}"; break;
+      case '~': out += "\\textasciitilde{}"; break;
+      case '^': out += "\\textasciicircum{}"; break;
+      case '&': case '%': case '$': case '#': case '_': case '{': case '}':
+        out += '\\';
+        out += c;
+        break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+const Cell* CellAt(const MatrixRow& row, int col) {
+  if (col < 0 || col >= row.cells_size() || !row.cells(col).present()) return nullptr;
+  return &row.cells(col);
+}
+
+std::string JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
+  std::vector<std::string> cells;
+  for (int c = 0; c < m.eval_datasets_size(); ++c) {
+    const Cell* cell = CellAt(row, c);
+    std::string text = absl::StrCat("{\"eval_dataset\": ", JsonString(m.eval_datasets(c)));
+    if (cell == nullptr) {
+      absl::StrAppend(&text, ", \"accuracy\": null, \"correct\": null, \"total\": null, "
+                             "\"skipped\": null");
+    } else {
+      absl::StrAppend(&text, ", \"accuracy\": ", Fraction(cell->accuracy()),
+                      ", \"correct\": ", cell->correct(), ", \"total\": ", cell->total(),
+                      ", \"skipped\": ", cell->skipped());
+    }
+    if (with_delta) {
+      std::optional<double> delta = CellDelta(m, row, c);
+      absl::StrAppend(&text, ", \"delta\": ", delta ? Fraction(*delta) : "null");
+    }
+    cells.push_back(text + "}");
+  }
+  return absl::StrCat("[", absl::StrJoin(cells, ", "), "]");
+}
+
+std::string JsonOptional(bool has, double value) { return has ? Fraction(value) : "null"; }
+
+}  // namespace
+
+std::string FormatPercent(double fraction) {
+  return absl::StrFormat("%.1f", fraction * 100.0);
+}
+
+std::string FormatDelta(double fraction, int decimals) {
+  return SignedPoints(fraction, decimals);
+}
+
+std::optional<double> CellDelta(const Matrix& m, const MatrixRow& row, int col) {
+  const Cell* base = CellAt(m.baseline(), col);
+  const Cell* cell = CellAt(row, col);
+  if (base == nullptr || cell == nullptr) return std::nullopt;
+  return cell->accuracy() - base->accuracy();
+}
+
+std::string CommonDashPrefix(const std::vector<std::string>& names) {
+  if (names.empty()) return "";
+  std::string prefix = names[0];
+  for (const std::string& name : names) {
+    size_t n = 0;
+    while (n < prefix.size() && n < name.size() && prefix[n] == name[n]) ++n;
+    prefix.resize(n);
+  }
+  size_t dash = prefix.rfind('-');
+  if (dash == std::string::npos) return "";
+  prefix.resize(dash + 1);
+  for (const std::string& name : names) {
+    if (name.size() == prefix.size()) return "";
+  }
+  return prefix;
+}
+
+size_t DisplayWidth(const std::string& text) {
+  size_t width = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == 0x1b) {  // CSI sequence: ESC [ ... final byte in @..~
+      ++i;
+      if (i < text.size() && text[i] == '[') {
+        ++i;
+        while (i < text.size() && !(text[i] >= '@' && text[i] <= '~')) ++i;
+      }
+      continue;
+    }
+    if ((c & 0xC0) != 0x80) ++width;  // count UTF-8 lead bytes only
+  }
+  return width;
+}
+
+std::string FormatTable(const std::vector<Matrix>& matrices, const TableOptions& options) {
+  std::ostringstream out;
+  bool first = true;
+  for (const Matrix& m : matrices) {
+    if (!first) out << "\n";
+    first = false;
+    std::vector<std::string> columns(m.eval_datasets().begin(), m.eval_datasets().end());
+    std::string prefix = CommonDashPrefix(columns);
+    auto shorten = [&](const std::string& name) {
+      return prefix.empty() || name.rfind(prefix, 0) != 0 ? name
+                                                          : name.substr(prefix.size());
+    };
+    out << m.model() << " / " << m.method()
+        << "  (accuracy %, change vs pre-trained in points; rows: fine-tuned on, "
+           "columns: evaluated on";
+    if (!prefix.empty()) out << ", \"" << prefix << "\" omitted";
+    out << ")\n";
+
+    // Grid of cell texts: the header line, the baseline, then one line per row.
+    std::vector<std::vector<std::string>> grid;
+    std::vector<std::string> header = {""};
+    for (const std::string& c : columns) header.push_back(shorten(c));
+    header.push_back("RI");
+    header.push_back("pre-train Δ");
+    grid.push_back(header);
+
+    auto cell_text = [&](const MatrixRow& row, int col, bool with_delta) {
+      const Cell* cell = CellAt(row, col);
+      std::string acc = PadLeft(cell ? FormatPercent(cell->accuracy()) : "-", 5);
+      if (!with_delta) return acc + std::string(6, ' ');
+      std::optional<double> delta = CellDelta(m, row, col);
+      std::string d = delta ? SignedPoints(*delta, 1) : "";
+      return acc + " " + PadLeft(Colored(d, options.color), 5);
+    };
+    std::vector<std::string> base = {"pre-trained"};
+    for (int c = 0; c < m.eval_datasets_size(); ++c) {
+      base.push_back(cell_text(m.baseline(), c, false));
+    }
+    base.push_back("");
+    base.push_back("");
+    grid.push_back(base);
+    for (const MatrixRow& row : m.rows()) {
+      std::vector<std::string> line = {shorten(row.finetune_dataset())};
+      for (int c = 0; c < m.eval_datasets_size(); ++c) {
+        line.push_back(cell_text(row, c, true));
+      }
+      line.push_back(row.has_ri() ? Colored(SignedPoints(row.ri(), 2), options.color) : "-");
+      line.push_back(row.has_pretrain_change()
+                         ? Colored(SignedPoints(row.pretrain_change(), 1), options.color)
+                         : "-");
+      grid.push_back(line);
+    }
+
+    std::vector<size_t> widths(header.size(), 0);
+    for (const auto& line : grid) {
+      for (size_t c = 0; c < line.size(); ++c) {
+        widths[c] = std::max(widths[c], DisplayWidth(line[c]));
+      }
+    }
+    size_t last_data = header.size() - 2;  // first of the RI / pre-train columns
+    for (const auto& line : grid) {
+      std::string text;
+      for (size_t c = 0; c < line.size(); ++c) {
+        if (c > 0) text += "  ";
+        // Labels and cells left-aligned (cells are padded inside); metrics right.
+        text += c >= last_data ? PadLeft(line[c], widths[c]) : PadRight(line[c], widths[c]);
+      }
+      while (!text.empty() && text.back() == ' ') text.pop_back();
+      out << text << "\n";
+    }
+    out << "mRI " << (m.has_mri() ? Colored(SignedPoints(m.mri(), 2), options.color) : "-")
+        << "  mean OOD accuracy "
+        << (m.has_mean_ood() ? FormatPercent(m.mean_ood()) + "%" : "-")
+        << "  mean pre-training change "
+        << (m.has_mean_pretrain_change()
+                ? Colored(SignedPoints(m.mean_pretrain_change(), 2), options.color)
+                : "-");
+    if (!m.pretrain_dataset().empty()) out << " (" << m.pretrain_dataset() << ")";
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string FormatCsv(const std::vector<Matrix>& matrices) {
+  std::string out =
+      "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,ri,"
+      "pretrain_change\n";
+  for (const Matrix& m : matrices) {
+    auto emit = [&](const MatrixRow& row, bool baseline) {
+      for (int c = 0; c < m.eval_datasets_size(); ++c) {
+        const Cell* cell = CellAt(row, c);
+        if (cell == nullptr) continue;
+        std::optional<double> delta = baseline ? std::nullopt : CellDelta(m, row, c);
+        absl::StrAppend(
+            &out, CsvField(m.model()), ",", CsvField(m.method()), ",",
+            CsvField(baseline ? "" : row.finetune_dataset()), ",",
+            CsvField(m.eval_datasets(c)), ",", Fraction(cell->accuracy()), ",",
+            cell->correct(), ",", cell->total(), ",", cell->skipped(), ",",
+            delta ? Fraction(*delta) : "", ",",
+            !baseline && row.has_ri() ? Fraction(row.ri()) : "", ",",
+            !baseline && row.has_pretrain_change() ? Fraction(row.pretrain_change()) : "",
+            "\n");
+      }
+    };
+    emit(m.baseline(), true);
+    for (const MatrixRow& row : m.rows()) emit(row, false);
+  }
+  return out;
+}
+
+std::string FormatJson(const std::vector<Matrix>& matrices) {
+  std::vector<std::string> objects;
+  for (const Matrix& m : matrices) {
+    std::vector<std::string> evals;
+    for (const std::string& e : m.eval_datasets()) evals.push_back(JsonString(e));
+    std::vector<std::string> rows;
+    for (const MatrixRow& row : m.rows()) {
+      rows.push_back(absl::StrCat(
+          "      {\"finetune_dataset\": ", JsonString(row.finetune_dataset()),
+          ", \"cells\": ", JsonCells(m, row, true),
+          ", \"ri\": ", JsonOptional(row.has_ri(), row.ri()),
+          ", \"pretrain_change\": ",
+          JsonOptional(row.has_pretrain_change(), row.pretrain_change()), "}"));
+    }
+    objects.push_back(absl::StrCat(
+        "  {\n    \"model\": ", JsonString(m.model()),
+        ",\n    \"method\": ", JsonString(m.method()),
+        ",\n    \"pretrain_dataset\": ", JsonString(m.pretrain_dataset()),
+        ",\n    \"eval_datasets\": [", absl::StrJoin(evals, ", "), "]",
+        ",\n    \"baseline\": {\"cells\": ", JsonCells(m, m.baseline(), false), "}",
+        ",\n    \"rows\": [", rows.empty() ? "" : "\n", absl::StrJoin(rows, ",\n"),
+        rows.empty() ? "]" : "\n    ]",
+        ",\n    \"mri\": ", JsonOptional(m.has_mri(), m.mri()),
+        ",\n    \"mean_ood\": ", JsonOptional(m.has_mean_ood(), m.mean_ood()),
+        ",\n    \"mean_pretrain_change\": ",
+        JsonOptional(m.has_mean_pretrain_change(), m.mean_pretrain_change()), "\n  }"));
+  }
+  if (objects.empty()) return "[]\n";
+  return absl::StrCat("[\n", absl::StrJoin(objects, ",\n"), "\n]\n");
+}
+
+std::string FormatLatex(const std::vector<Matrix>& matrices) {
+  std::string out;
+  bool first = true;
+  for (const Matrix& m : matrices) {
+    if (!first) out += "\n";
+    first = false;
+    int n = m.eval_datasets_size();
+    absl::StrAppend(&out, "% ", m.model(), " / ", m.method(),
+                    ": accuracy (%), change vs pre-trained in points\n");
+    absl::StrAppend(&out, "\\begin{tabular}{l", std::string(n + 2, 'r'), "}\n\\hline\n");
+    std::vector<std::string> header = {""};
+    for (const std::string& e : m.eval_datasets()) header.push_back(LatexEscape(e));
+    header.push_back("RI");
+    header.push_back("$\\Delta$pre-train");
+    absl::StrAppend(&out, absl::StrJoin(header, " & "), " \\\\\n\\hline\n");
+    std::vector<std::string> base = {"pre-trained"};
+    for (int c = 0; c < n; ++c) {
+      const Cell* cell = CellAt(m.baseline(), c);
+      base.push_back(cell ? FormatPercent(cell->accuracy()) : "--");
+    }
+    base.push_back("");
+    base.push_back("");
+    absl::StrAppend(&out, absl::StrJoin(base, " & "), " \\\\\n\\hline\n");
+    for (const MatrixRow& row : m.rows()) {
+      std::vector<std::string> line = {LatexEscape(row.finetune_dataset())};
+      for (int c = 0; c < n; ++c) {
+        const Cell* cell = CellAt(row, c);
+        std::optional<double> delta = CellDelta(m, row, c);
+        std::string text = cell ? FormatPercent(cell->accuracy()) : "--";
+        if (delta) absl::StrAppend(&text, " ($", SignedPoints(*delta, 1), "$)");
+        line.push_back(text);
+      }
+      line.push_back(row.has_ri() ? absl::StrCat("$", SignedPoints(row.ri(), 2), "$") : "--");
+      line.push_back(row.has_pretrain_change()
+                         ? absl::StrCat("$", SignedPoints(row.pretrain_change(), 1), "$")
+                         : "--");
+      absl::StrAppend(&out, absl::StrJoin(line, " & "), " \\\\\n");
+    }
+    absl::StrAppend(
+        &out, "\\hline\n\\multicolumn{", n + 3, "}{l}{mRI ",
+        m.has_mri() ? absl::StrCat("$", SignedPoints(m.mri(), 2), "$") : "--",
+        ", mean OOD accuracy ",
+        m.has_mean_ood() ? absl::StrCat(FormatPercent(m.mean_ood()), "\\%") : "--",
+        ", mean pre-training change ",
+        m.has_mean_pretrain_change()
+            ? absl::StrCat("$", SignedPoints(m.mean_pretrain_change(), 2), "$")
+            : "--",
+        "} \\\\\n\\hline\n\\end{tabular}\n");
+  }
+  return out;
+}
+
+std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
+                                  const std::string& title) {
+  std::string out;
+  if (!title.empty()) absl::StrAppend(&out, "# ", title, "\n\n");
+  absl::StrAppend(&out,
+                  "| model | method | mRI (points) | mean OOD accuracy (%) | "
+                  "mean pre-training change (points) |\n"
+                  "|---|---|---:|---:|---:|\n");
+  for (const Matrix& m : matrices) {
+    absl::StrAppend(
+        &out, "| ", m.model(), " | ", m.method(), " | ",
+        m.has_mri() ? SignedPoints(m.mri(), 2) : "n/a", " | ",
+        m.has_mean_ood() ? FormatPercent(m.mean_ood()) : "n/a", " | ",
+        m.has_mean_pretrain_change() ? SignedPoints(m.mean_pretrain_change(), 2) : "n/a",
+        " |\n");
+  }
+  return out;
+}
+
+}  // namespace rib::client

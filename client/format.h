@@ -1,0 +1,77 @@
+// Text renderings of robustness-inheritance matrices (DESIGN §7) for the rib CLI:
+// a terminal table, CSV, JSON, a LaTeX tabular and a Markdown summary. Pure functions
+// over the API's Matrix messages; thread-compatible; no I/O.
+//
+// Units: the API carries accuracies and their differences as fractions in [0, 1].
+// CSV and JSON keep those fractions (machine-readable); the table, LaTeX and Markdown
+// show accuracies as percentages with one decimal and differences (deltas vs the
+// pre-trained baseline, RI, mRI, pre-training-set change) as signed percentage points.
+#ifndef RIB_CLIENT_FORMAT_H_
+#define RIB_CLIENT_FORMAT_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rib/v1/coordinator.pb.h"
+
+namespace rib::client {
+
+struct TableOptions {
+  // Colour deltas with ANSI escapes (green up, red down). Default false: only the
+  // CLI decides, from isatty(stdout), --no-color and NO_COLOR.
+  bool color = false;
+};
+
+// "91.2" for 0.9123 (one decimal, no sign).
+std::string FormatPercent(double fraction);
+// "+1.2" / "-0.4" / "+0.0" for a difference of fractions, in percentage points.
+std::string FormatDelta(double fraction, int decimals = 1);
+
+// The accuracy delta of `row`'s cell `col` vs the baseline's, when both are present.
+std::optional<double> CellDelta(const rib::v1::Matrix& m, const rib::v1::MatrixRow& row,
+                                int col);
+
+// The longest prefix ending in '-' shared by every name ("fmnist-"), or "" when the
+// names share none or it would leave a name empty. Used to shorten column headers.
+std::string CommonDashPrefix(const std::vector<std::string>& names);
+
+// One block per matrix: a title line, the header, the baseline row, the fine-tune rows
+// (each cell "acc delta", the row's RI and pre-training-set change), and a line with
+// mRI, mean OOD accuracy and mean pre-training-set change. Blocks are separated by
+// an empty line.
+std::string FormatTable(const std::vector<rib::v1::Matrix>& matrices,
+                        const TableOptions& options = {});
+
+// Long format, one line per present cell:
+//   model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,
+//   ri,pretrain_change
+// The baseline rows have an empty finetune_dataset, delta, ri and pretrain_change.
+// Fractions are rounded to 6 decimals, trailing zeros dropped ("0.9", "-0.02"); fields
+// are quoted as RFC 4180 requires.
+std::string FormatCsv(const std::vector<rib::v1::Matrix>& matrices);
+
+// A JSON array with one object per matrix:
+//   {"model", "method", "pretrain_dataset", "eval_datasets": [...],
+//    "baseline": {"cells": [...]},
+//    "rows": [{"finetune_dataset", "cells": [...], "ri", "pretrain_change"}],
+//    "mri", "mean_ood", "mean_pretrain_change"}
+// and each cell {"eval_dataset", "accuracy", "correct", "total", "skipped", "delta"}.
+// Absent values are null. Fractions are rounded to 6 decimals as in the CSV.
+std::string FormatJson(const std::vector<rib::v1::Matrix>& matrices);
+
+// One LaTeX tabular per matrix (plain \hline rules, no packages needed), preceded by a
+// comment line naming the model and method.
+std::string FormatLatex(const std::vector<rib::v1::Matrix>& matrices);
+
+// A Markdown table with one line per (model, method): mRI, mean OOD accuracy and the
+// mean pre-training-set change. `title` becomes a level-1 heading when not empty.
+std::string FormatSummaryMarkdown(const std::vector<rib::v1::Matrix>& matrices,
+                                  const std::string& title = "");
+
+// Display width of UTF-8 text, ignoring ANSI escape sequences (for column alignment).
+size_t DisplayWidth(const std::string& text);
+
+}  // namespace rib::client
+
+#endif  // RIB_CLIENT_FORMAT_H_

@@ -1,0 +1,210 @@
+#include "client/watch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "client/format.h"
+
+namespace rib::client {
+namespace {
+
+using rib::v1::JobState;
+using rib::v1::SweepEvent;
+
+bool IsTerminal(JobState s) {
+  return s == rib::v1::JOB_STATE_SUCCEEDED || s == rib::v1::JOB_STATE_FAILED ||
+         s == rib::v1::JOB_STATE_CANCELLED;
+}
+
+std::string StripPrefix(const std::string& name, const std::string& prefix) {
+  std::string out = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+  absl::AsciiStrToLower(&out);
+  return out;
+}
+
+std::string TimePrefix(const SweepEvent& event) {
+  if (!event.has_time() || event.time().seconds() <= 0) return "";
+  absl::Time t = absl::FromUnixSeconds(event.time().seconds());
+  return absl::StrCat("[", absl::FormatTime("%H:%M:%S", t, absl::LocalTimeZone()), "] ");
+}
+
+}  // namespace
+
+double ProgressFraction(const rib::v1::JobProgress& p) {
+  double f = 0;
+  if (p.steps() > 0) {
+    f = static_cast<double>(p.step()) / static_cast<double>(p.steps());
+  } else if (p.epochs() > 0) {
+    f = static_cast<double>(p.epoch()) / static_cast<double>(p.epochs());
+  }
+  return std::clamp(f, 0.0, 1.0);
+}
+
+std::string JobStateName(rib::v1::JobState state) {
+  return StripPrefix(rib::v1::JobState_Name(state), "JOB_STATE_");
+}
+
+std::string SweepStateName(rib::v1::SweepState state) {
+  return StripPrefix(rib::v1::SweepState_Name(state), "SWEEP_STATE_");
+}
+
+WatchPrinter::WatchPrinter(std::ostream* out, WatchOptions options)
+    : out_(out), options_(options) {}
+
+WatchPrinter::JobView& WatchPrinter::Job(const SweepEvent& event) {
+  JobView& job = jobs_[event.job_id()];
+  if (!event.job_label().empty()) job.label = event.job_label();
+  if (job.label.empty()) job.label = event.job_id();
+  return job;
+}
+
+void WatchPrinter::OnEvent(const SweepEvent& event) {
+  const std::string when = TimePrefix(event);
+  switch (event.event_case()) {
+    case SweepEvent::kState: {
+      JobView& job = Job(event);
+      const JobState prev = job.state;
+      const JobState next = event.state();
+      job.state = next;
+      if (!IsTerminal(next)) {
+        // A job seen only as terminal came from the snapshot: count it, say nothing.
+        const bool first_seen = !job.seen_active && prev == rib::v1::JOB_STATE_UNSPECIFIED;
+        job.seen_active = true;
+        if (next == rib::v1::JOB_STATE_RUNNING) {
+          job.progress.reset();
+          job.printed_decile = -1;
+          job.printed_epoch = -1;
+          Log(absl::StrCat(when, job.label, ": running"));
+        } else if (!first_seen && prev == rib::v1::JOB_STATE_RUNNING) {
+          Log(absl::StrCat(when, job.label, ": ", JobStateName(next),
+                           event.error().empty() ? "" : " (" + event.error() + ")"));
+        } else {
+          DrawBars();
+        }
+        break;
+      }
+      if (next == rib::v1::JOB_STATE_FAILED) {
+        Log(absl::StrCat(when, job.label, ": failed",
+                         event.error().empty() ? "" : ": " + event.error()));
+      } else if (job.seen_active) {
+        Log(absl::StrCat(when, job.label, ": ", JobStateName(next)));
+      } else {
+        DrawBars();
+      }
+      break;
+    }
+    case SweepEvent::kProgress: {
+      JobView& job = Job(event);
+      job.progress = event.progress();
+      if (job.state != rib::v1::JOB_STATE_RUNNING) {
+        job.state = rib::v1::JOB_STATE_RUNNING;
+        job.seen_active = true;
+      }
+      if (options_.terminal) {
+        DrawBars();
+        break;
+      }
+      const rib::v1::JobProgress& p = event.progress();
+      int decile = static_cast<int>(std::floor(ProgressFraction(p) * 10.0 + 1e-9));
+      if (decile > job.printed_decile || p.epoch() != job.printed_epoch) {
+        job.printed_decile = decile;
+        job.printed_epoch = p.epoch();
+        Log(absl::StrCat(when, job.label, ": ", Bar(job)));
+      }
+      break;
+    }
+    case SweepEvent::kResult: {
+      const rib::v1::Accuracy& a = event.result();
+      if (!a.subset().empty() && !options_.show_subsets) break;
+      JobView& job = Job(event);
+      std::string name = a.dataset();
+      if (!a.subset().empty()) absl::StrAppend(&name, "[", a.subset(), "]");
+      std::string line = absl::StrCat(when, job.label, ": ", name, " ");
+      if (a.total() > 0) {
+        absl::StrAppend(&line,
+                        FormatPercent(static_cast<double>(a.correct()) /
+                                      static_cast<double>(a.total())),
+                        "% (", a.correct(), "/", a.total(), ")");
+      } else {
+        absl::StrAppend(&line, "n/a (0 images)");
+      }
+      if (a.skipped() > 0) absl::StrAppend(&line, ", ", a.skipped(), " skipped");
+      Log(line);
+      break;
+    }
+    case SweepEvent::kSweepState:
+      final_state_ = event.sweep_state();
+      ClearBars();
+      break;
+    case SweepEvent::EVENT_NOT_SET:
+      break;
+  }
+}
+
+void WatchPrinter::Finish() { ClearBars(); out_->flush(); }
+
+std::map<rib::v1::JobState, int> WatchPrinter::StateCounts() const {
+  std::map<rib::v1::JobState, int> counts;
+  for (const auto& [id, job] : jobs_) ++counts[job.state];
+  return counts;
+}
+
+void WatchPrinter::Log(const std::string& line) {
+  ClearBars();
+  *out_ << line << "\n";
+  DrawBars();
+}
+
+void WatchPrinter::ClearBars() {
+  if (!options_.terminal) return;
+  for (; drawn_lines_ > 0; --drawn_lines_) *out_ << "\x1b[1A\x1b[2K";
+  out_->flush();
+}
+
+void WatchPrinter::DrawBars() {
+  if (!options_.terminal || final_state_) return;
+  ClearBars();
+  std::vector<const JobView*> running;
+  for (const auto& [id, job] : jobs_) {
+    if (job.state == rib::v1::JOB_STATE_RUNNING) running.push_back(&job);
+  }
+  std::sort(running.begin(), running.end(),
+            [](const JobView* a, const JobView* b) { return a->label < b->label; });
+  size_t label_width = 0;
+  for (const JobView* job : running) label_width = std::max(label_width, job->label.size());
+  int shown = 0;
+  for (const JobView* job : running) {
+    if (shown == options_.max_bars) {
+      *out_ << "  ... and " << running.size() - shown << " more running\n";
+      ++drawn_lines_;
+      break;
+    }
+    *out_ << "  " << job->label << std::string(label_width - job->label.size(), ' ') << "  "
+          << Bar(*job) << "\n";
+    ++drawn_lines_;
+    ++shown;
+  }
+  out_->flush();
+}
+
+std::string WatchPrinter::Bar(const JobView& job) const {
+  double f = job.progress ? ProgressFraction(*job.progress) : 0.0;
+  int filled = static_cast<int>(std::lround(f * options_.bar_width));
+  std::string text = absl::StrCat("[", std::string(filled, '#'),
+                                  std::string(options_.bar_width - filled, '-'), "] ",
+                                  absl::StrFormat("%3d%%", static_cast<int>(f * 100.0)));
+  if (job.progress) {
+    const rib::v1::JobProgress& p = *job.progress;
+    if (p.epochs() > 0) absl::StrAppend(&text, "  epoch ", p.epoch(), "/", p.epochs());
+    if (p.steps() > 0) absl::StrAppend(&text, "  step ", p.step(), "/", p.steps());
+    absl::StrAppend(&text, absl::StrFormat("  loss %.4f", p.loss()));
+  }
+  return text;
+}
+
+}  // namespace rib::client
