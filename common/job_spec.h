@@ -55,7 +55,9 @@ struct TrainingConfig {
 struct JobSpec {
   ModelSpec model;
   MethodSpec method;
-  std::string finetune_dataset;  // empty for jobs that do not train
+  // The matrix row: the dataset the job's weights were fine-tuned on. Empty only for
+  // pre; wise-ft and soup (which do not train) carry the dataset their inputs used.
+  std::string finetune_dataset;
   std::vector<std::string> eval_datasets;
   TrainingConfig training;
   std::string split = "heldout";  // or "reference"
