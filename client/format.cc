@@ -191,15 +191,15 @@ std::string FormatTable(const std::vector<Matrix>& matrices, const TableOptions&
                                                           : name.substr(prefix.size());
     };
     out << m.model() << " / " << m.method()
-        << "  (accuracy %, change vs pre-trained in points; rows: fine-tuned on, "
-           "columns: evaluated on";
-    if (!prefix.empty()) out << ", \"" << prefix << "\" omitted";
-    out << ")\n";
+        << "   accuracy %, change vs pre-trained in points; rows: fine-tuned on";
+    if (!prefix.empty()) out << "; \"" << prefix << "\" omitted";
+    out << "\n";
 
     // Grid of cell texts: the header line, the baseline, then one line per row.
     std::vector<std::vector<std::string>> grid;
     std::vector<std::string> header = {""};
-    for (const std::string& c : columns) header.push_back(shorten(c));
+    // Short names end over the accuracies' last digit; long ones start at the cell.
+    for (const std::string& c : columns) header.push_back(PadLeft(shorten(c), 5));
     header.push_back("RI");
     header.push_back("pre-train Δ");
     grid.push_back(header);

@@ -1,0 +1,192 @@
+// The matrix renderings of `rib matrix`: exact text of each format on a known matrix.
+#include "client/format.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/client/test_matrix.h"
+
+namespace rib::client {
+namespace {
+
+using ::rib::client::testing::KnownMatrix;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n');
+}
+
+TEST(FormatNumbers, PercentAndSignedPoints) {
+  EXPECT_EQ(FormatPercent(0.9123), "91.2");
+  EXPECT_EQ(FormatPercent(1.0), "100.0");
+  EXPECT_EQ(FormatDelta(0.012), "+1.2");
+  EXPECT_EQ(FormatDelta(-0.004), "-0.4");
+  EXPECT_EQ(FormatDelta(-0.0001), "+0.0");  // no "-0.0"
+  EXPECT_EQ(FormatDelta(-0.005, 2), "-0.50");
+}
+
+TEST(FormatNumbers, CommonDashPrefix) {
+  EXPECT_EQ(CommonDashPrefix({"fmnist-val", "fmnist-v2", "fmnist-a"}), "fmnist-");
+  EXPECT_EQ(CommonDashPrefix({"imagenet-val", "objectnet"}), "");
+  EXPECT_EQ(CommonDashPrefix({"imagenet-c", "imagenet-"}), "");  // would empty a name
+  EXPECT_EQ(CommonDashPrefix({"a-b-c", "a-b-d"}), "a-b-");
+  EXPECT_EQ(DisplayWidth("\x1b[32m+1.0\x1b[0m"), 4u);
+  EXPECT_EQ(DisplayWidth("pre-train \xce\x94"), 11u);  // "Δ" is one column
+}
+
+TEST(FormatCsvTest, ExactText) {
+  EXPECT_EQ(FormatCsv({KnownMatrix()}),
+            "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,"
+            "delta,ri,pretrain_change\n"
+            "vit,ft,,fmnist-val,0.9,900,1000,0,,,\n"
+            "vit,ft,,fmnist-v2,0.8,400,500,0,,,\n"
+            "vit,ft,,fmnist-a,0.5,100,200,0,,,\n"
+            "vit,ft,fmnist-v2,fmnist-val,0.88,880,1000,0,-0.02,0.02,-0.02\n"
+            "vit,ft,fmnist-v2,fmnist-v2,0.85,425,500,0,0.05,0.02,-0.02\n"
+            "vit,ft,fmnist-v2,fmnist-a,0.52,104,200,0,0.02,0.02,-0.02\n"
+            "vit,ft,fmnist-a,fmnist-val,0.85,850,1000,0,-0.05,-0.03,-0.05\n"
+            "vit,ft,fmnist-a,fmnist-v2,0.77,385,500,0,-0.03,-0.03,-0.05\n"
+            "vit,ft,fmnist-a,fmnist-a,0.7,140,200,0,0.2,-0.03,-0.05\n");
+}
+
+TEST(FormatCsvTest, QuotesFieldsAndSkipsAbsentCells) {
+  rib::v1::Matrix m = KnownMatrix("vit,\"b\"", "ft");
+  m.mutable_rows(0)->mutable_cells(1)->set_present(false);
+  std::string csv = FormatCsv({m});
+  EXPECT_THAT(csv, HasSubstr("\"vit,\"\"b\"\"\",ft,,fmnist-val,0.9,"));
+  EXPECT_THAT(csv, Not(HasSubstr("fmnist-v2,fmnist-v2,")));
+  EXPECT_EQ(Lines(csv).size(), 1u + 8u + 1u);  // header, 8 present cells, final ""
+}
+
+TEST(FormatJsonTest, ValidJsonWithEveryField) {
+  rib::v1::Matrix second = KnownMatrix("resnet", "lp");
+  second.set_has_mri(false);
+  second.mutable_rows(1)->mutable_cells(2)->set_present(false);
+  std::string json = FormatJson({KnownMatrix(), second});
+
+  google::protobuf::Value root;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &root).ok()) << json;
+  ASSERT_EQ(root.kind_case(), google::protobuf::Value::kListValue);
+  ASSERT_EQ(root.list_value().values_size(), 2);
+  const auto& m = root.list_value().values(0).struct_value().fields();
+  EXPECT_EQ(m.at("model").string_value(), "vit");
+  EXPECT_EQ(m.at("method").string_value(), "ft");
+  EXPECT_EQ(m.at("pretrain_dataset").string_value(), "fmnist-val");
+  ASSERT_EQ(m.at("eval_datasets").list_value().values_size(), 3);
+  EXPECT_EQ(m.at("eval_datasets").list_value().values(2).string_value(), "fmnist-a");
+  EXPECT_DOUBLE_EQ(m.at("mri").number_value(), -0.005);
+  EXPECT_DOUBLE_EQ(m.at("mean_ood").number_value(), 0.645);
+  EXPECT_DOUBLE_EQ(m.at("mean_pretrain_change").number_value(), -0.035);
+
+  const auto& base_cells =
+      m.at("baseline").struct_value().fields().at("cells").list_value();
+  ASSERT_EQ(base_cells.values_size(), 3);
+  const auto& b0 = base_cells.values(0).struct_value().fields();
+  EXPECT_EQ(b0.at("eval_dataset").string_value(), "fmnist-val");
+  EXPECT_DOUBLE_EQ(b0.at("accuracy").number_value(), 0.9);
+  EXPECT_EQ(b0.at("correct").number_value(), 900);
+  EXPECT_EQ(b0.at("total").number_value(), 1000);
+  EXPECT_EQ(b0.count("delta"), 0u);  // the baseline has no delta
+
+  const auto& rows = m.at("rows").list_value();
+  ASSERT_EQ(rows.values_size(), 2);
+  const auto& r1 = rows.values(1).struct_value().fields();
+  EXPECT_EQ(r1.at("finetune_dataset").string_value(), "fmnist-a");
+  EXPECT_DOUBLE_EQ(r1.at("ri").number_value(), -0.03);
+  EXPECT_DOUBLE_EQ(r1.at("pretrain_change").number_value(), -0.05);
+  const auto& c2 = r1.at("cells").list_value().values(2).struct_value().fields();
+  EXPECT_DOUBLE_EQ(c2.at("accuracy").number_value(), 0.7);
+  EXPECT_DOUBLE_EQ(c2.at("delta").number_value(), 0.2);
+  EXPECT_EQ(c2.at("total").number_value(), 200);
+
+  // Absent values are null.
+  const auto& s = root.list_value().values(1).struct_value().fields();
+  EXPECT_EQ(s.at("mri").kind_case(), google::protobuf::Value::kNullValue);
+  const auto& absent = s.at("rows").list_value().values(1).struct_value().fields().at(
+      "cells").list_value().values(2).struct_value().fields();
+  EXPECT_EQ(absent.at("accuracy").kind_case(), google::protobuf::Value::kNullValue);
+  EXPECT_EQ(absent.at("delta").kind_case(), google::protobuf::Value::kNullValue);
+
+  EXPECT_EQ(FormatJson({}), "[]\n");
+}
+
+TEST(FormatLatexTest, Lines) {
+  std::vector<std::string> lines = Lines(FormatLatex({KnownMatrix("vit_b", "ft")}));
+  std::vector<std::string> expected = {
+      "% vit_b / ft: accuracy (%), change vs pre-trained in points",
+      "\\begin{tabular}{lrrrrr}",
+      "\\hline",
+      " & fmnist-val & fmnist-v2 & fmnist-a & RI & $\\Delta$pre-train \\\\",
+      "\\hline",
+      "pre-trained & 90.0 & 80.0 & 50.0 &  &  \\\\",
+      "\\hline",
+      "fmnist-v2 & 88.0 ($-2.0$) & 85.0 ($+5.0$) & 52.0 ($+2.0$) & $+2.00$ & $-2.0$ \\\\",
+      "fmnist-a & 85.0 ($-5.0$) & 77.0 ($-3.0$) & 70.0 ($+20.0$) & $-3.00$ & $-5.0$ \\\\",
+      "\\hline",
+      "\\multicolumn{6}{l}{mRI $-0.50$, mean OOD accuracy 64.5\\%, mean pre-training "
+      "change $-3.50$} \\\\",
+      "\\hline",
+      "\\end{tabular}",
+      ""};
+  EXPECT_EQ(lines, expected);
+}
+
+TEST(FormatSummaryTest, MarkdownTable) {
+  rib::v1::Matrix second = KnownMatrix("vit", "lp");
+  second.set_mri(0.0123);
+  second.set_has_mean_pretrain_change(false);
+  EXPECT_EQ(FormatSummaryMarkdown({KnownMatrix(), second}, "rib sweep s1"),
+            "# rib sweep s1\n\n"
+            "| model | method | mRI (points) | mean OOD accuracy (%) | "
+            "mean pre-training change (points) |\n"
+            "|---|---|---:|---:|---:|\n"
+            "| vit | ft | -0.50 | 64.5 | -3.50 |\n"
+            "| vit | lp | +1.23 | 64.5 | n/a |\n");
+}
+
+TEST(FormatTableTest, ExactTextWithoutColour) {
+  std::string table = FormatTable({KnownMatrix()});
+  EXPECT_EQ(table,
+            "vit / ft   accuracy %, change vs pre-trained in points; rows: fine-tuned on; "
+            "\"fmnist-\" omitted\n"
+            "               val           v2            a           RI  pre-train \xce\x94\n"
+            "pre-trained   90.0         80.0         50.0\n"
+            "v2            88.0  -2.0   85.0  +5.0   52.0  +2.0  +2.00         -2.0\n"
+            "a             85.0  -5.0   77.0  -3.0   70.0 +20.0  -3.00         -5.0\n"
+            "mRI -0.50  mean OOD accuracy 64.5%  mean pre-training change -3.50 "
+            "(fmnist-val)\n")
+      << table;
+  // Two matrices: two blocks separated by one empty line.
+  std::string two = FormatTable({KnownMatrix(), KnownMatrix("vit", "lp")});
+  EXPECT_THAT(two, HasSubstr("(fmnist-val)\n\nvit / lp   accuracy %"));
+}
+
+TEST(FormatTableTest, ColoursDeltasOnlyWhenAsked) {
+  TableOptions color;
+  color.color = true;
+  std::string colored = FormatTable({KnownMatrix()}, color);
+  EXPECT_THAT(colored, HasSubstr("\x1b[32m+5.0\x1b[0m"));    // v2 -> v2 went up
+  EXPECT_THAT(colored, HasSubstr("\x1b[31m-2.0\x1b[0m"));    // v2 -> val went down
+  EXPECT_THAT(colored, HasSubstr("\x1b[31m-3.00\x1b[0m"));   // RI of row a
+  EXPECT_THAT(colored, HasSubstr("mRI \x1b[31m-0.50\x1b[0m"));
+  EXPECT_THAT(FormatTable({KnownMatrix()}), Not(HasSubstr("\x1b")));
+  // Colour does not change the layout: same text once the escapes are removed.
+  std::string stripped;
+  for (size_t i = 0; i < colored.size(); ++i) {
+    if (colored[i] == '\x1b') {
+      while (colored[i] != 'm') ++i;
+      continue;
+    }
+    stripped += colored[i];
+  }
+  EXPECT_EQ(stripped, FormatTable({KnownMatrix()}));
+}
+
+}  // namespace
+}  // namespace rib::client
