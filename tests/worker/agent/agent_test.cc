@@ -1,0 +1,255 @@
+// The agent's lease loop against an in-process fake coordinator (real gRPC on port 0)
+// and a fake executor: registration, acquisition, reporting, NOT_FOUND heartbeats,
+// revoked leases, slot accounting and drain.
+#include "worker/agent/agent.h"
+
+#include <set>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/worker/agent/fake_coordinator.h"
+
+namespace rib::agent {
+namespace {
+
+using ::rib::testing::IsOk;
+using ::rib::testing::StatusIs;
+
+using ::rib::agent::testing::Eventually;
+using ::rib::agent::testing::FakeCoordinator;
+using ::rib::agent::testing::FakeExecutor;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using End = FakeExecutor::End;
+
+// Runs an agent on a thread for the duration of a test.
+class AgentRunner {
+ public:
+  AgentRunner(const FakeCoordinator& coordinator, FakeExecutor* executor, int slots) {
+    AgentOptions options;
+    options.coordinator = coordinator.address();
+    options.name = "test-worker";
+    options.devices = *ParseDevices(absl::StrCat("cpu:", slots));
+    options.datasets = {"fmnist-v2", "fmnist-val"};
+    options.labels = {"rack=a"};
+    options.acquire_wait = absl::Milliseconds(200);
+    options.retry_backoff = absl::Milliseconds(50);
+    options.drain_timeout = absl::Seconds(5);
+    agent_ = *Agent::Create(options, executor);
+    thread_ = std::thread([this] { status_ = agent_->Run(); });
+  }
+  ~AgentRunner() { Stop(); }
+  void Stop() {
+    agent_->Shutdown();
+    Join();
+  }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  Agent& agent() { return *agent_; }
+  absl::Status status() const { return status_; }
+
+ private:
+  std::unique_ptr<Agent> agent_;
+  std::thread thread_;
+  absl::Status status_ = absl::UnknownError("not run");
+};
+
+TEST(AgentTest, RegistersAdvertisingDevicesDatasetsAndLabels) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 3);
+  ASSERT_TRUE(Eventually([&] { return runner.agent().worker_id() == "w1"; }));
+  std::vector<v1::RegisterRequest> regs = coordinator.registrations();
+  ASSERT_EQ(regs.size(), 1u);
+  EXPECT_EQ(regs[0].name(), "test-worker");
+  ASSERT_EQ(regs[0].devices_size(), 1);
+  EXPECT_EQ(regs[0].devices(0).kind(), "cpu");
+  EXPECT_EQ(regs[0].devices(0).count(), 3);
+  EXPECT_THAT(regs[0].datasets(), ElementsAre("fmnist-v2", "fmnist-val"));
+  EXPECT_THAT(regs[0].labels(), ElementsAre("rack=a"));
+  // Heartbeats follow at the coordinator's interval (100 ms) and say all slots are free.
+  ASSERT_TRUE(Eventually([&] { return coordinator.heartbeats().size() >= 3; }));
+  EXPECT_EQ(coordinator.heartbeats()[0].worker_id(), "w1");
+  EXPECT_EQ(coordinator.heartbeats()[0].free_devices(), 3);
+  ASSERT_FALSE(coordinator.acquires().empty());
+  EXPECT_EQ(coordinator.acquires()[0].device_kind(), "cpu");
+  EXPECT_EQ(coordinator.acquires()[0].free_devices(), 3);
+}
+
+TEST(AgentTest, AcquiresRunsAndReportsAFailedAttempt) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  const JobAssignment a = executor.record(0).assignment;
+  EXPECT_EQ(a.job_id, "j1");
+  EXPECT_EQ(a.attempt, 1);
+  EXPECT_EQ(a.hash, "hash-j1");
+  EXPECT_EQ(a.spec.model.arch, "fmnist_vit_tiny");
+  EXPECT_EQ(a.spec.finetune_dataset, "fmnist-v2");
+  EXPECT_EQ(a.device_kind, "cpu");
+  EXPECT_THAT(a.device_ids, ElementsAre(0));
+  EXPECT_FALSE(a.spec_proto.empty());
+
+  // The lease is renewed by heartbeats while the job runs.
+  ASSERT_TRUE(Eventually([&] {
+    auto hb = coordinator.heartbeats();
+    return !hb.empty() && hb.back().leases_size() == 1 &&
+           hb.back().leases(0).job_id() == "j1" && hb.back().leases(0).attempt() == 1 &&
+           hb.back().free_devices() == 0;
+  }));
+
+  JobOutcome failed;
+  failed.status = absl::InternalError("rank 1 exited with status 3; stderr: boom");
+  executor.Finish(0, failed);
+  ASSERT_TRUE(Eventually([&] { return coordinator.finished("j1").size() == 1; }));
+  v1::JobFinished f = coordinator.finished("j1")[0];
+  EXPECT_FALSE(f.ok());
+  EXPECT_TRUE(f.retryable());
+  EXPECT_THAT(f.error(), HasSubstr("rank 1 exited with status 3"));
+
+  // A job whose rank 0 reported `finished` itself is not reported again.
+  coordinator.AddJob("j2");
+  ASSERT_TRUE(executor.WaitForStarts(2));
+  JobOutcome reported;
+  reported.finished_reported = true;
+  executor.Finish(1, reported);
+  ASSERT_TRUE(Eventually([&] { return runner.agent().free_slots() == 1; }));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_TRUE(coordinator.finished("j2").empty());
+}
+
+TEST(AgentTest, NotFoundHeartbeatKillsJobsAndRegistersAnew) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  const absl::Time forgotten = absl::Now();
+  coordinator.ForgetWorkers();
+  EXPECT_EQ(executor.WaitForEnd(0), End::kKilled);
+  // Within about one heartbeat interval (100 ms); generous bound for loaded machines.
+  EXPECT_LT(absl::Now() - forgotten, absl::Seconds(2));
+  ASSERT_TRUE(Eventually([&] { return runner.agent().registrations() == 2; }));
+  EXPECT_EQ(runner.agent().worker_id(), "w2");
+  // The killed attempt belongs to nobody now: the agent reports nothing for it.
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_TRUE(coordinator.finished("j1").empty());
+  // The re-registered worker leases again.
+  coordinator.AddJob("j2");
+  ASSERT_TRUE(executor.WaitForStarts(2));
+  EXPECT_EQ(executor.record(1).assignment.job_id, "j2");
+}
+
+TEST(AgentTest, RevokedLeaseKillsTheJobWithinOneHeartbeat) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  const absl::Time revoked = absl::Now();
+  coordinator.Revoke("j1");
+  EXPECT_EQ(executor.WaitForEnd(0), End::kKilled);
+  EXPECT_LT(absl::Now() - revoked, absl::Seconds(2));
+  EXPECT_EQ(runner.agent().registrations(), 1);
+  // The slot is free again and the next job runs on it.
+  coordinator.AddJob("j2");
+  ASSERT_TRUE(executor.WaitForStarts(2));
+  EXPECT_THAT(executor.record(1).assignment.device_ids, ElementsAre(0));
+  EXPECT_TRUE(coordinator.finished("j1").empty());
+}
+
+TEST(AgentTest, RunsSeveralJobsAtOnceWithinItsSlots) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 2);
+  coordinator.AddJob("a");
+  coordinator.AddJob("b");
+  coordinator.AddJob("c");
+  ASSERT_TRUE(executor.WaitForStarts(2));
+  // Both slots busy, on different devices; the third job waits.
+  std::set<int> used;
+  for (int i = 0; i < 2; ++i) {
+    for (int id : executor.record(i).assignment.device_ids) used.insert(id);
+  }
+  EXPECT_EQ(used, (std::set<int>{0, 1}));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(executor.starts(), 2);
+  EXPECT_EQ(runner.agent().free_slots(), 0);
+
+  JobOutcome done;
+  done.finished_reported = true;
+  executor.Finish(0, done);
+  ASSERT_TRUE(executor.WaitForStarts(3));
+  EXPECT_EQ(executor.record(2).assignment.job_id, "c");
+
+  // A 2-device job fits only once both slots are free.
+  coordinator.AddJob("wide", 2);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(executor.starts(), 3);
+  executor.Finish(1, done);
+  executor.Finish(2, done);
+  ASSERT_TRUE(executor.WaitForStarts(4));
+  EXPECT_EQ(executor.record(3).assignment.job_id, "wide");
+  EXPECT_THAT(executor.record(3).assignment.device_ids, ElementsAre(0, 1));
+  EXPECT_EQ(executor.max_busy_devices(), 2);
+  for (const auto& acquire : coordinator.acquires()) {
+    EXPECT_LE(acquire.free_devices(), 2);
+    EXPECT_GE(acquire.free_devices(), 1);
+  }
+}
+
+TEST(AgentTest, DrainStopsLeasingReleasesRunningJobsAndReturns) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  coordinator.AddJob("j2");
+  runner.agent().Drain();
+  EXPECT_EQ(executor.WaitForEnd(0), End::kDrained);
+  runner.Join();
+  EXPECT_THAT(runner.status(), IsOk());
+  std::vector<v1::JobFinished> f = coordinator.finished("j1");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_FALSE(f[0].ok());
+  EXPECT_TRUE(f[0].retryable());
+  EXPECT_EQ(f[0].error(), "worker drained");
+  EXPECT_EQ(executor.starts(), 1);  // j2 was never leased
+  EXPECT_EQ(coordinator.attempt("j2"), 0);
+}
+
+TEST(AgentTest, CoordinatorDrainFlagDrainsTheWorker) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  coordinator.SetDrain(true);
+  EXPECT_EQ(executor.WaitForEnd(0), End::kDrained);
+  runner.Join();
+  ASSERT_EQ(coordinator.finished("j1").size(), 1u);
+  EXPECT_EQ(coordinator.finished("j1")[0].error(), "worker drained");
+}
+
+TEST(AgentTest, JobNeedingMoreDevicesThanFreeIsHandedBack) {
+  FakeCoordinator coordinator;
+  coordinator.SetIgnoreFreeDevices(true);
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("wide", 2);
+  ASSERT_TRUE(Eventually([&] { return coordinator.finished("wide").size() == 1; }));
+  v1::JobFinished f = coordinator.finished("wide")[0];
+  EXPECT_FALSE(f.ok());
+  EXPECT_TRUE(f.retryable());
+  EXPECT_THAT(f.error(), HasSubstr("job needs 2 cpu devices; this worker has 1 free"));
+  EXPECT_EQ(executor.starts(), 0);
+  EXPECT_EQ(runner.agent().free_slots(), 1);
+}
+
+}  // namespace
+}  // namespace rib::agent

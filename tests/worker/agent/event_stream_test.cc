@@ -1,0 +1,80 @@
+// The report stream's fencing: a stale attempt is rejected with FAILED_PRECONDITION.
+#include "worker/agent/event_stream.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/worker/agent/fake_coordinator.h"
+
+namespace rib::agent {
+namespace {
+
+using ::rib::testing::IsOk;
+using ::rib::testing::StatusIs;
+
+using ::rib::agent::testing::FakeCoordinator;
+
+std::shared_ptr<grpc::Channel> Connect(const FakeCoordinator& c) {
+  return grpc::CreateChannel(c.address(), grpc::InsecureChannelCredentials());
+}
+
+// Leases job `id` (attempt 1) through the fake's AcquireJob.
+void Lease(FakeCoordinator& c, const std::string& id) {
+  c.AddJob(id);
+  auto stub = v1::WorkerApi::NewStub(Connect(c));
+  grpc::ClientContext rctx;
+  v1::RegisterRequest rreq;
+  v1::RegisterResponse rresp;
+  ASSERT_TRUE(stub->Register(&rctx, rreq, &rresp).ok());
+  grpc::ClientContext actx;
+  v1::AcquireJobRequest areq;
+  areq.set_worker_id(rresp.worker_id());
+  areq.set_free_devices(1);
+  areq.set_wait_ms(1000);
+  v1::AcquireJobResponse aresp;
+  ASSERT_TRUE(stub->AcquireJob(&actx, areq, &aresp).ok());
+  ASSERT_EQ(aresp.job_id(), id);
+}
+
+TEST(EventStreamTest, SendsEventsWithJobAndAttempt) {
+  FakeCoordinator coordinator;
+  Lease(coordinator, "j1");
+  EventStream stream(Connect(coordinator), "j1", 1);
+  v1::JobEvent started;
+  started.set_started(true);
+  ASSERT_THAT(stream.Send(started), IsOk());
+  v1::JobEvent result;
+  result.mutable_result()->set_dataset("fmnist-val");
+  result.mutable_result()->set_correct(7);
+  result.mutable_result()->set_total(10);
+  ASSERT_THAT(stream.Send(result), IsOk());
+  ASSERT_THAT(stream.Close(), IsOk());
+  std::vector<v1::JobEvent> events = coordinator.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].job_id(), "j1");
+  EXPECT_EQ(events[0].attempt(), 1);
+  EXPECT_TRUE(events[0].started());
+  EXPECT_EQ(events[1].result().correct(), 7);
+  EXPECT_EQ(events[1].result().total(), 10);
+}
+
+TEST(EventStreamTest, StaleAttemptIsRejectedAndWritesNothing) {
+  FakeCoordinator coordinator;
+  Lease(coordinator, "j1");
+  absl::Status s = EventStream::ReportFinished(Connect(coordinator), "j1", /*attempt=*/7,
+                                               /*ok=*/true, "", false, "weights/x");
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(coordinator.rejected_reports(), 1);
+  EXPECT_TRUE(coordinator.events().empty());
+  // Every later call on a fenced-out stream keeps failing and sends nothing.
+  EventStream stream(Connect(coordinator), "j1", 7);
+  v1::JobEvent progress;
+  progress.mutable_progress()->set_step(1);
+  stream.Send(progress).IgnoreError();
+  EXPECT_THAT(stream.Close(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(stream.Send(progress), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(coordinator.events().empty());
+}
+
+}  // namespace
+}  // namespace rib::agent

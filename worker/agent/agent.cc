@@ -1,0 +1,420 @@
+#include "worker/agent/agent.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "worker/agent/convert.h"
+#include "worker/agent/event_stream.h"
+
+namespace rib::agent {
+namespace {
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "worker";
+  return buf;
+}
+
+void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options,
+                                                     JobExecutor* executor) {
+  if (options.coordinator.empty()) {
+    return absl::InvalidArgumentError("agent: the coordinator address is empty");
+  }
+  if (options.devices.ids.empty()) {
+    return absl::InvalidArgumentError("agent: the worker offers no devices");
+  }
+  if (executor == nullptr) return absl::InvalidArgumentError("agent: no executor");
+  if (options.name.empty()) options.name = HostName();
+  return std::unique_ptr<Agent>(new Agent(std::move(options), executor));
+}
+
+Agent::Agent(AgentOptions options, JobExecutor* executor)
+    : options_(std::move(options)), executor_(executor) {
+  grpc::ChannelArguments args;
+  // Reconnect quickly after a coordinator restart.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  channel_ = grpc::CreateCustomChannel(options_.coordinator,
+                                       grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::WorkerApi::NewStub(channel_);
+  heartbeat_interval_ = options_.default_heartbeat_interval;
+  free_slots_ = options_.devices.ids;
+}
+
+Agent::~Agent() {
+  // Run() joins its threads before returning; an agent never Run() has none.
+  Shutdown();
+}
+
+std::string Agent::worker_id() const {
+  absl::MutexLock lock(&mu_);
+  return worker_id_;
+}
+int Agent::registrations() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(generation_);
+}
+int Agent::free_slots() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(free_slots_.size());
+}
+int Agent::running_jobs() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(jobs_.size());
+}
+
+absl::Status Agent::Run() {
+  std::thread heartbeat([this] { HeartbeatLoop(); });
+  AcquireLoop();
+
+  // No new leases from here on: wait for the running jobs to end.
+  {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return jobs_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), options_.drain_timeout)) {
+      RIB_LOG(WARNING) << jobs_.size() << " job(s) did not stop within "
+                       << absl::FormatDuration(options_.drain_timeout) << "; killing them";
+      for (auto& [key, job] : jobs_) job.running->Kill();
+      mu_.Await(absl::Condition(&idle));
+    }
+    stop_heartbeat_ = true;
+  }
+  heartbeat.join();
+  ReapFinishedThreads();
+  RIB_LOG(INFO) << "agent stopped";
+  return absl::OkStatus();
+}
+
+void Agent::Drain() {
+  absl::MutexLock lock(&mu_);
+  if (draining_) return;
+  draining_ = true;
+  RIB_LOG(INFO) << "draining: no new leases; asking " << jobs_.size()
+                << " running job(s) to checkpoint and stop";
+  if (acquire_context_ != nullptr) acquire_context_->TryCancel();
+  for (auto& [key, job] : jobs_) {
+    if (!job.revoked) job.running->Drain();
+  }
+}
+
+void Agent::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return;
+  shutdown_ = true;
+  draining_ = true;
+  if (acquire_context_ != nullptr) acquire_context_->TryCancel();
+  KillAllLocked("shutdown");
+}
+
+void Agent::KillAllLocked(absl::string_view why) {
+  for (auto& [key, job] : jobs_) {
+    if (job.revoked) continue;
+    RIB_LOG(WARNING) << "killing job " << job.job_id << " attempt " << job.attempt << ": "
+                     << why;
+    job.revoked = true;
+    job.running->Kill();
+  }
+}
+
+absl::Status Agent::RegisterOnce() {
+  v1::RegisterRequest req;
+  req.set_name(options_.name);
+  v1::Device* device = req.add_devices();
+  device->set_kind(options_.devices.kind);
+  device->set_count(options_.devices.count());
+  for (const auto& d : options_.datasets) req.add_datasets(d);
+  for (const auto& l : options_.labels) req.add_labels(l);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.rpc_timeout);
+  v1::RegisterResponse resp;
+  absl::Status s = FromGrpcStatus(stub_->Register(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  worker_id_ = resp.worker_id();
+  if (resp.heartbeat_interval_ms() > 0) {
+    heartbeat_interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
+  }
+  ++generation_;
+  need_register_ = false;
+  RIB_LOG(INFO) << "registered with " << options_.coordinator << " as " << worker_id_
+                << " (" << options_.devices.count() << " " << options_.devices.kind
+                << " slot(s), " << options_.datasets.size() << " dataset(s), heartbeat "
+                << absl::FormatDuration(heartbeat_interval_) << ")";
+  return absl::OkStatus();
+}
+
+void Agent::HeartbeatLoop() {
+  while (true) {
+    bool need_register;
+    absl::Duration interval;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_heartbeat_) return;
+      need_register = need_register_ && !draining_;
+      interval = heartbeat_interval_;
+    }
+    if (need_register) {
+      absl::Status s = RegisterOnce();
+      if (!s.ok()) {
+        RIB_LOG(WARNING) << "registration with " << options_.coordinator
+                         << " failed: " << s;
+        absl::MutexLock lock(&mu_);
+        auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_heartbeat_ || draining_;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&stop), options_.retry_backoff);
+      }
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_heartbeat_ || (need_register_ && !draining_);
+      };
+      if (mu_.AwaitWithTimeout(absl::Condition(&wake), interval)) continue;
+    }
+    HeartbeatOnce();
+  }
+}
+
+void Agent::HeartbeatOnce() {
+  v1::HeartbeatRequest req;
+  {
+    absl::MutexLock lock(&mu_);
+    if (worker_id_.empty()) return;
+    req.set_worker_id(worker_id_);
+    for (const auto& [key, job] : jobs_) {
+      if (job.revoked) continue;
+      v1::LeaseRef* lease = req.add_leases();
+      lease->set_job_id(job.job_id);
+      lease->set_attempt(job.attempt);
+    }
+    req.set_free_devices(static_cast<int>(free_slots_.size()));
+  }
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.rpc_timeout);
+  v1::HeartbeatResponse resp;
+  absl::Status s = FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
+  if (s.code() == absl::StatusCode::kNotFound) {
+    absl::MutexLock lock(&mu_);
+    RIB_LOG(WARNING) << "the coordinator no longer knows worker " << worker_id_
+                     << "; killing its jobs and registering anew";
+    KillAllLocked("the coordinator forgot this worker");
+    need_register_ = true;
+    return;
+  }
+  if (!s.ok()) {
+    RIB_LOG(WARNING) << "heartbeat failed: " << s;
+    return;
+  }
+  bool drain = resp.drain();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const v1::LeaseRef& revoked : resp.revoked()) {
+      for (auto& [key, job] : jobs_) {
+        if (job.revoked || job.job_id != revoked.job_id()) continue;
+        if (revoked.attempt() != 0 && revoked.attempt() != job.attempt) continue;
+        RIB_LOG(WARNING) << "lease of job " << job.job_id << " attempt " << job.attempt
+                         << " revoked; killing its ranks";
+        job.revoked = true;
+        job.running->Kill();
+      }
+    }
+  }
+  if (drain) Drain();
+}
+
+void Agent::AcquireLoop() {
+  while (true) {
+    v1::AcquireJobRequest req;
+    int64_t generation;
+    grpc::ClientContext ctx;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return draining_ || (!need_register_ && !free_slots_.empty());
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (draining_) return;
+      req.set_worker_id(worker_id_);
+      req.set_free_devices(static_cast<int>(free_slots_.size()));
+      req.set_device_kind(options_.devices.kind);
+      req.set_wait_ms(static_cast<int>(absl::ToInt64Milliseconds(options_.acquire_wait)));
+      generation = generation_;
+      SetDeadline(&ctx, options_.acquire_wait + options_.rpc_timeout);
+      acquire_context_ = &ctx;
+    }
+    v1::AcquireJobResponse resp;
+    absl::Status s = FromGrpcStatus(stub_->AcquireJob(&ctx, req, &resp));
+    bool draining;
+    {
+      absl::MutexLock lock(&mu_);
+      acquire_context_ = nullptr;
+      draining = draining_;
+      if (s.code() == absl::StatusCode::kNotFound && generation == generation_) {
+        need_register_ = true;
+      }
+    }
+    ReapFinishedThreads();
+    if (!s.ok()) {
+      if (draining) return;
+      if (s.code() != absl::StatusCode::kNotFound) {
+        RIB_LOG(WARNING) << "AcquireJob failed: " << s;
+      }
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return draining_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), options_.retry_backoff);
+      continue;
+    }
+    if (!resp.has_job()) continue;
+    if (draining) {
+      // Leased while the drain began: give the lease back at once.
+      ReportFailure(resp.job_id(), resp.attempt(), "worker drained", true);
+      return;
+    }
+    StartJob(resp, generation);
+  }
+}
+
+void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
+  absl::StatusOr<JobSpec> spec = JobSpecFromProto(lease.spec());
+  if (!spec.ok()) {
+    ReportFailure(lease.job_id(), lease.attempt(), std::string(spec.status().message()),
+                  /*retryable=*/false);
+    return;
+  }
+  JobAssignment assignment;
+  assignment.job_id = lease.job_id();
+  assignment.attempt = lease.attempt();
+  assignment.hash = lease.hash();
+  assignment.spec = *std::move(spec);
+  lease.spec().SerializeToString(&assignment.spec_proto);
+  assignment.resume_checkpoint = lease.resume_checkpoint();
+  assignment.device_kind = options_.devices.kind;
+  const int needed = std::max(1, assignment.spec.devices);
+  std::string no_room;
+  {
+    absl::MutexLock lock(&mu_);
+    if (needed > static_cast<int>(free_slots_.size())) {
+      no_room = absl::StrCat("job needs ", needed, " ", options_.devices.kind,
+                             " devices; this worker has ", free_slots_.size(), " free");
+    } else {
+      assignment.device_ids.assign(free_slots_.begin(), free_slots_.begin() + needed);
+      free_slots_.erase(free_slots_.begin(), free_slots_.begin() + needed);
+    }
+  }
+  if (!no_room.empty()) {
+    ReportFailure(lease.job_id(), lease.attempt(), no_room, /*retryable=*/true);
+    return;
+  }
+  RIB_LOG(INFO) << "leased job " << assignment.job_id << " attempt " << assignment.attempt
+                << " (" << assignment.spec.model.name << "/" << assignment.spec.method.name
+                << "/" << assignment.spec.finetune_dataset << ") on " << needed << " "
+                << assignment.device_kind << " slot(s) ["
+                << absl::StrJoin(assignment.device_ids, ",") << "]";
+  absl::StatusOr<std::unique_ptr<RunningJob>> running = executor_->Start(assignment);
+  if (!running.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      free_slots_.insert(free_slots_.end(), assignment.device_ids.begin(),
+                         assignment.device_ids.end());
+      std::sort(free_slots_.begin(), free_slots_.end());
+    }
+    ReportFailure(assignment.job_id, assignment.attempt,
+                  absl::StrCat("cannot start the job: ", running.status().message()),
+                  /*retryable=*/true);
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  const uint64_t key = next_key_++;
+  Job& job = jobs_[key];
+  job.job_id = assignment.job_id;
+  job.attempt = assignment.attempt;
+  job.slots = assignment.device_ids;
+  job.running = *std::move(running);
+  if (generation != generation_ || shutdown_) {
+    // The coordinator forgot us while the job was starting: the lease is gone.
+    job.revoked = true;
+    job.running->Kill();
+  } else if (draining_) {
+    job.running->Drain();
+  }
+  job.supervisor = std::thread([this, key] { Supervise(key); });
+}
+
+void Agent::Supervise(uint64_t key) {
+  RunningJob* running;
+  {
+    absl::MutexLock lock(&mu_);
+    running = jobs_.at(key).running.get();
+  }
+  JobOutcome outcome = running->Wait();
+  std::string job_id;
+  int attempt;
+  bool revoked, draining;
+  {
+    absl::MutexLock lock(&mu_);
+    Job& job = jobs_.at(key);
+    job_id = job.job_id;
+    attempt = job.attempt;
+    revoked = job.revoked;
+    draining = draining_;
+    free_slots_.insert(free_slots_.end(), job.slots.begin(), job.slots.end());
+    std::sort(free_slots_.begin(), free_slots_.end());
+    finished_threads_.push_back(std::move(job.supervisor));
+    // Destroy the RunningJob outside the lock would be nicer, but its destructor only
+    // releases process handles of exited processes.
+    jobs_.erase(key);
+  }
+  if (revoked) {
+    RIB_LOG(INFO) << "job " << job_id << " attempt " << attempt
+                  << " stopped after its lease was revoked";
+    return;
+  }
+  if (outcome.finished_reported) {
+    RIB_LOG(INFO) << "job " << job_id << " attempt " << attempt << " finished"
+                  << (outcome.status.ok() ? "" : " (ranks ended with an error)");
+    return;
+  }
+  if (outcome.drained || draining) {
+    ReportFailure(job_id, attempt, "worker drained", /*retryable=*/true);
+    return;
+  }
+  std::string error = outcome.status.ok()
+                          ? std::string("the ranks exited without reporting a result")
+                          : std::string(outcome.status.message());
+  ReportFailure(job_id, attempt, error, /*retryable=*/true);
+}
+
+void Agent::ReportFailure(const std::string& job_id, int attempt, const std::string& error,
+                          bool retryable) {
+  RIB_LOG(WARNING) << "job " << job_id << " attempt " << attempt << " failed: " << error;
+  absl::Status s = EventStream::ReportFinished(channel_, job_id, attempt, /*ok=*/false,
+                                               error, retryable);
+  if (!s.ok()) {
+    RIB_LOG(WARNING) << "could not report the end of job " << job_id << " attempt "
+                     << attempt << ": " << s;
+  }
+}
+
+void Agent::ReapFinishedThreads() {
+  std::vector<std::thread> done;
+  {
+    absl::MutexLock lock(&mu_);
+    done.swap(finished_threads_);
+  }
+  for (std::thread& t : done) t.join();
+}
+
+}  // namespace rib::agent

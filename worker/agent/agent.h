@@ -1,0 +1,135 @@
+// The worker's control loop (DESIGN §1, §8): registers with the coordinator, heartbeats
+// to renew its leases, long-polls AcquireJob while it has free slots, starts each
+// leased job through a JobExecutor and supervises it.
+//
+// Failure handling:
+// * Heartbeat NOT_FOUND (the coordinator forgot this worker, e.g. declared it lost):
+//   every running job is killed (its leases belong to someone else now) and the agent
+//   registers anew.
+// * A lease listed as revoked (cancelled, or reassigned) is killed at once; nothing is
+//   reported for it.
+// * A job whose processes fail without rank 0 having reported `finished` is reported
+//   finished{ok=false, retryable=true, error} by the agent.
+// * Drain() (SIGTERM, or the coordinator's drain flag): no new leases, running jobs are
+//   asked to checkpoint and stop, each is reported finished{ok=false, retryable=true,
+//   "worker drained"} so its lease is released at once, and Run() returns.
+#ifndef RIB_WORKER_AGENT_AGENT_H_
+#define RIB_WORKER_AGENT_AGENT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "rib/v1/worker.grpc.pb.h"
+#include "worker/agent/devices.h"
+#include "worker/agent/job_executor.h"
+
+namespace rib::agent {
+
+struct AgentOptions {
+  std::string coordinator;  // HOST:PORT of rib-coordinator (required)
+  std::string name;         // shown by `rib workers`; default: the host name
+  DeviceSet devices;        // the slots; default one CPU slot
+  std::vector<std::string> datasets;  // dataset keys under the data root (advertised)
+  std::vector<std::string> labels;
+  // Long-poll length of AcquireJob. Default 10 s: short enough that a free slot is
+  // offered again soon after a coordinator restart, long enough to keep RPCs rare.
+  absl::Duration acquire_wait = absl::Seconds(10);
+  // Deadline of the unary RPCs (Register, Heartbeat). Default 10 s.
+  absl::Duration rpc_timeout = absl::Seconds(10);
+  // Heartbeat interval used until the coordinator gives one. Default 5 s.
+  absl::Duration default_heartbeat_interval = absl::Seconds(5);
+  // Pause after a failed RPC before the next try. Default 1 s.
+  absl::Duration retry_backoff = absl::Seconds(1);
+  // After Drain(), how long running jobs may take to checkpoint and exit before they
+  // are killed. Default 120 s (one training step of a large model, plus a checkpoint).
+  absl::Duration drain_timeout = absl::Seconds(120);
+};
+
+// Thread-safe. Run() is called once, on one thread; Drain(), Shutdown() and the
+// accessors may be called from any thread.
+class Agent {
+ public:
+  // `executor` must outlive the agent. Connects lazily: Create fails only on bad
+  // options (INVALID_ARGUMENT).
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(AgentOptions options,
+                                                       JobExecutor* executor);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Registers and serves until Drain() has finished or Shutdown() was called. Returns
+  // OK then.
+  absl::Status Run();
+  // Starts a drain (see above). Not async-signal-safe: call it from a normal thread.
+  void Drain();
+  // Kills every running job without reporting and makes Run() return (tests, fatal
+  // errors).
+  void Shutdown();
+
+  // The id the coordinator gave on the latest registration ("" before the first).
+  std::string worker_id() const;
+  int registrations() const;
+  int free_slots() const;
+  int running_jobs() const;
+
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+
+ private:
+  struct Job {
+    std::string job_id;
+    int attempt = 0;
+    std::vector<int> slots;
+    std::unique_ptr<RunningJob> running;
+    // Killed by the agent because the lease is no longer ours: report nothing.
+    bool revoked = false;
+    std::thread supervisor;
+  };
+
+  Agent(AgentOptions options, JobExecutor* executor);
+
+  void HeartbeatLoop();
+  absl::Status RegisterOnce();
+  void HeartbeatOnce();
+  void AcquireLoop();
+  // Starts the leased job (or reports why it cannot run).
+  void StartJob(const v1::AcquireJobResponse& lease, int64_t generation);
+  void Supervise(uint64_t key);
+  void KillAllLocked(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportFailure(const std::string& job_id, int attempt, const std::string& error,
+                     bool retryable);
+  void ReapFinishedThreads();
+
+  const AgentOptions options_;
+  JobExecutor* const executor_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerApi::Stub> stub_;
+
+  mutable absl::Mutex mu_;
+  std::string worker_id_ ABSL_GUARDED_BY(mu_);
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
+  // Incremented on every successful registration; a job acquired under an older
+  // generation belongs to a forgotten worker identity.
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool need_register_ ABSL_GUARDED_BY(mu_) = true;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_heartbeat_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<int> free_slots_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext* acquire_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+}  // namespace rib::agent
+
+#endif  // RIB_WORKER_AGENT_AGENT_H_

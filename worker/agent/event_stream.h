@@ -1,0 +1,79 @@
+// One attempt's ReportResults client stream: every event sent carries the job id and
+// attempt number (the coordinator's fencing token).
+#ifndef RIB_WORKER_AGENT_EVENT_STREAM_H_
+#define RIB_WORKER_AGENT_EVENT_STREAM_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "rib/v1/worker.grpc.pb.h"
+
+namespace rib::agent {
+
+// Maps a gRPC status to absl (same codes, same message).
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+struct EventStreamOptions {
+  // How long Send() keeps reopening a broken stream (coordinator restarting) before it
+  // gives up with UNAVAILABLE. Default 60 s: longer than a coordinator restart, shorter
+  // than a lease.
+  absl::Duration reconnect_window = absl::Seconds(60);
+  // Deadline of the whole stream. Default 7 days: a stream lives as long as its job.
+  absl::Duration stream_deadline = absl::Hours(24 * 7);
+};
+
+// Thread-safe (one mutex serialises Send and Close).
+//
+// Errors: FAILED_PRECONDITION when the coordinator rejected the attempt (stale: another
+// attempt owns the job now) or NOT_FOUND (unknown job); after such an error every call
+// returns it again and nothing more is sent. UNAVAILABLE when the coordinator stayed
+// unreachable for reconnect_window.
+class EventStream {
+ public:
+  EventStream(std::shared_ptr<grpc::Channel> channel, std::string job_id, int attempt,
+              EventStreamOptions options = {});
+  ~EventStream();  // Close()s if still open
+  EventStream(const EventStream&) = delete;
+  EventStream& operator=(const EventStream&) = delete;
+
+  // Fills job_id/attempt and writes the event. On a broken stream it reopens one and
+  // re-sends the events written on the broken stream (the coordinator keys results
+  // by (job, attempt, dataset, subset), so a re-sent result replaces itself).
+  absl::Status Send(v1::JobEvent event);
+  // Half-closes and waits for the coordinator's answer; returns its status.
+  absl::Status Close();
+
+  // Convenience: one stream carrying one `finished` event, closed at once.
+  static absl::Status ReportFinished(std::shared_ptr<grpc::Channel> channel,
+                                     const std::string& job_id, int attempt, bool ok,
+                                     const std::string& error, bool retryable,
+                                     const std::string& weights = "");
+
+ private:
+  absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finishes the current stream and returns its status.
+  absl::Status FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool WriteLocked(const v1::JobEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::unique_ptr<v1::WorkerApi::Stub> stub_;
+  const std::string job_id_;
+  const int attempt_;
+  const EventStreamOptions options_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::ClientWriter<v1::JobEvent>> writer_ ABSL_GUARDED_BY(mu_);
+  v1::ReportResultsResponse response_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::JobEvent> sent_on_stream_ ABSL_GUARDED_BY(mu_);
+  absl::Status fatal_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace rib::agent
+
+#endif  // RIB_WORKER_AGENT_EVENT_STREAM_H_
