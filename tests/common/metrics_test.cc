@@ -1,0 +1,175 @@
+#include "common/metrics.h"
+
+#include <optional>
+
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace rib {
+namespace {
+
+using ::rib::testing::StatusIs;
+using ::testing::DoubleNear;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+using ::testing::Pair;
+
+constexpr double kTol = 1e-12;
+
+// Columns: the pre-training analogue and three downstream sets; rows fine-tuned on
+// each downstream set. By hand:
+//   baseline           val .80  d1 .60  d2 .50  d3 .40
+//   ft on d1           val .70  d1 .90  d2 .45  d3 .42
+//   ft on d2           val .75  d1 .58  d2 .85  d3 .38
+//   ft on d3           val .60  d1 .50  d2 .40  d3 .95
+//   RI(d1) = ((.45-.50) + (.42-.40)) / 2 = -.015     OOD(d1) = (.45+.42)/2 = .435
+//   RI(d2) = ((.58-.60) + (.38-.40)) / 2 = -.020     OOD(d2) = (.58+.38)/2 = .480
+//   RI(d3) = ((.50-.60) + (.40-.50)) / 2 = -.100     OOD(d3) = (.50+.40)/2 = .450
+//   mRI = -.135 / 3 = -.045; mean OOD = 1.365 / 3 = .455 = mRI + mean(.6,.5,.4)
+//   val change: -.10, -.05, -.20; mean -.35 / 3
+MatrixInput ThreeByThree() {
+  MatrixInput in;
+  in.columns = {"fmnist-val", "d1", "d2", "d3"};
+  in.pretrain_column = "fmnist-val";
+  in.baseline = {0.80, 0.60, 0.50, 0.40};
+  in.row_datasets = {"d1", "d2", "d3"};
+  in.rows = {{0.70, 0.90, 0.45, 0.42}, {0.75, 0.58, 0.85, 0.38}, {0.60, 0.50, 0.40, 0.95}};
+  return in;
+}
+
+TEST(ComputeMatrixMetrics, CompleteThreeByThree) {
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(ThreeByThree()));
+  ASSERT_EQ(m.rows.size(), 3u);
+  EXPECT_EQ(m.rows[0].finetune_dataset, "d1");
+  EXPECT_THAT(m.rows[0].ri, Optional(DoubleNear(-0.015, kTol)));
+  EXPECT_THAT(m.rows[1].ri, Optional(DoubleNear(-0.020, kTol)));
+  EXPECT_THAT(m.rows[2].ri, Optional(DoubleNear(-0.100, kTol)));
+  EXPECT_THAT(m.rows[0].ood_accuracy, Optional(DoubleNear(0.435, kTol)));
+  EXPECT_THAT(m.rows[1].ood_accuracy, Optional(DoubleNear(0.480, kTol)));
+  EXPECT_THAT(m.rows[2].ood_accuracy, Optional(DoubleNear(0.450, kTol)));
+  EXPECT_THAT(m.rows[0].pretrain_change, Optional(DoubleNear(-0.10, kTol)));
+  EXPECT_THAT(m.rows[1].pretrain_change, Optional(DoubleNear(-0.05, kTol)));
+  EXPECT_THAT(m.rows[2].pretrain_change, Optional(DoubleNear(-0.20, kTol)));
+  EXPECT_THAT(m.mri, Optional(DoubleNear(-0.045, kTol)));
+  EXPECT_THAT(m.mean_ood_accuracy, Optional(DoubleNear(0.455, kTol)));
+  EXPECT_THAT(m.baseline_ood_accuracy, Optional(DoubleNear(0.5, kTol)));
+  EXPECT_THAT(m.mean_pretrain_change, Optional(DoubleNear(-0.35 / 3, kTol)));
+  // DESIGN §7's identity holds on a complete matrix.
+  EXPECT_NEAR(*m.mean_ood_accuracy, *m.mri + *m.baseline_ood_accuracy, kTol);
+}
+
+TEST(ComputeMatrixMetrics, MissingFineTuneCellHidesThatRowAndTheMeans) {
+  MatrixInput in = ThreeByThree();
+  in.rows[1][3] = std::nullopt;  // ft on d2, evaluated on d3: not done yet
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(in));
+  EXPECT_THAT(m.rows[0].ri, Optional(DoubleNear(-0.015, kTol)));
+  EXPECT_EQ(m.rows[1].ri, std::nullopt);
+  EXPECT_EQ(m.rows[1].ood_accuracy, std::nullopt);
+  EXPECT_THAT(m.rows[1].pretrain_change, Optional(DoubleNear(-0.05, kTol)));
+  EXPECT_THAT(m.rows[2].ri, Optional(DoubleNear(-0.100, kTol)));
+  EXPECT_EQ(m.mri, std::nullopt);
+  EXPECT_EQ(m.mean_ood_accuracy, std::nullopt);
+  EXPECT_THAT(m.mean_pretrain_change, Optional(DoubleNear(-0.35 / 3, kTol)));
+}
+
+TEST(ComputeMatrixMetrics, DiagonalCellAndValAreNotPartOfRi) {
+  MatrixInput in = ThreeByThree();
+  in.rows[0][1] = std::nullopt;  // the diagonal (d1 on d1) is not used by RI(d1)
+  in.rows[0][0] = std::nullopt;  // nor is the pre-training column
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(in));
+  EXPECT_THAT(m.rows[0].ri, Optional(DoubleNear(-0.015, kTol)));
+  EXPECT_EQ(m.rows[0].pretrain_change, std::nullopt);
+  EXPECT_THAT(m.mri, Optional(DoubleNear(-0.045, kTol)));
+  EXPECT_EQ(m.mean_pretrain_change, std::nullopt);
+}
+
+TEST(ComputeMatrixMetrics, MissingBaselineCellHidesOnlyTheRowsThatNeedIt) {
+  MatrixInput in = ThreeByThree();
+  in.baseline[2] = std::nullopt;  // A_d2(pre)
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(in));
+  EXPECT_EQ(m.rows[0].ri, std::nullopt);
+  EXPECT_THAT(m.rows[1].ri, Optional(DoubleNear(-0.020, kTol)));  // j != d2 only
+  EXPECT_EQ(m.rows[2].ri, std::nullopt);
+  EXPECT_EQ(m.mri, std::nullopt);
+  EXPECT_THAT(m.mean_ood_accuracy, Optional(DoubleNear(0.455, kTol)));  // no baseline
+  EXPECT_EQ(m.baseline_ood_accuracy, std::nullopt);
+}
+
+TEST(ComputeMatrixMetrics, WithoutAPretrainColumnEveryColumnIsDownstream) {
+  MatrixInput in;
+  in.columns = {"d1", "d2"};
+  in.baseline = {0.5, 0.25};
+  in.row_datasets = {"d1", "other"};
+  in.rows = {{0.9, 0.5}, {0.75, 0.5}};
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(in));
+  EXPECT_THAT(m.rows[0].ri, Optional(DoubleNear(0.25, kTol)));  // only d2
+  // A row whose dataset is not a column averages over every column.
+  EXPECT_THAT(m.rows[1].ri, Optional(DoubleNear((0.25 + 0.25) / 2, kTol)));
+  EXPECT_EQ(m.rows[0].pretrain_change, std::nullopt);
+  EXPECT_THAT(m.baseline_ood_accuracy, Optional(DoubleNear(0.375, kTol)));
+}
+
+TEST(ComputeMatrixMetrics, NoRowsGiveNoMeans) {
+  MatrixInput in = ThreeByThree();
+  in.rows.clear();
+  in.row_datasets.clear();
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(in));
+  EXPECT_TRUE(m.rows.empty());
+  EXPECT_EQ(m.mri, std::nullopt);
+  EXPECT_THAT(m.baseline_ood_accuracy, Optional(DoubleNear(0.5, kTol)));
+}
+
+TEST(ComputeMatrixMetrics, RejectsMalformedInput) {
+  MatrixInput short_row = ThreeByThree();
+  short_row.rows[2].pop_back();
+  EXPECT_THAT(ComputeMatrixMetrics(short_row),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 'd3' has 3 cells")));
+  MatrixInput out_of_range = ThreeByThree();
+  out_of_range.baseline[1] = 1.5;
+  EXPECT_THAT(ComputeMatrixMetrics(out_of_range),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside [0, 1]")));
+  MatrixInput repeated = ThreeByThree();
+  repeated.columns[3] = "d1";
+  EXPECT_THAT(ComputeMatrixMetrics(repeated), StatusIs(absl::StatusCode::kInvalidArgument));
+  MatrixInput names = ThreeByThree();
+  names.row_datasets.pop_back();
+  EXPECT_THAT(ComputeMatrixMetrics(names), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(DatasetAccuracy, WholeDatasetRowWins) {
+  EXPECT_THAT(DatasetAccuracy({{"", 7, 10}, {"fog/1", 1, 10}}),
+              ::rib::testing::IsOk());
+  EXPECT_DOUBLE_EQ(*DatasetAccuracy({{"", 7, 10}, {"fog/1", 1, 10}}), 0.7);
+  // Rows of one subset are summed (shards): 3/5 + 4/5 = 7/10.
+  EXPECT_DOUBLE_EQ(*DatasetAccuracy({{"", 3, 5}, {"", 4, 5}}), 0.7);
+}
+
+TEST(DatasetAccuracy, ImageNetCIsTheMeanOfSubsetAccuraciesNotPooledCounts) {
+  // Subset accuracies .5, .3, .9, .1 → mean .45; pooled counts would give 90/220.
+  const std::vector<SubsetCount> rows = {{"gaussian_noise/1", 50, 100},
+                                         {"gaussian_noise/2", 30, 100},
+                                         {"fog/1", 9, 10},
+                                         {"fog/2", 1, 10}};
+  RIB_ASSERT_OK_AND_ASSIGN(double acc, DatasetAccuracy(rows));
+  EXPECT_NEAR(acc, 0.45, kTol);
+  RIB_ASSERT_OK_AND_ASSIGN(auto per_corruption, CorruptionAccuracies(rows));
+  EXPECT_THAT(per_corruption, ElementsAre(Pair("fog", DoubleNear(0.5, kTol)),
+                                          Pair("gaussian_noise", DoubleNear(0.4, kTol))));
+}
+
+TEST(DatasetAccuracy, RejectsBadCounts) {
+  EXPECT_THAT(DatasetAccuracy({}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(DatasetAccuracy({{"", 11, 10}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("11/10")));
+  EXPECT_THAT(DatasetAccuracy({{"fog/1", 0, 0}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'fog/1' has no images")));
+  EXPECT_THAT(CorruptionAccuracies({{"fog", 1, 2}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not <corruption>/<severity>")));
+}
+
+}  // namespace
+}  // namespace rib
