@@ -137,9 +137,10 @@ const std::vector<Command>& Commands() {
   return *commands;
 }
 
-std::string OneLine(std::string text) {
+std::string OneLine(const std::string& message) {
+  std::string text(absl::StripAsciiWhitespace(message));
   absl::StrReplaceAll({{"\r\n", "; "}, {"\n", "; "}, {"\r", "; "}}, &text);
-  return std::string(absl::StripAsciiWhitespace(text));
+  return text;
 }
 
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {

@@ -194,7 +194,7 @@ void WatchPrinter::DrawBars() {
 
 std::string WatchPrinter::Bar(const JobView& job) const {
   double f = job.progress ? ProgressFraction(*job.progress) : 0.0;
-  int filled = static_cast<int>(std::lround(f * options_.bar_width));
+  int filled = static_cast<int>(f * options_.bar_width);
   std::string text = absl::StrCat("[", std::string(filled, '#'),
                                   std::string(options_.bar_width - filled, '-'), "] ",
                                   absl::StrFormat("%3d%%", static_cast<int>(f * 100.0)));

@@ -1,0 +1,226 @@
+// An in-process rib.v1.Coordinator for the CLI tests: canned replies, recorded
+// requests, and a real gRPC server on 127.0.0.1:0. Thread-safe: the server's threads
+// and the test share state under mu_.
+#ifndef RIB_TESTS_CLIENT_FAKE_COORDINATOR_H_
+#define RIB_TESTS_CLIENT_FAKE_COORDINATOR_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "client/commands.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "rib/v1/coordinator.grpc.pb.h"
+
+namespace rib::client::testing {
+
+namespace v1 = ::rib::v1;
+
+class FakeCoordinator final : public v1::Coordinator::Service {
+ public:
+  // ---- canned replies (set before the call) ----
+  void SetError(const std::string& method, grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    errors_[method] = std::move(status);
+  }
+  void SetSubmitResponse(v1::SubmitSweepResponse r) { Set(&submit_response_, std::move(r)); }
+  void SetSweep(v1::Sweep s) { Set(&sweep_, std::move(s)); }
+  void SetSweeps(v1::ListSweepsResponse s) { Set(&sweeps_, std::move(s)); }
+  void SetJobs(v1::ListJobsResponse j) { Set(&jobs_, std::move(j)); }
+  void SetMatrix(v1::GetMatrixResponse m) { Set(&matrix_, std::move(m)); }
+  void SetWorkers(v1::ListWorkersResponse w) { Set(&workers_, std::move(w)); }
+  void SetEvents(std::vector<v1::SweepEvent> e) { Set(&events_, std::move(e)); }
+
+  // ---- what the client sent ----
+  v1::SubmitSweepRequest last_submit() { return Get(last_submit_); }
+  v1::ListJobsRequest last_list_jobs() { return Get(last_list_jobs_); }
+  v1::GetMatrixRequest last_matrix() { return Get(last_matrix_); }
+  v1::WatchSweepRequest last_watch() { return Get(last_watch_); }
+  std::string last_sweep_id() { return Get(last_sweep_id_); }
+  // The "authorization" metadata of every call, in order ("" when absent).
+  std::vector<std::string> authorizations() { return Get(authorizations_); }
+  std::vector<std::string> calls() { return Get(calls_); }
+
+  grpc::Status SubmitSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* req,
+                           v1::SubmitSweepResponse* resp) override {
+    return Handle(ctx, "SubmitSweep", [&] {
+      last_submit_ = *req;
+      *resp = submit_response_;
+    });
+  }
+  grpc::Status GetSweep(grpc::ServerContext* ctx, const v1::GetSweepRequest* req,
+                        v1::Sweep* resp) override {
+    return Handle(ctx, "GetSweep", [&] {
+      last_sweep_id_ = req->sweep_id();
+      *resp = sweep_;
+    });
+  }
+  grpc::Status ListSweeps(grpc::ServerContext* ctx, const v1::ListSweepsRequest*,
+                          v1::ListSweepsResponse* resp) override {
+    return Handle(ctx, "ListSweeps", [&] { *resp = sweeps_; });
+  }
+  grpc::Status CancelSweep(grpc::ServerContext* ctx, const v1::CancelSweepRequest* req,
+                           v1::Sweep* resp) override {
+    return Handle(ctx, "CancelSweep", [&] {
+      last_sweep_id_ = req->sweep_id();
+      *resp = sweep_;
+      resp->set_state(v1::SWEEP_STATE_CANCELLED);
+    });
+  }
+  grpc::Status RetrySweep(grpc::ServerContext* ctx, const v1::RetrySweepRequest* req,
+                          v1::Sweep* resp) override {
+    return Handle(ctx, "RetrySweep", [&] {
+      last_sweep_id_ = req->sweep_id();
+      *resp = sweep_;
+      resp->set_state(v1::SWEEP_STATE_ACTIVE);
+    });
+  }
+  grpc::Status ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
+                        v1::ListJobsResponse* resp) override {
+    return Handle(ctx, "ListJobs", [&] {
+      last_list_jobs_ = *req;
+      *resp = jobs_;
+    });
+  }
+  grpc::Status GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest*,
+                      v1::Job*) override {
+    return Handle(ctx, "GetJob", [] {});
+  }
+  grpc::Status WatchSweep(grpc::ServerContext* ctx, const v1::WatchSweepRequest* req,
+                          grpc::ServerWriter<v1::SweepEvent>* writer) override {
+    std::vector<v1::SweepEvent> events;
+    grpc::Status status = Handle(ctx, "WatchSweep", [&] {
+      last_watch_ = *req;
+      events = events_;
+    });
+    if (!status.ok()) return status;
+    for (const v1::SweepEvent& e : events) {
+      if (!writer->Write(e)) break;
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status GetMatrix(grpc::ServerContext* ctx, const v1::GetMatrixRequest* req,
+                         v1::GetMatrixResponse* resp) override {
+    return Handle(ctx, "GetMatrix", [&] {
+      last_matrix_ = *req;
+      *resp = matrix_;
+    });
+  }
+  grpc::Status ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest*,
+                           v1::ListWorkersResponse* resp) override {
+    return Handle(ctx, "ListWorkers", [&] { *resp = workers_; });
+  }
+  grpc::Status DrainWorker(grpc::ServerContext* ctx, const v1::DrainWorkerRequest* req,
+                           v1::Worker* resp) override {
+    return Handle(ctx, "DrainWorker", [&] {
+      resp->set_id(req->worker_id());
+      resp->set_state(v1::WORKER_STATE_DRAINING);
+      resp->add_running_jobs("job-1");
+    });
+  }
+
+ private:
+  template <typename T>
+  void Set(T* field, T value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    *field = std::move(value);
+  }
+  template <typename T>
+  T Get(const T& field) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return field;
+  }
+  template <typename F>
+  grpc::Status Handle(grpc::ServerContext* ctx, const std::string& method, F&& body) {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back(method);
+    auto auth = ctx->client_metadata().find("authorization");
+    authorizations_.push_back(auth == ctx->client_metadata().end()
+                                  ? ""
+                                  : std::string(auth->second.data(), auth->second.size()));
+    auto err = errors_.find(method);
+    if (err != errors_.end()) return err->second;
+    body();
+    return grpc::Status::OK;
+  }
+
+  std::mutex mu_;
+  std::map<std::string, grpc::Status> errors_;
+  v1::SubmitSweepResponse submit_response_;
+  v1::Sweep sweep_;
+  v1::ListSweepsResponse sweeps_;
+  v1::ListJobsResponse jobs_;
+  v1::GetMatrixResponse matrix_;
+  v1::ListWorkersResponse workers_;
+  std::vector<v1::SweepEvent> events_;
+  v1::SubmitSweepRequest last_submit_;
+  v1::ListJobsRequest last_list_jobs_;
+  v1::GetMatrixRequest last_matrix_;
+  v1::WatchSweepRequest last_watch_;
+  std::string last_sweep_id_;
+  std::vector<std::string> authorizations_;
+  std::vector<std::string> calls_;
+};
+
+// The fake on a real gRPC server listening on 127.0.0.1:<ephemeral port>.
+class FakeServer {
+ public:
+  FakeServer() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+  }
+  ~FakeServer() { Shutdown(); }
+  void Shutdown() {
+    if (server_) {
+      server_->Shutdown();
+      server_->Wait();
+      server_.reset();
+    }
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+  FakeCoordinator& fake() { return service_; }
+
+ private:
+  FakeCoordinator service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the CLI in-process with the given environment (nothing else is visible to it).
+inline CliResult RunRib(const std::vector<std::string>& args,
+                        std::map<std::string, std::string> env = {},
+                        bool terminal = false) {
+  std::ostringstream out, err;
+  CliIo io;
+  io.out = &out;
+  io.err = &err;
+  io.out_is_terminal = terminal;
+  io.env = [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  CliResult result;
+  result.code = RunCli(args, io);
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
+
+}  // namespace rib::client::testing
+
+#endif  // RIB_TESTS_CLIENT_FAKE_COORDINATOR_H_
