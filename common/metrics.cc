@@ -14,13 +14,13 @@ namespace {
 absl::Status CheckCells(const std::vector<Cell>& cells, size_t columns,
                         absl::string_view what) {
   if (cells.size() != columns) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " has ", cells.size(),
-                                                   " cells for ", columns, " columns"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", cells.size(), " cells for ", columns, " columns"));
   }
   for (size_t j = 0; j < cells.size(); ++j) {
     if (cells[j].has_value() && !(*cells[j] >= 0.0 && *cells[j] <= 1.0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " column ", j, ": accuracy ", *cells[j], " is outside [0, 1]"));
+      return absl::InvalidArgumentError(absl::StrCat(what, " column ", j, ": accuracy ",
+                                                     *cells[j], " is outside [0, 1]"));
     }
   }
   return absl::OkStatus();
@@ -43,9 +43,9 @@ absl::StatusOr<std::map<std::string, std::pair<int64_t, int64_t>>> SumBySubset(
   std::map<std::string, std::pair<int64_t, int64_t>> out;
   for (const SubsetCount& c : counts) {
     if (c.correct < 0 || c.total < 0 || c.correct > c.total) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("subset '", c.subset, "': counts ", c.correct, "/", c.total,
-                       " are not 0 <= correct <= total"));
+      return absl::InvalidArgumentError(absl::StrCat("subset '", c.subset, "': counts ",
+                                                     c.correct, "/", c.total,
+                                                     " are not 0 <= correct <= total"));
     }
     auto& [correct, total] = out[c.subset];
     correct += c.correct;
@@ -56,7 +56,8 @@ absl::StatusOr<std::map<std::string, std::pair<int64_t, int64_t>>> SumBySubset(
 
 absl::StatusOr<double> Ratio(const std::string& subset, std::pair<int64_t, int64_t> c) {
   if (c.second == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("subset '", subset, "' has no images"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("subset '", subset, "' has no images"));
   }
   return static_cast<double>(c.first) / static_cast<double>(c.second);
 }
@@ -68,9 +69,8 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
   std::set<std::string> distinct(input.columns.begin(), input.columns.end());
   if (distinct.size() != n) return absl::InvalidArgumentError("a column is listed twice");
   if (input.rows.size() != input.row_datasets.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(input.rows.size(), " rows but ",
-                                                   input.row_datasets.size(),
-                                                   " row datasets"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        input.rows.size(), " rows but ", input.row_datasets.size(), " row datasets"));
   }
   RIB_RETURN_IF_ERROR(CheckCells(input.baseline, n, "baseline"));
   for (size_t i = 0; i < input.rows.size(); ++i) {
@@ -92,7 +92,8 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
     m.finetune_dataset = input.row_datasets[i];
     std::vector<Cell> deltas, accs;
     for (size_t j = 0; j < n; ++j) {
-      if (static_cast<int>(j) == pretrain || input.columns[j] == m.finetune_dataset) continue;
+      if (static_cast<int>(j) == pretrain || input.columns[j] == m.finetune_dataset)
+        continue;
       accs.push_back(row[j]);
       deltas.push_back(row[j].has_value() && input.baseline[j].has_value()
                            ? Cell(*row[j] - *input.baseline[j])
@@ -100,7 +101,8 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
     }
     m.ri = MeanIfComplete(deltas);
     m.ood_accuracy = MeanIfComplete(accs);
-    if (pretrain >= 0 && row[pretrain].has_value() && input.baseline[pretrain].has_value()) {
+    if (pretrain >= 0 && row[pretrain].has_value() &&
+        input.baseline[pretrain].has_value()) {
       m.pretrain_change = *row[pretrain] - *input.baseline[pretrain];
     }
     ris.push_back(m.ri);

@@ -101,13 +101,27 @@ std::string Quote(absl::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -135,10 +149,14 @@ class JsonObject {
     fields_[key] = std::move(json);
     return *this;
   }
-  JsonObject& Str(const std::string& key, absl::string_view v) { return Raw(key, Quote(v)); }
+  JsonObject& Str(const std::string& key, absl::string_view v) {
+    return Raw(key, Quote(v));
+  }
   JsonObject& Real(const std::string& key, double v) { return Raw(key, Number(v)); }
   JsonObject& Int(const std::string& key, int64_t v) { return Raw(key, absl::StrCat(v)); }
-  JsonObject& Bool(const std::string& key, bool v) { return Raw(key, v ? "true" : "false"); }
+  JsonObject& Bool(const std::string& key, bool v) {
+    return Raw(key, v ? "true" : "false");
+  }
   std::string Build() const {
     std::string out = "{";
     bool first = true;
@@ -179,14 +197,12 @@ const std::vector<std::string>& KnownSuites() {
 
 std::vector<std::string> SuiteDownstreamDatasets(const std::string& suite) {
   if (suite == "imagenet-rib") {
-    return {"imagenet-v2",     "imagenet-a",       "imagenet-r",
-            "imagenet-sketch", "objectnet",        "imagenet-cartoon",
-            "imagenet-drawing", "imagenet-c"};
+    return {"imagenet-v2", "imagenet-a",       "imagenet-r",       "imagenet-sketch",
+            "objectnet",   "imagenet-cartoon", "imagenet-drawing", "imagenet-c"};
   }
   if (suite == "fmnist-rib") {
-    return {"fmnist-v2",        "fmnist-a",       "fmnist-r",
-            "fmnist-sketch",    "fmnist-objectnet", "fmnist-cartoon",
-            "fmnist-drawing",   "fmnist-c"};
+    return {"fmnist-v2",        "fmnist-a",       "fmnist-r",       "fmnist-sketch",
+            "fmnist-objectnet", "fmnist-cartoon", "fmnist-drawing", "fmnist-c"};
   }
   return {};
 }
@@ -257,9 +273,8 @@ absl::StatusOr<std::string> CanonicalMethodParam(absl::string_view kind,
       return absl::InvalidArgumentError(
           absl::StrCat("method '", kind, "' takes no parameters"));
     }
-    return absl::InvalidArgumentError(absl::StrCat("unknown parameter of ", kind,
-                                                   " (expected one of ",
-                                                   ParamNames(*def), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown parameter of ", kind, " (expected one of ", ParamNames(*def), ")"));
   }
   const std::string text(absl::StripAsciiWhitespace(value));
   double v = 0;
@@ -433,9 +448,10 @@ std::string JobHash(const JobSpec& spec) { return Sha256Hex(CanonicalJobJson(spe
 absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
   for (const ModelSpec& model : sweep.models) {
     if (model.weights_digest.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "model '", model.name, "': weights_digest is not filled (hash the weights "
-          "file before expanding the sweep)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("model '", model.name,
+                       "': weights_digest is not filled (hash the weights "
+                       "file before expanding the sweep)"));
     }
   }
   std::map<std::string, const MethodSpec*> by_name;
@@ -446,7 +462,8 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
           absl::StrCat("method '", m.name, "': unknown kind '", m.kind, "'"));
     }
     if (!by_name.emplace(m.name, &m).second) {
-      return absl::InvalidArgumentError(absl::StrCat("duplicate method name '", m.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("duplicate method name '", m.name, "'"));
     }
     by_kind.emplace(m.kind, &m);
   }
@@ -455,8 +472,9 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
   // (a deque, so pointers stay valid).
   std::deque<MethodSpec> implicit;
   std::vector<const MethodSpec*> order;
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> deps;  // name →
-                                                                  // (dependency key, name)
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>>
+      deps;  // name →
+             // (dependency key, name)
   std::set<std::string> done;
   std::set<std::string> visiting;
   std::function<absl::Status(const MethodSpec&)> emit =
@@ -474,9 +492,9 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
       if (it != by_kind.end()) {
         dep = it->second;
       } else if (by_name.count(dep_kind) > 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "method '", dep_kind, "' is not of kind ", dep_kind, " but ", m.kind,
-            " needs one"));
+        return absl::InvalidArgumentError(absl::StrCat("method '", dep_kind,
+                                                       "' is not of kind ", dep_kind,
+                                                       " but ", m.kind, " needs one"));
       } else {
         implicit.push_back(MethodSpec{dep_kind, dep_kind, {}, {}});
         dep = &implicit.back();
@@ -495,9 +513,9 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
         auto it = by_name.find(member);
         if (it == by_name.end() || it->second->kind == "soup" ||
             it->second->kind == "pre") {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "method '", m.name, "': member '", member,
-              "' is not a trained or interpolated method of the sweep"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("method '", m.name, "': member '", member,
+                           "' is not a trained or interpolated method of the sweep"));
         }
         my_deps.emplace_back(member, member);
         RIB_RETURN_IF_ERROR(emit(*it->second));
@@ -556,7 +574,8 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
         job.spec.method.params = *params;
         job.spec.finetune_dataset = dataset;
         for (const auto& [role, dep_name] : deps[m->name]) {
-          const std::string dep_key = absl::StrCat(model.name, "/", dep_name, "/", dataset);
+          const std::string dep_key =
+              absl::StrCat(model.name, "/", dep_name, "/", dataset);
           job.depends_on.push_back(dep_key);
           job.spec.dependency_hashes[role] = hash_of.at(dep_key);
         }

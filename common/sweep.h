@@ -71,19 +71,19 @@
 #include <functional>
 #include <map>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/job_spec.h"
 
 namespace rib {
 
 struct SweepSpec {
   std::string name;
-  int priority = 0;                 // higher runs first
+  int priority = 0;  // higher runs first
   int max_attempts = 3;
-  std::string suite = "fmnist-rib"; // "fmnist-rib" or "imagenet-rib"
+  std::string suite = "fmnist-rib";  // "fmnist-rib" or "imagenet-rib"
   std::vector<ModelSpec> models;
   std::vector<MethodSpec> methods;
   std::vector<std::string> finetune_datasets;
@@ -91,7 +91,7 @@ struct SweepSpec {
   TrainingConfig training;
   std::string split = "heldout";
   double test_fraction = 0.2;
-  int devices = 1;                  // devices per job
+  int devices = 1;  // devices per job
 };
 
 // Parses and validates a sweep file. `source_name` is used in error messages.
@@ -103,7 +103,7 @@ absl::StatusOr<SweepSpec> ParseSweepYaml(absl::string_view text,
 
 // One job of an expanded sweep.
 struct PlannedJob {
-  std::string key;                      // "model/method/dataset", or "model/pre"
+  std::string key;  // "model/method/dataset", or "model/pre"
   JobSpec spec;
   std::vector<std::string> depends_on;  // keys of jobs whose weights this one reads
   std::string hash;                     // JobHash(spec)

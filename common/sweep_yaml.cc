@@ -26,15 +26,22 @@ namespace {
 
 constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 
-std::string Join(const std::vector<std::string>& items) { return absl::StrJoin(items, ", "); }
+std::string Join(const std::vector<std::string>& items) {
+  return absl::StrJoin(items, ", ");
+}
 
 std::string Describe(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Null: return "nothing (null)";
-    case YAML::NodeType::Scalar: return absl::StrCat("'", n.Scalar(), "'");
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Undefined: break;
+    case YAML::NodeType::Null:
+      return "nothing (null)";
+    case YAML::NodeType::Scalar:
+      return absl::StrCat("'", n.Scalar(), "'");
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Undefined:
+      break;
   }
   return "nothing";
 }
@@ -80,7 +87,8 @@ class SweepParser {
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
       if (!it->first.IsScalar()) {
-        return Error(it->first, path.empty() ? "sweep" : path, "keys must be plain words");
+        return Error(it->first, path.empty() ? "sweep" : path,
+                     "keys must be plain words");
       }
       const std::string key = it->first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
@@ -108,8 +116,9 @@ class SweepParser {
     }
     if (v < min || v > max) {
       return Error(n, path,
-                   max == kNoMax ? absl::StrCat("must be >= ", min, ", got ", v)
-                                 : absl::StrCat("must be in [", min, ", ", max, "], got ", v));
+                   max == kNoMax
+                       ? absl::StrCat("must be >= ", min, ", got ", v)
+                       : absl::StrCat("must be in [", min, ", ", max, "], got ", v));
     }
     return v;
   }
@@ -130,8 +139,9 @@ class SweepParser {
                                     const std::vector<std::string>& allowed) const {
     RIB_ASSIGN_OR_RETURN(std::string v, Str(n, path));
     if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-      return Error(n, path, absl::StrCat("unknown value '", v, "' (expected one of ",
-                                         Join(allowed), ")"));
+      return Error(
+          n, path,
+          absl::StrCat("unknown value '", v, "' (expected one of ", Join(allowed), ")"));
     }
     return v;
   }
@@ -157,11 +167,12 @@ class SweepParser {
   absl::StatusOr<std::vector<double>> RealList(const YAML::Node& n,
                                                const std::string& path) const {
     if (!n.IsSequence()) {
-      return Error(n, path, absl::StrCat("expected a list of numbers, got ", Describe(n)));
+      return Error(n, path,
+                   absl::StrCat("expected a list of numbers, got ", Describe(n)));
     }
     if (n.size() != 1 && n.size() != 3) {
-      return Error(n, path, absl::StrCat("expected 1 or 3 numbers (per channel), got ",
-                                         n.size()));
+      return Error(n, path,
+                   absl::StrCat("expected 1 or 3 numbers (per channel), got ", n.size()));
     }
     std::vector<double> out;
     for (size_t i = 0; i < n.size(); ++i) {
@@ -187,12 +198,13 @@ class SweepParser {
 
 absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   if (!root.IsDefined() || root.IsNull()) {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ":1: sweep: the file is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ":1: sweep: the file is empty"));
   }
-  RIB_RETURN_IF_ERROR(CheckMap(root, "",
-                               {"name", "suite", "priority", "max_attempts", "devices",
-                                "split", "test_fraction", "models", "methods",
-                                "finetune_datasets", "eval_datasets", "training"}));
+  RIB_RETURN_IF_ERROR(CheckMap(
+      root, "",
+      {"name", "suite", "priority", "max_attempts", "devices", "split", "test_fraction",
+       "models", "methods", "finetune_datasets", "eval_datasets", "training"}));
   SweepSpec sweep;
   const YAML::Node name = root["name"];
   if (!name) return Error(root, "name", "missing (every sweep has a name)");
@@ -217,7 +229,8 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   if (const YAML::Node n = root["test_fraction"]) {
     RIB_ASSIGN_OR_RETURN(sweep.test_fraction, Real(n, "test_fraction"));
     if (!(sweep.test_fraction > 0 && sweep.test_fraction < 1)) {
-      return Error(n, "test_fraction", absl::StrCat("must be in (0, 1), got ", n.Scalar()));
+      return Error(n, "test_fraction",
+                   absl::StrCat("must be in (0, 1), got ", n.Scalar()));
     }
   }
   if (const YAML::Node n = root["training"]) {
@@ -227,7 +240,8 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   const YAML::Node models = root["models"];
   if (!models) return Error(root, "models", "missing (a sweep needs at least one model)");
   if (!models.IsSequence()) {
-    return Error(models, "models", absl::StrCat("expected a list, got ", Describe(models)));
+    return Error(models, "models",
+                 absl::StrCat("expected a list, got ", Describe(models)));
   }
   if (models.size() == 0) return Error(models, "models", "empty list");
   std::map<std::string, size_t> model_index;
@@ -245,7 +259,8 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   }
 
   const YAML::Node methods = root["methods"];
-  if (!methods) return Error(root, "methods", "missing (a sweep needs at least one method)");
+  if (!methods)
+    return Error(root, "methods", "missing (a sweep needs at least one method)");
   RIB_RETURN_IF_ERROR(ParseMethods(methods, &sweep));
 
   std::vector<std::string> downstream = SuiteDownstreamDatasets(sweep.suite);
@@ -264,27 +279,31 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
 }
 
 absl::Status SweepParser::ParseTraining(const YAML::Node& n, TrainingConfig* t) const {
-  RIB_RETURN_IF_ERROR(CheckMap(n, "training",
-                               {"optimizer", "lr", "momentum", "weight_decay", "batch_size",
-                                "epochs", "warmup_steps", "schedule", "precision", "seed",
-                                "skip_corrupt", "max_steps", "eval_batch_size"}));
+  RIB_RETURN_IF_ERROR(
+      CheckMap(n, "training",
+               {"optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs",
+                "warmup_steps", "schedule", "precision", "seed", "skip_corrupt",
+                "max_steps", "eval_batch_size"}));
   if (const YAML::Node v = n["optimizer"]) {
     RIB_ASSIGN_OR_RETURN(t->optimizer, OneOf(v, "training.optimizer", {"sgd"}));
   }
   if (const YAML::Node v = n["lr"]) {
     RIB_ASSIGN_OR_RETURN(t->lr, Real(v, "training.lr"));
-    if (!(t->lr > 0)) return Error(v, "training.lr", absl::StrCat("must be > 0, got ", v.Scalar()));
+    if (!(t->lr > 0))
+      return Error(v, "training.lr", absl::StrCat("must be > 0, got ", v.Scalar()));
   }
   if (const YAML::Node v = n["momentum"]) {
     RIB_ASSIGN_OR_RETURN(t->momentum, Real(v, "training.momentum"));
     if (!(t->momentum >= 0 && t->momentum < 1)) {
-      return Error(v, "training.momentum", absl::StrCat("must be in [0, 1), got ", v.Scalar()));
+      return Error(v, "training.momentum",
+                   absl::StrCat("must be in [0, 1), got ", v.Scalar()));
     }
   }
   if (const YAML::Node v = n["weight_decay"]) {
     RIB_ASSIGN_OR_RETURN(t->weight_decay, Real(v, "training.weight_decay"));
     if (!(t->weight_decay >= 0)) {
-      return Error(v, "training.weight_decay", absl::StrCat("must be >= 0, got ", v.Scalar()));
+      return Error(v, "training.weight_decay",
+                   absl::StrCat("must be >= 0, got ", v.Scalar()));
     }
   }
   if (const YAML::Node v = n["batch_size"]) {
@@ -300,8 +319,8 @@ absl::Status SweepParser::ParseTraining(const YAML::Node& n, TrainingConfig* t) 
     RIB_ASSIGN_OR_RETURN(t->schedule, OneOf(v, "training.schedule", {"cosine"}));
   }
   if (const YAML::Node v = n["precision"]) {
-    RIB_ASSIGN_OR_RETURN(t->precision,
-                         OneOf(v, "training.precision", {"auto", "fp32", "fp16", "bf16"}));
+    RIB_ASSIGN_OR_RETURN(
+        t->precision, OneOf(v, "training.precision", {"auto", "fp32", "fp16", "bf16"}));
   }
   if (const YAML::Node v = n["seed"]) {
     RIB_ASSIGN_OR_RETURN(t->seed, Int(v, "training.seed", 0, kNoMax));
@@ -313,7 +332,8 @@ absl::Status SweepParser::ParseTraining(const YAML::Node& n, TrainingConfig* t) 
     RIB_ASSIGN_OR_RETURN(t->max_steps, Int(v, "training.max_steps", 0, 1 << 30));
   }
   if (const YAML::Node v = n["eval_batch_size"]) {
-    RIB_ASSIGN_OR_RETURN(t->eval_batch_size, Int(v, "training.eval_batch_size", 1, 1 << 20));
+    RIB_ASSIGN_OR_RETURN(t->eval_batch_size,
+                         Int(v, "training.eval_batch_size", 1, 1 << 20));
   }
   return absl::OkStatus();
 }
@@ -340,7 +360,8 @@ absl::Status SweepParser::ParseModel(const YAML::Node& n, const std::string& pat
   for (absl::string_view part : absl::StrSplit(m->weights, absl::ByAnyChar("/\\"))) {
     if (part == "..") {
       return Error(weights, weights_path,
-                   absl::StrCat("'", m->weights, "' has a '..' component (weights stay "
+                   absl::StrCat("'", m->weights,
+                                "' has a '..' component (weights stay "
                                 "under the artifact root)"));
     }
   }
@@ -353,7 +374,8 @@ absl::Status SweepParser::ParseModel(const YAML::Node& n, const std::string& pat
   }
   m->preprocessing = DefaultPreprocessing(m->arch);
   if (const YAML::Node v = n["preprocessing"]) {
-    RIB_RETURN_IF_ERROR(ParsePreprocessing(v, Field(path, "preprocessing"), &m->preprocessing));
+    RIB_RETURN_IF_ERROR(
+        ParsePreprocessing(v, Field(path, "preprocessing"), &m->preprocessing));
   }
   return absl::OkStatus();
 }
@@ -385,9 +407,9 @@ absl::Status SweepParser::ParsePreprocessing(const YAML::Node& n, const std::str
   }
   if (p->mean.size() != p->std.size()) {
     const YAML::Node at = n["std"] ? n["std"] : (n["mean"] ? n["mean"] : n);
-    return Error(at, Field(path, "std"),
-                 absl::StrCat("has ", p->std.size(), " entries but mean has ",
-                              p->mean.size()));
+    return Error(
+        at, Field(path, "std"),
+        absl::StrCat("has ", p->std.size(), " entries but mean has ", p->mean.size()));
   }
   if (const YAML::Node v = n["interpolation"]) {
     RIB_ASSIGN_OR_RETURN(p->interpolation,
@@ -396,9 +418,11 @@ absl::Status SweepParser::ParsePreprocessing(const YAML::Node& n, const std::str
   return absl::OkStatus();
 }
 
-absl::Status SweepParser::ParseMethods(const YAML::Node& methods, SweepSpec* sweep) const {
+absl::Status SweepParser::ParseMethods(const YAML::Node& methods,
+                                       SweepSpec* sweep) const {
   if (!methods.IsSequence()) {
-    return Error(methods, "methods", absl::StrCat("expected a list, got ", Describe(methods)));
+    return Error(methods, "methods",
+                 absl::StrCat("expected a list, got ", Describe(methods)));
   }
   if (methods.size() == 0) return Error(methods, "methods", "empty list");
   const std::string kinds = Join(MethodKinds());
@@ -418,13 +442,15 @@ absl::Status SweepParser::ParseMethods(const YAML::Node& methods, SweepSpec* swe
       kind_path = Field(path, "kind");
       if (!kind_node) return Error(entry, kind_path, "missing");
     } else if (!entry.IsScalar()) {
-      return Error(entry, path,
-                   absl::StrCat("expected a method kind or a map, got ", Describe(entry)));
+      return Error(
+          entry, path,
+          absl::StrCat("expected a method kind or a map, got ", Describe(entry)));
     }
     RIB_ASSIGN_OR_RETURN(m.kind, Str(kind_node, kind_path));
     if (!IsMethodKind(m.kind)) {
-      return Error(kind_node, kind_path,
-                   absl::StrCat("unknown method '", m.kind, "' (expected one of ", kinds, ")"));
+      return Error(
+          kind_node, kind_path,
+          absl::StrCat("unknown method '", m.kind, "' (expected one of ", kinds, ")"));
     }
     m.name = m.kind;
     if (entry.IsMap() && entry["name"]) {
@@ -495,10 +521,11 @@ absl::Status SweepParser::ParseMethods(const YAML::Node& methods, SweepSpec* swe
       }
       const std::string& kind = sweep->methods[it->second].kind;
       if (kind == "soup" || kind == "pre") {
-        return Error(member_nodes[i][k], field,
-                     absl::StrCat("'", m.members[k], "' is a ", kind, " method; a soup ",
-                                  kind == "pre" ? "always includes the pre-trained weights"
-                                                : "cannot contain another soup"));
+        return Error(
+            member_nodes[i][k], field,
+            absl::StrCat("'", m.members[k], "' is a ", kind, " method; a soup ",
+                         kind == "pre" ? "always includes the pre-trained weights"
+                                       : "cannot contain another soup"));
       }
     }
     // Same kind, params and members as an earlier method: the same jobs twice.
@@ -528,7 +555,8 @@ absl::Status SweepParser::ParseDatasets(const YAML::Node& n, const std::string& 
     if (std::find(allowed.begin(), allowed.end(), d) != allowed.end()) continue;
     std::string why = absl::StrCat("unknown dataset '", d, "' for suite ", suite);
     if (d == SuitePretrainDataset(suite)) {
-      why = absl::StrCat("'", d, "' is the pre-training set's analogue, not a fine-tune set");
+      why = absl::StrCat("'", d,
+                         "' is the pre-training set's analogue, not a fine-tune set");
     }
     return Error(nodes[i], Index(path, i),
                  absl::StrCat(why, " (expected one of ", Join(allowed), ")"));
@@ -545,15 +573,16 @@ absl::StatusOr<SweepSpec> ParseSweepYaml(absl::string_view text,
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ":", e.mark.is_null() ? 1 : e.mark.line + 1, ": malformed YAML: ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(source, ":",
+                                                   e.mark.is_null() ? 1 : e.mark.line + 1,
+                                                   ": malformed YAML: ", e.msg));
   }
   try {
     return SweepParser(source).Parse(root);
   } catch (const YAML::Exception& e) {
     // Should not happen (every access checks types first); keep it an input error.
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ":", e.mark.is_null() ? 1 : e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", e.mark.is_null() ? 1 : e.mark.line + 1, ": ", e.msg));
   }
 }
 

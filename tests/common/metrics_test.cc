@@ -36,7 +36,8 @@ MatrixInput ThreeByThree() {
   in.pretrain_column = "fmnist-val";
   in.baseline = {0.80, 0.60, 0.50, 0.40};
   in.row_datasets = {"d1", "d2", "d3"};
-  in.rows = {{0.70, 0.90, 0.45, 0.42}, {0.75, 0.58, 0.85, 0.38}, {0.60, 0.50, 0.40, 0.95}};
+  in.rows = {
+      {0.70, 0.90, 0.45, 0.42}, {0.75, 0.58, 0.85, 0.38}, {0.60, 0.50, 0.40, 0.95}};
   return in;
 }
 
@@ -125,23 +126,24 @@ TEST(ComputeMatrixMetrics, NoRowsGiveNoMeans) {
 TEST(ComputeMatrixMetrics, RejectsMalformedInput) {
   MatrixInput short_row = ThreeByThree();
   short_row.rows[2].pop_back();
-  EXPECT_THAT(ComputeMatrixMetrics(short_row),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 'd3' has 3 cells")));
+  EXPECT_THAT(
+      ComputeMatrixMetrics(short_row),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 'd3' has 3 cells")));
   MatrixInput out_of_range = ThreeByThree();
   out_of_range.baseline[1] = 1.5;
   EXPECT_THAT(ComputeMatrixMetrics(out_of_range),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside [0, 1]")));
   MatrixInput repeated = ThreeByThree();
   repeated.columns[3] = "d1";
-  EXPECT_THAT(ComputeMatrixMetrics(repeated), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ComputeMatrixMetrics(repeated),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   MatrixInput names = ThreeByThree();
   names.row_datasets.pop_back();
   EXPECT_THAT(ComputeMatrixMetrics(names), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(DatasetAccuracy, WholeDatasetRowWins) {
-  EXPECT_THAT(DatasetAccuracy({{"", 7, 10}, {"fog/1", 1, 10}}),
-              ::rib::testing::IsOk());
+  EXPECT_THAT(DatasetAccuracy({{"", 7, 10}, {"fog/1", 1, 10}}), ::rib::testing::IsOk());
   EXPECT_DOUBLE_EQ(*DatasetAccuracy({{"", 7, 10}, {"fog/1", 1, 10}}), 0.7);
   // Rows of one subset are summed (shards): 3/5 + 4/5 = 7/10.
   EXPECT_DOUBLE_EQ(*DatasetAccuracy({{"", 3, 5}, {"", 4, 5}}), 0.7);
@@ -164,8 +166,9 @@ TEST(DatasetAccuracy, RejectsBadCounts) {
   EXPECT_THAT(DatasetAccuracy({}), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(DatasetAccuracy({{"", 11, 10}}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("11/10")));
-  EXPECT_THAT(DatasetAccuracy({{"fog/1", 0, 0}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'fog/1' has no images")));
+  EXPECT_THAT(
+      DatasetAccuracy({{"fog/1", 0, 0}}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'fog/1' has no images")));
   EXPECT_THAT(CorruptionAccuracies({{"fog", 1, 2}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("not <corruption>/<severity>")));

@@ -48,8 +48,9 @@ TEST(ExpandSweep, ThreeModelsFourMethodsEightDatasetsGive123Jobs) {
   ASSERT_EQ(jobs.size(), 123u);
   std::map<std::string, int> per_kind;
   for (const PlannedJob& j : jobs) per_kind[j.spec.method.kind]++;
-  EXPECT_THAT(per_kind, ElementsAre(Pair("ft", 24), Pair("lora", 24), Pair("lp", 24),
-                                    Pair("lpft", 24), Pair("pre", 3), Pair("wise-ft", 24)));
+  EXPECT_THAT(per_kind,
+              ElementsAre(Pair("ft", 24), Pair("lora", 24), Pair("lp", 24),
+                          Pair("lpft", 24), Pair("pre", 3), Pair("wise-ft", 24)));
 
   std::set<std::string> seen_keys;
   std::set<std::string> hashes;
@@ -101,24 +102,23 @@ TEST(ExpandSweep, ThreeModelsFourMethodsEightDatasetsGive123Jobs) {
 
 TEST(ExpandSweep, SoupDependsOnEachMemberOfItsRow) {
   RIB_ASSERT_OK_AND_ASSIGN(
-      SweepSpec sweep,
-      Parse("name: s\n"
-            "models: [{name: m, arch: fmnist_vit, weights: w}]\n"
-            "methods:\n"
-            "  - {name: greedy, kind: soup, members: [ft, lpft, r4]}\n"
-            "  - ft\n"
-            "  - lpft\n"
-            "  - {name: r4, kind: lora, params: {rank: 4}}\n"
-            "finetune_datasets: [fmnist-a, fmnist-r]\n"));
+      SweepSpec sweep, Parse("name: s\n"
+                             "models: [{name: m, arch: fmnist_vit, weights: w}]\n"
+                             "methods:\n"
+                             "  - {name: greedy, kind: soup, members: [ft, lpft, r4]}\n"
+                             "  - ft\n"
+                             "  - lpft\n"
+                             "  - {name: r4, kind: lora, params: {rank: 4}}\n"
+                             "finetune_datasets: [fmnist-a, fmnist-r]\n"));
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
   // pre + (ft, lp, lpft, r4, greedy) × 2.
   ASSERT_EQ(jobs.size(), 11u);
   std::vector<std::string> keys;
   for (const PlannedJob& j : jobs) keys.push_back(j.key);
-  EXPECT_THAT(keys, ElementsAre("m/pre", "m/ft/fmnist-a", "m/ft/fmnist-r", "m/lp/fmnist-a",
-                                "m/lp/fmnist-r", "m/lpft/fmnist-a", "m/lpft/fmnist-r",
-                                "m/r4/fmnist-a", "m/r4/fmnist-r", "m/greedy/fmnist-a",
-                                "m/greedy/fmnist-r"));
+  EXPECT_THAT(keys, ElementsAre("m/pre", "m/ft/fmnist-a", "m/ft/fmnist-r",
+                                "m/lp/fmnist-a", "m/lp/fmnist-r", "m/lpft/fmnist-a",
+                                "m/lpft/fmnist-r", "m/r4/fmnist-a", "m/r4/fmnist-r",
+                                "m/greedy/fmnist-a", "m/greedy/fmnist-r"));
   const auto by_key = ByKey(jobs);
   const PlannedJob& soup = *by_key.at("m/greedy/fmnist-r");
   EXPECT_EQ(soup.spec.method.kind, "soup");
@@ -134,12 +134,11 @@ TEST(ExpandSweep, SoupDependsOnEachMemberOfItsRow) {
 }
 
 TEST(ExpandSweep, UsesAListedDependencyAndMergesAListedPre) {
-  RIB_ASSERT_OK_AND_ASSIGN(
-      SweepSpec sweep,
-      Parse("name: s\n"
-            "models: [{name: m, arch: fmnist_vit, weights: w}]\n"
-            "methods: [pre, lpft, {name: probe, kind: lp}]\n"
-            "finetune_datasets: [fmnist-c]\n"));
+  RIB_ASSERT_OK_AND_ASSIGN(SweepSpec sweep,
+                           Parse("name: s\n"
+                                 "models: [{name: m, arch: fmnist_vit, weights: w}]\n"
+                                 "methods: [pre, lpft, {name: probe, kind: lp}]\n"
+                                 "finetune_datasets: [fmnist-c]\n"));
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
   ASSERT_EQ(jobs.size(), 3u);
   EXPECT_EQ(jobs[0].key, "m/pre");
@@ -164,7 +163,8 @@ TEST(ExpandSweep, RejectsAHandBuiltSoupWithAMissingMember) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("member 'ft'")));
 }
 
-// ---- Hash stability --------------------------------------------------------------------
+// ---- Hash stability
+// --------------------------------------------------------------------
 
 std::vector<std::pair<std::string, std::string>> KeysAndHashes(const std::string& yaml) {
   absl::StatusOr<SweepSpec> sweep = Parse(yaml);
@@ -244,16 +244,16 @@ TEST(JobHash, TrainingConfigReachesNonTrainingJobsOnlyThroughDependencies) {
       "finetune_datasets: [fmnist-a]\n";
   const auto a = KeysAndHashes(base);
   const auto b = KeysAndHashes(base + "training: {lr: 0.01}\n");
-  ASSERT_EQ(a.size(), 3u);  // pre, ft, wise-ft
-  EXPECT_EQ(a[0], b[0]);    // pre does not train
+  ASSERT_EQ(a.size(), 3u);              // pre, ft, wise-ft
+  EXPECT_EQ(a[0], b[0]);                // pre does not train
   EXPECT_NE(a[1].second, b[1].second);  // ft trains
   EXPECT_NE(a[2].second, b[2].second);  // wise-ft reads ft's weights
 }
 
 JobSpec BaseSpec() {
   JobSpec s;
-  s.model = ModelSpec{"m", "fmnist_vit", "w.safetensors", "abc", DefaultPreprocessing("fmnist_vit"),
-                      10};
+  s.model = ModelSpec{
+      "m", "fmnist_vit", "w.safetensors", "abc", DefaultPreprocessing("fmnist_vit"), 10};
   s.method = MethodSpec{"lora", "lora", {{"rank", "8"}, {"alpha", "1"}}, {}};
   s.finetune_dataset = "fmnist-a";
   s.eval_datasets = SuiteEvalDatasets("fmnist-rib");
@@ -271,8 +271,12 @@ TEST(JobHash, EveryHashedFieldChangesIt) {
       {"crop_pct", [](JobSpec& s) { s.model.preprocessing.crop_pct = 0.9; }},
       {"mean", [](JobSpec& s) { s.model.preprocessing.mean[1] = 0.4; }},
       {"std", [](JobSpec& s) { s.model.preprocessing.std = {0.5}; }},
-      {"interpolation", [](JobSpec& s) { s.model.preprocessing.interpolation = "bilinear"; }},
-      {"kind", [](JobSpec& s) { s.method = MethodSpec{"lora", "ft", {}, {}}; }},
+      {"interpolation",
+       [](JobSpec& s) { s.model.preprocessing.interpolation = "bilinear"; }},
+      {"kind",
+       [](JobSpec& s) {
+         s.method = MethodSpec{"lora", "ft", {}, {}};
+       }},
       {"rank", [](JobSpec& s) { s.method.params["rank"] = "4"; }},
       {"alpha", [](JobSpec& s) { s.method.params["alpha"] = "2"; }},
       {"finetune_dataset", [](JobSpec& s) { s.finetune_dataset = "fmnist-r"; }},
@@ -311,10 +315,12 @@ TEST(JobHash, UnhashedFieldsLeaveItAlone) {
       {"method name", [](JobSpec& s) { s.method.name = "adapters"; }},
       {"devices", [](JobSpec& s) { s.devices = 8; }},
       {"eval_batch_size", [](JobSpec& s) { s.training.eval_batch_size = 1; }},
-      {"eval order", [](JobSpec& s) { std::reverse(s.eval_datasets.begin(),
-                                                   s.eval_datasets.end()); }},
-      {"params spelled differently", [](JobSpec& s) {
-         s.method.params = {{"rank", "08"}, {"alpha", "1.0"}}; }},
+      {"eval order",
+       [](JobSpec& s) { std::reverse(s.eval_datasets.begin(), s.eval_datasets.end()); }},
+      {"params spelled differently",
+       [](JobSpec& s) {
+         s.method.params = {{"rank", "08"}, {"alpha", "1.0"}};
+       }},
       {"defaults left out", [](JobSpec& s) { s.method.params.clear(); }},
   };
   for (const auto& [what, change] : changes) {
@@ -347,7 +353,8 @@ TEST(JobHash, UnhashedFieldsLeaveItAlone) {
 
 TEST(CanonicalJobJson, IsTheDocumentedFormat) {
   JobSpec s;
-  s.model = ModelSpec{"m", "fmnist_vit", "w", "abc", DefaultPreprocessing("fmnist_vit"), 10};
+  s.model =
+      ModelSpec{"m", "fmnist_vit", "w", "abc", DefaultPreprocessing("fmnist_vit"), 10};
   s.method = MethodSpec{"w", "wise-ft", {}, {}};
   s.finetune_dataset = "fmnist-a";
   s.eval_datasets = {"fmnist-v2", "fmnist-a"};

@@ -19,7 +19,8 @@ using ::testing::HasSubstr;
 using ::testing::Pair;
 
 std::string ReadDemo() {
-  std::ifstream in(::rib::testing::SourceDir() + "/tests/common/testdata/demo_sweep.yaml");
+  std::ifstream in(::rib::testing::SourceDir() +
+                   "/tests/common/testdata/demo_sweep.yaml");
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -79,13 +80,14 @@ TEST(ParseSweepYaml, DemoFileParsesWithEveryValue) {
 TEST(ParseSweepYaml, MinimalFileFillsEveryDefault) {
   RIB_ASSERT_OK_AND_ASSIGN(
       SweepSpec s,
-      ParseSweepYaml("name: tiny\n"
-                     "suite: imagenet-rib\n"
-                     "models:\n"
-                     "  - {name: vit, arch: vit_base_patch16_224, weights: vit.safetensors}\n"
-                     "  - {name: rn, arch: resnet50, weights: rn.safetensors}\n"
-                     "  - {name: clip, arch: vit_base_patch16_clip_384, weights: c.st}\n"
-                     "methods: [vp, lwf, ewc, l2sp, wise-ft]\n"));
+      ParseSweepYaml(
+          "name: tiny\n"
+          "suite: imagenet-rib\n"
+          "models:\n"
+          "  - {name: vit, arch: vit_base_patch16_224, weights: vit.safetensors}\n"
+          "  - {name: rn, arch: resnet50, weights: rn.safetensors}\n"
+          "  - {name: clip, arch: vit_base_patch16_clip_384, weights: c.st}\n"
+          "methods: [vp, lwf, ewc, l2sp, wise-ft]\n"));
   EXPECT_EQ(s.priority, 0);
   EXPECT_EQ(s.max_attempts, 3);
   EXPECT_EQ(s.devices, 1);
@@ -102,7 +104,8 @@ TEST(ParseSweepYaml, MinimalFileFillsEveryDefault) {
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.mean[0], 0.48145466);
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.std[2], 0.27577711);
   EXPECT_THAT(s.methods[0].params, ElementsAre(Pair("width", "30")));
-  EXPECT_THAT(s.methods[1].params, ElementsAre(Pair("alpha", "1"), Pair("temperature", "2")));
+  EXPECT_THAT(s.methods[1].params,
+              ElementsAre(Pair("alpha", "1"), Pair("temperature", "2")));
   EXPECT_THAT(s.methods[2].params,
               ElementsAre(Pair("fisher_samples", "512"), Pair("lambda", "1")));
   EXPECT_THAT(s.methods[3].params, ElementsAre(Pair("lambda", "1")));
@@ -137,9 +140,10 @@ struct BadCase {
 };
 
 // A valid file is lines 1-4 of kHead + kTail; each case edits it.
-const char kName[] = "name: t\n";                                                    // 1
-const char kModels[] = "models:\n  - {name: m, arch: fmnist_vit, weights: w.st}\n";  // 2-3
-const char kMethods[] = "methods: [ft]\n";                                           // 4
+const char kName[] = "name: t\n";  // 1
+const char kModels[] =
+    "models:\n  - {name: m, arch: fmnist_vit, weights: w.st}\n";  // 2-3
+const char kMethods[] = "methods: [ft]\n";                        // 4
 
 void PrintTo(const BadCase& c, std::ostream* os) { *os << c.what; }
 
@@ -161,21 +165,24 @@ std::string S(std::initializer_list<std::string> parts) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, MalformedSweepTest,
     ::testing::Values(
-        BadCase{"typo in a bare method", S({kName, kModels, "methods:\n  - ft\n  - lorra\n"}),
-                "bad.yaml:6: methods[1]: unknown method 'lorra' (expected one of pre, ft, "
-                "lp, lpft, lora, vp, lwf, ewc, l2sp, wise-ft, soup)"},
+        BadCase{
+            "typo in a bare method", S({kName, kModels, "methods:\n  - ft\n  - lorra\n"}),
+            "bad.yaml:6: methods[1]: unknown method 'lorra' (expected one of pre, ft, "
+            "lp, lpft, lora, vp, lwf, ewc, l2sp, wise-ft, soup)"},
         BadCase{"typo in a method kind",
                 S({kName, kModels,
                    "methods:\n  - ft\n  - lp\n  - {kind: lorra, params: {rank: 4}}\n"}),
                 "bad.yaml:7: methods[2].kind: unknown method 'lorra' (expected one of"},
-        BadCase{"unknown top-level key", S({kName, kModels, kMethods, "trainig: {lr: 1}\n"}),
+        BadCase{"unknown top-level key",
+                S({kName, kModels, kMethods, "trainig: {lr: 1}\n"}),
                 "bad.yaml:5: trainig: unknown key (expected one of name, suite"},
         BadCase{"unknown training key",
                 S({kName, kModels, kMethods, "training:\n  lr: 0.1\n  lrr: 0.2\n"}),
                 "bad.yaml:7: training.lrr: unknown key"},
         BadCase{"unknown model key",
-                S({kName, "models:\n  - name: m\n    arch: fmnist_vit\n    weights: w\n"
-                          "    weigths: v\n",
+                S({kName,
+                   "models:\n  - name: m\n    arch: fmnist_vit\n    weights: w\n"
+                   "    weigths: v\n",
                    kMethods}),
                 "bad.yaml:6: models[0].weigths: unknown key"},
         BadCase{"unknown preprocessing key",
@@ -198,8 +205,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"skip_corrupt is not a bool",
                 S({kName, kModels, kMethods, "training: {skip_corrupt: maybe}\n"}),
                 "bad.yaml:5: training.skip_corrupt: expected true or false"},
-        BadCase{"a method entry is a list",
-                S({kName, kModels, "methods:\n  - [ft]\n"}),
+        BadCase{"a method entry is a list", S({kName, kModels, "methods:\n  - [ft]\n"}),
                 "bad.yaml:5: methods[0]: expected a method kind or a map, got a list"},
         BadCase{"missing models", S({kName, kMethods}),
                 "bad.yaml:1: models: missing (a sweep needs at least one model)"},
@@ -216,32 +222,36 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:5: training.lr: must be > 0, got 0"},
         BadCase{"lr negative", S({kName, kModels, kMethods, "training: {lr: -1e-3}\n"}),
                 "bad.yaml:5: training.lr: must be > 0, got -1e-3"},
-        BadCase{"batch zero", S({kName, kModels, kMethods, "training: {batch_size: 0}\n"}),
+        BadCase{"batch zero",
+                S({kName, kModels, kMethods, "training: {batch_size: 0}\n"}),
                 "bad.yaml:5: training.batch_size: must be in [1, 1048576], got 0"},
-        BadCase{"momentum one", S({kName, kModels, kMethods, "training: {momentum: 1}\n"}),
+        BadCase{"momentum one",
+                S({kName, kModels, kMethods, "training: {momentum: 1}\n"}),
                 "bad.yaml:5: training.momentum: must be in [0, 1), got 1"},
         BadCase{"test_fraction one", S({kName, kModels, kMethods, "test_fraction: 1\n"}),
                 "bad.yaml:5: test_fraction: must be in (0, 1), got 1"},
-        BadCase{"test_fraction zero", S({kName, kModels, kMethods, "test_fraction: 0.0\n"}),
+        BadCase{"test_fraction zero",
+                S({kName, kModels, kMethods, "test_fraction: 0.0\n"}),
                 "bad.yaml:5: test_fraction: must be in (0, 1), got 0.0"},
         BadCase{"devices zero", S({kName, kModels, kMethods, "devices: 0\n"}),
                 "bad.yaml:5: devices: must be in [1, 64], got 0"},
         BadCase{"max_attempts zero", S({kName, kModels, kMethods, "max_attempts: 0\n"}),
                 "bad.yaml:5: max_attempts: must be in [1, 100], got 0"},
-        BadCase{"wise-ft alpha above 1",
-                S({kName, kModels, "methods:\n  - {kind: wise-ft, params: {alpha: 1.5}}\n"}),
-                "bad.yaml:5: methods[0].params.alpha: must be in [0, 1], got 1.5"},
+        BadCase{
+            "wise-ft alpha above 1",
+            S({kName, kModels, "methods:\n  - {kind: wise-ft, params: {alpha: 1.5}}\n"}),
+            "bad.yaml:5: methods[0].params.alpha: must be in [0, 1], got 1.5"},
         BadCase{"lora rank zero",
                 S({kName, kModels, "methods:\n  - {kind: lora, params: {rank: 0}}\n"}),
                 "bad.yaml:5: methods[0].params.rank: must be in [1, 4096], got 0"},
         BadCase{"lora rank not an integer",
                 S({kName, kModels, "methods:\n  - {kind: lora, params: {rank: 4.5}}\n"}),
                 "bad.yaml:5: methods[0].params.rank: expected an integer, got '4.5'"},
-        BadCase{"unknown lora param",
-                S({kName, kModels,
-                   "methods:\n  - kind: lora\n    params:\n      rnak: 4\n"}),
-                "bad.yaml:7: methods[0].params.rnak: unknown parameter of lora (expected "
-                "one of alpha, rank)"},
+        BadCase{
+            "unknown lora param",
+            S({kName, kModels, "methods:\n  - kind: lora\n    params:\n      rnak: 4\n"}),
+            "bad.yaml:7: methods[0].params.rnak: unknown parameter of lora (expected "
+            "one of alpha, rank)"},
         BadCase{"ft takes no params",
                 S({kName, kModels, "methods:\n  - {kind: ft, params: {lr: 1}}\n"}),
                 "bad.yaml:5: methods[0].params.lr: method 'ft' takes no parameters"},
@@ -263,7 +273,8 @@ INSTANTIATE_TEST_SUITE_P(
                    "  - {name: m, arch: fmnist_resnet, weights: b}\n",
                    kMethods}),
                 "bad.yaml:4: models[1].name: duplicate model name 'm' (also models[0])"},
-        BadCase{"duplicate bare methods", S({kName, kModels, "methods:\n  - ft\n  - ft\n"}),
+        BadCase{"duplicate bare methods",
+                S({kName, kModels, "methods:\n  - ft\n  - ft\n"}),
                 "bad.yaml:6: methods[1]: duplicate method name 'ft'"},
         BadCase{"duplicate named methods",
                 S({kName, kModels,
@@ -279,29 +290,33 @@ INSTANTIATE_TEST_SUITE_P(
                 S({kName, kModels, "methods:\n  - {name: lp, kind: ft}\n"}),
                 "bad.yaml:5: methods[0].name: 'lp' is the name of a method kind"},
         BadCase{"dotdot in weights",
-                S({kName, "models:\n  - {name: m, arch: fmnist_vit, weights: a/../../etc/x}\n",
+                S({kName,
+                   "models:\n  - {name: m, arch: fmnist_vit, weights: a/../../etc/x}\n",
                    kMethods}),
                 "bad.yaml:3: models[0].weights: 'a/../../etc/x' has a '..' component"},
         BadCase{"slash in a model name",
                 S({kName, "models:\n  - {name: a/b, arch: fmnist_vit, weights: w}\n",
                    kMethods}),
                 "bad.yaml:3: models[0].name: 'a/b' has a character outside"},
-        BadCase{"unknown finetune dataset",
-                S({kName, kModels, kMethods, "finetune_datasets: [fmnist-v2, fmnist-b]\n"}),
-                "bad.yaml:5: finetune_datasets[1]: unknown dataset 'fmnist-b' for suite "
-                "fmnist-rib (expected one of fmnist-v2,"},
+        BadCase{
+            "unknown finetune dataset",
+            S({kName, kModels, kMethods, "finetune_datasets: [fmnist-v2, fmnist-b]\n"}),
+            "bad.yaml:5: finetune_datasets[1]: unknown dataset 'fmnist-b' for suite "
+            "fmnist-rib (expected one of fmnist-v2,"},
         BadCase{"dataset of the other suite",
                 S({kName, kModels, kMethods, "eval_datasets: [imagenet-a]\n"}),
                 "bad.yaml:5: eval_datasets[0]: unknown dataset 'imagenet-a' for suite "
                 "fmnist-rib (expected one of fmnist-val,"},
-        BadCase{"fine-tuning on the val analogue",
-                S({kName, kModels, kMethods, "finetune_datasets: [fmnist-val]\n"}),
-                "bad.yaml:5: finetune_datasets[0]: 'fmnist-val' is the pre-training set's "
-                "analogue"},
+        BadCase{
+            "fine-tuning on the val analogue",
+            S({kName, kModels, kMethods, "finetune_datasets: [fmnist-val]\n"}),
+            "bad.yaml:5: finetune_datasets[0]: 'fmnist-val' is the pre-training set's "
+            "analogue"},
         BadCase{"dataset listed twice",
                 S({kName, kModels, kMethods, "eval_datasets: [fmnist-a, fmnist-a]\n"}),
                 "bad.yaml:5: eval_datasets[1]: 'fmnist-a' is listed twice"},
-        BadCase{"empty dataset list", S({kName, kModels, kMethods, "finetune_datasets: []\n"}),
+        BadCase{"empty dataset list",
+                S({kName, kModels, kMethods, "finetune_datasets: []\n"}),
                 "bad.yaml:5: finetune_datasets: empty list"},
         BadCase{"soup member missing",
                 S({kName, kModels,
@@ -313,39 +328,42 @@ INSTANTIATE_TEST_SUITE_P(
                    "methods:\n  - ft\n  - {kind: soup, members: [ft]}\n"
                    "  - {name: s2, kind: soup, members: [soup]}\n"}),
                 "bad.yaml:7: methods[2].members[0]: 'soup' is a soup method"},
-        BadCase{"soup of pre",
-                S({kName, kModels, "methods:\n  - pre\n  - {kind: soup, members: [pre]}\n"}),
-                "bad.yaml:6: methods[1].members[0]: 'pre' is a pre method"},
+        BadCase{
+            "soup of pre",
+            S({kName, kModels, "methods:\n  - pre\n  - {kind: soup, members: [pre]}\n"}),
+            "bad.yaml:6: methods[1].members[0]: 'pre' is a pre method"},
         BadCase{"soup without members",
                 S({kName, kModels, "methods:\n  - ft\n  - {kind: soup}\n"}),
                 "bad.yaml:6: methods[1].members: missing"},
         BadCase{"members on a non-soup",
                 S({kName, kModels, "methods:\n  - {kind: ft, members: [lp]}\n"}),
                 "bad.yaml:5: methods[0].members: only a soup has members"},
-        BadCase{"unknown suite", S({kName, kModels, kMethods, "suite: cifar-rib\n"}),
-                "bad.yaml:5: suite: unknown value 'cifar-rib' (expected one of fmnist-rib, "
-                "imagenet-rib)"},
+        BadCase{
+            "unknown suite", S({kName, kModels, kMethods, "suite: cifar-rib\n"}),
+            "bad.yaml:5: suite: unknown value 'cifar-rib' (expected one of fmnist-rib, "
+            "imagenet-rib)"},
         BadCase{"unknown split", S({kName, kModels, kMethods, "split: random\n"}),
                 "bad.yaml:5: split: unknown value 'random'"},
         BadCase{"unknown precision",
                 S({kName, kModels, kMethods, "training: {precision: fp8}\n"}),
                 "bad.yaml:5: training.precision: unknown value 'fp8'"},
-        BadCase{"duplicate key", S({kName, kModels, kMethods, "devices: 1\ndevices: 2\n"}),
+        BadCase{"duplicate key",
+                S({kName, kModels, kMethods, "devices: 1\ndevices: 2\n"}),
                 "bad.yaml:6: devices: duplicate key"},
-        BadCase{"malformed YAML", S({kName, "models: [\n", kMethods}),
-                "bad.yaml:"},
+        BadCase{"malformed YAML", S({kName, "models: [\n", kMethods}), "bad.yaml:"},
         BadCase{"empty file", "", "bad.yaml:1: sweep: the file is empty"},
-        BadCase{"top level is a list", "- a\n- b\n", "bad.yaml:1: sweep: expected a map"}));
+        BadCase{"top level is a list", "- a\n- b\n",
+                "bad.yaml:1: sweep: expected a map"}));
 
 TEST(ParseSweepYaml, ValidBaseParses) {
   EXPECT_THAT(ParseSweepYaml(S({kName, kModels, kMethods})), IsOk());
 }
 
 TEST(ParseSweepYaml, MalformedYamlNamesTheLine) {
-  absl::StatusOr<SweepSpec> s =
-      ParseSweepYaml("name: t\nmodels:\n  - {name: m, arch: a, weights: w\nmethods: [ft]\n",
-                     "x.yaml");
-  ASSERT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("malformed YAML")));
+  absl::StatusOr<SweepSpec> s = ParseSweepYaml(
+      "name: t\nmodels:\n  - {name: m, arch: a, weights: w\nmethods: [ft]\n", "x.yaml");
+  ASSERT_THAT(s,
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("malformed YAML")));
   EXPECT_THAT(std::string(s.status().message()), ::testing::StartsWith("x.yaml:"));
 }
 
