@@ -1,0 +1,163 @@
+// Plain domain types of the coordinator: sweeps, jobs, results, workers, events.
+// No protobuf, gRPC or SQL here (CONVENTIONS: Layering); rpc/ converts to and from
+// rib.v1 messages, storage/ to and from rows.
+#ifndef RIB_SERVER_DOMAIN_TYPES_H_
+#define RIB_SERVER_DOMAIN_TYPES_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/job_spec.h"
+
+namespace rib::domain {
+
+// DESIGN §8. Names as stored in the database: "PENDING", "QUEUED", ...
+enum class JobState { kPending, kQueued, kLeased, kRunning, kSucceeded, kFailed, kCancelled };
+inline constexpr JobState kAllJobStates[] = {
+    JobState::kPending,   JobState::kQueued, JobState::kLeased,   JobState::kRunning,
+    JobState::kSucceeded, JobState::kFailed, JobState::kCancelled};
+
+enum class SweepState { kActive, kSucceeded, kFailed, kCancelled };
+
+enum class WorkerState { kActive, kDraining, kLost };
+
+const char* JobStateName(JobState s);
+std::optional<JobState> ParseJobState(const std::string& name);
+const char* SweepStateName(SweepState s);
+std::optional<SweepState> ParseSweepState(const std::string& name);
+const char* WorkerStateName(WorkerState s);
+std::optional<WorkerState> ParseWorkerState(const std::string& name);
+
+bool IsTerminal(JobState s);
+
+// One evaluation count: `subset` is "" for a whole dataset, "gaussian_noise/3" for an
+// ImageNet-C subset.
+struct Accuracy {
+  std::string dataset;
+  std::string subset;
+  int64_t correct = 0;
+  int64_t total = 0;
+  int64_t skipped = 0;
+};
+
+struct Sweep {
+  std::string id;
+  std::string name;
+  std::string owner;
+  SweepState state = SweepState::kActive;
+  int priority = 0;
+  int max_attempts = 3;
+  std::map<JobState, int> counts;  // only states with at least one job
+  absl::Time created_at;
+  std::string yaml;
+  std::string client_request_id;
+  std::string suite;
+  std::vector<std::string> models;
+  std::vector<std::string> methods;
+  std::vector<std::string> finetune_datasets;
+  std::vector<std::string> eval_datasets;
+};
+
+struct Job {
+  std::string id;
+  std::string sweep_id;
+  std::string key;   // "model/method/dataset" or "model/pre"
+  std::string hash;
+  JobSpec spec;
+  JobState state = JobState::kPending;
+  int attempt = 0;
+  int max_attempts = 3;
+  std::string worker_id;
+  std::string error;
+  std::vector<std::string> depends_on;  // job ids
+  std::string reused_from;              // job id whose results this one shows
+  int priority = 0;
+  std::string owner;
+  double progress = 0;
+  std::string last_checkpoint;
+  std::string final_weights;
+  absl::Time created_at;
+  absl::Time updated_at;
+  std::vector<Accuracy> results;  // filled by GetJob (through reused_from)
+};
+
+struct Device {
+  std::string kind = "cpu";
+  int count = 0;
+  int64_t memory_bytes = 0;
+};
+
+struct Worker {
+  std::string id;
+  std::string name;
+  WorkerState state = WorkerState::kActive;
+  std::vector<Device> devices;
+  std::vector<std::string> datasets;
+  std::vector<std::string> labels;
+  absl::Time last_heartbeat;
+  std::vector<std::string> running_jobs;
+  int free_devices = 0;
+};
+
+struct JobProgress {
+  int epoch = 0;
+  int epochs = 0;
+  int64_t step = 0;
+  int64_t steps = 0;
+  double loss = 0;
+  double lr = 0;
+};
+
+// One entry of a sweep's event log (what WatchSweep streams).
+struct SweepEvent {
+  enum class Kind { kState, kProgress, kResult, kSweepState };
+  int64_t id = 0;  // grows within the log
+  absl::Time time;
+  std::string sweep_id;
+  std::string job_id;
+  Kind kind = Kind::kState;
+  JobState job_state = JobState::kPending;
+  SweepState sweep_state = SweepState::kActive;
+  JobProgress progress;
+  Accuracy result;
+  std::string job_label;
+  std::string error;
+};
+
+// A report from a worker about one attempt of one job (rib.v1.JobEvent).
+struct JobReport {
+  enum class Kind { kStarted, kProgress, kResult, kCheckpoint, kFinished };
+  std::string job_id;
+  int attempt = 0;
+  Kind kind = Kind::kStarted;
+  JobProgress progress;
+  Accuracy result;
+  std::string checkpoint;
+  // kFinished:
+  bool ok = false;
+  std::string error;
+  std::string weights;
+  bool retryable = false;
+};
+
+// What a worker is handed by AcquireJob.
+struct Lease {
+  std::string job_id;
+  int attempt = 0;
+  std::string hash;
+  JobSpec spec;
+  std::string resume_checkpoint;
+};
+
+struct LeaseRef {
+  std::string job_id;
+  int attempt = 0;
+};
+
+}  // namespace rib::domain
+
+#endif  // RIB_SERVER_DOMAIN_TYPES_H_

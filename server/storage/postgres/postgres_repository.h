@@ -1,0 +1,86 @@
+// Repository over PostgreSQL (libpqxx 6.4). Every operation is one READ COMMITTED
+// transaction. Concurrency rules (several coordinators may share one database):
+//  * a transaction that changes job states of a sweep first locks the sweep row
+//    (SELECT ... FOR UPDATE), so dependency promotion and sweep state never race;
+//  * AcquireJob picks with FOR UPDATE SKIP LOCKED, so no job is handed out twice;
+//  * reports lock the job row and check the attempt in the same transaction that
+//    writes (fencing).
+// Every event is inserted into `events` and announced with pg_notify('rib_events',
+// '<sweep id>:<event id>'); a listener thread turns NOTIFYs from any coordinator into
+// ChangeCounter() bumps. Thread-safe.
+#ifndef RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
+#define RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/scheduling/clock.h"
+#include "server/storage/change_signal.h"
+#include "server/storage/memory_repository.h"  // RepositoryOptions
+#include "server/storage/repository.h"
+
+namespace rib::storage {
+
+namespace pg {
+class Pool;
+}
+
+struct PostgresOptions {
+  std::string uri;                 // libpq URI, e.g. postgresql://user@host:5432/rib
+  int pool_size = 8;               // connections; AcquireJob long-polls hold none
+  bool listen = true;              // run the LISTEN thread (off in some tests)
+  RepositoryOptions repository;
+};
+
+class PostgresRepository : public Repository {
+ public:
+  // Connects (UNAVAILABLE when the server is unreachable). The schema must already be
+  // migrated (pg::ApplyMigrations).
+  static absl::StatusOr<std::unique_ptr<PostgresRepository>> Create(PostgresOptions options);
+  ~PostgresRepository() override;
+
+  absl::StatusOr<SubmitResult> SubmitSweep(const NewSweep& sweep) override;
+  absl::StatusOr<Sweep> GetSweep(const std::string& sweep_id) override;
+  absl::StatusOr<SweepList> ListSweeps(int page_size,
+                                       const std::string& page_token) override;
+  absl::StatusOr<Sweep> CancelSweep(const std::string& sweep_id) override;
+  absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id) override;
+  absl::StatusOr<JobList> ListJobs(const JobFilter& filter) override;
+  absl::StatusOr<Job> GetJob(const std::string& job_id) override;
+  absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(const std::string& sweep_id) override;
+  absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) override;
+  absl::StatusOr<HeartbeatResult> Heartbeat(const std::string& worker_id,
+                                            const std::vector<domain::LeaseRef>& leases,
+                                            int free_devices) override;
+  absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
+      const std::string& worker_id, int free_devices,
+      const std::string& device_kind) override;
+  absl::Status Report(const domain::JobReport& report) override;
+  absl::StatusOr<int> ExpireLeases() override;
+  absl::StatusOr<std::vector<Worker>> ListWorkers() override;
+  absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) override;
+  absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
+                                                     int64_t after_id, int limit) override;
+  uint64_t ChangeCounter() override { return signal_.value(); }
+  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) override {
+    return signal_.WaitChanged(seen, timeout);
+  }
+
+ private:
+  PostgresRepository(PostgresOptions options, std::unique_ptr<pg::Pool> pool);
+  void ListenLoop();
+
+  const PostgresOptions options_;
+  scheduling::Clock* const clock_;
+  std::unique_ptr<pg::Pool> pool_;
+  ChangeSignal signal_;
+  std::atomic<bool> stop_{false};
+  std::thread listener_;
+};
+
+}  // namespace rib::storage
+
+#endif  // RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_

@@ -1,0 +1,165 @@
+// The coordinator's persistent state behind one interface (CONVENTIONS: Seams and
+// fakes): PostgresRepository (postgres/) is the real one, MemoryRepository the fake.
+// tests/server/repository_contract.h runs one suite against both.
+//
+// Every method is one atomic operation (one transaction in PostgreSQL) and applies the
+// rules of scheduling/job_state_machine.h. Implementations are thread-safe, and several
+// processes may share one PostgreSQL database.
+//
+// Errors: NOT_FOUND for unknown sweep/job/worker ids; FAILED_PRECONDITION for a report
+// whose attempt is not the job's current one or whose job is not LEASED/RUNNING (and
+// nothing is written); INVALID_ARGUMENT for malformed input; UNAVAILABLE when the
+// database cannot be reached (the caller may retry).
+#ifndef RIB_SERVER_STORAGE_REPOSITORY_H_
+#define RIB_SERVER_STORAGE_REPOSITORY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/job_spec.h"
+#include "server/domain/types.h"
+
+namespace rib::storage {
+
+using domain::Accuracy;
+using domain::Job;
+using domain::JobState;
+using domain::Sweep;
+using domain::SweepEvent;
+using domain::Worker;
+
+struct NewJob {
+  std::string key;                      // unique within the sweep
+  std::string hash;
+  JobSpec spec;
+  std::vector<std::string> depends_on;  // keys of earlier jobs of the same sweep
+};
+
+struct NewSweep {
+  std::string name;
+  std::string owner;
+  int priority = 0;
+  int max_attempts = 3;
+  std::string yaml;
+  std::string client_request_id;  // "" = not idempotent
+  bool force = false;             // do not reuse succeeded hashes
+  std::string suite;
+  std::vector<std::string> models;
+  std::vector<std::string> methods;
+  std::vector<std::string> finetune_datasets;
+  std::vector<std::string> eval_datasets;
+  std::vector<NewJob> jobs;  // dependencies before dependents
+};
+
+struct SubmitResult {
+  std::string sweep_id;
+  int jobs_total = 0;
+  int jobs_new = 0;
+  int jobs_reused = 0;
+  bool existing = false;  // client_request_id matched an earlier sweep; nothing created
+};
+
+struct SweepList {
+  std::vector<Sweep> sweeps;  // newest first
+  std::string next_page_token;
+};
+
+struct JobFilter {
+  std::string sweep_id;             // "" = every sweep
+  std::optional<JobState> state;    // nullopt = any
+  int page_size = 500;
+  std::string page_token;
+};
+
+struct JobList {
+  std::vector<Job> jobs;  // in creation order, without results
+  std::string next_page_token;
+  int total = 0;          // jobs matching the filter, over all pages
+};
+
+// One job of a sweep with the results it shows (its own, or reused_from's).
+struct MatrixJob {
+  std::string job_id;
+  std::string model;
+  std::string method;
+  std::string method_kind;
+  std::string finetune_dataset;
+  JobState state = JobState::kPending;
+  std::vector<Accuracy> results;
+};
+
+struct WorkerRegistration {
+  std::string name;
+  std::vector<domain::Device> devices;
+  std::vector<std::string> datasets;
+  std::vector<std::string> labels;
+};
+
+struct HeartbeatResult {
+  std::vector<domain::LeaseRef> revoked;  // leases the worker must stop now
+  bool drain = false;
+};
+
+class Repository {
+ public:
+  virtual ~Repository() = default;
+
+  // ---- sweeps ----
+  // Creates the sweep, its jobs and edges atomically. A job whose hash already
+  // SUCCEEDED in a job that computed it is created SUCCEEDED with reused_from set
+  // (unless force). Same non-empty client_request_id → the earlier sweep, existing=true.
+  virtual absl::StatusOr<SubmitResult> SubmitSweep(const NewSweep& sweep) = 0;
+  virtual absl::StatusOr<Sweep> GetSweep(const std::string& sweep_id) = 0;
+  virtual absl::StatusOr<SweepList> ListSweeps(int page_size,
+                                               const std::string& page_token) = 0;
+  // Cancels every non-terminal job (running ones are revoked at their next heartbeat).
+  virtual absl::StatusOr<Sweep> CancelSweep(const std::string& sweep_id) = 0;
+  // FAILED and CANCELLED jobs go back to QUEUED (or PENDING while a dependency is not
+  // done) with a fresh budget of the sweep's max_attempts.
+  virtual absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id) = 0;
+
+  // ---- jobs ----
+  virtual absl::StatusOr<JobList> ListJobs(const JobFilter& filter) = 0;
+  // With results (through reused_from) and depends_on.
+  virtual absl::StatusOr<Job> GetJob(const std::string& job_id) = 0;
+  virtual absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(
+      const std::string& sweep_id) = 0;
+
+  // ---- workers and leases ----
+  virtual absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) = 0;
+  // Renews the listed leases that are still the worker's own; returns the others.
+  virtual absl::StatusOr<HeartbeatResult> Heartbeat(
+      const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
+      int free_devices) = 0;
+  // Hands out the best QUEUED job that fits (DESIGN §8), or nullopt. The attempt
+  // number grows by one on every hand-out.
+  virtual absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
+      const std::string& worker_id, int free_devices, const std::string& device_kind) = 0;
+  // Writes one fenced report (see the error codes above).
+  virtual absl::Status Report(const domain::JobReport& report) = 0;
+  // Requeues (or fails, past max_attempts) every job whose lease has expired. Returns
+  // how many jobs it changed. Safe to run from several coordinators at once.
+  virtual absl::StatusOr<int> ExpireLeases() = 0;
+  virtual absl::StatusOr<std::vector<Worker>> ListWorkers() = 0;
+  virtual absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) = 0;
+
+  // ---- events ----
+  // Events of the sweep with id > after_id, oldest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
+                                                             int64_t after_id,
+                                                             int limit) = 0;
+  // A counter that grows whenever any event is written, by this process or (through
+  // NOTIFY) another one. WaitForChange blocks until it differs from `seen` or
+  // `timeout` passes, and returns the current value.
+  virtual uint64_t ChangeCounter() = 0;
+  virtual uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) = 0;
+};
+
+}  // namespace rib::storage
+
+#endif  // RIB_SERVER_STORAGE_REPOSITORY_H_

@@ -1,0 +1,90 @@
+#include "server/storage/repository_util.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace rib::storage::internal {
+
+absl::Status ValidateNewSweep(const NewSweep& sweep) {
+  if (sweep.max_attempts < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts must be at least 1, got ", sweep.max_attempts));
+  }
+  std::set<std::string> seen;
+  for (const NewJob& job : sweep.jobs) {
+    if (job.key.empty()) return absl::InvalidArgumentError("a job has an empty key");
+    if (job.hash.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("job ", job.key, " has no hash"));
+    }
+    for (const std::string& dep : job.depends_on) {
+      if (seen.count(dep) == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "job ", job.key, " depends on '", dep, "', which is not an earlier job"));
+      }
+    }
+    if (!seen.insert(job.key).second) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate job key ", job.key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> JobDatasets(const JobSpec& spec) {
+  std::set<std::string> all(spec.eval_datasets.begin(), spec.eval_datasets.end());
+  if (!spec.finetune_dataset.empty()) all.insert(spec.finetune_dataset);
+  return {all.begin(), all.end()};
+}
+
+absl::Status ValidateReport(const domain::JobReport& report) {
+  if (report.job_id.empty()) return absl::InvalidArgumentError("job event without job_id");
+  if (report.attempt < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job event for ", report.job_id, " has attempt ", report.attempt,
+        "; attempts start at 1"));
+  }
+  if (report.kind == domain::JobReport::Kind::kResult) {
+    const domain::Accuracy& r = report.result;
+    if (r.dataset.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("result for job ", report.job_id, " names no dataset"));
+    }
+    if (r.correct < 0 || r.total < r.correct || r.skipped < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "result for job ", report.job_id, " dataset ", r.dataset, " has correct=",
+          r.correct, " total=", r.total, " skipped=", r.skipped));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ParsePageToken(const std::string& token) {
+  if (token.empty()) return 0;
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(token, &v) || v < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid page_token '", token, "'"));
+  }
+  return v;
+}
+
+int ClampPageSize(int requested, int default_size, int max_size) {
+  if (requested <= 0) return default_size;
+  return std::min(requested, max_size);
+}
+
+absl::Status StaleReportError(const domain::JobReport& report, int current_attempt,
+                              domain::JobState state) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "stale report for job ", report.job_id, ": attempt ", report.attempt,
+      ", but the job is at attempt ", current_attempt, " in state ",
+      domain::JobStateName(state)));
+}
+
+std::string LeaseExpiredError(int attempt, const std::string& worker_id) {
+  return absl::StrCat("lease of attempt ", attempt, " expired (worker ", worker_id,
+                      " stopped renewing it)");
+}
+
+}  // namespace rib::storage::internal

@@ -1,0 +1,193 @@
+// rib-test-labels: postgres
+// The Repository contract against PostgreSQL, plus what only a real database can show:
+// migrations, concurrent submissions, SKIP LOCKED hand-out, NOTIFY across processes.
+#include "server/storage/postgres/postgres_repository.h"
+
+#include <thread>
+
+#include "server/storage/postgres/migrations.h"
+#include "tests/server/pg_fixture.h"
+#include "tests/testing/test_env.h"
+#include "tests/server/repository_contract.h"
+
+namespace rib::storage::contract {
+namespace {
+
+using ::rib::testing::PgTestUri;
+
+auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("repo"));
+
+std::unique_ptr<Repository> MakePostgres(const RepositoryOptions& options) {
+  ::rib::testing::TruncateAllTables();
+  PostgresOptions pg;
+  pg.uri = PgTestUri();
+  pg.repository = options;
+  auto repo = PostgresRepository::Create(pg);
+  EXPECT_THAT(repo, IsOk());
+  return repo.ok() ? std::move(*repo) : nullptr;
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, RepositoryContractTest,
+                         ::testing::Values(Backend{"postgres", &MakePostgres}),
+                         [](const auto& info) { return info.param.name; });
+
+std::unique_ptr<PostgresRepository> Open(scheduling::Clock* clock = nullptr) {
+  PostgresOptions pg;
+  pg.uri = PgTestUri();
+  pg.repository.clock = clock;
+  auto repo = PostgresRepository::Create(pg);
+  EXPECT_THAT(repo, IsOk());
+  return std::move(*repo);
+}
+
+TEST(MigrationsTest, AppliedTwiceChangeNothing) {
+  const std::string uri = ::rib::testing::CreateExtraDatabase("mig");
+  const auto migrations = pg::EmbeddedMigrations();
+  ASSERT_FALSE(migrations.empty());
+  EXPECT_EQ(migrations[0].version, 1);
+  RIB_ASSERT_OK_AND_ASSIGN(int first, pg::ApplyMigrations(uri, migrations));
+  EXPECT_EQ(first, static_cast<int>(migrations.size()));
+  const std::string schema_query =
+      "SELECT string_agg(table_name || '.' || column_name || ':' || data_type, ',' "
+      "ORDER BY table_name, column_name) FROM information_schema.columns "
+      "WHERE table_schema = 'public'";
+  const std::string schema = ::rib::testing::QueryOne(uri, schema_query);
+  EXPECT_THAT(schema, HasSubstr("jobs.attempt:integer"));
+  RIB_ASSERT_OK_AND_ASSIGN(int second, pg::ApplyMigrations(uri, migrations));
+  EXPECT_EQ(second, 0);
+  EXPECT_EQ(::rib::testing::QueryOne(uri, schema_query), schema);
+  EXPECT_EQ(::rib::testing::QueryOne(uri, "SELECT count(*) FROM schema_migrations"),
+            std::to_string(migrations.size()));
+}
+
+TEST(MigrationsTest, TwoCoordinatorsStartingAtOnceMigrateOnce) {
+  const std::string uri = ::rib::testing::CreateExtraDatabase("mig2");
+  absl::StatusOr<int> a, b;
+  std::thread ta([&] { a = pg::ApplyMigrations(uri, pg::EmbeddedMigrations()); });
+  std::thread tb([&] { b = pg::ApplyMigrations(uri, pg::EmbeddedMigrations()); });
+  ta.join();
+  tb.join();
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_EQ(*a + *b, static_cast<int>(pg::EmbeddedMigrations().size()));
+}
+
+TEST(MigrationsTest, SourceFolderMatchesTheEmbeddedCopy) {
+  RIB_ASSERT_OK_AND_ASSIGN(auto loaded,
+                           pg::LoadMigrations(::rib::testing::SourceDir() + "/migrations"));
+  const auto embedded = pg::EmbeddedMigrations();
+  ASSERT_EQ(loaded.size(), embedded.size());
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    EXPECT_EQ(loaded[i].name, embedded[i].name);
+    EXPECT_EQ(loaded[i].sql, embedded[i].sql);
+  }
+  EXPECT_THAT(pg::LoadMigrations("/nonexistent"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(PostgresConcurrencyTest, ConcurrentSubmissionsOfOneRequestIdCreateOneSweep) {
+  ::rib::testing::TruncateAllTables();
+  constexpr int kThreads = 6;
+  std::vector<std::unique_ptr<PostgresRepository>> repos;
+  for (int i = 0; i < kThreads; ++i) repos.push_back(Open());
+  std::vector<absl::StatusOr<SubmitResult>> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] { results[i] = repos[i]->SubmitSweep(SmallSweep("same")); });
+  }
+  for (auto& t : threads) t.join();
+  int created = 0;
+  for (const auto& r : results) {
+    ASSERT_THAT(r, IsOk());
+    EXPECT_EQ(r->sweep_id, results[0]->sweep_id);
+    EXPECT_EQ(r->jobs_total, 4);
+    created += r->existing ? 0 : 1;
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(::rib::testing::QueryOne(PgTestUri(), "SELECT count(*) FROM sweeps"), "1");
+  EXPECT_EQ(::rib::testing::QueryOne(PgTestUri(), "SELECT count(*) FROM jobs"), "4");
+}
+
+TEST(PostgresConcurrencyTest, ConcurrentAcquirersNeverGetTheSameJob) {
+  ::rib::testing::TruncateAllTables();
+  auto setup = Open();
+  constexpr int kSweeps = 6;  // 3 QUEUED jobs each
+  for (int i = 0; i < kSweeps; ++i) {
+    ASSERT_THAT(setup->SubmitSweep(SmallSweep("", "s" + std::to_string(i))), IsOk());
+  }
+  constexpr int kWorkers = 6;
+  std::vector<std::unique_ptr<PostgresRepository>> repos;
+  std::vector<std::string> workers;
+  for (int i = 0; i < kWorkers; ++i) {
+    repos.push_back(Open());
+    WorkerRegistration reg;
+    reg.name = "w" + std::to_string(i);
+    reg.devices = {{"cpu", 8, 0}};
+    reg.datasets = kAllDatasets;
+    auto w = repos.back()->RegisterWorker(reg);
+    ASSERT_THAT(w, IsOk());
+    workers.push_back(w->id);
+  }
+  std::vector<std::vector<std::string>> got(kWorkers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWorkers; ++i) {
+    threads.emplace_back([&, i] {
+      for (;;) {
+        auto lease = repos[i]->AcquireJob(workers[i], 8, "cpu");
+        if (!lease.ok() || !lease->has_value()) break;
+        got[i].push_back((*lease)->job_id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all;
+  size_t total = 0;
+  for (const auto& g : got) {
+    total += g.size();
+    all.insert(g.begin(), g.end());
+  }
+  EXPECT_EQ(total, 3u * kSweeps);
+  EXPECT_EQ(all.size(), total);  // no job handed out twice
+  EXPECT_EQ(::rib::testing::QueryOne(PgTestUri(),
+                                     "SELECT count(*) FROM jobs WHERE attempt > 1"),
+            "0");
+}
+
+TEST(PostgresConcurrencyTest, NotifyReachesAnotherRepository) {
+  ::rib::testing::TruncateAllTables();
+  auto writer = Open();
+  auto watcher = Open();
+  absl::SleepFor(absl::Milliseconds(300));  // let the LISTEN connection start
+  const uint64_t seen = watcher->ChangeCounter();
+  ASSERT_THAT(writer->SubmitSweep(SmallSweep("")), IsOk());
+  EXPECT_GT(watcher->WaitForChange(seen, absl::Seconds(10)), seen);
+}
+
+TEST(PostgresConcurrencyTest, TwoExpirersHandleEachLeaseOnce) {
+  ::rib::testing::TruncateAllTables();
+  scheduling::FakeClock clock;
+  auto a = Open(&clock);
+  auto b = Open(&clock);
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, a->SubmitSweep(SmallSweep("")));
+  WorkerRegistration reg;
+  reg.devices = {{"cpu", 8, 0}};
+  reg.datasets = kAllDatasets;
+  RIB_ASSERT_OK_AND_ASSIGN(Worker w, a->RegisterWorker(reg));
+  for (int i = 0; i < 3; ++i) ASSERT_THAT(a->AcquireJob(w.id, 8, "cpu"), IsOk());
+  clock.Advance(absl::Minutes(5));
+  absl::StatusOr<int> na, nb;
+  std::thread ta([&] { na = a->ExpireLeases(); });
+  std::thread tb([&] { nb = b->ExpireLeases(); });
+  ta.join();
+  tb.join();
+  ASSERT_THAT(na, IsOk());
+  ASSERT_THAT(nb, IsOk());
+  EXPECT_EQ(*na + *nb, 3);
+  EXPECT_EQ(::rib::testing::QueryOne(
+                PgTestUri(), "SELECT count(*) FROM events WHERE job_state = 'QUEUED' AND "
+                             "error LIKE 'lease of attempt 1 expired%'"),
+            "3");
+}
+
+}  // namespace
+}  // namespace rib::storage::contract

@@ -1,0 +1,616 @@
+// The Repository contract: one suite, instantiated against MemoryRepository
+// (memory_repository_test.cc) and PostgresRepository (postgres_repository_test.cc),
+// so the fake cannot drift from the real thing.
+#ifndef RIB_TESTS_SERVER_REPOSITORY_CONTRACT_H_
+#define RIB_TESTS_SERVER_REPOSITORY_CONTRACT_H_
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/scheduling/clock.h"
+#include "server/storage/memory_repository.h"
+#include "server/storage/repository.h"
+#include "common/status_macros.h"
+#include "tests/testing/status_matchers.h"
+
+namespace rib::storage::contract {
+
+using domain::JobReport;
+using domain::JobState;
+using domain::SweepState;
+using ::rib::testing::IsOk;
+using ::rib::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+struct Backend {
+  std::string name;
+  std::unique_ptr<Repository> (*make)(const RepositoryOptions&);
+};
+
+inline JobSpec Spec(const std::string& model, const std::string& method,
+                    const std::string& dataset, int devices = 1) {
+  JobSpec s;
+  s.model.name = model;
+  s.model.arch = "fmnist_vit_tiny";
+  s.model.weights = model + ".safetensors";
+  s.model.weights_digest = "digest-" + model;
+  s.model.num_classes = 10;
+  s.method.name = method;
+  s.method.kind = method;
+  if (method == "lora") s.method.params = {{"rank", "8"}, {"alpha", "1"}};
+  s.finetune_dataset = dataset;
+  s.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+  s.training.lr = 0.003;
+  s.training.epochs = 2;
+  s.devices = devices;
+  s.suite = "fmnist-rib";
+  return s;
+}
+
+inline NewJob MakeJob(const std::string& key, JobSpec spec, const std::string& salt,
+                      std::vector<std::string> deps = {}) {
+  NewJob j;
+  j.key = key;
+  j.hash = "h-" + salt + "-" + key;
+  j.spec = std::move(spec);
+  j.depends_on = std::move(deps);
+  return j;
+}
+
+// m/pre, m/ft/fmnist-v2, m/lp/fmnist-v2, m/lpft/fmnist-v2 (needs lp).
+inline NewSweep SmallSweep(const std::string& request_id, const std::string& salt = "a") {
+  NewSweep s;
+  s.name = "small";
+  s.owner = "alice";
+  s.priority = 0;
+  s.max_attempts = 2;
+  s.yaml = "name: small\n";
+  s.client_request_id = request_id;
+  s.suite = "fmnist-rib";
+  s.models = {"m"};
+  s.methods = {"ft", "lp", "lpft"};
+  s.finetune_datasets = {"fmnist-v2"};
+  s.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+  s.jobs.push_back(MakeJob("m/pre", Spec("m", "pre", ""), salt));
+  s.jobs.push_back(MakeJob("m/ft/fmnist-v2", Spec("m", "ft", "fmnist-v2"), salt));
+  s.jobs.push_back(MakeJob("m/lp/fmnist-v2", Spec("m", "lp", "fmnist-v2"), salt));
+  s.jobs.push_back(MakeJob("m/lpft/fmnist-v2", Spec("m", "lpft", "fmnist-v2"), salt,
+                           {"m/lp/fmnist-v2"}));
+  return s;
+}
+
+const std::vector<std::string> kAllDatasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+
+class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    RepositoryOptions options;
+    options.clock = &clock_;
+    options.lease_timeout = absl::Seconds(30);
+    repo_ = GetParam().make(options);
+    ASSERT_NE(repo_, nullptr);
+  }
+
+  std::map<std::string, Job> JobsByKey(const std::string& sweep_id) {
+    JobFilter f;
+    f.sweep_id = sweep_id;
+    auto list = repo_->ListJobs(f);
+    EXPECT_THAT(list, IsOk());
+    std::map<std::string, Job> out;
+    if (list.ok()) {
+      for (Job& j : list->jobs) out[j.key] = j;
+    }
+    return out;
+  }
+
+  std::string RegisterWorker(std::vector<std::string> datasets = kAllDatasets,
+                             int devices = 4) {
+    WorkerRegistration reg;
+    reg.name = "node1";
+    reg.devices = {{"cpu", devices, 0}};
+    reg.datasets = std::move(datasets);
+    reg.labels = {"test"};
+    auto w = repo_->RegisterWorker(reg);
+    EXPECT_THAT(w, IsOk());
+    return w.ok() ? w->id : "";
+  }
+
+  absl::Status Finish(const domain::Lease& lease, bool ok, bool retryable = false,
+                      const std::string& error = "") {
+    JobReport r;
+    r.job_id = lease.job_id;
+    r.attempt = lease.attempt;
+    r.kind = JobReport::Kind::kFinished;
+    r.ok = ok;
+    r.retryable = retryable;
+    r.error = error;
+    r.weights = ok ? "weights/" + lease.hash + ".safetensors" : "";
+    return repo_->Report(r);
+  }
+
+  absl::Status ReportResult(const domain::Lease& lease, const std::string& dataset,
+                            int64_t correct, int64_t total, const std::string& subset = "",
+                            int attempt = 0) {
+    JobReport r;
+    r.job_id = lease.job_id;
+    r.attempt = attempt > 0 ? attempt : lease.attempt;
+    r.kind = JobReport::Kind::kResult;
+    r.result = {dataset, subset, correct, total, 0};
+    return repo_->Report(r);
+  }
+
+  // Leases jobs until the one with `key` comes out (the others stay leased).
+  domain::Lease AcquireKey(const std::string& worker, const std::string& sweep_id,
+                           const std::string& key) {
+    const std::string id = JobsByKey(sweep_id).at(key).id;
+    for (int i = 0; i < 20; ++i) {
+      auto lease = repo_->AcquireJob(worker, 8, "cpu");
+      EXPECT_THAT(lease, IsOk());
+      if (!lease.ok() || !lease->has_value()) break;
+      if ((*lease)->job_id == id) return **lease;
+    }
+    ADD_FAILURE() << "job " << key << " was never handed out";
+    return {};
+  }
+
+  scheduling::FakeClock clock_;
+  std::unique_ptr<Repository> repo_;
+};
+
+TEST_P(RepositoryContractTest, SubmitCreatesJobsInTheirInitialStates) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("req-1")));
+  EXPECT_FALSE(r.existing);
+  EXPECT_EQ(r.jobs_total, 4);
+  EXPECT_EQ(r.jobs_new, 4);
+  EXPECT_EQ(r.jobs_reused, 0);
+
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep s, repo_->GetSweep(r.sweep_id));
+  EXPECT_EQ(s.name, "small");
+  EXPECT_EQ(s.owner, "alice");
+  EXPECT_EQ(s.client_request_id, "req-1");
+  EXPECT_EQ(s.state, SweepState::kActive);
+  EXPECT_EQ(s.yaml, "name: small\n");
+  EXPECT_EQ(s.models, std::vector<std::string>{"m"});
+  EXPECT_EQ(s.methods, (std::vector<std::string>{"ft", "lp", "lpft"}));
+  EXPECT_EQ(s.eval_datasets, kAllDatasets);
+  EXPECT_EQ(s.created_at, clock_.Now());
+  EXPECT_EQ(s.counts, (std::map<JobState, int>{{JobState::kQueued, 3},
+                                                {JobState::kPending, 1}}));
+
+  auto jobs = JobsByKey(r.sweep_id);
+  ASSERT_THAT(jobs, SizeIs(4));
+  const Job& lpft = jobs.at("m/lpft/fmnist-v2");
+  EXPECT_EQ(lpft.state, JobState::kPending);
+  EXPECT_EQ(lpft.depends_on, std::vector<std::string>{jobs.at("m/lp/fmnist-v2").id});
+  EXPECT_EQ(lpft.attempt, 0);
+  EXPECT_EQ(lpft.max_attempts, 2);
+  EXPECT_EQ(lpft.owner, "alice");
+
+  RIB_ASSERT_OK_AND_ASSIGN(Job got, repo_->GetJob(jobs.at("m/ft/fmnist-v2").id));
+  EXPECT_EQ(got.hash, "h-a-m/ft/fmnist-v2");
+  EXPECT_EQ(got.spec.model.weights_digest, "digest-m");
+  EXPECT_EQ(got.spec.method.kind, "ft");
+  EXPECT_EQ(got.spec.finetune_dataset, "fmnist-v2");
+  EXPECT_EQ(got.spec.eval_datasets, kAllDatasets);
+  EXPECT_DOUBLE_EQ(got.spec.training.lr, 0.003);
+  EXPECT_EQ(got.spec.training.epochs, 2);
+  EXPECT_EQ(got.spec.model.preprocessing.mean, (std::vector<double>{0.5, 0.5, 0.5}));
+  EXPECT_TRUE(got.results.empty());
+}
+
+TEST_P(RepositoryContractTest, SpecRoundTripsEveryField) {
+  NewSweep s = SmallSweep("");
+  JobSpec& spec = s.jobs[1].spec;
+  spec.method.params = {{"alpha", "0.5"}, {"quote", "a\"b\\c"}};
+  spec.method.members = {"ft", "lp"};
+  spec.dependency_hashes = {{"ft", "abc"}};
+  spec.training.weight_decay = 1e-4;
+  spec.training.seed = 1234567890123;
+  spec.training.skip_corrupt = true;
+  spec.test_fraction = 0.1;
+  spec.model.preprocessing.crop_pct = 0.875;
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(s));
+  RIB_ASSERT_OK_AND_ASSIGN(Job got, repo_->GetJob(JobsByKey(r.sweep_id).at(s.jobs[1].key).id));
+  EXPECT_EQ(got.spec.method.params, spec.method.params);
+  EXPECT_EQ(got.spec.method.members, spec.method.members);
+  EXPECT_EQ(got.spec.dependency_hashes, spec.dependency_hashes);
+  EXPECT_EQ(got.spec.training.weight_decay, 1e-4);
+  EXPECT_EQ(got.spec.training.seed, 1234567890123);
+  EXPECT_TRUE(got.spec.training.skip_corrupt);
+  EXPECT_EQ(got.spec.test_fraction, 0.1);
+  EXPECT_EQ(got.spec.model.preprocessing.crop_pct, 0.875);
+}
+
+TEST_P(RepositoryContractTest, SameRequestIdReturnsTheSameSweepAndCreatesNothing) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult first, repo_->SubmitSweep(SmallSweep("req-1")));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult again, repo_->SubmitSweep(SmallSweep("req-1")));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.sweep_id, first.sweep_id);
+  EXPECT_EQ(again.jobs_total, 4);
+  RIB_ASSERT_OK_AND_ASSIGN(SweepList sweeps, repo_->ListSweeps(0, ""));
+  EXPECT_THAT(sweeps.sweeps, SizeIs(1));
+  RIB_ASSERT_OK_AND_ASSIGN(JobList jobs, repo_->ListJobs(JobFilter{}));
+  EXPECT_EQ(jobs.total, 4);
+}
+
+TEST_P(RepositoryContractTest, RejectsMalformedSweeps) {
+  NewSweep s = SmallSweep("");
+  s.jobs[3].depends_on = {"m/nope"};
+  EXPECT_THAT(repo_->SubmitSweep(s),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("m/nope")));
+  s = SmallSweep("");
+  s.jobs[2].key = s.jobs[1].key;
+  EXPECT_THAT(repo_->SubmitSweep(s), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("duplicate job key")));
+}
+
+TEST_P(RepositoryContractTest, UnknownIdsAreNotFound) {
+  EXPECT_THAT(repo_->GetSweep("no-such"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->GetJob("no-such"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->CancelSweep("no-such"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->RetrySweep("no-such"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->GetMatrixJobs("no-such"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->Heartbeat("no-such", {}, 1), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->AcquireJob("no-such", 1, "cpu"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->DrainWorker("no-such"), StatusIs(absl::StatusCode::kNotFound));
+  JobReport r;
+  r.job_id = "no-such";
+  r.attempt = 1;
+  EXPECT_THAT(repo_->Report(r), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_P(RepositoryContractTest, ListJobsFiltersPagesAndCounts) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult a, repo_->SubmitSweep(SmallSweep("a", "a")));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult b, repo_->SubmitSweep(SmallSweep("b", "b")));
+  JobFilter f;
+  f.sweep_id = b.sweep_id;
+  f.page_size = 3;
+  RIB_ASSERT_OK_AND_ASSIGN(JobList page1, repo_->ListJobs(f));
+  EXPECT_EQ(page1.total, 4);
+  ASSERT_THAT(page1.jobs, SizeIs(3));
+  EXPECT_EQ(page1.jobs[0].key, "m/pre");
+  ASSERT_FALSE(page1.next_page_token.empty());
+  f.page_token = page1.next_page_token;
+  RIB_ASSERT_OK_AND_ASSIGN(JobList page2, repo_->ListJobs(f));
+  ASSERT_THAT(page2.jobs, SizeIs(1));
+  EXPECT_EQ(page2.jobs[0].key, "m/lpft/fmnist-v2");
+  EXPECT_EQ(page2.jobs[0].sweep_id, b.sweep_id);
+  EXPECT_TRUE(page2.next_page_token.empty());
+
+  JobFilter pending;
+  pending.state = JobState::kPending;
+  RIB_ASSERT_OK_AND_ASSIGN(JobList p, repo_->ListJobs(pending));
+  EXPECT_EQ(p.total, 2);
+  JobFilter bad;
+  bad.page_token = "x";
+  EXPECT_THAT(repo_->ListJobs(bad), StatusIs(absl::StatusCode::kInvalidArgument));
+
+  RIB_ASSERT_OK_AND_ASSIGN(SweepList s1, repo_->ListSweeps(1, ""));
+  ASSERT_THAT(s1.sweeps, SizeIs(1));
+  EXPECT_EQ(s1.sweeps[0].id, b.sweep_id);  // newest first
+  RIB_ASSERT_OK_AND_ASSIGN(SweepList s2, repo_->ListSweeps(1, s1.next_page_token));
+  ASSERT_THAT(s2.sweeps, SizeIs(1));
+  EXPECT_EQ(s2.sweeps[0].id, a.sweep_id);
+  EXPECT_TRUE(s2.next_page_token.empty());
+}
+
+TEST_P(RepositoryContractTest, AcquireHandsOutFittingJobsWithGrowingAttempts) {
+  NewSweep s = SmallSweep("");
+  s.jobs[1].spec.devices = 4;  // ft needs 4 devices
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(s));
+  auto jobs = JobsByKey(r.sweep_id);
+  // A worker missing a dataset gets nothing.
+  const std::string partial = RegisterWorker({"fmnist-val", "fmnist-v2"});
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(partial, 8, "cpu"));
+  EXPECT_FALSE(none.has_value());
+
+  const std::string w = RegisterWorker();
+  // 2 free devices: ft (4 devices) does not fit; pre comes first (oldest).
+  RIB_ASSERT_OK_AND_ASSIGN(auto l1, repo_->AcquireJob(w, 2, "cpu"));
+  ASSERT_TRUE(l1.has_value());
+  EXPECT_EQ(l1->job_id, jobs.at("m/pre").id);
+  EXPECT_EQ(l1->attempt, 1);
+  EXPECT_EQ(l1->hash, "h-a-m/pre");
+  EXPECT_EQ(l1->spec.method.kind, "pre");
+  RIB_ASSERT_OK_AND_ASSIGN(auto l2, repo_->AcquireJob(w, 2, "cpu"));
+  ASSERT_TRUE(l2.has_value());
+  EXPECT_EQ(l2->job_id, jobs.at("m/lp/fmnist-v2").id);
+  RIB_ASSERT_OK_AND_ASSIGN(auto l3, repo_->AcquireJob(w, 2, "cpu"));
+  EXPECT_FALSE(l3.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(auto l4, repo_->AcquireJob(w, 4, "cpu"));
+  ASSERT_TRUE(l4.has_value());
+  EXPECT_EQ(l4->job_id, jobs.at("m/ft/fmnist-v2").id);
+
+  RIB_ASSERT_OK_AND_ASSIGN(Job pre, repo_->GetJob(l1->job_id));
+  EXPECT_EQ(pre.state, JobState::kLeased);
+  EXPECT_EQ(pre.worker_id, w);
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<Worker> workers, repo_->ListWorkers());
+  ASSERT_THAT(workers, SizeIs(2));
+  EXPECT_THAT(workers[1].running_jobs, SizeIs(3));
+  EXPECT_EQ(workers[1].datasets, kAllDatasets);
+}
+
+TEST_P(RepositoryContractTest, HigherPriorityThenFairShareThenAge) {
+  NewSweep low = SmallSweep("low", "low");
+  low.jobs.resize(2);
+  NewSweep high = SmallSweep("high", "high");
+  high.jobs.resize(1);
+  high.priority = 5;
+  high.owner = "bob";
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult lr, repo_->SubmitSweep(low));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult hr, repo_->SubmitSweep(high));
+  NewSweep carol = SmallSweep("carol", "carol");
+  carol.jobs.resize(1);
+  carol.owner = "carol";
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult cr, repo_->SubmitSweep(carol));
+  const std::string w = RegisterWorker();
+  RIB_ASSERT_OK_AND_ASSIGN(auto first, repo_->AcquireJob(w, 1, "cpu"));
+  EXPECT_EQ(first->job_id, JobsByKey(hr.sweep_id).at("m/pre").id);  // priority
+  RIB_ASSERT_OK_AND_ASSIGN(auto second, repo_->AcquireJob(w, 1, "cpu"));
+  EXPECT_EQ(second->job_id, JobsByKey(lr.sweep_id).at("m/pre").id);  // oldest
+  // alice now uses 1 device, carol none: carol's job goes before alice's older one.
+  RIB_ASSERT_OK_AND_ASSIGN(auto third, repo_->AcquireJob(w, 1, "cpu"));
+  EXPECT_EQ(third->job_id, JobsByKey(cr.sweep_id).at("m/pre").id);
+}
+
+TEST_P(RepositoryContractTest, StaleAttemptIsRejectedAndChangesNothing) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease first = AcquireKey(w, r.sweep_id, "m/pre");
+  ASSERT_THAT(ReportResult(first, "fmnist-val", 80, 100), IsOk());
+  // The lease expires; the job is handed out again as attempt 2.
+  clock_.Advance(absl::Seconds(31));
+  RIB_ASSERT_OK_AND_ASSIGN(int expired, repo_->ExpireLeases());
+  EXPECT_GE(expired, 1);
+  domain::Lease second = AcquireKey(w, r.sweep_id, "m/pre");
+  EXPECT_EQ(second.attempt, 2);
+  ASSERT_THAT(ReportResult(second, "fmnist-val", 90, 100), IsOk());
+  // The old attempt writes late: rejected, result unchanged.
+  EXPECT_THAT(ReportResult(first, "fmnist-val", 10, 100),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("attempt 1, but the job is at attempt 2")));
+  EXPECT_THAT(Finish(first, true), StatusIs(absl::StatusCode::kFailedPrecondition));
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(second.job_id));
+  EXPECT_EQ(job.state, JobState::kLeased);
+  ASSERT_THAT(job.results, SizeIs(1));
+  EXPECT_EQ(job.results[0].correct, 90);
+  // A report for a finished job is stale too.
+  ASSERT_THAT(Finish(second, true), IsOk());
+  EXPECT_THAT(ReportResult(second, "fmnist-val", 1, 100),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("SUCCEEDED")));
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(second.job_id));
+  EXPECT_EQ(job.results[0].correct, 90);
+}
+
+TEST_P(RepositoryContractTest, ResultsUpsertPerDatasetAndSubset) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  ASSERT_THAT(ReportResult(l, "fmnist-c", 5, 10, "gaussian_noise/1"), IsOk());
+  ASSERT_THAT(ReportResult(l, "fmnist-c", 6, 10, "gaussian_noise/2"), IsOk());
+  ASSERT_THAT(ReportResult(l, "fmnist-c", 7, 10, "gaussian_noise/1"), IsOk());
+  EXPECT_THAT(ReportResult(l, "fmnist-c", 11, 10, "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  ASSERT_THAT(job.results, SizeIs(2));
+  EXPECT_EQ(job.results[0].subset, "gaussian_noise/1");
+  EXPECT_EQ(job.results[0].correct, 7);
+  EXPECT_EQ(job.results[1].correct, 6);
+}
+
+TEST_P(RepositoryContractTest, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l1 = AcquireKey(w, r.sweep_id, "m/lp/fmnist-v2");
+  // Heartbeats keep it alive past the timeout.
+  clock_.Advance(absl::Seconds(20));
+  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(w, {{l1.job_id, l1.attempt}}, 3));
+  EXPECT_TRUE(hb.revoked.empty());
+  clock_.Advance(absl::Seconds(20));
+  RIB_ASSERT_OK_AND_ASSIGN(int n, repo_->ExpireLeases());
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l1.job_id));
+  EXPECT_EQ(job.state, JobState::kLeased);
+  // Now it stops heartbeating.
+  clock_.Advance(absl::Seconds(31));
+  RIB_ASSERT_OK_AND_ASSIGN(n, repo_->ExpireLeases());
+  EXPECT_GE(n, 1);
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l1.job_id));
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_THAT(job.error, HasSubstr("lease of attempt 1 expired"));
+  EXPECT_TRUE(job.worker_id.empty());
+  // The old lease is revoked at the worker's next heartbeat.
+  RIB_ASSERT_OK_AND_ASSIGN(hb, repo_->Heartbeat(w, {{l1.job_id, l1.attempt}}, 4));
+  ASSERT_THAT(hb.revoked, SizeIs(1));
+  EXPECT_EQ(hb.revoked[0].job_id, l1.job_id);
+
+  domain::Lease l2 = AcquireKey(w, r.sweep_id, "m/lp/fmnist-v2");
+  EXPECT_EQ(l2.attempt, 2);  // max_attempts = 2
+  clock_.Advance(absl::Seconds(31));
+  RIB_ASSERT_OK_AND_ASSIGN(n, repo_->ExpireLeases());
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l1.job_id));
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_THAT(job.error, HasSubstr("lease of attempt 2 expired"));
+  // lpft depended on lp: it fails too, naming the dependency.
+  auto jobs = JobsByKey(r.sweep_id);
+  EXPECT_EQ(jobs.at("m/lpft/fmnist-v2").state, JobState::kFailed);
+  EXPECT_THAT(jobs.at("m/lpft/fmnist-v2").error, HasSubstr("dependency m/lp/fmnist-v2"));
+  // Expiring again changes nothing.
+  RIB_ASSERT_OK_AND_ASSIGN(n, repo_->ExpireLeases());
+  EXPECT_EQ(n, 0);
+}
+
+TEST_P(RepositoryContractTest, DependentsWaitForTheirDependencies) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  const std::string lpft_id = JobsByKey(r.sweep_id).at("m/lpft/fmnist-v2").id;
+  // lpft is never handed out while lp is not done.
+  for (int i = 0; i < 3; ++i) {
+    RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(w, 8, "cpu"));
+    ASSERT_TRUE(l.has_value());
+    EXPECT_NE(l->job_id, lpft_id);
+    if (JobsByKey(r.sweep_id).at("m/lp/fmnist-v2").id == l->job_id) {
+      JobReport started;
+      started.job_id = l->job_id;
+      started.attempt = l->attempt;
+      started.kind = JobReport::Kind::kStarted;
+      ASSERT_THAT(repo_->Report(started), IsOk());
+      EXPECT_EQ(JobsByKey(r.sweep_id).at("m/lp/fmnist-v2").state, JobState::kRunning);
+      ASSERT_THAT(Finish(*l, true), IsOk());
+    }
+  }
+  RIB_ASSERT_OK_AND_ASSIGN(Job lpft, repo_->GetJob(lpft_id));
+  EXPECT_EQ(lpft.state, JobState::kQueued);
+  RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(w, 8, "cpu"));
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->job_id, lpft_id);
+}
+
+TEST_P(RepositoryContractTest, RetryableFailuresRequeueOthersFail) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/ft/fmnist-v2");
+  JobReport ckpt;
+  ckpt.job_id = l.job_id;
+  ckpt.attempt = l.attempt;
+  ckpt.kind = JobReport::Kind::kCheckpoint;
+  ckpt.checkpoint = "ckpt/epoch1.safetensors";
+  ASSERT_THAT(repo_->Report(ckpt), IsOk());
+  ASSERT_THAT(Finish(l, false, /*retryable=*/true, "rank 1 exited with status 9"), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(job.error, "rank 1 exited with status 9");
+  domain::Lease again = AcquireKey(w, r.sweep_id, "m/ft/fmnist-v2");
+  EXPECT_EQ(again.attempt, 2);
+  EXPECT_EQ(again.resume_checkpoint, "ckpt/epoch1.safetensors");
+  ASSERT_THAT(Finish(again, false, /*retryable=*/false, "NaN loss at step 17"), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error, "NaN loss at step 17");
+}
+
+TEST_P(RepositoryContractTest, CancelRevokesAndRetryRequeues) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep cancelled, repo_->CancelSweep(r.sweep_id));
+  EXPECT_EQ(cancelled.state, SweepState::kCancelled);
+  EXPECT_EQ(cancelled.counts, (std::map<JobState, int>{{JobState::kCancelled, 4}}));
+  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(w, {{l.job_id, l.attempt}}, 4));
+  ASSERT_THAT(hb.revoked, SizeIs(1));
+  EXPECT_EQ(hb.revoked[0].attempt, l.attempt);
+  EXPECT_THAT(ReportResult(l, "fmnist-val", 1, 2),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(w, 8, "cpu"));
+  EXPECT_FALSE(none.has_value());
+
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep retried, repo_->RetrySweep(r.sweep_id));
+  EXPECT_EQ(retried.state, SweepState::kActive);
+  EXPECT_EQ(retried.counts, (std::map<JobState, int>{{JobState::kQueued, 3},
+                                                      {JobState::kPending, 1}}));
+  RIB_ASSERT_OK_AND_ASSIGN(Job pre, repo_->GetJob(l.job_id));
+  EXPECT_EQ(pre.attempt, 1);
+  EXPECT_EQ(pre.max_attempts, 3);  // fresh budget: attempt + sweep max_attempts
+}
+
+TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult first, repo_->SubmitSweep(SmallSweep("one")));
+  const std::string w = RegisterWorker();
+  for (const char* key : {"m/pre", "m/ft/fmnist-v2", "m/lp/fmnist-v2"}) {
+    domain::Lease l = AcquireKey(w, first.sweep_id, key);
+    ASSERT_THAT(ReportResult(l, "fmnist-val", 42, 50), IsOk());
+    ASSERT_THAT(Finish(l, true), IsOk());
+  }
+  domain::Lease lpft = AcquireKey(w, first.sweep_id, "m/lpft/fmnist-v2");
+  ASSERT_THAT(Finish(lpft, true), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep done, repo_->GetSweep(first.sweep_id));
+  EXPECT_EQ(done.state, SweepState::kSucceeded);
+
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult second, repo_->SubmitSweep(SmallSweep("two")));
+  EXPECT_FALSE(second.existing);
+  EXPECT_EQ(second.jobs_reused, 4);
+  EXPECT_EQ(second.jobs_new, 0);
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep s2, repo_->GetSweep(second.sweep_id));
+  EXPECT_EQ(s2.state, SweepState::kSucceeded);
+  auto jobs = JobsByKey(second.sweep_id);
+  const Job& pre = jobs.at("m/pre");
+  EXPECT_EQ(pre.state, JobState::kSucceeded);
+  EXPECT_EQ(pre.reused_from, JobsByKey(first.sweep_id).at("m/pre").id);
+  RIB_ASSERT_OK_AND_ASSIGN(Job pre_full, repo_->GetJob(pre.id));
+  ASSERT_THAT(pre_full.results, SizeIs(1));
+  EXPECT_EQ(pre_full.results[0].correct, 42);
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> matrix, repo_->GetMatrixJobs(second.sweep_id));
+  ASSERT_THAT(matrix, SizeIs(4));
+  EXPECT_EQ(matrix[0].method_kind, "pre");
+  ASSERT_THAT(matrix[0].results, SizeIs(1));
+  EXPECT_EQ(matrix[0].results[0].total, 50);
+  EXPECT_TRUE(matrix[3].results.empty());  // lpft reported no results
+
+  NewSweep forced = SmallSweep("three");
+  forced.force = true;
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult third, repo_->SubmitSweep(forced));
+  EXPECT_EQ(third.jobs_reused, 0);
+  EXPECT_EQ(third.jobs_new, 4);
+}
+
+TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const uint64_t before = repo_->ChangeCounter();
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  JobReport progress;
+  progress.job_id = l.job_id;
+  progress.attempt = l.attempt;
+  progress.kind = JobReport::Kind::kProgress;
+  progress.progress = {1, 2, 50, 100, 0.75, 0.001};
+  ASSERT_THAT(repo_->Report(progress), IsOk());
+  ASSERT_THAT(ReportResult(l, "fmnist-val", 3, 4), IsOk());
+  EXPECT_GT(repo_->WaitForChange(before, absl::Seconds(5)), before);
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  EXPECT_DOUBLE_EQ(job.progress, 0.5);
+  ASSERT_THAT(repo_->CancelSweep(r.sweep_id), IsOk());
+
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<SweepEvent> events,
+                           repo_->ListEvents(r.sweep_id, 0, 1000));
+  // 4 created + leased + progress + result + 4 cancelled + sweep state.
+  ASSERT_THAT(events, SizeIs(12));
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].id, events[i - 1].id);
+  EXPECT_EQ(events[0].kind, SweepEvent::Kind::kState);
+  EXPECT_EQ(events[0].job_label, "m/pre");
+  EXPECT_EQ(events[0].job_state, JobState::kQueued);
+  EXPECT_EQ(events[4].job_state, JobState::kLeased);
+  EXPECT_EQ(events[5].kind, SweepEvent::Kind::kProgress);
+  EXPECT_EQ(events[5].progress.step, 50);
+  EXPECT_DOUBLE_EQ(events[5].progress.loss, 0.75);
+  EXPECT_EQ(events[6].kind, SweepEvent::Kind::kResult);
+  EXPECT_EQ(events[6].result.correct, 3);
+  EXPECT_EQ(events[6].result.dataset, "fmnist-val");
+  EXPECT_EQ(events[11].kind, SweepEvent::Kind::kSweepState);
+  EXPECT_EQ(events[11].sweep_state, SweepState::kCancelled);
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<SweepEvent> tail,
+                           repo_->ListEvents(r.sweep_id, events[9].id, 1000));
+  EXPECT_THAT(tail, SizeIs(2));
+}
+
+TEST_P(RepositoryContractTest, DrainingWorkersGetNothingAndAreTold) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  RIB_ASSERT_OK_AND_ASSIGN(Worker drained, repo_->DrainWorker(w));
+  EXPECT_EQ(drained.state, domain::WorkerState::kDraining);
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(w, 8, "cpu"));
+  EXPECT_FALSE(none.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(w, {}, 4));
+  EXPECT_TRUE(hb.drain);
+}
+
+}  // namespace rib::storage::contract
+
+#endif  // RIB_TESTS_SERVER_REPOSITORY_CONTRACT_H_
