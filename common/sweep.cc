@@ -56,8 +56,9 @@ const std::vector<KindDef>& KindDefs() {
        "",
        {{"alpha", ParamType::kReal, 0, false, kInf, "1"},
         {"rank", ParamType::kInt, 1, true, 4096, "8"}}},
-      // Width in pixels at 224 px; it must leave some of the image uncovered.
-      {"vp", true, "", {{"width", ParamType::kInt, 1, true, 111, "30"}}},
+      // The prompt's width in pixels at 224 px (scaled by the image side); it must
+      // leave some of the image uncovered. Names and defaults match worker/engine.
+      {"vp", true, "", {{"pad", ParamType::kReal, 0, false, 111, "30"}}},
       {"lwf",
        true,
        "",
@@ -66,8 +67,10 @@ const std::vector<KindDef>& KindDefs() {
       {"ewc",
        true,
        "",
-       {{"fisher_samples", ParamType::kInt, 1, true, 1e9, "512"},
-        {"lambda", ParamType::kReal, 0, true, kInf, "1"}}},
+       // The diagonal Fisher is a mean of squared per-batch gradients, small numbers:
+       // lambda is large to make the penalty matter.
+       {{"fisher_batches", ParamType::kInt, 1, true, 1e6, "16"},
+        {"lambda", ParamType::kReal, 0, true, kInf, "5000"}}},
       {"l2sp", true, "", {{"lambda", ParamType::kReal, 0, true, kInf, "1"}}},
       {"wise-ft", false, "ft", {{"alpha", ParamType::kReal, 0, true, 1, "0.5"}}},
       {"soup", false, "", {}},

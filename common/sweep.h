@@ -37,10 +37,11 @@
 // Method kinds and their parameters (defaults in brackets; DESIGN §6):
 //   pre, ft, lp, lpft       none
 //   lora                    rank [8] (integer >= 1), alpha [1] (> 0)
-//   vp                      width [30] (pixels of the pad at 224 px, scaled by the image
-//                           side; 1..111)
+//   vp                      pad [30] (width of the prompt in pixels at 224 px, scaled
+//                           by the image side; in (0, 111])
 //   lwf                     alpha [1] (>= 0), temperature [2] (> 0)
-//   ewc                     lambda [1] (>= 0), fisher_samples [512] (>= 1)
+//   ewc                     lambda [5000] (>= 0), fisher_batches [16] (>= 1; training
+//                           batches the diagonal Fisher is estimated on, at θ_pre)
 //   l2sp                    lambda [1] (>= 0)
 //   wise-ft                 alpha [0.5] (in [0, 1]); 0 = pre-trained, 1 = ft weights
 //   soup                    members: names of other methods of the sweep (not pre or

@@ -103,11 +103,11 @@ TEST(ParseSweepYaml, MinimalFileFillsEveryDefault) {
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.crop_pct, 1.0);
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.mean[0], 0.48145466);
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.std[2], 0.27577711);
-  EXPECT_THAT(s.methods[0].params, ElementsAre(Pair("width", "30")));
+  EXPECT_THAT(s.methods[0].params, ElementsAre(Pair("pad", "30")));
   EXPECT_THAT(s.methods[1].params,
               ElementsAre(Pair("alpha", "1"), Pair("temperature", "2")));
   EXPECT_THAT(s.methods[2].params,
-              ElementsAre(Pair("fisher_samples", "512"), Pair("lambda", "1")));
+              ElementsAre(Pair("fisher_batches", "16"), Pair("lambda", "5000")));
   EXPECT_THAT(s.methods[3].params, ElementsAre(Pair("lambda", "1")));
   EXPECT_THAT(s.methods[4].params, ElementsAre(Pair("alpha", "0.5")));
   EXPECT_EQ(s.finetune_datasets, SuiteDownstreamDatasets("imagenet-rib"));
