@@ -1,0 +1,46 @@
+#include "worker/agent/job_file.h"
+
+#include <fstream>
+
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
+
+namespace rib::agent {
+namespace {
+
+using ::rib::testing::IsOk;
+using ::rib::testing::ScratchDir;
+using ::rib::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(JobFileTest, RoundTripsEscapedValues) {
+  ScratchDir dir;
+  JobFile job;
+  job.coordinator = "host:1";
+  job.job_id = "j 1";
+  job.attempt = 3;
+  job.spec_proto = std::string("\0\n\x01 bytes", 9);
+  job.data_root = "/data with space";
+  job.dependency_weights = {{"lp", "/w/lp.safetensors"}};
+  job.device_ids = {2, 3};
+  job.threads = 4;
+  ASSERT_THAT(WriteJobFile(job, dir.Join("job.txt")), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(JobFile back, ReadJobFile(dir.Join("job.txt")));
+  EXPECT_EQ(back.job_id, "j 1");
+  EXPECT_EQ(back.spec_proto, job.spec_proto);
+  EXPECT_EQ(back.data_root, "/data with space");
+  EXPECT_EQ(back.dependency_weights.at("lp"), "/w/lp.safetensors");
+  EXPECT_THAT(back.device_ids, ElementsAre(2, 3));
+  EXPECT_EQ(back.threads, 4);
+
+  std::ofstream(dir.Join("bad.txt")) << "job_id x\nbogus 1\n";
+  EXPECT_THAT(ReadJobFile(dir.Join("bad.txt")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad.txt:2")));
+}
+
+}  // namespace
+}  // namespace rib::agent
