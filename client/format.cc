@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -144,21 +145,31 @@ std::optional<double> CellDelta(const Matrix& m, const MatrixRow& row, int col) 
   return cell->accuracy() - base->accuracy();
 }
 
-std::string CommonDashPrefix(const std::vector<std::string>& names) {
-  if (names.empty()) return "";
-  std::string prefix = names[0];
-  for (const std::string& name : names) {
-    size_t n = 0;
-    while (n < prefix.size() && n < name.size() && prefix[n] == name[n]) ++n;
-    prefix.resize(n);
+std::string ColumnPrefix(const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_count = 0;
+  for (const std::string& candidate_name : names) {
+    size_t dash = candidate_name.find('-');
+    if (dash == std::string::npos) continue;
+    std::string prefix = candidate_name.substr(0, dash + 1);
+    size_t count = 0;
+    bool usable = true;
+    std::set<std::string> shortened;
+    for (const std::string& name : names) {
+      std::string s = name;
+      if (name.rfind(prefix, 0) == 0) {
+        ++count;
+        s = name.substr(prefix.size());
+        if (s.empty()) usable = false;
+      }
+      if (!shortened.insert(s).second) usable = false;
+    }
+    if (usable && count >= 2 && 2 * count >= names.size() && count > best_count) {
+      best = prefix;
+      best_count = count;
+    }
   }
-  size_t dash = prefix.rfind('-');
-  if (dash == std::string::npos) return "";
-  prefix.resize(dash + 1);
-  for (const std::string& name : names) {
-    if (name.size() == prefix.size()) return "";
-  }
-  return prefix;
+  return best;
 }
 
 size_t DisplayWidth(const std::string& text) {
@@ -185,7 +196,7 @@ std::string FormatTable(const std::vector<Matrix>& matrices, const TableOptions&
     if (!first) out << "\n";
     first = false;
     std::vector<std::string> columns(m.eval_datasets().begin(), m.eval_datasets().end());
-    std::string prefix = CommonDashPrefix(columns);
+    std::string prefix = ColumnPrefix(columns);
     auto shorten = [&](const std::string& name) {
       return prefix.empty() || name.rfind(prefix, 0) != 0 ? name
                                                           : name.substr(prefix.size());

@@ -32,9 +32,12 @@ std::string FormatDelta(double fraction, int decimals = 1);
 std::optional<double> CellDelta(const rib::v1::Matrix& m, const rib::v1::MatrixRow& row,
                                 int col);
 
-// The longest prefix ending in '-' shared by every name ("fmnist-"), or "" when the
-// names share none or it would leave a name empty. Used to shorten column headers.
-std::string CommonDashPrefix(const std::vector<std::string>& names);
+// The prefix up to a name's first '-' ("fmnist-", "imagenet-") that the most names
+// start with, when at least two and at least half of them do, no name would be left
+// empty and the shortened names stay distinct; "" otherwise. The table and the SVG
+// omit it from dataset names (and say so): "imagenet-sketch" -> "sketch", while
+// "objectnet" stays as it is.
+std::string ColumnPrefix(const std::vector<std::string>& names);
 
 // One block per matrix: a title line, the header, the baseline row, the fine-tune rows
 // (each cell "acc delta", the row's RI and pre-training-set change), and a line with

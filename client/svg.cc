@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/format.h"
 
 namespace rib::client {
@@ -14,7 +15,7 @@ namespace {
 using rib::v1::Matrix;
 using rib::v1::MatrixRow;
 
-constexpr int kTitleHeight = 28;
+constexpr int kTitleHeight = 42;
 constexpr int kHeaderHeight = 22;
 constexpr int kMargin = 12;
 constexpr int kCharWidth = 7;    // approximate advance of the 11-12 px sans font
@@ -88,12 +89,13 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
   struct Panel {
     int top, label_width, cell_width;
     std::string prefix;
+    std::string subtitle;  // the matrix's summary metrics
   };
   std::vector<Panel> panels;
   for (const Matrix& m : matrices) {
     std::vector<std::string> names(m.eval_datasets().begin(), m.eval_datasets().end());
     Panel p;
-    p.prefix = CommonDashPrefix(names);
+    p.prefix = ColumnPrefix(names);
     size_t longest_row = std::string("pre-trained").size();
     for (const MatrixRow& row : m.rows()) {
       longest_row = std::max(longest_row, Shorten(row.finetune_dataset(), p.prefix).size());
@@ -105,6 +107,15 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
     p.label_width = static_cast<int>(longest_row) * kCharWidth + 12;
     p.cell_width = std::max(cw, static_cast<int>(longest_col) * kCharWidth + 8);
     p.top = height;
+    std::vector<std::string> parts;
+    if (m.has_mri()) parts.push_back("mRI " + FormatDelta(m.mri(), 2));
+    if (m.has_mean_ood()) parts.push_back("mean OOD " + FormatPercent(m.mean_ood()) + "%");
+    if (m.has_mean_pretrain_change()) {
+      parts.push_back("pre-training change " + FormatDelta(m.mean_pretrain_change(), 2));
+    }
+    if (!p.prefix.empty()) parts.push_back("\"" + p.prefix + "\" omitted");
+    p.subtitle = absl::StrJoin(parts, " \xc2\xb7 ");  // middle dot
+    width = std::max(width, kMargin * 2 + static_cast<int>(p.subtitle.size()) * 6);
     panels.push_back(p);
     int panel_width = kMargin * 2 + p.label_width + p.cell_width * m.eval_datasets_size() +
                       kMetricWidth;
@@ -124,20 +135,13 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
     const Matrix& m = matrices[i];
     const Panel& p = panels[i];
     auto shorten = [&](const std::string& name) { return Shorten(name, p.prefix); };
-    std::string title = absl::StrCat(m.model(), " / ", m.method());
-    if (m.has_mri()) absl::StrAppend(&title, "   mRI ", FormatDelta(m.mri(), 2));
-    if (m.has_mean_ood()) {
-      absl::StrAppend(&title, "   mean OOD ", FormatPercent(m.mean_ood()), "%");
-    }
-    if (m.has_mean_pretrain_change()) {
-      absl::StrAppend(&title, "   pre-training change ",
-                      FormatDelta(m.mean_pretrain_change(), 2));
-    }
-    if (!p.prefix.empty()) absl::StrAppend(&title, "   (\"", p.prefix, "\" omitted)");
     absl::StrAppend(&out, "<g class=\"panel\" data-model=\"", XmlEscape(m.model()),
                     "\" data-method=\"", XmlEscape(m.method()), "\">\n");
-    absl::StrAppend(&out, "<text x=\"", kMargin, "\" y=\"", p.top + 18,
-                    "\" font-size=\"14\" font-weight=\"bold\">", XmlEscape(title),
+    absl::StrAppend(&out, "<text x=\"", kMargin, "\" y=\"", p.top + 16,
+                    "\" font-size=\"14\" font-weight=\"bold\">",
+                    XmlEscape(absl::StrCat(m.model(), " / ", m.method())), "</text>\n");
+    absl::StrAppend(&out, "<text x=\"", kMargin, "\" y=\"", p.top + 33,
+                    "\" font-size=\"11\" fill=\"#444444\">", XmlEscape(p.subtitle),
                     "</text>\n");
     const int grid_left = kMargin + p.label_width;
     const int grid_top = p.top + kTitleHeight + kHeaderHeight;
@@ -152,6 +156,7 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
                     "\" y=\"", grid_top - 6,
                     "\" font-size=\"11\" text-anchor=\"middle\">RI</text>\n");
 
+    std::string outlines;
     auto draw_row = [&](const MatrixRow& row, int r, bool baseline) {
       const int y = grid_top + r * ch;
       std::string label = baseline ? "pre-trained" : shorten(row.finetune_dataset());
@@ -179,6 +184,13 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
                         p.cell_width, "\" height=\"", ch, "\" fill=\"", fill,
                         "\" stroke=\"#ffffff\"><title>", XmlEscape(tip),
                         "</title></rect>\n");
+        if (!baseline && row.finetune_dataset() == m.eval_datasets(c)) {
+          // The in-distribution cell (evaluated on the fine-tune set) is outlined, as
+          // in the paper's figures; drawn last so no neighbour covers the outline.
+          absl::StrAppend(&outlines, "<rect class=\"diagonal\" x=\"", x + 1, "\" y=\"",
+                          y + 1, "\" width=\"", p.cell_width - 2, "\" height=\"", ch - 2,
+                          "\" fill=\"none\" stroke=\"#000000\" stroke-width=\"1.5\"/>\n");
+        }
         if (!present) continue;
         const char* ink =
             delta && Intensity(*delta, scale) > 0.6 ? "#ffffff" : "#000000";
@@ -202,6 +214,7 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
     };
     draw_row(m.baseline(), 0, true);
     for (int r = 0; r < m.rows_size(); ++r) draw_row(m.rows(r), r + 1, false);
+    absl::StrAppend(&out, outlines);
     absl::StrAppend(&out, "</g>\n");
   }
   absl::StrAppend(&out, "</svg>\n");

@@ -31,11 +31,16 @@ TEST(FormatNumbers, PercentAndSignedPoints) {
   EXPECT_EQ(FormatDelta(-0.005, 2), "-0.50");
 }
 
-TEST(FormatNumbers, CommonDashPrefix) {
-  EXPECT_EQ(CommonDashPrefix({"fmnist-val", "fmnist-v2", "fmnist-a"}), "fmnist-");
-  EXPECT_EQ(CommonDashPrefix({"imagenet-val", "objectnet"}), "");
-  EXPECT_EQ(CommonDashPrefix({"imagenet-c", "imagenet-"}), "");  // would empty a name
-  EXPECT_EQ(CommonDashPrefix({"a-b-c", "a-b-d"}), "a-b-");
+TEST(FormatNumbers, ColumnPrefix) {
+  EXPECT_EQ(ColumnPrefix({"fmnist-val", "fmnist-v2", "fmnist-a"}), "fmnist-");
+  EXPECT_EQ(ColumnPrefix({"imagenet-val", "imagenet-v2", "objectnet", "imagenet-c"}),
+            "imagenet-");
+  EXPECT_EQ(ColumnPrefix({"imagenet-val", "objectnet"}), "");       // one name only
+  EXPECT_EQ(ColumnPrefix({"imagenet-c", "imagenet-"}), "");         // would empty a name
+  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "c", "d"}), "x-");           // half is enough
+  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "c", "d", "e"}), "");        // less than half
+  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "a"}), "");                  // "a" twice
+  EXPECT_EQ(ColumnPrefix({}), "");
   EXPECT_EQ(DisplayWidth("\x1b[32m+1.0\x1b[0m"), 4u);
   EXPECT_EQ(DisplayWidth("pre-train \xce\x94"), 11u);  // "Δ" is one column
 }

@@ -52,6 +52,7 @@ TEST(HeatmapSvgTest, OneRectPerCellColouredByDelta) {
   EXPECT_THAT(svg, HasSubstr("</svg>\n"));
   EXPECT_EQ(Count(svg, "<rect class=\"cell\""), 9u);  // (baseline + 2 rows) x 3 columns
   EXPECT_EQ(Count(svg, "<g class=\"panel\""), 1u);
+  EXPECT_EQ(Count(svg, "<rect class=\"diagonal\""), 2u);  // v2 -> v2 and a -> a
 
   std::map<std::string, std::string> fills = CellFills(svg);
   ASSERT_EQ(fills.size(), 9u);
@@ -70,7 +71,9 @@ TEST(HeatmapSvgTest, OneRectPerCellColouredByDelta) {
   EXPECT_THAT(svg, HasSubstr(">+20.0</text>"));
   EXPECT_THAT(svg, HasSubstr("text-anchor=\"middle\">v2</text>"));
   EXPECT_THAT(svg, HasSubstr(">-3.00</text>"));
-  EXPECT_THAT(svg, HasSubstr("vit / ft   mRI -0.50   mean OOD 64.5%"));
+  EXPECT_THAT(svg, HasSubstr(">vit / ft</text>"));
+  EXPECT_THAT(svg, HasSubstr(">mRI -0.50 \xc2\xb7 mean OOD 64.5% \xc2\xb7 pre-training change "
+                             "-3.50 \xc2\xb7 &quot;fmnist-&quot; omitted</text>"));
 }
 
 TEST(HeatmapSvgTest, PanelPerMatrixAndAbsentCells) {
@@ -90,7 +93,7 @@ TEST(HeatmapSvgTest, PanelPerMatrixAndAbsentCells) {
 
 TEST(HeatmapSvgTest, EscapesNames) {
   std::string svg = RenderHeatmapSvg({KnownMatrix("a<b>&c", "ft")});
-  EXPECT_THAT(svg, HasSubstr("a&lt;b&gt;&amp;c / ft"));
+  EXPECT_THAT(svg, HasSubstr(">a&lt;b&gt;&amp;c / ft</text>"));
 }
 
 }  // namespace
