@@ -170,9 +170,8 @@ class SweepParser {
       return Error(n, path,
                    absl::StrCat("expected a list of numbers, got ", Describe(n)));
     }
-    if (n.size() != 1 && n.size() != 3) {
-      return Error(n, path,
-                   absl::StrCat("expected 1 or 3 numbers (per channel), got ", n.size()));
+    if (n.size() != 3) {  // images are decoded as RGB (worker/data)
+      return Error(n, path, absl::StrCat("expected 3 numbers (R, G, B), got ", n.size()));
     }
     std::vector<double> out;
     for (size_t i = 0; i < n.size(); ++i) {

@@ -261,12 +261,13 @@ INSTANTIATE_TEST_SUITE_P(
                    " preprocessing: {crop_pct: 0}}\n",
                    kMethods}),
                 "bad.yaml:3: models[0].preprocessing.crop_pct: must be in (0, 1], got 0"},
-        BadCase{"mean and std lengths differ",
+        BadCase{"mean is not per RGB channel",
                 S({kName,
                    "models:\n  - {name: m, arch: fmnist_vit, weights: w,"
                    " preprocessing: {mean: [0.5]}}\n",
                    kMethods}),
-                "bad.yaml:3: models[0].preprocessing.std: has 3 entries but mean has 1"},
+                "bad.yaml:3: models[0].preprocessing.mean: expected 3 numbers (R, G, B), "
+                "got 1"},
         BadCase{"duplicate model names",
                 S({kName,
                    "models:\n  - {name: m, arch: fmnist_vit, weights: a}\n"
