@@ -477,24 +477,65 @@ absl::StatusOr<int> Session::Watch(const ParsedArgs& args) {
   watch_options.show_subsets = args.Has("subsets");
   WatchPrinter printer(io_.out, watch_options);
 
-  grpc::ClientContext ctx;
-  Prepare(&ctx, /*deadline=*/false);  // a sweep can run for days
-  std::unique_ptr<grpc::ClientReaderInterface<v1::SweepEvent>> reader =
-      stub_->WatchSweep(&ctx, request);
-  v1::SweepEvent event;
-  while (reader->Read(&event)) {
-    printer.OnEvent(event);
-    if (printer.final_state()) {
-      ctx.TryCancel();  // the server ends the stream here; do not depend on it
-      break;
+  // A coordinator may restart under a long watch (DESIGN §1: it can be killed at any
+  // time). When a stream that had connected breaks, reconnect with a fresh snapshot,
+  // backing off, until options_.watch_reconnect_window passes without a stream that
+  // stayed up for kHealthyStream.
+  constexpr absl::Duration kHealthyStream = absl::Seconds(10);
+  bool connected_once = false;
+  bool announced = false;
+  absl::Time outage_start = absl::InfinitePast();
+  absl::Duration backoff = absl::Milliseconds(200);
+  for (;;) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, /*deadline=*/false);  // a sweep can run for days
+    const absl::Time opened = absl::Now();
+    std::unique_ptr<grpc::ClientReaderInterface<v1::SweepEvent>> reader =
+        stub_->WatchSweep(&ctx, request);
+    v1::SweepEvent event;
+    bool got_events = false;
+    while (reader->Read(&event)) {
+      if (!got_events && announced) printer.Note("reconnected");
+      got_events = true;
+      connected_once = true;
+      announced = false;
+      printer.OnEvent(event);
+      if (printer.final_state()) {
+        ctx.TryCancel();  // the server ends the stream here; do not depend on it
+        break;
+      }
     }
+    grpc::Status status = reader->Finish();
+    if (printer.final_state()) break;
+
+    const bool retryable =
+        status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    const absl::Time now = absl::Now();
+    if (got_events && now - opened >= kHealthyStream) {
+      outage_start = now;
+      backoff = absl::Milliseconds(200);
+    } else if (outage_start == absl::InfinitePast()) {
+      outage_start = now;
+    }
+    if (!connected_once || !retryable ||
+        now - outage_start >= options_.watch_reconnect_window) {
+      printer.Finish();
+      RIB_RETURN_IF_ERROR(FromGrpc(status));
+      return absl::UnavailableError("the event stream ended before the sweep finished");
+    }
+    if (!announced) {
+      printer.Note(absl::StrCat(
+          "lost the event stream (",
+          status.ok() ? "ended early"
+                      : absl::StatusCodeToString(
+                            static_cast<absl::StatusCode>(status.error_code())),
+          "); reconnecting"));
+      announced = true;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
   }
-  grpc::Status status = reader->Finish();
   printer.Finish();
-  if (!printer.final_state()) {
-    RIB_RETURN_IF_ERROR(FromGrpc(status));
-    return absl::UnavailableError("the event stream ended before the sweep finished");
-  }
   std::map<v1::JobState, int> counts = printer.StateCounts();
   std::vector<std::string> parts;
   for (const auto& [state, n] : counts) parts.push_back(absl::StrCat(n, " ", JobStateName(state)));

@@ -42,6 +42,9 @@ struct CliOptions {
   // Deadline of each unary RPC. Default 30 s: long enough for a big sweep's
   // submission, short enough that a hung coordinator does not hang scripts.
   absl::Duration rpc_timeout = absl::Seconds(30);
+  // How long `watch` keeps reconnecting after its event stream breaks (e.g. while the
+  // coordinator restarts). Default 2 min; 0 = give up at once.
+  absl::Duration watch_reconnect_window = absl::Minutes(2);
   // Builds the stub for a resolved connection. Default: an insecure channel to
   // config.coordinator (then "cannot reach" errors can tell a down coordinator from
   // one that answered UNAVAILABLE).

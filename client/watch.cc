@@ -70,6 +70,7 @@ void WatchPrinter::OnEvent(const SweepEvent& event) {
       JobView& job = Job(event);
       const JobState prev = job.state;
       const JobState next = event.state();
+      if (next == prev) break;  // repeated by a reconnect's snapshot
       job.state = next;
       if (!IsTerminal(next)) {
         // A job seen only as terminal came from the snapshot: count it, say nothing.

@@ -33,6 +33,8 @@ class WatchPrinter {
   WatchPrinter(std::ostream* out, WatchOptions options);
 
   void OnEvent(const rib::v1::SweepEvent& event);
+  // Prints a line of the watcher's own (e.g. "reconnecting") above the bars.
+  void Note(const std::string& line) { Log(line); }
   // Removes the progress bars from a terminal; call once the stream has ended.
   void Finish();
 

@@ -47,10 +47,10 @@ class CommandsTest : public ::testing::Test {
  protected:
   // Runs `rib --coordinator <fake> args...` with USER=alice.
   CliResult Rib(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-                bool terminal = false) {
+                bool terminal = false, const CliOptions& options = {}) {
     args.insert(args.begin(), {"--coordinator", server_.address()});
     env.emplace("USER", "alice");
-    return RunRib(args, env, terminal);
+    return RunRib(args, env, terminal, options);
   }
 
   FakeServer server_;
@@ -413,9 +413,17 @@ TEST_F(CommandsTest, WatchCancelledAndTruncatedStreams) {
   EXPECT_EQ(r.code, kExitSweepFailed);
   EXPECT_EQ(r.err, "rib: watch: sweep sw-1 ended cancelled\n");
 
-  // A stream that ends without the sweep's final state is an error, not success.
+  // A stream that keeps ending without the sweep's final state is an error once the
+  // reconnect window has passed, not success.
   server_.fake().SetEvents({StateEvent("a", v1::JOB_STATE_RUNNING)});
-  r = Rib({"watch", "sw-1"});
+  CliOptions no_reconnect;
+  no_reconnect.watch_reconnect_window = absl::ZeroDuration();
+  r = Rib({"watch", "sw-1"}, {}, false, no_reconnect);
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_EQ(r.err, "rib: watch: the event stream ended before the sweep finished\n");
+  CliOptions short_window;
+  short_window.watch_reconnect_window = absl::Milliseconds(500);
+  r = Rib({"watch", "sw-1"}, {}, false, short_window);
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(r.err, "rib: watch: the event stream ended before the sweep finished\n");
 
@@ -424,6 +432,34 @@ TEST_F(CommandsTest, WatchCancelledAndTruncatedStreams) {
   r = Rib({"watch", "sw-1"});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(r.err, "rib: watch: PERMISSION_DENIED: not yours\n");
+}
+
+TEST_F(CommandsTest, WatchReconnectsWhenTheStreamBreaks) {
+  // The first stream ends mid-sweep (a coordinator restart); the second one, with a
+  // fresh snapshot, runs to the end. Repeated states are not printed twice.
+  std::vector<v1::SweepEvent> full = SweepRun(v1::JOB_STATE_SUCCEEDED,
+                                              v1::SWEEP_STATE_SUCCEEDED);
+  std::vector<v1::SweepEvent> partial(full.begin(), full.begin() + 5);  // up to 5/20
+  std::vector<v1::SweepEvent> resumed = {StateEvent("pre", v1::JOB_STATE_SUCCEEDED),
+                                         StateEvent("a", v1::JOB_STATE_RUNNING),
+                                         StateEvent("b", v1::JOB_STATE_QUEUED)};
+  resumed.insert(resumed.end(), full.begin() + 5, full.end());
+  server_.fake().SetEventBatches({partial, resumed});
+  CliResult r = Rib({"watch", "sw-1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "vit/ft/a: running\n"
+            "vit/ft/a: [#######-----------------------]  25%  epoch 1/2  step 5/20  loss 0.5000\n"
+            "lost the event stream (ended early); reconnecting\n"
+            "reconnected\n"
+            "vit/ft/a: [#########---------------------]  30%  epoch 1/2  step 6/20  loss 0.5000\n"
+            "vit/ft/a: [##############################] 100%  epoch 1/2  step 20/20  loss 0.5000\n"
+            "vit/ft/a: fmnist-v2 85.0% (425/500)\n"
+            "vit/ft/a: succeeded\n"
+            "vit/ft/b: running\n"
+            "vit/ft/b: succeeded\n"
+            "sweep sw-1 succeeded (3 succeeded)\n");
+  EXPECT_EQ(r.err, "");
 }
 
 TEST_F(CommandsTest, WatchOnTerminalRedrawsBarsInPlace) {

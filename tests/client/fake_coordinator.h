@@ -4,6 +4,7 @@
 #ifndef RIB_TESTS_CLIENT_FAKE_COORDINATOR_H_
 #define RIB_TESTS_CLIENT_FAKE_COORDINATOR_H_
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,7 +35,14 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   void SetJobs(v1::ListJobsResponse j) { Set(&jobs_, std::move(j)); }
   void SetMatrix(v1::GetMatrixResponse m) { Set(&matrix_, std::move(m)); }
   void SetWorkers(v1::ListWorkersResponse w) { Set(&workers_, std::move(w)); }
-  void SetEvents(std::vector<v1::SweepEvent> e) { Set(&events_, std::move(e)); }
+  // Every WatchSweep call streams these events, then ends.
+  void SetEvents(std::vector<v1::SweepEvent> e) { SetEventBatches({std::move(e)}); }
+  // The k-th WatchSweep call streams batch k (the last batch once they run out).
+  void SetEventBatches(std::vector<std::vector<v1::SweepEvent>> b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    event_batches_ = std::move(b);
+    watch_calls_ = 0;
+  }
 
   // ---- what the client sent ----
   v1::SubmitSweepRequest last_submit() { return Get(last_submit_); }
@@ -96,7 +104,10 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     std::vector<v1::SweepEvent> events;
     grpc::Status status = Handle(ctx, "WatchSweep", [&] {
       last_watch_ = *req;
-      events = events_;
+      if (!event_batches_.empty()) {
+        events = event_batches_[std::min(watch_calls_, event_batches_.size() - 1)];
+      }
+      ++watch_calls_;
     });
     if (!status.ok()) return status;
     for (const v1::SweepEvent& e : events) {
@@ -157,7 +168,8 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::ListJobsResponse jobs_;
   v1::GetMatrixResponse matrix_;
   v1::ListWorkersResponse workers_;
-  std::vector<v1::SweepEvent> events_;
+  std::vector<std::vector<v1::SweepEvent>> event_batches_;
+  size_t watch_calls_ = 0;
   v1::SubmitSweepRequest last_submit_;
   v1::ListJobsRequest last_list_jobs_;
   v1::GetMatrixRequest last_matrix_;
@@ -203,7 +215,7 @@ struct CliResult {
 // Runs the CLI in-process with the given environment (nothing else is visible to it).
 inline CliResult RunRib(const std::vector<std::string>& args,
                         std::map<std::string, std::string> env = {},
-                        bool terminal = false) {
+                        bool terminal = false, const CliOptions& options = {}) {
   std::ostringstream out, err;
   CliIo io;
   io.out = &out;
@@ -215,7 +227,7 @@ inline CliResult RunRib(const std::vector<std::string>& args,
     return it->second;
   };
   CliResult result;
-  result.code = RunCli(args, io);
+  result.code = RunCli(args, io, options);
   result.out = out.str();
   result.err = err.str();
   return result;
