@@ -223,7 +223,8 @@ class Session {
         config_(std::move(config)),
         channel_(std::move(channel)),
         stub_(std::move(stub)),
-        color_(color) {}
+        color_(color),
+        user_(io.env("USER").value_or(io.env("LOGNAME").value_or(""))) {}
 
   bool unreachable() const { return unreachable_; }
 
@@ -237,6 +238,9 @@ class Session {
     }
     ctx->set_wait_for_ready(false);
     if (!config_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + config_.token);
+    // Who is asking, for sweep ownership while the coordinator has no authentication
+    // (it reads "x-rib-user"; with tokens, the token decides).
+    if (!user_.empty()) ctx->AddMetadata("x-rib-user", user_);
   }
 
   // Converts a gRPC status: "CODE: message", or the "cannot reach" line when the
@@ -283,6 +287,7 @@ class Session {
   std::shared_ptr<grpc::Channel> channel_;  // null when the stub came from a factory
   std::unique_ptr<v1::Coordinator::StubInterface> stub_;
   bool color_;
+  const std::string user_;  // $USER, else $LOGNAME, else ""
   bool unreachable_ = false;
 };
 
@@ -316,8 +321,7 @@ absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
   request.set_source_name(path);
   std::optional<std::string> id = args.Get("request-id");
   if (id && id->empty()) return absl::InvalidArgumentError("--request-id: empty");
-  std::string user = io_.env("USER").value_or(io_.env("LOGNAME").value_or(""));
-  request.set_client_request_id(id ? *id : DefaultRequestId(user, force, text.str()));
+  request.set_client_request_id(id ? *id : DefaultRequestId(user_, force, text.str()));
 
   v1::SubmitSweepResponse response;
   RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::SubmitSweep, request, &response));

@@ -53,6 +53,8 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   // The "authorization" metadata of every call, in order ("" when absent).
   std::vector<std::string> authorizations() { return Get(authorizations_); }
   std::vector<std::string> calls() { return Get(calls_); }
+  // The "x-rib-user" metadata of every call ("" when absent).
+  std::vector<std::string> users() { return Get(users_); }
 
   grpc::Status SubmitSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* req,
                            v1::SubmitSweepResponse* resp) override {
@@ -154,6 +156,10 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     authorizations_.push_back(auth == ctx->client_metadata().end()
                                   ? ""
                                   : std::string(auth->second.data(), auth->second.size()));
+    auto user = ctx->client_metadata().find("x-rib-user");
+    users_.push_back(user == ctx->client_metadata().end()
+                         ? ""
+                         : std::string(user->second.data(), user->second.size()));
     auto err = errors_.find(method);
     if (err != errors_.end()) return err->second;
     body();
@@ -176,6 +182,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::WatchSweepRequest last_watch_;
   std::string last_sweep_id_;
   std::vector<std::string> authorizations_;
+  std::vector<std::string> users_;
   std::vector<std::string> calls_;
 };
 
