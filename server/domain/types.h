@@ -158,6 +158,36 @@ struct LeaseRef {
   int attempt = 0;
 };
 
+// One cell of a robustness-inheritance matrix. For a dataset reported per subset
+// (ImageNet-C), accuracy is the mean of the subset accuracies and the counts are sums.
+struct MatrixCell {
+  bool present = false;
+  double accuracy = 0;
+  int64_t correct = 0;
+  int64_t total = 0;
+  int64_t skipped = 0;
+};
+
+struct MatrixRow {
+  std::string finetune_dataset;  // "" for the baseline row
+  std::vector<MatrixCell> cells;  // one per column
+  std::optional<double> ri;
+  std::optional<double> pretrain_change;
+};
+
+// The matrix of one (model, method) of a sweep (DESIGN §7).
+struct Matrix {
+  std::string model;
+  std::string method;
+  std::vector<std::string> eval_datasets;  // columns
+  std::string pretrain_dataset;            // "" when not among the columns
+  MatrixRow baseline;
+  std::vector<MatrixRow> rows;             // one per fine-tune dataset of the sweep
+  std::optional<double> mri;
+  std::optional<double> mean_ood;
+  std::optional<double> mean_pretrain_change;
+};
+
 }  // namespace rib::domain
 
 #endif  // RIB_SERVER_DOMAIN_TYPES_H_

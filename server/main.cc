@@ -1,0 +1,158 @@
+// rib-coordinator: stores sweeps and jobs in PostgreSQL and serves the client API
+// (rib.v1.Coordinator) and the worker API (rib.v1.WorkerApi) over gRPC.
+//
+//   rib-coordinator --database=postgresql://rib@localhost/rib --listen=0.0.0.0:7070
+//
+// At start it applies pending schema migrations (under an advisory lock), then prints
+// "listening on HOST:PORT" once the server accepts calls. SIGTERM/SIGINT shut it down
+// cleanly (in-flight calls get up to 5 s).
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "server/rpc/coordinator_service.h"
+#include "server/rpc/worker_api_service.h"
+#include "server/service/sweep_service.h"
+#include "server/service/worker_service.h"
+#include "server/storage/postgres/migrations.h"
+#include "server/storage/postgres/postgres_repository.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "address to serve gRPC on, HOST:PORT; port 0 picks a free port");
+ABSL_FLAG(std::string, database, "",
+          "libpq URI of the PostgreSQL database, e.g. postgresql://rib@localhost/rib");
+ABSL_FLAG(std::string, artifact_root, ".",
+          "folder that model weight paths in sweep files are relative to");
+ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
+          "a job lease not renewed by a heartbeat within this long expires");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(10),
+          "heartbeat interval told to workers (keep it well below --lease_timeout)");
+ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(1),
+          "how often expired leases are looked for");
+ABSL_FLAG(std::string, migrations, "",
+          "folder of NNNN_*.sql migrations; empty = the copy compiled into the binary");
+ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections in the pool");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+
+namespace {
+
+// Accept --lease-timeout as well as absl's --lease_timeout: dashes in a flag's name
+// (not in its value) become underscores. Stops at "--".
+void NormalizeFlagNames(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* a = argv[i];
+    if (a[0] != '-' || a[1] != '-' || a[2] == '\0') {
+      if (a[0] == '-' && a[1] == '-' && a[2] == '\0') return;
+      continue;
+    }
+    for (char* c = a + 2; *c != '\0' && *c != '='; ++c) {
+      if (*c == '-') *c = '_';
+    }
+  }
+}
+
+int Fail(const std::string& message) {
+  RIB_LOG(ERROR) << message;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("rib-coordinator: the ImageNet-RIB sweep coordinator");
+  NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  rib::SetLogTag("coordinator");
+  rib::LogLevel level;
+  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::cerr << "unknown --log-level '" << absl::GetFlag(FLAGS_log_level)
+              << "' (expected debug, info, warning or error)\n";
+    return 2;
+  }
+  rib::SetLogLevel(level);
+  const std::string database = absl::GetFlag(FLAGS_database);
+  if (database.empty()) {
+    std::cerr << "--database is required (a libpq URI such as "
+                 "postgresql://rib@localhost:5432/rib)\n";
+    return 2;
+  }
+  const absl::Duration lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
+  if (lease_timeout <= absl::ZeroDuration()) {
+    std::cerr << "--lease-timeout must be positive\n";
+    return 2;
+  }
+
+  // Block the shutdown signals in every thread; main() waits for them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  namespace pg = rib::storage::pg;
+  std::vector<pg::Migration> migrations = pg::EmbeddedMigrations();
+  if (!absl::GetFlag(FLAGS_migrations).empty()) {
+    auto loaded = pg::LoadMigrations(absl::GetFlag(FLAGS_migrations));
+    if (!loaded.ok()) return Fail(loaded.status().ToString());
+    migrations = *std::move(loaded);
+  }
+  auto applied = pg::ApplyMigrations(database, migrations);
+  if (!applied.ok()) return Fail(absl::StrCat("migrations: ", applied.status().ToString()));
+  RIB_LOG(INFO) << "schema current (" << *applied << " migrations applied now)";
+
+  rib::storage::PostgresOptions pg_options;
+  pg_options.uri = database;
+  pg_options.pool_size = absl::GetFlag(FLAGS_pool_size);
+  pg_options.repository.lease_timeout = lease_timeout;
+  auto repo = rib::storage::PostgresRepository::Create(pg_options);
+  if (!repo.ok()) return Fail(repo.status().ToString());
+
+  rib::service::SweepServiceOptions sweep_options;
+  sweep_options.artifact_root = absl::GetFlag(FLAGS_artifact_root);
+  rib::service::SweepService sweeps(repo->get(), sweep_options);
+  rib::service::WorkerServiceOptions worker_options;
+  worker_options.lease_timeout = lease_timeout;
+  worker_options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  rib::service::WorkerService workers(repo->get(), worker_options);
+  rib::rpc::CoordinatorService coordinator_service(&sweeps, &workers);
+  rib::rpc::WorkerApiService worker_api_service(&workers);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&coordinator_service);
+  builder.RegisterService(&worker_api_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) return Fail(absl::StrCat("cannot listen on ", listen));
+  auto sweeper = std::make_unique<rib::service::LeaseSweeper>(
+      repo->get(), absl::GetFlag(FLAGS_sweep_interval));
+
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  std::cout << "listening on " << host << ":" << port << std::endl;
+  RIB_LOG(INFO) << "serving on " << host << ":" << port;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  RIB_LOG(INFO) << "signal " << sig << ": shutting down";
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  sweeper.reset();
+  server->Wait();
+  RIB_LOG(INFO) << "stopped";
+  return 0;
+}

@@ -1,0 +1,324 @@
+#include "server/rpc/convert.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace rib::rpc {
+namespace {
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t us = absl::ToUnixMicros(t);
+  out->set_seconds(us / 1'000'000 - (us % 1'000'000 < 0 ? 1 : 0));
+  int64_t rem = us % 1'000'000;
+  if (rem < 0) rem += 1'000'000;
+  out->set_nanos(static_cast<int32_t>(rem * 1000));
+}
+
+void ToProto(const domain::MatrixCell& in, v1::Cell* out) {
+  out->set_present(in.present);
+  out->set_accuracy(in.accuracy);
+  out->set_correct(in.correct);
+  out->set_total(in.total);
+  out->set_skipped(in.skipped);
+}
+
+void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
+  out->set_finetune_dataset(in.finetune_dataset);
+  for (const auto& c : in.cells) ToProto(c, out->add_cells());
+  out->set_has_ri(in.ri.has_value());
+  out->set_ri(in.ri.value_or(0));
+  out->set_has_pretrain_change(in.pretrain_change.has_value());
+  out->set_pretrain_change(in.pretrain_change.value_or(0));
+}
+
+v1::SweepState ToProto(domain::SweepState s) {
+  switch (s) {
+    case domain::SweepState::kActive: return v1::SWEEP_STATE_ACTIVE;
+    case domain::SweepState::kSucceeded: return v1::SWEEP_STATE_SUCCEEDED;
+    case domain::SweepState::kFailed: return v1::SWEEP_STATE_FAILED;
+    case domain::SweepState::kCancelled: return v1::SWEEP_STATE_CANCELLED;
+  }
+  return v1::SWEEP_STATE_UNSPECIFIED;
+}
+
+void ToProto(const domain::JobProgress& in, v1::JobProgress* out) {
+  out->set_epoch(in.epoch);
+  out->set_epochs(in.epochs);
+  out->set_step(in.step);
+  out->set_steps(in.steps);
+  out->set_loss(in.loss);
+  out->set_lr(in.lr);
+}
+
+}  // namespace
+
+void ToProto(const JobSpec& in, v1::JobSpec* out) {
+  v1::ModelSpec* m = out->mutable_model();
+  m->set_name(in.model.name);
+  m->set_arch(in.model.arch);
+  m->set_weights(in.model.weights);
+  m->set_weights_digest(in.model.weights_digest);
+  m->set_num_classes(in.model.num_classes);
+  v1::Preprocessing* p = m->mutable_preprocessing();
+  p->set_image_size(in.model.preprocessing.image_size);
+  p->set_crop_pct(in.model.preprocessing.crop_pct);
+  for (double v : in.model.preprocessing.mean) p->add_mean(v);
+  for (double v : in.model.preprocessing.std) p->add_std(v);
+  p->set_interpolation(in.model.preprocessing.interpolation);
+  v1::MethodSpec* me = out->mutable_method();
+  me->set_name(in.method.name);
+  me->set_kind(in.method.kind);
+  for (const auto& [k, v] : in.method.params) (*me->mutable_params())[k] = v;
+  for (const auto& s : in.method.members) me->add_members(s);
+  out->set_finetune_dataset(in.finetune_dataset);
+  for (const auto& d : in.eval_datasets) out->add_eval_datasets(d);
+  v1::TrainingConfig* t = out->mutable_training();
+  t->set_optimizer(in.training.optimizer);
+  t->set_lr(in.training.lr);
+  t->set_momentum(in.training.momentum);
+  t->set_weight_decay(in.training.weight_decay);
+  t->set_batch_size(in.training.batch_size);
+  t->set_epochs(in.training.epochs);
+  t->set_warmup_steps(in.training.warmup_steps);
+  t->set_schedule(in.training.schedule);
+  t->set_precision(in.training.precision);
+  t->set_seed(in.training.seed);
+  t->set_skip_corrupt(in.training.skip_corrupt);
+  t->set_max_steps(in.training.max_steps);
+  t->set_eval_batch_size(in.training.eval_batch_size);
+  out->set_split(in.split);
+  out->set_test_fraction(in.test_fraction);
+  out->set_devices(in.devices);
+  out->set_suite(in.suite);
+  for (const auto& [k, v] : in.dependency_hashes) (*out->mutable_dependency_hashes())[k] = v;
+}
+
+JobSpec FromProto(const v1::JobSpec& in) {
+  JobSpec s;
+  s.model.name = in.model().name();
+  s.model.arch = in.model().arch();
+  s.model.weights = in.model().weights();
+  s.model.weights_digest = in.model().weights_digest();
+  s.model.num_classes = in.model().num_classes();
+  const v1::Preprocessing& p = in.model().preprocessing();
+  s.model.preprocessing.image_size = p.image_size();
+  s.model.preprocessing.crop_pct = p.crop_pct();
+  s.model.preprocessing.mean.assign(p.mean().begin(), p.mean().end());
+  s.model.preprocessing.std.assign(p.std().begin(), p.std().end());
+  s.model.preprocessing.interpolation = p.interpolation();
+  s.method.name = in.method().name();
+  s.method.kind = in.method().kind();
+  s.method.params.insert(in.method().params().begin(), in.method().params().end());
+  s.method.members.assign(in.method().members().begin(), in.method().members().end());
+  s.finetune_dataset = in.finetune_dataset();
+  s.eval_datasets.assign(in.eval_datasets().begin(), in.eval_datasets().end());
+  const v1::TrainingConfig& t = in.training();
+  s.training.optimizer = t.optimizer();
+  s.training.lr = t.lr();
+  s.training.momentum = t.momentum();
+  s.training.weight_decay = t.weight_decay();
+  s.training.batch_size = t.batch_size();
+  s.training.epochs = t.epochs();
+  s.training.warmup_steps = t.warmup_steps();
+  s.training.schedule = t.schedule();
+  s.training.precision = t.precision();
+  s.training.seed = t.seed();
+  s.training.skip_corrupt = t.skip_corrupt();
+  s.training.max_steps = t.max_steps();
+  s.training.eval_batch_size = t.eval_batch_size();
+  s.split = in.split();
+  s.test_fraction = in.test_fraction();
+  s.devices = in.devices();
+  s.suite = in.suite();
+  s.dependency_hashes.insert(in.dependency_hashes().begin(), in.dependency_hashes().end());
+  return s;
+}
+
+v1::JobState ToProto(domain::JobState s) {
+  switch (s) {
+    case domain::JobState::kPending: return v1::JOB_STATE_PENDING;
+    case domain::JobState::kQueued: return v1::JOB_STATE_QUEUED;
+    case domain::JobState::kLeased: return v1::JOB_STATE_LEASED;
+    case domain::JobState::kRunning: return v1::JOB_STATE_RUNNING;
+    case domain::JobState::kSucceeded: return v1::JOB_STATE_SUCCEEDED;
+    case domain::JobState::kFailed: return v1::JOB_STATE_FAILED;
+    case domain::JobState::kCancelled: return v1::JOB_STATE_CANCELLED;
+  }
+  return v1::JOB_STATE_UNSPECIFIED;
+}
+
+absl::StatusOr<std::optional<domain::JobState>> FromProto(v1::JobState s) {
+  switch (s) {
+    case v1::JOB_STATE_UNSPECIFIED: return std::optional<domain::JobState>();
+    case v1::JOB_STATE_PENDING: return std::optional(domain::JobState::kPending);
+    case v1::JOB_STATE_QUEUED: return std::optional(domain::JobState::kQueued);
+    case v1::JOB_STATE_LEASED: return std::optional(domain::JobState::kLeased);
+    case v1::JOB_STATE_RUNNING: return std::optional(domain::JobState::kRunning);
+    case v1::JOB_STATE_SUCCEEDED: return std::optional(domain::JobState::kSucceeded);
+    case v1::JOB_STATE_FAILED: return std::optional(domain::JobState::kFailed);
+    case v1::JOB_STATE_CANCELLED: return std::optional(domain::JobState::kCancelled);
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("unknown job state ", static_cast<int>(s)));
+  }
+}
+
+void ToProto(const domain::Accuracy& in, v1::Accuracy* out) {
+  out->set_dataset(in.dataset);
+  out->set_subset(in.subset);
+  out->set_correct(in.correct);
+  out->set_total(in.total);
+  out->set_skipped(in.skipped);
+}
+
+void ToProto(const domain::Job& in, v1::Job* out) {
+  out->set_id(in.id);
+  out->set_sweep_id(in.sweep_id);
+  out->set_hash(in.hash);
+  ToProto(in.spec, out->mutable_spec());
+  out->set_state(ToProto(in.state));
+  out->set_attempt(in.attempt);
+  out->set_max_attempts(in.max_attempts);
+  out->set_worker_id(in.worker_id);
+  out->set_error(in.error);
+  for (const auto& d : in.depends_on) out->add_depends_on(d);
+  out->set_reused(!in.reused_from.empty());
+  out->set_priority(in.priority);
+  SetTime(in.created_at, out->mutable_created_at());
+  SetTime(in.updated_at, out->mutable_updated_at());
+  out->set_progress(in.progress);
+  for (const auto& r : in.results) ToProto(r, out->add_results());
+  out->set_owner(in.owner);
+}
+
+void ToProto(const domain::Sweep& in, v1::Sweep* out) {
+  out->set_id(in.id);
+  out->set_name(in.name);
+  out->set_owner(in.owner);
+  out->set_state(ToProto(in.state));
+  out->set_priority(in.priority);
+  for (const auto& [state, count] : in.counts) {
+    v1::JobStateCount* c = out->add_counts();
+    c->set_state(ToProto(state));
+    c->set_count(count);
+  }
+  SetTime(in.created_at, out->mutable_created_at());
+  out->set_sweep_yaml(in.yaml);
+  out->set_client_request_id(in.client_request_id);
+  for (const auto& s : in.models) out->add_models(s);
+  for (const auto& s : in.methods) out->add_methods(s);
+  for (const auto& s : in.finetune_datasets) out->add_finetune_datasets(s);
+  for (const auto& s : in.eval_datasets) out->add_eval_datasets(s);
+}
+
+void ToProto(const domain::Worker& in, v1::Worker* out) {
+  out->set_id(in.id);
+  out->set_name(in.name);
+  switch (in.state) {
+    case domain::WorkerState::kActive: out->set_state(v1::WORKER_STATE_ACTIVE); break;
+    case domain::WorkerState::kDraining: out->set_state(v1::WORKER_STATE_DRAINING); break;
+    case domain::WorkerState::kLost: out->set_state(v1::WORKER_STATE_LOST); break;
+  }
+  for (const auto& d : in.devices) {
+    v1::Device* pd = out->add_devices();
+    pd->set_kind(d.kind);
+    pd->set_count(d.count);
+    pd->set_memory_bytes(d.memory_bytes);
+  }
+  for (const auto& s : in.datasets) out->add_datasets(s);
+  for (const auto& s : in.labels) out->add_labels(s);
+  SetTime(in.last_heartbeat, out->mutable_last_heartbeat());
+  for (const auto& s : in.running_jobs) out->add_running_jobs(s);
+  out->set_free_devices(in.free_devices);
+}
+
+void ToProto(const domain::SweepEvent& in, v1::SweepEvent* out) {
+  SetTime(in.time, out->mutable_time());
+  out->set_sweep_id(in.sweep_id);
+  out->set_job_id(in.job_id);
+  out->set_job_label(in.job_label);
+  out->set_error(in.error);
+  switch (in.kind) {
+    case domain::SweepEvent::Kind::kState: out->set_state(ToProto(in.job_state)); break;
+    case domain::SweepEvent::Kind::kProgress:
+      ToProto(in.progress, out->mutable_progress());
+      break;
+    case domain::SweepEvent::Kind::kResult: ToProto(in.result, out->mutable_result()); break;
+    case domain::SweepEvent::Kind::kSweepState:
+      out->set_sweep_state(ToProto(in.sweep_state));
+      break;
+  }
+}
+
+void ToProto(const domain::Matrix& in, v1::Matrix* out) {
+  out->set_model(in.model);
+  out->set_method(in.method);
+  for (const auto& d : in.eval_datasets) out->add_eval_datasets(d);
+  ToProto(in.baseline, out->mutable_baseline());
+  for (const auto& r : in.rows) ToProto(r, out->add_rows());
+  out->set_has_mri(in.mri.has_value());
+  out->set_mri(in.mri.value_or(0));
+  out->set_has_mean_ood(in.mean_ood.has_value());
+  out->set_mean_ood(in.mean_ood.value_or(0));
+  out->set_has_mean_pretrain_change(in.mean_pretrain_change.has_value());
+  out->set_mean_pretrain_change(in.mean_pretrain_change.value_or(0));
+  out->set_pretrain_dataset(in.pretrain_dataset);
+}
+
+void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out) {
+  out->set_has_job(true);
+  out->set_job_id(in.job_id);
+  out->set_attempt(in.attempt);
+  out->set_hash(in.hash);
+  ToProto(in.spec, out->mutable_spec());
+  out->set_resume_checkpoint(in.resume_checkpoint);
+}
+
+storage::WorkerRegistration FromProto(const v1::RegisterRequest& in) {
+  storage::WorkerRegistration reg;
+  reg.name = in.name();
+  for (const auto& d : in.devices()) reg.devices.push_back({d.kind(), d.count(), d.memory_bytes()});
+  reg.datasets.assign(in.datasets().begin(), in.datasets().end());
+  reg.labels.assign(in.labels().begin(), in.labels().end());
+  return reg;
+}
+
+absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
+  domain::JobReport r;
+  r.job_id = in.job_id();
+  r.attempt = in.attempt();
+  switch (in.event_case()) {
+    case v1::JobEvent::kStarted:
+      r.kind = domain::JobReport::Kind::kStarted;
+      break;
+    case v1::JobEvent::kProgress: {
+      r.kind = domain::JobReport::Kind::kProgress;
+      const auto& p = in.progress();
+      r.progress = {p.epoch(), p.epochs(), p.step(), p.steps(), p.loss(), p.lr()};
+      break;
+    }
+    case v1::JobEvent::kResult: {
+      r.kind = domain::JobReport::Kind::kResult;
+      const auto& a = in.result();
+      r.result = {a.dataset(), a.subset(), a.correct(), a.total(), a.skipped()};
+      break;
+    }
+    case v1::JobEvent::kCheckpoint:
+      r.kind = domain::JobReport::Kind::kCheckpoint;
+      r.checkpoint = in.checkpoint();
+      break;
+    case v1::JobEvent::kFinished:
+      r.kind = domain::JobReport::Kind::kFinished;
+      r.ok = in.finished().ok();
+      r.error = in.finished().error();
+      r.weights = in.finished().weights();
+      r.retryable = in.finished().retryable();
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("job event for ", in.job_id(), " carries no event"));
+  }
+  return r;
+}
+
+}  // namespace rib::rpc

@@ -1,0 +1,34 @@
+// Conversions between rib.v1 messages and the coordinator's plain types. The only
+// place (with the service adapters) where protobuf meets domain code.
+#ifndef RIB_SERVER_RPC_CONVERT_H_
+#define RIB_SERVER_RPC_CONVERT_H_
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "rib/v1/common.pb.h"
+#include "rib/v1/coordinator.pb.h"
+#include "rib/v1/worker.pb.h"
+#include "server/domain/types.h"
+#include "server/storage/repository.h"
+
+namespace rib::rpc {
+
+void ToProto(const JobSpec& in, v1::JobSpec* out);
+JobSpec FromProto(const v1::JobSpec& in);
+v1::JobState ToProto(domain::JobState s);
+// nullopt for JOB_STATE_UNSPECIFIED; INVALID_ARGUMENT for values out of range.
+absl::StatusOr<std::optional<domain::JobState>> FromProto(v1::JobState s);
+void ToProto(const domain::Accuracy& in, v1::Accuracy* out);
+void ToProto(const domain::Job& in, v1::Job* out);
+void ToProto(const domain::Sweep& in, v1::Sweep* out);
+void ToProto(const domain::Worker& in, v1::Worker* out);
+void ToProto(const domain::SweepEvent& in, v1::SweepEvent* out);
+void ToProto(const domain::Matrix& in, v1::Matrix* out);
+void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out);
+storage::WorkerRegistration FromProto(const v1::RegisterRequest& in);
+// INVALID_ARGUMENT for an event with no payload.
+absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in);
+
+}  // namespace rib::rpc
+
+#endif  // RIB_SERVER_RPC_CONVERT_H_

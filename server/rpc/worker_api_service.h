@@ -1,0 +1,34 @@
+// rib.v1.WorkerApi over gRPC's sync API (see coordinator_service.h). AcquireJob's
+// long-poll blocks a server thread but no database connection. Thread-safe.
+#ifndef RIB_SERVER_RPC_WORKER_API_SERVICE_H_
+#define RIB_SERVER_RPC_WORKER_API_SERVICE_H_
+
+#include "rib/v1/worker.grpc.pb.h"
+#include "server/service/worker_service.h"
+
+namespace rib::rpc {
+
+class WorkerApiService final : public v1::WorkerApi::Service {
+ public:
+  explicit WorkerApiService(service::WorkerService* workers) : workers_(workers) {}
+
+  grpc::Status Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
+                        v1::RegisterResponse* resp) override;
+  // NOT_FOUND for an unknown worker: it must kill its ranks and register anew.
+  grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
+                         v1::HeartbeatResponse* resp) override;
+  grpc::Status AcquireJob(grpc::ServerContext* ctx, const v1::AcquireJobRequest* req,
+                          v1::AcquireJobResponse* resp) override;
+  // Stops at the first rejected event and returns its status (FAILED_PRECONDITION for
+  // a stale attempt); events before it stay written.
+  grpc::Status ReportResults(grpc::ServerContext* ctx,
+                             grpc::ServerReader<v1::JobEvent>* reader,
+                             v1::ReportResultsResponse* resp) override;
+
+ private:
+  service::WorkerService* const workers_;
+};
+
+}  // namespace rib::rpc
+
+#endif  // RIB_SERVER_RPC_WORKER_API_SERVICE_H_

@@ -1,0 +1,25 @@
+// Builds the robustness-inheritance matrices of a sweep from its jobs and their result
+// rows (Repository::GetMatrixJobs, one SQL query). Pure; thread-compatible.
+#ifndef RIB_SERVER_SERVICE_MATRIX_H_
+#define RIB_SERVER_SERVICE_MATRIX_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/domain/types.h"
+#include "server/storage/repository.h"
+
+namespace rib::service {
+
+// One matrix per (model, method) of the sweep, methods in sweep order, `pre` excluded
+// (it is every matrix's baseline row). `model` / `method` filter when non-empty
+// (NOT_FOUND when they name nothing in the sweep). Cells without results are absent;
+// the shape (rows = fine-tune datasets, columns = eval datasets) is always complete.
+absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
+    const domain::Sweep& sweep, const std::vector<storage::MatrixJob>& jobs,
+    const std::string& model, const std::string& method);
+
+}  // namespace rib::service
+
+#endif  // RIB_SERVER_SERVICE_MATRIX_H_

@@ -1,0 +1,161 @@
+#include "server/service/sweep_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/status_macros.h"
+#include "common/sweep.h"
+#include "server/service/matrix.h"
+
+namespace rib::service {
+
+using domain::SweepEvent;
+
+SweepService::SweepService(storage::Repository* repo, SweepServiceOptions options)
+    : repo_(repo), options_(std::move(options)) {}
+
+absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& request) {
+  RIB_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepYaml(request.yaml, request.source_name));
+  for (ModelSpec& model : spec.models) {
+    const std::string what = absl::StrCat("model '", model.name, "' weights");
+    RIB_ASSIGN_OR_RETURN(std::string path,
+                         ResolveUnder(options_.artifact_root, model.weights, what));
+    absl::StatusOr<std::string> digest = Sha256File(path);
+    if (!digest.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model '", model.name, "': weights file '", model.weights,
+                       "' (", path, ") cannot be read: ", digest.status().message()));
+    }
+    model.weights_digest = *std::move(digest);
+  }
+  RIB_ASSIGN_OR_RETURN(std::vector<PlannedJob> planned, ExpandSweep(spec));
+
+  storage::NewSweep sweep;
+  sweep.name = spec.name;
+  sweep.owner = request.owner;
+  sweep.priority = spec.priority;
+  sweep.max_attempts = spec.max_attempts;
+  sweep.yaml = request.yaml;
+  sweep.client_request_id = request.client_request_id;
+  sweep.force = request.force;
+  sweep.suite = spec.suite;
+  for (const ModelSpec& m : spec.models) sweep.models.push_back(m.name);
+  for (const MethodSpec& m : spec.methods) sweep.methods.push_back(m.name);
+  sweep.finetune_datasets = spec.finetune_datasets.empty()
+                                ? SuiteDownstreamDatasets(spec.suite)
+                                : spec.finetune_datasets;
+  sweep.eval_datasets =
+      spec.eval_datasets.empty() ? SuiteEvalDatasets(spec.suite) : spec.eval_datasets;
+  for (PlannedJob& p : planned) {
+    storage::NewJob job;
+    job.key = std::move(p.key);
+    job.hash = std::move(p.hash);
+    job.spec = std::move(p.spec);
+    job.depends_on = std::move(p.depends_on);
+    sweep.jobs.push_back(std::move(job));
+  }
+  RIB_ASSIGN_OR_RETURN(storage::SubmitResult result, repo_->SubmitSweep(sweep));
+  RIB_LOG(INFO) << (result.existing ? "resubmitted" : "submitted") << " sweep "
+                << result.sweep_id << " '" << spec.name << "': " << result.jobs_total
+                << " jobs, " << result.jobs_reused << " reused";
+  return result;
+}
+
+absl::StatusOr<domain::Sweep> SweepService::Get(const std::string& sweep_id) {
+  return repo_->GetSweep(sweep_id);
+}
+
+absl::StatusOr<storage::SweepList> SweepService::List(int page_size,
+                                                      const std::string& page_token) {
+  return repo_->ListSweeps(page_size, page_token);
+}
+
+absl::StatusOr<domain::Sweep> SweepService::Cancel(const std::string& sweep_id) {
+  return repo_->CancelSweep(sweep_id);
+}
+
+absl::StatusOr<domain::Sweep> SweepService::Retry(const std::string& sweep_id) {
+  return repo_->RetrySweep(sweep_id);
+}
+
+absl::StatusOr<storage::JobList> SweepService::ListJobs(const storage::JobFilter& filter) {
+  if (!filter.sweep_id.empty()) RIB_RETURN_IF_ERROR(repo_->GetSweep(filter.sweep_id).status());
+  return repo_->ListJobs(filter);
+}
+
+absl::StatusOr<domain::Job> SweepService::GetJob(const std::string& job_id) {
+  return repo_->GetJob(job_id);
+}
+
+absl::StatusOr<std::vector<domain::Matrix>> SweepService::GetMatrix(
+    const std::string& sweep_id, const std::string& model, const std::string& method) {
+  RIB_ASSIGN_OR_RETURN(domain::Sweep sweep, repo_->GetSweep(sweep_id));
+  RIB_ASSIGN_OR_RETURN(std::vector<storage::MatrixJob> jobs, repo_->GetMatrixJobs(sweep_id));
+  return BuildMatrices(sweep, jobs, model, method);
+}
+
+absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
+                                 const std::function<bool(const SweepEvent&)>& emit,
+                                 const std::function<bool()>& cancelled) {
+  constexpr int kBatch = 500;
+  // Skip to the end of the log first, so the snapshot and the stream overlap rather
+  // than leave a gap.
+  int64_t last_id = 0;
+  for (;;) {
+    RIB_ASSIGN_OR_RETURN(std::vector<SweepEvent> events,
+                         repo_->ListEvents(sweep_id, last_id, 10'000));
+    if (events.empty()) break;
+    last_id = events.back().id;
+  }
+  if (snapshot) {
+    storage::JobFilter filter;
+    filter.sweep_id = sweep_id;
+    filter.page_size = 5000;
+    do {
+      RIB_ASSIGN_OR_RETURN(storage::JobList jobs, repo_->ListJobs(filter));
+      for (const domain::Job& job : jobs.jobs) {
+        SweepEvent e;
+        e.time = job.updated_at;
+        e.sweep_id = sweep_id;
+        e.job_id = job.id;
+        e.kind = SweepEvent::Kind::kState;
+        e.job_state = job.state;
+        e.job_label = job.key;
+        e.error = job.error;
+        if (!emit(e)) return absl::CancelledError("watcher went away");
+      }
+      filter.page_token = jobs.next_page_token;
+    } while (!filter.page_token.empty());
+  }
+  for (;;) {
+    if (cancelled()) return absl::CancelledError("watch cancelled");
+    const uint64_t seen = repo_->ChangeCounter();
+    RIB_ASSIGN_OR_RETURN(std::vector<SweepEvent> events,
+                         repo_->ListEvents(sweep_id, last_id, kBatch));
+    for (const SweepEvent& e : events) {
+      last_id = e.id;
+      if (!emit(e)) return absl::CancelledError("watcher went away");
+      if (e.kind == SweepEvent::Kind::kSweepState) return absl::OkStatus();
+    }
+    if (static_cast<int>(events.size()) == kBatch) continue;
+    if (events.empty()) {
+      // Terminal before we started watching (its sweep_state event is behind us).
+      RIB_ASSIGN_OR_RETURN(domain::Sweep sweep, repo_->GetSweep(sweep_id));
+      if (sweep.state != domain::SweepState::kActive) {
+        SweepEvent e;
+        e.time = absl::Now();
+        e.sweep_id = sweep_id;
+        e.kind = SweepEvent::Kind::kSweepState;
+        e.sweep_state = sweep.state;
+        emit(e);
+        return absl::OkStatus();
+      }
+    }
+    repo_->WaitForChange(seen, options_.watch_poll);
+  }
+}
+
+}  // namespace rib::service

@@ -1,0 +1,71 @@
+// What the client API does, in plain C++: submit (parse → digest weights → expand →
+// store), read, cancel, retry, the matrix, and the live event stream. rpc/ adapts it
+// to gRPC. Thread-safe (all state is in the Repository).
+//
+// Errors: INVALID_ARGUMENT for a bad sweep file (the message names the field and line)
+// or a weights file that cannot be read (naming the model and the path); NOT_FOUND for
+// unknown ids; the Repository's codes otherwise.
+#ifndef RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
+#define RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/domain/types.h"
+#include "server/storage/repository.h"
+
+namespace rib::service {
+
+struct SweepServiceOptions {
+  // Weight paths in sweep files are resolved under this folder (and may not leave it).
+  // Default "." (the coordinator's working directory).
+  std::string artifact_root = ".";
+  // How often WatchSweep re-reads the event log when no NOTIFY arrives (a backstop for
+  // a lost LISTEN connection). Default 1 s.
+  absl::Duration watch_poll = absl::Seconds(1);
+};
+
+struct SubmitRequest {
+  std::string yaml;
+  std::string source_name = "sweep";
+  std::string client_request_id;
+  bool force = false;
+  std::string owner = "anonymous";
+};
+
+class SweepService {
+ public:
+  // `repo` is not owned and must outlive the service.
+  SweepService(storage::Repository* repo, SweepServiceOptions options);
+
+  absl::StatusOr<storage::SubmitResult> Submit(const SubmitRequest& request);
+  absl::StatusOr<domain::Sweep> Get(const std::string& sweep_id);
+  absl::StatusOr<storage::SweepList> List(int page_size, const std::string& page_token);
+  absl::StatusOr<domain::Sweep> Cancel(const std::string& sweep_id);
+  absl::StatusOr<domain::Sweep> Retry(const std::string& sweep_id);
+  absl::StatusOr<storage::JobList> ListJobs(const storage::JobFilter& filter);
+  absl::StatusOr<domain::Job> GetJob(const std::string& job_id);
+  absl::StatusOr<std::vector<domain::Matrix>> GetMatrix(const std::string& sweep_id,
+                                                        const std::string& model,
+                                                        const std::string& method);
+
+  // Streams the sweep's events to `emit` as they are written by any coordinator:
+  // with `snapshot`, first one state event per job. Ends (OK) after a sweep_state
+  // event, i.e. when the sweep is terminal; CANCELLED when `cancelled()` turns true
+  // or `emit` returns false (the client went away).
+  absl::Status Watch(const std::string& sweep_id, bool snapshot,
+                     const std::function<bool(const domain::SweepEvent&)>& emit,
+                     const std::function<bool()>& cancelled);
+
+ private:
+  storage::Repository* const repo_;
+  const SweepServiceOptions options_;
+};
+
+}  // namespace rib::service
+
+#endif  // RIB_SERVER_SERVICE_SWEEP_SERVICE_H_

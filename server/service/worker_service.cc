@@ -1,0 +1,92 @@
+#include "server/service/worker_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/status_macros.h"
+
+namespace rib::service {
+
+WorkerService::WorkerService(storage::Repository* repo, WorkerServiceOptions options)
+    : repo_(repo), options_(options) {}
+
+absl::StatusOr<Registration> WorkerService::Register(const storage::WorkerRegistration& reg) {
+  for (const std::string& d : reg.datasets) {
+    RIB_RETURN_IF_ERROR(ValidateName(d, "dataset key"));
+  }
+  for (const domain::Device& d : reg.devices) {
+    if (d.count < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device '", d.kind, "' has a negative count ", d.count));
+    }
+  }
+  RIB_ASSIGN_OR_RETURN(domain::Worker worker, repo_->RegisterWorker(reg));
+  RIB_LOG(INFO) << "worker " << worker.id << " (" << reg.name << ") registered with "
+                << reg.datasets.size() << " datasets";
+  return Registration{std::move(worker), options_.heartbeat_interval, options_.lease_timeout};
+}
+
+absl::StatusOr<storage::HeartbeatResult> WorkerService::Heartbeat(
+    const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
+    int free_devices) {
+  return repo_->Heartbeat(worker_id, leases, free_devices);
+}
+
+absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
+    const std::string& worker_id, int free_devices, const std::string& device_kind,
+    absl::Duration wait, const std::function<bool()>& cancelled) {
+  const absl::Time deadline = absl::Now() + std::min(wait, options_.max_wait);
+  for (;;) {
+    const uint64_t seen = repo_->ChangeCounter();
+    RIB_ASSIGN_OR_RETURN(std::optional<domain::Lease> lease,
+                         repo_->AcquireJob(worker_id, free_devices, device_kind));
+    if (lease.has_value()) {
+      RIB_LOG(INFO) << "job " << lease->job_id << " attempt " << lease->attempt
+                    << " leased to worker " << worker_id;
+      return lease;
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration() || cancelled()) return lease;
+    // No connection is held here: wait for any event (a job queued, a lease expired),
+    // or re-check after `poll`.
+    repo_->WaitForChange(seen, std::min(left, options_.poll));
+  }
+}
+
+absl::Status WorkerService::Report(const domain::JobReport& report) {
+  absl::Status s = repo_->Report(report);
+  if (absl::IsFailedPrecondition(s)) RIB_LOG(WARNING) << s.message();
+  return s;
+}
+
+absl::StatusOr<std::vector<domain::Worker>> WorkerService::ListWorkers() {
+  return repo_->ListWorkers();
+}
+
+absl::StatusOr<domain::Worker> WorkerService::Drain(const std::string& worker_id) {
+  return repo_->DrainWorker(worker_id);
+}
+
+LeaseSweeper::LeaseSweeper(storage::Repository* repo, absl::Duration interval)
+    : repo_(repo), interval_(interval), thread_([this] { Run(); }) {}
+
+LeaseSweeper::~LeaseSweeper() {
+  stop_.Notify();
+  thread_.join();
+}
+
+void LeaseSweeper::Run() {
+  while (!stop_.WaitForNotificationWithTimeout(interval_)) {
+    absl::StatusOr<int> n = repo_->ExpireLeases();
+    if (!n.ok()) {
+      RIB_LOG(WARNING) << "lease sweep failed: " << n.status();
+    } else if (*n > 0) {
+      RIB_LOG(INFO) << "requeued or failed " << *n << " jobs with expired leases";
+    }
+  }
+}
+
+}  // namespace rib::service

@@ -1,0 +1,85 @@
+// What the worker API does, in plain C++: registration, heartbeats, the AcquireJob
+// long-poll, fenced reports; plus the lease sweeper that every coordinator runs.
+// Thread-safe (all state is in the Repository).
+#ifndef RIB_SERVER_SERVICE_WORKER_SERVICE_H_
+#define RIB_SERVER_SERVICE_WORKER_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/domain/types.h"
+#include "server/storage/repository.h"
+
+namespace rib::service {
+
+struct WorkerServiceOptions {
+  // Told to workers at registration. Default 10 s; the lease timeout should be a few
+  // intervals so one lost heartbeat does not cost a job.
+  absl::Duration heartbeat_interval = absl::Seconds(10);
+  // Must equal the Repository's lease_timeout (main() sets both from --lease-timeout).
+  absl::Duration lease_timeout = absl::Seconds(30);
+  // Upper bound of an AcquireJob wait, whatever the worker asks. Default 60 s.
+  absl::Duration max_wait = absl::Seconds(60);
+  // Re-check interval of a long-poll when no NOTIFY arrives. Default 1 s.
+  absl::Duration poll = absl::Seconds(1);
+};
+
+struct Registration {
+  domain::Worker worker;
+  absl::Duration heartbeat_interval;
+  absl::Duration lease_timeout;
+};
+
+class WorkerService {
+ public:
+  // `repo` is not owned and must outlive the service.
+  WorkerService(storage::Repository* repo, WorkerServiceOptions options);
+
+  absl::StatusOr<Registration> Register(const storage::WorkerRegistration& reg);
+  // NOT_FOUND for a worker the coordinator does not know (it must register anew).
+  absl::StatusOr<storage::HeartbeatResult> Heartbeat(
+      const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
+      int free_devices);
+  // Waits up to `wait` (capped by max_wait) for a job that fits; nullopt when none
+  // came. Holds no database connection while waiting. Returns early (nullopt) when
+  // `cancelled()` turns true.
+  absl::StatusOr<std::optional<domain::Lease>> Acquire(
+      const std::string& worker_id, int free_devices, const std::string& device_kind,
+      absl::Duration wait, const std::function<bool()>& cancelled);
+  absl::Status Report(const domain::JobReport& report);
+  absl::StatusOr<std::vector<domain::Worker>> ListWorkers();
+  absl::StatusOr<domain::Worker> Drain(const std::string& worker_id);
+
+ private:
+  storage::Repository* const repo_;
+  const WorkerServiceOptions options_;
+};
+
+// Runs Repository::ExpireLeases every `interval` on its own thread until destroyed.
+// Safe with several coordinators on one database. Thread-safe.
+class LeaseSweeper {
+ public:
+  LeaseSweeper(storage::Repository* repo, absl::Duration interval);
+  ~LeaseSweeper();
+  LeaseSweeper(const LeaseSweeper&) = delete;
+  LeaseSweeper& operator=(const LeaseSweeper&) = delete;
+
+ private:
+  void Run();
+  storage::Repository* const repo_;
+  const absl::Duration interval_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace rib::service
+
+#endif  // RIB_SERVER_SERVICE_WORKER_SERVICE_H_

@@ -1,0 +1,533 @@
+// rib-test-labels: postgres
+// A real gRPC server on port 0 over a real PostgreSQL: the client API end to end, the
+// worker API (lease, fenced stream of results), and WatchSweep across two coordinators.
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rib/v1/coordinator.grpc.pb.h"
+#include "rib/v1/worker.grpc.pb.h"
+#include "server/rpc/coordinator_service.h"
+#include "server/rpc/worker_api_service.h"
+#include "server/service/sweep_service.h"
+#include "server/service/worker_service.h"
+#include "server/storage/postgres/postgres_repository.h"
+#include "tests/server/pg_fixture.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
+
+namespace rib {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("grpc"));
+
+// One coordinator: repository, services and a gRPC server on a free port.
+class TestCoordinator {
+ public:
+  explicit TestCoordinator(const std::string& artifact_root) {
+    storage::PostgresOptions pg;
+    pg.uri = ::rib::testing::PgTestUri();
+    pg.repository.lease_timeout = absl::Seconds(30);
+    auto repo = storage::PostgresRepository::Create(pg);
+    EXPECT_TRUE(repo.ok()) << repo.status();
+    repo_ = std::move(*repo);
+    service::SweepServiceOptions so;
+    so.artifact_root = artifact_root;
+    so.watch_poll = absl::Milliseconds(200);
+    sweeps_ = std::make_unique<service::SweepService>(repo_.get(), so);
+    service::WorkerServiceOptions wo;
+    wo.poll = absl::Milliseconds(200);
+    workers_ = std::make_unique<service::WorkerService>(repo_.get(), wo);
+    coordinator_ = std::make_unique<rpc::CoordinatorService>(sweeps_.get(), workers_.get());
+    worker_api_ = std::make_unique<rpc::WorkerApiService>(workers_.get());
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(coordinator_.get());
+    builder.RegisterService(worker_api_.get());
+    server_ = builder.BuildAndStart();
+    EXPECT_GT(port_, 0);
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                                       grpc::InsecureChannelCredentials());
+    client = v1::Coordinator::NewStub(channel);
+    worker = v1::WorkerApi::NewStub(channel);
+  }
+  ~TestCoordinator() { server_->Shutdown(std::chrono::system_clock::now()); }
+
+  std::unique_ptr<v1::Coordinator::Stub> client;
+  std::unique_ptr<v1::WorkerApi::Stub> worker;
+
+ private:
+  std::unique_ptr<storage::PostgresRepository> repo_;
+  std::unique_ptr<service::SweepService> sweeps_;
+  std::unique_ptr<service::WorkerService> workers_;
+  std::unique_ptr<rpc::CoordinatorService> coordinator_;
+  std::unique_ptr<rpc::WorkerApiService> worker_api_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+constexpr char kGridYaml[] = R"(name: grid
+suite: fmnist-rib
+models:
+  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
+  - {name: m2, arch: fmnist_vit, weights: models/m2.safetensors}
+  - {name: m3, arch: fmnist_vit, weights: models/m3.safetensors}
+methods: [ft, lp, lpft, wise-ft]
+)";
+
+constexpr char kSmallYaml[] = R"(name: small
+models:
+  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
+methods: [ft]
+finetune_datasets: [fmnist-v2]
+eval_datasets: [fmnist-val, fmnist-v2, fmnist-c]
+training: {epochs: 1}
+)";
+
+class CoordinatorGrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::rib::testing::TruncateAllTables();
+    std::filesystem::create_directories(root_.Join("models"));
+    for (const char* m : {"m1", "m2", "m3"}) {
+      std::ofstream(root_.Join(absl::StrCat("models/", m, ".safetensors")))
+          << "weights of " << m;
+    }
+    coord_ = std::make_unique<TestCoordinator>(root_.path());
+  }
+
+  grpc::Status Submit(const std::string& yaml, const std::string& request_id,
+                      v1::SubmitSweepResponse* resp, TestCoordinator* c = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-rib-user", "alice");
+    v1::SubmitSweepRequest req;
+    req.set_sweep_yaml(yaml);
+    req.set_client_request_id(request_id);
+    req.set_source_name("test.yaml");
+    return (c ? c : coord_.get())->client->SubmitSweep(&ctx, req, resp);
+  }
+
+  std::vector<v1::Job> AllJobs(const std::string& sweep_id, int page_size) {
+    std::vector<v1::Job> out;
+    v1::ListJobsRequest req;
+    req.set_sweep_id(sweep_id);
+    req.set_page_size(page_size);
+    for (;;) {
+      grpc::ClientContext ctx;
+      v1::ListJobsResponse resp;
+      grpc::Status s = coord_->client->ListJobs(&ctx, req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      out.insert(out.end(), resp.jobs().begin(), resp.jobs().end());
+      if (resp.next_page_token().empty()) break;
+      req.set_page_token(resp.next_page_token());
+    }
+    return out;
+  }
+
+  std::string RegisterWorker(TestCoordinator* c) {
+    grpc::ClientContext ctx;
+    v1::RegisterRequest req;
+    req.set_name("node1");
+    v1::Device* d = req.add_devices();
+    d->set_kind("cpu");
+    d->set_count(2);
+    for (const char* ds : {"fmnist-val", "fmnist-v2", "fmnist-c"}) req.add_datasets(ds);
+    v1::RegisterResponse resp;
+    grpc::Status s = c->worker->Register(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.lease_timeout_ms(), 30000);
+    return resp.worker_id();
+  }
+
+  static v1::JobEvent Event(const v1::AcquireJobResponse& lease) {
+    v1::JobEvent e;
+    e.set_job_id(lease.job_id());
+    e.set_attempt(lease.attempt());
+    return e;
+  }
+
+  static v1::JobEvent Result(const v1::AcquireJobResponse& lease, const std::string& dataset,
+                             const std::string& subset, int correct) {
+    v1::JobEvent e = Event(lease);
+    v1::Accuracy* a = e.mutable_result();
+    a->set_dataset(dataset);
+    a->set_subset(subset);
+    a->set_correct(correct);
+    a->set_total(100);
+    return e;
+  }
+
+  // Streams `events` over one ReportResults call.
+  grpc::Status Stream(TestCoordinator* c, const std::vector<v1::JobEvent>& events,
+                      int* accepted = nullptr) {
+    grpc::ClientContext ctx;
+    v1::ReportResultsResponse resp;
+    auto writer = c->worker->ReportResults(&ctx, &resp);
+    for (const auto& e : events) {
+      if (!writer->Write(e)) break;
+    }
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    if (accepted != nullptr) *accepted = resp.events_accepted();
+    return s;
+  }
+
+  // Runs every job of the small sweep through the worker API: pre gets
+  // val 80, v2 70, c {60, 40}; ft gets val 75, v2 90, c {30, 50} (of 100 each).
+  void RunSmallSweep(TestCoordinator* c) {
+    const std::string worker_id = RegisterWorker(c);
+    for (int i = 0; i < 2; ++i) {
+      grpc::ClientContext ctx;
+      v1::AcquireJobRequest req;
+      req.set_worker_id(worker_id);
+      req.set_free_devices(2);
+      req.set_device_kind("cpu");
+      req.set_wait_ms(2000);
+      v1::AcquireJobResponse lease;
+      ASSERT_TRUE(c->worker->AcquireJob(&ctx, req, &lease).ok());
+      ASSERT_TRUE(lease.has_job());
+      EXPECT_EQ(lease.attempt(), 1);
+      const bool pre = lease.spec().method().kind() == "pre";
+      std::vector<v1::JobEvent> events;
+      v1::JobEvent started = Event(lease);
+      started.set_started(true);
+      events.push_back(started);
+      v1::JobEvent progress = Event(lease);
+      progress.mutable_progress()->set_step(5);
+      progress.mutable_progress()->set_steps(10);
+      events.push_back(progress);
+      events.push_back(Result(lease, "fmnist-val", "", pre ? 80 : 75));
+      events.push_back(Result(lease, "fmnist-v2", "", pre ? 70 : 90));
+      events.push_back(Result(lease, "fmnist-c", "gaussian_noise/1", pre ? 60 : 30));
+      events.push_back(Result(lease, "fmnist-c", "gaussian_noise/2", pre ? 40 : 50));
+      v1::JobEvent finished = Event(lease);
+      finished.mutable_finished()->set_ok(true);
+      finished.mutable_finished()->set_weights("weights/" + lease.hash() + ".safetensors");
+      events.push_back(finished);
+      int accepted = 0;
+      grpc::Status s = Stream(c, events, &accepted);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      EXPECT_EQ(accepted, 7);
+      // A late report of the same (now finished) attempt is fenced off.
+      s = Stream(c, {Result(lease, "fmnist-val", "", 1)});
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+      EXPECT_THAT(s.error_message(), HasSubstr("SUCCEEDED"));
+    }
+  }
+
+  ::rib::testing::ScratchDir root_;
+  std::unique_ptr<TestCoordinator> coord_;
+};
+
+int CountIn(const v1::Sweep& s, v1::JobState state) {
+  for (const auto& c : s.counts()) {
+    if (c.state() == state) return c.count();
+  }
+  return 0;
+}
+
+TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
+  v1::SubmitSweepResponse resp;
+  grpc::Status s = Submit(kGridYaml, "grid-1", &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // 3 pre jobs + 3 models × 4 methods × 8 fine-tune datasets.
+  EXPECT_EQ(resp.jobs_total(), 99);
+  EXPECT_EQ(resp.jobs_new(), 99);
+  EXPECT_FALSE(resp.existing());
+
+  const std::vector<v1::Job> jobs = AllJobs(resp.sweep_id(), 40);
+  ASSERT_THAT(jobs, SizeIs(99));
+  std::set<std::string> ids;
+  std::map<std::string, int> per_method;
+  std::map<std::string, std::string> id_of;  // model/method/dataset → id
+  for (const v1::Job& j : jobs) {
+    ids.insert(j.id());
+    ++per_method[j.spec().method().kind()];
+    id_of[absl::StrCat(j.spec().model().name(), "/", j.spec().method().name(), "/",
+                       j.spec().finetune_dataset())] = j.id();
+    EXPECT_EQ(j.owner(), "alice");
+    EXPECT_EQ(j.spec().model().weights_digest().size(), 64u);
+  }
+  EXPECT_THAT(ids, SizeIs(99));
+  EXPECT_EQ(per_method, (std::map<std::string, int>{
+                            {"pre", 3}, {"ft", 24}, {"lp", 24}, {"lpft", 24}, {"wise-ft", 24}}));
+  for (const v1::Job& j : jobs) {
+    const std::string kind = j.spec().method().kind();
+    const std::string prefix = absl::StrCat(j.spec().model().name(), "/");
+    if (kind == "lpft") {
+      ASSERT_THAT(j.depends_on(), SizeIs(1));
+      EXPECT_EQ(j.depends_on(0), id_of.at(prefix + "lp/" + j.spec().finetune_dataset()));
+      EXPECT_EQ(j.state(), v1::JOB_STATE_PENDING);
+    } else if (kind == "wise-ft") {
+      ASSERT_THAT(j.depends_on(), SizeIs(1));
+      EXPECT_EQ(j.depends_on(0), id_of.at(prefix + "ft/" + j.spec().finetune_dataset()));
+      EXPECT_EQ(j.state(), v1::JOB_STATE_PENDING);
+    } else {
+      EXPECT_THAT(j.depends_on(), SizeIs(0));
+      EXPECT_EQ(j.state(), v1::JOB_STATE_QUEUED);
+    }
+  }
+
+  grpc::ClientContext ctx;
+  v1::GetSweepRequest get;
+  get.set_sweep_id(resp.sweep_id());
+  v1::Sweep sweep;
+  ASSERT_TRUE(coord_->client->GetSweep(&ctx, get, &sweep).ok());
+  EXPECT_EQ(sweep.name(), "grid");
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_ACTIVE);
+  EXPECT_EQ(CountIn(sweep, v1::JOB_STATE_QUEUED), 51);
+  EXPECT_EQ(CountIn(sweep, v1::JOB_STATE_PENDING), 48);
+  EXPECT_THAT(sweep.finetune_datasets(), SizeIs(8));
+  EXPECT_THAT(sweep.eval_datasets(), SizeIs(9));
+  EXPECT_EQ(sweep.client_request_id(), "grid-1");
+
+  // The same submission again creates nothing.
+  v1::SubmitSweepResponse again;
+  ASSERT_TRUE(Submit(kGridYaml, "grid-1", &again).ok());
+  EXPECT_TRUE(again.existing());
+  EXPECT_EQ(again.sweep_id(), resp.sweep_id());
+  EXPECT_EQ(again.jobs_total(), 99);
+  grpc::ClientContext lctx;
+  v1::ListJobsResponse all;
+  ASSERT_TRUE(coord_->client->ListJobs(&lctx, v1::ListJobsRequest(), &all).ok());
+  EXPECT_EQ(all.total(), 99);
+  grpc::ClientContext sctx;
+  v1::ListSweepsResponse sweeps;
+  ASSERT_TRUE(coord_->client->ListSweeps(&sctx, v1::ListSweepsRequest(), &sweeps).ok());
+  EXPECT_THAT(sweeps.sweeps(), SizeIs(1));
+
+  // With no results, the matrix has its full shape and no cells.
+  grpc::ClientContext mctx;
+  v1::GetMatrixRequest mreq;
+  mreq.set_sweep_id(resp.sweep_id());
+  v1::GetMatrixResponse matrix;
+  ASSERT_TRUE(coord_->client->GetMatrix(&mctx, mreq, &matrix).ok());
+  ASSERT_THAT(matrix.matrices(), SizeIs(12));
+  for (const v1::Matrix& m : matrix.matrices()) {
+    EXPECT_THAT(m.eval_datasets(), SizeIs(9));
+    EXPECT_EQ(m.pretrain_dataset(), "fmnist-val");
+    EXPECT_THAT(m.baseline().cells(), SizeIs(9));
+    ASSERT_THAT(m.rows(), SizeIs(8));
+    for (const v1::MatrixRow& r : m.rows()) {
+      EXPECT_THAT(r.cells(), SizeIs(9));
+      for (const v1::Cell& c : r.cells()) EXPECT_FALSE(c.present());
+      EXPECT_FALSE(r.has_ri());
+    }
+    EXPECT_FALSE(m.has_mri());
+  }
+  EXPECT_EQ(matrix.matrices(0).model(), "m1");
+  EXPECT_EQ(matrix.matrices(0).method(), "ft");
+  EXPECT_EQ(matrix.matrices(0).rows(0).finetune_dataset(), "fmnist-v2");
+
+  // Cancel: every job CANCELLED, and the sweep too.
+  grpc::ClientContext cctx;
+  v1::CancelSweepRequest creq;
+  creq.set_sweep_id(resp.sweep_id());
+  v1::Sweep cancelled;
+  ASSERT_TRUE(coord_->client->CancelSweep(&cctx, creq, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::SWEEP_STATE_CANCELLED);
+  EXPECT_EQ(CountIn(cancelled, v1::JOB_STATE_CANCELLED), 99);
+  // Retry brings them back.
+  grpc::ClientContext rctx;
+  v1::RetrySweepRequest rreq;
+  rreq.set_sweep_id(resp.sweep_id());
+  v1::Sweep retried;
+  ASSERT_TRUE(coord_->client->RetrySweep(&rctx, rreq, &retried).ok());
+  EXPECT_EQ(retried.state(), v1::SWEEP_STATE_ACTIVE);
+  EXPECT_EQ(CountIn(retried, v1::JOB_STATE_QUEUED), 51);
+}
+
+TEST_F(CoordinatorGrpcTest, BadSweepsAreRejectedNamingTheProblem) {
+  v1::SubmitSweepResponse resp;
+  std::string typo = kGridYaml;
+  typo.replace(typo.find("lpft"), 4, "lpfft");
+  grpc::Status s = Submit(typo, "typo", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("lpfft"));
+  EXPECT_THAT(s.error_message(), HasSubstr("test.yaml"));
+
+  std::string missing = kSmallYaml;
+  missing.replace(missing.find("models/m1"), 9, "models/zz");
+  s = Submit(missing, "missing", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("model 'm1'"));
+  EXPECT_THAT(s.error_message(), HasSubstr("models/zz.safetensors"));
+
+  std::string escape = kSmallYaml;
+  escape.replace(escape.find("models/m1"), 9, "../../etc");
+  s = Submit(escape, "escape", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  s = Submit("", "empty", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext ctx;
+  v1::ListSweepsResponse sweeps;
+  ASSERT_TRUE(coord_->client->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps).ok());
+  EXPECT_THAT(sweeps.sweeps(), SizeIs(0));
+}
+
+TEST_F(CoordinatorGrpcTest, UnknownAndMissingIds) {
+  grpc::ClientContext c1;
+  v1::GetSweepRequest get;
+  get.set_sweep_id("no-such-sweep");
+  v1::Sweep sweep;
+  EXPECT_EQ(coord_->client->GetSweep(&c1, get, &sweep).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext c2;
+  EXPECT_EQ(coord_->client->GetSweep(&c2, v1::GetSweepRequest(), &sweep).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext c3;
+  v1::GetJobRequest job;
+  job.set_job_id("no-such-job");
+  v1::Job j;
+  EXPECT_EQ(coord_->client->GetJob(&c3, job, &j).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext c4;
+  v1::ListJobsRequest list;
+  list.set_sweep_id("no-such-sweep");
+  v1::ListJobsResponse jobs;
+  EXPECT_EQ(coord_->client->ListJobs(&c4, list, &jobs).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext c5;
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id("no-such-worker");
+  v1::HeartbeatResponse hbr;
+  EXPECT_EQ(coord_->worker->Heartbeat(&c5, hb, &hbr).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext c6;
+  v1::GetMatrixRequest m;
+  m.set_sweep_id("no-such-sweep");
+  v1::GetMatrixResponse mr;
+  EXPECT_EQ(coord_->client->GetMatrix(&c6, m, &mr).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(CoordinatorGrpcTest, WorkersRunASweepAndANewRequestIdReusesEveryJob) {
+  v1::SubmitSweepResponse first;
+  ASSERT_TRUE(Submit(kSmallYaml, "small-1", &first).ok());
+  EXPECT_EQ(first.jobs_total(), 2);
+  RunSmallSweep(coord_.get());
+
+  grpc::ClientContext ctx;
+  v1::GetSweepRequest get;
+  get.set_sweep_id(first.sweep_id());
+  v1::Sweep sweep;
+  ASSERT_TRUE(coord_->client->GetSweep(&ctx, get, &sweep).ok());
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_SUCCEEDED);
+
+  v1::SubmitSweepResponse second;
+  ASSERT_TRUE(Submit(kSmallYaml, "small-2", &second).ok());
+  EXPECT_FALSE(second.existing());
+  EXPECT_NE(second.sweep_id(), first.sweep_id());
+  EXPECT_EQ(second.jobs_total(), 2);
+  EXPECT_EQ(second.jobs_reused(), 2);
+  EXPECT_EQ(second.jobs_new(), 0);
+
+  for (const std::string& id : {first.sweep_id(), second.sweep_id()}) {
+    grpc::ClientContext mctx;
+    v1::GetMatrixRequest req;
+    req.set_sweep_id(id);
+    v1::GetMatrixResponse resp;
+    ASSERT_TRUE(coord_->client->GetMatrix(&mctx, req, &resp).ok());
+    ASSERT_THAT(resp.matrices(), SizeIs(1));
+    const v1::Matrix& m = resp.matrices(0);
+    ASSERT_THAT(m.baseline().cells(), SizeIs(3));
+    EXPECT_DOUBLE_EQ(m.baseline().cells(0).accuracy(), 0.80);
+    EXPECT_DOUBLE_EQ(m.baseline().cells(2).accuracy(), 0.50);  // mean of 0.6 and 0.4
+    EXPECT_EQ(m.baseline().cells(2).total(), 200);
+    ASSERT_THAT(m.rows(), SizeIs(1));
+    EXPECT_DOUBLE_EQ(m.rows(0).cells(1).accuracy(), 0.90);
+    EXPECT_DOUBLE_EQ(m.rows(0).cells(2).accuracy(), 0.40);
+    ASSERT_TRUE(m.rows(0).has_ri());
+    EXPECT_NEAR(m.rows(0).ri(), -0.10, 1e-12);  // only fmnist-c is downstream and ≠ i
+    ASSERT_TRUE(m.rows(0).has_pretrain_change());
+    EXPECT_NEAR(m.rows(0).pretrain_change(), -0.05, 1e-12);
+    ASSERT_TRUE(m.has_mri());
+    EXPECT_NEAR(m.mri(), -0.10, 1e-12);
+  }
+}
+
+TEST_F(CoordinatorGrpcTest, AcquireLongPollsUntilAJobIsQueued) {
+  const std::string worker_id = RegisterWorker(coord_.get());
+  v1::AcquireJobRequest req;
+  req.set_worker_id(worker_id);
+  req.set_free_devices(2);
+  req.set_wait_ms(300);
+  {
+    grpc::ClientContext ctx;
+    v1::AcquireJobResponse lease;
+    const absl::Time start = absl::Now();
+    ASSERT_TRUE(coord_->worker->AcquireJob(&ctx, req, &lease).ok());
+    EXPECT_FALSE(lease.has_job());
+    EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
+  }
+  // A job submitted through ANOTHER coordinator wakes the waiting poll.
+  TestCoordinator other(root_.path());
+  req.set_wait_ms(20000);
+  std::thread submit([&] {
+    absl::SleepFor(absl::Milliseconds(500));
+    v1::SubmitSweepResponse resp;
+    EXPECT_TRUE(Submit(kSmallYaml, "", &resp, &other).ok());
+  });
+  grpc::ClientContext ctx;
+  v1::AcquireJobResponse lease;
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(coord_->worker->AcquireJob(&ctx, req, &lease).ok());
+  submit.join();
+  EXPECT_TRUE(lease.has_job());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(lease.attempt(), 1);
+  EXPECT_FALSE(lease.spec().model().weights_digest().empty());
+}
+
+TEST_F(CoordinatorGrpcTest, WatchOnOneCoordinatorSeesEventsWrittenByAnother) {
+  v1::SubmitSweepResponse resp;
+  ASSERT_TRUE(Submit(kSmallYaml, "watched", &resp).ok());
+  TestCoordinator other(root_.path());
+  std::vector<v1::SweepEvent> seen;
+  grpc::Status watch_status;
+  std::thread watcher([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::WatchSweepRequest req;
+    req.set_sweep_id(resp.sweep_id());
+    req.set_include_snapshot(true);
+    auto reader = other.client->WatchSweep(&ctx, req);
+    v1::SweepEvent e;
+    while (reader->Read(&e)) seen.push_back(e);
+    watch_status = reader->Finish();
+  });
+  absl::SleepFor(absl::Milliseconds(500));
+  RunSmallSweep(coord_.get());
+  watcher.join();
+  ASSERT_TRUE(watch_status.ok()) << watch_status.error_message();
+  ASSERT_GE(seen.size(), 2u + 2 * 7);
+  // The snapshot: both jobs QUEUED.
+  EXPECT_EQ(seen[0].state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(seen[0].job_label(), "m1/pre");
+  int results = 0, succeeded = 0, progress = 0;
+  for (const auto& e : seen) {
+    results += e.has_result() ? 1 : 0;
+    progress += e.has_progress() ? 1 : 0;
+    succeeded += e.event_case() == v1::SweepEvent::kState &&
+                 e.state() == v1::JOB_STATE_SUCCEEDED;
+  }
+  EXPECT_EQ(results, 8);
+  EXPECT_EQ(progress, 2);
+  EXPECT_EQ(succeeded, 2);
+  EXPECT_EQ(seen.back().event_case(), v1::SweepEvent::kSweepState);
+  EXPECT_EQ(seen.back().sweep_state(), v1::SWEEP_STATE_SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace rib
