@@ -51,6 +51,10 @@ class ProcessGroup {
 
   // Returns once every rank has entered Barrier().
   virtual absl::Status Barrier() = 0;
+
+  // The device the collectives' tensors must live on: the CPU for "single", "gloo" and
+  // "fake", this rank's CUDA device for "nccl".
+  virtual torch::Device device() const { return torch::Device(torch::kCPU); }
 };
 
 // The group of one: rank 0 of size 1. Every collective is a no-op that returns OK
@@ -81,6 +85,9 @@ struct RendezvousOptions {
   // longer than any evaluation pass between two collectives; the launcher's hang
   // timeout usually fires first.
   absl::Duration operation_timeout = absl::Minutes(30);
+  // NCCL only: the CUDA device this rank uses. -1 (default): rank % device count, the
+  // usual one-GPU-per-rank mapping when the launcher leaves CUDA_VISIBLE_DEVICES alone.
+  int cuda_device = -1;
 };
 
 // Joins the group described by `options`: rank 0 hosts a c10d::TCPStore on

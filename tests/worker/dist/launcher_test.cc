@@ -1,0 +1,200 @@
+// RankGroup with real processes (dist_rank_helper): success, a failing rank, a hung
+// rank, cancellation from another thread.
+#include "worker/dist/launcher.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
+
+namespace rib::dist {
+namespace {
+
+using ::rib::testing::IsOk;
+using ::rib::testing::ScratchDir;
+using ::rib::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Helper() {
+  const char* path = std::getenv("RIB_DIST_PROC_HELPER");
+  return path != nullptr ? path : "";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
+
+RankLaunchOptions Options(const ScratchDir& dir, std::vector<std::string> args,
+                          int world_size) {
+  RankLaunchOptions options;
+  options.argv = {Helper()};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.world_size = world_size;
+  options.log_dir = dir.Join("logs");
+  options.kill_grace = absl::Milliseconds(500);
+  return options;
+}
+
+TEST(RankGroupTest, AllRanksExitZeroWithRendezvousEnvironment) {
+  ASSERT_FALSE(Helper().empty()) << "RIB_DIST_PROC_HELPER is not set";
+  ScratchDir dir;
+  RankLaunchOptions options = Options(dir, {"ok"}, 3);
+  options.env["SOME_VAR"] = "x";
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(options));
+  ASSERT_EQ(group->pids().size(), 3u);
+  EXPECT_GT(group->master_port(), 0);
+  EXPECT_THAT(group->Wait(), IsOk());
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(ReadFile(group->StdoutPath(r)),
+              absl::StrCat("rank ", r, " of 3 port ", group->master_port(), "\n"));
+    EXPECT_TRUE(group->exits()[r].exited);
+    EXPECT_EQ(group->exits()[r].exit_code, 0);
+  }
+  // Wait() again returns the same result.
+  EXPECT_THAT(group->Wait(), IsOk());
+}
+
+TEST(RankGroupTest, FailingRankKillsTheOthersAndIsNamed) {
+  ScratchDir dir;
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(Options(dir, {"fail", "1"}, 2)));
+  const pid_t sleeper = group->pids()[0];
+  const absl::Time start = absl::Now();
+  const absl::Status status = group->Wait();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInternal,
+                               AllOf(HasSubstr("rank 1 of 2"), HasSubstr("exited with code 3"),
+                                     HasSubstr("rank 1: simulated failure"),
+                                     HasSubstr("some earlier output"))));
+  EXPECT_THAT(std::string(status.message()), Not(HasSubstr("rank 0 of 2")));
+  // The sleeping rank (60 s) was killed by SIGTERM well within the grace period.
+  EXPECT_LT(took, absl::Seconds(5));
+  EXPECT_FALSE(Alive(sleeper));
+  const std::vector<RankExit> exits = group->exits();
+  EXPECT_TRUE(exits[0].signaled);
+  EXPECT_EQ(exits[0].term_signal, SIGTERM);
+  EXPECT_EQ(exits[1].exit_code, 3);
+}
+
+TEST(RankGroupTest, StderrTailIsLimitedToTheLastLines) {
+  ScratchDir dir;
+  RankLaunchOptions options = Options(dir, {"fail", "0"}, 1);
+  options.stderr_tail_lines = 1;
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(options));
+  const absl::Status status = group->Wait();
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInternal,
+                               AllOf(HasSubstr("rank 0: simulated failure"),
+                                     Not(HasSubstr("some earlier output")))));
+}
+
+TEST(RankGroupTest, HungRankIsKilledAfterHangTimeout) {
+  ScratchDir dir;
+  RankLaunchOptions options = Options(dir, {"hang", "1"}, 2);
+  // The clock starts at launch: the timeout must also cover starting the helper.
+  options.hang_timeout = absl::Milliseconds(700);
+  const absl::Time start = absl::Now();
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(options));
+  const absl::Status status = group->Wait();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                               AllOf(HasSubstr("rank 1 of 2"), HasSubstr("hung"),
+                                     HasSubstr("rank 1: about to hang"))));
+  EXPECT_GE(took, absl::Milliseconds(700));
+  EXPECT_LT(took, absl::Seconds(5));
+  for (pid_t pid : group->pids()) EXPECT_FALSE(Alive(pid));
+}
+
+TEST(RankGroupTest, OverallTimeoutKillsEveryRank) {
+  ScratchDir dir;
+  RankLaunchOptions options = Options(dir, {"fail", "7"}, 2);  // nobody fails: all sleep
+  options.overall_timeout = absl::Milliseconds(300);
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(options));
+  EXPECT_THAT(group->Wait(), StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                      HasSubstr("did not finish within 300ms")));
+  for (pid_t pid : group->pids()) EXPECT_FALSE(Alive(pid));
+}
+
+TEST(RankGroupTest, KillFromAnotherThreadCancelsWait) {
+  ScratchDir dir;
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(Options(dir, {"fail", "7"}, 2)));
+  std::thread killer([&] {
+    absl::SleepFor(absl::Milliseconds(200));
+    group->Kill();
+  });
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(group->Wait(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  killer.join();
+  for (pid_t pid : group->pids()) EXPECT_FALSE(Alive(pid));
+}
+
+TEST(RankGroupTest, DestructorKillsRunningRanks) {
+  ScratchDir dir;
+  std::vector<pid_t> pids;
+  {
+    RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(Options(dir, {"fail", "7"}, 2)));
+    pids = group->pids();
+    for (pid_t pid : pids) EXPECT_TRUE(Alive(pid));
+  }
+  for (pid_t pid : pids) EXPECT_FALSE(Alive(pid));
+}
+
+TEST(RankGroupTest, RejectsBadOptions) {
+  ScratchDir dir;
+  RankLaunchOptions options = Options(dir, {"ok"}, 1);
+  options.argv = {};
+  EXPECT_THAT(RankGroup::Start(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  options = Options(dir, {"ok"}, 0);
+  EXPECT_THAT(RankGroup::Start(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  options = Options(dir, {"ok"}, 1);
+  options.log_dir = "";
+  EXPECT_THAT(RankGroup::Start(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  options = Options(dir, {"ok"}, 1);
+  options.argv[0] = dir.Join("no-such-binary");
+  EXPECT_THAT(RankGroup::Start(options).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-binary")));
+}
+
+TEST(PickFreePortTest, ReturnsABindablePort) {
+  RIB_ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
+  EXPECT_GT(port, 0);
+  EXPECT_LE(port, 65535);
+}
+
+TEST(TouchHeartbeatTest, CreatesAndAdvancesModificationTime) {
+  ScratchDir dir;
+  const std::string path = dir.Join("hb");
+  EXPECT_THAT(TouchHeartbeat(path), IsOk());
+  struct stat first;
+  ASSERT_EQ(stat(path.c_str(), &first), 0);
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_THAT(TouchHeartbeat(path), IsOk());
+  struct stat second;
+  ASSERT_EQ(stat(path.c_str(), &second), 0);
+  EXPECT_GT(absl::TimeFromTimespec(second.st_mtim), absl::TimeFromTimespec(first.st_mtim));
+  EXPECT_THAT(TouchHeartbeat(""), IsOk());
+  EXPECT_THAT(TouchHeartbeat(dir.Join("missing/dir/hb")),
+              StatusIs(absl::StatusCode::kInternal));
+}
+
+}  // namespace
+}  // namespace rib::dist

@@ -1,0 +1,64 @@
+// dist_proc_helper: a rank process for the launcher tests. It links nothing heavy, so it
+// starts in milliseconds and the tests can use short timeouts.
+//   dist_proc_helper ok             prints its rank, world size and port; exits 0
+//   dist_proc_helper fail R         rank R prints two stderr lines and exits 3; the
+//                                   others sleep 60 s
+//   dist_proc_helper hang R         every rank touches $RIB_HEARTBEAT_FILE every 20 ms,
+//                                   except rank R, which stops after the first
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+void Touch(const std::string& path) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+  if (fd >= 0) {
+    futimens(fd, nullptr);
+    close(fd);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  const std::string mode = argv[1];
+  const int rank = std::atoi(Env("RIB_RANK").c_str());
+  if (mode == "ok") {
+    std::printf("rank %d of %s port %s\n", rank, Env("RIB_WORLD_SIZE").c_str(),
+                Env("RIB_MASTER_PORT").c_str());
+    return 0;
+  }
+  if (argc < 3) return 2;
+  const int chosen = std::atoi(argv[2]);
+  if (mode == "fail") {
+    if (rank == chosen) {
+      std::fprintf(stderr, "some earlier output\nrank %d: simulated failure\n", rank);
+      return 3;
+    }
+    sleep(60);
+    return 0;
+  }
+  if (mode == "hang") {
+    const std::string heartbeat = Env("RIB_HEARTBEAT_FILE");
+    Touch(heartbeat);
+    if (rank == chosen) std::fprintf(stderr, "rank %d: about to hang\n", rank);
+    for (int i = 0; i < 3000; ++i) {
+      usleep(20000);
+      if (rank != chosen) Touch(heartbeat);
+    }
+    return 0;
+  }
+  return 2;
+}

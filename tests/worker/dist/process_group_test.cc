@@ -1,0 +1,178 @@
+// ProcessGroup: the group of one, rendezvous errors, and a real 3-rank Gloo group
+// (dist_rank_helper processes) doing every collective.
+#include "worker/dist/process_group.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
+#include "worker/dist/gradients.h"
+#include "worker/dist/launcher.h"
+
+namespace rib::dist {
+namespace {
+
+using ::rib::testing::IsOk;
+using ::rib::testing::ScratchDir;
+using ::rib::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(SingleProcessGroupTest, CollectivesLeaveValuesUnchanged) {
+  std::unique_ptr<ProcessGroup> group = CreateSingleProcessGroup();
+  EXPECT_EQ(group->rank(), 0);
+  EXPECT_EQ(group->size(), 1);
+  EXPECT_EQ(group->backend(), "single");
+  std::vector<torch::Tensor> t{torch::tensor({1.5, -2.0})};
+  EXPECT_THAT(group->AllReduceSum(t), IsOk());
+  EXPECT_TRUE(torch::equal(t[0], torch::tensor({1.5, -2.0})));
+  EXPECT_THAT(group->Broadcast(t, 0), IsOk());
+  EXPECT_THAT(group->Barrier(), IsOk());
+  EXPECT_THAT(group->Broadcast(t, 1), StatusIs(absl::StatusCode::kInvalidArgument));
+  std::vector<torch::Tensor> undefined{torch::Tensor()};
+  EXPECT_THAT(group->AllReduceSum(undefined), StatusIs(absl::StatusCode::kInvalidArgument));
+  std::vector<int64_t> counts{3, 4};
+  EXPECT_THAT(AllReduceCounts(counts, *group), IsOk());
+  EXPECT_EQ(counts, (std::vector<int64_t>{3, 4}));
+}
+
+TEST(ShardRangeTest, CoversAllItemsWithSizesDifferingByAtMostOne) {
+  EXPECT_EQ(ShardRange(10, 0, 3).begin, 0);
+  EXPECT_EQ(ShardRange(10, 0, 3).end, 4);
+  EXPECT_EQ(ShardRange(10, 1, 3).begin, 4);
+  EXPECT_EQ(ShardRange(10, 1, 3).end, 7);
+  EXPECT_EQ(ShardRange(10, 2, 3).begin, 7);
+  EXPECT_EQ(ShardRange(10, 2, 3).end, 10);
+  EXPECT_EQ(ShardRange(2, 2, 3).end - ShardRange(2, 2, 3).begin, 0);
+  EXPECT_EQ(ShardRange(5, 3, 3).end, 0);  // invalid rank: empty
+}
+
+TEST(RendezvousOptionsFromEnvTest, ParsesAndRejects) {
+  RIB_ASSERT_OK_AND_ASSIGN(
+      RendezvousOptions options,
+      RendezvousOptionsFromEnv({{"RIB_RANK", "2"},
+                                {"RIB_WORLD_SIZE", "4"},
+                                {"RIB_MASTER_ADDR", "10.0.0.1"},
+                                {"RIB_MASTER_PORT", "29501"}}));
+  EXPECT_EQ(options.rank, 2);
+  EXPECT_EQ(options.world_size, 4);
+  EXPECT_EQ(options.host, "10.0.0.1");
+  EXPECT_EQ(options.port, 29501);
+  EXPECT_EQ(options.backend, "auto");
+  EXPECT_THAT(RendezvousOptionsFromEnv({{"RIB_WORLD_SIZE", "4"}, {"RIB_MASTER_PORT", "1"}})
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("RIB_RANK")));
+  EXPECT_THAT(RendezvousOptionsFromEnv(
+                  {{"RIB_RANK", "x"}, {"RIB_WORLD_SIZE", "4"}, {"RIB_MASTER_PORT", "1"}})
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not an integer")));
+  EXPECT_THAT(RendezvousOptionsFromEnv(
+                  {{"RIB_RANK", "4"}, {"RIB_WORLD_SIZE", "4"}, {"RIB_MASTER_PORT", "1"}})
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(CreateProcessGroupTest, RejectsBadOptions) {
+  RendezvousOptions options;
+  options.world_size = 2;
+  options.rank = 2;
+  options.port = 1234;
+  EXPECT_THAT(CreateProcessGroup(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rank 2")));
+  options.rank = 0;
+  options.port = 0;  // several ranks cannot learn a port rank 0 picked
+  EXPECT_THAT(CreateProcessGroup(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("port 0")));
+  options.port = 1234;
+  options.backend = "mpi";
+  EXPECT_THAT(CreateProcessGroup(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("mpi")));
+}
+
+TEST(CreateProcessGroupTest, GlooGroupOfOneOnAFreePort) {
+  if (!GlooAvailable()) GTEST_SKIP() << "no Gloo in this build";
+  RendezvousOptions options;
+  options.backend = "gloo";
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, CreateProcessGroup(options));
+  EXPECT_EQ(group->backend(), "gloo");
+  EXPECT_EQ(group->size(), 1);
+  std::vector<torch::Tensor> t{torch::tensor({1.0f, 2.0f})};
+  EXPECT_THAT(group->AllReduceSum(t), IsOk());
+  EXPECT_TRUE(torch::equal(t[0], torch::tensor({1.0f, 2.0f})));
+}
+
+TEST(CreateProcessGroupTest, RendezvousWithNobodyListeningTimesOutUnavailable) {
+  RIB_ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
+  RendezvousOptions options;
+  options.backend = "gloo";
+  options.port = port;
+  options.rank = 1;
+  options.world_size = 2;
+  options.timeout = absl::Milliseconds(800);
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(CreateProcessGroup(options).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("rank 1 of 2"),
+                             HasSubstr(absl::StrCat("127.0.0.1:", port)))));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST(CreateProcessGroupTest, RankZeroWaitingForAMissingPeerTimesOutUnavailable) {
+  if (!GlooAvailable()) GTEST_SKIP() << "no Gloo in this build";
+  RIB_ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
+  RendezvousOptions options;
+  options.backend = "gloo";
+  options.port = port;
+  options.rank = 0;
+  options.world_size = 2;
+  options.timeout = absl::Milliseconds(800);
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(CreateProcessGroup(options).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("rank 0 of 2"), HasSubstr(absl::StrCat(port)))));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST(GlooProcessGroupTest, ThreeRanksAllReduceBroadcastBarrierAndCounts) {
+  if (!GlooAvailable()) GTEST_SKIP() << "no Gloo in this build";
+  const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
+  ASSERT_NE(helper, nullptr);
+  ScratchDir dir;
+  RankLaunchOptions launch;
+  launch.argv = {helper, "collectives", dir.path()};
+  launch.world_size = 3;
+  launch.log_dir = dir.Join("logs");
+  launch.overall_timeout = absl::Seconds(60);
+  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
+  ASSERT_THAT(ranks->Wait(), IsOk());
+  // Rank r contributed {r+1, 10(r+1)}, a 2x2 of r, and (0,2,4)*(r+1); root 2
+  // broadcast {102,102,102} and {2}; counts were {r, 1, 1000}.
+  const std::string expected =
+      "sum0=6,60\n"
+      "sum1=3,3,3,3\n"
+      "sum2=0,12,24\n"
+      "bcast0=102,102,102\n"
+      "bcast1=2\n"
+      "counts=3,3,3000\n";
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(ReadFile(dir.Join(absl::StrCat("rank", r, ".txt"))), expected) << "rank " << r;
+  }
+}
+
+}  // namespace
+}  // namespace rib::dist

@@ -1,0 +1,93 @@
+// dist_rank_helper: a rank process for the dist tests, started through RankGroup.
+//   dist_rank_helper train OUT_DIR STEPS GLOBAL_BATCH
+//       joins the group, trains TinyMlp (init seed 100 + rank, so only the broadcast
+//       makes ranks agree), saves the weights to OUT_DIR/rank<N>.pt.
+//   dist_rank_helper collectives OUT_DIR
+//       all-reduce, broadcast, barrier and count sums; writes what it got to
+//       OUT_DIR/rank<N>.txt.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/worker/dist/dist_test_model.h"
+#include "worker/dist/gradients.h"
+#include "worker/dist/process_group.h"
+
+namespace rib::dist {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "dist_rank_helper: " << status << std::endl;
+  return 1;
+}
+
+std::string Join(const torch::Tensor& t) {
+  torch::Tensor c = t.to(torch::kDouble).contiguous();
+  std::vector<double> v(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  return absl::StrJoin(v, ",");
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: dist_rank_helper train|collectives ..." << std::endl;
+    return 2;
+  }
+  const std::string mode = argv[1];
+  const auto env = ProcessEnvironment();
+  absl::StatusOr<RendezvousOptions> options = RendezvousOptionsFromEnv(env);
+  if (!options.ok()) return Fail(options.status());
+  const int rank = options->rank;
+
+  options->backend = "gloo";
+  options->timeout = absl::Seconds(20);
+  options->operation_timeout = absl::Seconds(20);
+  absl::StatusOr<std::unique_ptr<ProcessGroup>> group = CreateProcessGroup(*options);
+  if (!group.ok()) return Fail(group.status());
+
+  if (mode == "train" && argc >= 5) {
+    testing::TrainOptions train;
+    train.init_seed = 100 + rank;
+    if (!absl::SimpleAtoi(argv[3], &train.steps) ||
+        !absl::SimpleAtoi(argv[4], &train.global_batch)) {
+      return 2;
+    }
+    absl::StatusOr<std::vector<torch::Tensor>> weights = testing::Train(train, **group);
+    if (!weights.ok()) return Fail(weights.status());
+    torch::save(*weights, absl::StrCat(argv[2], "/rank", rank, ".pt"));
+    return 0;
+  }
+  if (mode == "collectives" && argc >= 3) {
+    const double r = rank;
+    std::vector<torch::Tensor> reduce{torch::tensor({r + 1, 10 * (r + 1)}),
+                                      torch::full({2, 2}, r, torch::kInt64),
+                                      // non-contiguous: every other element of 6
+                                      torch::arange(6, torch::kFloat).mul(r + 1).slice(0, 0, 6, 2)};
+    if (absl::Status s = (*group)->AllReduceSum(reduce); !s.ok()) return Fail(s);
+    std::vector<torch::Tensor> bcast{torch::full({3}, 100 + r), torch::full({1}, r, torch::kInt64)};
+    if (absl::Status s = (*group)->Broadcast(bcast, /*root=*/2); !s.ok()) return Fail(s);
+    if (absl::Status s = (*group)->Barrier(); !s.ok()) return Fail(s);
+    std::vector<int64_t> counts{rank, 1, 1000};
+    if (absl::Status s = AllReduceCounts(counts, **group); !s.ok()) return Fail(s);
+    std::ofstream out(absl::StrCat(argv[2], "/rank", rank, ".txt"));
+    out << "sum0=" << Join(reduce[0]) << "\n"
+        << "sum1=" << Join(reduce[1]) << "\n"
+        << "sum2=" << Join(reduce[2]) << "\n"
+        << "bcast0=" << Join(bcast[0]) << "\n"
+        << "bcast1=" << Join(bcast[1]) << "\n"
+        << "counts=" << absl::StrJoin(counts, ",") << "\n";
+    return out.good() ? 0 : 1;
+  }
+  std::cerr << "dist_rank_helper: bad arguments for mode " << mode << std::endl;
+  return 2;
+}
+
+}  // namespace
+}  // namespace rib::dist
+
+int main(int argc, char** argv) { return rib::dist::Main(argc, argv); }
