@@ -600,8 +600,10 @@ absl::StatusOr<int> Session::Matrix(const ParsedArgs& args) {
                        ".svg");
       RIB_RETURN_IF_ERROR(WriteFile((dir / name).string(), RenderHeatmapSvg({m})));
     }
-    RIB_RETURN_IF_ERROR(WriteFile((dir / "summary.md").string(),
-                                  FormatSummaryMarkdown(matrices, "rib sweep " + sweep_id)));
+    RIB_RETURN_IF_ERROR(WriteFile(
+        (dir / "summary.md").string(),
+        absl::StrCat(FormatSummaryMarkdown(matrices, "rib sweep " + sweep_id), "\n",
+                     FormatMatricesMarkdown(matrices))));
   }
 
   if (format == "csv") {

@@ -172,6 +172,44 @@ std::string ColumnPrefix(const std::vector<std::string>& names) {
   return best;
 }
 
+std::string FormatMatricesMarkdown(const std::vector<Matrix>& matrices) {
+  std::string out;
+  for (const Matrix& m : matrices) {
+    const int n = m.eval_datasets_size();
+    absl::StrAppend(&out, "## ", m.model(), " / ", m.method(), "\n\n| fine-tuned on |");
+    for (const std::string& e : m.eval_datasets()) absl::StrAppend(&out, " ", e, " |");
+    absl::StrAppend(&out, " RI | pre-training change |\n|---|");
+    for (int c = 0; c < n + 2; ++c) absl::StrAppend(&out, "---:|");
+    absl::StrAppend(&out, "\n| pre-trained |");
+    for (int c = 0; c < n; ++c) {
+      const Cell* cell = CellAt(m.baseline(), c);
+      absl::StrAppend(&out, " ", cell ? FormatPercent(cell->accuracy()) : "n/a", " |");
+    }
+    absl::StrAppend(&out, "  |  |\n");
+    for (const MatrixRow& row : m.rows()) {
+      absl::StrAppend(&out, "| ", row.finetune_dataset(), " |");
+      for (int c = 0; c < n; ++c) {
+        const Cell* cell = CellAt(row, c);
+        std::optional<double> delta = CellDelta(m, row, c);
+        absl::StrAppend(&out, " ", cell ? FormatPercent(cell->accuracy()) : "n/a",
+                        delta ? absl::StrCat(" (", SignedPoints(*delta, 1), ")") : "", " |");
+      }
+      absl::StrAppend(&out, " ", row.has_ri() ? SignedPoints(row.ri(), 2) : "n/a", " | ",
+                      row.has_pretrain_change() ? SignedPoints(row.pretrain_change(), 1)
+                                                : "n/a",
+                      " |\n");
+    }
+    absl::StrAppend(
+        &out, "\nmRI ", m.has_mri() ? SignedPoints(m.mri(), 2) : "n/a",
+        " points, mean OOD accuracy ",
+        m.has_mean_ood() ? FormatPercent(m.mean_ood()) + "%" : "n/a",
+        ", mean pre-training change ",
+        m.has_mean_pretrain_change() ? SignedPoints(m.mean_pretrain_change(), 2) : "n/a",
+        " points. Accuracies in %, changes vs pre-trained in points.\n\n");
+  }
+  return out;
+}
+
 size_t DisplayWidth(const std::string& text) {
   size_t width = 0;
   for (size_t i = 0; i < text.size(); ++i) {

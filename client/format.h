@@ -72,6 +72,11 @@ std::string FormatLatex(const std::vector<rib::v1::Matrix>& matrices);
 std::string FormatSummaryMarkdown(const std::vector<rib::v1::Matrix>& matrices,
                                   const std::string& title = "");
 
+// Each matrix as a Markdown section: "## model / method", then a table with the
+// baseline row and the fine-tune rows (cells "88.0 (-2.0)"), RI and the pre-training-
+// set change, then the mRI line.
+std::string FormatMatricesMarkdown(const std::vector<rib::v1::Matrix>& matrices);
+
 // Display width of UTF-8 text, ignoring ANSI escape sequences (for column alignment).
 size_t DisplayWidth(const std::string& text);
 

@@ -534,7 +534,8 @@ TEST_F(MatrixCommandTest, SvgAndReportDirectory) {
             "mean pre-training change (points) |\n"
             "|---|---|---:|---:|---:|\n"
             "| vit | ft | -0.50 | 64.5 | -3.50 |\n"
-            "| vit | lp | -0.50 | 64.5 | -3.50 |\n");
+            "| vit | lp | -0.50 | 64.5 | -3.50 |\n\n" +
+                FormatMatricesMarkdown(matrices_));
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(out)) {
     (void)entry;

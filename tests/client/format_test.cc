@@ -155,6 +155,18 @@ TEST(FormatSummaryTest, MarkdownTable) {
             "| vit | lp | +1.23 | 64.5 | n/a |\n");
 }
 
+TEST(FormatSummaryTest, MatrixSections) {
+  EXPECT_EQ(FormatMatricesMarkdown({KnownMatrix()}),
+            "## vit / ft\n\n"
+            "| fine-tuned on | fmnist-val | fmnist-v2 | fmnist-a | RI | pre-training change |\n"
+            "|---|---:|---:|---:|---:|---:|\n"
+            "| pre-trained | 90.0 | 80.0 | 50.0 |  |  |\n"
+            "| fmnist-v2 | 88.0 (-2.0) | 85.0 (+5.0) | 52.0 (+2.0) | +2.00 | -2.0 |\n"
+            "| fmnist-a | 85.0 (-5.0) | 77.0 (-3.0) | 70.0 (+20.0) | -3.00 | -5.0 |\n"
+            "\nmRI -0.50 points, mean OOD accuracy 64.5%, mean pre-training change -3.50 "
+            "points. Accuracies in %, changes vs pre-trained in points.\n\n");
+}
+
 TEST(FormatTableTest, ExactTextWithoutColour) {
   std::string table = FormatTable({KnownMatrix()});
   EXPECT_EQ(table,
