@@ -32,7 +32,7 @@ namespace v1 = ::rib::v1;
 // ---- command-line parsing ----
 
 struct FlagSpec {
-  std::string name;   // without "--"
+  std::string name;  // without "--"
   bool takes_value;
   std::string short_name;  // e.g. "-q", or ""
 };
@@ -50,9 +50,10 @@ struct ParsedArgs {
 };
 
 const std::vector<FlagSpec>& GlobalFlags() {
-  static const auto* flags = new std::vector<FlagSpec>{
-      {"coordinator", true, ""}, {"token", true, ""}, {"no-color", false, ""},
-      {"help", false, "-h"}};
+  static const auto* flags = new std::vector<FlagSpec>{{"coordinator", true, ""},
+                                                       {"token", true, ""},
+                                                       {"no-color", false, ""},
+                                                       {"help", false, "-h"}};
   return *flags;
 }
 
@@ -90,12 +91,14 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
     if (spec->takes_value) {
       if (!value) {
         if (i + 1 >= args.size()) {
-          return absl::InvalidArgumentError(absl::StrCat("--", spec->name, " needs a value"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("--", spec->name, " needs a value"));
         }
         value = args[++i];
       }
     } else if (value) {
-      return absl::InvalidArgumentError(absl::StrCat("--", spec->name, " takes no value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", spec->name, " takes no value"));
     }
     parsed.flags[spec->name] = value.value_or("");
   }
@@ -108,17 +111,21 @@ struct Command {
   std::string name;
   std::string usage;  // after "rib <name> "
   std::vector<FlagSpec> flags;
-  int positionals;    // exactly this many
+  int positionals;  // exactly this many
 };
 
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
-      {"submit", "FILE [--request-id ID] [--force] [-q|--quiet]",
-       {{"request-id", true, ""}, {"force", false, ""}, {"quiet", false, "-q"}}, 1},
+      {"submit",
+       "FILE [--request-id ID] [--force] [-q|--quiet]",
+       {{"request-id", true, ""}, {"force", false, ""}, {"quiet", false, "-q"}},
+       1},
       {"sweeps", "", {}, 0},
       {"status", "SWEEP", {}, 1},
-      {"jobs", "[--sweep SWEEP] [--state STATE]",
-       {{"sweep", true, ""}, {"state", true, ""}}, 0},
+      {"jobs",
+       "[--sweep SWEEP] [--state STATE]",
+       {{"sweep", true, ""}, {"state", true, ""}},
+       0},
       {"workers", "", {}, 0},
       {"watch", "SWEEP [--subsets]", {{"subsets", false, ""}}, 1},
       {"matrix",
@@ -173,7 +180,8 @@ std::string Columns(const std::vector<std::vector<std::string>>& rows) {
 }
 
 std::string JobLabel(const v1::Job& job) {
-  std::string label = absl::StrCat(job.spec().model().name(), "/", job.spec().method().name());
+  std::string label =
+      absl::StrCat(job.spec().model().name(), "/", job.spec().method().name());
   if (!job.spec().finetune_dataset().empty()) {
     absl::StrAppend(&label, "/", job.spec().finetune_dataset());
   }
@@ -237,7 +245,8 @@ class Session {
       ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
     }
     ctx->set_wait_for_ready(false);
-    if (!config_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + config_.token);
+    if (!config_.token.empty())
+      ctx->AddMetadata("authorization", "Bearer " + config_.token);
     // Who is asking, for sweep ownership while the coordinator has no authentication
     // (it reads "x-rib-user"; with tokens, the token decides).
     if (!user_.empty()) ctx->AddMetadata("x-rib-user", user_);
@@ -253,9 +262,8 @@ class Session {
          code == absl::StatusCode::kDeadlineExceeded) &&
         channel_ != nullptr && channel_->GetState(false) != GRPC_CHANNEL_READY) {
       unreachable_ = true;
-      return absl::Status(
-          code, absl::StrCat("cannot reach coordinator at ", config_.coordinator, " (", name,
-                             ")"));
+      return absl::Status(code, absl::StrCat("cannot reach coordinator at ",
+                                             config_.coordinator, " (", name, ")"));
     }
     return absl::Status(code, absl::StrCat(name, ": ", OneLine(s.error_message())));
   }
@@ -278,7 +286,8 @@ class Session {
   absl::StatusOr<int> Workers();
   absl::StatusOr<int> Watch(const ParsedArgs& args);
   absl::StatusOr<int> Matrix(const ParsedArgs& args);
-  absl::StatusOr<int> SweepAction(const std::string& command, const std::string& sweep_id);
+  absl::StatusOr<int> SweepAction(const std::string& command,
+                                  const std::string& sweep_id);
   absl::StatusOr<int> Drain(const std::string& worker_id);
 
   const CliIo& io_;
@@ -324,7 +333,8 @@ absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
   request.set_client_request_id(id ? *id : DefaultRequestId(user_, force, text.str()));
 
   v1::SubmitSweepResponse response;
-  RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::SubmitSweep, request, &response));
+  RIB_RETURN_IF_ERROR(
+      Unary(&v1::Coordinator::StubInterface::SubmitSweep, request, &response));
   if (args.Has("quiet")) {
     out() << response.sweep_id() << "\n";
     return kExitOk;
@@ -344,7 +354,8 @@ absl::StatusOr<int> Session::Sweeps() {
   v1::ListSweepsRequest request;
   for (int page = 0; page < 1000; ++page) {
     v1::ListSweepsResponse response;
-    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListSweeps, request, &response));
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::ListSweeps, request, &response));
     for (const v1::Sweep& s : response.sweeps()) {
       int total = 0, done = 0, failed = 0;
       for (const v1::JobStateCount& c : s.counts()) {
@@ -376,7 +387,8 @@ absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
   if (!sweep.name().empty()) out() << " (" << sweep.name() << ")";
   out() << ": " << SweepStateName(sweep.state()) << "\n";
   out() << "owner " << (sweep.owner().empty() ? "-" : sweep.owner()) << ", priority "
-        << sweep.priority() << ", created " << FormatTimestamp(sweep.created_at()) << "\n";
+        << sweep.priority() << ", created " << FormatTimestamp(sweep.created_at())
+        << "\n";
   if (sweep.models_size() > 0 || sweep.methods_size() > 0) {
     out() << "models: " << absl::StrJoin(sweep.models(), ", ")
           << "; methods: " << absl::StrJoin(sweep.methods(), ", ")
@@ -392,8 +404,8 @@ absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
   out() << "jobs: " << total << "\n";
   std::vector<std::vector<std::string>> rows;
   for (int s = v1::JOB_STATE_PENDING; s <= v1::JOB_STATE_CANCELLED; ++s) {
-    rows.push_back({"  " + JobStateName(static_cast<v1::JobState>(s)),
-                    absl::StrCat(counts[s])});
+    rows.push_back(
+        {"  " + JobStateName(static_cast<v1::JobState>(s)), absl::StrCat(counts[s])});
   }
   out() << Columns(rows);
   if (counts[v1::JOB_STATE_FAILED] > 0) {
@@ -402,7 +414,8 @@ absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
     jobs_request.set_state(v1::JOB_STATE_FAILED);
     jobs_request.set_page_size(20);
     v1::ListJobsResponse jobs;
-    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListJobs, jobs_request, &jobs));
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::ListJobs, jobs_request, &jobs));
     out() << "failed jobs:\n";
     for (const v1::Job& job : jobs.jobs()) {
       out() << "  " << job.id() << "  " << JobLabel(job) << "  attempt " << job.attempt()
@@ -427,7 +440,8 @@ absl::StatusOr<int> Session::Jobs(const ParsedArgs& args) {
       {"JOB", "LABEL", "STATE", "ATTEMPT", "WORKER", "PROGRESS", "NOTE"}};
   for (int page = 0; page < 1000; ++page) {
     v1::ListJobsResponse response;
-    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListJobs, request, &response));
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::ListJobs, request, &response));
     for (const v1::Job& job : response.jobs()) {
       std::string note = job.reused() ? "reused" : "";
       if (!job.error().empty()) note = OneLine(job.error());
@@ -450,8 +464,8 @@ absl::StatusOr<int> Session::Jobs(const ParsedArgs& args) {
 
 absl::StatusOr<int> Session::Workers() {
   v1::ListWorkersResponse response;
-  RIB_RETURN_IF_ERROR(
-      Unary(&v1::Coordinator::StubInterface::ListWorkers, v1::ListWorkersRequest(), &response));
+  RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListWorkers,
+                            v1::ListWorkersRequest(), &response));
   if (response.workers().empty()) {
     out() << "no workers\n";
     return kExitOk;
@@ -460,7 +474,8 @@ absl::StatusOr<int> Session::Workers() {
       {"WORKER", "NAME", "STATE", "DEVICES", "FREE", "RUNNING", "HEARTBEAT"}};
   for (const v1::Worker& w : response.workers()) {
     std::vector<std::string> devices;
-    for (const v1::Device& d : w.devices()) devices.push_back(absl::StrCat(d.kind(), ":", d.count()));
+    for (const v1::Device& d : w.devices())
+      devices.push_back(absl::StrCat(d.kind(), ":", d.count()));
     std::string state = v1::WorkerState_Name(w.state());
     state = absl::AsciiStrToLower(state.substr(std::string("WORKER_STATE_").size()));
     rows.push_back({w.id(), w.name(), state, absl::StrJoin(devices, ","),
@@ -542,13 +557,15 @@ absl::StatusOr<int> Session::Watch(const ParsedArgs& args) {
   printer.Finish();
   std::map<v1::JobState, int> counts = printer.StateCounts();
   std::vector<std::string> parts;
-  for (const auto& [state, n] : counts) parts.push_back(absl::StrCat(n, " ", JobStateName(state)));
+  for (const auto& [state, n] : counts)
+    parts.push_back(absl::StrCat(n, " ", JobStateName(state)));
   const v1::SweepState final_state = *printer.final_state();
   out() << "sweep " << sweep_id << " " << SweepStateName(final_state);
   if (!parts.empty()) out() << " (" << absl::StrJoin(parts, ", ") << ")";
   out() << "\n";
   if (final_state == v1::SWEEP_STATE_SUCCEEDED) return kExitOk;
-  *io_.err << "rib: watch: sweep " << sweep_id << " ended " << SweepStateName(final_state);
+  *io_.err << "rib: watch: sweep " << sweep_id << " ended "
+           << SweepStateName(final_state);
   if (counts[v1::JOB_STATE_FAILED] > 0) {
     *io_.err << ": " << counts[v1::JOB_STATE_FAILED] << " of " << printer.jobs_seen()
              << " jobs failed (rib status " << sweep_id << ")";
@@ -569,15 +586,16 @@ absl::StatusOr<int> Session::Matrix(const ParsedArgs& args) {
   request.set_model(args.Get("model").value_or(""));
   request.set_method(args.Get("method").value_or(""));
   v1::GetMatrixResponse response;
-  RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::GetMatrix, request, &response));
-  std::vector<v1::Matrix> matrices(response.matrices().begin(), response.matrices().end());
+  RIB_RETURN_IF_ERROR(
+      Unary(&v1::Coordinator::StubInterface::GetMatrix, request, &response));
+  std::vector<v1::Matrix> matrices(response.matrices().begin(),
+                                   response.matrices().end());
   if (matrices.empty()) {
     std::string filter;
     if (!request.model().empty()) absl::StrAppend(&filter, " model ", request.model());
     if (!request.method().empty()) absl::StrAppend(&filter, " method ", request.method());
-    return absl::NotFoundError(
-        absl::StrCat("no results yet for sweep ", sweep_id, filter.empty() ? "" : " and",
-                     filter));
+    return absl::NotFoundError(absl::StrCat("no results yet for sweep ", sweep_id,
+                                            filter.empty() ? "" : " and", filter));
   }
 
   if (std::optional<std::string> svg = args.Get("svg")) {
@@ -595,15 +613,14 @@ absl::StatusOr<int> Session::Matrix(const ParsedArgs& args) {
     RIB_RETURN_IF_ERROR(WriteFile((dir / "matrix.csv").string(), FormatCsv(matrices)));
     RIB_RETURN_IF_ERROR(WriteFile((dir / "matrix.json").string(), FormatJson(matrices)));
     for (const v1::Matrix& m : matrices) {
-      std::string name =
-          absl::StrCat("heatmap_", SafeFileName(m.model()), "_", SafeFileName(m.method()),
-                       ".svg");
+      std::string name = absl::StrCat("heatmap_", SafeFileName(m.model()), "_",
+                                      SafeFileName(m.method()), ".svg");
       RIB_RETURN_IF_ERROR(WriteFile((dir / name).string(), RenderHeatmapSvg({m})));
     }
-    RIB_RETURN_IF_ERROR(WriteFile(
-        (dir / "summary.md").string(),
-        absl::StrCat(FormatSummaryMarkdown(matrices, "rib sweep " + sweep_id), "\n",
-                     FormatMatricesMarkdown(matrices))));
+    RIB_RETURN_IF_ERROR(
+        WriteFile((dir / "summary.md").string(),
+                  absl::StrCat(FormatSummaryMarkdown(matrices, "rib sweep " + sweep_id),
+                               "\n", FormatMatricesMarkdown(matrices))));
   }
 
   if (format == "csv") {
@@ -627,11 +644,13 @@ absl::StatusOr<int> Session::SweepAction(const std::string& command,
   if (command == "cancel") {
     v1::CancelSweepRequest request;
     request.set_sweep_id(sweep_id);
-    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::CancelSweep, request, &sweep));
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::CancelSweep, request, &sweep));
   } else {
     v1::RetrySweepRequest request;
     request.set_sweep_id(sweep_id);
-    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::RetrySweep, request, &sweep));
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::RetrySweep, request, &sweep));
   }
   out() << (command == "cancel" ? "cancelled" : "retrying") << " sweep " << sweep.id()
         << ": " << SweepStateName(sweep.state()) << "\n";
@@ -642,7 +661,8 @@ absl::StatusOr<int> Session::Drain(const std::string& worker_id) {
   v1::DrainWorkerRequest request;
   request.set_worker_id(worker_id);
   v1::Worker worker;
-  RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::DrainWorker, request, &worker));
+  RIB_RETURN_IF_ERROR(
+      Unary(&v1::Coordinator::StubInterface::DrainWorker, request, &worker));
   std::string state = v1::WorkerState_Name(worker.state());
   state = absl::AsciiStrToLower(state.substr(std::string("WORKER_STATE_").size()));
   out() << "worker " << worker.id() << ": " << state << ", " << worker.running_jobs_size()
@@ -652,9 +672,10 @@ absl::StatusOr<int> Session::Drain(const std::string& worker_id) {
 
 }  // namespace
 
-std::string DefaultRequestId(const std::string& user, bool force, const std::string& content) {
-  std::string digest = Sha256Hex(absl::StrCat("rib-submit\n", user, "\n",
-                                              force ? "force" : "no-force", "\n", content));
+std::string DefaultRequestId(const std::string& user, bool force,
+                             const std::string& content) {
+  std::string digest = Sha256Hex(absl::StrCat(
+      "rib-submit\n", user, "\n", force ? "force" : "no-force", "\n", content));
   return "cli-" + digest.substr(0, 32);
 }
 
@@ -674,13 +695,16 @@ std::string UsageText() {
       ".\n"
       "`rib submit` sends a request id derived from the file, the user and --force, so\n"
       "submitting the same file twice returns the first sweep (--request-id overrides).\n"
-      "Exit status: 0 ok, 1 error, 2 usage, 3 `watch` saw the sweep fail or be cancelled.\n");
+      "Exit status: 0 ok, 1 error, 2 usage, 3 `watch` saw the sweep fail or be "
+      "cancelled.\n");
   return text;
 }
 
-int RunCli(const std::vector<std::string>& args, const CliIo& io, const CliOptions& options) {
+int RunCli(const std::vector<std::string>& args, const CliIo& io,
+           const CliOptions& options) {
   CliIo fixed = io;
-  if (!fixed.env) fixed.env = [](const std::string&) { return std::optional<std::string>(); };
+  if (!fixed.env)
+    fixed.env = [](const std::string&) { return std::optional<std::string>(); };
 
   // The command is the first argument that is not a global flag (or its value).
   std::string command;
@@ -692,12 +716,13 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io, const CliOptio
       continue;
     }
     rest.push_back(a);
-    if (command.empty() && (a == "--coordinator" || a == "--token") && i + 1 < args.size()) {
+    if (command.empty() && (a == "--coordinator" || a == "--token") &&
+        i + 1 < args.size()) {
       rest.push_back(args[++i]);
     }
   }
-  if (command == "help" || (command.empty() && !args.empty() &&
-                            (args[0] == "--help" || args[0] == "-h"))) {
+  if (command == "help" ||
+      (command.empty() && !args.empty() && (args[0] == "--help" || args[0] == "-h"))) {
     *fixed.out << UsageText();
     return kExitOk;
   }
@@ -722,8 +747,8 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io, const CliOptio
     return kExitOk;
   }
   if (parsed.ok() && static_cast<int>(parsed->positionals.size()) != spec->positionals) {
-    parsed = absl::InvalidArgumentError(
-        absl::StrCat("usage: rib ", spec->name, spec->usage.empty() ? "" : " ", spec->usage));
+    parsed = absl::InvalidArgumentError(absl::StrCat(
+        "usage: rib ", spec->name, spec->usage.empty() ? "" : " ", spec->usage));
   }
   if (!parsed.ok()) {
     *fixed.err << "rib: " << command << ": " << parsed.status().message() << "\n";
@@ -745,7 +770,8 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io, const CliOptio
   if (options.stub_factory) {
     stub = options.stub_factory(*config);
   } else {
-    channel = grpc::CreateChannel(config->coordinator, grpc::InsecureChannelCredentials());
+    channel =
+        grpc::CreateChannel(config->coordinator, grpc::InsecureChannelCredentials());
     stub = v1::Coordinator::NewStub(channel);
   }
   Session session(fixed, options, *config, channel, std::move(stub), color);

@@ -26,16 +26,17 @@ absl::StatusOr<FileValues> ReadConfigFile(const std::string& path) {
     if (root.IsNull()) return values;  // an empty file sets nothing
     if (!root.IsMap()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("config file ", path, ": expected a mapping with `coordinator:` "
+          absl::StrCat("config file ", path,
+                       ": expected a mapping with `coordinator:` "
                        "and `token:`"));
     }
     for (const char* key : {"coordinator", "token"}) {
       YAML::Node node = root[key];
       if (!node) continue;
       if (!node.IsScalar() || node.Scalar().empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "config file ", path, ":", node.Mark().line + 1, ": `", key,
-            "` must be a non-empty string"));
+        return absl::InvalidArgumentError(absl::StrCat("config file ", path, ":",
+                                                       node.Mark().line + 1, ": `", key,
+                                                       "` must be a non-empty string"));
       }
       (std::string(key) == "coordinator" ? values.coordinator : values.token) =
           node.Scalar();

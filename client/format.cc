@@ -66,11 +66,21 @@ std::string JsonString(const std::string& text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += absl::StrFormat("\\u%04x", c);
@@ -86,14 +96,27 @@ std::string LatexEscape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '\\': out += "\\textbackslash{}"; break;
-      case '~': out += "\\textasciitilde{}"; break;
-      case '^': out += "\\textasciicircum{}"; break;
-      case '&': case '%': case '$': case '#': case '_': case '{': case '}':
+      case '\\':
+        out += "\\textbackslash{}";
+        break;
+      case '~':
+        out += "\\textasciitilde{}";
+        break;
+      case '^':
+        out += "\\textasciicircum{}";
+        break;
+      case '&':
+      case '%':
+      case '$':
+      case '#':
+      case '_':
+      case '{':
+      case '}':
         out += '\\';
         out += c;
         break;
-      default: out += c;
+      default:
+        out += c;
     }
   }
   return out;
@@ -108,10 +131,12 @@ std::string JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
   std::vector<std::string> cells;
   for (int c = 0; c < m.eval_datasets_size(); ++c) {
     const Cell* cell = CellAt(row, c);
-    std::string text = absl::StrCat("{\"eval_dataset\": ", JsonString(m.eval_datasets(c)));
+    std::string text =
+        absl::StrCat("{\"eval_dataset\": ", JsonString(m.eval_datasets(c)));
     if (cell == nullptr) {
-      absl::StrAppend(&text, ", \"accuracy\": null, \"correct\": null, \"total\": null, "
-                             "\"skipped\": null");
+      absl::StrAppend(&text,
+                      ", \"accuracy\": null, \"correct\": null, \"total\": null, "
+                      "\"skipped\": null");
     } else {
       absl::StrAppend(&text, ", \"accuracy\": ", Fraction(cell->accuracy()),
                       ", \"correct\": ", cell->correct(), ", \"total\": ", cell->total(),
@@ -126,7 +151,9 @@ std::string JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
   return absl::StrCat("[", absl::StrJoin(cells, ", "), "]");
 }
 
-std::string JsonOptional(bool has, double value) { return has ? Fraction(value) : "null"; }
+std::string JsonOptional(bool has, double value) {
+  return has ? Fraction(value) : "null";
+}
 
 }  // namespace
 
@@ -192,12 +219,13 @@ std::string FormatMatricesMarkdown(const std::vector<Matrix>& matrices) {
         const Cell* cell = CellAt(row, c);
         std::optional<double> delta = CellDelta(m, row, c);
         absl::StrAppend(&out, " ", cell ? FormatPercent(cell->accuracy()) : "n/a",
-                        delta ? absl::StrCat(" (", SignedPoints(*delta, 1), ")") : "", " |");
+                        delta ? absl::StrCat(" (", SignedPoints(*delta, 1), ")") : "",
+                        " |");
       }
-      absl::StrAppend(&out, " ", row.has_ri() ? SignedPoints(row.ri(), 2) : "n/a", " | ",
-                      row.has_pretrain_change() ? SignedPoints(row.pretrain_change(), 1)
-                                                : "n/a",
-                      " |\n");
+      absl::StrAppend(
+          &out, " ", row.has_ri() ? SignedPoints(row.ri(), 2) : "n/a", " | ",
+          row.has_pretrain_change() ? SignedPoints(row.pretrain_change(), 1) : "n/a",
+          " |\n");
     }
     absl::StrAppend(
         &out, "\nmRI ", m.has_mri() ? SignedPoints(m.mri(), 2) : "n/a",
@@ -227,7 +255,8 @@ size_t DisplayWidth(const std::string& text) {
   return width;
 }
 
-std::string FormatTable(const std::vector<Matrix>& matrices, const TableOptions& options) {
+std::string FormatTable(const std::vector<Matrix>& matrices,
+                        const TableOptions& options) {
   std::ostringstream out;
   bool first = true;
   for (const Matrix& m : matrices) {
@@ -273,7 +302,8 @@ std::string FormatTable(const std::vector<Matrix>& matrices, const TableOptions&
       for (int c = 0; c < m.eval_datasets_size(); ++c) {
         line.push_back(cell_text(row, c, true));
       }
-      line.push_back(row.has_ri() ? Colored(SignedPoints(row.ri(), 2), options.color) : "-");
+      line.push_back(row.has_ri() ? Colored(SignedPoints(row.ri(), 2), options.color)
+                                  : "-");
       line.push_back(row.has_pretrain_change()
                          ? Colored(SignedPoints(row.pretrain_change(), 1), options.color)
                          : "-");
@@ -292,12 +322,14 @@ std::string FormatTable(const std::vector<Matrix>& matrices, const TableOptions&
       for (size_t c = 0; c < line.size(); ++c) {
         if (c > 0) text += "  ";
         // Labels and cells left-aligned (cells are padded inside); metrics right.
-        text += c >= last_data ? PadLeft(line[c], widths[c]) : PadRight(line[c], widths[c]);
+        text +=
+            c >= last_data ? PadLeft(line[c], widths[c]) : PadRight(line[c], widths[c]);
       }
       while (!text.empty() && text.back() == ' ') text.pop_back();
       out << text << "\n";
     }
-    out << "mRI " << (m.has_mri() ? Colored(SignedPoints(m.mri(), 2), options.color) : "-")
+    out << "mRI "
+        << (m.has_mri() ? Colored(SignedPoints(m.mri(), 2), options.color) : "-")
         << "  mean OOD accuracy "
         << (m.has_mean_ood() ? FormatPercent(m.mean_ood()) + "%" : "-")
         << "  mean pre-training change "
@@ -312,7 +344,8 @@ std::string FormatTable(const std::vector<Matrix>& matrices, const TableOptions&
 
 std::string FormatCsv(const std::vector<Matrix>& matrices) {
   std::string out =
-      "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,ri,"
+      "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,"
+      "ri,"
       "pretrain_change\n";
   for (const Matrix& m : matrices) {
     auto emit = [&](const MatrixRow& row, bool baseline) {
@@ -347,8 +380,7 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
       rows.push_back(absl::StrCat(
           "      {\"finetune_dataset\": ", JsonString(row.finetune_dataset()),
           ", \"cells\": ", JsonCells(m, row, true),
-          ", \"ri\": ", JsonOptional(row.has_ri(), row.ri()),
-          ", \"pretrain_change\": ",
+          ", \"ri\": ", JsonOptional(row.has_ri(), row.ri()), ", \"pretrain_change\": ",
           JsonOptional(row.has_pretrain_change(), row.pretrain_change()), "}"));
     }
     objects.push_back(absl::StrCat(
@@ -359,9 +391,8 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
         ",\n    \"baseline\": {\"cells\": ", JsonCells(m, m.baseline(), false), "}",
         ",\n    \"rows\": [", rows.empty() ? "" : "\n", absl::StrJoin(rows, ",\n"),
         rows.empty() ? "]" : "\n    ]",
-        ",\n    \"mri\": ", JsonOptional(m.has_mri(), m.mri()),
-        ",\n    \"mean_ood\": ", JsonOptional(m.has_mean_ood(), m.mean_ood()),
-        ",\n    \"mean_pretrain_change\": ",
+        ",\n    \"mri\": ", JsonOptional(m.has_mri(), m.mri()), ",\n    \"mean_ood\": ",
+        JsonOptional(m.has_mean_ood(), m.mean_ood()), ",\n    \"mean_pretrain_change\": ",
         JsonOptional(m.has_mean_pretrain_change(), m.mean_pretrain_change()), "\n  }"));
   }
   if (objects.empty()) return "[]\n";
@@ -400,7 +431,8 @@ std::string FormatLatex(const std::vector<Matrix>& matrices) {
         if (delta) absl::StrAppend(&text, " ($", SignedPoints(*delta, 1), "$)");
         line.push_back(text);
       }
-      line.push_back(row.has_ri() ? absl::StrCat("$", SignedPoints(row.ri(), 2), "$") : "--");
+      line.push_back(row.has_ri() ? absl::StrCat("$", SignedPoints(row.ri(), 2), "$")
+                                  : "--");
       line.push_back(row.has_pretrain_change()
                          ? absl::StrCat("$", SignedPoints(row.pretrain_change(), 1), "$")
                          : "--");

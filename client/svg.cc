@@ -18,22 +18,32 @@ using rib::v1::MatrixRow;
 constexpr int kTitleHeight = 42;
 constexpr int kHeaderHeight = 22;
 constexpr int kMargin = 12;
-constexpr int kCharWidth = 7;    // approximate advance of the 11-12 px sans font
-constexpr int kMetricWidth = 64; // the RI column on the right
+constexpr int kCharWidth = 7;     // approximate advance of the 11-12 px sans font
+constexpr int kMetricWidth = 64;  // the RI column on the right
 
 std::string Shorten(const std::string& name, const std::string& prefix) {
-  return !prefix.empty() && name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+  return !prefix.empty() && name.rfind(prefix, 0) == 0 ? name.substr(prefix.size())
+                                                       : name;
 }
 
 std::string XmlEscape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -79,7 +89,8 @@ std::string DeltaColor(double delta, double scale) {
 
 std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
                              const SvgOptions& options) {
-  const double scale = options.delta_scale > 0 ? options.delta_scale : AutoScale(matrices);
+  const double scale =
+      options.delta_scale > 0 ? options.delta_scale : AutoScale(matrices);
   const int cw = options.cell_width;
   const int ch = options.cell_height;
 
@@ -98,7 +109,8 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
     p.prefix = ColumnPrefix(names);
     size_t longest_row = std::string("pre-trained").size();
     for (const MatrixRow& row : m.rows()) {
-      longest_row = std::max(longest_row, Shorten(row.finetune_dataset(), p.prefix).size());
+      longest_row =
+          std::max(longest_row, Shorten(row.finetune_dataset(), p.prefix).size());
     }
     size_t longest_col = 0;
     for (const std::string& n : names) {
@@ -109,7 +121,8 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
     p.top = height;
     std::vector<std::string> parts;
     if (m.has_mri()) parts.push_back("mRI " + FormatDelta(m.mri(), 2));
-    if (m.has_mean_ood()) parts.push_back("mean OOD " + FormatPercent(m.mean_ood()) + "%");
+    if (m.has_mean_ood())
+      parts.push_back("mean OOD " + FormatPercent(m.mean_ood()) + "%");
     if (m.has_mean_pretrain_change()) {
       parts.push_back("pre-training change " + FormatDelta(m.mean_pretrain_change(), 2));
     }
@@ -117,8 +130,8 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
     p.subtitle = absl::StrJoin(parts, " \xc2\xb7 ");  // middle dot
     width = std::max(width, kMargin * 2 + static_cast<int>(p.subtitle.size()) * 6);
     panels.push_back(p);
-    int panel_width = kMargin * 2 + p.label_width + p.cell_width * m.eval_datasets_size() +
-                      kMetricWidth;
+    int panel_width = kMargin * 2 + p.label_width +
+                      p.cell_width * m.eval_datasets_size() + kMetricWidth;
     width = std::max(width, panel_width);
     height += kTitleHeight + kHeaderHeight + ch * (m.rows_size() + 1) + kMargin * 2;
   }
@@ -168,7 +181,7 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
         const bool present = c < row.cells_size() && row.cells(c).present();
         std::optional<double> delta;
         if (!baseline) delta = CellDelta(m, row, c);
-        std::string fill = !present ? kSvgAbsentFill
+        std::string fill = !present   ? kSvgAbsentFill
                            : baseline ? kSvgBaselineFill
                            : delta    ? DeltaColor(*delta, scale)
                                       : kSvgAbsentFill;
@@ -192,23 +205,23 @@ std::string RenderHeatmapSvg(const std::vector<Matrix>& matrices,
                           "\" fill=\"none\" stroke=\"#000000\" stroke-width=\"1.5\"/>\n");
         }
         if (!present) continue;
-        const char* ink =
-            delta && Intensity(*delta, scale) > 0.6 ? "#ffffff" : "#000000";
+        const char* ink = delta && Intensity(*delta, scale) > 0.6 ? "#ffffff" : "#000000";
         const int cx = x + p.cell_width / 2;
-        absl::StrAppend(&out, "<text x=\"", cx, "\" y=\"", delta ? y + 17 : y + ch / 2 + 4,
+        absl::StrAppend(&out, "<text x=\"", cx, "\" y=\"",
+                        delta ? y + 17 : y + ch / 2 + 4,
                         "\" font-size=\"12\" text-anchor=\"middle\" fill=\"", ink, "\">",
                         FormatPercent(row.cells(c).accuracy()), "</text>\n");
         if (delta) {
           absl::StrAppend(&out, "<text x=\"", cx, "\" y=\"", y + 32,
-                          "\" font-size=\"10\" text-anchor=\"middle\" fill=\"", ink, "\">",
-                          FormatDelta(*delta), "</text>\n");
+                          "\" font-size=\"10\" text-anchor=\"middle\" fill=\"", ink,
+                          "\">", FormatDelta(*delta), "</text>\n");
         }
       }
       if (!baseline && row.has_ri()) {
         absl::StrAppend(
             &out, "<text x=\"",
-            grid_left + m.eval_datasets_size() * p.cell_width + kMetricWidth / 2, "\" y=\"",
-            y + ch / 2 + 4, "\" font-size=\"12\" text-anchor=\"middle\">",
+            grid_left + m.eval_datasets_size() * p.cell_width + kMetricWidth / 2,
+            "\" y=\"", y + ch / 2 + 4, "\" font-size=\"12\" text-anchor=\"middle\">",
             FormatDelta(row.ri(), 2), "</text>\n");
       }
     };

@@ -74,7 +74,8 @@ void WatchPrinter::OnEvent(const SweepEvent& event) {
       job.state = next;
       if (!IsTerminal(next)) {
         // A job seen only as terminal came from the snapshot: count it, say nothing.
-        const bool first_seen = !job.seen_active && prev == rib::v1::JOB_STATE_UNSPECIFIED;
+        const bool first_seen =
+            !job.seen_active && prev == rib::v1::JOB_STATE_UNSPECIFIED;
         job.seen_active = true;
         if (next == rib::v1::JOB_STATE_RUNNING) {
           job.progress.reset();
@@ -147,7 +148,10 @@ void WatchPrinter::OnEvent(const SweepEvent& event) {
   }
 }
 
-void WatchPrinter::Finish() { ClearBars(); out_->flush(); }
+void WatchPrinter::Finish() {
+  ClearBars();
+  out_->flush();
+}
 
 std::map<rib::v1::JobState, int> WatchPrinter::StateCounts() const {
   std::map<rib::v1::JobState, int> counts;
@@ -177,7 +181,8 @@ void WatchPrinter::DrawBars() {
   std::sort(running.begin(), running.end(),
             [](const JobView* a, const JobView* b) { return a->label < b->label; });
   size_t label_width = 0;
-  for (const JobView* job : running) label_width = std::max(label_width, job->label.size());
+  for (const JobView* job : running)
+    label_width = std::max(label_width, job->label.size());
   int shown = 0;
   for (const JobView* job : running) {
     if (shown == options_.max_bars) {
@@ -185,8 +190,8 @@ void WatchPrinter::DrawBars() {
       ++drawn_lines_;
       break;
     }
-    *out_ << "  " << job->label << std::string(label_width - job->label.size(), ' ') << "  "
-          << Bar(*job) << "\n";
+    *out_ << "  " << job->label << std::string(label_width - job->label.size(), ' ')
+          << "  " << Bar(*job) << "\n";
     ++drawn_lines_;
     ++shown;
   }

@@ -50,7 +50,7 @@ class WatchPrinter {
     rib::v1::JobState state = rib::v1::JOB_STATE_UNSPECIFIED;
     bool seen_active = false;  // seen in a non-terminal state during this stream
     std::optional<rib::v1::JobProgress> progress;
-    int printed_decile = -1;   // plain mode: last 10% step printed
+    int printed_decile = -1;  // plain mode: last 10% step printed
     int printed_epoch = -1;
   };
 

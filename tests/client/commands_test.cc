@@ -46,8 +46,9 @@ int LineCount(const std::string& text) {
 class CommandsTest : public ::testing::Test {
  protected:
   // Runs `rib --coordinator <fake> args...` with USER=alice.
-  CliResult Rib(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-                bool terminal = false, const CliOptions& options = {}) {
+  CliResult Rib(std::vector<std::string> args,
+                std::map<std::string, std::string> env = {}, bool terminal = false,
+                const CliOptions& options = {}) {
     args.insert(args.begin(), {"--coordinator", server_.address()});
     env.emplace("USER", "alice");
     return RunRib(args, env, terminal, options);
@@ -112,9 +113,10 @@ TEST_F(CommandsTest, SubmitInvalidArgumentIsOneLine) {
   CliResult r = Rib({"submit", path});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err,
-            "rib: submit: INVALID_ARGUMENT: demo.yaml:14: methods[2].kind: unknown method "
-            "'lorra'\n");
+  EXPECT_EQ(
+      r.err,
+      "rib: submit: INVALID_ARGUMENT: demo.yaml:14: methods[2].kind: unknown method "
+      "'lorra'\n");
 }
 
 TEST_F(CommandsTest, MultiLineServerMessageBecomesOneLine) {
@@ -150,8 +152,8 @@ TEST_F(CommandsTest, UnreachableCoordinatorIsOneLine) {
 }
 
 TEST_F(CommandsTest, ServerUnavailableAfterConnectingIsNotUnreachable) {
-  server_.fake().SetError("ListWorkers",
-                          grpc::Status(grpc::StatusCode::UNAVAILABLE, "database is down"));
+  server_.fake().SetError(
+      "ListWorkers", grpc::Status(grpc::StatusCode::UNAVAILABLE, "database is down"));
   CliResult r = Rib({"workers"});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(r.err, "rib: workers: UNAVAILABLE: database is down\n");
@@ -206,9 +208,11 @@ v1::Sweep DemoSweep() {
   s.set_name("demo");
   s.set_owner("alice");
   s.set_state(v1::SWEEP_STATE_ACTIVE);
-  for (auto [state, n] : std::vector<std::pair<v1::JobState, int>>{
-           {v1::JOB_STATE_QUEUED, 4}, {v1::JOB_STATE_RUNNING, 2},
-           {v1::JOB_STATE_SUCCEEDED, 5}, {v1::JOB_STATE_FAILED, 1}}) {
+  for (auto [state, n] :
+       std::vector<std::pair<v1::JobState, int>>{{v1::JOB_STATE_QUEUED, 4},
+                                                 {v1::JOB_STATE_RUNNING, 2},
+                                                 {v1::JOB_STATE_SUCCEEDED, 5},
+                                                 {v1::JOB_STATE_FAILED, 1}}) {
     v1::JobStateCount* c = s.add_counts();
     c->set_state(state);
     c->set_count(n);
@@ -246,7 +250,8 @@ TEST_F(CommandsTest, StatusCountsJobsByState) {
   ASSERT_GE(lines.size(), 14u) << r.out;
   EXPECT_EQ(lines[0], "sweep sw-1 (demo): active");
   EXPECT_THAT(lines[1], StartsWith("owner alice, priority 0, created"));
-  EXPECT_EQ(lines[2], "models: vit; methods: ft, lp; fine-tune datasets: 0; eval datasets: 0");
+  EXPECT_EQ(lines[2],
+            "models: vit; methods: ft, lp; fine-tune datasets: 0; eval datasets: 0");
   EXPECT_EQ(lines[3], "jobs: 12");
   EXPECT_EQ(lines[4], "  pending    0");
   EXPECT_EQ(lines[5], "  queued     4");
@@ -320,7 +325,8 @@ TEST_F(CommandsTest, CancelRetryDrain) {
   EXPECT_EQ(r.out, "retrying sweep sw-1: active\n");
   r = Rib({"drain", "w-3"});
   EXPECT_EQ(r.out, "worker w-3: draining, 1 jobs still running\n");
-  EXPECT_THAT(server_.fake().calls(), ElementsAre("CancelSweep", "RetrySweep", "DrainWorker"));
+  EXPECT_THAT(server_.fake().calls(),
+              ElementsAre("CancelSweep", "RetrySweep", "DrainWorker"));
 }
 
 // ---- watch ----
@@ -371,7 +377,7 @@ std::vector<v1::SweepEvent> SweepRun(v1::JobState job_b_end, v1::SweepState end)
           StateEvent("b", v1::JOB_STATE_QUEUED),
           StateEvent("a", v1::JOB_STATE_RUNNING),
           ProgressEvent("a", 5, 20),
-          ProgressEvent("a", 6, 20),   // crosses 30%: printed
+          ProgressEvent("a", 6, 20),  // crosses 30%: printed
           ProgressEvent("a", 20, 20),
           ResultEvent("a", "fmnist-v2", "", 425, 500),
           ResultEvent("a", "fmnist-c", "gaussian_noise/3", 7, 10),  // subset: hidden
@@ -390,9 +396,12 @@ TEST_F(CommandsTest, WatchSucceededExitsZero) {
   EXPECT_EQ(server_.fake().last_watch().sweep_id(), "sw-1");
   EXPECT_EQ(r.out,
             "vit/ft/a: running\n"
-            "vit/ft/a: [#######-----------------------]  25%  epoch 1/2  step 5/20  loss 0.5000\n"
-            "vit/ft/a: [#########---------------------]  30%  epoch 1/2  step 6/20  loss 0.5000\n"
-            "vit/ft/a: [##############################] 100%  epoch 1/2  step 20/20  loss 0.5000\n"
+            "vit/ft/a: [#######-----------------------]  25%  epoch 1/2  step 5/20  loss "
+            "0.5000\n"
+            "vit/ft/a: [#########---------------------]  30%  epoch 1/2  step 6/20  loss "
+            "0.5000\n"
+            "vit/ft/a: [##############################] 100%  epoch 1/2  step 20/20  "
+            "loss 0.5000\n"
             "vit/ft/a: fmnist-v2 85.0% (425/500)\n"
             "vit/ft/a: succeeded\n"
             "vit/ft/b: running\n"
@@ -407,12 +416,14 @@ TEST_F(CommandsTest, WatchFailedExitsNonZeroWithOneLine) {
   EXPECT_THAT(r.out, HasSubstr("vit/ft/b: failed: NaN loss at step 17\n"));
   EXPECT_THAT(r.out, HasSubstr("vit/ft/a: fmnist-c[gaussian_noise/3] 70.0% (7/10)\n"));
   EXPECT_THAT(r.out, HasSubstr("sweep sw-1 failed (2 succeeded, 1 failed)\n"));
-  EXPECT_EQ(r.err, "rib: watch: sweep sw-1 ended failed: 1 of 3 jobs failed (rib status sw-1)\n");
+  EXPECT_EQ(
+      r.err,
+      "rib: watch: sweep sw-1 ended failed: 1 of 3 jobs failed (rib status sw-1)\n");
 }
 
 TEST_F(CommandsTest, WatchCancelledAndTruncatedStreams) {
-  server_.fake().SetEvents({StateEvent("a", v1::JOB_STATE_CANCELLED),
-                            EndEvent(v1::SWEEP_STATE_CANCELLED)});
+  server_.fake().SetEvents(
+      {StateEvent("a", v1::JOB_STATE_CANCELLED), EndEvent(v1::SWEEP_STATE_CANCELLED)});
   CliResult r = Rib({"watch", "sw-1"});
   EXPECT_EQ(r.code, kExitSweepFailed);
   EXPECT_EQ(r.err, "rib: watch: sweep sw-1 ended cancelled\n");
@@ -441,8 +452,8 @@ TEST_F(CommandsTest, WatchCancelledAndTruncatedStreams) {
 TEST_F(CommandsTest, WatchReconnectsWhenTheStreamBreaks) {
   // The first stream ends mid-sweep (a coordinator restart); the second one, with a
   // fresh snapshot, runs to the end. Repeated states are not printed twice.
-  std::vector<v1::SweepEvent> full = SweepRun(v1::JOB_STATE_SUCCEEDED,
-                                              v1::SWEEP_STATE_SUCCEEDED);
+  std::vector<v1::SweepEvent> full =
+      SweepRun(v1::JOB_STATE_SUCCEEDED, v1::SWEEP_STATE_SUCCEEDED);
   std::vector<v1::SweepEvent> partial(full.begin(), full.begin() + 5);  // up to 5/20
   std::vector<v1::SweepEvent> resumed = {StateEvent("pre", v1::JOB_STATE_SUCCEEDED),
                                          StateEvent("a", v1::JOB_STATE_RUNNING),
@@ -453,11 +464,14 @@ TEST_F(CommandsTest, WatchReconnectsWhenTheStreamBreaks) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "vit/ft/a: running\n"
-            "vit/ft/a: [#######-----------------------]  25%  epoch 1/2  step 5/20  loss 0.5000\n"
+            "vit/ft/a: [#######-----------------------]  25%  epoch 1/2  step 5/20  loss "
+            "0.5000\n"
             "lost the event stream (ended early); reconnecting\n"
             "reconnected\n"
-            "vit/ft/a: [#########---------------------]  30%  epoch 1/2  step 6/20  loss 0.5000\n"
-            "vit/ft/a: [##############################] 100%  epoch 1/2  step 20/20  loss 0.5000\n"
+            "vit/ft/a: [#########---------------------]  30%  epoch 1/2  step 6/20  loss "
+            "0.5000\n"
+            "vit/ft/a: [##############################] 100%  epoch 1/2  step 20/20  "
+            "loss 0.5000\n"
             "vit/ft/a: fmnist-v2 85.0% (425/500)\n"
             "vit/ft/a: succeeded\n"
             "vit/ft/b: running\n"
@@ -497,7 +511,8 @@ TEST_F(MatrixCommandTest, EveryFormat) {
   CliResult r = Rib({"matrix", "sw-1"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, FormatTable(matrices_));
-  EXPECT_THAT(r.out, HasSubstr("v2            88.0  -2.0   85.0  +5.0   52.0  +2.0  +2.00"));
+  EXPECT_THAT(r.out,
+              HasSubstr("v2            88.0  -2.0   85.0  +5.0   52.0  +2.0  +2.00"));
   EXPECT_EQ(Rib({"matrix", "sw-1", "--format", "csv"}).out, FormatCsv(matrices_));
   EXPECT_EQ(Rib({"matrix", "sw-1", "--format=json"}).out, FormatJson(matrices_));
   EXPECT_EQ(Rib({"matrix", "sw-1", "--format", "latex"}).out, FormatLatex(matrices_));
@@ -512,7 +527,8 @@ TEST_F(MatrixCommandTest, EveryFormat) {
 TEST_F(MatrixCommandTest, ColourOnlyOnATerminalWithoutOptOut) {
   EXPECT_THAT(Rib({"matrix", "sw-1"}, {}, true).out, HasSubstr("\x1b[32m+5.0\x1b[0m"));
   EXPECT_THAT(Rib({"matrix", "sw-1"}).out, Not(HasSubstr("\x1b[")));
-  EXPECT_THAT(Rib({"matrix", "sw-1", "--no-color"}, {}, true).out, Not(HasSubstr("\x1b[")));
+  EXPECT_THAT(Rib({"matrix", "sw-1", "--no-color"}, {}, true).out,
+              Not(HasSubstr("\x1b[")));
   EXPECT_THAT(Rib({"matrix", "sw-1"}, {{"NO_COLOR", "1"}}, true).out,
               Not(HasSubstr("\x1b[")));
 }

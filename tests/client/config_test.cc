@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/status_macros.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -59,12 +59,11 @@ TEST_F(ConfigTest, FileBeatsDefault) {
 }
 
 TEST_F(ConfigTest, EnvBeatsFile) {
-  RIB_ASSERT_OK_AND_ASSIGN(
-      ConnectionConfig c,
-      ResolveConnection(std::nullopt, std::nullopt,
-                        Env({{"RIB_CONFIG", file_},
-                             {"RIB_COORDINATOR", "env-host:1"},
-                             {"RIB_TOKEN", "env-token"}})));
+  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c,
+                           ResolveConnection(std::nullopt, std::nullopt,
+                                             Env({{"RIB_CONFIG", file_},
+                                                  {"RIB_COORDINATOR", "env-host:1"},
+                                                  {"RIB_TOKEN", "env-token"}})));
   EXPECT_EQ(c.coordinator, "env-host:1");
   EXPECT_EQ(c.token, "env-token");
   EXPECT_EQ(c.token_source, "env");
@@ -84,10 +83,9 @@ TEST_F(ConfigTest, FlagBeatsEnv) {
 
 TEST_F(ConfigTest, EachSettingResolvedSeparately) {
   // Address from the flag, token from the file.
-  RIB_ASSERT_OK_AND_ASSIGN(
-      ConnectionConfig c,
-      ResolveConnection(std::string("flag-host:2"), std::nullopt,
-                        Env({{"RIB_CONFIG", file_}})));
+  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c,
+                           ResolveConnection(std::string("flag-host:2"), std::nullopt,
+                                             Env({{"RIB_CONFIG", file_}})));
   EXPECT_EQ(c.coordinator, "flag-host:2");
   EXPECT_EQ(c.token, "file-token");
   // An empty variable counts as unset.
@@ -120,9 +118,10 @@ TEST_F(ConfigTest, BadConfigFilesAreNamed) {
   EXPECT_THAT(ResolveConnection(std::nullopt, std::nullopt, Env({{"RIB_CONFIG", file_}})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rib.yaml")));
   Write(file_, "coordinator:\n  nested: 1\n");
-  EXPECT_THAT(ResolveConnection(std::nullopt, std::nullopt, Env({{"RIB_CONFIG", file_}})),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("rib.yaml:2: `coordinator` must be a non-empty string")));
+  EXPECT_THAT(
+      ResolveConnection(std::nullopt, std::nullopt, Env({{"RIB_CONFIG", file_}})),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("rib.yaml:2: `coordinator` must be a non-empty string")));
   // A broken file does not matter when flags name everything.
   EXPECT_TRUE(ResolveConnection(std::string("h:1"), std::string("t"),
                                 Env({{"RIB_CONFIG", file_}}))

@@ -29,7 +29,9 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     std::lock_guard<std::mutex> lock(mu_);
     errors_[method] = std::move(status);
   }
-  void SetSubmitResponse(v1::SubmitSweepResponse r) { Set(&submit_response_, std::move(r)); }
+  void SetSubmitResponse(v1::SubmitSweepResponse r) {
+    Set(&submit_response_, std::move(r));
+  }
   void SetSweep(v1::Sweep s) { Set(&sweep_, std::move(s)); }
   void SetSweeps(v1::ListSweepsResponse s) { Set(&sweeps_, std::move(s)); }
   void SetJobs(v1::ListJobsResponse j) { Set(&jobs_, std::move(j)); }
@@ -153,9 +155,10 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     std::lock_guard<std::mutex> lock(mu_);
     calls_.push_back(method);
     auto auth = ctx->client_metadata().find("authorization");
-    authorizations_.push_back(auth == ctx->client_metadata().end()
-                                  ? ""
-                                  : std::string(auth->second.data(), auth->second.size()));
+    authorizations_.push_back(
+        auth == ctx->client_metadata().end()
+            ? ""
+            : std::string(auth->second.data(), auth->second.size()));
     auto user = ctx->client_metadata().find("x-rib-user");
     users_.push_back(user == ctx->client_metadata().end()
                          ? ""

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/test_matrix.h"
 
@@ -35,11 +35,11 @@ TEST(FormatNumbers, ColumnPrefix) {
   EXPECT_EQ(ColumnPrefix({"fmnist-val", "fmnist-v2", "fmnist-a"}), "fmnist-");
   EXPECT_EQ(ColumnPrefix({"imagenet-val", "imagenet-v2", "objectnet", "imagenet-c"}),
             "imagenet-");
-  EXPECT_EQ(ColumnPrefix({"imagenet-val", "objectnet"}), "");       // one name only
-  EXPECT_EQ(ColumnPrefix({"imagenet-c", "imagenet-"}), "");         // would empty a name
-  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "c", "d"}), "x-");           // half is enough
-  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "c", "d", "e"}), "");        // less than half
-  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "a"}), "");                  // "a" twice
+  EXPECT_EQ(ColumnPrefix({"imagenet-val", "objectnet"}), "");  // one name only
+  EXPECT_EQ(ColumnPrefix({"imagenet-c", "imagenet-"}), "");    // would empty a name
+  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "c", "d"}), "x-");     // half is enough
+  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "c", "d", "e"}), "");  // less than half
+  EXPECT_EQ(ColumnPrefix({"x-a", "x-b", "a"}), "");            // "a" twice
   EXPECT_EQ(ColumnPrefix({}), "");
   EXPECT_EQ(DisplayWidth("\x1b[32m+1.0\x1b[0m"), 4u);
   EXPECT_EQ(DisplayWidth("pre-train \xce\x94"), 11u);  // "Δ" is one column
@@ -113,8 +113,16 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
   // Absent values are null.
   const auto& s = root.list_value().values(1).struct_value().fields();
   EXPECT_EQ(s.at("mri").kind_case(), google::protobuf::Value::kNullValue);
-  const auto& absent = s.at("rows").list_value().values(1).struct_value().fields().at(
-      "cells").list_value().values(2).struct_value().fields();
+  const auto& absent = s.at("rows")
+                           .list_value()
+                           .values(1)
+                           .struct_value()
+                           .fields()
+                           .at("cells")
+                           .list_value()
+                           .values(2)
+                           .struct_value()
+                           .fields();
   EXPECT_EQ(absent.at("accuracy").kind_case(), google::protobuf::Value::kNullValue);
   EXPECT_EQ(absent.at("delta").kind_case(), google::protobuf::Value::kNullValue);
 
@@ -156,28 +164,30 @@ TEST(FormatSummaryTest, MarkdownTable) {
 }
 
 TEST(FormatSummaryTest, MatrixSections) {
-  EXPECT_EQ(FormatMatricesMarkdown({KnownMatrix()}),
-            "## vit / ft\n\n"
-            "| fine-tuned on | fmnist-val | fmnist-v2 | fmnist-a | RI | pre-training change |\n"
-            "|---|---:|---:|---:|---:|---:|\n"
-            "| pre-trained | 90.0 | 80.0 | 50.0 |  |  |\n"
-            "| fmnist-v2 | 88.0 (-2.0) | 85.0 (+5.0) | 52.0 (+2.0) | +2.00 | -2.0 |\n"
-            "| fmnist-a | 85.0 (-5.0) | 77.0 (-3.0) | 70.0 (+20.0) | -3.00 | -5.0 |\n"
-            "\nmRI -0.50 points, mean OOD accuracy 64.5%, mean pre-training change -3.50 "
-            "points. Accuracies in %, changes vs pre-trained in points.\n\n");
+  EXPECT_EQ(
+      FormatMatricesMarkdown({KnownMatrix()}),
+      "## vit / ft\n\n"
+      "| fine-tuned on | fmnist-val | fmnist-v2 | fmnist-a | RI | pre-training change |\n"
+      "|---|---:|---:|---:|---:|---:|\n"
+      "| pre-trained | 90.0 | 80.0 | 50.0 |  |  |\n"
+      "| fmnist-v2 | 88.0 (-2.0) | 85.0 (+5.0) | 52.0 (+2.0) | +2.00 | -2.0 |\n"
+      "| fmnist-a | 85.0 (-5.0) | 77.0 (-3.0) | 70.0 (+20.0) | -3.00 | -5.0 |\n"
+      "\nmRI -0.50 points, mean OOD accuracy 64.5%, mean pre-training change -3.50 "
+      "points. Accuracies in %, changes vs pre-trained in points.\n\n");
 }
 
 TEST(FormatTableTest, ExactTextWithoutColour) {
   std::string table = FormatTable({KnownMatrix()});
-  EXPECT_EQ(table,
-            "vit / ft   accuracy %, change vs pre-trained in points; rows: fine-tuned on; "
-            "\"fmnist-\" omitted\n"
-            "               val           v2            a           RI  pre-train \xce\x94\n"
-            "pre-trained   90.0         80.0         50.0\n"
-            "v2            88.0  -2.0   85.0  +5.0   52.0  +2.0  +2.00         -2.0\n"
-            "a             85.0  -5.0   77.0  -3.0   70.0 +20.0  -3.00         -5.0\n"
-            "mRI -0.50  mean OOD accuracy 64.5%  mean pre-training change -3.50 "
-            "(fmnist-val)\n")
+  EXPECT_EQ(
+      table,
+      "vit / ft   accuracy %, change vs pre-trained in points; rows: fine-tuned on; "
+      "\"fmnist-\" omitted\n"
+      "               val           v2            a           RI  pre-train \xce\x94\n"
+      "pre-trained   90.0         80.0         50.0\n"
+      "v2            88.0  -2.0   85.0  +5.0   52.0  +2.0  +2.00         -2.0\n"
+      "a             85.0  -5.0   77.0  -3.0   70.0 +20.0  -3.00         -5.0\n"
+      "mRI -0.50  mean OOD accuracy 64.5%  mean pre-training change -3.50 "
+      "(fmnist-val)\n")
       << table;
   // Two matrices: two blocks separated by one empty line.
   std::string two = FormatTable({KnownMatrix(), KnownMatrix("vit", "lp")});
@@ -188,9 +198,9 @@ TEST(FormatTableTest, ColoursDeltasOnlyWhenAsked) {
   TableOptions color;
   color.color = true;
   std::string colored = FormatTable({KnownMatrix()}, color);
-  EXPECT_THAT(colored, HasSubstr("\x1b[32m+5.0\x1b[0m"));    // v2 -> v2 went up
-  EXPECT_THAT(colored, HasSubstr("\x1b[31m-2.0\x1b[0m"));    // v2 -> val went down
-  EXPECT_THAT(colored, HasSubstr("\x1b[31m-3.00\x1b[0m"));   // RI of row a
+  EXPECT_THAT(colored, HasSubstr("\x1b[32m+5.0\x1b[0m"));   // v2 -> v2 went up
+  EXPECT_THAT(colored, HasSubstr("\x1b[31m-2.0\x1b[0m"));   // v2 -> val went down
+  EXPECT_THAT(colored, HasSubstr("\x1b[31m-3.00\x1b[0m"));  // RI of row a
   EXPECT_THAT(colored, HasSubstr("mRI \x1b[31m-0.50\x1b[0m"));
   EXPECT_THAT(FormatTable({KnownMatrix()}), Not(HasSubstr("\x1b")));
   // Colour does not change the layout: same text once the escapes are removed.

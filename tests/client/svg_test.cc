@@ -19,7 +19,8 @@ using ::testing::HasSubstr;
 std::map<std::string, std::string> CellFills(const std::string& svg) {
   std::map<std::string, std::string> fills;
   const std::string open = "<rect class=\"cell\"";
-  for (size_t pos = svg.find(open); pos != std::string::npos; pos = svg.find(open, pos + 1)) {
+  for (size_t pos = svg.find(open); pos != std::string::npos;
+       pos = svg.find(open, pos + 1)) {
     size_t end = svg.find("</rect>", pos);
     std::string rect = svg.substr(pos, end - pos);
     size_t f = rect.find("fill=\"") + 6;
@@ -32,15 +33,16 @@ std::map<std::string, std::string> CellFills(const std::string& svg) {
 
 size_t Count(const std::string& text, const std::string& what) {
   size_t n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1))
+    ++n;
   return n;
 }
 
 TEST(DeltaColorTest, DivergingScale) {
   EXPECT_EQ(DeltaColor(0.0, 0.1), "#ffffff");
-  EXPECT_EQ(DeltaColor(0.1, 0.1), "#1a9850");    // saturated green
-  EXPECT_EQ(DeltaColor(0.5, 0.1), "#1a9850");    // clamped
-  EXPECT_EQ(DeltaColor(-0.1, 0.1), "#d73027");   // saturated red
+  EXPECT_EQ(DeltaColor(0.1, 0.1), "#1a9850");   // saturated green
+  EXPECT_EQ(DeltaColor(0.5, 0.1), "#1a9850");   // clamped
+  EXPECT_EQ(DeltaColor(-0.1, 0.1), "#d73027");  // saturated red
   // Half way: 255 + (0xd7 - 255) / 2 = 235 = 0xeb, 255 + (0x30 - 255) / 2 = 151.5 -> 152,
   // 255 + (0x27 - 255) / 2 = 147.
   EXPECT_EQ(DeltaColor(-0.05, 0.1), "#eb9893");
@@ -72,8 +74,9 @@ TEST(HeatmapSvgTest, OneRectPerCellColouredByDelta) {
   EXPECT_THAT(svg, HasSubstr("text-anchor=\"middle\">v2</text>"));
   EXPECT_THAT(svg, HasSubstr(">-3.00</text>"));
   EXPECT_THAT(svg, HasSubstr(">vit / ft</text>"));
-  EXPECT_THAT(svg, HasSubstr(">mRI -0.50 \xc2\xb7 mean OOD 64.5% \xc2\xb7 pre-training change "
-                             "-3.50 \xc2\xb7 &quot;fmnist-&quot; omitted</text>"));
+  EXPECT_THAT(svg,
+              HasSubstr(">mRI -0.50 \xc2\xb7 mean OOD 64.5% \xc2\xb7 pre-training change "
+                        "-3.50 \xc2\xb7 &quot;fmnist-&quot; omitted</text>"));
 }
 
 TEST(HeatmapSvgTest, PanelPerMatrixAndAbsentCells) {
