@@ -206,7 +206,11 @@ std::string WatchPrinter::Bar(const JobView& job) const {
                                   absl::StrFormat("%3d%%", static_cast<int>(f * 100.0)));
   if (job.progress) {
     const rib::v1::JobProgress& p = *job.progress;
-    if (p.epochs() > 0) absl::StrAppend(&text, "  epoch ", p.epoch(), "/", p.epochs());
+    // The engine counts epochs from 0 (worker/engine/events.h); people count from 1.
+    if (p.epochs() > 0) {
+      absl::StrAppend(&text, "  epoch ", std::min(p.epoch() + 1, p.epochs()), "/",
+                      p.epochs());
+    }
     if (p.steps() > 0) absl::StrAppend(&text, "  step ", p.step(), "/", p.steps());
     absl::StrAppend(&text, absl::StrFormat("  loss %.4f", p.loss()));
   }

@@ -343,7 +343,7 @@ v1::SweepEvent StateEvent(const std::string& job, v1::JobState state) {
 v1::SweepEvent ProgressEvent(const std::string& job, int step, int steps) {
   v1::SweepEvent e = StateEvent(job, v1::JOB_STATE_RUNNING);
   v1::JobProgress* p = e.mutable_progress();
-  p->set_epoch(1);
+  p->set_epoch(0);  // 0-based: shown as "epoch 1/2"
   p->set_epochs(2);
   p->set_step(step);
   p->set_steps(steps);
