@@ -257,6 +257,10 @@ std::string RankGroup::DescribeFailure(const RankExit& e) const {
 absl::Status RankGroup::Wait() {
   const int n = options_.world_size;
   std::optional<absl::Status> failure;
+  auto CancelledStatus = [n] {
+    return absl::CancelledError(
+        absl::StrCat("the ", n, " ranks were killed on request (cancelled)"));
+  };
   // Adds the tail of `rank`'s stderr to `message`.
   auto with_tail = [&](std::string message, int rank) {
     const std::string tail = TailOfFile(StderrPath(rank), options_.stderr_tail_lines);
@@ -295,8 +299,10 @@ absl::Status RankGroup::Wait() {
       // Whatever the rank left running in its process group goes with it.
       kill(-pids_[r], SIGKILL);
       const bool ok = e.exited && e.exit_code == 0;
-      if (!ok && !failure.has_value() && !kill_requested_) {
-        failure = absl::InternalError(with_tail(DescribeFailure(e), r));
+      if (!ok && !failure.has_value()) {
+        // A rank that dies after Kill() was (most likely) killed by it.
+        failure = kill_requested_ ? CancelledStatus()
+                                  : absl::InternalError(with_tail(DescribeFailure(e), r));
       }
     }
     if (live == 0) {
@@ -304,10 +310,7 @@ absl::Status RankGroup::Wait() {
       result_ = failure.value_or(absl::OkStatus());
       return result_;
     }
-    if (!failure.has_value() && kill_requested_) {
-      failure = absl::CancelledError(
-          absl::StrCat("the ", n, " ranks were killed on request (cancelled)"));
-    }
+    if (!failure.has_value() && kill_requested_) failure = CancelledStatus();
     if (!failure.has_value() && now - start_time_ > options_.overall_timeout) {
       failure = absl::DeadlineExceededError(
           absl::StrCat("the ", n, " ranks did not finish within ",

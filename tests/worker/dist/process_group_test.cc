@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
+#include "tests/worker/dist/collectives_expectation.h"
 #include "worker/dist/gradients.h"
 #include "worker/dist/launcher.h"
 
@@ -160,8 +161,6 @@ TEST(GlooProcessGroupTest, ThreeRanksAllReduceBroadcastBarrierAndCounts) {
   launch.overall_timeout = absl::Seconds(60);
   RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
   ASSERT_THAT(ranks->Wait(), IsOk());
-  // Rank r contributed {r+1, 10(r+1)}, a 2x2 of r, and (0,2,4)*(r+1); root 2
-  // broadcast {102,102,102} and {2}; counts were {r, 1, 1000}.
   const std::string expected =
       "sum0=6,60\n"
       "sum1=3,3,3,3\n"
@@ -169,6 +168,7 @@ TEST(GlooProcessGroupTest, ThreeRanksAllReduceBroadcastBarrierAndCounts) {
       "bcast0=102,102,102\n"
       "bcast1=2\n"
       "counts=3,3,3000\n";
+  EXPECT_EQ(testing::ExpectedCollectives(3), expected);
   for (int r = 0; r < 3; ++r) {
     EXPECT_EQ(ReadFile(dir.Join(absl::StrCat("rank", r, ".txt"))), expected) << "rank " << r;
   }

@@ -3,8 +3,8 @@
 //       joins the group, trains TinyMlp (init seed 100 + rank, so only the broadcast
 //       makes ranks agree), saves the weights to OUT_DIR/rank<N>.pt.
 //   dist_rank_helper collectives OUT_DIR
-//       all-reduce, broadcast, barrier and count sums; writes what it got to
-//       OUT_DIR/rank<N>.txt.
+//       all-reduce, broadcast (root: the last rank), barrier and count sums; writes
+//       what it got to OUT_DIR/rank<N>.txt. $RIB_TEST_BACKEND picks gloo or nccl.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -28,7 +28,7 @@ int Fail(const absl::Status& status) {
 }
 
 std::string Join(const torch::Tensor& t) {
-  torch::Tensor c = t.to(torch::kDouble).contiguous();
+  torch::Tensor c = t.cpu().to(torch::kDouble).contiguous();
   std::vector<double> v(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
   return absl::StrJoin(v, ",");
 }
@@ -44,7 +44,8 @@ int Main(int argc, char** argv) {
   if (!options.ok()) return Fail(options.status());
   const int rank = options->rank;
 
-  options->backend = "gloo";
+  // RIB_TEST_BACKEND: "gloo" (default) or "nccl" (the cuda test).
+  options->backend = env.count("RIB_TEST_BACKEND") ? env.at("RIB_TEST_BACKEND") : "gloo";
   options->timeout = absl::Seconds(20);
   options->operation_timeout = absl::Seconds(20);
   absl::StatusOr<std::unique_ptr<ProcessGroup>> group = CreateProcessGroup(*options);
@@ -63,17 +64,21 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (mode == "collectives" && argc >= 3) {
+    ProcessGroup& g = **group;
     const double r = rank;
-    std::vector<torch::Tensor> reduce{torch::tensor({r + 1, 10 * (r + 1)}),
-                                      torch::full({2, 2}, r, torch::kInt64),
-                                      // non-contiguous: every other element of 6
-                                      torch::arange(6, torch::kFloat).mul(r + 1).slice(0, 0, 6, 2)};
-    if (absl::Status s = (*group)->AllReduceSum(reduce); !s.ok()) return Fail(s);
-    std::vector<torch::Tensor> bcast{torch::full({3}, 100 + r), torch::full({1}, r, torch::kInt64)};
-    if (absl::Status s = (*group)->Broadcast(bcast, /*root=*/2); !s.ok()) return Fail(s);
-    if (absl::Status s = (*group)->Barrier(); !s.ok()) return Fail(s);
+    const torch::Device device = g.device();
+    std::vector<torch::Tensor> reduce{
+        torch::tensor({r + 1, 10 * (r + 1)}).to(device),
+        torch::full({2, 2}, r, torch::kInt64).to(device),
+        // non-contiguous: every other element of 6
+        torch::arange(6, torch::kFloat).mul(r + 1).to(device).slice(0, 0, 6, 2)};
+    if (absl::Status s = g.AllReduceSum(reduce); !s.ok()) return Fail(s);
+    std::vector<torch::Tensor> bcast{torch::full({3}, 100 + r).to(device),
+                                     torch::full({1}, r, torch::kInt64).to(device)};
+    if (absl::Status s = g.Broadcast(bcast, /*root=*/g.size() - 1); !s.ok()) return Fail(s);
+    if (absl::Status s = g.Barrier(); !s.ok()) return Fail(s);
     std::vector<int64_t> counts{rank, 1, 1000};
-    if (absl::Status s = AllReduceCounts(counts, **group); !s.ok()) return Fail(s);
+    if (absl::Status s = AllReduceCounts(counts, g); !s.ok()) return Fail(s);
     std::ofstream out(absl::StrCat(argv[2], "/rank", rank, ".txt"));
     out << "sum0=" << Join(reduce[0]) << "\n"
         << "sum1=" << Join(reduce[1]) << "\n"
