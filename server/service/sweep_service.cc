@@ -145,6 +145,14 @@ absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
       // Terminal before we started watching (its sweep_state event is behind us).
       RIB_ASSIGN_OR_RETURN(domain::Sweep sweep, repo_->GetSweep(sweep_id));
       if (sweep.state != domain::SweepState::kActive) {
+        // Events committed between the read above and GetSweep come first.
+        RIB_ASSIGN_OR_RETURN(std::vector<SweepEvent> late,
+                             repo_->ListEvents(sweep_id, last_id, 100'000));
+        for (const SweepEvent& e : late) {
+          last_id = e.id;
+          if (!emit(e)) return absl::CancelledError("watcher went away");
+          if (e.kind == SweepEvent::Kind::kSweepState) return absl::OkStatus();
+        }
         SweepEvent e;
         e.time = absl::Now();
         e.sweep_id = sweep_id;

@@ -524,7 +524,9 @@ TEST_F(CoordinatorGrpcTest, WatchOnOneCoordinatorSeesEventsWrittenByAnother) {
   }
   EXPECT_EQ(results, 8);
   EXPECT_EQ(progress, 2);
-  EXPECT_EQ(succeeded, 2);
+  std::string trace;
+  for (const auto& e : seen) trace += e.ShortDebugString() + "\n";
+  EXPECT_EQ(succeeded, 2) << trace;
   EXPECT_EQ(seen.back().event_case(), v1::SweepEvent::kSweepState);
   EXPECT_EQ(seen.back().sweep_state(), v1::SWEEP_STATE_SUCCEEDED);
 }

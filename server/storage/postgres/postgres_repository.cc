@@ -25,6 +25,7 @@ using pg::TimeParam;
 using pg::TimeFromMicros;
 
 constexpr char kChannel[] = "rib_events";
+constexpr int kEventLockSpace = 0x726962;  // first key of the per-sweep event lock
 
 // Columns of a job row, in the order RowToJob reads them.
 constexpr char kJobColumns[] =
@@ -131,6 +132,11 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
       e.kind == SweepEvent::Kind::kState ? JobStateName(e.job_state) : "";
   const std::string sweep_state =
       e.kind == SweepEvent::Kind::kSweepState ? SweepStateName(e.sweep_state) : "";
+  // Per-sweep lock held to commit: event ids of one sweep are then assigned in commit
+  // order, so a watcher reading "id > last seen" never skips a late-committing event.
+  // Lock order everywhere: sweep row, then job rows, then this lock.
+  tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace,
+                 e.sweep_id);
   pqxx::row r = tx.exec_params1(
       "INSERT INTO events (sweep_id, job_id, time, kind, job_state, sweep_state, job_label,"
       " error, epoch, epochs, step, steps, loss, lr, dataset, subset, correct, total,"

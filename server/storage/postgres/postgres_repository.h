@@ -4,7 +4,10 @@
 //    (SELECT ... FOR UPDATE), so dependency promotion and sweep state never race;
 //  * AcquireJob picks with FOR UPDATE SKIP LOCKED, so no job is handed out twice;
 //  * reports lock the job row and check the attempt in the same transaction that
-//    writes (fencing).
+//    writes (fencing);
+//  * inserting a sweep's event takes a per-sweep advisory lock held to commit, so the
+//    sweep's event ids grow in commit order (WatchSweep reads "id > last seen").
+//  Locks are always taken in the order sweep row → job rows → event lock.
 // Every event is inserted into `events` and announced with pg_notify('rib_events',
 // '<sweep id>:<event id>'); a listener thread turns NOTIFYs from any coordinator into
 // ChangeCounter() bumps. Thread-safe.

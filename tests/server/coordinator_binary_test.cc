@@ -1,0 +1,109 @@
+// rib-test-labels: postgres
+// The rib-coordinator binary: port 0 and the "listening on" line, flags spelled with
+// dashes, the gRPC health service, and a clean exit on SIGTERM.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rib/v1/coordinator.grpc.pb.h"
+#include "tests/server/pg_fixture.h"
+
+namespace rib {
+namespace {
+
+auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("bin", false));
+
+TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
+  const char* bin_dir = std::getenv("RIB_BINARY_DIR");
+  ASSERT_NE(bin_dir, nullptr);
+  const std::string bin = std::string(bin_dir) + "/bin/rib-coordinator";
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const std::string db = "--database=" + ::rib::testing::PgTestUri();
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(bin.c_str(), bin.c_str(), db.c_str(), "--listen=127.0.0.1:0",
+          "--lease-timeout=5s", "--log-level=warning", "--artifact-root=/tmp",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  FILE* f = fdopen(out[0], "r");
+  char line[256] = {0};
+  ASSERT_NE(fgets(line, sizeof(line), f), nullptr) << "no output from " << bin;
+  const std::string first(line);
+  ASSERT_EQ(first.rfind("listening on 127.0.0.1:", 0), 0u) << first;
+  const std::string address = first.substr(13, first.find('\n') - 13);
+  EXPECT_NE(address, "127.0.0.1:0");
+
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // The schema was migrated and the client API answers.
+  auto stub = v1::Coordinator::NewStub(channel);
+  grpc::ClientContext ctx;
+  v1::ListSweepsResponse sweeps;
+  grpc::Status s = stub->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(::rib::testing::QueryOne(::rib::testing::PgTestUri(),
+                                     "SELECT count(*) FROM schema_migrations"),
+            "1");
+
+  // grpc.health.v1.Health/Check with an empty request: SERVING is field 1 = 1.
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext hctx;
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty("", 0);
+  request = grpc::ByteBuffer(&empty, 1);
+  absl::Notification done;
+  grpc::Status health;
+  generic.UnaryCall(&hctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status st) {
+                      health = st;
+                      done.Notify();
+                    });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(health.ok()) << health.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    usleep(100'000);
+    if (i == 99) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL() << "rib-coordinator did not stop within 10 s of SIGTERM";
+    }
+  }
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  fclose(f);
+}
+
+TEST(CoordinatorBinaryTest, RequiresADatabase) {
+  const std::string bin = std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
+  const std::string cmd = bin + " --listen=127.0.0.1:0 >/dev/null 2>&1";
+  const int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+}
+
+}  // namespace
+}  // namespace rib

@@ -1,0 +1,263 @@
+// SweepService, WorkerService and LeaseSweeper over the in-memory Repository.
+#include "server/service/sweep_service.h"
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/hash.h"
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/service/matrix.h"
+#include "server/service/worker_service.h"
+#include "server/storage/memory_repository.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
+
+namespace rib::service {
+namespace {
+
+using domain::JobState;
+using ::rib::testing::IsOk;
+using ::rib::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+constexpr char kGrid[] = R"(name: grid
+models:
+  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
+  - {name: m2, arch: fmnist_vit, weights: models/m2.safetensors}
+  - {name: m3, arch: fmnist_vit, weights: models/m3.safetensors}
+methods: [ft, lp, lpft, wise-ft]
+)";
+
+constexpr char kSmall[] = R"(name: small
+models:
+  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
+methods: [ft]
+finetune_datasets: [fmnist-v2]
+eval_datasets: [fmnist-val, fmnist-v2, fmnist-c]
+)";
+
+class SweepServiceTest : public ::testing::Test {
+ protected:
+  SweepServiceTest() {
+    std::filesystem::create_directories(root_.Join("models"));
+    for (const char* m : {"m1", "m2", "m3"}) {
+      std::ofstream(root_.Join(std::string("models/") + m + ".safetensors")) << "w-" << m;
+    }
+    storage::RepositoryOptions ro;
+    ro.clock = &clock_;
+    repo_ = std::make_unique<storage::MemoryRepository>(ro);
+    SweepServiceOptions so;
+    so.artifact_root = root_.path();
+    so.watch_poll = absl::Milliseconds(20);
+    sweeps_ = std::make_unique<SweepService>(repo_.get(), so);
+    WorkerServiceOptions wo;
+    wo.poll = absl::Milliseconds(20);
+    workers_ = std::make_unique<WorkerService>(repo_.get(), wo);
+  }
+
+  absl::StatusOr<storage::SubmitResult> Submit(const std::string& yaml,
+                                               const std::string& id = "") {
+    SubmitRequest r;
+    r.yaml = yaml;
+    r.source_name = "t.yaml";
+    r.client_request_id = id;
+    r.owner = "alice";
+    return sweeps_->Submit(r);
+  }
+
+  ::rib::testing::ScratchDir root_;
+  scheduling::FakeClock clock_;
+  std::unique_ptr<storage::MemoryRepository> repo_;
+  std::unique_ptr<SweepService> sweeps_;
+  std::unique_ptr<WorkerService> workers_;
+};
+
+TEST_F(SweepServiceTest, GridExpandsToCellsPlusPreJobs) {
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(kGrid, "g"));
+  EXPECT_EQ(r.jobs_total, 3 * 4 * 8 + 3);
+  RIB_ASSERT_OK_AND_ASSIGN(domain::Sweep s, sweeps_->Get(r.sweep_id));
+  EXPECT_EQ(s.owner, "alice");
+  EXPECT_EQ(s.suite, "fmnist-rib");
+  EXPECT_EQ(s.counts[JobState::kQueued], 51);
+  EXPECT_EQ(s.counts[JobState::kPending], 48);
+  EXPECT_EQ(s.models, (std::vector<std::string>{"m1", "m2", "m3"}));
+  EXPECT_THAT(s.finetune_datasets, SizeIs(8));
+  EXPECT_EQ(s.eval_datasets.front(), "fmnist-val");
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult again, Submit(kGrid, "g"));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.sweep_id, r.sweep_id);
+}
+
+TEST_F(SweepServiceTest, FillsTheWeightsDigestFromTheFile) {
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(kSmall));
+  storage::JobFilter f;
+  f.sweep_id = r.sweep_id;
+  RIB_ASSERT_OK_AND_ASSIGN(storage::JobList jobs, sweeps_->ListJobs(f));
+  ASSERT_THAT(jobs.jobs, SizeIs(2));
+  EXPECT_EQ(jobs.jobs[0].spec.model.weights_digest, Sha256Hex("w-m1"));
+  EXPECT_EQ(jobs.jobs[0].spec.model.weights, "models/m1.safetensors");
+  // Changing the file's content changes every hash: nothing is reused.
+  std::ofstream(root_.Join("models/m1.safetensors")) << "retrained";
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r2, Submit(kSmall));
+  f.sweep_id = r2.sweep_id;
+  RIB_ASSERT_OK_AND_ASSIGN(storage::JobList jobs2, sweeps_->ListJobs(f));
+  EXPECT_NE(jobs2.jobs[0].hash, jobs.jobs[0].hash);
+}
+
+TEST_F(SweepServiceTest, RejectsTyposMissingWeightsAndEscapes) {
+  std::string typo = kGrid;
+  typo.replace(typo.find("wise-ft"), 7, "wise-fft");
+  EXPECT_THAT(Submit(typo), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("wise-fft")));
+  std::string missing = kSmall;
+  missing.replace(missing.find("m1.safetensors"), 2, "m9");
+  EXPECT_THAT(Submit(missing),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("model 'm1': weights file 'models/m9.safetensors'")));
+  std::string escape = kSmall;
+  escape.replace(escape.find("models/"), 7, "../../");
+  EXPECT_THAT(Submit(escape), StatusIs(absl::StatusCode::kInvalidArgument));
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SweepList list, sweeps_->List(0, ""));
+  EXPECT_THAT(list.sweeps, SizeIs(0));
+}
+
+TEST_F(SweepServiceTest, EmptyMatrixHasTheFullShape) {
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(kGrid));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> all,
+                           sweeps_->GetMatrix(r.sweep_id, "", ""));
+  ASSERT_THAT(all, SizeIs(12));
+  EXPECT_EQ(all[5].model, "m2");
+  EXPECT_EQ(all[5].method, "lp");
+  EXPECT_THAT(all[5].rows, SizeIs(8));
+  EXPECT_THAT(all[5].rows[7].cells, SizeIs(9));
+  EXPECT_FALSE(all[5].rows[7].cells[8].present);
+  EXPECT_FALSE(all[5].mri.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(auto one, sweeps_->GetMatrix(r.sweep_id, "m3", "wise-ft"));
+  ASSERT_THAT(one, SizeIs(1));
+  EXPECT_EQ(one[0].model, "m3");
+  EXPECT_THAT(sweeps_->GetMatrix(r.sweep_id, "m4", ""),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("m4")));
+  EXPECT_THAT(sweeps_->GetMatrix(r.sweep_id, "", "lora"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("lora")));
+}
+
+TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
+  domain::Sweep sweep;
+  sweep.id = "s";
+  sweep.suite = "fmnist-rib";
+  sweep.models = {"m"};
+  sweep.methods = {"ft"};
+  sweep.finetune_datasets = {"fmnist-v2", "fmnist-c"};
+  sweep.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+  auto acc = [](const char* d, const char* subset, int correct, int total) {
+    return domain::Accuracy{d, subset, correct, total, 0};
+  };
+  std::vector<storage::MatrixJob> jobs(3);
+  jobs[0] = {"j0", "m", "pre", "pre", "", JobState::kSucceeded,
+             {acc("fmnist-val", "", 90, 100), acc("fmnist-v2", "", 80, 100),
+              acc("fmnist-c", "fog/1", 70, 100), acc("fmnist-c", "fog/2", 10, 50)}};
+  jobs[1] = {"j1", "m", "ft", "ft", "fmnist-v2", JobState::kSucceeded,
+             {acc("fmnist-val", "", 85, 100), acc("fmnist-v2", "", 95, 100),
+              acc("fmnist-c", "fog/1", 50, 100), acc("fmnist-c", "fog/2", 20, 50)}};
+  jobs[2] = {"j2", "m", "ft", "ft", "fmnist-c", JobState::kRunning,
+             {acc("fmnist-val", "", 80, 100)}};
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                           BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_THAT(out, SizeIs(1));
+  const domain::Matrix& m = out[0];
+  EXPECT_EQ(m.pretrain_dataset, "fmnist-val");
+  // IN-C: mean(0.7, 0.2) = 0.45, not pooled 80/150.
+  EXPECT_DOUBLE_EQ(m.baseline.cells[2].accuracy, 0.45);
+  EXPECT_EQ(m.baseline.cells[2].correct, 80);
+  EXPECT_EQ(m.baseline.cells[2].total, 150);
+  EXPECT_DOUBLE_EQ(m.rows[0].cells[2].accuracy, 0.45);  // mean(0.5, 0.4)
+  ASSERT_TRUE(m.rows[0].ri.has_value());
+  EXPECT_NEAR(*m.rows[0].ri, 0.0, 1e-12);  // only fmnist-c counts for row fmnist-v2
+  EXPECT_NEAR(*m.rows[0].pretrain_change, -0.05, 1e-12);
+  EXPECT_TRUE(m.rows[1].cells[0].present);
+  EXPECT_FALSE(m.rows[1].cells[1].present);
+  EXPECT_FALSE(m.rows[1].ri.has_value());
+  EXPECT_FALSE(m.mri.has_value());  // a row is incomplete
+}
+
+TEST_F(SweepServiceTest, WatchStreamsUntilTheSweepIsTerminal) {
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(kSmall));
+  std::vector<domain::SweepEvent> seen;
+  absl::Status status;
+  std::thread watcher([&] {
+    status = sweeps_->Watch(
+        r.sweep_id, /*snapshot=*/true,
+        [&](const domain::SweepEvent& e) {
+          seen.push_back(e);
+          return true;
+        },
+        [] { return false; });
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_THAT(sweeps_->Cancel(r.sweep_id), IsOk());
+  watcher.join();
+  ASSERT_THAT(status, IsOk());
+  ASSERT_THAT(seen, SizeIs(2 + 2 + 1));  // snapshot, 2 cancellations, sweep state
+  EXPECT_EQ(seen[0].job_state, JobState::kQueued);
+  EXPECT_EQ(seen[2].job_state, JobState::kCancelled);
+  EXPECT_EQ(seen[4].kind, domain::SweepEvent::Kind::kSweepState);
+  EXPECT_EQ(seen[4].sweep_state, domain::SweepState::kCancelled);
+
+  // Watching a sweep that is already terminal ends at once with its state.
+  seen.clear();
+  ASSERT_THAT(sweeps_->Watch(
+                  r.sweep_id, false,
+                  [&](const domain::SweepEvent& e) {
+                    seen.push_back(e);
+                    return true;
+                  },
+                  [] { return false; }),
+              IsOk());
+  ASSERT_THAT(seen, SizeIs(1));
+  EXPECT_EQ(seen[0].sweep_state, domain::SweepState::kCancelled);
+  EXPECT_THAT(sweeps_->Watch("nope", false, [](const auto&) { return true; },
+                             [] { return false; }),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheSweeperRequeuesExpiredLeases) {
+  storage::WorkerRegistration reg;
+  reg.name = "w";
+  reg.devices = {{"cpu", 1, 0}};
+  reg.datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+  RIB_ASSERT_OK_AND_ASSIGN(Registration w, workers_->Register(reg));
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, workers_->Acquire(w.worker.id, 1, "cpu",
+                                                        absl::Milliseconds(50),
+                                                        [] { return false; }));
+  EXPECT_FALSE(none.has_value());
+  std::thread submit([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    EXPECT_THAT(Submit(kSmall), IsOk());
+  });
+  RIB_ASSERT_OK_AND_ASSIGN(auto lease, workers_->Acquire(w.worker.id, 1, "cpu",
+                                                         absl::Seconds(10),
+                                                         [] { return false; }));
+  submit.join();
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->attempt, 1);
+
+  LeaseSweeper sweeper(repo_.get(), absl::Milliseconds(10));
+  clock_.Advance(absl::Seconds(31));
+  for (int i = 0; i < 500; ++i) {
+    auto job = sweeps_->GetJob(lease->job_id);
+    ASSERT_THAT(job, IsOk());
+    if (job->state == JobState::kQueued) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_THAT(job.error, HasSubstr("expired"));
+  EXPECT_THAT(workers_->Heartbeat("nope", {}, 0), StatusIs(absl::StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace rib::service
