@@ -493,6 +493,7 @@ absl::StatusOr<int> Session::Watch(const ParsedArgs& args) {
   request.set_include_snapshot(true);
   WatchOptions watch_options;
   watch_options.terminal = io_.out_is_terminal;
+  if (io_.terminal_width > 0) watch_options.width = io_.terminal_width;
   watch_options.show_subsets = args.Has("subsets");
   WatchPrinter printer(io_.out, watch_options);
 

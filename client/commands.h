@@ -33,6 +33,8 @@ struct CliIo {
   // Whether `out` is a terminal: enables colour (unless --no-color / NO_COLOR) and
   // in-place progress bars.
   bool out_is_terminal = false;
+  // The terminal's width in columns when known (0 = unknown: 80 is assumed).
+  int terminal_width = 0;
   // The process environment (RIB_COORDINATOR, RIB_TOKEN, RIB_CONFIG, HOME, USER,
   // NO_COLOR). Default: an empty environment.
   EnvLookup env;

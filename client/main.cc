@@ -1,4 +1,5 @@
 // rib: the command-line client of rib-coordinator. See `rib help` and commands.h.
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,6 +16,10 @@ int main(int argc, char** argv) {
   io.out = &std::cout;
   io.err = &std::cerr;
   io.out_is_terminal = isatty(STDOUT_FILENO) == 1;
+  struct winsize size = {};
+  if (io.out_is_terminal && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) {
+    io.terminal_width = size.ws_col;
+  }
   io.env = [](const std::string& name) -> std::optional<std::string> {
     const char* value = std::getenv(name.c_str());
     if (value == nullptr) return std::nullopt;

@@ -190,31 +190,40 @@ void WatchPrinter::DrawBars() {
       ++drawn_lines_;
       break;
     }
-    *out_ << "  " << job->label << std::string(label_width - job->label.size(), ' ')
-          << "  " << Bar(*job) << "\n";
+    std::string line = absl::StrCat(
+        "  ", job->label, std::string(label_width - job->label.size(), ' '), "  ");
+    const int max_width = std::max(options_.width - 1, 20);
+    absl::StrAppend(&line, Bar(*job, max_width - static_cast<int>(line.size())));
+    if (line.size() > static_cast<size_t>(max_width)) line.resize(max_width);
+    *out_ << line << "\n";
     ++drawn_lines_;
     ++shown;
   }
   out_->flush();
 }
 
-std::string WatchPrinter::Bar(const JobView& job) const {
+std::string WatchPrinter::Bar(const JobView& job, int available) const {
   double f = job.progress ? ProgressFraction(*job.progress) : 0.0;
-  int filled = static_cast<int>(f * options_.bar_width);
-  std::string text = absl::StrCat("[", std::string(filled, '#'),
-                                  std::string(options_.bar_width - filled, '-'), "] ",
-                                  absl::StrFormat("%3d%%", static_cast<int>(f * 100.0)));
+  std::string details = absl::StrFormat(" %3d%%", static_cast<int>(f * 100.0));
   if (job.progress) {
     const rib::v1::JobProgress& p = *job.progress;
     // The engine counts epochs from 0 (worker/engine/events.h); people count from 1.
     if (p.epochs() > 0) {
-      absl::StrAppend(&text, "  epoch ", std::min(p.epoch() + 1, p.epochs()), "/",
+      absl::StrAppend(&details, "  epoch ", std::min(p.epoch() + 1, p.epochs()), "/",
                       p.epochs());
     }
-    if (p.steps() > 0) absl::StrAppend(&text, "  step ", p.step(), "/", p.steps());
-    absl::StrAppend(&text, absl::StrFormat("  loss %.4f", p.loss()));
+    if (p.steps() > 0) absl::StrAppend(&details, "  step ", p.step(), "/", p.steps());
+    absl::StrAppend(&details, absl::StrFormat("  loss %.4f", p.loss()));
   }
-  return text;
+  // The bar gives up width (down to 10) before the numbers do.
+  int width = options_.bar_width;
+  if (available > 0) {
+    width = std::clamp(available - 2 - static_cast<int>(details.size()), 10,
+                       options_.bar_width);
+  }
+  int filled = static_cast<int>(f * width);
+  return absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '-'),
+                      "]", details);
 }
 
 }  // namespace rib::client

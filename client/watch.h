@@ -25,6 +25,9 @@ struct WatchOptions {
   int bar_width = 30;
   // At most this many bars are drawn on a terminal; the rest are counted. Default 20.
   int max_bars = 20;
+  // Terminal width in columns: bar lines are cut to fit, since a wrapped line would
+  // break the in-place redraw. Default 80.
+  int width = 80;
 };
 
 class WatchPrinter {
@@ -58,7 +61,9 @@ class WatchPrinter {
   void Log(const std::string& line);
   void ClearBars();
   void DrawBars();
-  std::string Bar(const JobView& job) const;
+  // The bar and numbers of a job; the bar shrinks to fit `available` columns (0 = no
+  // limit).
+  std::string Bar(const JobView& job, int available = 0) const;
 
   std::ostream* out_;
   WatchOptions options_;

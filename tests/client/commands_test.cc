@@ -482,14 +482,22 @@ TEST_F(CommandsTest, WatchReconnectsWhenTheStreamBreaks) {
 
 TEST_F(CommandsTest, WatchOnTerminalRedrawsBarsInPlace) {
   server_.fake().SetEvents(SweepRun(v1::JOB_STATE_SUCCEEDED, v1::SWEEP_STATE_SUCCEEDED));
-  CliResult r = Rib({"watch", "sw-1"}, {}, /*terminal=*/true);
+  CliResult r = RunRib({"--coordinator", server_.address(), "watch", "sw-1"}, {},
+                       /*terminal=*/true, CliOptions(), /*terminal_width=*/200);
   EXPECT_EQ(r.code, 0) << r.err;
   // Bars are drawn below the log lines and erased (cursor up, clear line) before the
   // next line or redraw.
   EXPECT_THAT(r.out, HasSubstr("  vit/ft/a  [#######-----------------------]  25%"));
   EXPECT_THAT(r.out, HasSubstr("\x1b[1A\x1b[2K"));
   EXPECT_THAT(r.out, HasSubstr("vit/ft/a: fmnist-v2 85.0% (425/500)\n"));
-  // Only the log lines remain once the escapes are applied: the last line is the summary.
+  // Bar lines are cut to the terminal's width (a wrapped line would break the redraw).
+  std::vector<std::string> args = {"--coordinator", server_.address(), "watch", "sw-1"};
+  CliResult narrow = RunRib(args, {}, true, CliOptions(), 40);
+  EXPECT_EQ(narrow.code, 0);
+  // 39 columns: "  vit/ft/a  " (12), the bar shrunk to 10 (12 with brackets), then the
+  // numbers, cut.
+  EXPECT_THAT(narrow.out, HasSubstr("\x1b[2K  vit/ft/a  [##--------]  25%  epoch 1/\n"));
+  // The last line is the summary.
   EXPECT_THAT(r.out, ::testing::EndsWith("sweep sw-1 succeeded (3 succeeded)\n"));
 }
 

@@ -225,12 +225,14 @@ struct CliResult {
 // Runs the CLI in-process with the given environment (nothing else is visible to it).
 inline CliResult RunRib(const std::vector<std::string>& args,
                         std::map<std::string, std::string> env = {},
-                        bool terminal = false, const CliOptions& options = {}) {
+                        bool terminal = false, const CliOptions& options = {},
+                        int terminal_width = 0) {
   std::ostringstream out, err;
   CliIo io;
   io.out = &out;
   io.err = &err;
   io.out_is_terminal = terminal;
+  io.terminal_width = terminal_width;
   io.env = [env](const std::string& name) -> std::optional<std::string> {
     auto it = env.find(name);
     if (it == env.end()) return std::nullopt;
