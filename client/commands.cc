@@ -771,8 +771,12 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
   if (options.stub_factory) {
     stub = options.stub_factory(*config);
   } else {
-    channel =
-        grpc::CreateChannel(config->coordinator, grpc::InsecureChannelCredentials());
+    grpc::ChannelArguments channel_args;
+    // ListJobs pages carry every job's results (75 ImageNet-C subsets each), which can
+    // pass gRPC's 4 MiB default.
+    channel_args.SetMaxReceiveMessageSize(256 << 20);
+    channel = grpc::CreateCustomChannel(config->coordinator,
+                                        grpc::InsecureChannelCredentials(), channel_args);
     stub = v1::Coordinator::NewStub(channel);
   }
   Session session(fixed, options, *config, channel, std::move(stub), color);
