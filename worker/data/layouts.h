@@ -1,0 +1,21 @@
+// Internal: the real benchmark's folder layouts (DESIGN §4.1).
+#ifndef RIB_WORKER_DATA_LAYOUTS_H_
+#define RIB_WORKER_DATA_LAYOUTS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "worker/data/source.h"
+
+namespace rib::data::internal {
+
+// The top-level folder of `key` under the data root ("imagenet/val", "objectnet-1.0").
+std::string LayoutFolder(const std::string& key);
+
+absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::string& key,
+                                                                  const DatasetOptions& options);
+
+}  // namespace rib::data::internal
+
+#endif  // RIB_WORKER_DATA_LAYOUTS_H_

@@ -1,0 +1,65 @@
+// SplitDataset: seeded, stratified, grouped train/test splits (DESIGN §4.1).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "worker/data/rng.h"
+#include "worker/data/source.h"
+
+namespace rib::data {
+
+std::vector<std::string> DatasetSource::subsets() const {
+  std::vector<std::string> out;
+  std::unordered_map<std::string, bool> seen;
+  for (const auto& e : examples()) {
+    if (!e.subset.empty() && seen.emplace(e.subset, true).second) out.push_back(e.subset);
+  }
+  return out;
+}
+
+absl::StatusOr<Split> SplitDataset(const DatasetSource& source, const DatasetOptions& options) {
+  const auto& examples = source.examples();
+  Split split;
+  if (options.split == "reference") {
+    split.train = examples;
+    split.test = examples;
+    return split;
+  }
+  if (options.split != "heldout") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("split must be 'heldout' or 'reference', got '", options.split, "'"));
+  }
+  if (!(options.test_fraction >= 0.0 && options.test_fraction <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("test_fraction must be in [0, 1], got ", options.test_fraction));
+  }
+  // Groups in first-seen order; an example without a group is its own group. A group
+  // belongs to the stratum of its first example's label.
+  std::unordered_map<std::string, int64_t> group_id;
+  std::vector<int64_t> example_group(examples.size());
+  std::map<int64_t, std::vector<int64_t>> groups_by_label;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const Example& e = examples[i];
+    const std::string key = e.group.empty() ? absl::StrCat("#", i) : absl::StrCat("g", e.group);
+    auto [it, inserted] = group_id.emplace(key, static_cast<int64_t>(group_id.size()));
+    if (inserted) groups_by_label[e.label].push_back(it->second);
+    example_group[i] = it->second;
+  }
+  std::vector<char> in_test(group_id.size(), 0);
+  for (auto& [label, groups] : groups_by_label) {
+    internal::Rng rng(static_cast<uint64_t>(options.seed),
+                      0x5EED0000ULL + static_cast<uint64_t>(label));
+    rng.Shuffle(groups);
+    const auto n_test = static_cast<size_t>(std::llround(options.test_fraction * groups.size()));
+    for (size_t k = 0; k < n_test && k < groups.size(); ++k) in_test[groups[k]] = 1;
+  }
+  for (size_t i = 0; i < examples.size(); ++i) {
+    (in_test[example_group[i]] ? split.test : split.train).push_back(examples[i]);
+  }
+  return split;
+}
+
+}  // namespace rib::data
