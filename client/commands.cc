@@ -339,9 +339,12 @@ absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
     out() << response.sweep_id() << "\n";
     return kExitOk;
   }
+  // "sweep <id> " first, so scripts can cut the id out of either form.
   out() << "sweep " << response.sweep_id();
   if (response.existing()) {
-    out() << " (already submitted with request id " << request.client_request_id() << ")";
+    out() << " already submitted (request id " << request.client_request_id() << ")";
+  } else {
+    out() << " submitted";
   }
   out() << ": " << response.jobs_total() << " jobs, " << response.jobs_new() << " new, "
         << response.jobs_reused() << " reused\n";

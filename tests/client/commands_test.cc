@@ -72,7 +72,7 @@ TEST_F(CommandsTest, SubmitPrintsNewAndReusedCounts) {
 
   CliResult r = Rib({"submit", path});
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "sweep sw-1: 12 jobs, 9 new, 3 reused\n");
+  EXPECT_EQ(r.out, "sweep sw-1 submitted: 12 jobs, 9 new, 3 reused\n");
   EXPECT_EQ(r.err, "");
   v1::SubmitSweepRequest sent = server_.fake().last_submit();
   EXPECT_EQ(sent.sweep_yaml(), "name: demo\n");
@@ -88,7 +88,7 @@ TEST_F(CommandsTest, SubmitPrintsNewAndReusedCounts) {
   r = Rib({"submit", path});
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(server_.fake().last_submit().client_request_id(), sent.client_request_id());
-  EXPECT_EQ(r.out, "sweep sw-1 (already submitted with request id " +
+  EXPECT_EQ(r.out, "sweep sw-1 already submitted (request id " +
                        sent.client_request_id() + "): 12 jobs, 9 new, 3 reused\n");
 
   // --force changes the id (a forced run is a different request) and sets force.
