@@ -48,7 +48,12 @@ TORCH_MODULE(Classifier);
 // "vit_base_patch16_clip_224", "resnet18/34/50/101", "fmnist_vit", "fmnist_resnet"...)
 // with freshly initialised weights (seeded by the caller's torch::manual_seed).
 // INVALID_ARGUMENT naming the arch when it is unknown.
+// A timm pretrained tag after a dot ("vit_base_patch16_224.augreg_in21k") is ignored, and
+// any vit_{tiny,small,base,large,huge}_patch<P>[_clip]_<S> name is accepted.
 absl::StatusOr<Classifier> CreateModel(const std::string& arch, int64_t num_classes);
+
+// The architecture names CreateModel lists in its error message (the fixed table).
+std::vector<std::string> KnownArchs();
 
 }  // namespace rib::engine
 

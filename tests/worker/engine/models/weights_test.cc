@@ -1,0 +1,181 @@
+// Saving and loading a Classifier: round trips, and each kind of mismatch named.
+#include "worker/engine/weights.h"
+
+#include <torch/torch.h>
+
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
+#include "worker/engine/model.h"
+#include "worker/engine/safetensors.h"
+
+namespace rib::engine {
+namespace {
+
+using ::rib::testing::IsOk;
+using ::rib::testing::ScratchDir;
+using ::rib::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+torch::Tensor Logits(Classifier& model, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  return model->forward(x);
+}
+
+class WeightsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WeightsTest, SaveThenLoadGivesTheSameModel) {
+  ScratchDir dir;
+  torch::manual_seed(0);
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel(GetParam(), 10));
+  // Train mode once so BatchNorm running statistics move away from their init.
+  model->train();
+  model->forward(torch::randn({8, 3, 32, 32}));
+  const std::string path = dir.Join("m.safetensors");
+  ASSERT_THAT(SaveClassifier(model, path, {{"arch", GetParam()}}), IsOk());
+
+  torch::manual_seed(1);  // a different initialisation, overwritten by the load
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier loaded, LoadClassifier(GetParam(), 10, path));
+  auto x = torch::randn({4, 3, 32, 32});
+  EXPECT_TRUE(torch::equal(Logits(model, x), Logits(loaded, x)));
+  for (const auto& [name, t] : ModuleState(*model)) {
+    bool found = false;
+    for (const auto& [name2, t2] : ModuleState(*loaded)) {
+      if (name2 == name) {
+        found = true;
+        EXPECT_TRUE(torch::equal(t, t2)) << name;
+      }
+    }
+    EXPECT_TRUE(found) << name;
+  }
+  std::map<std::string, std::string> metadata;
+  ASSERT_THAT(ReadSafetensors(path, &metadata).status(), IsOk());
+  EXPECT_EQ(metadata["arch"], GetParam());
+  EXPECT_EQ(metadata["format"], "pt");
+}
+
+TEST_P(WeightsTest, HalfPrecisionFilesConvertToFloat) {
+  ScratchDir dir;
+  torch::manual_seed(0);
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel(GetParam(), 10));
+  for (auto dtype : {torch::kHalf, torch::kBFloat16}) {
+    NamedTensors state;
+    for (const auto& [name, t] : ModuleState(*model)) {
+      state.emplace_back(name, t.is_floating_point() ? t.to(dtype) : t);
+    }
+    const std::string path = dir.Join("h.safetensors");
+    ASSERT_THAT(WriteSafetensors(path, state), IsOk());
+    RIB_ASSERT_OK_AND_ASSIGN(Classifier loaded, LoadClassifier(GetParam(), 10, path));
+    // Each tensor is the float32 value its half-precision copy rounds to.
+    const NamedTensors original = ModuleState(*model);
+    const NamedTensors got = ModuleState(*loaded);
+    ASSERT_EQ(got.size(), original.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      const torch::Tensor& t = original[i].second;
+      EXPECT_EQ(got[i].second.scalar_type(), t.scalar_type()) << got[i].first;
+      auto want = t.is_floating_point() ? t.to(dtype).to(t.scalar_type()) : t;
+      EXPECT_TRUE(torch::equal(got[i].second, want)) << got[i].first;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, WeightsTest, ::testing::Values("fmnist_vit", "fmnist_resnet"));
+
+TEST(WeightsMismatchTest, WrongShapeNamesTheTensorAndBothShapes) {
+  ScratchDir dir;
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel("fmnist_vit", 10));
+  const std::string path = dir.Join("m.safetensors");
+  ASSERT_THAT(SaveClassifier(model, path), IsOk());
+  EXPECT_THAT(LoadClassifier("fmnist_vit", 5, path),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("m.safetensors"),
+                             HasSubstr("tensor 'head.weight' has shape [10, 96] in the file "
+                                       "but the module expects [5, 96]"),
+                             HasSubstr("and 1 more"))));
+}
+
+TEST(WeightsMismatchTest, MissingAndUnexpectedTensorsAreNamed) {
+  ScratchDir dir;
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel("fmnist_vit", 10));
+  NamedTensors state = ModuleState(*model);
+  NamedTensors without_norm;
+  for (const auto& [name, t] : state) {
+    if (name != "blocks.2.norm1.bias") without_norm.emplace_back(name, t);
+  }
+  ASSERT_THAT(WriteSafetensors(dir.Join("a.safetensors"), without_norm), IsOk());
+  EXPECT_THAT(LoadClassifier("fmnist_vit", 10, dir.Join("a.safetensors")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("missing tensor 'blocks.2.norm1.bias' (module expects "
+                                 "shape [96])")));
+  NamedTensors extra = state;
+  extra.emplace_back("blocks.9.attn.qkv.weight", torch::zeros({3}));
+  ASSERT_THAT(WriteSafetensors(dir.Join("b.safetensors"), extra), IsOk());
+  EXPECT_THAT(LoadClassifier("fmnist_vit", 10, dir.Join("b.safetensors")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unexpected tensor 'blocks.9.attn.qkv.weight'")));
+  // A ResNet file does not load into a ViT: the first ViT tensor is reported missing.
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier resnet, CreateModel("fmnist_resnet", 10));
+  ASSERT_THAT(SaveClassifier(resnet, dir.Join("r.safetensors")), IsOk());
+  EXPECT_THAT(LoadClassifier("fmnist_vit", 10, dir.Join("r.safetensors")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("missing tensor 'cls_token'")));
+}
+
+TEST(WeightsMismatchTest, FailedLoadLeavesTheModuleUnchanged) {
+  ScratchDir dir;
+  torch::manual_seed(0);
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel("fmnist_vit", 10));
+  NamedTensors state;
+  for (const auto& [name, t] : ModuleState(*model)) state.emplace_back(name, t.clone() + 1);
+  state.back().second = torch::zeros({7});
+  const auto before = model->named_parameters()["cls_token"].clone();
+  EXPECT_FALSE(LoadModuleState(*model, state, "test").ok());
+  EXPECT_TRUE(torch::equal(model->named_parameters()["cls_token"], before));
+}
+
+TEST(WeightsMismatchTest, MissingBatchNormCounterIsTolerated) {
+  ScratchDir dir;
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel("fmnist_resnet", 10));
+  NamedTensors state;
+  for (const auto& [name, t] : ModuleState(*model)) {
+    if (name.find("num_batches_tracked") == std::string::npos) state.emplace_back(name, t);
+  }
+  ASSERT_THAT(WriteSafetensors(dir.Join("n.safetensors"), state), IsOk());
+  EXPECT_THAT(LoadClassifier("fmnist_resnet", 10, dir.Join("n.safetensors")), IsOk());
+}
+
+TEST(WeightsMismatchTest, BadPathsAndArchs) {
+  ScratchDir dir;
+  EXPECT_THAT(LoadClassifier("fmnist_vit", 10, dir.Join("none.safetensors")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("none.safetensors")));
+  EXPECT_THAT(LoadClassifier("resnet7", 10, dir.Join("none.safetensors")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("resnet7")));
+  {
+    std::ofstream out(dir.Join("bad.pt"));
+    out << "not a zip archive";
+  }
+  EXPECT_THAT(LoadClassifier("fmnist_vit", 10, dir.Join("bad.pt")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("bad.pt"), HasSubstr("TorchScript"))));
+}
+
+TEST(CopyStateTest, CopiesEveryTensor) {
+  torch::manual_seed(0);
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier a, CreateModel("fmnist_resnet", 10));
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier b, CreateModel("fmnist_resnet", 10));
+  ASSERT_THAT(CopyClassifierState(*a, *b), IsOk());
+  auto x = torch::randn({2, 3, 32, 32});
+  EXPECT_TRUE(torch::equal(Logits(a, x), Logits(b, x)));
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier c, CreateModel("fmnist_resnet", 7));
+  EXPECT_THAT(CopyClassifierState(*a, *c), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    HasSubstr("fc.weight")));
+}
+
+}  // namespace
+}  // namespace rib::engine
