@@ -213,7 +213,10 @@ std::string SafeFileName(const std::string& text) {
 
 absl::Status WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+  if (!out) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
   out << content;
   out.close();
   if (!out) return absl::DataLossError(absl::StrCat("error writing ", path));

@@ -581,6 +581,11 @@ TEST_F(MatrixCommandTest, NoResultsAndUnwritableOutput) {
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(LineCount(r.err), 1);
   EXPECT_THAT(r.err, StartsWith("rib: matrix: cannot create " + file + "/sub: "));
+  r = Rib({"matrix", "sw-1", "--svg", dir_.Join("no/such/dir/m.svg")});
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_EQ(r.err, "rib: matrix: cannot write " + dir_.Join("no/such/dir/m.svg") +
+                       ": No such file or directory\n");
+  EXPECT_EQ(r.out, "");  // nothing printed when the command fails
 }
 
 }  // namespace
