@@ -1,0 +1,124 @@
+// Masked logits, ObjectNet's any-accepted rule and per-subset counting on hand-made
+// logits.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/testing/status_matchers.h"
+#include "worker/engine/evaluate.h"
+#include "worker/engine/label_mask.h"
+
+namespace rib::engine {
+namespace {
+
+using ::rib::testing::StatusIs;
+
+// 5 model classes; logits rows hand-made so the argmax is known.
+torch::Tensor Logits() {
+  return torch::tensor({{0.0, 5.0, 1.0, 2.0, 3.0},    // argmax 1; over {2,3,4}: 4
+                        {9.0, 0.0, 4.0, 1.0, 0.0},    // argmax 0; over {2,3,4}: 2
+                        {0.0, 0.0, 0.0, 7.0, 1.0}},   // argmax 3
+                       torch::kFloat);
+}
+
+TEST(LabelMaskTest, IdentityTopOne) {
+  data::LabelSpace space;
+  space.label_names = {"a", "b", "c", "d", "e"};
+  RIB_ASSERT_OK_AND_ASSIGN(LabelMask mask, LabelMask::Create(space, 5));
+  torch::Tensor correct = mask.Correct(Logits(), torch::tensor({1, 2, 3}, torch::kLong));
+  EXPECT_TRUE(torch::equal(correct, torch::tensor({true, false, true})));
+  // Without a subset the loss is exactly torch's cross-entropy.
+  torch::Tensor labels = torch::tensor({1, 2, 3}, torch::kLong);
+  EXPECT_TRUE(torch::equal(mask.Loss(Logits(), labels),
+                           torch::nn::functional::cross_entropy(Logits(), labels)));
+}
+
+TEST(LabelMaskTest, ClassSubsetRestrictsArgmax) {
+  data::LabelSpace space;  // IN-A/R style: dataset labels 0..2 are model classes 2,3,4
+  space.class_subset = {2, 3, 4};
+  space.label_names = {"c", "d", "e"};
+  RIB_ASSERT_OK_AND_ASSIGN(LabelMask mask, LabelMask::Create(space, 5));
+  EXPECT_EQ(mask.restricted_classes(), 3);
+  // Row 0: restricted argmax is class 4 (label 2) although class 1 is larger overall.
+  torch::Tensor correct = mask.Correct(Logits(), torch::tensor({2, 0, 1}, torch::kLong));
+  EXPECT_TRUE(torch::equal(correct, torch::tensor({true, true, true})));
+  correct = mask.Correct(Logits(), torch::tensor({0, 1, 2}, torch::kLong));
+  EXPECT_TRUE(torch::equal(correct, torch::tensor({false, false, false})));
+  // Loss: cross-entropy over the 3 restricted logits.
+  torch::Tensor expected = torch::nn::functional::cross_entropy(
+      Logits().index({torch::indexing::Slice(), torch::indexing::Slice(2, 5)}),
+      torch::tensor({2, 0, 1}, torch::kLong));
+  EXPECT_TRUE(torch::allclose(mask.Loss(Logits(), torch::tensor({2, 0, 1}, torch::kLong)),
+                              expected, 0, 1e-6));
+}
+
+TEST(LabelMaskTest, ObjectNetAnyAcceptedClass) {
+  data::LabelSpace space;  // 2 folders; folder 0 ↔ classes {0, 3}, folder 1 ↔ {1}
+  space.class_subset = {0, 1, 3};
+  space.accepted = {{0, 3}, {1}};
+  space.label_names = {"folder0", "folder1"};
+  RIB_ASSERT_OK_AND_ASSIGN(LabelMask mask, LabelMask::Create(space, 5));
+  EXPECT_TRUE(mask.multi_accept());
+  // Row 0 over {0,1,3}: argmax 1 → folder 1 right, folder 0 wrong.
+  // Row 1: argmax 0 → folder 0 right. Row 2: argmax 3 → folder 0 right.
+  torch::Tensor correct = mask.Correct(Logits(), torch::tensor({0, 0, 0}, torch::kLong));
+  EXPECT_TRUE(torch::equal(correct, torch::tensor({false, true, true})));
+  correct = mask.Correct(Logits(), torch::tensor({1, 1, 1}, torch::kLong));
+  EXPECT_TRUE(torch::equal(correct, torch::tensor({true, false, false})));
+  // Loss for row 2 with label 0: -log(softmax(z)_0 + softmax(z)_3) over z = (0, 0, 7).
+  torch::Tensor loss = mask.Loss(Logits().slice(0, 2, 3), torch::tensor({0}, torch::kLong));
+  const double z = std::exp(0.0) + std::exp(0.0) + std::exp(7.0);
+  EXPECT_NEAR(loss.item<double>(), -std::log((std::exp(0.0) + std::exp(7.0)) / z), 1e-6);
+}
+
+TEST(LabelMaskTest, RejectsInconsistentSpaces) {
+  data::LabelSpace out_of_range;
+  out_of_range.class_subset = {0, 7};
+  out_of_range.label_names = {"a", "b"};
+  EXPECT_THAT(LabelMask::Create(out_of_range, 5),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  data::LabelSpace unmapped;
+  unmapped.class_subset = {0, 1};
+  unmapped.accepted = {{0}, {4}};
+  unmapped.label_names = {"a", "b"};
+  EXPECT_THAT(LabelMask::Create(unmapped, 5),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("label 1")));
+}
+
+TEST(EvaluateTest, CountsPerSubsetAndSkipped) {
+  LabelMask mask = LabelMask::Identity(5);
+  // 3 examples in two IN-C style subsets; the identity "model" returns the inputs.
+  torch::Tensor images = Logits();
+  torch::Tensor labels = torch::tensor({1, 2, 3}, torch::kLong);
+  std::vector<std::string> subsets = {"fog/1", "fog/2", "fog/1"};
+  auto stream = MakeTensorStream(images, labels, 2, subsets);
+  EvaluateOptions options;
+  options.subsets = {"fog/1", "fog/2"};
+  options.expected_totals = {2, 3};  // fog/2 lost two examples to decode failures
+  RIB_ASSERT_OK_AND_ASSIGN(
+      std::vector<SubsetCounts> counts,
+      Evaluate([](const torch::Tensor& x) { return x; }, *stream, mask, options));
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts[0].subset, "fog/1");
+  EXPECT_EQ(counts[0].correct, 2);
+  EXPECT_EQ(counts[0].total, 2);
+  EXPECT_EQ(counts[0].skipped, 0);
+  EXPECT_EQ(counts[1].subset, "fog/2");
+  EXPECT_EQ(counts[1].correct, 0);
+  EXPECT_EQ(counts[1].total, 1);
+  EXPECT_EQ(counts[1].skipped, 2);
+}
+
+TEST(EvaluateTest, UnknownSubsetIsAnError) {
+  auto stream = MakeTensorStream(Logits(), torch::tensor({1, 2, 3}, torch::kLong), 8,
+                                 {"a", "b", "zzz"});
+  EvaluateOptions options;
+  options.subsets = {"a", "b"};
+  EXPECT_THAT(Evaluate([](const torch::Tensor& x) { return x; }, *stream,
+                       LabelMask::Identity(5), options),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("zzz")));
+}
+
+}  // namespace
+}  // namespace rib::engine

@@ -1,0 +1,227 @@
+// The defining property of every fine-tuning method (DESIGN §6), on a tiny model.
+#include "worker/engine/methods.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/testing/status_matchers.h"
+#include "tests/worker/engine/train/tiny_model.h"
+
+namespace rib::engine {
+namespace {
+
+using ::rib::engine::testing::AsClassifier;
+using ::rib::engine::testing::TinyClassifier;
+using ::rib::engine::testing::TinyData;
+using ::rib::testing::IsOk;
+using ::rib::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TrainingConfig Config() {
+  TrainingConfig config;
+  config.lr = 0.1;
+  config.epochs = 2;
+  config.warmup_steps = 2;
+  config.seed = 5;
+  return config;
+}
+
+struct Trained {
+  TensorMap initial;
+  TensorMap final_weights;
+  TinyClassifier model{nullptr};
+  std::unique_ptr<TrainingMethod> method;
+};
+
+// Builds the tiny model from seed 11 ("pre-trained" weights), applies `spec`, trains.
+absl::StatusOr<Trained> TrainWith(const MethodSpec& spec, bool finish = true) {
+  Trained out;
+  torch::manual_seed(11);
+  out.model = TinyClassifier();
+  out.initial = CloneWeights(ModelWeights(*out.model));
+  auto [images, labels] = TinyData(48, 2);
+  TensorTrainData::Options data_options;
+  data_options.batch_size = 8;
+  data_options.seed = 5;
+  TensorTrainData data(images, labels, data_options);
+  MethodContext context;
+  context.model = AsClassifier(out.model);
+  context.mask = LabelMask::Identity(3);
+  context.data = &data;
+  context.new_model = []() -> absl::StatusOr<Classifier> {
+    return AsClassifier(TinyClassifier());
+  };
+  auto method = TrainingMethod::Create(spec, context);
+  if (!method.ok()) return method.status();
+  out.method = std::move(*method);
+  TrainOptions options;
+  options.config = Config();
+  auto summary = Train(out.method->setup(), data, options, nullptr);
+  if (!summary.ok()) return summary.status();
+  if (finish) {
+    absl::Status status = out.method->Finish();
+    if (!status.ok()) return status;
+  }
+  out.final_weights = CloneWeights(ModelWeights(*out.model));
+  return out;
+}
+
+MethodSpec Spec(const std::string& kind, std::map<std::string, std::string> params = {}) {
+  MethodSpec spec;
+  spec.name = kind;
+  spec.kind = kind;
+  spec.params = std::move(params);
+  return spec;
+}
+
+void ExpectClose(const TensorMap& a, const TensorMap& b, double tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(torch::allclose(t.to(torch::kDouble), b.at(name).to(torch::kDouble), 0, tol))
+        << name << " max diff "
+        << (t.to(torch::kDouble) - b.at(name).to(torch::kDouble)).abs().max().item<double>();
+  }
+}
+
+bool Changed(const Trained& t, const std::string& name) {
+  return !torch::equal(t.initial.at(name), t.final_weights.at(name));
+}
+
+TEST(MethodsTest, FtChangesEverything) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ft, TrainWith(Spec("ft")));
+  for (const char* name : {"body.weight", "norm.weight", "norm.running_mean", "head.weight"}) {
+    EXPECT_TRUE(Changed(ft, name)) << name;
+  }
+}
+
+TEST(MethodsTest, LpChangesOnlyTheHead) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained lp, TrainWith(Spec("lp")));
+  for (const auto& [name, t] : lp.initial) {
+    if (name == "head.weight" || name == "head.bias") {
+      EXPECT_TRUE(Changed(lp, name)) << name;
+    } else {
+      EXPECT_FALSE(Changed(lp, name)) << name;  // including batch-norm statistics
+    }
+  }
+}
+
+TEST(MethodsTest, LoraLeavesBaseWeightsAndMergedEqualsUnmerged) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained lora,
+                           TrainWith(Spec("lora", {{"rank", "2"}, {"alpha", "4"}}),
+                                     /*finish=*/false));
+  // Only the adapters were trained.
+  std::vector<std::string> trained;
+  for (const auto& [name, p] : lora.method->setup().trainable) trained.push_back(name);
+  EXPECT_THAT(trained, ::testing::ElementsAre("lora_a", "lora_b"));
+  for (const auto& [name, t] : lora.initial) EXPECT_FALSE(Changed(lora, name)) << name;
+  EXPECT_GT(lora.final_weights.at("lora_b").abs().max().item<double>(), 0.0);
+
+  auto [images, labels] = TinyData(16, 9);
+  lora.model->eval();
+  torch::Tensor unmerged = lora.model->forward(images).detach();
+  ASSERT_THAT(lora.method->Finish(), IsOk());
+  torch::Tensor merged = lora.method->EvalForward()(images).detach();
+  EXPECT_TRUE(torch::allclose(merged, unmerged, 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(merged, AsClassifier(TinyClassifier())->forward(images)));
+  // After merging, the model has exactly its original tensors again.
+  EXPECT_EQ(ModelWeights(*lora.model).size(), lora.initial.size());
+  EXPECT_FALSE(torch::equal(lora.initial.at("body.weight"), lora.model->body->weight));
+}
+
+TEST(MethodsTest, VpLeavesTheBackboneUnchangedAndLearnsABorder) {
+  // The tiny model's images are 4 px, so a 30/224 border would be 1 px: pad=56 → 1 px.
+  RIB_ASSERT_OK_AND_ASSIGN(Trained vp, TrainWith(Spec("vp", {{"pad", "56"}})));
+  for (const auto& [name, t] : vp.initial) EXPECT_FALSE(Changed(vp, name)) << name;
+  TensorMap extra = vp.method->ExtraWeights();
+  ASSERT_TRUE(extra.count("prompt"));
+  torch::Tensor prompt = extra.at("prompt");
+  EXPECT_EQ(prompt.sizes(), (std::vector<int64_t>{1, 1, 4, 4}));
+  EXPECT_GT(prompt.abs().sum().item<double>(), 0.0);
+  // The centre 2×2 is not part of the prompt.
+  EXPECT_EQ(prompt.slice(2, 1, 3).slice(3, 1, 3).abs().sum().item<double>(), 0.0);
+}
+
+TEST(MethodsTest, VpRejectsAPadThatCoversTheImage) {
+  EXPECT_THAT(TrainWith(Spec("vp", {{"pad", "200"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("border")));
+}
+
+TEST(MethodsTest, LwfWithAlphaZeroEqualsFt) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ft, TrainWith(Spec("ft")));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained lwf, TrainWith(Spec("lwf", {{"alpha", "0"}})));
+  ExpectClose(ft.final_weights, lwf.final_weights, 1e-6);
+  RIB_ASSERT_OK_AND_ASSIGN(Trained lwf1, TrainWith(Spec("lwf", {{"alpha", "1"}})));
+  EXPECT_FALSE(torch::allclose(ft.final_weights.at("head.weight"),
+                               lwf1.final_weights.at("head.weight"), 0, 1e-4));
+}
+
+TEST(MethodsTest, EwcAndL2spWithLambdaZeroEqualFt) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ft, TrainWith(Spec("ft")));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ewc, TrainWith(Spec("ewc", {{"lambda", "0"}})));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained l2sp, TrainWith(Spec("l2sp", {{"lambda", "0"}})));
+  ExpectClose(ft.final_weights, ewc.final_weights, 1e-6);
+  ExpectClose(ft.final_weights, l2sp.final_weights, 1e-6);
+}
+
+TEST(MethodsTest, PenaltiesPullTowardsThePretrainedWeights) {
+  auto distance = [](const Trained& t) {
+    double d = 0;
+    for (const auto& [name, w] : t.initial) {
+      if (w.is_floating_point() && name.find("running") == std::string::npos) {
+        d += (t.final_weights.at(name) - w).square().sum().item<double>();
+      }
+    }
+    return d;
+  };
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ft, TrainWith(Spec("ft")));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained l2sp, TrainWith(Spec("l2sp", {{"lambda", "1"}})));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ewc, TrainWith(Spec("ewc", {{"lambda", "5"}})));
+  EXPECT_LT(distance(l2sp), distance(ft));
+  EXPECT_LT(distance(ewc), distance(ft));
+}
+
+TEST(MethodsTest, WiseFtEndpointsArePreAndFt) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ft, TrainWith(Spec("ft")));
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap at0,
+                           InterpolateWeights(ft.initial, ft.final_weights, 0.0));
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap at1,
+                           InterpolateWeights(ft.initial, ft.final_weights, 1.0));
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap half,
+                           InterpolateWeights(ft.initial, ft.final_weights, 0.5));
+  for (const auto& [name, t] : ft.initial) {
+    EXPECT_TRUE(torch::equal(at0.at(name), t)) << name;
+    EXPECT_TRUE(torch::equal(at1.at(name), ft.final_weights.at(name))) << name;
+  }
+  EXPECT_TRUE(torch::allclose(half.at("body.weight"),
+                              0.5 * (ft.initial.at("body.weight") +
+                                     ft.final_weights.at("body.weight")),
+                              0, 1e-7));
+  // Integer buffers come from the nearer endpoint (the fine-tuned side at 0.5).
+  EXPECT_TRUE(torch::equal(half.at("norm.num_batches_tracked"),
+                           ft.final_weights.at("norm.num_batches_tracked")));
+}
+
+TEST(MethodsTest, SoupIsTheParameterMean) {
+  TensorMap a = {{"w", torch::tensor({1.0f, 2.0f})}, {"n", torch::tensor(3, torch::kLong)}};
+  TensorMap b = {{"w", torch::tensor({3.0f, 6.0f})}, {"n", torch::tensor(5, torch::kLong)}};
+  TensorMap c = {{"w", torch::tensor({5.0f, 1.0f})}, {"n", torch::tensor(7, torch::kLong)}};
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap soup, AverageWeights({a, b, c}));
+  EXPECT_TRUE(torch::allclose(soup.at("w"), torch::tensor({3.0f, 3.0f})));
+  EXPECT_EQ(soup.at("n").item<int64_t>(), 3);
+  TensorMap bad = {{"w", torch::tensor({1.0f})}, {"n", torch::tensor(1, torch::kLong)}};
+  EXPECT_THAT(AverageWeights({a, bad}), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(MethodsTest, ParamsAreValidated) {
+  EXPECT_THAT(ValidateMethod(Spec("lora", {{"rnk", "4"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'rnk'")));
+  EXPECT_THAT(ValidateMethod(Spec("lwf", {{"alpha", "lots"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("alpha='lots'")));
+  EXPECT_THAT(ValidateMethod(Spec("sgd")), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    HasSubstr("unknown method kind")));
+  EXPECT_THAT(ValidateMethod(Spec("wise-ft", {{"alpha", "0.3"}})), IsOk());
+}
+
+}  // namespace
+}  // namespace rib::engine

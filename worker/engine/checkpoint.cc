@@ -1,0 +1,89 @@
+#include "worker/engine/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace rib::engine {
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return absl::InternalError(absl::StrCat("writing ", tmp, ": ", std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("flushing ", tmp, ": ", std::strerror(err)));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(
+        absl::StrCat("renaming ", tmp, " to ", path, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteCheckpointFile(const std::string& path, const TensorMap& tensors) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& [name, tensor] : tensors) {
+    dict.insert(name, tensor.detach().to(torch::kCPU).contiguous());
+  }
+  std::vector<char> bytes;
+  try {
+    bytes = torch::pickle_save(c10::IValue(dict));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("serialising checkpoint ", path, ": ", e.what_without_backtrace()));
+  }
+  return WriteFileAtomically(path, std::string(bytes.begin(), bytes.end()));
+}
+
+absl::StatusOr<TensorMap> ReadCheckpointFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("checkpoint not found: ", path));
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+  TensorMap out;
+  try {
+    c10::IValue value = torch::pickle_load(bytes);
+    if (!value.isGenericDict()) {
+      return absl::DataLossError(absl::StrCat(path, " is not a rib checkpoint"));
+    }
+    for (const auto& entry : value.toGenericDict()) {
+      if (!entry.key().isString() || !entry.value().isTensor()) {
+        return absl::DataLossError(absl::StrCat(path, " is not a rib checkpoint"));
+      }
+      out[entry.key().toStringRef()] = entry.value().toTensor();
+    }
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("reading checkpoint ", path, ": ", e.what_without_backtrace()));
+  }
+  return out;
+}
+
+}  // namespace rib::engine

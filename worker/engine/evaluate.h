@@ -1,0 +1,64 @@
+// Top-1 evaluation (DESIGN §7): class masks, ObjectNet's any-accepted rule, per-subset
+// counts (ImageNet-C "corruption/severity"), decode failures counted beside the
+// accuracies, counts summed across ranks. Thread-compatible.
+#ifndef RIB_WORKER_ENGINE_EVALUATE_H_
+#define RIB_WORKER_ENGINE_EVALUATE_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/batches.h"
+#include "worker/engine/label_mask.h"
+
+namespace rib::dist {
+class ProcessGroup;
+}  // namespace rib::dist
+
+namespace rib::engine {
+
+struct SubsetCounts {
+  std::string subset;  // "" for a dataset without subsets
+  int64_t correct = 0;
+  int64_t total = 0;    // examples scored
+  int64_t skipped = 0;  // examples that failed to decode (not in total)
+};
+
+using ForwardFn = std::function<torch::Tensor(const torch::Tensor& images)>;
+
+struct EvaluateOptions {
+  torch::Device device = torch::kCPU;
+  // Autocast dtype on CUDA (kFloat = none). Ignored on CPU.
+  at::ScalarType autocast_dtype = at::kFloat;
+  // Every subset this dataset can report, in output order (the same on every rank, so
+  // counts can be summed). Empty = one row with subset "".
+  std::vector<std::string> subsets;
+  // Examples each subset has over all ranks (same order as `subsets`). When given, a
+  // subset's skipped count is expected − scored, so decode failures are attributed to
+  // their subset; otherwise the batches' skipped counts all go to the first row.
+  std::vector<int64_t> expected_totals;
+  dist::ProcessGroup* group = nullptr;
+};
+
+// Runs `forward` (no grad) over the stream and counts correct top-1 predictions.
+// Returns one row per subset of options.subsets, in that order.
+// INVALID_ARGUMENT when a batch names a subset that is not in options.subsets.
+absl::StatusOr<std::vector<SubsetCounts>> Evaluate(const ForwardFn& forward,
+                                                   BatchStream& stream,
+                                                   const LabelMask& mask,
+                                                   const EvaluateOptions& options);
+
+// Pure counting on given logits (used by Evaluate; tested on hand-made logits).
+// Adds into `counts` at the index of each example's subset in `subsets`.
+absl::Status CountCorrect(const torch::Tensor& logits, const torch::Tensor& labels,
+                          const std::vector<std::string>& example_subsets,
+                          const LabelMask& mask, const std::vector<std::string>& subsets,
+                          std::vector<SubsetCounts>* counts);
+
+}  // namespace rib::engine
+
+#endif  // RIB_WORKER_ENGINE_EVALUATE_H_

@@ -1,0 +1,32 @@
+// What a running job reports as it goes. The worker forwards these to the coordinator
+// (progress, each accuracy row as soon as it is computed, checkpoints for resumption).
+#ifndef RIB_WORKER_ENGINE_EVENTS_H_
+#define RIB_WORKER_ENGINE_EVENTS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace rib::engine {
+
+// Called from the thread running the job, in order. Implementations must not block
+// for long (the training loop waits). On multi-rank jobs every rank calls its own
+// sink with identical values; the worker forwards rank 0's.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // `epoch` is 0-based, `step` counts optimiser steps done in the job so far; `steps`
+  // is the job's total. `loss` is the mean training loss since the last report.
+  virtual void OnProgress(int epoch, int epochs, int64_t step, int64_t steps,
+                          double loss, double lr) {}
+  // One accuracy row: `subset` is "" for a whole dataset, or "corruption/severity"
+  // for ImageNet-C style subsets. `skipped` examples failed to decode and are not in
+  // `total`.
+  virtual void OnResult(const std::string& dataset, const std::string& subset,
+                        int64_t correct, int64_t total, int64_t skipped) {}
+  // A complete checkpoint was written (atomically) at `path`.
+  virtual void OnCheckpoint(const std::string& path) {}
+};
+
+}  // namespace rib::engine
+
+#endif  // RIB_WORKER_ENGINE_EVENTS_H_

@@ -1,0 +1,478 @@
+#include "worker/engine/methods.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <set>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "worker/engine/collectives.h"
+
+namespace rib::engine {
+namespace {
+
+// Parameters each kind accepts. "base" names the dependency method (lpft, wise-ft).
+const std::map<std::string, std::set<std::string>>& KnownParams() {
+  static const auto* known = new std::map<std::string, std::set<std::string>>{
+      {"pre", {}},
+      {"ft", {}},
+      {"lp", {}},
+      {"lpft", {"base"}},
+      {"lora", {"rank", "alpha"}},
+      {"vp", {"pad"}},
+      {"lwf", {"alpha", "temperature"}},
+      {"ewc", {"lambda", "fisher_batches"}},
+      {"l2sp", {"lambda"}},
+      {"wise-ft", {"alpha", "base"}},
+      {"soup", {}},
+  };
+  return *known;
+}
+
+absl::StatusOr<double> ParamDouble(const MethodSpec& spec, const std::string& key,
+                                   double fallback) {
+  auto it = spec.params.find(key);
+  if (it == spec.params.end()) return fallback;
+  double value;
+  if (!absl::SimpleAtod(it->second, &value) || !std::isfinite(value)) {
+    return absl::InvalidArgumentError(absl::StrCat("method '", spec.name, "': parameter ",
+                                                   key, "='", it->second,
+                                                   "' is not a number"));
+  }
+  return value;
+}
+
+absl::StatusOr<int64_t> ParamInt(const MethodSpec& spec, const std::string& key,
+                                 int64_t fallback) {
+  auto it = spec.params.find(key);
+  if (it == spec.params.end()) return fallback;
+  int64_t value;
+  if (!absl::SimpleAtoi(it->second, &value) || value <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("method '", spec.name, "': parameter ",
+                                                   key, "='", it->second,
+                                                   "' is not a positive integer"));
+  }
+  return value;
+}
+
+void SetRequiresGrad(ClassifierImpl& model, bool value) {
+  for (auto& p : model.parameters()) p.set_requires_grad(value);
+}
+
+NamedTensors StateOf(ClassifierImpl& model) {
+  NamedTensors state;
+  for (const auto& item : model.named_parameters()) state.emplace_back(item.key(), item.value());
+  for (const auto& item : model.named_buffers()) state.emplace_back(item.key(), item.value());
+  return state;
+}
+
+// ft, lpft, lwf, ewc, l2sp: every parameter, plus an optional penalty or distillation
+// term added to the masked cross-entropy.
+class FullMethod : public TrainingMethod {
+ public:
+  using Extra = std::function<torch::Tensor(const Batch&, const torch::Tensor& logits)>;
+  FullMethod(MethodContext context, Extra extra) : TrainingMethod(std::move(context)) {
+    Classifier model = context_.model;
+    SetRequiresGrad(*model, true);
+    for (const auto& item : model->named_parameters()) {
+      setup_.trainable.emplace_back(item.key(), item.value());
+    }
+    setup_.state = StateOf(*model);
+    LabelMask mask = context_.mask;
+    setup_.loss = [model, mask, extra](const Batch& batch) mutable {
+      torch::Tensor logits = model->forward(batch.images);
+      torch::Tensor loss = mask.Loss(logits, batch.labels);
+      if (extra) loss = loss + extra(batch, logits);
+      return loss;
+    };
+    setup_.set_mode = [model]() mutable { model->train(); };
+  }
+};
+
+// lp: the head only; the backbone stays in eval mode so batch-norm statistics do not
+// move either.
+class LinearProbe : public TrainingMethod {
+ public:
+  static absl::StatusOr<std::unique_ptr<TrainingMethod>> Make(MethodContext context) {
+    auto method = std::unique_ptr<LinearProbe>(new LinearProbe(std::move(context)));
+    Classifier model = method->context_.model;
+    SetRequiresGrad(*model, false);
+    auto params = model->named_parameters();
+    for (const std::string& name : model->HeadParameterNames()) {
+      torch::Tensor* p = params.find(name);
+      if (p == nullptr) {
+        return absl::InternalError(absl::StrCat("head parameter '", name, "' not found"));
+      }
+      p->set_requires_grad(true);
+      method->setup_.trainable.emplace_back(name, *p);
+    }
+    method->setup_.state = StateOf(*model);
+    LabelMask mask = method->context_.mask;
+    method->setup_.loss = [model, mask](const Batch& batch) mutable {
+      torch::Tensor features;
+      {
+        torch::NoGradGuard no_grad;
+        features = model->Features(batch.images);
+      }
+      return mask.Loss(model->Head(features), batch.labels);
+    };
+    method->setup_.set_mode = [model]() mutable { model->eval(); };
+    return std::unique_ptr<TrainingMethod>(std::move(method));
+  }
+
+ private:
+  using TrainingMethod::TrainingMethod;
+};
+
+class Lora : public TrainingMethod {
+ public:
+  static absl::StatusOr<std::unique_ptr<TrainingMethod>> Make(MethodContext context,
+                                                              int64_t rank, double alpha) {
+    auto method = std::unique_ptr<Lora>(new Lora(std::move(context)));
+    Classifier model = method->context_.model;
+    std::set<std::string> base;
+    for (const auto& item : model->named_parameters()) base.insert(item.key());
+    RIB_RETURN_IF_ERROR(model->EnableLora(rank, alpha));
+    model->to(method->context_.device);
+    SetRequiresGrad(*model, false);
+    for (const auto& item : model->named_parameters()) {
+      if (base.count(item.key())) continue;
+      item.value().set_requires_grad(true);
+      method->setup_.trainable.emplace_back(item.key(), item.value());
+    }
+    if (method->setup_.trainable.empty()) {
+      return absl::InternalError("EnableLora added no parameters");
+    }
+    method->setup_.state = StateOf(*model);
+    LabelMask mask = method->context_.mask;
+    method->setup_.loss = [model, mask](const Batch& batch) mutable {
+      return mask.Loss(model->forward(batch.images), batch.labels);
+    };
+    // Eval mode: the base model is frozen, normalisation statistics included.
+    method->setup_.set_mode = [model]() mutable { model->eval(); };
+    return std::unique_ptr<TrainingMethod>(std::move(method));
+  }
+  absl::Status Finish() override {
+    RIB_RETURN_IF_ERROR(context_.model->MergeLora());
+    return TrainingMethod::Finish();
+  }
+
+ private:
+  using TrainingMethod::TrainingMethod;
+};
+
+// Visual prompting (Bahng et al.'s padding prompter): a learned border of `pad`/224 of
+// the image side added to the normalised input; the whole model is frozen. The prompt
+// starts at zero, so step 0 evaluates like the pre-trained model.
+class VisualPrompt : public TrainingMethod {
+ public:
+  static absl::StatusOr<std::unique_ptr<TrainingMethod>> Make(MethodContext context,
+                                                              double pad) {
+    auto method = std::unique_ptr<VisualPrompt>(new VisualPrompt(std::move(context)));
+    Classifier model = method->context_.model;
+    const int64_t size = model->image_size();
+    const int64_t width = std::llround(pad / 224.0 * static_cast<double>(size));
+    if (width <= 0 || 2 * width >= size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vp: pad ", pad, " gives a border of ", width, " px on a ", size, " px image"));
+    }
+    SetRequiresGrad(*model, false);
+    torch::Tensor border = torch::ones({1, model->in_channels(), size, size});
+    border.slice(2, width, size - width).slice(3, width, size - width).zero_();
+    method->border_ = border.to(method->context_.device);
+    method->prompt_ = torch::zeros({1, model->in_channels(), size, size},
+                                   torch::TensorOptions().device(method->context_.device))
+                          .set_requires_grad(true);
+    method->setup_.trainable.emplace_back("prompt", method->prompt_);
+    method->setup_.state = StateOf(*model);
+    method->setup_.state.emplace_back("prompt", method->prompt_);
+    LabelMask mask = method->context_.mask;
+    torch::Tensor prompt = method->prompt_, border_mask = method->border_;
+    method->setup_.loss = [model, mask, prompt, border_mask](const Batch& batch) mutable {
+      return mask.Loss(model->forward(batch.images + prompt * border_mask), batch.labels);
+    };
+    method->setup_.set_mode = [model]() mutable { model->eval(); };
+    return std::unique_ptr<TrainingMethod>(std::move(method));
+  }
+  ForwardFn EvalForward() override {
+    return PromptedForward(context_.model, (prompt_ * border_).detach());
+  }
+  TensorMap ExtraWeights() override {
+    return {{"prompt", (prompt_ * border_).detach().cpu()}};
+  }
+
+ private:
+  using TrainingMethod::TrainingMethod;
+  torch::Tensor prompt_, border_;
+};
+
+// θ_pre for the trainable parameters (the penalties' anchor), detached copies.
+std::vector<torch::Tensor> Anchor(const NamedTensors& trainable) {
+  std::vector<torch::Tensor> anchor;
+  for (const auto& [name, p] : trainable) anchor.push_back(p.detach().clone());
+  return anchor;
+}
+
+// Diagonal empirical Fisher at θ_pre: the mean over `batches` training batches of the
+// squared gradient of the masked cross-entropy (backbone statistics frozen: eval mode,
+// so estimating it does not move batch-norm buffers). Averaged over ranks.
+absl::StatusOr<std::vector<torch::Tensor>> EstimateFisher(const MethodContext& context,
+                                                          const NamedTensors& trainable,
+                                                          int64_t batches) {
+  Classifier model = context.model;
+  model->eval();
+  std::vector<torch::Tensor> fisher;
+  for (const auto& [name, p] : trainable) fisher.push_back(torch::zeros_like(p));
+  RIB_ASSIGN_OR_RETURN(std::unique_ptr<BatchStream> stream, context.data->Epoch(0));
+  Batch batch;
+  int64_t used = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
+    if (!more) break;
+    if (batch.images.size(0) == 0) continue;
+    for (const auto& [name, p] : trainable) {
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    }
+    torch::Tensor loss = context.mask.Loss(model->forward(batch.images.to(context.device)),
+                                           batch.labels.to(context.device));
+    loss.backward();
+    for (size_t i = 0; i < trainable.size(); ++i) {
+      const torch::Tensor& g = trainable[i].second.grad();
+      if (g.defined()) fisher[i].add_(g.detach().square());
+    }
+    ++used;
+  }
+  for (const auto& [name, p] : trainable) {
+    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad() = torch::Tensor();
+  }
+  torch::Tensor count = torch::tensor({static_cast<double>(used)}, torch::kDouble);
+  RIB_RETURN_IF_ERROR(AllReduceSum(context.group, {count}));
+  RIB_RETURN_IF_ERROR(AllReduceSum(context.group, fisher));
+  const double total = count.item<double>();
+  if (total <= 0) return absl::InvalidArgumentError("ewc: no training batch for the Fisher");
+  for (auto& f : fisher) f.div_(total);
+  return fisher;
+}
+
+}  // namespace
+
+const std::vector<std::string>& MethodKinds() {
+  static const auto* kinds = new std::vector<std::string>{
+      "pre", "ft", "lp", "lpft", "lora", "vp", "lwf", "ewc", "l2sp", "wise-ft", "soup"};
+  return *kinds;
+}
+
+bool MethodTrains(const std::string& kind) {
+  return kind == "ft" || kind == "lp" || kind == "lpft" || kind == "lora" || kind == "vp" ||
+         kind == "lwf" || kind == "ewc" || kind == "l2sp";
+}
+
+absl::Status ValidateMethod(const MethodSpec& spec) {
+  auto it = KnownParams().find(spec.kind);
+  if (it == KnownParams().end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown method kind '", spec.kind,
+                                                   "' (expected one of ",
+                                                   absl::StrJoin(MethodKinds(), ", "), ")"));
+  }
+  for (const auto& [key, value] : spec.params) {
+    if (!it->second.count(key)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("method '", spec.name, "' (", spec.kind, ") takes no parameter '",
+                       key, "'", it->second.empty() ? "" : " (it takes: ",
+                       absl::StrJoin(it->second, ", "), it->second.empty() ? "" : ")"));
+    }
+  }
+  for (const char* key : {"alpha", "temperature", "lambda", "pad"}) {
+    RIB_RETURN_IF_ERROR(ParamDouble(spec, key, 0).status());
+  }
+  for (const char* key : {"rank", "fisher_batches"}) {
+    RIB_RETURN_IF_ERROR(ParamInt(spec, key, 1).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
+    const MethodSpec& spec, MethodContext context) {
+  RIB_RETURN_IF_ERROR(ValidateMethod(spec));
+  if (!MethodTrains(spec.kind)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method kind '", spec.kind, "' does not train"));
+  }
+  if (!context.model) return absl::InvalidArgumentError("no model");
+  context.model->to(context.device);
+  const std::string& kind = spec.kind;
+  if (kind == "ft" || kind == "lpft") {
+    return std::unique_ptr<TrainingMethod>(new FullMethod(std::move(context), nullptr));
+  }
+  if (kind == "lp") return LinearProbe::Make(std::move(context));
+  if (kind == "lora") {
+    RIB_ASSIGN_OR_RETURN(int64_t rank, ParamInt(spec, "rank", 8));
+    RIB_ASSIGN_OR_RETURN(double alpha, ParamDouble(spec, "alpha", 1.0));
+    return Lora::Make(std::move(context), rank, alpha);
+  }
+  if (kind == "vp") {
+    RIB_ASSIGN_OR_RETURN(double pad, ParamDouble(spec, "pad", 30.0));
+    return VisualPrompt::Make(std::move(context), pad);
+  }
+  if (kind == "lwf") {
+    RIB_ASSIGN_OR_RETURN(double alpha, ParamDouble(spec, "alpha", 1.0));
+    RIB_ASSIGN_OR_RETURN(double temperature, ParamDouble(spec, "temperature", 2.0));
+    if (temperature <= 0) return absl::InvalidArgumentError("lwf: temperature must be > 0");
+    if (!context.new_model) return absl::InvalidArgumentError("lwf: no model factory");
+    RIB_ASSIGN_OR_RETURN(Classifier teacher, context.new_model());
+    RIB_RETURN_IF_ERROR(LoadWeights(*teacher, CloneWeights(ModelWeights(*context.model))));
+    teacher->to(context.device);
+    teacher->eval();
+    SetRequiresGrad(*teacher, false);
+    LabelMask mask = context.mask;
+    auto extra = [teacher, mask, alpha, temperature](const Batch& batch,
+                                                    const torch::Tensor& logits) mutable {
+      torch::Tensor teacher_logits;
+      {
+        torch::NoGradGuard no_grad;
+        teacher_logits = mask.Restrict(teacher->forward(batch.images)).to(torch::kFloat);
+      }
+      torch::Tensor log_p = torch::log_softmax(teacher_logits / temperature, 1);
+      torch::Tensor log_q = torch::log_softmax(mask.Restrict(logits).to(torch::kFloat) /
+                                                   temperature, 1);
+      torch::Tensor kl = (log_p.exp() * (log_p - log_q)).sum(1).mean();
+      return alpha * kl;
+    };
+    return std::unique_ptr<TrainingMethod>(new FullMethod(std::move(context), extra));
+  }
+  // ewc / l2sp: quadratic pull towards θ_pre.
+  const bool ewc = kind == "ewc";
+  RIB_ASSIGN_OR_RETURN(double lambda, ParamDouble(spec, "lambda", ewc ? 5000.0 : 1.0));
+  RIB_ASSIGN_OR_RETURN(int64_t fisher_batches, ParamInt(spec, "fisher_batches", 16));
+  auto method = std::unique_ptr<TrainingMethod>(new FullMethod(context, nullptr));
+  const NamedTensors trainable = method->setup().trainable;
+  std::vector<torch::Tensor> anchor = Anchor(trainable);
+  std::vector<torch::Tensor> weight;  // per-element coefficient
+  if (ewc) {
+    if (context.data == nullptr) return absl::InvalidArgumentError("ewc: no training data");
+    RIB_ASSIGN_OR_RETURN(weight, EstimateFisher(context, trainable, fisher_batches));
+    for (auto& w : weight) w.mul_(lambda / 2.0);
+  }
+  auto extra = [trainable, anchor, weight, lambda, ewc](const Batch&, const torch::Tensor&) {
+    torch::Tensor penalty = torch::zeros({}, trainable.front().second.options());
+    for (size_t i = 0; i < trainable.size(); ++i) {
+      torch::Tensor d = (trainable[i].second - anchor[i]).square();
+      penalty = penalty + (ewc ? (weight[i] * d).sum() : lambda * d.sum());
+    }
+    return penalty;
+  };
+  return std::unique_ptr<TrainingMethod>(new FullMethod(std::move(context), extra));
+}
+
+ForwardFn TrainingMethod::EvalForward() {
+  Classifier model = context_.model;
+  return [model](const torch::Tensor& images) mutable { return model->forward(images); };
+}
+
+absl::Status TrainingMethod::Finish() {
+  context_.model->eval();
+  SetRequiresGrad(*context_.model, false);
+  return absl::OkStatus();
+}
+
+ForwardFn PromptedForward(Classifier model, torch::Tensor prompt) {
+  return [model, prompt](const torch::Tensor& images) mutable {
+    return model->forward(images + prompt.to(images.device()));
+  };
+}
+
+TensorMap ModelWeights(ClassifierImpl& model) {
+  TensorMap map;
+  for (const auto& [name, t] : StateOf(model)) map[name] = t;
+  return map;
+}
+
+TensorMap CloneWeights(const TensorMap& weights) {
+  TensorMap out;
+  for (const auto& [name, t] : weights) out[name] = t.detach().clone();
+  return out;
+}
+
+absl::Status LoadWeights(ClassifierImpl& model, const TensorMap& weights) {
+  TensorMap target = ModelWeights(model);
+  for (const auto& [name, t] : weights) {
+    if (!target.count(name)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("weights have '", name, "', which the model does not"));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : target) {
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      return absl::FailedPreconditionError(absl::StrCat("weights lack '", name, "'"));
+    }
+    if (it->second.sizes() != t.sizes()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", name, "' has shape ", c10::str(it->second.sizes()), ", the model expects ",
+          c10::str(t.sizes())));
+    }
+    t.copy_(it->second);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorMap> InterpolateWeights(const TensorMap& a, const TensorMap& b,
+                                             double alpha) {
+  if (a.size() != b.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("weight maps differ in size: ", a.size(),
+                                                   " vs ", b.size()));
+  }
+  TensorMap out;
+  for (const auto& [name, ta] : a) {
+    auto it = b.find(name);
+    if (it == b.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", name, "' missing from one side"));
+    }
+    const torch::Tensor& tb = it->second;
+    if (ta.sizes() != tb.sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", name, "' shapes differ"));
+    }
+    if (!ta.is_floating_point()) {
+      out[name] = (alpha < 0.5 ? ta : tb).detach().clone();  // the nearer endpoint
+      continue;
+    }
+    torch::Tensor fa = ta.detach().to(torch::kFloat), fb = tb.detach().to(torch::kFloat);
+    out[name] = ((1.0 - alpha) * fa + alpha * fb).to(ta.scalar_type());
+  }
+  return out;
+}
+
+absl::StatusOr<TensorMap> AverageWeights(const std::vector<TensorMap>& members) {
+  if (members.empty()) return absl::InvalidArgumentError("soup of nothing");
+  TensorMap out;
+  for (const auto& [name, first] : members.front()) {
+    if (!first.is_floating_point()) {
+      out[name] = first.detach().clone();
+      continue;
+    }
+    torch::Tensor sum = torch::zeros(first.sizes(), first.options().dtype(torch::kFloat));
+    for (size_t m = 0; m < members.size(); ++m) {
+      auto it = members[m].find(name);
+      if (it == members[m].end() || it->second.sizes() != first.sizes()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("soup member ", m, " lacks '", name, "' or has another shape"));
+      }
+      sum += it->second.detach().to(torch::kFloat);
+    }
+    out[name] = (sum / static_cast<double>(members.size())).to(first.scalar_type());
+  }
+  for (size_t m = 1; m < members.size(); ++m) {
+    if (members[m].size() != out.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("soup member ", m, " has ",
+                                                     members[m].size(), " tensors, not ",
+                                                     out.size()));
+    }
+  }
+  return out;
+}
+
+}  // namespace rib::engine

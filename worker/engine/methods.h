@@ -1,0 +1,110 @@
+// The fine-tuning methods of DESIGN §6 as TrainSetups for the shared loop, plus the
+// weight-space methods (wise-ft, soup) as pure functions on weight maps.
+//
+//   kind   trains                         loss                         params (defaults)
+//   ft     every parameter                CE on masked logits          -
+//   lpft   every parameter (from lp's)    CE                           -
+//   lp     the head (backbone in eval)    CE                           -
+//   lora   rank-r q/v adapters (base eval) CE                           rank=8 alpha=1
+//   vp     a border prompt on the input   CE                           pad=30 (of 224)
+//   lwf    every parameter                CE + α·KL(p_pre/T ‖ p/T)     alpha=1 temperature=2
+//   ewc    every parameter                CE + λ/2 Σ F (θ−θ_pre)²      lambda=5000 fisher_batches=16
+//   l2sp   every parameter                CE + λ Σ (θ−θ_pre)²          lambda=1
+//   wise-ft, soup, pre: no training (see InterpolateWeights / AverageWeights).
+//
+// Not thread-safe: a TrainingMethod owns its model while the job runs.
+#ifndef RIB_WORKER_ENGINE_METHODS_H_
+#define RIB_WORKER_ENGINE_METHODS_H_
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "worker/engine/batches.h"
+#include "worker/engine/checkpoint.h"
+#include "worker/engine/evaluate.h"
+#include "worker/engine/label_mask.h"
+#include "worker/engine/model.h"
+#include "worker/engine/trainer.h"
+
+namespace rib::dist {
+class ProcessGroup;
+}  // namespace rib::dist
+
+namespace rib::engine {
+
+// True for the kinds that run the training loop.
+bool MethodTrains(const std::string& kind);
+// Every kind rib knows, in DESIGN §6 order.
+const std::vector<std::string>& MethodKinds();
+// INVALID_ARGUMENT for an unknown kind or a parameter the kind does not take / cannot
+// parse (the message names the parameter).
+absl::Status ValidateMethod(const MethodSpec& spec);
+
+// A model's parameters and buffers by name (the tensors themselves, not copies).
+TensorMap ModelWeights(ClassifierImpl& model);
+// Deep copy (detached, cloned).
+TensorMap CloneWeights(const TensorMap& weights);
+// Copies `weights` into the model in place. FAILED_PRECONDITION naming the first
+// missing, unexpected or mis-shaped tensor.
+absl::Status LoadWeights(ClassifierImpl& model, const TensorMap& weights);
+// (1−α)·a + α·b for floating tensors (integer buffers such as BN's step counters come
+// from the nearer endpoint: a when α < 0.5, else b). INVALID_ARGUMENT when the names
+// or shapes differ.
+absl::StatusOr<TensorMap> InterpolateWeights(const TensorMap& a, const TensorMap& b,
+                                             double alpha);
+// The element-wise mean of the floating tensors (integers from the first map).
+absl::StatusOr<TensorMap> AverageWeights(const std::vector<TensorMap>& members);
+
+struct MethodContext {
+  // The starting model (pre-trained weights; lp's for lpft), trained in place.
+  Classifier model{nullptr};
+  // The fine-tune dataset's label space.
+  LabelMask mask = LabelMask::Identity(1);
+  // A fresh model of the same architecture (weights are overwritten): lwf's teacher.
+  std::function<absl::StatusOr<Classifier>()> new_model;
+  // The training data (ewc reads batches of it to estimate the Fisher information).
+  TrainData* data = nullptr;
+  torch::Device device = torch::kCPU;
+  dist::ProcessGroup* group = nullptr;
+};
+
+class TrainingMethod {
+ public:
+  // Prepares the model for `spec.kind` (freezes parameters, adds adapters or prompts,
+  // snapshots θ_pre, estimates the Fisher for ewc). INVALID_ARGUMENT for a kind that
+  // does not train or bad params; FAILED_PRECONDITION when the architecture cannot
+  // take the method (lora on a ResNet).
+  static absl::StatusOr<std::unique_ptr<TrainingMethod>> Create(const MethodSpec& spec,
+                                                                MethodContext context);
+  virtual ~TrainingMethod() = default;
+
+  const TrainSetup& setup() const { return setup_; }
+  // Forward pass for evaluation after training (vp adds its prompt). Call Finish()
+  // first.
+  virtual ForwardFn EvalForward();
+  // Ends training: lora merges its adapters into the base weights; the model is put in
+  // eval mode.
+  virtual absl::Status Finish();
+  // Tensors that belong to the result besides the model's weights ("prompt" for vp).
+  virtual TensorMap ExtraWeights() { return {}; }
+
+  Classifier& model() { return context_.model; }
+
+ protected:
+  explicit TrainingMethod(MethodContext context) : context_(std::move(context)) {}
+  MethodContext context_;
+  TrainSetup setup_;
+};
+
+// Applies vp's learned prompt (as saved under "prompt") in front of a model.
+ForwardFn PromptedForward(Classifier model, torch::Tensor prompt);
+
+}  // namespace rib::engine
+
+#endif  // RIB_WORKER_ENGINE_METHODS_H_

@@ -1,0 +1,296 @@
+#include "worker/engine/trainer.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "worker/engine/checkpoint.h"
+#include "worker/engine/collectives.h"
+#include "worker/engine/schedule.h"
+
+namespace rib::engine {
+namespace {
+
+// Dynamic loss scaling for fp16 (the torch.cuda.amp.GradScaler recipe): multiply the
+// loss by `scale`, unscale the gradients, skip the step and halve the scale when any
+// gradient is not finite, double it after `kGrowthInterval` good steps.
+class LossScaler {
+ public:
+  static constexpr int64_t kGrowthInterval = 2000;
+  explicit LossScaler(bool enabled) : enabled_(enabled) {}
+  bool enabled() const { return enabled_; }
+  torch::Tensor Scale(const torch::Tensor& loss) const {
+    return enabled_ ? loss * scale_ : loss;
+  }
+  // Unscales in place; false when the step must be skipped.
+  bool UnscaleAndCheck(const std::vector<torch::Tensor>& params) {
+    if (!enabled_) return true;
+    bool finite = true;
+    for (const auto& p : params) {
+      if (!p.grad().defined()) continue;
+      p.mutable_grad().div_(scale_);
+      finite = finite && p.grad().isfinite().all().item<bool>();
+    }
+    if (finite) {
+      if (++good_steps_ >= kGrowthInterval) scale_ *= 2.0, good_steps_ = 0;
+    } else {
+      scale_ *= 0.5, good_steps_ = 0;
+    }
+    return finite;
+  }
+  double scale() const { return scale_; }
+  int64_t good_steps() const { return good_steps_; }
+  void Restore(double scale, int64_t good_steps) { scale_ = scale, good_steps_ = good_steps; }
+
+ private:
+  bool enabled_;
+  double scale_ = 65536.0;
+  int64_t good_steps_ = 0;
+};
+
+// Autocast for the forward pass on CUDA; a no-op elsewhere (CPU trains in fp32).
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, at::ScalarType dtype) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
+
+std::string MomentumKey(const torch::Tensor& p) {
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+}
+
+absl::Status SaveCheckpoint(const std::string& path, const TrainSetup& setup,
+                            torch::optim::SGD& optimizer, int64_t step, int epochs_done,
+                            int64_t total_steps, const LossScaler& scaler) {
+  TensorMap map;
+  for (const auto& [name, t] : setup.state) map["state/" + name] = t;
+  auto& opt_state = optimizer.state();
+  for (const auto& [name, p] : setup.trainable) {
+    auto it = opt_state.find(MomentumKey(p));
+    if (it == opt_state.end()) continue;
+    auto& sgd_state = static_cast<torch::optim::SGDParamState&>(*it->second);
+    if (sgd_state.momentum_buffer().defined()) {
+      map["momentum/" + name] = sgd_state.momentum_buffer();
+    }
+  }
+  map["meta/step"] = torch::tensor(step, torch::kLong);
+  map["meta/epochs_done"] = torch::tensor(static_cast<int64_t>(epochs_done), torch::kLong);
+  map["meta/total_steps"] = torch::tensor(total_steps, torch::kLong);
+  map["meta/loss_scale"] = torch::tensor(scaler.scale(), torch::kDouble);
+  map["meta/good_steps"] = torch::tensor(scaler.good_steps(), torch::kLong);
+  return WriteCheckpointFile(path, map);
+}
+
+absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
+                            torch::optim::SGD& optimizer, int64_t total_steps,
+                            int64_t* step, int* epochs_done, LossScaler* scaler) {
+  RIB_ASSIGN_OR_RETURN(TensorMap map, ReadCheckpointFile(path));
+  auto get = [&](const std::string& key) -> absl::StatusOr<torch::Tensor> {
+    auto it = map.find(key);
+    if (it == map.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint ", path, " has no '", key, "'"));
+    }
+    return it->second;
+  };
+  RIB_ASSIGN_OR_RETURN(torch::Tensor saved_total, get("meta/total_steps"));
+  if (saved_total.item<int64_t>() != total_steps) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint ", path, " is for a run of ", saved_total.item<int64_t>(),
+        " steps, this run has ", total_steps));
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, t] : setup.state) {
+    RIB_ASSIGN_OR_RETURN(torch::Tensor saved, get("state/" + name));
+    if (saved.sizes() != t.sizes()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint ", path, ": '", name, "' has shape ", c10::str(saved.sizes()),
+          ", the model has ", c10::str(t.sizes())));
+    }
+    t.copy_(saved);
+  }
+  for (const auto& [name, p] : setup.trainable) {
+    auto it = map.find("momentum/" + name);
+    if (it == map.end()) continue;
+    auto state = std::make_unique<torch::optim::SGDParamState>();
+    state->momentum_buffer(it->second.to(p.device()).clone());
+    optimizer.state()[MomentumKey(p)] = std::move(state);
+  }
+  RIB_ASSIGN_OR_RETURN(torch::Tensor s, get("meta/step"));
+  RIB_ASSIGN_OR_RETURN(torch::Tensor e, get("meta/epochs_done"));
+  RIB_ASSIGN_OR_RETURN(torch::Tensor scale, get("meta/loss_scale"));
+  RIB_ASSIGN_OR_RETURN(torch::Tensor good, get("meta/good_steps"));
+  *step = s.item<int64_t>();
+  *epochs_done = static_cast<int>(e.item<int64_t>());
+  scaler->Restore(scale.item<double>(), good.item<int64_t>());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int64_t TotalSteps(const TrainingConfig& config, int64_t steps_per_epoch) {
+  int64_t total = static_cast<int64_t>(config.epochs) * steps_per_epoch;
+  if (config.max_steps > 0) total = std::min<int64_t>(total, config.max_steps);
+  return total;
+}
+
+absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
+                                   const TrainOptions& options, EventSink* sink) {
+  const TrainingConfig& config = options.config;
+  if (setup.trainable.empty()) {
+    return absl::InvalidArgumentError("nothing to train: the method froze every parameter");
+  }
+  if (config.epochs <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("epochs must be > 0, got ", config.epochs));
+  }
+  const int64_t steps_per_epoch = data.steps_per_epoch();
+  if (steps_per_epoch <= 0) {
+    return absl::InvalidArgumentError("the training set yields no batch");
+  }
+  ScheduleOptions schedule{config.lr, config.warmup_steps,
+                           TotalSteps(config, steps_per_epoch), config.schedule};
+  RIB_RETURN_IF_ERROR(ValidateSchedule(schedule));
+  const int64_t total_steps = schedule.total_steps;
+
+  // Precision: fp32 on CPU always; autocast on CUDA (fp16 with loss scaling by default).
+  const bool cuda = options.device.is_cuda();
+  bool autocast = false;
+  at::ScalarType autocast_dtype = at::kHalf;
+  if (config.precision == "fp16" || config.precision == "bf16" || config.precision == "auto") {
+    autocast = cuda;
+    autocast_dtype = config.precision == "bf16" ? at::kBFloat16 : at::kHalf;
+  } else if (config.precision != "fp32") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown precision '", config.precision, "' (expected auto, fp32, fp16 or bf16)"));
+  }
+  LossScaler scaler(autocast && autocast_dtype == at::kHalf);
+
+  std::vector<torch::Tensor> params;
+  for (const auto& [name, p] : setup.trainable) params.push_back(p);
+  torch::optim::SGD optimizer(params, torch::optim::SGDOptions(config.lr)
+                                          .momentum(config.momentum)
+                                          .weight_decay(config.weight_decay));
+
+  int64_t step = 0;
+  int epochs_done = 0;
+  if (!options.resume_checkpoint.empty()) {
+    RIB_RETURN_IF_ERROR(LoadCheckpoint(options.resume_checkpoint, setup, optimizer,
+                                       total_steps, &step, &epochs_done, &scaler));
+    RIB_LOG(INFO) << "resumed from " << options.resume_checkpoint << " at step " << step
+                  << " (epoch " << epochs_done << ")";
+  }
+  {
+    // Every rank starts from rank 0's weights (and, after a resume, its state).
+    std::vector<torch::Tensor> state;
+    for (const auto& [name, t] : setup.state) state.push_back(t.detach());
+    RIB_RETURN_IF_ERROR(BroadcastFromRank0(options.group, state));
+  }
+
+  TrainSummary summary;
+  double window_loss = 0.0;
+  int64_t window_steps = 0;
+  std::string previous_checkpoint;
+  for (int epoch = epochs_done; epoch < config.epochs && step < total_steps; ++epoch) {
+    // Per-epoch seeding makes a resumed run draw the same random numbers.
+    torch::manual_seed(static_cast<uint64_t>(config.seed) * 1000003ULL + epoch);
+    if (setup.set_mode) setup.set_mode();
+    RIB_ASSIGN_OR_RETURN(std::unique_ptr<BatchStream> stream, data.Epoch(epoch));
+    double lr = 0.0;
+    Batch batch;
+    while (step < total_steps) {
+      RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
+      if (!more) break;
+      lr = LearningRateAt(schedule, step);
+      for (auto& group : optimizer.param_groups()) {
+        static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+      }
+      batch.images = batch.images.to(options.device);
+      batch.labels = batch.labels.to(options.device);
+      optimizer.zero_grad();
+      const int64_t local_n = batch.images.size(0);
+      try {
+        torch::Tensor loss;
+        if (local_n > 0) {
+          AutocastScope scope(autocast, autocast_dtype);
+          loss = setup.loss(batch);
+        }
+        // [Σ loss·n, Σ n] over ranks: the global mean loss, identical on every rank so
+        // every rank takes the same branch below.
+        torch::Tensor reported = torch::zeros({2}, torch::kDouble);
+        if (local_n > 0) {
+          reported[0] = loss.detach().to(torch::kDouble).cpu().item<double>() * local_n;
+          reported[1] = static_cast<double>(local_n);
+        }
+        RIB_RETURN_IF_ERROR(AllReduceSum(options.group, {reported}));
+        const double global_n = reported[1].item<double>();
+        const double value = reported[0].item<double>() / std::max(1.0, global_n);
+        if (!std::isfinite(value)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "non-finite training loss (", value, ") at step ", step + 1, " of ",
+              total_steps, " (epoch ", epoch + 1, ", lr ", lr, ")"));
+        }
+        if (local_n > 0) {
+          // Shards may differ in size: weight each rank's mean so that averaging the
+          // gradients gives the gradient of the global mean (no-op with one rank).
+          if (GroupSize(options.group) > 1) {
+            loss = loss * (local_n * GroupSize(options.group) / global_n);
+          }
+          scaler.Scale(loss).backward();
+        }
+        RIB_RETURN_IF_ERROR(AllReduceGradients(options.group, params));
+        if (scaler.UnscaleAndCheck(params)) optimizer.step();
+        window_loss += value;
+        ++window_steps;
+      } catch (const c10::Error& e) {
+        return absl::InternalError(absl::StrCat("training step ", step + 1, ": ",
+                                                e.what_without_backtrace()));
+      }
+      ++step;
+      if (sink != nullptr && step % options.progress_every == 0) {
+        summary.last_loss = window_loss / window_steps;
+        sink->OnProgress(epoch, config.epochs, step, total_steps, summary.last_loss, lr);
+        window_loss = 0.0, window_steps = 0;
+      }
+    }
+    if (window_steps > 0) {
+      summary.last_loss = window_loss / window_steps;
+      if (sink != nullptr) {
+        sink->OnProgress(epoch, config.epochs, step, total_steps, summary.last_loss, lr);
+      }
+      window_loss = 0.0, window_steps = 0;
+    }
+    epochs_done = epoch + 1;
+    if (!options.checkpoint_dir.empty() && GroupRank(options.group) == 0) {
+      const std::string path =
+          absl::StrCat(options.checkpoint_dir, "/epoch-", epochs_done, ".ckpt");
+      RIB_RETURN_IF_ERROR(
+          SaveCheckpoint(path, setup, optimizer, step, epochs_done, total_steps, scaler));
+      if (!previous_checkpoint.empty()) std::remove(previous_checkpoint.c_str());
+      previous_checkpoint = path;
+      if (sink != nullptr) sink->OnCheckpoint(path);
+    }
+  }
+  summary.steps = step;
+  summary.epochs_completed = epochs_done;
+  return summary;
+}
+
+}  // namespace rib::engine
