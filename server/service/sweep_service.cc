@@ -103,13 +103,7 @@ absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
   constexpr int kBatch = 500;
   // Skip to the end of the log first, so the snapshot and the stream overlap rather
   // than leave a gap.
-  int64_t last_id = 0;
-  for (;;) {
-    RIB_ASSIGN_OR_RETURN(std::vector<SweepEvent> events,
-                         repo_->ListEvents(sweep_id, last_id, 10'000));
-    if (events.empty()) break;
-    last_id = events.back().id;
-  }
+  RIB_ASSIGN_OR_RETURN(int64_t last_id, repo_->LastEventId(sweep_id));
   if (snapshot) {
     storage::JobFilter filter;
     filter.sweep_id = sweep_id;

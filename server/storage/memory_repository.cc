@@ -163,6 +163,7 @@ absl::StatusOr<SubmitResult> MemoryRepository::SubmitSweep(const NewSweep& in) {
             other.reused_from.empty()) {
           job.reused_from = other.id;
           job.final_weights = other.final_weights;
+          job.progress = 1.0;
           break;
         }
       }
@@ -547,6 +548,17 @@ absl::StatusOr<std::vector<SweepEvent>> MemoryRepository::ListEvents(
     if (static_cast<int>(out.size()) >= limit) break;
   }
   return out;
+}
+
+absl::StatusOr<int64_t> MemoryRepository::LastEventId(const std::string& sweep_id) {
+  absl::MutexLock l(&mu_);
+  if (sweeps_.count(sweep_id) == 0) {
+    return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+  }
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+    if (it->sweep_id == sweep_id) return it->id;
+  }
+  return 0;
 }
 
 }  // namespace rib::storage

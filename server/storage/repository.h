@@ -153,6 +153,8 @@ class Repository {
   virtual absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
                                                              int64_t after_id,
                                                              int limit) = 0;
+  // The id of the sweep's newest event (0 when none): where a watch starts.
+  virtual absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) = 0;
   // A counter that grows whenever any event is written, by this process or (through
   // NOTIFY) another one. WaitForChange blocks until it differs from `seen` or
   // `timeout` passes, and returns the current value.

@@ -544,6 +544,7 @@ TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
   const Job& pre = jobs.at("m/pre");
   EXPECT_EQ(pre.state, JobState::kSucceeded);
   EXPECT_EQ(pre.reused_from, JobsByKey(first.sweep_id).at("m/pre").id);
+  EXPECT_DOUBLE_EQ(pre.progress, 1.0);
   RIB_ASSERT_OK_AND_ASSIGN(Job pre_full, repo_->GetJob(pre.id));
   ASSERT_THAT(pre_full.results, SizeIs(1));
   EXPECT_EQ(pre_full.results[0].correct, 42);
@@ -598,6 +599,9 @@ TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<SweepEvent> tail,
                            repo_->ListEvents(r.sweep_id, events[9].id, 1000));
   EXPECT_THAT(tail, SizeIs(2));
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t last, repo_->LastEventId(r.sweep_id));
+  EXPECT_EQ(last, events[11].id);
+  EXPECT_THAT(repo_->LastEventId("no-such"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_P(RepositoryContractTest, DrainingWorkersGetNothingAndAreTold) {

@@ -854,4 +854,15 @@ absl::StatusOr<std::vector<SweepEvent>> PostgresRepository::ListEvents(
   });
 }
 
+absl::StatusOr<int64_t> PostgresRepository::LastEventId(const std::string& sweep_id) {
+  return pg::RunTx(pool_.get(), "reading events", [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+    pqxx::result r = tx.exec_params(
+        "SELECT COALESCE((SELECT max(e.id) FROM events e WHERE e.sweep_id = s.id), 0)"
+        " FROM sweeps s WHERE s.id = $1",
+        sweep_id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+    return r[0][0].as<int64_t>();
+  });
+}
+
 }  // namespace rib::storage

@@ -67,6 +67,7 @@ class PostgresRepository : public Repository {
   absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) override;
   absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
                                                      int64_t after_id, int limit) override;
+  absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
   uint64_t ChangeCounter() override { return signal_.value(); }
   uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) override {
     return signal_.WaitChanged(seen, timeout);
