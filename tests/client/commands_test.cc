@@ -180,6 +180,22 @@ TEST_F(CommandsTest, ConfigFileNamesTheCoordinator) {
   EXPECT_THAT(server_.fake().authorizations(), ElementsAre("Bearer file-token"));
 }
 
+TEST_F(CommandsTest, StubFactoryReplacesTheChannel) {
+  // A factory (e.g. for TLS or a test double) gets the resolved connection and decides
+  // where calls go.
+  CliOptions options;
+  std::string seen_address;
+  options.stub_factory = [&](const ConnectionConfig& config) {
+    seen_address = config.coordinator;
+    return v1::Coordinator::NewStub(
+        grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials()));
+  };
+  CliResult r = RunRib({"--coordinator", "elsewhere:1", "workers"}, {}, false, options);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "no workers\n");
+  EXPECT_EQ(seen_address, "elsewhere:1");
+}
+
 TEST_F(CommandsTest, UsageErrors) {
   CliResult r = Rib({"frobnicate"});
   EXPECT_EQ(r.code, kExitUsage);
