@@ -6,16 +6,15 @@
 // At start it applies pending schema migrations (under an advisory lock), then prints
 // "listening on HOST:PORT" once the server accepts calls. SIGTERM/SIGINT shut it down
 // cleanly (in-flight calls get up to 5 s).
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -110,7 +109,8 @@ int main(int argc, char** argv) {
     migrations = *std::move(loaded);
   }
   auto applied = pg::ApplyMigrations(database, migrations);
-  if (!applied.ok()) return Fail(absl::StrCat("migrations: ", applied.status().ToString()));
+  if (!applied.ok())
+    return Fail(absl::StrCat("migrations: ", applied.status().ToString()));
   RIB_LOG(INFO) << "schema current (" << *applied << " migrations applied now)";
 
   rib::storage::PostgresOptions pg_options;
@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
   builder.RegisterService(&coordinator_service);
   builder.RegisterService(&worker_api_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) return Fail(absl::StrCat("cannot listen on ", listen));
+  if (server == nullptr || port == 0)
+    return Fail(absl::StrCat("cannot listen on ", listen));
   auto sweeper = std::make_unique<rib::service::LeaseSweeper>(
       repo->get(), absl::GetFlag(FLAGS_sweep_interval));
 

@@ -4,13 +4,20 @@ namespace rib::domain {
 
 const char* JobStateName(JobState s) {
   switch (s) {
-    case JobState::kPending: return "PENDING";
-    case JobState::kQueued: return "QUEUED";
-    case JobState::kLeased: return "LEASED";
-    case JobState::kRunning: return "RUNNING";
-    case JobState::kSucceeded: return "SUCCEEDED";
-    case JobState::kFailed: return "FAILED";
-    case JobState::kCancelled: return "CANCELLED";
+    case JobState::kPending:
+      return "PENDING";
+    case JobState::kQueued:
+      return "QUEUED";
+    case JobState::kLeased:
+      return "LEASED";
+    case JobState::kRunning:
+      return "RUNNING";
+    case JobState::kSucceeded:
+      return "SUCCEEDED";
+    case JobState::kFailed:
+      return "FAILED";
+    case JobState::kCancelled:
+      return "CANCELLED";
   }
   return "UNKNOWN";
 }
@@ -24,10 +31,14 @@ std::optional<JobState> ParseJobState(const std::string& name) {
 
 const char* SweepStateName(SweepState s) {
   switch (s) {
-    case SweepState::kActive: return "ACTIVE";
-    case SweepState::kSucceeded: return "SUCCEEDED";
-    case SweepState::kFailed: return "FAILED";
-    case SweepState::kCancelled: return "CANCELLED";
+    case SweepState::kActive:
+      return "ACTIVE";
+    case SweepState::kSucceeded:
+      return "SUCCEEDED";
+    case SweepState::kFailed:
+      return "FAILED";
+    case SweepState::kCancelled:
+      return "CANCELLED";
   }
   return "UNKNOWN";
 }
@@ -42,15 +53,19 @@ std::optional<SweepState> ParseSweepState(const std::string& name) {
 
 const char* WorkerStateName(WorkerState s) {
   switch (s) {
-    case WorkerState::kActive: return "ACTIVE";
-    case WorkerState::kDraining: return "DRAINING";
-    case WorkerState::kLost: return "LOST";
+    case WorkerState::kActive:
+      return "ACTIVE";
+    case WorkerState::kDraining:
+      return "DRAINING";
+    case WorkerState::kLost:
+      return "LOST";
   }
   return "UNKNOWN";
 }
 
 std::optional<WorkerState> ParseWorkerState(const std::string& name) {
-  for (WorkerState s : {WorkerState::kActive, WorkerState::kDraining, WorkerState::kLost}) {
+  for (WorkerState s :
+       {WorkerState::kActive, WorkerState::kDraining, WorkerState::kLost}) {
     if (name == WorkerStateName(s)) return s;
   }
   return std::nullopt;

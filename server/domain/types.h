@@ -16,7 +16,15 @@
 namespace rib::domain {
 
 // DESIGN §8. Names as stored in the database: "PENDING", "QUEUED", ...
-enum class JobState { kPending, kQueued, kLeased, kRunning, kSucceeded, kFailed, kCancelled };
+enum class JobState {
+  kPending,
+  kQueued,
+  kLeased,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kCancelled
+};
 inline constexpr JobState kAllJobStates[] = {
     JobState::kPending,   JobState::kQueued, JobState::kLeased,   JobState::kRunning,
     JobState::kSucceeded, JobState::kFailed, JobState::kCancelled};
@@ -65,7 +73,7 @@ struct Sweep {
 struct Job {
   std::string id;
   std::string sweep_id;
-  std::string key;   // "model/method/dataset" or "model/pre"
+  std::string key;  // "model/method/dataset" or "model/pre"
   std::string hash;
   JobSpec spec;
   JobState state = JobState::kPending;
@@ -169,7 +177,7 @@ struct MatrixCell {
 };
 
 struct MatrixRow {
-  std::string finetune_dataset;  // "" for the baseline row
+  std::string finetune_dataset;   // "" for the baseline row
   std::vector<MatrixCell> cells;  // one per column
   std::optional<double> ri;
   std::optional<double> pretrain_change;
@@ -182,7 +190,7 @@ struct Matrix {
   std::vector<std::string> eval_datasets;  // columns
   std::string pretrain_dataset;            // "" when not among the columns
   MatrixRow baseline;
-  std::vector<MatrixRow> rows;             // one per fine-tune dataset of the sweep
+  std::vector<MatrixRow> rows;  // one per fine-tune dataset of the sweep
   std::optional<double> mri;
   std::optional<double> mean_ood;
   std::optional<double> mean_pretrain_change;

@@ -34,10 +34,14 @@ void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
 
 v1::SweepState ToProto(domain::SweepState s) {
   switch (s) {
-    case domain::SweepState::kActive: return v1::SWEEP_STATE_ACTIVE;
-    case domain::SweepState::kSucceeded: return v1::SWEEP_STATE_SUCCEEDED;
-    case domain::SweepState::kFailed: return v1::SWEEP_STATE_FAILED;
-    case domain::SweepState::kCancelled: return v1::SWEEP_STATE_CANCELLED;
+    case domain::SweepState::kActive:
+      return v1::SWEEP_STATE_ACTIVE;
+    case domain::SweepState::kSucceeded:
+      return v1::SWEEP_STATE_SUCCEEDED;
+    case domain::SweepState::kFailed:
+      return v1::SWEEP_STATE_FAILED;
+    case domain::SweepState::kCancelled:
+      return v1::SWEEP_STATE_CANCELLED;
   }
   return v1::SWEEP_STATE_UNSPECIFIED;
 }
@@ -91,7 +95,8 @@ void ToProto(const JobSpec& in, v1::JobSpec* out) {
   out->set_test_fraction(in.test_fraction);
   out->set_devices(in.devices);
   out->set_suite(in.suite);
-  for (const auto& [k, v] : in.dependency_hashes) (*out->mutable_dependency_hashes())[k] = v;
+  for (const auto& [k, v] : in.dependency_hashes)
+    (*out->mutable_dependency_hashes())[k] = v;
 }
 
 JobSpec FromProto(const v1::JobSpec& in) {
@@ -131,35 +136,52 @@ JobSpec FromProto(const v1::JobSpec& in) {
   s.test_fraction = in.test_fraction();
   s.devices = in.devices();
   s.suite = in.suite();
-  s.dependency_hashes.insert(in.dependency_hashes().begin(), in.dependency_hashes().end());
+  s.dependency_hashes.insert(in.dependency_hashes().begin(),
+                             in.dependency_hashes().end());
   return s;
 }
 
 v1::JobState ToProto(domain::JobState s) {
   switch (s) {
-    case domain::JobState::kPending: return v1::JOB_STATE_PENDING;
-    case domain::JobState::kQueued: return v1::JOB_STATE_QUEUED;
-    case domain::JobState::kLeased: return v1::JOB_STATE_LEASED;
-    case domain::JobState::kRunning: return v1::JOB_STATE_RUNNING;
-    case domain::JobState::kSucceeded: return v1::JOB_STATE_SUCCEEDED;
-    case domain::JobState::kFailed: return v1::JOB_STATE_FAILED;
-    case domain::JobState::kCancelled: return v1::JOB_STATE_CANCELLED;
+    case domain::JobState::kPending:
+      return v1::JOB_STATE_PENDING;
+    case domain::JobState::kQueued:
+      return v1::JOB_STATE_QUEUED;
+    case domain::JobState::kLeased:
+      return v1::JOB_STATE_LEASED;
+    case domain::JobState::kRunning:
+      return v1::JOB_STATE_RUNNING;
+    case domain::JobState::kSucceeded:
+      return v1::JOB_STATE_SUCCEEDED;
+    case domain::JobState::kFailed:
+      return v1::JOB_STATE_FAILED;
+    case domain::JobState::kCancelled:
+      return v1::JOB_STATE_CANCELLED;
   }
   return v1::JOB_STATE_UNSPECIFIED;
 }
 
 absl::StatusOr<std::optional<domain::JobState>> FromProto(v1::JobState s) {
   switch (s) {
-    case v1::JOB_STATE_UNSPECIFIED: return std::optional<domain::JobState>();
-    case v1::JOB_STATE_PENDING: return std::optional(domain::JobState::kPending);
-    case v1::JOB_STATE_QUEUED: return std::optional(domain::JobState::kQueued);
-    case v1::JOB_STATE_LEASED: return std::optional(domain::JobState::kLeased);
-    case v1::JOB_STATE_RUNNING: return std::optional(domain::JobState::kRunning);
-    case v1::JOB_STATE_SUCCEEDED: return std::optional(domain::JobState::kSucceeded);
-    case v1::JOB_STATE_FAILED: return std::optional(domain::JobState::kFailed);
-    case v1::JOB_STATE_CANCELLED: return std::optional(domain::JobState::kCancelled);
+    case v1::JOB_STATE_UNSPECIFIED:
+      return std::optional<domain::JobState>();
+    case v1::JOB_STATE_PENDING:
+      return std::optional(domain::JobState::kPending);
+    case v1::JOB_STATE_QUEUED:
+      return std::optional(domain::JobState::kQueued);
+    case v1::JOB_STATE_LEASED:
+      return std::optional(domain::JobState::kLeased);
+    case v1::JOB_STATE_RUNNING:
+      return std::optional(domain::JobState::kRunning);
+    case v1::JOB_STATE_SUCCEEDED:
+      return std::optional(domain::JobState::kSucceeded);
+    case v1::JOB_STATE_FAILED:
+      return std::optional(domain::JobState::kFailed);
+    case v1::JOB_STATE_CANCELLED:
+      return std::optional(domain::JobState::kCancelled);
     default:
-      return absl::InvalidArgumentError(absl::StrCat("unknown job state ", static_cast<int>(s)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown job state ", static_cast<int>(s)));
   }
 }
 
@@ -215,9 +237,15 @@ void ToProto(const domain::Worker& in, v1::Worker* out) {
   out->set_id(in.id);
   out->set_name(in.name);
   switch (in.state) {
-    case domain::WorkerState::kActive: out->set_state(v1::WORKER_STATE_ACTIVE); break;
-    case domain::WorkerState::kDraining: out->set_state(v1::WORKER_STATE_DRAINING); break;
-    case domain::WorkerState::kLost: out->set_state(v1::WORKER_STATE_LOST); break;
+    case domain::WorkerState::kActive:
+      out->set_state(v1::WORKER_STATE_ACTIVE);
+      break;
+    case domain::WorkerState::kDraining:
+      out->set_state(v1::WORKER_STATE_DRAINING);
+      break;
+    case domain::WorkerState::kLost:
+      out->set_state(v1::WORKER_STATE_LOST);
+      break;
   }
   for (const auto& d : in.devices) {
     v1::Device* pd = out->add_devices();
@@ -239,11 +267,15 @@ void ToProto(const domain::SweepEvent& in, v1::SweepEvent* out) {
   out->set_job_label(in.job_label);
   out->set_error(in.error);
   switch (in.kind) {
-    case domain::SweepEvent::Kind::kState: out->set_state(ToProto(in.job_state)); break;
+    case domain::SweepEvent::Kind::kState:
+      out->set_state(ToProto(in.job_state));
+      break;
     case domain::SweepEvent::Kind::kProgress:
       ToProto(in.progress, out->mutable_progress());
       break;
-    case domain::SweepEvent::Kind::kResult: ToProto(in.result, out->mutable_result()); break;
+    case domain::SweepEvent::Kind::kResult:
+      ToProto(in.result, out->mutable_result());
+      break;
     case domain::SweepEvent::Kind::kSweepState:
       out->set_sweep_state(ToProto(in.sweep_state));
       break;
@@ -277,7 +309,8 @@ void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out) {
 storage::WorkerRegistration FromProto(const v1::RegisterRequest& in) {
   storage::WorkerRegistration reg;
   reg.name = in.name();
-  for (const auto& d : in.devices()) reg.devices.push_back({d.kind(), d.count(), d.memory_bytes()});
+  for (const auto& d : in.devices())
+    reg.devices.push_back({d.kind(), d.count(), d.memory_bytes()});
   reg.datasets.assign(in.datasets().begin(), in.datasets().end());
   reg.labels.assign(in.labels().begin(), in.labels().end());
   return reg;

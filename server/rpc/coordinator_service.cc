@@ -32,7 +32,8 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
                                              const v1::SubmitSweepRequest* req,
                                              v1::SubmitSweepResponse* resp) {
   if (req->sweep_yaml().empty()) return Invalid("sweep_yaml is empty");
-  if (req->client_request_id().size() > 200) return Invalid("client_request_id is too long");
+  if (req->client_request_id().size() > 200)
+    return Invalid("client_request_id is too long");
   service::SubmitRequest in;
   in.yaml = req->sweep_yaml();
   in.source_name = req->source_name().empty() ? "sweep" : req->source_name();
@@ -49,7 +50,8 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* req,
+grpc::Status CoordinatorService::GetSweep(grpc::ServerContext*,
+                                          const v1::GetSweepRequest* req,
                                           v1::Sweep* resp) {
   if (auto s = RequireId(req->sweep_id(), "sweep_id"); !s.ok()) return s;
   auto out = sweeps_->Get(req->sweep_id());
@@ -89,7 +91,8 @@ grpc::Status CoordinatorService::RetrySweep(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*,
+                                          const v1::ListJobsRequest* req,
                                           v1::ListJobsResponse* resp) {
   if (req->page_size() < 0) return Invalid("page_size must not be negative");
   auto state = FromProto(req->state());
@@ -107,8 +110,8 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJo
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req,
-                                        v1::Job* resp) {
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext*,
+                                        const v1::GetJobRequest* req, v1::Job* resp) {
   if (auto s = RequireId(req->job_id(), "job_id"); !s.ok()) return s;
   auto out = sweeps_->GetJob(req->job_id());
   if (!out.ok()) return ToGrpcStatus(out.status());

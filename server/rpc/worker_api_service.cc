@@ -13,7 +13,8 @@ grpc::Status Invalid(const std::string& message) {
 
 }  // namespace
 
-grpc::Status WorkerApiService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+grpc::Status WorkerApiService::Register(grpc::ServerContext*,
+                                        const v1::RegisterRequest* req,
                                         v1::RegisterResponse* resp) {
   if (req->name().empty()) return Invalid("name is required");
   auto out = workers_->Register(FromProto(*req));
@@ -21,11 +22,13 @@ grpc::Status WorkerApiService::Register(grpc::ServerContext*, const v1::Register
   resp->set_worker_id(out->worker.id);
   resp->set_heartbeat_interval_ms(
       static_cast<int32_t>(absl::ToInt64Milliseconds(out->heartbeat_interval)));
-  resp->set_lease_timeout_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(out->lease_timeout)));
+  resp->set_lease_timeout_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(out->lease_timeout)));
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerApiService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+grpc::Status WorkerApiService::Heartbeat(grpc::ServerContext*,
+                                         const v1::HeartbeatRequest* req,
                                          v1::HeartbeatResponse* resp) {
   if (req->worker_id().empty()) return Invalid("worker_id is required");
   std::vector<domain::LeaseRef> leases;

@@ -15,7 +15,8 @@ namespace {
 using domain::MatrixCell;
 using domain::MatrixRow;
 
-MatrixCell CellOf(const std::vector<domain::Accuracy>& results, const std::string& dataset) {
+MatrixCell CellOf(const std::vector<domain::Accuracy>& results,
+                  const std::string& dataset) {
   MatrixCell cell;
   std::vector<SubsetCount> counts;
   for (const domain::Accuracy& a : results) {
@@ -58,10 +59,12 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
     const std::string& model, const std::string& method) {
   if (!model.empty() &&
       std::find(sweep.models.begin(), sweep.models.end(), model) == sweep.models.end()) {
-    return absl::NotFoundError(absl::StrCat("sweep ", sweep.id, " has no model '", model, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("sweep ", sweep.id, " has no model '", model, "'"));
   }
   // (model, method name, fine-tune dataset) → job; baseline: (model, "", "").
-  std::map<std::tuple<std::string, std::string, std::string>, const storage::MatrixJob*> by;
+  std::map<std::tuple<std::string, std::string, std::string>, const storage::MatrixJob*>
+      by;
   std::map<std::string, std::string> kind_of;  // method name → kind
   for (const storage::MatrixJob& j : jobs) {
     if (j.method_kind == "pre") {

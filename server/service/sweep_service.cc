@@ -26,8 +26,8 @@ absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& 
     absl::StatusOr<std::string> digest = Sha256File(path);
     if (!digest.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("model '", model.name, "': weights file '", model.weights,
-                       "' (", path, ") cannot be read: ", digest.status().message()));
+          absl::StrCat("model '", model.name, "': weights file '", model.weights, "' (",
+                       path, ") cannot be read: ", digest.status().message()));
     }
     model.weights_digest = *std::move(digest);
   }
@@ -81,8 +81,10 @@ absl::StatusOr<domain::Sweep> SweepService::Retry(const std::string& sweep_id) {
   return repo_->RetrySweep(sweep_id);
 }
 
-absl::StatusOr<storage::JobList> SweepService::ListJobs(const storage::JobFilter& filter) {
-  if (!filter.sweep_id.empty()) RIB_RETURN_IF_ERROR(repo_->GetSweep(filter.sweep_id).status());
+absl::StatusOr<storage::JobList> SweepService::ListJobs(
+    const storage::JobFilter& filter) {
+  if (!filter.sweep_id.empty())
+    RIB_RETURN_IF_ERROR(repo_->GetSweep(filter.sweep_id).status());
   return repo_->ListJobs(filter);
 }
 
@@ -93,7 +95,8 @@ absl::StatusOr<domain::Job> SweepService::GetJob(const std::string& job_id) {
 absl::StatusOr<std::vector<domain::Matrix>> SweepService::GetMatrix(
     const std::string& sweep_id, const std::string& model, const std::string& method) {
   RIB_ASSIGN_OR_RETURN(domain::Sweep sweep, repo_->GetSweep(sweep_id));
-  RIB_ASSIGN_OR_RETURN(std::vector<storage::MatrixJob> jobs, repo_->GetMatrixJobs(sweep_id));
+  RIB_ASSIGN_OR_RETURN(std::vector<storage::MatrixJob> jobs,
+                       repo_->GetMatrixJobs(sweep_id));
   return BuildMatrices(sweep, jobs, model, method);
 }
 

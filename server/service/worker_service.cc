@@ -13,7 +13,8 @@ namespace rib::service {
 WorkerService::WorkerService(storage::Repository* repo, WorkerServiceOptions options)
     : repo_(repo), options_(options) {}
 
-absl::StatusOr<Registration> WorkerService::Register(const storage::WorkerRegistration& reg) {
+absl::StatusOr<Registration> WorkerService::Register(
+    const storage::WorkerRegistration& reg) {
   for (const std::string& d : reg.datasets) {
     RIB_RETURN_IF_ERROR(ValidateName(d, "dataset key"));
   }
@@ -26,7 +27,8 @@ absl::StatusOr<Registration> WorkerService::Register(const storage::WorkerRegist
   RIB_ASSIGN_OR_RETURN(domain::Worker worker, repo_->RegisterWorker(reg));
   RIB_LOG(INFO) << "worker " << worker.id << " (" << reg.name << ") registered with "
                 << reg.datasets.size() << " datasets";
-  return Registration{std::move(worker), options_.heartbeat_interval, options_.lease_timeout};
+  return Registration{std::move(worker), options_.heartbeat_interval,
+                      options_.lease_timeout};
 }
 
 absl::StatusOr<storage::HeartbeatResult> WorkerService::Heartbeat(

@@ -13,11 +13,21 @@ std::string Quote(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20) {
           out += absl::StrFormat("\\u%04x", c);
@@ -67,7 +77,8 @@ std::vector<std::string> GetStrList(const YAML::Node& n, const char* key) {
 
 std::map<std::string, std::string> GetStrMap(const YAML::Node& n, const char* key) {
   std::map<std::string, std::string> out;
-  for (const auto& e : n[key]) out[e.first.as<std::string>()] = e.second.as<std::string>();
+  for (const auto& e : n[key])
+    out[e.first.as<std::string>()] = e.second.as<std::string>();
   return out;
 }
 
@@ -77,31 +88,33 @@ std::string EncodeJobSpec(const JobSpec& s) {
   const ModelSpec& m = s.model;
   const Preprocessing& p = m.preprocessing;
   const TrainingConfig& t = s.training;
-  std::string pre = absl::StrCat(
-      "{\"image_size\":", p.image_size, ",\"crop_pct\":", Num(p.crop_pct),
-      ",\"mean\":", NumList(p.mean), ",\"std\":", NumList(p.std),
-      ",\"interpolation\":", Quote(p.interpolation), "}");
+  std::string pre =
+      absl::StrCat("{\"image_size\":", p.image_size, ",\"crop_pct\":", Num(p.crop_pct),
+                   ",\"mean\":", NumList(p.mean), ",\"std\":", NumList(p.std),
+                   ",\"interpolation\":", Quote(p.interpolation), "}");
   std::string model = absl::StrCat(
-      "{\"name\":", Quote(m.name), ",\"arch\":", Quote(m.arch), ",\"weights\":",
-      Quote(m.weights), ",\"weights_digest\":", Quote(m.weights_digest),
+      "{\"name\":", Quote(m.name), ",\"arch\":", Quote(m.arch),
+      ",\"weights\":", Quote(m.weights), ",\"weights_digest\":", Quote(m.weights_digest),
       ",\"preprocessing\":", pre, ",\"num_classes\":", m.num_classes, "}");
-  std::string method = absl::StrCat(
-      "{\"name\":", Quote(s.method.name), ",\"kind\":", Quote(s.method.kind),
-      ",\"params\":", StrMap(s.method.params), ",\"members\":", StrList(s.method.members),
-      "}");
+  std::string method =
+      absl::StrCat("{\"name\":", Quote(s.method.name), ",\"kind\":", Quote(s.method.kind),
+                   ",\"params\":", StrMap(s.method.params),
+                   ",\"members\":", StrList(s.method.members), "}");
   std::string training = absl::StrCat(
-      "{\"optimizer\":", Quote(t.optimizer), ",\"lr\":", Num(t.lr), ",\"momentum\":",
-      Num(t.momentum), ",\"weight_decay\":", Num(t.weight_decay), ",\"batch_size\":",
-      t.batch_size, ",\"epochs\":", t.epochs, ",\"warmup_steps\":", t.warmup_steps,
-      ",\"schedule\":", Quote(t.schedule), ",\"precision\":", Quote(t.precision),
-      ",\"seed\":", t.seed, ",\"skip_corrupt\":", t.skip_corrupt ? "true" : "false",
+      "{\"optimizer\":", Quote(t.optimizer), ",\"lr\":", Num(t.lr),
+      ",\"momentum\":", Num(t.momentum), ",\"weight_decay\":", Num(t.weight_decay),
+      ",\"batch_size\":", t.batch_size, ",\"epochs\":", t.epochs,
+      ",\"warmup_steps\":", t.warmup_steps, ",\"schedule\":", Quote(t.schedule),
+      ",\"precision\":", Quote(t.precision), ",\"seed\":", t.seed,
+      ",\"skip_corrupt\":", t.skip_corrupt ? "true" : "false",
       ",\"max_steps\":", t.max_steps, ",\"eval_batch_size\":", t.eval_batch_size, "}");
-  return absl::StrCat(
-      "{\"model\":", model, ",\"method\":", method, ",\"finetune_dataset\":",
-      Quote(s.finetune_dataset), ",\"eval_datasets\":", StrList(s.eval_datasets),
-      ",\"training\":", training, ",\"split\":", Quote(s.split), ",\"test_fraction\":",
-      Num(s.test_fraction), ",\"devices\":", s.devices, ",\"suite\":", Quote(s.suite),
-      ",\"dependency_hashes\":", StrMap(s.dependency_hashes), "}");
+  return absl::StrCat("{\"model\":", model, ",\"method\":", method,
+                      ",\"finetune_dataset\":", Quote(s.finetune_dataset),
+                      ",\"eval_datasets\":", StrList(s.eval_datasets),
+                      ",\"training\":", training, ",\"split\":", Quote(s.split),
+                      ",\"test_fraction\":", Num(s.test_fraction),
+                      ",\"devices\":", s.devices, ",\"suite\":", Quote(s.suite),
+                      ",\"dependency_hashes\":", StrMap(s.dependency_hashes), "}");
 }
 
 absl::StatusOr<JobSpec> DecodeJobSpec(const std::string& json) {
@@ -151,7 +164,8 @@ absl::StatusOr<JobSpec> DecodeJobSpec(const std::string& json) {
     s.dependency_hashes = GetStrMap(root, "dependency_hashes");
     return s;
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed job spec JSON: ", e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed job spec JSON: ", e.what()));
   }
 }
 

@@ -19,7 +19,8 @@ using domain::WorkerState;
 using scheduling::Clock;
 
 MemoryRepository::MemoryRepository(RepositoryOptions options)
-    : options_(options), clock_(options.clock != nullptr ? options.clock : Clock::Real()) {}
+    : options_(options),
+      clock_(options.clock != nullptr ? options.clock : Clock::Real()) {}
 
 std::string MemoryRepository::NewId() {
   static std::mt19937_64 rng(std::random_device{}());
@@ -154,7 +155,8 @@ absl::StatusOr<SubmitResult> MemoryRepository::SubmitSweep(const NewSweep& in) {
     job.priority = in.priority;
     job.owner = in.owner;
     job.created_at = job.updated_at = now;
-    for (const std::string& dep : nj.depends_on) job.depends_on.push_back(key_to_id.at(dep));
+    for (const std::string& dep : nj.depends_on)
+      job.depends_on.push_back(key_to_id.at(dep));
     row.datasets = internal::JobDatasets(nj.spec);
     if (!in.force) {
       for (const std::string& id : job_order_) {
@@ -193,7 +195,8 @@ absl::StatusOr<SubmitResult> MemoryRepository::SubmitSweep(const NewSweep& in) {
 absl::StatusOr<Sweep> MemoryRepository::GetSweep(const std::string& sweep_id) {
   absl::MutexLock l(&mu_);
   auto it = sweeps_.find(sweep_id);
-  if (it == sweeps_.end()) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+  if (it == sweeps_.end())
+    return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
   return SweepWithCounts(it->second);
 }
 
@@ -236,7 +239,8 @@ absl::StatusOr<Sweep> MemoryRepository::CancelSweep(const std::string& sweep_id)
 absl::StatusOr<Sweep> MemoryRepository::RetrySweep(const std::string& sweep_id) {
   absl::MutexLock l(&mu_);
   auto it = sweeps_.find(sweep_id);
-  if (it == sweeps_.end()) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+  if (it == sweeps_.end())
+    return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
   const int budget = it->second.max_attempts;
   // In creation order, so a retried dependency is QUEUED before its dependents look.
   for (const std::string& id : job_order_) {
@@ -399,7 +403,8 @@ absl::StatusOr<std::optional<domain::Lease>> MemoryRepository::AcquireJob(
   };
   for (const std::string& id : job_order_) {
     JobRow& row = jobs_.at(id);
-    if (row.job.state != JobState::kQueued || row.job.spec.devices > free_devices) continue;
+    if (row.job.state != JobState::kQueued || row.job.spec.devices > free_devices)
+      continue;
     bool fits = std::all_of(row.datasets.begin(), row.datasets.end(),
                             [&](const std::string& d) { return have.count(d) > 0; });
     if (!fits) continue;
@@ -425,7 +430,8 @@ absl::Status MemoryRepository::Report(const JobReport& report) {
   RIB_RETURN_IF_ERROR(internal::ValidateReport(report));
   absl::MutexLock l(&mu_);
   auto it = jobs_.find(report.job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", report.job_id));
+  if (it == jobs_.end())
+    return absl::NotFoundError(absl::StrCat("no job ", report.job_id));
   JobRow& row = it->second;
   Job& job = row.job;
   if (report.attempt != job.attempt ||
@@ -473,8 +479,9 @@ absl::Status MemoryRepository::Report(const JobReport& report) {
       } else {
         JobState next = scheduling::StateAfterFailedAttempt(job.attempt, job.max_attempts,
                                                             report.retryable);
-        const std::string error =
-            report.error.empty() ? "attempt failed without an error message" : report.error;
+        const std::string error = report.error.empty()
+                                      ? "attempt failed without an error message"
+                                      : report.error;
         if (next == JobState::kQueued) job.worker_id.clear();
         SetState(row, next, error);
         if (next == JobState::kFailed) AfterTerminal(row);
@@ -493,7 +500,8 @@ absl::StatusOr<int> MemoryRepository::ExpireLeases() {
     Job& job = row.job;
     if (job.state != JobState::kLeased && job.state != JobState::kRunning) continue;
     if (row.lease_expires_at > now) continue;
-    JobState next = scheduling::StateAfterFailedAttempt(job.attempt, job.max_attempts, true);
+    JobState next =
+        scheduling::StateAfterFailedAttempt(job.attempt, job.max_attempts, true);
     std::string error = internal::LeaseExpiredError(job.attempt, job.worker_id);
     job.worker_id.clear();
     SetState(row, next, error);
@@ -502,7 +510,8 @@ absl::StatusOr<int> MemoryRepository::ExpireLeases() {
   }
   for (auto& [id, wrow] : workers_) {
     Worker& w = wrow.worker;
-    if (w.state == WorkerState::kActive && w.last_heartbeat + options_.lease_timeout < now) {
+    if (w.state == WorkerState::kActive &&
+        w.last_heartbeat + options_.lease_timeout < now) {
       w.state = WorkerState::kLost;
     }
   }

@@ -38,7 +38,8 @@ class MemoryRepository : public Repository {
   absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id) override;
   absl::StatusOr<JobList> ListJobs(const JobFilter& filter) override;
   absl::StatusOr<Job> GetJob(const std::string& job_id) override;
-  absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(const std::string& sweep_id) override;
+  absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(
+      const std::string& sweep_id) override;
   absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) override;
   absl::StatusOr<HeartbeatResult> Heartbeat(const std::string& worker_id,
                                             const std::vector<domain::LeaseRef>& leases,
@@ -51,7 +52,8 @@ class MemoryRepository : public Repository {
   absl::StatusOr<std::vector<Worker>> ListWorkers() override;
   absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) override;
   absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
-                                                     int64_t after_id, int limit) override;
+                                                     int64_t after_id,
+                                                     int limit) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
   uint64_t ChangeCounter() override { return signal_.value(); }
   uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) override {

@@ -34,7 +34,7 @@ using domain::SweepEvent;
 using domain::Worker;
 
 struct NewJob {
-  std::string key;                      // unique within the sweep
+  std::string key;  // unique within the sweep
   std::string hash;
   JobSpec spec;
   std::vector<std::string> depends_on;  // keys of earlier jobs of the same sweep
@@ -70,8 +70,8 @@ struct SweepList {
 };
 
 struct JobFilter {
-  std::string sweep_id;             // "" = every sweep
-  std::optional<JobState> state;    // nullopt = any
+  std::string sweep_id;           // "" = every sweep
+  std::optional<JobState> state;  // nullopt = any
   int page_size = 500;
   std::string page_token;
 };
@@ -79,7 +79,7 @@ struct JobFilter {
 struct JobList {
   std::vector<Job> jobs;  // in creation order, without results
   std::string next_page_token;
-  int total = 0;          // jobs matching the filter, over all pages
+  int total = 0;  // jobs matching the filter, over all pages
 };
 
 // One job of a sweep with the results it shows (its own, or reused_from's).

@@ -39,11 +39,12 @@ std::vector<std::string> JobDatasets(const JobSpec& spec) {
 }
 
 absl::Status ValidateReport(const domain::JobReport& report) {
-  if (report.job_id.empty()) return absl::InvalidArgumentError("job event without job_id");
+  if (report.job_id.empty())
+    return absl::InvalidArgumentError("job event without job_id");
   if (report.attempt < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "job event for ", report.job_id, " has attempt ", report.attempt,
-        "; attempts start at 1"));
+    return absl::InvalidArgumentError(absl::StrCat("job event for ", report.job_id,
+                                                   " has attempt ", report.attempt,
+                                                   "; attempts start at 1"));
   }
   if (report.kind == domain::JobReport::Kind::kResult) {
     const domain::Accuracy& r = report.result;
@@ -53,8 +54,8 @@ absl::Status ValidateReport(const domain::JobReport& report) {
     }
     if (r.correct < 0 || r.total < r.correct || r.skipped < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "result for job ", report.job_id, " dataset ", r.dataset, " has correct=",
-          r.correct, " total=", r.total, " skipped=", r.skipped));
+          "result for job ", report.job_id, " dataset ", r.dataset,
+          " has correct=", r.correct, " total=", r.total, " skipped=", r.skipped));
     }
   }
   return absl::OkStatus();
@@ -76,10 +77,10 @@ int ClampPageSize(int requested, int default_size, int max_size) {
 
 absl::Status StaleReportError(const domain::JobReport& report, int current_attempt,
                               domain::JobState state) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "stale report for job ", report.job_id, ": attempt ", report.attempt,
-      ", but the job is at attempt ", current_attempt, " in state ",
-      domain::JobStateName(state)));
+  return absl::FailedPreconditionError(
+      absl::StrCat("stale report for job ", report.job_id, ": attempt ", report.attempt,
+                   ", but the job is at attempt ", current_attempt, " in state ",
+                   domain::JobStateName(state)));
 }
 
 std::string LeaseExpiredError(int attempt, const std::string& worker_id) {

@@ -1,6 +1,8 @@
 // rib-test-labels: postgres
 // The rib-coordinator binary: port 0 and the "listening on" line, flags spelled with
 // dashes, the gRPC health service, and a clean exit on SIGTERM.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,9 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -78,7 +77,8 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(response.Dump(&slices).ok());
   std::string bytes;
-  for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  for (const auto& sl : slices)
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
@@ -98,7 +98,8 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
 }
 
 TEST(CoordinatorBinaryTest, RequiresADatabase) {
-  const std::string bin = std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
+  const std::string bin =
+      std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
   const std::string cmd = bin + " --listen=127.0.0.1:0 >/dev/null 2>&1";
   const int rc = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(rc));

@@ -1,13 +1,13 @@
 // rib-test-labels: postgres
 // A real gRPC server on port 0 over a real PostgreSQL: the client API end to end, the
 // worker API (lease, fenced stream of results), and WatchSweep across two coordinators.
+#include <grpcpp/grpcpp.h>
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
@@ -49,7 +49,8 @@ class TestCoordinator {
     service::WorkerServiceOptions wo;
     wo.poll = absl::Milliseconds(200);
     workers_ = std::make_unique<service::WorkerService>(repo_.get(), wo);
-    coordinator_ = std::make_unique<rpc::CoordinatorService>(sweeps_.get(), workers_.get());
+    coordinator_ =
+        std::make_unique<rpc::CoordinatorService>(sweeps_.get(), workers_.get());
     worker_api_ = std::make_unique<rpc::WorkerApiService>(workers_.get());
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
@@ -158,8 +159,9 @@ class CoordinatorGrpcTest : public ::testing::Test {
     return e;
   }
 
-  static v1::JobEvent Result(const v1::AcquireJobResponse& lease, const std::string& dataset,
-                             const std::string& subset, int correct) {
+  static v1::JobEvent Result(const v1::AcquireJobResponse& lease,
+                             const std::string& dataset, const std::string& subset,
+                             int correct) {
     v1::JobEvent e = Event(lease);
     v1::Accuracy* a = e.mutable_result();
     a->set_dataset(dataset);
@@ -214,7 +216,8 @@ class CoordinatorGrpcTest : public ::testing::Test {
       events.push_back(Result(lease, "fmnist-c", "gaussian_noise/2", pre ? 40 : 50));
       v1::JobEvent finished = Event(lease);
       finished.mutable_finished()->set_ok(true);
-      finished.mutable_finished()->set_weights("weights/" + lease.hash() + ".safetensors");
+      finished.mutable_finished()->set_weights("weights/" + lease.hash() +
+                                               ".safetensors");
       events.push_back(finished);
       int accepted = 0;
       grpc::Status s = Stream(c, events, &accepted);
@@ -261,8 +264,9 @@ TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
     EXPECT_EQ(j.spec().model().weights_digest().size(), 64u);
   }
   EXPECT_THAT(ids, SizeIs(99));
-  EXPECT_EQ(per_method, (std::map<std::string, int>{
-                            {"pre", 3}, {"ft", 24}, {"lp", 24}, {"lpft", 24}, {"wise-ft", 24}}));
+  EXPECT_EQ(per_method,
+            (std::map<std::string, int>{
+                {"pre", 3}, {"ft", 24}, {"lp", 24}, {"lpft", 24}, {"wise-ft", 24}}));
   for (const v1::Job& j : jobs) {
     const std::string kind = j.spec().method().kind();
     const std::string prefix = absl::StrCat(j.spec().model().name(), "/");
@@ -392,7 +396,8 @@ TEST_F(CoordinatorGrpcTest, UnknownAndMissingIds) {
   v1::GetJobRequest job;
   job.set_job_id("no-such-job");
   v1::Job j;
-  EXPECT_EQ(coord_->client->GetJob(&c3, job, &j).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(coord_->client->GetJob(&c3, job, &j).error_code(),
+            grpc::StatusCode::NOT_FOUND);
   grpc::ClientContext c4;
   v1::ListJobsRequest list;
   list.set_sweep_id("no-such-sweep");
@@ -409,7 +414,8 @@ TEST_F(CoordinatorGrpcTest, UnknownAndMissingIds) {
   v1::GetMatrixRequest m;
   m.set_sweep_id("no-such-sweep");
   v1::GetMatrixResponse mr;
-  EXPECT_EQ(coord_->client->GetMatrix(&c6, m, &mr).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(coord_->client->GetMatrix(&c6, m, &mr).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(CoordinatorGrpcTest, WorkersRunASweepAndANewRequestIdReusesEveryJob) {
@@ -519,8 +525,8 @@ TEST_F(CoordinatorGrpcTest, WatchOnOneCoordinatorSeesEventsWrittenByAnother) {
   for (const auto& e : seen) {
     results += e.has_result() ? 1 : 0;
     progress += e.has_progress() ? 1 : 0;
-    succeeded += e.event_case() == v1::SweepEvent::kState &&
-                 e.state() == v1::JOB_STATE_SUCCEEDED;
+    succeeded +=
+        e.event_case() == v1::SweepEvent::kState && e.state() == v1::JOB_STATE_SUCCEEDED;
   }
   EXPECT_EQ(results, 8);
   EXPECT_EQ(progress, 2);

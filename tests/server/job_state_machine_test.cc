@@ -3,9 +3,9 @@
 #include <set>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/status_macros.h"
 #include "tests/testing/status_matchers.h"
 
 namespace rib::scheduling {

@@ -4,9 +4,8 @@
 
 #include <cstdlib>
 #include <iostream>
-#include <vector>
-
 #include <pqxx/pqxx>
+#include <vector>
 
 #include "server/storage/postgres/migrations.h"
 #include "tests/testing/test_env.h"
@@ -54,8 +53,7 @@ void PgEnvironment::SetUp() {
   }
   g_uri = CreateExtraDatabase(name_);
   if (migrate_) {
-    auto applied =
-        storage::pg::ApplyMigrations(g_uri, storage::pg::EmbeddedMigrations());
+    auto applied = storage::pg::ApplyMigrations(g_uri, storage::pg::EmbeddedMigrations());
     if (!applied.ok()) {
       std::cerr << "migrations failed: " << applied.status() << "\n";
       std::exit(1);

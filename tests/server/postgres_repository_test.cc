@@ -7,8 +7,8 @@
 
 #include "server/storage/postgres/migrations.h"
 #include "tests/server/pg_fixture.h"
-#include "tests/testing/test_env.h"
 #include "tests/server/repository_contract.h"
+#include "tests/testing/test_env.h"
 
 namespace rib::storage::contract {
 namespace {
@@ -74,8 +74,8 @@ TEST(MigrationsTest, TwoCoordinatorsStartingAtOnceMigrateOnce) {
 }
 
 TEST(MigrationsTest, SourceFolderMatchesTheEmbeddedCopy) {
-  RIB_ASSERT_OK_AND_ASSIGN(auto loaded,
-                           pg::LoadMigrations(::rib::testing::SourceDir() + "/migrations"));
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto loaded, pg::LoadMigrations(::rib::testing::SourceDir() + "/migrations"));
   const auto embedded = pg::EmbeddedMigrations();
   ASSERT_EQ(loaded.size(), embedded.size());
   for (size_t i = 0; i < loaded.size(); ++i) {
@@ -93,7 +93,8 @@ TEST(PostgresConcurrencyTest, ConcurrentSubmissionsOfOneRequestIdCreateOneSweep)
   std::vector<absl::StatusOr<SubmitResult>> results(kThreads);
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] { results[i] = repos[i]->SubmitSweep(SmallSweep("same")); });
+    threads.emplace_back(
+        [&, i] { results[i] = repos[i]->SubmitSweep(SmallSweep("same")); });
   }
   for (auto& t : threads) t.join();
   int created = 0;
@@ -184,8 +185,9 @@ TEST(PostgresConcurrencyTest, TwoExpirersHandleEachLeaseOnce) {
   ASSERT_THAT(nb, IsOk());
   EXPECT_EQ(*na + *nb, 3);
   EXPECT_EQ(::rib::testing::QueryOne(
-                PgTestUri(), "SELECT count(*) FROM events WHERE job_state = 'QUEUED' AND "
-                             "error LIKE 'lease of attempt 1 expired%'"),
+                PgTestUri(),
+                "SELECT count(*) FROM events WHERE job_state = 'QUEUED' AND "
+                "error LIKE 'lease of attempt 1 expired%'"),
             "3");
 }
 

@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/clock.h"
 #include "server/storage/memory_repository.h"
 #include "server/storage/repository.h"
-#include "common/status_macros.h"
 #include "tests/testing/status_matchers.h"
 
 namespace rib::storage::contract {
@@ -136,8 +136,8 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
   }
 
   absl::Status ReportResult(const domain::Lease& lease, const std::string& dataset,
-                            int64_t correct, int64_t total, const std::string& subset = "",
-                            int attempt = 0) {
+                            int64_t correct, int64_t total,
+                            const std::string& subset = "", int attempt = 0) {
     JobReport r;
     r.job_id = lease.job_id;
     r.attempt = attempt > 0 ? attempt : lease.attempt;
@@ -181,8 +181,8 @@ TEST_P(RepositoryContractTest, SubmitCreatesJobsInTheirInitialStates) {
   EXPECT_EQ(s.methods, (std::vector<std::string>{"ft", "lp", "lpft"}));
   EXPECT_EQ(s.eval_datasets, kAllDatasets);
   EXPECT_EQ(s.created_at, clock_.Now());
-  EXPECT_EQ(s.counts, (std::map<JobState, int>{{JobState::kQueued, 3},
-                                                {JobState::kPending, 1}}));
+  EXPECT_EQ(s.counts,
+            (std::map<JobState, int>{{JobState::kQueued, 3}, {JobState::kPending, 1}}));
 
   auto jobs = JobsByKey(r.sweep_id);
   ASSERT_THAT(jobs, SizeIs(4));
@@ -217,7 +217,8 @@ TEST_P(RepositoryContractTest, SpecRoundTripsEveryField) {
   spec.test_fraction = 0.1;
   spec.model.preprocessing.crop_pct = 0.875;
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(s));
-  RIB_ASSERT_OK_AND_ASSIGN(Job got, repo_->GetJob(JobsByKey(r.sweep_id).at(s.jobs[1].key).id));
+  RIB_ASSERT_OK_AND_ASSIGN(Job got,
+                           repo_->GetJob(JobsByKey(r.sweep_id).at(s.jobs[1].key).id));
   EXPECT_EQ(got.spec.method.params, spec.method.params);
   EXPECT_EQ(got.spec.method.members, spec.method.members);
   EXPECT_EQ(got.spec.dependency_hashes, spec.dependency_hashes);
@@ -412,7 +413,8 @@ TEST_P(RepositoryContractTest, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {
   domain::Lease l1 = AcquireKey(w, r.sweep_id, "m/lp/fmnist-v2");
   // Heartbeats keep it alive past the timeout.
   clock_.Advance(absl::Seconds(20));
-  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(w, {{l1.job_id, l1.attempt}}, 3));
+  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb,
+                           repo_->Heartbeat(w, {{l1.job_id, l1.attempt}}, 3));
   EXPECT_TRUE(hb.revoked.empty());
   clock_.Advance(absl::Seconds(20));
   RIB_ASSERT_OK_AND_ASSIGN(int n, repo_->ExpireLeases());
@@ -484,7 +486,8 @@ TEST_P(RepositoryContractTest, RetryableFailuresRequeueOthersFail) {
   ckpt.kind = JobReport::Kind::kCheckpoint;
   ckpt.checkpoint = "ckpt/epoch1.safetensors";
   ASSERT_THAT(repo_->Report(ckpt), IsOk());
-  ASSERT_THAT(Finish(l, false, /*retryable=*/true, "rank 1 exited with status 9"), IsOk());
+  ASSERT_THAT(Finish(l, false, /*retryable=*/true, "rank 1 exited with status 9"),
+              IsOk());
   RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_EQ(job.error, "rank 1 exited with status 9");
@@ -504,7 +507,8 @@ TEST_P(RepositoryContractTest, CancelRevokesAndRetryRequeues) {
   RIB_ASSERT_OK_AND_ASSIGN(Sweep cancelled, repo_->CancelSweep(r.sweep_id));
   EXPECT_EQ(cancelled.state, SweepState::kCancelled);
   EXPECT_EQ(cancelled.counts, (std::map<JobState, int>{{JobState::kCancelled, 4}}));
-  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(w, {{l.job_id, l.attempt}}, 4));
+  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb,
+                           repo_->Heartbeat(w, {{l.job_id, l.attempt}}, 4));
   ASSERT_THAT(hb.revoked, SizeIs(1));
   EXPECT_EQ(hb.revoked[0].attempt, l.attempt);
   EXPECT_THAT(ReportResult(l, "fmnist-val", 1, 2),
@@ -514,8 +518,8 @@ TEST_P(RepositoryContractTest, CancelRevokesAndRetryRequeues) {
 
   RIB_ASSERT_OK_AND_ASSIGN(Sweep retried, repo_->RetrySweep(r.sweep_id));
   EXPECT_EQ(retried.state, SweepState::kActive);
-  EXPECT_EQ(retried.counts, (std::map<JobState, int>{{JobState::kQueued, 3},
-                                                      {JobState::kPending, 1}}));
+  EXPECT_EQ(retried.counts,
+            (std::map<JobState, int>{{JobState::kQueued, 3}, {JobState::kPending, 1}}));
   RIB_ASSERT_OK_AND_ASSIGN(Job pre, repo_->GetJob(l.job_id));
   EXPECT_EQ(pre.attempt, 1);
   EXPECT_EQ(pre.max_attempts, 3);  // fresh budget: attempt + sweep max_attempts
@@ -548,7 +552,8 @@ TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
   RIB_ASSERT_OK_AND_ASSIGN(Job pre_full, repo_->GetJob(pre.id));
   ASSERT_THAT(pre_full.results, SizeIs(1));
   EXPECT_EQ(pre_full.results[0].correct, 42);
-  RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> matrix, repo_->GetMatrixJobs(second.sweep_id));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> matrix,
+                           repo_->GetMatrixJobs(second.sweep_id));
   ASSERT_THAT(matrix, SizeIs(4));
   EXPECT_EQ(matrix[0].method_kind, "pre");
   ASSERT_THAT(matrix[0].results, SizeIs(1));

@@ -111,8 +111,8 @@ TEST_F(SweepServiceTest, FillsTheWeightsDigestFromTheFile) {
 TEST_F(SweepServiceTest, RejectsTyposMissingWeightsAndEscapes) {
   std::string typo = kGrid;
   typo.replace(typo.find("wise-ft"), 7, "wise-fft");
-  EXPECT_THAT(Submit(typo), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("wise-fft")));
+  EXPECT_THAT(Submit(typo),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("wise-fft")));
   std::string missing = kSmall;
   missing.replace(missing.find("m1.safetensors"), 2, "m9");
   EXPECT_THAT(Submit(missing),
@@ -157,13 +157,28 @@ TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
     return domain::Accuracy{d, subset, correct, total, 0};
   };
   std::vector<storage::MatrixJob> jobs(3);
-  jobs[0] = {"j0", "m", "pre", "pre", "", JobState::kSucceeded,
+  jobs[0] = {"j0",
+             "m",
+             "pre",
+             "pre",
+             "",
+             JobState::kSucceeded,
              {acc("fmnist-val", "", 90, 100), acc("fmnist-v2", "", 80, 100),
               acc("fmnist-c", "fog/1", 70, 100), acc("fmnist-c", "fog/2", 10, 50)}};
-  jobs[1] = {"j1", "m", "ft", "ft", "fmnist-v2", JobState::kSucceeded,
+  jobs[1] = {"j1",
+             "m",
+             "ft",
+             "ft",
+             "fmnist-v2",
+             JobState::kSucceeded,
              {acc("fmnist-val", "", 85, 100), acc("fmnist-v2", "", 95, 100),
               acc("fmnist-c", "fog/1", 50, 100), acc("fmnist-c", "fog/2", 20, 50)}};
-  jobs[2] = {"j2", "m", "ft", "ft", "fmnist-c", JobState::kRunning,
+  jobs[2] = {"j2",
+             "m",
+             "ft",
+             "ft",
+             "fmnist-c",
+             JobState::kRunning,
              {acc("fmnist-val", "", 80, 100)}};
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
                            BuildMatrices(sweep, jobs, "", ""));
@@ -219,8 +234,8 @@ TEST_F(SweepServiceTest, WatchStreamsUntilTheSweepIsTerminal) {
               IsOk());
   ASSERT_THAT(seen, SizeIs(1));
   EXPECT_EQ(seen[0].sweep_state, domain::SweepState::kCancelled);
-  EXPECT_THAT(sweeps_->Watch("nope", false, [](const auto&) { return true; },
-                             [] { return false; }),
+  EXPECT_THAT(sweeps_->Watch(
+                  "nope", false, [](const auto&) { return true; }, [] { return false; }),
               StatusIs(absl::StatusCode::kNotFound));
 }
 
@@ -230,17 +245,17 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheSweeperRequeuesExpiredLeases) 
   reg.devices = {{"cpu", 1, 0}};
   reg.datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
   RIB_ASSERT_OK_AND_ASSIGN(Registration w, workers_->Register(reg));
-  RIB_ASSERT_OK_AND_ASSIGN(auto none, workers_->Acquire(w.worker.id, 1, "cpu",
-                                                        absl::Milliseconds(50),
-                                                        [] { return false; }));
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto none, workers_->Acquire(w.worker.id, 1, "cpu", absl::Milliseconds(50),
+                                   [] { return false; }));
   EXPECT_FALSE(none.has_value());
   std::thread submit([&] {
     absl::SleepFor(absl::Milliseconds(100));
     EXPECT_THAT(Submit(kSmall), IsOk());
   });
-  RIB_ASSERT_OK_AND_ASSIGN(auto lease, workers_->Acquire(w.worker.id, 1, "cpu",
-                                                         absl::Seconds(10),
-                                                         [] { return false; }));
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto lease,
+      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(10), [] { return false; }));
   submit.join();
   ASSERT_TRUE(lease.has_value());
   EXPECT_EQ(lease->attempt, 1);

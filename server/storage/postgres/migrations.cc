@@ -20,7 +20,8 @@ constexpr int64_t kMigrationLockKey = 0x72696200;  // "rib\0"
 absl::StatusOr<std::vector<Migration>> LoadMigrations(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(absl::StrCat("migrations folder ", dir, " does not exist"));
+    return absl::NotFoundError(
+        absl::StrCat("migrations folder ", dir, " does not exist"));
   }
   std::vector<Migration> out;
   std::set<int> versions;
@@ -53,28 +54,28 @@ absl::StatusOr<int> ApplyMigrations(const std::string& database_uri,
   RIB_LOG(DEBUG) << "checking " << migrations.size() << " migrations";
   absl::StatusOr<std::unique_ptr<Pool>> pool = Pool::Create(database_uri, 1);
   if (!pool.ok()) return pool.status();
-  return RunTx(pool->get(), "applying migrations",
-               [&](pqxx::work& tx) -> absl::StatusOr<int> {
-    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
-    tx.exec0(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version integer PRIMARY KEY, name text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())");
-    std::set<int> applied;
-    for (const auto& row : tx.exec("SELECT version FROM schema_migrations")) {
-      applied.insert(row[0].as<int>());
-    }
-    int count = 0;
-    for (const Migration& m : migrations) {
-      if (applied.count(m.version) > 0) continue;
-      RIB_LOG(INFO) << "applying migration " << m.name;
-      tx.exec0(m.sql);
-      tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                     m.version, m.name);
-      ++count;
-    }
-    return count;
-  });
+  return RunTx(
+      pool->get(), "applying migrations", [&](pqxx::work& tx) -> absl::StatusOr<int> {
+        tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
+        tx.exec0(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())");
+        std::set<int> applied;
+        for (const auto& row : tx.exec("SELECT version FROM schema_migrations")) {
+          applied.insert(row[0].as<int>());
+        }
+        int count = 0;
+        for (const Migration& m : migrations) {
+          if (applied.count(m.version) > 0) continue;
+          RIB_LOG(INFO) << "applying migration " << m.name;
+          tx.exec0(m.sql);
+          tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                         m.version, m.name);
+          ++count;
+        }
+        return count;
+      });
 }
 
 }  // namespace rib::storage::pg

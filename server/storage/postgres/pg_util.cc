@@ -46,9 +46,11 @@ absl::Status StatusFromCurrentException(const std::string& what) {
   try {
     throw;
   } catch (const pqxx::broken_connection& e) {
-    return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat(what, ": database unavailable: ", e.what()));
   } catch (const pqxx::transaction_rollback& e) {
-    return absl::AbortedError(absl::StrCat(what, ": transaction rolled back: ", e.what()));
+    return absl::AbortedError(
+        absl::StrCat(what, ": transaction rolled back: ", e.what()));
   } catch (const pqxx::in_doubt_error& e) {
     return absl::UnavailableError(absl::StrCat(what, ": commit in doubt: ", e.what()));
   } catch (const pqxx::unique_violation& e) {

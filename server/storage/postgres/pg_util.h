@@ -5,10 +5,9 @@
 
 #include <exception>
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -36,7 +35,10 @@ class Pool {
       if (conn_ != nullptr) pool_->Return(std::move(conn_));
     }
     pqxx::connection& operator*() { return *conn_; }
-    void Discard() { conn_.reset(); pool_->Return(nullptr); }
+    void Discard() {
+      conn_.reset();
+      pool_->Return(nullptr);
+    }
 
    private:
     Pool* pool_;
@@ -70,8 +72,8 @@ bool IsRetryable(const std::exception_ptr& e);
 // commits when it returns OK. Serialization failures, deadlocks and a broken
 // connection are retried (up to 4 times); every other exception becomes a Status.
 template <typename Fn>
-auto RunTx(Pool* pool, const std::string& what, Fn&& fn) -> decltype(fn(
-    std::declval<pqxx::work&>())) {
+auto RunTx(Pool* pool, const std::string& what, Fn&& fn)
+    -> decltype(fn(std::declval<pqxx::work&>())) {
   using Result = decltype(fn(std::declval<pqxx::work&>()));
   absl::Status last;
   for (int attempt = 0; attempt < 5; ++attempt) {

@@ -32,9 +32,9 @@ class Pool;
 }
 
 struct PostgresOptions {
-  std::string uri;                 // libpq URI, e.g. postgresql://user@host:5432/rib
-  int pool_size = 8;               // connections; AcquireJob long-polls hold none
-  bool listen = true;              // run the LISTEN thread (off in some tests)
+  std::string uri;     // libpq URI, e.g. postgresql://user@host:5432/rib
+  int pool_size = 8;   // connections; AcquireJob long-polls hold none
+  bool listen = true;  // run the LISTEN thread (off in some tests)
   RepositoryOptions repository;
 };
 
@@ -42,7 +42,8 @@ class PostgresRepository : public Repository {
  public:
   // Connects (UNAVAILABLE when the server is unreachable). The schema must already be
   // migrated (pg::ApplyMigrations).
-  static absl::StatusOr<std::unique_ptr<PostgresRepository>> Create(PostgresOptions options);
+  static absl::StatusOr<std::unique_ptr<PostgresRepository>> Create(
+      PostgresOptions options);
   ~PostgresRepository() override;
 
   absl::StatusOr<SubmitResult> SubmitSweep(const NewSweep& sweep) override;
@@ -53,7 +54,8 @@ class PostgresRepository : public Repository {
   absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id) override;
   absl::StatusOr<JobList> ListJobs(const JobFilter& filter) override;
   absl::StatusOr<Job> GetJob(const std::string& job_id) override;
-  absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(const std::string& sweep_id) override;
+  absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(
+      const std::string& sweep_id) override;
   absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) override;
   absl::StatusOr<HeartbeatResult> Heartbeat(const std::string& worker_id,
                                             const std::vector<domain::LeaseRef>& leases,
@@ -66,7 +68,8 @@ class PostgresRepository : public Repository {
   absl::StatusOr<std::vector<Worker>> ListWorkers() override;
   absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) override;
   absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
-                                                     int64_t after_id, int limit) override;
+                                                     int64_t after_id,
+                                                     int limit) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
   uint64_t ChangeCounter() override { return signal_.value(); }
   uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) override {
