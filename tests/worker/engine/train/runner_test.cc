@@ -1,0 +1,187 @@
+// RunJob end to end on FMNIST-RIB: results rows and events, saved weights, and the
+// dependency methods (lpft from lp, wise-ft, soup) read their inputs' weights.
+#include "worker/engine/runner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
+#include "worker/engine/methods.h"
+#include "worker/engine/model.h"
+#include "worker/engine/weights.h"
+
+namespace rib::engine {
+namespace {
+
+using ::rib::testing::IsOk;
+using ::rib::testing::ScratchDir;
+using ::rib::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// The FMNIST-RIB build is cached across runs in the build tree (the data library
+// rebuilds it when its manifest does not match).
+std::string DataRoot() {
+  const char* binary = std::getenv("RIB_BINARY_DIR");
+  std::string root = std::string(binary != nullptr ? binary : "/tmp") + "/test-data";
+  std::filesystem::create_directories(root);
+  return root;
+}
+
+class Recorder : public EventSink {
+ public:
+  void OnProgress(int, int, int64_t step, int64_t steps, double loss, double) override {
+    last_step = step;
+    total_steps = steps;
+  }
+  void OnResult(const std::string& dataset, const std::string& subset, int64_t correct,
+                int64_t total, int64_t skipped) override {
+    results.push_back(dataset + "|" + subset);
+  }
+  int64_t last_step = 0, total_steps = 0;
+  std::vector<std::string> results;
+};
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::manual_seed(1);
+    auto model = CreateModel("fmnist_vit", 10);
+    ASSERT_THAT(model, IsOk());
+    pre_path_ = artifacts_.Join("pre.safetensors");
+    ASSERT_THAT(SaveClassifier(*model, pre_path_), IsOk());
+  }
+
+  JobSpec Spec(const std::string& kind) {
+    JobSpec spec;
+    spec.model.name = "vit";
+    spec.model.arch = "fmnist_vit";
+    spec.model.weights = "pre.safetensors";
+    spec.model.num_classes = 10;
+    spec.model.preprocessing.image_size = 32;
+    spec.model.preprocessing.crop_pct = 1.0;
+    spec.method.name = kind;
+    spec.method.kind = kind;
+    spec.finetune_dataset = "fmnist-v2";
+    spec.eval_datasets = {"fmnist-val", "fmnist-c"};
+    spec.training.batch_size = 16;
+    spec.training.max_steps = 3;
+    spec.training.epochs = 1;
+    spec.training.warmup_steps = 1;
+    spec.training.lr = 0.01;
+    spec.training.eval_batch_size = 128;
+    return spec;
+  }
+
+  RunOptions Options() {
+    RunOptions options;
+    options.data_root = DataRoot();
+    options.artifact_root = artifacts_.path();
+    options.threads = 2;
+    return options;
+  }
+
+  static TensorMap Weights(const std::string& path) {
+    auto model = LoadClassifier("fmnist_vit", 10, path);
+    EXPECT_THAT(model, IsOk());
+    return CloneWeights(ModelWeights(**model));
+  }
+
+  ScratchDir artifacts_;
+  std::string pre_path_;
+};
+
+TEST_F(RunnerTest, FineTunesEvaluatesAndReportsRows) {
+  Recorder recorder;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, RunJob(Spec("ft"), Options(), &recorder));
+  EXPECT_EQ(result.steps, 3);
+  EXPECT_EQ(recorder.last_step, 3);
+  EXPECT_EQ(recorder.total_steps, 3);
+  ASSERT_TRUE(std::filesystem::exists(result.weights_path)) << result.weights_path;
+  // fmnist-val: one row; fmnist-c: one row per corruption/severity (15 × 5).
+  ASSERT_EQ(result.results.size(), 1u + 75u);
+  EXPECT_EQ(result.results[0].dataset, "fmnist-val");
+  EXPECT_EQ(result.results[0].subset, "");
+  EXPECT_GT(result.results[0].total, 0);
+  EXPECT_EQ(result.results[0].skipped, 0);
+  EXPECT_EQ(result.results[1].dataset, "fmnist-c");
+  EXPECT_THAT(result.results[1].subset, ::testing::MatchesRegex("[a-z_]+/[1-5]"));
+  ASSERT_EQ(recorder.results.size(), result.results.size());
+  EXPECT_EQ(recorder.results[0], "fmnist-val|");
+  // Fine-tuning moved the weights.
+  EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
+                            Weights(pre_path_).at("head.weight")));
+}
+
+TEST_F(RunnerTest, PreEvaluatesThePretrainedWeightsWithoutTraining) {
+  JobSpec spec = Spec("pre");
+  spec.finetune_dataset = "";
+  spec.eval_datasets = {"fmnist-val"};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, RunJob(spec, Options(), nullptr));
+  EXPECT_EQ(result.steps, 0);
+  EXPECT_EQ(result.weights_path, "pre.safetensors");
+  ASSERT_EQ(result.results.size(), 1u);
+}
+
+TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult lp, RunJob(Spec("lp"), Options(), nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult ft, RunJob(Spec("ft"), Options(), nullptr));
+
+  // lpft starts from lp's weights: with lr 0 it ends exactly there.
+  JobSpec lpft = Spec("lpft");
+  lpft.training.lr = 0.0;
+  lpft.eval_datasets = {"fmnist-val"};
+  RunOptions options = Options();
+  EXPECT_THAT(RunJob(lpft, options, nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("'lp'")));
+  options.dependency_weights = {{"lp", lp.weights_path}};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult lpft_result, RunJob(lpft, options, nullptr));
+  TensorMap lp_weights = Weights(lp.weights_path);
+  TensorMap lpft_weights = Weights(lpft_result.weights_path);
+  for (const auto& [name, t] : lp_weights) {
+    EXPECT_TRUE(torch::equal(t, lpft_weights.at(name))) << name;
+  }
+
+  // wise-ft α=1 is ft; soup of pre and ft is their mean.
+  JobSpec wise = Spec("wise-ft");
+  wise.method.params = {{"alpha", "1"}};
+  wise.finetune_dataset = "fmnist-v2";
+  wise.eval_datasets = {"fmnist-val"};
+  options.dependency_weights = {{"ft", ft.weights_path}};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult wise_result, RunJob(wise, options, nullptr));
+  TensorMap ft_weights = Weights(ft.weights_path);
+  TensorMap wise_weights = Weights(wise_result.weights_path);
+  for (const auto& [name, t] : ft_weights) {
+    EXPECT_TRUE(torch::equal(t, wise_weights.at(name))) << name;
+  }
+  JobSpec soup = Spec("soup");
+  soup.method.members = {"ft"};
+  soup.eval_datasets = {"fmnist-val"};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult soup_result, RunJob(soup, options, nullptr));
+  TensorMap soup_weights = Weights(soup_result.weights_path);
+  TensorMap pre_weights = Weights(pre_path_);
+  EXPECT_TRUE(torch::allclose(soup_weights.at("head.weight"),
+                              0.5 * (pre_weights.at("head.weight") + ft_weights.at("head.weight")),
+                              0, 1e-6));
+}
+
+TEST_F(RunnerTest, RejectsBadJobs) {
+  JobSpec spec = Spec("ft");
+  spec.model.preprocessing.image_size = 224;
+  EXPECT_THAT(RunJob(spec, Options(), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("32 px")));
+  spec = Spec("ft");
+  spec.model.weights = "../outside.safetensors";
+  EXPECT_THAT(RunJob(spec, Options(), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  spec = Spec("lora");
+  spec.method.params = {{"rank", "zero"}};
+  EXPECT_THAT(RunJob(spec, Options(), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rank")));
+}
+
+}  // namespace
+}  // namespace rib::engine

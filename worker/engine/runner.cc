@@ -1,0 +1,336 @@
+#include "worker/engine/runner.h"
+
+#include <filesystem>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/status_macros.h"
+#include "common/sweep.h"
+#include "worker/data/loader.h"
+#include "worker/data/source.h"
+#include "worker/engine/collectives.h"
+#include "worker/engine/evaluate.h"
+#include "worker/engine/label_mask.h"
+#include "worker/engine/methods.h"
+#include "worker/engine/safetensors.h"
+#include "worker/engine/trainer.h"
+#include "worker/engine/weights.h"
+
+namespace rib::engine {
+namespace {
+
+void MoveBatch(data::Batch& in, Batch* out) {
+  out->images = std::move(in.images);
+  out->labels = std::move(in.labels);
+  out->subsets = std::move(in.subsets);
+  out->skipped = in.skipped;
+}
+
+class LoaderStream : public BatchStream {
+ public:
+  explicit LoaderStream(std::unique_ptr<data::BatchLoader> loader)
+      : loader_(std::move(loader)) {}
+  absl::StatusOr<bool> Next(Batch* batch) override {
+    data::Batch in;
+    RIB_ASSIGN_OR_RETURN(bool more, loader_->Next(&in));
+    if (more) MoveBatch(in, batch);
+    return more;
+  }
+
+ private:
+  std::unique_ptr<data::BatchLoader> loader_;
+};
+
+// The fine-tune dataset's train split through the data library's loader.
+class LoaderTrainData : public TrainData {
+ public:
+  LoaderTrainData(const data::DatasetSource* source, std::vector<data::Example> examples,
+                  data::LoaderOptions options)
+      : source_(source), examples_(std::move(examples)), options_(options) {}
+  int64_t steps_per_epoch() const override {
+    const int64_t global = static_cast<int64_t>(options_.batch_size) * options_.world_size;
+    const int64_t n = static_cast<int64_t>(examples_.size());
+    return options_.drop_last ? n / global : (n + global - 1) / global;
+  }
+  absl::StatusOr<std::unique_ptr<BatchStream>> Epoch(int epoch) override {
+    data::LoaderOptions options = options_;
+    options.epoch = epoch;
+    RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::BatchLoader> loader,
+                         data::BatchLoader::Create(source_, examples_, options));
+    return std::unique_ptr<BatchStream>(std::make_unique<LoaderStream>(std::move(loader)));
+  }
+
+ private:
+  const data::DatasetSource* source_;
+  std::vector<data::Example> examples_;
+  data::LoaderOptions options_;
+};
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
+  try {
+    torch::Device device(name);
+    if (device.is_cuda() && !torch::cuda::is_available()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("device '", name, "' requested but CUDA is not available"));
+    }
+    if (!device.is_cpu() && !device.is_cuda()) {
+      return absl::InvalidArgumentError(absl::StrCat("unsupported device '", name, "'"));
+    }
+    return device;
+  } catch (const c10::Error&) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown device '", name, "'"));
+  }
+}
+
+absl::StatusOr<std::string> ResolvePath(const RunOptions& options, const std::string& path,
+                                        absl::string_view what) {
+  if (options.artifact_root.empty()) return path;
+  return ResolveUnder(options.artifact_root, path, what);
+}
+
+absl::StatusOr<Classifier> LoadModel(const ModelSpec& model, const RunOptions& options) {
+  if (model.weights.empty()) {
+    RIB_LOG(WARNING) << "model '" << model.name << "' has no weights: random initialisation";
+    return CreateModel(model.arch, model.num_classes);
+  }
+  RIB_ASSIGN_OR_RETURN(std::string path, ResolvePath(options, model.weights, "model weights"));
+  return LoadClassifier(model.arch, model.num_classes, path);
+}
+
+absl::StatusOr<TensorMap> ReadWeightsFile(const JobSpec& spec, const RunOptions& options,
+                                          const std::string& method_name) {
+  auto it = options.dependency_weights.find(method_name);
+  if (it == options.dependency_weights.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "method '", spec.method.name, "' needs the weights of '", method_name,
+        "' (no dependency_weights entry)"));
+  }
+  RIB_ASSIGN_OR_RETURN(std::string path,
+                       ResolvePath(options, it->second, "dependency weights"));
+  RIB_ASSIGN_OR_RETURN(Classifier model, CreateModel(spec.model.arch, spec.model.num_classes));
+  RIB_RETURN_IF_ERROR(LoadSafetensorsInto(*model, path));
+  return CloneWeights(ModelWeights(*model));
+}
+
+// The dependency a method reads: params["base"], else `fallback` when present, else
+// the only dependency.
+std::string BaseDependency(const JobSpec& spec, const RunOptions& options,
+                           const std::string& fallback) {
+  auto it = spec.method.params.find("base");
+  if (it != spec.method.params.end()) return it->second;
+  if (options.dependency_weights.count(fallback) || options.dependency_weights.size() != 1) {
+    return fallback;
+  }
+  return options.dependency_weights.begin()->first;
+}
+
+absl::StatusOr<data::DatasetOptions> DataOptions(const JobSpec& spec,
+                                                 const RunOptions& options) {
+  if (options.data_root.empty()) return absl::InvalidArgumentError("no data root given");
+  data::DatasetOptions data_options;
+  data_options.data_root = options.data_root;
+  data_options.preprocessing = spec.model.preprocessing;
+  data_options.split = spec.split;
+  data_options.test_fraction = spec.test_fraction;
+  data_options.seed = spec.training.seed;
+  data_options.skip_corrupt = spec.training.skip_corrupt;
+  return data_options;
+}
+
+absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
+                         const data::DatasetOptions& data_options, const ForwardFn& forward,
+                         int64_t num_classes, torch::Device device, EventSink* sink,
+                         std::vector<EvalResult>* results) {
+  for (const std::string& key : spec.eval_datasets) {
+    const absl::Time start = absl::Now();
+    RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::DatasetSource> source,
+                         data::OpenDataset(key, data_options));
+    const absl::Time opened = absl::Now();
+    RIB_ASSIGN_OR_RETURN(data::Split split, data::SplitDataset(*source, data_options));
+    absl::StatusOr<LabelMask> mask_or = LabelMask::Create(source->label_space(), num_classes);
+    if (!mask_or.ok()) return Annotate(mask_or.status(), key);
+    const LabelMask& mask = *mask_or;
+    EvaluateOptions eval_options;
+    eval_options.device = device;
+    eval_options.group = options.group;
+    eval_options.subsets = source->subsets();
+    if (spec.training.precision == "bf16") eval_options.autocast_dtype = at::kBFloat16;
+    if (spec.training.precision == "fp16" || spec.training.precision == "auto") {
+      eval_options.autocast_dtype = at::kHalf;
+    }
+    std::map<std::string, int64_t> expected;
+    for (const auto& example : split.test) expected[example.subset] += 1;
+    if (eval_options.subsets.empty()) {
+      eval_options.expected_totals = {static_cast<int64_t>(split.test.size())};
+    } else {
+      for (const auto& s : eval_options.subsets) eval_options.expected_totals.push_back(expected[s]);
+    }
+    data::LoaderOptions loader_options;
+    loader_options.batch_size = spec.training.eval_batch_size;
+    loader_options.shuffle = false;
+    loader_options.rank = GroupRank(options.group);
+    loader_options.world_size = GroupSize(options.group);
+    loader_options.threads = options.threads;
+    loader_options.skip_corrupt = spec.training.skip_corrupt;
+    RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::BatchLoader> loader,
+                         data::BatchLoader::Create(source.get(), split.test, loader_options));
+    LoaderStream stream(std::move(loader));
+    absl::StatusOr<std::vector<SubsetCounts>> counts_or =
+        Evaluate(forward, stream, mask, eval_options);
+    if (!counts_or.ok()) return Annotate(counts_or.status(), absl::StrCat("evaluating ", key));
+    const std::vector<SubsetCounts>& counts = *counts_or;
+    for (const auto& c : counts) {
+      EvalResult row{key, c.subset, c.correct, c.total, c.skipped};
+      if (sink != nullptr) sink->OnResult(key, c.subset, c.correct, c.total, c.skipped);
+      results->push_back(std::move(row));
+    }
+    RIB_LOG(DEBUG) << "evaluated " << key << " (" << split.test.size() << " examples) in "
+                   << absl::FormatDuration(absl::Now() - start) << " (opening "
+                   << absl::FormatDuration(opened - start) << ")";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
+                                 EventSink* sink) {
+  RIB_RETURN_IF_ERROR(ValidateMethod(spec.method));
+  RIB_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  const int world = GroupSize(options.group);
+  const TrainingConfig& config = spec.training;
+  torch::manual_seed(static_cast<uint64_t>(config.seed));
+
+  RIB_ASSIGN_OR_RETURN(Classifier model, LoadModel(spec.model, options));
+  if (spec.model.preprocessing.image_size != model->image_size()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model '", spec.model.name, "' (", spec.model.arch, ") takes ", model->image_size(),
+        " px images but its preprocessing produces ", spec.model.preprocessing.image_size));
+  }
+  RIB_ASSIGN_OR_RETURN(data::DatasetOptions data_options, DataOptions(spec, options));
+  const std::string& kind = spec.method.kind;
+  RunResult result;
+  result.weights_path = spec.model.weights;
+
+  // Starting weights for methods that build on other jobs.
+  if (kind == "lpft") {
+    RIB_ASSIGN_OR_RETURN(TensorMap lp, ReadWeightsFile(spec, options,
+                                                       BaseDependency(spec, options, "lp")));
+    RIB_RETURN_IF_ERROR(LoadWeights(*model, lp));
+  } else if (kind == "wise-ft") {
+    double alpha = 0.5;
+    auto it = spec.method.params.find("alpha");
+    if (it != spec.method.params.end()) alpha = std::stod(it->second);  // validated
+    RIB_ASSIGN_OR_RETURN(TensorMap ft, ReadWeightsFile(spec, options,
+                                                       BaseDependency(spec, options, "ft")));
+    RIB_ASSIGN_OR_RETURN(TensorMap mixed,
+                         InterpolateWeights(CloneWeights(ModelWeights(*model)), ft, alpha));
+    RIB_RETURN_IF_ERROR(LoadWeights(*model, mixed));
+  } else if (kind == "soup") {
+    if (spec.method.members.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("soup '", spec.method.name, "' lists no members"));
+    }
+    std::vector<TensorMap> members = {CloneWeights(ModelWeights(*model))};
+    for (const std::string& member : spec.method.members) {
+      RIB_ASSIGN_OR_RETURN(TensorMap weights, ReadWeightsFile(spec, options, member));
+      members.push_back(std::move(weights));
+    }
+    RIB_ASSIGN_OR_RETURN(TensorMap soup, AverageWeights(members));
+    RIB_RETURN_IF_ERROR(LoadWeights(*model, soup));
+  }
+  model->to(device);
+
+  ForwardFn forward = [model](const torch::Tensor& images) mutable {
+    return model->forward(images);
+  };
+  TensorMap extra_weights;
+  std::unique_ptr<data::DatasetSource> train_source;
+  if (MethodTrains(kind)) {
+    if (spec.finetune_dataset.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("method '", spec.method.name, "' trains but the job has no dataset"));
+    }
+    if (config.batch_size <= 0 || config.batch_size % world != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch size ", config.batch_size, " must be a positive multiple of the ", world,
+          " ranks"));
+    }
+    RIB_ASSIGN_OR_RETURN(train_source, data::OpenDataset(spec.finetune_dataset, data_options));
+    RIB_ASSIGN_OR_RETURN(data::Split split, data::SplitDataset(*train_source, data_options));
+    data::LoaderOptions loader_options;
+    loader_options.batch_size = config.batch_size / world;
+    loader_options.shuffle = true;
+    loader_options.seed = config.seed;
+    loader_options.rank = GroupRank(options.group);
+    loader_options.world_size = world;
+    loader_options.threads = options.threads;
+    loader_options.skip_corrupt = config.skip_corrupt;
+    LoaderTrainData train_data(train_source.get(), std::move(split.train), loader_options);
+
+    MethodContext context;
+    context.model = model;
+    RIB_ASSIGN_OR_RETURN(context.mask,
+                         LabelMask::Create(train_source->label_space(), model->num_classes()));
+    context.new_model = [&spec]() { return CreateModel(spec.model.arch, spec.model.num_classes); };
+    context.data = &train_data;
+    context.device = device;
+    context.group = options.group;
+    RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
+                         TrainingMethod::Create(spec.method, std::move(context)));
+    TrainOptions train_options;
+    train_options.config = config;
+    train_options.device = device;
+    train_options.checkpoint_dir = options.checkpoint_dir;
+    train_options.resume_checkpoint = options.resume_checkpoint;
+    train_options.group = options.group;
+    if (!options.checkpoint_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(options.checkpoint_dir, ec);
+    }
+    RIB_ASSIGN_OR_RETURN(TrainSummary summary,
+                         Train(method->setup(), train_data, train_options, sink));
+    result.steps = summary.steps;
+    result.final_loss = summary.last_loss;
+    RIB_RETURN_IF_ERROR(method->Finish());
+    forward = method->EvalForward();
+    extra_weights = method->ExtraWeights();
+  }
+  model->eval();
+
+  // Save the weights this job's results are for (rank 0; not for `pre`).
+  if (kind != "pre" && !options.artifact_root.empty()) {
+    const std::string dir = absl::StrCat(options.artifact_root, "/weights");
+    const std::string path = absl::StrCat(dir, "/", JobHash(spec), ".safetensors");
+    if (GroupRank(options.group) == 0) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec) {
+        return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+      }
+      std::map<std::string, std::string> metadata = {{"arch", spec.model.arch},
+                                                     {"method", spec.method.kind},
+                                                     {"finetune", spec.finetune_dataset}};
+      RIB_RETURN_IF_ERROR(SaveClassifier(model, path, metadata));
+      if (!extra_weights.empty()) {
+        NamedTensors extra(extra_weights.begin(), extra_weights.end());
+        RIB_RETURN_IF_ERROR(
+            WriteSafetensors(absl::StrCat(dir, "/", JobHash(spec), ".extra.safetensors"),
+                             extra, metadata));
+      }
+    }
+    result.weights_path = path;
+  }
+
+  RIB_RETURN_IF_ERROR(EvaluateAll(spec, options, data_options, forward, model->num_classes(),
+                                  device, sink, &result.results));
+  return result;
+}
+
+}  // namespace rib::engine

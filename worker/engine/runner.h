@@ -1,0 +1,77 @@
+// One benchmark cell, end to end: load the model, prepare the method's starting
+// weights (dependencies), fine-tune on the job's dataset (train split), evaluate on
+// every eval dataset (test split) and report as it goes. What the worker's rank
+// processes and rib-run call.
+//
+// Thread-compatible: one job per call; the call sets torch's global seed and (when
+// RunOptions::threads > 0) its intra-op thread count.
+#ifndef RIB_WORKER_ENGINE_RUNNER_H_
+#define RIB_WORKER_ENGINE_RUNNER_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "worker/engine/events.h"
+
+namespace rib::dist {
+class ProcessGroup;
+}  // namespace rib::dist
+
+namespace rib::engine {
+
+struct RunOptions {
+  // Root of the datasets (DESIGN §4). Required when the job reads data.
+  std::string data_root;
+  // Root of weights and outputs. Relative weight paths resolve under it, absolute
+  // ones must lie inside it; "" = paths used as given and no output written.
+  // Final weights go to <artifact_root>/weights/<job hash>.safetensors.
+  std::string artifact_root;
+  // "cpu", "cuda" or "cuda:N".
+  std::string device = "cpu";
+  // torch intra-op threads and data-decoding threads; 0 = leave torch's default.
+  int threads = 0;
+  // nullptr = single process; otherwise this rank's group (data and evaluation are
+  // sharded, gradients averaged, counts summed).
+  dist::ProcessGroup* group = nullptr;
+  // Resume training from this checkpoint ("" = start fresh).
+  std::string resume_checkpoint;
+  // Where per-epoch checkpoints go ("" = none).
+  std::string checkpoint_dir;
+  // Method name → final weights of the job this one depends on (lpft: lp, wise-ft: ft,
+  // soup: each member).
+  std::map<std::string, std::string> dependency_weights;
+};
+
+struct EvalResult {
+  std::string dataset;
+  std::string subset;  // "" or "corruption/severity"
+  int64_t correct = 0;
+  int64_t total = 0;
+  int64_t skipped = 0;
+  double accuracy() const { return total > 0 ? static_cast<double>(correct) / total : 0.0; }
+};
+
+struct RunResult {
+  // The weights this job's results are for: the written file, or the input weights
+  // for `pre` (and "" when nothing was written).
+  std::string weights_path;
+  std::vector<EvalResult> results;
+  int64_t steps = 0;
+  double final_loss = 0.0;
+};
+
+// Errors: INVALID_ARGUMENT (bad spec, method params, device, a path outside the
+// artifact root), NOT_FOUND (dataset or weights missing), FAILED_PRECONDITION (missing
+// dependency weights, weights that do not fit the architecture, an image size the
+// model does not take), the loop's errors (non-finite loss with its step), UNAVAILABLE
+// from a collective.
+absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
+                                 EventSink* sink);
+
+}  // namespace rib::engine
+
+#endif  // RIB_WORKER_ENGINE_RUNNER_H_
