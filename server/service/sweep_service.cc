@@ -129,7 +129,7 @@ absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
   }
   for (;;) {
     if (cancelled()) return absl::CancelledError("watch cancelled");
-    const uint64_t seen = repo_->ChangeCounter();
+    const uint64_t seen = repo_->ChangeCounter(storage::Repository::Topic::kEvents);
     RIB_ASSIGN_OR_RETURN(std::vector<SweepEvent> events,
                          repo_->ListEvents(sweep_id, last_id, kBatch));
     for (const SweepEvent& e : events) {
@@ -159,7 +159,7 @@ absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
         return absl::OkStatus();
       }
     }
-    repo_->WaitForChange(seen, options_.watch_poll);
+    repo_->WaitForChange(storage::Repository::Topic::kEvents, seen, options_.watch_poll);
   }
 }
 

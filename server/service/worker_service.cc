@@ -42,7 +42,7 @@ absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
     absl::Duration wait, const std::function<bool()>& cancelled) {
   const absl::Time deadline = absl::Now() + std::min(wait, options_.max_wait);
   for (;;) {
-    const uint64_t seen = repo_->ChangeCounter();
+    const uint64_t seen = repo_->ChangeCounter(storage::Repository::Topic::kQueue);
     RIB_ASSIGN_OR_RETURN(std::optional<domain::Lease> lease,
                          repo_->AcquireJob(worker_id, free_devices, device_kind));
     if (lease.has_value()) {
@@ -54,7 +54,8 @@ absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
     if (left <= absl::ZeroDuration() || cancelled()) return lease;
     // No connection is held here: wait for any event (a job queued, a lease expired),
     // or re-check after `poll`.
-    repo_->WaitForChange(seen, std::min(left, options_.poll));
+    repo_->WaitForChange(storage::Repository::Topic::kQueue, seen,
+                         std::min(left, options_.poll));
   }
 }
 

@@ -59,6 +59,7 @@ void MemoryRepository::SetState(JobRow& row, JobState to, const std::string& err
   e.job_label = job.key;
   e.error = to == JobState::kFailed || to == JobState::kQueued ? error : "";
   AddEvent(std::move(e));
+  if (to == JobState::kQueued) queue_signal_.Notify();
 }
 
 bool MemoryRepository::DepsSucceeded(const Job& job) {
@@ -185,6 +186,7 @@ absl::StatusOr<SubmitResult> MemoryRepository::SubmitSweep(const NewSweep& in) {
     e.kind = SweepEvent::Kind::kState;
     e.job_state = job.state;
     e.job_label = job.key;
+    if (job.state == JobState::kQueued) queue_signal_.Notify();
     jobs_[job.id] = std::move(row);
     AddEvent(std::move(e));
   }

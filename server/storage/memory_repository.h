@@ -55,9 +55,9 @@ class MemoryRepository : public Repository {
                                                      int64_t after_id,
                                                      int limit) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
-  uint64_t ChangeCounter() override { return signal_.value(); }
-  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) override {
-    return signal_.WaitChanged(seen, timeout);
+  uint64_t ChangeCounter(Topic topic) override { return Signal(topic).value(); }
+  uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) override {
+    return Signal(topic).WaitChanged(seen, timeout);
   }
 
  private:
@@ -86,7 +86,9 @@ class MemoryRepository : public Repository {
 
   const RepositoryOptions options_;
   scheduling::Clock* const clock_;
-  ChangeSignal signal_;
+  ChangeSignal& Signal(Topic t) { return t == Topic::kQueue ? queue_signal_ : signal_; }
+  ChangeSignal signal_;        // kEvents
+  ChangeSignal queue_signal_;  // kQueue
 
   absl::Mutex mu_;
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;

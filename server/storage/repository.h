@@ -155,11 +155,13 @@ class Repository {
                                                              int limit) = 0;
   // The id of the sweep's newest event (0 when none): where a watch starts.
   virtual absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) = 0;
-  // A counter that grows whenever any event is written, by this process or (through
-  // NOTIFY) another one. WaitForChange blocks until it differs from `seen` or
-  // `timeout` passes, and returns the current value.
-  virtual uint64_t ChangeCounter() = 0;
-  virtual uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) = 0;
+  // Counters that grow when something happens, in this process or (through NOTIFY)
+  // another one: kEvents on every event written (WatchSweep), kQueue when a job
+  // becomes QUEUED (AcquireJob long-polls). WaitForChange blocks until the counter
+  // differs from `seen` or `timeout` passes, and returns its current value.
+  enum class Topic { kEvents, kQueue };
+  virtual uint64_t ChangeCounter(Topic topic) = 0;
+  virtual uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) = 0;
 };
 
 }  // namespace rib::storage

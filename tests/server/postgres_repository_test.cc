@@ -159,9 +159,13 @@ TEST(PostgresConcurrencyTest, NotifyReachesAnotherRepository) {
   auto writer = Open();
   auto watcher = Open();
   absl::SleepFor(absl::Milliseconds(300));  // let the LISTEN connection start
-  const uint64_t seen = watcher->ChangeCounter();
+  const uint64_t seen = watcher->ChangeCounter(Repository::Topic::kEvents);
+  const uint64_t queued = watcher->ChangeCounter(Repository::Topic::kQueue);
   ASSERT_THAT(writer->SubmitSweep(SmallSweep("")), IsOk());
-  EXPECT_GT(watcher->WaitForChange(seen, absl::Seconds(10)), seen);
+  EXPECT_GT(watcher->WaitForChange(Repository::Topic::kEvents, seen, absl::Seconds(10)),
+            seen);
+  EXPECT_GT(watcher->WaitForChange(Repository::Topic::kQueue, queued, absl::Seconds(10)),
+            queued);
 }
 
 TEST(PostgresConcurrencyTest, TwoExpirersHandleEachLeaseOnce) {

@@ -165,11 +165,15 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
 };
 
 TEST_P(RepositoryContractTest, SubmitCreatesJobsInTheirInitialStates) {
+  const uint64_t queue = repo_->ChangeCounter(Repository::Topic::kQueue);
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("req-1")));
   EXPECT_FALSE(r.existing);
   EXPECT_EQ(r.jobs_total, 4);
   EXPECT_EQ(r.jobs_new, 4);
   EXPECT_EQ(r.jobs_reused, 0);
+  // Long-polls waiting for work are woken.
+  EXPECT_GT(repo_->WaitForChange(Repository::Topic::kQueue, queue, absl::Seconds(5)),
+            queue);
 
   RIB_ASSERT_OK_AND_ASSIGN(Sweep s, repo_->GetSweep(r.sweep_id));
   EXPECT_EQ(s.name, "small");
@@ -569,7 +573,7 @@ TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
 
 TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
-  const uint64_t before = repo_->ChangeCounter();
+  const uint64_t before = repo_->ChangeCounter(Repository::Topic::kEvents);
   const std::string w = RegisterWorker();
   domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
   JobReport progress;
@@ -579,7 +583,8 @@ TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   progress.progress = {1, 2, 50, 100, 0.75, 0.001};
   ASSERT_THAT(repo_->Report(progress), IsOk());
   ASSERT_THAT(ReportResult(l, "fmnist-val", 3, 4), IsOk());
-  EXPECT_GT(repo_->WaitForChange(before, absl::Seconds(5)), before);
+  EXPECT_GT(repo_->WaitForChange(Repository::Topic::kEvents, before, absl::Seconds(5)),
+            before);
   RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
   EXPECT_DOUBLE_EQ(job.progress, 0.5);
   ASSERT_THAT(repo_->CancelSweep(r.sweep_id), IsOk());

@@ -25,7 +25,8 @@ using pg::TimeFromMicros;
 using pg::TimeParam;
 
 constexpr char kChannel[] = "rib_events";
-constexpr int kEventLockSpace = 0x726962;  // first key of the per-sweep event lock
+constexpr char kQueueChannel[] = "rib_queue";  // a job became QUEUED
+constexpr int kEventLockSpace = 0x726962;      // first key of the per-sweep event lock
 
 // Columns of a job row, in the order RowToJob reads them.
 constexpr char kJobColumns[] =
@@ -157,6 +158,10 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
       e.result.total, e.result.skipped);
   tx.exec_params("SELECT pg_notify($1, $2)", kChannel,
                  absl::StrCat(e.sweep_id, ":", r[0].as<int64_t>()));
+  // Identical notifications of one transaction are delivered once.
+  if (e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued) {
+    tx.exec_params("SELECT pg_notify($1, '')", kQueueChannel);
+  }
 }
 
 void LockSweep(pqxx::work& tx, const std::string& sweep_id) {
@@ -305,8 +310,8 @@ PostgresRepository::~PostgresRepository() {
 void PostgresRepository::ListenLoop() {
   class Receiver : public pqxx::notification_receiver {
    public:
-    Receiver(pqxx::connection_base& c, ChangeSignal* signal)
-        : pqxx::notification_receiver(c, kChannel), signal_(signal) {}
+    Receiver(pqxx::connection_base& c, const char* channel, ChangeSignal* signal)
+        : pqxx::notification_receiver(c, channel), signal_(signal) {}
     void operator()(const std::string&, int) override { signal_->Notify(); }
 
    private:
@@ -315,9 +320,11 @@ void PostgresRepository::ListenLoop() {
   while (!stop_) {
     try {
       pqxx::connection conn(options_.uri);
-      Receiver receiver(conn, &signal_);
+      Receiver events(conn, kChannel, &signal_);
+      Receiver queue(conn, kQueueChannel, &queue_signal_);
       // Anything may have happened while we were not listening.
       signal_.Notify();
+      queue_signal_.Notify();
       while (!stop_) conn.await_notification(0, 200'000);
     } catch (const std::exception& e) {
       RIB_LOG(WARNING) << "LISTEN connection lost, retrying: " << e.what();
@@ -416,7 +423,10 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
         RefreshSweepState(tx, out.sweep_id, now);
         return out;
       });
-  if (result.ok()) signal_.Notify();
+  if (result.ok()) {
+    signal_.Notify();
+    queue_signal_.Notify();
+  }
   return result;
 }
 
@@ -466,7 +476,10 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
         RefreshSweepState(tx, sweep_id, now);
         return LoadSweep(tx, sweep_id);
       });
-  if (out.ok()) signal_.Notify();
+  if (out.ok()) {
+    signal_.Notify();
+    queue_signal_.Notify();
+  }
   return out;
 }
 
@@ -492,7 +505,10 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
         RefreshSweepState(tx, sweep_id, now);
         return LoadSweep(tx, sweep_id);
       });
-  if (out.ok()) signal_.Notify();
+  if (out.ok()) {
+    signal_.Notify();
+    queue_signal_.Notify();
+  }
   return out;
 }
 
@@ -769,7 +785,10 @@ absl::Status PostgresRepository::Report(const JobReport& report) {
         }
         return true;
       });
-  if (out.ok()) signal_.Notify();
+  if (out.ok()) {
+    signal_.Notify();
+    queue_signal_.Notify();
+  }
   return out.status();
 }
 
@@ -814,7 +833,10 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
             TimeParam(now - options_.repository.lease_timeout));
         return changed;
       });
-  if (out.ok() && *out > 0) signal_.Notify();
+  if (out.ok() && *out > 0) {
+    signal_.Notify();
+    queue_signal_.Notify();
+  }
   return out;
 }
 

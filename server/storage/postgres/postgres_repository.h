@@ -9,8 +9,9 @@
 //    sweep's event ids grow in commit order (WatchSweep reads "id > last seen").
 //  Locks are always taken in the order sweep row → job rows → event lock.
 // Every event is inserted into `events` and announced with pg_notify('rib_events',
-// '<sweep id>:<event id>'); a listener thread turns NOTIFYs from any coordinator into
-// ChangeCounter() bumps. Thread-safe.
+// '<sweep id>:<event id>'), plus pg_notify('rib_queue', '') when a job becomes QUEUED;
+// a listener thread turns NOTIFYs from any coordinator into ChangeCounter() bumps.
+// Thread-safe.
 #ifndef RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
 #define RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
 
@@ -71,9 +72,9 @@ class PostgresRepository : public Repository {
                                                      int64_t after_id,
                                                      int limit) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
-  uint64_t ChangeCounter() override { return signal_.value(); }
-  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) override {
-    return signal_.WaitChanged(seen, timeout);
+  uint64_t ChangeCounter(Topic topic) override { return Signal(topic).value(); }
+  uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) override {
+    return Signal(topic).WaitChanged(seen, timeout);
   }
 
  private:
@@ -83,7 +84,9 @@ class PostgresRepository : public Repository {
   const PostgresOptions options_;
   scheduling::Clock* const clock_;
   std::unique_ptr<pg::Pool> pool_;
-  ChangeSignal signal_;
+  ChangeSignal& Signal(Topic t) { return t == Topic::kQueue ? queue_signal_ : signal_; }
+  ChangeSignal signal_;        // kEvents
+  ChangeSignal queue_signal_;  // kQueue
   std::atomic<bool> stop_{false};
   std::thread listener_;
 };
