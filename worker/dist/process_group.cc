@@ -188,6 +188,9 @@ class C10dProcessGroup : public ProcessGroup {
   const torch::Device device_;
 };
 
+constexpr char kJoinedKey[] = "rib/rendezvous/joined";
+constexpr char kAllJoinedKey[] = "rib/rendezvous/all_joined";
+
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1";
 }
@@ -258,7 +261,9 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
     store_options.isServer = options.rank == 0;
     store_options.numWorkers = options.world_size;
     store_options.waitWorkers = false;  // the backend's own rendezvous waits for peers
-    store_options.timeout = ToChrono(options.timeout);
+    // c10d connects with whole-second arithmetic: under 1 s it gives up at once, even
+    // when the server is local and up.
+    store_options.timeout = ToChrono(std::max(options.timeout, absl::Seconds(1)));
     store = c10::make_intrusive<c10d::TCPStore>(options.host, store_options);
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("rendezvous failed (", where,
@@ -266,6 +271,32 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
                                                absl::FormatDuration(options.timeout),
                                                "): cannot reach the TCPStore: ",
                                                FirstLine(e.what())));
+  }
+
+  // Every rank checks in and waits for all the others with the rendezvous timeout. The
+  // backends' own connection setup waits with the (much longer) operation timeout, so
+  // without this a missing rank would block rendezvous for operation_timeout.
+  try {
+    const int64_t joined = store->add(kJoinedKey, 1);
+    if (joined == options.world_size) store->set(kAllJoinedKey, {'1'});
+    try {
+      store->wait({kAllJoinedKey}, ToChrono(options.timeout));
+    } catch (const std::exception& e) {
+      int64_t count = -1;
+      try {
+        count = store->add(kJoinedKey, 0);
+      } catch (const std::exception&) {
+      }
+      return absl::UnavailableError(absl::StrCat(
+          "rendezvous timed out (", where, ", timeout ",
+          absl::FormatDuration(options.timeout), "): ",
+          count >= 0 ? absl::StrCat(count, " of ", options.world_size, " ranks joined")
+                     : std::string("the store stopped answering"),
+          ": ", FirstLine(e.what())));
+    }
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rendezvous failed (", where,
+                                               "): ", FirstLine(e.what())));
   }
 
   try {

@@ -79,7 +79,8 @@ struct RendezvousOptions {
   std::string backend = "auto";
   // How long rendezvous (store connection and every rank joining the group) may take
   // before CreateProcessGroup fails with UNAVAILABLE. 60 s covers slow rank start-up
-  // (loading a model) on a busy node.
+  // (loading a model) on a busy node. c10d retries connecting once a second, so the
+  // connection part is rounded to whole seconds (at least 1 s).
   absl::Duration timeout = absl::Seconds(60);
   // How long one collective may block (a peer that died or stalled). Default 30 min:
   // longer than any evaluation pass between two collectives; the launcher's hang
