@@ -20,6 +20,52 @@
 namespace rib {
 namespace {
 
+std::string Bytes(grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  for (const auto& sl : slices) {
+    out.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  return out;
+}
+
+// grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo, asking list_services
+// (field 7, an empty string), through a generic bidi call: our gRPC ships no client
+// stubs for reflection.
+class ListServicesReactor
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit ListServicesReactor(grpc::GenericStub* stub) {
+    grpc::Slice slice(std::string("\x3a\x00", 2));
+    request_ = grpc::ByteBuffer(&slice, 1);
+    stub->PrepareBidiStreamingCall(
+        &ctx_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        grpc::StubOptions(), this);
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnWriteDone(bool) override { StartWritesDone(); }
+  void OnReadDone(bool ok) override {
+    if (ok) reply_ = Bytes(response_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    status_ = s;
+    done_.Notify();
+  }
+  bool Wait() { return done_.WaitForNotificationWithTimeout(absl::Seconds(10)); }
+  const grpc::Status& status() const { return status_; }
+  const std::string& reply() const { return reply_; }
+
+ private:
+  grpc::ClientContext ctx_;
+  grpc::ByteBuffer request_, response_;
+  std::string reply_;
+  grpc::Status status_;
+  absl::Notification done_;
+};
+
 auto* const kEnv =
     ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("bin", false));
 
@@ -74,12 +120,14 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
                     });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   ASSERT_TRUE(health.ok()) << health.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (const auto& sl : slices)
-    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+  EXPECT_EQ(Bytes(response), std::string("\x08\x01", 2));
+
+  // Server reflection lists both services.
+  ListServicesReactor reflection(&generic);
+  ASSERT_TRUE(reflection.Wait());
+  EXPECT_TRUE(reflection.status().ok()) << reflection.status().error_message();
+  EXPECT_THAT(reflection.reply(), ::testing::HasSubstr("rib.v1.Coordinator"));
+  EXPECT_THAT(reflection.reply(), ::testing::HasSubstr("rib.v1.WorkerApi"));
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
