@@ -43,6 +43,9 @@ ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(1),
           "how often expired leases are looked for");
 ABSL_FLAG(std::string, migrations, "",
           "folder of NNNN_*.sql migrations; empty = the copy compiled into the binary");
+ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),
+          "keep retrying an unreachable database this long at start (PostgreSQL may "
+          "still be starting)");
 ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections in the pool");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
@@ -108,7 +111,13 @@ int main(int argc, char** argv) {
     if (!loaded.ok()) return Fail(loaded.status().ToString());
     migrations = *std::move(loaded);
   }
+  const absl::Time connect_deadline = absl::Now() + absl::GetFlag(FLAGS_connect_timeout);
   auto applied = pg::ApplyMigrations(database, migrations);
+  while (absl::IsUnavailable(applied.status()) && absl::Now() < connect_deadline) {
+    RIB_LOG(WARNING) << "database not reachable yet, retrying: " << applied.status();
+    absl::SleepFor(absl::Seconds(1));
+    applied = pg::ApplyMigrations(database, migrations);
+  }
   if (!applied.ok())
     return Fail(absl::StrCat("migrations: ", applied.status().ToString()));
   RIB_LOG(INFO) << "schema current (" << *applied << " migrations applied now)";

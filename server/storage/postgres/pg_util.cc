@@ -1,5 +1,6 @@
 #include "server/storage/postgres/pg_util.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 
 namespace rib::storage::pg {
@@ -42,28 +43,40 @@ void Pool::Return(std::unique_ptr<pqxx::connection> conn) {
   if (conn != nullptr && conn->is_open()) idle_.push_back(std::move(conn));
 }
 
+namespace {
+// libpq messages end in newlines and sometimes span lines; keep one line per status.
+std::string Clean(const char* message) {
+  std::string out(absl::StripAsciiWhitespace(message));
+  for (char& c : out) {
+    if (c == '\n' || c == '\t') c = ' ';
+  }
+  return out;
+}
+}  // namespace
+
 absl::Status StatusFromCurrentException(const std::string& what) {
   try {
     throw;
   } catch (const pqxx::broken_connection& e) {
     return absl::UnavailableError(
-        absl::StrCat(what, ": database unavailable: ", e.what()));
+        absl::StrCat(what, ": database unavailable: ", Clean(e.what())));
   } catch (const pqxx::transaction_rollback& e) {
     return absl::AbortedError(
-        absl::StrCat(what, ": transaction rolled back: ", e.what()));
+        absl::StrCat(what, ": transaction rolled back: ", Clean(e.what())));
   } catch (const pqxx::in_doubt_error& e) {
-    return absl::UnavailableError(absl::StrCat(what, ": commit in doubt: ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat(what, ": commit in doubt: ", Clean(e.what())));
   } catch (const pqxx::unique_violation& e) {
-    return absl::AlreadyExistsError(absl::StrCat(what, ": ", e.what()));
+    return absl::AlreadyExistsError(absl::StrCat(what, ": ", Clean(e.what())));
   } catch (const pqxx::integrity_constraint_violation& e) {
-    return absl::FailedPreconditionError(absl::StrCat(what, ": ", e.what()));
+    return absl::FailedPreconditionError(absl::StrCat(what, ": ", Clean(e.what())));
   } catch (const pqxx::data_exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", Clean(e.what())));
   } catch (const pqxx::sql_error& e) {
     return absl::InternalError(
-        absl::StrCat(what, ": SQL error ", e.sqlstate(), ": ", e.what()));
+        absl::StrCat(what, ": SQL error ", e.sqlstate(), ": ", Clean(e.what())));
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+    return absl::InternalError(absl::StrCat(what, ": ", Clean(e.what())));
   } catch (...) {
     return absl::UnknownError(absl::StrCat(what, ": unknown exception"));
   }
