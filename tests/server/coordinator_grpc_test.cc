@@ -537,5 +537,83 @@ TEST_F(CoordinatorGrpcTest, WatchOnOneCoordinatorSeesEventsWrittenByAnother) {
   EXPECT_EQ(seen.back().sweep_state(), v1::SWEEP_STATE_SUCCEEDED);
 }
 
+TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLeasing) {
+  v1::SubmitSweepResponse resp;
+  ASSERT_TRUE(Submit(kSmallYaml, "", &resp).ok());
+  const std::string worker_id = RegisterWorker(coord_.get());
+  grpc::ClientContext actx;
+  v1::AcquireJobRequest areq;
+  areq.set_worker_id(worker_id);
+  areq.set_free_devices(2);
+  v1::AcquireJobResponse lease;
+  ASSERT_TRUE(coord_->worker->AcquireJob(&actx, areq, &lease).ok());
+  ASSERT_TRUE(lease.has_job());
+
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id(worker_id);
+  hb.set_free_devices(1);
+  v1::LeaseRef* ref = hb.add_leases();
+  ref->set_job_id(lease.job_id());
+  ref->set_attempt(lease.attempt());
+  {
+    grpc::ClientContext ctx;
+    v1::HeartbeatResponse out;
+    ASSERT_TRUE(coord_->worker->Heartbeat(&ctx, hb, &out).ok());
+    EXPECT_EQ(out.revoked_size(), 0);
+    EXPECT_FALSE(out.drain());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CancelSweepRequest req;
+    req.set_sweep_id(resp.sweep_id());
+    v1::Sweep out;
+    ASSERT_TRUE(coord_->client->CancelSweep(&ctx, req, &out).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::HeartbeatResponse out;
+    ASSERT_TRUE(coord_->worker->Heartbeat(&ctx, hb, &out).ok());
+    ASSERT_EQ(out.revoked_size(), 1);
+    EXPECT_EQ(out.revoked(0).job_id(), lease.job_id());
+    EXPECT_EQ(out.revoked(0).attempt(), lease.attempt());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::DrainWorkerRequest req;
+    req.set_worker_id(worker_id);
+    v1::Worker out;
+    ASSERT_TRUE(coord_->client->DrainWorker(&ctx, req, &out).ok());
+    EXPECT_EQ(out.state(), v1::WORKER_STATE_DRAINING);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::HeartbeatResponse out;
+    ASSERT_TRUE(coord_->worker->Heartbeat(&ctx, hb, &out).ok());
+    EXPECT_TRUE(out.drain());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListWorkersResponse out;
+    ASSERT_TRUE(coord_->client->ListWorkers(&ctx, v1::ListWorkersRequest(), &out).ok());
+    ASSERT_EQ(out.workers_size(), 1);
+    EXPECT_EQ(out.workers(0).id(), worker_id);
+    EXPECT_EQ(out.workers(0).state(), v1::WORKER_STATE_DRAINING);
+    EXPECT_EQ(out.workers(0).free_devices(), 1);
+    EXPECT_EQ(out.workers(0).devices(0).count(), 2);
+  }
+  // A draining worker is handed nothing, even after a retry queues the jobs again.
+  {
+    grpc::ClientContext ctx;
+    v1::RetrySweepRequest req;
+    req.set_sweep_id(resp.sweep_id());
+    v1::Sweep out;
+    ASSERT_TRUE(coord_->client->RetrySweep(&ctx, req, &out).ok());
+  }
+  grpc::ClientContext ctx;
+  v1::AcquireJobResponse none;
+  ASSERT_TRUE(coord_->worker->AcquireJob(&ctx, areq, &none).ok());
+  EXPECT_FALSE(none.has_job());
+}
+
 }  // namespace
 }  // namespace rib
