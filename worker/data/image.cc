@@ -1,27 +1,125 @@
 #include "worker/data/image.h"
 
+#include <csetjmp>
 #include <cmath>
-#include <fstream>
+#include <cstdio>
 #include <vector>
+
+#ifdef RIB_HAVE_LIBJPEG
+#include <jpeglib.h>
+#include <jerror.h>
+#endif
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <torch/nn/functional/upsampling.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace rib::data {
 
-absl::StatusOr<cv::Mat> DecodeImageFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("image file not found: ", path));
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
+namespace {
+
+absl::StatusOr<std::vector<unsigned char>> ReadFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return absl::NotFoundError(absl::StrCat("image file not found: ", path));
+  std::vector<unsigned char> bytes;
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    const long n = std::ftell(f);
+    if (n > 0) {
+      bytes.resize(static_cast<size_t>(n));
+      std::fseek(f, 0, SEEK_SET);
+      bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
+    }
+  }
+  std::fclose(f);
   if (bytes.empty()) return absl::DataLossError(absl::StrCat("empty image file: ", path));
+  return bytes;
+}
+
+#ifdef RIB_HAVE_LIBJPEG
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  bool truncated = false;
+};
+
+void JpegErrorExit(j_common_ptr cinfo) {
+  std::longjmp(reinterpret_cast<JpegError*>(cinfo->err)->jump, 1);
+}
+
+void JpegEmitMessage(j_common_ptr cinfo, int level) {
+  // Warnings stay quiet, except a premature end of data, which PIL refuses too.
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  if (level < 0 && err->mgr.msg_code == JWRN_JPEG_EOF) err->truncated = true;
+}
+
+enum class JpegResult { kOk, kCorrupt, kUnsupported };
+
+// libjpeg(-turbo) straight to RGB: the same decoder and settings PIL uses (so the same
+// pixels), about twice as fast as going through cv::imdecode and a BGR→RGB pass.
+JpegResult DecodeJpeg(const std::vector<unsigned char>& bytes, cv::Mat* out, std::string* why) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = JpegErrorExit;
+  err.mgr.emit_message = JpegEmitMessage;
+  jpeg_create_decompress(&cinfo);
+  if (setjmp(err.jump)) {
+    char msg[JMSG_LENGTH_MAX];
+    (*cinfo.err->format_message)(reinterpret_cast<j_common_ptr>(&cinfo), msg);
+    *why = msg;
+    const bool unsupported = err.mgr.msg_code == JERR_CONVERSION_NOTIMPL;
+    jpeg_destroy_decompress(&cinfo);
+    return unsupported ? JpegResult::kUnsupported : JpegResult::kCorrupt;
+  }
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&cinfo);
+    return JpegResult::kUnsupported;  // OpenCV converts CMYK
+  }
+  cinfo.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  out->create(static_cast<int>(cinfo.output_height), static_cast<int>(cinfo.output_width), CV_8UC3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = out->ptr<unsigned char>(static_cast<int>(cinfo.output_scanline));
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  if (err.truncated) {
+    *why = "premature end of JPEG data";
+    return JpegResult::kCorrupt;
+  }
+  return JpegResult::kOk;
+}
+#endif  // RIB_HAVE_LIBJPEG
+
+}  // namespace
+
+absl::StatusOr<cv::Mat> DecodeImageFile(const std::string& path) {
+  RIB_ASSIGN_OR_RETURN(std::vector<unsigned char> bytes, ReadFile(path));
+#ifdef RIB_HAVE_LIBJPEG
+  if (bytes.size() > 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) {
+    cv::Mat rgb;
+    std::string why;
+    switch (DecodeJpeg(bytes, &rgb, &why)) {
+      case JpegResult::kOk:
+        return rgb;
+      case JpegResult::kCorrupt:
+        return absl::DataLossError(absl::StrCat("cannot decode image ", path, ": ", why));
+      case JpegResult::kUnsupported:
+        break;  // e.g. CMYK: OpenCV below
+    }
+  }
+#endif
   cv::Mat decoded;
   try {
+    // PIL (and so the published numbers) ignores EXIF orientation; so do we.
     decoded = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()),
-                           cv::IMREAD_COLOR);
+                           cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     return absl::DataLossError(absl::StrCat("cannot decode image ", path, ": ", e.what()));
   }
@@ -142,6 +240,9 @@ inline uint8_t Clip8(int32_t v) {
 // Resizes an RGB image to (out_w, out_h) like PIL and returns only the window
 // [left, left + crop_w) x [top, top + crop_h) of the result (the centre crop), which
 // costs less than resizing everything and gives the same pixels.
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))  // vectorises the row accumulation (~2x here)
+#endif
 cv::Mat PilResizeCrop(const cv::Mat& rgb, int out_w, int out_h, int left, int top, int crop_w,
                       int crop_h, bool bicubic) {
   const int in_w = rgb.cols, in_h = rgb.rows;
@@ -180,15 +281,21 @@ cv::Mat PilResizeCrop(const cv::Mat& rgb, int out_w, int out_h, int left, int to
     return tmp(cv::Rect(0, top - y_first, crop_w, crop_h)).clone();
   }
   cv::Mat out(crop_h, crop_w, CV_8UC3);
+  const int row_len = crop_w * 3;
+  std::vector<int32_t> acc(row_len);
   for (int yy = 0; yy < crop_h; ++yy) {
     const int ymin = vc.bounds[2 * yy] - y_first, ymax = vc.bounds[2 * yy + 1];
     const int32_t* k = &vc.k[static_cast<size_t>(yy) * vc.ksize];
-    uint8_t* o = out.ptr<uint8_t>(yy);
-    for (int xx = 0; xx < crop_w * 3; ++xx) {
-      int32_t s = 1 << (kPrecisionBits - 1);
-      for (int y = 0; y < ymax; ++y) s += tmp.ptr<uint8_t>(ymin + y)[xx] * k[y];
-      o[xx] = Clip8(s);
+    // Row-wise accumulation (same sums as PIL's per-pixel loop, in sequential memory).
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int y = 0; y < ymax; ++y) {
+      const uint8_t* row = tmp.ptr<uint8_t>(ymin + y);
+      const int32_t ky = k[y];
+      int32_t* a = acc.data();
+      for (int xx = 0; xx < row_len; ++xx) a[xx] += row[xx] * ky;
     }
+    uint8_t* o = out.ptr<uint8_t>(yy);
+    for (int xx = 0; xx < row_len; ++xx) o[xx] = Clip8(acc[xx]);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -19,7 +20,6 @@ class BatchLoader::Impl {
     Plan();
     slots_.resize(plan_.size());
     for (size_t b = 0; b < plan_.size(); ++b) {
-      slots_[b].images.resize(plan_[b].size());
       slots_[b].status.resize(plan_[b].size());
       slots_[b].remaining = static_cast<int64_t>(plan_[b].size());
     }
@@ -56,8 +56,7 @@ class BatchLoader::Impl {
     work_cv_.notify_all();
 
     Batch batch;
-    std::vector<torch::Tensor> images;
-    std::vector<int64_t> labels;
+    std::vector<int64_t> labels, keep;
     for (size_t j = 0; j < plan_[b].size(); ++j) {
       const Example& e = examples_[plan_[b][j]];
       if (!slot.status[j].ok()) {
@@ -68,12 +67,12 @@ class BatchLoader::Impl {
         }
         return slot.status[j];
       }
-      images.push_back(std::move(slot.images[j]));
+      keep.push_back(static_cast<int64_t>(j));
       labels.push_back(e.label);
       batch.indices.push_back(e.index);
       batch.subsets.push_back(e.subset);
     }
-    if (images.empty()) {
+    if (keep.empty()) {
       batch.images = torch::empty({0, 3, 0, 0}, torch::kFloat);
       lock.lock();
       if (item_shape_.size() == 3) {
@@ -81,8 +80,10 @@ class BatchLoader::Impl {
                                     torch::kFloat);
       }
       lock.unlock();
+    } else if (keep.size() == plan_[b].size()) {
+      batch.images = std::move(slot.batch);
     } else {
-      batch.images = torch::stack(images);
+      batch.images = slot.batch.index_select(0, torch::tensor(keep, torch::kInt64));
     }
     batch.labels = torch::tensor(labels, torch::kInt64);
     {
@@ -105,7 +106,7 @@ class BatchLoader::Impl {
 
  private:
   struct Slot {
-    std::vector<torch::Tensor> images;
+    torch::Tensor batch;  // [n, C, H, W], allocated by the first decoded image
     std::vector<absl::Status> status;
     int64_t remaining = 0;
   };
@@ -157,7 +158,28 @@ class BatchLoader::Impl {
       Slot& slot = slots_[b];
       if (img.ok()) {
         if (item_shape_.empty()) item_shape_ = img->sizes().vec();
-        slot.images[j] = std::move(*img);
+        if (!slot.batch.defined()) {
+          std::vector<int64_t> shape = {static_cast<int64_t>(plan_[b].size())};
+          for (int64_t d : img->sizes()) shape.push_back(d);
+          slot.batch = torch::empty(shape, torch::kFloat);
+        }
+        if (img->sizes() != slot.batch.sizes().slice(1)) {
+          slot.status[j] = absl::InternalError(absl::StrCat(
+              "image ", examples_[plan_[b][j]].path, " has another shape than its batch"));
+        } else {
+          // Copy outside the lock: the row is this task's alone, and the slot is not
+          // moved before its last task finishes.
+          torch::Tensor row = slot.batch[static_cast<int64_t>(j)];
+          lock.unlock();
+          if (img->scalar_type() == torch::kFloat && img->is_contiguous()) {
+            // A plain memcpy: ATen's copy_ would start an intra-op thread team from
+            // each decoding thread.
+            std::memcpy(row.data_ptr<float>(), img->data_ptr<float>(), img->numel() * sizeof(float));
+          } else {
+            row.copy_(*img);
+          }
+          lock.lock();
+        }
       } else {
         slot.status[j] = img.status();
       }
