@@ -189,6 +189,7 @@ absl::Status RankGroup::Spawn(int rank) {
   setpgid(pid, pid);  // also in the parent, so the group exists before we might signal it
   close_all();
   pids_.push_back(pid);
+  waiters_.emplace_back([this, rank] { Reap(rank); });
   return absl::OkStatus();
 }
 
@@ -224,21 +225,36 @@ void RankGroup::Kill() {
   }
 }
 
-void RankGroup::KillAndReapAll() {
+void RankGroup::Reap(int rank) {
+  const pid_t pid = pids_[rank];
+  int status = 0;
+  pid_t got;
+  while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+  }
   absl::MutexLock lock(&mu_);
-  for (size_t r = 0; r < pids_.size(); ++r) {
-    if (reaped_[r]) continue;
-    kill(-pids_[r], SIGKILL);
-    int status = 0;
-    while (waitpid(pids_[r], &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_[r] = true;
-    exits_[r].rank = static_cast<int>(r);
-    exits_[r].pid = pids_[r];
-    exits_[r].signaled = WIFSIGNALED(status);
-    exits_[r].term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    exits_[r].exited = WIFEXITED(status);
-    exits_[r].exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  // Whatever the rank left running in its process group goes with it.
+  kill(-pid, SIGKILL);
+  RankExit& e = exits_[rank];
+  e.rank = rank;
+  e.pid = pid;
+  e.exit_time = absl::Now();
+  if (got == pid) {
+    e.exited = WIFEXITED(status);
+    e.exit_code = e.exited ? WEXITSTATUS(status) : 0;
+    e.signaled = WIFSIGNALED(status);
+    e.term_signal = e.signaled ? WTERMSIG(status) : 0;
+  }
+  reaped_[rank] = true;
+  ++reaped_count_;
+}
+
+void RankGroup::KillAndReapAll() {
+  {
+    absl::MutexLock lock(&mu_);
+    SignalAll(SIGKILL);
+  }
+  for (auto& t : waiters_) {
+    if (t.joinable()) t.join();
   }
 }
 
@@ -272,40 +288,54 @@ absl::Status RankGroup::Wait() {
     }
     return message;
   };
+  std::vector<bool> seen(n, false);
+  std::optional<absl::Status> casualty;  // first rank that exited kPeerLostExitCode
+  absl::Time settle_until = absl::InfiniteFuture();
   for (bool first = true;; first = false) {
-    if (!first) absl::SleepFor(kPollInterval);
+    if (!first) {
+      // Wake up for a rank's exit or a Kill(), else poll the clocks every 10 ms.
+      absl::MutexLock lock(&mu_);
+      const int reaped_before = reaped_count_;
+      const bool kill_before = kill_requested_;
+      auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return reaped_count_ != reaped_before || kill_requested_ != kill_before;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&changed), kPollInterval);
+    }
     absl::MutexLock lock(&mu_);
     if (waited_) return result_;
     const absl::Time now = absl::Now();
-    int live = 0;
+    // Ranks that exited since the last look, earliest first.
+    std::vector<int> newly;
     for (int r = 0; r < n; ++r) {
-      if (reaped_[r]) continue;
-      int status = 0;
-      const pid_t got = waitpid(pids_[r], &status, WNOHANG);
-      if (got == 0 || (got < 0 && errno == EINTR)) {
-        ++live;
-        continue;
-      }
-      reaped_[r] = true;
-      RankExit& e = exits_[r];
-      e.rank = r;
-      e.pid = pids_[r];
-      if (got > 0) {
-        e.exited = WIFEXITED(status);
-        e.exit_code = e.exited ? WEXITSTATUS(status) : 0;
-        e.signaled = WIFSIGNALED(status);
-        e.term_signal = e.signaled ? WTERMSIG(status) : 0;
-      }
-      // Whatever the rank left running in its process group goes with it.
-      kill(-pids_[r], SIGKILL);
+      if (reaped_[r] && !seen[r]) newly.push_back(r);
+    }
+    std::sort(newly.begin(), newly.end(), [&](int a, int b) {
+      return exits_[a].exit_time < exits_[b].exit_time;
+    });
+    for (int r : newly) {
+      seen[r] = true;
+      const RankExit& e = exits_[r];
       const bool ok = e.exited && e.exit_code == 0;
-      if (!ok && !failure.has_value()) {
-        // A rank that dies after Kill() was (most likely) killed by it.
-        failure = kill_requested_ ? CancelledStatus()
-                                  : absl::InternalError(with_tail(DescribeFailure(e), r));
+      if (ok || failure.has_value()) continue;
+      if (kill_requested_) {
+        failure = CancelledStatus();  // it died after Kill(): most likely killed by it
+      } else if (e.exited && e.exit_code == kPeerLostExitCode) {
+        if (!casualty.has_value()) {
+          casualty = absl::InternalError(with_tail(
+              absl::StrCat(DescribeFailure(e), " (it lost a peer; no other rank failed)"),
+              r));
+          settle_until = now + options_.cause_settle;
+        }
+      } else {
+        failure = absl::InternalError(with_tail(DescribeFailure(e), r));
       }
     }
-    if (live == 0) {
+    if (!failure.has_value() && casualty.has_value() &&
+        (now >= settle_until || reaped_count_ == n)) {
+      failure = casualty;
+    }
+    if (reaped_count_ == n) {
       waited_ = true;
       result_ = failure.value_or(absl::OkStatus());
       return result_;

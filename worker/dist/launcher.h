@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -53,6 +54,11 @@ struct RankLaunchOptions {
   // Folder (created if missing) for rank<N>.stderr.log, rank<N>.stdout.log and
   // rank<N>.heartbeat. Required.
   std::string log_dir;
+  // After a rank exits with kPeerLostExitCode, how long Wait() waits for the rank that
+  // caused it to exit (and be blamed instead) before blaming the first such rank. A
+  // rank that dies is still tearing itself down when its peers notice its closed
+  // sockets; 2 s covers that. Other ranks are not signalled meanwhile.
+  absl::Duration cause_settle = absl::Seconds(2);
   // Lines of a failed rank's stderr quoted in Wait()'s error.
   int stderr_tail_lines = 20;
   // Ranks get SIGKILL when the thread that called Start() exits (PR_SET_PDEATHSIG), so
@@ -60,6 +66,11 @@ struct RankLaunchOptions {
   // outlives the ranks (e.g. the one that calls Wait()).
   bool die_with_parent = true;
 };
+
+// Exit code by which a rank says "a collective failed because a peer is gone"
+// (ProcessGroup returned UNAVAILABLE): it is a casualty, not the cause, so Wait()
+// blames another failed rank if one exits within cause_settle. EX_TEMPFAIL.
+inline constexpr int kPeerLostExitCode = 75;
 
 // What happened to one rank, once it has exited.
 struct RankExit {
@@ -69,6 +80,7 @@ struct RankExit {
   int exit_code = 0;
   bool signaled = false;  // term_signal is valid
   int term_signal = 0;
+  absl::Time exit_time;  // when its waiter thread reaped it
 };
 
 // A running group of rank processes.
@@ -95,6 +107,10 @@ class RankGroup {
   //                      signal 9 (Killed)", then the last lines of its stderr;
   //   DEADLINE_EXCEEDED  a rank hung past hang_timeout, or overall_timeout passed;
   //   CANCELLED          Kill() was called.
+  // When one rank's death makes the others fail (a peer closed the connection), the
+  // error names the cause, not the casualties: ranks are reaped by their own threads
+  // the moment they exit and blamed earliest first, and a rank that exits with
+  // kPeerLostExitCode is blamed only if no other rank fails within cause_settle.
   // Calling Wait() again returns the same status.
   absl::Status Wait();
 
@@ -116,17 +132,22 @@ class RankGroup {
  private:
   explicit RankGroup(RankLaunchOptions options);
   absl::Status Spawn(int rank);
+  // Blocks in waitpid() for rank `rank`, then records its exit (runs on waiters_[rank]).
+  void Reap(int rank);
   void SignalAll(int sig) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Kills and reaps every live rank (Wait's and the destructor's shared ending).
+  // SIGKILLs every live rank and joins the waiter threads (the destructor's ending).
   void KillAndReapAll();
   std::string DescribeFailure(const RankExit& exit) const;
 
   const RankLaunchOptions options_;
-  std::vector<pid_t> pids_;  // set by Start(), then immutable
+  // Set by Start() (one per rank, index = rank), then immutable.
+  std::vector<pid_t> pids_;
+  std::vector<std::thread> waiters_;
   absl::Time start_time_;
 
   mutable absl::Mutex mu_;
   std::vector<bool> reaped_ ABSL_GUARDED_BY(mu_);
+  int reaped_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<RankExit> exits_ ABSL_GUARDED_BY(mu_);
   bool kill_requested_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time term_sent_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

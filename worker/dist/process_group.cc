@@ -3,6 +3,8 @@
 // where its exceptions become absl::Status.
 #include "worker/dist/process_group.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -249,6 +251,15 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
   if (backend == "nccl" && !NcclAvailable()) {
     return absl::UnimplementedError(
         "NCCL is not available (CPU-only build, no NCCL headers, or no CUDA device)");
+  }
+
+  // A peer that vanishes makes Gloo/TCPStore write to a closed socket: with SIGPIPE's
+  // default action that kills this process silently instead of failing the collective
+  // with UNAVAILABLE. Python (and so torch.distributed) ignores SIGPIPE; do the same
+  // unless the program installed its own handler.
+  struct sigaction current;
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
   }
 
   const std::string where =

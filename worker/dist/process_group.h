@@ -92,7 +92,10 @@ struct RendezvousOptions {
 };
 
 // Joins the group described by `options`: rank 0 hosts a c10d::TCPStore on
-// options.port, every rank connects to it and creates the c10d backend.
+// options.port, every rank connects to it and creates the c10d backend. Sets SIGPIPE to
+// SIG_IGN if it has the default action (as Python does), so a vanished peer fails the
+// collective with UNAVAILABLE instead of killing this process; a rank's main() should
+// then exit with kPeerLostExitCode (launcher.h) on UNAVAILABLE from a collective.
 // Errors: INVALID_ARGUMENT (bad rank/size/backend/port), UNAVAILABLE (rendezvous timed
 // out or the store is unreachable; the message names the rank, host and port),
 // UNIMPLEMENTED (backend not compiled into this build), INTERNAL (other c10d errors).

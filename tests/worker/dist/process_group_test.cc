@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -176,6 +177,67 @@ TEST(GlooProcessGroupTest, ThreeRanksAllReduceBroadcastBarrierAndCounts) {
   EXPECT_EQ(testing::ExpectedCollectives(3), expected);
   for (int r = 0; r < 3; ++r) {
     EXPECT_EQ(ReadFile(dir.Join(absl::StrCat("rank", r, ".txt"))), expected) << "rank " << r;
+  }
+}
+
+}  // namespace
+}  // namespace rib::dist
+
+namespace rib::dist {
+namespace {
+
+// The test process is rank 0; a helper process is rank 1 and exits after a barrier.
+TEST(GlooProcessGroupTest, PeerThatExitsMakesCollectivesFailUnavailable) {
+  if (!GlooAvailable()) GTEST_SKIP() << "no Gloo in this build";
+  const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
+  ASSERT_NE(helper, nullptr);
+  ScratchDir dir;
+  RankLaunchOptions launch;
+  launch.argv = {helper, "die", "1", "2"};
+  launch.log_dir = dir.Join("logs");
+  launch.overall_timeout = absl::Seconds(60);
+  RIB_ASSERT_OK_AND_ASSIGN(auto peer, RankGroup::Start(launch));
+  RendezvousOptions options;
+  options.backend = "gloo";
+  options.port = peer->master_port();
+  options.world_size = 2;
+  options.timeout = absl::Seconds(30);
+  options.operation_timeout = absl::Seconds(30);
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, CreateProcessGroup(options));
+  ASSERT_THAT(group->Barrier(), IsOk());
+  EXPECT_THAT(peer->Wait(), StatusIs(absl::StatusCode::kInternal,
+                                     AllOf(HasSubstr("exited with code 5"),
+                                           HasSubstr("leaving without a word"))));
+  std::vector<torch::Tensor> t{torch::ones({4})};
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(group->AllReduceSum(t),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("rank 0 of 2")));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));  // not the operation timeout
+}
+
+// When one rank dies, the others fail too, a little later: Wait() names the cause.
+TEST(GlooProcessGroupTest, WaitNamesTheRankThatDiedFirstNotItsCasualties) {
+  if (!GlooAvailable()) GTEST_SKIP() << "no Gloo in this build";
+  const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
+  ASSERT_NE(helper, nullptr);
+  ScratchDir dir;
+  RankLaunchOptions launch;
+  launch.argv = {helper, "die"};
+  launch.world_size = 3;
+  launch.log_dir = dir.Join("logs");
+  launch.overall_timeout = absl::Seconds(60);
+  launch.kill_grace = absl::Seconds(2);
+  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
+  EXPECT_THAT(ranks->Wait(), StatusIs(absl::StatusCode::kInternal,
+                                      AllOf(HasSubstr("rank 1 of 3"),
+                                            HasSubstr("exited with code 5"),
+                                            HasSubstr("leaving without a word"))));
+  const std::vector<RankExit> exits = ranks->exits();
+  for (const RankExit& e : exits) {
+    std::cout << "rank " << e.rank << " exit code " << e.exit_code << " signal "
+              << e.term_signal << " at +"
+              << absl::FormatDuration(e.exit_time - exits[1].exit_time)
+              << " relative to rank 1" << std::endl;
   }
 }
 

@@ -5,6 +5,9 @@
 //   dist_rank_helper collectives OUT_DIR
 //       all-reduce, broadcast (root: the last rank), barrier and count sums; writes
 //       what it got to OUT_DIR/rank<N>.txt. $RIB_TEST_BACKEND picks gloo or nccl.
+//   dist_rank_helper die [RANK WORLD_SIZE]
+//       after a barrier, rank 1 exits 5; the others all-reduce until that fails, print
+//       the status and exit kPeerLostExitCode (UNAVAILABLE) or 4. RANK/WORLD_SIZE override the environment's.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -17,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "tests/worker/dist/dist_test_model.h"
 #include "worker/dist/gradients.h"
+#include "worker/dist/launcher.h"
 #include "worker/dist/process_group.h"
 
 namespace rib::dist {
@@ -44,6 +48,13 @@ int Main(int argc, char** argv) {
   if (!options.ok()) return Fail(options.status());
   const int rank = options->rank;
 
+  if (mode == "die" && argc >= 4) {
+    // Joins as rank argv[2] of argv[3] instead (the test process is the other rank).
+    if (!absl::SimpleAtoi(argv[2], &options->rank) ||
+        !absl::SimpleAtoi(argv[3], &options->world_size)) {
+      return 2;
+    }
+  }
   // RIB_TEST_BACKEND: "gloo" (default) or "nccl" (the cuda test).
   options->backend = env.count("RIB_TEST_BACKEND") ? env.at("RIB_TEST_BACKEND") : "gloo";
   options->timeout = absl::Seconds(20);
@@ -61,6 +72,24 @@ int Main(int argc, char** argv) {
     absl::StatusOr<std::vector<torch::Tensor>> weights = testing::Train(train, **group);
     if (!weights.ok()) return Fail(weights.status());
     torch::save(*weights, absl::StrCat(argv[2], "/rank", rank, ".pt"));
+    return 0;
+  }
+  if (mode == "die") {
+    // Rank 1 leaves after the barrier; the others all-reduce until the loss of their
+    // peer surfaces as an error, which they print.
+    ProcessGroup& g = **group;
+    if (absl::Status s = g.Barrier(); !s.ok()) return Fail(s);
+    if (g.rank() == 1) {
+      std::cerr << "rank 1: leaving without a word" << std::endl;
+      return 5;
+    }
+    for (int i = 0; i < 1000; ++i) {
+      std::vector<torch::Tensor> t{torch::ones({4})};
+      if (absl::Status s = g.AllReduceSum(t); !s.ok()) {
+        std::cerr << "rank " << g.rank() << ": all-reduce failed: " << s << std::endl;
+        return absl::IsUnavailable(s) ? kPeerLostExitCode : 4;
+      }
+    }
     return 0;
   }
   if (mode == "collectives" && argc >= 3) {
