@@ -7,17 +7,17 @@
 //       CenterCrop(224), ImageNet mean/std) and prints "rib_images_per_s <v>"; with
 //       --dump K also writes the first K preprocessed images (float32, [K,3,224,224]) as
 //       DIR/out/rib_{pil,aten,opencv}.f32 for the pixel comparison.
-#include <chrono>
-#include <ctime>
 #include <sys/resource.h>
+
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <string>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "worker/data/image.h"
@@ -47,23 +47,29 @@ int Generate(const std::string& dir, int count, int64_t seed) {
     // A smooth background gradient, shapes, and sensor-like noise: content with both
     // flat areas and edges, which JPEG and the resampler both care about.
     cv::Mat img(size, CV_8UC3);
-    const double a = rng.Uniform(0, 255), b = rng.Uniform(0, 255), c = rng.Uniform(0, 255);
+    const double a = rng.Uniform(0, 255), b = rng.Uniform(0, 255),
+                 c = rng.Uniform(0, 255);
     const double fx = rng.Uniform(0.2, 1.0), fy = rng.Uniform(0.2, 1.0);
     for (int y = 0; y < size.height; ++y) {
       auto* p = img.ptr<cv::Vec3b>(y);
       for (int x = 0; x < size.width; ++x) {
-        p[x] = cv::Vec3b(cv::saturate_cast<uchar>(a + 60 * std::sin(x * fx / 40.0)),
-                         cv::saturate_cast<uchar>(b + 60 * std::cos(y * fy / 35.0)),
-                         cv::saturate_cast<uchar>(c * (x + y) / (size.width + size.height)));
+        p[x] =
+            cv::Vec3b(cv::saturate_cast<uchar>(a + 60 * std::sin(x * fx / 40.0)),
+                      cv::saturate_cast<uchar>(b + 60 * std::cos(y * fy / 35.0)),
+                      cv::saturate_cast<uchar>(c * (x + y) / (size.width + size.height)));
       }
     }
     for (int k = 0; k < 12; ++k) {
       const cv::Scalar col(rng.Uniform(0, 255), rng.Uniform(0, 255), rng.Uniform(0, 255));
-      const cv::Point p(static_cast<int>(rng.Int(size.width)), static_cast<int>(rng.Int(size.height)));
+      const cv::Point p(static_cast<int>(rng.Int(size.width)),
+                        static_cast<int>(rng.Int(size.height)));
       if (k % 2) {
-        cv::circle(img, p, 5 + static_cast<int>(rng.Int(60)), col, cv::FILLED, cv::LINE_AA);
+        cv::circle(img, p, 5 + static_cast<int>(rng.Int(60)), col, cv::FILLED,
+                   cv::LINE_AA);
       } else {
-        cv::line(img, p, p + cv::Point(static_cast<int>(rng.Int(200)) - 100, static_cast<int>(rng.Int(200)) - 100),
+        cv::line(img, p,
+                 p + cv::Point(static_cast<int>(rng.Int(200)) - 100,
+                               static_cast<int>(rng.Int(200)) - 100),
                  col, 1 + static_cast<int>(rng.Int(6)), cv::LINE_AA);
       }
     }
@@ -71,8 +77,8 @@ int Generate(const std::string& dir, int count, int64_t seed) {
     cv::theRNG().state = static_cast<uint64_t>(seed * 7919 + i + 1);
     cv::randn(noise, cv::Scalar::all(0), cv::Scalar::all(6));
     img += noise;
-    const std::string path =
-        absl::StrCat(root, "/", kWnids[i % 10], "/img_", std::to_string(100000 + i), ".JPEG");
+    const std::string path = absl::StrCat(root, "/", kWnids[i % 10], "/img_",
+                                          std::to_string(100000 + i), ".JPEG");
     cv::imwrite(path, img, {cv::IMWRITE_JPEG_QUALITY, 90});
   }
   std::printf("wrote %d JPEGs under %s\n", count, root.c_str());
@@ -83,7 +89,8 @@ void Dump(const std::string& path, const std::vector<torch::Tensor>& images) {
   std::ofstream out(path, std::ios::binary);
   for (const auto& t : images) {
     auto c = t.contiguous();
-    out.write(reinterpret_cast<const char*>(c.data_ptr<float>()), c.numel() * sizeof(float));
+    out.write(reinterpret_cast<const char*>(c.data_ptr<float>()),
+              c.numel() * sizeof(float));
   }
 }
 
@@ -105,7 +112,8 @@ int Run(const std::string& dir, int threads, int batch, int epochs, int dump) {
   auto cpu_seconds = [] {
     rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
   };
   for (int e = 0; e < epochs; ++e) {
     const double cpu0 = cpu_seconds();
@@ -127,10 +135,12 @@ int Run(const std::string& dir, int threads, int batch, int epochs, int dump) {
       if (!*more) break;
       n += b.images.size(0);
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     best = std::min(best, secs);
     best_cpu = std::min(best_cpu, cpu_seconds() - cpu0);
-    std::fprintf(stderr, "rib epoch %d: %lld images in %.2f s\n", e, static_cast<long long>(n), secs);
+    std::fprintf(stderr, "rib epoch %d: %lld images in %.2f s\n", e,
+                 static_cast<long long>(n), secs);
   }
   std::printf("rib_images_per_s %.1f\nrib_cpu_ms_per_image %.3f\nrib_images %zu\n",
               examples.size() / best, 1e3 * best_cpu / examples.size(), examples.size());
@@ -141,10 +151,12 @@ int Run(const std::string& dir, int threads, int batch, int epochs, int dump) {
       auto rgb = rib::data::DecodeImageFile(examples[i].path);
       if (!rgb.ok()) return 1;
       for (const std::string backend : {"pil", "aten", "opencv"}) {
-        outs[backend].push_back(rib::data::PreprocessImage(*rgb, opts.preprocessing, backend));
+        outs[backend].push_back(
+            rib::data::PreprocessImage(*rgb, opts.preprocessing, backend));
       }
     }
-    for (const auto& [backend, images] : outs) Dump(dir + "/out/rib_" + backend + ".f32", images);
+    for (const auto& [backend, images] : outs)
+      Dump(dir + "/out/rib_" + backend + ".f32", images);
   }
   return 0;
 }
@@ -179,8 +191,10 @@ int Profile(const std::string& dir, int count) {
     aten += t3 - t2;
   }
   const double n = static_cast<double>(files.size());
-  std::printf("per image (1 thread): decode %.2f ms, pil-resize+crop+normalise %.2f ms, "
-              "aten path %.2f ms\n", 1e3 * decode / n, 1e3 * pre / n, 1e3 * aten / n);
+  std::printf(
+      "per image (1 thread): decode %.2f ms, pil-resize+crop+normalise %.2f ms, "
+      "aten path %.2f ms\n",
+      1e3 * decode / n, 1e3 * pre / n, 1e3 * aten / n);
   return 0;
 }
 
@@ -193,10 +207,14 @@ int main(int argc, char** argv) {
   }
   std::map<std::string, std::string> f;
   for (int i = 2; i + 1 < argc; i += 2) f[std::string(argv[i]).substr(2)] = argv[i + 1];
-  auto get = [&](const std::string& k, const std::string& d) { return f.count(k) ? f[k] : d; };
+  auto get = [&](const std::string& k, const std::string& d) {
+    return f.count(k) ? f[k] : d;
+  };
   const std::string cmd = argv[1];
   if (get("dir", "").empty()) return 2;
-  if (cmd == "generate") return Generate(f["dir"], std::stoi(get("count", "2000")), std::stoll(get("seed", "0")));
+  if (cmd == "generate")
+    return Generate(f["dir"], std::stoi(get("count", "2000")),
+                    std::stoll(get("seed", "0")));
   if (cmd == "profile") return Profile(f["dir"], std::stoi(get("count", "200")));
   if (cmd == "run") {
     return Run(f["dir"], std::stoi(get("threads", "2")), std::stoi(get("batch", "64")),

@@ -12,11 +12,11 @@ namespace rib::data {
 
 // One labelled example. Images stay on disk (or in the FMNIST-RIB cache) until decoded.
 struct Example {
-  std::string path;     // file to decode (absolute), or "" for in-memory suites
-  int64_t label = 0;    // index in the dataset's label space (see LabelSpace)
-  std::string subset;   // "" or an ImageNet-C subset key such as "gaussian_noise/3"
-  std::string group;    // split group: examples sharing a group stay on one side
-  int64_t index = 0;    // position in the full dataset (stable across splits)
+  std::string path;    // file to decode (absolute), or "" for in-memory suites
+  int64_t label = 0;   // index in the dataset's label space (see LabelSpace)
+  std::string subset;  // "" or an ImageNet-C subset key such as "gaussian_noise/3"
+  std::string group;   // split group: examples sharing a group stay on one side
+  int64_t index = 0;   // position in the full dataset (stable across splits)
 };
 
 // How a dataset's labels relate to the model's output classes.

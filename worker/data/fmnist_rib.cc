@@ -7,10 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <opencv2/core.hpp>
 #include <sstream>
 #include <thread>
-
-#include <opencv2/core.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -39,7 +38,8 @@ struct Idx {
 };
 
 absl::StatusOr<std::string> ReadGzip(const std::string& path) {
-  if (!fs::exists(path)) return absl::NotFoundError(absl::StrCat("Fashion-MNIST file not found: ", path));
+  if (!fs::exists(path))
+    return absl::NotFoundError(absl::StrCat("Fashion-MNIST file not found: ", path));
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   std::string out;
@@ -55,7 +55,8 @@ absl::StatusOr<std::string> ReadGzip(const std::string& path) {
 uint32_t BigEndian32(const std::string& s, size_t pos) {
   return (uint32_t{static_cast<uint8_t>(s[pos])} << 24) |
          (uint32_t{static_cast<uint8_t>(s[pos + 1])} << 16) |
-         (uint32_t{static_cast<uint8_t>(s[pos + 2])} << 8) | uint32_t{static_cast<uint8_t>(s[pos + 3])};
+         (uint32_t{static_cast<uint8_t>(s[pos + 2])} << 8) |
+         uint32_t{static_cast<uint8_t>(s[pos + 3])};
 }
 
 // IDX files: magic 0x00000803 (images n×28×28) or 0x00000801 (labels n).
@@ -63,7 +64,8 @@ absl::StatusOr<Idx> ReadIdx(const std::string& path, bool images) {
   RIB_ASSIGN_OR_RETURN(std::string raw, ReadGzip(path));
   const size_t header = images ? 16 : 8;
   if (raw.size() < header || BigEndian32(raw, 0) != (images ? 0x803u : 0x801u)) {
-    return absl::DataLossError(absl::StrCat("not an IDX ", images ? "image" : "label", " file: ", path));
+    return absl::DataLossError(
+        absl::StrCat("not an IDX ", images ? "image" : "label", " file: ", path));
   }
   Idx idx;
   idx.n = BigEndian32(raw, 4);
@@ -83,7 +85,8 @@ cv::Mat PaddedGrey(const Idx& images, int64_t i) {
   cv::Mat g = cv::Mat::zeros(kFmnistImageSize, kFmnistImageSize, CV_32F);
   const uint8_t* p = images.data.data() + i * kSrcSize * kSrcSize;
   for (int y = 0; y < kSrcSize; ++y)
-    for (int x = 0; x < kSrcSize; ++x) g.at<float>(y + kPad, x + kPad) = p[y * kSrcSize + x] / 255.0f;
+    for (int x = 0; x < kSrcSize; ++x)
+      g.at<float>(y + kPad, x + kPad) = p[y * kSrcSize + x] / 255.0f;
   return g;
 }
 
@@ -94,7 +97,8 @@ void AppendPixels(FmnistSet& set, const cv::Mat& img) {
   set.pixels.insert(set.pixels.end(), u8.data, u8.data + u8.total() * u8.channels());
 }
 
-void Add(FmnistSet& set, const cv::Mat& img, int64_t label, int32_t subset, int64_t source) {
+void Add(FmnistSet& set, const cv::Mat& img, int64_t label, int32_t subset,
+         int64_t source) {
   AppendPixels(set, img);
   set.label.push_back(label);
   set.subset.push_back(subset);
@@ -123,7 +127,8 @@ uint64_t StreamId(const std::string& key, int64_t i) {
 }
 
 // Squared distances to each class mean: the fixed reference classifier of fmnist-a.
-int NearestMean(const cv::Mat& g, const std::vector<cv::Mat>& means, const std::vector<int>& classes) {
+int NearestMean(const cv::Mat& g, const std::vector<cv::Mat>& means,
+                const std::vector<int>& classes) {
   int best = classes[0];
   double best_d = 1e300;
   for (int c : classes) {
@@ -143,7 +148,8 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
   if (train_x.n != train_y.n || test_x.n != test_y.n) {
     return absl::DataLossError("Fashion-MNIST image and label counts differ");
   }
-  const int64_t n_train = o.train_limit > 0 ? std::min(o.train_limit, train_x.n) : train_x.n;
+  const int64_t n_train =
+      o.train_limit > 0 ? std::min(o.train_limit, train_x.n) : train_x.n;
   const int64_t fixed = o.val_size + 6 * o.downstream_size + o.c_sources;
   if (o.val_size <= 0 || o.downstream_size <= 0 || o.c_sources < 5 || fixed >= test_x.n) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -171,7 +177,8 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
   std::vector<double> errors(kNumClasses, 0);
   for (int64_t i = 0; i < n_train; ++i) {
     const int y = train_y.data[i];
-    if (NearestMean(PaddedGrey(train_x, i), means, all_classes) != y) errors[y] += 1.0 / counts[y];
+    if (NearestMean(PaddedGrey(train_x, i), means, all_classes) != y)
+      errors[y] += 1.0 / counts[y];
   }
   sets["fmnist-train"] = std::move(train);
 
@@ -188,14 +195,18 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
   };
 
   FmnistSet val = NewSet(1);
-  for (int64_t i : take(o.val_size)) Add(val, PaddedGrey(test_x, i), test_y.data[i], -1, i);
+  for (int64_t i : take(o.val_size))
+    Add(val, PaddedGrey(test_x, i), test_y.data[i], -1, i);
   sets["fmnist-val"] = std::move(val);
 
   using ShiftFn = cv::Mat (*)(const cv::Mat&, Rng&);
   const std::vector<std::pair<std::string, ShiftFn>> shifts = {
-      {"fmnist-v2", internal::ShiftV2},           {"fmnist-r", internal::ShiftRendition},
-      {"fmnist-sketch", internal::ShiftSketch},   {"fmnist-objectnet", internal::ShiftObjectNet},
-      {"fmnist-cartoon", internal::ShiftCartoon}, {"fmnist-drawing", internal::ShiftDrawing}};
+      {"fmnist-v2", internal::ShiftV2},
+      {"fmnist-r", internal::ShiftRendition},
+      {"fmnist-sketch", internal::ShiftSketch},
+      {"fmnist-objectnet", internal::ShiftObjectNet},
+      {"fmnist-cartoon", internal::ShiftCartoon},
+      {"fmnist-drawing", internal::ShiftDrawing}};
   for (const auto& [key, fn] : shifts) {
     FmnistSet set = NewSet(3);
     std::vector<int64_t> model_to_label(kNumClasses);
@@ -223,7 +234,12 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
     FmnistSet set = NewSet(3);
     for (const auto& n : names)
       for (int s = 1; s <= 5; ++s) set.subset_names.push_back(absl::StrCat(n, "/", s));
-    struct Item { int32_t subset; int64_t source; cv::Mat img; int64_t label; };
+    struct Item {
+      int32_t subset;
+      int64_t source;
+      cv::Mat img;
+      int64_t label;
+    };
     std::vector<Item> items;
     const auto sources = take(o.c_sources);
     for (size_t j = 0; j < sources.size(); ++j) {
@@ -232,9 +248,10 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
       for (int k = 0; k < 3; ++k) {
         const int c = static_cast<int>((3 * j + k) % names.size());
         for (int s = 1; s <= 5; ++s) {
-          Rng rng(static_cast<uint64_t>(o.seed), StreamId(names[c], i));  // same for all severities
-          items.push_back({static_cast<int32_t>(c * 5 + s - 1), i, internal::Corrupt(clean, c, s, rng),
-                           test_y.data[i]});
+          Rng rng(static_cast<uint64_t>(o.seed),
+                  StreamId(names[c], i));  // same for all severities
+          items.push_back({static_cast<int32_t>(c * 5 + s - 1), i,
+                           internal::Corrupt(clean, c, s, rng), test_y.data[i]});
         }
       }
     }
@@ -249,7 +266,8 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
   {
     std::vector<int> order(kNumClasses);
     for (int c = 0; c < kNumClasses; ++c) order[c] = c;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return errors[a] > errors[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return errors[a] > errors[b]; });
     std::vector<int> hard(order.begin(), order.begin() + kAdversarialClasses);
     std::sort(hard.begin(), hard.end());
     FmnistSet set = NewSet(1);
@@ -275,7 +293,8 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
     const std::string file = key + ".bin";
     RIB_RETURN_IF_ERROR(internal::WriteFmnistSet(dir + "/" + file, sets.at(key)));
     RIB_ASSIGN_OR_RETURN(std::string sha, Sha256File(dir + "/" + file));
-    absl::StrAppend(datasets_text, "dataset ", key, " ", file, " ", sets.at(key).size(), " ", sha, "\n");
+    absl::StrAppend(datasets_text, "dataset ", key, " ", file, " ", sets.at(key).size(),
+                    " ", sha, "\n");
   }
   return absl::OkStatus();
 }
@@ -285,14 +304,15 @@ absl::Status Generate(const FmnistRibOptions& o, const std::string& dir,
 const std::vector<std::string>& FmnistClassNames() {
   static const auto* names = new std::vector<std::string>{
       "t-shirt", "trouser", "pullover", "dress", "coat",
-      "sandal", "shirt", "sneaker", "bag", "ankle-boot"};
+      "sandal",  "shirt",   "sneaker",  "bag",   "ankle-boot"};
   return *names;
 }
 
 const std::vector<std::string>& FmnistKeys() {
   static const auto* keys = new std::vector<std::string>{
-      "fmnist-train", "fmnist-val", "fmnist-v2", "fmnist-a", "fmnist-r", "fmnist-sketch",
-      "fmnist-objectnet", "fmnist-cartoon", "fmnist-drawing", "fmnist-c"};
+      "fmnist-train",   "fmnist-val",    "fmnist-v2",        "fmnist-a",
+      "fmnist-r",       "fmnist-sketch", "fmnist-objectnet", "fmnist-cartoon",
+      "fmnist-drawing", "fmnist-c"};
   return *keys;
 }
 
@@ -307,7 +327,8 @@ std::string FmnistRibDir(const std::string& data_root, const FmnistRibOptions& o
   defaults.source_dir = options.source_dir;
   const std::string text = OptionsText(options);
   std::string name = absl::StrCat("v", kFmnistRibVersion);
-  if (text != OptionsText(defaults)) absl::StrAppend(&name, "-", Sha256Hex(text).substr(0, 10));
+  if (text != OptionsText(defaults))
+    absl::StrAppend(&name, "-", Sha256Hex(text).substr(0, 10));
   return (fs::path(data_root) / "fmnist-rib" / name).lexically_normal().string();
 }
 
@@ -325,7 +346,8 @@ absl::StatusOr<FmnistManifest> ReadFmnistManifest(const std::string& dir) {
     std::vector<std::string> f = absl::StrSplit(line, ' ');
     if (f[0] == "version" && f.size() == 2) m.version = std::atoi(f[1].c_str());
     if (f[0] != "dataset") continue;
-    if (f.size() != 5) return absl::DataLossError(absl::StrCat("bad manifest line in ", path));
+    if (f.size() != 5)
+      return absl::DataLossError(absl::StrCat("bad manifest line in ", path));
     m.datasets.push_back({f[1], dir + "/" + f[2], std::atoll(f[3].c_str()), f[4]});
   }
   for (const auto& key : FmnistKeys()) {
@@ -355,7 +377,8 @@ absl::StatusOr<FmnistManifest> BuildFmnistRib(const std::string& data_root,
   }
   std::error_code ec;
   fs::create_directories(fs::path(dir).parent_path(), ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   // Build in a private folder, then rename it into place, so that a concurrent reader
   // never sees a half-written suite and concurrent builders do not collide.
   const std::string tmp =
@@ -363,7 +386,8 @@ absl::StatusOr<FmnistManifest> BuildFmnistRib(const std::string& data_root,
                    std::hash<std::thread::id>()(std::this_thread::get_id()) % 1000000007);
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", ec.message()));
   std::string datasets_text;
   absl::Status st = Generate(options, tmp, &datasets_text);
   if (st.ok()) {
@@ -371,14 +395,18 @@ absl::StatusOr<FmnistManifest> BuildFmnistRib(const std::string& data_root,
     for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
       auto sha = Sha256File(options.source_dir + "/" + f);
-      if (!sha.ok()) { st = sha.status(); break; }
+      if (!sha.ok()) {
+        st = sha.status();
+        break;
+      }
       absl::StrAppend(&sources, "source ", f, " ", *sha, "\n");
     }
     if (st.ok()) {
       std::ofstream out(tmp + "/manifest.txt", std::ios::trunc);
       out << options_text << sources << datasets_text;
       out.close();
-      if (!out) st = absl::InternalError(absl::StrCat("cannot write ", tmp, "/manifest.txt"));
+      if (!out)
+        st = absl::InternalError(absl::StrCat("cannot write ", tmp, "/manifest.txt"));
     }
   }
   if (!st.ok()) {

@@ -47,8 +47,8 @@ struct FmnistDatasetEntry {
 
 struct FmnistManifest {
   int version = kFmnistRibVersion;
-  std::string dir;    // absolute folder of this build
-  std::string hash;   // SHA-256 of the manifest text (identifies the suite)
+  std::string dir;   // absolute folder of this build
+  std::string hash;  // SHA-256 of the manifest text (identifies the suite)
   std::vector<FmnistDatasetEntry> datasets;
   const FmnistDatasetEntry* Find(const std::string& key) const;
 };

@@ -19,9 +19,7 @@ class Writer {
     I32(static_cast<int32_t>(s.size()));
     Raw(s.data(), s.size());
   }
-  void Raw(const void* p, size_t n) {
-    buf_.append(static_cast<const char*>(p), n);
-  }
+  void Raw(const void* p, size_t n) { buf_.append(static_cast<const char*>(p), n); }
   const std::string& buf() const { return buf_; }
 
  private:
@@ -51,7 +49,8 @@ class Reader {
   }
   absl::StatusOr<int64_t> Count(int64_t max) {
     RIB_ASSIGN_OR_RETURN(int64_t v, I64());
-    if (v < 0 || v > max) return absl::DataLossError(absl::StrCat("bad count in ", path_));
+    if (v < 0 || v > max)
+      return absl::DataLossError(absl::StrCat("bad count in ", path_));
     return v;
   }
   absl::StatusOr<std::string> Str() {
@@ -111,7 +110,8 @@ absl::Status WriteFmnistSet(const std::string& path, const FmnistSet& set) {
 absl::StatusOr<FmnistSet> ReadFmnistSet(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("FMNIST-RIB file not found: ", path));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string data((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
   Reader r(data, path);
   char magic[8];
   RIB_RETURN_IF_ERROR(r.Raw(magic, sizeof magic));

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -24,12 +23,30 @@ cv::Vec3f Hsv(double h, double s, double v) {
   const double c = v * s, x = c * (1 - std::fabs(std::fmod(h * 6, 2.0) - 1)), m = v - c;
   double r = 0, g = 0, b = 0;
   switch (static_cast<int>(h * 6) % 6) {
-    case 0: r = c; g = x; break;
-    case 1: r = x; g = c; break;
-    case 2: g = c; b = x; break;
-    case 3: g = x; b = c; break;
-    case 4: r = x; b = c; break;
-    default: r = c; b = x; break;
+    case 0:
+      r = c;
+      g = x;
+      break;
+    case 1:
+      r = x;
+      g = c;
+      break;
+    case 2:
+      g = c;
+      b = x;
+      break;
+    case 3:
+      g = x;
+      b = c;
+      break;
+    case 4:
+      r = x;
+      b = c;
+      break;
+    default:
+      r = c;
+      b = x;
+      break;
   }
   return cv::Vec3f(static_cast<float>(r + m), static_cast<float>(g + m),
                    static_cast<float>(b + m));
@@ -41,13 +58,16 @@ cv::Mat Blend(const cv::Mat& w, const cv::Mat& bg, const cv::Mat& fg) {
   for (int y = 0; y < w.rows; ++y) {
     for (int x = 0; x < w.cols; ++x) {
       const float a = w.at<float>(y, x);
-      out.at<cv::Vec3f>(y, x) = bg.at<cv::Vec3f>(y, x) * (1 - a) + fg.at<cv::Vec3f>(y, x) * a;
+      out.at<cv::Vec3f>(y, x) =
+          bg.at<cv::Vec3f>(y, x) * (1 - a) + fg.at<cv::Vec3f>(y, x) * a;
     }
   }
   return out;
 }
 
-cv::Mat Solid(cv::Vec3f colour) { return cv::Mat(kSize, kSize, CV_32FC3, cv::Scalar(colour[0], colour[1], colour[2])); }
+cv::Mat Solid(cv::Vec3f colour) {
+  return cv::Mat(kSize, kSize, CV_32FC3, cv::Scalar(colour[0], colour[1], colour[2]));
+}
 
 // Edge strength (Sobel magnitude) of a grey image, roughly in [0, 1].
 cv::Mat EdgeMagnitude(const cv::Mat& grey) {
@@ -69,14 +89,16 @@ cv::Mat CannyEdges(const cv::Mat& grey, double lo, double hi) {
 cv::Mat Noise(Rng& rng, int channels, double sigma) {
   cv::Mat n(kSize, kSize, CV_32FC(channels));
   float* p = n.ptr<float>();
-  for (size_t i = 0; i < n.total() * channels; ++i) p[i] = static_cast<float>(sigma * rng.Normal());
+  for (size_t i = 0; i < n.total() * channels; ++i)
+    p[i] = static_cast<float>(sigma * rng.Normal());
   return n;
 }
 
 cv::Mat UniformField(Rng& rng, int channels) {
   cv::Mat n(kSize, kSize, CV_32FC(channels));
   float* p = n.ptr<float>();
-  for (size_t i = 0; i < n.total() * channels; ++i) p[i] = static_cast<float>(rng.Uniform());
+  for (size_t i = 0; i < n.total() * channels; ++i)
+    p[i] = static_cast<float>(rng.Uniform());
   return n;
 }
 
@@ -100,7 +122,8 @@ cv::Mat OctaveNoise(Rng& rng, double persistence) {
   double amp = 1.0, total = 0.0;
   for (int cells = 2; cells <= kSize; cells *= 2) {
     cv::Mat coarse(cells, cells, CV_32F);
-    for (int i = 0; i < cells * cells; ++i) coarse.at<float>(i) = static_cast<float>(rng.Uniform());
+    for (int i = 0; i < cells * cells; ++i)
+      coarse.at<float>(i) = static_cast<float>(rng.Uniform());
     cv::Mat up;
     cv::resize(coarse, up, cv::Size(kSize, kSize), 0, 0, cv::INTER_LINEAR);
     acc += up * amp;
@@ -113,10 +136,21 @@ cv::Mat OctaveNoise(Rng& rng, double persistence) {
 }  // namespace
 
 const std::vector<std::string>& CorruptionNames() {
-  static const auto* names = new std::vector<std::string>{
-      "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
-      "motion_blur", "zoom_blur", "snow", "frost", "fog",
-      "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression"};
+  static const auto* names = new std::vector<std::string>{"gaussian_noise",
+                                                          "shot_noise",
+                                                          "impulse_noise",
+                                                          "defocus_blur",
+                                                          "glass_blur",
+                                                          "motion_blur",
+                                                          "zoom_blur",
+                                                          "snow",
+                                                          "frost",
+                                                          "fog",
+                                                          "brightness",
+                                                          "contrast",
+                                                          "elastic_transform",
+                                                          "pixelate",
+                                                          "jpeg_compression"};
   return *names;
 }
 
@@ -129,7 +163,8 @@ cv::Mat GreyToRgb(const cv::Mat& grey) {
 cv::Mat ShiftV2(const cv::Mat& grey, Rng& rng) {
   // A fresh sample photographed slightly differently: framing, exposure, focus, sensor
   // noise and white balance all move a little.
-  const double dx = static_cast<double>(rng.Int(5) - 2), dy = static_cast<double>(rng.Int(5) - 2);
+  const double dx = static_cast<double>(rng.Int(5) - 2),
+               dy = static_cast<double>(rng.Int(5) - 2);
   cv::Mat m = (cv::Mat_<double>(2, 3) << 1, 0, dx, 0, 1, dy), g;
   cv::warpAffine(grey, g, m, grey.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, 0);
   const double gain = rng.Uniform(0.8, 1.1), gamma = rng.Uniform(0.8, 1.3);
@@ -153,7 +188,8 @@ cv::Mat ShiftRendition(const cv::Mat& grey, Rng& rng) {
   cv::pow(grey, 0.7, shade);
   switch (style) {
     case 0: {  // pop art: two saturated complementary colours
-      return Clamp01(Blend(shade, Solid(Hsv(hue + 0.5, 0.7, 0.95)), Solid(Hsv(hue, 0.95, 1.0))));
+      return Clamp01(
+          Blend(shade, Solid(Hsv(hue + 0.5, 0.7, 0.95)), Solid(Hsv(hue, 0.95, 1.0))));
     }
     case 1: {  // textile: stripes inside the silhouette on paper
       const double angle = rng.Uniform(0, kPi), period = rng.Uniform(3, 6);
@@ -161,9 +197,12 @@ cv::Mat ShiftRendition(const cv::Mat& grey, Rng& rng) {
       cv::Mat fg(kSize, kSize, CV_32FC3), mask;
       for (int y = 0; y < kSize; ++y) {
         for (int x = 0; x < kSize; ++x) {
-          const double s = 0.5 + 0.5 * std::sin(2 * kPi * (x * std::cos(angle) + y * std::sin(angle)) / period);
+          const double s =
+              0.5 + 0.5 * std::sin(2 * kPi * (x * std::cos(angle) + y * std::sin(angle)) /
+                                   period);
           const float g = 0.5f + 0.5f * grey.at<float>(y, x);
-          fg.at<cv::Vec3f>(y, x) = (a * static_cast<float>(s) + b * static_cast<float>(1 - s)) * g;
+          fg.at<cv::Vec3f>(y, x) =
+              (a * static_cast<float>(s) + b * static_cast<float>(1 - s)) * g;
         }
       }
       mask = Clamp01(grey * 4.0);
@@ -173,7 +212,8 @@ cv::Mat ShiftRendition(const cv::Mat& grey, Rng& rng) {
       cv::Mat chalk = Clamp01(EdgeMagnitude(grey) * 1.5 + grey * 0.35);
       cv::Mat speck = UniformField(rng, 1);
       cv::Mat chalky = Clamp01(chalk.mul(0.7 + speck * 0.3));
-      return Clamp01(Blend(chalky, Solid(Hsv(hue, 0.5, 0.25)), Solid(cv::Vec3f(0.97f, 0.97f, 0.95f))));
+      return Clamp01(Blend(chalky, Solid(Hsv(hue, 0.5, 0.25)),
+                           Solid(cv::Vec3f(0.97f, 0.97f, 0.95f))));
     }
     default: {  // mosaic: 4x4 tiles of jittered colour with dark grout
       cv::Mat small, tiles;
@@ -182,8 +222,9 @@ cv::Mat ShiftRendition(const cv::Mat& grey, Rng& rng) {
       for (int ty = 0; ty < 8; ++ty) {
         for (int tx = 0; tx < 8; ++tx) {
           const double v = small.at<float>(ty, tx);
-          const cv::Vec3f c = v > 0.08 ? Hsv(hue + rng.Uniform(-0.06, 0.06), 0.8, 0.4 + 0.6 * v)
-                                       : Hsv(hue + 0.5, 0.3, 0.85 + rng.Uniform(-0.1, 0.1));
+          const cv::Vec3f c =
+              v > 0.08 ? Hsv(hue + rng.Uniform(-0.06, 0.06), 0.8, 0.4 + 0.6 * v)
+                       : Hsv(hue + 0.5, 0.3, 0.85 + rng.Uniform(-0.1, 0.1));
           for (int y = 0; y < 4; ++y) {
             for (int x = 0; x < 4; ++x) {
               out.at<cv::Vec3f>(ty * 4 + y, tx * 4 + x) =
@@ -246,7 +287,8 @@ cv::Mat ShiftCartoon(const cv::Mat& grey, Rng& rng) {
   smooth8.convertTo(smooth, CV_32F, 1.0 / 255.0);
   const double hue = rng.Uniform();
   const cv::Vec3f bg = Hsv(rng.Uniform(), 0.25, 0.97);
-  cv::Vec3f levels[4] = {bg, Hsv(hue, 0.85, 0.55), Hsv(hue, 0.8, 0.78), Hsv(hue, 0.6, 1.0)};
+  cv::Vec3f levels[4] = {bg, Hsv(hue, 0.85, 0.55), Hsv(hue, 0.8, 0.78),
+                         Hsv(hue, 0.6, 1.0)};
   cv::Mat outline = CannyEdges(smooth, 40, 110);
   cv::Mat out(kSize, kSize, CV_32FC3);
   for (int y = 0; y < kSize; ++y) {
@@ -263,7 +305,8 @@ cv::Mat ShiftCartoon(const cv::Mat& grey, Rng& rng) {
 cv::Mat ShiftDrawing(const cv::Mat& grey, Rng& rng) {
   // Coloured-pencil drawing: contour strokes plus diagonal hatching whose density
   // follows the shading, on grainy paper.
-  const cv::Vec3f pencil = Hsv(rng.Uniform(), rng.Uniform(0.4, 0.8), rng.Uniform(0.3, 0.6));
+  const cv::Vec3f pencil =
+      Hsv(rng.Uniform(), rng.Uniform(0.4, 0.8), rng.Uniform(0.3, 0.6));
   const double angle = rng.Uniform(0.6, 1.0) * (rng.Uniform() < 0.5 ? 1 : -1);
   const double period = rng.Uniform(2.5, 3.5), phase = rng.Uniform(0, 3);
   cv::Mat edges = EdgeMagnitude(grey);
@@ -275,11 +318,14 @@ cv::Mat ShiftDrawing(const cv::Mat& grey, Rng& rng) {
       const double t = std::fmod(x * angle + y + phase + 100 * period, period) / period;
       const double hatch = t < 0.4 ? 1.0 : 0.15;
       const double g = grey.at<float>(y, x);
-      double d = 0.9 * edges.at<float>(y, x) + (g > 0.05 ? 0.55 * hatch * (0.4 + 0.6 * g) : 0.0);
+      double d =
+          0.9 * edges.at<float>(y, x) + (g > 0.05 ? 0.55 * hatch * (0.4 + 0.6 * g) : 0.0);
       d *= 0.75 + 0.25 * grain.at<float>(y, x);
       d = std::min(1.0, d);
-      const cv::Vec3f ink = cv::Vec3f(1, 1, 1) - (cv::Vec3f(1, 1, 1) - pencil) * static_cast<float>(d);
-      out.at<cv::Vec3f>(y, x) = cv::Vec3f(paper[0] * ink[0], paper[1] * ink[1], paper[2] * ink[2]);
+      const cv::Vec3f ink =
+          cv::Vec3f(1, 1, 1) - (cv::Vec3f(1, 1, 1) - pencil) * static_cast<float>(d);
+      out.at<cv::Vec3f>(y, x) =
+          cv::Vec3f(paper[0] * ink[0], paper[1] * ink[1], paper[2] * ink[2]);
     }
   }
   return Clamp01(out);
@@ -297,7 +343,8 @@ cv::Mat Corrupt(const cv::Mat& rgb, int corruption, int severity, Rng& rng) {
       const double c[] = {60, 25, 12, 5, 3};
       cv::Mat n = Noise(rng, 3, 1.0), sd;
       cv::Mat var = cv::max(x, 0.0) / c[s];
-      cv::add(var, cv::Scalar::all(1e-4), var);  // all channels (a bare double is channel 0 only)
+      cv::add(var, cv::Scalar::all(1e-4),
+              var);  // all channels (a bare double is channel 0 only)
       cv::sqrt(var, sd);
       return Clamp01(x + n.mul(sd));
     }
@@ -307,8 +354,10 @@ cv::Mat Corrupt(const cv::Mat& rgb, int corruption, int severity, Rng& rng) {
       float* p = x.ptr<float>();
       const float* q = u.ptr<float>();
       for (size_t i = 0; i < x.total() * 3; ++i) {
-        if (q[i] < c[s] / 2) p[i] = 0.0f;
-        else if (q[i] > 1 - c[s] / 2) p[i] = 1.0f;
+        if (q[i] < c[s] / 2)
+          p[i] = 0.0f;
+        else if (q[i] > 1 - c[s] / 2)
+          p[i] = 1.0f;
       }
       return x;
     }
@@ -319,7 +368,8 @@ cv::Mat Corrupt(const cv::Mat& rgb, int corruption, int severity, Rng& rng) {
       for (int y = 0; y < k; ++y)
         for (int xx = 0; xx < k; ++xx) {
           const double d = std::hypot(xx - k / 2, y - k / 2);
-          kern.at<float>(y, xx) = static_cast<float>(std::clamp(r[s] + 0.5 - d, 0.0, 1.0));
+          kern.at<float>(y, xx) =
+              static_cast<float>(std::clamp(r[s] + 0.5 - d, 0.0, 1.0));
         }
       kern /= cv::sum(kern)[0];
       cv::filter2D(x, x, -1, kern, cv::Point(-1, -1), 0, cv::BORDER_REFLECT);
@@ -344,7 +394,8 @@ cv::Mat Corrupt(const cv::Mat& rgb, int corruption, int severity, Rng& rng) {
     case 5: {  // motion_blur
       const double len[] = {3, 4.5, 6, 8, 10};
       const double angle = rng.Uniform(-45, 45);
-      cv::filter2D(x, x, -1, LineKernel(len[s], angle), cv::Point(-1, -1), 0, cv::BORDER_REFLECT);
+      cv::filter2D(x, x, -1, LineKernel(len[s], angle), cv::Point(-1, -1), 0,
+                   cv::BORDER_REFLECT);
       return Clamp01(x);
     }
     case 6: {  // zoom_blur: mean of increasingly zoomed copies
@@ -378,8 +429,10 @@ cv::Mat Corrupt(const cv::Mat& rgb, int corruption, int severity, Rng& rng) {
       const double c1[] = {0.35, 0.5, 0.6, 0.7, 0.8};
       cv::Mat ice = OctaveNoise(rng, 0.7);
       for (int i = 0; i < 12; ++i) {
-        const cv::Point a(static_cast<int>(rng.Int(kSize)), static_cast<int>(rng.Int(kSize)));
-        const cv::Point b = a + cv::Point(static_cast<int>(rng.Int(13)) - 6, static_cast<int>(rng.Int(13)) - 6);
+        const cv::Point a(static_cast<int>(rng.Int(kSize)),
+                          static_cast<int>(rng.Int(kSize)));
+        const cv::Point b = a + cv::Point(static_cast<int>(rng.Int(13)) - 6,
+                                          static_cast<int>(rng.Int(13)) - 6);
         cv::line(ice, a, b, cv::Scalar(1.0), 1);
       }
       cv::GaussianBlur(ice, ice, cv::Size(0, 0), 0.5);
@@ -426,13 +479,15 @@ cv::Mat Corrupt(const cv::Mat& rgb, int corruption, int severity, Rng& rng) {
       cv::Mat mapx(kSize, kSize, CV_32F), mapy(kSize, kSize, CV_32F);
       for (int y = 0; y < kSize; ++y)
         for (int xx = 0; xx < kSize; ++xx) {
-          mapx.at<float>(y, xx) = static_cast<float>(xx + alpha[s] * dx.at<float>(y, xx) / norm);
-          mapy.at<float>(y, xx) = static_cast<float>(y + alpha[s] * dy.at<float>(y, xx) / norm);
+          mapx.at<float>(y, xx) =
+              static_cast<float>(xx + alpha[s] * dx.at<float>(y, xx) / norm);
+          mapy.at<float>(y, xx) =
+              static_cast<float>(y + alpha[s] * dy.at<float>(y, xx) / norm);
         }
       cv::remap(x, x, mapx, mapy, cv::INTER_LINEAR, cv::BORDER_REFLECT);
       return Clamp01(x);
     }
-    case 13: {  // pixelate
+    case 13: {                                 // pixelate
       const int sizes[] = {16, 12, 10, 8, 6};  // of 32 (ImageNet-C: 0.6 .. 0.25 of 224)
       const int n = sizes[s];
       cv::Mat small;

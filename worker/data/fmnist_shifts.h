@@ -6,10 +6,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "worker/data/rng.h"
 

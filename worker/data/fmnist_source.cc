@@ -21,7 +21,8 @@ class FmnistSource : public DatasetSource {
       e.label = set_.label[i];
       if (set_.subset[i] >= 0) e.subset = set_.subset_names[set_.subset[i]];
       // fmnist-c: all corruptions of one test image form one split group.
-      if (!set_.subset_names.empty() && set_.source[i] >= 0) e.group = absl::StrCat("src", set_.source[i]);
+      if (!set_.subset_names.empty() && set_.source[i] >= 0)
+        e.group = absl::StrCat("src", set_.source[i]);
       e.index = i;
       examples_.push_back(std::move(e));
     }
@@ -53,10 +54,12 @@ class FmnistSource : public DatasetSource {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenFmnistDataset(
-    const std::string& key, const FmnistManifest& manifest, const DatasetOptions& options) {
+    const std::string& key, const FmnistManifest& manifest,
+    const DatasetOptions& options) {
   const FmnistDatasetEntry* entry = manifest.Find(key);
   if (entry == nullptr) {
-    return absl::NotFoundError(absl::StrCat("FMNIST-RIB build ", manifest.dir, " has no ", key));
+    return absl::NotFoundError(
+        absl::StrCat("FMNIST-RIB build ", manifest.dir, " has no ", key));
   }
   RIB_RETURN_IF_ERROR(ValidatePreprocessing(options.preprocessing));
   RIB_ASSIGN_OR_RETURN(FmnistSet set, ReadFmnistSet(entry->file));

@@ -12,7 +12,8 @@
 namespace rib::data::internal {
 
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenFmnistDataset(
-    const std::string& key, const FmnistManifest& manifest, const DatasetOptions& options);
+    const std::string& key, const FmnistManifest& manifest,
+    const DatasetOptions& options);
 
 }  // namespace rib::data::internal
 

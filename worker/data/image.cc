@@ -1,18 +1,19 @@
 #include "worker/data/image.h"
 
-#include <csetjmp>
 #include <cmath>
+#include <csetjmp>
 #include <cstdio>
 #include <vector>
 
 #ifdef RIB_HAVE_LIBJPEG
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 #endif
+
+#include <torch/nn/functional/upsampling.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/nn/functional/upsampling.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -23,7 +24,8 @@ namespace {
 
 absl::StatusOr<std::vector<unsigned char>> ReadFile(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return absl::NotFoundError(absl::StrCat("image file not found: ", path));
+  if (f == nullptr)
+    return absl::NotFoundError(absl::StrCat("image file not found: ", path));
   std::vector<unsigned char> bytes;
   if (std::fseek(f, 0, SEEK_END) == 0) {
     const long n = std::ftell(f);
@@ -59,7 +61,8 @@ enum class JpegResult { kOk, kCorrupt, kUnsupported };
 
 // libjpeg(-turbo) straight to RGB: the same decoder and settings PIL uses (so the same
 // pixels), about twice as fast as going through cv::imdecode and a BGR→RGB pass.
-JpegResult DecodeJpeg(const std::vector<unsigned char>& bytes, cv::Mat* out, std::string* why) {
+JpegResult DecodeJpeg(const std::vector<unsigned char>& bytes, cv::Mat* out,
+                      std::string* why) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -82,7 +85,8 @@ JpegResult DecodeJpeg(const std::vector<unsigned char>& bytes, cv::Mat* out, std
   }
   cinfo.out_color_space = JCS_RGB;
   jpeg_start_decompress(&cinfo);
-  out->create(static_cast<int>(cinfo.output_height), static_cast<int>(cinfo.output_width), CV_8UC3);
+  out->create(static_cast<int>(cinfo.output_height), static_cast<int>(cinfo.output_width),
+              CV_8UC3);
   while (cinfo.output_scanline < cinfo.output_height) {
     JSAMPROW row = out->ptr<unsigned char>(static_cast<int>(cinfo.output_scanline));
     jpeg_read_scanlines(&cinfo, &row, 1);
@@ -118,10 +122,12 @@ absl::StatusOr<cv::Mat> DecodeImageFile(const std::string& path) {
   cv::Mat decoded;
   try {
     // PIL (and so the published numbers) ignores EXIF orientation; so do we.
-    decoded = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()),
-                           cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+    decoded =
+        cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()),
+                     cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
-    return absl::DataLossError(absl::StrCat("cannot decode image ", path, ": ", e.what()));
+    return absl::DataLossError(
+        absl::StrCat("cannot decode image ", path, ": ", e.what()));
   }
   if (decoded.empty() || decoded.depth() != CV_8U) {
     return absl::DataLossError(absl::StrCat("cannot decode image: ", path));
@@ -133,12 +139,12 @@ absl::StatusOr<cv::Mat> DecodeImageFile(const std::string& path) {
 
 absl::Status ValidatePreprocessing(const rib::Preprocessing& p) {
   if (p.image_size <= 0 || p.image_size > 4096) {
-    return absl::InvalidArgumentError(absl::StrCat("image_size must be in [1, 4096], got ",
-                                                   p.image_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image_size must be in [1, 4096], got ", p.image_size));
   }
   if (!(p.crop_pct > 0.0 && p.crop_pct <= 1.0)) {
-    return absl::InvalidArgumentError(absl::StrCat("crop_pct must be in (0, 1], got ",
-                                                   p.crop_pct));
+    return absl::InvalidArgumentError(
+        absl::StrCat("crop_pct must be in (0, 1], got ", p.crop_pct));
   }
   if (p.mean.size() != 3 || p.std.size() != 3) {
     return absl::InvalidArgumentError("mean and std must have 3 values (RGB)");
@@ -148,8 +154,9 @@ absl::Status ValidatePreprocessing(const rib::Preprocessing& p) {
   }
   if (p.interpolation != "bicubic" && p.interpolation != "bilinear" &&
       p.interpolation != "nearest") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "interpolation must be bicubic, bilinear or nearest, got '", p.interpolation, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("interpolation must be bicubic, bilinear or nearest, got '",
+                     p.interpolation, "'"));
   }
   return absl::OkStatus();
 }
@@ -243,8 +250,9 @@ inline uint8_t Clip8(int32_t v) {
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))  // vectorises the row accumulation (~2x here)
 #endif
-cv::Mat PilResizeCrop(const cv::Mat& rgb, int out_w, int out_h, int left, int top, int crop_w,
-                      int crop_h, bool bicubic) {
+cv::Mat
+PilResizeCrop(const cv::Mat& rgb, int out_w, int out_h, int left, int top, int crop_w,
+              int crop_h, bool bicubic) {
   const int in_w = rgb.cols, in_h = rgb.rows;
   const Coeffs hc = PrecomputeCoeffs(in_w, out_w, left, crop_w, bicubic);
   const Coeffs vc = PrecomputeCoeffs(in_h, out_h, top, crop_h, bicubic);
@@ -301,8 +309,10 @@ cv::Mat PilResizeCrop(const cv::Mat& rgb, int out_w, int out_h, int left, int to
 }
 
 torch::Tensor Normalize(const torch::Tensor& chw255, const rib::Preprocessing& p) {
-  auto mean = torch::tensor({p.mean[0], p.mean[1], p.mean[2]}, torch::kFloat).view({3, 1, 1});
-  auto stdv = torch::tensor({p.std[0], p.std[1], p.std[2]}, torch::kFloat).view({3, 1, 1});
+  auto mean =
+      torch::tensor({p.mean[0], p.mean[1], p.mean[2]}, torch::kFloat).view({3, 1, 1});
+  auto stdv =
+      torch::tensor({p.std[0], p.std[1], p.std[2]}, torch::kFloat).view({3, 1, 1});
   return chw255.div(255.0f).sub_(mean).div_(stdv).contiguous();
 }
 
@@ -348,9 +358,9 @@ torch::Tensor PreprocessImage(const cv::Mat& image, const rib::Preprocessing& p,
   if (pil && p.interpolation != "nearest" && nh >= size && nw >= size) {
     const int top = CropOffset(nh, size), left = CropOffset(nw, size);
     if (nh == h && nw == w) return NormalizeU8(rgb(cv::Rect(left, top, size, size)), p);
-    return NormalizeU8(PilResizeCrop(rgb, nw, nh, left, top, size, size,
-                                     p.interpolation == "bicubic"),
-                       p);
+    return NormalizeU8(
+        PilResizeCrop(rgb, nw, nh, left, top, size, size, p.interpolation == "bicubic"),
+        p);
   }
   if (!rgb.isContinuous()) rgb = rgb.clone();
   torch::Tensor chw;  // [3, nh, nw] float with values in [0, 255]
@@ -384,7 +394,8 @@ torch::Tensor PreprocessImage(const cv::Mat& image, const rib::Preprocessing& p,
     chw = F::interpolate(in, opts).round_().clamp_(0, 255).squeeze(0);
   }
   if (nh < size || nw < size) {  // cannot happen with crop_pct <= 1; pad like torchvision
-    chw = torch::constant_pad_nd(chw, {0, std::max(0, size - nw), 0, std::max(0, size - nh)}, 0);
+    chw = torch::constant_pad_nd(
+        chw, {0, std::max(0, size - nw), 0, std::max(0, size - nh)}, 0);
     nh = std::max(nh, size);
     nw = std::max(nw, size);
   }

@@ -10,10 +10,10 @@
 #ifndef RIB_WORKER_DATA_IMAGE_H_
 #define RIB_WORKER_DATA_IMAGE_H_
 
-#include <string>
+#include <torch/types.h>
 
 #include <opencv2/core.hpp>
-#include <torch/types.h>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"

@@ -26,7 +26,9 @@ class Parser {
     return absl::InvalidArgumentError(absl::StrCat("JSON: ", what, " at byte ", pos_));
   }
   void Skip() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t')) ++pos_;
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t'))
+      ++pos_;
   }
   bool Eat(char c) {
     Skip();
@@ -111,10 +113,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char h = s_[pos_++];
       v <<= 4;
-      if (h >= '0' && h <= '9') v |= h - '0';
-      else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') v |= h - 'A' + 10;
-      else return Error("bad \\u escape");
+      if (h >= '0' && h <= '9')
+        v |= h - '0';
+      else if (h >= 'a' && h <= 'f')
+        v |= h - 'a' + 10;
+      else if (h >= 'A' && h <= 'F')
+        v |= h - 'A' + 10;
+      else
+        return Error("bad \\u escape");
     }
     return v;
   }
@@ -132,11 +138,21 @@ class Parser {
       if (pos_ >= s_.size()) break;
       c = s_[pos_++];
       switch (c) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
         case 'u': {
           RIB_ASSIGN_OR_RETURN(uint32_t cp, Hex4());
           if (cp >= 0xD800 && cp < 0xDC00 && s_.compare(pos_, 2, "\\u") == 0) {
@@ -147,7 +163,8 @@ class Parser {
           AppendUtf8(out, cp);
           break;
         }
-        default: out += c;
+        default:
+          out += c;
       }
     }
     if (pos_ >= s_.size()) return Error("unterminated string");
@@ -161,7 +178,9 @@ class Parser {
 
 }  // namespace
 
-absl::StatusOr<JsonValue> ParseJson(const std::string& text) { return Parser(text).ParseDocument(); }
+absl::StatusOr<JsonValue> ParseJson(const std::string& text) {
+  return Parser(text).ParseDocument();
+}
 
 absl::StatusOr<JsonValue> ReadJsonFile(const std::string& path) {
   std::ifstream in(path);

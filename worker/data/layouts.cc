@@ -6,10 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <opencv2/core.hpp>
 #include <set>
 #include <unordered_map>
-
-#include <opencv2/core.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -31,8 +30,12 @@ class FolderSource : public DatasetSource {
  public:
   FolderSource(std::string key, LabelSpace labels, std::vector<Example> examples,
                std::vector<std::string> subsets, rib::Preprocessing pre, int border)
-      : key_(std::move(key)), labels_(std::move(labels)), examples_(std::move(examples)),
-        subsets_(std::move(subsets)), pre_(std::move(pre)), border_(border) {}
+      : key_(std::move(key)),
+        labels_(std::move(labels)),
+        examples_(std::move(examples)),
+        subsets_(std::move(subsets)),
+        pre_(std::move(pre)),
+        border_(border) {}
 
   const std::string& key() const override { return key_; }
   const LabelSpace& label_space() const override { return labels_; }
@@ -44,9 +47,11 @@ class FolderSource : public DatasetSource {
     if (border_ > 0) {
       // ObjectNet images carry a 1-2 px red border; the reference code crops 2 px.
       if (rgb.cols <= 2 * border_ || rgb.rows <= 2 * border_) {
-        return absl::DataLossError(absl::StrCat("image too small for the border crop: ", example.path));
+        return absl::DataLossError(
+            absl::StrCat("image too small for the border crop: ", example.path));
       }
-      rgb = rgb(cv::Rect(border_, border_, rgb.cols - 2 * border_, rgb.rows - 2 * border_));
+      rgb =
+          rgb(cv::Rect(border_, border_, rgb.cols - 2 * border_, rgb.rows - 2 * border_));
     }
     return PreprocessImage(rgb, pre_);
   }
@@ -61,12 +66,13 @@ class FolderSource : public DatasetSource {
 };
 
 bool IsImageFile(const fs::path& p) {
-  static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png", ".ppm", ".bmp",
-                                             ".pgm", ".tif", ".tiff", ".webp"};
+  static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png",  ".ppm", ".bmp",
+                                             ".pgm", ".tif",  ".tiff", ".webp"};
   return kExt.count(absl::AsciiStrToLower(p.extension().string())) > 0;
 }
 
-absl::StatusOr<std::vector<std::string>> ListDirs(const fs::path& dir, const std::string& key) {
+absl::StatusOr<std::vector<std::string>> ListDirs(const fs::path& dir,
+                                                  const std::string& key) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat(key, ": folder not found: ", dir.string()));
@@ -75,19 +81,25 @@ absl::StatusOr<std::vector<std::string>> ListDirs(const fs::path& dir, const std
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.is_directory()) out.push_back(e.path().filename().string());
   }
-  if (ec) return absl::InternalError(absl::StrCat(key, ": cannot list ", dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat(key, ": cannot list ", dir.string(), ": ", ec.message()));
   std::sort(out.begin(), out.end());
   return out;
 }
 
 // Sorted image files of one class folder; FAILED_PRECONDITION when there are none.
-absl::StatusOr<std::vector<std::string>> ListImages(const fs::path& dir, const std::string& key) {
+absl::StatusOr<std::vector<std::string>> ListImages(const fs::path& dir,
+                                                    const std::string& key) {
   std::error_code ec;
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_regular_file() && IsImageFile(e.path())) out.push_back(e.path().filename().string());
+    if (e.is_regular_file() && IsImageFile(e.path()))
+      out.push_back(e.path().filename().string());
   }
-  if (ec) return absl::InternalError(absl::StrCat(key, ": cannot list ", dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat(key, ": cannot list ", dir.string(), ": ", ec.message()));
   if (out.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(key, ": class folder has no images: ", dir.string()));
@@ -107,19 +119,21 @@ absl::StatusOr<std::vector<std::string>> ReadClassList(const std::string& file) 
     // First token: accepts plain wnid lists and "wnid lemma, ..." synset files.
     std::string id(stripped.substr(0, stripped.find_first_of(" \t")));
     if (!seen.insert(id).second) {
-      return absl::FailedPreconditionError(absl::StrCat("class list ", file, " repeats ", id));
+      return absl::FailedPreconditionError(
+          absl::StrCat("class list ", file, " repeats ", id));
     }
     out.push_back(id);
   }
-  if (out.empty()) return absl::FailedPreconditionError(absl::StrCat("class list ", file, " is empty"));
+  if (out.empty())
+    return absl::FailedPreconditionError(absl::StrCat("class list ", file, " is empty"));
   return out;
 }
 
 // The ImageNet-1K class ids in index order: the explicit file, else the dataset's own
 // 1000 folders, else imagenet/val's 1000 folders under the same root.
-absl::StatusOr<std::vector<std::string>> ImageNetClasses(const DatasetOptions& o,
-                                                         const std::string& key,
-                                                         const std::vector<std::string>& own) {
+absl::StatusOr<std::vector<std::string>> ImageNetClasses(
+    const DatasetOptions& o, const std::string& key,
+    const std::vector<std::string>& own) {
   if (!o.class_list_file.empty()) return ReadClassList(o.class_list_file);
   if (own.size() == kImageNetClasses) return own;
   const fs::path val = fs::path(o.data_root) / "imagenet" / "val";
@@ -128,14 +142,18 @@ absl::StatusOr<std::vector<std::string>> ImageNetClasses(const DatasetOptions& o
     auto dirs = ListDirs(val, key);
     if (dirs.ok() && dirs->size() == kImageNetClasses) return *dirs;
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      key, " has ", own.size(), " class folders; the ImageNet-1K class list (1000 wnids) is "
-      "needed to label it: set class_list_file or provide imagenet/val with its 1000 folders"));
+  return absl::FailedPreconditionError(
+      absl::StrCat(key, " has ", own.size(),
+                   " class folders; the ImageNet-1K class list (1000 wnids) is "
+                   "needed to label it: set class_list_file or provide imagenet/val with "
+                   "its 1000 folders"));
 }
 
-absl::StatusOr<std::unordered_map<std::string, int64_t>> IndexOf(const std::vector<std::string>& classes) {
+absl::StatusOr<std::unordered_map<std::string, int64_t>> IndexOf(
+    const std::vector<std::string>& classes) {
   std::unordered_map<std::string, int64_t> idx;
-  for (size_t i = 0; i < classes.size(); ++i) idx.emplace(classes[i], static_cast<int64_t>(i));
+  for (size_t i = 0; i < classes.size(); ++i)
+    idx.emplace(classes[i], static_cast<int64_t>(i));
   return idx;
 }
 
@@ -148,8 +166,9 @@ absl::Status AddClassFolders(const fs::path& dir, const std::string& key,
   for (const auto& folder : folders) {
     auto it = label_of.find(folder);
     if (it == label_of.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          key, ": class folder '", folder, "' in ", dir.string(), " is not in the class list"));
+      return absl::FailedPreconditionError(absl::StrCat(key, ": class folder '", folder,
+                                                        "' in ", dir.string(),
+                                                        " is not in the class list"));
     }
     RIB_ASSIGN_OR_RETURN(auto files, ListImages(dir / folder, key));
     for (const auto& f : files) {
@@ -183,8 +202,8 @@ std::string LayoutFolder(const std::string& key) {
   return key;  // imagenet-a, -r, -sketch, -cartoon, -drawing, -c
 }
 
-absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::string& key,
-                                                                  const DatasetOptions& options) {
+absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(
+    const std::string& key, const DatasetOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(options.data_root, ec)) {
     return absl::NotFoundError(absl::StrCat("data root not found: ", options.data_root));
@@ -201,9 +220,11 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::str
     std::unordered_map<std::string, int64_t> label_of;
     for (const auto& f : folders) {
       int64_t v;
-      if (!absl::SimpleAtoi(f, &v) || v < 0 || v >= kImageNetClasses || absl::StrCat(v) != f) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            key, ": folder '", f, "' in ", root.string(), " is not a class index 0..999"));
+      if (!absl::SimpleAtoi(f, &v) || v < 0 || v >= kImageNetClasses ||
+          absl::StrCat(v) != f) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(key, ": folder '", f, "' in ", root.string(),
+                         " is not a class index 0..999"));
       }
       label_of[f] = v;
     }
@@ -211,9 +232,11 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::str
     if (classes.ok() && classes->size() == kImageNetClasses) {
       labels.label_names = *classes;
     } else {
-      for (int i = 0; i < kImageNetClasses; ++i) labels.label_names.push_back(absl::StrCat(i));
+      for (int i = 0; i < kImageNetClasses; ++i)
+        labels.label_names.push_back(absl::StrCat(i));
     }
-    RIB_RETURN_IF_ERROR(AddClassFolders(root, key, folders, label_of, "", false, &examples));
+    RIB_RETURN_IF_ERROR(
+        AddClassFolders(root, key, folders, label_of, "", false, &examples));
   } else if (key == "imagenet-a" || key == "imagenet-r") {
     // 200 classes: labels index the folders present; logits restricted to them.
     RIB_ASSIGN_OR_RETURN(auto folders, ListDirs(root, key));
@@ -231,15 +254,18 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::str
       labels.label_names.push_back(f);
       labels.class_subset.push_back(it->second);
     }
-    if (folders.empty()) return absl::FailedPreconditionError(absl::StrCat(key, ": no class folders in ", root.string()));
-    RIB_RETURN_IF_ERROR(AddClassFolders(root, key, folders, label_of, "", false, &examples));
+    if (folders.empty())
+      return absl::FailedPreconditionError(
+          absl::StrCat(key, ": no class folders in ", root.string()));
+    RIB_RETURN_IF_ERROR(
+        AddClassFolders(root, key, folders, label_of, "", false, &examples));
   } else if (key == "imagenet-c") {
     RIB_ASSIGN_OR_RETURN(auto present, ListDirs(root, key));
     const auto known = Corruptions();
     for (const auto& c : present) {
       if (std::find(known.begin(), known.end(), c) == known.end()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(key, ": unknown corruption folder '", c, "' in ", root.string()));
+        return absl::FailedPreconditionError(absl::StrCat(
+            key, ": unknown corruption folder '", c, "' in ", root.string()));
       }
     }
     std::vector<std::string> class_folders;  // of the first subset, for the class list
@@ -250,8 +276,9 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::str
       RIB_ASSIGN_OR_RETURN(auto severities, ListDirs(root / c, key));
       for (const auto& s : severities) {
         if (s.size() != 1 || s[0] < '1' || s[0] > '5') {
-          return absl::FailedPreconditionError(absl::StrCat(
-              key, ": severity folder '", s, "' in ", (root / c).string(), " is not 1..5"));
+          return absl::FailedPreconditionError(absl::StrCat(key, ": severity folder '", s,
+                                                            "' in ", (root / c).string(),
+                                                            " is not 1..5"));
         }
       }
       for (const auto& s : severities) {
@@ -265,15 +292,19 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::str
         }
         const std::string subset = absl::StrCat(c, "/", s);
         subsets.push_back(subset);
-        RIB_RETURN_IF_ERROR(AddClassFolders(root / c / s, key, folders, label_of, subset, true, &examples));
+        RIB_RETURN_IF_ERROR(AddClassFolders(root / c / s, key, folders, label_of, subset,
+                                            true, &examples));
       }
     }
-    if (first) return absl::FailedPreconditionError(absl::StrCat(key, ": no corruption folders in ", root.string()));
+    if (first)
+      return absl::FailedPreconditionError(
+          absl::StrCat(key, ": no corruption folders in ", root.string()));
   } else if (key == "objectnet") {
     const fs::path images = root / "images";
     RIB_ASSIGN_OR_RETURN(auto folders, ListDirs(images, key));
-    RIB_ASSIGN_OR_RETURN(ObjectNetMapping mapping,
-                         LoadObjectNetMapping((root / "mappings").string(), options.objectnet_mode));
+    RIB_ASSIGN_OR_RETURN(
+        ObjectNetMapping mapping,
+        LoadObjectNetMapping((root / "mappings").string(), options.objectnet_mode));
     std::set<int64_t> used;
     std::unordered_map<std::string, int64_t> label_of;
     std::vector<std::string> mapped;
@@ -295,7 +326,8 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::str
           absl::StrCat(key, ": no folder in ", images.string(), " maps to ImageNet-1K"));
     }
     labels.class_subset.assign(used.begin(), used.end());
-    RIB_RETURN_IF_ERROR(AddClassFolders(images, key, mapped, label_of, "", false, &examples));
+    RIB_RETURN_IF_ERROR(
+        AddClassFolders(images, key, mapped, label_of, "", false, &examples));
     border = 2;
   } else {  // imagenet-val, -sketch, -cartoon, -drawing: 1000-way, labels = class index
     RIB_ASSIGN_OR_RETURN(auto folders, ListDirs(root, key));
@@ -303,11 +335,15 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::str
     RIB_ASSIGN_OR_RETURN(auto label_of, IndexOf(classes));
     labels.num_model_classes = static_cast<int64_t>(classes.size());
     labels.label_names = classes;
-    if (folders.empty()) return absl::FailedPreconditionError(absl::StrCat(key, ": no class folders in ", root.string()));
-    RIB_RETURN_IF_ERROR(AddClassFolders(root, key, folders, label_of, "", false, &examples));
+    if (folders.empty())
+      return absl::FailedPreconditionError(
+          absl::StrCat(key, ": no class folders in ", root.string()));
+    RIB_RETURN_IF_ERROR(
+        AddClassFolders(root, key, folders, label_of, "", false, &examples));
   }
-  return std::unique_ptr<DatasetSource>(new FolderSource(key, std::move(labels), std::move(examples),
-                                                         std::move(subsets), options.preprocessing, border));
+  return std::unique_ptr<DatasetSource>(
+      new FolderSource(key, std::move(labels), std::move(examples), std::move(subsets),
+                       options.preprocessing, border));
 }
 
 }  // namespace rib::data::internal

@@ -13,8 +13,8 @@ namespace rib::data::internal {
 // The top-level folder of `key` under the data root ("imagenet/val", "objectnet-1.0").
 std::string LayoutFolder(const std::string& key);
 
-absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(const std::string& key,
-                                                                  const DatasetOptions& options);
+absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(
+    const std::string& key, const DatasetOptions& options);
 
 }  // namespace rib::data::internal
 

@@ -23,8 +23,9 @@ class BatchLoader::Impl {
       slots_[b].status.resize(plan_[b].size());
       slots_[b].remaining = static_cast<int64_t>(plan_[b].size());
     }
-    int threads = opts_.threads > 0 ? opts_.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+    int threads = opts_.threads > 0
+                      ? opts_.threads
+                      : static_cast<int>(std::thread::hardware_concurrency());
     threads = std::max(1, threads);
     for (int t = 0; t < threads; ++t) workers_.emplace_back([this] { Work(); });
   }
@@ -60,8 +61,9 @@ class BatchLoader::Impl {
     for (size_t j = 0; j < plan_[b].size(); ++j) {
       const Example& e = examples_[plan_[b][j]];
       if (!slot.status[j].ok()) {
-        if (opts_.skip_corrupt && (slot.status[j].code() == absl::StatusCode::kDataLoss ||
-                                   slot.status[j].code() == absl::StatusCode::kNotFound)) {
+        if (opts_.skip_corrupt &&
+            (slot.status[j].code() == absl::StatusCode::kDataLoss ||
+             slot.status[j].code() == absl::StatusCode::kNotFound)) {
           ++batch.skipped;
           continue;
         }
@@ -134,7 +136,8 @@ class BatchLoader::Impl {
       plan_.emplace_back(order.begin() + lo, order.begin() + hi);
     }
     for (size_t bi = 0; bi < plan_.size(); ++bi)
-      for (size_t j = 0; j < plan_[bi].size(); ++j) tasks_.push_back({static_cast<int64_t>(bi), j});
+      for (size_t j = 0; j < plan_[bi].size(); ++j)
+        tasks_.push_back({static_cast<int64_t>(bi), j});
   }
 
   void Work() {
@@ -152,7 +155,8 @@ class BatchLoader::Impl {
       try {
         img = source_->LoadImage(examples_[plan_[b][j]]);
       } catch (const std::exception& e) {
-        img = absl::InternalError(absl::StrCat("decoding ", examples_[plan_[b][j]].path, ": ", e.what()));
+        img = absl::InternalError(
+            absl::StrCat("decoding ", examples_[plan_[b][j]].path, ": ", e.what()));
       }
       lock.lock();
       Slot& slot = slots_[b];
@@ -164,8 +168,9 @@ class BatchLoader::Impl {
           slot.batch = torch::empty(shape, torch::kFloat);
         }
         if (img->sizes() != slot.batch.sizes().slice(1)) {
-          slot.status[j] = absl::InternalError(absl::StrCat(
-              "image ", examples_[plan_[b][j]].path, " has another shape than its batch"));
+          slot.status[j] =
+              absl::InternalError(absl::StrCat("image ", examples_[plan_[b][j]].path,
+                                               " has another shape than its batch"));
         } else {
           // Copy outside the lock: the row is this task's alone, and the slot is not
           // moved before its last task finishes.
@@ -174,7 +179,8 @@ class BatchLoader::Impl {
           if (img->scalar_type() == torch::kFloat && img->is_contiguous()) {
             // A plain memcpy: ATen's copy_ would start an intra-op thread team from
             // each decoding thread.
-            std::memcpy(row.data_ptr<float>(), img->data_ptr<float>(), img->numel() * sizeof(float));
+            std::memcpy(row.data_ptr<float>(), img->data_ptr<float>(),
+                        img->numel() * sizeof(float));
           } else {
             row.copy_(*img);
           }
@@ -190,8 +196,8 @@ class BatchLoader::Impl {
   const DatasetSource* source_;
   const std::vector<Example> examples_;
   const LoaderOptions opts_;
-  std::vector<std::vector<int64_t>> plan_;            // per batch: positions in examples_
-  std::vector<std::pair<int64_t, size_t>> tasks_;     // (batch, item) in decode order
+  std::vector<std::vector<int64_t>> plan_;         // per batch: positions in examples_
+  std::vector<std::pair<int64_t, size_t>> tasks_;  // (batch, item) in decode order
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // workers wait for tasks within the prefetch window
@@ -205,16 +211,16 @@ class BatchLoader::Impl {
   std::vector<std::thread> workers_;
 };
 
-absl::StatusOr<std::unique_ptr<BatchLoader>> BatchLoader::Create(const DatasetSource* source,
-                                                                 std::vector<Example> examples,
-                                                                 LoaderOptions options) {
+absl::StatusOr<std::unique_ptr<BatchLoader>> BatchLoader::Create(
+    const DatasetSource* source, std::vector<Example> examples, LoaderOptions options) {
   if (source == nullptr) return absl::InvalidArgumentError("BatchLoader: source is null");
   if (options.batch_size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("batch_size must be >= 1, got ", options.batch_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch_size must be >= 1, got ", options.batch_size));
   }
   if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
-    return absl::InvalidArgumentError(absl::StrCat("bad rank ", options.rank, " of world size ",
-                                                   options.world_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad rank ", options.rank, " of world size ", options.world_size));
   }
   if (options.prefetch_batches < 1) options.prefetch_batches = 1;
   if (options.threads < 0) return absl::InvalidArgumentError("threads must be >= 0");

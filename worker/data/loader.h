@@ -16,13 +16,13 @@
 #ifndef RIB_WORKER_DATA_LOADER_H_
 #define RIB_WORKER_DATA_LOADER_H_
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "absl/status/statusor.h"
 #include "worker/data/dataset.h"
@@ -31,11 +31,11 @@
 namespace rib::data {
 
 struct Batch {
-  torch::Tensor images;               // [N, C, H, W] float
-  torch::Tensor labels;               // [N] int64, in the dataset's label space
-  std::vector<int64_t> indices;       // Example::index of each row
-  std::vector<std::string> subsets;   // Example::subset of each row
-  int64_t skipped = 0;                // examples of this batch dropped as corrupt
+  torch::Tensor images;              // [N, C, H, W] float
+  torch::Tensor labels;              // [N] int64, in the dataset's label space
+  std::vector<int64_t> indices;      // Example::index of each row
+  std::vector<std::string> subsets;  // Example::subset of each row
+  int64_t skipped = 0;               // examples of this batch dropped as corrupt
 };
 
 struct LoaderOptions {
@@ -62,9 +62,8 @@ struct LoaderOptions {
 class BatchLoader {
  public:
   // `source` must outlive the loader. INVALID_ARGUMENT for bad options.
-  static absl::StatusOr<std::unique_ptr<BatchLoader>> Create(const DatasetSource* source,
-                                                             std::vector<Example> examples,
-                                                             LoaderOptions options);
+  static absl::StatusOr<std::unique_ptr<BatchLoader>> Create(
+      const DatasetSource* source, std::vector<Example> examples, LoaderOptions options);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;

@@ -1,16 +1,15 @@
 // rib-data: builds and inspects the datasets of a data root.
-//   rib-data build-fmnist --data-root DIR     build (or reuse) FMNIST-RIB; prints its hash
-//   rib-data contact-sheets --data-root DIR --out DIR
+//   rib-data build-fmnist --data-root DIR     build (or reuse) FMNIST-RIB; prints its
+//   hash rib-data contact-sheets --data-root DIR --out DIR
 //                                             one PNG per FMNIST-RIB dataset
 //   rib-data list --data-root DIR             dataset keys present, with sizes
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <string>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -37,36 +36,45 @@ int Fail(const absl::Status& s) {
 
 // [3, H, W] float in [0, 1] → 8-bit BGR.
 cv::Mat ToBgr(const torch::Tensor& chw) {
-  auto hwc = chw.mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
-  cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr());
+  auto hwc = chw.mul(255)
+                 .round()
+                 .clamp(0, 255)
+                 .to(torch::kUInt8)
+                 .permute({1, 2, 0})
+                 .contiguous();
+  cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3,
+              hwc.data_ptr());
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   return bgr;
 }
 
 // A grid: one row per entry of `rows` (name, example positions), cells scaled 3x.
-absl::Status WriteSheet(const rib::data::DatasetSource& src,
-                        const std::vector<std::pair<std::string, std::vector<int64_t>>>& rows,
-                        const std::string& title, const std::string& path) {
+absl::Status WriteSheet(
+    const rib::data::DatasetSource& src,
+    const std::vector<std::pair<std::string, std::vector<int64_t>>>& rows,
+    const std::string& title, const std::string& path) {
   constexpr int kCell = 96, kGap = 4, kLabel = 150, kTitle = 30, kCols = 8;
   const int width = kLabel + kCols * (kCell + kGap);
   const int height = kTitle + static_cast<int>(rows.size()) * (kCell + kGap);
   cv::Mat sheet(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
-  cv::putText(sheet, title, cv::Point(6, 21), cv::FONT_HERSHEY_SIMPLEX, 0.6, cv::Scalar(0, 0, 0), 1,
-              cv::LINE_AA);
+  cv::putText(sheet, title, cv::Point(6, 21), cv::FONT_HERSHEY_SIMPLEX, 0.6,
+              cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   for (size_t r = 0; r < rows.size(); ++r) {
     const int y = kTitle + static_cast<int>(r) * (kCell + kGap);
-    cv::putText(sheet, rows[r].first, cv::Point(6, y + kCell / 2), cv::FONT_HERSHEY_SIMPLEX, 0.45,
-                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(sheet, rows[r].first, cv::Point(6, y + kCell / 2),
+                cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     for (size_t c = 0; c < rows[r].second.size() && c < kCols; ++c) {
       auto img = src.LoadImage(src.examples()[rows[r].second[c]]);
       if (!img.ok()) return img.status();
       cv::Mat cell;
       cv::resize(ToBgr(*img), cell, cv::Size(kCell, kCell), 0, 0, cv::INTER_NEAREST);
-      cell.copyTo(sheet(cv::Rect(kLabel + static_cast<int>(c) * (kCell + kGap), y, kCell, kCell)));
+      cell.copyTo(sheet(
+          cv::Rect(kLabel + static_cast<int>(c) * (kCell + kGap), y, kCell, kCell)));
     }
   }
-  if (!cv::imwrite(path, sheet)) return absl::InternalError(absl::StrCat("cannot write ", path));
+  if (!cv::imwrite(path, sheet))
+    return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
 }
 
@@ -87,7 +95,8 @@ absl::Status ContactSheets(const std::string& root, const std::string& out) {
     std::vector<std::pair<std::string, std::vector<int64_t>>> rows;
     if (key == "fmnist-c") {
       // One row per corruption: the same source image at severities 1..5.
-      std::map<std::string, std::map<std::string, int64_t>> first;  // corruption → group → sev-1 pos
+      std::map<std::string, std::map<std::string, int64_t>>
+          first;  // corruption → group → sev-1 pos
       const auto subsets = (*src)->subsets();
       for (size_t s = 0; s < subsets.size(); s += 5) {
         const std::string corruption = subsets[s].substr(0, subsets[s].find('/'));
@@ -114,7 +123,8 @@ absl::Status ContactSheets(const std::string& root, const std::string& out) {
       }
     }
     const std::string path = absl::StrCat(out, "/", key, ".png");
-    auto st = WriteSheet(**src, rows, absl::StrCat(key, " (", ex.size(), " images)"), path);
+    auto st =
+        WriteSheet(**src, rows, absl::StrCat(key, " (", ex.size(), " images)"), path);
     if (!st.ok()) return st;
     std::printf("%s\n", path.c_str());
   }
@@ -151,9 +161,10 @@ int main(int argc, char** argv) {
     if (!m.ok()) return Fail(m.status());
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("FMNIST-RIB v%d at %s\nmanifest sha256 %s (%.2f s)\n", m->version, m->dir.c_str(),
-                m->hash.c_str(), secs);
-    for (const auto& d : m->datasets) std::printf("  %-18s %6lld\n", d.key.c_str(), static_cast<long long>(d.count));
+    std::printf("FMNIST-RIB v%d at %s\nmanifest sha256 %s (%.2f s)\n", m->version,
+                m->dir.c_str(), m->hash.c_str(), secs);
+    for (const auto& d : m->datasets)
+      std::printf("  %-18s %6lld\n", d.key.c_str(), static_cast<long long>(d.count));
     return 0;
   }
   if (cmd == "contact-sheets") {
@@ -171,7 +182,8 @@ int main(int argc, char** argv) {
         continue;
       }
       std::printf("%-18s %7zu images %5lld labels %3zu subsets\n", key.c_str(),
-                  (*src)->examples().size(), static_cast<long long>((*src)->label_space().num_labels()),
+                  (*src)->examples().size(),
+                  static_cast<long long>((*src)->label_space().num_labels()),
                   (*src)->subsets().size());
     }
     return 0;

@@ -15,7 +15,8 @@ namespace rib::data::internal {
 class Rng {
  public:
   explicit Rng(uint64_t seed) : state_(seed) {}
-  Rng(uint64_t seed, uint64_t stream) : state_(seed * 0x9E3779B97F4A7C15ULL ^ (stream + 0x632BE59BD9B4E019ULL)) {
+  Rng(uint64_t seed, uint64_t stream)
+      : state_(seed * 0x9E3779B97F4A7C15ULL ^ (stream + 0x632BE59BD9B4E019ULL)) {
     Next();
   }
   uint64_t Next() {
@@ -36,7 +37,8 @@ class Rng {
   }
   template <typename T>
   void Shuffle(std::vector<T>& v) {
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[Int(static_cast<int64_t>(i))]);
+    for (size_t i = v.size(); i > 1; --i)
+      std::swap(v[i - 1], v[Int(static_cast<int64_t>(i))]);
   }
 
  private:

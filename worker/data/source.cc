@@ -17,16 +17,17 @@ namespace fs = std::filesystem;
 const std::vector<std::string>& AllDatasetKeys() {
   static const auto* keys = [] {
     auto* k = new std::vector<std::string>{
-        "imagenet-val", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch",
-        "imagenet-cartoon", "imagenet-drawing", "imagenet-c", "objectnet"};
+        "imagenet-val",     "imagenet-v2",     "imagenet-a",
+        "imagenet-r",       "imagenet-sketch", "imagenet-cartoon",
+        "imagenet-drawing", "imagenet-c",      "objectnet"};
     for (const auto& f : FmnistKeys()) k->push_back(f);
     return k;
   }();
   return *keys;
 }
 
-absl::StatusOr<std::unique_ptr<DatasetSource>> OpenDataset(const std::string& key,
-                                                           const DatasetOptions& options) {
+absl::StatusOr<std::unique_ptr<DatasetSource>> OpenDataset(
+    const std::string& key, const DatasetOptions& options) {
   RIB_RETURN_IF_ERROR(ValidateName(key, "dataset key"));
   RIB_RETURN_IF_ERROR(ValidatePreprocessing(options.preprocessing));
   if (options.data_root.empty()) return absl::InvalidArgumentError("data_root is empty");
@@ -37,7 +38,8 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenDataset(const std::string& ke
     // The suite is built on first use and cached under the data root.
     std::error_code ec;
     if (!fs::is_directory(options.data_root, ec)) {
-      return absl::NotFoundError(absl::StrCat("data root not found: ", options.data_root));
+      return absl::NotFoundError(
+          absl::StrCat("data root not found: ", options.data_root));
     }
     RIB_ASSIGN_OR_RETURN(FmnistManifest manifest, BuildFmnistRib(options.data_root, {}));
     return internal::OpenFmnistDataset(key, manifest, options);
@@ -50,8 +52,9 @@ std::vector<std::string> ListAvailableDatasets(const std::string& data_root) {
   std::error_code ec;
   if (data_root.empty() || !fs::is_directory(data_root, ec)) return out;
   const FmnistRibOptions defaults;
-  const bool fmnist = fs::exists(FmnistRibDir(data_root, defaults) + "/manifest.txt", ec) ||
-                      fs::exists(defaults.source_dir + "/t10k-images-idx3-ubyte.gz", ec);
+  const bool fmnist =
+      fs::exists(FmnistRibDir(data_root, defaults) + "/manifest.txt", ec) ||
+      fs::exists(defaults.source_dir + "/t10k-images-idx3-ubyte.gz", ec);
   for (const auto& key : AllDatasetKeys()) {
     if (absl::StartsWith(key, "fmnist-")) {
       if (fmnist) out.push_back(key);

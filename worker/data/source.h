@@ -7,12 +7,12 @@
 #ifndef RIB_WORKER_DATA_SOURCE_H_
 #define RIB_WORKER_DATA_SOURCE_H_
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"

@@ -20,7 +20,8 @@ std::vector<std::string> DatasetSource::subsets() const {
   return out;
 }
 
-absl::StatusOr<Split> SplitDataset(const DatasetSource& source, const DatasetOptions& options) {
+absl::StatusOr<Split> SplitDataset(const DatasetSource& source,
+                                   const DatasetOptions& options) {
   const auto& examples = source.examples();
   Split split;
   if (options.split == "reference") {
@@ -29,8 +30,8 @@ absl::StatusOr<Split> SplitDataset(const DatasetSource& source, const DatasetOpt
     return split;
   }
   if (options.split != "heldout") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("split must be 'heldout' or 'reference', got '", options.split, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "split must be 'heldout' or 'reference', got '", options.split, "'"));
   }
   if (!(options.test_fraction >= 0.0 && options.test_fraction <= 1.0)) {
     return absl::InvalidArgumentError(
@@ -43,7 +44,8 @@ absl::StatusOr<Split> SplitDataset(const DatasetSource& source, const DatasetOpt
   std::map<int64_t, std::vector<int64_t>> groups_by_label;
   for (size_t i = 0; i < examples.size(); ++i) {
     const Example& e = examples[i];
-    const std::string key = e.group.empty() ? absl::StrCat("#", i) : absl::StrCat("g", e.group);
+    const std::string key =
+        e.group.empty() ? absl::StrCat("#", i) : absl::StrCat("g", e.group);
     auto [it, inserted] = group_id.emplace(key, static_cast<int64_t>(group_id.size()));
     if (inserted) groups_by_label[e.label].push_back(it->second);
     example_group[i] = it->second;
@@ -53,7 +55,8 @@ absl::StatusOr<Split> SplitDataset(const DatasetSource& source, const DatasetOpt
     internal::Rng rng(static_cast<uint64_t>(options.seed),
                       0x5EED0000ULL + static_cast<uint64_t>(label));
     rng.Shuffle(groups);
-    const auto n_test = static_cast<size_t>(std::llround(options.test_fraction * groups.size()));
+    const auto n_test =
+        static_cast<size_t>(std::llround(options.test_fraction * groups.size()));
     for (size_t k = 0; k < n_test && k < groups.size(); ++k) in_test[groups[k]] = 1;
   }
   for (size_t i = 0; i < examples.size(); ++i) {

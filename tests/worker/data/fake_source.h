@@ -30,7 +30,8 @@ class FakeSource : public DatasetSource {
       examples_.push_back(e);
     }
     labels_.num_model_classes = max_label + 1;
-    for (int64_t l = 0; l <= max_label; ++l) labels_.label_names.push_back(absl::StrCat("c", l));
+    for (int64_t l = 0; l <= max_label; ++l)
+      labels_.label_names.push_back(absl::StrCat("c", l));
   }
 
   const std::string& key() const override { return key_; }
@@ -38,7 +39,8 @@ class FakeSource : public DatasetSource {
   const std::vector<Example>& examples() const override { return examples_; }
   absl::StatusOr<torch::Tensor> LoadImage(const Example& e) const override {
     ++loads_;
-    if (fail_.count(e.index)) return absl::DataLossError(absl::StrCat("cannot decode image: ", e.path));
+    if (fail_.count(e.index))
+      return absl::DataLossError(absl::StrCat("cannot decode image: ", e.path));
     return torch::full({3, 2, 2}, static_cast<float>(e.index));
   }
   int64_t loads() const { return loads_.load(); }

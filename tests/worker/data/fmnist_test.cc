@@ -3,9 +3,8 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <set>
-
 #include <opencv2/imgproc.hpp>
+#include <set>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -37,7 +36,8 @@ class FmnistTest : public ::testing::Test {
     dir_ = new ScratchDir();
     const auto start = std::chrono::steady_clock::now();
     auto m = BuildFmnistRib(dir_->path(), FmnistRibOptions());
-    build_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    build_seconds_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ASSERT_TRUE(m.ok()) << m.status();
     manifest_ = new FmnistManifest(*m);
   }
@@ -75,14 +75,19 @@ TEST_F(FmnistTest, BuildIsFastCachedAndDeterministic) {
   EXPECT_EQ(manifest_->dir, dir_->path() + "/fmnist-rib/v1");
   // Second call: read back, same hash, no rebuild.
   const auto start = std::chrono::steady_clock::now();
-  RIB_ASSERT_OK_AND_ASSIGN(FmnistManifest again, BuildFmnistRib(dir_->path(), FmnistRibOptions()));
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
+  RIB_ASSERT_OK_AND_ASSIGN(FmnistManifest again,
+                           BuildFmnistRib(dir_->path(), FmnistRibOptions()));
+  EXPECT_LT(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+      1.0);
   EXPECT_EQ(again.hash, manifest_->hash);
   // A fresh build elsewhere produces byte-identical files.
   ScratchDir other;
-  RIB_ASSERT_OK_AND_ASSIGN(FmnistManifest fresh, BuildFmnistRib(other.path(), FmnistRibOptions()));
+  RIB_ASSERT_OK_AND_ASSIGN(FmnistManifest fresh,
+                           BuildFmnistRib(other.path(), FmnistRibOptions()));
   EXPECT_EQ(fresh.hash, manifest_->hash);
-  for (const auto& d : manifest_->datasets) EXPECT_EQ(fresh.Find(d.key)->sha256, d.sha256) << d.key;
+  for (const auto& d : manifest_->datasets)
+    EXPECT_EQ(fresh.Find(d.key)->sha256, d.sha256) << d.key;
   // Other options live in another folder with another hash.
   FmnistRibOptions small;
   small.train_limit = 1000;
@@ -122,7 +127,8 @@ TEST_F(FmnistTest, SetSizesAndLabelSpaces) {
   const LabelSpace& ls = obj->label_space();
   EXPECT_EQ(ls.num_labels(), 6);
   EXPECT_EQ(ls.class_subset, (std::vector<int64_t>{0, 1, 2, 3, 4, 6, 7, 8, 9}));
-  EXPECT_EQ(ls.AcceptedClasses(0), (std::vector<int64_t>{0, 6}));  // top: t-shirt or shirt
+  EXPECT_EQ(ls.AcceptedClasses(0),
+            (std::vector<int64_t>{0, 6}));  // top: t-shirt or shirt
 
   auto c = Open("fmnist-c");
   ASSERT_NE(c, nullptr);
@@ -138,7 +144,8 @@ TEST_F(FmnistTest, SetSizesAndLabelSpaces) {
   }
   for (const auto& [s, n] : per_subset) EXPECT_EQ(n, 40) << s;
   EXPECT_EQ(subsets_of_group.size(), 200u);
-  for (const auto& [g, s] : subsets_of_group) EXPECT_EQ(s.size(), 15u) << g;  // 3 corruptions x 5
+  for (const auto& [g, s] : subsets_of_group)
+    EXPECT_EQ(s.size(), 15u) << g;  // 3 corruptions x 5
   RIB_ASSERT_OK_AND_ASSIGN(Split split, SplitDataset(*c, options_));
   std::set<std::string> train_groups;
   for (const auto& e : split.train) train_groups.insert(e.group);
@@ -153,7 +160,8 @@ TEST_F(FmnistTest, ShardsAreDisjoint) {
     std::set<int64_t> mine(set.source.begin(), set.source.end());
     for (int64_t s : mine) {
       auto [it, inserted] = owner.emplace(s, d.key);
-      EXPECT_TRUE(inserted) << "test image " << s << " in " << d.key << " and " << it->second;
+      EXPECT_TRUE(inserted) << "test image " << s << " in " << d.key << " and "
+                            << it->second;
     }
   }
   EXPECT_GT(owner.size(), 6000u);
@@ -166,7 +174,8 @@ TEST_F(FmnistTest, LoaderServesTheSuite) {
   lo.batch_size = 64;
   lo.threads = 2;
   lo.shuffle = true;
-  RIB_ASSERT_OK_AND_ASSIGN(auto loader, BatchLoader::Create(src.get(), src->examples(), lo));
+  RIB_ASSERT_OK_AND_ASSIGN(auto loader,
+                           BatchLoader::Create(src.get(), src->examples(), lo));
   Batch b;
   int64_t seen = 0;
   while (*loader->Next(&b)) seen += b.images.size(0);
@@ -205,7 +214,8 @@ TEST(FmnistRibTest, MissingSourceIsNotFound) {
   ScratchDir dir;
   FmnistRibOptions o;
   o.source_dir = dir.Join("nowhere");
-  EXPECT_THAT(BuildFmnistRib(dir.path(), o).status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(BuildFmnistRib(dir.path(), o).status(),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

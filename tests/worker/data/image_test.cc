@@ -1,6 +1,7 @@
 // Decoding and preprocessing: sizes, crop offsets, normalisation, the PIL-style resize.
-#include <cmath>
+#include "worker/data/image.h"
 
+#include <cmath>
 #include <opencv2/imgcodecs.hpp>
 
 #include "gmock/gmock.h"
@@ -8,7 +9,6 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/data/fixtures.h"
-#include "worker/data/image.h"
 
 namespace rib::data {
 namespace {
@@ -53,7 +53,8 @@ TEST(ImageTest, CentreCropUsesTorchvisionOffsets) {
   p.std = {1, 1, 1};
   torch::Tensor t = PreprocessImage(img, p);
   ASSERT_EQ(t.sizes(), (std::vector<int64_t>{3, 7, 7}));
-  for (int x = 0; x < 7; ++x) EXPECT_NEAR(t[0][0][x].item<float>(), (x + 2) * 20 / 255.0, 1e-6);
+  for (int x = 0; x < 7; ++x)
+    EXPECT_NEAR(t[0][0][x].item<float>(), (x + 2) * 20 / 255.0, 1e-6);
 }
 
 TEST(ImageTest, PilResizeIsCloseToAtenAntialias) {
@@ -62,7 +63,8 @@ TEST(ImageTest, PilResizeIsCloseToAtenAntialias) {
   cv::Mat img(375, 500, CV_8UC3);
   for (int y = 0; y < img.rows; ++y)
     for (int x = 0; x < img.cols; ++x)
-      img.at<cv::Vec3b>(y, x) = cv::Vec3b((x * 7 + y * 3) % 256, (x * x / 50 + y) % 256, ((x / 4) % 2) * 255);
+      img.at<cv::Vec3b>(y, x) =
+          cv::Vec3b((x * 7 + y * 3) % 256, (x * x / 50 + y) % 256, ((x / 4) % 2) * 255);
   rib::Preprocessing p;
   p.image_size = 128;
   p.crop_pct = 0.875;

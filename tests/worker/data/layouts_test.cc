@@ -55,7 +55,9 @@ class LayoutsTest : public ::testing::Test {
 
 TEST_F(LayoutsTest, ImageNetValLabelsAreSortedWnidIndices) {
   for (int c : {0, 1, 999})
-    for (int i = 0; i < 2; ++i) WriteImage(dir_.Join("imagenet/val/" + wnids_[c] + "/img" + std::to_string(i) + ".JPEG"));
+    for (int i = 0; i < 2; ++i)
+      WriteImage(
+          dir_.Join("imagenet/val/" + wnids_[c] + "/img" + std::to_string(i) + ".JPEG"));
   auto src = Open("imagenet-val");
   ASSERT_NE(src, nullptr);
   std::vector<int64_t> labels;
@@ -63,16 +65,19 @@ TEST_F(LayoutsTest, ImageNetValLabelsAreSortedWnidIndices) {
   EXPECT_THAT(labels, ElementsAre(0, 0, 1, 1, 999, 999));
   EXPECT_EQ(src->label_space().num_model_classes, 1000);
   EXPECT_TRUE(src->label_space().class_subset.empty());
-  EXPECT_EQ(src->examples()[4].path, dir_.Join("imagenet/val/" + wnids_[999] + "/img0.JPEG"));
+  EXPECT_EQ(src->examples()[4].path,
+            dir_.Join("imagenet/val/" + wnids_[999] + "/img0.JPEG"));
   EXPECT_EQ(src->examples()[5].index, 5);
   // Without the explicit list, 3 folders cannot say which classes they are.
   options_.class_list_file.clear();
-  EXPECT_THAT(OpenDataset("imagenet-val", options_).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("class_list_file")));
+  EXPECT_THAT(
+      OpenDataset("imagenet-val", options_).status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("class_list_file")));
 }
 
 TEST_F(LayoutsTest, SketchCartoonDrawingLabelLikeVal) {
-  for (const std::string key : {"imagenet-sketch", "imagenet-cartoon", "imagenet-drawing"}) {
+  for (const std::string key :
+       {"imagenet-sketch", "imagenet-cartoon", "imagenet-drawing"}) {
     WriteImage(dir_.Join(key + "/" + wnids_[7] + "/a.png"));
     WriteImage(dir_.Join(key + "/" + wnids_[500] + "/b.jpg"));
     auto src = Open(key);
@@ -85,7 +90,8 @@ TEST_F(LayoutsTest, SketchCartoonDrawingLabelLikeVal) {
 
 TEST_F(LayoutsTest, ImageNetV2LabelsAreFolderIntegers) {
   const std::string root = "imagenet-v2/imagenetv2-matched-frequency-format-val/";
-  for (const std::string f : {"0", "10", "2", "999"}) WriteImage(dir_.Join(root + f + "/x.jpeg"));
+  for (const std::string f : {"0", "10", "2", "999"})
+    WriteImage(dir_.Join(root + f + "/x.jpeg"));
   auto src = Open("imagenet-v2");
   ASSERT_NE(src, nullptr);
   std::vector<int64_t> labels;
@@ -99,15 +105,18 @@ TEST_F(LayoutsTest, ImageNetV2LabelsAreFolderIntegers) {
 TEST_F(LayoutsTest, ImageNetAAndRCarryTheir200ClassMasks) {
   for (const std::string key : {"imagenet-a", "imagenet-r"}) {
     const std::string tag = key.substr(key.size() - 1);
-    const auto subset_wnids = ReadLines(ImageNetDir() + "/imagenet_" + tag + "_wnids.txt");
+    const auto subset_wnids =
+        ReadLines(ImageNetDir() + "/imagenet_" + tag + "_wnids.txt");
     const auto indices = ReadLines(ImageNetDir() + "/imagenet_" + tag + "_indices.txt");
     ASSERT_EQ(subset_wnids.size(), 200u);
-    for (const auto& w : subset_wnids) WriteImage(dir_.Join(key + "/" + w + "/1.jpg"), 4, 4);
+    for (const auto& w : subset_wnids)
+      WriteImage(dir_.Join(key + "/" + w + "/1.jpg"), 4, 4);
     auto src = Open(key);
     ASSERT_NE(src, nullptr);
     const LabelSpace& ls = src->label_space();
     ASSERT_EQ(ls.class_subset.size(), 200u);
-    for (size_t i = 0; i < 200; ++i) EXPECT_EQ(ls.class_subset[i], std::stoll(indices[i])) << key << i;
+    for (size_t i = 0; i < 200; ++i)
+      EXPECT_EQ(ls.class_subset[i], std::stoll(indices[i])) << key << i;
     EXPECT_EQ(ls.num_labels(), 200);
     EXPECT_EQ(src->examples()[17].label, 17);
     EXPECT_THAT(ls.AcceptedClasses(17), ElementsAre(std::stoll(indices[17])));
@@ -122,12 +131,14 @@ TEST_F(LayoutsTest, ImageNetCSubsetsAndGroups) {
     for (int s = 1; s <= 5; ++s)
       for (int cls : {3, 4})
         for (const std::string f : {"v1.JPEG", "v2.JPEG"})
-          WriteImage(dir_.Join("imagenet-c/" + c + "/" + std::to_string(s) + "/" + wnids_[cls] + "/" + f));
+          WriteImage(dir_.Join("imagenet-c/" + c + "/" + std::to_string(s) + "/" +
+                               wnids_[cls] + "/" + f));
   auto src = Open("imagenet-c");
   ASSERT_NE(src, nullptr);
   const auto subsets = src->subsets();
   ASSERT_EQ(subsets.size(), 10u);
-  EXPECT_EQ(subsets[0], "gaussian_noise/1");  // standard corruption order, not alphabetical
+  EXPECT_EQ(subsets[0],
+            "gaussian_noise/1");  // standard corruption order, not alphabetical
   EXPECT_EQ(subsets[5], "fog/1");
   EXPECT_EQ(subsets[9], "fog/5");
   ASSERT_EQ(src->examples().size(), 40u);
@@ -165,12 +176,15 @@ class ObjectNetTest : public LayoutsTest {
     if (IsSkipped()) return;
     const std::string mappings = dir_.Join("objectnet-1.0/mappings");
     fs::create_directories(mappings);
-    for (const std::string f : {"folder_to_objectnet_label.json", "objectnet_to_imagenet_1k.json",
-                                "pytorch_to_imagenet_2012_id.json", "imagenet_to_label_2012_v2",
-                                "imagenet_class_clip_names.json"}) {
+    for (const std::string f :
+         {"folder_to_objectnet_label.json", "objectnet_to_imagenet_1k.json",
+          "pytorch_to_imagenet_2012_id.json", "imagenet_to_label_2012_v2",
+          "imagenet_class_clip_names.json"}) {
       fs::copy_file(ImageNetDir() + "/" + f, mappings + "/" + f);
     }
-    RIB_ASSERT_OK_AND_ASSIGN(auto folders, internal::ReadJsonFile(mappings + "/folder_to_objectnet_label.json"));
+    RIB_ASSERT_OK_AND_ASSIGN(
+        auto folders,
+        internal::ReadJsonFile(mappings + "/folder_to_objectnet_label.json"));
     ASSERT_EQ(folders.object.size(), 313u);
     for (const auto& [folder, label] : folders.object) {
       WriteImage(dir_.Join("objectnet-1.0/images/" + folder + "/a.png"), 6, 6);
@@ -220,10 +234,12 @@ TEST_F(ObjectNetTest, ReferenceModeReproducesThePublishedTable) {
     const std::string& folder = ls.label_names[l];
     EXPECT_EQ(ls.AcceptedClasses(l), reference.at(folder)) << folder;
     const auto& ok = correct.at(folder);
-    if (std::find(ok.begin(), ok.end(), ls.AcceptedClasses(l)[0]) == ok.end()) differ.insert(folder);
+    if (std::find(ok.begin(), ok.end(), ls.AcceptedClasses(l)[0]) == ok.end())
+      differ.insert(folder);
   }
-  EXPECT_EQ(differ, (std::set<std::string>{"weight_scale", "chair", "trash_bin", "swimming_trunks",
-                                           "skirt", "jeans", "binder_closed", "iron_for_clothes"}));
+  EXPECT_EQ(differ, (std::set<std::string>{"weight_scale", "chair", "trash_bin",
+                                           "swimming_trunks", "skirt", "jeans",
+                                           "binder_closed", "iron_for_clothes"}));
 }
 
 TEST_F(ObjectNetTest, BorderIsCroppedAndUnmappedFolderIsAnError) {
@@ -254,12 +270,15 @@ TEST_F(LayoutsTest, BadInput) {
   // Missing root and missing layout.
   DatasetOptions missing = options_;
   missing.data_root = dir_.Join("nope");
-  EXPECT_THAT(OpenDataset("imagenet-val", missing).status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(OpenDataset("imagenet-val", missing).status(),
+              StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(OpenDataset("imagenet-r", options_).status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("imagenet-r")));
   // Names that would escape the root, and unknown keys.
-  EXPECT_THAT(OpenDataset("../etc", options_).status(), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(OpenDataset("imagenet-x", options_).status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(OpenDataset("../etc", options_).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(OpenDataset("imagenet-x", options_).status(),
+              StatusIs(absl::StatusCode::kNotFound));
   // An empty class folder names itself.
   fs::create_directories(dir_.Join("imagenet-sketch/" + wnids_[1]));
   WriteImage(dir_.Join("imagenet-sketch/" + wnids_[2] + "/ok.jpg"));
@@ -281,9 +300,11 @@ TEST_F(LayoutsTest, CorruptImageFailsWithItsPathOrIsSkipped) {
   LoaderOptions lo;
   lo.batch_size = 3;
   lo.threads = 2;
-  RIB_ASSERT_OK_AND_ASSIGN(auto loader, BatchLoader::Create(src.get(), src->examples(), lo));
+  RIB_ASSERT_OK_AND_ASSIGN(auto loader,
+                           BatchLoader::Create(src.get(), src->examples(), lo));
   Batch batch;
-  EXPECT_THAT(loader->Next(&batch).status(), StatusIs(absl::StatusCode::kDataLoss, HasSubstr(bad)));
+  EXPECT_THAT(loader->Next(&batch).status(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(bad)));
 
   lo.skip_corrupt = true;
   RIB_ASSERT_OK_AND_ASSIGN(loader, BatchLoader::Create(src.get(), src->examples(), lo));

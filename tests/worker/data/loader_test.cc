@@ -1,4 +1,6 @@
 // BatchLoader: order, sharding equivalence, partial batches, errors, bounded prefetch.
+#include "worker/data/loader.h"
+
 #include <chrono>
 #include <thread>
 
@@ -6,15 +8,14 @@
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/worker/data/fake_source.h"
-#include "worker/data/loader.h"
 
 namespace rib::data {
 namespace {
 
 using ::rib::testing::StatusIs;
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::FakeSource;
+using ::testing::HasSubstr;
 
 std::vector<int64_t> Range(int64_t n) {
   std::vector<int64_t> v(n);
@@ -70,7 +71,11 @@ TEST(LoaderTest, ShuffleIsDeterministicPerSeedAndEpoch) {
   std::vector<int64_t> all;
   for (const auto& batch : a) all.insert(all.end(), batch.begin(), batch.end());
   std::sort(all.begin(), all.end());
-  EXPECT_EQ(all, [] { std::vector<int64_t> v(50); for (int i = 0; i < 50; ++i) v[i] = i; return v; }());
+  EXPECT_EQ(all, [] {
+    std::vector<int64_t> v(50);
+    for (int i = 0; i < 50; ++i) v[i] = i;
+    return v;
+  }());
 }
 
 TEST(LoaderTest, RanksSplitEachGlobalBatch) {
@@ -93,7 +98,8 @@ TEST(LoaderTest, RanksSplitEachGlobalBatch) {
     }
     for (size_t g = 0; g < single.size(); ++g) {
       std::vector<int64_t> joined;
-      for (int r = 0; r < world; ++r) joined.insert(joined.end(), per_rank[r][g].begin(), per_rank[r][g].end());
+      for (int r = 0; r < world; ++r)
+        joined.insert(joined.end(), per_rank[r][g].begin(), per_rank[r][g].end());
       EXPECT_EQ(joined, single[g]) << "world " << world << " batch " << g;
     }
   }

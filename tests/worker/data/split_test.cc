@@ -27,7 +27,8 @@ std::vector<int64_t> Labels() {
   for (int i = 0; i < 30; ++i) labels.push_back(1);
   for (int i = 0; i < 11; ++i) labels.push_back(2);
   std::vector<int64_t> mixed;
-  for (size_t i = 0; i < labels.size(); ++i) mixed.push_back(labels[(i * 37) % labels.size()]);
+  for (size_t i = 0; i < labels.size(); ++i)
+    mixed.push_back(labels[(i * 37) % labels.size()]);
   return mixed;
 }
 
@@ -41,7 +42,7 @@ TEST(SplitTest, StratifiedDisjointAndComplete) {
   for (const auto& e : src.examples()) ++all_per_class[e.label];
   EXPECT_EQ(test_per_class[0], 10);  // round(0.2 * 50)
   EXPECT_EQ(test_per_class[1], 6);
-  EXPECT_EQ(test_per_class[2], 2);   // round(2.2)
+  EXPECT_EQ(test_per_class[2], 2);  // round(2.2)
   const auto train_idx = Indices(split.train), test_idx = Indices(split.test);
   std::set<int64_t> train(train_idx.begin(), train_idx.end());
   std::set<int64_t> test;
@@ -101,10 +102,12 @@ TEST(SplitTest, RejectsBadOptions) {
   FakeSource src(Labels());
   DatasetOptions opts;
   opts.split = "random";
-  EXPECT_THAT(SplitDataset(src, opts).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(SplitDataset(src, opts).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   opts.split = "heldout";
   opts.test_fraction = 1.5;
-  EXPECT_THAT(SplitDataset(src, opts).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(SplitDataset(src, opts).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace
