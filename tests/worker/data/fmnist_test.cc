@@ -183,6 +183,33 @@ TEST_F(FmnistTest, LoaderServesTheSuite) {
   EXPECT_EQ(b.images.dim(), 4);
 }
 
+TEST_F(FmnistTest, BatchesDoNotDependOnThreadCount) {
+  auto src = Open("fmnist-c");
+  ASSERT_NE(src, nullptr);
+  auto epoch = [&](int threads) {
+    LoaderOptions lo;
+    lo.batch_size = 50;
+    lo.threads = threads;
+    lo.shuffle = true;
+    lo.seed = 9;
+    lo.epoch = 2;
+    std::vector<torch::Tensor> images;
+    std::vector<std::string> subsets;
+    auto loader = BatchLoader::Create(src.get(), src->examples(), lo);
+    EXPECT_TRUE(loader.ok());
+    Batch b;
+    while (*(*loader)->Next(&b)) {
+      images.push_back(b.images);
+      subsets.insert(subsets.end(), b.subsets.begin(), b.subsets.end());
+    }
+    return std::make_pair(torch::cat(images), subsets);
+  };
+  const auto one = epoch(1), four = epoch(4);
+  EXPECT_TRUE(torch::equal(one.first, four.first));
+  EXPECT_EQ(one.second, four.second);
+  EXPECT_EQ(one.first.size(0), 3000);
+}
+
 // Each corruption moves real images further from the clean ones as severity grows.
 TEST_F(FmnistTest, CorruptionDistanceGrowsWithSeverity) {
   RIB_ASSERT_OK_AND_ASSIGN(internal::FmnistSet val,

@@ -81,6 +81,55 @@ TEST(ImageTest, PilResizeIsCloseToAtenAntialias) {
   EXPECT_GT(pil_cv, pil_aten_mean);
 }
 
+// Golden values from Pillow 9.4 (torchvision Resize + CenterCrop on a PIL image) for a
+// formula image: the port of Pillow's resampling must reproduce them exactly.
+cv::Mat FormulaImage(bool transpose) {
+  cv::Mat img(375, 500, CV_8UC3);
+  for (int y = 0; y < img.rows; ++y)
+    for (int x = 0; x < img.cols; ++x)
+      img.at<cv::Vec3b>(y, x) =
+          cv::Vec3b((x * 7 + y * 3) % 256, (x * x / 50 + y) % 256, ((x / 4) % 2) * 255);
+  if (transpose) return img.t();
+  return img;
+}
+
+torch::Tensor AsLevels(const torch::Tensor& t) {
+  return t.mul(255).round().to(torch::kLong).permute({1, 2, 0});  // HWC 8-bit levels
+}
+
+TEST(ImageTest, MatchesPillowExactly) {
+  rib::Preprocessing p;
+  p.image_size = 224;
+  p.crop_pct = 0.875;  // Resize(256), bicubic
+  p.mean = {0, 0, 0};
+  p.std = {1, 1, 1};
+  torch::Tensor a = AsLevels(PreprocessImage(FormulaImage(false), p));
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{224, 224, 3}));
+  EXPECT_EQ(a.select(2, 0).sum().item<int64_t>(), 6397389);
+  EXPECT_EQ(a.select(2, 1).sum().item<int64_t>(), 6392526);
+  EXPECT_EQ(a.select(2, 2).sum().item<int64_t>(), 6403040);
+  auto px = [&](int y, int x) {
+    return std::vector<int64_t>{a[y][x][0].item<int64_t>(), a[y][x][1].item<int64_t>(),
+                                a[y][x][2].item<int64_t>()};
+  };
+  EXPECT_EQ(px(0, 0), (std::vector<int64_t>{156, 169, 255}));
+  EXPECT_EQ(px(100, 37), (std::vector<int64_t>{208, 47, 133}));
+  EXPECT_EQ(px(223, 223), (std::vector<int64_t>{97, 165, 246}));
+  EXPECT_EQ(px(5, 200), (std::vector<int64_t>{183, 80, 0}));
+
+  // Portrait input, bilinear, Resize(int(200 / 0.9)) + CenterCrop(200).
+  p.image_size = 200;
+  p.crop_pct = 0.9;
+  p.interpolation = "bilinear";
+  torch::Tensor b = AsLevels(PreprocessImage(FormulaImage(true), p));
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{200, 200, 3}));
+  EXPECT_EQ(b.select(2, 0).sum().item<int64_t>(), 5100012);
+  EXPECT_EQ(b.select(2, 1).sum().item<int64_t>(), 5111006);
+  EXPECT_EQ(b.select(2, 2).sum().item<int64_t>(), 5071600);
+  EXPECT_EQ(b[17][150][0].item<int64_t>(), 52);
+  EXPECT_EQ(b[17][150][2].item<int64_t>(), 255);
+}
+
 TEST(ImageTest, DecodeErrorsNameTheFile) {
   ScratchDir dir;
   EXPECT_THAT(DecodeImageFile(dir.Join("missing.jpg")).status(),
