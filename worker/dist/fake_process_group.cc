@@ -1,9 +1,9 @@
 #include "worker/dist/fake_process_group.h"
 
+#include <torch/torch.h>
+
 #include <string>
 #include <utility>
-
-#include <torch/torch.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -60,7 +60,8 @@ class SharedGroup {
  private:
   static std::string Signature(const std::string& kind, int root,
                                const std::vector<torch::Tensor>& tensors) {
-    std::string s = absl::StrCat(kind, " root ", root, " of ", tensors.size(), " tensors:");
+    std::string s =
+        absl::StrCat(kind, " root ", root, " of ", tensors.size(), " tensors:");
     for (const auto& t : tensors) {
       absl::StrAppend(&s, " ", std::string(c10::toString(t.scalar_type())), "[");
       for (int64_t d : t.sizes()) absl::StrAppend(&s, d, ",");
@@ -72,9 +73,9 @@ class SharedGroup {
   void Complete(const std::string& kind, int root) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (int r = 1; r < size_; ++r) {
       if (ops_[r] != ops_[0]) {
-        broken_ = absl::InvalidArgumentError(absl::StrCat(
-            "ranks disagree on the collective: rank 0 called ", ops_[0], "; rank ", r,
-            " called ", ops_[r]));
+        broken_ = absl::InvalidArgumentError(
+            absl::StrCat("ranks disagree on the collective: rank 0 called ", ops_[0],
+                         "; rank ", r, " called ", ops_[r]));
         return;
       }
     }
@@ -84,7 +85,8 @@ class SharedGroup {
     } else if (kind == "all-reduce") {
       result_ = inputs_[0];
       for (int r = 1; r < size_; ++r) {
-        for (size_t i = 0; i < result_.size(); ++i) result_[i] = result_[i] + inputs_[r][i];
+        for (size_t i = 0; i < result_.size(); ++i)
+          result_[i] = result_[i] + inputs_[r][i];
       }
     }
   }
@@ -115,8 +117,8 @@ class InProcessGroup : public ProcessGroup {
   }
   absl::Status Broadcast(std::vector<torch::Tensor>& tensors, int root) override {
     if (root < 0 || root >= size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Broadcast: root ", root, " is not a rank of a group of ", size()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Broadcast: root ", root, " is not a rank of a group of ", size()));
     }
     if (absl::Status s = Check(tensors, "Broadcast"); !s.ok()) return s;
     return shared_->Run(rank_, "broadcast", root, tensors);

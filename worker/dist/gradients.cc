@@ -1,11 +1,11 @@
 #include "worker/dist/gradients.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <map>
 #include <tuple>
 #include <utility>
-
-#include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -15,17 +15,18 @@ namespace {
 
 // Tensors packed into one flat buffer per (dtype, device) group, in order, split so
 // that no buffer exceeds `bucket_bytes` unless a single tensor does.
-std::vector<std::vector<torch::Tensor>> MakeBuckets(const std::vector<torch::Tensor>& tensors,
-                                                    size_t bucket_bytes) {
+std::vector<std::vector<torch::Tensor>> MakeBuckets(
+    const std::vector<torch::Tensor>& tensors, size_t bucket_bytes) {
   // Keyed by first appearance so bucket order is identical on every rank.
   std::vector<std::vector<torch::Tensor>> buckets;
   std::map<std::pair<int, std::string>, size_t> open;  // group -> index of open bucket
-  std::map<size_t, size_t> bytes;                       // bucket index -> bytes in it
+  std::map<size_t, size_t> bytes;                      // bucket index -> bytes in it
   for (const auto& t : tensors) {
     auto key = std::make_pair(static_cast<int>(t.scalar_type()), t.device().str());
     const size_t n = static_cast<size_t>(t.numel()) * t.element_size();
     auto it = open.find(key);
-    if (it == open.end() || (bytes[it->second] > 0 && bytes[it->second] + n > bucket_bytes)) {
+    if (it == open.end() ||
+        (bytes[it->second] > 0 && bytes[it->second] + n > bucket_bytes)) {
       buckets.emplace_back();
       open[key] = buckets.size() - 1;
       it = open.find(key);
@@ -55,7 +56,8 @@ void Unflatten(const torch::Tensor& flat, std::vector<torch::Tensor>& tensors) {
 
 }  // namespace
 
-absl::Status BroadcastParameters(torch::nn::Module& module, ProcessGroup& group, int root) {
+absl::Status BroadcastParameters(torch::nn::Module& module, ProcessGroup& group,
+                                 int root) {
   if (root < 0 || root >= group.size()) {
     return absl::InvalidArgumentError(absl::StrCat("BroadcastParameters: root ", root,
                                                    " is not a rank of a group of ",
@@ -88,7 +90,8 @@ absl::Status AllReduceGradients(torch::nn::Module& module, ProcessGroup& group,
     const torch::Tensor& g = p.grad();
     if (!g.defined()) continue;
     if (g.is_sparse()) {
-      return absl::InvalidArgumentError("AllReduceGradients: sparse gradients are not supported");
+      return absl::InvalidArgumentError(
+          "AllReduceGradients: sparse gradients are not supported");
     }
     grads.push_back(g);
   }

@@ -4,11 +4,11 @@
 #ifndef RIB_WORKER_DIST_GRADIENTS_H_
 #define RIB_WORKER_DIST_GRADIENTS_H_
 
+#include <torch/nn/module.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
-
-#include <torch/nn/module.h>
 
 #include "absl/status/status.h"
 #include "worker/dist/process_group.h"

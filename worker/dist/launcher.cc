@@ -72,8 +72,8 @@ absl::StatusOr<std::unique_ptr<RankGroup>> RankGroup::Start(RankLaunchOptions op
     return absl::InvalidArgumentError("RankLaunchOptions.argv is empty");
   }
   if (options.world_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("RankLaunchOptions.world_size must be >= 1, got ", options.world_size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RankLaunchOptions.world_size must be >= 1, got ", options.world_size));
   }
   if (options.log_dir.empty()) {
     return absl::InvalidArgumentError("RankLaunchOptions.log_dir is empty");
@@ -155,7 +155,8 @@ absl::Status RankGroup::Spawn(int rank) {
   if (pid < 0) {
     const int err = errno;
     close_all();
-    return absl::InternalError(absl::StrCat("fork for rank ", rank, ": ", ErrnoText(err)));
+    return absl::InternalError(
+        absl::StrCat("fork for rank ", rank, ": ", ErrnoText(err)));
   }
   if (pid == 0) {
     // Child: own process group, so killing the group also kills what the rank starts.
@@ -259,8 +260,8 @@ void RankGroup::KillAndReapAll() {
 }
 
 std::string RankGroup::DescribeFailure(const RankExit& e) const {
-  std::string what = absl::StrCat("rank ", e.rank, " of ", options_.world_size, " (pid ",
-                                  e.pid, ")");
+  std::string what =
+      absl::StrCat("rank ", e.rank, " of ", options_.world_size, " (pid ", e.pid, ")");
   if (e.exited) {
     absl::StrAppend(&what, " exited with code ", e.exit_code);
   } else if (e.signaled) {
@@ -310,9 +311,8 @@ absl::Status RankGroup::Wait() {
     for (int r = 0; r < n; ++r) {
       if (reaped_[r] && !seen[r]) newly.push_back(r);
     }
-    std::sort(newly.begin(), newly.end(), [&](int a, int b) {
-      return exits_[a].exit_time < exits_[b].exit_time;
-    });
+    std::sort(newly.begin(), newly.end(),
+              [&](int a, int b) { return exits_[a].exit_time < exits_[b].exit_time; });
     for (int r : newly) {
       seen[r] = true;
       const RankExit& e = exits_[r];
@@ -367,7 +367,8 @@ absl::Status RankGroup::Wait() {
       SignalAll(SIGTERM);
       term_sent_at_ = now;
     }
-    if (term_sent_at_ != absl::InfiniteFuture() && now - term_sent_at_ > options_.kill_grace) {
+    if (term_sent_at_ != absl::InfiniteFuture() &&
+        now - term_sent_at_ > options_.kill_grace) {
       SignalAll(SIGKILL);
     }
   }
@@ -381,7 +382,8 @@ absl::StatusOr<int> PickFreePort(const std::string& host) {
   addr.sin_family = AF_INET;
   addr.sin_port = 0;
   if (host == "localhost" || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    addr.sin_addr.s_addr = host == "localhost" ? htonl(INADDR_LOOPBACK) : htonl(INADDR_ANY);
+    addr.sin_addr.s_addr =
+        host == "localhost" ? htonl(INADDR_LOOPBACK) : htonl(INADDR_ANY);
   }
   socklen_t len = sizeof(addr);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||

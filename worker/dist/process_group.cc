@@ -19,15 +19,17 @@
 #define RIB_DIST_HAVE_NCCL 1
 #endif
 
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/exception.h>
+
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef RIB_DIST_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #ifdef RIB_DIST_HAVE_NCCL
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/cuda.h>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include "absl/strings/ascii.h"
@@ -67,7 +69,8 @@ std::string FirstLine(const char* what) {
 absl::Status CheckTensors(const std::vector<torch::Tensor>& tensors, const char* op) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (!tensors[i].defined()) {
-      return absl::InvalidArgumentError(absl::StrCat(op, ": tensor ", i, " is undefined"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": tensor ", i, " is undefined"));
     }
     if (tensors[i].is_sparse()) {
       return absl::InvalidArgumentError(absl::StrCat(op, ": tensor ", i, " is sparse"));
@@ -98,8 +101,8 @@ class SingleProcessGroup : public ProcessGroup {
 class C10dProcessGroup : public ProcessGroup {
  public:
   C10dProcessGroup(c10::intrusive_ptr<c10d::Store> store,
-                   c10::intrusive_ptr<c10d::ProcessGroup> pg, std::string backend, int rank,
-                   int size, absl::Duration op_timeout, torch::Device device)
+                   c10::intrusive_ptr<c10d::ProcessGroup> pg, std::string backend,
+                   int rank, int size, absl::Duration op_timeout, torch::Device device)
       : store_(std::move(store)),
         pg_(std::move(pg)),
         backend_(std::move(backend)),
@@ -167,7 +170,8 @@ class C10dProcessGroup : public ProcessGroup {
     return Guard(op, [&] {
       std::vector<at::Tensor> work_tensors;
       work_tensors.reserve(tensors.size());
-      for (auto& t : tensors) work_tensors.push_back(t.is_contiguous() ? t : t.contiguous());
+      for (auto& t : tensors)
+        work_tensors.push_back(t.is_contiguous() ? t : t.contiguous());
       std::vector<c10::intrusive_ptr<c10d::Work>> works;
       works.reserve(tensors.size());
       for (auto& t : work_tensors) {
@@ -226,9 +230,8 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
         absl::StrCat("world_size must be >= 1, got ", options.world_size));
   }
   if (options.rank < 0 || options.rank >= options.world_size) {
-    return absl::InvalidArgumentError(absl::StrCat("rank ", options.rank,
-                                                   " is outside [0, ", options.world_size,
-                                                   ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", options.rank, " is outside [0, ", options.world_size, ")"));
   }
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("port ", options.port, " is invalid"));
@@ -241,8 +244,9 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
   std::string backend = absl::AsciiStrToLower(options.backend);
   if (backend == "auto") backend = NcclAvailable() ? "nccl" : "gloo";
   if (backend != "gloo" && backend != "nccl") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown process-group backend \"", options.backend, "\" (want auto, gloo, nccl)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown process-group backend \"",
+                                                   options.backend,
+                                                   "\" (want auto, gloo, nccl)"));
   }
   if (backend == "gloo" && !GlooAvailable()) {
     return absl::UnimplementedError(
@@ -277,11 +281,9 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
     store_options.timeout = ToChrono(std::max(options.timeout, absl::Seconds(1)));
     store = c10::make_intrusive<c10d::TCPStore>(options.host, store_options);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("rendezvous failed (", where,
-                                               ", timeout ",
-                                               absl::FormatDuration(options.timeout),
-                                               "): cannot reach the TCPStore: ",
-                                               FirstLine(e.what())));
+    return absl::UnavailableError(absl::StrCat(
+        "rendezvous failed (", where, ", timeout ", absl::FormatDuration(options.timeout),
+        "): cannot reach the TCPStore: ", FirstLine(e.what())));
   }
 
   // Every rank checks in and waits for all the others with the rendezvous timeout. The
@@ -306,8 +308,8 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
           ": ", FirstLine(e.what())));
     }
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("rendezvous failed (", where,
-                                               "): ", FirstLine(e.what())));
+    return absl::UnavailableError(
+        absl::StrCat("rendezvous failed (", where, "): ", FirstLine(e.what())));
   }
 
   try {
@@ -349,9 +351,9 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
                                               options.operation_timeout, device);
   } catch (const std::exception& e) {
     std::string msg = FirstLine(e.what());
-    std::string full = absl::StrCat("rendezvous failed (", where, ", backend ", backend,
-                                    ", timeout ", absl::FormatDuration(options.timeout),
-                                    "): ", msg);
+    std::string full =
+        absl::StrCat("rendezvous failed (", where, ", backend ", backend, ", timeout ",
+                     absl::FormatDuration(options.timeout), "): ", msg);
     return LooksTransient(msg) ? absl::UnavailableError(full) : absl::InternalError(full);
   }
 }
@@ -362,8 +364,8 @@ absl::StatusOr<RendezvousOptions> RendezvousOptionsFromEnv(
   auto get_int = [&](const char* name, int* out) -> absl::Status {
     auto it = env.find(name);
     if (it == env.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("environment variable ", name,
-                                                     " is not set"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment variable ", name, " is not set"));
     }
     if (!absl::SimpleAtoi(it->second, out)) {
       return absl::InvalidArgumentError(absl::StrCat("environment variable ", name, "=\"",

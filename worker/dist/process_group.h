@@ -9,12 +9,12 @@
 #ifndef RIB_WORKER_DIST_PROCESS_GROUP_H_
 #define RIB_WORKER_DIST_PROCESS_GROUP_H_
 
+#include <torch/types.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -2,11 +2,11 @@
 // Two real Gloo rank processes train TinyMlp (each on its half of every global batch,
 // gradients averaged by AllReduceGradients, initial weights from rank 0's broadcast);
 // the test process trains the same model alone on the whole batches.
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
-
-#include <torch/torch.h>
 
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
@@ -79,14 +79,16 @@ TEST(DataParallelTest, TwoGlooRanksMatchOneRankWithTheSameGlobalBatch) {
   // Training moved the weights (the comparison is not between two untouched inits).
   torch::manual_seed(100);
   testing::TinyMlp init;
-  EXPECT_GT((init->fc1->weight - reference[index("fc1.weight")]).abs().max().item<double>(),
-            1e-2);
+  EXPECT_GT(
+      (init->fc1->weight - reference[index("fc1.weight")]).abs().max().item<double>(),
+      1e-2);
   // Rank 1 started from different random weights (seed 101): the broadcast, not the
   // seed, made them equal. Its frozen parameter and buffer came from rank 0 too, and
   // they and the unused layer were not trained.
   torch::manual_seed(101);
   testing::TinyMlp rank1_init;
-  EXPECT_GT((rank1_init->marker - rank1[index("marker")]).abs().max().item<double>(), 1e-3);
+  EXPECT_GT((rank1_init->marker - rank1[index("marker")]).abs().max().item<double>(),
+            1e-3);
   EXPECT_TRUE(torch::equal(init->marker, rank1[index("marker")]));
   EXPECT_TRUE(torch::equal(init->frozen_scale, rank1[index("frozen_scale")]));
   EXPECT_TRUE(torch::equal(init->unused->weight, rank1[index("unused.weight")]));

@@ -50,7 +50,8 @@ absl::StatusOr<std::vector<torch::Tensor>> Train(const TrainOptions& options,
     optimizer.step();
   }
   std::vector<torch::Tensor> out;
-  for (const auto& p : model->named_parameters()) out.push_back(p.value().detach().clone());
+  for (const auto& p : model->named_parameters())
+    out.push_back(p.value().detach().clone());
   for (const auto& b : model->named_buffers()) out.push_back(b.value().detach().clone());
   return out;
 }
@@ -63,11 +64,13 @@ std::vector<std::string> WeightNames() {
   return names;
 }
 
-double MaxAbsDiff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+double MaxAbsDiff(const std::vector<torch::Tensor>& a,
+                  const std::vector<torch::Tensor>& b) {
   if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (!a[i].sizes().equals(b[i].sizes())) return std::numeric_limits<double>::infinity();
+    if (!a[i].sizes().equals(b[i].sizes()))
+      return std::numeric_limits<double>::infinity();
     worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
   }
   return worst;

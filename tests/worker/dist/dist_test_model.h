@@ -4,11 +4,11 @@
 #ifndef RIB_TESTS_WORKER_DIST_DIST_TEST_MODEL_H_
 #define RIB_TESTS_WORKER_DIST_DIST_TEST_MODEL_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -55,7 +55,8 @@ std::vector<std::string> WeightNames();
 
 // Largest absolute element-wise difference between two lists of same-shaped tensors
 // (infinity when the lists do not match in count or shape).
-double MaxAbsDiff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b);
+double MaxAbsDiff(const std::vector<torch::Tensor>& a,
+                  const std::vector<torch::Tensor>& b);
 
 }  // namespace rib::dist::testing
 

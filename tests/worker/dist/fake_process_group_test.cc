@@ -2,9 +2,9 @@
 // test) and catches contract violations the real ones would turn into hangs.
 #include "worker/dist/fake_process_group.h"
 
-#include <thread>
-
 #include <torch/torch.h>
+
+#include <thread>
 
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
@@ -41,7 +41,8 @@ TEST(InProcessGroupTest, ThreeRanksAllReduceBroadcastAndCounts) {
     EXPECT_EQ(g.rank(), r);
     EXPECT_EQ(g.size(), 3);
     EXPECT_EQ(g.backend(), "fake");
-    sums[r] = {torch::tensor({r + 1.0, 10.0 * (r + 1)}), torch::full({2}, r, torch::kInt64)};
+    sums[r] = {torch::tensor({r + 1.0, 10.0 * (r + 1)}),
+               torch::full({2}, r, torch::kInt64)};
     RIB_RETURN_IF_ERROR(g.AllReduceSum(sums[r]));
     bcasts[r] = {torch::full({3}, 100.0 + r)};
     RIB_RETURN_IF_ERROR(g.Broadcast(bcasts[r], 2));
@@ -91,8 +92,9 @@ TEST(InProcessGroupTest, BroadcastParametersCopiesRootWeightsAndBuffers) {
     models[r]->weight.fill_(r + 1.0);
     models[r]->running_mean.fill_(10.0 * (r + 1));
   }
-  auto statuses = RunRanks(
-      groups, [&](int r, ProcessGroup& g) { return BroadcastParameters(*models[r], g, 1); });
+  auto statuses = RunRanks(groups, [&](int r, ProcessGroup& g) {
+    return BroadcastParameters(*models[r], g, 1);
+  });
   for (int r = 0; r < 2; ++r) {
     ASSERT_THAT(statuses[r], IsOk());
     EXPECT_TRUE(torch::equal(models[r]->weight, torch::full({4}, 2.0f)));

@@ -78,10 +78,11 @@ TEST(RankGroupTest, FailingRankKillsTheOthersAndIsNamed) {
   const absl::Time start = absl::Now();
   const absl::Status status = group->Wait();
   const absl::Duration took = absl::Now() - start;
-  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInternal,
-                               AllOf(HasSubstr("rank 1 of 2"), HasSubstr("exited with code 3"),
-                                     HasSubstr("rank 1: simulated failure"),
-                                     HasSubstr("some earlier output"))));
+  EXPECT_THAT(status,
+              StatusIs(absl::StatusCode::kInternal,
+                       AllOf(HasSubstr("rank 1 of 2"), HasSubstr("exited with code 3"),
+                             HasSubstr("rank 1: simulated failure"),
+                             HasSubstr("some earlier output"))));
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("rank 0 of 2")));
   // The sleeping rank (60 s) was killed by SIGTERM well within the grace period.
   EXPECT_LT(took, absl::Seconds(5));
@@ -158,7 +159,8 @@ TEST(RankGroupTest, DestructorKillsRunningRanks) {
   ScratchDir dir;
   std::vector<pid_t> pids;
   {
-    RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(Options(dir, {"fail", "7"}, 2)));
+    RIB_ASSERT_OK_AND_ASSIGN(auto group,
+                             RankGroup::Start(Options(dir, {"fail", "7"}, 2)));
     pids = group->pids();
     for (pid_t pid : pids) EXPECT_TRUE(Alive(pid));
   }
@@ -200,7 +202,8 @@ TEST(TouchHeartbeatTest, CreatesAndAdvancesModificationTime) {
   EXPECT_THAT(TouchHeartbeat(path), IsOk());
   struct stat second;
   ASSERT_EQ(stat(path.c_str(), &second), 0);
-  EXPECT_GT(absl::TimeFromTimespec(second.st_mtim), absl::TimeFromTimespec(first.st_mtim));
+  EXPECT_GT(absl::TimeFromTimespec(second.st_mtim),
+            absl::TimeFromTimespec(first.st_mtim));
   EXPECT_THAT(TouchHeartbeat(""), IsOk());
   EXPECT_THAT(TouchHeartbeat(dir.Join("missing/dir/hb")),
               StatusIs(absl::StatusCode::kInternal));

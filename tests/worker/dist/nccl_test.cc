@@ -1,12 +1,12 @@
 // rib-test-labels: cuda
 // The NCCL path of CreateProcessGroup (CUDA builds with a GPU). Exits 77 (skipped)
 // when CUDA is not available, which is always the case with Debian's CPU LibTorch.
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include <torch/cuda.h>
-#include <torch/torch.h>
 
 #include "common/status_macros.h"
 #include "gmock/gmock.h"

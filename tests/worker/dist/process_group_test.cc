@@ -2,12 +2,12 @@
 // (dist_rank_helper processes) doing every collective.
 #include "worker/dist/process_group.h"
 
+#include <torch/torch.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <torch/torch.h>
 
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
@@ -47,7 +47,8 @@ TEST(SingleProcessGroupTest, CollectivesLeaveValuesUnchanged) {
   EXPECT_THAT(group->Barrier(), IsOk());
   EXPECT_THAT(group->Broadcast(t, 1), StatusIs(absl::StatusCode::kInvalidArgument));
   std::vector<torch::Tensor> undefined{torch::Tensor()};
-  EXPECT_THAT(group->AllReduceSum(undefined), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(group->AllReduceSum(undefined),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   std::vector<int64_t> counts{3, 4};
   EXPECT_THAT(AllReduceCounts(counts, *group), IsOk());
   EXPECT_EQ(counts, (std::vector<int64_t>{3, 4}));
@@ -65,20 +66,20 @@ TEST(ShardRangeTest, CoversAllItemsWithSizesDifferingByAtMostOne) {
 }
 
 TEST(RendezvousOptionsFromEnvTest, ParsesAndRejects) {
-  RIB_ASSERT_OK_AND_ASSIGN(
-      RendezvousOptions options,
-      RendezvousOptionsFromEnv({{"RIB_RANK", "2"},
-                                {"RIB_WORLD_SIZE", "4"},
-                                {"RIB_MASTER_ADDR", "10.0.0.1"},
-                                {"RIB_MASTER_PORT", "29501"}}));
+  RIB_ASSERT_OK_AND_ASSIGN(RendezvousOptions options,
+                           RendezvousOptionsFromEnv({{"RIB_RANK", "2"},
+                                                     {"RIB_WORLD_SIZE", "4"},
+                                                     {"RIB_MASTER_ADDR", "10.0.0.1"},
+                                                     {"RIB_MASTER_PORT", "29501"}}));
   EXPECT_EQ(options.rank, 2);
   EXPECT_EQ(options.world_size, 4);
   EXPECT_EQ(options.host, "10.0.0.1");
   EXPECT_EQ(options.port, 29501);
   EXPECT_EQ(options.backend, "auto");
-  EXPECT_THAT(RendezvousOptionsFromEnv({{"RIB_WORLD_SIZE", "4"}, {"RIB_MASTER_PORT", "1"}})
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("RIB_RANK")));
+  EXPECT_THAT(
+      RendezvousOptionsFromEnv({{"RIB_WORLD_SIZE", "4"}, {"RIB_MASTER_PORT", "1"}})
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("RIB_RANK")));
   EXPECT_THAT(RendezvousOptionsFromEnv(
                   {{"RIB_RANK", "x"}, {"RIB_WORLD_SIZE", "4"}, {"RIB_MASTER_PORT", "1"}})
                   .status(),
@@ -176,7 +177,8 @@ TEST(GlooProcessGroupTest, ThreeRanksAllReduceBroadcastBarrierAndCounts) {
       "counts=3,3,3000\n";
   EXPECT_EQ(testing::ExpectedCollectives(3), expected);
   for (int r = 0; r < 3; ++r) {
-    EXPECT_EQ(ReadFile(dir.Join(absl::StrCat("rank", r, ".txt"))), expected) << "rank " << r;
+    EXPECT_EQ(ReadFile(dir.Join(absl::StrCat("rank", r, ".txt"))), expected)
+        << "rank " << r;
   }
 }
 
@@ -228,10 +230,10 @@ TEST(GlooProcessGroupTest, WaitNamesTheRankThatDiedFirstNotItsCasualties) {
   launch.overall_timeout = absl::Seconds(60);
   launch.kill_grace = absl::Seconds(2);
   RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
-  EXPECT_THAT(ranks->Wait(), StatusIs(absl::StatusCode::kInternal,
-                                      AllOf(HasSubstr("rank 1 of 3"),
-                                            HasSubstr("exited with code 5"),
-                                            HasSubstr("leaving without a word"))));
+  EXPECT_THAT(ranks->Wait(),
+              StatusIs(absl::StatusCode::kInternal,
+                       AllOf(HasSubstr("rank 1 of 3"), HasSubstr("exited with code 5"),
+                             HasSubstr("leaving without a word"))));
   const std::vector<RankExit> exits = ranks->exits();
   for (const RankExit& e : exits) {
     std::cout << "rank " << e.rank << " exit code " << e.exit_code << " signal "

@@ -7,13 +7,14 @@
 //       what it got to OUT_DIR/rank<N>.txt. $RIB_TEST_BACKEND picks gloo or nccl.
 //   dist_rank_helper die [RANK WORLD_SIZE]
 //       after a barrier, rank 1 exits 5; the others all-reduce until that fails, print
-//       the status and exit kPeerLostExitCode (UNAVAILABLE) or 4. RANK/WORLD_SIZE override the environment's.
+//       the status and exit kPeerLostExitCode (UNAVAILABLE) or 4. RANK/WORLD_SIZE
+//       override the environment's.
+#include <torch/torch.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -104,7 +105,8 @@ int Main(int argc, char** argv) {
     if (absl::Status s = g.AllReduceSum(reduce); !s.ok()) return Fail(s);
     std::vector<torch::Tensor> bcast{torch::full({3}, 100 + r).to(device),
                                      torch::full({1}, r, torch::kInt64).to(device)};
-    if (absl::Status s = g.Broadcast(bcast, /*root=*/g.size() - 1); !s.ok()) return Fail(s);
+    if (absl::Status s = g.Broadcast(bcast, /*root=*/g.size() - 1); !s.ok())
+      return Fail(s);
     if (absl::Status s = g.Barrier(); !s.ok()) return Fail(s);
     std::vector<int64_t> counts{rank, 1, 1000};
     if (absl::Status s = AllReduceCounts(counts, g); !s.ok()) return Fail(s);
