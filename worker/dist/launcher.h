@@ -69,8 +69,9 @@ struct RankLaunchOptions {
 
 // Exit code by which a rank says "a collective failed because a peer is gone"
 // (ProcessGroup returned UNAVAILABLE): it is a casualty, not the cause, so Wait()
-// blames another failed rank if one exits within cause_settle. EX_TEMPFAIL.
-inline constexpr int kPeerLostExitCode = 75;
+// blames another failed rank if one exits within cause_settle. EX_IOERR (75 and 76
+// are the agent's drained and fenced codes).
+inline constexpr int kPeerLostExitCode = 74;
 
 // What happened to one rank, once it has exited.
 struct RankExit {
