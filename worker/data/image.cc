@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #ifdef RIB_HAVE_LIBJPEG
 #include <jerror.h>
 #include <jpeglib.h>
@@ -244,6 +248,60 @@ inline uint8_t Clip8(int32_t v) {
   return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
+// One row of the horizontal pass: PIL's loop, three channels at a time.
+void HorizontalRow(const uint8_t* in, uint8_t* out, int crop_w, const Coeffs& hc) {
+  for (int xx = 0; xx < crop_w; ++xx) {
+    const int xmin = hc.bounds[2 * xx], xmax = hc.bounds[2 * xx + 1];
+    const int32_t* k = &hc.k[static_cast<size_t>(xx) * hc.ksize];
+    int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+    const uint8_t* p = in + 3 * xmin;
+    for (int x = 0; x < xmax; ++x, p += 3) {
+      s0 += p[0] * k[x];
+      s1 += p[1] * k[x];
+      s2 += p[2] * k[x];
+    }
+    out[3 * xx] = Clip8(s0);
+    out[3 * xx + 1] = Clip8(s1);
+    out[3 * xx + 2] = Clip8(s2);
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+bool HaveSse41() {
+  static const bool have = __builtin_cpu_supports("sse4.1");
+  return have;
+}
+
+// The same integer arithmetic with the three channels in one SSE4.1 register (exact:
+// 32-bit products and sums as in PIL). Selected at run time.
+__attribute__((target("sse4.1"))) void HorizontalRowSse41(const uint8_t* in, uint8_t* out,
+                                                          int crop_w, const Coeffs& hc) {
+  const __m128i round = _mm_set1_epi32(1 << (kPrecisionBits - 1));
+  for (int xx = 0; xx < crop_w; ++xx) {
+    const int xmin = hc.bounds[2 * xx], xmax = hc.bounds[2 * xx + 1];
+    const int32_t* k = &hc.k[static_cast<size_t>(xx) * hc.ksize];
+    const uint8_t* p = in + 3 * xmin;
+    __m128i acc = round;
+    for (int x = 0; x < xmax; ++x, p += 3) {
+      // Three bytes only: a 4-byte load could read past the end of the image.
+      const int rgb = p[0] | (p[1] << 8) | (p[2] << 16);
+      const __m128i px = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(rgb));
+      acc = _mm_add_epi32(acc, _mm_mullo_epi32(px, _mm_set1_epi32(k[x])));
+    }
+    alignas(16) int32_t v[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(v), acc);
+    out[3 * xx] = Clip8(v[0]);
+    out[3 * xx + 1] = Clip8(v[1]);
+    out[3 * xx + 2] = Clip8(v[2]);
+  }
+}
+#else
+bool HaveSse41() { return false; }
+void HorizontalRowSse41(const uint8_t* in, uint8_t* out, int crop_w, const Coeffs& hc) {
+  HorizontalRow(in, out, crop_w, hc);
+}
+#endif
+
 // Resizes an RGB image to (out_w, out_h) like PIL and returns only the window
 // [left, left + crop_w) x [top, top + crop_h) of the result (the centre crop), which
 // costs less than resizing everything and gives the same pixels.
@@ -264,22 +322,13 @@ PilResizeCrop(const cv::Mat& rgb, int out_w, int out_h, int left, int top, int c
   cv::Mat tmp;  // horizontal pass: rows [y_first, y_last), crop_w columns
   if (need_h) {
     tmp.create(y_last - y_first, crop_w, CV_8UC3);
+    const bool simd = HaveSse41();
     for (int y = y_first; y < y_last; ++y) {
-      const uint8_t* in = rgb.ptr<uint8_t>(y);
-      uint8_t* out = tmp.ptr<uint8_t>(y - y_first);
-      for (int xx = 0; xx < crop_w; ++xx) {
-        const int xmin = hc.bounds[2 * xx], xmax = hc.bounds[2 * xx + 1];
-        const int32_t* k = &hc.k[static_cast<size_t>(xx) * hc.ksize];
-        int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-        const uint8_t* p = in + 3 * xmin;
-        for (int x = 0; x < xmax; ++x, p += 3) {
-          s0 += p[0] * k[x];
-          s1 += p[1] * k[x];
-          s2 += p[2] * k[x];
-        }
-        out[3 * xx] = Clip8(s0);
-        out[3 * xx + 1] = Clip8(s1);
-        out[3 * xx + 2] = Clip8(s2);
+      if (simd) {
+        HorizontalRowSse41(rgb.ptr<uint8_t>(y), tmp.ptr<uint8_t>(y - y_first), crop_w,
+                           hc);
+      } else {
+        HorizontalRow(rgb.ptr<uint8_t>(y), tmp.ptr<uint8_t>(y - y_first), crop_w, hc);
       }
     }
   } else {
@@ -317,10 +366,16 @@ torch::Tensor Normalize(const torch::Tensor& chw255, const rib::Preprocessing& p
 }
 
 // uint8 HWC RGB → normalised float CHW, computed in one pass.
-torch::Tensor NormalizeU8(const cv::Mat& rgb, const rib::Preprocessing& p) {
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+torch::Tensor
+NormalizeU8(const cv::Mat& rgb, const rib::Preprocessing& p) {
   const int h = rgb.rows, w = rgb.cols;
   torch::Tensor out = torch::empty({3, h, w}, torch::kFloat);
-  float* o = out.data_ptr<float>();
+  float* o0 = out.data_ptr<float>();
+  float* o1 = o0 + static_cast<size_t>(h) * w;
+  float* o2 = o1 + static_cast<size_t>(h) * w;
   float scale[3], shift[3];
   for (int c = 0; c < 3; ++c) {
     scale[c] = static_cast<float>(1.0 / (255.0 * p.std[c]));
@@ -328,10 +383,13 @@ torch::Tensor NormalizeU8(const cv::Mat& rgb, const rib::Preprocessing& p) {
   }
   for (int y = 0; y < h; ++y) {
     const uint8_t* in = rgb.ptr<uint8_t>(y);
+    float* r = o0 + static_cast<size_t>(y) * w;
+    float* g = o1 + static_cast<size_t>(y) * w;
+    float* b = o2 + static_cast<size_t>(y) * w;
     for (int x = 0; x < w; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        o[(static_cast<size_t>(c) * h + y) * w + x] = in[3 * x + c] * scale[c] + shift[c];
-      }
+      r[x] = in[3 * x] * scale[0] + shift[0];
+      g[x] = in[3 * x + 1] * scale[1] + shift[1];
+      b[x] = in[3 * x + 2] * scale[2] + shift[2];
     }
   }
   return out;
