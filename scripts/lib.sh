@@ -8,7 +8,7 @@ RIB_BUILD_DIR="${RIB_BUILD_DIR:-$RIB_ROOT/build}"
 # it Debian's LibTorch runs matmuls on the reference BLAS (DESIGN §3).
 RIB_APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git python3
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libgloo-dev libopenblas0-pthread zlib1g-dev libjpeg62-turbo-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libpqxx-dev postgresql-15 postgresql-client-15
   libgtest-dev libgmock-dev libbenchmark-dev

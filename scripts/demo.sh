@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The README's first command: the whole rib system on the embedded FMNIST-RIB suite.
+#
+#   scripts/demo.sh            build (once), start PostgreSQL, the coordinator and two
+#                              CPU workers, build FMNIST-RIB and pre-train the two
+#                              embedded models (cached), submit the demo sweep, watch it,
+#                              print the matrices and write the report directory
+#   scripts/demo.sh --fresh    discard the previous state and results (not the build)
+#   scripts/demo.sh --short    a small sweep (CI's e2e test of this script)
+#
+# State lives in $RIB_STATE_DIR (default: state/ in the checkout): the PostgreSQL
+# cluster, datasets, model weights, job artifacts and logs. A second run reuses all of
+# it: the same sweep file resolves to the same sweep, so it finishes in seconds.
+# Everything started here is stopped on exit or Ctrl-C.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+fresh=0
+short=0
+for arg in "$@"; do
+  case "$arg" in
+    --fresh) fresh=1 ;;
+    --short) short=1 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$arg' (expected --fresh, --short)" >&2; exit 2 ;;
+  esac
+done
+
+STATE="${RIB_STATE_DIR:-$RIB_ROOT/state}"
+REPORT="${RIB_REPORT_DIR:-$STATE/report}"
+SWEEP_FILE="$RIB_ROOT/scripts/demo_sweep.yaml"
+[ "$short" = 1 ] && SWEEP_FILE="$RIB_ROOT/scripts/demo_sweep_short.yaml"
+BIN="$RIB_BUILD_DIR/bin"
+
+rib_install_deps
+rib_log "building (incremental)"
+rib_build rib-coordinator rib-worker rib rib-data rib-pretrain >/dev/null
+
+if [ "$fresh" = 1 ] && [ -d "$STATE" ]; then
+  rib_log "--fresh: removing $STATE"
+  rm -rf "$STATE"
+fi
+mkdir -p "$STATE/data" "$STATE/artifacts/models" "$STATE/logs" "$STATE/run"
+
+pids=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rib_pg_stop
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 1. PostgreSQL, kept under the state directory so results survive between runs.
+RIB_PG_PORT="" rib_pg_start "$STATE/pg"
+DB="$(rib_pg_createdb rib)"
+rib_log "PostgreSQL on 127.0.0.1:$RIB_PG_PORT"
+
+# 2. The coordinator, on a free port.
+"$BIN/rib-coordinator" --listen=127.0.0.1:0 --database="$DB" \
+  --artifact-root="$STATE/artifacts" --lease-timeout=20s --heartbeat-interval=2s \
+  >"$STATE/logs/coordinator.out" 2>"$STATE/logs/coordinator.log" &
+pids+=($!)
+addr=""
+for _ in $(seq 1 300); do
+  addr="$(sed -n 's/^listening on //p' "$STATE/logs/coordinator.out" | head -1)"
+  [ -n "$addr" ] && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { tail -20 "$STATE/logs/coordinator.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$addr" ] || { rib_log "coordinator did not start"; exit 1; }
+export RIB_COORDINATOR="$addr"
+rib_log "coordinator on $addr"
+
+# 3. FMNIST-RIB and the two embedded pre-trained models (both cached).
+"$BIN/rib-data" build-fmnist --data-root="$STATE/data" >&2
+"$BIN/rib-pretrain" --data-root="$STATE/data" --out="$STATE/artifacts/models" >&2
+
+# 4. Two workers, one CPU slot each (this machine has 2 cores).
+for i in 1 2; do
+  "$BIN/rib-worker" --coordinator="$addr" --devices=cpu:1 --threads-per-slot=1 \
+    --data-root="$STATE/data" --artifact-root="$STATE/artifacts" --name="demo-worker-$i" \
+    2>"$STATE/logs/worker-$i.log" &
+  pids+=($!)
+done 2>/dev/null
+
+# 5. Submit, watch, report.
+"$BIN/rib" submit "$SWEEP_FILE" >&2
+sweep="$("$BIN/rib" submit -q "$SWEEP_FILE")"   # idempotent: the same file → the same sweep
+watch_rc=0
+"$BIN/rib" watch "$sweep" || watch_rc=$?
+"$BIN/rib" matrix "$sweep"
+rm -rf "$REPORT"
+"$BIN/rib" matrix "$sweep" --out "$REPORT" >/dev/null
+rib_log "report written to $REPORT (matrix.csv, matrix.json, heatmap_*.svg, summary.md)"
+if [ "$watch_rc" != 0 ]; then
+  rib_log "some jobs failed: see 'rib status $sweep' and $STATE/logs/"
+  exit "$watch_rc"
+fi
