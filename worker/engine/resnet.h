@@ -35,6 +35,10 @@ struct ResNetConfig {
 
 namespace internal {
 
+// bn(conv(x)); in evaluation mode computed as one convolution with the BatchNorm folded in.
+torch::Tensor ConvBn(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn,
+                     const torch::Tensor& x);
+
 class ResidualBlockImpl : public torch::nn::Module {
  public:
   ResidualBlockImpl(bool bottleneck, int64_t in_planes, int64_t planes, int64_t stride);
@@ -45,7 +49,9 @@ class ResidualBlockImpl : public torch::nn::Module {
   bool bottleneck_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
-  torch::nn::Sequential downsample_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};  // (down_conv_, down_bn_), for the names
+  torch::nn::Conv2d down_conv_{nullptr};
+  torch::nn::BatchNorm2d down_bn_{nullptr};
 };
 TORCH_MODULE(ResidualBlock);
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Prints bench/engine's table from DIR/<case>.{cpp,py}.r<round>.json: the best round of
+each side for throughput, and the first round's losses for the comparison."""
+import glob
+import json
+import os
+import sys
+
+
+def best(directory, case, side):
+    runs = [json.load(open(p))
+            for p in sorted(glob.glob("%s/%s.%s.r*.json" % (directory, case, side)))]
+    out = dict(runs[0])
+    for key in ("train_images_per_s", "eval_images_per_s"):
+        out[key] = max(r[key] for r in runs)
+    out["rounds"] = len(runs)
+    return out
+
+
+def main():
+    directory, cases = sys.argv[1], sys.argv[2].split(",")
+    rows = []
+    peak = threads = None
+    for c in cases:
+        cpp, py = best(directory, c, "cpp"), best(directory, c, "py")
+        peak, threads = cpp["matmul_peak_gflops"], cpp["threads"]
+        f = cpp["forward_flops"]
+        a, b = cpp["losses"], py["losses"]
+        same = sum(1 for x, y in zip(a, b) if x == y)
+        diff = max(abs(x - y) for x, y in zip(a, b))
+        rows.append([
+            c, "%d/%d" % (cpp["train_batch"], cpp["eval_batch"]),
+            "%.1f" % cpp["train_images_per_s"], "%.1f" % py["train_images_per_s"],
+            "%.2fx" % (cpp["train_images_per_s"] / py["train_images_per_s"]),
+            "%.1f" % cpp["eval_images_per_s"], "%.1f" % py["eval_images_per_s"],
+            "%.2fx" % (cpp["eval_images_per_s"] / py["eval_images_per_s"]),
+            "%.1f" % (3 * f * cpp["train_images_per_s"] / 1e9),
+            "%.1f" % (f * cpp["eval_images_per_s"] / 1e9),
+            "%.2f" % (f / 1e9),
+            ("identical" if same == len(a) == len(b) else
+             "%d/%d equal, max|d|=%.1e" % (same, len(a), diff)),
+        ])
+    head = ["case", "batch tr/ev", "C++ train", "Py train", "ratio", "C++ eval", "Py eval",
+            "ratio", "GFLOP/s tr", "GFLOP/s ev", "GFLOP/img", "losses C++ vs Py"]
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    print("rib engine vs plain PyTorch loop: images/s, %d threads, fp32 matmul peak %.1f GFLOP/s"
+          % (threads, peak))
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+    print("(training FLOPs = 3 x forward; GFLOP/img = forward; best of the timed repetitions;"
+          " load average now %.1f on %d CPUs)" % (os.getloadavg()[0], os.cpu_count()))
+
+
+if __name__ == "__main__":
+    main()
