@@ -305,8 +305,11 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
   model->eval();
 
   // Save the weights this job's results are for (rank 0; not for `pre`).
-  if (kind != "pre" && !options.artifact_root.empty()) {
-    const std::string dir = absl::StrCat(options.artifact_root, "/weights");
+  const std::string dir = !options.weights_out_dir.empty() ? options.weights_out_dir
+                          : options.artifact_root.empty()
+                              ? std::string()
+                              : absl::StrCat(options.artifact_root, "/weights");
+  if (kind != "pre" && !dir.empty()) {
     const std::string path = absl::StrCat(dir, "/", JobHash(spec), ".safetensors");
     if (GroupRank(options.group) == 0) {
       std::error_code ec;

@@ -27,9 +27,12 @@ struct RunOptions {
   // Root of the datasets (DESIGN §4). Required when the job reads data.
   std::string data_root;
   // Root of weights and outputs. Relative weight paths resolve under it, absolute
-  // ones must lie inside it; "" = paths used as given and no output written.
-  // Final weights go to <artifact_root>/weights/<job hash>.safetensors.
+  // ones must lie inside it; "" = paths used as given.
   std::string artifact_root;
+  // Folder for the job's final weights, <dir>/<job hash>.safetensors (vp's prompt in
+  // <job hash>.extra.safetensors). "" = <artifact_root>/weights, or nothing written
+  // when artifact_root is "" too.
+  std::string weights_out_dir;
   // "cpu", "cuda" or "cuda:N".
   std::string device = "cpu";
   // torch intra-op threads and data-decoding threads; 0 = leave torch's default.

@@ -1,0 +1,221 @@
+#include "worker/engine/pretrain.h"
+
+#include <filesystem>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/hash.h"
+#include "common/paths.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "common/sweep.h"
+#include "worker/data/fmnist_rib.h"
+#include "worker/data/source.h"
+#include "worker/engine/batches.h"
+#include "worker/engine/evaluate.h"
+#include "worker/engine/label_mask.h"
+#include "worker/engine/methods.h"
+#include "worker/engine/model.h"
+#include "worker/engine/safetensors.h"
+#include "worker/engine/trainer.h"
+#include "worker/engine/weights.h"
+
+namespace rib::engine {
+namespace {
+
+// Decodes `examples` of `source` into one tensor.
+absl::Status LoadAll(const data::DatasetSource& source,
+                     const std::vector<data::Example>& examples, torch::Tensor* images,
+                     torch::Tensor* labels) {
+  std::vector<torch::Tensor> list;
+  std::vector<int64_t> label_list;
+  list.reserve(examples.size());
+  for (const auto& example : examples) {
+    RIB_ASSIGN_OR_RETURN(torch::Tensor image, source.LoadImage(example));
+    list.push_back(image);
+    label_list.push_back(example.label);
+  }
+  *images = torch::stack(list);
+  *labels = torch::tensor(label_list, torch::kLong);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> CachedConfigHash(const std::string& path) {
+  RIB_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsReader> reader, SafetensorsReader::Open(path));
+  auto it = reader->header().metadata.find("config_hash");
+  if (it == reader->header().metadata.end()) return std::string();
+  return it->second;
+}
+
+absl::StatusOr<SubsetCounts> EvaluateVal(Classifier model, const torch::Tensor& images,
+                                         const torch::Tensor& labels) {
+  model->eval();
+  auto stream = MakeTensorStream(images, labels, 256);
+  RIB_ASSIGN_OR_RETURN(
+      std::vector<SubsetCounts> counts,
+      Evaluate([model](const torch::Tensor& x) mutable { return model->forward(x); }, *stream,
+               LabelMask::Identity(model->num_classes()), EvaluateOptions{}));
+  return counts.front();
+}
+
+}  // namespace
+
+std::vector<PretrainRecipe> DefaultPretrainRecipes() {
+  PretrainRecipe plain;
+  plain.name = "fmnist_vit_plain";
+  plain.train_examples = 4000;
+  plain.epochs = 2;
+  plain.batch_size = 32;
+  plain.lr = 0.05;
+  plain.warmup_steps = 100;
+  PretrainRecipe rich = plain;
+  rich.name = "fmnist_vit_rich";
+  rich.train_examples = 8000;
+  rich.epochs = 3;
+  rich.augment = "heavy";
+  return {plain, rich};
+}
+
+std::string PretrainConfigText(const PretrainRecipe& r, const std::string& suite_hash) {
+  return absl::StrCat("rib-pretrain v1\nname=", r.name, "\narch=", r.arch,
+                      "\ntrain_examples=", r.train_examples, "\nepochs=", r.epochs,
+                      "\nbatch_size=", r.batch_size, "\nlr=", absl::StrFormat("%.17g", r.lr),
+                      "\nwarmup_steps=", r.warmup_steps,
+                      "\nweight_decay=", absl::StrFormat("%.17g", r.weight_decay),
+                      "\naugment=", r.augment, "\nseed=", r.seed, "\nsuite=", suite_hash, "\n");
+}
+
+torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+  const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
+  // Random crop with 4 px reflection padding.
+  torch::Tensor padded = torch::nn::functional::pad(
+      images, torch::nn::functional::PadFuncOptions({4, 4, 4, 4}).mode(torch::kReflect));
+  torch::Tensor offsets = torch::randint(0, 9, {n, 2}, gen, torch::kLong);
+  torch::Tensor flips = torch::rand({n}, gen) < 0.5;
+  torch::Tensor scale = 0.6 + 0.8 * torch::rand({n, 1, 1, 1}, gen);   // contrast
+  torch::Tensor shift = 0.4 * (torch::rand({n, 1, 1, 1}, gen) - 0.5);  // brightness
+  torch::Tensor noise_level = 0.15 * torch::rand({n, 1, 1, 1}, gen);
+  torch::Tensor noise = torch::randn(images.sizes(), gen) * noise_level;
+  torch::Tensor erase = torch::rand({n}, gen) < 0.5;
+  torch::Tensor boxes = torch::randint(0, h - 8, {n, 2}, gen, torch::kLong);
+  torch::Tensor out = torch::empty_like(images);
+  auto off = offsets.accessor<int64_t, 2>();
+  auto flip = flips.accessor<bool, 1>();
+  auto er = erase.accessor<bool, 1>();
+  auto box = boxes.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < n; ++i) {
+    torch::Tensor img = padded[i].slice(1, off[i][0], off[i][0] + h).slice(2, off[i][1], off[i][1] + w);
+    if (flip[i]) img = img.flip({2});
+    img = img.clone();
+    if (er[i]) img.slice(1, box[i][0], box[i][0] + 8).slice(2, box[i][1], box[i][1] + 8).zero_();
+    out[i].copy_(img);
+  }
+  return (out * scale + shift + noise).clamp(-1.0, 1.0);
+}
+
+absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(const std::vector<PretrainRecipe>& recipes,
+                                                      const PretrainOptions& options,
+                                                      EventSink* sink) {
+  if (options.out_dir.empty()) return absl::InvalidArgumentError("no output folder");
+  std::error_code ec;
+  std::filesystem::create_directories(options.out_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", options.out_dir, ": ", ec.message()));
+  }
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  RIB_ASSIGN_OR_RETURN(data::FmnistManifest manifest,
+                       data::BuildFmnistRib(options.data_root, data::FmnistRibOptions{}));
+  data::DatasetOptions data_options;
+  data_options.data_root = options.data_root;
+  data_options.preprocessing = DefaultPreprocessing("fmnist_vit");
+
+  // Validation images, loaded once.
+  RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::DatasetSource> val,
+                       data::OpenDataset("fmnist-val", data_options));
+  torch::Tensor val_images, val_labels;
+  RIB_RETURN_IF_ERROR(LoadAll(*val, val->examples(), &val_images, &val_labels));
+  std::unique_ptr<data::DatasetSource> train;
+
+  std::vector<PretrainOutcome> outcomes;
+  for (const PretrainRecipe& recipe : recipes) {
+    RIB_RETURN_IF_ERROR(ValidateName(recipe.name, "pre-training recipe name"));
+    if (recipe.augment != "none" && recipe.augment != "heavy") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("recipe ", recipe.name, ": unknown augment '", recipe.augment, "'"));
+    }
+    PretrainOutcome outcome;
+    outcome.name = recipe.name;
+    outcome.path = absl::StrCat(options.out_dir, "/", recipe.name, ".safetensors");
+    const std::string config_hash = Sha256Hex(PretrainConfigText(recipe, manifest.hash));
+    Classifier model{nullptr};
+    if (!options.force && std::filesystem::exists(outcome.path, ec)) {
+      auto cached = CachedConfigHash(outcome.path);
+      if (cached.ok() && *cached == config_hash) {
+        RIB_ASSIGN_OR_RETURN(model, LoadClassifier(recipe.arch, 10, outcome.path));
+        outcome.cached = true;
+      }
+    }
+    if (!outcome.cached) {
+      if (train == nullptr) {
+        RIB_ASSIGN_OR_RETURN(train, data::OpenDataset("fmnist-train", data_options));
+      }
+      // A seeded subset of the pre-training set.
+      std::vector<data::Example> examples = train->examples();
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(recipe.seed));
+      torch::Tensor order = torch::randperm(static_cast<int64_t>(examples.size()), gen,
+                                            torch::kLong);
+      const int64_t n = recipe.train_examples > 0
+                            ? std::min<int64_t>(recipe.train_examples, examples.size())
+                            : static_cast<int64_t>(examples.size());
+      std::vector<data::Example> chosen;
+      auto order_acc = order.accessor<int64_t, 1>();
+      for (int64_t i = 0; i < n; ++i) chosen.push_back(examples[order_acc[i]]);
+      torch::Tensor images, labels;
+      RIB_RETURN_IF_ERROR(LoadAll(*train, chosen, &images, &labels));
+
+      torch::manual_seed(static_cast<uint64_t>(recipe.seed));
+      RIB_ASSIGN_OR_RETURN(model, CreateModel(recipe.arch, 10));
+      TensorTrainData::Options data_opts;
+      data_opts.batch_size = recipe.batch_size;
+      data_opts.seed = recipe.seed;
+      data_opts.drop_last = true;
+      if (recipe.augment == "heavy") data_opts.augment = HeavyAugment;
+      TensorTrainData data(images, labels, data_opts);
+      MethodSpec ft{"ft", "ft"};
+      MethodContext context;
+      context.model = model;
+      context.mask = LabelMask::Identity(10);
+      context.data = &data;
+      RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
+                           TrainingMethod::Create(ft, context));
+      TrainOptions train_options;
+      train_options.config.lr = recipe.lr;
+      train_options.config.epochs = recipe.epochs;
+      train_options.config.warmup_steps = recipe.warmup_steps;
+      train_options.config.weight_decay = recipe.weight_decay;
+      train_options.config.seed = recipe.seed;
+      train_options.config.precision = "fp32";
+      const absl::Time start = absl::Now();
+      RIB_LOG(INFO) << "pre-training " << recipe.name << " (" << recipe.arch << ", " << n
+                    << " images, " << recipe.epochs << " epochs, augment " << recipe.augment
+                    << ")";
+      RIB_RETURN_IF_ERROR(Train(method->setup(), data, train_options, sink).status());
+      RIB_RETURN_IF_ERROR(method->Finish());
+      outcome.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      RIB_RETURN_IF_ERROR(SaveClassifier(
+          model, outcome.path,
+          {{"config_hash", config_hash}, {"arch", recipe.arch}, {"recipe", recipe.name}}));
+    }
+    RIB_ASSIGN_OR_RETURN(SubsetCounts counts, EvaluateVal(model, val_images, val_labels));
+    outcome.val_correct = counts.correct;
+    outcome.val_total = counts.total;
+    outcomes.push_back(outcome);
+  }
+  return outcomes;
+}
+
+}  // namespace rib::engine
