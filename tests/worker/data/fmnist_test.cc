@@ -97,6 +97,12 @@ TEST_F(FmnistTest, BuildIsFastCachedAndDeterministic) {
   EXPECT_EQ(variant.Find("fmnist-train")->count, 1000);
 }
 
+TEST_F(FmnistTest, ListedAsAvailable) {
+  const auto keys = ListAvailableDatasets(dir_->path());
+  for (const auto& k : FmnistKeys()) EXPECT_THAT(keys, ::testing::Contains(k));
+  EXPECT_THAT(keys, ::testing::Not(::testing::Contains("imagenet-val")));
+}
+
 TEST_F(FmnistTest, SetSizesAndLabelSpaces) {
   std::map<std::string, int64_t> count;
   for (const auto& d : manifest_->datasets) count[d.key] = d.count;

@@ -75,6 +75,22 @@ TEST_F(LayoutsTest, ImageNetValLabelsAreSortedWnidIndices) {
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("class_list_file")));
 }
 
+TEST_F(LayoutsTest, ClassListComesFromTheDataWithoutAFile) {
+  options_.class_list_file.clear();
+  for (const auto& w : wnids_)
+    WriteImage(dir_.Join("imagenet/val/" + w + "/1.png"), 2, 2);
+  auto val = Open("imagenet-val");
+  ASSERT_NE(val, nullptr);
+  EXPECT_EQ(val->examples()[123].label, 123);
+  EXPECT_EQ(val->label_space().label_names[123], wnids_[123]);
+  // The 200-class sets borrow imagenet/val's 1000 folders for their indices.
+  WriteImage(dir_.Join("imagenet-r/" + wnids_[1] + "/1.png"));
+  WriteImage(dir_.Join("imagenet-r/" + wnids_[933] + "/1.png"));
+  auto r = Open("imagenet-r");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->label_space().class_subset, (std::vector<int64_t>{1, 933}));
+}
+
 TEST_F(LayoutsTest, SketchCartoonDrawingLabelLikeVal) {
   for (const std::string key :
        {"imagenet-sketch", "imagenet-cartoon", "imagenet-drawing"}) {
