@@ -14,7 +14,7 @@ RIB_APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libyaml-cpp-dev prometheus-cpp-dev libssl-dev
-  dataset-fashion-mnist python3-torch python3-torchvision python3-numpy
+  dataset-fashion-mnist python3-torch python3-torchvision python3-numpy python3-pil
 )
 
 rib_log() { printf '[rib] %s\n' "$*" >&2; }
