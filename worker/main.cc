@@ -1,0 +1,201 @@
+// rib-worker: one per node. Registers its devices with rib-coordinator, leases jobs that
+// fit, and runs each as N rank processes (this same binary in --rank-mode).
+//
+//   rib-worker --coordinator HOST:PORT --devices cpu:2 --data-root D --artifact-root A
+//   rib-worker --rank-mode --job-file F     (started by the worker, never by hand)
+//
+// SIGTERM/SIGINT drain the worker (no new leases; running jobs are stopped and released
+// for a retry elsewhere); a second signal kills the running jobs at once.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "worker/agent/agent.h"
+#include "worker/agent/devices.h"
+#include "worker/agent/rank_executor.h"
+#include "worker/agent/rank_main.h"
+#include "worker/data/source.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "rib-coordinator address HOST:PORT");
+ABSL_FLAG(std::string, devices, "cpu:1",
+          "devices offered: cuda:0,1,... (those GPUs) or cpu:N (N CPU slots)");
+ABSL_FLAG(int, threads_per_slot, 0,
+          "intra-op threads of each rank; 0 = cores / slots (at least 1)");
+ABSL_FLAG(std::string, data_root, "", "folder with the datasets (required)");
+ABSL_FLAG(std::string, artifact_root, "",
+          "folder for weights, checkpoints and run logs, shared with the coordinator "
+          "(required)");
+ABSL_FLAG(std::string, labels, "", "comma-separated labels advertised to the coordinator");
+ABSL_FLAG(std::string, name, "", "worker name (default: the host name)");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(absl::Duration, acquire_wait, absl::Seconds(10), "AcquireJob long-poll length");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(120),
+          "after SIGTERM, how long running jobs may take to stop before they are killed");
+ABSL_FLAG(absl::Duration, rank_hang_timeout, absl::Minutes(30),
+          "a rank showing no progress this long is killed and the attempt fails");
+ABSL_FLAG(absl::Duration, kill_grace, absl::Seconds(5),
+          "time between SIGTERM and SIGKILL when a job's ranks are killed");
+ABSL_FLAG(std::string, run_dir, "",
+          "folder for job files and rank logs (default <artifact-root>/runs)");
+ABSL_FLAG(bool, rank_mode, false, "internal: run one rank of a job (set by the worker)");
+ABSL_FLAG(std::string, job_file, "", "internal: the job file of --rank-mode");
+
+namespace {
+
+std::atomic<int> g_signals{0};
+void OnSignal(int) { g_signals.fetch_add(1); }
+
+std::string SelfBinary(const char* argv0) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) return self.string();
+  return std::filesystem::absolute(argv0).string();
+}
+
+int RunAgent(const char* argv0) {
+  using rib::agent::Agent;
+  absl::StatusOr<rib::agent::DeviceSet> devices =
+      rib::agent::ParseDevices(absl::GetFlag(FLAGS_devices));
+  if (!devices.ok()) {
+    std::fprintf(stderr, "rib-worker: %s\n", devices.status().ToString().c_str());
+    return 2;
+  }
+  const std::string data_root = absl::GetFlag(FLAGS_data_root);
+  const std::string artifact_root = absl::GetFlag(FLAGS_artifact_root);
+  if (data_root.empty() || artifact_root.empty()) {
+    std::fprintf(stderr, "rib-worker: --data-root and --artifact-root are required\n");
+    return 2;
+  }
+  int threads = absl::GetFlag(FLAGS_threads_per_slot);
+  if (threads <= 0) {
+    const int cores = std::max(1u, std::thread::hardware_concurrency());
+    threads = std::max(1, cores / devices->count());
+  }
+
+  rib::agent::RankExecutorOptions exec_options;
+  exec_options.binary = SelfBinary(argv0);
+  exec_options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  exec_options.data_root = data_root;
+  exec_options.artifact_root = artifact_root;
+  exec_options.run_dir = absl::GetFlag(FLAGS_run_dir);
+  exec_options.threads_per_slot = threads;
+  exec_options.log_level = absl::GetFlag(FLAGS_log_level);
+  exec_options.hang_timeout = absl::GetFlag(FLAGS_rank_hang_timeout);
+  exec_options.kill_grace = absl::GetFlag(FLAGS_kill_grace);
+  auto executor = rib::agent::RankExecutor::Create(exec_options);
+  if (!executor.ok()) {
+    std::fprintf(stderr, "rib-worker: %s\n", executor.status().ToString().c_str());
+    return 2;
+  }
+
+  rib::agent::AgentOptions options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.name = absl::GetFlag(FLAGS_name);
+  options.devices = *devices;
+  options.datasets = rib::data::ListAvailableDatasets(data_root);
+  for (absl::string_view label :
+       absl::StrSplit(absl::GetFlag(FLAGS_labels), ',', absl::SkipWhitespace())) {
+    options.labels.emplace_back(label);
+  }
+  options.acquire_wait = absl::GetFlag(FLAGS_acquire_wait);
+  options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  auto agent = Agent::Create(options, executor->get());
+  if (!agent.ok()) {
+    std::fprintf(stderr, "rib-worker: %s\n", agent.status().ToString().c_str());
+    return 2;
+  }
+  RIB_LOG(INFO) << "rib-worker: " << devices->count() << " " << devices->kind
+                << " slot(s), " << threads << " thread(s) per slot, "
+                << options.datasets.size() << " dataset(s) under " << data_root;
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::atomic<bool> done{false};
+  // Signal handlers may only set a flag; this thread turns it into Drain()/Shutdown().
+  std::thread watcher([&] {
+    int handled = 0;
+    while (!done.load()) {
+      const int n = g_signals.load();
+      if (n > handled) {
+        if (handled == 0) {
+          RIB_LOG(INFO) << "signal received: draining";
+          (*agent)->Drain();
+        } else {
+          RIB_LOG(WARNING) << "second signal: killing running jobs";
+          (*agent)->Shutdown();
+        }
+        handled = n;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  absl::Status s = (*agent)->Run();
+  done.store(true);
+  watcher.join();
+  if (!s.ok()) {
+    RIB_LOG(ERROR) << "rib-worker: " << s;
+    return 1;
+  }
+  return 0;
+}
+
+// Abseil flag names use underscores; rib's documented flags use dashes
+// (--data-root). Rewrites "--data-root=x" / "--data-root" to the underscore spelling.
+std::vector<char*> DashesToUnderscores(int argc, char** argv,
+                                       std::vector<std::string>* storage) {
+  storage->reserve(argc);
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      const size_t end = std::min(arg.find('='), arg.size());
+      std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
+    }
+    storage->push_back(std::move(arg));
+  }
+  std::vector<char*> out;
+  for (std::string& s : *storage) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> storage;
+  std::vector<char*> args = DashesToUnderscores(argc, argv, &storage);
+  argv = args.data();
+  absl::SetProgramUsageMessage(
+      "rib-worker --coordinator HOST:PORT --devices cpu:N|cuda:0,1 --data-root D "
+      "--artifact-root A [--labels a,b] [--name N] [--threads-per-slot T]");
+  absl::ParseCommandLine(argc, argv);
+  rib::LogLevel level;
+  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "rib-worker: unknown --log-level '%s'\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+  rib::SetLogLevel(level);
+  if (absl::GetFlag(FLAGS_rank_mode)) {
+    return rib::agent::RunRankMode(absl::GetFlag(FLAGS_job_file));
+  }
+  rib::SetLogTag("worker");
+  return RunAgent(argv[0]);
+}
