@@ -165,9 +165,11 @@ absl::StatusOr<std::unique_ptr<Child>> StartWorker(const std::string& coordinato
                                                    const std::string& name,
                                                    const std::string& data_root,
                                                    const std::string& artifact_root,
-                                                   const std::string& log) {
+                                                   const std::string& log,
+                                                   const std::string& devices) {
   return Child::Start(
-      {Binary("rib-worker"), absl::StrCat("--coordinator=", coordinator), "--devices=cpu:1",
+      {Binary("rib-worker"), absl::StrCat("--coordinator=", coordinator),
+       absl::StrCat("--devices=", devices),
        "--threads-per-slot=1", absl::StrCat("--data-root=", data_root),
        absl::StrCat("--artifact-root=", artifact_root), absl::StrCat("--name=", name),
        "--acquire-wait=1s", "--drain-timeout=30s", "--kill-grace=1s"},

@@ -78,7 +78,8 @@ absl::StatusOr<std::unique_ptr<Child>> StartWorker(const std::string& coordinato
                                                    const std::string& name,
                                                    const std::string& data_root,
                                                    const std::string& artifact_root,
-                                                   const std::string& log);
+                                                   const std::string& log,
+                                                   const std::string& devices = "cpu:1");
 
 // The coordinator's heartbeat interval and lease timeout in these tests.
 inline constexpr absl::Duration kHeartbeatInterval = absl::Milliseconds(500);

@@ -31,10 +31,11 @@ using ::rib::testing::ScratchDir;
 using ::testing::HasSubstr;
 
 // One model, ft on two datasets (+ the pre job): 3 jobs, 3 evaluation datasets each.
-std::string SweepYaml(int max_steps, int epochs) {
+std::string SweepYaml(int max_steps, int epochs, int devices = 1) {
   return absl::StrCat(R"(name: e2e
 suite: fmnist-rib
 max_attempts: 3
+devices: )", devices, R"(
 models:
   - name: tiny
     arch: fmnist_vit
@@ -111,9 +112,10 @@ class WorkerE2eTest : public ::testing::Test {
     run->client = std::make_unique<Client>(run->coordinator.address);
   }
 
-  static std::unique_ptr<Child> Worker(const Run& run, const std::string& name) {
+  static std::unique_ptr<Child> Worker(const Run& run, const std::string& name,
+                                       const std::string& devices = "cpu:1") {
     auto w = StartWorker(run.coordinator.address, name, data_->Join("data"),
-                         run.artifacts(), run.Log(name));
+                         run.artifacts(), run.Log(name), devices);
     EXPECT_THAT(w.status(), IsOk());
     return w.ok() ? *std::move(w) : nullptr;
   }
@@ -185,6 +187,11 @@ class WorkerE2eTest : public ::testing::Test {
 
 ScratchDir* WorkerE2eTest::data_ = nullptr;
 
+// The undisturbed single-rank matrix, once SweepSurvivesAKilledWorker... has run (tests
+// of this binary run in declaration order); empty when that test was filtered out.
+std::map<std::string, std::string>* g_single_rank_matrix =
+    new std::map<std::string, std::string>();
+
 // Every job of a finished sweep has exactly one whole-dataset result per eval dataset.
 void ExpectOneResultPerJobAndDataset(const std::vector<v1::Job>& jobs) {
   for (const v1::Job& job : jobs) {
@@ -220,10 +227,17 @@ TEST_F(WorkerE2eTest, SweepSurvivesAKilledWorkerWithTheSameMatrix) {
   const std::vector<v1::Job> jobs = JobsWithResults(*clean.client, *sweep);
   ASSERT_EQ(jobs.size(), 3u);
   ExpectOneResultPerJobAndDataset(jobs);
+  // Final weights are stored under the job's hash, where dependent jobs look for them.
+  for (const v1::Job& j : jobs) {
+    if (j.spec().method().kind() == "pre") continue;
+    EXPECT_TRUE(fs::exists(clean.artifacts() + "/weights/" + j.hash() + ".safetensors"))
+        << j.hash();
+  }
   auto matrix = clean.client->Matrix(*sweep);
   ASSERT_THAT(matrix.status(), IsOk());
   const std::map<std::string, std::string> expected = MatrixCells(*matrix);
   EXPECT_EQ(expected.size(), 9u);  // baseline + 2 rows, 3 columns
+  *g_single_rank_matrix = expected;
   for (const auto& [cell, value] : expected) {
     std::fprintf(stderr, "  undisturbed %-40s %s\n", cell.c_str(), value.c_str());
   }
@@ -293,6 +307,47 @@ TEST_F(WorkerE2eTest, SweepSurvivesAKilledWorkerWithTheSameMatrix) {
   auto matrix3 = faulty.client->Matrix(*sweep2);
   ASSERT_THAT(matrix3.status(), IsOk());
   EXPECT_EQ(MatrixCells(*matrix3), expected);
+}
+
+// A 2-device job runs as two Gloo rank processes on a cpu:2 worker; rank 0 reports.
+TEST_F(WorkerE2eTest, TwoDeviceJobsRunAsTwoGlooRanks) {
+  Run run;
+  ASSERT_NO_FATAL_FAILURE(StartRun(&run));
+  std::unique_ptr<Child> w = Worker(run, "w", "cpu:2");
+  auto sweep = run.client->Submit(SweepYaml(/*max_steps=*/20, /*epochs=*/1, /*devices=*/2));
+  ASSERT_THAT(sweep.status(), IsOk());
+  std::optional<v1::Job> running = WaitForJob(
+      *run.client, *sweep,
+      [](const v1::Job& j) { return j.state() == v1::JOB_STATE_RUNNING; },
+      absl::Minutes(2));
+  ASSERT_TRUE(running.has_value()) << Logs(run, {"coordinator", "w"});
+  const size_t ranks = FindProcesses({"--rank-mode", run.artifacts()}).size();
+  auto state = run.client->WaitForSweep(*sweep, absl::Minutes(3));
+  ASSERT_THAT(state.status(), IsOk()) << Logs(run, {"coordinator", "w"});
+  ASSERT_EQ(*state, v1::SWEEP_STATE_SUCCEEDED) << Logs(run, {"coordinator", "w"});
+  EXPECT_EQ(ranks, 2u);
+  const std::vector<v1::Job> jobs = JobsWithResults(*run.client, *sweep);
+  ASSERT_EQ(jobs.size(), 3u);
+  ExpectOneResultPerJobAndDataset(jobs);
+  auto matrix = run.client->Matrix(*sweep);
+  ASSERT_THAT(matrix.status(), IsOk());
+  const std::map<std::string, std::string> cells = MatrixCells(*matrix);
+  EXPECT_EQ(cells.size(), 9u);
+  for (const auto& [cell, value] : cells) {
+    std::fprintf(stderr, "  2 ranks     %-40s %s\n", cell.c_str(), value.c_str());
+  }
+  // Same global batch, so the same weights up to float rounding: every accuracy is the
+  // single-rank one within 2 images (measured: identical).
+  if (!g_single_rank_matrix->empty()) {
+    ASSERT_EQ(cells.size(), g_single_rank_matrix->size());
+    for (const auto& [cell, value] : cells) {
+      const std::string& single = g_single_rank_matrix->at(cell);
+      const int a = std::stoi(value.substr(0, value.find('/')));
+      const int b = std::stoi(single.substr(0, single.find('/')));
+      EXPECT_LE(std::abs(a - b), 2) << cell << ": 2 ranks " << value << ", 1 rank " << single;
+      EXPECT_EQ(value.substr(value.find('/')), single.substr(single.find('/'))) << cell;
+    }
+  }
 }
 
 TEST_F(WorkerE2eTest, CancelStopsRunningRanksWithinOneHeartbeat) {
