@@ -12,7 +12,10 @@ namespace rib::engine::testing {
 
 class TinyClassifierImpl : public ClassifierImpl {
  public:
-  explicit TinyClassifierImpl(int64_t classes = 3) : classes_(classes) {
+  // norm=false skips the batch norm (per-rank batch statistics would make N ranks
+  // differ from one, as in PyTorch DDP without SyncBatchNorm).
+  explicit TinyClassifierImpl(int64_t classes = 3, bool use_norm = true)
+      : classes_(classes), use_norm_(use_norm) {
     body = register_module("body", torch::nn::Linear(16, 8));
     norm = register_module("norm", torch::nn::BatchNorm1d(8));
     head = register_module("head", torch::nn::Linear(8, classes));
@@ -21,7 +24,7 @@ class TinyClassifierImpl : public ClassifierImpl {
     torch::Tensor x = images.reshape({images.size(0), -1});
     torch::Tensor y = body(x);
     if (lora_a.defined()) y = y + lora_scale_ * torch::matmul(torch::matmul(x, lora_a.t()), lora_b.t());
-    return torch::tanh(norm(y));
+    return torch::tanh(use_norm_ ? norm(y) : y);
   }
   torch::Tensor Head(const torch::Tensor& features) override { return head(features); }
   std::vector<std::string> HeadParameterNames() const override {
@@ -56,6 +59,7 @@ class TinyClassifierImpl : public ClassifierImpl {
 
  private:
   int64_t classes_;
+  bool use_norm_;
   double lora_scale_ = 1.0;
 };
 TORCH_MODULE(TinyClassifier);
