@@ -11,7 +11,8 @@ def best(directory, case, side):
     runs = [json.load(open(p))
             for p in sorted(glob.glob("%s/%s.%s.r*.json" % (directory, case, side)))]
     out = dict(runs[0])
-    for key in ("train_images_per_s", "eval_images_per_s"):
+    for key in ("train_images_per_s", "eval_images_per_s", "train_images_per_cpu_s",
+                "eval_images_per_cpu_s"):
         out[key] = max(r[key] for r in runs)
     out["rounds"] = len(runs)
     return out
@@ -34,6 +35,8 @@ def main():
             "%.2fx" % (cpp["train_images_per_s"] / py["train_images_per_s"]),
             "%.1f" % cpp["eval_images_per_s"], "%.1f" % py["eval_images_per_s"],
             "%.2fx" % (cpp["eval_images_per_s"] / py["eval_images_per_s"]),
+            "%.2fx/%.2fx" % (cpp["train_images_per_cpu_s"] / py["train_images_per_cpu_s"],
+                             cpp["eval_images_per_cpu_s"] / py["eval_images_per_cpu_s"]),
             "%.1f" % (3 * f * cpp["train_images_per_s"] / 1e9),
             "%.1f" % (f * cpp["eval_images_per_s"] / 1e9),
             "%.2f" % (f / 1e9),
@@ -41,13 +44,15 @@ def main():
              "%d/%d equal, max|d|=%.1e" % (same, len(a), diff)),
         ])
     head = ["case", "batch tr/ev", "C++ train", "Py train", "ratio", "C++ eval", "Py eval",
-            "ratio", "GFLOP/s tr", "GFLOP/s ev", "GFLOP/img", "losses C++ vs Py"]
+            "ratio", "CPU-time ratio tr/ev", "GFLOP/s tr", "GFLOP/s ev", "GFLOP/img", "losses C++ vs Py"]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     print("rib engine vs plain PyTorch loop: images/s, %d threads, fp32 matmul peak %.1f GFLOP/s"
           % (threads, peak))
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+    print("(ratio = C++/Python images per wall-clock second; CPU-time ratio = per CPU-second"
+          " of the process, which a loaded machine distorts less)")
     print("(training FLOPs = 3 x forward; GFLOP/img = forward; best of the timed repetitions;"
           " load average now %.1f on %d CPUs)" % (os.getloadavg()[0], os.cpu_count()))
 
