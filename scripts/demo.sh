@@ -32,9 +32,11 @@ SWEEP_FILE="$RIB_ROOT/scripts/demo_sweep.yaml"
 [ "$short" = 1 ] && SWEEP_FILE="$RIB_ROOT/scripts/demo_sweep_short.yaml"
 BIN="$RIB_BUILD_DIR/bin"
 
-rib_install_deps
-rib_log "building (incremental)"
-rib_build rib-coordinator rib-worker rib rib-data rib-pretrain >/dev/null
+if [ -z "${RIB_DEMO_SKIP_BUILD:-}" ]; then   # set by the e2e test, which runs from a built tree
+  rib_install_deps
+  rib_log "building (incremental)"
+  rib_build rib-coordinator rib-worker rib rib-data rib-pretrain >/dev/null
+fi
 
 if [ "$fresh" = 1 ] && [ -d "$STATE" ]; then
   rib_log "--fresh: removing $STATE"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# e2e: scripts/demo.sh --short --fresh in a scratch state directory, then checks what a
+# user gets: the sweep succeeded (exit 0), the matrix printed, and the report directory
+# holds the CSV, JSON, SVG heatmaps and the Markdown summary with an mRI per method.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state="$(mktemp -d /tmp/rib-demo-short.XXXXXX)"
+trap 'rm -rf "$state"' EXIT
+out="$state/out.txt"
+RIB_STATE_DIR="$state/state" RIB_DEMO_SKIP_BUILD=1 bash "$root/scripts/demo.sh" --short --fresh \
+  >"$out" 2>"$state/err.txt" || { cat "$out"; tail -50 "$state/err.txt"; exit 1; }
+cat "$out"
+report="$state/state/report"
+fail() { echo "demo_short_test: $*" >&2; exit 1; }
+for f in matrix.csv matrix.json summary.md; do [ -s "$report/$f" ] || fail "missing $report/$f"; done
+ls "$report"/*.svg >/dev/null 2>&1 || fail "no SVG heatmap in $report"
+# One model × 3 methods: the summary has a row per method.
+for m in ft lp wise; do grep -q "| *$m *|" "$report/summary.md" || fail "summary.md has no row for $m"; done
+grep -q "mRI" "$out" || fail "the printed matrix has no mRI line"
+# Second run: the same sweep file resolves to the same sweep; nothing is recomputed.
+RIB_STATE_DIR="$state/state" RIB_DEMO_SKIP_BUILD=1 bash "$root/scripts/demo.sh" --short \
+  >"$state/out2.txt" 2>"$state/err2.txt" || { tail -30 "$state/err2.txt"; fail "second run failed"; }
+grep -q "already submitted" "$state/err2.txt" || fail "second run did not reuse the sweep"
+echo "demo_short_test: ok"
