@@ -218,6 +218,12 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
     best_train_cpu = std::max(best_train_cpu, c.timed_steps * c.train_batch / (CpuNow() - c0));
   }
 
+  // The trained weights, so the peer can check that both loops computed the same thing.
+  if (auto s = SaveClassifier(model, prefix + ".final.safetensors"); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+
   model->eval();
   double best_eval = 0, best_eval_cpu = 0;
   double checksum = 0;

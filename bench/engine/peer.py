@@ -184,6 +184,13 @@ def run_case(directory, name):
         best_train = max(best_train, n / (time.perf_counter() - t0))
         best_train_cpu = max(best_train_cpu, n / (time.process_time() - c0))
 
+    # Compare the trained weights with the engine's after the same steps.
+    theirs = read_safetensors("%s/%s.final.safetensors" % (directory, name))
+    ours = model.state_dict()
+    weight_diff = max(float((ours[k].double() - theirs[k].double()).abs().max())
+                      if ours[k].numel() else 0.0 for k in ours)
+    weights_identical = all(torch.equal(ours[k], theirs[k]) for k in ours)
+
     model.eval()
     best_eval = best_eval_cpu = 0.0
     n = cfg["eval_batches"] * cfg["eval_batch"]
@@ -198,7 +205,8 @@ def run_case(directory, name):
     result = {"case": name, "threads": torch.get_num_threads(),
               "train_images_per_s": best_train, "eval_images_per_s": best_eval,
               "train_images_per_cpu_s": best_train_cpu, "eval_images_per_cpu_s": best_eval_cpu,
-              "losses": losses}
+              "losses": losses, "weights_identical": weights_identical,
+              "weight_max_abs_diff": weight_diff}
     with open("%s/%s.py.json" % (directory, name), "w") as f:
         json.dump(result, f)
     print("[py]  %-24s train %8.1f img/s  eval %8.1f img/s" % (name, best_train, best_eval),

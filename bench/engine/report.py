@@ -42,9 +42,12 @@ def main():
             "%.2f" % (f / 1e9),
             ("identical" if same == len(a) == len(b) else
              "%d/%d equal, max|d|=%.1e" % (same, len(a), diff)),
+            ("identical" if py["weights_identical"] else
+             "max|d|=%.1e" % py["weight_max_abs_diff"]),
         ])
     head = ["case", "batch tr/ev", "C++ train", "Py train", "ratio", "C++ eval", "Py eval",
-            "ratio", "CPU-time ratio tr/ev", "GFLOP/s tr", "GFLOP/s ev", "GFLOP/img", "losses C++ vs Py"]
+            "ratio", "CPU-time ratio tr/ev", "GFLOP/s tr", "GFLOP/s ev", "GFLOP/img", "losses C++ vs Py",
+            "trained weights"]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     print("rib engine vs plain PyTorch loop: images/s, %d threads, fp32 matmul peak %.1f GFLOP/s"
           % (threads, peak))

@@ -33,7 +33,9 @@ class ClassifierImpl : public torch::nn::Module {
   virtual int64_t in_channels() const { return 3; }
 
   // LoRA (DESIGN §6): rank-r adapters on the q and v projections of every attention
-  // block. FAILED_PRECONDITION for architectures without attention.
+  // block, registered as parameters blocks.N.attn.lora_{q,v}_{A,B} (A: [r, D], B: [D, r],
+  // B = 0 so the output is unchanged at first). The caller freezes the base weights.
+  // FAILED_PRECONDITION for architectures without attention or when already enabled.
   virtual absl::Status EnableLora(int64_t rank, double alpha) {
     return absl::FailedPreconditionError("this architecture has no attention blocks");
   }
