@@ -119,7 +119,7 @@ TEST_F(RunnerTest, FineTunesEvaluatesAndReportsRows) {
 TEST_F(RunnerTest, PreEvaluatesThePretrainedWeightsWithoutTraining) {
   JobSpec spec = Spec("pre");
   spec.finetune_dataset = "";
-  spec.eval_datasets = {"fmnist-val"};
+  spec.eval_datasets = {"fmnist-a"};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult result, RunJob(spec, Options(), nullptr));
   EXPECT_EQ(result.steps, 0);
   EXPECT_EQ(result.weights_path, "pre.safetensors");
@@ -133,7 +133,7 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   // lpft starts from lp's weights: with lr 0 it ends exactly there.
   JobSpec lpft = Spec("lpft");
   lpft.training.lr = 0.0;
-  lpft.eval_datasets = {"fmnist-val"};
+  lpft.eval_datasets = {"fmnist-a"};
   RunOptions options = Options();
   EXPECT_THAT(RunJob(lpft, options, nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("'lp'")));
@@ -149,7 +149,7 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   JobSpec wise = Spec("wise-ft");
   wise.method.params = {{"alpha", "1"}};
   wise.finetune_dataset = "fmnist-v2";
-  wise.eval_datasets = {"fmnist-val"};
+  wise.eval_datasets = {"fmnist-a"};
   options.dependency_weights = {{"ft", ft.weights_path}};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult wise_result, RunJob(wise, options, nullptr));
   TensorMap ft_weights = Weights(ft.weights_path);
@@ -159,7 +159,7 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   }
   JobSpec soup = Spec("soup");
   soup.method.members = {"ft"};
-  soup.eval_datasets = {"fmnist-val"};
+  soup.eval_datasets = {"fmnist-a"};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult soup_result, RunJob(soup, options, nullptr));
   TensorMap soup_weights = Weights(soup_result.weights_path);
   TensorMap pre_weights = Weights(pre_path_);
