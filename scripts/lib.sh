@@ -71,6 +71,13 @@ rib_pg_start() {
   if [ "$(id -u)" = 0 ]; then
     chown postgres:postgres "$RIB_PG_DIR"
     runas=(runuser -u postgres --)
+    # The postgres user must be able to reach the directory: let it traverse (o+x, no
+    # read) each parent that stops it, e.g. a 0700 mktemp folder or /root.
+    local d="$RIB_PG_DIR"
+    while ! runuser -u postgres -- test -x "$RIB_PG_DIR" 2>/dev/null && [ "$d" != / ]; do
+      d="$(dirname "$d")"
+      runuser -u postgres -- test -x "$d" 2>/dev/null || chmod o+x "$d"
+    done
   fi
   if [ ! -f "$RIB_PG_DIR/data/PG_VERSION" ]; then
     "${runas[@]}" "$RIB_PG_BIN/initdb" -D "$RIB_PG_DIR/data" -U postgres --auth=trust \
