@@ -48,8 +48,12 @@ pids=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  # Workers drain on the first TERM; a second one stops their ranks at once.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 0.5
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  jobs -p | xargs -r kill 2>/dev/null || true
   rib_pg_stop
   exit "$rc"
 }
@@ -93,7 +97,10 @@ done 2>/dev/null
 "$BIN/rib" submit "$SWEEP_FILE" >&2
 sweep="$("$BIN/rib" submit -q "$SWEEP_FILE")"   # idempotent: the same file → the same sweep
 watch_rc=0
-"$BIN/rib" watch "$sweep" || watch_rc=$?
+# In the background + wait, so a SIGINT/SIGTERM sent to this script alone (not only a
+# terminal's Ctrl-C to the whole group) runs the cleanup at once.
+"$BIN/rib" watch "$sweep" &
+wait $! || watch_rc=$?
 "$BIN/rib" matrix "$sweep"
 rm -rf "$REPORT"
 "$BIN/rib" matrix "$sweep" --out "$REPORT" >/dev/null
