@@ -48,11 +48,15 @@ pids=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  # Workers drain on the first TERM; a second one stops their ranks at once.
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # Workers first (newest first), while the coordinator can still take their release:
+  # the first TERM drains, a second stops their ranks at once. Then the coordinator.
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   sleep 0.5
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   jobs -p | xargs -r kill 2>/dev/null || true
   rib_pg_stop
   exit "$rc"
@@ -89,7 +93,7 @@ rib_log "coordinator on $addr"
 for i in 1 2; do
   "$BIN/rib-worker" --coordinator="$addr" --devices=cpu:1 --threads-per-slot=1 \
     --data-root="$STATE/data" --artifact-root="$STATE/artifacts" --name="demo-worker-$i" \
-    2>"$STATE/logs/worker-$i.log" &
+    --drain-timeout=10s 2>"$STATE/logs/worker-$i.log" &
   pids+=($!)
 done 2>/dev/null
 
