@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/json.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
@@ -62,35 +63,6 @@ std::string CsvField(const std::string& text) {
   return quoted + "\"";
 }
 
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string LatexEscape(const std::string& text) {
   std::string out;
@@ -132,7 +104,7 @@ std::string JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
   for (int c = 0; c < m.eval_datasets_size(); ++c) {
     const Cell* cell = CellAt(row, c);
     std::string text =
-        absl::StrCat("{\"eval_dataset\": ", JsonString(m.eval_datasets(c)));
+        absl::StrCat("{\"eval_dataset\": ", JsonQuote(m.eval_datasets(c)));
     if (cell == nullptr) {
       absl::StrAppend(&text,
                       ", \"accuracy\": null, \"correct\": null, \"total\": null, "
@@ -374,19 +346,19 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
   std::vector<std::string> objects;
   for (const Matrix& m : matrices) {
     std::vector<std::string> evals;
-    for (const std::string& e : m.eval_datasets()) evals.push_back(JsonString(e));
+    for (const std::string& e : m.eval_datasets()) evals.push_back(JsonQuote(e));
     std::vector<std::string> rows;
     for (const MatrixRow& row : m.rows()) {
       rows.push_back(absl::StrCat(
-          "      {\"finetune_dataset\": ", JsonString(row.finetune_dataset()),
+          "      {\"finetune_dataset\": ", JsonQuote(row.finetune_dataset()),
           ", \"cells\": ", JsonCells(m, row, true),
           ", \"ri\": ", JsonOptional(row.has_ri(), row.ri()), ", \"pretrain_change\": ",
           JsonOptional(row.has_pretrain_change(), row.pretrain_change()), "}"));
     }
     objects.push_back(absl::StrCat(
-        "  {\n    \"model\": ", JsonString(m.model()),
-        ",\n    \"method\": ", JsonString(m.method()),
-        ",\n    \"pretrain_dataset\": ", JsonString(m.pretrain_dataset()),
+        "  {\n    \"model\": ", JsonQuote(m.model()),
+        ",\n    \"method\": ", JsonQuote(m.method()),
+        ",\n    \"pretrain_dataset\": ", JsonQuote(m.pretrain_dataset()),
         ",\n    \"eval_datasets\": [", absl::StrJoin(evals, ", "), "]",
         ",\n    \"baseline\": {\"cells\": ", JsonCells(m, m.baseline(), false), "}",
         ",\n    \"rows\": [", rows.empty() ? "" : "\n", absl::StrJoin(rows, ",\n"),

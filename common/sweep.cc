@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/hash.h"
+#include "common/json.h"
 #include "common/status_macros.h"
 
 namespace rib {
@@ -100,45 +101,6 @@ std::string RangeText(const ParamDef& p) {
 
 // ---- JSON ----------------------------------------------------------------------------
 
-std::string Quote(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
-
 std::string Number(double v) {
   // JSON has no NaN or infinity; a validated spec never holds them.
   if (!std::isfinite(v)) return "null";
@@ -153,7 +115,7 @@ class JsonObject {
     return *this;
   }
   JsonObject& Str(const std::string& key, absl::string_view v) {
-    return Raw(key, Quote(v));
+    return Raw(key, JsonQuote(v));
   }
   JsonObject& Real(const std::string& key, double v) { return Raw(key, Number(v)); }
   JsonObject& Int(const std::string& key, int64_t v) { return Raw(key, absl::StrCat(v)); }
@@ -166,7 +128,7 @@ class JsonObject {
     for (const auto& [k, v] : fields_) {
       if (!first) out += ",";
       first = false;
-      absl::StrAppend(&out, Quote(k), ":", v);
+      absl::StrAppend(&out, JsonQuote(k), ":", v);
     }
     return out + "}";
   }
@@ -177,7 +139,7 @@ class JsonObject {
 
 std::string StringArray(std::vector<std::string> items) {
   std::vector<std::string> quoted;
-  for (const std::string& s : items) quoted.push_back(Quote(s));
+  for (const std::string& s : items) quoted.push_back(JsonQuote(s));
   return absl::StrCat("[", absl::StrJoin(quoted, ","), "]");
 }
 

@@ -3,47 +3,19 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/json.h"
 #include "absl/strings/str_format.h"
 #include "yaml-cpp/yaml.h"
 
 namespace rib::storage {
 namespace {
 
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string Num(double v) { return absl::StrFormat("%.17g", v); }
 
 std::string StrList(const std::vector<std::string>& v) {
   std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", Quote(v[i]));
+  for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? "," : "", JsonQuote(v[i]));
   return out + "]";
 }
 
@@ -57,7 +29,7 @@ std::string StrMap(const std::map<std::string, std::string>& m) {
   std::string out = "{";
   bool first = true;
   for (const auto& [k, v] : m) {
-    absl::StrAppend(&out, first ? "" : ",", Quote(k), ":", Quote(v));
+    absl::StrAppend(&out, first ? "" : ",", JsonQuote(k), ":", JsonQuote(v));
     first = false;
   }
   return out + "}";
@@ -91,29 +63,29 @@ std::string EncodeJobSpec(const JobSpec& s) {
   std::string pre =
       absl::StrCat("{\"image_size\":", p.image_size, ",\"crop_pct\":", Num(p.crop_pct),
                    ",\"mean\":", NumList(p.mean), ",\"std\":", NumList(p.std),
-                   ",\"interpolation\":", Quote(p.interpolation), "}");
+                   ",\"interpolation\":", JsonQuote(p.interpolation), "}");
   std::string model = absl::StrCat(
-      "{\"name\":", Quote(m.name), ",\"arch\":", Quote(m.arch),
-      ",\"weights\":", Quote(m.weights), ",\"weights_digest\":", Quote(m.weights_digest),
+      "{\"name\":", JsonQuote(m.name), ",\"arch\":", JsonQuote(m.arch),
+      ",\"weights\":", JsonQuote(m.weights), ",\"weights_digest\":", JsonQuote(m.weights_digest),
       ",\"preprocessing\":", pre, ",\"num_classes\":", m.num_classes, "}");
   std::string method =
-      absl::StrCat("{\"name\":", Quote(s.method.name), ",\"kind\":", Quote(s.method.kind),
+      absl::StrCat("{\"name\":", JsonQuote(s.method.name), ",\"kind\":", JsonQuote(s.method.kind),
                    ",\"params\":", StrMap(s.method.params),
                    ",\"members\":", StrList(s.method.members), "}");
   std::string training = absl::StrCat(
-      "{\"optimizer\":", Quote(t.optimizer), ",\"lr\":", Num(t.lr),
+      "{\"optimizer\":", JsonQuote(t.optimizer), ",\"lr\":", Num(t.lr),
       ",\"momentum\":", Num(t.momentum), ",\"weight_decay\":", Num(t.weight_decay),
       ",\"batch_size\":", t.batch_size, ",\"epochs\":", t.epochs,
-      ",\"warmup_steps\":", t.warmup_steps, ",\"schedule\":", Quote(t.schedule),
-      ",\"precision\":", Quote(t.precision), ",\"seed\":", t.seed,
+      ",\"warmup_steps\":", t.warmup_steps, ",\"schedule\":", JsonQuote(t.schedule),
+      ",\"precision\":", JsonQuote(t.precision), ",\"seed\":", t.seed,
       ",\"skip_corrupt\":", t.skip_corrupt ? "true" : "false",
       ",\"max_steps\":", t.max_steps, ",\"eval_batch_size\":", t.eval_batch_size, "}");
   return absl::StrCat("{\"model\":", model, ",\"method\":", method,
-                      ",\"finetune_dataset\":", Quote(s.finetune_dataset),
+                      ",\"finetune_dataset\":", JsonQuote(s.finetune_dataset),
                       ",\"eval_datasets\":", StrList(s.eval_datasets),
-                      ",\"training\":", training, ",\"split\":", Quote(s.split),
+                      ",\"training\":", training, ",\"split\":", JsonQuote(s.split),
                       ",\"test_fraction\":", Num(s.test_fraction),
-                      ",\"devices\":", s.devices, ",\"suite\":", Quote(s.suite),
+                      ",\"devices\":", s.devices, ",\"suite\":", JsonQuote(s.suite),
                       ",\"dependency_hashes\":", StrMap(s.dependency_hashes), "}");
 }
 
