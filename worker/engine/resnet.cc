@@ -62,12 +62,15 @@ ResidualBlockImpl::ResidualBlockImpl(bool bottleneck, int64_t in_planes, int64_t
   }
 }
 
+// ReLU and the residual sum run in place on batch-norm outputs, as torchvision's
+// (ReLU(inplace=True), out += identity): same values, less memory traffic. Batch norm's
+// backward needs its input, not its output, so autograd allows it.
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
-  auto out = torch::relu(ConvBn(conv1_, bn1_, x));
+  auto out = ConvBn(conv1_, bn1_, x).relu_();
   out = ConvBn(conv2_, bn2_, out);
-  if (bottleneck_) out = ConvBn(conv3_, bn3_, torch::relu(out));
-  auto identity = downsample_ ? ConvBn(down_conv_, down_bn_, x) : x;
-  return torch::relu(out + identity);
+  if (bottleneck_) out = ConvBn(conv3_, bn3_, out.relu_());
+  out += downsample_ ? ConvBn(down_conv_, down_bn_, x) : x;
+  return out.relu_();
 }
 
 }  // namespace internal
@@ -101,7 +104,7 @@ torch::Tensor ResNetImpl::Features(const torch::Tensor& images) {
   torch::Tensor x = images;
   // A grayscale batch for an RGB model: replicate the channel (FMNIST images).
   if (x.size(1) == 1 && config_.in_channels == 3) x = x.expand({-1, 3, -1, -1});
-  x = torch::relu(internal::ConvBn(conv1_, bn1_, x));
+  x = internal::ConvBn(conv1_, bn1_, x).relu_();
   if (!config_.small_stem) x = torch::max_pool2d(x, 3, 2, 1);
   for (auto& stage : stages_) x = stage->forward(x);
   return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
