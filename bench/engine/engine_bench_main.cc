@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -25,6 +26,7 @@
 #include "worker/engine/model.h"
 #include "worker/engine/resnet.h"
 #include "worker/engine/safetensors.h"
+#include "worker/engine/threads.h"
 #include "worker/engine/vit.h"
 #include "worker/engine/weights.h"
 
@@ -197,6 +199,11 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
     return 1;
   }
 
+  // The engine's thread policy for this model, as RunJob applies it.
+  const ThreadPolicy policy = PreferredThreadPolicy(*model);
+  SetCpuThreads(flags.threads, policy);
+  std::fprintf(stderr, "[c++] %s: thread policy %s\n", c.name.c_str(),
+               policy == ThreadPolicy::kBlas ? "blas" : "openmp");
   Sgd sgd(model->parameters(), flags.lr, 0.9);
   std::vector<double> losses;
   int step = 0;
@@ -242,7 +249,8 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
   }
   const double flops = ForwardFlops(*model);
   std::ofstream out(prefix + ".cpp.json");
-  out << "{\"case\":\"" << c.name << "\",\"threads\":" << torch::get_num_threads()
+  out << "{\"case\":\"" << c.name << "\",\"threads\":" << flags.threads
+      << ",\"thread_policy\":\"" << (policy == ThreadPolicy::kBlas ? "blas" : "openmp") << "\""
       << ",\"train_batch\":" << c.train_batch << ",\"eval_batch\":" << c.eval_batch
       << ",\"warmup_steps\":" << c.warmup_steps << ",\"timed_steps\":" << c.timed_steps
       << ",\"eval_batches\":" << c.eval_batches << ",\"repeats\":" << flags.repeats
@@ -277,10 +285,13 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  if (flags.threads > 0) torch::set_num_threads(flags.threads);
+  if (flags.threads <= 0) {
+    flags.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  SetCpuThreads(flags.threads, ThreadPolicy::kBlas);  // the peak: a large product
   const double peak = MatmulPeakGflops();
   std::fprintf(stderr, "[c++] %d threads, fp32 matmul peak %.1f GFLOP/s\n",
-               torch::get_num_threads(), peak);
+               flags.threads, peak);
   const std::vector<Case> all = {
       {"fmnist_vit", 64, 256, 3, 10, 8},
       {"fmnist_resnet", 64, 256, 3, 10, 8},

@@ -24,13 +24,14 @@ def main():
     peak = threads = None
     for c in cases:
         cpp, py = best(directory, c, "cpp"), best(directory, c, "py")
-        peak, threads = cpp["matmul_peak_gflops"], cpp["threads"]
+        peak = max(peak or 0.0, cpp["matmul_peak_gflops"])
+        threads = cpp["threads"]
         f = cpp["forward_flops"]
         a, b = cpp["losses"], py["losses"]
         same = sum(1 for x, y in zip(a, b) if x == y)
         diff = max(abs(x - y) for x, y in zip(a, b))
         rows.append([
-            c, "%d/%d" % (cpp["train_batch"], cpp["eval_batch"]),
+            c, cpp.get("thread_policy", "-"), "%d/%d" % (cpp["train_batch"], cpp["eval_batch"]),
             "%.1f" % cpp["train_images_per_s"], "%.1f" % py["train_images_per_s"],
             "%.2fx" % (cpp["train_images_per_s"] / py["train_images_per_s"]),
             "%.1f" % cpp["eval_images_per_s"], "%.1f" % py["eval_images_per_s"],
@@ -45,7 +46,7 @@ def main():
             ("identical" if py["weights_identical"] else
              "max|d|=%.1e" % py["weight_max_abs_diff"]),
         ])
-    head = ["case", "batch tr/ev", "C++ train", "Py train", "ratio", "C++ eval", "Py eval",
+    head = ["case", "C++ threads", "batch tr/ev", "C++ train", "Py train", "ratio", "C++ eval", "Py eval",
             "ratio", "CPU-time ratio tr/ev", "GFLOP/s tr", "GFLOP/s ev", "GFLOP/img", "losses C++ vs Py",
             "trained weights"]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
@@ -56,6 +57,9 @@ def main():
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
     print("(ratio = C++/Python images per wall-clock second; CPU-time ratio = per CPU-second"
           " of the process, which a loaded machine distorts less)")
+    print("(C++ threads = the engine's thread policy, worker/engine/threads.h: openmp = OpenMP"
+          " pool gets the cores, BLAS 1; blas = the reverse. The Python loop keeps both pools at"
+          " the default size, as a plain script does)")
     print("(training FLOPs = 3 x forward; GFLOP/img = forward; best of the timed repetitions;"
           " load average now %.1f on %d CPUs)" % (os.getloadavg()[0], os.cpu_count()))
 

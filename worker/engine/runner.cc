@@ -18,6 +18,7 @@
 #include "worker/engine/label_mask.h"
 #include "worker/engine/methods.h"
 #include "worker/engine/safetensors.h"
+#include "worker/engine/threads.h"
 #include "worker/engine/trainer.h"
 #include "worker/engine/weights.h"
 
@@ -202,12 +203,12 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
                                  EventSink* sink) {
   RIB_RETURN_IF_ERROR(ValidateMethod(spec.method));
   RIB_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
-  if (options.threads > 0) torch::set_num_threads(options.threads);
   const int world = GroupSize(options.group);
   const TrainingConfig& config = spec.training;
   torch::manual_seed(static_cast<uint64_t>(config.seed));
 
   RIB_ASSIGN_OR_RETURN(Classifier model, LoadModel(spec.model, options));
+  SetCpuThreads(options.threads, PreferredThreadPolicy(*model));
   if (spec.model.preprocessing.image_size != model->image_size()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "model '", spec.model.name, "' (", spec.model.arch, ") takes ", model->image_size(),

@@ -3,8 +3,8 @@
 // every eval dataset (test split) and report as it goes. What the worker's rank
 // processes and rib-run call.
 //
-// Thread-compatible: one job per call; the call sets torch's global seed and (when
-// RunOptions::threads > 0) its intra-op thread count.
+// Thread-compatible: one job per call; the call sets torch's global seed and the
+// process's compute threads (threads.h: RunOptions::threads, split by the model's policy).
 #ifndef RIB_WORKER_ENGINE_RUNNER_H_
 #define RIB_WORKER_ENGINE_RUNNER_H_
 
@@ -35,7 +35,8 @@ struct RunOptions {
   std::string weights_out_dir;
   // "cpu", "cuda" or "cuda:N".
   std::string device = "cpu";
-  // torch intra-op threads and data-decoding threads; 0 = leave torch's default.
+  // Compute threads (SetCpuThreads with the model's policy) and data-decoding threads;
+  // 0 = all hardware threads.
   int threads = 0;
   // nullptr = single process; otherwise this rank's group (data and evaluation are
   // sharded, gradients averaged, counts summed).
