@@ -31,7 +31,7 @@
 //   eval_datasets: [fmnist-val, fmnist-v2]    # default: the suite's val + the 8
 //   training: {lr: 0.001, epochs: 10, batch_size: 64, warmup_steps: 196, momentum: 0.9,
 //              weight_decay: 0, seed: 0, precision: auto, max_steps: 0,
-//              skip_corrupt: false, optimizer: sgd, schedule: cosine,
+//              skip_corrupt: false, optimizer: sgd (or adamw), schedule: cosine,
 //              eval_batch_size: 256}
 //
 // Method kinds and their parameters (defaults in brackets; DESIGN §6):

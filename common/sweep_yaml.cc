@@ -284,7 +284,7 @@ absl::Status SweepParser::ParseTraining(const YAML::Node& n, TrainingConfig* t) 
                 "warmup_steps", "schedule", "precision", "seed", "skip_corrupt",
                 "max_steps", "eval_batch_size"}));
   if (const YAML::Node v = n["optimizer"]) {
-    RIB_ASSIGN_OR_RETURN(t->optimizer, OneOf(v, "training.optimizer", {"sgd"}));
+    RIB_ASSIGN_OR_RETURN(t->optimizer, OneOf(v, "training.optimizer", {"sgd", "adamw"}));
   }
   if (const YAML::Node v = n["lr"]) {
     RIB_ASSIGN_OR_RETURN(t->lr, Real(v, "training.lr"));

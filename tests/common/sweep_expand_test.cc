@@ -287,6 +287,7 @@ TEST(JobHash, EveryHashedFieldChangesIt) {
       {"suite", [](JobSpec& s) { s.suite = "imagenet-rib"; }},
       {"lr", [](JobSpec& s) { s.training.lr = 2e-3; }},
       {"momentum", [](JobSpec& s) { s.training.momentum = 0; }},
+      {"optimizer", [](JobSpec& s) { s.training.optimizer = "adamw"; }},
       {"weight_decay", [](JobSpec& s) { s.training.weight_decay = 1e-4; }},
       {"batch_size", [](JobSpec& s) { s.training.batch_size = 32; }},
       {"epochs", [](JobSpec& s) { s.training.epochs = 1; }},

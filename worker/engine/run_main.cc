@@ -45,6 +45,7 @@ ABSL_FLAG(std::string, suite, "fmnist-rib", "fmnist-rib or imagenet-rib");
 ABSL_FLAG(std::string, data_root, "", "dataset root (required)");
 ABSL_FLAG(std::string, out, "rib-run-out", "folder for weights/ and checkpoints/");
 ABSL_FLAG(int, epochs, -1, "training epochs (default 10)");
+ABSL_FLAG(std::string, optimizer, "", "sgd (default) or adamw");
 ABSL_FLAG(double, lr, -1, "learning rate (default 1e-3)");
 ABSL_FLAG(int, batch_size, -1, "global batch size (default 64)");
 ABSL_FLAG(int, max_steps, -1, "cap on optimiser steps (0 = none)");
@@ -115,6 +116,7 @@ struct CellPlan {
 
 absl::Status ApplyOverrides(TrainingConfig* t, std::string* split) {
   if (absl::GetFlag(FLAGS_epochs) >= 0) t->epochs = absl::GetFlag(FLAGS_epochs);
+  if (!absl::GetFlag(FLAGS_optimizer).empty()) t->optimizer = absl::GetFlag(FLAGS_optimizer);
   if (absl::GetFlag(FLAGS_lr) >= 0) t->lr = absl::GetFlag(FLAGS_lr);
   if (absl::GetFlag(FLAGS_batch_size) >= 0) t->batch_size = absl::GetFlag(FLAGS_batch_size);
   if (absl::GetFlag(FLAGS_max_steps) >= 0) t->max_steps = absl::GetFlag(FLAGS_max_steps);

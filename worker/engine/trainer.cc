@@ -77,20 +77,72 @@ std::string MomentumKey(const torch::Tensor& p) {
   return c10::guts::to_string(p.unsafeGetTensorImpl());
 }
 
+// The optimiser named by config.optimizer: "sgd" (momentum, coupled weight decay) or
+// "adamw" (Loshchilov & Hutter; betas 0.9/0.999, decoupled weight decay).
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
+    const TrainingConfig& config, const std::vector<torch::Tensor>& params) {
+  if (config.optimizer == "sgd") {
+    return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::SGD(
+        params, torch::optim::SGDOptions(config.lr)
+                    .momentum(config.momentum)
+                    .weight_decay(config.weight_decay)));
+  }
+  if (config.optimizer == "adamw") {
+    return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::AdamW(
+        params, torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay)));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown optimizer '", config.optimizer, "' (expected sgd or adamw)"));
+}
+
+// Optimiser state of one trainable tensor as checkpoint entries "<kind>/<name>":
+// momentum (sgd); adam_step, exp_avg, exp_avg_sq (adamw).
+void ExportOptimizerState(torch::optim::Optimizer& optimizer, const std::string& name,
+                          const torch::Tensor& p, TensorMap* map) {
+  auto& states = optimizer.state();
+  auto it = states.find(MomentumKey(p));
+  if (it == states.end()) return;
+  if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+    if (sgd->momentum_buffer().defined()) (*map)["momentum/" + name] = sgd->momentum_buffer();
+  } else if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+    (*map)["adam_step/" + name] = torch::tensor(adam->step(), torch::kLong);
+    (*map)["exp_avg/" + name] = adam->exp_avg();
+    (*map)["exp_avg_sq/" + name] = adam->exp_avg_sq();
+  }
+}
+
+void ImportOptimizerState(const TensorMap& map, const std::string& name, const torch::Tensor& p,
+                          torch::optim::Optimizer& optimizer) {
+  auto find = [&](const std::string& kind) -> const torch::Tensor* {
+    auto it = map.find(kind + "/" + name);
+    return it == map.end() ? nullptr : &it->second;
+  };
+  auto on_device = [&](const torch::Tensor& t) { return t.to(p.device()).clone(); };
+  if (dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr) {
+    const torch::Tensor* momentum = find("momentum");
+    if (momentum == nullptr) return;
+    auto state = std::make_unique<torch::optim::SGDParamState>();
+    state->momentum_buffer(on_device(*momentum));
+    optimizer.state()[MomentumKey(p)] = std::move(state);
+  } else {
+    const torch::Tensor* step = find("adam_step");
+    const torch::Tensor* exp_avg = find("exp_avg");
+    const torch::Tensor* exp_avg_sq = find("exp_avg_sq");
+    if (step == nullptr || exp_avg == nullptr || exp_avg_sq == nullptr) return;
+    auto state = std::make_unique<torch::optim::AdamWParamState>();
+    state->step(step->item<int64_t>());
+    state->exp_avg(on_device(*exp_avg));
+    state->exp_avg_sq(on_device(*exp_avg_sq));
+    optimizer.state()[MomentumKey(p)] = std::move(state);
+  }
+}
+
 absl::Status SaveCheckpoint(const std::string& path, const TrainSetup& setup,
-                            torch::optim::SGD& optimizer, int64_t step, int epochs_done,
+                            torch::optim::Optimizer& optimizer, int64_t step, int epochs_done,
                             int64_t total_steps, const LossScaler& scaler) {
   TensorMap map;
   for (const auto& [name, t] : setup.state) map["state/" + name] = t;
-  auto& opt_state = optimizer.state();
-  for (const auto& [name, p] : setup.trainable) {
-    auto it = opt_state.find(MomentumKey(p));
-    if (it == opt_state.end()) continue;
-    auto& sgd_state = static_cast<torch::optim::SGDParamState&>(*it->second);
-    if (sgd_state.momentum_buffer().defined()) {
-      map["momentum/" + name] = sgd_state.momentum_buffer();
-    }
-  }
+  for (const auto& [name, p] : setup.trainable) ExportOptimizerState(optimizer, name, p, &map);
   map["meta/step"] = torch::tensor(step, torch::kLong);
   map["meta/epochs_done"] = torch::tensor(static_cast<int64_t>(epochs_done), torch::kLong);
   map["meta/total_steps"] = torch::tensor(total_steps, torch::kLong);
@@ -100,7 +152,7 @@ absl::Status SaveCheckpoint(const std::string& path, const TrainSetup& setup,
 }
 
 absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
-                            torch::optim::SGD& optimizer, int64_t total_steps,
+                            torch::optim::Optimizer& optimizer, int64_t total_steps,
                             int64_t* step, int* epochs_done, LossScaler* scaler) {
   RIB_ASSIGN_OR_RETURN(TensorMap map, ReadCheckpointFile(path));
   auto get = [&](const std::string& key) -> absl::StatusOr<torch::Tensor> {
@@ -127,13 +179,7 @@ absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
     }
     t.copy_(saved);
   }
-  for (const auto& [name, p] : setup.trainable) {
-    auto it = map.find("momentum/" + name);
-    if (it == map.end()) continue;
-    auto state = std::make_unique<torch::optim::SGDParamState>();
-    state->momentum_buffer(it->second.to(p.device()).clone());
-    optimizer.state()[MomentumKey(p)] = std::move(state);
-  }
+  for (const auto& [name, p] : setup.trainable) ImportOptimizerState(map, name, p, optimizer);
   RIB_ASSIGN_OR_RETURN(torch::Tensor s, get("meta/step"));
   RIB_ASSIGN_OR_RETURN(torch::Tensor e, get("meta/epochs_done"));
   RIB_ASSIGN_OR_RETURN(torch::Tensor scale, get("meta/loss_scale"));
@@ -185,9 +231,9 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
 
   std::vector<torch::Tensor> params;
   for (const auto& [name, p] : setup.trainable) params.push_back(p);
-  torch::optim::SGD optimizer(params, torch::optim::SGDOptions(config.lr)
-                                          .momentum(config.momentum)
-                                          .weight_decay(config.weight_decay));
+  RIB_ASSIGN_OR_RETURN(std::unique_ptr<torch::optim::Optimizer> optimizer_owner,
+                       MakeOptimizer(config, params));
+  torch::optim::Optimizer& optimizer = *optimizer_owner;
 
   int64_t step = 0;
   int epochs_done = 0;
@@ -219,9 +265,7 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
       if (!more) break;
       lr = LearningRateAt(schedule, step);
-      for (auto& group : optimizer.param_groups()) {
-        static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-      }
+      for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
       batch.images = batch.images.to(options.device);
       batch.labels = batch.labels.to(options.device);
       optimizer.zero_grad();

@@ -134,10 +134,15 @@ TEST(TrainerTest, CheckpointsEveryEpochKeepingTheNewest) {
   EXPECT_EQ(files, 1);
 }
 
-TEST(TrainerTest, ResumeFromEpochCheckpointIsBitwiseIdentical) {
+// Trains 3 epochs straight, and again stopped after epoch 1 and resumed from that
+// checkpoint into a differently initialised model: the weights must be equal bit for bit
+// (model and optimiser state restored).
+void ExpectResumeIsBitwiseIdentical(const std::string& optimizer) {
   ScratchDir dir;
   TrainOptions full;
   full.config = Config();
+  full.config.optimizer = optimizer;
+  if (optimizer == "adamw") full.config.lr = 0.01, full.config.weight_decay = 0.05;
   RIB_ASSERT_OK_AND_ASSIGN(TensorMap uninterrupted, RunFt(full));
 
   // The interrupted run: keep its epoch-1 checkpoint (the later ones replace it).
@@ -162,6 +167,30 @@ TEST(TrainerTest, ResumeFromEpochCheckpointIsBitwiseIdentical) {
   resumed.resume_checkpoint = dir.Join("saved-epoch-1.ckpt");
   RIB_ASSERT_OK_AND_ASSIGN(TensorMap after_resume, RunFt(resumed, /*init_seed=*/99));
   ExpectBitwiseEqual(uninterrupted, after_resume);
+}
+
+TEST(TrainerTest, ResumeFromEpochCheckpointIsBitwiseIdentical) {
+  ExpectResumeIsBitwiseIdentical("sgd");
+}
+
+TEST(TrainerTest, ResumeWithAdamWIsBitwiseIdentical) { ExpectResumeIsBitwiseIdentical("adamw"); }
+
+TEST(TrainerTest, AdamWTrainsAndDiffersFromSgd) {
+  TrainOptions sgd, adamw;
+  sgd.config = Config();
+  adamw.config = Config();
+  adamw.config.optimizer = "adamw";
+  adamw.config.lr = 0.01;
+  adamw.config.epochs = 6;
+  adamw.progress_every = 5;
+  RecordingSink sink;
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap with_adamw, RunFt(adamw, 3, &sink));
+  ASSERT_FALSE(sink.losses.empty());
+  EXPECT_LT(sink.losses.back(), sink.losses.front());
+  adamw.config.epochs = 3;
+  RIB_ASSERT_OK_AND_ASSIGN(with_adamw, RunFt(adamw));
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap with_sgd, RunFt(sgd));
+  EXPECT_FALSE(torch::equal(with_adamw.at("body.weight"), with_sgd.at("body.weight")));
 }
 
 TEST(TrainerTest, ResumeRejectsCheckpointOfAnotherSchedule) {
@@ -210,6 +239,10 @@ TEST(TrainerTest, RejectsBadConfig) {
   options.config.schedule = "linear";
   EXPECT_THAT(RunFt(options), StatusIs(absl::StatusCode::kInvalidArgument,
                                        HasSubstr("linear")));
+  options.config = Config();
+  options.config.optimizer = "adam";
+  EXPECT_THAT(RunFt(options), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       HasSubstr("unknown optimizer 'adam'")));
 }
 
 }  // namespace
