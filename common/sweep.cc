@@ -432,6 +432,17 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
     }
     by_kind.emplace(m.kind, &m);
   }
+  // lora adapts attention projections: refuse it up front for a model without them rather
+  // than fail one job per dataset later.
+  for (const ModelSpec& model : sweep.models) {
+    if (!absl::StrContains(model.arch, "resnet")) continue;
+    for (const MethodSpec& m : sweep.methods) {
+      if (m.kind != "lora") continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat("method '", m.name, "' (lora) needs attention blocks; model '",
+                       model.name, "' (arch ", model.arch, ") has none"));
+    }
+  }
 
   // Methods in dependency order; implicit dependencies are appended to `implicit`
   // (a deque, so pointers stay valid).

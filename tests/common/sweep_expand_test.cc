@@ -38,7 +38,7 @@ constexpr char kThreeModels[] =
     "models:\n"
     "  - {name: a, arch: fmnist_vit, weights: a.safetensors}\n"
     "  - {name: b, arch: fmnist_vit, weights: b.safetensors}\n"
-    "  - {name: c, arch: fmnist_resnet, weights: c.safetensors}\n"
+    "  - {name: c, arch: fmnist_vit, weights: c.safetensors}\n"
     "methods: [ft, lpft, wise-ft, lora]\n";
 
 TEST(ExpandSweep, ThreeModelsFourMethodsEightDatasetsGive123Jobs) {
@@ -161,6 +161,21 @@ TEST(ExpandSweep, RejectsAHandBuiltSoupWithAMissingMember) {
   sweep.methods.push_back(MethodSpec{"soup", "soup", {}, {"ft"}});
   EXPECT_THAT(ExpandSweep(sweep),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("member 'ft'")));
+}
+
+TEST(ExpandSweep, RejectsLoraForAModelWithoutAttention) {
+  RIB_ASSERT_OK_AND_ASSIGN(
+      SweepSpec sweep,
+      Parse("name: x\n"
+            "models: [{name: v, arch: fmnist_vit, weights: a},\n"
+            "         {name: r, arch: fmnist_resnet, weights: b}]\n"
+            "methods: [ft, {name: adapters, kind: lora}]\n"));
+  EXPECT_THAT(ExpandSweep(sweep),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("method 'adapters' (lora) needs attention blocks; model 'r' "
+                                 "(arch fmnist_resnet) has none")));
+  sweep.models.pop_back();  // the ViT alone is fine
+  EXPECT_TRUE(ExpandSweep(sweep).ok());
 }
 
 // ---- Hash stability
