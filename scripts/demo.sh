@@ -29,7 +29,12 @@ done
 STATE="${RIB_STATE_DIR:-$RIB_ROOT/state}"
 REPORT="${RIB_REPORT_DIR:-$STATE/report}"
 SWEEP_FILE="$RIB_ROOT/scripts/demo_sweep.yaml"
-[ "$short" = 1 ] && SWEEP_FILE="$RIB_ROOT/scripts/demo_sweep_short.yaml"
+# The models the sweep uses: both embedded ResNets, or for --short only the plain one.
+PRETRAIN_ONLY=fmnist_resnet_plain,fmnist_resnet_rich
+if [ "$short" = 1 ]; then
+  SWEEP_FILE="$RIB_ROOT/scripts/demo_sweep_short.yaml"
+  PRETRAIN_ONLY=fmnist_resnet_plain
+fi
 BIN="$RIB_BUILD_DIR/bin"
 
 if [ -z "${RIB_DEMO_SKIP_BUILD:-}" ]; then   # set by the e2e test, which runs from a built tree
@@ -87,7 +92,8 @@ rib_log "coordinator on $addr"
 
 # 3. FMNIST-RIB and the two embedded pre-trained models (both cached).
 "$BIN/rib-data" build-fmnist --data-root="$STATE/data" >&2
-"$BIN/rib-pretrain" --data-root="$STATE/data" --out="$STATE/artifacts/models" >&2
+"$BIN/rib-pretrain" --data-root="$STATE/data" --out="$STATE/artifacts/models" \
+  --only="$PRETRAIN_ONLY" >&2
 
 # 4. Two workers, one CPU slot each (this machine has 2 cores).
 for i in 1 2; do

@@ -19,6 +19,7 @@
 #include "worker/engine/methods.h"
 #include "worker/engine/model.h"
 #include "worker/engine/safetensors.h"
+#include "worker/engine/threads.h"
 #include "worker/engine/trainer.h"
 #include "worker/engine/weights.h"
 
@@ -64,23 +65,30 @@ absl::StatusOr<SubsetCounts> EvaluateVal(Classifier model, const torch::Tensor& 
 
 std::vector<PretrainRecipe> DefaultPretrainRecipes() {
   PretrainRecipe plain;
-  plain.name = "fmnist_vit_plain";
-  plain.train_examples = 4000;
-  plain.epochs = 2;
-  plain.batch_size = 32;
+  plain.name = "fmnist_resnet_plain";
+  plain.arch = "fmnist_resnet";
+  plain.train_examples = 16000;
+  plain.epochs = 1;
+  plain.batch_size = 64;
   plain.lr = 0.05;
-  plain.warmup_steps = 100;
+  plain.warmup_steps = 25;
   PretrainRecipe rich = plain;
-  rich.name = "fmnist_vit_rich";
-  rich.train_examples = 8000;
-  rich.epochs = 3;
+  rich.name = "fmnist_resnet_rich";
+  rich.train_examples = 36000;
+  rich.lr = 0.1;
   rich.augment = "heavy";
-  return {plain, rich};
+  PretrainRecipe vit = plain;
+  vit.name = "fmnist_vit_plain";
+  vit.arch = "fmnist_vit";
+  vit.optimizer = "adamw";
+  vit.lr = 0.002;
+  vit.weight_decay = 0.05;
+  return {plain, rich, vit};
 }
 
 std::string PretrainConfigText(const PretrainRecipe& r, const std::string& suite_hash) {
   return absl::StrCat("rib-pretrain v1\nname=", r.name, "\narch=", r.arch,
-                      "\ntrain_examples=", r.train_examples, "\nepochs=", r.epochs,
+                      "\ntrain_examples=", r.train_examples, "\nepochs=", r.epochs, "\noptimizer=", r.optimizer,
                       "\nbatch_size=", r.batch_size, "\nlr=", absl::StrFormat("%.17g", r.lr),
                       "\nwarmup_steps=", r.warmup_steps,
                       "\nweight_decay=", absl::StrFormat("%.17g", r.weight_decay),
@@ -90,31 +98,61 @@ std::string PretrainConfigText(const PretrainRecipe& r, const std::string& suite
 torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
-  const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
-  // Random crop with 4 px reflection padding.
+  const int64_t n = images.size(0), c = images.size(1), h = images.size(2),
+                w = images.size(3);
+  auto uniform = [&](std::vector<int64_t> shape, double lo, double hi) {
+    return lo + (hi - lo) * torch::rand(shape, gen);
+  };
+  // Each op is drawn per image: computed for the batch, kept where the image's coin says.
+  auto chance = [&](double p) { return torch::rand({n, 1, 1, 1}, gen) < p; };
+
+  // Geometry: random crop with 4 px reflection padding, horizontal flip.
   torch::Tensor padded = torch::nn::functional::pad(
       images, torch::nn::functional::PadFuncOptions({4, 4, 4, 4}).mode(torch::kReflect));
   torch::Tensor offsets = torch::randint(0, 9, {n, 2}, gen, torch::kLong);
   torch::Tensor flips = torch::rand({n}, gen) < 0.5;
-  torch::Tensor scale = 0.6 + 0.8 * torch::rand({n, 1, 1, 1}, gen);   // contrast
-  torch::Tensor shift = 0.4 * (torch::rand({n, 1, 1, 1}, gen) - 0.5);  // brightness
-  torch::Tensor noise_level = 0.15 * torch::rand({n, 1, 1, 1}, gen);
-  torch::Tensor noise = torch::randn(images.sizes(), gen) * noise_level;
-  torch::Tensor erase = torch::rand({n}, gen) < 0.5;
-  torch::Tensor boxes = torch::randint(0, h - 8, {n, 2}, gen, torch::kLong);
-  torch::Tensor out = torch::empty_like(images);
+  torch::Tensor x = torch::empty_like(images);
   auto off = offsets.accessor<int64_t, 2>();
   auto flip = flips.accessor<bool, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    torch::Tensor img =
+        padded[i].slice(1, off[i][0], off[i][0] + h).slice(2, off[i][1], off[i][1] + w);
+    x[i].copy_(flip[i] ? img.flip({2}) : img);
+  }
+  // Photometric ops (RandAugment's vocabulary) on [0, 1] intensities.
+  x = (x + 1) * 0.5;
+  // Colour: contrast about the image mean, per-channel gain and offset (a tint).
+  torch::Tensor mean = x.mean({1, 2, 3}, true);
+  x = (x - mean) * uniform({n, 1, 1, 1}, 0.5, 1.5) + mean;
+  x = x * uniform({n, c, 1, 1}, 0.6, 1.4) + uniform({n, c, 1, 1}, -0.25, 0.25);
+  x = x.clamp(0.0, 1.0);
+  // Posterize to 2–4 levels; solarize above a threshold; invert.
+  torch::Tensor levels = torch::randint(2, 5, {n, 1, 1, 1}, gen).to(x.dtype());
+  x = torch::where(chance(0.2), torch::floor(x * levels).clamp_max(levels - 1) / (levels - 1),
+                   x);
+  torch::Tensor threshold = uniform({n, 1, 1, 1}, 0.5, 0.9);
+  x = torch::where(chance(0.15) & (x > threshold), 1 - x, x);
+  x = torch::where(chance(0.25), 1 - x, x);
+  // Blur (3×3 binomial kernel) or sharpen.
+  torch::Tensor k1 = torch::tensor({0.25f, 0.5f, 0.25f});
+  torch::Tensor kernel = torch::outer(k1, k1).expand({c, 1, 3, 3}).contiguous();
+  torch::Tensor blurred = torch::nn::functional::conv2d(
+      torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({1, 1, 1, 1})
+                                        .mode(torch::kReplicate)),
+      kernel, torch::nn::functional::Conv2dFuncOptions().groups(c));
+  torch::Tensor blur_or_sharpen = torch::rand({n, 1, 1, 1}, gen);
+  x = torch::where(blur_or_sharpen < 0.2, blurred, x);
+  x = torch::where(blur_or_sharpen > 0.9, (2 * x - blurred).clamp(0.0, 1.0), x);
+  // Gaussian noise; random erasing of an 8×8 box.
+  x = x + torch::randn(x.sizes(), gen) * uniform({n, 1, 1, 1}, 0.0, 0.08);
+  torch::Tensor erase = torch::rand({n}, gen) < 0.5;
+  torch::Tensor boxes = torch::randint(0, h - 8, {n, 2}, gen, torch::kLong);
   auto er = erase.accessor<bool, 1>();
   auto box = boxes.accessor<int64_t, 2>();
   for (int64_t i = 0; i < n; ++i) {
-    torch::Tensor img = padded[i].slice(1, off[i][0], off[i][0] + h).slice(2, off[i][1], off[i][1] + w);
-    if (flip[i]) img = img.flip({2});
-    img = img.clone();
-    if (er[i]) img.slice(1, box[i][0], box[i][0] + 8).slice(2, box[i][1], box[i][1] + 8).zero_();
-    out[i].copy_(img);
+    if (er[i]) x[i].slice(1, box[i][0], box[i][0] + 8).slice(2, box[i][1], box[i][1] + 8).fill_(0.5);
   }
-  return (out * scale + shift + noise).clamp(-1.0, 1.0);
+  return (x * 2 - 1).clamp(-1.0, 1.0);
 }
 
 absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(const std::vector<PretrainRecipe>& recipes,
@@ -126,7 +164,7 @@ absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(const std::vector<Pretrain
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot create ", options.out_dir, ": ", ec.message()));
   }
-  if (options.threads > 0) torch::set_num_threads(options.threads);
+  if (options.threads > 0) SetCpuThreads(options.threads, ThreadPolicy::kOpenMp);
   RIB_ASSIGN_OR_RETURN(data::FmnistManifest manifest,
                        data::BuildFmnistRib(options.data_root, data::FmnistRibOptions{}));
   data::DatasetOptions data_options;
@@ -193,6 +231,7 @@ absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(const std::vector<Pretrain
       RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
                            TrainingMethod::Create(ft, context));
       TrainOptions train_options;
+      train_options.config.optimizer = recipe.optimizer;
       train_options.config.lr = recipe.lr;
       train_options.config.epochs = recipe.epochs;
       train_options.config.warmup_steps = recipe.warmup_steps;

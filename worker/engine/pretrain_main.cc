@@ -3,12 +3,22 @@
 // Cached: a model whose file exists with the same config hash is not retrained.
 //
 //   rib-pretrain --data-root D --out DIR [--threads 2] [--force]
+//                [--only NAME[,NAME...]] [--set key=value,...]
+//
+// --set changes a field of every recipe run (arch, train_examples, epochs, optimizer, batch_size,
+// lr, warmup_steps, weight_decay, augment, seed): for tuning the recipes into a scratch
+// --out; the config hash in the file records what was trained.
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "worker/engine/pretrain.h"
 
@@ -16,9 +26,46 @@ ABSL_FLAG(std::string, data_root, "", "dataset root (FMNIST-RIB is built there o
 ABSL_FLAG(std::string, out, "", "output folder for <name>.safetensors");
 ABSL_FLAG(int, threads, 0, "torch threads (0 = default)");
 ABSL_FLAG(bool, force, false, "retrain even when cached");
+ABSL_FLAG(std::vector<std::string>, only, {}, "run only these recipes (names, comma-separated)");
+ABSL_FLAG(std::vector<std::string>, set, {}, "recipe overrides, key=value[,key=value...]");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning, error");
 
 namespace {
+
+// Applies one "key=value" override; false with `error` set when it is not one.
+bool ApplyOverride(const std::string& item, rib::engine::PretrainRecipe* r, std::string* error) {
+  std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+  const std::string& key = kv.first;
+  const std::string& value = kv.second;
+  bool ok = true;
+  if (key == "arch") {
+    r->arch = value;
+  } else if (key == "optimizer") {
+    r->optimizer = value;
+  } else if (key == "augment") {
+    r->augment = value;
+  } else if (key == "train_examples") {
+    ok = absl::SimpleAtoi(value, &r->train_examples);
+  } else if (key == "epochs") {
+    ok = absl::SimpleAtoi(value, &r->epochs);
+  } else if (key == "batch_size") {
+    ok = absl::SimpleAtoi(value, &r->batch_size);
+  } else if (key == "warmup_steps") {
+    ok = absl::SimpleAtoi(value, &r->warmup_steps);
+  } else if (key == "seed") {
+    ok = absl::SimpleAtoi(value, &r->seed);
+  } else if (key == "lr") {
+    ok = absl::SimpleAtod(value, &r->lr);
+  } else if (key == "weight_decay") {
+    ok = absl::SimpleAtod(value, &r->weight_decay);
+  } else {
+    *error = absl::StrCat("--set: unknown recipe field '", key, "'");
+    return false;
+  }
+  if (!ok) *error = absl::StrCat("--set: bad value '", value, "' for ", key);
+  return ok;
+}
+
 class ProgressSink : public rib::engine::EventSink {
  public:
   void OnProgress(int epoch, int epochs, int64_t step, int64_t steps, double loss,
@@ -56,8 +103,30 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rib-pretrain: --data-root and --out are required\n");
     return 2;
   }
+  const std::vector<std::string> only = absl::GetFlag(FLAGS_only);
+  std::vector<rib::engine::PretrainRecipe> recipes;
+  std::vector<std::string> known;
+  for (rib::engine::PretrainRecipe recipe : rib::engine::DefaultPretrainRecipes()) {
+    known.push_back(recipe.name);
+    if (!only.empty() && std::find(only.begin(), only.end(), recipe.name) == only.end()) continue;
+    for (const std::string& item : absl::GetFlag(FLAGS_set)) {
+      std::string error;
+      if (!ApplyOverride(item, &recipe, &error)) {
+        std::fprintf(stderr, "rib-pretrain: %s\n", error.c_str());
+        return 2;
+      }
+    }
+    recipes.push_back(recipe);
+  }
+  for (const std::string& name : only) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::fprintf(stderr, "rib-pretrain: --only: no recipe named '%s' (known: %s)\n",
+                   name.c_str(), absl::StrJoin(known, ", ").c_str());
+      return 2;
+    }
+  }
   ProgressSink sink;
-  auto outcomes = rib::engine::Pretrain(rib::engine::DefaultPretrainRecipes(), options, &sink);
+  auto outcomes = rib::engine::Pretrain(recipes, options, &sink);
   if (!outcomes.ok()) {
     std::fprintf(stderr, "rib-pretrain: %s\n", outcomes.status().ToString().c_str());
     return 1;

@@ -61,6 +61,9 @@ TEST(PretrainTest, ConfigTextCoversTheRecipeAndTheSuite) {
   b.augment = "heavy";
   EXPECT_NE(PretrainConfigText(a, "s1"), PretrainConfigText(b, "s1"));
   EXPECT_NE(PretrainConfigText(a, "s1"), PretrainConfigText(a, "s2"));
+  PretrainRecipe c = Tiny();
+  c.optimizer = "adamw";
+  EXPECT_NE(PretrainConfigText(a, "s1"), PretrainConfigText(c, "s1"));
   EXPECT_EQ(PretrainConfigText(a, "s1"), PretrainConfigText(Tiny(), "s1"));
 }
 
@@ -79,9 +82,11 @@ TEST(PretrainTest, HeavyAugmentIsSeededAndKeepsShape) {
 
 TEST(PretrainTest, DefaultRecipesArePlainAndRich) {
   std::vector<PretrainRecipe> recipes = DefaultPretrainRecipes();
-  ASSERT_EQ(recipes.size(), 2u);
+  ASSERT_EQ(recipes.size(), 3u);
   EXPECT_EQ(recipes[0].augment, "none");
   EXPECT_EQ(recipes[1].augment, "heavy");
+  EXPECT_EQ(recipes[0].arch, recipes[1].arch);  // the pair differs only in its recipe
+  EXPECT_EQ(recipes[2].arch, "fmnist_vit");     // for lora, which needs attention
   EXPECT_GT(recipes[1].epochs * recipes[1].train_examples,
             recipes[0].epochs * recipes[0].train_examples);
 }
