@@ -28,10 +28,10 @@ absl::StatusOr<std::vector<PlannedJob>> ParseAndExpand(const std::string& rel) {
   return ExpandSweep(spec);
 }
 
-TEST(ShippedSweeps, DemoSweepHasTwoModelsSixMethodsEightDatasets) {
+TEST(ShippedSweeps, DemoSweepHasTwoModelsFiveMethodsEightDatasets) {
   RIB_ASSERT_OK_AND_ASSIGN(auto jobs, ParseAndExpand("scripts/demo_sweep.yaml"));
-  // 2 pre + 2 models × 6 methods × 8 datasets; every dependency (lp, ft) is listed.
-  EXPECT_EQ(jobs.size(), 2u + 2 * 6 * 8);
+  // 2 pre + 2 models × 5 methods × 8 datasets; every dependency (lp, ft) is listed.
+  EXPECT_EQ(jobs.size(), 2u + 2 * 5 * 8);
   for (const PlannedJob& j : jobs) {
     if (j.spec.method.kind != "pre") EXPECT_EQ(j.spec.eval_datasets.size(), 9u) << j.key;
   }

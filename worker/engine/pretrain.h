@@ -44,7 +44,7 @@ struct PretrainRecipe {
 // fmnist_vit: with the same budget the ViT reached 36% (SGD) or 64% (AdamW) on
 // fmnist-val, so the pair leaves lora (attention-only) out of the demo.
 // A third, "fmnist_vit_plain" (fmnist_vit, the plain recipe with AdamW lr 0.002,
-// weight decay 0.05: 47 s, 64% on fmnist-val), is there for the methods that need
+// weight decay 0.05: 47 s, 63% on fmnist-val), is there for the methods that need
 // attention (lora) and is not part of the demo.
 std::vector<PretrainRecipe> DefaultPretrainRecipes();
 
