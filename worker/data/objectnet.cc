@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json_reader.h"
 #include "common/status_macros.h"
-#include "worker/data/json.h"
 
 namespace rib::data::internal {
 namespace {
@@ -24,7 +24,7 @@ absl::StatusOr<std::map<std::string, std::string>> StringMap(const JsonValue& v,
       return absl::FailedPreconditionError(
           absl::StrCat(file, ": value of '", k, "' is not a string"));
     }
-    out[k] = val.str;
+    out[k] = val.text;
   }
   return out;
 }
@@ -46,15 +46,16 @@ absl::StatusOr<std::unordered_map<std::string, int64_t>> LabelToIndex(
                        ReadJsonFile(dir + "/pytorch_to_imagenet_2012_id.json"));
   std::unordered_map<std::string, int64_t> out;
   for (const auto& [k, v] : ids.object) {
-    const int64_t line = static_cast<int64_t>(v.number);
-    if (v.type != JsonValue::Type::kNumber || line < 0 ||
-        line >= static_cast<int64_t>(lines.size())) {
+    // Range-checked as a double first: casting an out-of-range double is undefined.
+    if (v.type != JsonValue::Type::kNumber || !(v.number >= 0) ||
+        v.number >= static_cast<double>(lines.size())) {
       return absl::FailedPreconditionError(
           absl::StrCat("pytorch_to_imagenet_2012_id.json: entry ", k,
                        " points outside imagenet_to_label_2012_v2"));
     }
     // A label string used twice ("crane") is ambiguous; keep the first and let a lookup
     // of it fail loudly below.
+    const size_t line = static_cast<size_t>(v.number);
     auto [it, inserted] = out.emplace(lines[line], std::atoll(k.c_str()));
     if (!inserted) it->second = -1;
   }
@@ -85,14 +86,14 @@ absl::StatusOr<ObjectNetMapping> LoadObjectNetMapping(const std::string& dir,
   if (mode == "standard") {
     RIB_ASSIGN_OR_RETURN(auto index, LabelToIndex(dir));
     for (const auto& [folder, label] : folders_json.object) {
-      auto it = to_imagenet.find(label.str);
+      auto it = to_imagenet.find(label.text);
       if (it == to_imagenet.end()) continue;  // not one of the 113 overlapping classes
       std::vector<int64_t> classes;
       for (absl::string_view name : absl::StrSplit(it->second, "; ")) {
         auto found = index.find(std::string(name));
         if (found == index.end() || found->second < 0) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "ObjectNet folder '", folder, "' (label '", label.str,
+              "ObjectNet folder '", folder, "' (label '", label.text,
               "') maps to ImageNet label '", name,
               "', which imagenet_to_label_2012_v2 does not list exactly once"));
         }
@@ -118,7 +119,7 @@ absl::StatusOr<ObjectNetMapping> LoadObjectNetMapping(const std::string& dir,
   }
   std::unordered_map<std::string, int64_t> name_to_class;
   for (size_t i = 0; i < names_json->array.size(); ++i) {
-    name_to_class.emplace(names_json->array[i].str, static_cast<int64_t>(i));
+    name_to_class.emplace(names_json->array[i].text, static_cast<int64_t>(i));
   }
   const std::map<std::string, std::string> manual = {
       {"Band Aid", "Band-Aid"},
@@ -129,7 +130,7 @@ absl::StatusOr<ObjectNetMapping> LoadObjectNetMapping(const std::string& dir,
       {"Bread loaf", "baguette"}};
   int64_t class_id = -1;  // deliberately carried over between folders, as the original
   for (const auto& [folder, label_value] : folders_json.object) {
-    const std::string& label = label_value.str;
+    const std::string& label = label_value.text;
     auto it = to_imagenet.find(label);
     if (it == to_imagenet.end()) continue;
     const std::string& imagenet_label = it->second;

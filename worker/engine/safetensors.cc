@@ -13,275 +13,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_reader.h"
+#include "common/status_macros.h"
 
 namespace rib::engine {
 namespace {
 
-// ---------------------------------------------------------------------------------------
-// A strict JSON parser (RFC 8259) for headers: no trailing commas, no comments, no
-// duplicate object keys, depth-limited, valid escapes and UTF-16 surrogate pairs.
-
-struct Json {
-  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject };
-  Kind kind = kNull;
-  bool boolean = false;
-  std::string text;  // string value, or the number's literal text
-  std::vector<Json> items;
-  std::vector<std::string> keys;  // object keys, parallel to items
-};
-
-const char* KindName(Json::Kind kind) {
-  switch (kind) {
-    case Json::kNull: return "null";
-    case Json::kBool: return "a boolean";
-    case Json::kNumber: return "a number";
-    case Json::kString: return "a string";
-    case Json::kArray: return "an array";
-    case Json::kObject: return "an object";
-  }
-  return "?";
-}
-
-class JsonParser {
- public:
-  explicit JsonParser(absl::string_view text) : s_(text) {}
-
-  absl::StatusOr<Json> ParseDocument() {
-    Json value;
-    SkipSpace();
-    if (!ParseValue(value, 0)) return Error();
-    SkipSpace();
-    if (pos_ != s_.size()) {
-      error_ = "unexpected text after the JSON value";
-      return Error();
-    }
-    return value;
-  }
-
- private:
-  static constexpr int kMaxDepth = 64;
-
-  absl::Status Error() const {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed JSON header at byte ", pos_, ": ", error_));
-  }
-  bool Fail(std::string message) {
-    error_ = std::move(message);
-    return false;
-  }
-  void SkipSpace() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-  bool Literal(absl::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) {
-      return Fail(absl::StrCat("invalid literal (expected '", word, "')"));
-    }
-    pos_ += word.size();
-    return true;
-  }
-
-  bool ParseValue(Json& out, int depth) {
-    if (depth > kMaxDepth) return Fail("nesting deeper than 64 levels");
-    if (pos_ >= s_.size()) return Fail("unexpected end of header");
-    const char c = s_[pos_];
-    switch (c) {
-      case '{': return ParseObject(out, depth);
-      case '[': return ParseArray(out, depth);
-      case '"': out.kind = Json::kString; return ParseString(out.text);
-      case 't': out.kind = Json::kBool; out.boolean = true; return Literal("true");
-      case 'f': out.kind = Json::kBool; out.boolean = false; return Literal("false");
-      case 'n': out.kind = Json::kNull; return Literal("null");
-      default:
-        if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(out);
-        return Fail(absl::StrCat("unexpected character '", std::string(1, c), "'"));
-    }
-  }
-
-  bool ParseObject(Json& out, int depth) {
-    out.kind = Json::kObject;
-    ++pos_;  // '{'
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
-    std::set<std::string> seen;
-    while (true) {
-      SkipSpace();
-      if (pos_ >= s_.size() || s_[pos_] != '"') return Fail("expected a string key");
-      std::string key;
-      if (!ParseString(key)) return false;
-      if (!seen.insert(key).second) return Fail(absl::StrCat("duplicate key \"", key, "\""));
-      SkipSpace();
-      if (pos_ >= s_.size() || s_[pos_] != ':') return Fail("expected ':'");
-      ++pos_;
-      SkipSpace();
-      Json value;
-      if (!ParseValue(value, depth + 1)) return false;
-      out.keys.push_back(std::move(key));
-      out.items.push_back(std::move(value));
-      SkipSpace();
-      if (pos_ >= s_.size()) return Fail("unterminated object");
-      if (s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (s_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      return Fail("expected ',' or '}'");
-    }
-  }
-
-  bool ParseArray(Json& out, int depth) {
-    out.kind = Json::kArray;
-    ++pos_;  // '['
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      SkipSpace();
-      Json value;
-      if (!ParseValue(value, depth + 1)) return false;
-      out.items.push_back(std::move(value));
-      SkipSpace();
-      if (pos_ >= s_.size()) return Fail("unterminated array");
-      if (s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (s_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      return Fail("expected ',' or ']'");
-    }
-  }
-
-  bool ParseHex4(uint32_t& value) {
-    if (pos_ + 4 > s_.size()) return Fail("truncated \\u escape");
-    value = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char h = s_[pos_++];
-      value <<= 4;
-      if (h >= '0' && h <= '9') value |= h - '0';
-      else if (h >= 'a' && h <= 'f') value |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') value |= h - 'A' + 10;
-      else return Fail("invalid hex digit in \\u escape");
-    }
-    return true;
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string& out) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  bool ParseString(std::string& out) {
-    ++pos_;  // '"'
-    while (true) {
-      if (pos_ >= s_.size()) return Fail("unterminated string");
-      const unsigned char c = static_cast<unsigned char>(s_[pos_]);
-      if (c == '"') {
-        ++pos_;
-        return true;
-      }
-      if (c < 0x20) return Fail("control character in string");
-      if (c != '\\') {
-        out.push_back(static_cast<char>(c));
-        ++pos_;
-        continue;
-      }
-      ++pos_;
-      if (pos_ >= s_.size()) return Fail("unterminated escape");
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'u': {
-          uint32_t cp = 0;
-          if (!ParseHex4(cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t low = 0;
-            if (s_.substr(pos_, 2) != "\\u") return Fail("unpaired UTF-16 surrogate");
-            pos_ += 2;
-            if (!ParseHex4(low)) return false;
-            if (low < 0xDC00 || low > 0xDFFF) return Fail("invalid UTF-16 surrogate pair");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return Fail("unpaired UTF-16 surrogate");
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default: return Fail("invalid escape sequence");
-      }
-    }
-  }
-
-  bool ParseNumber(Json& out) {
-    out.kind = Json::kNumber;
-    const size_t start = pos_;
-    auto digits = [&]() {
-      const size_t begin = pos_;
-      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
-      return pos_ - begin;
-    };
-    if (s_[pos_] == '-') ++pos_;
-    if (pos_ < s_.size() && s_[pos_] == '0') {
-      ++pos_;
-      if (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') {
-        return Fail("leading zero in number");
-      }
-    } else if (digits() == 0) {
-      return Fail("invalid number");
-    }
-    if (pos_ < s_.size() && s_[pos_] == '.') {
-      ++pos_;
-      if (digits() == 0) return Fail("invalid number");
-    }
-    if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      ++pos_;
-      if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
-      if (digits() == 0) return Fail("invalid number");
-    }
-    out.text = std::string(s_.substr(start, pos_ - start));
-    return true;
-  }
-
-  absl::string_view s_;
-  size_t pos_ = 0;
-  std::string error_;
-};
-
 // A non-negative integer that fits in int64 ("12"; not "1.0", "-1", "1e3").
-bool ToCount(const Json& value, uint64_t& out) {
-  if (value.kind != Json::kNumber || value.text.empty() || value.text.size() > 19) {
+bool ToCount(const JsonValue& value, uint64_t& out) {
+  if (value.type != JsonValue::Type::kNumber || value.text.empty() ||
+      value.text.size() > 19) {
     return false;
   }
   uint64_t v = 0;
@@ -325,35 +66,33 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-absl::Status ParseEntry(const std::string& name, const Json& value, uint64_t data_size,
-                        SafetensorsEntry& entry) {
+absl::Status ParseEntry(const std::string& name, const JsonValue& value,
+                        uint64_t data_size, SafetensorsEntry& entry) {
   auto bad = [&](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': ", what));
   };
-  if (value.kind != Json::kObject) {
-    return bad(absl::StrCat("expected an object, got ", KindName(value.kind)));
+  if (value.type != JsonValue::Type::kObject) {
+    return bad(absl::StrCat("expected an object, got ", JsonTypeName(value.type)));
   }
   entry.name = name;
   bool has_dtype = false, has_shape = false, has_offsets = false;
-  for (size_t i = 0; i < value.keys.size(); ++i) {
-    const std::string& key = value.keys[i];
-    const Json& field = value.items[i];
+  for (const auto& [key, field] : value.object) {
     if (key == "dtype") {
-      if (field.kind != Json::kString) return bad("dtype is not a string");
+      if (field.type != JsonValue::Type::kString) return bad("dtype is not a string");
       entry.dtype = field.text;
       has_dtype = true;
     } else if (key == "shape") {
-      if (field.kind != Json::kArray) return bad("shape is not an array");
-      if (field.items.size() > 16) return bad("shape has more than 16 dimensions");
-      for (const Json& dim : field.items) {
+      if (field.type != JsonValue::Type::kArray) return bad("shape is not an array");
+      if (field.array.size() > 16) return bad("shape has more than 16 dimensions");
+      for (const JsonValue& dim : field.array) {
         uint64_t d = 0;
         if (!ToCount(dim, d)) return bad("shape entries must be non-negative integers");
         entry.shape.push_back(static_cast<int64_t>(d));
       }
       has_shape = true;
     } else if (key == "data_offsets") {
-      if (field.kind != Json::kArray || field.items.size() != 2 ||
-          !ToCount(field.items[0], entry.begin) || !ToCount(field.items[1], entry.end)) {
+      if (field.type != JsonValue::Type::kArray || field.array.size() != 2 ||
+          !ToCount(field.array[0], entry.begin) || !ToCount(field.array[1], entry.end)) {
         return bad("data_offsets must be [begin, end] with non-negative integers");
       }
       has_offsets = true;
@@ -470,27 +209,24 @@ absl::StatusOr<torch::ScalarType> SafetensorsDtype(const std::string& dtype) {
 
 absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(absl::string_view json,
                                                          uint64_t data_size) {
-  JsonParser parser(json);
-  auto doc = parser.ParseDocument();
-  if (!doc.ok()) return doc.status();
-  if (doc->kind != Json::kObject) {
+  auto doc = ParseJson(json);
+  if (!doc.ok()) return Annotate(doc.status(), "header");
+  if (doc->type != JsonValue::Type::kObject) {
     return absl::InvalidArgumentError(
-        absl::StrCat("header must be a JSON object, got ", KindName(doc->kind)));
+        absl::StrCat("header must be a JSON object, got ", JsonTypeName(doc->type)));
   }
   SafetensorsHeader header;
-  for (size_t i = 0; i < doc->keys.size(); ++i) {
-    const std::string& key = doc->keys[i];
-    const Json& value = doc->items[i];
+  for (const auto& [key, value] : doc->object) {
     if (key == "__metadata__") {
-      if (value.kind != Json::kObject) {
+      if (value.type != JsonValue::Type::kObject) {
         return absl::InvalidArgumentError("__metadata__ must be an object");
       }
-      for (size_t j = 0; j < value.keys.size(); ++j) {
-        if (value.items[j].kind != Json::kString) {
+      for (const auto& [meta_key, meta_value] : value.object) {
+        if (meta_value.type != JsonValue::Type::kString) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "__metadata__ value for '", value.keys[j], "' must be a string"));
+              "__metadata__ value for '", meta_key, "' must be a string"));
         }
-        header.metadata[value.keys[j]] = value.items[j].text;
+        header.metadata[meta_key] = meta_value.text;
       }
       continue;
     }

@@ -5,11 +5,11 @@
 #include <map>
 #include <set>
 
+#include "common/json_reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/worker/data/fixtures.h"
-#include "worker/data/json.h"
 #include "worker/data/loader.h"
 #include "worker/data/objectnet.h"
 #include "worker/data/source.h"
@@ -198,9 +198,8 @@ class ObjectNetTest : public LayoutsTest {
           "imagenet_class_clip_names.json"}) {
       fs::copy_file(ImageNetDir() + "/" + f, mappings + "/" + f);
     }
-    RIB_ASSERT_OK_AND_ASSIGN(
-        auto folders,
-        internal::ReadJsonFile(mappings + "/folder_to_objectnet_label.json"));
+    RIB_ASSERT_OK_AND_ASSIGN(auto folders,
+                             ReadJsonFile(mappings + "/folder_to_objectnet_label.json"));
     ASSERT_EQ(folders.object.size(), 313u);
     for (const auto& [folder, label] : folders.object) {
       WriteImage(dir_.Join("objectnet-1.0/images/" + folder + "/a.png"), 6, 6);
@@ -208,11 +207,11 @@ class ObjectNetTest : public LayoutsTest {
   }
 
   std::map<std::string, std::vector<int64_t>> Table(const std::string& file) {
-    auto json = internal::ReadJsonFile(ImageNetDir() + "/" + file);
+    auto json = ReadJsonFile(ImageNetDir() + "/" + file);
     EXPECT_THAT(json.status(), IsOk());
     std::map<std::string, std::vector<int64_t>> out;
     for (const auto& [k, v] : json->object) {
-      if (v.type == internal::JsonValue::Type::kArray) {
+      if (v.type == JsonValue::Type::kArray) {
         for (const auto& x : v.array) out[k].push_back(static_cast<int64_t>(x.number));
       } else {
         out[k].push_back(static_cast<int64_t>(v.number));
