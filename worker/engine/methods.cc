@@ -90,6 +90,7 @@ class FullMethod : public TrainingMethod {
     };
     setup_.set_mode = [model]() mutable { model->train(); };
   }
+  void set_after_step(std::function<void(double)> f) { setup_.after_step = std::move(f); }
 };
 
 // lp: the head only; the backbone stays in eval mode so batch-norm statistics do not
@@ -347,20 +348,34 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
   const bool ewc = kind == "ewc";
   RIB_ASSIGN_OR_RETURN(double lambda, ParamDouble(spec, "lambda", ewc ? 5000.0 : 1.0));
   RIB_ASSIGN_OR_RETURN(int64_t fisher_batches, ParamInt(spec, "fisher_batches", 16));
-  auto method = std::unique_ptr<TrainingMethod>(new FullMethod(context, nullptr));
+  auto method = std::make_unique<FullMethod>(context, nullptr);
   const NamedTensors trainable = method->setup().trainable;
   std::vector<torch::Tensor> anchor = Anchor(trainable);
-  std::vector<torch::Tensor> weight;  // per-element coefficient
   if (ewc) {
+    // λ/2 Σ F (θ − θ_pre)² is applied as its proximal step after each SGD step on the
+    // cross-entropy: θ ← (θ + η·λF·θ_pre) / (1 + η·λF), the exact minimiser of the
+    // penalty plus the distance to the SGD iterate. Same objective; unlike a gradient
+    // step on the penalty (which diverges once η·λ·F > 2, and F estimated on the
+    // fine-tuning data is large where the pre-trained model fits worst), stable at any
+    // η·λ·F. The reported loss is the cross-entropy alone.
     if (context.data == nullptr) return absl::InvalidArgumentError("ewc: no training data");
-    RIB_ASSIGN_OR_RETURN(weight, EstimateFisher(context, trainable, fisher_batches));
-    for (auto& w : weight) w.mul_(lambda / 2.0);
+    if (lambda == 0) return std::unique_ptr<TrainingMethod>(std::move(method));
+    RIB_ASSIGN_OR_RETURN(std::vector<torch::Tensor> curvature,
+                         EstimateFisher(context, trainable, fisher_batches));
+    for (auto& c : curvature) c.mul_(lambda);
+    method->set_after_step([trainable, anchor, curvature](double lr) {
+      for (size_t i = 0; i < trainable.size(); ++i) {
+        torch::Tensor k = curvature[i] * lr;
+        torch::Tensor p = trainable[i].second;
+        p.add_(anchor[i] * k).div_(k + 1.0);
+      }
+    });
+    return std::unique_ptr<TrainingMethod>(std::move(method));
   }
-  auto extra = [trainable, anchor, weight, lambda, ewc](const Batch&, const torch::Tensor&) {
+  auto extra = [trainable, anchor, lambda](const Batch&, const torch::Tensor&) {
     torch::Tensor penalty = torch::zeros({}, trainable.front().second.options());
     for (size_t i = 0; i < trainable.size(); ++i) {
-      torch::Tensor d = (trainable[i].second - anchor[i]).square();
-      penalty = penalty + (ewc ? (weight[i] * d).sum() : lambda * d.sum());
+      penalty = penalty + lambda * (trainable[i].second - anchor[i]).square().sum();
     }
     return penalty;
   };

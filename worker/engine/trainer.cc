@@ -300,7 +300,13 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
           scaler.Scale(loss).backward();
         }
         RIB_RETURN_IF_ERROR(AllReduceGradients(options.group, params));
-        if (scaler.UnscaleAndCheck(params)) optimizer.step();
+        if (scaler.UnscaleAndCheck(params)) {
+          optimizer.step();
+          if (setup.after_step) {
+            torch::NoGradGuard no_grad;
+            setup.after_step(lr);
+          }
+        }
         window_loss += value;
         ++window_steps;
       } catch (const c10::Error& e) {

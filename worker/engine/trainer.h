@@ -40,6 +40,9 @@ struct TrainSetup {
   // Puts modules in the right mode before each epoch (train(), or eval() for frozen
   // backbones so batch-norm statistics stay fixed). Optional.
   std::function<void()> set_mode;
+  // Called after each optimiser step with that step's learning rate, under NoGrad, on
+  // every rank (ewc's proximal penalty step). Optional.
+  std::function<void(double lr)> after_step;
 };
 
 struct TrainOptions {

@@ -181,6 +181,23 @@ TEST(MethodsTest, PenaltiesPullTowardsThePretrainedWeights) {
   EXPECT_LT(distance(ewc), distance(ft));
 }
 
+// A gradient step on the penalty diverges once lr·λ·F > 2; ewc's proximal step does not:
+// with an enormous λ every parameter the Fisher sees stays at θ_pre.
+TEST(MethodsTest, EwcIsStableAtAnyLambda) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ft, TrainWith(Spec("ft")));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained ewc, TrainWith(Spec("ewc", {{"lambda", "1e12"}})));
+  double ft_moved = 0, ewc_moved = 0;
+  for (const auto& [name, w] : ewc.initial) {
+    if (!w.is_floating_point() || name.find("running") != std::string::npos) continue;
+    const torch::Tensor& after = ewc.final_weights.at(name);
+    ASSERT_TRUE(torch::isfinite(after).all().item<bool>()) << name;
+    ewc_moved += (after - w).abs().sum().item<double>();
+    ft_moved += (ft.final_weights.at(name) - w).abs().sum().item<double>();
+  }
+  EXPECT_GT(ft_moved, 0.0);
+  EXPECT_LT(ewc_moved, 1e-3 * ft_moved);
+}
+
 TEST(MethodsTest, WiseFtEndpointsArePreAndFt) {
   RIB_ASSERT_OK_AND_ASSIGN(Trained ft, TrainWith(Spec("ft")));
   RIB_ASSERT_OK_AND_ASSIGN(TensorMap at0,
