@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json.h"
 #include "common/json_reader.h"
 #include "common/status_macros.h"
 
@@ -168,28 +169,6 @@ bool WriteFully(int fd, const void* buffer, uint64_t size) {
   return true;
 }
 
-void AppendJsonString(const std::string& s, std::string& out) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 }  // namespace
 
 int64_t SafetensorsHeader::Find(const std::string& name) const {
@@ -338,9 +317,9 @@ absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tenso
     for (const auto& [k, v] : metadata) {
       if (!first) json += ",";
       first = false;
-      AppendJsonString(k, json);
+      json += JsonQuote(k);
       json += ":";
-      AppendJsonString(v, json);
+      json += JsonQuote(v);
     }
     json += "}";
   }
@@ -362,7 +341,7 @@ absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tenso
     torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
     const uint64_t bytes = static_cast<uint64_t>(cpu.nbytes());
     if (json.size() > 1) json += ",";
-    AppendJsonString(name, json);
+    json += JsonQuote(name);
     std::vector<int64_t> shape(cpu.sizes().begin(), cpu.sizes().end());
     absl::StrAppend(&json, ":{\"dtype\":\"", dtype->name, "\",\"shape\":[",
                     absl::StrJoin(shape, ","), "],\"data_offsets\":[", offset, ",",
