@@ -21,6 +21,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/flag_names.h"
 #include "common/log.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/worker_api_service.h"
@@ -51,21 +52,6 @@ ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
 
-// Accept --lease-timeout as well as absl's --lease_timeout: dashes in a flag's name
-// (not in its value) become underscores. Stops at "--".
-void NormalizeFlagNames(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    char* a = argv[i];
-    if (a[0] != '-' || a[1] != '-' || a[2] == '\0') {
-      if (a[0] == '-' && a[1] == '-' && a[2] == '\0') return;
-      continue;
-    }
-    for (char* c = a + 2; *c != '\0' && *c != '='; ++c) {
-      if (*c == '-') *c = '_';
-    }
-  }
-}
-
 int Fail(const std::string& message) {
   RIB_LOG(ERROR) << message;
   return 1;
@@ -75,7 +61,7 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("rib-coordinator: the ImageNet-RIB sweep coordinator");
-  NormalizeFlagNames(argc, argv);
+  rib::NormalizeFlagNames(argc, argv);  // --lease-timeout == --lease_timeout
   absl::ParseCommandLine(argc, argv);
   rib::SetLogTag("coordinator");
   rib::LogLevel level;

@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/flag_names.h"
 #include "common/log.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/devices.h"
@@ -157,31 +158,10 @@ int RunAgent(const char* argv0) {
   return 0;
 }
 
-// Abseil flag names use underscores; rib's documented flags use dashes
-// (--data-root). Rewrites "--data-root=x" / "--data-root" to the underscore spelling.
-std::vector<char*> DashesToUnderscores(int argc, char** argv,
-                                       std::vector<std::string>* storage) {
-  storage->reserve(argc);
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (i > 0 && arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
-      const size_t end = std::min(arg.find('='), arg.size());
-      std::replace(arg.begin() + 2, arg.begin() + end, '-', '_');
-    }
-    storage->push_back(std::move(arg));
-  }
-  std::vector<char*> out;
-  for (std::string& s : *storage) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> storage;
-  std::vector<char*> args = DashesToUnderscores(argc, argv, &storage);
-  argv = args.data();
+  rib::NormalizeFlagNames(argc, argv);  // --data-root == --data_root
   absl::SetProgramUsageMessage(
       "rib-worker --coordinator HOST:PORT --devices cpu:N|cuda:0,1 --data-root D "
       "--artifact-root A [--labels a,b] [--name N] [--threads-per-slot T]");

@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/flag_names.h"
 #include "common/log.h"
 #include "worker/engine/pretrain.h"
 
@@ -78,19 +79,9 @@ class ProgressSink : public rib::engine::EventSink {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {  // --data-root == --data_root
-    std::string& a = args[i];
-    if (a.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(a.find('='), a.size());
-    for (size_t k = 2; k < end; ++k) {
-      if (a[k] == '-') a[k] = '_';
-    }
-  }
-  std::vector<char*> argv2;
-  for (auto& a : args) argv2.push_back(a.data());
+  rib::NormalizeFlagNames(argc, argv);  // --data-root == --data_root
   absl::SetProgramUsageMessage("rib-pretrain --data-root D --out DIR");
-  absl::ParseCommandLine(static_cast<int>(argv2.size()), argv2.data());
+  absl::ParseCommandLine(argc, argv);
   rib::LogLevel level;
   if (rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) rib::SetLogLevel(level);
   rib::SetLogTag("rib-pretrain");

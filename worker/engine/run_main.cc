@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/flag_names.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -320,20 +321,9 @@ int Main() {
 }  // namespace rib
 
 int main(int argc, char** argv) {
-  // Accept --data-root as well as --data_root.
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (a.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(a.find('='), a.size());
-    for (size_t k = 2; k < end; ++k) {
-      if (a[k] == '-') a[k] = '_';
-    }
-  }
-  std::vector<char*> argv2;
-  for (auto& a : args) argv2.push_back(a.data());
+  rib::NormalizeFlagNames(argc, argv);  // --data-root == --data_root
   absl::SetProgramUsageMessage("rib-run: fine-tune and evaluate one benchmark cell");
-  absl::ParseCommandLine(static_cast<int>(argv2.size()), argv2.data());
+  absl::ParseCommandLine(argc, argv);
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "rib-run: unknown --log-level\n");
