@@ -61,8 +61,8 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("rib-coordinator: the ImageNet-RIB sweep coordinator");
-  rib::NormalizeFlagNames(argc, argv);  // --lease-timeout == --lease_timeout
-  absl::ParseCommandLine(argc, argv);
+  rib::FlagArgs flag_args(argc, argv);  // --lease-timeout == --lease_timeout
+  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
   rib::SetLogTag("coordinator");
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {

@@ -161,11 +161,11 @@ int RunAgent(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  rib::NormalizeFlagNames(argc, argv);  // --data-root == --data_root
+  rib::FlagArgs flag_args(argc, argv);  // --data-root == --data_root
   absl::SetProgramUsageMessage(
       "rib-worker --coordinator HOST:PORT --devices cpu:N|cuda:0,1 --data-root D "
       "--artifact-root A [--labels a,b] [--name N] [--threads-per-slot T]");
-  absl::ParseCommandLine(argc, argv);
+  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "rib-worker: unknown --log-level '%s'\n",

@@ -79,9 +79,9 @@ class ProgressSink : public rib::engine::EventSink {
 }  // namespace
 
 int main(int argc, char** argv) {
-  rib::NormalizeFlagNames(argc, argv);  // --data-root == --data_root
+  rib::FlagArgs flag_args(argc, argv);  // --data-root == --data_root
   absl::SetProgramUsageMessage("rib-pretrain --data-root D --out DIR");
-  absl::ParseCommandLine(argc, argv);
+  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
   rib::LogLevel level;
   if (rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) rib::SetLogLevel(level);
   rib::SetLogTag("rib-pretrain");

@@ -321,9 +321,9 @@ int Main() {
 }  // namespace rib
 
 int main(int argc, char** argv) {
-  rib::NormalizeFlagNames(argc, argv);  // --data-root == --data_root
+  rib::FlagArgs flag_args(argc, argv);  // --data-root == --data_root
   absl::SetProgramUsageMessage("rib-run: fine-tune and evaluate one benchmark cell");
-  absl::ParseCommandLine(argc, argv);
+  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "rib-run: unknown --log-level\n");
