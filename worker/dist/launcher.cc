@@ -100,6 +100,8 @@ absl::StatusOr<std::unique_ptr<RankGroup>> RankGroup::Start(RankLaunchOptions op
     group->reaped_.assign(group->options_.world_size, false);
     group->exits_.resize(group->options_.world_size);
   }
+  // Never reallocated after this: SignalAll() may read it while later ranks start.
+  group->pids_.reserve(group->options_.world_size);
   for (int rank = 0; rank < group->options_.world_size; ++rank) {
     if (absl::Status s = group->Spawn(rank); !s.ok()) {
       group->KillAndReapAll();  // also run by the destructor; explicit for clarity
@@ -190,7 +192,8 @@ absl::Status RankGroup::Spawn(int rank) {
   setpgid(pid, pid);  // also in the parent, so the group exists before we might signal it
   close_all();
   pids_.push_back(pid);
-  waiters_.emplace_back([this, rank] { Reap(rank); });
+  // The pid goes by value: this thread must not read pids_, which the next Spawn() grows.
+  waiters_.emplace_back([this, rank, pid] { Reap(rank, pid); });
   return absl::OkStatus();
 }
 
@@ -226,8 +229,7 @@ void RankGroup::Kill() {
   }
 }
 
-void RankGroup::Reap(int rank) {
-  const pid_t pid = pids_[rank];
+void RankGroup::Reap(int rank, pid_t pid) {
   int status = 0;
   pid_t got;
   while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {

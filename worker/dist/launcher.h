@@ -133,8 +133,9 @@ class RankGroup {
  private:
   explicit RankGroup(RankLaunchOptions options);
   absl::Status Spawn(int rank);
-  // Blocks in waitpid() for rank `rank`, then records its exit (runs on waiters_[rank]).
-  void Reap(int rank);
+  // Blocks in waitpid() for rank `rank` (process `pid`), then records its exit (runs on
+  // waiters_[rank]).
+  void Reap(int rank, pid_t pid);
   void SignalAll(int sig) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // SIGKILLs every live rank and joins the waiter threads (the destructor's ending).
   void KillAndReapAll();
