@@ -59,7 +59,8 @@ absl::StatusOr<std::vector<SubsetCounts>> Evaluate(const ForwardFn& forward,
                                                    const EvaluateOptions& options) {
   std::vector<SubsetCounts> counts = EmptyCounts(options.subsets);
   const bool autocast = options.device.is_cuda() && options.autocast_dtype != at::kFloat;
-  torch::NoGradGuard no_grad;
+  // No autograd bookkeeping at all (not even version counters) for the logits.
+  c10::InferenceMode inference_mode;
   Batch batch;
   while (true) {
     RIB_ASSIGN_OR_RETURN(bool more, stream.Next(&batch));

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "worker/engine/batches.h"
 #include "worker/engine/label_mask.h"
+#include "worker/engine/model.h"
 
 namespace rib::dist {
 class ProcessGroup;
@@ -27,8 +28,6 @@ struct SubsetCounts {
   int64_t total = 0;    // examples scored
   int64_t skipped = 0;  // examples that failed to decode (not in total)
 };
-
-using ForwardFn = std::function<torch::Tensor(const torch::Tensor& images)>;
 
 struct EvaluateOptions {
   torch::Device device = torch::kCPU;

@@ -382,10 +382,7 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
   return std::unique_ptr<TrainingMethod>(new FullMethod(std::move(context), extra));
 }
 
-ForwardFn TrainingMethod::EvalForward() {
-  Classifier model = context_.model;
-  return [model](const torch::Tensor& images) mutable { return model->forward(images); };
-}
+ForwardFn TrainingMethod::EvalForward() { return context_.model->Inference(); }
 
 absl::Status TrainingMethod::Finish() {
   context_.model->eval();
@@ -394,8 +391,8 @@ absl::Status TrainingMethod::Finish() {
 }
 
 ForwardFn PromptedForward(Classifier model, torch::Tensor prompt) {
-  return [model, prompt](const torch::Tensor& images) mutable {
-    return model->forward(images + prompt.to(images.device()));
+  return [inference = model->Inference(), prompt](const torch::Tensor& images) {
+    return inference(images + prompt.to(images.device()));
   };
 }
 

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@
 
 namespace rib::engine {
 
+// Images [N, C, H, W] → logits [N, num_classes].
+using ForwardFn = std::function<torch::Tensor(const torch::Tensor& images)>;
+
 // Not thread-safe (a torch module): one training loop owns it.
 class ClassifierImpl : public torch::nn::Module {
  public:
@@ -22,6 +26,14 @@ class ClassifierImpl : public torch::nn::Module {
   // Logits from features, [N, num_classes].
   virtual torch::Tensor Head(const torch::Tensor& features) = 0;
   torch::Tensor forward(const torch::Tensor& images) { return Head(Features(images)); }
+
+  // The forward pass for evaluation: the logits of forward() in eval mode, equal up to
+  // float rounding, computed with inference kernels where the architecture has them
+  // (ResNet: batch norm folded into oneDNN convolutions on CPU; ViT: PyTorch's fused
+  // encoder-layer kernel). Build it after the weights are final and eval() is set, and
+  // run it without autograd (NoGradGuard or InferenceMode); it is valid until the
+  // weights, the device or the mode change. The default is forward() itself.
+  virtual ForwardFn Inference();
 
   // Parameter names (as in named_parameters(), timm/torchvision names) of the head:
   // "head.weight", "head.bias" for ViT; "fc.weight", "fc.bias" for ResNet.

@@ -105,6 +105,11 @@ const std::map<std::string, ResNetConfig>& ResNets() {
 
 }  // namespace
 
+ForwardFn ClassifierImpl::Inference() {
+  auto self = std::static_pointer_cast<ClassifierImpl>(shared_from_this());
+  return [self](const torch::Tensor& images) { return self->forward(images); };
+}
+
 std::vector<std::string> KnownArchs() {
   return {"fmnist_vit",
           "fmnist_resnet",

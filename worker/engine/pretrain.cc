@@ -56,8 +56,8 @@ absl::StatusOr<SubsetCounts> EvaluateVal(Classifier model, const torch::Tensor& 
   auto stream = MakeTensorStream(images, labels, 256);
   RIB_ASSIGN_OR_RETURN(
       std::vector<SubsetCounts> counts,
-      Evaluate([model](const torch::Tensor& x) mutable { return model->forward(x); }, *stream,
-               LabelMask::Identity(model->num_classes()), EvaluateOptions{}));
+      Evaluate(model->Inference(), *stream, LabelMask::Identity(model->num_classes()),
+               EvaluateOptions{}));
   return counts.front();
 }
 

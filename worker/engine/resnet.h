@@ -7,6 +7,9 @@
 // saved state. The small configurations for 32×32 inputs use a 3×3 stride-1 stem and no
 // max-pool (CIFAR style) with the same names.
 //
+// Inference() (evaluation) folds every batch norm into its convolution and, on CPU, keeps
+// activations in oneDNN's blocked layout from the stem to the pooling.
+//
 // Not thread-safe (a torch module).
 #ifndef RIB_WORKER_ENGINE_RESNET_H_
 #define RIB_WORKER_ENGINE_RESNET_H_
@@ -14,6 +17,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,10 +43,31 @@ namespace internal {
 torch::Tensor ConvBn(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn,
                      const torch::Tensor& x);
 
+// A convolution with its (evaluation-mode) BatchNorm folded in, prepared once for
+// inference. With `mkldnn` the weight is in oneDNN's blocked layout and Run() takes and
+// returns oneDNN (to_mkldnn) tensors.
+struct FoldedConv {
+  torch::Tensor weight, bias;
+  std::vector<int64_t> stride, padding, dilation;
+  int64_t groups = 1;
+  bool mkldnn = false;
+  torch::Tensor Run(const torch::Tensor& x) const;
+};
+FoldedConv FoldConvBn(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn, bool mkldnn);
+
+// A residual block's inference form (ResidualBlockImpl::Fold).
+struct FoldedBlock {
+  bool bottleneck = false;
+  FoldedConv conv1, conv2, conv3;  // conv3 only for bottlenecks
+  std::optional<FoldedConv> downsample;
+  torch::Tensor Run(const torch::Tensor& x) const;
+};
+
 class ResidualBlockImpl : public torch::nn::Module {
  public:
   ResidualBlockImpl(bool bottleneck, int64_t in_planes, int64_t planes, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
+  FoldedBlock Fold(bool mkldnn);
   static int64_t Expansion(bool bottleneck) { return bottleneck ? 4 : 1; }
 
  private:
@@ -70,6 +95,9 @@ class ResNetImpl : public ClassifierImpl {
   int64_t feature_dim() const override { return feature_dim_; }
   int64_t image_size() const override { return config_.image_size; }
   int64_t in_channels() const override { return config_.in_channels; }
+  // Batch norm folded into every convolution, run on oneDNN tensors on CPU (float32):
+  // what torch.jit.optimize_for_inference does to a torchvision ResNet.
+  ForwardFn Inference() override;
 
   const ResNetConfig& config() const { return config_; }
 

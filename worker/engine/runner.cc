@@ -248,9 +248,7 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
   }
   model->to(device);
 
-  ForwardFn forward = [model](const torch::Tensor& images) mutable {
-    return model->forward(images);
-  };
+  ForwardFn forward;  // the evaluation forward, once the weights are final
   TensorMap extra_weights;
   std::unique_ptr<data::DatasetSource> train_source;
   if (MethodTrains(kind)) {
@@ -304,6 +302,7 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
     extra_weights = method->ExtraWeights();
   }
   model->eval();
+  if (!forward) forward = model->Inference();
 
   // Save the weights this job's results are for (rank 0; not for `pre`).
   const std::string dir = !options.weights_out_dir.empty() ? options.weights_out_dir

@@ -1,6 +1,10 @@
 #include "worker/engine/vit.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -160,7 +164,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VitConfig& config) : config_(
   }
 }
 
-torch::Tensor VisionTransformerImpl::Features(const torch::Tensor& images) {
+torch::Tensor VisionTransformerImpl::Embed(const torch::Tensor& images) {
   torch::Tensor input = images;
   // A grayscale batch for an RGB model: replicate the channel (FMNIST images).
   if (input.size(1) == 1 && config_.in_channels == 3) input = input.expand({-1, 3, -1, -1});
@@ -168,9 +172,47 @@ torch::Tensor VisionTransformerImpl::Features(const torch::Tensor& images) {
   const int64_t b = x.size(0);
   x = torch::cat({cls_token_.expand({b, -1, -1}), x}, 1) + pos_embed_;
   if (config_.pre_norm) x = norm_pre_(x);
+  return x;
+}
+
+torch::Tensor VisionTransformerImpl::Features(const torch::Tensor& images) {
+  auto x = Embed(images);
   for (auto& block : block_ptrs_) x = block(x);
   x = norm_(x);
   return x.select(1, 0);
+}
+
+ForwardFn VisionTransformerImpl::Inference() {
+  if (is_training() || (!block_ptrs_.empty() && block_ptrs_[0]->attn->lora_enabled())) {
+    return ClassifierImpl::Inference();
+  }
+  auto self = std::static_pointer_cast<VisionTransformerImpl>(shared_from_this());
+  // The kernel wants a qkv bias; a bias-free qkv is a zero one.
+  std::vector<torch::Tensor> qkv_bias;
+  for (auto& block : block_ptrs_) {
+    const auto& qkv = block->attn->qkv;
+    qkv_bias.push_back(qkv->bias.defined()
+                           ? qkv->bias.detach()
+                           : torch::zeros({qkv->weight.size(0)}, qkv->weight.options()));
+  }
+  return [self, qkv_bias](const torch::Tensor& images) {
+    // The fused kernel has no autocast rule; under autocast run the module path.
+    if (at::autocast::is_enabled() || at::autocast::is_cpu_enabled()) {
+      return self->forward(images);
+    }
+    const VitConfig& c = self->config_;
+    auto x = self->Embed(images);
+    for (size_t i = 0; i < self->block_ptrs_.size(); ++i) {
+      auto& b = self->block_ptrs_[i];
+      x = at::_transformer_encoder_layer_fwd(
+          x, c.embed_dim, c.num_heads, b->attn->qkv->weight, qkv_bias[i],
+          b->attn->proj->weight, b->attn->proj->bias, /*use_gelu=*/true,
+          /*norm_first=*/true, c.norm_eps, b->norm1->weight, b->norm1->bias, b->norm2->weight,
+          b->norm2->bias, b->mlp->fc1->weight, b->mlp->fc1->bias, b->mlp->fc2->weight,
+          b->mlp->fc2->bias);
+    }
+    return self->Head(self->norm_(x).select(1, 0));
+  };
 }
 
 torch::Tensor VisionTransformerImpl::Head(const torch::Tensor& features) {

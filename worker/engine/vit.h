@@ -15,6 +15,10 @@
 // does not change the output. MergeLora folds (alpha / r) · B A into qkv.weight and
 // removes the adapters.
 //
+// Inference() (evaluation) runs each block as PyTorch's fused encoder-layer kernel
+// (at::_transformer_encoder_layer_fwd, nn.TransformerEncoderLayer's fast path with
+// norm_first and GELU), which is the same pre-norm block.
+//
 // Not thread-safe (a torch module).
 #ifndef RIB_WORKER_ENGINE_VIT_H_
 #define RIB_WORKER_ENGINE_VIT_H_
@@ -113,6 +117,9 @@ class VisionTransformerImpl : public ClassifierImpl {
   int64_t feature_dim() const override { return config_.embed_dim; }
   int64_t image_size() const override { return config_.image_size; }
   int64_t in_channels() const override { return config_.in_channels; }
+  // Fused encoder layers; forward() itself while LoRA adapters are unmerged or autocast
+  // is on.
+  ForwardFn Inference() override;
 
   // INVALID_ARGUMENT for rank < 1 or alpha <= 0; FAILED_PRECONDITION when already on.
   absl::Status EnableLora(int64_t rank, double alpha) override;
@@ -122,6 +129,9 @@ class VisionTransformerImpl : public ClassifierImpl {
   const VitConfig& config() const { return config_; }
 
  private:
+  // Patch embedding, class token, position embedding and norm_pre: [N, T, D].
+  torch::Tensor Embed(const torch::Tensor& images);
+
   VitConfig config_;
   internal::PatchEmbed patch_embed_{nullptr};
   torch::Tensor cls_token_;

@@ -2,12 +2,14 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "worker/engine/model.h"
+#include "worker/engine/vit.h"
 
 namespace rib::engine {
 namespace {
@@ -141,6 +143,85 @@ TEST(ModelZooTest, ForwardIsBatchIndependentInEval) {
   auto all = model->forward(images);
   auto one = model->forward(images.slice(0, 2, 3));
   EXPECT_TRUE(torch::allclose(all.slice(0, 2, 3), one, 1e-4, 1e-5));
+}
+
+// Evaluation's forward (Inference()) against the module forward on the same eval-mode
+// model: batch statistics and affine maps are randomised so folding them is exercised.
+void Randomise(Classifier& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) item.value().normal_(0.0, 0.1);
+  for (auto& item : model->named_buffers()) {
+    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 2.0);
+    if (item.key().find("running_mean") != std::string::npos) item.value().normal_(0.0, 0.2);
+  }
+}
+
+double InferenceGap(Classifier& model, const torch::Tensor& images) {
+  model->eval();
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard no_grad;
+    expected = model->forward(images);
+  }
+  const ForwardFn inference = model->Inference();
+  c10::InferenceMode inference_mode;
+  torch::Tensor logits = inference(images);
+  EXPECT_EQ(logits.sizes(), expected.sizes());
+  return (logits - expected).abs().max().item<double>();
+}
+
+TEST(ModelZooTest, InferenceEqualsForwardInEval) {
+  torch::manual_seed(2);
+  for (const std::string arch : {"fmnist_vit", "fmnist_resnet"}) {
+    RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel(arch, 10));
+    Randomise(model);
+    EXPECT_LT(InferenceGap(model, torch::randn({5, 3, 32, 32})), 1e-4) << arch;
+    // Grayscale batches are replicated to three channels on this path too.
+    EXPECT_LT(InferenceGap(model, torch::randn({3, 1, 32, 32})), 1e-4) << arch << " gray";
+  }
+}
+
+TEST(ModelZooTest, InferenceCoversStemPoolBottleneckAndBiasFreeQkv) {
+  torch::manual_seed(3);
+  // ImageNet stem with max-pool and bottleneck blocks, at a small input.
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier resnet, CreateModel("resnet50", 10));
+  Randomise(resnet);
+  EXPECT_LT(InferenceGap(resnet, torch::randn({2, 3, 64, 64})), 1e-3);
+  // A CLIP-style tower (norm_pre, eps 1e-5).
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier clip, CreateModel("vit_tiny_patch16_clip_224", 10));
+  Randomise(clip);
+  EXPECT_LT(InferenceGap(clip, torch::randn({2, 3, 224, 224})), 1e-4);
+  // A ViT without qkv bias (the fused kernel is given a zero one).
+  VitConfig config;
+  config.image_size = 32;
+  config.patch_size = 8;
+  config.embed_dim = 64;
+  config.depth = 2;
+  config.num_heads = 4;
+  config.qkv_bias = false;
+  config.num_classes = 10;
+  Classifier no_bias(
+      std::shared_ptr<ClassifierImpl>(std::make_shared<VisionTransformerImpl>(config)));
+  Randomise(no_bias);
+  EXPECT_LT(InferenceGap(no_bias, torch::randn({3, 3, 32, 32})), 1e-4);
+}
+
+TEST(ModelZooTest, InferenceWithUnmergedLoraEqualsForward) {
+  torch::manual_seed(4);
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel("fmnist_vit", 10));
+  ASSERT_THAT(model->EnableLora(4, 8.0), ::rib::testing::IsOk());
+  Randomise(model);  // the adapters too, so they change the output
+  auto images = torch::randn({4, 3, 32, 32});
+  EXPECT_LT(InferenceGap(model, images), 1e-5);
+  // And the adapters do count: merging them leaves the inference output where it was.
+  torch::Tensor before;
+  {
+    c10::InferenceMode inference_mode;
+    before = model->Inference()(images);
+  }
+  ASSERT_THAT(model->MergeLora(), ::rib::testing::IsOk());
+  c10::InferenceMode inference_mode;
+  EXPECT_LT((model->Inference()(images) - before).abs().max().item<double>(), 1e-4);
 }
 
 TEST(ModelZooTest, TimmPretrainedTagIsIgnored) {

@@ -1,7 +1,7 @@
 // Parity with PyTorch: make_parity_fixtures.py builds timm-named ViTs and torchvision
 // ResNets in Python (Debian's python3-torch), randomises every weight, and saves weights,
 // inputs and logits; the C++ models load the weights and must reproduce the logits within
-// 1e-4. Skipped (exit 77) only when no python3 with torch and torchvision is found.
+// 1e-4, with forward() and with the evaluation forward (Inference()). Skipped (exit 77) only when no python3 with torch and torchvision is found.
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -77,10 +77,20 @@ class ParityTest : public ::testing::Test {
     ASSERT_THAT(model.status(), IsOk());
     auto io = Io(case_name);
     (*model)->eval();
-    torch::NoGradGuard no_grad;
-    auto logits = (*model)->forward(io.at("input"));
+    {
+      torch::NoGradGuard no_grad;
+      auto logits = (*model)->forward(io.at("input"));
+      const double diff = (logits - io.at("logits")).abs().max().item<double>();
+      EXPECT_LT(diff, kTolerance) << arch << " from " << weights;
+      EXPECT_EQ(logits.sizes(), io.at("logits").sizes());
+    }
+    // Evaluation's forward (folded batch norm on oneDNN, fused encoder layers) must
+    // reproduce PyTorch's logits too, as Evaluate() runs it.
+    const ForwardFn inference = (*model)->Inference();
+    c10::InferenceMode inference_mode;
+    auto logits = inference(io.at("input"));
     const double diff = (logits - io.at("logits")).abs().max().item<double>();
-    EXPECT_LT(diff, kTolerance) << arch << " from " << weights;
+    EXPECT_LT(diff, kTolerance) << arch << " from " << weights << ", Inference()";
     EXPECT_EQ(logits.sizes(), io.at("logits").sizes());
   }
 
