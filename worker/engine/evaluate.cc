@@ -1,7 +1,5 @@
 #include "worker/engine/evaluate.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -58,7 +56,6 @@ absl::StatusOr<std::vector<SubsetCounts>> Evaluate(const ForwardFn& forward,
                                                    const LabelMask& mask,
                                                    const EvaluateOptions& options) {
   std::vector<SubsetCounts> counts = EmptyCounts(options.subsets);
-  const bool autocast = options.device.is_cuda() && options.autocast_dtype != at::kFloat;
   // No autograd bookkeeping at all (not even version counters) for the logits.
   c10::InferenceMode inference_mode;
   Batch batch;
@@ -69,17 +66,9 @@ absl::StatusOr<std::vector<SubsetCounts>> Evaluate(const ForwardFn& forward,
     if (!batch.images.defined() || batch.images.size(0) == 0) continue;
     torch::Tensor logits;
     try {
-      if (autocast) {
-        at::autocast::set_autocast_gpu_dtype(options.autocast_dtype);
-        at::autocast::set_enabled(true);
-      }
+      AutocastScope autocast(options.precision);
       logits = forward(batch.images.to(options.device)).to(torch::kFloat);
-      if (autocast) {
-        at::autocast::set_enabled(false);
-        at::autocast::clear_cache();
-      }
     } catch (const c10::Error& e) {
-      if (autocast) at::autocast::set_enabled(false);
       return absl::InternalError(
           absl::StrCat("evaluation forward pass: ", e.what_without_backtrace()));
     }

@@ -15,6 +15,7 @@
 #include "worker/engine/batches.h"
 #include "worker/engine/label_mask.h"
 #include "worker/engine/model.h"
+#include "worker/engine/precision.h"
 
 namespace rib::dist {
 class ProcessGroup;
@@ -31,8 +32,8 @@ struct SubsetCounts {
 
 struct EvaluateOptions {
   torch::Device device = torch::kCPU;
-  // Autocast dtype on CUDA (kFloat = none). Ignored on CPU.
-  at::ScalarType autocast_dtype = at::kFloat;
+  // Autocast for the forward pass (ResolvePrecision; default none).
+  Precision precision;
   // Every subset this dataset can report, in output order (the same on every rank, so
   // counts can be summed). Empty = one row with subset "".
   std::vector<std::string> subsets;

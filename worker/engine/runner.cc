@@ -17,6 +17,7 @@
 #include "worker/engine/evaluate.h"
 #include "worker/engine/label_mask.h"
 #include "worker/engine/methods.h"
+#include "worker/engine/precision.h"
 #include "worker/engine/safetensors.h"
 #include "worker/engine/threads.h"
 #include "worker/engine/trainer.h"
@@ -160,10 +161,8 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     eval_options.device = device;
     eval_options.group = options.group;
     eval_options.subsets = source->subsets();
-    if (spec.training.precision == "bf16") eval_options.autocast_dtype = at::kBFloat16;
-    if (spec.training.precision == "fp16" || spec.training.precision == "auto") {
-      eval_options.autocast_dtype = at::kHalf;
-    }
+    RIB_ASSIGN_OR_RETURN(eval_options.precision,
+                         ResolvePrecision(spec.training.precision, device));
     std::map<std::string, int64_t> expected;
     for (const auto& example : split.test) expected[example.subset] += 1;
     if (eval_options.subsets.empty()) {

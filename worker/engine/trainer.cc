@@ -1,7 +1,5 @@
 #include "worker/engine/trainer.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -13,65 +11,11 @@
 #include "common/status_macros.h"
 #include "worker/engine/checkpoint.h"
 #include "worker/engine/collectives.h"
+#include "worker/engine/precision.h"
 #include "worker/engine/schedule.h"
 
 namespace rib::engine {
 namespace {
-
-// Dynamic loss scaling for fp16 (the torch.cuda.amp.GradScaler recipe): multiply the
-// loss by `scale`, unscale the gradients, skip the step and halve the scale when any
-// gradient is not finite, double it after `kGrowthInterval` good steps.
-class LossScaler {
- public:
-  static constexpr int64_t kGrowthInterval = 2000;
-  explicit LossScaler(bool enabled) : enabled_(enabled) {}
-  bool enabled() const { return enabled_; }
-  torch::Tensor Scale(const torch::Tensor& loss) const {
-    return enabled_ ? loss * scale_ : loss;
-  }
-  // Unscales in place; false when the step must be skipped.
-  bool UnscaleAndCheck(const std::vector<torch::Tensor>& params) {
-    if (!enabled_) return true;
-    bool finite = true;
-    for (const auto& p : params) {
-      if (!p.grad().defined()) continue;
-      p.mutable_grad().div_(scale_);
-      finite = finite && p.grad().isfinite().all().item<bool>();
-    }
-    if (finite) {
-      if (++good_steps_ >= kGrowthInterval) scale_ *= 2.0, good_steps_ = 0;
-    } else {
-      scale_ *= 0.5, good_steps_ = 0;
-    }
-    return finite;
-  }
-  double scale() const { return scale_; }
-  int64_t good_steps() const { return good_steps_; }
-  void Restore(double scale, int64_t good_steps) { scale_ = scale, good_steps_ = good_steps; }
-
- private:
-  bool enabled_;
-  double scale_ = 65536.0;
-  int64_t good_steps_ = 0;
-};
-
-// Autocast for the forward pass on CUDA; a no-op elsewhere (CPU trains in fp32).
-class AutocastScope {
- public:
-  AutocastScope(bool enabled, at::ScalarType dtype) : enabled_(enabled) {
-    if (!enabled_) return;
-    at::autocast::set_autocast_gpu_dtype(dtype);
-    at::autocast::set_enabled(true);
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    at::autocast::set_enabled(false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_;
-};
 
 std::string MomentumKey(const torch::Tensor& p) {
   return c10::guts::to_string(p.unsafeGetTensorImpl());
@@ -216,18 +160,10 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
   RIB_RETURN_IF_ERROR(ValidateSchedule(schedule));
   const int64_t total_steps = schedule.total_steps;
 
-  // Precision: fp32 on CPU always; autocast on CUDA (fp16 with loss scaling by default).
-  const bool cuda = options.device.is_cuda();
-  bool autocast = false;
-  at::ScalarType autocast_dtype = at::kHalf;
-  if (config.precision == "fp16" || config.precision == "bf16" || config.precision == "auto") {
-    autocast = cuda;
-    autocast_dtype = config.precision == "bf16" ? at::kBFloat16 : at::kHalf;
-  } else if (config.precision != "fp32") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown precision '", config.precision, "' (expected auto, fp32, fp16 or bf16)"));
-  }
-  LossScaler scaler(autocast && autocast_dtype == at::kHalf);
+  // Precision (precision.h): fp32 on CPU; autocast on CUDA, fp16 with loss scaling.
+  RIB_ASSIGN_OR_RETURN(const Precision precision,
+                       ResolvePrecision(config.precision, options.device));
+  LossScaler scaler(precision.loss_scaling);
 
   std::vector<torch::Tensor> params;
   for (const auto& [name, p] : setup.trainable) params.push_back(p);
@@ -273,7 +209,7 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       try {
         torch::Tensor loss;
         if (local_n > 0) {
-          AutocastScope scope(autocast, autocast_dtype);
+          AutocastScope scope(precision);
           loss = setup.loss(batch);
         }
         // [Σ loss·n, Σ n] over ranks: the global mean loss, identical on every rank so
