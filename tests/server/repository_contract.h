@@ -307,6 +307,30 @@ TEST_P(RepositoryContractTest, ListJobsFiltersPagesAndCounts) {
   EXPECT_TRUE(s2.next_page_token.empty());
 }
 
+TEST_P(RepositoryContractTest, ListSweepsCountsEachSweepsOwnJobs) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult a, repo_->SubmitSweep(SmallSweep("a", "a")));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult b, repo_->SubmitSweep(SmallSweep("b", "b")));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult c, repo_->SubmitSweep(SmallSweep("c", "c")));
+  ASSERT_THAT(repo_->CancelSweep(a.sweep_id).status(), IsOk());
+  using Counts = std::map<JobState, int>;
+  const Counts fresh = {{JobState::kQueued, 3}, {JobState::kPending, 1}};
+  RIB_ASSERT_OK_AND_ASSIGN(SweepList all, repo_->ListSweeps(0, ""));
+  ASSERT_THAT(all.sweeps, SizeIs(3));
+  EXPECT_EQ(all.sweeps[0].id, c.sweep_id);
+  EXPECT_EQ(all.sweeps[0].counts, fresh);
+  EXPECT_EQ(all.sweeps[1].counts, fresh);
+  EXPECT_EQ(all.sweeps[2].id, a.sweep_id);
+  EXPECT_EQ(all.sweeps[2].counts, (Counts{{JobState::kCancelled, 4}}));
+  // A page holds the counts of its own sweeps only.
+  RIB_ASSERT_OK_AND_ASSIGN(SweepList first, repo_->ListSweeps(2, ""));
+  ASSERT_THAT(first.sweeps, SizeIs(2));
+  RIB_ASSERT_OK_AND_ASSIGN(SweepList last, repo_->ListSweeps(2, first.next_page_token));
+  ASSERT_THAT(last.sweeps, SizeIs(1));
+  EXPECT_EQ(last.sweeps[0].id, a.sweep_id);
+  EXPECT_EQ(last.sweeps[0].counts, (Counts{{JobState::kCancelled, 4}}));
+  EXPECT_EQ(b.jobs_total, 4);
+}
+
 TEST_P(RepositoryContractTest, AcquireHandsOutFittingJobsWithGrowingAttempts) {
   NewSweep s = SmallSweep("");
   s.jobs[1].spec.devices = 4;  // ft needs 4 devices

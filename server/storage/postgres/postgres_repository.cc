@@ -447,14 +447,26 @@ absl::StatusOr<SweepList> PostgresRepository::ListSweeps(int page_size,
                          " FROM sweeps s WHERE ($1 = 0 OR s.seq < $1) ORDER BY s.seq DESC"
                          " LIMIT $2"),
             before, n + 1);
+        std::map<std::string, size_t> index;  // sweep id → position in out.sweeps
         for (const auto& row : rows) {
           if (static_cast<int>(out.sweeps.size()) == n) {
             out.next_page_token = std::to_string(rows[n - 1][14].as<int64_t>());
             break;
           }
           Sweep s = RowToSweep(row);
-          s.counts = CountsByState(tx, s.id);
+          index[s.id] = out.sweeps.size();
           out.sweeps.push_back(std::move(s));
+        }
+        // Job counts of the whole page in one query (not one per sweep), in the same
+        // transaction so they agree with the rows above.
+        for (const auto& row : tx.exec_params(
+                 "SELECT sweep_id, state, count(*) FROM jobs WHERE sweep_id IN"
+                 " (SELECT s.id FROM sweeps s WHERE ($1 = 0 OR s.seq < $1)"
+                 " ORDER BY s.seq DESC LIMIT $2) GROUP BY sweep_id, state",
+                 before, n)) {
+          auto it = index.find(row[0].as<std::string>());
+          auto state = domain::ParseJobState(row[1].as<std::string>());
+          if (it != index.end() && state) out.sweeps[it->second].counts[*state] = row[2].as<int>();
         }
         return out;
       });
