@@ -249,6 +249,15 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
     }
   }
   const double flops = ForwardFlops(*model);
+  // The convolution weights' layout (ResNets train channels-last), so the peer can also
+  // replay the steps with the same layout and compare the losses bit for bit.
+  bool channels_last = false;
+  for (const auto& p : model->parameters()) {
+    if (p.dim() == 4 && !p.is_contiguous() &&
+        p.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
+      channels_last = true;
+    }
+  }
   std::ofstream out(prefix + ".cpp.json");
   out << "{\"case\":\"" << c.name << "\",\"threads\":" << flags.threads
       << ",\"thread_policy\":\"" << (policy == ThreadPolicy::kBlas ? "blas" : "openmp") << "\""
@@ -256,6 +265,7 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
       << ",\"warmup_steps\":" << c.warmup_steps << ",\"timed_steps\":" << c.timed_steps
       << ",\"eval_batches\":" << c.eval_batches << ",\"repeats\":" << flags.repeats
       << ",\"lr\":" << flags.lr << ",\"forward_flops\":" << flops
+      << ",\"memory_format\":\"" << (channels_last ? "channels_last" : "contiguous") << "\""
       << ",\"train_images_per_s\":" << best_train << ",\"eval_images_per_s\":" << best_eval
       << ",\"train_images_per_cpu_s\":" << best_train_cpu
       << ",\"eval_images_per_cpu_s\":" << best_eval_cpu

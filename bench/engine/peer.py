@@ -191,6 +191,25 @@ def run_case(directory, name):
                       if ours[k].numel() else 0.0 for k in ours)
     weights_identical = all(torch.equal(ours[k], theirs[k]) for k in ours)
 
+    # The engine may keep convolution weights channels-last (a different kernel, so the
+    # losses above match only to rounding). Replay the steps, untimed, with the same layout:
+    # these losses must equal the engine's bit for bit.
+    same_layout_losses = None
+    if cfg.get("memory_format") == "channels_last":
+        torch.manual_seed(0)
+        replica = MODELS[name]()
+        replica.load_state_dict(read_safetensors("%s/%s.init.safetensors" % (directory, name)))
+        replica = replica.to(memory_format=torch.channels_last).train()
+        replica_opt = torch.optim.SGD(replica.parameters(), lr=cfg["lr"], momentum=0.9)
+        same_layout_losses = []
+        for k in range(len(losses)):
+            i = k % pool
+            replica_opt.zero_grad()
+            loss = F.cross_entropy(replica(train_x[i]), train_y[i])
+            loss.backward()
+            replica_opt.step()
+            same_layout_losses.append(loss.item())
+
     model.eval()
     best_eval = best_eval_cpu = 0.0
     n = cfg["eval_batches"] * cfg["eval_batch"]
@@ -205,7 +224,8 @@ def run_case(directory, name):
     result = {"case": name, "threads": torch.get_num_threads(),
               "train_images_per_s": best_train, "eval_images_per_s": best_eval,
               "train_images_per_cpu_s": best_train_cpu, "eval_images_per_cpu_s": best_eval_cpu,
-              "losses": losses, "weights_identical": weights_identical,
+              "losses": losses, "same_layout_losses": same_layout_losses,
+              "weights_identical": weights_identical,
               "weight_max_abs_diff": weight_diff}
     with open("%s/%s.py.json" % (directory, name), "w") as f:
         json.dump(result, f)

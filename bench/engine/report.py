@@ -18,6 +18,16 @@ def best(directory, case, side):
     return out
 
 
+def same_layout(cpp_losses, replay):
+    """The peer's untimed replay with the engine's weight layout, when it differs."""
+    if not replay:
+        return ""
+    same = sum(1 for x, y in zip(cpp_losses, replay) if x == y)
+    if same == len(cpp_losses) == len(replay):
+        return "; channels-last replay identical"
+    return "; channels-last replay %d/%d equal" % (same, len(cpp_losses))
+
+
 def main():
     directory, cases = sys.argv[1], sys.argv[2].split(",")
     rows = []
@@ -42,7 +52,8 @@ def main():
             "%.1f" % (f * cpp["eval_images_per_s"] / 1e9),
             "%.2f" % (f / 1e9),
             ("identical" if same == len(a) == len(b) else
-             "%d/%d equal, max|d|=%.1e" % (same, len(a), diff)),
+             "%d/%d equal, max|d|=%.1e" % (same, len(a), diff))
+            + same_layout(a, py.get("same_layout_losses")),
             ("identical" if py["weights_identical"] else
              "max|d|=%.1e" % py["weight_max_abs_diff"]),
         ])
@@ -60,6 +71,9 @@ def main():
     print("(C++ threads = the engine's thread policy, worker/engine/threads.h: openmp = OpenMP"
           " pool gets the cores, BLAS 1; blas = the reverse. The Python loop keeps both pools at"
           " the default size, as a plain script does)")
+    print("(losses: the timed Python loop keeps torchvision's contiguous NCHW weights; the engine"
+          " trains ResNets with channels-last weights, so the peer also replays the steps untimed"
+          " with channels-last weights, which must give the engine's losses bit for bit)")
     print("(training FLOPs = 3 x forward; GFLOP/img = forward; best of the timed repetitions;"
           " load average now %.1f on %d CPUs)" % (os.getloadavg()[0], os.cpu_count()))
 
