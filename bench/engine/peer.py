@@ -9,120 +9,17 @@ Reads DIR/<case>.cpp.json (batch sizes, steps, lr), <case>.init.safetensors and
 """
 import argparse
 import json
-import struct
+import os
+import sys
 import time
 
-import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.models.resnet import BasicBlock, Bottleneck
+from torchvision.models.resnet import BasicBlock
 
-
-# --- the models, with timm / torchvision names ---------------------------------------
-class Attention(nn.Module):
-    def __init__(self, dim, num_heads):
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads) ** -0.5
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        q = q * self.scale
-        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
-        x = (attn @ v).transpose(1, 2).reshape(b, n, c)
-        return self.proj(x)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, dim, num_heads):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, dim * 4)
-
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, patch, dim):
-        super().__init__()
-        self.proj = nn.Conv2d(3, dim, kernel_size=patch, stride=patch)
-
-    def forward(self, x):
-        return self.proj(x).flatten(2).transpose(1, 2)
-
-
-class VisionTransformer(nn.Module):
-    def __init__(self, img_size, patch_size, dim, depth, num_heads, num_classes):
-        super().__init__()
-        self.patch_embed = PatchEmbed(patch_size, dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, (img_size // patch_size) ** 2 + 1, dim))
-        self.blocks = nn.Sequential(*[Block(dim, num_heads) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.head = nn.Linear(dim, num_classes)
-
-    def forward(self, x):
-        x = self.patch_embed(x)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
-        x = self.norm(self.blocks(x))
-        return self.head(x[:, 0])
-
-
-class ResNet(nn.Module):
-    """torchvision's ResNet with configurable widths and the small 3x3 stem."""
-
-    def __init__(self, block, layers, widths, stem, small_stem, num_classes):
-        super().__init__()
-        if small_stem:
-            self.conv1 = nn.Conv2d(3, stem, 3, 1, 1, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(3, stem, 7, 2, 3, bias=False)
-        self.small_stem = small_stem
-        self.bn1 = nn.BatchNorm2d(stem)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        inplanes = stem
-        for i, (n, w) in enumerate(zip(layers, widths)):
-            blocks = []
-            for b in range(n):
-                stride = 2 if (i > 0 and b == 0) else 1
-                down = None
-                if stride != 1 or inplanes != w * block.expansion:
-                    down = nn.Sequential(
-                        nn.Conv2d(inplanes, w * block.expansion, 1, stride, bias=False),
-                        nn.BatchNorm2d(w * block.expansion))
-                blocks.append(block(inplanes, w, stride, down))
-                inplanes = w * block.expansion
-            setattr(self, "layer%d" % (i + 1), nn.Sequential(*blocks))
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(inplanes, num_classes)
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        if not self.small_stem:
-            x = self.maxpool(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "testing"))
+from reference_models import ResNet, VisionTransformer, read_safetensors  # noqa: E402
 
 
 MODELS = {
@@ -130,22 +27,6 @@ MODELS = {
     "fmnist_resnet": lambda: ResNet(BasicBlock, [2, 2, 2, 2], [16, 32, 64, 128], 16, True, 10),
     "vit_small_patch16_224": lambda: VisionTransformer(224, 16, 384, 12, 6, 1000),
 }
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    dtypes = {"F32": np.float32, "I64": np.int64}
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        arr = np.frombuffer(data[b:end], dtype=dtypes[e["dtype"]]).reshape(e["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
 
 
 def run_case(directory, name):
