@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/worker_api_service.h"
+#include "server/service/event_pruner.h"
 #include "server/service/sweep_service.h"
 #include "server/service/worker_service.h"
 #include "server/storage/postgres/migrations.h"
@@ -42,6 +43,11 @@ ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(10),
           "heartbeat interval told to workers (keep it well below --lease_timeout)");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(1),
           "how often expired leases are looked for");
+ABSL_FLAG(absl::Duration, progress_event_retention, absl::Hours(24 * 7),
+          "progress events of finished jobs older than this are deleted (state and result "
+          "events are kept); inf keeps them all");
+ABSL_FLAG(absl::Duration, prune_interval, absl::Minutes(10),
+          "how often old progress events are looked for");
 ABSL_FLAG(std::string, migrations, "",
           "folder of NNNN_*.sql migrations; empty = the copy compiled into the binary");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),
@@ -138,6 +144,12 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("cannot listen on ", listen));
   auto sweeper = std::make_unique<rib::service::LeaseSweeper>(
       repo->get(), absl::GetFlag(FLAGS_sweep_interval));
+  std::unique_ptr<rib::service::EventPruner> pruner;
+  if (absl::GetFlag(FLAGS_progress_event_retention) != absl::InfiniteDuration()) {
+    pruner = std::make_unique<rib::service::EventPruner>(
+        repo->get(), absl::GetFlag(FLAGS_progress_event_retention),
+        absl::GetFlag(FLAGS_prune_interval));
+  }
 
   const std::string host = listen.substr(0, listen.rfind(':'));
   std::cout << "listening on " << host << ":" << port << std::endl;
@@ -147,6 +159,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   RIB_LOG(INFO) << "signal " << sig << ": shutting down";
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  pruner.reset();
   sweeper.reset();
   server->Wait();
   RIB_LOG(INFO) << "stopped";

@@ -37,7 +37,7 @@ Sweep MemoryRepository::SweepWithCounts(const Sweep& s) {
 }
 
 void MemoryRepository::AddEvent(SweepEvent event) {
-  event.id = static_cast<int64_t>(events_.size()) + 1;
+  event.id = ++last_event_id_;
   event.time = clock_->Now();
   events_.push_back(std::move(event));
   signal_.Notify();
@@ -570,6 +570,20 @@ absl::StatusOr<int64_t> MemoryRepository::LastEventId(const std::string& sweep_i
     if (it->sweep_id == sweep_id) return it->id;
   }
   return 0;
+}
+
+absl::StatusOr<int64_t> MemoryRepository::PruneProgressEvents(absl::Time before) {
+  absl::MutexLock l(&mu_);
+  const size_t size = events_.size();
+  events_.erase(std::remove_if(events_.begin(), events_.end(),
+                               [&](const SweepEvent& e) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                 if (e.kind != SweepEvent::Kind::kProgress) return false;
+                                 if (e.time >= before) return false;
+                                 auto it = jobs_.find(e.job_id);
+                                 return it != jobs_.end() && domain::IsTerminal(it->second.job.state);
+                               }),
+                events_.end());
+  return static_cast<int64_t>(size - events_.size());
 }
 
 }  // namespace rib::storage

@@ -55,6 +55,7 @@ class MemoryRepository : public Repository {
                                                      int64_t after_id,
                                                      int limit) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
+  absl::StatusOr<int64_t> PruneProgressEvents(absl::Time before) override;
   uint64_t ChangeCounter(Topic topic) override { return Signal(topic).value(); }
   uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) override {
     return Signal(topic).WaitChanged(seen, timeout);
@@ -100,6 +101,7 @@ class MemoryRepository : public Repository {
   std::map<std::string, std::map<ResultKey, Accuracy>> results_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, WorkerRow> workers_ ABSL_GUARDED_BY(mu_);
   std::vector<SweepEvent> events_ ABSL_GUARDED_BY(mu_);
+  int64_t last_event_id_ ABSL_GUARDED_BY(mu_) = 0;  // ids survive pruning
 };
 
 }  // namespace rib::storage

@@ -155,6 +155,11 @@ class Repository {
                                                              int limit) = 0;
   // The id of the sweep's newest event (0 when none): where a watch starts.
   virtual absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) = 0;
+  // Deletes the progress events written before `before` by jobs that have finished
+  // (SUCCEEDED, FAILED or CANCELLED): the bulk of the log. State, result and sweep-state
+  // events, the sweep's history, are kept, and later event ids still grow. Returns how
+  // many it deleted. Safe to run from several coordinators at once.
+  virtual absl::StatusOr<int64_t> PruneProgressEvents(absl::Time before) = 0;
   // Counters that grow when something happens, in this process or (through NOTIFY)
   // another one: kEvents on every event written (WatchSweep), kQueue when a job
   // becomes QUEUED (AcquireJob long-polls). WaitForChange blocks until the counter

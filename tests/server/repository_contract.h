@@ -638,6 +638,57 @@ TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   EXPECT_THAT(repo_->LastEventId("no-such"), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_P(RepositoryContractTest, PruningDropsOldProgressOfFinishedJobsOnly) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease done = AcquireKey(w, r.sweep_id, "m/pre");
+  domain::Lease running = AcquireKey(w, r.sweep_id, "m/ft/fmnist-v2");
+  auto progress = [&](const domain::Lease& l, int64_t step) {
+    JobReport p;
+    p.job_id = l.job_id;
+    p.attempt = l.attempt;
+    p.kind = JobReport::Kind::kProgress;
+    p.progress = {1, 1, step, 100, 0.5, 0.01};
+    return repo_->Report(p);
+  };
+  ASSERT_THAT(progress(done, 10), IsOk());
+  ASSERT_THAT(progress(done, 20), IsOk());
+  ASSERT_THAT(progress(running, 10), IsOk());
+  ASSERT_THAT(ReportResult(done, "fmnist-val", 3, 4), IsOk());
+  ASSERT_THAT(Finish(done, true), IsOk());
+  clock_.Advance(absl::Hours(2));
+  ASSERT_THAT(progress(running, 20), IsOk());  // recent
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<SweepEvent> before,
+                           repo_->ListEvents(r.sweep_id, 0, 1000));
+
+  // Older than an hour and of a finished job: only `done`'s two progress events.
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t pruned,
+                           repo_->PruneProgressEvents(clock_.Now() - absl::Hours(1)));
+  EXPECT_EQ(pruned, 2);
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<SweepEvent> after,
+                           repo_->ListEvents(r.sweep_id, 0, 1000));
+  EXPECT_EQ(after.size(), before.size() - 2);
+  int running_progress = 0, done_state = 0, done_result = 0;
+  for (const SweepEvent& e : after) {
+    if (e.kind == SweepEvent::Kind::kProgress) {
+      EXPECT_EQ(e.job_id, running.job_id);  // the running job keeps even its old ones
+      ++running_progress;
+    }
+    if (e.job_id == done.job_id && e.kind == SweepEvent::Kind::kState) ++done_state;
+    if (e.job_id == done.job_id && e.kind == SweepEvent::Kind::kResult) ++done_result;
+  }
+  EXPECT_EQ(running_progress, 2);
+  EXPECT_EQ(done_state, 3);  // queued, leased, succeeded
+  EXPECT_EQ(done_result, 1);
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t again,
+                           repo_->PruneProgressEvents(clock_.Now() - absl::Hours(1)));
+  EXPECT_EQ(again, 0);
+  // Ids keep growing past the deleted ones, so watchers never see an id twice.
+  ASSERT_THAT(progress(running, 30), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t last, repo_->LastEventId(r.sweep_id));
+  EXPECT_GT(last, before.back().id);
+}
+
 TEST_P(RepositoryContractTest, DrainingWorkersGetNothingAndAreTold) {
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
   const std::string w = RegisterWorker();

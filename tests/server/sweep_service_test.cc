@@ -1,4 +1,4 @@
-// SweepService, WorkerService and LeaseSweeper over the in-memory Repository.
+// SweepService, WorkerService, LeaseSweeper and EventPruner over the in-memory Repository.
 #include "server/service/sweep_service.h"
 
 #include <filesystem>
@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/service/event_pruner.h"
 #include "server/service/matrix.h"
 #include "server/service/worker_service.h"
 #include "server/storage/memory_repository.h"
@@ -272,6 +273,50 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheSweeperRequeuesExpiredLeases) 
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_THAT(job.error, HasSubstr("expired"));
   EXPECT_THAT(workers_->Heartbeat("nope", {}, 0), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SweepServiceTest, EventPrunerDeletesOldProgressOfFinishedJobs) {
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult sweep, Submit(kSmall));
+  storage::WorkerRegistration reg;
+  reg.name = "w";
+  reg.devices = {{"cpu", 1, 0}};
+  reg.datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+  RIB_ASSERT_OK_AND_ASSIGN(Registration w, workers_->Register(reg));
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto lease,
+      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
+  ASSERT_TRUE(lease.has_value());
+  domain::JobReport report;
+  report.job_id = lease->job_id;
+  report.attempt = lease->attempt;
+  report.kind = domain::JobReport::Kind::kProgress;
+  report.progress = {1, 1, 5, 10, 0.5, 0.01};
+  ASSERT_THAT(repo_->Report(report), IsOk());
+  report.kind = domain::JobReport::Kind::kFinished;
+  report.ok = true;
+  report.weights = "weights/x.safetensors";
+  ASSERT_THAT(repo_->Report(report), IsOk());
+  auto progress_events = [&] {
+    auto events = repo_->ListEvents(sweep.sweep_id, 0, 1000);
+    EXPECT_THAT(events, IsOk());
+    int n = 0;
+    for (const auto& e : events.value_or(std::vector<domain::SweepEvent>{})) {
+      n += e.kind == domain::SweepEvent::Kind::kProgress;
+    }
+    return n;
+  };
+  ASSERT_EQ(progress_events(), 1);
+
+  EventPruner pruner(repo_.get(), /*retention=*/absl::Hours(1), absl::Milliseconds(10),
+                     &clock_);
+  // Within the retention the event stays.
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t none, pruner.PruneOnce());
+  EXPECT_EQ(none, 0);
+  clock_.Advance(absl::Hours(2));
+  for (int i = 0; i < 500 && progress_events() > 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(progress_events(), 0);
+  RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
+  EXPECT_EQ(job.state, JobState::kSucceeded);
 }
 
 }  // namespace

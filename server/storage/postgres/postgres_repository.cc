@@ -945,4 +945,18 @@ absl::StatusOr<int64_t> PostgresRepository::LastEventId(const std::string& sweep
       });
 }
 
+absl::StatusOr<int64_t> PostgresRepository::PruneProgressEvents(absl::Time before) {
+  return pg::RunTx(
+      pool_.get(), "pruning events", [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+        // Finished jobs write no more events, so no watcher can be waiting on these, and
+        // the per-sweep event lock is not needed (ids are never reused).
+        pqxx::result r = tx.exec_params(
+            "DELETE FROM events e USING jobs j WHERE e.kind = 'progress'"
+            " AND e.time < $1::timestamptz AND j.id = e.job_id"
+            " AND j.state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
+            TimeParam(before));
+        return static_cast<int64_t>(r.affected_rows());
+      });
+}
+
 }  // namespace rib::storage

@@ -72,6 +72,7 @@ class PostgresRepository : public Repository {
                                                      int64_t after_id,
                                                      int limit) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
+  absl::StatusOr<int64_t> PruneProgressEvents(absl::Time before) override;
   uint64_t ChangeCounter(Topic topic) override { return Signal(topic).value(); }
   uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) override {
     return Signal(topic).WaitChanged(seen, timeout);
