@@ -60,6 +60,15 @@ class SweepServiceTest : public ::testing::Test {
     workers_ = std::make_unique<WorkerService>(repo_.get(), wo);
   }
 
+  // One CPU worker with kSmall's datasets.
+  absl::StatusOr<Registration> RegisterWorker() {
+    storage::WorkerRegistration reg;
+    reg.name = "w";
+    reg.devices = {{"cpu", 1, 0}};
+    reg.datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+    return workers_->Register(reg);
+  }
+
   absl::StatusOr<storage::SubmitResult> Submit(const std::string& yaml,
                                                const std::string& id = "") {
     SubmitRequest r;
@@ -241,11 +250,7 @@ TEST_F(SweepServiceTest, WatchStreamsUntilTheSweepIsTerminal) {
 }
 
 TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheSweeperRequeuesExpiredLeases) {
-  storage::WorkerRegistration reg;
-  reg.name = "w";
-  reg.devices = {{"cpu", 1, 0}};
-  reg.datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
-  RIB_ASSERT_OK_AND_ASSIGN(Registration w, workers_->Register(reg));
+  RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
   RIB_ASSERT_OK_AND_ASSIGN(
       auto none, workers_->Acquire(w.worker.id, 1, "cpu", absl::Milliseconds(50),
                                    [] { return false; }));
@@ -277,11 +282,7 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheSweeperRequeuesExpiredLeases) 
 
 TEST_F(SweepServiceTest, EventPrunerDeletesOldProgressOfFinishedJobs) {
   RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult sweep, Submit(kSmall));
-  storage::WorkerRegistration reg;
-  reg.name = "w";
-  reg.devices = {{"cpu", 1, 0}};
-  reg.datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
-  RIB_ASSERT_OK_AND_ASSIGN(Registration w, workers_->Register(reg));
+  RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
   RIB_ASSERT_OK_AND_ASSIGN(
       auto lease,
       workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
