@@ -178,6 +178,7 @@ TEST(ModelZooTest, InferenceEqualsForwardInEval) {
     EXPECT_LT(InferenceGap(model, torch::randn({5, 3, 32, 32})), 1e-4) << arch;
     // Grayscale batches are replicated to three channels on this path too.
     EXPECT_LT(InferenceGap(model, torch::randn({3, 1, 32, 32})), 1e-4) << arch << " gray";
+    EXPECT_LT(InferenceGap(model, torch::randn({1, 3, 32, 32})), 1e-4) << arch << " batch 1";
   }
 }
 

@@ -18,6 +18,7 @@
 #include "worker/engine/checkpoint.h"
 #include "worker/engine/evaluate.h"
 #include "worker/engine/methods.h"
+#include "worker/engine/precision.h"
 #include "worker/engine/trainer.h"
 
 namespace rib::engine {
@@ -139,8 +140,15 @@ TEST_F(CudaTrainTest, InferenceForwardsMatchOnTheGpu) {
     auto images = torch::randn({8, 3, 32, 32}, cuda);
     torch::NoGradGuard no_grad;
     auto expected = model->forward(images);
-    auto logits = model->Inference()(images);
+    const ForwardFn inference = model->Inference();
+    auto logits = inference(images);
     EXPECT_LT((logits - expected).abs().max().item<double>(), 1e-4) << arch;
+    // Under fp16 autocast (as Evaluate runs it for precision auto): close, in fp16.
+    AutocastScope autocast(Precision{true, at::kHalf, true});
+    auto half = inference(images).to(torch::kFloat);
+    EXPECT_LT((half - expected).abs().max().item<double>(),
+              2e-2 * (1.0 + expected.abs().max().item<double>()))
+        << arch << " fp16";
   }
 }
 
