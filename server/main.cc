@@ -9,12 +9,14 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -26,6 +28,7 @@
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/worker_api_service.h"
 #include "server/service/event_pruner.h"
+#include "server/service/pool_metrics.h"
 #include "server/service/sweep_service.h"
 #include "server/service/worker_service.h"
 #include "server/storage/postgres/migrations.h"
@@ -48,6 +51,9 @@ ABSL_FLAG(absl::Duration, progress_event_retention, absl::Hours(24 * 7),
           "events are kept); inf keeps them all");
 ABSL_FLAG(absl::Duration, prune_interval, absl::Minutes(10),
           "how often old progress events are looked for");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus metrics (jobs and workers by state) at http://ADDRESS/metrics, "
+          "e.g. 0.0.0.0:9090 (port 0 picks one); empty = off");
 ABSL_FLAG(std::string, migrations, "",
           "folder of NNNN_*.sql migrations; empty = the copy compiled into the binary");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),
@@ -153,12 +159,29 @@ int main(int argc, char** argv) {
 
   const std::string host = listen.substr(0, listen.rfind(':'));
   std::cout << "listening on " << host << ":" << port << std::endl;
+
+  // Declared before the exposer, so the exposer (and its scrapes) stop first.
+  auto pool_metrics = std::make_shared<rib::service::PoolMetrics>(repo->get());
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (const std::string metrics = absl::GetFlag(FLAGS_metrics_listen); !metrics.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(metrics);
+    } catch (const std::exception& e) {
+      return Fail(absl::StrCat("cannot serve metrics on ", metrics, ": ", e.what()));
+    }
+    exposer->RegisterCollectable(pool_metrics);
+    const std::vector<int> ports = exposer->GetListeningPorts();
+    const std::string metrics_host = metrics.substr(0, metrics.rfind(':'));
+    std::cout << "metrics on " << metrics_host << ":" << (ports.empty() ? 0 : ports[0])
+              << std::endl;
+  }
   RIB_LOG(INFO) << "serving on " << host << ":" << port;
 
   int sig = 0;
   sigwait(&signals, &sig);
   RIB_LOG(INFO) << "signal " << sig << ": shutting down";
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  exposer.reset();
   pruner.reset();
   sweeper.reset();
   server->Wait();

@@ -1,14 +1,19 @@
 // rib-test-labels: postgres
 // The rib-coordinator binary: port 0 and the "listening on" line, flags spelled with
-// dashes, the gRPC health service, and a clean exit on SIGTERM.
+// dashes, the gRPC health service, Prometheus metrics over HTTP, and a clean exit on
+// SIGTERM.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "absl/synchronization/notification.h"
@@ -66,6 +71,28 @@ class ListServicesReactor
   absl::Notification done_;
 };
 
+// The whole response (status line, headers, body) to GET `path` on 127.0.0.1:`port`.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return out;
+}
+
 auto* const kEnv =
     ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("bin", false));
 
@@ -82,7 +109,7 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
     close(out[0]);
     execl(bin.c_str(), bin.c_str(), db.c_str(), "--listen=127.0.0.1:0",
           "--lease-timeout=5s", "--log-level=warning", "--artifact-root=/tmp",
-          static_cast<char*>(nullptr));
+          "--metrics-listen=127.0.0.1:0", static_cast<char*>(nullptr));
     _exit(127);
   }
   close(out[1]);
@@ -93,6 +120,11 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   ASSERT_EQ(first.rfind("listening on 127.0.0.1:", 0), 0u) << first;
   const std::string address = first.substr(13, first.find('\n') - 13);
   EXPECT_NE(address, "127.0.0.1:0");
+  ASSERT_NE(fgets(line, sizeof(line), f), nullptr) << "no metrics line from " << bin;
+  const std::string second(line);
+  ASSERT_EQ(second.rfind("metrics on 127.0.0.1:", 0), 0u) << second;
+  const int metrics_port = std::atoi(second.c_str() + std::strlen("metrics on 127.0.0.1:"));
+  EXPECT_GT(metrics_port, 0);
 
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   // The schema was migrated and the client API answers.
@@ -128,6 +160,13 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   EXPECT_TRUE(reflection.status().ok()) << reflection.status().error_message();
   EXPECT_THAT(reflection.reply(), ::testing::HasSubstr("rib.v1.Coordinator"));
   EXPECT_THAT(reflection.reply(), ::testing::HasSubstr("rib.v1.WorkerApi"));
+
+  // Prometheus text format, read from PostgreSQL at scrape time (no sweeps yet).
+  const std::string metrics = HttpGet(metrics_port, "/metrics");
+  EXPECT_THAT(metrics, ::testing::HasSubstr("200 OK"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE rib_jobs gauge"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("rib_jobs{state=\"QUEUED\"} 0"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("rib_workers{state=\"ACTIVE\"} 0"));
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;

@@ -1,4 +1,5 @@
-// SweepService, WorkerService, LeaseSweeper and EventPruner over the in-memory Repository.
+// SweepService, WorkerService, LeaseSweeper, EventPruner and PoolMetrics over the in-memory
+// Repository.
 #include "server/service/sweep_service.h"
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "server/service/event_pruner.h"
 #include "server/service/matrix.h"
+#include "server/service/pool_metrics.h"
 #include "server/service/worker_service.h"
 #include "server/storage/memory_repository.h"
 #include "tests/testing/status_matchers.h"
@@ -318,6 +320,54 @@ TEST_F(SweepServiceTest, EventPrunerDeletesOldProgressOfFinishedJobs) {
   EXPECT_EQ(progress_events(), 0);
   RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
   EXPECT_EQ(job.state, JobState::kSucceeded);
+}
+
+// {state label → value} of one family of a scrape; empty when the family is missing.
+std::map<std::string, double> Family(const std::vector<prometheus::MetricFamily>& scrape,
+                                     const std::string& name) {
+  std::map<std::string, double> out;
+  for (const auto& family : scrape) {
+    if (family.name != name) continue;
+    EXPECT_EQ(family.type, prometheus::MetricType::Gauge) << name;
+    for (const auto& m : family.metric) {
+      EXPECT_EQ(m.label.size(), 1u);
+      if (!m.label.empty()) out[m.label[0].value] = m.gauge.value;
+    }
+  }
+  return out;
+}
+
+TEST_F(SweepServiceTest, PoolMetricsCountJobsAndWorkersByState) {
+  PoolMetrics metrics(repo_.get());
+  std::map<std::string, double> jobs = Family(metrics.Collect(), "rib_jobs");
+  ASSERT_EQ(jobs.size(), 7u);  // every state, zeros included
+  EXPECT_EQ(jobs["QUEUED"], 0);
+
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult sweep, Submit(kSmall));
+  ASSERT_GE(sweep.jobs_total, 2);
+  RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto lease,
+      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
+  ASSERT_TRUE(lease.has_value());
+
+  // The same numbers as the repository's own listing.
+  std::map<std::string, double> expected;
+  storage::JobFilter all;
+  all.sweep_id = sweep.sweep_id;
+  all.page_size = 1000;
+  RIB_ASSERT_OK_AND_ASSIGN(storage::JobList list, repo_->ListJobs(all));
+  for (const auto& job : list.jobs) expected[domain::JobStateName(job.state)] += 1;
+  jobs = Family(metrics.Collect(), "rib_jobs");
+  EXPECT_EQ(jobs["LEASED"], 1);
+  for (const auto& [state, n] : expected) EXPECT_EQ(jobs[state], n) << state;
+  double total = 0;
+  for (const auto& [state, n] : jobs) total += n;
+  EXPECT_EQ(total, sweep.jobs_total);
+
+  std::map<std::string, double> workers = Family(metrics.Collect(), "rib_workers");
+  EXPECT_EQ(workers, (std::map<std::string, double>{
+                         {"ACTIVE", 1}, {"DRAINING", 0}, {"LOST", 0}}));
 }
 
 }  // namespace
