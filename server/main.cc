@@ -9,7 +9,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <prometheus/exposer.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -25,6 +24,7 @@
 #include "absl/time/time.h"
 #include "common/flag_names.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/worker_api_service.h"
 #include "server/service/event_pruner.h"
@@ -160,20 +160,14 @@ int main(int argc, char** argv) {
   const std::string host = listen.substr(0, listen.rfind(':'));
   std::cout << "listening on " << host << ":" << port << std::endl;
 
-  // Declared before the exposer, so the exposer (and its scrapes) stop first.
-  auto pool_metrics = std::make_shared<rib::service::PoolMetrics>(repo->get());
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<rib::MetricsHttpServer> metrics_server;
   if (const std::string metrics = absl::GetFlag(FLAGS_metrics_listen); !metrics.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics);
-    } catch (const std::exception& e) {
-      return Fail(absl::StrCat("cannot serve metrics on ", metrics, ": ", e.what()));
-    }
-    exposer->RegisterCollectable(pool_metrics);
-    const std::vector<int> ports = exposer->GetListeningPorts();
-    const std::string metrics_host = metrics.substr(0, metrics.rfind(':'));
-    std::cout << "metrics on " << metrics_host << ":" << (ports.empty() ? 0 : ports[0])
-              << std::endl;
+    auto started = rib::MetricsHttpServer::Start(
+        metrics, {std::make_shared<rib::service::PoolMetrics>(repo->get())});
+    if (!started.ok()) return Fail(started.status().ToString());
+    metrics_server = *std::move(started);
+    std::cout << "metrics on " << metrics.substr(0, metrics.rfind(':')) << ":"
+              << metrics_server->port() << std::endl;
   }
   RIB_LOG(INFO) << "serving on " << host << ":" << port;
 
@@ -181,7 +175,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   RIB_LOG(INFO) << "signal " << sig << ": shutting down";
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  exposer.reset();
+  metrics_server.reset();
   pruner.reset();
   sweeper.reset();
   server->Wait();

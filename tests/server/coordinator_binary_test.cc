@@ -4,10 +4,7 @@
 // SIGTERM.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "tests/server/pg_fixture.h"
+#include "tests/testing/http_get.h"
 
 namespace rib {
 namespace {
@@ -70,28 +68,6 @@ class ListServicesReactor
   grpc::Status status_;
   absl::Notification done_;
 };
-
-// The whole response (status line, headers, body) to GET `path` on 127.0.0.1:`port`.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return out;
-}
 
 auto* const kEnv =
     ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("bin", false));
@@ -162,7 +138,7 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   EXPECT_THAT(reflection.reply(), ::testing::HasSubstr("rib.v1.WorkerApi"));
 
   // Prometheus text format, read from PostgreSQL at scrape time (no sweeps yet).
-  const std::string metrics = HttpGet(metrics_port, "/metrics");
+  const std::string metrics = ::rib::testing::HttpGet(metrics_port, "/metrics");
   EXPECT_THAT(metrics, ::testing::HasSubstr("200 OK"));
   EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE rib_jobs gauge"));
   EXPECT_THAT(metrics, ::testing::HasSubstr("rib_jobs{state=\"QUEUED\"} 0"));
