@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,7 +27,9 @@
 #include "absl/time/time.h"
 #include "common/flag_names.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "worker/agent/agent.h"
+#include "worker/agent/agent_metrics.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/rank_executor.h"
 #include "worker/agent/rank_main.h"
@@ -53,6 +56,9 @@ ABSL_FLAG(absl::Duration, kill_grace, absl::Seconds(5),
           "time between SIGTERM and SIGKILL when a job's ranks are killed");
 ABSL_FLAG(std::string, run_dir, "",
           "folder for job files and rank logs (default <artifact-root>/runs)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus metrics (slots, registrations, job exits) at "
+          "http://ADDRESS/metrics, e.g. 0.0.0.0:9091 (port 0 picks one); empty = off");
 ABSL_FLAG(bool, rank_mode, false, "internal: run one rank of a job (set by the worker)");
 ABSL_FLAG(std::string, job_file, "", "internal: the job file of --rank-mode");
 
@@ -120,6 +126,18 @@ int RunAgent(const char* argv0) {
     std::fprintf(stderr, "rib-worker: %s\n", agent.status().ToString().c_str());
     return 2;
   }
+  std::unique_ptr<rib::MetricsHttpServer> metrics_server;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
+    auto started = rib::MetricsHttpServer::Start(
+        listen, {std::make_shared<rib::agent::AgentMetrics>(agent->get())});
+    if (!started.ok()) {
+      std::fprintf(stderr, "rib-worker: %s\n", started.status().ToString().c_str());
+      return 2;
+    }
+    metrics_server = *std::move(started);
+    RIB_LOG(INFO) << "metrics on " << listen.substr(0, listen.rfind(':')) << ":"
+                  << metrics_server->port();
+  }
   RIB_LOG(INFO) << "rib-worker: " << devices->count() << " " << devices->kind
                 << " slot(s), " << threads << " thread(s) per slot, "
                 << options.datasets.size() << " dataset(s) under " << data_root;
@@ -151,6 +169,7 @@ int RunAgent(const char* argv0) {
   absl::Status s = (*agent)->Run();
   done.store(true);
   watcher.join();
+  metrics_server.reset();  // no scrape may read the agent after this
   if (!s.ok()) {
     RIB_LOG(ERROR) << "rib-worker: " << s;
     return 1;

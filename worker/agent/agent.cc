@@ -73,6 +73,11 @@ int Agent::running_jobs() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(jobs_.size());
 }
+int Agent::total_slots() const { return options_.devices.count(); }
+std::map<std::string, int64_t> Agent::job_exits() const {
+  absl::MutexLock lock(&mu_);
+  return job_exits_;
+}
 
 absl::Status Agent::Run() {
   std::thread heartbeat([this] { HeartbeatLoop(); });
@@ -370,6 +375,11 @@ void Agent::Supervise(uint64_t key) {
     attempt = job.attempt;
     revoked = job.revoked;
     draining = draining_;
+    const char* how = revoked                             ? "revoked"
+                      : outcome.finished_reported         ? "reported"
+                      : (outcome.drained || draining)     ? "drained"
+                                                          : "failed";
+    ++job_exits_[how];
     free_slots_.insert(free_slots_.end(), job.slots.begin(), job.slots.end());
     std::sort(free_slots_.begin(), free_slots_.end());
     finished_threads_.push_back(std::move(job.supervisor));

@@ -80,6 +80,11 @@ class Agent {
   int registrations() const;
   int free_slots() const;
   int running_jobs() const;
+  int total_slots() const;
+  // How the attempts this agent started have ended, by kind: "reported" (rank 0
+  // reported the end itself), "failed" (the agent reported a failure), "drained",
+  // "revoked" (the lease was no longer ours; nothing reported). Every kind is present.
+  std::map<std::string, int64_t> job_exits() const;
 
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
@@ -127,6 +132,8 @@ class Agent {
   uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> job_exits_ ABSL_GUARDED_BY(mu_) = {
+      {"reported", 0}, {"failed", 0}, {"drained", 0}, {"revoked", 0}};
   grpc::ClientContext* acquire_context_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 

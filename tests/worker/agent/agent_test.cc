@@ -2,7 +2,9 @@
 // and a fake executor: registration, acquisition, reporting, NOT_FOUND heartbeats,
 // revoked leases, slot accounting and drain.
 #include "worker/agent/agent.h"
+#include "worker/agent/agent_metrics.h"
 
+#include <map>
 #include <set>
 #include <thread>
 
@@ -121,6 +123,47 @@ TEST(AgentTest, AcquiresRunsAndReportsAFailedAttempt) {
   ASSERT_TRUE(Eventually([&] { return runner.agent().free_slots() == 1; }));
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_TRUE(coordinator.finished("j2").empty());
+}
+
+// {label value → value} of one family of a scrape (the family's single label).
+std::map<std::string, double> Scraped(const AgentMetrics& metrics, const std::string& name) {
+  std::map<std::string, double> out;
+  for (const auto& family : metrics.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      const double v = family.type == prometheus::MetricType::Counter ? m.counter.value
+                                                                       : m.gauge.value;
+      out[m.label.empty() ? "" : m.label[0].value] = v;
+    }
+  }
+  return out;
+}
+
+TEST(AgentTest, MetricsCountSlotsRegistrationsAndJobExits) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 2);
+  AgentMetrics metrics(&runner.agent());
+  ASSERT_TRUE(Eventually([&] { return runner.agent().registrations() == 1; }));
+  EXPECT_EQ(Scraped(metrics, "rib_worker_slots"),
+            (std::map<std::string, double>{{"busy", 0}, {"free", 2}}));
+  EXPECT_EQ(Scraped(metrics, "rib_worker_registrations_total")[""], 1);
+
+  coordinator.AddJob("j1");
+  coordinator.AddJob("j2");
+  ASSERT_TRUE(executor.WaitForStarts(2));
+  ASSERT_TRUE(Eventually([&] { return Scraped(metrics, "rib_worker_slots")["busy"] == 2; }));
+  JobOutcome failed;
+  failed.status = absl::InternalError("rank 0 exited with status 1");
+  executor.Finish(0, failed);
+  JobOutcome reported;
+  reported.finished_reported = true;
+  executor.Finish(1, reported);
+  ASSERT_TRUE(Eventually([&] { return runner.agent().free_slots() == 2; }));
+  EXPECT_EQ(Scraped(metrics, "rib_worker_job_exits_total"),
+            (std::map<std::string, double>{
+                {"drained", 0}, {"failed", 1}, {"reported", 1}, {"revoked", 0}}));
+  EXPECT_EQ(Scraped(metrics, "rib_worker_slots")["free"], 2);
 }
 
 TEST(AgentTest, NotFoundHeartbeatKillsJobsAndRegistersAnew) {
