@@ -52,7 +52,6 @@ class LossScaler {
 
   explicit LossScaler(bool enabled, int64_t growth_interval = kGrowthInterval)
       : enabled_(enabled), growth_interval_(growth_interval) {}
-  bool enabled() const { return enabled_; }
   torch::Tensor Scale(const torch::Tensor& loss) const {
     return enabled_ ? loss * scale_ : loss;
   }

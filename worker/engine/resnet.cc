@@ -23,10 +23,6 @@ torch::nn::BatchNorm2d Bn(int64_t channels) {
   return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels));
 }
 
-}  // namespace
-
-namespace {
-
 // The BatchNorm's affine map folded into the convolution: {weight, bias} of one
 // convolution equal to bn(conv(x)) in evaluation mode, up to float rounding.
 std::pair<torch::Tensor, torch::Tensor> FoldedWeights(torch::nn::Conv2d& conv,

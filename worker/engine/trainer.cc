@@ -17,7 +17,8 @@
 namespace rib::engine {
 namespace {
 
-std::string MomentumKey(const torch::Tensor& p) {
+// The key torch::optim keeps a parameter's state under (its TensorImpl address).
+std::string StateKey(const torch::Tensor& p) {
   return c10::guts::to_string(p.unsafeGetTensorImpl());
 }
 
@@ -44,7 +45,7 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
 void ExportOptimizerState(torch::optim::Optimizer& optimizer, const std::string& name,
                           const torch::Tensor& p, TensorMap* map) {
   auto& states = optimizer.state();
-  auto it = states.find(MomentumKey(p));
+  auto it = states.find(StateKey(p));
   if (it == states.end()) return;
   if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
     if (sgd->momentum_buffer().defined()) (*map)["momentum/" + name] = sgd->momentum_buffer();
@@ -67,7 +68,7 @@ void ImportOptimizerState(const TensorMap& map, const std::string& name, const t
     if (momentum == nullptr) return;
     auto state = std::make_unique<torch::optim::SGDParamState>();
     state->momentum_buffer(on_device(*momentum));
-    optimizer.state()[MomentumKey(p)] = std::move(state);
+    optimizer.state()[StateKey(p)] = std::move(state);
   } else {
     const torch::Tensor* step = find("adam_step");
     const torch::Tensor* exp_avg = find("exp_avg");
@@ -77,7 +78,7 @@ void ImportOptimizerState(const TensorMap& map, const std::string& name, const t
     state->step(step->item<int64_t>());
     state->exp_avg(on_device(*exp_avg));
     state->exp_avg_sq(on_device(*exp_avg_sq));
-    optimizer.state()[MomentumKey(p)] = std::move(state);
+    optimizer.state()[StateKey(p)] = std::move(state);
   }
 }
 
