@@ -33,8 +33,8 @@ void WriteAll(int fd, const std::string& data) {
 std::string Response(const std::string& status, const std::string& type,
                      const std::string& body) {
   return absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
-                      "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n",
-                      body);
+                      "\r\nContent-Length: ", body.size(),
+                      "\r\nConnection: close\r\n\r\n", body);
 }
 
 }  // namespace
@@ -44,8 +44,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     std::vector<std::shared_ptr<prometheus::Collectable>> collectables) {
   const size_t colon = address.rfind(':');
   int port = -1;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics address '", address, "' is not HOST:PORT"));
   }
@@ -55,15 +55,17 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address '", address, "': '", host, "' is not an IPv4 address"));
+    return absl::InvalidArgumentError(absl::StrCat("metrics address '", address, "': '",
+                                                   host, "' is not an IPv4 address"));
   }
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 16) != 0 ||
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(fd, 16) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     const int err = errno;
     close(fd);
@@ -104,7 +106,8 @@ void MetricsHttpServer::Serve() {
 void MetricsHttpServer::Answer(int client) const {
   std::string request;
   char buf[1024];
-  while (request.find("\r\n\r\n") == std::string::npos && request.size() < kMaxRequestBytes) {
+  while (request.find("\r\n\r\n") == std::string::npos &&
+         request.size() < kMaxRequestBytes) {
     const ssize_t n = recv(client, buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -112,7 +115,8 @@ void MetricsHttpServer::Answer(int client) const {
   }
   const std::string line = request.substr(0, request.find("\r\n"));
   if (line.rfind("GET /metrics ", 0) != 0 && line != "GET /metrics") {
-    WriteAll(client, Response("404 Not Found", "text/plain", "only GET /metrics is served\n"));
+    WriteAll(client,
+             Response("404 Not Found", "text/plain", "only GET /metrics is served\n"));
     return;
   }
   std::vector<prometheus::MetricFamily> families;

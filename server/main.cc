@@ -46,14 +46,16 @@ ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(10),
           "heartbeat interval told to workers (keep it well below --lease_timeout)");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Seconds(1),
           "how often expired leases are looked for");
-ABSL_FLAG(absl::Duration, progress_event_retention, absl::Hours(24 * 7),
-          "progress events of finished jobs older than this are deleted (state and result "
-          "events are kept); inf keeps them all");
+ABSL_FLAG(
+    absl::Duration, progress_event_retention, absl::Hours(24 * 7),
+    "progress events of finished jobs older than this are deleted (state and result "
+    "events are kept); inf keeps them all");
 ABSL_FLAG(absl::Duration, prune_interval, absl::Minutes(10),
           "how often old progress events are looked for");
-ABSL_FLAG(std::string, metrics_listen, "",
-          "serve Prometheus metrics (jobs and workers by state) at http://ADDRESS/metrics, "
-          "e.g. 0.0.0.0:9090 (port 0 picks one); empty = off");
+ABSL_FLAG(
+    std::string, metrics_listen, "",
+    "serve Prometheus metrics (jobs and workers by state) at http://ADDRESS/metrics, "
+    "e.g. 0.0.0.0:9090 (port 0 picks one); empty = off");
 ABSL_FLAG(std::string, migrations, "",
           "folder of NNNN_*.sql migrations; empty = the copy compiled into the binary");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),

@@ -11,8 +11,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -260,13 +260,16 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
   }
   std::ofstream out(prefix + ".cpp.json");
   out << "{\"case\":\"" << c.name << "\",\"threads\":" << flags.threads
-      << ",\"thread_policy\":\"" << (policy == ThreadPolicy::kBlas ? "blas" : "openmp") << "\""
+      << ",\"thread_policy\":\"" << (policy == ThreadPolicy::kBlas ? "blas" : "openmp")
+      << "\""
       << ",\"train_batch\":" << c.train_batch << ",\"eval_batch\":" << c.eval_batch
       << ",\"warmup_steps\":" << c.warmup_steps << ",\"timed_steps\":" << c.timed_steps
       << ",\"eval_batches\":" << c.eval_batches << ",\"repeats\":" << flags.repeats
       << ",\"lr\":" << flags.lr << ",\"forward_flops\":" << flops
-      << ",\"memory_format\":\"" << (channels_last ? "channels_last" : "contiguous") << "\""
-      << ",\"train_images_per_s\":" << best_train << ",\"eval_images_per_s\":" << best_eval
+      << ",\"memory_format\":\"" << (channels_last ? "channels_last" : "contiguous")
+      << "\""
+      << ",\"train_images_per_s\":" << best_train
+      << ",\"eval_images_per_s\":" << best_eval
       << ",\"train_images_per_cpu_s\":" << best_train_cpu
       << ",\"eval_images_per_cpu_s\":" << best_eval_cpu
       << ",\"matmul_peak_gflops\":" << peak << ",\"losses\":" << Json(losses) << "}\n";
@@ -301,8 +304,8 @@ int Main(int argc, char** argv) {
   }
   SetCpuThreads(flags.threads, ThreadPolicy::kBlas);  // the peak: a large product
   const double peak = MatmulPeakGflops();
-  std::fprintf(stderr, "[c++] %d threads, fp32 matmul peak %.1f GFLOP/s\n",
-               flags.threads, peak);
+  std::fprintf(stderr, "[c++] %d threads, fp32 matmul peak %.1f GFLOP/s\n", flags.threads,
+               peak);
   const std::vector<Case> all = {
       {"fmnist_vit", 64, 256, 3, 10, 8},
       {"fmnist_resnet", 64, 256, 3, 10, 8},

@@ -19,7 +19,8 @@ namespace rib::service {
 class EventPruner {
  public:
   // Starts the thread; the first pass runs after one `interval`.
-  EventPruner(storage::Repository* repo, absl::Duration retention, absl::Duration interval,
+  EventPruner(storage::Repository* repo, absl::Duration retention,
+              absl::Duration interval,
               scheduling::Clock* clock = scheduling::Clock::Real());
   ~EventPruner();
   EventPruner(const EventPruner&) = delete;

@@ -43,7 +43,8 @@ std::vector<prometheus::MetricFamily> PoolMetrics::Collect() const {
     }
     jobs[domain::JobStateName(state)] = list->total;
   }
-  if (jobs_ok) out.push_back(Gauges("rib_jobs", "Jobs in each state, over all sweeps.", jobs));
+  if (jobs_ok)
+    out.push_back(Gauges("rib_jobs", "Jobs in each state, over all sweeps.", jobs));
 
   absl::StatusOr<std::vector<domain::Worker>> workers = repo_->ListWorkers();
   if (workers.ok()) {

@@ -580,7 +580,8 @@ absl::StatusOr<int64_t> MemoryRepository::PruneProgressEvents(absl::Time before)
                                  if (e.kind != SweepEvent::Kind::kProgress) return false;
                                  if (e.time >= before) return false;
                                  auto it = jobs_.find(e.job_id);
-                                 return it != jobs_.end() && domain::IsTerminal(it->second.job.state);
+                                 return it != jobs_.end() &&
+                                        domain::IsTerminal(it->second.job.state);
                                }),
                 events_.end());
   return static_cast<int64_t>(size - events_.size());

@@ -25,8 +25,8 @@ std::vector<std::string> Normalize(std::vector<std::string> args) {
 TEST(FlagArgs, RewritesNamesNotValues) {
   EXPECT_THAT(Normalize({"rib-run", "--data-root=/a-b/c-d", "--max-steps", "5",
                          "--log_level=info", "-x", "plain-arg"}),
-              ::testing::ElementsAre("rib-run", "--data_root=/a-b/c-d", "--max_steps", "5",
-                                     "--log_level=info", "-x", "plain-arg"));
+              ::testing::ElementsAre("rib-run", "--data_root=/a-b/c-d", "--max_steps",
+                                     "5", "--log_level=info", "-x", "plain-arg"));
 }
 
 TEST(FlagArgs, LeavesArgv0AndEverythingAfterDoubleDashAlone) {

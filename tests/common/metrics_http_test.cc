@@ -51,7 +51,8 @@ TEST(MetricsHttpServerTest, ServesTheCollectablesOnMetricsAndNothingElse) {
   EXPECT_THAT(first, HasSubstr("# TYPE rib_test_scrapes gauge"));
   EXPECT_THAT(first, HasSubstr("rib_test_scrapes{who=\"test\"} 1"));
   // Collected again at every scrape.
-  EXPECT_THAT(HttpGet(server->port(), "/metrics"), HasSubstr("rib_test_scrapes{who=\"test\"} 2"));
+  EXPECT_THAT(HttpGet(server->port(), "/metrics"),
+              HasSubstr("rib_test_scrapes{who=\"test\"} 2"));
   const std::string other = HttpGet(server->port(), "/");
   EXPECT_THAT(other, HasSubstr("404 Not Found"));
   EXPECT_THAT(other, Not(HasSubstr("rib_test_scrapes")));

@@ -164,16 +164,16 @@ TEST(ExpandSweep, RejectsAHandBuiltSoupWithAMissingMember) {
 }
 
 TEST(ExpandSweep, RejectsLoraForAModelWithoutAttention) {
-  RIB_ASSERT_OK_AND_ASSIGN(
-      SweepSpec sweep,
-      Parse("name: x\n"
-            "models: [{name: v, arch: fmnist_vit, weights: a},\n"
-            "         {name: r, arch: fmnist_resnet, weights: b}]\n"
-            "methods: [ft, {name: adapters, kind: lora}]\n"));
-  EXPECT_THAT(ExpandSweep(sweep),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("method 'adapters' (lora) needs attention blocks; model 'r' "
-                                 "(arch fmnist_resnet) has none")));
+  RIB_ASSERT_OK_AND_ASSIGN(SweepSpec sweep,
+                           Parse("name: x\n"
+                                 "models: [{name: v, arch: fmnist_vit, weights: a},\n"
+                                 "         {name: r, arch: fmnist_resnet, weights: b}]\n"
+                                 "methods: [ft, {name: adapters, kind: lora}]\n"));
+  EXPECT_THAT(
+      ExpandSweep(sweep),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("method 'adapters' (lora) needs attention blocks; model 'r' "
+                         "(arch fmnist_resnet) has none")));
   sweep.models.pop_back();  // the ViT alone is fine
   EXPECT_TRUE(ExpandSweep(sweep).ok());
 }

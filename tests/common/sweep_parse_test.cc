@@ -225,10 +225,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"batch zero",
                 S({kName, kModels, kMethods, "training: {batch_size: 0}\n"}),
                 "bad.yaml:5: training.batch_size: must be in [1, 1048576], got 0"},
-        BadCase{"optimizer adam",
-                S({kName, kModels, kMethods, "training: {optimizer: adam}\n"}),
-                "bad.yaml:5: training.optimizer: unknown value 'adam' (expected one of sgd, "
-                "adamw)"},
+        BadCase{
+            "optimizer adam",
+            S({kName, kModels, kMethods, "training: {optimizer: adam}\n"}),
+            "bad.yaml:5: training.optimizer: unknown value 'adam' (expected one of sgd, "
+            "adamw)"},
         BadCase{"momentum one",
                 S({kName, kModels, kMethods, "training: {momentum: 1}\n"}),
                 "bad.yaml:5: training.momentum: must be in [0, 1), got 1"},

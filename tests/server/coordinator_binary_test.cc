@@ -99,7 +99,8 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   ASSERT_NE(fgets(line, sizeof(line), f), nullptr) << "no metrics line from " << bin;
   const std::string second(line);
   ASSERT_EQ(second.rfind("metrics on 127.0.0.1:", 0), 0u) << second;
-  const int metrics_port = std::atoi(second.c_str() + std::strlen("metrics on 127.0.0.1:"));
+  const int metrics_port =
+      std::atoi(second.c_str() + std::strlen("metrics on 127.0.0.1:"));
   EXPECT_GT(metrics_port, 0);
 
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());

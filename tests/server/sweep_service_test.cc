@@ -1,5 +1,5 @@
-// SweepService, WorkerService, LeaseSweeper, EventPruner and PoolMetrics over the in-memory
-// Repository.
+// SweepService, WorkerService, LeaseSweeper, EventPruner and PoolMetrics over the
+// in-memory Repository.
 #include "server/service/sweep_service.h"
 
 #include <filesystem>
@@ -316,7 +316,8 @@ TEST_F(SweepServiceTest, EventPrunerDeletesOldProgressOfFinishedJobs) {
   RIB_ASSERT_OK_AND_ASSIGN(int64_t none, pruner.PruneOnce());
   EXPECT_EQ(none, 0);
   clock_.Advance(absl::Hours(2));
-  for (int i = 0; i < 500 && progress_events() > 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  for (int i = 0; i < 500 && progress_events() > 0; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(progress_events(), 0);
   RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
   EXPECT_EQ(job.state, JobState::kSucceeded);
@@ -366,8 +367,8 @@ TEST_F(SweepServiceTest, PoolMetricsCountJobsAndWorkersByState) {
   EXPECT_EQ(total, sweep.jobs_total);
 
   std::map<std::string, double> workers = Family(metrics.Collect(), "rib_workers");
-  EXPECT_EQ(workers, (std::map<std::string, double>{
-                         {"ACTIVE", 1}, {"DRAINING", 0}, {"LOST", 0}}));
+  EXPECT_EQ(workers,
+            (std::map<std::string, double>{{"ACTIVE", 1}, {"DRAINING", 0}, {"LOST", 0}}));
 }
 
 }  // namespace

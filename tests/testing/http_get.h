@@ -24,10 +24,12 @@ inline std::string HttpGet(int port, const std::string& path) {
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     const std::string request =
         "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    if (write(fd, request.data(), request.size()) ==
+        static_cast<ssize_t>(request.size())) {
       char buf[4096];
       ssize_t n;
-      while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+      while ((n = read(fd, buf, sizeof(buf))) > 0)
+        out.append(buf, static_cast<size_t>(n));
     }
   }
   close(fd);

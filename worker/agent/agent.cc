@@ -375,10 +375,10 @@ void Agent::Supervise(uint64_t key) {
     attempt = job.attempt;
     revoked = job.revoked;
     draining = draining_;
-    const char* how = revoked                             ? "revoked"
-                      : outcome.finished_reported         ? "reported"
-                      : (outcome.drained || draining)     ? "drained"
-                                                          : "failed";
+    const char* how = revoked                         ? "revoked"
+                      : outcome.finished_reported     ? "reported"
+                      : (outcome.drained || draining) ? "drained"
+                                                      : "failed";
     ++job_exits_[how];
     free_slots_.insert(free_slots_.end(), job.slots.begin(), job.slots.end());
     std::sort(free_slots_.begin(), free_slots_.end());

@@ -52,7 +52,8 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
                       "Job attempts this worker started that have ended, by how.",
                       MetricType::Counter);
   for (const auto& [how, n] : agent_->job_exits()) {
-    exits.metric.push_back(Value(MetricType::Counter, static_cast<double>(n), "how", how));
+    exits.metric.push_back(
+        Value(MetricType::Counter, static_cast<double>(n), "how", how));
   }
   out.push_back(std::move(exits));
   return out;

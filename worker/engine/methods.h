@@ -7,8 +7,9 @@
 //   lp     the head (backbone in eval)    CE                           -
 //   lora   rank-r q/v adapters (base eval) CE                           rank=8 alpha=1
 //   vp     a border prompt on the input   CE                           pad=30 (of 224)
-//   lwf    every parameter                CE + α·KL(p_pre/T ‖ p/T)     alpha=1 temperature=2
-//   ewc    every parameter                CE + λ/2 Σ F (θ−θ_pre)²      lambda=5000 fisher_batches=16
+//   lwf    every parameter                CE + α·KL(p_pre/T ‖ p/T)     alpha=1
+//   temperature=2 ewc    every parameter                CE + λ/2 Σ F (θ−θ_pre)²
+//   lambda=5000 fisher_batches=16
 //          (the penalty as a proximal step after each SGD step: stable at any λ·F)
 //   l2sp   every parameter                CE + λ Σ (θ−θ_pre)²          lambda=1
 //   wise-ft, soup, pre: no training (see InterpolateWeights / AverageWeights).

@@ -28,8 +28,8 @@ struct Precision {
 absl::StatusOr<Precision> ResolvePrecision(const std::string& precision,
                                            const torch::Device& device);
 
-// CUDA autocast to precision.dtype for the scope's lifetime (no-op when precision.autocast
-// is false). Not nestable; one per thread at a time.
+// CUDA autocast to precision.dtype for the scope's lifetime (no-op when
+// precision.autocast is false). Not nestable; one per thread at a time.
 class AutocastScope {
  public:
   explicit AutocastScope(const Precision& precision);
@@ -60,7 +60,9 @@ class LossScaler {
   bool UnscaleAndCheck(const std::vector<torch::Tensor>& params);
   double scale() const { return scale_; }
   int64_t good_steps() const { return good_steps_; }
-  void Restore(double scale, int64_t good_steps) { scale_ = scale, good_steps_ = good_steps; }
+  void Restore(double scale, int64_t good_steps) {
+    scale_ = scale, good_steps_ = good_steps;
+  }
 
  private:
   bool enabled_;

@@ -7,8 +7,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/hash.h"
-#include "common/paths.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/status_macros.h"
 #include "common/sweep.h"
 #include "worker/data/fmnist_rib.h"
@@ -87,12 +87,13 @@ std::vector<PretrainRecipe> DefaultPretrainRecipes() {
 }
 
 std::string PretrainConfigText(const PretrainRecipe& r, const std::string& suite_hash) {
-  return absl::StrCat("rib-pretrain v1\nname=", r.name, "\narch=", r.arch,
-                      "\ntrain_examples=", r.train_examples, "\nepochs=", r.epochs, "\noptimizer=", r.optimizer,
-                      "\nbatch_size=", r.batch_size, "\nlr=", absl::StrFormat("%.17g", r.lr),
-                      "\nwarmup_steps=", r.warmup_steps,
-                      "\nweight_decay=", absl::StrFormat("%.17g", r.weight_decay),
-                      "\naugment=", r.augment, "\nseed=", r.seed, "\nsuite=", suite_hash, "\n");
+  return absl::StrCat(
+      "rib-pretrain v1\nname=", r.name, "\narch=", r.arch,
+      "\ntrain_examples=", r.train_examples, "\nepochs=", r.epochs,
+      "\noptimizer=", r.optimizer, "\nbatch_size=", r.batch_size,
+      "\nlr=", absl::StrFormat("%.17g", r.lr), "\nwarmup_steps=", r.warmup_steps,
+      "\nweight_decay=", absl::StrFormat("%.17g", r.weight_decay),
+      "\naugment=", r.augment, "\nseed=", r.seed, "\nsuite=", suite_hash, "\n");
 }
 
 torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
@@ -128,8 +129,8 @@ torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
   x = x.clamp(0.0, 1.0);
   // Posterize to 2–4 levels; solarize above a threshold; invert.
   torch::Tensor levels = torch::randint(2, 5, {n, 1, 1, 1}, gen).to(x.dtype());
-  x = torch::where(chance(0.2), torch::floor(x * levels).clamp_max(levels - 1) / (levels - 1),
-                   x);
+  x = torch::where(chance(0.2),
+                   torch::floor(x * levels).clamp_max(levels - 1) / (levels - 1), x);
   torch::Tensor threshold = uniform({n, 1, 1, 1}, 0.5, 0.9);
   x = torch::where(chance(0.15) & (x > threshold), 1 - x, x);
   x = torch::where(chance(0.25), 1 - x, x);
@@ -137,8 +138,8 @@ torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
   torch::Tensor k1 = torch::tensor({0.25f, 0.5f, 0.25f});
   torch::Tensor kernel = torch::outer(k1, k1).expand({c, 1, 3, 3}).contiguous();
   torch::Tensor blurred = torch::nn::functional::conv2d(
-      torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({1, 1, 1, 1})
-                                        .mode(torch::kReplicate)),
+      torch::nn::functional::pad(
+          x, torch::nn::functional::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReplicate)),
       kernel, torch::nn::functional::Conv2dFuncOptions().groups(c));
   torch::Tensor blur_or_sharpen = torch::rand({n, 1, 1, 1}, gen);
   x = torch::where(blur_or_sharpen < 0.2, blurred, x);
@@ -150,7 +151,10 @@ torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
   auto er = erase.accessor<bool, 1>();
   auto box = boxes.accessor<int64_t, 2>();
   for (int64_t i = 0; i < n; ++i) {
-    if (er[i]) x[i].slice(1, box[i][0], box[i][0] + 8).slice(2, box[i][1], box[i][1] + 8).fill_(0.5);
+    if (er[i])
+      x[i].slice(1, box[i][0], box[i][0] + 8)
+          .slice(2, box[i][1], box[i][1] + 8)
+          .fill_(0.5);
   }
   return (x * 2 - 1).clamp(-1.0, 1.0);
 }

@@ -5,8 +5,9 @@
 //   rib-pretrain --data-root D --out DIR [--threads 2] [--force]
 //                [--only NAME[,NAME...]] [--set key=value,...]
 //
-// --set changes a field of every recipe run (arch, train_examples, epochs, optimizer, batch_size,
-// lr, warmup_steps, weight_decay, augment, seed): for tuning the recipes into a scratch
+// --set changes a field of every recipe run (arch, train_examples, epochs, optimizer,
+// batch_size, lr, warmup_steps, weight_decay, augment, seed): for tuning the recipes into
+// a scratch
 // --out; the config hash in the file records what was trained.
 #include <algorithm>
 #include <cstdio>
@@ -27,14 +28,17 @@ ABSL_FLAG(std::string, data_root, "", "dataset root (FMNIST-RIB is built there o
 ABSL_FLAG(std::string, out, "", "output folder for <name>.safetensors");
 ABSL_FLAG(int, threads, 0, "torch threads (0 = default)");
 ABSL_FLAG(bool, force, false, "retrain even when cached");
-ABSL_FLAG(std::vector<std::string>, only, {}, "run only these recipes (names, comma-separated)");
-ABSL_FLAG(std::vector<std::string>, set, {}, "recipe overrides, key=value[,key=value...]");
+ABSL_FLAG(std::vector<std::string>, only, {},
+          "run only these recipes (names, comma-separated)");
+ABSL_FLAG(std::vector<std::string>, set, {},
+          "recipe overrides, key=value[,key=value...]");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning, error");
 
 namespace {
 
 // Applies one "key=value" override; false with `error` set when it is not one.
-bool ApplyOverride(const std::string& item, rib::engine::PretrainRecipe* r, std::string* error) {
+bool ApplyOverride(const std::string& item, rib::engine::PretrainRecipe* r,
+                   std::string* error) {
   std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
   const std::string& key = kv.first;
   const std::string& value = kv.second;
@@ -99,7 +103,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> known;
   for (rib::engine::PretrainRecipe recipe : rib::engine::DefaultPretrainRecipes()) {
     known.push_back(recipe.name);
-    if (!only.empty() && std::find(only.begin(), only.end(), recipe.name) == only.end()) continue;
+    if (!only.empty() && std::find(only.begin(), only.end(), recipe.name) == only.end())
+      continue;
     for (const std::string& item : absl::GetFlag(FLAGS_set)) {
       std::string error;
       if (!ApplyOverride(item, &recipe, &error)) {

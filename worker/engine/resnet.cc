@@ -51,7 +51,9 @@ FoldedConv FoldConvBn(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn, bool 
   torch::NoGradGuard no_grad;
   const auto& o = conv->options;
   FoldedConv folded;
-  auto vec = [](const torch::ExpandingArray<2>& a) { return std::vector<int64_t>(a->begin(), a->end()); };
+  auto vec = [](const torch::ExpandingArray<2>& a) {
+    return std::vector<int64_t>(a->begin(), a->end());
+  };
   folded.stride = vec(o.stride());
   folded.padding = vec(c10::get<torch::ExpandingArray<2>>(o.padding()));
   folded.dilation = vec(o.dilation());
@@ -59,15 +61,16 @@ FoldedConv FoldConvBn(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn, bool 
   folded.mkldnn = mkldnn;
   auto [weight, bias] = FoldedWeights(conv, bn);
   folded.bias = bias.contiguous();
-  folded.weight = mkldnn ? at::mkldnn_reorder_conv2d_weight(weight.contiguous().to_mkldnn(),
-                                                            folded.padding, folded.stride,
-                                                            folded.dilation, folded.groups)
+  folded.weight = mkldnn ? at::mkldnn_reorder_conv2d_weight(
+                               weight.contiguous().to_mkldnn(), folded.padding,
+                               folded.stride, folded.dilation, folded.groups)
                          : weight.contiguous();
   return folded;
 }
 
 torch::Tensor FoldedConv::Run(const torch::Tensor& x) const {
-  if (mkldnn) return at::mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups);
+  if (mkldnn)
+    return at::mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups);
   return torch::conv2d(x, weight, bias, stride, padding, dilation, groups);
 }
 

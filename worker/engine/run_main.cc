@@ -117,7 +117,8 @@ struct CellPlan {
 
 absl::Status ApplyOverrides(TrainingConfig* t, std::string* split) {
   if (absl::GetFlag(FLAGS_epochs) >= 0) t->epochs = absl::GetFlag(FLAGS_epochs);
-  if (!absl::GetFlag(FLAGS_optimizer).empty()) t->optimizer = absl::GetFlag(FLAGS_optimizer);
+  if (!absl::GetFlag(FLAGS_optimizer).empty())
+    t->optimizer = absl::GetFlag(FLAGS_optimizer);
   if (absl::GetFlag(FLAGS_lr) >= 0) t->lr = absl::GetFlag(FLAGS_lr);
   if (absl::GetFlag(FLAGS_batch_size) >= 0) t->batch_size = absl::GetFlag(FLAGS_batch_size);
   if (absl::GetFlag(FLAGS_max_steps) >= 0) t->max_steps = absl::GetFlag(FLAGS_max_steps);

@@ -4,7 +4,8 @@
 // processes and rib-run call.
 //
 // Thread-compatible: one job per call; the call sets torch's global seed and the
-// process's compute threads (threads.h: RunOptions::threads, split by the model's policy).
+// process's compute threads (threads.h: RunOptions::threads, split by the model's
+// policy).
 #ifndef RIB_WORKER_ENGINE_RUNNER_H_
 #define RIB_WORKER_ENGINE_RUNNER_H_
 

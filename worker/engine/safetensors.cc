@@ -202,8 +202,8 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(absl::string_view json,
       }
       for (const auto& [meta_key, meta_value] : value.object) {
         if (meta_value.type != JsonValue::Type::kString) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "__metadata__ value for '", meta_key, "' must be a string"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("__metadata__ value for '", meta_key, "' must be a string"));
         }
         header.metadata[meta_key] = meta_value.text;
       }

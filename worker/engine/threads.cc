@@ -31,7 +31,8 @@ ThreadPolicy PreferredThreadPolicy(const ClassifierImpl& model) {
 }
 
 void SetCpuThreads(int threads, ThreadPolicy policy) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0)
+    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   SetThreadsFn blas = OpenBlasSetThreads();
   if (blas == nullptr) {  // one pool to size
     torch::set_num_threads(threads);
@@ -42,6 +43,8 @@ void SetCpuThreads(int threads, ThreadPolicy policy) {
   blas(to_blas ? threads : 1);
 }
 
-std::string BlasThreadControl() { return OpenBlasSetThreads() != nullptr ? "openblas" : ""; }
+std::string BlasThreadControl() {
+  return OpenBlasSetThreads() != nullptr ? "openblas" : "";
+}
 
 }  // namespace rib::engine

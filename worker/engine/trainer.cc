@@ -27,10 +27,10 @@ std::string StateKey(const torch::Tensor& p) {
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const TrainingConfig& config, const std::vector<torch::Tensor>& params) {
   if (config.optimizer == "sgd") {
-    return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::SGD(
-        params, torch::optim::SGDOptions(config.lr)
-                    .momentum(config.momentum)
-                    .weight_decay(config.weight_decay)));
+    return std::unique_ptr<torch::optim::Optimizer>(
+        new torch::optim::SGD(params, torch::optim::SGDOptions(config.lr)
+                                          .momentum(config.momentum)
+                                          .weight_decay(config.weight_decay)));
   }
   if (config.optimizer == "adamw") {
     return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::AdamW(
@@ -48,16 +48,18 @@ void ExportOptimizerState(torch::optim::Optimizer& optimizer, const std::string&
   auto it = states.find(StateKey(p));
   if (it == states.end()) return;
   if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
-    if (sgd->momentum_buffer().defined()) (*map)["momentum/" + name] = sgd->momentum_buffer();
-  } else if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+    if (sgd->momentum_buffer().defined())
+      (*map)["momentum/" + name] = sgd->momentum_buffer();
+  } else if (auto* adam =
+                 dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
     (*map)["adam_step/" + name] = torch::tensor(adam->step(), torch::kLong);
     (*map)["exp_avg/" + name] = adam->exp_avg();
     (*map)["exp_avg_sq/" + name] = adam->exp_avg_sq();
   }
 }
 
-void ImportOptimizerState(const TensorMap& map, const std::string& name, const torch::Tensor& p,
-                          torch::optim::Optimizer& optimizer) {
+void ImportOptimizerState(const TensorMap& map, const std::string& name,
+                          const torch::Tensor& p, torch::optim::Optimizer& optimizer) {
   auto find = [&](const std::string& kind) -> const torch::Tensor* {
     auto it = map.find(kind + "/" + name);
     return it == map.end() ? nullptr : &it->second;
@@ -83,11 +85,13 @@ void ImportOptimizerState(const TensorMap& map, const std::string& name, const t
 }
 
 absl::Status SaveCheckpoint(const std::string& path, const TrainSetup& setup,
-                            torch::optim::Optimizer& optimizer, int64_t step, int epochs_done,
-                            int64_t total_steps, const LossScaler& scaler) {
+                            torch::optim::Optimizer& optimizer, int64_t step,
+                            int epochs_done, int64_t total_steps,
+                            const LossScaler& scaler) {
   TensorMap map;
   for (const auto& [name, t] : setup.state) map["state/" + name] = t;
-  for (const auto& [name, p] : setup.trainable) ExportOptimizerState(optimizer, name, p, &map);
+  for (const auto& [name, p] : setup.trainable)
+    ExportOptimizerState(optimizer, name, p, &map);
   map["meta/step"] = torch::tensor(step, torch::kLong);
   map["meta/epochs_done"] = torch::tensor(static_cast<int64_t>(epochs_done), torch::kLong);
   map["meta/total_steps"] = torch::tensor(total_steps, torch::kLong);
@@ -124,7 +128,8 @@ absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
     }
     t.copy_(saved);
   }
-  for (const auto& [name, p] : setup.trainable) ImportOptimizerState(map, name, p, optimizer);
+  for (const auto& [name, p] : setup.trainable)
+    ImportOptimizerState(map, name, p, optimizer);
   RIB_ASSIGN_OR_RETURN(torch::Tensor s, get("meta/step"));
   RIB_ASSIGN_OR_RETURN(torch::Tensor e, get("meta/epochs_done"));
   RIB_ASSIGN_OR_RETURN(torch::Tensor scale, get("meta/loss_scale"));

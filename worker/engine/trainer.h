@@ -1,7 +1,8 @@
 // The training loop (DESIGN §6): SGD with momentum (or AdamW, config.optimizer), linear
 // warm-up then cosine per step, fp32 on CPU, autocast fp16/bf16 with dynamic loss
-// scaling on CUDA; seeded and deterministic on CPU; per-epoch atomic checkpoints from which a resumed run
-// reproduces the uninterrupted one exactly; data parallel over a process group.
+// scaling on CUDA; seeded and deterministic on CPU; per-epoch atomic checkpoints from
+// which a resumed run reproduces the uninterrupted one exactly; data parallel over a
+// process group.
 //
 // Methods (methods.h) describe what is trained with a TrainSetup; the loop is shared.
 // Not thread-safe: one call owns the setup's tensors while it runs.

@@ -207,9 +207,9 @@ ForwardFn VisionTransformerImpl::Inference() {
       x = at::_transformer_encoder_layer_fwd(
           x, c.embed_dim, c.num_heads, b->attn->qkv->weight, qkv_bias[i],
           b->attn->proj->weight, b->attn->proj->bias, /*use_gelu=*/true,
-          /*norm_first=*/true, c.norm_eps, b->norm1->weight, b->norm1->bias, b->norm2->weight,
-          b->norm2->bias, b->mlp->fc1->weight, b->mlp->fc1->bias, b->mlp->fc2->weight,
-          b->mlp->fc2->bias);
+          /*norm_first=*/true, c.norm_eps, b->norm1->weight, b->norm1->bias,
+          b->norm2->weight, b->norm2->bias, b->mlp->fc1->weight, b->mlp->fc1->bias,
+          b->mlp->fc2->weight, b->mlp->fc2->bias);
     }
     return self->Head(self->norm_(x).select(1, 0));
   };

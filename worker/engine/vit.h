@@ -7,7 +7,8 @@
 //
 // The CLIP-derived variant (timm's vit_*_clip_*: pre_norm=True) adds norm_pre after the
 // patch embedding, drops the patch embedding's bias and uses LayerNorm eps 1e-5; the
-// AugReg/original variant uses eps 1e-6. Pooling is the class token (global_pool='token').
+// AugReg/original variant uses eps 1e-6. Pooling is the class token
+// (global_pool='token').
 //
 // LoRA (DESIGN §6): EnableLora(r, alpha) adds, per block, lora_q_A [r, D], lora_q_B
 // [D, r], lora_v_A, lora_v_B on blocks.N.attn, acting on the q and v thirds of the

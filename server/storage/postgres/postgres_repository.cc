@@ -459,14 +459,15 @@ absl::StatusOr<SweepList> PostgresRepository::ListSweeps(int page_size,
         }
         // Job counts of the whole page in one query (not one per sweep), in the same
         // transaction so they agree with the rows above.
-        for (const auto& row : tx.exec_params(
-                 "SELECT sweep_id, state, count(*) FROM jobs WHERE sweep_id IN"
-                 " (SELECT s.id FROM sweeps s WHERE ($1 = 0 OR s.seq < $1)"
-                 " ORDER BY s.seq DESC LIMIT $2) GROUP BY sweep_id, state",
-                 before, n)) {
+        for (const auto& row :
+             tx.exec_params("SELECT sweep_id, state, count(*) FROM jobs WHERE sweep_id IN"
+                            " (SELECT s.id FROM sweeps s WHERE ($1 = 0 OR s.seq < $1)"
+                            " ORDER BY s.seq DESC LIMIT $2) GROUP BY sweep_id, state",
+                            before, n)) {
           auto it = index.find(row[0].as<std::string>());
           auto state = domain::ParseJobState(row[1].as<std::string>());
-          if (it != index.end() && state) out.sweeps[it->second].counts[*state] = row[2].as<int>();
+          if (it != index.end() && state)
+            out.sweeps[it->second].counts[*state] = row[2].as<int>();
         }
         return out;
       });
@@ -946,17 +947,18 @@ absl::StatusOr<int64_t> PostgresRepository::LastEventId(const std::string& sweep
 }
 
 absl::StatusOr<int64_t> PostgresRepository::PruneProgressEvents(absl::Time before) {
-  return pg::RunTx(
-      pool_.get(), "pruning events", [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
-        // Finished jobs write no more events, so no watcher can be waiting on these, and
-        // the per-sweep event lock is not needed (ids are never reused).
-        pqxx::result r = tx.exec_params(
-            "DELETE FROM events e USING jobs j WHERE e.kind = 'progress'"
-            " AND e.time < $1::timestamptz AND j.id = e.job_id"
-            " AND j.state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
-            TimeParam(before));
-        return static_cast<int64_t>(r.affected_rows());
-      });
+  return pg::RunTx(pool_.get(), "pruning events",
+                   [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+                     // Finished jobs write no more events, so no watcher can be waiting
+                     // on these, and the per-sweep event lock is not needed (ids are
+                     // never reused).
+                     pqxx::result r = tx.exec_params(
+                         "DELETE FROM events e USING jobs j WHERE e.kind = 'progress'"
+                         " AND e.time < $1::timestamptz AND j.id = e.job_id"
+                         " AND j.state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
+                         TimeParam(before));
+                     return static_cast<int64_t>(r.affected_rows());
+                   });
 }
 
 }  // namespace rib::storage

@@ -2,7 +2,6 @@
 // and a fake executor: registration, acquisition, reporting, NOT_FOUND heartbeats,
 // revoked leases, slot accounting and drain.
 #include "worker/agent/agent.h"
-#include "worker/agent/agent_metrics.h"
 
 #include <map>
 #include <set>
@@ -12,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/worker/agent/fake_coordinator.h"
+#include "worker/agent/agent_metrics.h"
 
 namespace rib::agent {
 namespace {
@@ -126,13 +126,14 @@ TEST(AgentTest, AcquiresRunsAndReportsAFailedAttempt) {
 }
 
 // {label value → value} of one family of a scrape (the family's single label).
-std::map<std::string, double> Scraped(const AgentMetrics& metrics, const std::string& name) {
+std::map<std::string, double> Scraped(const AgentMetrics& metrics,
+                                      const std::string& name) {
   std::map<std::string, double> out;
   for (const auto& family : metrics.Collect()) {
     if (family.name != name) continue;
     for (const auto& m : family.metric) {
       const double v = family.type == prometheus::MetricType::Counter ? m.counter.value
-                                                                       : m.gauge.value;
+                                                                      : m.gauge.value;
       out[m.label.empty() ? "" : m.label[0].value] = v;
     }
   }
@@ -152,7 +153,8 @@ TEST(AgentTest, MetricsCountSlotsRegistrationsAndJobExits) {
   coordinator.AddJob("j1");
   coordinator.AddJob("j2");
   ASSERT_TRUE(executor.WaitForStarts(2));
-  ASSERT_TRUE(Eventually([&] { return Scraped(metrics, "rib_worker_slots")["busy"] == 2; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Scraped(metrics, "rib_worker_slots")["busy"] == 2; }));
   JobOutcome failed;
   failed.status = absl::InternalError("rank 0 exited with status 1");
   executor.Finish(0, failed);

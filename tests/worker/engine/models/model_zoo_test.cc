@@ -151,8 +151,10 @@ void Randomise(Classifier& model) {
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) item.value().normal_(0.0, 0.1);
   for (auto& item : model->named_buffers()) {
-    if (item.key().find("running_var") != std::string::npos) item.value().uniform_(0.5, 2.0);
-    if (item.key().find("running_mean") != std::string::npos) item.value().normal_(0.0, 0.2);
+    if (item.key().find("running_var") != std::string::npos)
+      item.value().uniform_(0.5, 2.0);
+    if (item.key().find("running_mean") != std::string::npos)
+      item.value().normal_(0.0, 0.2);
   }
 }
 
@@ -178,7 +180,8 @@ TEST(ModelZooTest, InferenceEqualsForwardInEval) {
     EXPECT_LT(InferenceGap(model, torch::randn({5, 3, 32, 32})), 1e-4) << arch;
     // Grayscale batches are replicated to three channels on this path too.
     EXPECT_LT(InferenceGap(model, torch::randn({3, 1, 32, 32})), 1e-4) << arch << " gray";
-    EXPECT_LT(InferenceGap(model, torch::randn({1, 3, 32, 32})), 1e-4) << arch << " batch 1";
+    EXPECT_LT(InferenceGap(model, torch::randn({1, 3, 32, 32})), 1e-4)
+        << arch << " batch 1";
   }
 }
 

@@ -1,7 +1,8 @@
 // Parity with PyTorch: make_parity_fixtures.py builds timm-named ViTs and torchvision
 // ResNets in Python (Debian's python3-torch), randomises every weight, and saves weights,
 // inputs and logits; the C++ models load the weights and must reproduce the logits within
-// 1e-4, with forward() and with the evaluation forward (Inference()). Skipped (exit 77) only when no python3 with torch and torchvision is found.
+// 1e-4, with forward() and with the evaluation forward (Inference()). Skipped (exit 77)
+// only when no python3 with torch and torchvision is found.
 #include <torch/torch.h>
 
 #include <cstdlib>

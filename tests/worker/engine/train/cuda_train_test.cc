@@ -69,7 +69,8 @@ void TrainOnGpu(const std::string& precision, const std::string& dir, Trained* o
   context.mask = LabelMask::Identity(3);
   context.data = &data;
   context.device = cuda;
-  RIB_ASSERT_OK_AND_ASSIGN(auto method, TrainingMethod::Create(MethodSpec{"ft", "ft"}, context));
+  RIB_ASSERT_OK_AND_ASSIGN(auto method,
+                           TrainingMethod::Create(MethodSpec{"ft", "ft"}, context));
   TrainOptions options;
   options.config.lr = 0.05;
   options.config.epochs = 8;
@@ -120,9 +121,9 @@ TEST_F(CudaTrainTest, AutocastEvaluationCountsLikeFp32) {
     EvaluateOptions options;
     options.device = torch::Device(torch::kCUDA, 0);
     options.precision = Precision{dtype != at::kFloat, dtype, false};
-    RIB_ASSERT_OK_AND_ASSIGN(
-        auto counts, Evaluate(AsClassifier(run.model)->Inference(), *stream,
-                              LabelMask::Identity(3), options));
+    RIB_ASSERT_OK_AND_ASSIGN(auto counts,
+                             Evaluate(AsClassifier(run.model)->Inference(), *stream,
+                                      LabelMask::Identity(3), options));
     EXPECT_EQ(counts[0].total, 64);
     correct.push_back(counts[0].correct);
   }

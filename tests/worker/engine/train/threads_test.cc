@@ -20,7 +20,8 @@ int BlasThreads() {
 TEST(ThreadsTest, PolicyFollowsTheModelsMatrixSize) {
   RIB_ASSERT_OK_AND_ASSIGN(Classifier fmnist_vit, CreateModel("fmnist_vit", 10));
   RIB_ASSERT_OK_AND_ASSIGN(Classifier fmnist_resnet, CreateModel("fmnist_resnet", 10));
-  RIB_ASSERT_OK_AND_ASSIGN(Classifier vit_small, CreateModel("vit_small_patch16_224", 10));
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier vit_small,
+                           CreateModel("vit_small_patch16_224", 10));
   EXPECT_EQ(PreferredThreadPolicy(*fmnist_vit), ThreadPolicy::kOpenMp);
   EXPECT_EQ(PreferredThreadPolicy(*fmnist_resnet), ThreadPolicy::kOpenMp);
   EXPECT_EQ(PreferredThreadPolicy(*vit_small), ThreadPolicy::kBlas);

@@ -173,7 +173,9 @@ TEST(TrainerTest, ResumeFromEpochCheckpointIsBitwiseIdentical) {
   ExpectResumeIsBitwiseIdentical("sgd");
 }
 
-TEST(TrainerTest, ResumeWithAdamWIsBitwiseIdentical) { ExpectResumeIsBitwiseIdentical("adamw"); }
+TEST(TrainerTest, ResumeWithAdamWIsBitwiseIdentical) {
+  ExpectResumeIsBitwiseIdentical("adamw");
+}
 
 TEST(TrainerTest, AdamWTrainsAndDiffersFromSgd) {
   TrainOptions sgd, adamw;
