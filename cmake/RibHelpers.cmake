@@ -98,3 +98,21 @@ function(rib_glob_tests)
       TIMEOUT ${RIB_TIMEOUT} ${_torch})
   endforeach()
 endfunction()
+
+# rib_avx2_variant(TEST...): each test again as <TEST>_avx2, run through
+# tests/testing/with_avx2_kernels.sh on the code paths of an AVX2 CPU without AVX-512
+# (OpenBLAS's Zen kernels, ATen AVX2, oneDNN capped at AVX2), with the same labels,
+# timeout and environment; skipped on a CPU without AVX2. The tests that assert
+# numerics run on both kernel families wherever CI runs (README, "Determinism"). Call it
+# in the folder that defines the tests (their names are their targets').
+function(rib_avx2_variant)
+  foreach(_t ${ARGN})
+    get_test_property(${_t} LABELS _labels)
+    get_test_property(${_t} TIMEOUT _timeout)
+    get_test_property(${_t} ENVIRONMENT _env)
+    add_test(NAME ${_t}_avx2 COMMAND bash
+      ${PROJECT_SOURCE_DIR}/tests/testing/with_avx2_kernels.sh $<TARGET_FILE:${_t}>)
+    set_tests_properties(${_t}_avx2 PROPERTIES LABELS "${_labels}" TIMEOUT ${_timeout}
+      SKIP_RETURN_CODE 77 ENVIRONMENT "${_env}")
+  endforeach()
+endfunction()

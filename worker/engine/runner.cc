@@ -207,7 +207,11 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
   torch::manual_seed(static_cast<uint64_t>(config.seed));
 
   RIB_ASSIGN_OR_RETURN(Classifier model, LoadModel(spec.model, options));
-  SetCpuThreads(options.threads, PreferredThreadPolicy(*model));
+  const ThreadPolicy policy = PreferredThreadPolicy(*model);
+  SetCpuThreads(options.threads, policy);
+  RIB_LOG(INFO) << "CPU threads " << options.threads << " for "
+                 << (policy == ThreadPolicy::kBlas ? "BLAS" : "OpenMP") << ", OpenBLAS core '"
+                 << BlasCoreName() << "'";
   if (spec.model.preprocessing.image_size != model->image_size()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "model '", spec.model.name, "' (", spec.model.arch, ") takes ", model->image_size(),

@@ -47,4 +47,12 @@ std::string BlasThreadControl() {
   return OpenBlasSetThreads() != nullptr ? "openblas" : "";
 }
 
+std::string BlasCoreName() {
+  using CoreNameFn = char* (*)();
+  static const CoreNameFn fn =
+      reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* name = fn == nullptr ? nullptr : fn();
+  return name == nullptr ? "" : name;
+}
+
 }  // namespace rib::engine

@@ -10,7 +10,12 @@
 //            192 → 340 images/s, fmnist_resnet evaluation 1358 → 1695);
 //   kBlas    OpenMP 1, BLAS n: models whose time is in large matrix products
 //            (ViT-S/16 training 2.7 → 5.1 images/s, evaluation 9.0 → 13.1).
-// The results do not depend on it: OpenBLAS splits a product's output, not its sums.
+// The policy changes results in the last bits on some CPUs: OpenBLAS picks its kernels
+// and blockings per CPU family and per thread count (with its AVX2 kernels, the ones AMD
+// Zen 1-3 and Intel Haswell-class CPUs get, a 2-thread product differs from a 1-thread
+// one by rounding; its AVX-512 kernels happen to agree). So a result is bit-reproducible
+// for the same binary, CPU family, thread count and policy, and equal only to float
+// rounding otherwise (README, "Determinism").
 // Process-wide; call before the work, from one thread.
 #ifndef RIB_WORKER_ENGINE_THREADS_H_
 #define RIB_WORKER_ENGINE_THREADS_H_
@@ -32,6 +37,11 @@ void SetCpuThreads(int threads, ThreadPolicy policy);
 // "openblas" when the process's BLAS can be told its thread count, "" otherwise
 // (then only the OpenMP side is set).
 std::string BlasThreadControl();
+
+// The kernel family OpenBLAS chose for this CPU ("Haswell", "Zen", "SkylakeX",
+// "Cooperlake", ...; OPENBLAS_CORETYPE overrides it), "" with another BLAS. Results
+// depend on it in the last bits, so runs log it.
+std::string BlasCoreName();
 
 }  // namespace rib::engine
 
