@@ -22,6 +22,7 @@
 #include "client/watch.h"
 #include "common/hash.h"
 #include "common/status_macros.h"
+#include "common/version.h"
 #include "grpcpp/grpcpp.h"
 
 namespace rib::client {
@@ -693,6 +694,10 @@ std::string UsageText() {
   for (const Command& c : Commands()) {
     absl::StrAppend(&text, "  rib ", c.name, c.usage.empty() ? "" : " ", c.usage, "\n");
   }
+  absl::StrAppend(&text,
+                  "  rib help | rib --help                  # this text\n"
+                  "  rib version | rib --version            # rib's version, git commit, "
+                  "LibTorch, CUDA\n");
   absl::StrAppend(
       &text,
       "\nThe coordinator address and token come from --coordinator / --token, else\n"
@@ -731,6 +736,11 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
   if (command == "help" ||
       (command.empty() && !args.empty() && (args[0] == "--help" || args[0] == "-h"))) {
     *fixed.out << UsageText();
+    return kExitOk;
+  }
+  if (command == "version" ||
+      (command.empty() && !args.empty() && args[0] == "--version")) {
+    *fixed.out << VersionText("rib");
     return kExitOk;
   }
   if (command.empty()) {

@@ -18,13 +18,11 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/flag_names.h"
 #include "common/log.h"
 #include "common/metrics_http.h"
+#include "common/program.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/worker_api_service.h"
 #include "server/service/event_pruner.h"
@@ -66,6 +64,18 @@ ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
 
+const rib::ProgramHelp kHelp = {
+    "rib-coordinator",
+    "--database URI [--listen HOST:PORT] [--artifact-root DIR] [flags]",
+    "The ImageNet-RIB sweep coordinator. Keeps every sweep, job, attempt and result in\n"
+    "PostgreSQL (applying pending schema migrations at start), serves the client API\n"
+    "(rib.v1.Coordinator) and the worker API (rib.v1.WorkerApi) over gRPC, hands jobs\n"
+    "to workers under fenced leases, and re-queues jobs whose lease expires. Any\n"
+    "number of coordinators may share one database. Prints \"listening on HOST:PORT\"\n"
+    "once it accepts calls; SIGTERM or SIGINT shuts it down cleanly.",
+    {"rib-coordinator --database=postgresql://rib@localhost:5432/rib "
+     "--listen=0.0.0.0:7070 --artifact-root=/shared/rib"}};
+
 int Fail(const std::string& message) {
   RIB_LOG(ERROR) << message;
   return 1;
@@ -74,9 +84,12 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("rib-coordinator: the ImageNet-RIB sweep coordinator");
-  rib::FlagArgs flag_args(argc, argv);  // --lease-timeout == --lease_timeout
-  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
+  const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
+  if (!args.empty()) {
+    std::cerr << "rib-coordinator: unexpected argument '" << args[0]
+              << "' (rib-coordinator --help lists the flags)\n";
+    return 2;
+  }
   rib::SetLogTag("coordinator");
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {

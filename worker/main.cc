@@ -19,15 +19,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/flag_names.h"
 #include "common/log.h"
 #include "common/metrics_http.h"
+#include "common/program.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/agent_metrics.h"
 #include "worker/agent/devices.h"
@@ -63,6 +61,20 @@ ABSL_FLAG(bool, rank_mode, false, "internal: run one rank of a job (set by the w
 ABSL_FLAG(std::string, job_file, "", "internal: the job file of --rank-mode");
 
 namespace {
+
+const rib::ProgramHelp kHelp = {
+    "rib-worker",
+    "--coordinator HOST:PORT --devices cpu:N|cuda:0,1 --data-root DIR "
+    "--artifact-root DIR [flags]",
+    "One per node. Registers this node's devices, the datasets found under --data-root\n"
+    "and its labels with rib-coordinator, leases the jobs that fit, and runs each job "
+    "as\n"
+    "N data-parallel rank processes (this binary in --rank-mode; Gloo on CPU, NCCL on\n"
+    "CUDA builds) that stream every accuracy back as it is computed. SIGTERM or SIGINT\n"
+    "drains it (no new leases; running jobs are stopped and released for a retry);\n"
+    "a second signal kills the running jobs at once.",
+    {"rib-worker --coordinator=coord.lab:7070 --devices=cuda:0,1,2,3 "
+     "--data-root=/datasets --artifact-root=/shared/rib"}};
 
 std::atomic<int> g_signals{0};
 void OnSignal(int) { g_signals.fetch_add(1); }
@@ -180,11 +192,14 @@ int RunAgent(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  rib::FlagArgs flag_args(argc, argv);  // --data-root == --data_root
-  absl::SetProgramUsageMessage(
-      "rib-worker --coordinator HOST:PORT --devices cpu:N|cuda:0,1 --data-root D "
-      "--artifact-root A [--labels a,b] [--name N] [--threads-per-slot T]");
-  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
+  const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
+  if (!args.empty()) {
+    std::fprintf(stderr,
+                 "rib-worker: unexpected argument '%s' (rib-worker --help lists the "
+                 "flags)\n",
+                 args[0].c_str());
+    return 2;
+  }
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "rib-worker: unknown --log-level '%s'\n",

@@ -1,8 +1,7 @@
 // rib-data: builds and inspects the datasets of a data root.
-//   rib-data build-fmnist --data-root DIR     build (or reuse) FMNIST-RIB; prints its
-//   hash rib-data contact-sheets --data-root DIR --out DIR
-//                                             one PNG per FMNIST-RIB dataset
-//   rib-data list --data-root DIR             dataset keys present, with sizes
+//   rib-data build-fmnist --data-root DIR    build (or reuse) FMNIST-RIB; print its hash
+//   rib-data contact-sheets --data-root DIR --out DIR    one PNG per FMNIST-RIB dataset
+//   rib-data list --data-root DIR            dataset keys present, with sizes
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,21 +10,38 @@
 #include <opencv2/imgproc.hpp>
 #include <string>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/program.h"
 #include "worker/data/fmnist_rib.h"
 #include "worker/data/source.h"
+
+ABSL_FLAG(std::string, data_root, "", "the data root to build into or read (required)");
+ABSL_FLAG(std::string, out, "", "contact-sheets: folder for the PNG files (required)");
+ABSL_FLAG(std::string, source, rib::data::FmnistRibOptions().source_dir,
+          "build-fmnist: folder with the Fashion-MNIST idx files (the "
+          "dataset-fashion-mnist package's)");
 
 namespace {
 
 namespace fs = std::filesystem;
 using rib::data::DatasetOptions;
 
-int Usage() {
-  std::fprintf(stderr,
-               "usage: rib-data build-fmnist --data-root DIR\n"
-               "       rib-data contact-sheets --data-root DIR --out DIR\n"
-               "       rib-data list --data-root DIR\n");
+const rib::ProgramHelp kHelp = {
+    "rib-data",
+    "build-fmnist|contact-sheets|list --data-root DIR [--out DIR] [--source DIR]",
+    "Builds and inspects the datasets of a data root.\n"
+    "  build-fmnist    build (or reuse, when cached) the embedded FMNIST-RIB suite from\n"
+    "                  the Fashion-MNIST images of --source; prints its manifest hash\n"
+    "  contact-sheets  write one PNG of sample images per FMNIST-RIB dataset to --out\n"
+    "  list            the dataset keys found under --data-root, with their sizes",
+    {"rib-data build-fmnist --data-root=state/data",
+     "rib-data contact-sheets --data-root=state/data --out=state/sheets"}};
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "rib-data: %s\nusage: rib-data %s (rib-data --help for more)\n",
+               problem.c_str(), kHelp.synopsis.c_str());
   return 2;
 }
 
@@ -134,26 +150,15 @@ absl::Status ContactSheets(const std::string& root, const std::string& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return Usage();
-  const std::string cmd = argv[1];
-  std::map<std::string, std::string> flags;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) != 0) return Usage();
-    const auto eq = a.find('=');
-    if (eq != std::string::npos) {
-      flags[a.substr(2, eq - 2)] = a.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      flags[a.substr(2)] = argv[++i];
-    } else {
-      return Usage();
-    }
-  }
-  const std::string root = flags["data-root"];
-  if (root.empty()) return Usage();
+  const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
+  if (args.size() != 1)
+    return Usage(args.empty() ? "no command given" : "one command only");
+  const std::string& cmd = args[0];
+  const std::string root = absl::GetFlag(FLAGS_data_root);
+  if (root.empty()) return Usage("--data-root is required");
   if (cmd == "build-fmnist") {
     rib::data::FmnistRibOptions opts;
-    if (flags.count("source")) opts.source_dir = flags["source"];
+    opts.source_dir = absl::GetFlag(FLAGS_source);
     std::error_code ec;
     fs::create_directories(root, ec);
     const auto start = std::chrono::steady_clock::now();
@@ -168,8 +173,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "contact-sheets") {
-    if (flags["out"].empty()) return Usage();
-    auto st = ContactSheets(root, flags["out"]);
+    const std::string out = absl::GetFlag(FLAGS_out);
+    if (out.empty()) return Usage("contact-sheets needs --out");
+    auto st = ContactSheets(root, out);
     return st.ok() ? 0 : Fail(st);
   }
   if (cmd == "list") {
@@ -188,5 +194,5 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  return Usage();
+  return Usage("unknown command '" + cmd + "'");
 }

@@ -13,15 +13,13 @@
 #include <cstdio>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/flag_names.h"
 #include "common/log.h"
+#include "common/program.h"
 #include "worker/engine/pretrain.h"
 
 ABSL_FLAG(std::string, data_root, "", "dataset root (FMNIST-RIB is built there on first use)");
@@ -83,11 +81,36 @@ class ProgressSink : public rib::engine::EventSink {
 }  // namespace
 
 int main(int argc, char** argv) {
-  rib::FlagArgs flag_args(argc, argv);  // --data-root == --data_root
-  absl::SetProgramUsageMessage("rib-pretrain --data-root D --out DIR");
-  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
+  const rib::ProgramHelp help = {
+      "rib-pretrain",
+      "--data-root DIR --out DIR [--only NAME,...] [--set key=value,...] [--force]",
+      "Pre-trains the embedded FMNIST-RIB suite's models on fmnist-train (building the\n"
+      "suite under --data-root first if needed), saves each as <name>.safetensors under\n"
+      "--out and prints its fmnist-val accuracy. It trains every recipe unless --only\n"
+      "names some: fmnist_resnet_plain and fmnist_resnet_rich (the demo's pair) and\n"
+      "fmnist_vit_plain (a ViT, for lora). A model whose file exists with the same\n"
+      "config hash is not retrained. --set changes a field of every recipe run (arch,\n"
+      "train_examples, epochs, optimizer, batch_size, lr, warmup_steps, weight_decay,\n"
+      "augment, seed).",
+      {"rib-pretrain --data-root=state/data --out=state/artifacts/models "
+       "--only=fmnist_vit_plain"}};
+  const std::vector<std::string> args = rib::ParseFlagsOrExit(help, argc, argv);
+  if (!args.empty()) {
+    std::fprintf(stderr,
+                 "rib-pretrain: unexpected argument '%s' (rib-pretrain --help lists the "
+                 "flags)\n",
+                 args[0].c_str());
+    return 2;
+  }
   rib::LogLevel level;
-  if (rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) rib::SetLogLevel(level);
+  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr,
+                 "rib-pretrain: unknown --log-level '%s' (expected debug, info, "
+                 "warning or error)\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+  rib::SetLogLevel(level);
   rib::SetLogTag("rib-pretrain");
   rib::engine::PretrainOptions options;
   options.data_root = absl::GetFlag(FLAGS_data_root);

@@ -19,15 +19,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "common/flag_names.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/program.h"
 #include "common/status_macros.h"
 #include "common/sweep.h"
 #include "worker/engine/methods.h"
@@ -322,9 +320,28 @@ int Main() {
 }  // namespace rib
 
 int main(int argc, char** argv) {
-  rib::FlagArgs flag_args(argc, argv);  // --data-root == --data_root
-  absl::SetProgramUsageMessage("rib-run: fine-tune and evaluate one benchmark cell");
-  absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
+  const rib::ProgramHelp help = {
+      "rib-run",
+      "--data-root DIR [--arch A --weights W.safetensors | --sweep FILE --cell "
+      "MODEL/METHOD/DATASET] [flags]",
+      "Fine-tunes and evaluates one benchmark cell on this machine, with no\n"
+      "coordinator: the model is fine-tuned with the method on one dataset and\n"
+      "evaluated on the others. Dependencies (lpft needs lp, wise-ft needs ft, soup its\n"
+      "members) are run first unless given with --dep, and cached under --out by job\n"
+      "hash.\n"
+      "Progress goes to stderr, the results as one JSON object to stdout.",
+      {"rib-run --data-root=state/data --arch=fmnist_resnet "
+       "--weights=state/artifacts/models/fmnist_resnet_plain.safetensors --method=lp "
+       "--finetune=fmnist-sketch --max-steps=50",
+       "rib-run --data-root=state/data --sweep=scripts/demo_sweep.yaml "
+       "--cell=resnet-plain/lpft/fmnist-r"}};
+  const std::vector<std::string> args = rib::ParseFlagsOrExit(help, argc, argv);
+  if (!args.empty()) {
+    std::fprintf(stderr,
+                 "rib-run: unexpected argument '%s' (rib-run --help lists the flags)\n",
+                 args[0].c_str());
+    return 2;
+  }
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "rib-run: unknown --log-level\n");

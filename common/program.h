@@ -1,0 +1,41 @@
+// The command line of rib's binaries: Abseil flags spelled with dashes or underscores,
+// and a `--help` and `--version` that say something useful. Abseil's own --help lists
+// only flags defined in a file named after the program (main.cc here), so each binary
+// printed "No flags matched"; this lists every flag the binary defines.
+//
+//   int main(int argc, char** argv) {
+//     std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
+//     ...
+//   }
+//
+// Not thread-safe: call once, from main, before other threads start.
+#ifndef RIB_COMMON_PROGRAM_H_
+#define RIB_COMMON_PROGRAM_H_
+
+#include <string>
+#include <vector>
+
+namespace rib {
+
+// What --help says about a binary.
+struct ProgramHelp {
+  std::string name;         // "rib-worker"
+  std::string synopsis;     // what follows the name on the usage line
+  std::string description;  // what the program does, a paragraph (wrapped as written)
+  std::vector<std::string> examples;  // whole command lines, at least one
+};
+
+// Parses argv with Abseil's flags after rewriting --data-root to --data_root
+// (FlagArgs). `--help`/`-h` print HelpText and `--version` prints VersionText, each to
+// stdout, and exit 0, before anything else is parsed; a bad flag exits 1 with Abseil's
+// message naming it. Returns the positional arguments after argv[0].
+std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc, char** argv);
+
+// The --help text: usage line, description, every flag registered in this process that
+// rib's sources define (not Abseil's built-in ones), sorted, each with its default and
+// help, then --help/--version and the examples.
+std::string HelpText(const ProgramHelp& help);
+
+}  // namespace rib
+
+#endif  // RIB_COMMON_PROGRAM_H_
