@@ -1,6 +1,7 @@
 // FMNIST-RIB: deterministic cached builds, the shape of each set, disjoint shards, and
 // corruption severities that grow.
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <opencv2/imgproc.hpp>
@@ -69,17 +70,19 @@ ScratchDir* FmnistTest::dir_ = nullptr;
 FmnistManifest* FmnistTest::manifest_ = nullptr;
 double FmnistTest::build_seconds_ = 0;
 
-TEST_F(FmnistTest, BuildIsFastCachedAndDeterministic) {
-  EXPECT_LT(build_seconds_, 30.0);
+// How long a build takes is bench/ material (README), not an assertion here; this
+// prints it. A second call reads the cache back instead of rebuilding: no file changes.
+TEST_F(FmnistTest, BuildIsCachedAndDeterministic) {
+  std::printf("FMNIST-RIB built in %.2f s\n", build_seconds_);
   EXPECT_EQ(manifest_->hash.size(), 64u);
   EXPECT_EQ(manifest_->dir, dir_->path() + "/fmnist-rib/v1");
-  // Second call: read back, same hash, no rebuild.
-  const auto start = std::chrono::steady_clock::now();
+  std::map<std::string, std::filesystem::file_time_type> written;
+  for (const auto& d : manifest_->datasets)
+    written[d.file] = std::filesystem::last_write_time(d.file);
   RIB_ASSERT_OK_AND_ASSIGN(FmnistManifest again,
                            BuildFmnistRib(dir_->path(), FmnistRibOptions()));
-  EXPECT_LT(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-      1.0);
+  for (const auto& [file, time] : written)
+    EXPECT_EQ(std::filesystem::last_write_time(file), time) << file << " was rewritten";
   EXPECT_EQ(again.hash, manifest_->hash);
   // A fresh build elsewhere produces byte-identical files.
   ScratchDir other;
