@@ -78,7 +78,13 @@ std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc,
   FlagArgs flag_args(argc, argv);
   std::vector<char*> positional =
       absl::ParseCommandLine(flag_args.argc(), flag_args.argv());
-  return std::vector<std::string>(positional.begin() + 1, positional.end());
+  std::vector<std::string> args(positional.begin() + 1, positional.end());
+  if (!help.takes_arguments && !args.empty()) {
+    std::fprintf(stderr, "%s: unexpected argument '%s' (%s --help lists the flags)\n",
+                 help.name.c_str(), args[0].c_str(), help.name.c_str());
+    std::exit(2);
+  }
+  return args;
 }
 
 }  // namespace rib

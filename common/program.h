@@ -23,12 +23,16 @@ struct ProgramHelp {
   std::string synopsis;     // what follows the name on the usage line
   std::string description;  // what the program does, a paragraph (wrapped as written)
   std::vector<std::string> examples;  // whole command lines, at least one
+  // Whether positional arguments (a subcommand, files) are accepted. When false, any
+  // is refused, naming it, with exit status 2.
+  bool takes_arguments = false;
 };
 
 // Parses argv with Abseil's flags after rewriting --data-root to --data_root
 // (FlagArgs). `--help`/`-h` print HelpText and `--version` prints VersionText, each to
 // stdout, and exit 0, before anything else is parsed; a bad flag exits 1 with Abseil's
-// message naming it. Returns the positional arguments after argv[0].
+// message naming it. Returns the positional arguments after argv[0] (always empty unless
+// help.takes_arguments).
 std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc, char** argv);
 
 // The --help text: usage line, description, every flag registered in this process that

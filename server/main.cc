@@ -84,12 +84,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
-  if (!args.empty()) {
-    std::cerr << "rib-coordinator: unexpected argument '" << args[0]
-              << "' (rib-coordinator --help lists the flags)\n";
-    return 2;
-  }
+  rib::ParseFlagsOrExit(kHelp, argc, argv);
   rib::SetLogTag("coordinator");
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {

@@ -192,14 +192,7 @@ int RunAgent(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
-  if (!args.empty()) {
-    std::fprintf(stderr,
-                 "rib-worker: unexpected argument '%s' (rib-worker --help lists the "
-                 "flags)\n",
-                 args[0].c_str());
-    return 2;
-  }
+  rib::ParseFlagsOrExit(kHelp, argc, argv);
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "rib-worker: unknown --log-level '%s'\n",

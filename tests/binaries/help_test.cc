@@ -71,6 +71,13 @@ TEST_P(HelpTest, AnUnknownFlagIsNamed) {
   EXPECT_THAT(ran.out, HasSubstr("no_such_flag"));
 }
 
+// A stray word (a typo of a flag, a missing "--") is refused by name, before any work.
+TEST_P(HelpTest, AStrayArgumentIsRefusedByName) {
+  const Ran ran = RunBinary(GetParam().name, "stray");
+  EXPECT_EQ(ran.exit_code, 2) << ran.out;
+  EXPECT_THAT(ran.out, HasSubstr("'stray'"));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Binaries, HelpTest,
     ::testing::Values(Binary{"rib-coordinator", "  --lease-timeout  (default: 30s)"},

@@ -37,7 +37,8 @@ const rib::ProgramHelp kHelp = {
     "  contact-sheets  write one PNG of sample images per FMNIST-RIB dataset to --out\n"
     "  list            the dataset keys found under --data-root, with their sizes",
     {"rib-data build-fmnist --data-root=state/data",
-     "rib-data contact-sheets --data-root=state/data --out=state/sheets"}};
+     "rib-data contact-sheets --data-root=state/data --out=state/sheets"},
+    /*takes_arguments=*/true};
 
 int Usage(const std::string& problem) {
   std::fprintf(stderr, "rib-data: %s\nusage: rib-data %s (rib-data --help for more)\n",
@@ -154,6 +155,8 @@ int main(int argc, char** argv) {
   if (args.size() != 1)
     return Usage(args.empty() ? "no command given" : "one command only");
   const std::string& cmd = args[0];
+  if (cmd != "build-fmnist" && cmd != "contact-sheets" && cmd != "list")
+    return Usage("unknown command '" + cmd + "'");
   const std::string root = absl::GetFlag(FLAGS_data_root);
   if (root.empty()) return Usage("--data-root is required");
   if (cmd == "build-fmnist") {
@@ -178,21 +181,19 @@ int main(int argc, char** argv) {
     auto st = ContactSheets(root, out);
     return st.ok() ? 0 : Fail(st);
   }
-  if (cmd == "list") {
-    DatasetOptions opts;
-    opts.data_root = root;
-    for (const auto& key : rib::data::ListAvailableDatasets(root)) {
-      auto src = rib::data::OpenDataset(key, opts);
-      if (!src.ok()) {
-        std::printf("%-18s error: %s\n", key.c_str(), src.status().ToString().c_str());
-        continue;
-      }
-      std::printf("%-18s %7zu images %5lld labels %3zu subsets\n", key.c_str(),
-                  (*src)->examples().size(),
-                  static_cast<long long>((*src)->label_space().num_labels()),
-                  (*src)->subsets().size());
+  // list
+  DatasetOptions opts;
+  opts.data_root = root;
+  for (const auto& key : rib::data::ListAvailableDatasets(root)) {
+    auto src = rib::data::OpenDataset(key, opts);
+    if (!src.ok()) {
+      std::printf("%-18s error: %s\n", key.c_str(), src.status().ToString().c_str());
+      continue;
     }
-    return 0;
+    std::printf("%-18s %7zu images %5lld labels %3zu subsets\n", key.c_str(),
+                (*src)->examples().size(),
+                static_cast<long long>((*src)->label_space().num_labels()),
+                (*src)->subsets().size());
   }
-  return Usage("unknown command '" + cmd + "'");
+  return 0;
 }

@@ -94,14 +94,7 @@ int main(int argc, char** argv) {
       "augment, seed).",
       {"rib-pretrain --data-root=state/data --out=state/artifacts/models "
        "--only=fmnist_vit_plain"}};
-  const std::vector<std::string> args = rib::ParseFlagsOrExit(help, argc, argv);
-  if (!args.empty()) {
-    std::fprintf(stderr,
-                 "rib-pretrain: unexpected argument '%s' (rib-pretrain --help lists the "
-                 "flags)\n",
-                 args[0].c_str());
-    return 2;
-  }
+  rib::ParseFlagsOrExit(help, argc, argv);
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr,

@@ -335,13 +335,7 @@ int main(int argc, char** argv) {
        "--finetune=fmnist-sketch --max-steps=50",
        "rib-run --data-root=state/data --sweep=scripts/demo_sweep.yaml "
        "--cell=resnet-plain/lpft/fmnist-r"}};
-  const std::vector<std::string> args = rib::ParseFlagsOrExit(help, argc, argv);
-  if (!args.empty()) {
-    std::fprintf(stderr,
-                 "rib-run: unexpected argument '%s' (rib-run --help lists the flags)\n",
-                 args[0].c_str());
-    return 2;
-  }
+  rib::ParseFlagsOrExit(help, argc, argv);
   rib::LogLevel level;
   if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "rib-run: unknown --log-level\n");
