@@ -1,0 +1,93 @@
+#include "client/args.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace rib::client::internal {
+
+const std::vector<FlagSpec>& GlobalFlags() {
+  static const auto* flags = new std::vector<FlagSpec>{{"coordinator", true, ""},
+                                                       {"token", true, ""},
+                                                       {"no-color", false, ""},
+                                                       {"help", false, "-h"}};
+  return *flags;
+}
+
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
+                                     const std::vector<FlagSpec>& specs) {
+  ParsedArgs parsed;
+  bool only_positionals = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (only_positionals || arg.size() < 2 || arg[0] != '-') {
+      parsed.positionals.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_positionals = true;
+      continue;
+    }
+    std::string name;
+    std::optional<std::string> value;
+    if (arg.rfind("--", 0) == 0) {
+      name = arg.substr(2);
+      size_t eq = name.find('=');
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name.resize(eq);
+      }
+    } else {
+      name = arg;  // a short flag, matched below
+    }
+    const FlagSpec* spec = nullptr;
+    for (const FlagSpec& s : specs) {
+      if (s.name == name || (!s.short_name.empty() && s.short_name == name)) spec = &s;
+    }
+    if (spec == nullptr) return absl::InvalidArgumentError("unknown flag " + arg);
+    if (spec->takes_value) {
+      if (!value) {
+        if (i + 1 >= args.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--", spec->name, " needs a value"));
+        }
+        value = args[++i];
+      }
+    } else if (value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", spec->name, " takes no value"));
+    }
+    parsed.flags[spec->name] = value.value_or("");
+  }
+  return parsed;
+}
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"submit",
+       "FILE [--request-id ID] [--force] [-q|--quiet]",
+       {{"request-id", true, ""}, {"force", false, ""}, {"quiet", false, "-q"}},
+       1},
+      {"sweeps", "", {}, 0},
+      {"status", "SWEEP", {}, 1},
+      {"jobs",
+       "[--sweep SWEEP] [--state STATE]",
+       {{"sweep", true, ""}, {"state", true, ""}},
+       0},
+      {"workers", "", {}, 0},
+      {"watch", "SWEEP [--subsets]", {{"subsets", false, ""}}, 1},
+      {"matrix",
+       "SWEEP [--model M] [--method X] [--format table|csv|json|latex] [--svg FILE] "
+       "[--out DIR]",
+       {{"model", true, ""},
+        {"method", true, ""},
+        {"format", true, ""},
+        {"svg", true, ""},
+        {"out", true, ""}},
+       1},
+      {"cancel", "SWEEP", {}, 1},
+      {"retry", "SWEEP", {}, 1},
+      {"drain", "WORKER", {}, 1},
+  };
+  return *commands;
+}
+
+}  // namespace rib::client::internal

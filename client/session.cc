@@ -1,0 +1,477 @@
+#include "client/session.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "client/format.h"
+#include "client/svg.h"
+#include "client/watch.h"
+#include "common/hash.h"
+#include "common/status_macros.h"
+#include "common/version.h"
+#include "grpcpp/grpcpp.h"
+
+namespace rib::client::internal {
+namespace {
+std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
+  if (ts.seconds() <= 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(ts.seconds()),
+                          absl::LocalTimeZone());
+}
+
+// Left-aligned columns separated by two spaces; trailing spaces trimmed.
+std::string Columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c > 0) line += "  ";
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(widths[c] - DisplayWidth(row[c]), ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string JobLabel(const v1::Job& job) {
+  std::string label =
+      absl::StrCat(job.spec().model().name(), "/", job.spec().method().name());
+  if (!job.spec().finetune_dataset().empty()) {
+    absl::StrAppend(&label, "/", job.spec().finetune_dataset());
+  }
+  return label;
+}
+
+absl::StatusOr<v1::JobState> ParseJobState(const std::string& text) {
+  std::string upper = absl::AsciiStrToUpper(text);
+  if (upper.rfind("JOB_STATE_", 0) != 0) upper = "JOB_STATE_" + upper;
+  v1::JobState state;
+  if (!v1::JobState_Parse(upper, &state) || state == v1::JOB_STATE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--state: unknown job state '", text,
+        "' (expected pending, queued, leased, running, succeeded, failed or cancelled)"));
+  }
+  return state;
+}
+
+std::string SafeFileName(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    out += absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+                   c == '.'
+               ? c
+               : '_';
+  }
+  return out;
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  out << content;
+  out.close();
+  if (!out) return absl::DataLossError(absl::StrCat("error writing ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string OneLine(const std::string& message) {
+  std::string text(absl::StripAsciiWhitespace(message));
+  absl::StrReplaceAll({{"\r\n", "; "}, {"\n", "; "}, {"\r", "; "}}, &text);
+  return text;
+}
+
+absl::StatusOr<int> Session::Run(const std::string& command, const ParsedArgs& args) {
+  const std::vector<std::string>& pos = args.positionals;
+  if (command == "submit") return Submit(args);
+  if (command == "sweeps") return Sweeps();
+  if (command == "status") return Status(pos[0]);
+  if (command == "jobs") return Jobs(args);
+  if (command == "workers") return Workers();
+  if (command == "watch") return Watch(args);
+  if (command == "matrix") return Matrix(args);
+  if (command == "cancel" || command == "retry") return SweepAction(command, pos[0]);
+  if (command == "drain") return Drain(pos[0]);
+  return absl::InternalError("unhandled command " + command);
+}
+
+absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
+  const std::string& path = args.positionals[0];
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const bool force = args.Has("force");
+  v1::SubmitSweepRequest request;
+  request.set_sweep_yaml(text.str());
+  request.set_force(force);
+  request.set_source_name(path);
+  std::optional<std::string> id = args.Get("request-id");
+  if (id && id->empty()) return absl::InvalidArgumentError("--request-id: empty");
+  request.set_client_request_id(id ? *id : DefaultRequestId(user_, force, text.str()));
+
+  v1::SubmitSweepResponse response;
+  RIB_RETURN_IF_ERROR(
+      Unary(&v1::Coordinator::StubInterface::SubmitSweep, request, &response));
+  if (args.Has("quiet")) {
+    out() << response.sweep_id() << "\n";
+    return kExitOk;
+  }
+  // "sweep <id> " first, so scripts can cut the id out of either form.
+  out() << "sweep " << response.sweep_id();
+  if (response.existing()) {
+    out() << " already submitted (request id " << request.client_request_id() << ")";
+  } else {
+    out() << " submitted";
+  }
+  out() << ": " << response.jobs_total() << " jobs, " << response.jobs_new() << " new, "
+        << response.jobs_reused() << " reused\n";
+  return kExitOk;
+}
+
+absl::StatusOr<int> Session::Sweeps() {
+  std::vector<std::vector<std::string>> rows = {
+      {"SWEEP", "NAME", "OWNER", "STATE", "JOBS", "DONE", "FAILED", "CREATED"}};
+  v1::ListSweepsRequest request;
+  for (int page = 0; page < 1000; ++page) {
+    v1::ListSweepsResponse response;
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::ListSweeps, request, &response));
+    for (const v1::Sweep& s : response.sweeps()) {
+      int total = 0, done = 0, failed = 0;
+      for (const v1::JobStateCount& c : s.counts()) {
+        total += c.count();
+        if (c.state() == v1::JOB_STATE_SUCCEEDED) done += c.count();
+        if (c.state() == v1::JOB_STATE_FAILED) failed += c.count();
+      }
+      rows.push_back({s.id(), s.name(), s.owner(), SweepStateName(s.state()),
+                      absl::StrCat(total), absl::StrCat(done), absl::StrCat(failed),
+                      FormatTimestamp(s.created_at())});
+    }
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  out() << (rows.size() == 1 ? "no sweeps\n" : Columns(rows));  // rows[0]: the header
+  return kExitOk;
+}
+
+absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
+  v1::GetSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  v1::Sweep sweep;
+  RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::GetSweep, request, &sweep));
+  out() << "sweep " << sweep.id();
+  if (!sweep.name().empty()) out() << " (" << sweep.name() << ")";
+  out() << ": " << SweepStateName(sweep.state()) << "\n";
+  out() << "owner " << (sweep.owner().empty() ? "-" : sweep.owner()) << ", priority "
+        << sweep.priority() << ", created " << FormatTimestamp(sweep.created_at())
+        << "\n";
+  if (sweep.models_size() > 0 || sweep.methods_size() > 0) {
+    out() << "models: " << absl::StrJoin(sweep.models(), ", ")
+          << "; methods: " << absl::StrJoin(sweep.methods(), ", ")
+          << "; fine-tune datasets: " << sweep.finetune_datasets_size()
+          << "; eval datasets: " << sweep.eval_datasets_size() << "\n";
+  }
+  std::map<int, int> counts;
+  int total = 0;
+  for (const v1::JobStateCount& c : sweep.counts()) {
+    counts[c.state()] += c.count();
+    total += c.count();
+  }
+  out() << "jobs: " << total << "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (int s = v1::JOB_STATE_PENDING; s <= v1::JOB_STATE_CANCELLED; ++s) {
+    rows.push_back(
+        {"  " + JobStateName(static_cast<v1::JobState>(s)), absl::StrCat(counts[s])});
+  }
+  out() << Columns(rows);
+  if (counts[v1::JOB_STATE_FAILED] > 0) {
+    v1::ListJobsRequest jobs_request;
+    jobs_request.set_sweep_id(sweep_id);
+    jobs_request.set_state(v1::JOB_STATE_FAILED);
+    jobs_request.set_page_size(20);
+    v1::ListJobsResponse jobs;
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::ListJobs, jobs_request, &jobs));
+    out() << "failed jobs:\n";
+    for (const v1::Job& job : jobs.jobs()) {
+      out() << "  " << job.id() << "  " << JobLabel(job) << "  attempt " << job.attempt()
+            << ": " << OneLine(job.error()) << "\n";
+    }
+    if (jobs.total() > jobs.jobs_size()) {
+      out() << "  ... " << jobs.total() - jobs.jobs_size() << " more (rib jobs --sweep "
+            << sweep_id << " --state failed)\n";
+    }
+  }
+  return kExitOk;
+}
+
+absl::StatusOr<int> Session::Jobs(const ParsedArgs& args) {
+  v1::ListJobsRequest request;
+  if (std::optional<std::string> sweep = args.Get("sweep")) request.set_sweep_id(*sweep);
+  if (std::optional<std::string> state = args.Get("state")) {
+    RIB_ASSIGN_OR_RETURN(v1::JobState parsed, ParseJobState(*state));
+    request.set_state(parsed);
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"JOB", "LABEL", "STATE", "ATTEMPT", "WORKER", "PROGRESS", "NOTE"}};
+  for (int page = 0; page < 1000; ++page) {
+    v1::ListJobsResponse response;
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::ListJobs, request, &response));
+    for (const v1::Job& job : response.jobs()) {
+      std::string note = job.reused() ? "reused" : "";
+      if (!job.error().empty()) note = OneLine(job.error());
+      rows.push_back({job.id(), JobLabel(job), JobStateName(job.state()),
+                      absl::StrCat(job.attempt(), "/", job.max_attempts()),
+                      job.worker_id().empty() ? "-" : job.worker_id(),
+                      absl::StrFormat("%d%%", static_cast<int>(job.progress() * 100.0)),
+                      note});
+    }
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  out() << (rows.size() == 1 ? "no jobs\n" : Columns(rows));  // rows[0]: the header
+  return kExitOk;
+}
+
+absl::StatusOr<int> Session::Workers() {
+  v1::ListWorkersResponse response;
+  RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListWorkers,
+                            v1::ListWorkersRequest(), &response));
+  if (response.workers().empty()) {
+    out() << "no workers\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"WORKER", "NAME", "STATE", "DEVICES", "FREE", "RUNNING", "HEARTBEAT"}};
+  for (const v1::Worker& w : response.workers()) {
+    std::vector<std::string> devices;
+    for (const v1::Device& d : w.devices())
+      devices.push_back(absl::StrCat(d.kind(), ":", d.count()));
+    std::string state = v1::WorkerState_Name(w.state());
+    state = absl::AsciiStrToLower(state.substr(std::string("WORKER_STATE_").size()));
+    rows.push_back({w.id(), w.name(), state, absl::StrJoin(devices, ","),
+                    absl::StrCat(w.free_devices()), absl::StrCat(w.running_jobs_size()),
+                    FormatTimestamp(w.last_heartbeat())});
+  }
+  out() << Columns(rows);
+  return kExitOk;
+}
+
+absl::StatusOr<int> Session::Watch(const ParsedArgs& args) {
+  const std::string& sweep_id = args.positionals[0];
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  request.set_include_snapshot(true);
+  WatchOptions watch_options;
+  watch_options.terminal = io_.out_is_terminal;
+  if (io_.terminal_width > 0) watch_options.width = io_.terminal_width;
+  watch_options.show_subsets = args.Has("subsets");
+  WatchPrinter printer(io_.out, watch_options);
+
+  // A coordinator may restart under a long watch (DESIGN §1: it can be killed at any
+  // time). When a stream that had connected breaks, reconnect with a fresh snapshot,
+  // backing off, until options_.watch_reconnect_window passes without a stream that
+  // stayed up for kHealthyStream.
+  constexpr absl::Duration kHealthyStream = absl::Seconds(10);
+  bool connected_once = false;
+  bool announced = false;
+  absl::Time outage_start = absl::InfinitePast();
+  absl::Duration backoff = absl::Milliseconds(200);
+  for (;;) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, /*deadline=*/false);  // a sweep can run for days
+    const absl::Time opened = absl::Now();
+    std::unique_ptr<grpc::ClientReaderInterface<v1::SweepEvent>> reader =
+        stub_->WatchSweep(&ctx, request);
+    v1::SweepEvent event;
+    bool got_events = false;
+    while (reader->Read(&event)) {
+      if (!got_events && announced) printer.Note("reconnected");
+      got_events = true;
+      connected_once = true;
+      announced = false;
+      printer.OnEvent(event);
+      if (printer.final_state()) {
+        ctx.TryCancel();  // the server ends the stream here; do not depend on it
+        break;
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (printer.final_state()) break;
+
+    const bool retryable =
+        status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    const absl::Time now = absl::Now();
+    if (got_events && now - opened >= kHealthyStream) {
+      outage_start = now;
+      backoff = absl::Milliseconds(200);
+    } else if (outage_start == absl::InfinitePast()) {
+      outage_start = now;
+    }
+    if (!connected_once || !retryable ||
+        now - outage_start >= options_.watch_reconnect_window) {
+      printer.Finish();
+      RIB_RETURN_IF_ERROR(FromGrpc(status));
+      return absl::UnavailableError("the event stream ended before the sweep finished");
+    }
+    if (!announced) {
+      printer.Note(absl::StrCat(
+          "lost the event stream (",
+          status.ok() ? "ended early"
+                      : absl::StatusCodeToString(
+                            static_cast<absl::StatusCode>(status.error_code())),
+          "); reconnecting"));
+      announced = true;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+  printer.Finish();
+  std::map<v1::JobState, int> counts = printer.StateCounts();
+  std::vector<std::string> parts;
+  for (const auto& [state, n] : counts)
+    parts.push_back(absl::StrCat(n, " ", JobStateName(state)));
+  const v1::SweepState final_state = *printer.final_state();
+  out() << "sweep " << sweep_id << " " << SweepStateName(final_state);
+  if (!parts.empty()) out() << " (" << absl::StrJoin(parts, ", ") << ")";
+  out() << "\n";
+  if (final_state == v1::SWEEP_STATE_SUCCEEDED) return kExitOk;
+  *io_.err << "rib: watch: sweep " << sweep_id << " ended "
+           << SweepStateName(final_state);
+  if (counts[v1::JOB_STATE_FAILED] > 0) {
+    *io_.err << ": " << counts[v1::JOB_STATE_FAILED] << " of " << printer.jobs_seen()
+             << " jobs failed (rib status " << sweep_id << ")";
+  }
+  *io_.err << "\n";
+  return kExitSweepFailed;
+}
+
+absl::StatusOr<int> Session::Matrix(const ParsedArgs& args) {
+  const std::string& sweep_id = args.positionals[0];
+  const std::string format = args.Get("format").value_or("table");
+  if (format != "table" && format != "csv" && format != "json" && format != "latex") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--format: unknown format '", format, "' (expected table, csv, json or latex)"));
+  }
+  v1::GetMatrixRequest request;
+  request.set_sweep_id(sweep_id);
+  request.set_model(args.Get("model").value_or(""));
+  request.set_method(args.Get("method").value_or(""));
+  v1::GetMatrixResponse response;
+  RIB_RETURN_IF_ERROR(
+      Unary(&v1::Coordinator::StubInterface::GetMatrix, request, &response));
+  std::vector<v1::Matrix> matrices(response.matrices().begin(),
+                                   response.matrices().end());
+  if (matrices.empty()) {
+    std::string filter;
+    if (!request.model().empty()) absl::StrAppend(&filter, " model ", request.model());
+    if (!request.method().empty()) absl::StrAppend(&filter, " method ", request.method());
+    return absl::NotFoundError(absl::StrCat("no results yet for sweep ", sweep_id,
+                                            filter.empty() ? "" : " and", filter));
+  }
+
+  if (std::optional<std::string> svg = args.Get("svg")) {
+    RIB_RETURN_IF_ERROR(WriteFile(*svg, RenderHeatmapSvg(matrices)));
+  }
+  std::optional<std::string> out_dir = args.Get("out");
+  if (out_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(*out_dir, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create ", *out_dir, ": ", ec.message()));
+    }
+    const std::filesystem::path dir(*out_dir);
+    RIB_RETURN_IF_ERROR(WriteFile((dir / "matrix.csv").string(), FormatCsv(matrices)));
+    RIB_RETURN_IF_ERROR(WriteFile((dir / "matrix.json").string(), FormatJson(matrices)));
+    for (const v1::Matrix& m : matrices) {
+      std::string name = absl::StrCat("heatmap_", SafeFileName(m.model()), "_",
+                                      SafeFileName(m.method()), ".svg");
+      RIB_RETURN_IF_ERROR(WriteFile((dir / name).string(), RenderHeatmapSvg({m})));
+    }
+    RIB_RETURN_IF_ERROR(
+        WriteFile((dir / "summary.md").string(),
+                  absl::StrCat(FormatSummaryMarkdown(matrices, "rib sweep " + sweep_id),
+                               "\n", FormatMatricesMarkdown(matrices))));
+  }
+
+  if (format == "csv") {
+    out() << FormatCsv(matrices);
+  } else if (format == "json") {
+    out() << FormatJson(matrices);
+  } else if (format == "latex") {
+    out() << FormatLatex(matrices);
+  } else {
+    TableOptions table_options;
+    table_options.color = color_;
+    out() << FormatTable(matrices, table_options);
+    if (out_dir) out() << "\nreport written to " << *out_dir << "\n";
+  }
+  return kExitOk;
+}
+
+absl::StatusOr<int> Session::SweepAction(const std::string& command,
+                                         const std::string& sweep_id) {
+  v1::Sweep sweep;
+  if (command == "cancel") {
+    v1::CancelSweepRequest request;
+    request.set_sweep_id(sweep_id);
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::CancelSweep, request, &sweep));
+  } else {
+    v1::RetrySweepRequest request;
+    request.set_sweep_id(sweep_id);
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::RetrySweep, request, &sweep));
+  }
+  out() << (command == "cancel" ? "cancelled" : "retrying") << " sweep " << sweep.id()
+        << ": " << SweepStateName(sweep.state()) << "\n";
+  return kExitOk;
+}
+
+absl::StatusOr<int> Session::Drain(const std::string& worker_id) {
+  v1::DrainWorkerRequest request;
+  request.set_worker_id(worker_id);
+  v1::Worker worker;
+  RIB_RETURN_IF_ERROR(
+      Unary(&v1::Coordinator::StubInterface::DrainWorker, request, &worker));
+  std::string state = v1::WorkerState_Name(worker.state());
+  state = absl::AsciiStrToLower(state.substr(std::string("WORKER_STATE_").size()));
+  out() << "worker " << worker.id() << ": " << state << ", " << worker.running_jobs_size()
+        << " jobs still running\n";
+  return kExitOk;
+}
+
+}  // namespace rib::client::internal

@@ -1,0 +1,108 @@
+// One invocation of a rib CLI command against a coordinator: the resolved connection,
+// the stub and the output streams, and the commands (submit, sweeps, status, jobs,
+// workers, watch, matrix, cancel, retry, drain). Not thread-safe: one command per
+// Session.
+#ifndef RIB_CLIENT_SESSION_H_
+#define RIB_CLIENT_SESSION_H_
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/args.h"
+#include "client/commands.h"
+#include "client/config.h"
+#include "grpcpp/grpcpp.h"
+#include "rib/v1/coordinator.grpc.pb.h"
+
+namespace rib::client::internal {
+
+namespace v1 = ::rib::v1;
+
+// `message` on one line: surrounding white space trimmed, line breaks as "; ".
+std::string OneLine(const std::string& message);
+
+class Session {
+ public:
+  Session(const CliIo& io, const CliOptions& options, ConnectionConfig config,
+          std::shared_ptr<grpc::Channel> channel,
+          std::unique_ptr<v1::Coordinator::StubInterface> stub, bool color)
+      : io_(io),
+        options_(options),
+        config_(std::move(config)),
+        channel_(std::move(channel)),
+        stub_(std::move(stub)),
+        color_(color),
+        user_(io.env("USER").value_or(io.env("LOGNAME").value_or(""))) {}
+
+  bool unreachable() const { return unreachable_; }
+
+  // Runs the command; returns an exit code, or a status to print as the error line.
+  absl::StatusOr<int> Run(const std::string& command, const ParsedArgs& args);
+
+ private:
+  void Prepare(grpc::ClientContext* ctx, bool deadline) const {
+    if (deadline) {
+      ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+    }
+    ctx->set_wait_for_ready(false);
+    if (!config_.token.empty())
+      ctx->AddMetadata("authorization", "Bearer " + config_.token);
+    // Who is asking, for sweep ownership while the coordinator has no authentication
+    // (it reads "x-rib-user"; with tokens, the token decides).
+    if (!user_.empty()) ctx->AddMetadata("x-rib-user", user_);
+  }
+
+  // Converts a gRPC status: "CODE: message", or the "cannot reach" line when the
+  // channel never connected.
+  absl::Status FromGrpc(const grpc::Status& s) {
+    if (s.ok()) return absl::OkStatus();
+    const auto code = static_cast<absl::StatusCode>(s.error_code());
+    const std::string name = absl::StatusCodeToString(code);
+    if ((code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kDeadlineExceeded) &&
+        channel_ != nullptr && channel_->GetState(false) != GRPC_CHANNEL_READY) {
+      unreachable_ = true;
+      return absl::Status(code, absl::StrCat("cannot reach coordinator at ",
+                                             config_.coordinator, " (", name, ")"));
+    }
+    return absl::Status(code, absl::StrCat(name, ": ", OneLine(s.error_message())));
+  }
+
+  template <typename Request, typename Response>
+  absl::Status Unary(grpc::Status (v1::Coordinator::StubInterface::*method)(
+                         grpc::ClientContext*, const Request&, Response*),
+                     const Request& request, Response* response) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, /*deadline=*/true);
+    return FromGrpc((stub_.get()->*method)(&ctx, request, response));
+  }
+
+  std::ostream& out() { return *io_.out; }
+
+  absl::StatusOr<int> Submit(const ParsedArgs& args);
+  absl::StatusOr<int> Sweeps();
+  absl::StatusOr<int> Status(const std::string& sweep_id);
+  absl::StatusOr<int> Jobs(const ParsedArgs& args);
+  absl::StatusOr<int> Workers();
+  absl::StatusOr<int> Watch(const ParsedArgs& args);
+  absl::StatusOr<int> Matrix(const ParsedArgs& args);
+  absl::StatusOr<int> SweepAction(const std::string& command,
+                                  const std::string& sweep_id);
+  absl::StatusOr<int> Drain(const std::string& worker_id);
+
+  const CliIo& io_;
+  const CliOptions& options_;
+  ConnectionConfig config_;
+  std::shared_ptr<grpc::Channel> channel_;  // null when the stub came from a factory
+  std::unique_ptr<v1::Coordinator::StubInterface> stub_;
+  bool color_;
+  const std::string user_;  // $USER, else $LOGNAME, else ""
+  bool unreachable_ = false;
+};
+
+}  // namespace rib::client::internal
+
+#endif  // RIB_CLIENT_SESSION_H_
