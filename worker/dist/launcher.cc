@@ -309,13 +309,12 @@ absl::Status RankGroup::Wait() {
     if (waited_) return result_;
     const absl::Time now = absl::Now();
     // Ranks that exited since the last look, earliest first.
-    std::vector<int> newly;
+    std::vector<std::pair<absl::Time, int>> newly;  // (exit time, rank)
     for (int r = 0; r < n; ++r) {
-      if (reaped_[r] && !seen[r]) newly.push_back(r);
+      if (reaped_[r] && !seen[r]) newly.emplace_back(exits_[r].exit_time, r);
     }
-    std::sort(newly.begin(), newly.end(),
-              [&](int a, int b) { return exits_[a].exit_time < exits_[b].exit_time; });
-    for (int r : newly) {
+    std::sort(newly.begin(), newly.end());
+    for (const auto& [time, r] : newly) {
       seen[r] = true;
       const RankExit& e = exits_[r];
       const bool ok = e.exited && e.exit_code == 0;

@@ -33,7 +33,11 @@ TrainingConfig Config() {
 // Trains with ft on `world` ranks; model of rank r is initialised from seed 10 + r
 // (only rank 0's initial weights may matter).
 std::vector<TensorMap> TrainRanks(int world) {
-  auto [images, labels] = TinyData(44, 4);  // 44 = 5 full batches of 8 + a partial one
+  // 44 = 5 full batches of 8 + a partial one. Not a structured binding: the lambda
+  // below captures them, which C++17 allows only for variables.
+  const std::pair<torch::Tensor, torch::Tensor> tiny = TinyData(44, 4);
+  const torch::Tensor& images = tiny.first;
+  const torch::Tensor& labels = tiny.second;
   std::vector<TinyClassifier> models;
   for (int r = 0; r < world; ++r) {
     torch::manual_seed(10 + r);
