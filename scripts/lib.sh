@@ -21,9 +21,15 @@ rib_log() { printf '[rib] %s\n' "$*" >&2; }
 
 # Installs the packages above that are missing; silent when all are present.
 rib_install_deps() {
+  rib_install_packages "${RIB_APT_PACKAGES[@]}"
+}
+
+# rib_install_packages NAME...: installs those of the named Debian packages that are
+# missing (as root); silent when all are present.
+rib_install_packages() {
   local missing=()
   local p
-  for p in "${RIB_APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$p")
     fi
