@@ -17,7 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rib/v1/coordinator.grpc.pb.h"
-#include "tests/server/pg_fixture.h"
+#include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/http_get.h"
 
 namespace rib {

@@ -19,7 +19,7 @@
 #include "server/service/sweep_service.h"
 #include "server/service/worker_service.h"
 #include "server/storage/postgres/postgres_repository.h"
-#include "tests/server/pg_fixture.h"
+#include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 

@@ -1,4 +1,4 @@
-#include "tests/server/pg_fixture.h"
+#include "tests/server/testing/pg_fixture.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "tests/server/repository_contract.h"
+#include "tests/server/storage/repository_contract.h"
 
 namespace rib::storage::contract {
 namespace {

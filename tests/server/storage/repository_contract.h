@@ -1,8 +1,8 @@
 // The Repository contract: one suite, instantiated against MemoryRepository
 // (memory_repository_test.cc) and PostgresRepository (postgres_repository_test.cc),
 // so the fake cannot drift from the real thing.
-#ifndef RIB_TESTS_SERVER_REPOSITORY_CONTRACT_H_
-#define RIB_TESTS_SERVER_REPOSITORY_CONTRACT_H_
+#ifndef RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_
+#define RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_
 
 #include <map>
 #include <memory>
@@ -702,4 +702,4 @@ TEST_P(RepositoryContractTest, DrainingWorkersGetNothingAndAreTold) {
 
 }  // namespace rib::storage::contract
 
-#endif  // RIB_TESTS_SERVER_REPOSITORY_CONTRACT_H_
+#endif  // RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_

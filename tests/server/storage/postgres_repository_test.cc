@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "server/storage/postgres/migrations.h"
-#include "tests/server/pg_fixture.h"
-#include "tests/server/repository_contract.h"
+#include "tests/server/testing/pg_fixture.h"
+#include "tests/server/storage/repository_contract.h"
 #include "tests/testing/test_env.h"
 
 namespace rib::storage::contract {

@@ -1,8 +1,8 @@
 // PostgreSQL for tests: each test binary gets its own fresh, migrated database created
 // from RIB_TEST_PG_ADMIN_URL (or RIB_TEST_DATABASE_URL with the database name replaced
 // by "postgres"), and exits 77 (skipped) when RIB_TEST_DATABASE_URL is unset.
-#ifndef RIB_TESTS_SERVER_PG_FIXTURE_H_
-#define RIB_TESTS_SERVER_PG_FIXTURE_H_
+#ifndef RIB_TESTS_SERVER_TESTING_PG_FIXTURE_H_
+#define RIB_TESTS_SERVER_TESTING_PG_FIXTURE_H_
 
 #include <string>
 
@@ -35,4 +35,4 @@ std::string QueryOne(const std::string& uri, const std::string& sql);
 
 }  // namespace rib::testing
 
-#endif  // RIB_TESTS_SERVER_PG_FIXTURE_H_
+#endif  // RIB_TESTS_SERVER_TESTING_PG_FIXTURE_H_
