@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/job_spec.h"
 
@@ -149,7 +150,11 @@ struct JobReport {
   bool ok = false;
   std::string error;
   std::string weights;
-  bool retryable = false;
+  // A failed attempt (ok == false): the status code of its error, which decides
+  // whether it runs again (scheduling/retry_policy.h), and whether the worker released
+  // the lease (drained, no room) rather than failed.
+  absl::StatusCode code = absl::StatusCode::kUnknown;
+  bool released = false;
 };
 
 // What a worker is handed by AcquireJob.

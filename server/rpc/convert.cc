@@ -345,7 +345,19 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
       r.ok = in.finished().ok();
       r.error = in.finished().error();
       r.weights = in.finished().weights();
-      r.retryable = in.finished().retryable();
+      r.released = in.finished().released();
+      if (in.finished().code() < 0 || in.finished().code() > 16) {
+        return absl::InvalidArgumentError(absl::StrCat("job event for ", in.job_id(),
+                                                       " has unknown status code ",
+                                                       in.finished().code()));
+      }
+      if (in.finished().code() != 0) {
+        r.code = static_cast<absl::StatusCode>(in.finished().code());
+      } else {
+        // A worker that predates `code` says only whether it would retry.
+        r.code = in.finished().retryable() ? absl::StatusCode::kUnavailable
+                                           : absl::StatusCode::kUnknown;
+      }
       break;
     default:
       return absl::InvalidArgumentError(

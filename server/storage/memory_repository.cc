@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
+#include "server/scheduling/retry_policy.h"
 #include "server/storage/repository_util.h"
 
 namespace rib::storage {
@@ -479,11 +480,9 @@ absl::Status MemoryRepository::Report(const JobReport& report) {
         SetState(row, JobState::kSucceeded, "");
         AfterTerminal(row);
       } else {
-        JobState next = scheduling::StateAfterFailedAttempt(job.attempt, job.max_attempts,
-                                                            report.retryable);
-        const std::string error = report.error.empty()
-                                      ? "attempt failed without an error message"
-                                      : report.error;
+        JobState next =
+            scheduling::StateAfterReportedFailure(report, job.attempt, job.max_attempts);
+        const std::string error = scheduling::FailureMessage(report);
         if (next == JobState::kQueued) job.worker_id.clear();
         SetState(row, next, error);
         if (next == JobState::kFailed) AfterTerminal(row);
@@ -502,9 +501,8 @@ absl::StatusOr<int> MemoryRepository::ExpireLeases() {
     Job& job = row.job;
     if (job.state != JobState::kLeased && job.state != JobState::kRunning) continue;
     if (row.lease_expires_at > now) continue;
-    JobState next =
-        scheduling::StateAfterFailedAttempt(job.attempt, job.max_attempts, true);
-    std::string error = internal::LeaseExpiredError(job.attempt, job.worker_id);
+    JobState next = scheduling::StateAfterLeaseExpiry(job.attempt, job.max_attempts);
+    std::string error = scheduling::LeaseExpiredMessage(job.attempt, job.worker_id);
     job.worker_id.clear();
     SetState(row, next, error);
     if (next == JobState::kFailed) AfterTerminal(row);

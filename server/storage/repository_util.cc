@@ -83,9 +83,4 @@ absl::Status StaleReportError(const domain::JobReport& report, int current_attem
                    domain::JobStateName(state)));
 }
 
-std::string LeaseExpiredError(int attempt, const std::string& worker_id) {
-  return absl::StrCat("lease of attempt ", attempt, " expired (worker ", worker_id,
-                      " stopped renewing it)");
-}
-
 }  // namespace rib::storage::internal

@@ -27,7 +27,6 @@ int ClampPageSize(int requested, int default_size, int max_size);
 // The FAILED_PRECONDITION of a fenced-off report.
 absl::Status StaleReportError(const domain::JobReport& report, int current_attempt,
                               domain::JobState state);
-std::string LeaseExpiredError(int attempt, const std::string& worker_id);
 
 }  // namespace rib::storage::internal
 

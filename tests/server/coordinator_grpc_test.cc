@@ -615,5 +615,61 @@ TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLe
   EXPECT_FALSE(none.has_job());
 }
 
+TEST_F(CoordinatorGrpcTest, ADeterministicFailureFailsOnceATransientOneIsRetried) {
+  v1::SubmitSweepResponse resp;
+  ASSERT_TRUE(Submit(kSmallYaml, "", &resp).ok());  // max_attempts: 3 (the default)
+  const std::string worker_id = RegisterWorker(coord_.get());
+  auto acquire = [&] {
+    grpc::ClientContext ctx;
+    v1::AcquireJobRequest req;
+    req.set_worker_id(worker_id);
+    req.set_free_devices(2);
+    req.set_device_kind("cpu");
+    v1::AcquireJobResponse lease;
+    EXPECT_TRUE(coord_->worker->AcquireJob(&ctx, req, &lease).ok());
+    return lease;
+  };
+  auto fail = [&](const v1::AcquireJobResponse& lease, int code, bool legacy_retryable) {
+    v1::JobEvent e = Event(lease);
+    e.mutable_finished()->set_ok(false);
+    e.mutable_finished()->set_error("mat1 and mat2 shapes cannot be multiplied");
+    e.mutable_finished()->set_code(code);
+    e.mutable_finished()->set_retryable(legacy_retryable);
+    return Stream(coord_.get(), {e});
+  };
+  auto job = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::GetJobRequest req;
+    req.set_job_id(id);
+    v1::Job out;
+    EXPECT_TRUE(coord_->client->GetJob(&ctx, req, &out).ok());
+    return out;
+  };
+  // UNAVAILABLE: retried as attempt 2.
+  v1::AcquireJobResponse first = acquire();
+  ASSERT_TRUE(first.has_job());
+  ASSERT_TRUE(fail(first, static_cast<int>(absl::StatusCode::kUnavailable), false).ok());
+  EXPECT_EQ(job(first.job_id()).state(), v1::JOB_STATE_QUEUED);
+  // A worker that sends no code, only retryable=true (older workers): retried too.
+  v1::AcquireJobResponse second = acquire();
+  ASSERT_EQ(second.job_id(), first.job_id());
+  EXPECT_EQ(second.attempt(), 2);
+  ASSERT_TRUE(fail(second, 0, true).ok());
+  EXPECT_EQ(job(first.job_id()).state(), v1::JOB_STATE_QUEUED);
+  // INTERNAL fails the job at once, with its message, though an attempt remains and
+  // the (deprecated) retryable flag says otherwise.
+  v1::AcquireJobResponse third = acquire();
+  ASSERT_EQ(third.job_id(), first.job_id());
+  ASSERT_TRUE(fail(third, static_cast<int>(absl::StatusCode::kInternal), true).ok());
+  v1::Job failed = job(first.job_id());
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.attempt(), 3);
+  EXPECT_EQ(failed.error(), "mat1 and mat2 shapes cannot be multiplied");
+  // A code that is no status code is refused.
+  v1::AcquireJobResponse other = acquire();
+  ASSERT_TRUE(other.has_job());
+  EXPECT_EQ(fail(other, 99, false).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 }  // namespace
 }  // namespace rib

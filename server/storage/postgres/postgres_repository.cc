@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
+#include "server/scheduling/retry_policy.h"
 #include "server/storage/job_spec_codec.h"
 #include "server/storage/postgres/pg_util.h"
 #include "server/storage/repository_util.h"
@@ -779,11 +780,9 @@ absl::Status PostgresRepository::Report(const JobReport& report) {
                           now);
               AfterTerminal(tx, report.job_id, key, JobState::kSucceeded, now);
             } else {
-              const JobState next = scheduling::StateAfterFailedAttempt(
-                  attempt, max_attempts, report.retryable);
-              const std::string error = report.error.empty()
-                                            ? "attempt failed without an error message"
-                                            : report.error;
+              const JobState next =
+                  scheduling::StateAfterReportedFailure(report, attempt, max_attempts);
+              const std::string error = scheduling::FailureMessage(report);
               if (next == JobState::kQueued) {
                 tx.exec_params("UPDATE jobs SET worker_id = NULL WHERE id = $1",
                                report.job_id);
@@ -829,10 +828,10 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
           const int attempt = j[0][0].as<int>();
           const std::string key = j[0][3].as<std::string>();
           const JobState next =
-              scheduling::StateAfterFailedAttempt(attempt, j[0][1].as<int>(), true);
+              scheduling::StateAfterLeaseExpiry(attempt, j[0][1].as<int>());
           tx.exec_params("UPDATE jobs SET worker_id = NULL WHERE id = $1", id);
           SetJobState(tx, id, sweep_id, key, next,
-                      internal::LeaseExpiredError(attempt, j[0][2].as<std::string>()),
+                      scheduling::LeaseExpiredMessage(attempt, j[0][2].as<std::string>()),
                       now);
           if (next == JobState::kFailed) {
             AfterTerminal(tx, id, key, JobState::kFailed, now);

@@ -122,14 +122,17 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
     return w.ok() ? w->id : "";
   }
 
-  absl::Status Finish(const domain::Lease& lease, bool ok, bool retryable = false,
-                      const std::string& error = "") {
+  // A failed attempt (ok = false) ends with `code`, or is a release.
+  absl::Status Finish(const domain::Lease& lease, bool ok,
+                      absl::StatusCode code = absl::StatusCode::kUnknown,
+                      const std::string& error = "", bool released = false) {
     JobReport r;
     r.job_id = lease.job_id;
     r.attempt = lease.attempt;
     r.kind = JobReport::Kind::kFinished;
     r.ok = ok;
-    r.retryable = retryable;
+    r.code = code;
+    r.released = released;
     r.error = error;
     r.weights = ok ? "weights/" + lease.hash + ".safetensors" : "";
     return repo_->Report(r);
@@ -514,15 +517,18 @@ TEST_P(RepositoryContractTest, RetryableFailuresRequeueOthersFail) {
   ckpt.kind = JobReport::Kind::kCheckpoint;
   ckpt.checkpoint = "ckpt/epoch1.safetensors";
   ASSERT_THAT(repo_->Report(ckpt), IsOk());
-  ASSERT_THAT(Finish(l, false, /*retryable=*/true, "rank 1 exited with status 9"),
-              IsOk());
+  ASSERT_THAT(
+      Finish(l, false, absl::StatusCode::kUnavailable, "rank 1 exited with status 9"),
+      IsOk());
   RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_EQ(job.error, "rank 1 exited with status 9");
   domain::Lease again = AcquireKey(w, r.sweep_id, "m/ft/fmnist-v2");
   EXPECT_EQ(again.attempt, 2);
   EXPECT_EQ(again.resume_checkpoint, "ckpt/epoch1.safetensors");
-  ASSERT_THAT(Finish(again, false, /*retryable=*/false, "NaN loss at step 17"), IsOk());
+  ASSERT_THAT(
+      Finish(again, false, absl::StatusCode::kInvalidArgument, "NaN loss at step 17"),
+      IsOk());
   RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
   EXPECT_EQ(job.state, JobState::kFailed);
   EXPECT_EQ(job.error, "NaN loss at step 17");
@@ -698,6 +704,56 @@ TEST_P(RepositoryContractTest, DrainingWorkersGetNothingAndAreTold) {
   EXPECT_FALSE(none.has_value());
   RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(w, {}, 4));
   EXPECT_TRUE(hb.drain);
+}
+
+TEST_P(RepositoryContractTest, OnlyTransientFailuresAndReleasesAreRetried) {
+  // Each failure on a fresh sweep's m/pre (max_attempts = 2, so a retry is possible).
+  struct Case {
+    absl::StatusCode code;
+    bool released;
+    JobState expected;
+  };
+  const Case cases[] = {
+      {absl::StatusCode::kUnavailable, false, JobState::kQueued},
+      {absl::StatusCode::kDeadlineExceeded, false, JobState::kQueued},
+      {absl::StatusCode::kResourceExhausted, false, JobState::kQueued},
+      {absl::StatusCode::kInternal, true, JobState::kQueued},  // a release
+      {absl::StatusCode::kInternal, false, JobState::kFailed},
+      {absl::StatusCode::kUnknown, false, JobState::kFailed},
+      {absl::StatusCode::kInvalidArgument, false, JobState::kFailed},
+      {absl::StatusCode::kFailedPrecondition, false, JobState::kFailed},
+  };
+  const std::string w = RegisterWorker();
+  int n = 0;
+  for (const Case& c : cases) {
+    const std::string salt = "c" + std::to_string(n++);
+    RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep(salt, salt)));
+    domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+    ASSERT_EQ(l.attempt, 1);
+    const std::string error = "shape mismatch [3] vs [4] (" + salt + ")";
+    ASSERT_THAT(Finish(l, false, c.code, error, c.released), IsOk());
+    RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+    EXPECT_EQ(job.state, c.expected)
+        << absl::StatusCodeToString(c.code) << " released=" << c.released;
+    EXPECT_EQ(job.error, error);  // the worker's message, once
+    EXPECT_EQ(job.attempt, 1);
+    if (c.expected == JobState::kQueued) {
+      // The retry is attempt 2; failing transiently again exhausts max_attempts.
+      domain::Lease again = AcquireKey(w, r.sweep_id, "m/pre");
+      EXPECT_EQ(again.attempt, 2);
+      ASSERT_THAT(Finish(again, false, c.code, error, c.released), IsOk());
+      RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
+      EXPECT_EQ(job.state, JobState::kFailed);
+    } else {
+      // A deterministic failure is not handed out again.
+      JobFilter queued;
+      queued.sweep_id = r.sweep_id;
+      queued.state = JobState::kQueued;
+      RIB_ASSERT_OK_AND_ASSIGN(JobList list, repo_->ListJobs(queued));
+      for (const Job& j : list.jobs) EXPECT_NE(j.id, l.job_id);
+    }
+    ASSERT_THAT(repo_->CancelSweep(r.sweep_id), IsOk());  // free the other leases' sweep
+  }
 }
 
 }  // namespace rib::storage::contract

@@ -1,0 +1,41 @@
+// Which failed attempts run again (DESIGN §8, "retry only what is transient"): the one
+// place that decides it. An attempt ends without success in one of three ways:
+//  * the worker reports a failure with a status code: UNAVAILABLE, DEADLINE_EXCEEDED
+//    and RESOURCE_EXHAUSTED are transient (another attempt may succeed); every other
+//    code (INTERNAL, UNKNOWN, INVALID_ARGUMENT, FAILED_PRECONDITION, ...) is
+//    deterministic: a shape bug or a NaN loss fails the same way on every worker, so the
+//    job fails once, with its message;
+//  * the worker releases the lease (it drains, or has no room after all): retried;
+//  * the lease expires (the worker stopped heartbeating): retried.
+// A retried job goes back to QUEUED with attempt + 1 at the next hand-out, up to the
+// job's max_attempts (job_state_machine.h, StateAfterFailedAttempt). Pure functions.
+#ifndef RIB_SERVER_SCHEDULING_RETRY_POLICY_H_
+#define RIB_SERVER_SCHEDULING_RETRY_POLICY_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/domain/types.h"
+
+namespace rib::scheduling {
+
+bool IsTransient(absl::StatusCode code);
+
+// Whether the attempt a worker reported as failed (report.kind == kFinished, !ok) may
+// run again.
+bool ShouldRetry(const domain::JobReport& report);
+
+// The state after attempt `attempt` of `max_attempts` ended as `report` says.
+domain::JobState StateAfterReportedFailure(const domain::JobReport& report, int attempt,
+                                           int max_attempts);
+// The state after attempt `attempt`'s lease expired (always a transient failure).
+domain::JobState StateAfterLeaseExpiry(int attempt, int max_attempts);
+
+// The job's error after a failed attempt: the worker's message, or a placeholder.
+std::string FailureMessage(const domain::JobReport& report);
+// The job's error after its lease expired.
+std::string LeaseExpiredMessage(int attempt, const std::string& worker_id);
+
+}  // namespace rib::scheduling
+
+#endif  // RIB_SERVER_SCHEDULING_RETRY_POLICY_H_

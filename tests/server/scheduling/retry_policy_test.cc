@@ -1,0 +1,54 @@
+#include "server/scheduling/retry_policy.h"
+
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/scheduling/job_state_machine.h"
+
+namespace rib::scheduling {
+namespace {
+
+using domain::JobReport;
+using domain::JobState;
+using ::testing::HasSubstr;
+
+TEST(RetryPolicyTest, OnlyUnavailableDeadlineAndResourceExhaustionAreTransient) {
+  const std::set<absl::StatusCode> transient = {absl::StatusCode::kUnavailable,
+                                                absl::StatusCode::kDeadlineExceeded,
+                                                absl::StatusCode::kResourceExhausted};
+  for (int c = 0; c <= 16; ++c) {
+    const auto code = static_cast<absl::StatusCode>(c);
+    EXPECT_EQ(IsTransient(code), transient.count(code) > 0)
+        << absl::StatusCodeToString(code);
+  }
+}
+
+TEST(RetryPolicyTest, ADeterministicFailureFailsOnceAReleaseIsRetried) {
+  JobReport r;
+  r.kind = JobReport::Kind::kFinished;
+  r.code = absl::StatusCode::kInternal;
+  EXPECT_EQ(StateAfterReportedFailure(r, 1, 3), JobState::kFailed);
+  r.code = absl::StatusCode::kInvalidArgument;
+  EXPECT_EQ(StateAfterReportedFailure(r, 1, 3), JobState::kFailed);
+  r.released = true;  // the worker drained: whatever the code, it runs again
+  EXPECT_EQ(StateAfterReportedFailure(r, 1, 3), JobState::kQueued);
+  EXPECT_EQ(StateAfterReportedFailure(r, 3, 3), JobState::kFailed);
+  r.released = false;
+  r.code = absl::StatusCode::kResourceExhausted;
+  EXPECT_EQ(StateAfterReportedFailure(r, 2, 3), JobState::kQueued);
+  EXPECT_EQ(StateAfterReportedFailure(r, 3, 3), JobState::kFailed);
+  EXPECT_EQ(StateAfterLeaseExpiry(1, 2), JobState::kQueued);
+  EXPECT_EQ(StateAfterLeaseExpiry(2, 2), JobState::kFailed);
+}
+
+TEST(RetryPolicyTest, Messages) {
+  JobReport r;
+  EXPECT_EQ(FailureMessage(r), "attempt failed without an error message");
+  r.error = "NaN loss at step 17";
+  EXPECT_EQ(FailureMessage(r), "NaN loss at step 17");
+  EXPECT_THAT(LeaseExpiredMessage(2, "w1"), HasSubstr("lease of attempt 2 expired"));
+}
+
+}  // namespace
+}  // namespace rib::scheduling
