@@ -38,9 +38,53 @@ absl::Status CheckTransition(JobState from, JobState to) {
       "job state ", JobStateName(from), " cannot change to ", JobStateName(to)));
 }
 
+std::vector<JobState> StatesThatCanBecome(JobState to) {
+  std::vector<JobState> out;
+  for (JobState from : domain::kAllJobStates) {
+    if (IsTransitionAllowed(from, to)) out.push_back(from);
+  }
+  return out;
+}
+
+bool HoldsLease(JobState s) { return s == JobState::kLeased || s == JobState::kRunning; }
+
+std::vector<JobState> LeaseHoldingStates() {
+  std::vector<JobState> out;
+  for (JobState s : domain::kAllJobStates) {
+    if (HoldsLease(s)) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<JobState> TerminalStates() {
+  std::vector<JobState> out;
+  for (JobState s : domain::kAllJobStates) {
+    if (domain::IsTerminal(s)) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<JobState> RestartableStates() {
+  std::vector<JobState> out;
+  for (JobState s : TerminalStates()) {
+    if (IsTransitionAllowed(s, JobState::kQueued)) out.push_back(s);
+  }
+  return out;
+}
+
+JobState QueuedOrPending(bool dependencies_succeeded) {
+  return dependencies_succeeded ? JobState::kQueued : JobState::kPending;
+}
+
+std::vector<std::string> StateNames(const std::vector<JobState>& states) {
+  std::vector<std::string> out;
+  for (JobState s : states) out.emplace_back(JobStateName(s));
+  return out;
+}
+
 JobState InitialJobState(bool reused, bool dependencies_succeeded) {
   if (reused) return JobState::kSucceeded;
-  return dependencies_succeeded ? JobState::kQueued : JobState::kPending;
+  return QueuedOrPending(dependencies_succeeded);
 }
 
 JobState StateAfterFailedAttempt(int attempt, int max_attempts, bool retryable) {

@@ -14,8 +14,9 @@ namespace rib::service {
 
 using domain::SweepEvent;
 
-SweepService::SweepService(storage::Repository* repo, SweepServiceOptions options)
-    : repo_(repo), options_(std::move(options)) {}
+SweepService::SweepService(storage::Repository* repo, storage::ChangeNotifier* changes,
+                           SweepServiceOptions options)
+    : repo_(repo), changes_(changes), options_(std::move(options)) {}
 
 absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& request) {
   RIB_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepYaml(request.yaml, request.source_name));
@@ -129,7 +130,7 @@ absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
   }
   for (;;) {
     if (cancelled()) return absl::CancelledError("watch cancelled");
-    const uint64_t seen = repo_->ChangeCounter(storage::Repository::Topic::kEvents);
+    const uint64_t seen = changes_->Counter(storage::ChangeNotifier::Topic::kEvents);
     RIB_ASSIGN_OR_RETURN(std::vector<SweepEvent> events,
                          repo_->ListEvents(sweep_id, last_id, kBatch));
     for (const SweepEvent& e : events) {
@@ -159,7 +160,8 @@ absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
         return absl::OkStatus();
       }
     }
-    repo_->WaitForChange(storage::Repository::Topic::kEvents, seen, options_.watch_poll);
+    changes_->WaitForChange(storage::ChangeNotifier::Topic::kEvents, seen,
+                            options_.watch_poll);
   }
 }
 

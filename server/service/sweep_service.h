@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/domain/types.h"
+#include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
 
 namespace rib::service {
@@ -39,8 +40,9 @@ struct SubmitRequest {
 
 class SweepService {
  public:
-  // `repo` is not owned and must outlive the service.
-  SweepService(storage::Repository* repo, SweepServiceOptions options);
+  // `repo` and `changes` are not owned and must outlive the service.
+  SweepService(storage::Repository* repo, storage::ChangeNotifier* changes,
+               SweepServiceOptions options);
 
   absl::StatusOr<storage::SubmitResult> Submit(const SubmitRequest& request);
   absl::StatusOr<domain::Sweep> Get(const std::string& sweep_id);
@@ -63,6 +65,7 @@ class SweepService {
 
  private:
   storage::Repository* const repo_;
+  storage::ChangeNotifier* const changes_;
   const SweepServiceOptions options_;
 };
 

@@ -10,8 +10,9 @@
 
 namespace rib::service {
 
-WorkerService::WorkerService(storage::Repository* repo, WorkerServiceOptions options)
-    : repo_(repo), options_(options) {}
+WorkerService::WorkerService(storage::Repository* repo, storage::ChangeNotifier* changes,
+                             WorkerServiceOptions options)
+    : repo_(repo), changes_(changes), options_(options) {}
 
 absl::StatusOr<Registration> WorkerService::Register(
     const storage::WorkerRegistration& reg) {
@@ -42,7 +43,7 @@ absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
     absl::Duration wait, const std::function<bool()>& cancelled) {
   const absl::Time deadline = absl::Now() + std::min(wait, options_.max_wait);
   for (;;) {
-    const uint64_t seen = repo_->ChangeCounter(storage::Repository::Topic::kQueue);
+    const uint64_t seen = changes_->Counter(storage::ChangeNotifier::Topic::kQueue);
     RIB_ASSIGN_OR_RETURN(std::optional<domain::Lease> lease,
                          repo_->AcquireJob(worker_id, free_devices, device_kind));
     if (lease.has_value()) {
@@ -54,8 +55,8 @@ absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
     if (left <= absl::ZeroDuration() || cancelled()) return lease;
     // No connection is held here: wait for any event (a job queued, a lease expired),
     // or re-check after `poll`.
-    repo_->WaitForChange(storage::Repository::Topic::kQueue, seen,
-                         std::min(left, options_.poll));
+    changes_->WaitForChange(storage::ChangeNotifier::Topic::kQueue, seen,
+                            std::min(left, options_.poll));
   }
 }
 
@@ -71,25 +72,6 @@ absl::StatusOr<std::vector<domain::Worker>> WorkerService::ListWorkers() {
 
 absl::StatusOr<domain::Worker> WorkerService::Drain(const std::string& worker_id) {
   return repo_->DrainWorker(worker_id);
-}
-
-LeaseSweeper::LeaseSweeper(storage::Repository* repo, absl::Duration interval)
-    : repo_(repo), interval_(interval), thread_([this] { Run(); }) {}
-
-LeaseSweeper::~LeaseSweeper() {
-  stop_.Notify();
-  thread_.join();
-}
-
-void LeaseSweeper::Run() {
-  while (!stop_.WaitForNotificationWithTimeout(interval_)) {
-    absl::StatusOr<int> n = repo_->ExpireLeases();
-    if (!n.ok()) {
-      RIB_LOG(WARNING) << "lease sweep failed: " << n.status();
-    } else if (*n > 0) {
-      RIB_LOG(INFO) << "requeued or failed " << *n << " jobs with expired leases";
-    }
-  }
 }
 
 }  // namespace rib::service

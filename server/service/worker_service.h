@@ -1,21 +1,18 @@
 // What the worker API does, in plain C++: registration, heartbeats, the AcquireJob
-// long-poll, fenced reports; plus the lease sweeper that every coordinator runs.
-// Thread-safe (all state is in the Repository).
+// long-poll, fenced reports. Thread-safe (all state is in the Repository).
 #ifndef RIB_SERVER_SERVICE_WORKER_SERVICE_H_
 #define RIB_SERVER_SERVICE_WORKER_SERVICE_H_
 
-#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/domain/types.h"
+#include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
 
 namespace rib::service {
@@ -24,7 +21,8 @@ struct WorkerServiceOptions {
   // Told to workers at registration. Default 10 s; the lease timeout should be a few
   // intervals so one lost heartbeat does not cost a job.
   absl::Duration heartbeat_interval = absl::Seconds(10);
-  // Must equal the Repository's lease_timeout (main() sets both from --lease-timeout).
+  // Told to workers at registration. Must equal the Repository's lease_timeout
+  // (Coordinator sets both from CoordinatorOptions::lease_timeout). Default 30 s.
   absl::Duration lease_timeout = absl::Seconds(30);
   // Upper bound of an AcquireJob wait, whatever the worker asks. Default 60 s.
   absl::Duration max_wait = absl::Seconds(60);
@@ -40,8 +38,9 @@ struct Registration {
 
 class WorkerService {
  public:
-  // `repo` is not owned and must outlive the service.
-  WorkerService(storage::Repository* repo, WorkerServiceOptions options);
+  // `repo` and `changes` are not owned and must outlive the service.
+  WorkerService(storage::Repository* repo, storage::ChangeNotifier* changes,
+                WorkerServiceOptions options);
 
   absl::StatusOr<Registration> Register(const storage::WorkerRegistration& reg);
   // NOT_FOUND for a worker the coordinator does not know (it must register anew).
@@ -60,24 +59,8 @@ class WorkerService {
 
  private:
   storage::Repository* const repo_;
+  storage::ChangeNotifier* const changes_;
   const WorkerServiceOptions options_;
-};
-
-// Runs Repository::ExpireLeases every `interval` on its own thread until destroyed.
-// Safe with several coordinators on one database. Thread-safe.
-class LeaseSweeper {
- public:
-  LeaseSweeper(storage::Repository* repo, absl::Duration interval);
-  ~LeaseSweeper();
-  LeaseSweeper(const LeaseSweeper&) = delete;
-  LeaseSweeper& operator=(const LeaseSweeper&) = delete;
-
- private:
-  void Run();
-  storage::Repository* const repo_;
-  const absl::Duration interval_;
-  absl::Notification stop_;
-  std::thread thread_;
 };
 
 }  // namespace rib::service

@@ -1,15 +1,21 @@
-// The coordinator's persistent state behind one interface (CONVENTIONS: Seams and
-// fakes): PostgresRepository (postgres/) is the real one, MemoryRepository the fake.
-// tests/server/repository_contract.h runs one suite against both.
+// The coordinator's persistent state behind one interface (CONVENTIONS: Seams):
+// PostgresRepository (postgres/) is the implementation. There is deliberately no
+// in-memory one: the scheduling rules that are set operations (which QUEUED job a
+// worker gets, fencing, lease expiry, reuse of a succeeded hash) are each one SQL
+// statement, and a second implementation in C++ would be a second copy of each rule.
+// Tests run against a real PostgreSQL (tests/server/storage/repository_contract.h).
 //
-// Every method is one atomic operation (one transaction in PostgreSQL) and applies the
-// rules of scheduling/job_state_machine.h. Implementations are thread-safe, and several
-// processes may share one PostgreSQL database.
+// Every method is one atomic operation (one transaction in PostgreSQL); every job state
+// change goes through scheduling/job_state_machine.h, and what a failed attempt leads
+// to is scheduling/retry_policy.h's decision. Implementations are thread-safe, and
+// several processes may share one PostgreSQL database. Change notification is not part
+// of this interface (change_notifier.h).
 //
 // Errors: NOT_FOUND for unknown sweep/job/worker ids; FAILED_PRECONDITION for a report
 // whose attempt is not the job's current one or whose job is not LEASED/RUNNING (and
 // nothing is written); INVALID_ARGUMENT for malformed input; UNAVAILABLE when the
-// database cannot be reached (the caller may retry).
+// database cannot be reached (the caller may retry); DATA_LOSS for a stored value that
+// does not parse (a state name, a job spec).
 #ifndef RIB_SERVER_STORAGE_REPOSITORY_H_
 #define RIB_SERVER_STORAGE_REPOSITORY_H_
 
@@ -23,6 +29,7 @@
 #include "absl/time/time.h"
 #include "common/job_spec.h"
 #include "server/domain/types.h"
+#include "server/scheduling/clock.h"
 
 namespace rib::storage {
 
@@ -32,6 +39,15 @@ using domain::JobState;
 using domain::Sweep;
 using domain::SweepEvent;
 using domain::Worker;
+
+struct RepositoryOptions {
+  // Time source for leases and timestamps. Default: the real clock. Not owned.
+  scheduling::Clock* clock = nullptr;
+  // A lease not renewed by a heartbeat within this long expires, and a worker silent
+  // this long is LOST. Default 30 s: three missed heartbeats at the worker's 10 s
+  // interval.
+  absl::Duration lease_timeout = absl::Seconds(30);
+};
 
 struct NewJob {
   std::string key;  // unique within the sweep
@@ -136,8 +152,10 @@ class Repository {
   virtual absl::StatusOr<HeartbeatResult> Heartbeat(
       const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
       int free_devices) = 0;
-  // Hands out the best QUEUED job that fits (DESIGN §8), or nullopt. The attempt
-  // number grows by one on every hand-out.
+  // Hands out the best QUEUED job that fits (DESIGN §8), or nullopt: among the jobs
+  // whose datasets the worker has and that need at most `free_devices` devices, the
+  // highest priority, then the owner with the fewest devices in use (fair share), then
+  // the oldest. The attempt number grows by one on every hand-out.
   virtual absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
       const std::string& worker_id, int free_devices, const std::string& device_kind) = 0;
   // Writes one fenced report (see the error codes above).
@@ -160,13 +178,6 @@ class Repository {
   // events, the sweep's history, are kept, and later event ids still grow. Returns how
   // many it deleted. Safe to run from several coordinators at once.
   virtual absl::StatusOr<int64_t> PruneProgressEvents(absl::Time before) = 0;
-  // Counters that grow when something happens, in this process or (through NOTIFY)
-  // another one: kEvents on every event written (WatchSweep), kQueue when a job
-  // becomes QUEUED (AcquireJob long-polls). WaitForChange blocks until the counter
-  // differs from `seen` or `timeout` passes, and returns its current value.
-  enum class Topic { kEvents, kQueue };
-  virtual uint64_t ChangeCounter(Topic topic) = 0;
-  virtual uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) = 0;
 };
 
 }  // namespace rib::storage

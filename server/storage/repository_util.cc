@@ -75,10 +75,10 @@ int ClampPageSize(int requested, int default_size, int max_size) {
   return std::min(requested, max_size);
 }
 
-absl::Status StaleReportError(const domain::JobReport& report, int current_attempt,
+absl::Status StaleReportError(const std::string& job_id, int attempt, int current_attempt,
                               domain::JobState state) {
   return absl::FailedPreconditionError(
-      absl::StrCat("stale report for job ", report.job_id, ": attempt ", report.attempt,
+      absl::StrCat("stale report for job ", job_id, ": attempt ", attempt,
                    ", but the job is at attempt ", current_attempt, " in state ",
                    domain::JobStateName(state)));
 }

@@ -1,4 +1,4 @@
-// Validation and small rules shared by every Repository implementation.
+// Validation of a Repository's input, and its error messages.
 #ifndef RIB_SERVER_STORAGE_REPOSITORY_UTIL_H_
 #define RIB_SERVER_STORAGE_REPOSITORY_UTIL_H_
 
@@ -25,7 +25,7 @@ absl::Status ValidateReport(const domain::JobReport& report);
 absl::StatusOr<int64_t> ParsePageToken(const std::string& token);
 int ClampPageSize(int requested, int default_size, int max_size);
 // The FAILED_PRECONDITION of a fenced-off report.
-absl::Status StaleReportError(const domain::JobReport& report, int current_attempt,
+absl::Status StaleReportError(const std::string& job_id, int attempt, int current_attempt,
                               domain::JobState state);
 
 }  // namespace rib::storage::internal

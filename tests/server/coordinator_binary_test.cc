@@ -170,5 +170,32 @@ TEST(CoordinatorBinaryTest, RequiresADatabase) {
   EXPECT_EQ(WEXITSTATUS(rc), 2);
 }
 
+// --sweep-interval was renamed --lease-expiry-interval; the old name still parses (the
+// binary gets as far as asking for --database, not "unknown flag").
+TEST(CoordinatorBinaryTest, LeaseExpiryIntervalAndItsDeprecatedAlias) {
+  const std::string bin =
+      std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
+  for (const char* flag : {"--lease-expiry-interval=200ms", "--sweep-interval=200ms",
+                           "--sweep_interval=200ms"}) {
+    const std::string cmd = bin + " " + flag + " 2>&1";
+    FILE* f = popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    std::string out;
+    char buf[256];
+    while (fgets(buf, sizeof(buf), f) != nullptr) out += buf;
+    const int rc = pclose(f);
+    ASSERT_TRUE(WIFEXITED(rc)) << flag;
+    EXPECT_EQ(WEXITSTATUS(rc), 2) << flag << ": " << out;
+    EXPECT_THAT(out, ::testing::HasSubstr("--database is required")) << flag;
+  }
+  FILE* f = popen((bin + " --help 2>&1").c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string help;
+  char buf[256];
+  while (fgets(buf, sizeof(buf), f) != nullptr) help += buf;
+  pclose(f);
+  EXPECT_THAT(help, ::testing::HasSubstr("lease-expiry-interval"));
+}
+
 }  // namespace
 }  // namespace rib

@@ -14,11 +14,7 @@
 #include "gtest/gtest.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "rib/v1/worker.grpc.pb.h"
-#include "server/rpc/coordinator_service.h"
-#include "server/rpc/worker_api_service.h"
-#include "server/service/sweep_service.h"
-#include "server/service/worker_service.h"
-#include "server/storage/postgres/postgres_repository.h"
+#include "server/coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
@@ -32,50 +28,32 @@ using ::testing::SizeIs;
 auto* const kEnv =
     ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("grpc"));
 
-// One coordinator: repository, services and a gRPC server on a free port.
+// One coordinator (server/coordinator.h, as rib-coordinator builds it) on a free port.
 class TestCoordinator {
  public:
   explicit TestCoordinator(const std::string& artifact_root) {
-    storage::PostgresOptions pg;
-    pg.uri = ::rib::testing::PgTestUri();
-    pg.repository.lease_timeout = absl::Seconds(30);
-    auto repo = storage::PostgresRepository::Create(pg);
-    EXPECT_TRUE(repo.ok()) << repo.status();
-    repo_ = std::move(*repo);
-    service::SweepServiceOptions so;
-    so.artifact_root = artifact_root;
-    so.watch_poll = absl::Milliseconds(200);
-    sweeps_ = std::make_unique<service::SweepService>(repo_.get(), so);
-    service::WorkerServiceOptions wo;
-    wo.poll = absl::Milliseconds(200);
-    workers_ = std::make_unique<service::WorkerService>(repo_.get(), wo);
-    coordinator_ =
-        std::make_unique<rpc::CoordinatorService>(sweeps_.get(), workers_.get());
-    worker_api_ = std::make_unique<rpc::WorkerApiService>(workers_.get());
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(coordinator_.get());
-    builder.RegisterService(worker_api_.get());
-    server_ = builder.BuildAndStart();
-    EXPECT_GT(port_, 0);
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+    CoordinatorOptions options;
+    options.database_uri = ::rib::testing::PgTestUri();
+    options.artifact_root = artifact_root;
+    options.poll = absl::Milliseconds(200);
+    auto coordinator = Coordinator::Create(options);
+    EXPECT_TRUE(coordinator.ok()) << coordinator.status();
+    coordinator_ = std::move(*coordinator);
+    absl::Status started = coordinator_->Start();
+    EXPECT_TRUE(started.ok()) << started;
+    EXPECT_GT(coordinator_->port(), 0);
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator_->port()),
                                        grpc::InsecureChannelCredentials());
     client = v1::Coordinator::NewStub(channel);
     worker = v1::WorkerApi::NewStub(channel);
   }
-  ~TestCoordinator() { server_->Shutdown(std::chrono::system_clock::now()); }
+  ~TestCoordinator() { coordinator_->Shutdown(absl::ZeroDuration()); }
 
   std::unique_ptr<v1::Coordinator::Stub> client;
   std::unique_ptr<v1::WorkerApi::Stub> worker;
 
  private:
-  std::unique_ptr<storage::PostgresRepository> repo_;
-  std::unique_ptr<service::SweepService> sweeps_;
-  std::unique_ptr<service::WorkerService> workers_;
-  std::unique_ptr<rpc::CoordinatorService> coordinator_;
-  std::unique_ptr<rpc::WorkerApiService> worker_api_;
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
+  std::unique_ptr<Coordinator> coordinator_;
 };
 
 constexpr char kGridYaml[] = R"(name: grid

@@ -9,33 +9,33 @@
 //    sweep's event ids grow in commit order (WatchSweep reads "id > last seen").
 //  Locks are always taken in the order sweep row → job rows → event lock.
 // Every event is inserted into `events` and announced with pg_notify('rib_events',
-// '<sweep id>:<event id>'), plus pg_notify('rib_queue', '') when a job becomes QUEUED;
-// a listener thread turns NOTIFYs from any coordinator into ChangeCounter() bumps.
-// Thread-safe.
+// '<sweep id>:<event id>'), plus pg_notify('rib_queue', '') when a job becomes QUEUED
+// (pg_channels.h); PgChangeNotifier turns them into counter bumps in any coordinator.
+// The methods are defined in postgres_repository.cc (sweeps, jobs, events) and
+// postgres_repository_workers.cc (workers, leases, reports). Thread-safe.
 #ifndef RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
 #define RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
 
-#include <atomic>
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "server/scheduling/clock.h"
-#include "server/storage/change_signal.h"
-#include "server/storage/memory_repository.h"  // RepositoryOptions
 #include "server/storage/repository.h"
 
 namespace rib::storage {
 
 namespace pg {
 class Pool;
+struct LiveAttempt;
 }
 
 struct PostgresOptions {
-  std::string uri;     // libpq URI, e.g. postgresql://user@host:5432/rib
-  int pool_size = 8;   // connections; AcquireJob long-polls hold none
-  bool listen = true;  // run the LISTEN thread (off in some tests)
+  // libpq URI, e.g. postgresql://user@host:5432/rib. Required.
+  std::string uri;
+  // Connections, opened as needed. Default 8; AcquireJob long-polls hold none.
+  int pool_size = 8;
   RepositoryOptions repository;
 };
 
@@ -73,23 +73,20 @@ class PostgresRepository : public Repository {
                                                      int limit) override;
   absl::StatusOr<int64_t> LastEventId(const std::string& sweep_id) override;
   absl::StatusOr<int64_t> PruneProgressEvents(absl::Time before) override;
-  uint64_t ChangeCounter(Topic topic) override { return Signal(topic).value(); }
-  uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) override {
-    return Signal(topic).WaitChanged(seen, timeout);
-  }
 
  private:
   PostgresRepository(PostgresOptions options, std::unique_ptr<pg::Pool> pool);
-  void ListenLoop();
+  // Writes an accepted (fenced) report inside Report's transaction.
+  absl::Status ApplyReport(pqxx::work& tx, const pg::LiveAttempt& live,
+                           const domain::JobReport& report, absl::Time now);
+  // When a lease renewed (or handed out) at `now` expires.
+  absl::Time LeaseDeadline(absl::Time now) const {
+    return now + options_.repository.lease_timeout;
+  }
 
   const PostgresOptions options_;
   scheduling::Clock* const clock_;
   std::unique_ptr<pg::Pool> pool_;
-  ChangeSignal& Signal(Topic t) { return t == Topic::kQueue ? queue_signal_ : signal_; }
-  ChangeSignal signal_;        // kEvents
-  ChangeSignal queue_signal_;  // kQueue
-  std::atomic<bool> stop_{false};
-  std::thread listener_;
 };
 
 }  // namespace rib::storage

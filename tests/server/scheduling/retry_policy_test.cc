@@ -11,6 +11,7 @@ namespace {
 
 using domain::JobReport;
 using domain::JobState;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 TEST(RetryPolicyTest, OnlyUnavailableDeadlineAndResourceExhaustionAreTransient) {
@@ -48,6 +49,23 @@ TEST(RetryPolicyTest, Messages) {
   r.error = "NaN loss at step 17";
   EXPECT_EQ(FailureMessage(r), "NaN loss at step 17");
   EXPECT_THAT(LeaseExpiredMessage(2, "w1"), HasSubstr("lease of attempt 2 expired"));
+}
+
+TEST(StateSetsTest, DerivedFromTheTransitionTable) {
+  EXPECT_THAT(StatesThatCanBecome(JobState::kLeased), ElementsAre(JobState::kQueued));
+  EXPECT_THAT(StatesThatCanBecome(JobState::kCancelled),
+              ElementsAre(JobState::kPending, JobState::kQueued, JobState::kLeased,
+                          JobState::kRunning));
+  EXPECT_THAT(StatesThatCanBecome(JobState::kSucceeded),
+              ElementsAre(JobState::kLeased, JobState::kRunning));
+  EXPECT_THAT(LeaseHoldingStates(), ElementsAre(JobState::kLeased, JobState::kRunning));
+  EXPECT_THAT(TerminalStates(),
+              ElementsAre(JobState::kSucceeded, JobState::kFailed, JobState::kCancelled));
+  EXPECT_THAT(RestartableStates(), ElementsAre(JobState::kFailed, JobState::kCancelled));
+  EXPECT_THAT(StateNames({JobState::kQueued, JobState::kRunning}),
+              ElementsAre("QUEUED", "RUNNING"));
+  EXPECT_EQ(QueuedOrPending(true), JobState::kQueued);
+  EXPECT_EQ(QueuedOrPending(false), JobState::kPending);
 }
 
 }  // namespace

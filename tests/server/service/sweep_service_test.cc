@@ -1,5 +1,6 @@
-// SweepService, WorkerService, LeaseSweeper, EventPruner and PoolMetrics over the
-// in-memory Repository.
+// rib-test-labels: postgres
+// SweepService, WorkerService, LeaseExpirer, EventPruner and PoolMetrics over
+// PostgreSQL (a fake clock drives leases and event times).
 #include "server/service/sweep_service.h"
 
 #include <filesystem>
@@ -11,10 +12,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/service/event_pruner.h"
+#include "server/service/lease_expirer.h"
 #include "server/service/matrix.h"
 #include "server/service/pool_metrics.h"
 #include "server/service/worker_service.h"
-#include "server/storage/memory_repository.h"
+#include "server/storage/postgres/pg_change_notifier.h"
+#include "server/storage/postgres/postgres_repository.h"
+#include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -26,6 +30,9 @@ using ::rib::testing::IsOk;
 using ::rib::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
+
+auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("service"));
 
 constexpr char kGrid[] = R"(name: grid
 models:
@@ -50,16 +57,23 @@ class SweepServiceTest : public ::testing::Test {
     for (const char* m : {"m1", "m2", "m3"}) {
       std::ofstream(root_.Join(std::string("models/") + m + ".safetensors")) << "w-" << m;
     }
-    storage::RepositoryOptions ro;
-    ro.clock = &clock_;
-    repo_ = std::make_unique<storage::MemoryRepository>(ro);
+    ::rib::testing::TruncateAllTables();
+    storage::PostgresOptions pg;
+    pg.uri = ::rib::testing::PgTestUri();
+    pg.repository.clock = &clock_;
+    auto repo = storage::PostgresRepository::Create(pg);
+    EXPECT_THAT(repo, IsOk());
+    repo_ = std::move(*repo);
+    auto changes = storage::PgChangeNotifier::Create(pg.uri);
+    EXPECT_THAT(changes, IsOk());
+    changes_ = std::move(*changes);
     SweepServiceOptions so;
     so.artifact_root = root_.path();
     so.watch_poll = absl::Milliseconds(20);
-    sweeps_ = std::make_unique<SweepService>(repo_.get(), so);
+    sweeps_ = std::make_unique<SweepService>(repo_.get(), changes_.get(), so);
     WorkerServiceOptions wo;
     wo.poll = absl::Milliseconds(20);
-    workers_ = std::make_unique<WorkerService>(repo_.get(), wo);
+    workers_ = std::make_unique<WorkerService>(repo_.get(), changes_.get(), wo);
   }
 
   // One CPU worker with kSmall's datasets.
@@ -83,7 +97,8 @@ class SweepServiceTest : public ::testing::Test {
 
   ::rib::testing::ScratchDir root_;
   scheduling::FakeClock clock_;
-  std::unique_ptr<storage::MemoryRepository> repo_;
+  std::unique_ptr<storage::PostgresRepository> repo_;
+  std::unique_ptr<storage::PgChangeNotifier> changes_;
   std::unique_ptr<SweepService> sweeps_;
   std::unique_ptr<WorkerService> workers_;
 };
@@ -157,60 +172,6 @@ TEST_F(SweepServiceTest, EmptyMatrixHasTheFullShape) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("lora")));
 }
 
-TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
-  domain::Sweep sweep;
-  sweep.id = "s";
-  sweep.suite = "fmnist-rib";
-  sweep.models = {"m"};
-  sweep.methods = {"ft"};
-  sweep.finetune_datasets = {"fmnist-v2", "fmnist-c"};
-  sweep.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
-  auto acc = [](const char* d, const char* subset, int correct, int total) {
-    return domain::Accuracy{d, subset, correct, total, 0};
-  };
-  std::vector<storage::MatrixJob> jobs(3);
-  jobs[0] = {"j0",
-             "m",
-             "pre",
-             "pre",
-             "",
-             JobState::kSucceeded,
-             {acc("fmnist-val", "", 90, 100), acc("fmnist-v2", "", 80, 100),
-              acc("fmnist-c", "fog/1", 70, 100), acc("fmnist-c", "fog/2", 10, 50)}};
-  jobs[1] = {"j1",
-             "m",
-             "ft",
-             "ft",
-             "fmnist-v2",
-             JobState::kSucceeded,
-             {acc("fmnist-val", "", 85, 100), acc("fmnist-v2", "", 95, 100),
-              acc("fmnist-c", "fog/1", 50, 100), acc("fmnist-c", "fog/2", 20, 50)}};
-  jobs[2] = {"j2",
-             "m",
-             "ft",
-             "ft",
-             "fmnist-c",
-             JobState::kRunning,
-             {acc("fmnist-val", "", 80, 100)}};
-  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
-                           BuildMatrices(sweep, jobs, "", ""));
-  ASSERT_THAT(out, SizeIs(1));
-  const domain::Matrix& m = out[0];
-  EXPECT_EQ(m.pretrain_dataset, "fmnist-val");
-  // IN-C: mean(0.7, 0.2) = 0.45, not pooled 80/150.
-  EXPECT_DOUBLE_EQ(m.baseline.cells[2].accuracy, 0.45);
-  EXPECT_EQ(m.baseline.cells[2].correct, 80);
-  EXPECT_EQ(m.baseline.cells[2].total, 150);
-  EXPECT_DOUBLE_EQ(m.rows[0].cells[2].accuracy, 0.45);  // mean(0.5, 0.4)
-  ASSERT_TRUE(m.rows[0].ri.has_value());
-  EXPECT_NEAR(*m.rows[0].ri, 0.0, 1e-12);  // only fmnist-c counts for row fmnist-v2
-  EXPECT_NEAR(*m.rows[0].pretrain_change, -0.05, 1e-12);
-  EXPECT_TRUE(m.rows[1].cells[0].present);
-  EXPECT_FALSE(m.rows[1].cells[1].present);
-  EXPECT_FALSE(m.rows[1].ri.has_value());
-  EXPECT_FALSE(m.mri.has_value());  // a row is incomplete
-}
-
 TEST_F(SweepServiceTest, WatchStreamsUntilTheSweepIsTerminal) {
   RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(kSmall));
   std::vector<domain::SweepEvent> seen;
@@ -251,7 +212,7 @@ TEST_F(SweepServiceTest, WatchStreamsUntilTheSweepIsTerminal) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
-TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheSweeperRequeuesExpiredLeases) {
+TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheExpirerRequeuesExpiredLeases) {
   RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
   RIB_ASSERT_OK_AND_ASSIGN(
       auto none, workers_->Acquire(w.worker.id, 1, "cpu", absl::Milliseconds(50),
@@ -268,7 +229,7 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheSweeperRequeuesExpiredLeases) 
   ASSERT_TRUE(lease.has_value());
   EXPECT_EQ(lease->attempt, 1);
 
-  LeaseSweeper sweeper(repo_.get(), absl::Milliseconds(10));
+  LeaseExpirer expirer(repo_.get(), absl::Milliseconds(10));
   clock_.Advance(absl::Seconds(31));
   for (int i = 0; i < 500; ++i) {
     auto job = sweeps_->GetJob(lease->job_id);

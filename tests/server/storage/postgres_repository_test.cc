@@ -1,13 +1,17 @@
 // rib-test-labels: postgres
 // The Repository contract against PostgreSQL, plus what only a real database can show:
-// migrations, concurrent submissions, SKIP LOCKED hand-out, NOTIFY across processes.
+// migrations, concurrent submissions, SKIP LOCKED hand-out, NOTIFY across processes,
+// the state machine's guard in SQL, DATA_LOSS for stored values that do not parse.
 #include "server/storage/postgres/postgres_repository.h"
 
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "server/storage/postgres/migrations.h"
-#include "tests/server/testing/pg_fixture.h"
+#include "server/storage/postgres/pg_change_notifier.h"
+#include "server/storage/postgres/pg_job_writes.h"
 #include "tests/server/storage/repository_contract.h"
+#include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/test_env.h"
 
 namespace rib::storage::contract {
@@ -28,8 +32,15 @@ std::unique_ptr<Repository> MakePostgres(const RepositoryOptions& options) {
   return repo.ok() ? std::move(*repo) : nullptr;
 }
 
+std::unique_ptr<ChangeNotifier> MakeNotifier() {
+  auto notifier = PgChangeNotifier::Create(PgTestUri());
+  EXPECT_THAT(notifier, IsOk());
+  return notifier.ok() ? std::move(*notifier) : nullptr;
+}
+
 INSTANTIATE_TEST_SUITE_P(Postgres, RepositoryContractTest,
-                         ::testing::Values(Backend{"postgres", &MakePostgres}),
+                         ::testing::Values(Backend{"postgres", &MakePostgres,
+                                                   &MakeNotifier}),
                          [](const auto& info) { return info.param.name; });
 
 std::unique_ptr<PostgresRepository> Open(scheduling::Clock* clock = nullptr) {
@@ -157,15 +168,77 @@ TEST(PostgresConcurrencyTest, ConcurrentAcquirersNeverGetTheSameJob) {
 TEST(PostgresConcurrencyTest, NotifyReachesAnotherRepository) {
   ::rib::testing::TruncateAllTables();
   auto writer = Open();
-  auto watcher = Open();
-  absl::SleepFor(absl::Milliseconds(300));  // let the LISTEN connection start
-  const uint64_t seen = watcher->ChangeCounter(Repository::Topic::kEvents);
-  const uint64_t queued = watcher->ChangeCounter(Repository::Topic::kQueue);
+  // The notifier of another coordinator: LISTENing once Create returns.
+  RIB_ASSERT_OK_AND_ASSIGN(auto watcher, PgChangeNotifier::Create(PgTestUri()));
+  const uint64_t seen = watcher->Counter(Topic::kEvents);
+  const uint64_t queued = watcher->Counter(Topic::kQueue);
   ASSERT_THAT(writer->SubmitSweep(SmallSweep("")), IsOk());
-  EXPECT_GT(watcher->WaitForChange(Repository::Topic::kEvents, seen, absl::Seconds(10)),
-            seen);
-  EXPECT_GT(watcher->WaitForChange(Repository::Topic::kQueue, queued, absl::Seconds(10)),
-            queued);
+  EXPECT_GT(watcher->WaitForChange(Topic::kEvents, seen, absl::Seconds(10)), seen);
+  EXPECT_GT(watcher->WaitForChange(Topic::kQueue, queued, absl::Seconds(10)), queued);
+  // Nothing queued: the queue counter stays (a long-poll is not woken for nothing).
+  const uint64_t after = watcher->Counter(Topic::kQueue);
+  RIB_ASSERT_OK_AND_ASSIGN(SweepList sweeps, writer->ListSweeps(0, ""));
+  ASSERT_THAT(sweeps.sweeps, SizeIs(1));
+  JobFilter f;
+  RIB_ASSERT_OK_AND_ASSIGN(JobList jobs, writer->ListJobs(f));
+  EXPECT_EQ(watcher->WaitForChange(Topic::kQueue, after, absl::Milliseconds(300)), after);
+  EXPECT_THAT(PgChangeNotifier::Create("postgresql://nobody@127.0.0.1:1/none"),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(PostgresStateMachineTest, TheSqlGuardIsTheStateMachines) {
+  ::rib::testing::TruncateAllTables();
+  auto repo = Open();
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo->SubmitSweep(SmallSweep("")));
+  JobFilter f;
+  f.sweep_id = r.sweep_id;
+  RIB_ASSERT_OK_AND_ASSIGN(JobList list, repo->ListJobs(f));
+  const Job& lpft = list.jobs[3];  // PENDING (waits for lp)
+  ASSERT_EQ(lpft.state, JobState::kPending);
+  pqxx::connection conn(PgTestUri());
+  {
+    pqxx::work tx(conn);
+    // PENDING cannot be LEASED: refused, naming both states, nothing written.
+    EXPECT_THAT(pg::SetJobState(tx, {lpft.id, r.sweep_id, lpft.key}, JobState::kLeased,
+                                "", absl::Now()),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("PENDING cannot change to LEASED")));
+    // PENDING may become CANCELLED.
+    EXPECT_THAT(pg::SetJobState(tx, {lpft.id, r.sweep_id, lpft.key}, JobState::kCancelled,
+                                "", absl::Now()),
+                IsOk());
+    tx.abort();
+  }
+  RIB_ASSERT_OK_AND_ASSIGN(Job again, repo->GetJob(lpft.id));
+  EXPECT_EQ(again.state, JobState::kPending);
+}
+
+TEST(PostgresDataLossTest, StoredValuesThatDoNotParseAreDataLoss) {
+  ::rib::testing::TruncateAllTables();
+  auto repo = Open();
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo->SubmitSweep(SmallSweep("")));
+  auto exec = [](const std::string& sql) {
+    pqxx::connection c(PgTestUri());
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
+  };
+  // An event whose job state is not one rib knows.
+  exec("UPDATE events SET job_state = 'QUEUEDX' WHERE id = (SELECT min(id) FROM events)");
+  EXPECT_THAT(repo->ListEvents(r.sweep_id, 0, 100),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("QUEUEDX")));
+  // A job state (the CHECK constraint lifted, as a newer schema or a hand edit might).
+  exec("ALTER TABLE jobs DROP CONSTRAINT jobs_state_check");
+  exec("UPDATE jobs SET state = 'PAUSED' WHERE key = 'm/pre'");
+  EXPECT_THAT(repo->GetSweep(r.sweep_id),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("PAUSED")));
+  JobFilter f;
+  f.sweep_id = r.sweep_id;
+  EXPECT_THAT(repo->ListJobs(f), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(repo->GetMatrixJobs(r.sweep_id), StatusIs(absl::StatusCode::kDataLoss));
+  ::rib::testing::TruncateAllTables();
+  exec(
+      "ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('PENDING',"
+      " 'QUEUED', 'LEASED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'))");
 }
 
 TEST(PostgresConcurrencyTest, TwoExpirersHandleEachLeaseOnce) {

@@ -1,6 +1,7 @@
-// The Repository contract: one suite, instantiated against MemoryRepository
-// (memory_repository_test.cc) and PostgresRepository (postgres_repository_test.cc),
-// so the fake cannot drift from the real thing.
+// The Repository contract: one suite of what every Repository (with its
+// ChangeNotifier) must do, instantiated against PostgresRepository in
+// postgres_repository_test.cc; a future store (a fault-injecting wrapper, another
+// database) is checked by instantiating it too.
 #ifndef RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_
 #define RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_
 
@@ -14,7 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/clock.h"
-#include "server/storage/memory_repository.h"
+#include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
 #include "tests/testing/status_matchers.h"
 
@@ -32,7 +33,11 @@ using ::testing::SizeIs;
 struct Backend {
   std::string name;
   std::unique_ptr<Repository> (*make)(const RepositoryOptions&);
+  // The notifier that sees the repository's changes.
+  std::unique_ptr<ChangeNotifier> (*make_notifier)();
 };
+
+using Topic = ChangeNotifier::Topic;
 
 inline JobSpec Spec(const std::string& model, const std::string& method,
                     const std::string& dataset, int devices = 1) {
@@ -96,6 +101,8 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
     options.lease_timeout = absl::Seconds(30);
     repo_ = GetParam().make(options);
     ASSERT_NE(repo_, nullptr);
+    changes_ = GetParam().make_notifier();
+    ASSERT_NE(changes_, nullptr);
   }
 
   std::map<std::string, Job> JobsByKey(const std::string& sweep_id) {
@@ -165,18 +172,18 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
 
   scheduling::FakeClock clock_;
   std::unique_ptr<Repository> repo_;
+  std::unique_ptr<ChangeNotifier> changes_;
 };
 
 TEST_P(RepositoryContractTest, SubmitCreatesJobsInTheirInitialStates) {
-  const uint64_t queue = repo_->ChangeCounter(Repository::Topic::kQueue);
+  const uint64_t queue = changes_->Counter(Topic::kQueue);
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("req-1")));
   EXPECT_FALSE(r.existing);
   EXPECT_EQ(r.jobs_total, 4);
   EXPECT_EQ(r.jobs_new, 4);
   EXPECT_EQ(r.jobs_reused, 0);
   // Long-polls waiting for work are woken.
-  EXPECT_GT(repo_->WaitForChange(Repository::Topic::kQueue, queue, absl::Seconds(5)),
-            queue);
+  EXPECT_GT(changes_->WaitForChange(Topic::kQueue, queue, absl::Seconds(5)), queue);
 
   RIB_ASSERT_OK_AND_ASSIGN(Sweep s, repo_->GetSweep(r.sweep_id));
   EXPECT_EQ(s.name, "small");
@@ -603,7 +610,7 @@ TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
 
 TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
-  const uint64_t before = repo_->ChangeCounter(Repository::Topic::kEvents);
+  const uint64_t before = changes_->Counter(Topic::kEvents);
   const std::string w = RegisterWorker();
   domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
   JobReport progress;
@@ -613,8 +620,7 @@ TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   progress.progress = {1, 2, 50, 100, 0.75, 0.001};
   ASSERT_THAT(repo_->Report(progress), IsOk());
   ASSERT_THAT(ReportResult(l, "fmnist-val", 3, 4), IsOk());
-  EXPECT_GT(repo_->WaitForChange(Repository::Topic::kEvents, before, absl::Seconds(5)),
-            before);
+  EXPECT_GT(changes_->WaitForChange(Topic::kEvents, before, absl::Seconds(5)), before);
   RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
   EXPECT_DOUBLE_EQ(job.progress, 0.5);
   ASSERT_THAT(repo_->CancelSweep(r.sweep_id), IsOk());

@@ -1,0 +1,135 @@
+// The coordinator as one object (Arrow Flight's FlightServerBase): the database
+// (migrations, repository, change notifier), the services, the gRPC server and the
+// background loops (lease expiry, event pruning, metrics). rib-coordinator's main()
+// and the tests build it the same way:
+//
+//   RIB_ASSIGN_OR_RETURN(auto coordinator, Coordinator::Create(options));
+//   RIB_RETURN_IF_ERROR(coordinator->Start());
+//   ... coordinator->port() ...
+//   coordinator->Shutdown();
+//
+// Thread-safe: Start and Shutdown may be called from any thread (Shutdown from a
+// signal-waiting thread while calls are being served).
+#ifndef RIB_SERVER_COORDINATOR_H_
+#define RIB_SERVER_COORDINATOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/scheduling/clock.h"
+#include "server/storage/postgres/migrations.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace rib {
+class MetricsHttpServer;
+namespace rpc {
+class CoordinatorService;
+class WorkerApiService;
+}  // namespace rpc
+namespace service {
+class EventPruner;
+class LeaseExpirer;
+class SweepService;
+class WorkerService;
+}  // namespace service
+namespace storage {
+class PgChangeNotifier;
+class PostgresRepository;
+}  // namespace storage
+
+struct CoordinatorOptions {
+  // libpq URI of the PostgreSQL database. Required.
+  std::string database_uri;
+  // Schema migrations applied at Create (all pending ones, under an advisory lock).
+  // Default: the migrations/ folder compiled into the binary.
+  std::vector<storage::pg::Migration> migrations = storage::pg::EmbeddedMigrations();
+  // How long Create keeps retrying an unreachable database (PostgreSQL may still be
+  // starting). Default 0: fail at once with UNAVAILABLE.
+  absl::Duration connect_timeout = absl::ZeroDuration();
+  // PostgreSQL connections in the pool. Default 16: long-polls hold none, so this
+  // bounds concurrent transactions, not workers.
+  int pool_size = 16;
+  // gRPC address, HOST:PORT. Default "127.0.0.1:0": loopback, a free port (port()).
+  std::string listen = "127.0.0.1:0";
+  // Weight paths in sweep files are resolved under this folder. Default ".".
+  std::string artifact_root = ".";
+  // A lease not renewed within this long expires (told to workers). Default 30 s:
+  // three missed heartbeats at the default interval.
+  absl::Duration lease_timeout = absl::Seconds(30);
+  // Heartbeat interval told to workers. Default 10 s.
+  absl::Duration heartbeat_interval = absl::Seconds(10);
+  // How often expired leases are looked for. Default 1 s: a dead worker's jobs are
+  // requeued within lease_timeout + 1 s.
+  absl::Duration lease_expiry_interval = absl::Seconds(1);
+  // Progress events of finished jobs older than this are deleted (state and result
+  // events are kept). Default 7 days; InfiniteDuration() keeps them all.
+  absl::Duration progress_event_retention = absl::Hours(24 * 7);
+  // How often old progress events are looked for. Default 10 min.
+  absl::Duration prune_interval = absl::Minutes(10);
+  // Backstop re-check interval of WatchSweep and of AcquireJob long-polls when no
+  // NOTIFY arrives (a lost LISTEN connection). Default 1 s.
+  absl::Duration poll = absl::Seconds(1);
+  // Serve Prometheus metrics at http://ADDRESS/metrics (port 0 picks one). Default ""
+  // = off.
+  std::string metrics_listen;
+  // Time source of leases and timestamps. Default nullptr = the real clock. Not owned.
+  scheduling::Clock* clock = nullptr;
+};
+
+class Coordinator {
+ public:
+  // Applies migrations and connects (repository, change notifier); serves nothing
+  // yet. INVALID_ARGUMENT for bad options; UNAVAILABLE when the database cannot be
+  // reached within connect_timeout; the migration's error otherwise.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(CoordinatorOptions options);
+  // Shuts down (see Shutdown) if still running.
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Starts the gRPC server (client and worker API, health checking, reflection), the
+  // metrics server and the background loops. UNAVAILABLE when the address cannot be
+  // bound; FAILED_PRECONDITION when already started.
+  absl::Status Start();
+  // Stops accepting calls, gives in-flight calls up to `grace`, then stops the loops.
+  // Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  // The bound gRPC port (after Start), and the metrics port (0 when off).
+  int port() const;
+  int metrics_port() const;
+  // The host part of options.listen, for "listening on HOST:PORT".
+  std::string host() const;
+
+ private:
+  explicit Coordinator(CoordinatorOptions options);
+
+  const CoordinatorOptions options_;
+  std::unique_ptr<storage::PostgresRepository> repo_;
+  std::unique_ptr<storage::PgChangeNotifier> changes_;
+  std::unique_ptr<service::SweepService> sweeps_;
+  std::unique_ptr<service::WorkerService> workers_;
+  std::unique_ptr<rpc::CoordinatorService> coordinator_api_;
+  std::unique_ptr<rpc::WorkerApiService> worker_api_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<MetricsHttpServer> metrics_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<service::LeaseExpirer> expirer_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<service::EventPruner> pruner_ ABSL_GUARDED_BY(mu_);
+  int port_ ABSL_GUARDED_BY(mu_) = 0;
+  int metrics_port_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace rib
+
+#endif  // RIB_SERVER_COORDINATOR_H_

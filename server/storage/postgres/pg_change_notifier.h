@@ -1,0 +1,47 @@
+// ChangeNotifier over PostgreSQL LISTEN/NOTIFY: one connection LISTENs on the channels
+// the repository notifies (pg_channels.h) and turns every NOTIFY, from this process or
+// another coordinator, into a counter bump. A lost connection is re-opened (after
+// 1 s), and both counters are bumped then, since anything may have happened meanwhile.
+// Thread-safe.
+#ifndef RIB_SERVER_STORAGE_POSTGRES_PG_CHANGE_NOTIFIER_H_
+#define RIB_SERVER_STORAGE_POSTGRES_PG_CHANGE_NOTIFIER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "server/storage/change_notifier.h"
+#include "server/storage/change_signal.h"
+
+namespace rib::storage {
+
+class PgChangeNotifier : public ChangeNotifier {
+ public:
+  // Opens the LISTEN connection before returning, so every NOTIFY committed after
+  // Create returns is seen. UNAVAILABLE when the server cannot be reached.
+  static absl::StatusOr<std::unique_ptr<PgChangeNotifier>> Create(const std::string& uri);
+  ~PgChangeNotifier() override;
+
+  uint64_t Counter(Topic topic) override { return Signal(topic).value(); }
+  uint64_t WaitForChange(Topic topic, uint64_t seen, absl::Duration timeout) override {
+    return Signal(topic).WaitChanged(seen, timeout);
+  }
+
+ private:
+  struct Listener;
+  explicit PgChangeNotifier(std::string uri);
+  void Run(std::unique_ptr<Listener> listener);
+  ChangeSignal& Signal(Topic t) { return t == Topic::kQueue ? queue_ : events_; }
+
+  const std::string uri_;
+  ChangeSignal events_;
+  ChangeSignal queue_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace rib::storage
+
+#endif  // RIB_SERVER_STORAGE_POSTGRES_PG_CHANGE_NOTIFIER_H_

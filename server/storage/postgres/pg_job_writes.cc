@@ -1,0 +1,215 @@
+#include "server/storage/postgres/pg_job_writes.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/scheduling/job_state_machine.h"
+#include "server/storage/postgres/pg_channels.h"
+#include "server/storage/postgres/pg_rows.h"
+#include "server/storage/postgres/pg_util.h"
+#include "server/storage/repository_util.h"
+
+namespace rib::storage::pg {
+namespace {
+
+using domain::JobState;
+using domain::JobStateName;
+using domain::SweepEvent;
+using domain::SweepState;
+
+constexpr int kEventLockSpace = 0x726962;  // first key of the per-sweep event lock
+
+std::string StatesParam(const std::vector<JobState>& states) {
+  return ArrayLiteral(scheduling::StateNames(states));
+}
+
+}  // namespace
+
+std::string LeaseHoldingStatesParam() {
+  return StatesParam(scheduling::LeaseHoldingStates());
+}
+
+std::string TerminalStatesParam() { return StatesParam(scheduling::TerminalStates()); }
+
+void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
+  const std::string job_state =
+      e.kind == SweepEvent::Kind::kState ? JobStateName(e.job_state) : "";
+  const std::string sweep_state =
+      e.kind == SweepEvent::Kind::kSweepState ? SweepStateName(e.sweep_state) : "";
+  // Per-sweep lock held to commit: event ids of one sweep are then assigned in commit
+  // order, so a watcher reading "id > last seen" never skips a late-committing event.
+  tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace,
+                 e.sweep_id);
+  pqxx::row r = tx.exec_params1(
+      "INSERT INTO events (sweep_id, job_id, time, kind, job_state, sweep_state,"
+      " job_label, error, epoch, epochs, step, steps, loss, lr, dataset, subset, correct,"
+      " total, skipped) VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10,"
+      " $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
+      e.sweep_id, e.job_id, TimeParam(now), EventKindName(e.kind), job_state, sweep_state,
+      e.job_label, e.error, e.progress.epoch, e.progress.epochs, e.progress.step,
+      e.progress.steps, e.progress.loss, e.progress.lr, e.result.dataset, e.result.subset,
+      e.result.correct, e.result.total, e.result.skipped);
+  tx.exec_params("SELECT pg_notify($1, $2)", kEventsChannel,
+                 absl::StrCat(e.sweep_id, ":", r[0].as<int64_t>()));
+  // Identical notifications of one transaction are delivered once.
+  if (e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued) {
+    tx.exec_params("SELECT pg_notify($1, '')", kQueueChannel);
+  }
+}
+
+void LockSweep(pqxx::work& tx, const std::string& sweep_id) {
+  tx.exec_params("SELECT 1 FROM sweeps WHERE id = $1 FOR UPDATE", sweep_id);
+}
+
+absl::Status SetJobState(pqxx::work& tx, const JobRef& job, JobState to,
+                         const std::string& error, absl::Time now) {
+  pqxx::result r = tx.exec_params(
+      "UPDATE jobs SET state = $2, updated_at = $3::timestamptz,"
+      " error = CASE WHEN $4 = '' THEN error ELSE $4 END,"
+      " lease_expires_at = CASE WHEN $2 = ANY($5::text[]) THEN lease_expires_at END"
+      " WHERE id = $1 AND state = ANY($6::text[]) RETURNING id",
+      job.id, JobStateName(to), TimeParam(now), error, LeaseHoldingStatesParam(),
+      StatesParam(scheduling::StatesThatCanBecome(to)));
+  if (r.empty()) {
+    pqxx::result current = tx.exec_params("SELECT state FROM jobs WHERE id = $1", job.id);
+    if (current.empty()) return absl::NotFoundError(absl::StrCat("no job ", job.id));
+    RIB_ASSIGN_OR_RETURN(JobState from, StoredJobState(current[0][0].as<std::string>(),
+                                                       absl::StrCat("job ", job.id)));
+    RIB_RETURN_IF_ERROR(scheduling::CheckTransition(from, to));
+    return absl::InternalError(absl::StrCat("job ", job.id, " did not change to ",
+                                            JobStateName(to), " from ",
+                                            JobStateName(from)));
+  }
+  SweepEvent e;
+  e.sweep_id = job.sweep_id;
+  e.job_id = job.id;
+  e.kind = SweepEvent::Kind::kState;
+  e.job_state = to;
+  e.job_label = job.key;
+  e.error = to == JobState::kFailed || to == JobState::kQueued ? error : "";
+  InsertEvent(tx, e, now);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<JobState, int>> CountsByState(pqxx::work& tx,
+                                                      const std::string& sweep_id) {
+  std::map<JobState, int> counts;
+  for (const auto& row : tx.exec_params(
+           "SELECT state, count(*) FROM jobs WHERE sweep_id = $1 GROUP BY state",
+           sweep_id)) {
+    RIB_ASSIGN_OR_RETURN(JobState s,
+                         StoredJobState(row[0].as<std::string>(),
+                                        absl::StrCat("a job of sweep ", sweep_id)));
+    counts[s] = row[1].as<int>();
+  }
+  return counts;
+}
+
+absl::Status RefreshSweepState(pqxx::work& tx, const std::string& sweep_id,
+                               absl::Time now) {
+  RIB_ASSIGN_OR_RETURN(auto counts, CountsByState(tx, sweep_id));
+  const SweepState state = scheduling::DeriveSweepState(counts);
+  pqxx::result r = tx.exec_params(
+      "UPDATE sweeps SET state = $2 WHERE id = $1 AND state <> $2 RETURNING id", sweep_id,
+      SweepStateName(state));
+  if (r.empty() || state == SweepState::kActive) return absl::OkStatus();
+  SweepEvent e;
+  e.sweep_id = sweep_id;
+  e.kind = SweepEvent::Kind::kSweepState;
+  e.sweep_state = state;
+  InsertEvent(tx, e, now);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The PENDING jobs that depend on `job_id`, in creation order; with `ready`, only those
+// whose dependencies have all succeeded.
+std::vector<JobRef> PendingDependents(pqxx::work& tx, const std::string& job_id,
+                                      bool ready) {
+  std::vector<JobRef> out;
+  for (const auto& row : tx.exec_params(
+           "SELECT j.id, j.sweep_id, j.key FROM jobs j JOIN job_deps d ON d.job_id = j.id"
+           " WHERE d.depends_on = $1 AND j.state = 'PENDING' AND (NOT $2 OR NOT EXISTS ("
+           "   SELECT 1 FROM job_deps d2 JOIN jobs x ON x.id = d2.depends_on"
+           "   WHERE d2.job_id = j.id AND x.state <> 'SUCCEEDED'))"
+           " ORDER BY j.seq",
+           job_id, ready)) {
+    out.push_back(
+        {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status AfterTerminal(pqxx::work& tx, const JobRef& job, JobState state,
+                           absl::Time now) {
+  if (state == JobState::kSucceeded) {
+    for (const JobRef& dependent : PendingDependents(tx, job.id, /*ready=*/true)) {
+      RIB_RETURN_IF_ERROR(SetJobState(tx, dependent, JobState::kQueued, "", now));
+    }
+  } else if (state == JobState::kFailed) {
+    for (const JobRef& dependent : PendingDependents(tx, job.id, /*ready=*/false)) {
+      RIB_RETURN_IF_ERROR(SetJobState(tx, dependent, JobState::kFailed,
+                                      absl::StrCat("dependency ", job.key, " failed"),
+                                      now));
+      RIB_RETURN_IF_ERROR(AfterTerminal(tx, dependent, JobState::kFailed, now));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<domain::Sweep> LoadSweep(pqxx::work& tx, const std::string& sweep_id) {
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kSweepColumns, " FROM sweeps s WHERE s.id = $1"), sweep_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+  RIB_ASSIGN_OR_RETURN(domain::Sweep s, RowToSweep(r[0]));
+  RIB_ASSIGN_OR_RETURN(s.counts, CountsByState(tx, sweep_id));
+  return s;
+}
+
+bool DependenciesSucceeded(pqxx::work& tx, const std::string& job_id) {
+  return tx
+      .exec_params(
+          "SELECT 1 FROM job_deps d JOIN jobs x ON x.id = d.depends_on"
+          " WHERE d.job_id = $1 AND x.state <> 'SUCCEEDED' LIMIT 1",
+          job_id)
+      .empty();
+}
+
+std::vector<domain::Accuracy> ResultsOf(pqxx::work& tx, const std::string& job_id) {
+  std::vector<domain::Accuracy> out;
+  for (const auto& row : tx.exec_params("SELECT dataset, subset, correct, total, skipped"
+                                        " FROM results WHERE job_id = $1"
+                                        " ORDER BY dataset, subset",
+                                        job_id)) {
+    out.push_back(RowToAccuracy(row, 0));
+  }
+  return out;
+}
+
+absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& job_id,
+                                            int attempt, const std::string& worker_id) {
+  pqxx::result r = tx.exec_params(
+      "SELECT sweep_id, key, state, max_attempts FROM jobs WHERE id = $1"
+      " AND attempt = $2 AND state = ANY($3::text[])"
+      " AND ($4 = '' OR worker_id = $4) FOR UPDATE",
+      job_id, attempt, LeaseHoldingStatesParam(), worker_id);
+  const std::string what = absl::StrCat("job ", job_id);
+  if (r.empty()) {
+    pqxx::result now =
+        tx.exec_params("SELECT attempt, state FROM jobs WHERE id = $1", job_id);
+    if (now.empty()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+    RIB_ASSIGN_OR_RETURN(JobState state,
+                         StoredJobState(now[0][1].as<std::string>(), what));
+    return internal::StaleReportError(job_id, attempt, now[0][0].as<int>(), state);
+  }
+  LiveAttempt out;
+  out.job = {job_id, r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+  RIB_ASSIGN_OR_RETURN(out.state, StoredJobState(r[0][2].as<std::string>(), what));
+  out.attempt = attempt;
+  out.max_attempts = r[0][3].as<int>();
+  return out;
+}
+
+}  // namespace rib::storage::pg

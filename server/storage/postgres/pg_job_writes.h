@@ -1,0 +1,76 @@
+// What PostgresRepository's transactions share: the event log insert, the sweep lock,
+// the one place a job's state is written (through scheduling/job_state_machine.h), the
+// consequences of a terminal state (dependents, sweep state), and fencing. Each runs
+// inside the caller's transaction; lock order everywhere: sweep row, then job rows,
+// then the per-sweep event lock.
+#ifndef RIB_SERVER_STORAGE_POSTGRES_PG_JOB_WRITES_H_
+#define RIB_SERVER_STORAGE_POSTGRES_PG_JOB_WRITES_H_
+
+#include <map>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/domain/types.h"
+
+namespace rib::storage::pg {
+
+// Which job a write is about (the event log names it by sweep and key).
+struct JobRef {
+  std::string id;
+  std::string sweep_id;
+  std::string key;
+};
+
+// Appends `e` to its sweep's log and NOTIFYs the listeners (pg_channels.h): every
+// event on the events channel, a job becoming QUEUED also on the queue channel.
+void InsertEvent(pqxx::work& tx, const domain::SweepEvent& e, absl::Time now);
+void LockSweep(pqxx::work& tx, const std::string& sweep_id);
+
+// Moves the job to `to` and records the event. The UPDATE only matches a job in one of
+// scheduling::StatesThatCanBecome(to); otherwise nothing is written and the state
+// machine's FAILED_PRECONDITION is returned (the caller's transaction rolls back).
+// Leaving the lease-holding states clears the lease deadline; `error`, when not
+// empty, becomes the job's error.
+absl::Status SetJobState(pqxx::work& tx, const JobRef& job, domain::JobState to,
+                         const std::string& error, absl::Time now);
+// After `job` reached SUCCEEDED or FAILED: queues the PENDING dependents whose
+// dependencies have all succeeded, or fails them (and theirs) naming the dependency.
+// The caller holds the sweep lock.
+absl::Status AfterTerminal(pqxx::work& tx, const JobRef& job, domain::JobState state,
+                           absl::Time now);
+// Recomputes the sweep's state (scheduling::DeriveSweepState) and records a change.
+absl::Status RefreshSweepState(pqxx::work& tx, const std::string& sweep_id,
+                               absl::Time now);
+
+absl::StatusOr<std::map<domain::JobState, int>> CountsByState(
+    pqxx::work& tx, const std::string& sweep_id);
+// The sweep with its counts; NOT_FOUND.
+absl::StatusOr<domain::Sweep> LoadSweep(pqxx::work& tx, const std::string& sweep_id);
+bool DependenciesSucceeded(pqxx::work& tx, const std::string& job_id);
+std::vector<domain::Accuracy> ResultsOf(pqxx::work& tx, const std::string& job_id);
+
+// The attempt a fenced write is for, locked FOR UPDATE.
+struct LiveAttempt {
+  JobRef job;
+  domain::JobState state = domain::JobState::kLeased;
+  int attempt = 0;
+  int max_attempts = 0;
+};
+// Fencing (DESIGN §8), the one statement that decides it: attempt `attempt` of the job
+// may write only while it is the job's current attempt and the job holds a lease
+// (and, when `worker_id` is not empty, that worker's). NOT_FOUND for an unknown job;
+// FAILED_PRECONDITION naming both attempts and the state for a stale one.
+absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& job_id,
+                                            int attempt, const std::string& worker_id);
+
+// `state = ANY($n::text[])` parameters, from the state machine.
+std::string LeaseHoldingStatesParam();
+std::string TerminalStatesParam();
+
+}  // namespace rib::storage::pg
+
+#endif  // RIB_SERVER_STORAGE_POSTGRES_PG_JOB_WRITES_H_

@@ -1,0 +1,296 @@
+// PostgresRepository: workers, leases and reports (the worker API's side). The
+// hand-out, fencing and lease-expiry rules are each one SQL statement here or in
+// pg_job_writes.cc; what a state change may be and whether a failed attempt runs again
+// are scheduling/'s decisions.
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/scheduling/job_state_machine.h"
+#include "server/scheduling/retry_policy.h"
+#include "server/storage/job_spec_codec.h"
+#include "server/storage/postgres/pg_job_writes.h"
+#include "server/storage/postgres/pg_rows.h"
+#include "server/storage/postgres/pg_util.h"
+#include "server/storage/postgres/postgres_repository.h"
+#include "server/storage/repository_util.h"
+
+namespace rib::storage {
+namespace {
+
+using domain::JobReport;
+using domain::JobState;
+using pg::ArrayLiteral;
+using pg::JobRef;
+using pg::TimeParam;
+
+absl::StatusOr<Worker> LoadWorker(pqxx::work& tx, const std::string& worker_id) {
+  return pg::RowToWorker(tx.exec_params1(
+      absl::StrCat("SELECT ", pg::kWorkerColumns, " FROM workers w WHERE w.id = $2"),
+      pg::LeaseHoldingStatesParam(), worker_id));
+}
+
+// Marks the worker alive (a LOST one is ACTIVE again) and records its free devices
+// (unless negative); returns its state, or NOT_FOUND.
+absl::StatusOr<std::string> Touch(pqxx::work& tx, const std::string& worker_id,
+                                  absl::Time now, int free_devices) {
+  pqxx::result w = tx.exec_params(
+      "UPDATE workers SET last_heartbeat = $2::timestamptz,"
+      " free_devices = CASE WHEN $3 < 0 THEN free_devices ELSE $3 END,"
+      " state = CASE WHEN state = 'LOST' THEN 'ACTIVE' ELSE state END"
+      " WHERE id = $1 RETURNING state",
+      worker_id, TimeParam(now), free_devices);
+  if (w.empty()) return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
+  return w[0][0].as<std::string>();
+}
+
+}  // namespace
+
+absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistration& reg) {
+  domain::Device d;
+  if (!reg.devices.empty()) d = reg.devices[0];
+  return pg::RunTx(
+      pool_.get(), "registering worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
+        const std::string now = TimeParam(clock_->Now());
+        pqxx::row r = tx.exec_params1(
+            "INSERT INTO workers (name, device_kind, device_count, device_memory,"
+            " datasets, labels, free_devices, last_heartbeat, created_at) VALUES ($1, $2,"
+            " $3, $4, $5::text[], $6::text[], $3, $7::timestamptz, $7::timestamptz)"
+            " RETURNING id",
+            reg.name, d.kind, d.count, d.memory_bytes, ArrayLiteral(reg.datasets),
+            ArrayLiteral(reg.labels), now);
+        return LoadWorker(tx, r[0].as<std::string>());
+      });
+}
+
+absl::StatusOr<HeartbeatResult> PostgresRepository::Heartbeat(
+    const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
+    int free_devices) {
+  return pg::RunTx(
+      pool_.get(), "heartbeat", [&](pqxx::work& tx) -> absl::StatusOr<HeartbeatResult> {
+        const absl::Time now = clock_->Now();
+        RIB_ASSIGN_OR_RETURN(std::string state, Touch(tx, worker_id, now, free_devices));
+        HeartbeatResult out;
+        out.drain = state == "DRAINING";
+        for (const domain::LeaseRef& lease : leases) {
+          absl::StatusOr<pg::LiveAttempt> live =
+              pg::LockLiveAttempt(tx, lease.job_id, lease.attempt, worker_id);
+          if (absl::IsFailedPrecondition(live.status()) ||
+              absl::IsNotFound(live.status())) {
+            out.revoked.push_back(lease);
+            continue;
+          }
+          RIB_RETURN_IF_ERROR(live.status());
+          tx.exec_params(
+              "UPDATE jobs SET lease_expires_at = $2::timestamptz WHERE id = $1",
+              lease.job_id, TimeParam(LeaseDeadline(now)));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
+    const std::string& worker_id, int free_devices, const std::string& /*device_kind*/) {
+  using Out = absl::StatusOr<std::optional<domain::Lease>>;
+  return pg::RunTx(pool_.get(), "acquiring job", [&](pqxx::work& tx) -> Out {
+    const absl::Time now = clock_->Now();
+    RIB_ASSIGN_OR_RETURN(std::string state, Touch(tx, worker_id, now, -1));
+    if (state == "DRAINING") return std::optional<domain::Lease>();
+    // Placement (DESIGN §8), the only implementation: a QUEUED job whose datasets the
+    // worker has and that fits its free devices; by priority, then fair share (the
+    // owner's devices in use), then age.
+    pqxx::result pick = tx.exec_params(
+        "SELECT j.id FROM jobs j, workers w WHERE w.id = $1 AND j.state = 'QUEUED'"
+        " AND j.devices <= $2 AND j.datasets <@ w.datasets"
+        " ORDER BY j.priority DESC,"
+        "  (SELECT COALESCE(sum(r.devices), 0) FROM jobs r WHERE r.owner = j.owner"
+        "   AND r.state = ANY($3::text[])) ASC,"
+        "  j.seq ASC"
+        " LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+        worker_id, free_devices, pg::LeaseHoldingStatesParam());
+    if (pick.empty()) return std::optional<domain::Lease>();
+    const std::string id = pick[0][0].as<std::string>();
+    // A hand-out starts a new attempt: the fencing token grows, the last attempt's
+    // error is cleared.
+    pqxx::row r = tx.exec_params1(
+        "UPDATE jobs SET attempt = attempt + 1, worker_id = $2, error = '',"
+        " lease_expires_at = $3::timestamptz WHERE id = $1"
+        " RETURNING attempt, hash, spec::text, last_checkpoint, sweep_id, key",
+        id, worker_id, TimeParam(LeaseDeadline(now)));
+    RIB_RETURN_IF_ERROR(
+        pg::SetJobState(tx, JobRef{id, r[4].as<std::string>(), r[5].as<std::string>()},
+                        JobState::kLeased, "", now));
+    domain::Lease lease;
+    lease.job_id = id;
+    lease.attempt = r[0].as<int>();
+    lease.hash = r[1].as<std::string>();
+    RIB_ASSIGN_OR_RETURN(lease.spec, DecodeJobSpec(r[2].as<std::string>()));
+    lease.resume_checkpoint = r[3].as<std::string>();
+    return std::optional<domain::Lease>(std::move(lease));
+  });
+}
+
+absl::Status PostgresRepository::Report(const JobReport& report) {
+  RIB_RETURN_IF_ERROR(internal::ValidateReport(report));
+  const bool changes_state = report.kind == JobReport::Kind::kStarted ||
+                             report.kind == JobReport::Kind::kFinished;
+  return pg::RunTx(pool_.get(), absl::StrCat("report for job ", report.job_id),
+                   [&](pqxx::work& tx) -> absl::StatusOr<bool> {
+                     const absl::Time now = clock_->Now();
+                     pqxx::result owner = tx.exec_params(
+                         "SELECT sweep_id FROM jobs WHERE id = $1", report.job_id);
+                     if (owner.empty())
+                       return absl::NotFoundError(absl::StrCat("no job ", report.job_id));
+                     if (changes_state) pg::LockSweep(tx, owner[0][0].as<std::string>());
+                     RIB_ASSIGN_OR_RETURN(
+                         pg::LiveAttempt live,
+                         pg::LockLiveAttempt(tx, report.job_id, report.attempt, ""));
+                     RIB_RETURN_IF_ERROR(ApplyReport(tx, live, report, now));
+                     return true;
+                   })
+      .status();
+}
+
+absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttempt& live,
+                                             const JobReport& report, absl::Time now) {
+  const JobRef& job = live.job;
+  SweepEvent e;
+  e.sweep_id = job.sweep_id;
+  e.job_id = job.id;
+  e.job_label = job.key;
+  switch (report.kind) {
+    case JobReport::Kind::kStarted:
+      if (live.state == JobState::kLeased) {
+        return pg::SetJobState(tx, job, JobState::kRunning, "", now);
+      }
+      return absl::OkStatus();
+    case JobReport::Kind::kProgress: {
+      const auto& p = report.progress;
+      tx.exec_params(
+          "UPDATE jobs SET progress = $2, updated_at = $3::timestamptz WHERE id = $1",
+          job.id, p.steps > 0 ? static_cast<double>(p.step) / p.steps : 0.0,
+          TimeParam(now));
+      e.kind = SweepEvent::Kind::kProgress;
+      e.progress = p;
+      pg::InsertEvent(tx, e, now);
+      return absl::OkStatus();
+    }
+    case JobReport::Kind::kResult: {
+      const Accuracy& a = report.result;
+      tx.exec_params(
+          "INSERT INTO results (job_id, attempt, dataset, subset, correct, total,"
+          " skipped, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz)"
+          " ON CONFLICT (job_id, dataset, subset) DO UPDATE SET attempt ="
+          " EXCLUDED.attempt, correct = EXCLUDED.correct, total = EXCLUDED.total,"
+          " skipped = EXCLUDED.skipped, recorded_at = EXCLUDED.recorded_at",
+          job.id, report.attempt, a.dataset, a.subset, a.correct, a.total, a.skipped,
+          TimeParam(now));
+      e.kind = SweepEvent::Kind::kResult;
+      e.result = a;
+      pg::InsertEvent(tx, e, now);
+      return absl::OkStatus();
+    }
+    case JobReport::Kind::kCheckpoint:
+      tx.exec_params(
+          "UPDATE jobs SET last_checkpoint = $2, updated_at = $3::timestamptz"
+          " WHERE id = $1",
+          job.id, report.checkpoint, TimeParam(now));
+      return absl::OkStatus();
+    case JobReport::Kind::kFinished:
+      if (report.ok) {
+        tx.exec_params("UPDATE jobs SET final_weights = $2, progress = 1 WHERE id = $1",
+                       job.id, report.weights);
+        RIB_RETURN_IF_ERROR(pg::SetJobState(tx, job, JobState::kSucceeded, "", now));
+        RIB_RETURN_IF_ERROR(pg::AfterTerminal(tx, job, JobState::kSucceeded, now));
+      } else {
+        const JobState next = scheduling::StateAfterReportedFailure(report, live.attempt,
+                                                                    live.max_attempts);
+        if (next == JobState::kQueued) {
+          tx.exec_params("UPDATE jobs SET worker_id = NULL WHERE id = $1", job.id);
+        }
+        RIB_RETURN_IF_ERROR(
+            pg::SetJobState(tx, job, next, scheduling::FailureMessage(report), now));
+        if (next == JobState::kFailed) {
+          RIB_RETURN_IF_ERROR(pg::AfterTerminal(tx, job, JobState::kFailed, now));
+        }
+      }
+      return pg::RefreshSweepState(tx, job.sweep_id, now);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> PostgresRepository::ExpireLeases() {
+  return pg::RunTx(
+      pool_.get(), "expiring leases", [&](pqxx::work& tx) -> absl::StatusOr<int> {
+        const absl::Time now = clock_->Now();
+        const std::string now_param = TimeParam(now);
+        const std::string lease_states = pg::LeaseHoldingStatesParam();
+        // When a lease expires, the only implementation: its deadline has passed.
+        const char* kExpired =
+            "state = ANY($2::text[]) AND lease_expires_at <= $1::timestamptz";
+        int changed = 0;
+        for (const auto& cand :
+             tx.exec_params(absl::StrCat("SELECT id, sweep_id FROM jobs WHERE ", kExpired,
+                                         " ORDER BY sweep_id, seq LIMIT 200"),
+                            now_param, lease_states)) {
+          const std::string id = cand[0].as<std::string>();
+          const std::string sweep_id = cand[1].as<std::string>();
+          pg::LockSweep(tx, sweep_id);
+          // Re-check under the lock: another coordinator may have handled it meanwhile.
+          pqxx::result j = tx.exec_params(
+              absl::StrCat("SELECT attempt, max_attempts, COALESCE(worker_id, ''), key"
+                           " FROM jobs WHERE id = $3 AND ",
+                           kExpired, " FOR UPDATE SKIP LOCKED"),
+              now_param, lease_states, id);
+          if (j.empty()) continue;
+          const int attempt = j[0][0].as<int>();
+          const JobRef job{id, sweep_id, j[0][3].as<std::string>()};
+          const JobState next =
+              scheduling::StateAfterLeaseExpiry(attempt, j[0][1].as<int>());
+          tx.exec_params("UPDATE jobs SET worker_id = NULL WHERE id = $1", id);
+          RIB_RETURN_IF_ERROR(pg::SetJobState(
+              tx, job, next,
+              scheduling::LeaseExpiredMessage(attempt, j[0][2].as<std::string>()), now));
+          if (next == JobState::kFailed) {
+            RIB_RETURN_IF_ERROR(pg::AfterTerminal(tx, job, JobState::kFailed, now));
+            RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
+          }
+          ++changed;
+        }
+        // A worker silent for a lease timeout is LOST.
+        tx.exec_params(
+            "UPDATE workers SET state = 'LOST' WHERE state = 'ACTIVE'"
+            " AND last_heartbeat < $1::timestamptz",
+            TimeParam(now - options_.repository.lease_timeout));
+        return changed;
+      });
+}
+
+absl::StatusOr<std::vector<Worker>> PostgresRepository::ListWorkers() {
+  return pg::RunTx(pool_.get(), "listing workers",
+                   [&](pqxx::work& tx) -> absl::StatusOr<std::vector<Worker>> {
+                     std::vector<Worker> out;
+                     for (const auto& row :
+                          tx.exec_params(absl::StrCat("SELECT ", pg::kWorkerColumns,
+                                                      " FROM workers w ORDER BY w.seq"),
+                                         pg::LeaseHoldingStatesParam())) {
+                       RIB_ASSIGN_OR_RETURN(Worker w, pg::RowToWorker(row));
+                       out.push_back(std::move(w));
+                     }
+                     return out;
+                   });
+}
+
+absl::StatusOr<Worker> PostgresRepository::DrainWorker(const std::string& worker_id) {
+  return pg::RunTx(
+      pool_.get(), "draining worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
+        pqxx::result r = tx.exec_params(
+            "UPDATE workers SET state = 'DRAINING' WHERE id = $1 RETURNING id",
+            worker_id);
+        if (r.empty())
+          return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
+        return LoadWorker(tx, worker_id);
+      });
+}
+
+}  // namespace rib::storage

@@ -1,0 +1,70 @@
+// BuildMatrices: the robustness-inheritance matrix and its metrics from job rows.
+#include "server/service/matrix.h"
+
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace rib::service {
+namespace {
+
+using domain::JobState;
+using ::testing::SizeIs;
+
+TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
+  domain::Sweep sweep;
+  sweep.id = "s";
+  sweep.suite = "fmnist-rib";
+  sweep.models = {"m"};
+  sweep.methods = {"ft"};
+  sweep.finetune_datasets = {"fmnist-v2", "fmnist-c"};
+  sweep.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
+  auto acc = [](const char* d, const char* subset, int correct, int total) {
+    return domain::Accuracy{d, subset, correct, total, 0};
+  };
+  std::vector<storage::MatrixJob> jobs(3);
+  jobs[0] = {"j0",
+             "m",
+             "pre",
+             "pre",
+             "",
+             JobState::kSucceeded,
+             {acc("fmnist-val", "", 90, 100), acc("fmnist-v2", "", 80, 100),
+              acc("fmnist-c", "fog/1", 70, 100), acc("fmnist-c", "fog/2", 10, 50)}};
+  jobs[1] = {"j1",
+             "m",
+             "ft",
+             "ft",
+             "fmnist-v2",
+             JobState::kSucceeded,
+             {acc("fmnist-val", "", 85, 100), acc("fmnist-v2", "", 95, 100),
+              acc("fmnist-c", "fog/1", 50, 100), acc("fmnist-c", "fog/2", 20, 50)}};
+  jobs[2] = {"j2",
+             "m",
+             "ft",
+             "ft",
+             "fmnist-c",
+             JobState::kRunning,
+             {acc("fmnist-val", "", 80, 100)}};
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                           BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_THAT(out, SizeIs(1));
+  const domain::Matrix& m = out[0];
+  EXPECT_EQ(m.pretrain_dataset, "fmnist-val");
+  // IN-C: mean(0.7, 0.2) = 0.45, not pooled 80/150.
+  EXPECT_DOUBLE_EQ(m.baseline.cells[2].accuracy, 0.45);
+  EXPECT_EQ(m.baseline.cells[2].correct, 80);
+  EXPECT_EQ(m.baseline.cells[2].total, 150);
+  EXPECT_DOUBLE_EQ(m.rows[0].cells[2].accuracy, 0.45);  // mean(0.5, 0.4)
+  ASSERT_TRUE(m.rows[0].ri.has_value());
+  EXPECT_NEAR(*m.rows[0].ri, 0.0, 1e-12);  // only fmnist-c counts for row fmnist-v2
+  EXPECT_NEAR(*m.rows[0].pretrain_change, -0.05, 1e-12);
+  EXPECT_TRUE(m.rows[1].cells[0].present);
+  EXPECT_FALSE(m.rows[1].cells[1].present);
+  EXPECT_FALSE(m.rows[1].ri.has_value());
+  EXPECT_FALSE(m.mri.has_value());  // a row is incomplete
+}
+
+}  // namespace
+}  // namespace rib::service
