@@ -54,6 +54,9 @@ struct NewJob {
   std::string hash;
   JobSpec spec;
   std::vector<std::string> depends_on;  // keys of earlier jobs of the same sweep
+  // The device kind the job must run on ("cuda", "cpu"); "" = any kind. Default "":
+  // the sweep grammar has no device kind yet.
+  std::string device_kind;
 };
 
 struct NewSweep {
@@ -153,9 +156,10 @@ class Repository {
       const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
       int free_devices) = 0;
   // Hands out the best QUEUED job that fits (DESIGN §8), or nullopt: among the jobs
-  // whose datasets the worker has and that need at most `free_devices` devices, the
-  // highest priority, then the owner with the fewest devices in use (fair share), then
-  // the oldest. The attempt number grows by one on every hand-out.
+  // whose datasets the worker has, that need at most `free_devices` devices, and whose
+  // device kind is "" or one the worker registered (and `device_kind`, when given),
+  // the highest priority, then the owner with the fewest devices in use (fair share),
+  // then the oldest. The attempt number grows by one on every hand-out.
   virtual absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
       const std::string& worker_id, int free_devices, const std::string& device_kind) = 0;
   // Writes one fenced report (see the error codes above).

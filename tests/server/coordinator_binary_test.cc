@@ -112,7 +112,7 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(::rib::testing::QueryOne(::rib::testing::PgTestUri(),
                                      "SELECT count(*) FROM schema_migrations"),
-            "2");  // migrations/0001_*.sql and 0002_*.sql
+            "3");  // migrations/0001_*.sql to 0003_*.sql
 
   // grpc.health.v1.Health/Check with an empty request: SERVING is field 1 = 1.
   grpc::GenericStub generic(channel);

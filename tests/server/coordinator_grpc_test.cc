@@ -649,5 +649,30 @@ TEST_F(CoordinatorGrpcTest, ADeterministicFailureFailsOnceATransientOneIsRetried
   EXPECT_EQ(fail(other, 99, false).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(CoordinatorGrpcTest, AWorkerWithCpuAndCudaDevicesAdvertisesBoth) {
+  grpc::ClientContext ctx;
+  v1::RegisterRequest req;
+  req.set_name("gpu-node");
+  v1::Device* cpu = req.add_devices();
+  cpu->set_kind("cpu");
+  cpu->set_count(32);
+  v1::Device* cuda = req.add_devices();
+  cuda->set_kind("cuda");
+  cuda->set_count(4);
+  cuda->set_memory_bytes(int64_t{80} << 30);
+  v1::RegisterResponse resp;
+  ASSERT_TRUE(coord_->worker->Register(&ctx, req, &resp).ok());
+  grpc::ClientContext lctx;
+  v1::ListWorkersResponse out;
+  ASSERT_TRUE(coord_->client->ListWorkers(&lctx, v1::ListWorkersRequest(), &out).ok());
+  ASSERT_EQ(out.workers_size(), 1);
+  ASSERT_EQ(out.workers(0).devices_size(), 2);
+  EXPECT_EQ(out.workers(0).devices(0).kind(), "cpu");
+  EXPECT_EQ(out.workers(0).devices(0).count(), 32);
+  EXPECT_EQ(out.workers(0).devices(1).kind(), "cuda");
+  EXPECT_EQ(out.workers(0).devices(1).count(), 4);
+  EXPECT_EQ(out.workers(0).devices(1).memory_bytes(), int64_t{80} << 30);
+}
+
 }  // namespace
 }  // namespace rib

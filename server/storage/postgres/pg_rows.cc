@@ -31,7 +31,9 @@ const char kSweepColumns[] =
 
 // running_jobs: the jobs whose lease the worker holds ($1 = the lease-holding states).
 const char kWorkerColumns[] =
-    "w.id, w.name, w.state, w.device_kind, w.device_count, w.device_memory,"
+    "w.id, w.name, w.state, array_to_string(w.device_kinds, chr(31)),"
+    " array_to_string(w.device_counts, chr(31)), array_to_string(w.device_memories, "
+    "chr(31)),"
     " array_to_string(w.datasets, chr(31)), array_to_string(w.labels, chr(31)),"
     " (extract(epoch from w.last_heartbeat) * 1000000)::bigint, w.free_devices,"
     " COALESCE((SELECT string_agg(j.id, chr(31) ORDER BY j.seq) FROM jobs j"
@@ -117,11 +119,21 @@ absl::StatusOr<domain::Worker> RowToWorker(const pqxx::row& r) {
   RIB_ASSIGN_OR_RETURN(
       w.state, Stored(domain::ParseWorkerState(state), "worker state", state, what));
   w.name = r[1].as<std::string>();
-  domain::Device d;
-  d.kind = r[3].as<std::string>();
-  d.count = r[4].as<int>();
-  d.memory_bytes = r[5].as<int64_t>();
-  if (d.count > 0) w.devices.push_back(d);
+  const std::vector<std::string> kinds = SplitUnitSeparated(r[3].as<std::string>());
+  const std::vector<std::string> counts = SplitUnitSeparated(r[4].as<std::string>());
+  const std::vector<std::string> memories = SplitUnitSeparated(r[5].as<std::string>());
+  if (counts.size() != kinds.size() || memories.size() != kinds.size()) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": ", kinds.size(), " device kinds but ", counts.size(),
+                     " counts and ", memories.size(), " memory sizes"));
+  }
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    domain::Device d;
+    d.kind = kinds[i];
+    d.count = std::stoi(counts[i]);
+    d.memory_bytes = std::stoll(memories[i]);
+    w.devices.push_back(std::move(d));
+  }
   w.datasets = SplitUnitSeparated(r[6].as<std::string>());
   w.labels = SplitUnitSeparated(r[7].as<std::string>());
   w.last_heartbeat = TimeFromMicros(r[8].as<int64_t>());

@@ -95,16 +95,17 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
               scheduling::InitialJobState(!reused_from.empty(), deps_ok);
           pqxx::row r = tx.exec_params1(
               "INSERT INTO jobs (sweep_id, key, hash, spec, model, method, method_kind,"
-              " finetune_dataset, datasets, devices, state, max_attempts, reused_from,"
-              " final_weights, priority, owner, progress, created_at, updated_at)"
-              " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::text[], $10, $11, $12,"
-              " NULLIF($13, ''), $14, $15, $16, $17, $18::timestamptz, $18::timestamptz)"
-              " RETURNING id",
+              " finetune_dataset, datasets, devices, device_kind, state, max_attempts,"
+              " reused_from, final_weights, priority, owner, progress, created_at,"
+              " updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::text[],"
+              " $10, $11, $12, $13, NULLIF($14, ''), $15, $16, $17, $18,"
+              " $19::timestamptz, $19::timestamptz) RETURNING id",
               out.sweep_id, nj.key, nj.hash, EncodeJobSpec(nj.spec), nj.spec.model.name,
               nj.spec.method.name, nj.spec.method.kind, nj.spec.finetune_dataset,
               ArrayLiteral(internal::JobDatasets(nj.spec)), nj.spec.devices,
-              JobStateName(state), in.max_attempts, reused_from, final_weights,
-              in.priority, in.owner, reused_from.empty() ? 0.0 : 1.0, TimeParam(now));
+              nj.device_kind, JobStateName(state), in.max_attempts, reused_from,
+              final_weights, in.priority, in.owner, reused_from.empty() ? 0.0 : 1.0,
+              TimeParam(now));
           const std::string id = r[0].as<std::string>();
           for (const std::string& dep : nj.depends_on) {
             tx.exec_params("INSERT INTO job_deps (job_id, depends_on) VALUES ($1, $2)",

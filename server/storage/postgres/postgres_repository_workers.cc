@@ -47,18 +47,26 @@ absl::StatusOr<std::string> Touch(pqxx::work& tx, const std::string& worker_id,
 }  // namespace
 
 absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistration& reg) {
-  domain::Device d;
-  if (!reg.devices.empty()) d = reg.devices[0];
+  // Every device kind the worker has (cpu and cuda), as parallel arrays.
+  std::vector<std::string> kinds, counts, memories;
+  int total = 0;
+  for (const domain::Device& d : reg.devices) {
+    if (d.count <= 0) continue;
+    kinds.push_back(d.kind);
+    counts.push_back(std::to_string(d.count));
+    memories.push_back(std::to_string(d.memory_bytes));
+    total += d.count;
+  }
   return pg::RunTx(
       pool_.get(), "registering worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
         const std::string now = TimeParam(clock_->Now());
         pqxx::row r = tx.exec_params1(
-            "INSERT INTO workers (name, device_kind, device_count, device_memory,"
-            " datasets, labels, free_devices, last_heartbeat, created_at) VALUES ($1, $2,"
-            " $3, $4, $5::text[], $6::text[], $3, $7::timestamptz, $7::timestamptz)"
-            " RETURNING id",
-            reg.name, d.kind, d.count, d.memory_bytes, ArrayLiteral(reg.datasets),
-            ArrayLiteral(reg.labels), now);
+            "INSERT INTO workers (name, device_kinds, device_counts, device_memories,"
+            " datasets, labels, free_devices, last_heartbeat, created_at) VALUES ($1,"
+            " $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[], $7,"
+            " $8::timestamptz, $8::timestamptz) RETURNING id",
+            reg.name, ArrayLiteral(kinds), ArrayLiteral(counts), ArrayLiteral(memories),
+            ArrayLiteral(reg.datasets), ArrayLiteral(reg.labels), total, now);
         return LoadWorker(tx, r[0].as<std::string>());
       });
 }
@@ -90,24 +98,26 @@ absl::StatusOr<HeartbeatResult> PostgresRepository::Heartbeat(
 }
 
 absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
-    const std::string& worker_id, int free_devices, const std::string& /*device_kind*/) {
+    const std::string& worker_id, int free_devices, const std::string& device_kind) {
   using Out = absl::StatusOr<std::optional<domain::Lease>>;
   return pg::RunTx(pool_.get(), "acquiring job", [&](pqxx::work& tx) -> Out {
     const absl::Time now = clock_->Now();
     RIB_ASSIGN_OR_RETURN(std::string state, Touch(tx, worker_id, now, -1));
     if (state == "DRAINING") return std::optional<domain::Lease>();
     // Placement (DESIGN §8), the only implementation: a QUEUED job whose datasets the
-    // worker has and that fits its free devices; by priority, then fair share (the
-    // owner's devices in use), then age.
+    // worker has, that fits its free devices, of a device kind it registered (or any
+    // kind); by priority, then fair share (the owner's devices in use), then age.
     pqxx::result pick = tx.exec_params(
         "SELECT j.id FROM jobs j, workers w WHERE w.id = $1 AND j.state = 'QUEUED'"
         " AND j.devices <= $2 AND j.datasets <@ w.datasets"
+        " AND (j.device_kind = '' OR (j.device_kind = ANY(w.device_kinds)"
+        "      AND ($3 = '' OR j.device_kind = $3)))"
         " ORDER BY j.priority DESC,"
         "  (SELECT COALESCE(sum(r.devices), 0) FROM jobs r WHERE r.owner = j.owner"
-        "   AND r.state = ANY($3::text[])) ASC,"
+        "   AND r.state = ANY($4::text[])) ASC,"
         "  j.seq ASC"
         " LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
-        worker_id, free_devices, pg::LeaseHoldingStatesParam());
+        worker_id, free_devices, device_kind, pg::LeaseHoldingStatesParam());
     if (pick.empty()) return std::optional<domain::Lease>();
     const std::string id = pick[0][0].as<std::string>();
     // A hand-out starts a new attempt: the fencing token grows, the last attempt's

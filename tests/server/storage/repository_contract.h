@@ -118,10 +118,11 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
   }
 
   std::string RegisterWorker(std::vector<std::string> datasets = kAllDatasets,
-                             int devices = 4) {
+                             int devices = 4, std::vector<domain::Device> kinds = {}) {
     WorkerRegistration reg;
     reg.name = "node1";
-    reg.devices = {{"cpu", devices, 0}};
+    reg.devices =
+        kinds.empty() ? std::vector<domain::Device>{{"cpu", devices, 0}} : kinds;
     reg.datasets = std::move(datasets);
     reg.labels = {"test"};
     auto w = repo_->RegisterWorker(reg);
@@ -760,6 +761,53 @@ TEST_P(RepositoryContractTest, OnlyTransientFailuresAndReleasesAreRetried) {
     }
     ASSERT_THAT(repo_->CancelSweep(r.sweep_id), IsOk());  // free the other leases' sweep
   }
+}
+
+TEST_P(RepositoryContractTest, DeviceKindDecidesWhichWorkerGetsAJob) {
+  NewSweep s = SmallSweep("");
+  s.jobs.resize(2);  // m/pre and m/ft: no dependencies
+  s.jobs[0].device_kind = "cuda";
+  s.jobs[1].device_kind = "";  // any kind
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(s));
+  const auto jobs = JobsByKey(r.sweep_id);
+  const std::string cuda_job = jobs.at("m/pre").id;
+  const std::string any_job = jobs.at("m/ft/fmnist-v2").id;
+
+  // A CPU-only worker never gets the cuda job, however it asks.
+  const std::string cpu_only = RegisterWorker(kAllDatasets, 4, {{"cpu", 4, 0}});
+  for (const char* kind : {"cpu", "", "cuda"}) {
+    RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(cpu_only, 8, kind));
+    if (l.has_value()) {
+      EXPECT_EQ(l->job_id, any_job) << kind;
+      ASSERT_THAT(Finish(*l, false, absl::StatusCode::kUnavailable, "", true), IsOk());
+    }
+  }
+  RIB_ASSERT_OK_AND_ASSIGN(Job cuda, repo_->GetJob(cuda_job));
+  EXPECT_EQ(cuda.state, JobState::kQueued);
+  EXPECT_EQ(cuda.attempt, 0);
+
+  // A worker with cpu and cuda devices advertises both.
+  const std::string both =
+      RegisterWorker(kAllDatasets, 0, {{"cpu", 16, 0}, {"cuda", 2, int64_t{80} << 30}});
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<Worker> workers, repo_->ListWorkers());
+  ASSERT_THAT(workers, SizeIs(2));
+  const Worker& w = workers[1];
+  EXPECT_EQ(w.id, both);
+  ASSERT_THAT(w.devices, SizeIs(2));
+  EXPECT_EQ(w.devices[0].kind, "cpu");
+  EXPECT_EQ(w.devices[0].count, 16);
+  EXPECT_EQ(w.devices[1].kind, "cuda");
+  EXPECT_EQ(w.devices[1].count, 2);
+  EXPECT_EQ(w.devices[1].memory_bytes, int64_t{80} << 30);
+  EXPECT_EQ(workers[0].devices.size(), 1u);
+  // Asking for its CPU slots, it does not get the cuda job; for its GPUs, it does.
+  RIB_ASSERT_OK_AND_ASSIGN(auto on_cpu, repo_->AcquireJob(both, 8, "cpu"));
+  if (on_cpu.has_value()) EXPECT_NE(on_cpu->job_id, cuda_job);
+  RIB_ASSERT_OK_AND_ASSIGN(auto on_gpu, repo_->AcquireJob(both, 2, "cuda"));
+  ASSERT_TRUE(on_gpu.has_value());
+  EXPECT_EQ(on_gpu->job_id, cuda_job);
+  RIB_ASSERT_OK_AND_ASSIGN(cuda, repo_->GetJob(cuda_job));
+  EXPECT_EQ(cuda.worker_id, both);
 }
 
 }  // namespace rib::storage::contract
