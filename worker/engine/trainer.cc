@@ -189,7 +189,7 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
     // Every rank starts from rank 0's weights (and, after a resume, its state).
     std::vector<torch::Tensor> state;
     for (const auto& [name, t] : setup.state) state.push_back(t.detach());
-    RIB_RETURN_IF_ERROR(BroadcastFromRank0(options.group, state));
+    RIB_RETURN_IF_ERROR(Broadcast(options.group, state, /*root=*/0));
   }
 
   TrainSummary summary;
@@ -241,7 +241,8 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
           }
           scaler.Scale(loss).backward();
         }
-        RIB_RETURN_IF_ERROR(AllReduceGradients(options.group, params));
+        RIB_RETURN_IF_ERROR(
+            AllReduceGradients(options.group, params, options.bucket_bytes));
         if (scaler.UnscaleAndCheck(params)) {
           optimizer.step();
           if (setup.after_step) {

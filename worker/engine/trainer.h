@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
 #include "worker/engine/batches.h"
+#include "worker/engine/collectives.h"
 #include "worker/engine/events.h"
 
 namespace rib::dist {
@@ -58,8 +59,11 @@ struct TrainOptions {
   // Checkpoint to resume from ("" = start fresh).
   std::string resume_checkpoint;
   // nullptr = single process. Otherwise rank 0's state is broadcast first, gradients
-  // are averaged after backward and reported losses are averaged.
+  // are averaged after backward (collectives.h) and reported losses are averaged.
   dist::ProcessGroup* group = nullptr;
+  // Largest flattened all-reduce of gradients, in bytes (collectives.h). Default: DDP's
+  // 25 MiB; smaller buckets mean more, smaller collectives per step.
+  int64_t bucket_bytes = kDefaultBucketBytes;
   // Progress events every this many steps (and at each epoch end).
   int64_t progress_every = 20;
 };
