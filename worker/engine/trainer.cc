@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -185,6 +186,15 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
     RIB_LOG(INFO) << "resumed from " << options.resume_checkpoint << " at step " << step
                   << " (epoch " << epochs_done << ")";
   }
+  // The state the optimiser does not update: frozen weights and buffers.
+  std::vector<torch::Tensor> untrained_state;
+  {
+    std::set<const c10::TensorImpl*> trained;
+    for (const auto& p : params) trained.insert(p.unsafeGetTensorImpl());
+    for (const auto& [name, t] : setup.state) {
+      if (!trained.count(t.unsafeGetTensorImpl())) untrained_state.push_back(t.detach());
+    }
+  }
   {
     // Every rank starts from rank 0's weights (and, after a resume, its state).
     std::vector<torch::Tensor> state;
@@ -270,6 +280,11 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       }
       window_loss = 0.0, window_steps = 0;
     }
+    // Buffers (batch-norm statistics) follow each rank's own shard; rank 0's are the
+    // ones saved, so every rank takes them and evaluates the saved model (as DDP's
+    // broadcast_buffers, which keeps rank 0's). The trainable tensors are already in
+    // step (same averaged gradients on the same weights).
+    RIB_RETURN_IF_ERROR(Broadcast(options.group, untrained_state, /*root=*/0));
     epochs_done = epoch + 1;
     if (!options.checkpoint_dir.empty() && GroupRank(options.group) == 0) {
       const std::string path =

@@ -59,7 +59,8 @@ struct TrainOptions {
   // Checkpoint to resume from ("" = start fresh).
   std::string resume_checkpoint;
   // nullptr = single process. Otherwise rank 0's state is broadcast first, gradients
-  // are averaged after backward (collectives.h) and reported losses are averaged.
+  // are averaged after backward (collectives.h), reported losses are averaged, and at
+  // each epoch's end every rank takes rank 0's untrained state (batch-norm buffers).
   dist::ProcessGroup* group = nullptr;
   // Largest flattened all-reduce of gradients, in bytes (collectives.h). Default: DDP's
   // 25 MiB; smaller buckets mean more, smaller collectives per step.
