@@ -14,6 +14,7 @@
 #include "worker/engine/collectives.h"
 #include "worker/engine/precision.h"
 #include "worker/engine/schedule.h"
+#include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
 namespace {
@@ -222,6 +223,8 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       batch.labels = batch.labels.to(options.device);
       optimizer.zero_grad();
       const int64_t local_n = batch.images.size(0);
+      // A throw inside the step (a shape mismatch, out of memory) becomes a status
+      // naming the step; RunJob's boundary adds the job (torch_errors.h).
       try {
         torch::Tensor loss;
         if (local_n > 0) {
@@ -262,9 +265,10 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
         }
         window_loss += value;
         ++window_steps;
-      } catch (const c10::Error& e) {
-        return absl::InternalError(absl::StrCat("training step ", step + 1, ": ",
-                                                e.what_without_backtrace()));
+      } catch (const std::exception& e) {
+        return ExceptionToStatus(
+            e, absl::StrCat("training step ", step + 1, " of ", total_steps, " (epoch ",
+                            epoch + 1, ")"));
       }
       ++step;
       if (sink != nullptr && step % options.progress_every == 0) {

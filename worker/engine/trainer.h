@@ -78,7 +78,9 @@ struct TrainSummary {
 // Runs the loop until config.epochs epochs or config.max_steps steps.
 // Errors: INVALID_ARGUMENT for a bad config or a non-finite loss (the message names the
 // step and epoch); FAILED_PRECONDITION when the resume checkpoint does not match the
-// setup (names, shapes, schedule); the status of a failed data read or collective.
+// setup (names, shapes, schedule); the status of a failed data read or collective;
+// INTERNAL (RESOURCE_EXHAUSTED when out of memory) for an exception LibTorch throws
+// inside a step, "training step <n> of <total> (epoch <e>): <its first line>".
 absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
                                    const TrainOptions& options, EventSink* sink);
 
