@@ -140,6 +140,10 @@ class BatchLoader::Impl {
         tasks_.push_back({static_cast<int64_t>(bi), j});
   }
 
+  // A worker thread, and the loader's LibTorch exception boundary: a task that throws
+  // (decoding, allocating the batch, copying into it) fails with INTERNAL naming the
+  // file, and the consumer gets that status; a throw must not leave the thread, where it
+  // would end in std::terminate.
   void Work() {
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
@@ -150,47 +154,56 @@ class BatchLoader::Impl {
       });
       if (stop_) return;
       const auto [b, j] = tasks_[next_task_++];
-      lock.unlock();
-      absl::StatusOr<torch::Tensor> img;
+      absl::Status status;
       try {
-        img = source_->LoadImage(examples_[plan_[b][j]]);
+        status = Decode(b, j, lock);
+      } catch (const c10::Error& e) {
+        status = absl::InternalError(absl::StrCat(
+            "decoding ", examples_[plan_[b][j]].path, ": ", e.what_without_backtrace()));
       } catch (const std::exception& e) {
-        img = absl::InternalError(
+        status = absl::InternalError(
             absl::StrCat("decoding ", examples_[plan_[b][j]].path, ": ", e.what()));
       }
-      lock.lock();
+      if (!lock.owns_lock()) lock.lock();
       Slot& slot = slots_[b];
-      if (img.ok()) {
-        if (item_shape_.empty()) item_shape_ = img->sizes().vec();
-        if (!slot.batch.defined()) {
-          std::vector<int64_t> shape = {static_cast<int64_t>(plan_[b].size())};
-          for (int64_t d : img->sizes()) shape.push_back(d);
-          slot.batch = torch::empty(shape, torch::kFloat);
-        }
-        if (img->sizes() != slot.batch.sizes().slice(1)) {
-          slot.status[j] =
-              absl::InternalError(absl::StrCat("image ", examples_[plan_[b][j]].path,
-                                               " has another shape than its batch"));
-        } else {
-          // Copy outside the lock: the row is this task's alone, and the slot is not
-          // moved before its last task finishes.
-          torch::Tensor row = slot.batch[static_cast<int64_t>(j)];
-          lock.unlock();
-          if (img->scalar_type() == torch::kFloat && img->is_contiguous()) {
-            // A plain memcpy: ATen's copy_ would start an intra-op thread team from
-            // each decoding thread.
-            std::memcpy(row.data_ptr<float>(), img->data_ptr<float>(),
-                        img->numel() * sizeof(float));
-          } else {
-            row.copy_(*img);
-          }
-          lock.lock();
-        }
-      } else {
-        slot.status[j] = img.status();
-      }
+      slot.status[j] = std::move(status);
       if (--slot.remaining == 0) done_cv_.notify_all();
     }
+  }
+
+  // Decodes item j of batch b into its row of the batch. Called with `lock` held and
+  // returns with it held (when it throws, in either state).
+  absl::Status Decode(int64_t b, size_t j, std::unique_lock<std::mutex>& lock) {
+    const Example& example = examples_[plan_[b][j]];
+    lock.unlock();
+    absl::StatusOr<torch::Tensor> img = source_->LoadImage(example);
+    lock.lock();
+    if (!img.ok()) return img.status();
+    Slot& slot = slots_[b];
+    if (item_shape_.empty()) item_shape_ = img->sizes().vec();
+    if (!slot.batch.defined()) {
+      std::vector<int64_t> shape = {static_cast<int64_t>(plan_[b].size())};
+      for (int64_t d : img->sizes()) shape.push_back(d);
+      slot.batch = torch::empty(shape, torch::kFloat);
+    }
+    if (img->sizes() != slot.batch.sizes().slice(1)) {
+      return absl::InternalError(
+          absl::StrCat("image ", example.path, " has another shape than its batch"));
+    }
+    // Copy outside the lock: the row is this task's alone, and the slot is not moved
+    // before its last task finishes.
+    torch::Tensor row = slot.batch[static_cast<int64_t>(j)];
+    lock.unlock();
+    if (img->scalar_type() == torch::kFloat && img->is_contiguous()) {
+      // A plain memcpy: ATen's copy_ would start an intra-op thread team from each
+      // decoding thread.
+      std::memcpy(row.data_ptr<float>(), img->data_ptr<float>(),
+                  img->numel() * sizeof(float));
+    } else {
+      row.copy_(*img);
+    }
+    lock.lock();
+    return absl::OkStatus();
   }
 
   const DatasetSource* source_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
 
@@ -55,9 +56,8 @@ absl::Status WriteCheckpointFile(const std::string& path, const TensorMap& tenso
   std::vector<char> bytes;
   try {
     bytes = torch::pickle_save(c10::IValue(dict));
-  } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat("serialising checkpoint ", path, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return ExceptionToStatus(e, absl::StrCat("serialising checkpoint ", path));
   }
   return WriteFileAtomically(path, std::string(bytes.begin(), bytes.end()));
 }
@@ -79,9 +79,10 @@ absl::StatusOr<TensorMap> ReadCheckpointFile(const std::string& path) {
       }
       out[entry.key().toStringRef()] = entry.value().toTensor();
     }
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("reading checkpoint ", path, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    // A file that does not unpickle is damaged, not a bug: DATA_LOSS with its path.
+    return ExceptionToStatus(e, absl::StrCat("reading checkpoint ", path),
+                             absl::StatusCode::kDataLoss);
   }
   return out;
 }

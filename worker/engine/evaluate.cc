@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/engine/collectives.h"
+#include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
 namespace {
@@ -65,12 +66,13 @@ absl::StatusOr<std::vector<SubsetCounts>> Evaluate(const ForwardFn& forward,
     counts[0].skipped += batch.skipped;
     if (!batch.images.defined() || batch.images.size(0) == 0) continue;
     torch::Tensor logits;
+    // Converted here, not at RunJob's boundary, so that the caller can name the
+    // dataset (torch_errors.h).
     try {
       AutocastScope autocast(options.precision);
       logits = forward(batch.images.to(options.device)).to(torch::kFloat);
-    } catch (const c10::Error& e) {
-      return absl::InternalError(
-          absl::StrCat("evaluation forward pass: ", e.what_without_backtrace()));
+    } catch (const std::exception& e) {
+      return ExceptionToStatus(e, "evaluation forward pass");
     }
     RIB_RETURN_IF_ERROR(
         CountCorrect(logits, batch.labels, batch.subsets, mask, options.subsets, &counts));

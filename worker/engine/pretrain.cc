@@ -20,6 +20,7 @@
 #include "worker/engine/model.h"
 #include "worker/engine/safetensors.h"
 #include "worker/engine/threads.h"
+#include "worker/engine/torch_errors.h"
 #include "worker/engine/trainer.h"
 #include "worker/engine/weights.h"
 
@@ -159,9 +160,12 @@ torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
   return (x * 2 - 1).clamp(-1.0, 1.0);
 }
 
-absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(const std::vector<PretrainRecipe>& recipes,
-                                                      const PretrainOptions& options,
-                                                      EventSink* sink) {
+namespace {
+
+// Pretrain without the boundary around its set-up.
+absl::StatusOr<std::vector<PretrainOutcome>> PretrainUnguarded(
+    const std::vector<PretrainRecipe>& recipes, const PretrainOptions& options,
+    EventSink* sink) {
   if (options.out_dir.empty()) return absl::InvalidArgumentError("no output folder");
   std::error_code ec;
   std::filesystem::create_directories(options.out_dir, ec);
@@ -184,81 +188,102 @@ absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(const std::vector<Pretrain
 
   std::vector<PretrainOutcome> outcomes;
   for (const PretrainRecipe& recipe : recipes) {
-    RIB_RETURN_IF_ERROR(ValidateName(recipe.name, "pre-training recipe name"));
-    if (recipe.augment != "none" && recipe.augment != "heavy") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("recipe ", recipe.name, ": unknown augment '", recipe.augment, "'"));
-    }
-    PretrainOutcome outcome;
-    outcome.name = recipe.name;
-    outcome.path = absl::StrCat(options.out_dir, "/", recipe.name, ".safetensors");
-    const std::string config_hash = Sha256Hex(PretrainConfigText(recipe, manifest.hash));
-    Classifier model{nullptr};
-    if (!options.force && std::filesystem::exists(outcome.path, ec)) {
-      auto cached = CachedConfigHash(outcome.path);
-      if (cached.ok() && *cached == config_hash) {
-        RIB_ASSIGN_OR_RETURN(model, LoadClassifier(recipe.arch, 10, outcome.path));
-        outcome.cached = true;
+    auto pretrain_one = [&]() -> absl::Status {
+      RIB_RETURN_IF_ERROR(ValidateName(recipe.name, "pre-training recipe name"));
+      if (recipe.augment != "none" && recipe.augment != "heavy") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "recipe ", recipe.name, ": unknown augment '", recipe.augment, "'"));
       }
-    }
-    if (!outcome.cached) {
-      if (train == nullptr) {
-        RIB_ASSIGN_OR_RETURN(train, data::OpenDataset("fmnist-train", data_options));
+      PretrainOutcome outcome;
+      outcome.name = recipe.name;
+      outcome.path = absl::StrCat(options.out_dir, "/", recipe.name, ".safetensors");
+      const std::string config_hash =
+          Sha256Hex(PretrainConfigText(recipe, manifest.hash));
+      Classifier model{nullptr};
+      if (!options.force && std::filesystem::exists(outcome.path, ec)) {
+        auto cached = CachedConfigHash(outcome.path);
+        if (cached.ok() && *cached == config_hash) {
+          RIB_ASSIGN_OR_RETURN(model, LoadClassifier(recipe.arch, 10, outcome.path));
+          outcome.cached = true;
+        }
       }
-      // A seeded subset of the pre-training set.
-      std::vector<data::Example> examples = train->examples();
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(recipe.seed));
-      torch::Tensor order = torch::randperm(static_cast<int64_t>(examples.size()), gen,
-                                            torch::kLong);
-      const int64_t n = recipe.train_examples > 0
-                            ? std::min<int64_t>(recipe.train_examples, examples.size())
-                            : static_cast<int64_t>(examples.size());
-      std::vector<data::Example> chosen;
-      auto order_acc = order.accessor<int64_t, 1>();
-      for (int64_t i = 0; i < n; ++i) chosen.push_back(examples[order_acc[i]]);
-      torch::Tensor images, labels;
-      RIB_RETURN_IF_ERROR(LoadAll(*train, chosen, &images, &labels));
+      if (!outcome.cached) {
+        if (train == nullptr) {
+          RIB_ASSIGN_OR_RETURN(train, data::OpenDataset("fmnist-train", data_options));
+        }
+        // A seeded subset of the pre-training set.
+        std::vector<data::Example> examples = train->examples();
+        auto gen =
+            at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(recipe.seed));
+        torch::Tensor order =
+            torch::randperm(static_cast<int64_t>(examples.size()), gen, torch::kLong);
+        const int64_t n = recipe.train_examples > 0
+                              ? std::min<int64_t>(recipe.train_examples, examples.size())
+                              : static_cast<int64_t>(examples.size());
+        std::vector<data::Example> chosen;
+        auto order_acc = order.accessor<int64_t, 1>();
+        for (int64_t i = 0; i < n; ++i) chosen.push_back(examples[order_acc[i]]);
+        torch::Tensor images, labels;
+        RIB_RETURN_IF_ERROR(LoadAll(*train, chosen, &images, &labels));
 
-      torch::manual_seed(static_cast<uint64_t>(recipe.seed));
-      RIB_ASSIGN_OR_RETURN(model, CreateModel(recipe.arch, 10));
-      TensorTrainData::Options data_opts;
-      data_opts.batch_size = recipe.batch_size;
-      data_opts.seed = recipe.seed;
-      data_opts.drop_last = true;
-      if (recipe.augment == "heavy") data_opts.augment = HeavyAugment;
-      TensorTrainData data(images, labels, data_opts);
-      MethodSpec ft{"ft", "ft"};
-      MethodContext context;
-      context.model = model;
-      context.mask = LabelMask::Identity(10);
-      context.data = &data;
-      RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
-                           TrainingMethod::Create(ft, context));
-      TrainOptions train_options;
-      train_options.config.optimizer = recipe.optimizer;
-      train_options.config.lr = recipe.lr;
-      train_options.config.epochs = recipe.epochs;
-      train_options.config.warmup_steps = recipe.warmup_steps;
-      train_options.config.weight_decay = recipe.weight_decay;
-      train_options.config.seed = recipe.seed;
-      train_options.config.precision = "fp32";
-      const absl::Time start = absl::Now();
-      RIB_LOG(INFO) << "pre-training " << recipe.name << " (" << recipe.arch << ", " << n
-                    << " images, " << recipe.epochs << " epochs, augment " << recipe.augment
-                    << ")";
-      RIB_RETURN_IF_ERROR(Train(method->setup(), data, train_options, sink).status());
-      RIB_RETURN_IF_ERROR(method->Finish());
-      outcome.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-      RIB_RETURN_IF_ERROR(SaveClassifier(
-          model, outcome.path,
-          {{"config_hash", config_hash}, {"arch", recipe.arch}, {"recipe", recipe.name}}));
-    }
-    RIB_ASSIGN_OR_RETURN(SubsetCounts counts, EvaluateVal(model, val_images, val_labels));
-    outcome.val_correct = counts.correct;
-    outcome.val_total = counts.total;
-    outcomes.push_back(outcome);
+        torch::manual_seed(static_cast<uint64_t>(recipe.seed));
+        RIB_ASSIGN_OR_RETURN(model, CreateModel(recipe.arch, 10));
+        TensorTrainData::Options data_opts;
+        data_opts.batch_size = recipe.batch_size;
+        data_opts.seed = recipe.seed;
+        data_opts.drop_last = true;
+        if (recipe.augment == "heavy") data_opts.augment = HeavyAugment;
+        TensorTrainData data(images, labels, data_opts);
+        MethodSpec ft{"ft", "ft"};
+        MethodContext context;
+        context.model = model;
+        context.mask = LabelMask::Identity(10);
+        context.data = &data;
+        RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
+                             TrainingMethod::Create(ft, context));
+        TrainOptions train_options;
+        train_options.config.optimizer = recipe.optimizer;
+        train_options.config.lr = recipe.lr;
+        train_options.config.epochs = recipe.epochs;
+        train_options.config.warmup_steps = recipe.warmup_steps;
+        train_options.config.weight_decay = recipe.weight_decay;
+        train_options.config.seed = recipe.seed;
+        train_options.config.precision = "fp32";
+        const absl::Time start = absl::Now();
+        RIB_LOG(INFO) << "pre-training " << recipe.name << " (" << recipe.arch << ", "
+                      << n << " images, " << recipe.epochs << " epochs, augment "
+                      << recipe.augment << ")";
+        RIB_RETURN_IF_ERROR(Train(method->setup(), data, train_options, sink).status());
+        RIB_RETURN_IF_ERROR(method->Finish());
+        outcome.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+        RIB_RETURN_IF_ERROR(SaveClassifier(model, outcome.path,
+                                           {{"config_hash", config_hash},
+                                            {"arch", recipe.arch},
+                                            {"recipe", recipe.name}}));
+      }
+      RIB_ASSIGN_OR_RETURN(SubsetCounts counts,
+                           EvaluateVal(model, val_images, val_labels));
+      outcome.val_correct = counts.correct;
+      outcome.val_total = counts.total;
+      outcomes.push_back(outcome);
+      return absl::OkStatus();
+    };
+    // Each recipe's LibTorch exception boundary (torch_errors.h), naming it.
+    RIB_RETURN_IF_ERROR(
+        TorchBoundary(absl::StrCat("pre-training ", recipe.name), pretrain_one));
   }
   return outcomes;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(
+    const std::vector<PretrainRecipe>& recipes, const PretrainOptions& options,
+    EventSink* sink) {
+  // The entry point's LibTorch exception boundary for the set-up (loading fmnist-val);
+  // each recipe has its own, naming it.
+  return TorchBoundary("pre-training",
+                       [&] { return PretrainUnguarded(recipes, options, sink); });
 }
 
 }  // namespace rib::engine

@@ -20,6 +20,7 @@
 #include "worker/engine/precision.h"
 #include "worker/engine/safetensors.h"
 #include "worker/engine/threads.h"
+#include "worker/engine/torch_errors.h"
 #include "worker/engine/trainer.h"
 #include "worker/engine/weights.h"
 
@@ -196,10 +197,9 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
-                                 EventSink* sink) {
+// RunJob without its exception boundary.
+absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions& options,
+                                          EventSink* sink) {
   RIB_RETURN_IF_ERROR(ValidateMethod(spec.method));
   RIB_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
   const int world = GroupSize(options.group);
@@ -337,6 +337,17 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
   RIB_RETURN_IF_ERROR(EvaluateAll(spec, options, data_options, forward, model->num_classes(),
                                   device, sink, &result.results));
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
+                                 EventSink* sink) {
+  // The job's one LibTorch exception boundary (torch_errors.h).
+  const std::string job =
+      absl::StrCat("job ", spec.model.name, "/", spec.method.name,
+                   spec.finetune_dataset.empty() ? "" : "/", spec.finetune_dataset);
+  return TorchBoundary(job, [&] { return RunJobUnguarded(spec, options, sink); });
 }
 
 }  // namespace rib::engine

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -13,6 +14,7 @@
 #include "worker/engine/collectives.h"
 #include "worker/engine/precision.h"
 #include "worker/engine/schedule.h"
+#include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
 namespace {
@@ -185,11 +187,20 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
     RIB_LOG(INFO) << "resumed from " << options.resume_checkpoint << " at step " << step
                   << " (epoch " << epochs_done << ")";
   }
+  // The state the optimiser does not update: frozen weights and buffers.
+  std::vector<torch::Tensor> untrained_state;
+  {
+    std::set<const c10::TensorImpl*> trained;
+    for (const auto& p : params) trained.insert(p.unsafeGetTensorImpl());
+    for (const auto& [name, t] : setup.state) {
+      if (!trained.count(t.unsafeGetTensorImpl())) untrained_state.push_back(t.detach());
+    }
+  }
   {
     // Every rank starts from rank 0's weights (and, after a resume, its state).
     std::vector<torch::Tensor> state;
     for (const auto& [name, t] : setup.state) state.push_back(t.detach());
-    RIB_RETURN_IF_ERROR(BroadcastFromRank0(options.group, state));
+    RIB_RETURN_IF_ERROR(Broadcast(options.group, state, /*root=*/0));
   }
 
   TrainSummary summary;
@@ -212,6 +223,8 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       batch.labels = batch.labels.to(options.device);
       optimizer.zero_grad();
       const int64_t local_n = batch.images.size(0);
+      // A throw inside the step (a shape mismatch, out of memory) becomes a status
+      // naming the step; RunJob's boundary adds the job (torch_errors.h).
       try {
         torch::Tensor loss;
         if (local_n > 0) {
@@ -241,7 +254,8 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
           }
           scaler.Scale(loss).backward();
         }
-        RIB_RETURN_IF_ERROR(AllReduceGradients(options.group, params));
+        RIB_RETURN_IF_ERROR(
+            AllReduceGradients(options.group, params, options.bucket_bytes));
         if (scaler.UnscaleAndCheck(params)) {
           optimizer.step();
           if (setup.after_step) {
@@ -251,9 +265,10 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
         }
         window_loss += value;
         ++window_steps;
-      } catch (const c10::Error& e) {
-        return absl::InternalError(absl::StrCat("training step ", step + 1, ": ",
-                                                e.what_without_backtrace()));
+      } catch (const std::exception& e) {
+        return ExceptionToStatus(
+            e, absl::StrCat("training step ", step + 1, " of ", total_steps, " (epoch ",
+                            epoch + 1, ")"));
       }
       ++step;
       if (sink != nullptr && step % options.progress_every == 0) {
@@ -269,6 +284,11 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       }
       window_loss = 0.0, window_steps = 0;
     }
+    // Buffers (batch-norm statistics) follow each rank's own shard; rank 0's are the
+    // ones saved, so every rank takes them and evaluates the saved model (as DDP's
+    // broadcast_buffers, which keeps rank 0's). The trainable tensors are already in
+    // step (same averaged gradients on the same weights).
+    RIB_RETURN_IF_ERROR(Broadcast(options.group, untrained_state, /*root=*/0));
     epochs_done = epoch + 1;
     if (!options.checkpoint_dir.empty() && GroupRank(options.group) == 0) {
       const std::string path =

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
 #include "worker/engine/batches.h"
+#include "worker/engine/collectives.h"
 #include "worker/engine/events.h"
 
 namespace rib::dist {
@@ -58,8 +59,12 @@ struct TrainOptions {
   // Checkpoint to resume from ("" = start fresh).
   std::string resume_checkpoint;
   // nullptr = single process. Otherwise rank 0's state is broadcast first, gradients
-  // are averaged after backward and reported losses are averaged.
+  // are averaged after backward (collectives.h), reported losses are averaged, and at
+  // each epoch's end every rank takes rank 0's untrained state (batch-norm buffers).
   dist::ProcessGroup* group = nullptr;
+  // Largest flattened all-reduce of gradients, in bytes (collectives.h). Default: DDP's
+  // 25 MiB; smaller buckets mean more, smaller collectives per step.
+  int64_t bucket_bytes = kDefaultBucketBytes;
   // Progress events every this many steps (and at each epoch end).
   int64_t progress_every = 20;
 };
@@ -73,7 +78,9 @@ struct TrainSummary {
 // Runs the loop until config.epochs epochs or config.max_steps steps.
 // Errors: INVALID_ARGUMENT for a bad config or a non-finite loss (the message names the
 // step and epoch); FAILED_PRECONDITION when the resume checkpoint does not match the
-// setup (names, shapes, schedule); the status of a failed data read or collective.
+// setup (names, shapes, schedule); the status of a failed data read or collective;
+// INTERNAL (RESOURCE_EXHAUSTED when out of memory) for an exception LibTorch throws
+// inside a step, "training step <n> of <total> (epoch <e>): <its first line>".
 absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
                                    const TrainOptions& options, EventSink* sink);
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
 namespace {
@@ -81,20 +82,16 @@ std::vector<std::pair<std::string, Offered>> Describe(const NamedTensors& tensor
   return out;
 }
 
-// Copies after a successful check: nothing can fail by now except torch itself.
+// Copies after a successful check: nothing can fail by now except torch itself, which
+// throws to the entry point's boundary (torch_errors.h).
 absl::Status CopyInto(const NamedTensors& expected,
-                      const std::unordered_map<std::string, torch::Tensor>& values,
-                      const std::string& source) {
-  try {
-    torch::NoGradGuard no_grad;
-    for (const auto& [name, target] : expected) {
-      auto it = values.find(name);
-      if (it == values.end()) continue;  // an optional buffer
-      torch::Tensor dst = target;
-      dst.copy_(it->second);
-    }
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(source, ": copying weights failed: ", e.what()));
+                      const std::unordered_map<std::string, torch::Tensor>& values) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, target] : expected) {
+    auto it = values.find(name);
+    if (it == values.end()) continue;  // an optional buffer
+    torch::Tensor dst = target;
+    dst.copy_(it->second);
   }
   return absl::OkStatus();
 }
@@ -121,12 +118,10 @@ absl::StatusOr<torch::jit::Module> LoadJit(const std::string& path) {
     torch::jit::Module module = torch::jit::load(path, torch::kCPU);
     module.eval();
     return module;
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a loadable TorchScript file: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a loadable TorchScript file: ", e.what()));
+    // Bad input, not a bug: INVALID_ARGUMENT naming the file.
+    return ExceptionToStatus(e, absl::StrCat(path, ": not a loadable TorchScript file"),
+                             absl::StatusCode::kInvalidArgument);
   }
 }
 
@@ -175,7 +170,7 @@ absl::Status LoadModuleState(torch::nn::Module& module, const NamedTensors& tens
   RIB_RETURN_IF_ERROR(CheckNames(expected, Describe(tensors), source));
   std::unordered_map<std::string, torch::Tensor> values;
   for (const auto& [name, t] : tensors) values[name] = t;
-  return CopyInto(expected, values, source);
+  return CopyInto(expected, values);
 }
 
 absl::Status LoadSafetensorsInto(torch::nn::Module& module, const std::string& path) {
@@ -195,22 +190,17 @@ absl::Status LoadSafetensorsInto(torch::nn::Module& module, const std::string& p
   for (const auto& e : reader->header().entries) {
     RIB_ASSIGN_OR_RETURN(values[e.name], reader->Read(e));
   }
-  return CopyInto(expected, values, path);
+  return CopyInto(expected, values);
 }
 
 absl::Status LoadTorchScriptInto(torch::nn::Module& module, const std::string& path) {
   RIB_ASSIGN_OR_RETURN(torch::jit::Module jit, LoadJit(path));
   NamedTensors tensors;
-  try {
-    for (const auto& p : jit.named_parameters(/*recurse=*/true)) {
-      tensors.emplace_back(p.name, p.value);
-    }
-    for (const auto& b : jit.named_buffers(/*recurse=*/true)) {
-      tensors.emplace_back(b.name, b.value);
-    }
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": cannot list TorchScript parameters: ", e.what_without_backtrace()));
+  for (const auto& p : jit.named_parameters(/*recurse=*/true)) {
+    tensors.emplace_back(p.name, p.value);
+  }
+  for (const auto& b : jit.named_buffers(/*recurse=*/true)) {
+    tensors.emplace_back(b.name, b.value);
   }
   return LoadModuleState(module, tensors, path);
 }
@@ -237,14 +227,9 @@ absl::StatusOr<Classifier> LoadClassifier(const std::string& arch, int64_t num_c
 absl::Status SaveClassifier(const Classifier& model, const std::string& path,
                             const std::map<std::string, std::string>& metadata) {
   NamedTensors state;
-  try {
-    for (auto& [name, t] : ModuleState(*model)) {
-      state.emplace_back(name, t.is_floating_point() ? t.detach().to(torch::kFloat32)
-                                                     : t.detach());
-    }
-  } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat(path, ": cannot gather weights: ", e.what_without_backtrace()));
+  for (auto& [name, t] : ModuleState(*model)) {
+    state.emplace_back(
+        name, t.is_floating_point() ? t.detach().to(torch::kFloat32) : t.detach());
   }
   std::map<std::string, std::string> meta = metadata;
   meta.emplace("format", "pt");

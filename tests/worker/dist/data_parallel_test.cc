@@ -1,7 +1,9 @@
 // DESIGN §6: with the same global batch, N ranks and one rank produce the same weights.
-// Two real Gloo rank processes train TinyMlp (each on its half of every global batch,
-// gradients averaged by AllReduceGradients, initial weights from rank 0's broadcast);
-// the test process trains the same model alone on the whole batches.
+// Two real Gloo rank processes train TinyMlp through the product's trainer
+// (engine::Train: each rank on its half of every global batch, gradients averaged by
+// engine::AllReduceGradients, initial weights from rank 0's broadcast); the test
+// process trains the same model alone on the whole batches. So the test fails when the
+// trainer's averaging or broadcast is broken.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -14,9 +16,9 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/dist/dist_test_model.h"
-#include "worker/dist/gradients.h"
 #include "worker/dist/launcher.h"
 #include "worker/dist/process_group.h"
+#include "worker/engine/collectives.h"
 
 namespace rib::dist {
 namespace {
@@ -101,7 +103,7 @@ TEST(DataParallelTest, AllReduceGradientsIsANoOpForOneRank) {
   loss.backward();
   const torch::Tensor before = model->fc1->weight.grad().clone();
   std::unique_ptr<ProcessGroup> one = CreateSingleProcessGroup();
-  EXPECT_THAT(AllReduceGradients(*model, *one), IsOk());
+  EXPECT_THAT(engine::AllReduceGradients(one.get(), model->parameters()), IsOk());
   EXPECT_TRUE(torch::equal(model->fc1->weight.grad(), before));
   EXPECT_FALSE(model->unused->weight.grad().defined());
 }

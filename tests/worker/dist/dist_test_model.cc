@@ -2,8 +2,10 @@
 
 #include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "worker/dist/gradients.h"
+#include "worker/engine/batches.h"
+#include "worker/engine/trainer.h"
 
 namespace rib::dist::testing {
 
@@ -31,23 +33,43 @@ absl::StatusOr<std::vector<torch::Tensor>> Train(const TrainOptions& options,
 
   torch::manual_seed(options.init_seed);
   TinyMlp model;
-  RIB_RETURN_IF_ERROR(BroadcastParameters(*model, group, /*root=*/0));
-  torch::optim::SGD optimizer(
-      model->parameters(),
-      torch::optim::SGDOptions(options.lr).momentum(options.momentum));
+  engine::TrainSetup setup;
+  for (const auto& p : model->named_parameters()) {
+    setup.state.emplace_back(p.key(), p.value());
+    if (p.value().requires_grad()) setup.trainable.emplace_back(p.key(), p.value());
+  }
+  for (const auto& b : model->named_buffers())
+    setup.state.emplace_back(b.key(), b.value());
+  setup.loss = [&](const engine::Batch& batch) {
+    return torch::nn::functional::cross_entropy(model->forward(batch.images),
+                                                batch.labels);
+  };
+  setup.set_mode = [&] { model->train(); };
 
-  const Shard shard = ShardRange(options.global_batch, group.rank(), group.size());
-  for (int step = 0; step < options.steps; ++step) {
-    const int64_t start = (step * options.global_batch) % kSamples;
-    torch::Tensor x = inputs.narrow(0, start, options.global_batch)
-                          .narrow(0, shard.begin, shard.end - shard.begin);
-    torch::Tensor y = labels.narrow(0, start, options.global_batch)
-                          .narrow(0, shard.begin, shard.end - shard.begin);
-    optimizer.zero_grad();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), y);
-    loss.backward();
-    RIB_RETURN_IF_ERROR(AllReduceGradients(*model, group, options.bucket_bytes));
-    optimizer.step();
+  engine::TensorTrainData::Options data_options;
+  data_options.batch_size = options.global_batch;
+  data_options.shuffle = false;
+  data_options.rank = group.rank();
+  data_options.world_size = group.size();
+  engine::TensorTrainData data(inputs, labels, data_options);
+
+  engine::TrainOptions train;
+  train.config.lr = options.lr;
+  train.config.momentum = options.momentum;
+  train.config.weight_decay = 0;
+  train.config.warmup_steps = 0;
+  train.config.schedule = "constant";
+  train.config.precision = "fp32";
+  train.config.max_steps = options.steps;
+  train.config.epochs = static_cast<int>((options.steps + data.steps_per_epoch() - 1) /
+                                         data.steps_per_epoch());
+  train.group = &group;
+  train.bucket_bytes = static_cast<int64_t>(options.bucket_bytes);
+  RIB_ASSIGN_OR_RETURN(engine::TrainSummary summary,
+                       engine::Train(setup, data, train, /*sink=*/nullptr));
+  if (summary.steps != options.steps) {
+    return absl::InternalError(
+        absl::StrCat("trained ", summary.steps, " steps, not ", options.steps));
   }
   std::vector<torch::Tensor> out;
   for (const auto& p : model->named_parameters())

@@ -1,6 +1,6 @@
 // A small model and synthetic dataset shared by the data-parallel test and the rank
 // helper binary, so one rank in the test process and N rank processes run exactly the
-// same training code.
+// same training code: the product's trainer (engine::Train) and its collectives.
 #ifndef RIB_TESTS_WORKER_DIST_DIST_TEST_MODEL_H_
 #define RIB_TESTS_WORKER_DIST_DIST_TEST_MODEL_H_
 
@@ -16,8 +16,8 @@
 
 namespace rib::dist::testing {
 
-// 2-layer MLP (8 -> 16 -> 4) plus the cases AllReduceGradients must skip: a frozen
-// parameter used in forward (requires_grad false), a layer never used in forward
+// 2-layer MLP (8 -> 16 -> 4) plus the cases engine::AllReduceGradients must skip: a
+// frozen parameter used in forward (requires_grad false), a layer never used in forward
 // (undefined grad), and a buffer (broadcast but not trained).
 struct TinyMlpImpl : torch::nn::Module {
   TinyMlpImpl();
@@ -33,7 +33,7 @@ TORCH_MODULE(TinyMlp);
 
 struct TrainOptions {
   // Initial weights come from torch::manual_seed(init_seed); ranks pass different
-  // seeds to show that BroadcastParameters makes them equal.
+  // seeds to show that the trainer's broadcast makes them equal.
   uint64_t init_seed = 1;
   int steps = 12;
   int64_t global_batch = 16;
@@ -43,10 +43,11 @@ struct TrainOptions {
   size_t bucket_bytes = 256;
 };
 
-// Trains a fresh TinyMlp on the fixed synthetic dataset (seeded, 96 samples): every
-// step takes the next global batch and this rank's ShardRange of it, mean
-// cross-entropy, backward, AllReduceGradients, SGD step. Returns the final parameters
-// and buffers in named order.
+// Trains a fresh TinyMlp on the fixed synthetic dataset (seeded, 96 samples) with
+// engine::Train over `group`: rank 0's state broadcast first, then every step takes the
+// next global batch (no shuffling) and this rank's shard of it, mean cross-entropy,
+// backward, the trainer's gradient averaging, SGD step (constant lr, no warm-up).
+// Returns the final parameters and buffers in named order.
 absl::StatusOr<std::vector<torch::Tensor>> Train(const TrainOptions& options,
                                                  ProcessGroup& group);
 

@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
-#include "worker/dist/gradients.h"
+#include "worker/engine/collectives.h"
 
 namespace rib::dist {
 namespace {
@@ -36,7 +36,7 @@ TEST(InProcessGroupTest, ThreeRanksAllReduceBroadcastAndCounts) {
   auto groups = CreateInProcessGroups(3);
   ASSERT_EQ(groups.size(), 3u);
   std::vector<std::vector<torch::Tensor>> sums(3), bcasts(3);
-  std::vector<std::vector<int64_t>> counts(3);
+  std::vector<std::vector<torch::Tensor>> counts(3);
   auto statuses = RunRanks(groups, [&](int r, ProcessGroup& g) -> absl::Status {
     EXPECT_EQ(g.rank(), r);
     EXPECT_EQ(g.size(), 3);
@@ -47,58 +47,16 @@ TEST(InProcessGroupTest, ThreeRanksAllReduceBroadcastAndCounts) {
     bcasts[r] = {torch::full({3}, 100.0 + r)};
     RIB_RETURN_IF_ERROR(g.Broadcast(bcasts[r], 2));
     RIB_RETURN_IF_ERROR(g.Barrier());
-    counts[r] = {r, 1, 1000};
-    return AllReduceCounts(counts[r], g);
+    counts[r] = {torch::tensor({int64_t{r}, int64_t{1}, int64_t{1000}})};
+    return engine::AllReduceSum(&g, counts[r]);
   });
   for (int r = 0; r < 3; ++r) {
     ASSERT_THAT(statuses[r], IsOk());
     EXPECT_TRUE(torch::equal(sums[r][0], torch::tensor({6.0, 60.0})));
     EXPECT_TRUE(torch::equal(sums[r][1], torch::full({2}, 3, torch::kInt64)));
     EXPECT_TRUE(torch::equal(bcasts[r][0], torch::full({3}, 102.0)));
-    EXPECT_EQ(counts[r], (std::vector<int64_t>{3, 3, 3000}));
-  }
-}
-
-TEST(InProcessGroupTest, AllReduceGradientsAveragesAcrossRanks) {
-  auto groups = CreateInProcessGroups(2);
-  std::vector<torch::nn::Linear> models;
-  for (int r = 0; r < 2; ++r) models.emplace_back(torch::nn::Linear(3, 2));
-  for (int r = 0; r < 2; ++r) {
-    torch::NoGradGuard no_grad;
-    models[r]->weight.fill_(0.5);
-    models[r]->bias.fill_(0);
-  }
-  // d(sum(W x))/dW = rows of x: rank 0 uses x = (1,2,3), rank 1 x = (3,2,1).
-  const std::vector<torch::Tensor> xs{torch::tensor({{1.0f, 2.0f, 3.0f}}),
-                                      torch::tensor({{3.0f, 2.0f, 1.0f}})};
-  auto statuses = RunRanks(groups, [&](int r, ProcessGroup& g) {
-    models[r]->forward(xs[r]).sum().backward();
-    return AllReduceGradients(*models[r], g, /*bucket_bytes=*/8);
-  });
-  for (int r = 0; r < 2; ++r) {
-    ASSERT_THAT(statuses[r], IsOk());
-    EXPECT_TRUE(torch::allclose(models[r]->weight.grad(),
-                                torch::tensor({{2.0f, 2.0f, 2.0f}, {2.0f, 2.0f, 2.0f}})));
-    EXPECT_TRUE(torch::allclose(models[r]->bias.grad(), torch::tensor({1.0f, 1.0f})));
-  }
-}
-
-TEST(InProcessGroupTest, BroadcastParametersCopiesRootWeightsAndBuffers) {
-  auto groups = CreateInProcessGroups(2);
-  std::vector<torch::nn::BatchNorm1d> models;
-  for (int r = 0; r < 2; ++r) {
-    models.emplace_back(torch::nn::BatchNorm1d(4));
-    torch::NoGradGuard no_grad;
-    models[r]->weight.fill_(r + 1.0);
-    models[r]->running_mean.fill_(10.0 * (r + 1));
-  }
-  auto statuses = RunRanks(groups, [&](int r, ProcessGroup& g) {
-    return BroadcastParameters(*models[r], g, 1);
-  });
-  for (int r = 0; r < 2; ++r) {
-    ASSERT_THAT(statuses[r], IsOk());
-    EXPECT_TRUE(torch::equal(models[r]->weight, torch::full({4}, 2.0f)));
-    EXPECT_TRUE(torch::equal(models[r]->running_mean, torch::full({4}, 20.0f)));
+    EXPECT_TRUE(torch::equal(counts[r][0],
+                             torch::tensor({int64_t{3}, int64_t{3}, int64_t{3000}})));
   }
 }
 

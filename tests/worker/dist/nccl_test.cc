@@ -14,9 +14,9 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/dist/collectives_expectation.h"
-#include "worker/dist/gradients.h"
 #include "worker/dist/launcher.h"
 #include "worker/dist/process_group.h"
+#include "worker/engine/collectives.h"
 
 namespace rib::dist {
 namespace {
@@ -44,9 +44,9 @@ TEST(NcclProcessGroupTest, GroupOfOneRunsCollectivesOnTheGpu) {
   EXPECT_TRUE(torch::equal(t[0].cpu(), torch::tensor({1.5f, -2.0f})));
   EXPECT_THAT(group->Broadcast(t, 0), IsOk());
   EXPECT_THAT(group->Barrier(), IsOk());
-  std::vector<int64_t> counts{7, 9};
-  EXPECT_THAT(AllReduceCounts(counts, *group), IsOk());
-  EXPECT_EQ(counts, (std::vector<int64_t>{7, 9}));
+  torch::Tensor counts = torch::tensor({int64_t{7}, int64_t{9}});
+  EXPECT_THAT(engine::AllReduceSum(group.get(), {counts}), IsOk());
+  EXPECT_TRUE(torch::equal(counts, torch::tensor({int64_t{7}, int64_t{9}})));
 }
 
 TEST(NcclProcessGroupTest, OneRankPerGpuCollectives) {

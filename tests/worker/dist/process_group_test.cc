@@ -16,8 +16,8 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/dist/collectives_expectation.h"
-#include "worker/dist/gradients.h"
 #include "worker/dist/launcher.h"
+#include "worker/engine/collectives.h"
 
 namespace rib::dist {
 namespace {
@@ -49,20 +49,9 @@ TEST(SingleProcessGroupTest, CollectivesLeaveValuesUnchanged) {
   std::vector<torch::Tensor> undefined{torch::Tensor()};
   EXPECT_THAT(group->AllReduceSum(undefined),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  std::vector<int64_t> counts{3, 4};
-  EXPECT_THAT(AllReduceCounts(counts, *group), IsOk());
-  EXPECT_EQ(counts, (std::vector<int64_t>{3, 4}));
-}
-
-TEST(ShardRangeTest, CoversAllItemsWithSizesDifferingByAtMostOne) {
-  EXPECT_EQ(ShardRange(10, 0, 3).begin, 0);
-  EXPECT_EQ(ShardRange(10, 0, 3).end, 4);
-  EXPECT_EQ(ShardRange(10, 1, 3).begin, 4);
-  EXPECT_EQ(ShardRange(10, 1, 3).end, 7);
-  EXPECT_EQ(ShardRange(10, 2, 3).begin, 7);
-  EXPECT_EQ(ShardRange(10, 2, 3).end, 10);
-  EXPECT_EQ(ShardRange(2, 2, 3).end - ShardRange(2, 2, 3).begin, 0);
-  EXPECT_EQ(ShardRange(5, 3, 3).end, 0);  // invalid rank: empty
+  torch::Tensor counts = torch::tensor({int64_t{3}, int64_t{4}});
+  EXPECT_THAT(engine::AllReduceSum(group.get(), {counts}), IsOk());
+  EXPECT_TRUE(torch::equal(counts, torch::tensor({int64_t{3}, int64_t{4}})));
 }
 
 TEST(RendezvousOptionsFromEnvTest, ParsesAndRejects) {

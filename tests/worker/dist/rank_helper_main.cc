@@ -1,7 +1,8 @@
 // dist_rank_helper: a rank process for the dist tests, started through RankGroup.
 //   dist_rank_helper train OUT_DIR STEPS GLOBAL_BATCH
-//       joins the group, trains TinyMlp (init seed 100 + rank, so only the broadcast
-//       makes ranks agree), saves the weights to OUT_DIR/rank<N>.pt.
+//       joins the group, trains TinyMlp through engine::Train (init seed 100 + rank, so
+//       only the trainer's broadcast makes ranks agree), saves the weights to
+//       OUT_DIR/rank<N>.pt.
 //   dist_rank_helper collectives OUT_DIR
 //       all-reduce, broadcast (root: the last rank), barrier and count sums; writes
 //       what it got to OUT_DIR/rank<N>.txt. $RIB_TEST_BACKEND picks gloo or nccl.
@@ -20,9 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/worker/dist/dist_test_model.h"
-#include "worker/dist/gradients.h"
 #include "worker/dist/launcher.h"
 #include "worker/dist/process_group.h"
+#include "worker/engine/collectives.h"
 
 namespace rib::dist {
 namespace {
@@ -108,8 +109,13 @@ int Main(int argc, char** argv) {
     if (absl::Status s = g.Broadcast(bcast, /*root=*/g.size() - 1); !s.ok())
       return Fail(s);
     if (absl::Status s = g.Barrier(); !s.ok()) return Fail(s);
-    std::vector<int64_t> counts{rank, 1, 1000};
-    if (absl::Status s = AllReduceCounts(counts, g); !s.ok()) return Fail(s);
+    // Evaluation counts are summed as the engine sums them (a CPU int64 tensor).
+    torch::Tensor count_tensor =
+        torch::tensor({int64_t{rank}, int64_t{1}, int64_t{1000}});
+    if (absl::Status s = engine::AllReduceSum(&g, {count_tensor}); !s.ok())
+      return Fail(s);
+    std::vector<int64_t> counts(count_tensor.data_ptr<int64_t>(),
+                                count_tensor.data_ptr<int64_t>() + count_tensor.numel());
     std::ofstream out(absl::StrCat(argv[2], "/rank", rank, ".txt"));
     out << "sum0=" << Join(reduce[0]) << "\n"
         << "sum1=" << Join(reduce[1]) << "\n"

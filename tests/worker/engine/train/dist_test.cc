@@ -1,6 +1,6 @@
 // Data parallelism over an in-process group: N ranks with the same global batch give
-// the weights of one rank (DESIGN §6), rank 0's weights are broadcast first, and
-// evaluation counts are summed.
+// the weights of one rank (DESIGN §6), rank 0's weights are broadcast first, batch-norm
+// buffers are kept in step, and evaluation counts are summed.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -31,8 +31,8 @@ TrainingConfig Config() {
 }
 
 // Trains with ft on `world` ranks; model of rank r is initialised from seed 10 + r
-// (only rank 0's initial weights may matter).
-std::vector<TensorMap> TrainRanks(int world) {
+// (only rank 0's initial weights may matter). `norm`: with TinyClassifier's batch norm.
+std::vector<TensorMap> TrainRanks(int world, bool norm = false) {
   // 44 = 5 full batches of 8 + a partial one. Not a structured binding: the lambda
   // below captures them, which C++17 allows only for variables.
   const std::pair<torch::Tensor, torch::Tensor> tiny = TinyData(44, 4);
@@ -41,7 +41,7 @@ std::vector<TensorMap> TrainRanks(int world) {
   std::vector<TinyClassifier> models;
   for (int r = 0; r < world; ++r) {
     torch::manual_seed(10 + r);
-    models.push_back(TinyClassifier(3, /*norm=*/false));
+    models.push_back(TinyClassifier(3, norm));
   }
   auto groups = world > 1 ? dist::CreateInProcessGroups(world)
                           : std::vector<std::unique_ptr<dist::ProcessGroup>>();
@@ -88,6 +88,19 @@ TEST(DistTest, TwoRanksMatchOneRank) {
     EXPECT_TRUE(torch::allclose(two[0].at(name), t, 1e-5, 1e-6))
         << name << " max diff " << (two[0].at(name) - t).abs().max().item<double>();
   }
+}
+
+// Batch-norm statistics follow each rank's own shard during an epoch; at its end every
+// rank takes rank 0's (the ones saved), so all ranks evaluate the saved model.
+TEST(DistTest, BatchNormBuffersAreKeptInStepAcrossRanks) {
+  std::vector<TensorMap> two = TrainRanks(2, /*norm=*/true);
+  ASSERT_EQ(two.size(), 2u);
+  ASSERT_TRUE(two[0].count("norm.running_mean"));
+  for (const auto& [name, t] : two[0]) {
+    EXPECT_TRUE(torch::equal(t, two[1].at(name))) << name;
+  }
+  // The statistics were updated (not compared as two untouched initial buffers).
+  EXPECT_GT(two[0].at("norm.running_mean").abs().max().item<double>(), 1e-3);
 }
 
 TEST(DistTest, EvaluationCountsAreSummedOverRanks) {
