@@ -327,18 +327,6 @@ Preprocessing DefaultPreprocessing(absl::string_view arch) {
   return p;
 }
 
-std::string FormatCanonicalNumber(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  if (value == 0) return "0";  // also -0
-  char buf[40];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
-  return buf;
-}
-
 // ---- Canonical JSON and hash ---------------------------------------------------------
 
 std::string CanonicalJobJson(const JobSpec& spec) {

@@ -77,6 +77,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/job_spec.h"
+#include "common/json.h"  // FormatCanonicalNumber
 
 namespace rib {
 
@@ -178,11 +179,6 @@ absl::StatusOr<std::map<std::string, std::string>> CanonicalMethodParams(
 // mean/std; otherwise timm ViT: crop 0.9, mean = std = 0.5. image_size is 224 unless
 // the arch names another size ("..._384").
 Preprocessing DefaultPreprocessing(absl::string_view arch);
-
-// Shortest decimal text that reads back as exactly `value` ("0.1", "1", "1e-05"):
-// the one number format of canonical JSON and canonical params. "nan"/"inf"/"-inf" for
-// non-finite values (never produced by a validated spec).
-std::string FormatCanonicalNumber(double value);
 
 }  // namespace rib
 
