@@ -7,9 +7,9 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
-#include "server/storage/job_spec_codec.h"
 #include "server/storage/postgres/pg_util.h"
 #include "server/storage/repository_util.h"
+#include "spec/job_json.h"
 
 namespace rib::storage {
 namespace {
@@ -59,7 +59,7 @@ absl::StatusOr<Job> RowToJob(const pqxx::row& r) {
   j.sweep_id = r[1].as<std::string>();
   j.key = r[2].as<std::string>();
   j.hash = r[3].as<std::string>();
-  absl::StatusOr<JobSpec> spec = DecodeJobSpec(r[4].as<std::string>());
+  absl::StatusOr<JobSpec> spec = rib::spec::JobSpecFromJson(r[4].as<std::string>());
   if (!spec.ok()) {
     return absl::DataLossError(absl::StrCat("job ", j.id, ": ", spec.status().message()));
   }
@@ -395,11 +395,12 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
               " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::text[], $10, $11, $12,"
               " NULLIF($13, ''), $14, $15, $16, $17, $18::timestamptz, $18::timestamptz)"
               " RETURNING id",
-              out.sweep_id, nj.key, nj.hash, EncodeJobSpec(nj.spec), nj.spec.model.name,
-              nj.spec.method.name, nj.spec.method.kind, nj.spec.finetune_dataset,
-              ArrayLiteral(internal::JobDatasets(nj.spec)), nj.spec.devices,
-              JobStateName(state), in.max_attempts, reused_from, final_weights,
-              in.priority, in.owner, reused_from.empty() ? 0.0 : 1.0, TimeParam(now));
+              out.sweep_id, nj.key, nj.hash, rib::spec::JobSpecToJson(nj.spec),
+              nj.spec.model.name, nj.spec.method.name, nj.spec.method.kind,
+              nj.spec.finetune_dataset, ArrayLiteral(internal::JobDatasets(nj.spec)),
+              nj.spec.devices, JobStateName(state), in.max_attempts, reused_from,
+              final_weights, in.priority, in.owner, reused_from.empty() ? 0.0 : 1.0,
+              TimeParam(now));
           const std::string id = r[0].as<std::string>();
           for (const std::string& dep : nj.depends_on) {
             tx.exec_params("INSERT INTO job_deps (job_id, depends_on) VALUES ($1, $2)",
@@ -690,7 +691,7 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     lease.job_id = id;
     lease.attempt = r[0].as<int>();
     lease.hash = r[1].as<std::string>();
-    RIB_ASSIGN_OR_RETURN(lease.spec, DecodeJobSpec(r[2].as<std::string>()));
+    RIB_ASSIGN_OR_RETURN(lease.spec, rib::spec::JobSpecFromJson(r[2].as<std::string>()));
     lease.resume_checkpoint = r[3].as<std::string>();
     return std::optional<domain::Lease>(std::move(lease));
   });

@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "common/status_macros.h"
-#include "common/sweep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/sweep.h"
 #include "tests/testing/status_matchers.h"
 
-namespace rib {
+namespace rib::spec {
 namespace {
 
 using ::rib::testing::StatusIs;
@@ -397,4 +397,4 @@ TEST(CanonicalJobJson, EscapesStrings) {
 }
 
 }  // namespace
-}  // namespace rib
+}  // namespace rib::spec
