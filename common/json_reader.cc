@@ -294,31 +294,6 @@ class Parser {
 
 }  // namespace
 
-const JsonValue* JsonValue::Get(absl::string_view key) const {
-  for (const auto& [k, v] : object) {
-    if (k == key) return &v;
-  }
-  return nullptr;
-}
-
-const char* JsonTypeName(JsonValue::Type type) {
-  switch (type) {
-    case JsonValue::Type::kNull:
-      return "null";
-    case JsonValue::Type::kBool:
-      return "a boolean";
-    case JsonValue::Type::kNumber:
-      return "a number";
-    case JsonValue::Type::kString:
-      return "a string";
-    case JsonValue::Type::kArray:
-      return "an array";
-    case JsonValue::Type::kObject:
-      return "an object";
-  }
-  return "?";
-}
-
 absl::StatusOr<JsonValue> ParseJson(absl::string_view text) {
   return Parser(text).ParseDocument();
 }

@@ -11,8 +11,8 @@
 // Numbers keep their literal text, so a caller can read an int64 (a safetensors offset)
 // exactly; `number` holds the nearest double as well (±inf when out of range).
 //
-// Thread-safety: the functions are pure and thread-safe. A JsonValue owns its children
-// and is an ordinary value type.
+// Thread-safety: the functions are pure and thread-safe. JsonValue (common/json.h) is
+// the value type the reader returns and the writer takes.
 #ifndef RIB_COMMON_JSON_READER_H_
 #define RIB_COMMON_JSON_READER_H_
 
@@ -22,31 +22,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/json.h"
 
 namespace rib {
 
 // Containers (arrays and objects) may nest this deep; one more is INVALID_ARGUMENT.
 // It bounds the parser's recursion on hostile input.
 inline constexpr int kJsonMaxDepth = 64;
-
-struct JsonValue {
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
-  Type type = Type::kNull;
-  bool boolean = false;  // kBool
-  double number = 0;     // kNumber: the literal's nearest double
-  // kString: the decoded value. kNumber: the literal as written ("-1.50e3").
-  std::string text;
-  std::vector<JsonValue> array;  // kArray
-  // kObject, in document order (some files, ObjectNet's, depend on it); keys are unique.
-  std::vector<std::pair<std::string, JsonValue>> object;
-
-  // The member named `key` of an object; nullptr when absent or not an object.
-  const JsonValue* Get(absl::string_view key) const;
-};
-
-// "null", "a boolean", "a number", "a string", "an array", "an object": for messages
-// such as "expected an object, got an array".
-const char* JsonTypeName(JsonValue::Type type);
 
 // Parses one JSON document. INVALID_ARGUMENT on malformed input, naming the byte offset
 // and the problem ("malformed JSON at byte 12: duplicate key \"w\"").

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "proto/convert/job_spec_convert.h"
 
 namespace rib::rpc {
 namespace {
@@ -57,89 +58,7 @@ void ToProto(const domain::JobProgress& in, v1::JobProgress* out) {
 
 }  // namespace
 
-void ToProto(const JobSpec& in, v1::JobSpec* out) {
-  v1::ModelSpec* m = out->mutable_model();
-  m->set_name(in.model.name);
-  m->set_arch(in.model.arch);
-  m->set_weights(in.model.weights);
-  m->set_weights_digest(in.model.weights_digest);
-  m->set_num_classes(in.model.num_classes);
-  v1::Preprocessing* p = m->mutable_preprocessing();
-  p->set_image_size(in.model.preprocessing.image_size);
-  p->set_crop_pct(in.model.preprocessing.crop_pct);
-  for (double v : in.model.preprocessing.mean) p->add_mean(v);
-  for (double v : in.model.preprocessing.std) p->add_std(v);
-  p->set_interpolation(in.model.preprocessing.interpolation);
-  v1::MethodSpec* me = out->mutable_method();
-  me->set_name(in.method.name);
-  me->set_kind(in.method.kind);
-  for (const auto& [k, v] : in.method.params) (*me->mutable_params())[k] = v;
-  for (const auto& s : in.method.members) me->add_members(s);
-  out->set_finetune_dataset(in.finetune_dataset);
-  for (const auto& d : in.eval_datasets) out->add_eval_datasets(d);
-  v1::TrainingConfig* t = out->mutable_training();
-  t->set_optimizer(in.training.optimizer);
-  t->set_lr(in.training.lr);
-  t->set_momentum(in.training.momentum);
-  t->set_weight_decay(in.training.weight_decay);
-  t->set_batch_size(in.training.batch_size);
-  t->set_epochs(in.training.epochs);
-  t->set_warmup_steps(in.training.warmup_steps);
-  t->set_schedule(in.training.schedule);
-  t->set_precision(in.training.precision);
-  t->set_seed(in.training.seed);
-  t->set_skip_corrupt(in.training.skip_corrupt);
-  t->set_max_steps(in.training.max_steps);
-  t->set_eval_batch_size(in.training.eval_batch_size);
-  out->set_split(in.split);
-  out->set_test_fraction(in.test_fraction);
-  out->set_devices(in.devices);
-  out->set_suite(in.suite);
-  for (const auto& [k, v] : in.dependency_hashes)
-    (*out->mutable_dependency_hashes())[k] = v;
-}
-
-JobSpec FromProto(const v1::JobSpec& in) {
-  JobSpec s;
-  s.model.name = in.model().name();
-  s.model.arch = in.model().arch();
-  s.model.weights = in.model().weights();
-  s.model.weights_digest = in.model().weights_digest();
-  s.model.num_classes = in.model().num_classes();
-  const v1::Preprocessing& p = in.model().preprocessing();
-  s.model.preprocessing.image_size = p.image_size();
-  s.model.preprocessing.crop_pct = p.crop_pct();
-  s.model.preprocessing.mean.assign(p.mean().begin(), p.mean().end());
-  s.model.preprocessing.std.assign(p.std().begin(), p.std().end());
-  s.model.preprocessing.interpolation = p.interpolation();
-  s.method.name = in.method().name();
-  s.method.kind = in.method().kind();
-  s.method.params.insert(in.method().params().begin(), in.method().params().end());
-  s.method.members.assign(in.method().members().begin(), in.method().members().end());
-  s.finetune_dataset = in.finetune_dataset();
-  s.eval_datasets.assign(in.eval_datasets().begin(), in.eval_datasets().end());
-  const v1::TrainingConfig& t = in.training();
-  s.training.optimizer = t.optimizer();
-  s.training.lr = t.lr();
-  s.training.momentum = t.momentum();
-  s.training.weight_decay = t.weight_decay();
-  s.training.batch_size = t.batch_size();
-  s.training.epochs = t.epochs();
-  s.training.warmup_steps = t.warmup_steps();
-  s.training.schedule = t.schedule();
-  s.training.precision = t.precision();
-  s.training.seed = t.seed();
-  s.training.skip_corrupt = t.skip_corrupt();
-  s.training.max_steps = t.max_steps();
-  s.training.eval_batch_size = t.eval_batch_size();
-  s.split = in.split();
-  s.test_fraction = in.test_fraction();
-  s.devices = in.devices();
-  s.suite = in.suite();
-  s.dependency_hashes.insert(in.dependency_hashes().begin(),
-                             in.dependency_hashes().end());
-  return s;
-}
+void ToProto(const JobSpec& in, v1::JobSpec* out) { *out = convert::JobSpecToProto(in); }
 
 v1::JobState ToProto(domain::JobState s) {
   switch (s) {

@@ -13,8 +13,9 @@
 
 namespace rib::rpc {
 
+// convert::JobSpecToProto (proto/convert/job_spec_convert.h), the one converter; the
+// coordinator never reads a JobSpec from the wire.
 void ToProto(const JobSpec& in, v1::JobSpec* out);
-JobSpec FromProto(const v1::JobSpec& in);
 v1::JobState ToProto(domain::JobState s);
 // nullopt for JOB_STATE_UNSPECIFIED; INVALID_ARGUMENT for values out of range.
 absl::StatusOr<std::optional<domain::JobState>> FromProto(v1::JobState s);

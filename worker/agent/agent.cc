@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "worker/agent/convert.h"
+#include "proto/convert/job_spec_convert.h"
 #include "worker/agent/event_stream.h"
 
 namespace rib::agent {
@@ -293,7 +293,7 @@ void Agent::AcquireLoop() {
 }
 
 void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
-  absl::StatusOr<JobSpec> spec = JobSpecFromProto(lease.spec());
+  absl::StatusOr<JobSpec> spec = convert::JobSpecFromProto(lease.spec());
   if (!spec.ok()) {
     ReportFailure(lease.job_id(), lease.attempt(), std::string(spec.status().message()),
                   /*retryable=*/false);

@@ -30,6 +30,7 @@ absl::Status WriteJobFile(const JobFile& job, const std::string& path) {
   Put(out, "resume_checkpoint", job.resume_checkpoint);
   Put(out, "checkpoint_dir", job.checkpoint_dir);
   Put(out, "weights_out", job.weights_out);
+  Put(out, "extra_weights_out", job.extra_weights_out);
   for (const auto& [method, weights] : job.dependency_weights) {
     Put(out, "dependency", absl::StrCat(method, "=", weights));
   }
@@ -86,6 +87,8 @@ absl::StatusOr<JobFile> ReadJobFile(const std::string& path) {
     else if (key == "resume_checkpoint") job.resume_checkpoint = value;
     else if (key == "checkpoint_dir") job.checkpoint_dir = value;
     else if (key == "weights_out") job.weights_out = value;
+    else if (key == "extra_weights_out")
+      job.extra_weights_out = value;
     else if (key == "dependency") {
       std::pair<std::string, std::string> kv = absl::StrSplit(value, absl::MaxSplits('=', 1));
       if (kv.first.empty() || kv.second.empty()) return bad("expected dependency M=PATH");

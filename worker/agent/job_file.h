@@ -22,10 +22,12 @@ struct JobFile {
   std::string spec_proto;    // serialized rib.v1.JobSpec
   std::string data_root;
   std::string artifact_root;
-  // Absolute paths (all under artifact_root):
+  // Absolute paths (all under artifact_root; the layout is spec/artifacts.h, with the
+  // coordinator's hash):
   std::string resume_checkpoint;  // "" = start fresh
   std::string checkpoint_dir;     // <artifact_root>/checkpoints/<hash>/
   std::string weights_out;        // <artifact_root>/weights/<hash>.safetensors
+  std::string extra_weights_out;  // <artifact_root>/weights/<hash>.extra.safetensors
   std::map<std::string, std::string> dependency_weights;  // method name → path
   // Rank 0 creates this file once the coordinator accepted its `finished` event (or
   // rejected the attempt), so the agent knows not to report the attempt itself.

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
+#include "spec/artifacts.h"
 #include "worker/agent/job_file.h"
 #include "worker/dist/launcher.h"
 
@@ -75,7 +76,7 @@ absl::StatusOr<std::unique_ptr<RankExecutor>> RankExecutor::Create(
   if (options.threads_per_slot < 1) options.threads_per_slot = 1;
   options.artifact_root = fs::absolute(options.artifact_root).lexically_normal().string();
   options.data_root = fs::absolute(options.data_root).lexically_normal().string();
-  if (options.run_dir.empty()) options.run_dir = options.artifact_root + "/runs";
+  if (options.run_dir.empty()) options.run_dir = spec::RunsDir(options.artifact_root);
   return std::unique_ptr<RankExecutor>(new RankExecutor(std::move(options)));
 }
 
@@ -98,11 +99,13 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
     RIB_ASSIGN_OR_RETURN(file.resume_checkpoint,
                          ResolveUnder(root, job.resume_checkpoint, "resume checkpoint"));
   }
-  file.checkpoint_dir = absl::StrCat(root, "/checkpoints/", job.hash);
-  file.weights_out = absl::StrCat(root, "/weights/", job.hash, ".safetensors");
+  const spec::JobOutputs outputs = spec::JobOutputPaths(root, job.hash);
+  file.checkpoint_dir = outputs.checkpoint_dir;
+  file.weights_out = outputs.weights;
+  file.extra_weights_out = outputs.extra_weights;
   for (const auto& [method, hash] : job.spec.dependency_hashes) {
     RIB_RETURN_IF_ERROR(ValidateName(hash, "dependency hash"));
-    std::string path = absl::StrCat(root, "/weights/", hash, ".safetensors");
+    std::string path = spec::WeightsPath(root, hash);
     std::error_code ec;
     if (!fs::exists(path, ec)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -111,8 +114,7 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
     }
     file.dependency_weights[method] = path;
   }
-  const std::string run_dir =
-      absl::StrCat(options_.run_dir, "/", job.job_id, "/attempt-", job.attempt);
+  const std::string run_dir = spec::AttemptDir(options_.run_dir, job.job_id, job.attempt);
   file.finished_marker = absl::StrCat(run_dir, "/", kFinishedMarker);
   file.device_kind = job.device_kind;
   file.device_ids = job.device_ids;
@@ -121,7 +123,7 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
 
   RIB_RETURN_IF_ERROR(MakeDirs(run_dir));
   RIB_RETURN_IF_ERROR(MakeDirs(file.checkpoint_dir));
-  RIB_RETURN_IF_ERROR(MakeDirs(root + "/weights"));
+  RIB_RETURN_IF_ERROR(MakeDirs(spec::WeightsDir(root)));
   std::error_code ec;
   fs::remove(file.finished_marker, ec);
   const std::string job_file = run_dir + "/job.txt";

@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
-#include "worker/agent/convert.h"
+#include "proto/convert/job_spec_convert.h"
 #include "worker/agent/event_stream.h"
 #include "worker/agent/job_file.h"
 #include "worker/dist/launcher.h"
@@ -122,27 +122,6 @@ class RankSink : public engine::EventSink {
   const JobFile* const job_;
 };
 
-// Dependent jobs read <artifact_root>/weights/<hash>.safetensors with the hash the
-// coordinator gave. The engine names the file by its own hash of the spec; when the two
-// differ, the file is copied (atomically) to the coordinator's name. Jobs that write no
-// weights (pre) report the weights they evaluated.
-absl::StatusOr<std::string> PlaceWeights(const JobFile& job, const std::string& written) {
-  if (written.empty() || written == job.weights_out) return written;
-  std::error_code ec;
-  const fs::path weights_dir = fs::path(job.weights_out).parent_path();
-  if (fs::path(written).parent_path() != weights_dir) return written;  // input weights
-  const std::string tmp = job.weights_out + ".tmp";
-  fs::copy_file(written, tmp, fs::copy_options::overwrite_existing, ec);
-  if (!ec) fs::rename(tmp, job.weights_out, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat("cannot copy the final weights ", written,
-                                            " to ", job.weights_out, ": ", ec.message()));
-  }
-  RIB_LOG(WARNING) << "the engine wrote " << written << "; copied to " << job.weights_out
-                   << " (the coordinator's job hash)";
-  return job.weights_out;
-}
-
 }  // namespace
 
 int RunRankMode(const std::string& job_file) {
@@ -169,7 +148,7 @@ int RunRankMode(const std::string& job_file) {
     RIB_LOG(ERROR) << "job file " << job_file << ": the spec does not parse";
     return 2;
   }
-  absl::StatusOr<JobSpec> spec = JobSpecFromProto(proto);
+  absl::StatusOr<JobSpec> spec = convert::JobSpecFromProto(proto);
   if (!spec.ok()) {
     RIB_LOG(ERROR) << spec.status();
     return 2;
@@ -227,6 +206,9 @@ int RunRankMode(const std::string& job_file) {
   options.group = group.get();
   options.resume_checkpoint = job->resume_checkpoint;
   options.checkpoint_dir = job->checkpoint_dir;
+  // Named by the coordinator's job hash (RankExecutor), where dependents look.
+  options.weights_out = job->weights_out;
+  options.extra_weights_out = job->extra_weights_out;
   options.dependency_weights = job->dependency_weights;
   absl::StatusOr<engine::RunResult> result = engine::RunJob(*spec, options, &sink);
 
@@ -237,15 +219,8 @@ int RunRankMode(const std::string& job_file) {
   v1::JobEvent finished;
   v1::JobFinished* f = finished.mutable_finished();
   if (result.ok()) {
-    absl::StatusOr<std::string> weights = PlaceWeights(*job, result->weights_path);
-    if (weights.ok()) {
-      f->set_ok(true);
-      f->set_weights(Relative(job->artifact_root, *weights));
-    } else {
-      f->set_ok(false);
-      f->set_error(std::string(weights.status().message()));
-      f->set_retryable(true);
-    }
+    f->set_ok(true);
+    f->set_weights(Relative(job->artifact_root, result->weights_path));
   } else {
     RIB_LOG(ERROR) << "job " << job->job_id << " attempt " << job->attempt
                    << " failed: " << result.status();

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "common/hash.h"
 #include "common/status_macros.h"
+#include "spec/suites.h"
 #include "worker/data/fmnist_set.h"
 #include "worker/data/fmnist_shifts.h"
 
@@ -309,10 +310,8 @@ const std::vector<std::string>& FmnistClassNames() {
 }
 
 const std::vector<std::string>& FmnistKeys() {
-  static const auto* keys = new std::vector<std::string>{
-      "fmnist-train",   "fmnist-val",    "fmnist-v2",        "fmnist-a",
-      "fmnist-r",       "fmnist-sketch", "fmnist-objectnet", "fmnist-cartoon",
-      "fmnist-drawing", "fmnist-c"};
+  static const auto* keys =
+      new std::vector<std::string>(spec::SuiteDatasetKeys("fmnist-rib"));
   return *keys;
 }
 

@@ -55,7 +55,8 @@ struct FmnistManifest {
 
 // The ten class names of Fashion-MNIST, in label order.
 const std::vector<std::string>& FmnistClassNames();
-// The FMNIST-RIB keys, pre-training set first.
+// The FMNIST-RIB keys, pre-training set first: spec::SuiteDatasetKeys("fmnist-rib").
+// BuildFmnistRib makes one set per key, by the recipe of its ImageNet counterpart.
 const std::vector<std::string>& FmnistKeys();
 
 // Folder a build with these options lives in (under data_root).

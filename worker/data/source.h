@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/data/dataset.h"
 
 namespace rib::data {
@@ -65,14 +65,9 @@ class DatasetSource {
   virtual absl::StatusOr<torch::Tensor> LoadImage(const Example& example) const = 0;
 };
 
-// Every dataset key OpenDataset() accepts, in a fixed order.
-const std::vector<std::string>& AllDatasetKeys();
-
-// Opens `key` under options.data_root. Keys: imagenet-val, imagenet-v2, imagenet-a,
-// imagenet-r, imagenet-sketch, imagenet-cartoon, imagenet-drawing, imagenet-c, objectnet,
-// fmnist-train, fmnist-val, fmnist-v2, fmnist-a, fmnist-r, fmnist-sketch,
-// fmnist-objectnet, fmnist-cartoon, fmnist-drawing, fmnist-c. FMNIST-RIB keys build the
-// suite into <data_root>/fmnist-rib on first use (cached afterwards).
+// Opens `key` under options.data_root. Keys: spec::AllDatasetKeys() (spec/suites.h).
+// FMNIST-RIB keys build the suite into <data_root>/fmnist-rib on first use (cached
+// afterwards).
 // Errors: INVALID_ARGUMENT for a malformed key (e.g. with "..") or options, NOT_FOUND
 // for an unknown key or a missing root, FAILED_PRECONDITION for a layout that does not
 // follow the rules (empty class folder, unmapped ObjectNet folder, ... named in the
@@ -80,7 +75,8 @@ const std::vector<std::string>& AllDatasetKeys();
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenDataset(const std::string& key,
                                                            const DatasetOptions& options);
 
-// The keys whose data is present under data_root (what a worker advertises). A cheap
+// The keys whose data is present under data_root (what a worker advertises), in
+// spec::AllDatasetKeys() order. A cheap
 // check of the top-level folders; FMNIST-RIB keys count as present when the suite is
 // built or can be built from the installed Fashion-MNIST package.
 std::vector<std::string> ListAvailableDatasets(const std::string& data_root);

@@ -9,54 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "spec/methods.h"
 #include "worker/engine/collectives.h"
 
 namespace rib::engine {
 namespace {
-
-// Parameters each kind accepts. "base" names the dependency method (lpft, wise-ft).
-const std::map<std::string, std::set<std::string>>& KnownParams() {
-  static const auto* known = new std::map<std::string, std::set<std::string>>{
-      {"pre", {}},
-      {"ft", {}},
-      {"lp", {}},
-      {"lpft", {"base"}},
-      {"lora", {"rank", "alpha"}},
-      {"vp", {"pad"}},
-      {"lwf", {"alpha", "temperature"}},
-      {"ewc", {"lambda", "fisher_batches"}},
-      {"l2sp", {"lambda"}},
-      {"wise-ft", {"alpha", "base"}},
-      {"soup", {}},
-  };
-  return *known;
-}
-
-absl::StatusOr<double> ParamDouble(const MethodSpec& spec, const std::string& key,
-                                   double fallback) {
-  auto it = spec.params.find(key);
-  if (it == spec.params.end()) return fallback;
-  double value;
-  if (!absl::SimpleAtod(it->second, &value) || !std::isfinite(value)) {
-    return absl::InvalidArgumentError(absl::StrCat("method '", spec.name, "': parameter ",
-                                                   key, "='", it->second,
-                                                   "' is not a number"));
-  }
-  return value;
-}
-
-absl::StatusOr<int64_t> ParamInt(const MethodSpec& spec, const std::string& key,
-                                 int64_t fallback) {
-  auto it = spec.params.find(key);
-  if (it == spec.params.end()) return fallback;
-  int64_t value;
-  if (!absl::SimpleAtoi(it->second, &value) || value <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("method '", spec.name, "': parameter ",
-                                                   key, "='", it->second,
-                                                   "' is not a positive integer"));
-  }
-  return value;
-}
 
 void SetRequiresGrad(ClassifierImpl& model, bool value) {
   for (auto& p : model.parameters()) p.set_requires_grad(value);
@@ -260,45 +217,10 @@ absl::StatusOr<std::vector<torch::Tensor>> EstimateFisher(const MethodContext& c
 
 }  // namespace
 
-const std::vector<std::string>& MethodKinds() {
-  static const auto* kinds = new std::vector<std::string>{
-      "pre", "ft", "lp", "lpft", "lora", "vp", "lwf", "ewc", "l2sp", "wise-ft", "soup"};
-  return *kinds;
-}
-
-bool MethodTrains(const std::string& kind) {
-  return kind == "ft" || kind == "lp" || kind == "lpft" || kind == "lora" || kind == "vp" ||
-         kind == "lwf" || kind == "ewc" || kind == "l2sp";
-}
-
-absl::Status ValidateMethod(const MethodSpec& spec) {
-  auto it = KnownParams().find(spec.kind);
-  if (it == KnownParams().end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown method kind '", spec.kind,
-                                                   "' (expected one of ",
-                                                   absl::StrJoin(MethodKinds(), ", "), ")"));
-  }
-  for (const auto& [key, value] : spec.params) {
-    if (!it->second.count(key)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("method '", spec.name, "' (", spec.kind, ") takes no parameter '",
-                       key, "'", it->second.empty() ? "" : " (it takes: ",
-                       absl::StrJoin(it->second, ", "), it->second.empty() ? "" : ")"));
-    }
-  }
-  for (const char* key : {"alpha", "temperature", "lambda", "pad"}) {
-    RIB_RETURN_IF_ERROR(ParamDouble(spec, key, 0).status());
-  }
-  for (const char* key : {"rank", "fisher_batches"}) {
-    RIB_RETURN_IF_ERROR(ParamInt(spec, key, 1).status());
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
     const MethodSpec& spec, MethodContext context) {
-  RIB_RETURN_IF_ERROR(ValidateMethod(spec));
-  if (!MethodTrains(spec.kind)) {
+  RIB_RETURN_IF_ERROR(rib::spec::ValidateMethod(spec));
+  if (!rib::spec::MethodTrains(spec.kind)) {
     return absl::InvalidArgumentError(
         absl::StrCat("method kind '", spec.kind, "' does not train"));
   }
@@ -310,18 +232,18 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
   }
   if (kind == "lp") return LinearProbe::Make(std::move(context));
   if (kind == "lora") {
-    RIB_ASSIGN_OR_RETURN(int64_t rank, ParamInt(spec, "rank", 8));
-    RIB_ASSIGN_OR_RETURN(double alpha, ParamDouble(spec, "alpha", 1.0));
+    RIB_ASSIGN_OR_RETURN(int64_t rank, rib::spec::MethodParamInt(spec, "rank"));
+    RIB_ASSIGN_OR_RETURN(double alpha, rib::spec::MethodParamReal(spec, "alpha"));
     return Lora::Make(std::move(context), rank, alpha);
   }
   if (kind == "vp") {
-    RIB_ASSIGN_OR_RETURN(double pad, ParamDouble(spec, "pad", 30.0));
+    RIB_ASSIGN_OR_RETURN(double pad, rib::spec::MethodParamReal(spec, "pad"));
     return VisualPrompt::Make(std::move(context), pad);
   }
   if (kind == "lwf") {
-    RIB_ASSIGN_OR_RETURN(double alpha, ParamDouble(spec, "alpha", 1.0));
-    RIB_ASSIGN_OR_RETURN(double temperature, ParamDouble(spec, "temperature", 2.0));
-    if (temperature <= 0) return absl::InvalidArgumentError("lwf: temperature must be > 0");
+    RIB_ASSIGN_OR_RETURN(double alpha, rib::spec::MethodParamReal(spec, "alpha"));
+    RIB_ASSIGN_OR_RETURN(double temperature,
+                         rib::spec::MethodParamReal(spec, "temperature"));
     if (!context.new_model) return absl::InvalidArgumentError("lwf: no model factory");
     RIB_ASSIGN_OR_RETURN(Classifier teacher, context.new_model());
     RIB_RETURN_IF_ERROR(LoadWeights(*teacher, CloneWeights(ModelWeights(*context.model))));
@@ -346,8 +268,7 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
   }
   // ewc / l2sp: quadratic pull towards θ_pre.
   const bool ewc = kind == "ewc";
-  RIB_ASSIGN_OR_RETURN(double lambda, ParamDouble(spec, "lambda", ewc ? 5000.0 : 1.0));
-  RIB_ASSIGN_OR_RETURN(int64_t fisher_batches, ParamInt(spec, "fisher_batches", 16));
+  RIB_ASSIGN_OR_RETURN(double lambda, rib::spec::MethodParamReal(spec, "lambda"));
   auto method = std::make_unique<FullMethod>(context, nullptr);
   const NamedTensors trainable = method->setup().trainable;
   std::vector<torch::Tensor> anchor = Anchor(trainable);
@@ -360,6 +281,8 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
     // η·λ·F. The reported loss is the cross-entropy alone.
     if (context.data == nullptr) return absl::InvalidArgumentError("ewc: no training data");
     if (lambda == 0) return std::unique_ptr<TrainingMethod>(std::move(method));
+    RIB_ASSIGN_OR_RETURN(int64_t fisher_batches,
+                         rib::spec::MethodParamInt(spec, "fisher_batches"));
     RIB_ASSIGN_OR_RETURN(std::vector<torch::Tensor> curvature,
                          EstimateFisher(context, trainable, fisher_batches));
     for (auto& c : curvature) c.mul_(lambda);

@@ -1,18 +1,17 @@
 // The fine-tuning methods of DESIGN §6 as TrainSetups for the shared loop, plus the
 // weight-space methods (wise-ft, soup) as pure functions on weight maps.
 //
-//   kind   trains                         loss                         params (defaults)
-//   ft     every parameter                CE on masked logits          -
-//   lpft   every parameter (from lp's)    CE                           -
-//   lp     the head (backbone in eval)    CE                           -
-//   lora   rank-r q/v adapters (base eval) CE                           rank=8 alpha=1
-//   vp     a border prompt on the input   CE                           pad=30 (of 224)
-//   lwf    every parameter                CE + α·KL(p_pre/T ‖ p/T)     alpha=1
-//   temperature=2 ewc    every parameter                CE + λ/2 Σ F (θ−θ_pre)²
-//   lambda=5000 fisher_batches=16
-//          (the penalty as a proximal step after each SGD step: stable at any λ·F)
-//   l2sp   every parameter                CE + λ Σ (θ−θ_pre)²          lambda=1
+//   ft, lpft  every parameter (lpft from lp's weights); CE on the masked logits
+//   lp        the head (backbone in eval); CE
+//   lora      rank-r q/v adapters (base in eval); CE
+//   vp        a border prompt on the input; CE
+//   lwf       every parameter; CE + α·KL(p_pre/T ‖ p/T)
+//   ewc       every parameter; CE + λ/2 Σ F (θ−θ_pre)² (the penalty as a proximal step
+//             after each SGD step: stable at any λ·F)
+//   l2sp      every parameter; CE + λ Σ (θ−θ_pre)²
 //   wise-ft, soup, pre: no training (see InterpolateWeights / AverageWeights).
+// Which kinds exist, which train, and their parameters with ranges and defaults are
+// the spec module's catalog (spec/methods.h); this file reads parameters through it.
 //
 // Not thread-safe: a TrainingMethod owns its model while the job runs.
 #ifndef RIB_WORKER_ENGINE_METHODS_H_
@@ -26,7 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/engine/batches.h"
 #include "worker/engine/checkpoint.h"
 #include "worker/engine/evaluate.h"
@@ -39,14 +38,6 @@ class ProcessGroup;
 }  // namespace rib::dist
 
 namespace rib::engine {
-
-// True for the kinds that run the training loop.
-bool MethodTrains(const std::string& kind);
-// Every kind rib knows, in DESIGN §6 order.
-const std::vector<std::string>& MethodKinds();
-// INVALID_ARGUMENT for an unknown kind or a parameter the kind does not take / cannot
-// parse (the message names the parameter).
-absl::Status ValidateMethod(const MethodSpec& spec);
 
 // A model's parameters and buffers by name (the tensors themselves, not copies).
 TensorMap ModelWeights(ClassifierImpl& model);
@@ -80,8 +71,8 @@ class TrainingMethod {
  public:
   // Prepares the model for `spec.kind` (freezes parameters, adds adapters or prompts,
   // snapshots θ_pre, estimates the Fisher for ewc). INVALID_ARGUMENT for a kind that
-  // does not train or bad params; FAILED_PRECONDITION when the architecture cannot
-  // take the method (lora on a ResNet).
+  // does not train or bad params (spec::ValidateMethod's message); FAILED_PRECONDITION
+  // when the architecture cannot take the method (lora on a ResNet).
   static absl::StatusOr<std::unique_ptr<TrainingMethod>> Create(const MethodSpec& spec,
                                                                 MethodContext context);
   virtual ~TrainingMethod() = default;

@@ -10,7 +10,8 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
-#include "common/sweep.h"
+#include "spec/preprocessing.h"
+#include "spec/suites.h"
 #include "worker/data/fmnist_rib.h"
 #include "worker/data/source.h"
 #include "worker/engine/batches.h"
@@ -177,11 +178,12 @@ absl::StatusOr<std::vector<PretrainOutcome>> PretrainUnguarded(
                        data::BuildFmnistRib(options.data_root, data::FmnistRibOptions{}));
   data::DatasetOptions data_options;
   data_options.data_root = options.data_root;
-  data_options.preprocessing = DefaultPreprocessing("fmnist_vit");
+  data_options.preprocessing = spec::DefaultPreprocessing("fmnist_vit");
 
   // Validation images, loaded once.
-  RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::DatasetSource> val,
-                       data::OpenDataset("fmnist-val", data_options));
+  RIB_ASSIGN_OR_RETURN(
+      std::unique_ptr<data::DatasetSource> val,
+      data::OpenDataset(spec::SuitePretrainDataset("fmnist-rib"), data_options));
   torch::Tensor val_images, val_labels;
   RIB_RETURN_IF_ERROR(LoadAll(*val, val->examples(), &val_images, &val_labels));
   std::unique_ptr<data::DatasetSource> train;
@@ -209,7 +211,8 @@ absl::StatusOr<std::vector<PretrainOutcome>> PretrainUnguarded(
       }
       if (!outcome.cached) {
         if (train == nullptr) {
-          RIB_ASSIGN_OR_RETURN(train, data::OpenDataset("fmnist-train", data_options));
+          RIB_ASSIGN_OR_RETURN(
+              train, data::OpenDataset(spec::SuiteTrainDataset("fmnist-rib"), data_options));
         }
         // A seeded subset of the pre-training set.
         std::vector<data::Example> examples = train->examples();

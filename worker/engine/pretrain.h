@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/engine/events.h"
 
 namespace rib::engine {

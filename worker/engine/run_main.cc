@@ -21,14 +21,20 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/hash.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/program.h"
 #include "common/status_macros.h"
-#include "common/sweep.h"
-#include "worker/engine/methods.h"
+#include "spec/artifacts.h"
+#include "spec/job_json.h"
+#include "spec/methods.h"
+#include "spec/preprocessing.h"
+#include "spec/suites.h"
+#include "spec/sweep.h"
 #include "worker/engine/runner.h"
 
 ABSL_FLAG(std::string, arch, "fmnist_vit", "model architecture");
@@ -62,21 +68,6 @@ ABSL_FLAG(std::string, log_level, "info", "debug, info, warning, error");
 
 namespace rib {
 namespace {
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 class StderrSink : public engine::EventSink {
  public:
@@ -151,10 +142,10 @@ absl::StatusOr<CellPlan> PlanFromFlags() {
   spec.model.name = "model";
   spec.model.arch = absl::GetFlag(FLAGS_arch);
   spec.model.weights = absl::GetFlag(FLAGS_weights);
-  spec.model.preprocessing = DefaultPreprocessing(spec.model.arch);
+  spec.model.preprocessing = rib::spec::DefaultPreprocessing(spec.model.arch);
   spec.model.num_classes = absl::GetFlag(FLAGS_num_classes) > 0
                                ? absl::GetFlag(FLAGS_num_classes)
-                               : (spec.suite == "fmnist-rib" ? 10 : 1000);
+                               : rib::spec::SuiteDefaultNumClasses(spec.suite);
   if (!spec.model.weights.empty()) {
     RIB_ASSIGN_OR_RETURN(spec.model.weights_digest, Sha256File(spec.model.weights));
   }
@@ -162,20 +153,28 @@ absl::StatusOr<CellPlan> PlanFromFlags() {
   spec.method.name = spec.method.kind;
   RIB_ASSIGN_OR_RETURN(spec.method.params, ParsePairs(absl::GetFlag(FLAGS_param), "param"));
   if (spec.method.kind == "soup") spec.method.members = absl::GetFlag(FLAGS_members);
-  RIB_RETURN_IF_ERROR(engine::ValidateMethod(spec.method));
+  RIB_RETURN_IF_ERROR(rib::spec::ValidateMethod(spec.method));
   spec.eval_datasets = absl::GetFlag(FLAGS_eval);
-  if (spec.eval_datasets.empty()) spec.eval_datasets = SuiteEvalDatasets(spec.suite);
+  if (spec.eval_datasets.empty())
+    spec.eval_datasets = rib::spec::SuiteEvalDatasets(spec.suite);
   if (spec.method.kind != "pre") {
     spec.finetune_dataset = absl::GetFlag(FLAGS_finetune);
     if (spec.finetune_dataset.empty()) {
-      spec.finetune_dataset = SuiteDownstreamDatasets(spec.suite).at(0);
+      const std::vector<std::string> downstream =
+          rib::spec::SuiteDownstreamDatasets(spec.suite);
+      if (downstream.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown suite '", spec.suite, "' (expected one of ",
+                         absl::StrJoin(rib::spec::KnownSuites(), ", "), ")"));
+      }
+      spec.finetune_dataset = downstream.front();
     }
   }
   RIB_RETURN_IF_ERROR(ApplyOverrides(&spec.training, &spec.split));
   // Dependencies: the same cell with the dependency's method.
   std::vector<std::string> needs;
-  if (spec.method.kind == "lpft") needs = {"lp"};
-  if (spec.method.kind == "wise-ft") needs = {"ft"};
+  const std::string dependency = rib::spec::MethodDependencyKind(spec.method.kind);
+  if (!dependency.empty()) needs = {dependency};
   if (spec.method.kind == "soup") needs = spec.method.members;
   for (const std::string& kind : needs) {
     JobSpec dep = spec;
@@ -191,16 +190,18 @@ absl::StatusOr<CellPlan> PlanFromSweep() {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read sweep file ", file));
   std::stringstream text;
   text << in.rdbuf();
-  RIB_ASSIGN_OR_RETURN(SweepSpec sweep, ParseSweepYaml(text.str(), file));
+  RIB_ASSIGN_OR_RETURN(rib::spec::SweepSpec sweep,
+                       rib::spec::ParseSweepYaml(text.str(), file));
   RIB_RETURN_IF_ERROR(ApplyOverrides(&sweep.training, &sweep.split));
   for (ModelSpec& model : sweep.models) {
     if (!model.weights.empty() && model.weights_digest.empty()) {
       RIB_ASSIGN_OR_RETURN(model.weights_digest, Sha256File(model.weights));
     }
   }
-  RIB_ASSIGN_OR_RETURN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
-  std::map<std::string, const PlannedJob*> by_key;
-  for (const PlannedJob& job : jobs) by_key[job.key] = &job;
+  RIB_ASSIGN_OR_RETURN(std::vector<rib::spec::PlannedJob> jobs,
+                       rib::spec::ExpandSweep(sweep));
+  std::map<std::string, const rib::spec::PlannedJob*> by_key;
+  for (const rib::spec::PlannedJob& job : jobs) by_key[job.key] = &job;
   auto it = by_key.find(absl::GetFlag(FLAGS_cell));
   if (it == by_key.end()) {
     std::string keys;
@@ -211,19 +212,26 @@ absl::StatusOr<CellPlan> PlanFromSweep() {
   CellPlan plan;
   plan.spec = it->second->spec;
   for (const std::string& key : it->second->depends_on) {
-    const PlannedJob* dep = by_key.at(key);
+    const rib::spec::PlannedJob* dep = by_key.at(key);
     plan.dependencies.emplace_back(dep->spec.method.name, dep->spec);
   }
   return plan;
 }
 
+// Runs one job with its outputs at their place in the artifact layout under `out`.
 absl::StatusOr<engine::RunResult> RunOne(const JobSpec& spec, engine::RunOptions options,
+                                         const std::string& out, bool checkpoints,
                                          const std::string& tag) {
+  const rib::spec::JobOutputs outputs =
+      rib::spec::JobOutputPaths(out, rib::spec::JobHash(spec));
+  options.weights_out = outputs.weights;
+  options.extra_weights_out = outputs.extra_weights;
+  if (checkpoints) options.checkpoint_dir = outputs.checkpoint_dir;
   StderrSink sink(tag);
-  std::fprintf(stderr, "[%s] %s %s on %s (job %s)\n", tag.c_str(), spec.model.arch.c_str(),
-               spec.method.kind.c_str(),
+  std::fprintf(stderr, "[%s] %s %s on %s (job %s)\n", tag.c_str(),
+               spec.model.arch.c_str(), spec.method.kind.c_str(),
                spec.finetune_dataset.empty() ? "-" : spec.finetune_dataset.c_str(),
-               JobHash(spec).substr(0, 12).c_str());
+               rib::spec::JobHash(spec).substr(0, 12).c_str());
   return engine::RunJob(spec, options, &sink);
 }
 
@@ -237,7 +245,6 @@ int Main() {
   const std::string out = absl::GetFlag(FLAGS_out);
   engine::RunOptions options;
   options.data_root = absl::GetFlag(FLAGS_data_root);
-  options.weights_out_dir = out + "/weights";
   options.device = absl::GetFlag(FLAGS_device);
   options.threads = absl::GetFlag(FLAGS_threads);
   auto deps = ParsePairs(absl::GetFlag(FLAGS_dep), "dep");
@@ -247,17 +254,17 @@ int Main() {
   }
   options.dependency_weights = *deps;
 
-  std::string deps_json;
+  JsonValue deps_json = JsonValue::Array();
   for (const auto& [name, dep_spec] : plan->dependencies) {
     if (options.dependency_weights.count(name)) continue;
-    const std::string cached = absl::StrCat(out, "/weights/", JobHash(dep_spec), ".safetensors");
+    const std::string cached = rib::spec::WeightsPath(out, rib::spec::JobHash(dep_spec));
     bool reused = std::filesystem::exists(cached);
     if (reused) {
       std::fprintf(stderr, "[%s] reusing %s\n", name.c_str(), cached.c_str());
     } else {
       engine::RunOptions dep_options = options;
       dep_options.dependency_weights.clear();
-      auto result = RunOne(dep_spec, dep_options, name);
+      auto result = RunOne(dep_spec, dep_options, out, /*checkpoints=*/false, name);
       if (!result.ok()) {
         std::fprintf(stderr, "rib-run: dependency %s: %s\n", name.c_str(),
                      result.status().ToString().c_str());
@@ -265,16 +272,15 @@ int Main() {
       }
     }
     options.dependency_weights[name] = cached;
-    absl::StrAppend(&deps_json, deps_json.empty() ? "" : ", ", "{\"method\": ",
-                    JsonString(name), ", \"weights\": ", JsonString(cached),
-                    ", \"cached\": ", reused ? "true" : "false", "}");
+    deps_json.Append(JsonValue::Object()
+                         .Set("method", JsonValue::String(name))
+                         .Set("weights", JsonValue::String(cached))
+                         .Set("cached", JsonValue::Bool(reused)));
   }
   const JobSpec& spec = plan->spec;
-  if (absl::GetFlag(FLAGS_checkpoints)) {
-    options.checkpoint_dir = absl::StrCat(out, "/checkpoints/", JobHash(spec));
-  }
   options.resume_checkpoint = absl::GetFlag(FLAGS_resume);
-  auto result = RunOne(spec, options, spec.method.name);
+  auto result =
+      RunOne(spec, options, out, absl::GetFlag(FLAGS_checkpoints), spec.method.name);
   if (!result.ok()) {
     std::fprintf(stderr, "rib-run: %s\n", result.status().ToString().c_str());
     return 1;
@@ -287,32 +293,42 @@ int Main() {
     if (!by_dataset.count(row.dataset)) order.push_back(row.dataset);
     by_dataset[row.dataset].push_back(SubsetCount{row.subset, row.correct, row.total});
   }
-  std::string acc_json, rows_json;
+  JsonValue acc_json = JsonValue::Object();
+  JsonValue rows_json = JsonValue::Array();
   std::fprintf(stderr, "[%s] accuracy:", spec.method.name.c_str());
   for (const std::string& dataset : order) {
     absl::StatusOr<double> acc = DatasetAccuracy(by_dataset[dataset]);
-    const std::string value = acc.ok() ? absl::StrFormat("%.6f", *acc) : "null";
-    absl::StrAppend(&acc_json, acc_json.empty() ? "" : ", ", JsonString(dataset), ": ", value);
+    acc_json.Set(dataset, acc.ok()
+                              ? JsonValue::NumberLiteral(absl::StrFormat("%.6f", *acc))
+                              : JsonValue::Null());
     std::fprintf(stderr, " %s=%s", dataset.c_str(),
                  acc.ok() ? absl::StrFormat("%.2f%%", 100 * *acc).c_str() : "n/a");
   }
   std::fprintf(stderr, "\n");
   for (const auto& row : result->results) {
-    absl::StrAppend(&rows_json, rows_json.empty() ? "" : ",\n    ", "{\"dataset\": ",
-                    JsonString(row.dataset), ", \"subset\": ", JsonString(row.subset),
-                    ", \"correct\": ", row.correct, ", \"total\": ", row.total,
-                    ", \"skipped\": ", row.skipped, "}");
+    rows_json.Append(JsonValue::Object()
+                         .Set("dataset", JsonValue::String(row.dataset))
+                         .Set("subset", JsonValue::String(row.subset))
+                         .Set("correct", JsonValue::Int(row.correct))
+                         .Set("total", JsonValue::Int(row.total))
+                         .Set("skipped", JsonValue::Int(row.skipped)));
   }
-  std::cout << "{\n  \"model\": " << JsonString(spec.model.arch)
-            << ",\n  \"weights\": " << JsonString(spec.model.weights)
-            << ",\n  \"method\": " << JsonString(spec.method.kind)
-            << ",\n  \"finetune\": " << JsonString(spec.finetune_dataset)
-            << ",\n  \"job_hash\": " << JsonString(JobHash(spec))
-            << ",\n  \"result_weights\": " << JsonString(result->weights_path)
-            << ",\n  \"steps\": " << result->steps << ",\n  \"final_loss\": "
-            << absl::StrFormat("%.6f", result->final_loss) << ",\n  \"dependencies\": ["
-            << deps_json << "],\n  \"accuracy\": {" << acc_json << "},\n  \"rows\": [\n    "
-            << rows_json << "\n  ]\n}\n";
+  JsonValue report = JsonValue::Object();
+  report.Set("model", JsonValue::String(spec.model.arch))
+      .Set("weights", JsonValue::String(spec.model.weights))
+      .Set("method", JsonValue::String(spec.method.kind))
+      .Set("finetune", JsonValue::String(spec.finetune_dataset))
+      .Set("job_hash", JsonValue::String(rib::spec::JobHash(spec)))
+      .Set("result_weights", JsonValue::String(result->weights_path))
+      .Set("steps", JsonValue::Int(result->steps))
+      .Set("final_loss",
+           JsonValue::NumberLiteral(absl::StrFormat("%.6f", result->final_loss)))
+      .Set("dependencies", std::move(deps_json))
+      .Set("accuracy", std::move(acc_json))
+      .Set("rows", std::move(rows_json));
+  JsonWriteOptions pretty;
+  pretty.indent = 2;
+  std::cout << WriteJson(report, pretty) << "\n";
   return 0;
 }
 

@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
-#include "common/sweep.h"
+#include "spec/methods.h"
 #include "worker/data/loader.h"
 #include "worker/data/source.h"
 #include "worker/engine/collectives.h"
@@ -120,16 +120,25 @@ absl::StatusOr<TensorMap> ReadWeightsFile(const JobSpec& spec, const RunOptions&
   return CloneWeights(ModelWeights(*model));
 }
 
-// The dependency a method reads: params["base"], else `fallback` when present, else
-// the only dependency.
-std::string BaseDependency(const JobSpec& spec, const RunOptions& options,
-                           const std::string& fallback) {
-  auto it = spec.method.params.find("base");
-  if (it != spec.method.params.end()) return it->second;
-  if (options.dependency_weights.count(fallback) || options.dependency_weights.size() != 1) {
-    return fallback;
+// The dependency a method reads, by its role (spec/methods.h): `role` when present,
+// else the only dependency given.
+std::string DependencyName(const RunOptions& options, const std::string& role) {
+  if (options.dependency_weights.count(role) || options.dependency_weights.size() != 1) {
+    return role;
   }
   return options.dependency_weights.begin()->first;
+}
+
+absl::Status MakeParentDir(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) return absl::OkStatus();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<data::DatasetOptions> DataOptions(const JobSpec& spec,
@@ -200,7 +209,7 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
 // RunJob without its exception boundary.
 absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions& options,
                                           EventSink* sink) {
-  RIB_RETURN_IF_ERROR(ValidateMethod(spec.method));
+  RIB_RETURN_IF_ERROR(rib::spec::ValidateMethod(spec.method));
   RIB_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
   const int world = GroupSize(options.group);
   const TrainingConfig& config = spec.training;
@@ -223,19 +232,20 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
   result.weights_path = spec.model.weights;
 
   // Starting weights for methods that build on other jobs.
-  if (kind == "lpft") {
-    RIB_ASSIGN_OR_RETURN(TensorMap lp, ReadWeightsFile(spec, options,
-                                                       BaseDependency(spec, options, "lp")));
-    RIB_RETURN_IF_ERROR(LoadWeights(*model, lp));
-  } else if (kind == "wise-ft") {
-    double alpha = 0.5;
-    auto it = spec.method.params.find("alpha");
-    if (it != spec.method.params.end()) alpha = std::stod(it->second);  // validated
-    RIB_ASSIGN_OR_RETURN(TensorMap ft, ReadWeightsFile(spec, options,
-                                                       BaseDependency(spec, options, "ft")));
-    RIB_ASSIGN_OR_RETURN(TensorMap mixed,
-                         InterpolateWeights(CloneWeights(ModelWeights(*model)), ft, alpha));
-    RIB_RETURN_IF_ERROR(LoadWeights(*model, mixed));
+  if (kind == "lpft" || kind == "wise-ft") {
+    const std::string role = rib::spec::MethodDependencyKind(kind);
+    RIB_ASSIGN_OR_RETURN(TensorMap base,
+                         ReadWeightsFile(spec, options, DependencyName(options, role)));
+    if (kind == "lpft") {
+      RIB_RETURN_IF_ERROR(LoadWeights(*model, base));
+    } else {
+      RIB_ASSIGN_OR_RETURN(double alpha,
+                           rib::spec::MethodParamReal(spec.method, "alpha"));
+      RIB_ASSIGN_OR_RETURN(
+          TensorMap mixed,
+          InterpolateWeights(CloneWeights(ModelWeights(*model)), base, alpha));
+      RIB_RETURN_IF_ERROR(LoadWeights(*model, mixed));
+    }
   } else if (kind == "soup") {
     if (spec.method.members.empty()) {
       return absl::InvalidArgumentError(
@@ -254,7 +264,7 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
   ForwardFn forward;  // the evaluation forward, once the weights are final
   TensorMap extra_weights;
   std::unique_ptr<data::DatasetSource> train_source;
-  if (MethodTrains(kind)) {
+  if (rib::spec::MethodTrains(kind)) {
     if (spec.finetune_dataset.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("method '", spec.method.name, "' trains but the job has no dataset"));
@@ -307,31 +317,27 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
   model->eval();
   if (!forward) forward = model->Inference();
 
-  // Save the weights this job's results are for (rank 0; not for `pre`).
-  const std::string dir = !options.weights_out_dir.empty() ? options.weights_out_dir
-                          : options.artifact_root.empty()
-                              ? std::string()
-                              : absl::StrCat(options.artifact_root, "/weights");
-  if (kind != "pre" && !dir.empty()) {
-    const std::string path = absl::StrCat(dir, "/", JobHash(spec), ".safetensors");
+  // Save the weights this job's results are for (rank 0; not for `pre`), where the
+  // caller said.
+  if (kind != "pre" && !options.weights_out.empty()) {
     if (GroupRank(options.group) == 0) {
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      if (ec) {
-        return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-      }
       std::map<std::string, std::string> metadata = {{"arch", spec.model.arch},
                                                      {"method", spec.method.kind},
                                                      {"finetune", spec.finetune_dataset}};
-      RIB_RETURN_IF_ERROR(SaveClassifier(model, path, metadata));
+      RIB_RETURN_IF_ERROR(MakeParentDir(options.weights_out));
+      RIB_RETURN_IF_ERROR(SaveClassifier(model, options.weights_out, metadata));
       if (!extra_weights.empty()) {
+        if (options.extra_weights_out.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "method '", spec.method.name, "' saves tensors beside its weights (", kind,
+              ") but no extra_weights_out was given"));
+        }
         NamedTensors extra(extra_weights.begin(), extra_weights.end());
-        RIB_RETURN_IF_ERROR(
-            WriteSafetensors(absl::StrCat(dir, "/", JobHash(spec), ".extra.safetensors"),
-                             extra, metadata));
+        RIB_RETURN_IF_ERROR(MakeParentDir(options.extra_weights_out));
+        RIB_RETURN_IF_ERROR(WriteSafetensors(options.extra_weights_out, extra, metadata));
       }
     }
-    result.weights_path = path;
+    result.weights_path = options.weights_out;
   }
 
   RIB_RETURN_IF_ERROR(EvaluateAll(spec, options, data_options, forward, model->num_classes(),

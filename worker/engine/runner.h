@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/engine/events.h"
 
 namespace rib::dist {
@@ -27,13 +27,15 @@ namespace rib::engine {
 struct RunOptions {
   // Root of the datasets (DESIGN §4). Required when the job reads data.
   std::string data_root;
-  // Root of weights and outputs. Relative weight paths resolve under it, absolute
-  // ones must lie inside it; "" = paths used as given.
+  // Root of the job's inputs (model and dependency weights): relative paths resolve
+  // under it, absolute ones must lie inside it; "" = paths used as given.
   std::string artifact_root;
-  // Folder for the job's final weights, <dir>/<job hash>.safetensors (vp's prompt in
-  // <job hash>.extra.safetensors). "" = <artifact_root>/weights, or nothing written
-  // when artifact_root is "" too.
-  std::string weights_out_dir;
+  // Where rank 0 writes the job's final weights (not for `pre`), and the tensors that
+  // belong beside them (vp's prompt). The caller names them, from the spec's artifact
+  // layout and the job's hash (spec::JobOutputPaths), so the files are where dependent
+  // jobs look without renaming. "" = not written. Their folder is created.
+  std::string weights_out;
+  std::string extra_weights_out;
   // "cpu", "cuda" or "cuda:N".
   std::string device = "cpu";
   // Compute threads (SetCpuThreads with the model's policy) and data-decoding threads;
@@ -61,8 +63,8 @@ struct EvalResult {
 };
 
 struct RunResult {
-  // The weights this job's results are for: the written file, or the input weights
-  // for `pre` (and "" when nothing was written).
+  // The weights this job's results are for: options.weights_out once written, or the
+  // input weights for `pre` and when weights_out is "".
   std::string weights_path;
   std::vector<EvalResult> results;
   int64_t steps = 0;

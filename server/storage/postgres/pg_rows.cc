@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "server/storage/job_spec_codec.h"
+#include "spec/job_json.h"
 #include "server/storage/postgres/pg_util.h"
 
 namespace rib::storage::pg {
@@ -68,7 +68,7 @@ absl::StatusOr<domain::Job> RowToJob(const pqxx::row& r) {
   j.sweep_id = r[1].as<std::string>();
   j.key = r[2].as<std::string>();
   j.hash = r[3].as<std::string>();
-  absl::StatusOr<JobSpec> spec = DecodeJobSpec(r[4].as<std::string>());
+  absl::StatusOr<JobSpec> spec = rib::spec::JobSpecFromJson(r[4].as<std::string>());
   if (!spec.ok()) {
     return absl::DataLossError(absl::StrCat(what, ": ", spec.status().message()));
   }

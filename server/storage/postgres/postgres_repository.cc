@@ -6,11 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
-#include "server/storage/job_spec_codec.h"
+#include "spec/job_json.h"
 #include "server/storage/postgres/pg_job_writes.h"
 #include "server/storage/postgres/pg_rows.h"
 #include "server/storage/postgres/pg_util.h"
 #include "server/storage/repository_util.h"
+#include "spec/job_json.h"
 
 namespace rib::storage {
 
@@ -100,7 +101,7 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
               " updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::text[],"
               " $10, $11, $12, $13, NULLIF($14, ''), $15, $16, $17, $18,"
               " $19::timestamptz, $19::timestamptz) RETURNING id",
-              out.sweep_id, nj.key, nj.hash, EncodeJobSpec(nj.spec), nj.spec.model.name,
+              out.sweep_id, nj.key, nj.hash, rib::spec::JobSpecToJson(nj.spec), nj.spec.model.name,
               nj.spec.method.name, nj.spec.method.kind, nj.spec.finetune_dataset,
               ArrayLiteral(internal::JobDatasets(nj.spec)), nj.spec.devices,
               nj.device_kind, JobStateName(state), in.max_attempts, reused_from,

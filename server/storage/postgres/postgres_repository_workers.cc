@@ -8,7 +8,7 @@
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
 #include "server/scheduling/retry_policy.h"
-#include "server/storage/job_spec_codec.h"
+#include "spec/job_json.h"
 #include "server/storage/postgres/pg_job_writes.h"
 #include "server/storage/postgres/pg_rows.h"
 #include "server/storage/postgres/pg_util.h"
@@ -134,7 +134,7 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     lease.job_id = id;
     lease.attempt = r[0].as<int>();
     lease.hash = r[1].as<std::string>();
-    RIB_ASSIGN_OR_RETURN(lease.spec, DecodeJobSpec(r[2].as<std::string>()));
+    RIB_ASSIGN_OR_RETURN(lease.spec, rib::spec::JobSpecFromJson(r[2].as<std::string>()));
     lease.resume_checkpoint = r[3].as<std::string>();
     return std::optional<domain::Lease>(std::move(lease));
   });

@@ -94,6 +94,7 @@ TEST_F(RankExecutorTest, WritesTheJobFileAndSeesRankZerosReport) {
   EXPECT_EQ(file.spec_proto, "proto-bytes");
   EXPECT_EQ(file.coordinator, "127.0.0.1:1");
   EXPECT_EQ(file.weights_out, root + "/weights/hok.safetensors");
+  EXPECT_EQ(file.extra_weights_out, root + "/weights/hok.extra.safetensors");
   EXPECT_EQ(file.checkpoint_dir, root + "/checkpoints/hok");
   EXPECT_EQ(file.resume_checkpoint, root + "/checkpoints/hok/epoch-1.ckpt");
   EXPECT_EQ(file.finished_marker, RunDir("ok") + "/finished_reported");

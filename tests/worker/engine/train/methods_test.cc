@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "spec/methods.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/worker/engine/train/tiny_model.h"
 
@@ -143,8 +144,12 @@ TEST(MethodsTest, VpLeavesTheBackboneUnchangedAndLearnsABorder) {
 }
 
 TEST(MethodsTest, VpRejectsAPadThatCoversTheImage) {
-  EXPECT_THAT(TrainWith(Spec("vp", {{"pad", "200"}})),
+  // pad 111 (the catalog's largest) is a 2 px border on this 4 px image: no centre left.
+  EXPECT_THAT(TrainWith(Spec("vp", {{"pad", "111"}})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("border")));
+  // A pad that covers any image is out of the catalog's range (spec/methods.h).
+  EXPECT_THAT(TrainWith(Spec("vp", {{"pad", "200"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("(0, 111]")));
 }
 
 TEST(MethodsTest, LwfWithAlphaZeroEqualsFt) {
@@ -231,13 +236,14 @@ TEST(MethodsTest, SoupIsTheParameterMean) {
 }
 
 TEST(MethodsTest, ParamsAreValidated) {
-  EXPECT_THAT(ValidateMethod(Spec("lora", {{"rnk", "4"}})),
+  EXPECT_THAT(spec::ValidateMethod(Spec("lora", {{"rnk", "4"}})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'rnk'")));
-  EXPECT_THAT(ValidateMethod(Spec("lwf", {{"alpha", "lots"}})),
+  EXPECT_THAT(spec::ValidateMethod(Spec("lwf", {{"alpha", "lots"}})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("alpha='lots'")));
-  EXPECT_THAT(ValidateMethod(Spec("sgd")), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                    HasSubstr("unknown method kind")));
-  EXPECT_THAT(ValidateMethod(Spec("wise-ft", {{"alpha", "0.3"}})), IsOk());
+  EXPECT_THAT(
+      spec::ValidateMethod(Spec("sgd")),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown method kind")));
+  EXPECT_THAT(spec::ValidateMethod(Spec("wise-ft", {{"alpha", "0.3"}})), IsOk());
 }
 
 }  // namespace

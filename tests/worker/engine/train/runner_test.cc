@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "spec/artifacts.h"
+#include "spec/job_json.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "worker/engine/methods.h"
@@ -84,6 +86,17 @@ class RunnerTest : public ::testing::Test {
     return options;
   }
 
+  // RunJob with the job's outputs at their place in the artifact layout, as the agent
+  // and rib-run name them.
+  absl::StatusOr<RunResult> Run(const JobSpec& spec, RunOptions options,
+                                EventSink* sink) {
+    const rib::spec::JobOutputs outputs =
+        rib::spec::JobOutputPaths(artifacts_.path(), rib::spec::JobHash(spec));
+    options.weights_out = outputs.weights;
+    options.extra_weights_out = outputs.extra_weights;
+    return RunJob(spec, options, sink);
+  }
+
   static TensorMap Weights(const std::string& path) {
     auto model = LoadClassifier("fmnist_vit", 10, path);
     EXPECT_THAT(model, IsOk());
@@ -96,7 +109,7 @@ class RunnerTest : public ::testing::Test {
 
 TEST_F(RunnerTest, FineTunesEvaluatesAndReportsRows) {
   Recorder recorder;
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, RunJob(Spec("ft"), Options(), &recorder));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, Run(Spec("ft"), Options(), &recorder));
   EXPECT_EQ(result.steps, 3);
   EXPECT_EQ(recorder.last_step, 3);
   EXPECT_EQ(recorder.total_steps, 3);
@@ -120,25 +133,25 @@ TEST_F(RunnerTest, PreEvaluatesThePretrainedWeightsWithoutTraining) {
   JobSpec spec = Spec("pre");
   spec.finetune_dataset = "";
   spec.eval_datasets = {"fmnist-a"};
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, RunJob(spec, Options(), nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, Run(spec, Options(), nullptr));
   EXPECT_EQ(result.steps, 0);
   EXPECT_EQ(result.weights_path, "pre.safetensors");
   ASSERT_EQ(result.results.size(), 1u);
 }
 
 TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult lp, RunJob(Spec("lp"), Options(), nullptr));
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult ft, RunJob(Spec("ft"), Options(), nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult lp, Run(Spec("lp"), Options(), nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult ft, Run(Spec("ft"), Options(), nullptr));
 
   // lpft starts from lp's weights: with lr 0 it ends exactly there.
   JobSpec lpft = Spec("lpft");
   lpft.training.lr = 0.0;
   lpft.eval_datasets = {"fmnist-a"};
   RunOptions options = Options();
-  EXPECT_THAT(RunJob(lpft, options, nullptr),
+  EXPECT_THAT(Run(lpft, options, nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("'lp'")));
   options.dependency_weights = {{"lp", lp.weights_path}};
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult lpft_result, RunJob(lpft, options, nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult lpft_result, Run(lpft, options, nullptr));
   TensorMap lp_weights = Weights(lp.weights_path);
   TensorMap lpft_weights = Weights(lpft_result.weights_path);
   for (const auto& [name, t] : lp_weights) {
@@ -151,7 +164,7 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   wise.finetune_dataset = "fmnist-v2";
   wise.eval_datasets = {"fmnist-a"};
   options.dependency_weights = {{"ft", ft.weights_path}};
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult wise_result, RunJob(wise, options, nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult wise_result, Run(wise, options, nullptr));
   TensorMap ft_weights = Weights(ft.weights_path);
   TensorMap wise_weights = Weights(wise_result.weights_path);
   for (const auto& [name, t] : ft_weights) {
@@ -160,7 +173,7 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   JobSpec soup = Spec("soup");
   soup.method.members = {"ft"};
   soup.eval_datasets = {"fmnist-a"};
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult soup_result, RunJob(soup, options, nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult soup_result, Run(soup, options, nullptr));
   TensorMap soup_weights = Weights(soup_result.weights_path);
   TensorMap pre_weights = Weights(pre_path_);
   EXPECT_TRUE(torch::allclose(soup_weights.at("head.weight"),
@@ -168,18 +181,40 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
                               0, 1e-6));
 }
 
+TEST_F(RunnerTest, WritesItsOutputsWhereItIsTold) {
+  // The caller names the files (the agent: by the coordinator's hash); nothing is
+  // named by the engine or renamed afterwards.
+  JobSpec spec = Spec("vp");
+  spec.eval_datasets = {"fmnist-a"};
+  RunOptions options = Options();
+  options.weights_out = artifacts_.Join("out/any-name.safetensors");
+  options.extra_weights_out = artifacts_.Join("out/any-name.prompt.safetensors");
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, RunJob(spec, options, nullptr));
+  EXPECT_EQ(result.weights_path, options.weights_out);
+  EXPECT_TRUE(std::filesystem::exists(options.weights_out));
+  EXPECT_TRUE(std::filesystem::exists(options.extra_weights_out));
+  EXPECT_FALSE(std::filesystem::exists(artifacts_.Join("weights")));
+
+  // No output path: nothing is written and the result is for the input weights.
+  JobSpec ft = Spec("ft");
+  ft.eval_datasets = {"fmnist-a"};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult unsaved, RunJob(ft, Options(), nullptr));
+  EXPECT_EQ(unsaved.weights_path, "pre.safetensors");
+  EXPECT_FALSE(std::filesystem::exists(artifacts_.Join("weights")));
+}
+
 TEST_F(RunnerTest, RejectsBadJobs) {
   JobSpec spec = Spec("ft");
   spec.model.preprocessing.image_size = 224;
-  EXPECT_THAT(RunJob(spec, Options(), nullptr),
+  EXPECT_THAT(Run(spec, Options(), nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("32 px")));
   spec = Spec("ft");
   spec.model.weights = "../outside.safetensors";
-  EXPECT_THAT(RunJob(spec, Options(), nullptr),
+  EXPECT_THAT(Run(spec, Options(), nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument));
   spec = Spec("lora");
   spec.method.params = {{"rank", "zero"}};
-  EXPECT_THAT(RunJob(spec, Options(), nullptr),
+  EXPECT_THAT(Run(spec, Options(), nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rank")));
 }
 

@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "common/status_macros.h"
-#include "common/sweep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/sweep.h"
 #include "tests/testing/status_matchers.h"
 
-namespace rib {
+namespace rib::spec {
 namespace {
 
 using ::rib::testing::StatusIs;
@@ -396,15 +396,5 @@ TEST(CanonicalJobJson, EscapesStrings) {
   EXPECT_THAT(CanonicalJobJson(s), HasSubstr("\"arch\":\"a\\\"b\\\\c\\nd\\u0001\""));
 }
 
-TEST(FormatCanonicalNumber, ShortestTextThatReadsBack) {
-  EXPECT_EQ(FormatCanonicalNumber(0.1), "0.1");
-  EXPECT_EQ(FormatCanonicalNumber(1.0), "1");
-  EXPECT_EQ(FormatCanonicalNumber(-0.0), "0");
-  EXPECT_EQ(FormatCanonicalNumber(1e-5), "1e-05");
-  EXPECT_EQ(FormatCanonicalNumber(0.48145466), "0.48145466");
-  EXPECT_EQ(FormatCanonicalNumber(1.0 / 3.0), "0.3333333333333333");
-  EXPECT_EQ(FormatCanonicalNumber(123456789.0), "123456789");
-}
-
 }  // namespace
-}  // namespace rib
+}  // namespace rib::spec

@@ -1,11 +1,11 @@
-#include "worker/agent/convert.h"
+#include "proto/convert/job_spec_convert.h"
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace rib::agent {
+namespace rib::convert {
 namespace {
 
 // Copies `from` into `to` unless it is the proto3 zero value.
@@ -22,7 +22,8 @@ void SetIfPositive(T from, T* to) {
 absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& proto) {
   JobSpec spec;
   const v1::ModelSpec& m = proto.model();
-  if (m.arch().empty()) return absl::InvalidArgumentError("job spec: model.arch is empty");
+  if (m.arch().empty())
+    return absl::InvalidArgumentError("job spec: model.arch is empty");
   spec.model.name = m.name();
   spec.model.arch = m.arch();
   spec.model.weights = m.weights();
@@ -60,9 +61,9 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& proto) {
     SetIfPositive(t.batch_size(), &out.batch_size);
     SetIfPositive(t.epochs(), &out.epochs);
     if (t.warmup_steps() < 0 || t.max_steps() < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("job spec: negative warmup_steps (", t.warmup_steps(),
-                       ") or max_steps (", t.max_steps(), ")"));
+      return absl::InvalidArgumentError(absl::StrCat("job spec: negative warmup_steps (",
+                                                     t.warmup_steps(), ") or max_steps (",
+                                                     t.max_steps(), ")"));
     }
     out.warmup_steps = t.warmup_steps();
     SetIfNonEmpty(t.schedule(), &out.schedule);
@@ -135,4 +136,4 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
   return proto;
 }
 
-}  // namespace rib::agent
+}  // namespace rib::convert

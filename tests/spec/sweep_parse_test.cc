@@ -3,13 +3,13 @@
 #include <string>
 
 #include "common/status_macros.h"
-#include "common/sweep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/sweep.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
-namespace rib {
+namespace rib::spec {
 namespace {
 
 using ::rib::testing::IsOk;
@@ -374,4 +374,4 @@ TEST(ParseSweepYaml, MalformedYamlNamesTheLine) {
 }
 
 }  // namespace
-}  // namespace rib
+}  // namespace rib::spec

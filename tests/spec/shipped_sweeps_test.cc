@@ -4,13 +4,13 @@
 #include <sstream>
 #include <string>
 
-#include "common/sweep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/sweep.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
-namespace rib {
+namespace rib::spec {
 namespace {
 
 std::string ReadFile(const std::string& path) {
@@ -43,10 +43,11 @@ TEST(ShippedSweeps, ShortDemoSweepIsSmall) {
 }
 
 TEST(ShippedSweeps, PaperGridExpands) {
-  RIB_ASSERT_OK_AND_ASSIGN(auto jobs, ParseAndExpand("deploy/sweeps/imagenet_rib_paper.yaml"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto jobs,
+                           ParseAndExpand("deploy/sweeps/imagenet_rib_paper.yaml"));
   // 4 models: 1 pre + 10 methods × 8 datasets each.
   EXPECT_EQ(jobs.size(), 4u * (1 + 10 * 8));
 }
 
 }  // namespace
-}  // namespace rib
+}  // namespace rib::spec

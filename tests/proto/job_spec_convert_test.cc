@@ -1,12 +1,12 @@
-#include "worker/agent/convert.h"
+// rib.v1.JobSpec ⇄ JobSpec: the one converter both the coordinator and the agent use.
+#include "proto/convert/job_spec_convert.h"
 
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/status_macros.h"
 #include "tests/testing/status_matchers.h"
-#include "worker/agent/devices.h"
 
-namespace rib::agent {
+namespace rib::convert {
 namespace {
 
 using ::rib::testing::IsOk;
@@ -14,7 +14,7 @@ using ::rib::testing::StatusIs;
 
 using ::testing::ElementsAre;
 
-TEST(ConvertTest, RoundTripKeepsEveryField) {
+TEST(JobSpecConvertTest, RoundTripKeepsEveryField) {
   JobSpec spec;
   spec.model.name = "tiny";
   spec.model.arch = "fmnist_vit_tiny";
@@ -65,7 +65,7 @@ TEST(ConvertTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(back.dependency_hashes.at("ft"), "deadbeef");
 }
 
-TEST(ConvertTest, ZeroValuesKeepDefaultsAndMissingKindIsAnError) {
+TEST(JobSpecConvertTest, ZeroValuesKeepDefaultsAndMissingKindIsAnError) {
   v1::JobSpec proto;
   proto.mutable_model()->set_arch("resnet50");
   proto.mutable_method()->set_kind("pre");
@@ -81,21 +81,5 @@ TEST(ConvertTest, ZeroValuesKeepDefaultsAndMissingKindIsAnError) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-TEST(DevicesTest, ParsesCudaListsAndCpuSlotCounts) {
-  RIB_ASSERT_OK_AND_ASSIGN(DeviceSet cuda, ParseDevices("cuda:0,1,3"));
-  EXPECT_EQ(cuda.kind, "cuda");
-  EXPECT_THAT(cuda.ids, ElementsAre(0, 1, 3));
-  EXPECT_EQ(cuda.TorchDevice(3), "cuda:3");
-  RIB_ASSERT_OK_AND_ASSIGN(DeviceSet cpu, ParseDevices("cpu:4"));
-  EXPECT_EQ(cpu.count(), 4);
-  EXPECT_EQ(cpu.TorchDevice(2), "cpu");
-  RIB_ASSERT_OK_AND_ASSIGN(DeviceSet one, ParseDevices("cpu"));
-  EXPECT_EQ(one.count(), 1);
-  for (const char* bad : {"gpu:0", "cuda:", "cuda:0,0", "cuda:-1", "cpu:0", "cpu:x"}) {
-    EXPECT_THAT(ParseDevices(bad).status(), StatusIs(absl::StatusCode::kInvalidArgument))
-        << bad;
-  }
-}
-
 }  // namespace
-}  // namespace rib::agent
+}  // namespace rib::convert

@@ -18,10 +18,10 @@
 #include "absl/strings/str_split.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
-#include "common/sweep.h"
+#include "spec/sweep.h"
 #include "yaml-cpp/yaml.h"
 
-namespace rib {
+namespace rib::spec {
 namespace {
 
 constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
@@ -585,4 +585,4 @@ absl::StatusOr<SweepSpec> ParseSweepYaml(absl::string_view text,
   }
 }
 
-}  // namespace rib
+}  // namespace rib::spec

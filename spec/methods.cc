@@ -1,0 +1,236 @@
+#include "spec/methods.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/json.h"
+
+namespace rib::spec {
+namespace {
+
+ParamDef Int(const char* name, double min, double max, const char* default_text) {
+  return ParamDef{name, ParamType::kInt, min, true, max, default_text};
+}
+
+ParamDef Real(const char* name, double min, bool min_inclusive, double max,
+              const char* default_text) {
+  return ParamDef{name, ParamType::kReal, min, min_inclusive, max, default_text};
+}
+
+std::string ParamNames(const MethodDef& def) {
+  std::vector<std::string> names;
+  for (const ParamDef& p : def.params) names.push_back(p.name);
+  return absl::StrJoin(names, ", ");
+}
+
+const ParamDef* FindParam(const MethodDef& def, absl::string_view name) {
+  for (const ParamDef& p : def.params) {
+    if (name == p.name) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<MethodDef>& MethodCatalog() {
+  static const auto* defs = new std::vector<MethodDef>{
+      {"pre", false, "", {}},
+      {"ft", true, "", {}},
+      {"lp", true, "", {}},
+      {"lpft", true, "lp", {}},
+      {"lora",
+       true,
+       "",
+       {Real("alpha", 0, false, kUnbounded, "1"), Int("rank", 1, 4096, "8")}},
+      // The prompt's width in pixels at 224 px (scaled by the image side); it must
+      // leave some of the image uncovered.
+      {"vp", true, "", {Real("pad", 0, false, 111, "30")}},
+      {"lwf",
+       true,
+       "",
+       {Real("alpha", 0, true, kUnbounded, "1"),
+        Real("temperature", 0, false, kUnbounded, "2")}},
+      // The diagonal Fisher is a mean of squared per-batch gradients, small numbers:
+      // lambda is large to make the penalty matter.
+      {"ewc",
+       true,
+       "",
+       {Int("fisher_batches", 1, 1e6, "16"),
+        Real("lambda", 0, true, kUnbounded, "5000")}},
+      {"l2sp", true, "", {Real("lambda", 0, true, kUnbounded, "1")}},
+      {"wise-ft", false, "ft", {Real("alpha", 0, true, 1, "0.5")}},
+      {"soup", false, "", {}},
+  };
+  return *defs;
+}
+
+const MethodDef* FindMethod(absl::string_view kind) {
+  for (const MethodDef& def : MethodCatalog()) {
+    if (kind == def.kind) return &def;
+  }
+  return nullptr;
+}
+
+const std::vector<std::string>& MethodKinds() {
+  static const auto* kinds = [] {
+    auto* out = new std::vector<std::string>;
+    for (const MethodDef& def : MethodCatalog()) out->push_back(def.kind);
+    return out;
+  }();
+  return *kinds;
+}
+
+bool IsMethodKind(absl::string_view kind) { return FindMethod(kind) != nullptr; }
+
+bool MethodTrains(absl::string_view kind) {
+  const MethodDef* def = FindMethod(kind);
+  return def != nullptr && def->trains;
+}
+
+std::string MethodDependencyKind(absl::string_view kind) {
+  const MethodDef* def = FindMethod(kind);
+  return def == nullptr ? "" : def->dependency_kind;
+}
+
+bool IsMethodParam(absl::string_view kind, absl::string_view name) {
+  const MethodDef* def = FindMethod(kind);
+  return def != nullptr && FindParam(*def, name) != nullptr;
+}
+
+std::string ParamRangeText(const ParamDef& p) {
+  const std::string lo = FormatCanonicalNumber(p.min);
+  if (p.max >= kUnbounded) return absl::StrCat(p.min_inclusive ? ">= " : "> ", lo);
+  return absl::StrCat("in ", p.min_inclusive ? "[" : "(", lo, ", ",
+                      FormatCanonicalNumber(p.max), "]");
+}
+
+absl::StatusOr<std::string> CanonicalMethodParam(absl::string_view kind,
+                                                 absl::string_view name,
+                                                 absl::string_view value) {
+  const MethodDef* def = FindMethod(kind);
+  if (def == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown method '", kind, "'"));
+  }
+  const ParamDef* param = FindParam(*def, name);
+  if (param == nullptr) {
+    if (def->params.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("method '", kind, "' takes no parameters"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown parameter of ", kind, " (expected one of ", ParamNames(*def), ")"));
+  }
+  const std::string text(absl::StripAsciiWhitespace(value));
+  double v = 0;
+  std::string canonical;
+  if (param->type == ParamType::kInt) {
+    int64_t i = 0;
+    if (!absl::SimpleAtoi(text, &i)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected an integer, got '", value, "'"));
+    }
+    v = static_cast<double>(i);
+    canonical = absl::StrCat(i);
+  } else {
+    if (!absl::SimpleAtod(text, &v) || !std::isfinite(v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected a number, got '", value, "'"));
+    }
+    canonical = FormatCanonicalNumber(v);
+  }
+  const bool low_ok = param->min_inclusive ? v >= param->min : v > param->min;
+  if (!low_ok || v > param->max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be ", ParamRangeText(*param), ", got ", text));
+  }
+  return canonical;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> CanonicalMethodParams(
+    absl::string_view kind, const std::map<std::string, std::string>& params) {
+  const MethodDef* def = FindMethod(kind);
+  if (def == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown method '", kind, "'"));
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [name, value] : params) {
+    absl::StatusOr<std::string> canonical = CanonicalMethodParam(kind, name, value);
+    if (!canonical.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("params.", name, ": ", canonical.status().message()));
+    }
+    out[name] = *std::move(canonical);
+  }
+  for (const ParamDef& p : def->params) out.emplace(p.name, p.default_text);
+  return out;
+}
+
+absl::Status ValidateMethod(const MethodSpec& method) {
+  const MethodDef* def = FindMethod(method.kind);
+  if (def == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown method kind '", method.kind, "' (expected one of ",
+                     absl::StrJoin(MethodKinds(), ", "), ")"));
+  }
+  for (const auto& [name, value] : method.params) {
+    if (FindParam(*def, name) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "method '", method.name, "' (", method.kind, ") takes no parameter '", name,
+          "'",
+          def->params.empty() ? ""
+                              : absl::StrCat(" (it takes: ", ParamNames(*def), ")")));
+    }
+    absl::StatusOr<std::string> canonical =
+        CanonicalMethodParam(method.kind, name, value);
+    if (!canonical.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("method '", method.name, "' (", method.kind, "): parameter ", name,
+                       "='", value, "': ", canonical.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::StatusOr<double> ParamValue(const MethodSpec& method, absl::string_view name,
+                                  ParamType type) {
+  const MethodDef* def = FindMethod(method.kind);
+  const ParamDef* param = def == nullptr ? nullptr : FindParam(*def, name);
+  if (param == nullptr || param->type != type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method kind '", method.kind, "' has no ",
+        type == ParamType::kInt ? "integer" : "real", " parameter '", name, "'"));
+  }
+  auto it = method.params.find(std::string(name));
+  const std::string& text = it == method.params.end() ? param->default_text : it->second;
+  absl::StatusOr<std::string> canonical = CanonicalMethodParam(method.kind, name, text);
+  if (!canonical.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method '", method.name, "' (", method.kind, "): parameter ", name,
+                     "='", text, "': ", canonical.status().message()));
+  }
+  double v = 0;
+  if (!absl::SimpleAtod(*canonical, &v)) {
+    return absl::InternalError(absl::StrCat("canonical parameter '", *canonical, "'"));
+  }
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> MethodParamInt(const MethodSpec& method, absl::string_view name) {
+  absl::StatusOr<double> v = ParamValue(method, name, ParamType::kInt);
+  if (!v.ok()) return v.status();
+  return static_cast<int64_t>(*v);
+}
+
+absl::StatusOr<double> MethodParamReal(const MethodSpec& method, absl::string_view name) {
+  return ParamValue(method, name, ParamType::kReal);
+}
+
+}  // namespace rib::spec

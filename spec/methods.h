@@ -1,0 +1,108 @@
+// The method catalog (DESIGN §6): every method kind rib runs, whether it trains, whose
+// weights it starts from, and its parameters with their types, ranges and defaults.
+// The one list: the sweep parser validates and canonicalises with it, the engine reads
+// its parameters through it, rib-run checks its --param flags with it.
+//
+//   kind     trains  reads       parameters [default]
+//   pre      no                  -
+//   ft       yes                 -
+//   lp       yes                 -
+//   lpft     yes     lp          -
+//   lora     yes                 alpha [1] (> 0), rank [8] (integer in [1, 4096])
+//   vp       yes                 pad [30] (in (0, 111]: the prompt's width in pixels at
+//                                224 px, scaled by the image side; it must leave some
+//                                of the image uncovered)
+//   lwf      yes                 alpha [1] (>= 0), temperature [2] (> 0)
+//   ewc      yes                 fisher_batches [16] (integer in [1, 1000000]),
+//                                lambda [5000] (>= 0)
+//   l2sp     yes                 lambda [1] (>= 0)
+//   wise-ft  no      ft          alpha [0.5] (in [0, 1]; 0 = pre-trained, 1 = ft)
+//   soup     no      its members -
+//
+// A method reads its dependency's weights by role: the dependency_hashes (and the
+// engine's dependency_weights) key "lp" for lpft, "ft" for wise-ft, each member's name
+// for a soup. There is no parameter naming the dependency (the engine once accepted a
+// "base" parameter the sweep grammar rejected; it is gone).
+//
+// Thread-safety: pure functions over a static table; thread-safe.
+#ifndef RIB_SPEC_METHODS_H_
+#define RIB_SPEC_METHODS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "spec/job_spec.h"
+
+namespace rib::spec {
+
+enum class ParamType { kInt, kReal };
+
+// Upper bound meaning "no upper bound".
+inline constexpr double kUnbounded = 1e300;
+
+struct ParamDef {
+  std::string name;
+  ParamType type = ParamType::kReal;
+  double min = 0;
+  bool min_inclusive = true;
+  double max = kUnbounded;   // inclusive
+  std::string default_text;  // canonical text
+};
+
+struct MethodDef {
+  std::string kind;
+  bool trains = false;
+  std::string dependency_kind;   // "lp" for lpft, "ft" for wise-ft, "" otherwise
+  std::vector<ParamDef> params;  // sorted by name
+};
+
+// Every kind, in DESIGN §6 order (pre ft lp lpft lora vp lwf ewc l2sp wise-ft soup).
+const std::vector<MethodDef>& MethodCatalog();
+// nullptr for an unknown kind.
+const MethodDef* FindMethod(absl::string_view kind);
+
+// The kinds, in catalog order.
+const std::vector<std::string>& MethodKinds();
+bool IsMethodKind(absl::string_view kind);
+// True for methods that run an optimiser (all but pre, wise-ft and soup).
+bool MethodTrains(absl::string_view kind);
+// The kind whose weights `kind` starts from: "lp" for lpft, "ft" for wise-ft, "" else
+// (a soup's dependencies are its members).
+std::string MethodDependencyKind(absl::string_view kind);
+// Whether `name` is a parameter of method kind `kind`.
+bool IsMethodParam(absl::string_view kind, absl::string_view name);
+// "in [1, 4096]", "> 0", ">= 0": a parameter's range as messages spell it.
+std::string ParamRangeText(const ParamDef& param);
+
+// Validates one method parameter and returns its canonical text (integers in decimal,
+// reals by FormatCanonicalNumber). INVALID_ARGUMENT (the message names neither line
+// nor field; callers prefix them) for unknown names or bad values.
+absl::StatusOr<std::string> CanonicalMethodParam(absl::string_view kind,
+                                                 absl::string_view name,
+                                                 absl::string_view value);
+// All of a method's parameters, canonical, with every default filled.
+// INVALID_ARGUMENT "params.<name>: ..." on the first bad one.
+absl::StatusOr<std::map<std::string, std::string>> CanonicalMethodParams(
+    absl::string_view kind, const std::map<std::string, std::string>& params);
+
+// A whole method of a job: its kind is known and every parameter valid. For specs that
+// did not come through the sweep parser (rib-run's flags, a job from the wire).
+// INVALID_ARGUMENT: "unknown method kind 'sgd' (expected one of ...)", "method 'x'
+// (lora) takes no parameter 'rnk' (it takes: alpha, rank)", "method 'x' (lwf):
+// parameter alpha='lots': expected a number, got 'lots'".
+absl::Status ValidateMethod(const MethodSpec& method);
+
+// A parameter's value for a validated method, its default when absent.
+// INVALID_ARGUMENT (as ValidateMethod) when the value is bad or `name` is not a
+// parameter of the kind of that type.
+absl::StatusOr<int64_t> MethodParamInt(const MethodSpec& method, absl::string_view name);
+absl::StatusOr<double> MethodParamReal(const MethodSpec& method, absl::string_view name);
+
+}  // namespace rib::spec
+
+#endif  // RIB_SPEC_METHODS_H_

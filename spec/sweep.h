@@ -1,0 +1,111 @@
+// Sweep files (YAML) → validated SweepSpec → planned jobs with canonical hashes.
+// Thread-compatible pure functions; no I/O except where stated.
+//
+// Errors: INVALID_ARGUMENT whose message names the source, the line and the field,
+// e.g. "demo.yaml:14: methods[2].kind: unknown method 'lorra' (expected one of ...)".
+//
+// ## The sweep file (tests/common/testdata/demo_sweep.yaml is a complete example)
+//
+//   name: demo                 # required; [A-Za-z0-9._-]+
+//   suite: fmnist-rib          # fmnist-rib (default) | imagenet-rib
+//   priority: 0                # any integer; higher runs first
+//   max_attempts: 3            # 1..100
+//   devices: 1                 # devices per job, 1..64
+//   split: heldout             # heldout (default) | reference (train and test on all)
+//   test_fraction: 0.2         # in (0, 1); only used by split: heldout
+//   models:                    # required, non-empty; names unique
+//     - name: vit-plain        # required; the display name (not hashed)
+//       arch: fmnist_vit       # required
+//       weights: models/fmnist_vit_plain.safetensors  # required; under the artifact
+//                              # root, no '..' component
+//       num_classes: 10        # default: 10 for fmnist-rib, 1000 for imagenet-rib
+//       preprocessing:         # optional; each key defaults by arch family
+//         {image_size: 32, crop_pct: 1.0, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
+//          interpolation: bicubic}
+//   methods:                   # required, non-empty; a bare kind or a map
+//     - ft
+//     - {kind: lora, params: {rank: 8, alpha: 1}}
+//     - {name: wise, kind: wise-ft, params: {alpha: 0.5}}
+//     - {kind: soup, members: [ft, lora]}
+//   finetune_datasets: [fmnist-v2, fmnist-a]  # default: the suite's 8 downstream sets
+//   eval_datasets: [fmnist-val, fmnist-v2]    # default: the suite's val + the 8
+//   training: {lr: 0.001, epochs: 10, batch_size: 64, warmup_steps: 196, momentum: 0.9,
+//              weight_decay: 0, seed: 0, precision: auto, max_steps: 0,
+//              skip_corrupt: false, optimizer: sgd (or adamw), schedule: cosine,
+//              eval_batch_size: 256}
+//
+// Method kinds and their parameters, types, ranges and defaults: spec/methods.h.
+// A method's name defaults to its kind; names are unique, and a name that is a method
+// kind must be that method's own kind (so "lp" always means an lp method). Two methods
+// with the same kind and parameters are rejected (they would compute the same jobs).
+// Unknown keys are rejected at every level (they are almost always typos).
+//
+// ## What a job's hash covers: spec/job_json.h (CanonicalJobJson).
+#ifndef RIB_SPEC_SWEEP_H_
+#define RIB_SPEC_SWEEP_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "spec/job_json.h"
+#include "spec/job_spec.h"
+#include "spec/methods.h"
+#include "spec/preprocessing.h"
+#include "spec/suites.h"
+
+namespace rib::spec {
+
+struct SweepSpec {
+  std::string name;
+  int priority = 0;  // higher runs first
+  int max_attempts = 3;
+  std::string suite = "fmnist-rib";  // "fmnist-rib" or "imagenet-rib"
+  std::vector<ModelSpec> models;
+  std::vector<MethodSpec> methods;
+  std::vector<std::string> finetune_datasets;
+  std::vector<std::string> eval_datasets;  // default: the suite's 9 (val + 8 shifts)
+  TrainingConfig training;
+  std::string split = "heldout";
+  double test_fraction = 0.2;
+  int devices = 1;  // devices per job
+};
+
+// Parses and validates a sweep file. `source_name` is used in error messages.
+// Every default is filled in the result (method params, preprocessing, num_classes,
+// dataset lists), so two files that differ only in spelled-out defaults or key order
+// parse to equal specs. model.weights_digest is left empty.
+absl::StatusOr<SweepSpec> ParseSweepYaml(absl::string_view text,
+                                         absl::string_view source_name = "sweep");
+
+// One job of an expanded sweep.
+struct PlannedJob {
+  std::string key;  // "model/method/dataset", or "model/pre"
+  JobSpec spec;
+  std::vector<std::string> depends_on;  // keys of jobs whose weights this one reads
+  std::string hash;                     // JobHash(spec)
+};
+
+// Expands a sweep into one `pre` job per model, one job per (model, method,
+// fine-tune dataset), with lpft→lp, wise-ft→ft and soup→members edges. Jobs come in
+// dependency order; dependency_hashes are filled before each job is hashed, so a
+// job's hash covers everything it reads. Model weights_digest must be filled first.
+//
+// Details: a dependency the sweep does not list (lpft's lp, wise-ft's ft) is added as
+// a job of its own (method name = kind); a listed `pre` method merges with the
+// automatic pre job. Jobs are ordered model by model: "model/pre", then each method
+// after the methods it needs (otherwise in file order), each over finetune_datasets in
+// file order. dependency_hashes keys: "lp" for lpft, "ft" for wise-ft, each member's
+// method name for a soup. wise-ft and soup jobs carry the fine-tune dataset of the row
+// they belong to (they read weights trained on it) although they do not train.
+// Errors: FAILED_PRECONDITION naming the model when a weights_digest is empty;
+// INVALID_ARGUMENT for a spec that ParseSweepYaml would have rejected (unknown kind,
+// soup member that is not a method, ...).
+absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep);
+
+}  // namespace rib::spec
+
+#endif  // RIB_SPEC_SWEEP_H_
