@@ -285,7 +285,9 @@ void Agent::AcquireLoop() {
     if (!resp.has_job()) continue;
     if (draining) {
       // Leased while the drain began: give the lease back at once.
-      ReportFailure(resp.job_id(), resp.attempt(), "worker drained", true);
+      ReportFailure(resp.job_id(), resp.attempt(),
+                    absl::UnavailableError("worker drained"),
+                    /*released=*/true);
       return;
     }
     StartJob(resp, generation);
@@ -295,8 +297,7 @@ void Agent::AcquireLoop() {
 void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
   absl::StatusOr<JobSpec> spec = convert::JobSpecFromProto(lease.spec());
   if (!spec.ok()) {
-    ReportFailure(lease.job_id(), lease.attempt(), std::string(spec.status().message()),
-                  /*retryable=*/false);
+    ReportFailure(lease.job_id(), lease.attempt(), spec.status());
     return;
   }
   JobAssignment assignment;
@@ -320,7 +321,8 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
     }
   }
   if (!no_room.empty()) {
-    ReportFailure(lease.job_id(), lease.attempt(), no_room, /*retryable=*/true);
+    ReportFailure(lease.job_id(), lease.attempt(), absl::UnavailableError(no_room),
+                  /*released=*/true);
     return;
   }
   RIB_LOG(INFO) << "leased job " << assignment.job_id << " attempt " << assignment.attempt
@@ -337,8 +339,8 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
       std::sort(free_slots_.begin(), free_slots_.end());
     }
     ReportFailure(assignment.job_id, assignment.attempt,
-                  absl::StrCat("cannot start the job: ", running.status().message()),
-                  /*retryable=*/true);
+                  absl::UnavailableError(absl::StrCat("cannot start the job: ",
+                                                      running.status().message())));
     return;
   }
   absl::MutexLock lock(&mu_);
@@ -398,20 +400,22 @@ void Agent::Supervise(uint64_t key) {
     return;
   }
   if (outcome.drained || draining) {
-    ReportFailure(job_id, attempt, "worker drained", /*retryable=*/true);
+    ReportFailure(job_id, attempt, absl::UnavailableError("worker drained"),
+                  /*released=*/true);
     return;
   }
   std::string error = outcome.status.ok()
                           ? std::string("the ranks exited without reporting a result")
                           : std::string(outcome.status.message());
-  ReportFailure(job_id, attempt, error, /*retryable=*/true);
+  // The ranks died without a word (killed, out of memory, a crash): worth another try.
+  ReportFailure(job_id, attempt, absl::UnavailableError(error));
 }
 
-void Agent::ReportFailure(const std::string& job_id, int attempt, const std::string& error,
-                          bool retryable) {
-  RIB_LOG(WARNING) << "job " << job_id << " attempt " << attempt << " failed: " << error;
-  absl::Status s = EventStream::ReportFinished(channel_, job_id, attempt, /*ok=*/false,
-                                               error, retryable);
+void Agent::ReportFailure(const std::string& job_id, int attempt, const absl::Status& why,
+                          bool released) {
+  RIB_LOG(WARNING) << "job " << job_id << " attempt " << attempt
+                   << (released ? " released: " : " failed: ") << why;
+  absl::Status s = EventStream::ReportFailed(channel_, job_id, attempt, why, released);
   if (!s.ok()) {
     RIB_LOG(WARNING) << "could not report the end of job " << job_id << " attempt "
                      << attempt << ": " << s;

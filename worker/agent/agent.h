@@ -109,8 +109,12 @@ class Agent {
   void StartJob(const v1::AcquireJobResponse& lease, int64_t generation);
   void Supervise(uint64_t key);
   void KillAllLocked(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReportFailure(const std::string& job_id, int attempt, const std::string& error,
-                     bool retryable);
+  // Reports the attempt's end without a result: `why`'s code and message; `released`
+  // when the worker gives the lease back without the attempt having failed (it
+  // drains, or cannot place the job). The coordinator decides what runs again
+  // (server/scheduling/retry_policy.h).
+  void ReportFailure(const std::string& job_id, int attempt, const absl::Status& why,
+                     bool released = false);
   void ReapFinishedThreads();
 
   const AgentOptions options_;

@@ -131,20 +131,27 @@ absl::Status EventStream::Close() {
 }
 
 absl::Status EventStream::ReportFinished(std::shared_ptr<grpc::Channel> channel,
-                                         const std::string& job_id, int attempt, bool ok,
-                                         const std::string& error, bool retryable,
-                                         const std::string& weights) {
+                                         const std::string& job_id, int attempt,
+                                         const v1::JobFinished& finished) {
   EventStreamOptions options;
   options.reconnect_window = absl::Seconds(20);
   EventStream stream(std::move(channel), job_id, attempt, options);
   v1::JobEvent event;
-  v1::JobFinished* finished = event.mutable_finished();
-  finished->set_ok(ok);
-  finished->set_error(error);
-  finished->set_retryable(retryable);
-  finished->set_weights(weights);
+  *event.mutable_finished() = finished;
   RIB_RETURN_IF_ERROR(stream.Send(std::move(event)));
   return stream.Close();
+}
+
+absl::Status EventStream::ReportFailed(std::shared_ptr<grpc::Channel> channel,
+                                       const std::string& job_id, int attempt,
+                                       const absl::Status& why, bool released) {
+  v1::JobFinished finished;
+  finished.set_ok(false);
+  finished.set_error(std::string(why.message()));
+  finished.set_code(static_cast<int>(why.code()));
+  finished.set_released(released);
+  finished.set_retryable(released || absl::IsUnavailable(why));
+  return ReportFinished(std::move(channel), job_id, attempt, finished);
 }
 
 }  // namespace rib::agent

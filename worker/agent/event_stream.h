@@ -50,9 +50,14 @@ class EventStream {
 
   // Convenience: one stream carrying one `finished` event, closed at once.
   static absl::Status ReportFinished(std::shared_ptr<grpc::Channel> channel,
-                                     const std::string& job_id, int attempt, bool ok,
-                                     const std::string& error, bool retryable,
-                                     const std::string& weights = "");
+                                     const std::string& job_id, int attempt,
+                                     const v1::JobFinished& finished);
+  // A `finished` event without a result: `why`'s code and message, and `released`
+  // (the lease is given back, not failed). `retryable` is still set, as released or
+  // UNAVAILABLE, for coordinators that predate `code`.
+  static absl::Status ReportFailed(std::shared_ptr<grpc::Channel> channel,
+                                   const std::string& job_id, int attempt,
+                                   const absl::Status& why, bool released);
 
  private:
   absl::Status OpenLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

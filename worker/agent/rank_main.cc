@@ -39,24 +39,6 @@ void WriteMarker(const std::string& path) {
   std::ofstream(path) << "1\n";
 }
 
-// Attempt failures worth running again elsewhere (a peer died, a collective timed out,
-// a transient I/O error); deterministic ones (bad config, NaN loss, missing data) are
-// not.
-bool Retryable(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kCancelled:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Touches the rank's heartbeat file on every event, so the launcher's hang detection
 // sees progress; rank 0 also forwards every event to the coordinator.
 class RankSink : public engine::EventSink {
@@ -226,7 +208,9 @@ int RunRankMode(const std::string& job_file) {
                    << " failed: " << result.status();
     f->set_ok(false);
     f->set_error(std::string(result.status().message()));
-    f->set_retryable(Retryable(result.status()));
+    // The coordinator decides from the code whether this runs again
+    // (server/scheduling/retry_policy.h): a deterministic error fails the job once.
+    f->set_code(static_cast<int>(result.status().code()));
   }
   sink.Send(std::move(finished));
   absl::Status closed = stream->Close();

@@ -112,6 +112,8 @@ TEST(AgentTest, AcquiresRunsAndReportsAFailedAttempt) {
   v1::JobFinished f = coordinator.finished("j1")[0];
   EXPECT_FALSE(f.ok());
   EXPECT_TRUE(f.retryable());
+  EXPECT_EQ(f.code(), static_cast<int>(absl::StatusCode::kUnavailable));  // retried
+  EXPECT_FALSE(f.released());
   EXPECT_THAT(f.error(), HasSubstr("rank 1 exited with status 3"));
 
   // A job whose rank 0 reported `finished` itself is not reported again.
@@ -263,6 +265,7 @@ TEST(AgentTest, DrainStopsLeasingReleasesRunningJobsAndReturns) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_FALSE(f[0].ok());
   EXPECT_TRUE(f[0].retryable());
+  EXPECT_TRUE(f[0].released());
   EXPECT_EQ(f[0].error(), "worker drained");
   EXPECT_EQ(executor.starts(), 1);  // j2 was never leased
   EXPECT_EQ(coordinator.attempt("j2"), 0);
@@ -291,6 +294,7 @@ TEST(AgentTest, JobNeedingMoreDevicesThanFreeIsHandedBack) {
   v1::JobFinished f = coordinator.finished("wide")[0];
   EXPECT_FALSE(f.ok());
   EXPECT_TRUE(f.retryable());
+  EXPECT_TRUE(f.released());
   EXPECT_THAT(f.error(), HasSubstr("job needs 2 cpu devices; this worker has 1 free"));
   EXPECT_EQ(executor.starts(), 0);
   EXPECT_EQ(runner.agent().free_slots(), 1);

@@ -61,8 +61,11 @@ TEST(EventStreamTest, SendsEventsWithJobAndAttempt) {
 TEST(EventStreamTest, StaleAttemptIsRejectedAndWritesNothing) {
   FakeCoordinator coordinator;
   Lease(coordinator, "j1");
-  absl::Status s = EventStream::ReportFinished(Connect(coordinator), "j1", /*attempt=*/7,
-                                               /*ok=*/true, "", false, "weights/x");
+  v1::JobFinished done;
+  done.set_ok(true);
+  done.set_weights("weights/x");
+  absl::Status s =
+      EventStream::ReportFinished(Connect(coordinator), "j1", /*attempt=*/7, done);
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(coordinator.rejected_reports(), 1);
   EXPECT_TRUE(coordinator.events().empty());
