@@ -11,6 +11,9 @@
 //   priority: 0                # any integer; higher runs first
 //   max_attempts: 3            # 1..100
 //   devices: 1                 # devices per job, 1..64
+//   device_kind: any           # any (default) | cpu | cuda: the kind of worker device
+//                              # the jobs run on (not hashed: a cell is reused across
+//                              # kinds, as across device counts)
 //   split: heldout             # heldout (default) | reference (train and test on all)
 //   test_fraction: 0.2         # in (0, 1); only used by split: heldout
 //   models:                    # required, non-empty; names unique
@@ -72,6 +75,7 @@ struct SweepSpec {
   std::string split = "heldout";
   double test_fraction = 0.2;
   int devices = 1;  // devices per job
+  std::string device_kind;  // "" = any kind, else "cpu" or "cuda"
 };
 
 // Parses and validates a sweep file. `source_name` is used in error messages.

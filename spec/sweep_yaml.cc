@@ -202,7 +202,8 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   }
   RIB_RETURN_IF_ERROR(CheckMap(
       root, "",
-      {"name", "suite", "priority", "max_attempts", "devices", "split", "test_fraction",
+      {"name", "suite", "priority", "max_attempts", "devices", "device_kind", "split",
+       "test_fraction",
        "models", "methods", "finetune_datasets", "eval_datasets", "training"}));
   SweepSpec sweep;
   const YAML::Node name = root["name"];
@@ -221,6 +222,10 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   }
   if (const YAML::Node n = root["devices"]) {
     RIB_ASSIGN_OR_RETURN(sweep.devices, Int(n, "devices", 1, 64));
+  }
+  if (const YAML::Node n = root["device_kind"]) {
+    RIB_ASSIGN_OR_RETURN(sweep.device_kind, OneOf(n, "device_kind", {"any", "cpu", "cuda"}));
+    if (sweep.device_kind == "any") sweep.device_kind.clear();
   }
   if (const YAML::Node n = root["split"]) {
     RIB_ASSIGN_OR_RETURN(sweep.split, OneOf(n, "split", {"heldout", "reference"}));

@@ -56,6 +56,7 @@ absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& 
     job.hash = std::move(p.hash);
     job.spec = std::move(p.spec);
     job.depends_on = std::move(p.depends_on);
+    job.device_kind = spec.device_kind;
     sweep.jobs.push_back(std::move(job));
   }
   RIB_ASSIGN_OR_RETURN(storage::SubmitResult result, repo_->SubmitSweep(sweep));

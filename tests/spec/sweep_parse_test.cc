@@ -35,6 +35,7 @@ TEST(ParseSweepYaml, DemoFileParsesWithEveryValue) {
   EXPECT_EQ(s.priority, 0);
   EXPECT_EQ(s.max_attempts, 3);
   EXPECT_EQ(s.devices, 1);
+  EXPECT_EQ(s.device_kind, "");  // any kind
   EXPECT_EQ(s.split, "heldout");
   EXPECT_DOUBLE_EQ(s.test_fraction, 0.2);
 
@@ -240,6 +241,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:5: test_fraction: must be in (0, 1), got 0.0"},
         BadCase{"devices zero", S({kName, kModels, kMethods, "devices: 0\n"}),
                 "bad.yaml:5: devices: must be in [1, 64], got 0"},
+        BadCase{"device_kind gpu", S({kName, kModels, kMethods, "device_kind: gpu\n"}),
+                "bad.yaml:5: device_kind: unknown value 'gpu' (expected one of any, cpu, "
+                "cuda)"},
         BadCase{"max_attempts zero", S({kName, kModels, kMethods, "max_attempts: 0\n"}),
                 "bad.yaml:5: max_attempts: must be in [1, 100], got 0"},
         BadCase{

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/hash.h"
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
@@ -210,6 +212,31 @@ TEST_F(SweepServiceTest, WatchStreamsUntilTheSweepIsTerminal) {
   EXPECT_THAT(sweeps_->Watch(
                   "nope", false, [](const auto&) { return true; }, [] { return false; }),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+// `device_kind: cuda` in the sweep file reaches placement: a CPU-only worker gets none
+// of its jobs; without the key (any kind) it gets them.
+TEST_F(SweepServiceTest, ACudaSweepIsNotHandedToACpuWorker) {
+  RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
+  const std::string cuda = absl::StrCat(kSmall, "device_kind: cuda\n");
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(cuda));
+  EXPECT_EQ(r.jobs_new, 2);
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto none, workers_->Acquire(w.worker.id, 1, "cpu", absl::Milliseconds(50),
+                                   [] { return false; }));
+  EXPECT_FALSE(none.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto none_any, workers_->Acquire(w.worker.id, 1, "", absl::Milliseconds(50),
+                                       [] { return false; }));
+  EXPECT_FALSE(none_any.has_value());
+  const std::string any = absl::StrReplaceAll(kSmall, {{"name: small", "name: small-any"}});
+  ASSERT_THAT(Submit(any).status(), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto lease,
+      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(5), [] { return false; }));
+  ASSERT_TRUE(lease.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
+  EXPECT_NE(job.sweep_id, r.sweep_id);  // the any-kind sweep's job, not the cuda one's
 }
 
 TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheExpirerRequeuesExpiredLeases) {
