@@ -5,7 +5,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
-#include "common/metrics.h"
+#include "common/robustness.h"
 #include "common/status_macros.h"
 #include "common/sweep.h"
 

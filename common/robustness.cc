@@ -1,4 +1,4 @@
-#include "common/metrics.h"
+#include "common/robustness.h"
 
 #include <cmath>
 #include <set>

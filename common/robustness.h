@@ -7,8 +7,8 @@
 // [0, 1]); row i holds A_j(θ_ft,i) for the model fine-tuned on dataset i; the
 // baseline row holds A_j(θ_pre). "Downstream" columns are all columns except the
 // pre-training-set analogue (imagenet-val / fmnist-val), which is never part of RI.
-#ifndef RIB_COMMON_METRICS_H_
-#define RIB_COMMON_METRICS_H_
+#ifndef RIB_COMMON_ROBUSTNESS_H_
+#define RIB_COMMON_ROBUSTNESS_H_
 
 #include <cstdint>
 #include <map>
@@ -86,4 +86,4 @@ absl::StatusOr<std::map<std::string, double>> CorruptionAccuracies(
 
 }  // namespace rib
 
-#endif  // RIB_COMMON_METRICS_H_
+#endif  // RIB_COMMON_ROBUSTNESS_H_
