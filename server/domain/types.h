@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "common/job_spec.h"
+#include "spec/job_spec.h"
 
 namespace rib::domain {
 

@@ -4,12 +4,12 @@
 #define RIB_SERVER_RPC_CONVERT_H_
 
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
 #include "rib/v1/common.pb.h"
 #include "rib/v1/coordinator.pb.h"
 #include "rib/v1/worker.pb.h"
 #include "server/domain/types.h"
 #include "server/storage/repository.h"
+#include "spec/job_spec.h"
 
 namespace rib::rpc {
 

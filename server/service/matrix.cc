@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/robustness.h"
 #include "common/status_macros.h"
-#include "common/sweep.h"
+#include "spec/sweep.h"
 
 namespace rib::service {
 namespace {
@@ -87,7 +87,7 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
     methods = {method};
   }
   const std::vector<std::string>& columns = sweep.eval_datasets;
-  const std::string pretrain = SuitePretrainDataset(sweep.suite);
+  const std::string pretrain = spec::SuitePretrainDataset(sweep.suite);
   const bool has_pretrain =
       std::find(columns.begin(), columns.end(), pretrain) != columns.end();
 

@@ -7,12 +7,18 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
-#include "common/sweep.h"
 #include "server/service/matrix.h"
+#include "spec/sweep.h"
 
 namespace rib::service {
 
 using domain::SweepEvent;
+using spec::ExpandSweep;
+using spec::ParseSweepYaml;
+using spec::PlannedJob;
+using spec::SuiteDownstreamDatasets;
+using spec::SuiteEvalDatasets;
+using spec::SweepSpec;
 
 SweepService::SweepService(storage::Repository* repo, storage::ChangeNotifier* changes,
                            SweepServiceOptions options)

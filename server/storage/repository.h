@@ -27,9 +27,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/job_spec.h"
 #include "server/domain/types.h"
 #include "server/scheduling/clock.h"
+#include "spec/job_spec.h"
 
 namespace rib::storage {
 

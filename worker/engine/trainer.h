@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
+#include "spec/job_spec.h"
 #include "worker/engine/batches.h"
 #include "worker/engine/collectives.h"
 #include "worker/engine/events.h"
