@@ -84,28 +84,24 @@ class FieldReader {
     return absl::OkStatus();
   }
   absl::Status StrList(const char* key, std::vector<std::string>* out) const {
-    const JsonValue* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (v->type != JsonValue::Type::kArray) return TypeError(Name(key), "an array", *v);
-    out->clear();
-    for (const JsonValue& e : v->array) {
-      if (e.type != JsonValue::Type::kString) {
-        return TypeError(Name(key), "an array of strings", e);
-      }
-      out->push_back(e.text);
-    }
-    return absl::OkStatus();
+    return List(key, JsonValue::Type::kString, "an array of strings", out,
+                [](const JsonValue& e) { return e.text; });
   }
   absl::Status RealList(const char* key, std::vector<double>* out) const {
+    return List(key, JsonValue::Type::kNumber, "an array of numbers", out,
+                [](const JsonValue& e) { return e.number; });
+  }
+  // An optional array whose elements are all of type `type`, each read by `read`.
+  template <typename T, typename Read>
+  absl::Status List(const char* key, JsonValue::Type type, const char* expected,
+                    std::vector<T>* out, Read read) const {
     const JsonValue* v = Find(key);
     if (v == nullptr) return absl::OkStatus();
     if (v->type != JsonValue::Type::kArray) return TypeError(Name(key), "an array", *v);
     out->clear();
     for (const JsonValue& e : v->array) {
-      if (e.type != JsonValue::Type::kNumber) {
-        return TypeError(Name(key), "an array of numbers", e);
-      }
-      out->push_back(e.number);
+      if (e.type != type) return TypeError(Name(key), expected, e);
+      out->push_back(read(e));
     }
     return absl::OkStatus();
   }
