@@ -26,12 +26,12 @@
 #include "common/log.h"
 #include "common/metrics_http.h"
 #include "common/program.h"
+#include "spec/data_layout.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/agent_metrics.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/rank_executor.h"
 #include "worker/agent/rank_main.h"
-#include "worker/data/source.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "rib-coordinator address HOST:PORT");
 ABSL_FLAG(std::string, devices, "cpu:1",
@@ -126,7 +126,7 @@ int RunAgent(const char* argv0) {
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.name = absl::GetFlag(FLAGS_name);
   options.devices = *devices;
-  options.datasets = rib::data::ListAvailableDatasets(data_root);
+  options.datasets = rib::spec::ListAvailableDatasets(data_root);
   for (absl::string_view label :
        absl::StrSplit(absl::GetFlag(FLAGS_labels), ',', absl::SkipWhitespace())) {
     options.labels.emplace_back(label);

@@ -325,10 +325,9 @@ std::string FmnistRibDir(const std::string& data_root, const FmnistRibOptions& o
   FmnistRibOptions defaults;
   defaults.source_dir = options.source_dir;
   const std::string text = OptionsText(options);
-  std::string name = absl::StrCat("v", kFmnistRibVersion);
-  if (text != OptionsText(defaults))
-    absl::StrAppend(&name, "-", Sha256Hex(text).substr(0, 10));
-  return (fs::path(data_root) / "fmnist-rib" / name).lexically_normal().string();
+  const std::string dir = spec::FmnistRibDefaultDir(data_root);
+  if (text == OptionsText(defaults)) return dir;
+  return absl::StrCat(dir, "-", Sha256Hex(text).substr(0, 10));
 }
 
 absl::StatusOr<FmnistManifest> ReadFmnistManifest(const std::string& dir) {

@@ -16,15 +16,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "spec/data_layout.h"
 
 namespace rib::data {
 
-inline constexpr int kFmnistRibVersion = 1;
+using spec::kFmnistRibVersion;  // spec/data_layout.h: the folder layout
 inline constexpr int kFmnistImageSize = 32;
 
 struct FmnistRibOptions {
   // Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz.
-  std::string source_dir = "/usr/share/datasets/fashion-mnist";
+  std::string source_dir = spec::kFmnistSourceDir;
   // Generation seed (part of the suite's identity).
   int64_t seed = 0;
   // fmnist-val: test images kept clean as the pre-training set's validation analogue.

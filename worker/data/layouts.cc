@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "spec/data_layout.h"
 #include "worker/data/image.h"
 #include "worker/data/objectnet.h"
 
@@ -195,20 +196,13 @@ std::vector<std::string> Corruptions() {
 
 }  // namespace
 
-std::string LayoutFolder(const std::string& key) {
-  if (key == "imagenet-val") return "imagenet/val";
-  if (key == "imagenet-v2") return "imagenet-v2/imagenetv2-matched-frequency-format-val";
-  if (key == "objectnet") return "objectnet-1.0";
-  return key;  // imagenet-a, -r, -sketch, -cartoon, -drawing, -c
-}
-
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(
     const std::string& key, const DatasetOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(options.data_root, ec)) {
     return absl::NotFoundError(absl::StrCat("data root not found: ", options.data_root));
   }
-  const fs::path root = fs::path(options.data_root) / LayoutFolder(key);
+  const fs::path root = fs::path(options.data_root) / spec::DatasetFolder(key);
   LabelSpace labels;
   labels.num_model_classes = kImageNetClasses;
   std::vector<Example> examples;

@@ -1,4 +1,5 @@
-// Internal: the real benchmark's folder layouts (DESIGN §4.1).
+// Internal: the real benchmark's folder layouts (DESIGN §4.1; the folders are
+// spec/data_layout.h's).
 #ifndef RIB_WORKER_DATA_LAYOUTS_H_
 #define RIB_WORKER_DATA_LAYOUTS_H_
 
@@ -9,9 +10,6 @@
 #include "worker/data/source.h"
 
 namespace rib::data::internal {
-
-// The top-level folder of `key` under the data root ("imagenet/val", "objectnet-1.0").
-std::string LayoutFolder(const std::string& key);
 
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(
     const std::string& key, const DatasetOptions& options);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/program.h"
+#include "spec/data_layout.h"
 #include "worker/data/fmnist_rib.h"
 #include "worker/data/source.h"
 
@@ -184,7 +185,7 @@ int main(int argc, char** argv) {
   // list
   DatasetOptions opts;
   opts.data_root = root;
-  for (const auto& key : rib::data::ListAvailableDatasets(root)) {
+  for (const auto& key : rib::spec::ListAvailableDatasets(root)) {
     auto src = rib::data::OpenDataset(key, opts);
     if (!src.ok()) {
       std::printf("%-18s error: %s\n", key.c_str(), src.status().ToString().c_str());

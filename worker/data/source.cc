@@ -43,22 +43,4 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> OpenDataset(
   return internal::OpenImageNetLayout(key, options);
 }
 
-std::vector<std::string> ListAvailableDatasets(const std::string& data_root) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (data_root.empty() || !fs::is_directory(data_root, ec)) return out;
-  const FmnistRibOptions defaults;
-  const bool fmnist =
-      fs::exists(FmnistRibDir(data_root, defaults) + "/manifest.txt", ec) ||
-      fs::exists(defaults.source_dir + "/t10k-images-idx3-ubyte.gz", ec);
-  for (const auto& key : spec::AllDatasetKeys()) {
-    if (IsFmnistKey(key)) {
-      if (fmnist) out.push_back(key);
-    } else if (fs::is_directory(fs::path(data_root) / internal::LayoutFolder(key), ec)) {
-      out.push_back(key);
-    }
-  }
-  return out;
-}
-
 }  // namespace rib::data

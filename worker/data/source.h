@@ -75,12 +75,6 @@ class DatasetSource {
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenDataset(const std::string& key,
                                                            const DatasetOptions& options);
 
-// The keys whose data is present under data_root (what a worker advertises), in
-// spec::AllDatasetKeys() order. A cheap
-// check of the top-level folders; FMNIST-RIB keys count as present when the suite is
-// built or can be built from the installed Fashion-MNIST package.
-std::vector<std::string> ListAvailableDatasets(const std::string& data_root);
-
 struct Split {
   std::vector<Example> train;
   std::vector<Example> test;

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/data_layout.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "worker/data/fmnist_rib.h"
@@ -101,7 +102,7 @@ TEST_F(FmnistTest, BuildIsCachedAndDeterministic) {
 }
 
 TEST_F(FmnistTest, ListedAsAvailable) {
-  const auto keys = ListAvailableDatasets(dir_->path());
+  const auto keys = spec::ListAvailableDatasets(dir_->path());
   for (const auto& k : FmnistKeys()) EXPECT_THAT(keys, ::testing::Contains(k));
   EXPECT_THAT(keys, ::testing::Not(::testing::Contains("imagenet-val")));
 }

@@ -8,6 +8,7 @@
 #include "common/json_reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/data_layout.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/worker/data/fixtures.h"
 #include "worker/data/loader.h"
@@ -334,11 +335,11 @@ TEST_F(LayoutsTest, CorruptImageFailsWithItsPathOrIsSkipped) {
 TEST_F(LayoutsTest, ListAvailableDatasetsSeesLayouts) {
   WriteImage(dir_.Join("imagenet-a/" + wnids_[6] + "/1.jpg"));
   WriteImage(dir_.Join("imagenet-c/fog/1/" + wnids_[6] + "/1.jpg"));
-  const auto keys = ListAvailableDatasets(dir_.path());
+  const auto keys = spec::ListAvailableDatasets(dir_.path());
   EXPECT_THAT(keys, ::testing::Contains("imagenet-a"));
   EXPECT_THAT(keys, ::testing::Contains("imagenet-c"));
   EXPECT_THAT(keys, ::testing::Not(::testing::Contains("imagenet-val")));
-  EXPECT_TRUE(ListAvailableDatasets(dir_.Join("missing")).empty());
+  EXPECT_TRUE(spec::ListAvailableDatasets(dir_.Join("missing")).empty());
 }
 
 }  // namespace
