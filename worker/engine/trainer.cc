@@ -88,6 +88,13 @@ void ImportOptimizerState(const TensorMap& map, const std::string& name,
   }
 }
 
+// `path` made absolute against the working directory (as given if that fails).
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  return ec ? path : absolute.string();
+}
+
 // Where a checkpoint puts the run: `step` optimiser steps done in all, `epoch` epochs
 // complete, and `epoch_step` steps done into the next one (0 at an epoch boundary).
 struct Position {
@@ -283,15 +290,13 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
           "checkpoint ", options.resume_checkpoint, " is ", start.epoch_step,
           " steps into epoch ", start.epoch + 1, ", which has ", steps_per_epoch));
     }
-    latest_checkpoint = std::filesystem::absolute(options.resume_checkpoint).string();
+    latest_checkpoint = AbsolutePath(options.resume_checkpoint);
     RIB_LOG(INFO) << "resumed from " << options.resume_checkpoint << " at step "
                   << start.step << " (epoch " << start.epoch + 1 << ", step "
                   << start.epoch_step << " of it)";
   }
   const std::string checkpoint_dir =
-      options.checkpoint_dir.empty()
-          ? ""
-          : std::filesystem::absolute(options.checkpoint_dir).string();
+      options.checkpoint_dir.empty() ? "" : AbsolutePath(options.checkpoint_dir);
   const bool writes_checkpoints =
       !checkpoint_dir.empty() && GroupRank(options.group) == 0;
   // The state the optimiser does not update: frozen weights and buffers.
@@ -446,17 +451,15 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
     // step (same averaged gradients on the same weights).
     RIB_RETURN_IF_ERROR(Broadcast(options.group, untrained_state, /*root=*/0));
     epochs_done = epoch + 1;
+    absl::Status written;
+    std::string path;
     if (!checkpoint_dir.empty()) {
-      const std::string path =
-          absl::StrCat(checkpoint_dir, "/epoch-", epochs_done, ".ckpt");
-      absl::Status written = write_checkpoint(path, Position{step, epochs_done, 0});
-      if (stop) {
-        RIB_RETURN_IF_ERROR(ShareWriteStatus(options.group, written, path));
-      } else {
-        RIB_RETURN_IF_ERROR(written);
-      }
-      latest_checkpoint = path;
+      path = absl::StrCat(checkpoint_dir, "/epoch-", epochs_done, ".ckpt");
+      written = write_checkpoint(path, Position{step, epochs_done, 0});
     }
+    // On a stop every rank waits for rank 0's write, as within an epoch.
+    RIB_RETURN_IF_ERROR(stop ? ShareWriteStatus(options.group, written, path) : written);
+    if (!path.empty()) latest_checkpoint = path;
     // Stopped at the epoch's last step: its checkpoint is the one to resume from.
     if (stop && epochs_done < config.epochs && step < total_steps) {
       RIB_LOG(INFO) << "stopped on request after step " << step << " of " << total_steps

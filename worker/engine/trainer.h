@@ -91,13 +91,14 @@ struct TrainSummary {
   int epochs_completed = 0;  // epochs fully done
   double last_loss = 0.0;    // mean loss of the last progress window
   // The run stopped on request (TrainOptions::stop) before its last step: the training
-  // state at that step boundary is in `checkpoint`, and the run must be resumed from it
-  // to finish. Same value on every rank. A request seen at the run's last step does not
-  // stop it (training is complete: stopped = false).
+  // state at that step boundary is in `checkpoint` (when checkpoint_dir was given), and
+  // the run must be resumed from it to finish. Same value on every rank. A request seen
+  // in the run's last step does not stop it (training is complete: stopped = false).
   bool stopped = false;
-  // The newest checkpoint of the run, as an absolute path: the last one written (by rank
-  // 0: other ranks return its path too, once it is in place), else resume_checkpoint;
-  // "" when there is none (no checkpoint_dir). When stopped, the one to resume from.
+  // The newest checkpoint of the run as an absolute path: the last one rank 0 wrote
+  // (every rank returns that path; when stopped, only once rank 0 has it in place),
+  // else resume_checkpoint; "" when there is none. When stopped, the one to resume
+  // from.
   std::string checkpoint;
 };
 
