@@ -8,6 +8,14 @@
 // (lpft → lp, wise-ft → ft, soup → members) are run first unless given with
 // --dep name=path; their weights are cached under --out by job hash.
 // Flag names accept '-' or '_' (--data-root = --data_root).
+//
+// SIGINT or SIGTERM stops the job at the next step boundary (or between eval
+// datasets): with --checkpoints the training state is checkpointed there, the path is
+// printed, and rib-run exits with status 75 (EX_TEMPFAIL, "drained"); --resume=PATH
+// finishes the job. A second signal ends the process at once.
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -60,7 +68,9 @@ ABSL_FLAG(std::string, precision, "", "auto, fp32, fp16 or bf16");
 ABSL_FLAG(std::string, split, "", "heldout (default) or reference");
 ABSL_FLAG(int, threads, 0, "torch and decoding threads (0 = default)");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda or cuda:N");
-ABSL_FLAG(bool, checkpoints, false, "write per-epoch checkpoints under --out/checkpoints");
+ABSL_FLAG(bool, checkpoints, false,
+          "write checkpoints (per epoch, and where SIGINT/SIGTERM stops) under "
+          "--out/checkpoints");
 ABSL_FLAG(std::string, resume, "", "resume training from this checkpoint");
 ABSL_FLAG(std::string, sweep, "", "sweep file: take the cell from it");
 ABSL_FLAG(std::string, cell, "", "with --sweep: model/method/dataset (or model/pre)");
@@ -68,6 +78,53 @@ ABSL_FLAG(std::string, log_level, "info", "debug, info, warning, error");
 
 namespace rib {
 namespace {
+
+// Exit status of a run stopped on request (sysexits.h's EX_TEMPFAIL): try again later,
+// from the checkpoint.
+constexpr int kExitStopped = 75;
+
+// Set by the signal handler, read by the training loop and evaluation.
+std::atomic<bool> stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free,
+              "the signal handler may only touch a lock-free atomic");
+
+extern "C" void OnStopSignal(int) { stop_requested.store(true); }
+
+// SA_RESETHAND: the first signal asks for a clean stop, a second one (the default
+// action) ends the process, for when the stop takes too long.
+void InstallStopHandlers() {
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// Says where a stopped job can be resumed from; returns the exit status.
+int ReportStopped(const std::string& tag, const engine::RunResult& result) {
+  if (result.checkpoint.empty()) {
+    std::fprintf(stderr,
+                 "[%s] stopped on request after %lld steps; no checkpoint was written "
+                 "(run with --checkpoints to be able to resume)\n",
+                 tag.c_str(), static_cast<long long>(result.steps));
+  } else {
+    std::fprintf(
+        stderr, "[%s] stopped on request after %lld steps; resume with --resume=%s\n",
+        tag.c_str(), static_cast<long long>(result.steps), result.checkpoint.c_str());
+  }
+  return kExitStopped;
+}
+
+// Dependencies run without checkpoints (--resume is the main job's): a stopped one
+// starts again on the next run.
+int ReportDependencyStopped(const std::string& name, const engine::RunResult& result) {
+  std::fprintf(stderr,
+               "[%s] dependency stopped on request after %lld steps; the next run starts "
+               "it again\n",
+               name.c_str(), static_cast<long long>(result.steps));
+  return kExitStopped;
+}
 
 class StderrSink : public engine::EventSink {
  public:
@@ -244,6 +301,7 @@ int Main() {
   }
   const std::string out = absl::GetFlag(FLAGS_out);
   engine::RunOptions options;
+  options.stop = &stop_requested;
   options.data_root = absl::GetFlag(FLAGS_data_root);
   options.device = absl::GetFlag(FLAGS_device);
   options.threads = absl::GetFlag(FLAGS_threads);
@@ -270,6 +328,7 @@ int Main() {
                      result.status().ToString().c_str());
         return 1;
       }
+      if (result->stopped) return ReportDependencyStopped(name, *result);
     }
     options.dependency_weights[name] = cached;
     deps_json.Append(JsonValue::Object()
@@ -285,6 +344,7 @@ int Main() {
     std::fprintf(stderr, "rib-run: %s\n", result.status().ToString().c_str());
     return 1;
   }
+  if (result->stopped) return ReportStopped(spec.method.name, *result);
 
   // Dataset accuracies (ImageNet-C style sets: the mean over their subsets).
   std::map<std::string, std::vector<SubsetCount>> by_dataset;
@@ -345,7 +405,9 @@ int main(int argc, char** argv) {
       "evaluated on the others. Dependencies (lpft needs lp, wise-ft needs ft, soup its\n"
       "members) are run first unless given with --dep, and cached under --out by job\n"
       "hash.\n"
-      "Progress goes to stderr, the results as one JSON object to stdout.",
+      "Progress goes to stderr, the results as one JSON object to stdout.\n"
+      "SIGINT or SIGTERM stops the job at the next step (with --checkpoints, at a\n"
+      "checkpoint to --resume from) and exits with status 75; a second one ends it.",
       {"rib-run --data-root=state/data --arch=fmnist_resnet "
        "--weights=state/artifacts/models/fmnist_resnet_plain.safetensors --method=lp "
        "--finetune=fmnist-sketch --max-steps=50",
@@ -363,5 +425,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rib-run: --data-root is required\n");
     return 2;
   }
+  rib::InstallStopHandlers();
   return rib::Main();
 }

@@ -154,11 +154,29 @@ absl::StatusOr<data::DatasetOptions> DataOptions(const JobSpec& spec,
   return data_options;
 }
 
+// Whether any rank asks to stop: one tiny all-reduce, so every rank decides alike.
+// Called by every rank at the same points, whether or not it has a flag.
+absl::StatusOr<bool> AnyRankStops(const RunOptions& options) {
+  torch::Tensor wants = torch::zeros({1}, torch::kLong);
+  if (options.stop != nullptr && options.stop->load()) wants[0] = 1;
+  RIB_RETURN_IF_ERROR(AllReduceSum(options.group, {wants}));
+  return wants.item<int64_t>() > 0;
+}
+
+// Evaluates spec.eval_datasets in order, appending their rows; sets *stopped and
+// returns early when asked to stop before a dataset.
 absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
-                         const data::DatasetOptions& data_options, const ForwardFn& forward,
-                         int64_t num_classes, torch::Device device, EventSink* sink,
-                         std::vector<EvalResult>* results) {
+                         const data::DatasetOptions& data_options,
+                         const ForwardFn& forward, int64_t num_classes,
+                         torch::Device device, EventSink* sink,
+                         std::vector<EvalResult>* results, bool* stopped) {
   for (const std::string& key : spec.eval_datasets) {
+    RIB_ASSIGN_OR_RETURN(*stopped, AnyRankStops(options));
+    if (*stopped) {
+      RIB_LOG(INFO) << "stopped on request before evaluating " << key << " ("
+                    << results->size() << " rows done)";
+      return absl::OkStatus();
+    }
     const absl::Time start = absl::Now();
     RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::DatasetSource> source,
                          data::OpenDataset(key, data_options));
@@ -302,6 +320,7 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
     train_options.checkpoint_dir = options.checkpoint_dir;
     train_options.resume_checkpoint = options.resume_checkpoint;
     train_options.group = options.group;
+    train_options.stop = options.stop;
     if (!options.checkpoint_dir.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(options.checkpoint_dir, ec);
@@ -310,6 +329,13 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
                          Train(method->setup(), train_data, train_options, sink));
     result.steps = summary.steps;
     result.final_loss = summary.last_loss;
+    result.checkpoint = summary.checkpoint;
+    if (summary.stopped) {
+      // Nothing final to save or evaluate: the resumed job does both.
+      result.stopped = true;
+      result.weights_path = "";
+      return result;
+    }
     RIB_RETURN_IF_ERROR(method->Finish());
     forward = method->EvalForward();
     extra_weights = method->ExtraWeights();
@@ -340,8 +366,9 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
     result.weights_path = options.weights_out;
   }
 
-  RIB_RETURN_IF_ERROR(EvaluateAll(spec, options, data_options, forward, model->num_classes(),
-                                  device, sink, &result.results));
+  RIB_RETURN_IF_ERROR(EvaluateAll(spec, options, data_options, forward,
+                                  model->num_classes(), device, sink, &result.results,
+                                  &result.stopped));
   return result;
 }
 

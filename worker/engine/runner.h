@@ -3,12 +3,18 @@
 // every eval dataset (test split) and report as it goes. What the worker's rank
 // processes and rib-run call.
 //
+// Graceful stop (RunOptions::stop): training stops at the next step boundary with a
+// checkpoint (trainer.h), evaluation between two eval datasets; every rank stops at
+// the same place. RunJob then returns OK with RunResult::stopped, and the job is
+// finished by running it again with resume_checkpoint = RunResult::checkpoint.
+//
 // Thread-compatible: one job per call; the call sets torch's global seed and the
 // process's compute threads (threads.h: RunOptions::threads, split by the model's
 // policy).
 #ifndef RIB_WORKER_ENGINE_RUNNER_H_
 #define RIB_WORKER_ENGINE_RUNNER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -46,8 +52,14 @@ struct RunOptions {
   dist::ProcessGroup* group = nullptr;
   // Resume training from this checkpoint ("" = start fresh).
   std::string resume_checkpoint;
-  // Where per-epoch checkpoints go ("" = none).
+  // Where per-epoch checkpoints, and the one written when training stops on request,
+  // go ("" = none: a stopped job then has nothing to resume from). Created if missing.
   std::string checkpoint_dir;
+  // Set (from any thread or a signal handler) to ask the job to stop at the next step
+  // boundary; nullptr = never. Training reads it once per step (trainer.h), evaluation
+  // before each eval dataset; ranks agree through their collectives, so a flag set on
+  // any one rank stops all of them at the same place.
+  const std::atomic<bool>* stop = nullptr;
   // Method name → final weights of the job this one depends on (lpft: lp, wise-ft: ft,
   // soup: each member).
   std::map<std::string, std::string> dependency_weights;
@@ -64,18 +76,31 @@ struct EvalResult {
 
 struct RunResult {
   // The weights this job's results are for: options.weights_out once written, or the
-  // input weights for `pre` and when weights_out is "".
+  // input weights for `pre` and when weights_out is ""; "" when training stopped.
   std::string weights_path;
   std::vector<EvalResult> results;
   int64_t steps = 0;
   double final_loss = 0.0;
+  // The job stopped on request (RunOptions::stop) and must be resumed from
+  // `checkpoint` to finish. Stopped during training: the training state was
+  // checkpointed at that step boundary, no final weights were written and `results` is
+  // empty. Stopped during evaluation: the final weights were written (weights_path) and
+  // `results` holds the eval datasets done before the stop; the resumed job trains no
+  // further and evaluates every dataset again. Same value on every rank.
+  bool stopped = false;
+  // The job's newest training checkpoint, as an absolute path (trainer.h's
+  // TrainSummary::checkpoint): when stopped in training, the one written at the stop;
+  // in evaluation, the final epoch's. "" when options.checkpoint_dir was empty (and no
+  // resume_checkpoint was given) or the method does not train.
+  std::string checkpoint;
 };
 
+// Returns OK with stopped = true when asked to stop (RunOptions::stop).
 // Errors: INVALID_ARGUMENT (bad spec, method params, device, a path outside the
 // artifact root), NOT_FOUND (dataset or weights missing), FAILED_PRECONDITION (missing
 // dependency weights, weights that do not fit the architecture, an image size the
-// model does not take), the loop's errors (non-finite loss with its step), UNAVAILABLE
-// from a collective.
+// model does not take, a resume checkpoint of another run), the loop's errors
+// (non-finite loss with its step), UNAVAILABLE from a collective.
 absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
                                  EventSink* sink);
 

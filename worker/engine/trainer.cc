@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -86,25 +88,97 @@ void ImportOptimizerState(const TensorMap& map, const std::string& name,
   }
 }
 
+// `path` made absolute against the working directory (as given if that fails).
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  return ec ? path : absolute.string();
+}
+
+// Where a checkpoint puts the run: `step` optimiser steps done in all, `epoch` epochs
+// complete, and `epoch_step` steps done into the next one (0 at an epoch boundary).
+struct Position {
+  int64_t step = 0;
+  int epoch = 0;
+  int64_t epoch_step = 0;
+};
+
+// torch's default generators, which dropout and other in-model draws use: the CPU one,
+// and each CUDA device's when training on CUDA (none on a CPU-only build, where
+// device_count() is 0).
+void SaveGenerators(torch::Device device, TensorMap* map) {
+  {
+    at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    (*map)["rng/cpu"] = gen.get_state();
+  }
+  if (!device.is_cuda()) return;
+  for (int64_t i = 0; i < static_cast<int64_t>(torch::cuda::device_count()); ++i) {
+    at::Generator gen = at::globalContext().defaultGenerator(
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    (*map)[absl::StrCat("rng/cuda/", i)] = gen.get_state();
+  }
+}
+
+absl::Status RestoreGenerators(const std::string& path, const TensorMap& map,
+                               torch::Device device) {
+  auto cpu = map.find("rng/cpu");
+  if (cpu == map.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint ", path, " is mid-epoch but has no 'rng/cpu'"));
+  }
+  {
+    at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(cpu->second);
+  }
+  if (!device.is_cuda()) return absl::OkStatus();
+  for (int64_t i = 0; i < static_cast<int64_t>(torch::cuda::device_count()); ++i) {
+    auto it = map.find(absl::StrCat("rng/cuda/", i));
+    if (it == map.end()) continue;  // written on fewer devices: that one was not drawn
+    at::Generator gen = at::globalContext().defaultGenerator(
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(it->second);
+  }
+  return absl::OkStatus();
+}
+
+// At an epoch boundary the format is the one from before mid-epoch checkpoints existed
+// (per-epoch seeding restores the generators). A mid-epoch checkpoint records the epoch
+// in progress as meta/epoch with meta/epoch_step and the generators' state, and no
+// meta/epochs_done: code that predates it refuses it (FAILED_PRECONDITION) instead of
+// restarting the epoch with the step counter advanced.
 absl::Status SaveCheckpoint(const std::string& path, const TrainSetup& setup,
-                            torch::optim::Optimizer& optimizer, int64_t step,
-                            int epochs_done, int64_t total_steps,
-                            const LossScaler& scaler) {
+                            torch::optim::Optimizer& optimizer, const Position& at,
+                            int64_t total_steps, const LossScaler& scaler,
+                            torch::Device device) {
   TensorMap map;
   for (const auto& [name, t] : setup.state) map["state/" + name] = t;
   for (const auto& [name, p] : setup.trainable)
     ExportOptimizerState(optimizer, name, p, &map);
-  map["meta/step"] = torch::tensor(step, torch::kLong);
-  map["meta/epochs_done"] = torch::tensor(static_cast<int64_t>(epochs_done), torch::kLong);
+  map["meta/step"] = torch::tensor(at.step, torch::kLong);
+  const torch::Tensor epoch = torch::tensor(static_cast<int64_t>(at.epoch), torch::kLong);
+  if (at.epoch_step == 0) {
+    map["meta/epochs_done"] = epoch;
+  } else {
+    map["meta/epoch"] = epoch;
+    map["meta/epoch_step"] = torch::tensor(at.epoch_step, torch::kLong);
+    SaveGenerators(device, &map);
+  }
   map["meta/total_steps"] = torch::tensor(total_steps, torch::kLong);
   map["meta/loss_scale"] = torch::tensor(scaler.scale(), torch::kDouble);
   map["meta/good_steps"] = torch::tensor(scaler.good_steps(), torch::kLong);
   return WriteCheckpointFile(path, map);
 }
 
+// Restores the setup's tensors, the optimiser and the loss scaler; the generators are
+// restored by the loop once it has re-created the epoch's stream (`generators` is the
+// checkpoint's map, to pass to RestoreGenerators).
 absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
                             torch::optim::Optimizer& optimizer, int64_t total_steps,
-                            int64_t* step, int* epochs_done, LossScaler* scaler) {
+                            Position* at, LossScaler* scaler, TensorMap* generators) {
   RIB_ASSIGN_OR_RETURN(TensorMap map, ReadCheckpointFile(path));
   auto get = [&](const std::string& key) -> absl::StatusOr<torch::Tensor> {
     auto it = map.find(key);
@@ -133,13 +207,37 @@ absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
   for (const auto& [name, p] : setup.trainable)
     ImportOptimizerState(map, name, p, optimizer);
   RIB_ASSIGN_OR_RETURN(torch::Tensor s, get("meta/step"));
-  RIB_ASSIGN_OR_RETURN(torch::Tensor e, get("meta/epochs_done"));
   RIB_ASSIGN_OR_RETURN(torch::Tensor scale, get("meta/loss_scale"));
   RIB_ASSIGN_OR_RETURN(torch::Tensor good, get("meta/good_steps"));
-  *step = s.item<int64_t>();
-  *epochs_done = static_cast<int>(e.item<int64_t>());
+  at->step = s.item<int64_t>();
+  if (map.count("meta/epochs_done")) {
+    at->epoch = static_cast<int>(map.at("meta/epochs_done").item<int64_t>());
+    at->epoch_step = 0;
+  } else {
+    RIB_ASSIGN_OR_RETURN(torch::Tensor e, get("meta/epoch"));
+    RIB_ASSIGN_OR_RETURN(torch::Tensor k, get("meta/epoch_step"));
+    at->epoch = static_cast<int>(e.item<int64_t>());
+    at->epoch_step = k.item<int64_t>();
+    for (const auto& [key, t] : map) {
+      if (key.rfind("rng/", 0) == 0) (*generators)[key] = t;
+    }
+  }
   scaler->Restore(scale.item<double>(), good.item<int64_t>());
   return absl::OkStatus();
+}
+
+// Rank 0's outcome of writing a checkpoint, made every rank's: other ranks return only
+// once the file is in place, or with rank 0's error code. One tiny broadcast, only when
+// the run stops.
+absl::Status ShareWriteStatus(dist::ProcessGroup* group, const absl::Status& written,
+                              const std::string& path) {
+  torch::Tensor code = torch::tensor(static_cast<int64_t>(written.code()), torch::kLong);
+  RIB_RETURN_IF_ERROR(Broadcast(group, {code}, /*root=*/0));
+  if (GroupRank(group) == 0) return written;
+  const auto rank0 = static_cast<absl::StatusCode>(code.item<int64_t>());
+  if (rank0 == absl::StatusCode::kOk) return absl::OkStatus();
+  return absl::Status(rank0, absl::StrCat("rank 0 could not write checkpoint ", path,
+                                          " (its log has the reason)"));
 }
 
 }  // namespace
@@ -179,14 +277,28 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
                        MakeOptimizer(config, params));
   torch::optim::Optimizer& optimizer = *optimizer_owner;
 
-  int64_t step = 0;
-  int epochs_done = 0;
+  Position start;
+  TensorMap generators;  // a mid-epoch checkpoint's generator state
+  // Absolute paths: the sink forwards them to a coordinator, which may resume the job
+  // in another working directory.
+  std::string latest_checkpoint;
   if (!options.resume_checkpoint.empty()) {
     RIB_RETURN_IF_ERROR(LoadCheckpoint(options.resume_checkpoint, setup, optimizer,
-                                       total_steps, &step, &epochs_done, &scaler));
-    RIB_LOG(INFO) << "resumed from " << options.resume_checkpoint << " at step " << step
-                  << " (epoch " << epochs_done << ")";
+                                       total_steps, &start, &scaler, &generators));
+    if (start.epoch_step >= steps_per_epoch) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint ", options.resume_checkpoint, " is ", start.epoch_step,
+          " steps into epoch ", start.epoch + 1, ", which has ", steps_per_epoch));
+    }
+    latest_checkpoint = AbsolutePath(options.resume_checkpoint);
+    RIB_LOG(INFO) << "resumed from " << options.resume_checkpoint << " at step "
+                  << start.step << " (epoch " << start.epoch + 1 << ", step "
+                  << start.epoch_step << " of it)";
   }
+  const std::string checkpoint_dir =
+      options.checkpoint_dir.empty() ? "" : AbsolutePath(options.checkpoint_dir);
+  const bool writes_checkpoints =
+      !checkpoint_dir.empty() && GroupRank(options.group) == 0;
   // The state the optimiser does not update: frozen weights and buffers.
   std::vector<torch::Tensor> untrained_state;
   {
@@ -204,16 +316,54 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
   }
 
   TrainSummary summary;
+  int64_t step = start.step;
+  int epochs_done = start.epoch;
   double window_loss = 0.0;
   int64_t window_steps = 0;
-  std::string previous_checkpoint;
+  std::string previous_checkpoint;  // the last one this call wrote
+  // Rank 0 writes `path` (replacing the previous one this call wrote) and reports it.
+  auto write_checkpoint = [&](const std::string& path,
+                              const Position& at) -> absl::Status {
+    if (!writes_checkpoints) return absl::OkStatus();
+    RIB_RETURN_IF_ERROR(
+        SaveCheckpoint(path, setup, optimizer, at, total_steps, scaler, options.device));
+    if (!previous_checkpoint.empty()) std::remove(previous_checkpoint.c_str());
+    previous_checkpoint = path;
+    if (sink != nullptr) sink->OnCheckpoint(path);
+    return absl::OkStatus();
+  };
+  auto report_window = [&](int epoch, double lr) {
+    if (window_steps == 0) return;
+    summary.last_loss = window_loss / window_steps;
+    if (sink != nullptr) {
+      sink->OnProgress(epoch, config.epochs, step, total_steps, summary.last_loss, lr);
+    }
+    window_loss = 0.0, window_steps = 0;
+  };
+  bool stop = false;  // some rank asked to stop (the same on every rank)
   for (int epoch = epochs_done; epoch < config.epochs && step < total_steps; ++epoch) {
     // Per-epoch seeding makes a resumed run draw the same random numbers.
     torch::manual_seed(static_cast<uint64_t>(config.seed) * 1000003ULL + epoch);
     if (setup.set_mode) setup.set_mode();
     RIB_ASSIGN_OR_RETURN(std::unique_ptr<BatchStream> stream, data.Epoch(epoch));
+    int64_t epoch_step = 0;  // batches of this epoch consumed
     double lr = 0.0;
     Batch batch;
+    if (epoch == start.epoch && start.epoch_step > 0) {
+      // Resuming mid-epoch: the batches already trained on are read and dropped, then
+      // the generators continue where the stopped run left them.
+      for (; epoch_step < start.epoch_step; ++epoch_step) {
+        RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
+        if (!more) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("checkpoint ", options.resume_checkpoint, " is ",
+                           start.epoch_step, " steps into epoch ", epoch + 1,
+                           ", which yields ", epoch_step, " batches"));
+        }
+      }
+      RIB_RETURN_IF_ERROR(
+          RestoreGenerators(options.resume_checkpoint, generators, options.device));
+    }
     while (step < total_steps) {
       RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
       if (!more) break;
@@ -231,16 +381,19 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
           AutocastScope scope(precision);
           loss = setup.loss(batch);
         }
-        // [Σ loss·n, Σ n] over ranks: the global mean loss, identical on every rank so
-        // every rank takes the same branch below.
-        torch::Tensor reported = torch::zeros({2}, torch::kDouble);
+        // [Σ loss·n, Σ n, ranks asking to stop] over ranks: the global mean loss and the
+        // stop decision, identical on every rank so every rank takes the same branches
+        // below and stops after the same step.
+        torch::Tensor reported = torch::zeros({3}, torch::kDouble);
         if (local_n > 0) {
           reported[0] = loss.detach().to(torch::kDouble).cpu().item<double>() * local_n;
           reported[1] = static_cast<double>(local_n);
         }
+        if (options.stop != nullptr && options.stop->load()) reported[2] = 1.0;
         RIB_RETURN_IF_ERROR(AllReduceSum(options.group, {reported}));
         const double global_n = reported[1].item<double>();
         const double value = reported[0].item<double>() / std::max(1.0, global_n);
+        stop = reported[2].item<double>() > 0.0;
         if (!std::isfinite(value)) {
           return absl::InvalidArgumentError(absl::StrCat(
               "non-finite training loss (", value, ") at step ", step + 1, " of ",
@@ -271,18 +424,26 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
                             epoch + 1, ")"));
       }
       ++step;
-      if (sink != nullptr && step % options.progress_every == 0) {
-        summary.last_loss = window_loss / window_steps;
-        sink->OnProgress(epoch, config.epochs, step, total_steps, summary.last_loss, lr);
-        window_loss = 0.0, window_steps = 0;
-      }
+      ++epoch_step;
+      if (sink != nullptr && step % options.progress_every == 0) report_window(epoch, lr);
+      if (stop) break;
     }
-    if (window_steps > 0) {
-      summary.last_loss = window_loss / window_steps;
-      if (sink != nullptr) {
-        sink->OnProgress(epoch, config.epochs, step, total_steps, summary.last_loss, lr);
-      }
-      window_loss = 0.0, window_steps = 0;
+    report_window(epoch, lr);
+    if (stop && epoch_step < steps_per_epoch && step < total_steps) {
+      // Stopped within the epoch: checkpoint this step boundary as it is (batch-norm
+      // buffers are rank 0's, as saved at an epoch's end; the other ranks' own ones are
+      // replaced by them on resume and do not enter the trained weights).
+      const std::string path =
+          checkpoint_dir.empty() ? ""
+                                 : absl::StrCat(checkpoint_dir, "/step-", step, ".ckpt");
+      absl::Status written = write_checkpoint(path, Position{step, epoch, epoch_step});
+      RIB_RETURN_IF_ERROR(ShareWriteStatus(options.group, written, path));
+      if (!path.empty()) latest_checkpoint = path;
+      RIB_LOG(INFO) << "stopped on request after step " << step << " of " << total_steps
+                    << " (epoch " << epoch + 1 << ", step " << epoch_step << " of "
+                    << steps_per_epoch << ")";
+      summary.stopped = true;
+      break;
     }
     // Buffers (batch-norm statistics) follow each rank's own shard; rank 0's are the
     // ones saved, so every rank takes them and evaluates the saved model (as DDP's
@@ -290,18 +451,26 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
     // step (same averaged gradients on the same weights).
     RIB_RETURN_IF_ERROR(Broadcast(options.group, untrained_state, /*root=*/0));
     epochs_done = epoch + 1;
-    if (!options.checkpoint_dir.empty() && GroupRank(options.group) == 0) {
-      const std::string path =
-          absl::StrCat(options.checkpoint_dir, "/epoch-", epochs_done, ".ckpt");
-      RIB_RETURN_IF_ERROR(
-          SaveCheckpoint(path, setup, optimizer, step, epochs_done, total_steps, scaler));
-      if (!previous_checkpoint.empty()) std::remove(previous_checkpoint.c_str());
-      previous_checkpoint = path;
-      if (sink != nullptr) sink->OnCheckpoint(path);
+    absl::Status written;
+    std::string path;
+    if (!checkpoint_dir.empty()) {
+      path = absl::StrCat(checkpoint_dir, "/epoch-", epochs_done, ".ckpt");
+      written = write_checkpoint(path, Position{step, epochs_done, 0});
+    }
+    // On a stop every rank waits for rank 0's write, as within an epoch.
+    RIB_RETURN_IF_ERROR(stop ? ShareWriteStatus(options.group, written, path) : written);
+    if (!path.empty()) latest_checkpoint = path;
+    // Stopped at the epoch's last step: its checkpoint is the one to resume from.
+    if (stop && epochs_done < config.epochs && step < total_steps) {
+      RIB_LOG(INFO) << "stopped on request after step " << step << " of " << total_steps
+                    << " (end of epoch " << epochs_done << ")";
+      summary.stopped = true;
+      break;
     }
   }
   summary.steps = step;
   summary.epochs_completed = epochs_done;
+  summary.checkpoint = latest_checkpoint;
   return summary;
 }
 

@@ -4,13 +4,23 @@
 // which a resumed run reproduces the uninterrupted one exactly; data parallel over a
 // process group.
 //
+// Graceful stop: TrainOptions::stop asks the loop to stop at the next step boundary.
+// Every rank stops after the same step: each rank's flag travels in the all-reduce the
+// loop does anyway at every step (no extra collective), and the job stops after the
+// first step at which any rank's flag was set. Rank 0 then checkpoints that step
+// boundary (mid-epoch: the step within the epoch and torch's random generator state are
+// saved too), so a resumed run reproduces the uninterrupted one exactly, as from an
+// epoch checkpoint.
+//
 // Methods (methods.h) describe what is trained with a TrainSetup; the loop is shared.
-// Not thread-safe: one call owns the setup's tensors while it runs.
+// Not thread-safe: one call owns the setup's tensors while it runs (only the stop flag
+// may be set from another thread or a signal handler).
 #ifndef RIB_WORKER_ENGINE_TRAINER_H_
 #define RIB_WORKER_ENGINE_TRAINER_H_
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -52,12 +62,19 @@ struct TrainOptions {
   // max_steps (0 = none). batch_size is the data's business (TrainData).
   TrainingConfig config;
   torch::Device device = torch::kCPU;
-  // Directory for per-epoch checkpoints ("" = none). Written as
-  // <dir>/epoch-<N>.ckpt; the previous epoch's file is removed after the new one
-  // is in place.
+  // Directory for checkpoints ("" = none), written by rank 0: <dir>/epoch-<N>.ckpt at
+  // the end of epoch N, and <dir>/step-<S>.ckpt when the run stops after step S within
+  // an epoch. The previous file this run wrote is removed after the new one is in
+  // place (the resume checkpoint is left alone).
   std::string checkpoint_dir;
-  // Checkpoint to resume from ("" = start fresh).
+  // Checkpoint to resume from ("" = start fresh): an epoch or a mid-epoch one, including
+  // epoch checkpoints written before mid-epoch ones existed.
   std::string resume_checkpoint;
+  // Set (from any thread or a signal handler) to ask the job to stop at the next step
+  // boundary; nullptr = never. Read once per optimiser step, in that step's all-reduce:
+  // the run stops after the step during which some rank first saw it set (so at most
+  // one step after it is set). Not reset by the loop.
+  const std::atomic<bool>* stop = nullptr;
   // nullptr = single process. Otherwise rank 0's state is broadcast first, gradients
   // are averaged after backward (collectives.h), reported losses are averaged, and at
   // each epoch's end every rank takes rank 0's untrained state (batch-norm buffers).
@@ -73,14 +90,26 @@ struct TrainSummary {
   int64_t steps = 0;         // total optimiser steps done (including resumed ones)
   int epochs_completed = 0;  // epochs fully done
   double last_loss = 0.0;    // mean loss of the last progress window
+  // The run stopped on request (TrainOptions::stop) before its last step: the training
+  // state at that step boundary is in `checkpoint` (when checkpoint_dir was given), and
+  // the run must be resumed from it to finish. Same value on every rank. A request seen
+  // in the run's last step does not stop it (training is complete: stopped = false).
+  bool stopped = false;
+  // The newest checkpoint of the run as an absolute path: the last one rank 0 wrote
+  // (every rank returns that path; when stopped, only once rank 0 has it in place),
+  // else resume_checkpoint; "" when there is none. When stopped, the one to resume
+  // from.
+  std::string checkpoint;
 };
 
-// Runs the loop until config.epochs epochs or config.max_steps steps.
+// Runs the loop until config.epochs epochs or config.max_steps steps, or until asked
+// to stop (options.stop): returns OK with stopped = true then.
 // Errors: INVALID_ARGUMENT for a bad config or a non-finite loss (the message names the
 // step and epoch); FAILED_PRECONDITION when the resume checkpoint does not match the
-// setup (names, shapes, schedule); the status of a failed data read or collective;
-// INTERNAL (RESOURCE_EXHAUSTED when out of memory) for an exception LibTorch throws
-// inside a step, "training step <n> of <total> (epoch <e>): <its first line>".
+// setup (names, shapes, schedule, epoch length); the status of a failed data read or
+// collective; the status of rank 0's failed checkpoint write on every rank when the run
+// stops; INTERNAL (RESOURCE_EXHAUSTED when out of memory) for an exception LibTorch
+// throws inside a step, "training step <n> of <total> (epoch <e>): <its first line>".
 absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
                                    const TrainOptions& options, EventSink* sink);
 

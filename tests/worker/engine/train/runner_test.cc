@@ -1,10 +1,12 @@
-// RunJob end to end on FMNIST-RIB: results rows and events, saved weights, and the
-// dependency methods (lpft from lp, wise-ft, soup) read their inputs' weights.
+// RunJob end to end on FMNIST-RIB: results rows and events, saved weights, the
+// dependency methods (lpft from lp, wise-ft, soup) read their inputs' weights, and a
+// job asked to stop checkpoints and resumes to the uninterrupted result.
 #include "worker/engine/runner.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 
@@ -12,6 +14,7 @@
 #include "spec/job_json.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
+#include "worker/engine/checkpoint.h"
 #include "worker/engine/methods.h"
 #include "worker/engine/model.h"
 #include "worker/engine/weights.h"
@@ -201,6 +204,186 @@ TEST_F(RunnerTest, WritesItsOutputsWhereItIsTold) {
   RIB_ASSERT_OK_AND_ASSIGN(RunResult unsaved, RunJob(ft, Options(), nullptr));
   EXPECT_EQ(unsaved.weights_path, "pre.safetensors");
   EXPECT_FALSE(std::filesystem::exists(artifacts_.Join("weights")));
+}
+
+// Sets its flag from the progress report of step `stop_at` or from the first result
+// row (stop_on_result), as a signal handler would at that moment; records rows and
+// checkpoints.
+class StopSink : public EventSink {
+ public:
+  void OnProgress(int, int, int64_t step, int64_t, double, double) override {
+    if (step == stop_at) stop.store(true);
+  }
+  void OnResult(const std::string& dataset, const std::string&, int64_t, int64_t,
+                int64_t) override {
+    datasets.push_back(dataset);
+    if (stop_on_result) stop.store(true);
+  }
+  void OnCheckpoint(const std::string& path) override {
+    // The next checkpoint replaces it: keep a copy of the first one when asked.
+    if (checkpoints.empty() && !keep_first_checkpoint.empty()) {
+      std::filesystem::copy_file(path, keep_first_checkpoint);
+    }
+    checkpoints.push_back(path);
+  }
+  std::atomic<bool> stop{false};
+  int64_t stop_at = -1;
+  bool stop_on_result = false;
+  std::string keep_first_checkpoint;
+  std::vector<std::string> datasets;
+  std::vector<std::string> checkpoints;
+};
+
+TEST_F(RunnerTest, AStopDuringTrainingCheckpointsAndTheResumeEndsAsUninterrupted) {
+  JobSpec spec = Spec("ft");
+  spec.training.max_steps = 22;
+  spec.eval_datasets = {"fmnist-a"};
+  const std::string weights_out =
+      rib::spec::JobOutputPaths(artifacts_.path(), rib::spec::JobHash(spec)).weights;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult uninterrupted, Run(spec, Options(), nullptr));
+  ASSERT_FALSE(uninterrupted.stopped);
+  ASSERT_EQ(uninterrupted.steps, 22);
+  const TensorMap uninterrupted_weights = Weights(weights_out);
+  std::filesystem::remove(weights_out);
+
+  // Progress is reported every 20 steps: the flag set then stops the job after step 21.
+  RunOptions options = Options();
+  options.checkpoint_dir = artifacts_.Join("checkpoints");
+  StopSink sink;
+  sink.stop_at = 20;
+  options.stop = &sink.stop;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult stopped, Run(spec, options, &sink));
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.steps, 21);
+  EXPECT_EQ(stopped.checkpoint, artifacts_.Join("checkpoints/step-21.ckpt"));
+  EXPECT_TRUE(std::filesystem::exists(stopped.checkpoint));
+  EXPECT_EQ(sink.checkpoints.back(), stopped.checkpoint);
+  EXPECT_EQ(stopped.weights_path, "");
+  EXPECT_FALSE(std::filesystem::exists(weights_out));
+  EXPECT_TRUE(stopped.results.empty());
+  EXPECT_TRUE(sink.datasets.empty());
+
+  // Resumed (as the coordinator's next attempt would, from the reported checkpoint):
+  // the uninterrupted job's weights, bit for bit (README determinism contract line 1),
+  // and its results.
+  RunOptions resume = Options();
+  resume.resume_checkpoint = stopped.checkpoint;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult resumed, Run(spec, resume, nullptr));
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.steps, 22);
+  ASSERT_TRUE(std::filesystem::exists(weights_out));
+  const TensorMap resumed_weights = Weights(weights_out);
+  for (const auto& [name, t] : uninterrupted_weights) {
+    EXPECT_TRUE(torch::equal(t, resumed_weights.at(name))) << name;
+  }
+  ASSERT_EQ(resumed.results.size(), uninterrupted.results.size());
+  EXPECT_EQ(resumed.results[0].correct, uninterrupted.results[0].correct);
+}
+
+TEST_F(RunnerTest, AFlagSetBeforeTheJobStopsAfterItsFirstStep) {
+  JobSpec spec = Spec("ft");
+  spec.eval_datasets = {"fmnist-a"};
+  RunOptions options = Options();
+  options.checkpoint_dir = artifacts_.Join("checkpoints");
+  std::atomic<bool> stop{true};
+  options.stop = &stop;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult stopped, Run(spec, options, nullptr));
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.steps, 1);
+  EXPECT_EQ(stopped.checkpoint, artifacts_.Join("checkpoints/step-1.ckpt"));
+  EXPECT_TRUE(std::filesystem::exists(stopped.checkpoint));
+  EXPECT_FALSE(std::filesystem::exists(
+      rib::spec::JobOutputPaths(artifacts_.path(), rib::spec::JobHash(spec)).weights));
+  EXPECT_TRUE(stopped.results.empty());
+}
+
+// Between eval datasets: the rows so far are kept, the final weights are written, and
+// the checkpoint is the final epoch's, from which the resumed job only evaluates.
+TEST_F(RunnerTest, AStopDuringEvaluationKeepsTheRowsSoFar) {
+  JobSpec spec = Spec("ft");
+  spec.eval_datasets = {"fmnist-val", "fmnist-a"};
+  RunOptions options = Options();
+  options.checkpoint_dir = artifacts_.Join("checkpoints");
+  StopSink sink;
+  sink.stop_on_result = true;
+  options.stop = &sink.stop;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult stopped, Run(spec, options, &sink));
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.steps, 3);
+  ASSERT_EQ(stopped.results.size(), 1u);
+  EXPECT_EQ(stopped.results[0].dataset, "fmnist-val");
+  EXPECT_EQ(sink.datasets, std::vector<std::string>{"fmnist-val"});
+  EXPECT_TRUE(std::filesystem::exists(stopped.weights_path));
+  EXPECT_EQ(stopped.checkpoint, artifacts_.Join("checkpoints/epoch-1.ckpt"));
+  EXPECT_TRUE(std::filesystem::exists(stopped.checkpoint));
+
+  RunOptions resume = Options();
+  resume.resume_checkpoint = stopped.checkpoint;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult resumed, Run(spec, resume, nullptr));
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.steps, 3);
+  ASSERT_EQ(resumed.results.size(), 2u);
+  EXPECT_EQ(resumed.results[0].correct, stopped.results[0].correct);
+  EXPECT_EQ(resumed.results[1].dataset, "fmnist-a");
+}
+
+// A job that does not train (pre) stops between datasets too, with nothing to resume.
+TEST_F(RunnerTest, AnEvaluationOnlyJobStopsBetweenDatasets) {
+  JobSpec spec = Spec("pre");
+  spec.finetune_dataset = "";
+  spec.eval_datasets = {"fmnist-a", "fmnist-val"};
+  StopSink sink;
+  sink.stop_on_result = true;
+  RunOptions options = Options();
+  options.stop = &sink.stop;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult stopped, Run(spec, options, &sink));
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.checkpoint, "");
+  ASSERT_EQ(stopped.results.size(), 1u);
+  EXPECT_EQ(stopped.results[0].dataset, "fmnist-a");
+}
+
+// A checkpoint in the format written before mid-epoch checkpoints existed (an epoch's,
+// with exactly its keys) still resumes a job to the uninterrupted weights.
+TEST_F(RunnerTest, AnOldFormatEpochCheckpointStillResumes) {
+  JobSpec spec = Spec("ft");
+  spec.training.max_steps = 0;
+  spec.training.epochs = 2;
+  spec.training.batch_size = 128;
+  spec.eval_datasets = {"fmnist-a"};
+  const std::string weights_out =
+      rib::spec::JobOutputPaths(artifacts_.path(), rib::spec::JobHash(spec)).weights;
+  RunOptions options = Options();
+  options.checkpoint_dir = artifacts_.Join("checkpoints");
+  StopSink sink;
+  sink.keep_first_checkpoint = artifacts_.Join("epoch-1-copy.ckpt");
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult uninterrupted, Run(spec, options, &sink));
+  ASSERT_EQ(sink.checkpoints.size(), 2u);
+  ASSERT_EQ(sink.checkpoints[0], artifacts_.Join("checkpoints/epoch-1.ckpt"));
+  const TensorMap uninterrupted_weights = Weights(weights_out);
+  std::filesystem::remove(weights_out);
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap written,
+                           ReadCheckpointFile(sink.keep_first_checkpoint));
+  TensorMap old_format;
+  for (const auto& [key, t] : written) {
+    if (key.rfind("state/", 0) == 0 || key.rfind("momentum/", 0) == 0 ||
+        key == "meta/step" || key == "meta/epochs_done" || key == "meta/total_steps" ||
+        key == "meta/loss_scale" || key == "meta/good_steps") {
+      old_format[key] = t;
+    }
+  }
+  const std::string old_path = artifacts_.Join("old-epoch-1.ckpt");
+  ASSERT_THAT(WriteCheckpointFile(old_path, old_format), IsOk());
+
+  RunOptions resume = Options();
+  resume.resume_checkpoint = old_path;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult resumed, Run(spec, resume, nullptr));
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.steps, uninterrupted.steps);
+  const TensorMap resumed_weights = Weights(weights_out);
+  for (const auto& [name, t] : uninterrupted_weights) {
+    EXPECT_TRUE(torch::equal(t, resumed_weights.at(name))) << name;
+  }
 }
 
 TEST_F(RunnerTest, RejectsBadJobs) {

@@ -1,6 +1,7 @@
 // A tiny Classifier for the engine's training tests: [N, 1, 4, 4] images → 16 → 8
 // (linear, batch norm, tanh) features → 3-class head. Optional LoRA on the body layer,
-// so method logic is tested without the real architectures.
+// so method logic is tested without the real architectures, and optional dropout on the
+// features, so tests see a model that draws random numbers while it trains.
 #ifndef RIB_TESTS_WORKER_ENGINE_TRAIN_TINY_MODEL_H_
 #define RIB_TESTS_WORKER_ENGINE_TRAIN_TINY_MODEL_H_
 
@@ -13,9 +14,11 @@ namespace rib::engine::testing {
 class TinyClassifierImpl : public ClassifierImpl {
  public:
   // norm=false skips the batch norm (per-rank batch statistics would make N ranks
-  // differ from one, as in PyTorch DDP without SyncBatchNorm).
-  explicit TinyClassifierImpl(int64_t classes = 3, bool use_norm = true)
-      : classes_(classes), use_norm_(use_norm) {
+  // differ from one, as in PyTorch DDP without SyncBatchNorm). dropout: the
+  // probability of zeroing a feature in train mode (torch's default generator).
+  explicit TinyClassifierImpl(int64_t classes = 3, bool use_norm = true,
+                              double dropout = 0.0)
+      : classes_(classes), use_norm_(use_norm), dropout_(dropout) {
     body = register_module("body", torch::nn::Linear(16, 8));
     norm = register_module("norm", torch::nn::BatchNorm1d(8));
     head = register_module("head", torch::nn::Linear(8, classes));
@@ -24,7 +27,8 @@ class TinyClassifierImpl : public ClassifierImpl {
     torch::Tensor x = images.reshape({images.size(0), -1});
     torch::Tensor y = body(x);
     if (lora_a.defined()) y = y + lora_scale_ * torch::matmul(torch::matmul(x, lora_a.t()), lora_b.t());
-    return torch::tanh(use_norm_ ? norm(y) : y);
+    torch::Tensor features = torch::tanh(use_norm_ ? norm(y) : y);
+    return dropout_ > 0.0 ? torch::dropout(features, dropout_, is_training()) : features;
   }
   torch::Tensor Head(const torch::Tensor& features) override { return head(features); }
   std::vector<std::string> HeadParameterNames() const override {
@@ -60,6 +64,7 @@ class TinyClassifierImpl : public ClassifierImpl {
  private:
   int64_t classes_;
   bool use_norm_;
+  double dropout_;
   double lora_scale_ = 1.0;
 };
 TORCH_MODULE(TinyClassifier);

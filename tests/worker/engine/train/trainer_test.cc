@@ -1,15 +1,18 @@
-// The training loop: determinism, resume == uninterrupted, NaN losses, checkpoints.
+// The training loop: determinism, resume == uninterrupted, NaN losses, checkpoints, and
+// stopping on request at a step boundary.
 #include "worker/engine/trainer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <limits>
 
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/engine/train/tiny_model.h"
+#include "worker/engine/checkpoint.h"
 #include "worker/engine/methods.h"
 
 namespace rib::engine {
@@ -54,11 +57,17 @@ std::unique_ptr<TensorTrainData> Data(int64_t seed = 1) {
   return std::make_unique<TensorTrainData>(images, labels, options);
 }
 
-// Trains a fresh tiny model (initialised from `init_seed`) with ft.
-absl::StatusOr<TensorMap> RunFt(const TrainOptions& options, int64_t init_seed = 3,
-                                EventSink* sink = nullptr) {
+struct Trained {
+  TensorMap weights;
+  TrainSummary summary;
+};
+
+// Trains a fresh tiny model (initialised from `init_seed`; with dropout of that
+// probability on its features) with ft.
+absl::StatusOr<Trained> TrainFt(const TrainOptions& options, int64_t init_seed = 3,
+                                EventSink* sink = nullptr, double dropout = 0.0) {
   torch::manual_seed(init_seed);
-  TinyClassifier model;
+  TinyClassifier model(3, /*use_norm=*/true, dropout);
   MethodSpec spec{"ft", "ft"};
   MethodContext context;
   context.model = AsClassifier(model);
@@ -69,7 +78,14 @@ absl::StatusOr<TensorMap> RunFt(const TrainOptions& options, int64_t init_seed =
   if (!method.ok()) return method.status();
   auto summary = Train((*method)->setup(), *data, options, sink);
   if (!summary.ok()) return summary.status();
-  return CloneWeights(ModelWeights(*model));
+  return Trained{CloneWeights(ModelWeights(*model)), *summary};
+}
+
+absl::StatusOr<TensorMap> RunFt(const TrainOptions& options, int64_t init_seed = 3,
+                                EventSink* sink = nullptr) {
+  auto trained = TrainFt(options, init_seed, sink);
+  if (!trained.ok()) return trained.status();
+  return std::move(trained->weights);
 }
 
 void ExpectBitwiseEqual(const TensorMap& a, const TensorMap& b) {
@@ -175,6 +191,209 @@ TEST(TrainerTest, ResumeFromEpochCheckpointIsBitwiseIdentical) {
 
 TEST(TrainerTest, ResumeWithAdamWIsBitwiseIdentical) {
   ExpectResumeIsBitwiseIdentical("adamw");
+}
+
+// Asks to stop, from the progress report of step `at` (progress_every = 1), as a
+// signal handler would: the loop sees it in the next step's all-reduce.
+class StopAtSink : public EventSink {
+ public:
+  explicit StopAtSink(int64_t at) : at_(at) {}
+  void OnProgress(int, int, int64_t step, int64_t, double, double) override {
+    if (step == at_) stop.store(true);
+  }
+  void OnCheckpoint(const std::string& path) override { checkpoints.push_back(path); }
+  std::atomic<bool> stop{false};
+  std::vector<std::string> checkpoints;
+
+ private:
+  int64_t at_;
+};
+
+class StepsSink : public EventSink {
+ public:
+  void OnProgress(int, int, int64_t step, int64_t, double, double) override {
+    steps.push_back(step);
+  }
+  std::vector<int64_t> steps;
+};
+
+// Trains 3 epochs of 5 steps straight, then again asked to stop at step `flag_at`, and
+// resumes that stopped run from the checkpoint it reported into a differently
+// initialised model. The tiny model has dropout, so this also checks that the random
+// generator continues where the stopped run left it. Exact equality holds by the
+// README's determinism contract line 1 (same binary, process, thread count and ranks).
+void ExpectStopAndResumeIsBitwiseIdentical(const std::string& optimizer, int64_t flag_at,
+                                           int64_t stopped_at,
+                                           const std::string& checkpoint_name) {
+  constexpr double kDropout = 0.3;
+  ScratchDir dir;
+  TrainOptions full;
+  full.config = Config();
+  full.config.optimizer = optimizer;
+  if (optimizer == "adamw") full.config.lr = 0.01, full.config.weight_decay = 0.05;
+  full.progress_every = 1;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained uninterrupted, TrainFt(full, 3, nullptr, kDropout));
+  EXPECT_FALSE(uninterrupted.summary.stopped);
+  EXPECT_EQ(uninterrupted.summary.steps, 15);
+
+  StopAtSink stop_sink(flag_at);
+  TrainOptions first = full;
+  first.checkpoint_dir = dir.path();
+  first.stop = &stop_sink.stop;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained stopped, TrainFt(first, 3, &stop_sink, kDropout));
+  EXPECT_TRUE(stopped.summary.stopped);
+  EXPECT_EQ(stopped.summary.steps, stopped_at);
+  EXPECT_EQ(stopped.summary.epochs_completed, static_cast<int>(stopped_at / 5));
+  EXPECT_EQ(stopped.summary.checkpoint, dir.Join(checkpoint_name));
+  ASSERT_FALSE(stop_sink.checkpoints.empty());
+  EXPECT_EQ(stop_sink.checkpoints.back(), dir.Join(checkpoint_name));
+  EXPECT_TRUE(std::filesystem::exists(dir.Join(checkpoint_name)));
+  // The checkpoint before it was removed once it was in place: one file left.
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+  EXPECT_FALSE(torch::equal(stopped.weights.at("body.weight"),
+                            uninterrupted.weights.at("body.weight")));
+
+  StepsSink steps;
+  TrainOptions resumed = full;
+  resumed.resume_checkpoint = stopped.summary.checkpoint;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained after_resume,
+                           TrainFt(resumed, /*init_seed=*/99, &steps, kDropout));
+  EXPECT_FALSE(after_resume.summary.stopped);
+  EXPECT_EQ(after_resume.summary.steps, 15);
+  EXPECT_EQ(after_resume.summary.epochs_completed, 3);
+  ASSERT_FALSE(steps.steps.empty());
+  EXPECT_EQ(steps.steps.front(), stopped_at + 1);  // no step done twice
+  ExpectBitwiseEqual(uninterrupted.weights, after_resume.weights);
+}
+
+TEST(TrainerTest, StopMidEpochThenResumeIsBitwiseIdentical) {
+  // Flag set after step 6 (epoch 2, step 1 of 5): the run stops after step 7.
+  ExpectStopAndResumeIsBitwiseIdentical("sgd", 6, 7, "step-7.ckpt");
+}
+
+TEST(TrainerTest, StopMidEpochThenResumeWithAdamWIsBitwiseIdentical) {
+  ExpectStopAndResumeIsBitwiseIdentical("adamw", 11, 12, "step-12.ckpt");
+}
+
+TEST(TrainerTest, StopAtAnEpochsLastStepResumesFromItsEpochCheckpoint) {
+  // Flag set after step 4: the run stops after step 5, the end of epoch 1.
+  ExpectStopAndResumeIsBitwiseIdentical("sgd", 4, 5, "epoch-1.ckpt");
+}
+
+// The test above would pass without restoring the generator if dropout drew nothing:
+// it does (same seed, with and without dropout, different weights).
+TEST(TrainerTest, TheDropoutModelDrawsRandomNumbersWhileTraining) {
+  TrainOptions options;
+  options.config = Config();
+  RIB_ASSERT_OK_AND_ASSIGN(Trained with, TrainFt(options, 3, nullptr, 0.3));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained again, TrainFt(options, 3, nullptr, 0.3));
+  RIB_ASSERT_OK_AND_ASSIGN(Trained without, TrainFt(options, 3, nullptr, 0.0));
+  ExpectBitwiseEqual(with.weights, again.weights);
+  EXPECT_FALSE(
+      torch::equal(with.weights.at("body.weight"), without.weights.at("body.weight")));
+}
+
+TEST(TrainerTest, AFlagSetBeforeTrainingStopsAfterTheFirstStep) {
+  ScratchDir dir;
+  std::atomic<bool> stop{true};
+  TrainOptions options;
+  options.config = Config();
+  options.checkpoint_dir = dir.path();
+  options.stop = &stop;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained stopped, TrainFt(options));
+  EXPECT_TRUE(stopped.summary.stopped);
+  EXPECT_EQ(stopped.summary.steps, 1);
+  EXPECT_EQ(stopped.summary.epochs_completed, 0);
+  EXPECT_EQ(stopped.summary.checkpoint, dir.Join("step-1.ckpt"));
+  EXPECT_TRUE(std::filesystem::exists(dir.Join("step-1.ckpt")));
+}
+
+TEST(TrainerTest, AStopWithoutCheckpointDirReportsNoCheckpoint) {
+  std::atomic<bool> stop{true};
+  TrainOptions options;
+  options.config = Config();
+  options.stop = &stop;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained stopped, TrainFt(options));
+  EXPECT_TRUE(stopped.summary.stopped);
+  EXPECT_EQ(stopped.summary.steps, 1);
+  EXPECT_EQ(stopped.summary.checkpoint, "");
+}
+
+// Asked to stop during the last step, the run has nothing left to do: it completes
+// (not stopped), with its final epoch checkpoint as the newest.
+TEST(TrainerTest, AStopSeenAtTheLastStepCompletesTheRun) {
+  ScratchDir dir;
+  StopAtSink sink(14);
+  TrainOptions options;
+  options.config = Config();
+  options.progress_every = 1;
+  options.checkpoint_dir = dir.path();
+  options.stop = &sink.stop;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained run, TrainFt(options, 3, &sink));
+  EXPECT_FALSE(run.summary.stopped);
+  EXPECT_EQ(run.summary.steps, 15);
+  EXPECT_EQ(run.summary.epochs_completed, 3);
+  EXPECT_EQ(run.summary.checkpoint, dir.Join("epoch-3.ckpt"));
+}
+
+// A checkpoint in the format written before mid-epoch checkpoints existed (exactly its
+// keys, no generator state) still resumes at its epoch boundary, bit for bit.
+TEST(TrainerTest, AnOldFormatEpochCheckpointStillResumes) {
+  ScratchDir dir;
+  TrainOptions full;
+  full.config = Config();
+  RIB_ASSERT_OK_AND_ASSIGN(Trained uninterrupted, TrainFt(full, 3, nullptr, 0.3));
+
+  StopAtSink stop_sink(4);  // stops at the end of epoch 1: epoch-1.ckpt
+  TrainOptions first = full;
+  first.progress_every = 1;
+  first.checkpoint_dir = dir.Join("a");
+  std::filesystem::create_directories(first.checkpoint_dir);
+  first.stop = &stop_sink.stop;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained stopped, TrainFt(first, 3, &stop_sink, 0.3));
+  ASSERT_TRUE(stopped.summary.stopped);
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap written,
+                           ReadCheckpointFile(stopped.summary.checkpoint));
+  TensorMap old_format;
+  for (const auto& [key, t] : written) {
+    const bool old_key = key.rfind("state/", 0) == 0 || key.rfind("momentum/", 0) == 0 ||
+                         key == "meta/step" || key == "meta/epochs_done" ||
+                         key == "meta/total_steps" || key == "meta/loss_scale" ||
+                         key == "meta/good_steps";
+    if (old_key) old_format[key] = t;
+  }
+  ASSERT_EQ(old_format.count("meta/epochs_done"), 1u);
+  const std::string old_path = dir.Join("old-epoch-1.ckpt");
+  ASSERT_THAT(WriteCheckpointFile(old_path, old_format), IsOk());
+
+  TrainOptions resumed = full;
+  resumed.resume_checkpoint = old_path;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained after_resume, TrainFt(resumed, 99, nullptr, 0.3));
+  EXPECT_EQ(after_resume.summary.steps, 15);
+  ExpectBitwiseEqual(uninterrupted.weights, after_resume.weights);
+}
+
+TEST(TrainerTest, AMidEpochCheckpointWithoutGeneratorStateIsRefused) {
+  ScratchDir dir;
+  std::atomic<bool> stop{true};
+  TrainOptions first;
+  first.config = Config();
+  first.checkpoint_dir = dir.path();
+  first.stop = &stop;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained stopped, TrainFt(first));
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap map, ReadCheckpointFile(stopped.summary.checkpoint));
+  ASSERT_EQ(map.erase("rng/cpu"), 1u);
+  ASSERT_THAT(WriteCheckpointFile(dir.Join("damaged.ckpt"), map), IsOk());
+  TrainOptions resumed;
+  resumed.config = Config();
+  resumed.resume_checkpoint = dir.Join("damaged.ckpt");
+  EXPECT_THAT(TrainFt(resumed).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rng/cpu")));
 }
 
 TEST(TrainerTest, AdamWTrainsAndDiffersFromSgd) {
