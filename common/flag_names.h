@@ -12,7 +12,7 @@ namespace rib {
 // "--name=value" argument after argv[0] (never its value) has its dashes turned into
 // underscores, so both spellings work; a bare "--" ends the rewriting. argv itself is
 // left as typed: rewriting it in place would change /proc/<pid>/cmdline, which ps, the
-// worker's supervision and the e2e tests read (they look for "--rank-mode").
+// worker's supervision and the e2e tests read (they find rank processes by "--job-file").
 //
 //   rib::FlagArgs args(argc, argv);
 //   absl::ParseCommandLine(args.argc(), args.argv());

@@ -40,7 +40,7 @@ BIN="$RIB_BUILD_DIR/bin"
 if [ -z "${RIB_DEMO_SKIP_BUILD:-}" ]; then   # set by the e2e test, which runs from a built tree
   rib_install_deps
   rib_log "building (incremental)"
-  rib_build rib-coordinator rib-worker rib rib-data rib-pretrain >/dev/null
+  rib_build rib-coordinator rib-worker rib-rank rib rib-data rib-pretrain >/dev/null
 fi
 
 if [ "$fresh" = 1 ] && [ -d "$STATE" ]; then

@@ -1,8 +1,8 @@
 // rib-worker: one per node. Registers its devices with rib-coordinator, leases jobs that
-// fit, and runs each as N rank processes (this same binary in --rank-mode).
+// fit, and runs each as N rank processes (rib-rank, worker/rank). Torch-free: the
+// agent supervises, the ranks compute.
 //
 //   rib-worker --coordinator HOST:PORT --devices cpu:2 --data-root D --artifact-root A
-//   rib-worker --rank-mode --job-file F     (started by the worker, never by hand)
 //
 // SIGTERM/SIGINT drain the worker (no new leases; running jobs are stopped and released
 // for a retry elsewhere); a second signal kills the running jobs at once.
@@ -31,7 +31,6 @@
 #include "worker/agent/agent_metrics.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/rank_executor.h"
-#include "worker/agent/rank_main.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "rib-coordinator address HOST:PORT");
 ABSL_FLAG(std::string, devices, "cpu:1",
@@ -51,14 +50,14 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(120),
 ABSL_FLAG(absl::Duration, rank_hang_timeout, absl::Minutes(30),
           "a rank showing no progress this long is killed and the attempt fails");
 ABSL_FLAG(absl::Duration, kill_grace, absl::Seconds(5),
-          "time between SIGTERM and SIGKILL when a job's ranks are killed");
+          "time between SIGTERM and SIGKILL when a failed rank takes the others down");
 ABSL_FLAG(std::string, run_dir, "",
           "folder for job files and rank logs (default <artifact-root>/runs)");
 ABSL_FLAG(std::string, metrics_listen, "",
           "serve Prometheus metrics (slots, registrations, job exits) at "
           "http://ADDRESS/metrics, e.g. 0.0.0.0:9091 (port 0 picks one); empty = off");
-ABSL_FLAG(bool, rank_mode, false, "internal: run one rank of a job (set by the worker)");
-ABSL_FLAG(std::string, job_file, "", "internal: the job file of --rank-mode");
+ABSL_FLAG(std::string, rank_binary, "",
+          "the rib-rank binary that runs each rank (default: rib-rank beside rib-worker)");
 
 namespace {
 
@@ -69,21 +68,22 @@ const rib::ProgramHelp kHelp = {
     "One per node. Registers this node's devices, the datasets found under --data-root\n"
     "and its labels with rib-coordinator, leases the jobs that fit, and runs each job "
     "as\n"
-    "N data-parallel rank processes (this binary in --rank-mode; Gloo on CPU, NCCL on\n"
-    "CUDA builds) that stream every accuracy back as it is computed. SIGTERM or SIGINT\n"
-    "drains it (no new leases; running jobs are stopped and released for a retry);\n"
-    "a second signal kills the running jobs at once.",
+    "N data-parallel rank processes (rib-rank; Gloo on CPU, NCCL on CUDA builds) whose\n"
+    "events it streams back, every accuracy as it is computed. SIGTERM or SIGINT drains\n"
+    "it (no new leases; running jobs checkpoint at the next step, stop and are\n"
+    "released for a resume elsewhere); a second signal kills the running jobs at once.",
     {"rib-worker --coordinator=coord.lab:7070 --devices=cuda:0,1,2,3 "
      "--data-root=/datasets --artifact-root=/shared/rib"}};
 
 std::atomic<int> g_signals{0};
 void OnSignal(int) { g_signals.fetch_add(1); }
 
-std::string SelfBinary(const char* argv0) {
+// rib-rank beside this binary (they are built and installed together).
+std::string DefaultRankBinary(const char* argv0) {
   std::error_code ec;
   std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) return self.string();
-  return std::filesystem::absolute(argv0).string();
+  if (ec) self = std::filesystem::absolute(argv0);
+  return (self.parent_path() / "rib-rank").string();
 }
 
 int RunAgent(const char* argv0) {
@@ -107,8 +107,14 @@ int RunAgent(const char* argv0) {
   }
 
   rib::agent::RankExecutorOptions exec_options;
-  exec_options.binary = SelfBinary(argv0);
-  exec_options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  exec_options.binary = absl::GetFlag(FLAGS_rank_binary);
+  if (exec_options.binary.empty()) exec_options.binary = DefaultRankBinary(argv0);
+  if (access(exec_options.binary.c_str(), X_OK) != 0) {
+    std::fprintf(stderr,
+                 "rib-worker: the rank binary %s is not executable (see --rank-binary)\n",
+                 exec_options.binary.c_str());
+    return 2;
+  }
   exec_options.data_root = data_root;
   exec_options.artifact_root = artifact_root;
   exec_options.run_dir = absl::GetFlag(FLAGS_run_dir);
@@ -200,9 +206,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   rib::SetLogLevel(level);
-  if (absl::GetFlag(FLAGS_rank_mode)) {
-    return rib::agent::RunRankMode(absl::GetFlag(FLAGS_job_file));
-  }
   rib::SetLogTag("worker");
   return RunAgent(argv[0]);
 }

@@ -82,6 +82,7 @@ INSTANTIATE_TEST_SUITE_P(
     Binaries, HelpTest,
     ::testing::Values(Binary{"rib-coordinator", "  --lease-timeout  (default: 30s)"},
                       Binary{"rib-worker", "  --devices  (default: \"cpu:1\")"},
+                      Binary{"rib-rank", "  --job-file  (default: \"\")"},
                       Binary{"rib-run", "  --method  (default: \"ft\")"},
                       Binary{
                           "rib-data",

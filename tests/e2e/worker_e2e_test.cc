@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -155,7 +156,7 @@ class WorkerE2eTest : public ::testing::Test {
     const absl::Time until = absl::Now() + timeout;
     std::set<pid_t> left;
     do {
-      left = FindProcesses({"--rank-mode", run.artifacts()});
+      left = FindProcesses({"--job-file", run.artifacts()});
       if (left.empty()) return true;
       absl::SleepFor(absl::Milliseconds(20));
     } while (absl::Now() < until);
@@ -257,7 +258,7 @@ TEST_F(WorkerE2eTest, SweepSurvivesAKilledWorkerWithTheSameMatrix) {
       },
       absl::Minutes(2));
   ASSERT_TRUE(victim.has_value()) << Logs(faulty, {"coordinator", "a"});
-  const std::set<pid_t> a_ranks = FindProcesses({"--rank-mode", faulty.artifacts()});
+  const std::set<pid_t> a_ranks = FindProcesses({"--job-file", faulty.artifacts()});
   a->Signal(SIGKILL);
   ASSERT_TRUE(a->Wait(absl::Seconds(5)).has_value());
   std::fprintf(stderr, "killed worker a (and %zu rank process(es)) while it ran job %s\n",
@@ -321,7 +322,7 @@ TEST_F(WorkerE2eTest, TwoDeviceJobsRunAsTwoGlooRanks) {
       [](const v1::Job& j) { return j.state() == v1::JOB_STATE_RUNNING; },
       absl::Minutes(2));
   ASSERT_TRUE(running.has_value()) << Logs(run, {"coordinator", "w"});
-  const size_t ranks = FindProcesses({"--rank-mode", run.artifacts()}).size();
+  const size_t ranks = FindProcesses({"--job-file", run.artifacts()}).size();
   auto state = run.client->WaitForSweep(*sweep, absl::Minutes(3));
   ASSERT_THAT(state.status(), IsOk()) << Logs(run, {"coordinator", "w"});
   ASSERT_EQ(*state, v1::SWEEP_STATE_SUCCEEDED) << Logs(run, {"coordinator", "w"});
@@ -363,13 +364,13 @@ TEST_F(WorkerE2eTest, CancelStopsRunningRanksWithinOneHeartbeat) {
       },
       absl::Minutes(2));
   ASSERT_TRUE(running.has_value()) << Logs(run, {"coordinator", "w"});
-  ASSERT_FALSE(FindProcesses({"--rank-mode", run.artifacts()}).empty());
+  ASSERT_FALSE(FindProcesses({"--job-file", run.artifacts()}).empty());
 
   const absl::Time cancelled = absl::Now();
   ASSERT_THAT(run.client->Cancel(*sweep), IsOk());
   absl::Duration stopped_after = absl::InfiniteDuration();
   while (absl::Now() - cancelled < absl::Seconds(10)) {
-    if (FindProcesses({"--rank-mode", run.artifacts()}).empty()) {
+    if (FindProcesses({"--job-file", run.artifacts()}).empty()) {
       stopped_after = absl::Now() - cancelled;
       break;
     }
@@ -411,6 +412,14 @@ TEST_F(WorkerE2eTest, SigtermDrainsTheWorkerAndReleasesItsLease) {
   std::fprintf(stderr, "worker drained and exited %s after SIGTERM\n",
                absl::FormatDuration(absl::Now() - term).c_str());
   EXPECT_TRUE(RanksGoneWithin(run, absl::Seconds(5)));
+  // The ranks checkpointed at the step boundary where they stopped, so the next attempt
+  // resumes there.
+  std::vector<std::string> checkpoints;
+  for (const auto& e : fs::recursive_directory_iterator(run.artifacts() + "/checkpoints")) {
+    const std::string name = e.path().filename().string();
+    if (absl::StartsWith(name, "step-")) checkpoints.push_back(e.path().string());
+  }
+  EXPECT_FALSE(checkpoints.empty()) << Logs(run, {"w"});
   // The lease was released at once (no lease timeout to wait for): the job is queued
   // for another worker, with the drain as its last error.
   auto jobs = run.client->Jobs(*sweep);

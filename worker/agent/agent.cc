@@ -308,6 +308,9 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
   lease.spec().SerializeToString(&assignment.spec_proto);
   assignment.resume_checkpoint = lease.resume_checkpoint();
   assignment.device_kind = options_.devices.kind;
+  // Opened on the first event; the executor forwards the ranks' events to it.
+  assignment.events =
+      std::make_shared<EventStream>(channel_, assignment.job_id, assignment.attempt);
   const int needed = std::max(1, assignment.spec.devices);
   std::string no_room;
   {
@@ -400,7 +403,10 @@ void Agent::Supervise(uint64_t key) {
     return;
   }
   if (outcome.drained || draining) {
-    ReportFailure(job_id, attempt, absl::UnavailableError("worker drained"),
+    ReportFailure(job_id, attempt,
+                  absl::UnavailableError(draining ? "worker drained"
+                                                  : "the ranks were stopped (SIGTERM) "
+                                                    "after checkpointing"),
                   /*released=*/true);
     return;
   }

@@ -8,11 +8,16 @@
 //   registers anew.
 // * A lease listed as revoked (cancelled, or reassigned) is killed at once; nothing is
 //   reported for it.
-// * A job whose processes fail without rank 0 having reported `finished` is reported
-//   finished{ok=false, retryable=true, error} by the agent.
+// * The ranks' events reach the coordinator through the agent: rank 0 sends them over
+//   its rank link and the executor forwards them to the attempt's stream, which the
+//   agent opens (JobAssignment::events).
+// * A job whose processes fail without a `finished` the coordinator answered is
+//   reported finished{ok=false, code=UNAVAILABLE, error} by the agent (retried).
+// * Ranks that stop on SIGTERM after checkpointing (exit code 75) are reported
+//   finished{released=true}: the lease goes back, and the next attempt resumes.
 // * Drain() (SIGTERM, or the coordinator's drain flag): no new leases, running jobs are
-//   asked to checkpoint and stop, each is reported finished{ok=false, retryable=true,
-//   "worker drained"} so its lease is released at once, and Run() returns.
+//   asked to checkpoint and stop, each is reported finished{released=true, "worker
+//   drained"} so its lease is released at once, and Run() returns.
 #ifndef RIB_WORKER_AGENT_AGENT_H_
 #define RIB_WORKER_AGENT_AGENT_H_
 

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "spec/job_spec.h"
+#include "worker/agent/event_stream.h"
 
 namespace rib::agent {
 
@@ -23,14 +24,18 @@ struct JobAssignment {
   std::string resume_checkpoint;  // relative to the artifact root; "" = start fresh
   std::string device_kind;        // "cpu" or "cuda"
   std::vector<int> device_ids;    // one per rank; size == spec.devices
+  // The attempt's report stream to the coordinator (it stamps job id and attempt),
+  // opened by the agent: the executor forwards the job's events to it.
+  std::shared_ptr<EventStream> events;
 };
 
 // How a job's processes ended.
 struct JobOutcome {
-  // Rank 0 delivered `finished` (ok or not) to the coordinator itself: the agent must
-  // not report again.
+  // The coordinator answered the attempt's `finished` event (ok or not), or rejected the
+  // attempt (another attempt owns the job): the agent must not report again.
   bool finished_reported = false;
-  // The ranks stopped because of Drain() (after checkpointing, where they could).
+  // The ranks stopped on request (Drain(), or a SIGTERM from outside) after
+  // checkpointing, where they could: the lease is given back, not failed.
   bool drained = false;
   // Why the job's processes failed: names the rank, its exit status and the tail of its
   // stderr. OK when they all exited cleanly.

@@ -4,16 +4,21 @@
 
 #include <atomic>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
 #include "spec/artifacts.h"
-#include "worker/agent/job_file.h"
-#include "worker/dist/launcher.h"
+#include "worker/agent/launcher.h"
+#include "worker/protocol/job_file.h"
+#include "worker/protocol/rank_env.h"
+#include "worker/protocol/rank_link.h"
 
 namespace rib::agent {
 namespace fs = std::filesystem;
@@ -26,25 +31,54 @@ absl::Status MakeDirs(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// Path relative to the artifact root, as the coordinator records it.
+std::string Relative(const std::string& root, const std::string& path) {
+  if (path.empty()) return path;
+  fs::path rel = fs::path(path).lexically_relative(root);
+  if (rel.empty() || absl::StartsWith(rel.string(), "..")) return path;
+  return rel.string();
+}
+
+// How long the forwarder waits on the link before it looks whether the ranks are gone.
+constexpr absl::Duration kLinkPoll = absl::Milliseconds(200);
+
 class RankJob : public RunningJob {
  public:
-  RankJob(std::unique_ptr<dist::RankGroup> group, std::string marker, std::string job)
-      : group_(std::move(group)), marker_(std::move(marker)), job_(std::move(job)) {}
+  RankJob(std::unique_ptr<RankGroup> group, protocol::RankLinkReader link,
+          std::shared_ptr<EventStream> events, std::string job, std::string root)
+      : group_(std::move(group)),
+        link_(std::move(link)),
+        events_(std::move(events)),
+        job_(std::move(job)),
+        root_(std::move(root)) {
+    forwarder_ = std::thread([this] { Forward(); });
+  }
+  ~RankJob() override {
+    group_->Kill();
+    ranks_done_.store(true);
+    if (forwarder_.joinable()) forwarder_.join();
+  }
 
   JobOutcome Wait() override {
     JobOutcome outcome;
     outcome.status = group_->Wait();
-    std::error_code ec;
-    outcome.finished_reported = fs::exists(marker_, ec);
-    if (drain_requested_.load()) {
-      bool all_drained = true;
-      for (const dist::RankExit& e : group_->exits()) {
-        if (!e.exited || (e.exit_code != 0 && e.exit_code != kDrainedExitCode)) {
-          all_drained = false;
-        }
+    ranks_done_.store(true);
+    forwarder_.join();
+    // Every rank stopped after checkpointing (or had already finished its part).
+    int drained = 0;
+    bool clean = true;
+    for (const RankExit& e : group_->exits()) {
+      if (e.exited && e.exit_code == protocol::kDrainedExitCode) {
+        ++drained;
+      } else if (!e.exited || e.exit_code != 0) {
+        clean = false;
       }
-      outcome.drained = all_drained;
     }
+    outcome.drained = clean && drained > 0;
+    if (outcome.drained) outcome.status = absl::OkStatus();
+    absl::MutexLock lock(&mu_);
+    outcome.finished_reported = answered_;
+    if (!forward_error_.ok()) outcome.status = forward_error_;
     return outcome;
   }
 
@@ -58,20 +92,90 @@ class RankJob : public RunningJob {
   }
 
  private:
-  const std::unique_ptr<dist::RankGroup> group_;
-  const std::string marker_;
+  // Runs on forwarder_: rank 0's events, from the link to the coordinator.
+  void Forward() {
+    bool finished = false;
+    v1::JobEvent event;
+    while (true) {
+      event.Clear();
+      absl::StatusOr<protocol::RankLinkReader::Read> read = link_.Next(&event, kLinkPoll);
+      if (!read.ok()) {
+        Stop(Annotate(read.status(), absl::StrCat("job ", job_, ": rank link")));
+        break;
+      }
+      if (*read == protocol::RankLinkReader::Read::kEnd) break;
+      if (*read == protocol::RankLinkReader::Read::kTimeout) {
+        if (ranks_done_.load()) break;
+        continue;
+      }
+      if (event.has_checkpoint()) event.set_checkpoint(Relative(root_, event.checkpoint()));
+      if (event.has_finished()) {
+        finished = true;
+        event.mutable_finished()->set_weights(
+            Relative(root_, event.finished().weights()));
+      }
+      if (absl::Status s = events_->Send(event); !s.ok()) {
+        StreamFailed(s);
+        return;
+      }
+    }
+    // The coordinator's answer says whether it recorded the events (the checkpoint a
+    // drained attempt resumes from, the `finished` of a completed one).
+    absl::Status closed = events_->Close();
+    if (!closed.ok()) {
+      StreamFailed(closed);
+      return;
+    }
+    if (finished) {
+      absl::MutexLock lock(&mu_);
+      answered_ = true;
+    }
+  }
+
+  // The report stream failed: the attempt's work can no longer be recorded, so the
+  // ranks stop now.
+  void StreamFailed(const absl::Status& s) {
+    absl::MutexLock lock(&mu_);
+    if (absl::IsUnavailable(s)) {
+      RIB_LOG(ERROR) << "job " << job_ << ": " << s << "; killing its ranks";
+      forward_error_ = s;
+    } else {
+      // Stale or unknown: another attempt owns the job; nothing more is reported.
+      RIB_LOG(WARNING) << "job " << job_ << " was fenced out (" << s
+                       << "); killing its ranks";
+      answered_ = true;
+    }
+    group_->Kill();
+  }
+
+  void Stop(const absl::Status& s) {
+    RIB_LOG(ERROR) << s << "; killing the ranks";
+    absl::MutexLock lock(&mu_);
+    forward_error_ = s;
+    group_->Kill();
+  }
+
+  const std::unique_ptr<RankGroup> group_;
+  protocol::RankLinkReader link_;  // used by forwarder_ only
+  const std::shared_ptr<EventStream> events_;
   const std::string job_;
+  const std::string root_;
   std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> ranks_done_{false};
+  absl::Mutex mu_;
+  bool answered_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status forward_error_ ABSL_GUARDED_BY(mu_);
+  std::thread forwarder_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RankExecutor>> RankExecutor::Create(
     RankExecutorOptions options) {
-  if (options.binary.empty() || options.coordinator.empty() || options.data_root.empty() ||
+  if (options.binary.empty() || options.data_root.empty() ||
       options.artifact_root.empty()) {
     return absl::InvalidArgumentError(
-        "rank executor: binary, coordinator, data_root and artifact_root are required");
+        "rank executor: binary, data_root and artifact_root are required");
   }
   if (options.threads_per_slot < 1) options.threads_per_slot = 1;
   options.artifact_root = fs::absolute(options.artifact_root).lexically_normal().string();
@@ -86,9 +190,12 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
   if (job.device_ids.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("job ", job.job_id, ": no devices"));
   }
+  if (job.events == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job ", job.job_id, ": no report stream"));
+  }
   const std::string& root = options_.artifact_root;
-  JobFile file;
-  file.coordinator = options_.coordinator;
+  protocol::JobFile file;
   file.job_id = job.job_id;
   file.attempt = job.attempt;
   file.hash = job.hash;
@@ -115,7 +222,6 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
     file.dependency_weights[method] = path;
   }
   const std::string run_dir = spec::AttemptDir(options_.run_dir, job.job_id, job.attempt);
-  file.finished_marker = absl::StrCat(run_dir, "/", kFinishedMarker);
   file.device_kind = job.device_kind;
   file.device_ids = job.device_ids;
   file.threads = options_.threads_per_slot;
@@ -124,25 +230,28 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
   RIB_RETURN_IF_ERROR(MakeDirs(run_dir));
   RIB_RETURN_IF_ERROR(MakeDirs(file.checkpoint_dir));
   RIB_RETURN_IF_ERROR(MakeDirs(spec::WeightsDir(root)));
-  std::error_code ec;
-  fs::remove(file.finished_marker, ec);
   const std::string job_file = run_dir + "/job.txt";
-  RIB_RETURN_IF_ERROR(WriteJobFile(file, job_file));
+  RIB_RETURN_IF_ERROR(protocol::WriteJobFile(file, job_file));
+  RIB_ASSIGN_OR_RETURN(protocol::RankLinkPair link, protocol::CreateRankLink());
 
-  dist::RankLaunchOptions launch;
-  launch.argv = {options_.binary, "--rank-mode", "--job-file", job_file,
-                 "--log-level", options_.log_level};
+  RankLaunchOptions launch;
+  launch.argv = {options_.binary, "--job-file", job_file, "--log-level",
+                 options_.log_level};
   launch.world_size = static_cast<int>(job.device_ids.size());
   launch.env["OMP_NUM_THREADS"] = absl::StrCat(options_.threads_per_slot);
   launch.hang_timeout = options_.hang_timeout;
   launch.kill_grace = options_.kill_grace;
   launch.log_dir = run_dir;
-  RIB_ASSIGN_OR_RETURN(std::unique_ptr<dist::RankGroup> group,
-                       dist::RankGroup::Start(std::move(launch)));
+  launch.rank_link_fds = {link.rank_end.get()};  // rank 0 reports
+  RIB_ASSIGN_OR_RETURN(std::unique_ptr<RankGroup> group,
+                       RankGroup::Start(std::move(launch)));
+  // Rank 0 holds its end now; the link ends when rank 0 does.
+  link.rank_end.Reset();
   RIB_LOG(INFO) << "job " << job.job_id << " attempt " << job.attempt << ": started "
                 << job.device_ids.size() << " rank(s), logs in " << run_dir;
   return std::unique_ptr<RunningJob>(
-      new RankJob(std::move(group), file.finished_marker, job.job_id));
+      new RankJob(std::move(group), protocol::RankLinkReader(std::move(link.agent_end)),
+                  job.events, job.job_id, root));
 }
 
 }  // namespace rib::agent

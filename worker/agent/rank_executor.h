@@ -1,11 +1,21 @@
-// The real JobExecutor: runs a leased job as N rank processes (the rib-worker binary in
-// rank mode, one per device slot) through worker/dist's RankGroup.
+// The real JobExecutor: runs a leased job as N rank processes (rib-rank, one per device
+// slot) through the launcher's RankGroup, and forwards rank 0's events from the rank
+// link (worker/protocol/rank_link.h) to the attempt's report stream. The agent is the
+// only process that talks to the coordinator.
 //
 // Per attempt it creates <run_dir>/<job id>/attempt-<n>/ holding the job file and the
-// ranks' logs, and resolves the job's artifact paths:
+// ranks' logs, and resolves the job's artifact paths (spec/artifacts.h):
 //   final weights   <artifact_root>/weights/<job hash>.safetensors
 //   checkpoints     <artifact_root>/checkpoints/<job hash>/
 //   dependencies    <artifact_root>/weights/<dependency hash>.safetensors
+//
+// Forwarding: events go out in order, with their paths made relative to the artifact
+// root. When the coordinator rejects the attempt (stale or unknown: another attempt
+// owns the job) the ranks are killed at once and nothing more is sent; when it stays
+// unreachable past the stream's reconnect window they are killed too and the outcome
+// carries that error. A malformed message on the link kills the ranks and fails the
+// attempt with DATA_LOSS. After `finished`, the stream is closed and the answer decides
+// JobOutcome::finished_reported.
 #ifndef RIB_WORKER_AGENT_RANK_EXECUTOR_H_
 #define RIB_WORKER_AGENT_RANK_EXECUTOR_H_
 
@@ -19,16 +29,9 @@
 
 namespace rib::agent {
 
-// Exit code of a rank that stopped on SIGTERM after checkpointing (EX_TEMPFAIL).
-inline constexpr int kDrainedExitCode = 75;
-// Name of the marker rank 0 writes once the coordinator answered its `finished` event.
-inline constexpr char kFinishedMarker[] = "finished_reported";
-
 struct RankExecutorOptions {
-  // The rib-worker binary started in rank mode (normally this process's own
-  // executable). Required.
+  // The rank binary (rib-rank, normally beside rib-worker). Required.
   std::string binary;
-  std::string coordinator;    // HOST:PORT, passed to rank 0. Required.
   std::string data_root;      // Required.
   std::string artifact_root;  // Required.
   // Folder for job files and rank logs. Default "" = <artifact_root>/runs.
@@ -39,7 +42,7 @@ struct RankExecutorOptions {
   // A rank that shows no progress (heartbeat file untouched) this long is hung: the
   // attempt fails. Default 30 min: longer than any evaluation pass between two events.
   absl::Duration hang_timeout = absl::Minutes(30);
-  // SIGTERM → SIGKILL grace when ranks are killed. Default 5 s.
+  // SIGTERM → SIGKILL grace when a failed rank takes the others down. Default 5 s.
   absl::Duration kill_grace = absl::Seconds(5);
 };
 
@@ -49,9 +52,10 @@ class RankExecutor : public JobExecutor {
   // INVALID_ARGUMENT when a required option is missing.
   static absl::StatusOr<std::unique_ptr<RankExecutor>> Create(RankExecutorOptions options);
 
-  // Errors: INVALID_ARGUMENT (job id or hash not usable as a path component),
-  // FAILED_PRECONDITION (a dependency's weights are missing), INTERNAL (folders,
-  // job file, fork), and RankGroup::Start's errors.
+  // Errors: INVALID_ARGUMENT (job id or hash not usable as a path component, no
+  // devices, no report stream), FAILED_PRECONDITION (a dependency's weights are
+  // missing), INTERNAL (folders, job file, rank link, fork), and RankGroup::Start's
+  // errors.
   absl::StatusOr<std::unique_ptr<RunningJob>> Start(const JobAssignment& job) override;
 
   const RankExecutorOptions& options() const { return options_; }

@@ -36,8 +36,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-
-extern char** environ;
+#include "worker/protocol/rank_env.h"
 
 namespace rib::dist {
 namespace {
@@ -360,6 +359,10 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
 
 absl::StatusOr<RendezvousOptions> RendezvousOptionsFromEnv(
     const std::map<std::string, std::string>& env) {
+  using protocol::kMasterAddrEnv;
+  using protocol::kMasterPortEnv;
+  using protocol::kRankEnv;
+  using protocol::kWorldSizeEnv;
   RendezvousOptions options;
   auto get_int = [&](const char* name, int* out) -> absl::Status {
     auto it = env.find(name);
@@ -389,17 +392,6 @@ absl::StatusOr<RendezvousOptions> RendezvousOptionsFromEnv(
         absl::StrCat(kMasterPortEnv, "=", options.port, " is not a TCP port"));
   }
   return options;
-}
-
-std::map<std::string, std::string> ProcessEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    absl::string_view kv(*e);
-    auto eq = kv.find('=');
-    if (eq == absl::string_view::npos) continue;
-    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-  }
-  return env;
 }
 
 }  // namespace rib::dist

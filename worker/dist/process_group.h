@@ -68,7 +68,7 @@ struct RendezvousOptions {
   std::string host = "127.0.0.1";
   // TCP port of rank 0's TCPStore. 0 lets rank 0 pick a free port, which only works for
   // world_size == 1 (nobody else could learn it); with several ranks, the launcher
-  // picks one with PickFreePort() (launcher.h) and passes it to every rank
+  // picks one with PickFreePort() (worker/agent/launcher.h) and passes it to every rank
   // (RIB_MASTER_PORT).
   int port = 0;
   // This process's rank in [0, world_size).
@@ -95,7 +95,8 @@ struct RendezvousOptions {
 // options.port, every rank connects to it and creates the c10d backend. Sets SIGPIPE to
 // SIG_IGN if it has the default action (as Python does), so a vanished peer fails the
 // collective with UNAVAILABLE instead of killing this process; a rank's main() should
-// then exit with kPeerLostExitCode (launcher.h) on UNAVAILABLE from a collective.
+// then exit with protocol::kPeerLostExitCode (worker/protocol/rank_env.h) on
+// UNAVAILABLE from a collective.
 // Errors: INVALID_ARGUMENT (bad rank/size/backend/port), UNAVAILABLE (rendezvous timed
 // out or the store is unreachable; the message names the rank, host and port),
 // UNIMPLEMENTED (backend not compiled into this build), INTERNAL (other c10d errors).
@@ -106,24 +107,13 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateProcessGroup(
 bool GlooAvailable();
 bool NcclAvailable();
 
-// Names of the environment variables through which the launcher (launcher.h) tells each
-// rank process how to rendezvous.
-inline constexpr char kRankEnv[] = "RIB_RANK";
-inline constexpr char kWorldSizeEnv[] = "RIB_WORLD_SIZE";
-inline constexpr char kMasterAddrEnv[] = "RIB_MASTER_ADDR";
-inline constexpr char kMasterPortEnv[] = "RIB_MASTER_PORT";
-// Path of a file the rank touches to show progress (see TouchHeartbeat, launcher.h).
-inline constexpr char kHeartbeatFileEnv[] = "RIB_HEARTBEAT_FILE";
-
-// Builds RendezvousOptions from a rank's environment (the variables above; the other
-// fields keep their defaults). The rank's main() copies its environment into `env`
-// (libraries never read the environment themselves).
+// Builds RendezvousOptions from a rank's environment (worker/protocol/rank_env.h:
+// RIB_RANK, RIB_WORLD_SIZE, RIB_MASTER_ADDR, RIB_MASTER_PORT; the other fields keep
+// their defaults). The rank's main() copies its environment into `env`
+// (protocol::ProcessEnvironment; libraries never read the environment themselves).
 // Errors: INVALID_ARGUMENT naming the missing or malformed variable.
 absl::StatusOr<RendezvousOptions> RendezvousOptionsFromEnv(
     const std::map<std::string, std::string>& env);
-
-// Copies the process environment (environ) into a map; for main() functions.
-std::map<std::string, std::string> ProcessEnvironment();
 
 }  // namespace rib::dist
 

@@ -59,6 +59,11 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
     absl::MutexLock lock(&mu_);
     drain_ = drain;
   }
+  // Makes `attempt` the job's current attempt (reports of others are stale).
+  void SetAttempt(const std::string& job_id, int attempt) {
+    absl::MutexLock lock(&mu_);
+    attempts_[job_id] = attempt;
+  }
   int attempt(const std::string& job_id) const {
     absl::MutexLock lock(&mu_);
     auto it = attempts_.find(job_id);

@@ -16,7 +16,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/dist/dist_test_model.h"
-#include "worker/dist/launcher.h"
+#include "worker/agent/launcher.h"
 #include "worker/dist/process_group.h"
 #include "worker/engine/collectives.h"
 
@@ -45,13 +45,13 @@ TEST(DataParallelTest, TwoGlooRanksMatchOneRankWithTheSameGlobalBatch) {
   const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
   ASSERT_NE(helper, nullptr);
   ScratchDir dir;
-  RankLaunchOptions launch;
+  agent::RankLaunchOptions launch;
   launch.argv = {helper, "train", dir.path(), std::to_string(kSteps),
                  std::to_string(kGlobalBatch)};
   launch.world_size = 2;
   launch.log_dir = dir.Join("logs");
   launch.overall_timeout = absl::Seconds(60);
-  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
+  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, agent::RankGroup::Start(launch));
   ASSERT_THAT(ranks->Wait(), IsOk());
   const std::vector<torch::Tensor> rank0 = Load(dir.Join("rank0.pt"));
   const std::vector<torch::Tensor> rank1 = Load(dir.Join("rank1.pt"));

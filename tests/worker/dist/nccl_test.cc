@@ -14,7 +14,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/dist/collectives_expectation.h"
-#include "worker/dist/launcher.h"
+#include "worker/agent/launcher.h"
 #include "worker/dist/process_group.h"
 #include "worker/engine/collectives.h"
 
@@ -56,13 +56,13 @@ TEST(NcclProcessGroupTest, OneRankPerGpuCollectives) {
   const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
   ASSERT_NE(helper, nullptr);
   ScratchDir dir;
-  RankLaunchOptions launch;
+  agent::RankLaunchOptions launch;
   launch.argv = {helper, "collectives", dir.path()};
   launch.world_size = n;
   launch.env["RIB_TEST_BACKEND"] = "nccl";
   launch.log_dir = dir.Join("logs");
   launch.overall_timeout = absl::Seconds(90);
-  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
+  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, agent::RankGroup::Start(launch));
   ASSERT_THAT(ranks->Wait(), IsOk());
   for (int r = 0; r < n; ++r) {
     std::ifstream in(dir.Join(absl::StrCat("rank", r, ".txt")));

@@ -16,7 +16,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/worker/dist/collectives_expectation.h"
-#include "worker/dist/launcher.h"
+#include "worker/agent/launcher.h"
 #include "worker/engine/collectives.h"
 
 namespace rib::dist {
@@ -109,7 +109,7 @@ TEST(CreateProcessGroupTest, GlooGroupOfOneOnAFreePort) {
 }
 
 TEST(CreateProcessGroupTest, RendezvousWithNobodyListeningTimesOutUnavailable) {
-  RIB_ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
+  RIB_ASSERT_OK_AND_ASSIGN(int port, agent::PickFreePort());
   RendezvousOptions options;
   options.backend = "gloo";
   options.port = port;
@@ -127,7 +127,7 @@ TEST(CreateProcessGroupTest, RendezvousWithNobodyListeningTimesOutUnavailable) {
 
 TEST(CreateProcessGroupTest, RankZeroWaitingForAMissingPeerTimesOutUnavailable) {
   if (!GlooAvailable()) GTEST_SKIP() << "no Gloo in this build";
-  RIB_ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
+  RIB_ASSERT_OK_AND_ASSIGN(int port, agent::PickFreePort());
   RendezvousOptions options;
   options.backend = "gloo";
   options.port = port;
@@ -150,12 +150,12 @@ TEST(GlooProcessGroupTest, ThreeRanksAllReduceBroadcastBarrierAndCounts) {
   const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
   ASSERT_NE(helper, nullptr);
   ScratchDir dir;
-  RankLaunchOptions launch;
+  agent::RankLaunchOptions launch;
   launch.argv = {helper, "collectives", dir.path()};
   launch.world_size = 3;
   launch.log_dir = dir.Join("logs");
   launch.overall_timeout = absl::Seconds(60);
-  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
+  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, agent::RankGroup::Start(launch));
   ASSERT_THAT(ranks->Wait(), IsOk());
   const std::string expected =
       "sum0=6,60\n"
@@ -183,11 +183,11 @@ TEST(GlooProcessGroupTest, PeerThatExitsMakesCollectivesFailUnavailable) {
   const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
   ASSERT_NE(helper, nullptr);
   ScratchDir dir;
-  RankLaunchOptions launch;
+  agent::RankLaunchOptions launch;
   launch.argv = {helper, "die", "1", "2"};
   launch.log_dir = dir.Join("logs");
   launch.overall_timeout = absl::Seconds(60);
-  RIB_ASSERT_OK_AND_ASSIGN(auto peer, RankGroup::Start(launch));
+  RIB_ASSERT_OK_AND_ASSIGN(auto peer, agent::RankGroup::Start(launch));
   RendezvousOptions options;
   options.backend = "gloo";
   options.port = peer->master_port();
@@ -212,19 +212,19 @@ TEST(GlooProcessGroupTest, WaitNamesTheRankThatDiedFirstNotItsCasualties) {
   const char* helper = std::getenv("RIB_DIST_RANK_HELPER");
   ASSERT_NE(helper, nullptr);
   ScratchDir dir;
-  RankLaunchOptions launch;
+  agent::RankLaunchOptions launch;
   launch.argv = {helper, "die"};
   launch.world_size = 3;
   launch.log_dir = dir.Join("logs");
   launch.overall_timeout = absl::Seconds(60);
   launch.kill_grace = absl::Seconds(2);
-  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, RankGroup::Start(launch));
+  RIB_ASSERT_OK_AND_ASSIGN(auto ranks, agent::RankGroup::Start(launch));
   EXPECT_THAT(ranks->Wait(),
               StatusIs(absl::StatusCode::kInternal,
                        AllOf(HasSubstr("rank 1 of 3"), HasSubstr("exited with code 5"),
                              HasSubstr("leaving without a word"))));
-  const std::vector<RankExit> exits = ranks->exits();
-  for (const RankExit& e : exits) {
+  const std::vector<agent::RankExit> exits = ranks->exits();
+  for (const agent::RankExit& e : exits) {
     std::cout << "rank " << e.rank << " exit code " << e.exit_code << " signal "
               << e.term_signal << " at +"
               << absl::FormatDuration(e.exit_time - exits[1].exit_time)

@@ -8,7 +8,7 @@
 //       what it got to OUT_DIR/rank<N>.txt. $RIB_TEST_BACKEND picks gloo or nccl.
 //   dist_rank_helper die [RANK WORLD_SIZE]
 //       after a barrier, rank 1 exits 5; the others all-reduce until that fails, print
-//       the status and exit kPeerLostExitCode (UNAVAILABLE) or 4. RANK/WORLD_SIZE
+//       the status and exit protocol::kPeerLostExitCode (UNAVAILABLE) or 4. RANK/WORLD_SIZE
 //       override the environment's.
 #include <torch/torch.h>
 
@@ -21,9 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/worker/dist/dist_test_model.h"
-#include "worker/dist/launcher.h"
 #include "worker/dist/process_group.h"
 #include "worker/engine/collectives.h"
+#include "worker/protocol/rank_env.h"
 
 namespace rib::dist {
 namespace {
@@ -45,7 +45,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   const std::string mode = argv[1];
-  const auto env = ProcessEnvironment();
+  const auto env = protocol::ProcessEnvironment();
   absl::StatusOr<RendezvousOptions> options = RendezvousOptionsFromEnv(env);
   if (!options.ok()) return Fail(options.status());
   const int rank = options->rank;
@@ -89,7 +89,7 @@ int Main(int argc, char** argv) {
       std::vector<torch::Tensor> t{torch::ones({4})};
       if (absl::Status s = g.AllReduceSum(t); !s.ok()) {
         std::cerr << "rank " << g.rank() << ": all-reduce failed: " << s << std::endl;
-        return absl::IsUnavailable(s) ? kPeerLostExitCode : 4;
+        return absl::IsUnavailable(s) ? protocol::kPeerLostExitCode : 4;
       }
     }
     return 0;

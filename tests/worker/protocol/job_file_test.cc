@@ -1,4 +1,4 @@
-#include "worker/agent/job_file.h"
+#include "worker/protocol/job_file.h"
 
 #include <fstream>
 
@@ -8,7 +8,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
-namespace rib::agent {
+namespace rib::protocol {
 namespace {
 
 using ::rib::testing::IsOk;
@@ -20,7 +20,6 @@ using ::testing::HasSubstr;
 TEST(JobFileTest, RoundTripsEscapedValues) {
   ScratchDir dir;
   JobFile job;
-  job.coordinator = "host:1";
   job.job_id = "j 1";
   job.attempt = 3;
   job.spec_proto = std::string("\0\n\x01 bytes", 9);
@@ -43,4 +42,4 @@ TEST(JobFileTest, RoundTripsEscapedValues) {
 }
 
 }  // namespace
-}  // namespace rib::agent
+}  // namespace rib::protocol

@@ -1,9 +1,10 @@
 // The job file: everything a rank process needs to run its part of one attempt, written
-// by the agent (RankExecutor) and read by `rib-worker --rank-mode --job-file F`.
-// Line format, one field per line: "<key> <C-escaped value>"; unknown keys are errors
-// (agent and ranks are the same binary, so they always agree).
-#ifndef RIB_WORKER_AGENT_JOB_FILE_H_
-#define RIB_WORKER_AGENT_JOB_FILE_H_
+// by the agent (RankExecutor) into the attempt's run folder and read by
+// `rib-rank --job-file F` (worker/rank). It stays there for a person re-running a rank
+// by hand. Line format, one field per line: "<key> <C-escaped value>"; unknown keys are
+// errors (rib-worker and rib-rank are built and installed together).
+#ifndef RIB_WORKER_PROTOCOL_JOB_FILE_H_
+#define RIB_WORKER_PROTOCOL_JOB_FILE_H_
 
 #include <map>
 #include <string>
@@ -12,10 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace rib::agent {
+namespace rib::protocol {
 
 struct JobFile {
-  std::string coordinator;   // HOST:PORT; rank 0 reports there
   std::string job_id;
   int attempt = 0;
   std::string hash;          // the job's configuration hash
@@ -29,9 +29,6 @@ struct JobFile {
   std::string weights_out;        // <artifact_root>/weights/<hash>.safetensors
   std::string extra_weights_out;  // <artifact_root>/weights/<hash>.extra.safetensors
   std::map<std::string, std::string> dependency_weights;  // method name → path
-  // Rank 0 creates this file once the coordinator accepted its `finished` event (or
-  // rejected the attempt), so the agent knows not to report the attempt itself.
-  std::string finished_marker;
   std::string device_kind = "cpu";
   std::vector<int> device_ids;    // index = rank
   int threads = 1;                // intra-op threads per rank
@@ -42,6 +39,6 @@ absl::Status WriteJobFile(const JobFile& job, const std::string& path);
 // INVALID_ARGUMENT naming the line for a malformed file; NOT_FOUND when missing.
 absl::StatusOr<JobFile> ReadJobFile(const std::string& path);
 
-}  // namespace rib::agent
+}  // namespace rib::protocol
 
-#endif  // RIB_WORKER_AGENT_JOB_FILE_H_
+#endif  // RIB_WORKER_PROTOCOL_JOB_FILE_H_

@@ -2,11 +2,12 @@
 //
 // A RankGroup starts world_size copies of one command, each in its own process group
 // (so a rank's own children die with it), with its stdout and stderr in per-rank log
-// files and the rendezvous variables of process_group.h in its environment. Wait()
+// files and the rendezvous variables of worker/protocol/rank_env.h in its environment,
+// and (optionally) its end of the rank link as descriptor 3. Wait()
 // supervises them: the first rank that fails, is killed, or hangs takes the others
 // down with it, and the error names that rank and shows the tail of its stderr.
-#ifndef RIB_WORKER_DIST_LAUNCHER_H_
-#define RIB_WORKER_DIST_LAUNCHER_H_
+#ifndef RIB_WORKER_AGENT_LAUNCHER_H_
+#define RIB_WORKER_AGENT_LAUNCHER_H_
 
 #include <sys/types.h>
 
@@ -21,8 +22,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "worker/protocol/rank_env.h"
 
-namespace rib::dist {
+namespace rib::agent {
 
 struct RankLaunchOptions {
   // The command: argv[0] is the binary's path (not searched in $PATH), then its
@@ -41,21 +43,26 @@ struct RankLaunchOptions {
   std::string master_addr = "127.0.0.1";
   int master_port = 0;
   // A rank that has not touched its heartbeat file (RIB_HEARTBEAT_FILE, see
-  // TouchHeartbeat) for this long is hung: all ranks are killed and Wait() returns
-  // DEADLINE_EXCEEDED. The clock starts when the rank starts. Infinite (default):
+  // protocol::TouchHeartbeat) for this long is hung: all ranks are killed and Wait()
+  // returns DEADLINE_EXCEEDED. The clock starts when the rank starts. Infinite (default):
   // no hang detection.
   absl::Duration hang_timeout = absl::InfiniteDuration();
   // Wall-clock limit for the whole group; past it all ranks are killed and Wait()
   // returns DEADLINE_EXCEEDED. Default: none.
   absl::Duration overall_timeout = absl::InfiniteDuration();
-  // Time between SIGTERM and SIGKILL when ranks are killed. 5 s lets a rank flush its
-  // logs; tests use less.
+  // Time between SIGTERM and SIGKILL when a failure takes the other ranks down. 5 s lets
+  // a rank flush its logs; tests use less.
   absl::Duration kill_grace = absl::Seconds(5);
+  // Descriptors handed to the ranks, index = rank (shorter = none for the rest; -1 =
+  // none): rank r gets rank_link_fds[r] as descriptor protocol::kRankLinkFd, named by
+  // RIB_AGENT_FD (worker/protocol/rank_link.h). Every other descriptor of this process
+  // is closed in the rank. The caller keeps ownership (close its copy after Start).
+  std::vector<int> rank_link_fds;
   // Folder (created if missing) for rank<N>.stderr.log, rank<N>.stdout.log and
   // rank<N>.heartbeat. Required.
   std::string log_dir;
-  // After a rank exits with kPeerLostExitCode, how long Wait() waits for the rank that
-  // caused it to exit (and be blamed instead) before blaming the first such rank. A
+  // After a rank exits with protocol::kPeerLostExitCode, how long Wait() waits for the
+  // rank that caused it to exit (and be blamed instead) before blaming the first. A
   // rank that dies is still tearing itself down when its peers notice its closed
   // sockets; 2 s covers that. Other ranks are not signalled meanwhile.
   absl::Duration cause_settle = absl::Seconds(2);
@@ -66,12 +73,6 @@ struct RankLaunchOptions {
   // outlives the ranks (e.g. the one that calls Wait()).
   bool die_with_parent = true;
 };
-
-// Exit code by which a rank says "a collective failed because a peer is gone"
-// (ProcessGroup returned UNAVAILABLE): it is a casualty, not the cause, so Wait()
-// blames another failed rank if one exits within cause_settle. EX_IOERR (75 and 76
-// are the agent's drained and fenced codes).
-inline constexpr int kPeerLostExitCode = 74;
 
 // What happened to one rank, once it has exited.
 struct RankExit {
@@ -102,7 +103,9 @@ class RankGroup {
 
   // Blocks until every rank has exited. OK when all exited with code 0. Otherwise the
   // first failure observed decides (all other ranks are killed, SIGTERM then SIGKILL
-  // after kill_grace, and reaped before returning):
+  // after kill_grace, and reaped before returning; a rank that exits with
+  // protocol::kDrainedExitCode, stopped by a SIGTERM from outside, also counts as a
+  // failure here, and its peers follow it the same way):
   //   INTERNAL           a rank exited non-zero or died of a signal it was not sent by
   //                      us: "rank 1 of 2 (pid 123) exited with code 3" / "was killed by
   //                      signal 9 (Killed)", then the last lines of its stderr;
@@ -111,12 +114,14 @@ class RankGroup {
   // When one rank's death makes the others fail (a peer closed the connection), the
   // error names the cause, not the casualties: ranks are reaped by their own threads
   // the moment they exit and blamed earliest first, and a rank that exits with
-  // kPeerLostExitCode is blamed only if no other rank fails within cause_settle.
+  // protocol::kPeerLostExitCode is blamed only if no other rank fails within
+  // cause_settle.
   // Calling Wait() again returns the same status.
   absl::Status Wait();
 
-  // Kills every rank still running (SIGTERM to each rank's process group, SIGKILL after
-  // kill_grace, done by Wait() or the destructor). Returns at once. Thread-safe.
+  // Kills every rank still running now: SIGKILL to each rank's process group (SIGTERM
+  // would ask a rank to checkpoint, and an attempt that is cancelled or no longer owns
+  // its job must write nothing more). Returns at once. Thread-safe.
   void Kill();
 
   // The ranks' process ids, index = rank (also their process-group ids).
@@ -162,12 +167,6 @@ class RankGroup {
 // and the attempt is retried.
 absl::StatusOr<int> PickFreePort(const std::string& host = "127.0.0.1");
 
-// For rank processes: updates the modification time of the heartbeat file at `path`
-// (the value of RIB_HEARTBEAT_FILE), creating it if needed. Call it at least once per
-// hang_timeout (e.g. every training step and every evaluation batch). An empty path is
-// a no-op (the rank was not started by a RankGroup).
-absl::Status TouchHeartbeat(const std::string& path);
+}  // namespace rib::agent
 
-}  // namespace rib::dist
-
-#endif  // RIB_WORKER_DIST_LAUNCHER_H_
+#endif  // RIB_WORKER_AGENT_LAUNCHER_H_

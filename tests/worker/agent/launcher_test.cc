@@ -1,8 +1,10 @@
-// RankGroup with real processes (dist_rank_helper): success, a failing rank, a hung
-// rank, cancellation from another thread.
-#include "worker/dist/launcher.h"
+// RankGroup with real processes (agent_proc_helper): success, a failing rank, a hung
+// rank, cancellation from another thread, the rank link's descriptor.
+#include "worker/agent/launcher.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -17,7 +19,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
-namespace rib::dist {
+namespace rib::agent {
 namespace {
 
 using ::rib::testing::IsOk;
@@ -28,7 +30,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::string Helper() {
-  const char* path = std::getenv("RIB_DIST_PROC_HELPER");
+  const char* path = std::getenv("RIB_AGENT_PROC_HELPER");
   return path != nullptr ? path : "";
 }
 
@@ -53,7 +55,7 @@ RankLaunchOptions Options(const ScratchDir& dir, std::vector<std::string> args,
 }
 
 TEST(RankGroupTest, AllRanksExitZeroWithRendezvousEnvironment) {
-  ASSERT_FALSE(Helper().empty()) << "RIB_DIST_PROC_HELPER is not set";
+  ASSERT_FALSE(Helper().empty()) << "RIB_AGENT_PROC_HELPER is not set";
   ScratchDir dir;
   RankLaunchOptions options = Options(dir, {"ok"}, 3);
   options.env["SOME_VAR"] = "x";
@@ -186,28 +188,44 @@ TEST(RankGroupTest, RejectsBadOptions) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-binary")));
 }
 
+TEST(RankGroupTest, TheRankLinkReachesRankZeroAsDescriptorThreeAndNothingElseLeaks) {
+  ScratchDir dir;
+  int pipe_fds[2];
+  ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+  int leaked[2];  // a descriptor without close-on-exec must not reach the ranks either
+  ASSERT_EQ(pipe(leaked), 0);
+  RankLaunchOptions options = Options(dir, {"link"}, 2);
+  options.rank_link_fds = {pipe_fds[1]};
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(options));
+  close(pipe_fds[1]);
+  EXPECT_THAT(group->Wait(), IsOk());
+  char buf[64] = {0};
+  const ssize_t n = read(pipe_fds[0], buf, sizeof(buf) - 1);
+  close(pipe_fds[0]);
+  close(leaked[0]);
+  close(leaked[1]);
+  EXPECT_EQ(std::string(buf, n > 0 ? n : 0), "rank 0 on fd 3\n");
+  // What each rank saw: RIB_AGENT_FD only on rank 0; no descriptor above 3 anywhere.
+  EXPECT_EQ(ReadFile(group->StdoutPath(0)), "agent fd 3, highest open fd 3\n");
+  EXPECT_EQ(ReadFile(group->StdoutPath(1)), "agent fd none, highest open fd 2\n");
+}
+
+TEST(RankGroupTest, KillSendsSigkillAtOnce) {
+  ScratchDir dir;
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(Options(dir, {"fail", "7"}, 2)));
+  group->Kill();
+  EXPECT_THAT(group->Wait(), StatusIs(absl::StatusCode::kCancelled));
+  for (const RankExit& e : group->exits()) {
+    EXPECT_TRUE(e.signaled);
+    EXPECT_EQ(e.term_signal, SIGKILL);  // no SIGTERM: that would ask for a checkpoint
+  }
+}
+
 TEST(PickFreePortTest, ReturnsABindablePort) {
   RIB_ASSERT_OK_AND_ASSIGN(int port, PickFreePort());
   EXPECT_GT(port, 0);
   EXPECT_LE(port, 65535);
 }
 
-TEST(TouchHeartbeatTest, CreatesAndAdvancesModificationTime) {
-  ScratchDir dir;
-  const std::string path = dir.Join("hb");
-  EXPECT_THAT(TouchHeartbeat(path), IsOk());
-  struct stat first;
-  ASSERT_EQ(stat(path.c_str(), &first), 0);
-  absl::SleepFor(absl::Milliseconds(20));
-  EXPECT_THAT(TouchHeartbeat(path), IsOk());
-  struct stat second;
-  ASSERT_EQ(stat(path.c_str(), &second), 0);
-  EXPECT_GT(absl::TimeFromTimespec(second.st_mtim),
-            absl::TimeFromTimespec(first.st_mtim));
-  EXPECT_THAT(TouchHeartbeat(""), IsOk());
-  EXPECT_THAT(TouchHeartbeat(dir.Join("missing/dir/hb")),
-              StatusIs(absl::StatusCode::kInternal));
-}
-
 }  // namespace
-}  // namespace rib::dist
+}  // namespace rib::agent

@@ -1,4 +1,4 @@
-#include "worker/agent/job_file.h"
+#include "worker/protocol/job_file.h"
 
 #include <fstream>
 #include <sstream>
@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
-namespace rib::agent {
+namespace rib::protocol {
 namespace {
 
 void Put(std::ostream& out, absl::string_view key, absl::string_view value) {
@@ -20,7 +20,6 @@ void Put(std::ostream& out, absl::string_view key, absl::string_view value) {
 
 absl::Status WriteJobFile(const JobFile& job, const std::string& path) {
   std::ostringstream out;
-  Put(out, "coordinator", job.coordinator);
   Put(out, "job_id", job.job_id);
   Put(out, "attempt", absl::StrCat(job.attempt));
   Put(out, "hash", job.hash);
@@ -34,7 +33,6 @@ absl::Status WriteJobFile(const JobFile& job, const std::string& path) {
   for (const auto& [method, weights] : job.dependency_weights) {
     Put(out, "dependency", absl::StrCat(method, "=", weights));
   }
-  Put(out, "finished_marker", job.finished_marker);
   Put(out, "device_kind", job.device_kind);
   Put(out, "device_ids", absl::StrJoin(job.device_ids, ","));
   Put(out, "threads", absl::StrCat(job.threads));
@@ -76,8 +74,7 @@ absl::StatusOr<JobFile> ReadJobFile(const std::string& path) {
       if (!absl::SimpleAtoi(value, out)) return bad(absl::StrCat(key, " is not a number"));
       return absl::OkStatus();
     };
-    if (key == "coordinator") job.coordinator = value;
-    else if (key == "job_id") job.job_id = value;
+    if (key == "job_id") job.job_id = value;
     else if (key == "attempt") { if (auto s = integer(&job.attempt); !s.ok()) return s; }
     else if (key == "hash") job.hash = value;
     else if (key == "spec") {
@@ -93,8 +90,7 @@ absl::StatusOr<JobFile> ReadJobFile(const std::string& path) {
       std::pair<std::string, std::string> kv = absl::StrSplit(value, absl::MaxSplits('=', 1));
       if (kv.first.empty() || kv.second.empty()) return bad("expected dependency M=PATH");
       job.dependency_weights[kv.first] = kv.second;
-    } else if (key == "finished_marker") job.finished_marker = value;
-    else if (key == "device_kind") job.device_kind = value;
+    } else if (key == "device_kind") job.device_kind = value;
     else if (key == "device_ids") {
       job.device_ids.clear();
       for (absl::string_view id : absl::StrSplit(value, ',', absl::SkipEmpty())) {
@@ -114,4 +110,4 @@ absl::StatusOr<JobFile> ReadJobFile(const std::string& path) {
   return job;
 }
 
-}  // namespace rib::agent
+}  // namespace rib::protocol

@@ -1,4 +1,4 @@
-#include "worker/dist/launcher.h"
+#include "worker/agent/launcher.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -23,11 +23,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "worker/dist/process_group.h"
+#include "worker/protocol/rank_env.h"
 
 extern char** environ;
 
-namespace rib::dist {
+namespace rib::agent {
 namespace {
 
 constexpr absl::Duration kPollInterval = absl::Milliseconds(10);
@@ -115,13 +115,21 @@ absl::Status RankGroup::Spawn(int rank) {
   // Everything the child needs is prepared before fork(): between fork and execve a
   // multi-threaded parent's child may only make async-signal-safe calls.
   std::map<std::string, std::string> env;
-  if (options_.inherit_environment) env = ProcessEnvironment();
+  if (options_.inherit_environment) env = protocol::ProcessEnvironment();
   for (const auto& [k, v] : options_.env) env[k] = v;
-  env[kRankEnv] = std::to_string(rank);
-  env[kWorldSizeEnv] = std::to_string(options_.world_size);
-  env[kMasterAddrEnv] = options_.master_addr;
-  env[kMasterPortEnv] = std::to_string(options_.master_port);
-  env[kHeartbeatFileEnv] = HeartbeatPath(rank);
+  env[protocol::kRankEnv] = std::to_string(rank);
+  env[protocol::kWorldSizeEnv] = std::to_string(options_.world_size);
+  env[protocol::kMasterAddrEnv] = options_.master_addr;
+  env[protocol::kMasterPortEnv] = std::to_string(options_.master_port);
+  env[protocol::kHeartbeatFileEnv] = HeartbeatPath(rank);
+  const int link_fd = rank < static_cast<int>(options_.rank_link_fds.size())
+                          ? options_.rank_link_fds[rank]
+                          : -1;
+  if (link_fd >= 0) {
+    env[protocol::kAgentFdEnv] = std::to_string(protocol::kRankLinkFd);
+  } else {
+    env.erase(protocol::kAgentFdEnv);  // not inherited from a rank-started agent
+  }
   std::vector<std::string> env_strings;
   env_strings.reserve(env.size());
   for (const auto& [k, v] : env) env_strings.push_back(absl::StrCat(k, "=", v));
@@ -181,9 +189,20 @@ absl::Status RankGroup::Spawn(int rank) {
     dup2(in_fd, 0);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
+    int first_to_close = 3;
+    if (link_fd >= 0) {
+      // dup2 clears close-on-exec on the copy; a descriptor already numbered 3 keeps
+      // its flags, so clear them.
+      if (link_fd == protocol::kRankLinkFd) {
+        fcntl(link_fd, F_SETFD, 0);
+      } else {
+        dup2(link_fd, protocol::kRankLinkFd);
+      }
+      first_to_close = protocol::kRankLinkFd + 1;
+    }
     // Descriptors other threads opened without O_CLOEXEC (a server's listening socket)
     // must not leak into the rank and outlive this process.
-    syscall(SYS_close_range, 3, ~0U, 0);
+    syscall(SYS_close_range, first_to_close, ~0U, 0);
     execve(argv[0], argv.data(), envp.data());
     ssize_t ignored = write(2, kExecFailed, sizeof(kExecFailed) - 1);
     (void)ignored;
@@ -223,10 +242,7 @@ void RankGroup::SignalAll(int sig) {
 void RankGroup::Kill() {
   absl::MutexLock lock(&mu_);
   kill_requested_ = true;
-  if (term_sent_at_ == absl::InfiniteFuture()) {
-    SignalAll(SIGTERM);
-    term_sent_at_ = absl::Now();
-  }
+  SignalAll(SIGKILL);
 }
 
 void RankGroup::Reap(int rank, pid_t pid) {
@@ -321,7 +337,7 @@ absl::Status RankGroup::Wait() {
       if (ok || failure.has_value()) continue;
       if (kill_requested_) {
         failure = CancelledStatus();  // it died after Kill(): most likely killed by it
-      } else if (e.exited && e.exit_code == kPeerLostExitCode) {
+      } else if (e.exited && e.exit_code == protocol::kPeerLostExitCode) {
         if (!casualty.has_value()) {
           casualty = absl::InternalError(with_tail(
               absl::StrCat(DescribeFailure(e), " (it lost a peer; no other rank failed)"),
@@ -398,21 +414,4 @@ absl::StatusOr<int> PickFreePort(const std::string& host) {
   return static_cast<int>(ntohs(addr.sin_port));
 }
 
-absl::Status TouchHeartbeat(const std::string& path) {
-  if (path.empty()) return absl::OkStatus();
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot create heartbeat file ", path, ": ", ErrnoText(errno)));
-  }
-  const int rc = futimens(fd, nullptr);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot touch heartbeat file ", path, ": ", ErrnoText(err)));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace rib::dist
+}  // namespace rib::agent

@@ -1,0 +1,216 @@
+#include "worker/rank/rank_runtime.h"
+
+#include <signal.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "proto/convert/job_spec_convert.h"
+#include "worker/dist/process_group.h"
+#include "worker/engine/events.h"
+#include "worker/engine/runner.h"
+#include "worker/protocol/job_file.h"
+#include "worker/protocol/rank_env.h"
+#include "worker/protocol/rank_link.h"
+
+namespace rib::rank {
+namespace {
+
+// Set by SIGTERM; the engine polls it at step boundaries (lock-free, so a handler may
+// store to it).
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void OnSigterm(int) { g_stop.store(true); }
+
+void InstallStopHandler() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSigterm;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Touches the rank's heartbeat file on every event (the launcher's hang detection
+// sees progress); rank 0 also sends every event to the agent.
+class RankSink : public engine::EventSink {
+ public:
+  RankSink(std::string heartbeat_file, protocol::RankLinkWriter* link, std::string job)
+      : heartbeat_file_(std::move(heartbeat_file)), link_(link), job_(std::move(job)) {}
+
+  void OnProgress(int epoch, int epochs, int64_t step, int64_t steps, double loss,
+                  double lr) override {
+    v1::JobEvent e;
+    v1::JobProgress* p = e.mutable_progress();
+    p->set_epoch(epoch);
+    p->set_epochs(epochs);
+    p->set_step(step);
+    p->set_steps(steps);
+    p->set_loss(loss);
+    p->set_lr(lr);
+    Send(e);
+  }
+  void OnResult(const std::string& dataset, const std::string& subset, int64_t correct,
+                int64_t total, int64_t skipped) override {
+    v1::JobEvent e;
+    v1::Accuracy* a = e.mutable_result();
+    a->set_dataset(dataset);
+    a->set_subset(subset);
+    a->set_correct(correct);
+    a->set_total(total);
+    a->set_skipped(skipped);
+    Send(e);
+  }
+  void OnCheckpoint(const std::string& path) override {
+    v1::JobEvent e;
+    e.set_checkpoint(path);
+    Send(e);
+  }
+
+  void Send(const v1::JobEvent& e) {
+    protocol::TouchHeartbeat(heartbeat_file_).IgnoreError();
+    if (link_ == nullptr) return;
+    absl::Status s = link_->Send(e);
+    if (s.ok()) return;
+    // The agent is gone (or the link broke): nobody can use what this rank computes.
+    RIB_LOG(ERROR) << "job " << job_ << ": cannot report to the agent: " << s
+                   << "; stopping";
+    std::_Exit(1);
+  }
+
+ private:
+  const std::string heartbeat_file_;
+  protocol::RankLinkWriter* const link_;
+  const std::string job_;
+};
+
+// The rank link, when the agent gave this rank one (RIB_AGENT_FD).
+std::unique_ptr<protocol::RankLinkWriter> OpenLink(
+    const std::map<std::string, std::string>& env) {
+  auto it = env.find(protocol::kAgentFdEnv);
+  int fd = -1;
+  if (it == env.end() || !absl::SimpleAtoi(it->second, &fd) || fd < 0) return nullptr;
+  return std::make_unique<protocol::RankLinkWriter>(protocol::UniqueFd(fd));
+}
+
+int FailureExitCode(const absl::Status& s) {
+  return absl::IsUnavailable(s) ? protocol::kPeerLostExitCode : 1;
+}
+
+}  // namespace
+
+int RunRank(const std::string& job_file, const std::map<std::string, std::string>& env) {
+  InstallStopHandler();
+  absl::StatusOr<dist::RendezvousOptions> rendezvous = dist::RendezvousOptionsFromEnv(env);
+  if (!rendezvous.ok()) {
+    RIB_LOG(ERROR) << "rib-rank: " << rendezvous.status();
+    return protocol::kBadJobExitCode;
+  }
+  const int rank = rendezvous->rank;
+  SetLogTag(absl::StrCat("rank", rank));
+  absl::StatusOr<protocol::JobFile> job = protocol::ReadJobFile(job_file);
+  if (!job.ok()) {
+    RIB_LOG(ERROR) << job.status();
+    return protocol::kBadJobExitCode;
+  }
+  if (rank >= static_cast<int>(job->device_ids.size())) {
+    RIB_LOG(ERROR) << "rank " << rank << " but only " << job->device_ids.size()
+                   << " devices in " << job_file;
+    return protocol::kBadJobExitCode;
+  }
+  v1::JobSpec proto;
+  if (!proto.ParseFromString(job->spec_proto)) {
+    RIB_LOG(ERROR) << "job file " << job_file << ": the spec does not parse";
+    return protocol::kBadJobExitCode;
+  }
+  absl::StatusOr<JobSpec> spec = convert::JobSpecFromProto(proto);
+  if (!spec.ok()) {
+    RIB_LOG(ERROR) << spec.status();
+    return protocol::kBadJobExitCode;
+  }
+  // DESIGN §3: LibTorch's default is one thread per physical core of the machine; a
+  // slot gets its share, set explicitly.
+  torch::set_num_threads(std::max(1, job->threads));
+  const auto heartbeat = env.find(protocol::kHeartbeatFileEnv);
+  const std::string heartbeat_file = heartbeat == env.end() ? "" : heartbeat->second;
+  protocol::TouchHeartbeat(heartbeat_file).IgnoreError();
+  std::unique_ptr<protocol::RankLinkWriter> link = rank == 0 ? OpenLink(env) : nullptr;
+  RankSink sink(heartbeat_file, link.get(), job->job_id);
+
+  const bool cuda = job->device_kind == "cuda";
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (rendezvous->world_size == 1) {
+    group = dist::CreateSingleProcessGroup();
+  } else {
+    rendezvous->backend = cuda ? "nccl" : "gloo";
+    if (cuda) rendezvous->cuda_device = job->device_ids[rank];
+    absl::StatusOr<std::unique_ptr<dist::ProcessGroup>> pg =
+        dist::CreateProcessGroup(*rendezvous);
+    if (!pg.ok()) {
+      RIB_LOG(ERROR) << "rendezvous failed: " << pg.status();
+      return FailureExitCode(pg.status());
+    }
+    group = *std::move(pg);
+  }
+  if (rank == 0) {
+    v1::JobEvent started;
+    started.set_started(true);
+    sink.Send(started);
+  }
+  const std::string device =
+      cuda ? absl::StrCat("cuda:", job->device_ids[rank]) : std::string("cpu");
+  RIB_LOG(INFO) << "job " << job->job_id << " attempt " << job->attempt << ": rank "
+                << rank << "/" << rendezvous->world_size << " on " << device << ", "
+                << job->threads << " thread(s)";
+
+  engine::RunOptions options;
+  options.data_root = job->data_root;
+  options.artifact_root = job->artifact_root;
+  options.device = device;
+  options.threads = job->threads;
+  options.group = group.get();
+  options.resume_checkpoint = job->resume_checkpoint;
+  options.checkpoint_dir = job->checkpoint_dir;
+  // Named by the coordinator's job hash (spec/artifacts.h), where dependents look.
+  options.weights_out = job->weights_out;
+  options.extra_weights_out = job->extra_weights_out;
+  options.dependency_weights = job->dependency_weights;
+  options.stop = &g_stop;
+  absl::StatusOr<engine::RunResult> result = engine::RunJob(*spec, options, &sink);
+
+  if (result.ok() && result->stopped) {
+    RIB_LOG(INFO) << "job " << job->job_id << " attempt " << job->attempt
+                  << ": stopped on request"
+                  << (result->checkpoint.empty()
+                          ? std::string(" (no checkpoint folder: nothing saved)")
+                          : absl::StrCat(", checkpoint ", result->checkpoint));
+    return protocol::kDrainedExitCode;
+  }
+  if (!result.ok()) {
+    RIB_LOG(ERROR) << "job " << job->job_id << " attempt " << job->attempt
+                   << " failed: " << result.status();
+  }
+  if (rank == 0) {
+    v1::JobEvent finished;
+    v1::JobFinished* f = finished.mutable_finished();
+    if (result.ok()) {
+      f->set_ok(true);
+      f->set_weights(result->weights_path);
+    } else {
+      f->set_ok(false);
+      f->set_error(std::string(result.status().message()));
+      // The coordinator decides from the code whether this runs again
+      // (server/scheduling/retry_policy.h): a deterministic error fails the job once.
+      f->set_code(static_cast<int>(result.status().code()));
+    }
+    sink.Send(finished);
+  }
+  return result.ok() ? 0 : FailureExitCode(result.status());
+}
+
+}  // namespace rib::rank
