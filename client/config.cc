@@ -48,13 +48,36 @@ absl::StatusOr<FileValues> ReadConfigFile(const std::string& path) {
   return values;
 }
 
+bool NonEmpty(const std::optional<std::string>& v) { return v && !v->empty(); }
+
+// One setting by precedence: the flag when given, a non-empty environment variable,
+// the config file (`file_path`), else `fallback`.
+// Sets `*value` and `*source` ("flag", "env", the file's path or "default").
+void PickFirst(const std::optional<std::string>& flag,
+               const std::optional<std::string>& env,
+               const std::optional<std::string>& from_file, const std::string& file_path,
+               const std::string& fallback, std::string* value, std::string* source) {
+  if (flag) {
+    *value = *flag;
+    *source = "flag";
+  } else if (NonEmpty(env)) {
+    *value = *env;
+    *source = "env";
+  } else if (from_file) {
+    *value = *from_file;
+    *source = file_path;
+  } else {
+    *value = fallback;
+    *source = "default";
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<ConnectionConfig> ResolveConnection(
     const std::optional<std::string>& flag_coordinator,
     const std::optional<std::string>& flag_token, const EnvLookup& env) {
   ConnectionConfig config;
-  auto non_empty = [](const std::optional<std::string>& v) { return v && !v->empty(); };
   if (flag_coordinator && flag_coordinator->empty()) {
     return absl::InvalidArgumentError("--coordinator: empty address");
   }
@@ -66,11 +89,11 @@ absl::StatusOr<ConnectionConfig> ResolveConnection(
   // stop a command that names everything on its command line.
   FileValues file;
   std::string file_path;
-  bool need_file = !(flag_coordinator || non_empty(env_coordinator)) ||
-                   !(flag_token || non_empty(env_token));
+  bool need_file = !(flag_coordinator || NonEmpty(env_coordinator)) ||
+                   !(flag_token || NonEmpty(env_token));
   if (need_file) {
     std::optional<std::string> explicit_path = env("RIB_CONFIG");
-    if (non_empty(explicit_path)) {
+    if (NonEmpty(explicit_path)) {
       file_path = *explicit_path;
       absl::StatusOr<FileValues> read = ReadConfigFile(file_path);
       if (!read.ok()) {
@@ -81,7 +104,7 @@ absl::StatusOr<ConnectionConfig> ResolveConnection(
         return read.status();
       }
       file = *read;
-    } else if (std::optional<std::string> home = env("HOME"); non_empty(home)) {
+    } else if (std::optional<std::string> home = env("HOME"); NonEmpty(home)) {
       file_path = *home + "/.config/rib/config.yaml";
       absl::StatusOr<FileValues> read = ReadConfigFile(file_path);
       if (read.ok()) {
@@ -92,32 +115,10 @@ absl::StatusOr<ConnectionConfig> ResolveConnection(
     }
   }
 
-  if (flag_coordinator) {
-    config.coordinator = *flag_coordinator;
-    config.coordinator_source = "flag";
-  } else if (non_empty(env_coordinator)) {
-    config.coordinator = *env_coordinator;
-    config.coordinator_source = "env";
-  } else if (file.coordinator) {
-    config.coordinator = *file.coordinator;
-    config.coordinator_source = file_path;
-  } else {
-    config.coordinator = kDefaultCoordinator;
-    config.coordinator_source = "default";
-  }
-
-  if (flag_token) {
-    config.token = *flag_token;
-    config.token_source = "flag";
-  } else if (non_empty(env_token)) {
-    config.token = *env_token;
-    config.token_source = "env";
-  } else if (file.token) {
-    config.token = *file.token;
-    config.token_source = file_path;
-  } else {
-    config.token_source = "default";
-  }
+  PickFirst(flag_coordinator, env_coordinator, file.coordinator, file_path,
+            kDefaultCoordinator, &config.coordinator, &config.coordinator_source);
+  PickFirst(flag_token, env_token, file.token, file_path, "", &config.token,
+            &config.token_source);
   return config;
 }
 

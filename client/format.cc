@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/json.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/json.h"
 
 namespace rib::client {
 namespace {
@@ -99,32 +103,37 @@ const Cell* CellAt(const MatrixRow& row, int col) {
   return &row.cells(col);
 }
 
-std::string JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
-  std::vector<std::string> cells;
+// A fraction as a JSON number with Fraction()'s digits (the CSV's), not the double's
+// shortest text: "0.9" stays "0.9" and 1/3 stays "0.333333".
+JsonValue JsonFraction(double value) { return JsonValue::NumberLiteral(Fraction(value)); }
+
+JsonValue JsonOptional(bool has, double value) {
+  return has ? JsonFraction(value) : JsonValue::Null();
+}
+
+JsonValue JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
+  JsonValue cells = JsonValue::Array();
   for (int c = 0; c < m.eval_datasets_size(); ++c) {
     const Cell* cell = CellAt(row, c);
-    std::string text =
-        absl::StrCat("{\"eval_dataset\": ", JsonQuote(m.eval_datasets(c)));
+    JsonValue json = JsonValue::Object();
+    json.Set("eval_dataset", JsonValue::String(m.eval_datasets(c)));
     if (cell == nullptr) {
-      absl::StrAppend(&text,
-                      ", \"accuracy\": null, \"correct\": null, \"total\": null, "
-                      "\"skipped\": null");
+      for (const char* key : {"accuracy", "correct", "total", "skipped"}) {
+        json.Set(key, JsonValue::Null());
+      }
     } else {
-      absl::StrAppend(&text, ", \"accuracy\": ", Fraction(cell->accuracy()),
-                      ", \"correct\": ", cell->correct(), ", \"total\": ", cell->total(),
-                      ", \"skipped\": ", cell->skipped());
+      json.Set("accuracy", JsonFraction(cell->accuracy()));
+      json.Set("correct", JsonValue::Int(cell->correct()));
+      json.Set("total", JsonValue::Int(cell->total()));
+      json.Set("skipped", JsonValue::Int(cell->skipped()));
     }
     if (with_delta) {
       std::optional<double> delta = CellDelta(m, row, c);
-      absl::StrAppend(&text, ", \"delta\": ", delta ? Fraction(*delta) : "null");
+      json.Set("delta", delta ? JsonFraction(*delta) : JsonValue::Null());
     }
-    cells.push_back(text + "}");
+    cells.Append(std::move(json));
   }
-  return absl::StrCat("[", absl::StrJoin(cells, ", "), "]");
-}
-
-std::string JsonOptional(bool has, double value) {
-  return has ? Fraction(value) : "null";
+  return cells;
 }
 
 }  // namespace
@@ -343,32 +352,37 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
 }
 
 std::string FormatJson(const std::vector<Matrix>& matrices) {
-  std::vector<std::string> objects;
+  JsonValue root = JsonValue::Array();
   for (const Matrix& m : matrices) {
-    std::vector<std::string> evals;
-    for (const std::string& e : m.eval_datasets()) evals.push_back(JsonQuote(e));
-    std::vector<std::string> rows;
+    JsonValue rows = JsonValue::Array();
     for (const MatrixRow& row : m.rows()) {
-      rows.push_back(absl::StrCat(
-          "      {\"finetune_dataset\": ", JsonQuote(row.finetune_dataset()),
-          ", \"cells\": ", JsonCells(m, row, true),
-          ", \"ri\": ", JsonOptional(row.has_ri(), row.ri()), ", \"pretrain_change\": ",
-          JsonOptional(row.has_pretrain_change(), row.pretrain_change()), "}"));
+      JsonValue json = JsonValue::Object();
+      json.Set("finetune_dataset", JsonValue::String(row.finetune_dataset()));
+      json.Set("cells", JsonCells(m, row, true));
+      json.Set("ri", JsonOptional(row.has_ri(), row.ri()));
+      json.Set("pretrain_change",
+               JsonOptional(row.has_pretrain_change(), row.pretrain_change()));
+      rows.Append(std::move(json));
     }
-    objects.push_back(absl::StrCat(
-        "  {\n    \"model\": ", JsonQuote(m.model()),
-        ",\n    \"method\": ", JsonQuote(m.method()),
-        ",\n    \"pretrain_dataset\": ", JsonQuote(m.pretrain_dataset()),
-        ",\n    \"eval_datasets\": [", absl::StrJoin(evals, ", "), "]",
-        ",\n    \"baseline\": {\"cells\": ", JsonCells(m, m.baseline(), false), "}",
-        ",\n    \"rows\": [", rows.empty() ? "" : "\n", absl::StrJoin(rows, ",\n"),
-        rows.empty() ? "]" : "\n    ]",
-        ",\n    \"mri\": ", JsonOptional(m.has_mri(), m.mri()), ",\n    \"mean_ood\": ",
-        JsonOptional(m.has_mean_ood(), m.mean_ood()), ",\n    \"mean_pretrain_change\": ",
-        JsonOptional(m.has_mean_pretrain_change(), m.mean_pretrain_change()), "\n  }"));
+    JsonValue baseline = JsonValue::Object();
+    baseline.Set("cells", JsonCells(m, m.baseline(), false));
+    JsonValue json = JsonValue::Object();
+    json.Set("model", JsonValue::String(m.model()));
+    json.Set("method", JsonValue::String(m.method()));
+    json.Set("pretrain_dataset", JsonValue::String(m.pretrain_dataset()));
+    json.Set("eval_datasets", JsonValue::StringArray({m.eval_datasets().begin(),
+                                                      m.eval_datasets().end()}));
+    json.Set("baseline", std::move(baseline));
+    json.Set("rows", std::move(rows));
+    json.Set("mri", JsonOptional(m.has_mri(), m.mri()));
+    json.Set("mean_ood", JsonOptional(m.has_mean_ood(), m.mean_ood()));
+    json.Set("mean_pretrain_change",
+             JsonOptional(m.has_mean_pretrain_change(), m.mean_pretrain_change()));
+    root.Append(std::move(json));
   }
-  if (objects.empty()) return "[]\n";
-  return absl::StrCat("[\n", absl::StrJoin(objects, ",\n"), "\n]\n");
+  JsonWriteOptions options;
+  options.indent = 2;
+  return WriteJson(root, options) + "\n";
 }
 
 std::string FormatLatex(const std::vector<Matrix>& matrices) {

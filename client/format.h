@@ -60,7 +60,8 @@ std::string FormatCsv(const std::vector<rib::v1::Matrix>& matrices);
 //    "rows": [{"finetune_dataset", "cells": [...], "ri", "pretrain_change"}],
 //    "mri", "mean_ood", "mean_pretrain_change"}
 // and each cell {"eval_dataset", "accuracy", "correct", "total", "skipped", "delta"}.
-// Absent values are null. Fractions are rounded to 6 decimals as in the CSV.
+// Absent values are null. Fractions are rounded to 6 decimals as in the CSV. Written by
+// WriteJson with indent 2 (one member or element per line), with a final newline.
 std::string FormatJson(const std::vector<rib::v1::Matrix>& matrices);
 
 // One LaTeX tabular per matrix (plain \hline rules, no packages needed), preceded by a

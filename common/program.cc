@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
@@ -13,7 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/flag_names.h"
+#include "common/log.h"
 #include "common/version.h"
+
+// Every rib binary takes --log-level, so it is defined once here, beside the parsing
+// that applies it, rather than in each main.cc.
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace rib {
 namespace {
@@ -84,6 +92,16 @@ std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc,
                  help.name.c_str(), args[0].c_str(), help.name.c_str());
     std::exit(2);
   }
+  LogLevel level;
+  const std::string log_level = absl::GetFlag(FLAGS_log_level);
+  if (!ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr,
+                 "%s: unknown --log-level '%s' (expected debug, info, warning or "
+                 "error)\n",
+                 help.name.c_str(), log_level.c_str());
+    std::exit(2);
+  }
+  SetLogLevel(level);
   return args;
 }
 

@@ -15,6 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/declare.h"
+
+// --log-level, defined in program.cc and applied by ParseFlagsOrExit. Declared here so
+// a main can pass it on (rib-worker forwards it to the rank processes it starts).
+ABSL_DECLARE_FLAG(std::string, log_level);
+
 namespace rib {
 
 // What --help says about a binary.
@@ -31,8 +37,10 @@ struct ProgramHelp {
 // Parses argv with Abseil's flags after rewriting --data-root to --data_root
 // (FlagArgs). `--help`/`-h` print HelpText and `--version` prints VersionText, each to
 // stdout, and exit 0, before anything else is parsed; a bad flag exits 1 with Abseil's
-// message naming it. Returns the positional arguments after argv[0] (always empty unless
-// help.takes_arguments).
+// message naming it. Then applies --log-level (defined here for every binary; default
+// "info"): an unknown level prints "<name>: unknown --log-level 'X' (expected debug,
+// info, warning or error)" to stderr and exits 2. Returns the positional arguments
+// after argv[0] (always empty unless help.takes_arguments).
 std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc, char** argv);
 
 // The --help text: usage line, description, every flag registered in this process that

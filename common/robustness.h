@@ -62,11 +62,15 @@ struct MatrixMetrics {
 // [0, 1] (or NaN).
 absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input);
 
-// Counts of one subset of one dataset, as stored per result row.
+// Counts of one subset of one dataset: what the evaluator returns per subset and what
+// a result row stores (beside its dataset name). The one C++ type for this count; the
+// wire type is rib.v1.Accuracy.
 struct SubsetCount {
   std::string subset;  // "" = the whole dataset; "gaussian_noise/3" for ImageNet-C
   int64_t correct = 0;
-  int64_t total = 0;
+  int64_t total = 0;    // examples scored
+  int64_t skipped = 0;  // examples that failed to decode (not in total); no accuracy
+                        // below reads it
 };
 
 // The accuracy of one dataset from its result rows. Rows with the same subset are

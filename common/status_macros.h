@@ -1,9 +1,10 @@
-// Status propagation macros. Our Abseil (20220623) has none of its own.
+// Status propagation macros and Annotate. Our Abseil (20220623) has none of its own.
 #ifndef RIB_COMMON_STATUS_MACROS_H_
 #define RIB_COMMON_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #define RIB_INTERNAL_CONCAT_IMPL(a, b) a##b
 #define RIB_INTERNAL_CONCAT(a, b) RIB_INTERNAL_CONCAT_IMPL(a, b)
@@ -26,12 +27,10 @@
 
 namespace rib {
 
-// Returns `status` with `context` prefixed to its message ("context: message").
-inline absl::Status Annotate(const absl::Status& status, absl::string_view context) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(),
-                      std::string(context) + ": " + std::string(status.message()));
-}
+// Returns `status` with `context` prefixed to its message ("context: message"), the
+// same code and every payload of `status` (callers attach payloads, e.g. which rank
+// failed, and a context prefix must not lose them). Returns OK unchanged.
+absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
 }  // namespace rib
 

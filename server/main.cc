@@ -53,7 +53,6 @@ ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),
           "keep retrying an unreachable database this long at start (PostgreSQL may "
           "still be starting)");
 ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections in the pool");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
 
@@ -79,13 +78,6 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   rib::ParseFlagsOrExit(kHelp, argc, argv);
   rib::SetLogTag("coordinator");
-  rib::LogLevel level;
-  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    std::cerr << "unknown --log-level '" << absl::GetFlag(FLAGS_log_level)
-              << "' (expected debug, info, warning or error)\n";
-    return 2;
-  }
-  rib::SetLogLevel(level);
   const std::string database = absl::GetFlag(FLAGS_database);
   if (database.empty()) {
     std::cerr << "--database is required (a libpq URI such as "

@@ -43,7 +43,6 @@ ABSL_FLAG(std::string, artifact_root, "",
           "(required)");
 ABSL_FLAG(std::string, labels, "", "comma-separated labels advertised to the coordinator");
 ABSL_FLAG(std::string, name, "", "worker name (default: the host name)");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(absl::Duration, acquire_wait, absl::Seconds(10), "AcquireJob long-poll length");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(120),
           "after SIGTERM, how long running jobs may take to stop before they are killed");
@@ -199,13 +198,6 @@ int RunAgent(const char* argv0) {
 
 int main(int argc, char** argv) {
   rib::ParseFlagsOrExit(kHelp, argc, argv);
-  rib::LogLevel level;
-  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    std::fprintf(stderr, "rib-worker: unknown --log-level '%s'\n",
-                 absl::GetFlag(FLAGS_log_level).c_str());
-    return 2;
-  }
-  rib::SetLogLevel(level);
   rib::SetLogTag("worker");
   return RunAgent(argv[0]);
 }

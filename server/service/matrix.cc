@@ -21,7 +21,7 @@ MatrixCell CellOf(const std::vector<domain::Accuracy>& results,
   std::vector<SubsetCount> counts;
   for (const domain::Accuracy& a : results) {
     if (a.dataset != dataset) continue;
-    counts.push_back({a.subset, a.correct, a.total});
+    counts.push_back({a.subset, a.correct, a.total, a.skipped});
     cell.correct += a.correct;
     cell.total += a.total;
     cell.skipped += a.skipped;

@@ -78,6 +78,23 @@ TEST_P(HelpTest, AStrayArgumentIsRefusedByName) {
   EXPECT_THAT(ran.out, HasSubstr("'stray'"));
 }
 
+// --log-level is defined once, in common/program.cc, so every binary lists it and
+// refuses an unknown level the same way, before doing any work.
+TEST_P(HelpTest, HelpListsLogLevel) {
+  const Ran ran = RunBinary(GetParam().name, "--help");
+  EXPECT_EQ(ran.exit_code, 0) << ran.out;
+  EXPECT_THAT(ran.out, HasSubstr("  --log-level  (default: \"info\")\n"
+                                 "      debug, info, warning or error\n"));
+}
+
+TEST_P(HelpTest, AnUnknownLogLevelExits2NamingIt) {
+  const std::string& name = GetParam().name;
+  const Ran ran = RunBinary(name, "--log-level=loud");
+  EXPECT_EQ(ran.exit_code, 2) << ran.out;
+  EXPECT_EQ(ran.out, name + ": unknown --log-level 'loud' (expected debug, info, "
+                            "warning or error)\n");
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Binaries, HelpTest,
     ::testing::Values(Binary{"rib-coordinator", "  --lease-timeout  (default: 30s)"},

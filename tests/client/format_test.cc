@@ -129,6 +129,24 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
   EXPECT_EQ(FormatJson({}), "[]\n");
 }
 
+TEST(FormatJsonTest, NumbersKeepTheCsvDigitsAndLayoutIsIndentedByTwo) {
+  rib::v1::Matrix m = KnownMatrix();
+  m.mutable_baseline()->mutable_cells(0)->set_accuracy(1.0 / 3.0);
+  std::string json = FormatJson({m});
+  // Fractions are written with Fraction()'s 6 decimals, never a double's 17 digits.
+  EXPECT_THAT(json, HasSubstr("\"accuracy\": 0.333333,"));
+  EXPECT_THAT(json, HasSubstr("\"accuracy\": 0.88,"));
+  EXPECT_THAT(json, HasSubstr("\"delta\": -0.03\n"));
+  EXPECT_THAT(json, HasSubstr("\"correct\": 900,"));
+  std::vector<std::string> lines = Lines(json);
+  ASSERT_GE(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "[");
+  EXPECT_EQ(lines[1], "  {");
+  EXPECT_EQ(lines[2], "    \"model\": \"vit\",");
+  EXPECT_EQ(lines[lines.size() - 2], "]");
+  EXPECT_EQ(lines.back(), "");  // a final newline
+}
+
 TEST(FormatLatexTest, Lines) {
   std::vector<std::string> lines = Lines(FormatLatex({KnownMatrix("vit_b", "ft")}));
   std::vector<std::string> expected = {

@@ -162,6 +162,13 @@ TEST(DatasetAccuracy, ImageNetCIsTheMeanOfSubsetAccuraciesNotPooledCounts) {
                                           Pair("gaussian_noise", DoubleNear(0.4, kTol))));
 }
 
+// Images that failed to decode are reported beside the accuracy, never counted as
+// wrong: 7 correct of 10 scored is 0.7 however many were skipped.
+TEST(DatasetAccuracy, SkippedImagesAreNotCountedAsWrong) {
+  EXPECT_DOUBLE_EQ(*DatasetAccuracy({{"", 7, 10, /*skipped=*/5}}), 0.7);
+  EXPECT_DOUBLE_EQ(*DatasetAccuracy({{"fog/1", 1, 2, 3}, {"fog/2", 3, 4, 0}}), 0.625);
+}
+
 TEST(DatasetAccuracy, RejectsBadCounts) {
   EXPECT_THAT(DatasetAccuracy({}), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(DatasetAccuracy({{"", 11, 10}}),

@@ -16,6 +16,7 @@
 #include "rib/v1/worker.grpc.pb.h"
 #include "server/coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
+#include "tests/server/testing/sweep_fixtures.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -56,33 +57,14 @@ class TestCoordinator {
   std::unique_ptr<Coordinator> coordinator_;
 };
 
-constexpr char kGridYaml[] = R"(name: grid
-suite: fmnist-rib
-models:
-  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
-  - {name: m2, arch: fmnist_vit, weights: models/m2.safetensors}
-  - {name: m3, arch: fmnist_vit, weights: models/m3.safetensors}
-methods: [ft, lp, lpft, wise-ft]
-)";
-
-constexpr char kSmallYaml[] = R"(name: small
-models:
-  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
-methods: [ft]
-finetune_datasets: [fmnist-v2]
-eval_datasets: [fmnist-val, fmnist-v2, fmnist-c]
-training: {epochs: 1}
-)";
+using ::rib::testing::kGridSweepYaml;
+using ::rib::testing::kSmallSweepYaml;
 
 class CoordinatorGrpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ::rib::testing::TruncateAllTables();
-    std::filesystem::create_directories(root_.Join("models"));
-    for (const char* m : {"m1", "m2", "m3"}) {
-      std::ofstream(root_.Join(absl::StrCat("models/", m, ".safetensors")))
-          << "weights of " << m;
-    }
+    ::rib::testing::WriteSweepModelFiles(root_.path());
     coord_ = std::make_unique<TestCoordinator>(root_.path());
   }
 
@@ -221,7 +203,7 @@ int CountIn(const v1::Sweep& s, v1::JobState state) {
 
 TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
   v1::SubmitSweepResponse resp;
-  grpc::Status s = Submit(kGridYaml, "grid-1", &resp);
+  grpc::Status s = Submit(kGridSweepYaml, "grid-1", &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   // 3 pre jobs + 3 models × 4 methods × 8 fine-tune datasets.
   EXPECT_EQ(resp.jobs_total(), 99);
@@ -277,7 +259,7 @@ TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
 
   // The same submission again creates nothing.
   v1::SubmitSweepResponse again;
-  ASSERT_TRUE(Submit(kGridYaml, "grid-1", &again).ok());
+  ASSERT_TRUE(Submit(kGridSweepYaml, "grid-1", &again).ok());
   EXPECT_TRUE(again.existing());
   EXPECT_EQ(again.sweep_id(), resp.sweep_id());
   EXPECT_EQ(again.jobs_total(), 99);
@@ -333,21 +315,21 @@ TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
 
 TEST_F(CoordinatorGrpcTest, BadSweepsAreRejectedNamingTheProblem) {
   v1::SubmitSweepResponse resp;
-  std::string typo = kGridYaml;
+  std::string typo = kGridSweepYaml;
   typo.replace(typo.find("lpft"), 4, "lpfft");
   grpc::Status s = Submit(typo, "typo", &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("lpfft"));
   EXPECT_THAT(s.error_message(), HasSubstr("test.yaml"));
 
-  std::string missing = kSmallYaml;
+  std::string missing = kSmallSweepYaml;
   missing.replace(missing.find("models/m1"), 9, "models/zz");
   s = Submit(missing, "missing", &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("model 'm1'"));
   EXPECT_THAT(s.error_message(), HasSubstr("models/zz.safetensors"));
 
-  std::string escape = kSmallYaml;
+  std::string escape = kSmallSweepYaml;
   escape.replace(escape.find("models/m1"), 9, "../../etc");
   s = Submit(escape, "escape", &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -398,7 +380,7 @@ TEST_F(CoordinatorGrpcTest, UnknownAndMissingIds) {
 
 TEST_F(CoordinatorGrpcTest, WorkersRunASweepAndANewRequestIdReusesEveryJob) {
   v1::SubmitSweepResponse first;
-  ASSERT_TRUE(Submit(kSmallYaml, "small-1", &first).ok());
+  ASSERT_TRUE(Submit(kSmallSweepYaml, "small-1", &first).ok());
   EXPECT_EQ(first.jobs_total(), 2);
   RunSmallSweep(coord_.get());
 
@@ -410,7 +392,7 @@ TEST_F(CoordinatorGrpcTest, WorkersRunASweepAndANewRequestIdReusesEveryJob) {
   EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_SUCCEEDED);
 
   v1::SubmitSweepResponse second;
-  ASSERT_TRUE(Submit(kSmallYaml, "small-2", &second).ok());
+  ASSERT_TRUE(Submit(kSmallSweepYaml, "small-2", &second).ok());
   EXPECT_FALSE(second.existing());
   EXPECT_NE(second.sweep_id(), first.sweep_id());
   EXPECT_EQ(second.jobs_total(), 2);
@@ -461,7 +443,7 @@ TEST_F(CoordinatorGrpcTest, AcquireLongPollsUntilAJobIsQueued) {
   std::thread submit([&] {
     absl::SleepFor(absl::Milliseconds(500));
     v1::SubmitSweepResponse resp;
-    EXPECT_TRUE(Submit(kSmallYaml, "", &resp, &other).ok());
+    EXPECT_TRUE(Submit(kSmallSweepYaml, "", &resp, &other).ok());
   });
   grpc::ClientContext ctx;
   v1::AcquireJobResponse lease;
@@ -476,7 +458,7 @@ TEST_F(CoordinatorGrpcTest, AcquireLongPollsUntilAJobIsQueued) {
 
 TEST_F(CoordinatorGrpcTest, WatchOnOneCoordinatorSeesEventsWrittenByAnother) {
   v1::SubmitSweepResponse resp;
-  ASSERT_TRUE(Submit(kSmallYaml, "watched", &resp).ok());
+  ASSERT_TRUE(Submit(kSmallSweepYaml, "watched", &resp).ok());
   TestCoordinator other(root_.path());
   std::vector<v1::SweepEvent> seen;
   grpc::Status watch_status;
@@ -517,7 +499,7 @@ TEST_F(CoordinatorGrpcTest, WatchOnOneCoordinatorSeesEventsWrittenByAnother) {
 
 TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLeasing) {
   v1::SubmitSweepResponse resp;
-  ASSERT_TRUE(Submit(kSmallYaml, "", &resp).ok());
+  ASSERT_TRUE(Submit(kSmallSweepYaml, "", &resp).ok());
   const std::string worker_id = RegisterWorker(coord_.get());
   grpc::ClientContext actx;
   v1::AcquireJobRequest areq;
@@ -595,7 +577,7 @@ TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLe
 
 TEST_F(CoordinatorGrpcTest, ADeterministicFailureFailsOnceATransientOneIsRetried) {
   v1::SubmitSweepResponse resp;
-  ASSERT_TRUE(Submit(kSmallYaml, "", &resp).ok());  // max_attempts: 3 (the default)
+  ASSERT_TRUE(Submit(kSmallSweepYaml, "", &resp).ok());  // max_attempts: 3 (the default)
   const std::string worker_id = RegisterWorker(coord_.get());
   auto acquire = [&] {
     grpc::ClientContext ctx;

@@ -23,12 +23,12 @@ absl::StatusOr<size_t> SubsetIndex(const std::vector<std::string>& subsets,
       absl::StrCat("example of unknown subset '", subset, "'"));
 }
 
-std::vector<SubsetCounts> EmptyCounts(const std::vector<std::string>& subsets) {
-  std::vector<SubsetCounts> counts;
+std::vector<SubsetCount> EmptyCounts(const std::vector<std::string>& subsets) {
+  std::vector<SubsetCount> counts;
   if (subsets.empty()) {
-    counts.push_back(SubsetCounts{});
+    counts.push_back(SubsetCount{});
   } else {
-    for (const auto& s : subsets) counts.push_back(SubsetCounts{s});
+    for (const auto& s : subsets) counts.push_back(SubsetCount{s});
   }
   return counts;
 }
@@ -38,7 +38,7 @@ std::vector<SubsetCounts> EmptyCounts(const std::vector<std::string>& subsets) {
 absl::Status CountCorrect(const torch::Tensor& logits, const torch::Tensor& labels,
                           const std::vector<std::string>& example_subsets,
                           const LabelMask& mask, const std::vector<std::string>& subsets,
-                          std::vector<SubsetCounts>* counts) {
+                          std::vector<SubsetCount>* counts) {
   if (counts->empty()) *counts = EmptyCounts(subsets);
   torch::Tensor correct = mask.Correct(logits, labels).to(torch::kCPU);
   auto acc = correct.accessor<bool, 1>();
@@ -52,11 +52,11 @@ absl::Status CountCorrect(const torch::Tensor& logits, const torch::Tensor& labe
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<SubsetCounts>> Evaluate(const ForwardFn& forward,
-                                                   BatchStream& stream,
-                                                   const LabelMask& mask,
-                                                   const EvaluateOptions& options) {
-  std::vector<SubsetCounts> counts = EmptyCounts(options.subsets);
+absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
+                                                  BatchStream& stream,
+                                                  const LabelMask& mask,
+                                                  const EvaluateOptions& options) {
+  std::vector<SubsetCount> counts = EmptyCounts(options.subsets);
   // No autograd bookkeeping at all (not even version counters) for the logits.
   c10::InferenceMode inference_mode;
   Batch batch;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/robustness.h"
 #include "worker/engine/batches.h"
 #include "worker/engine/label_mask.h"
 #include "worker/engine/model.h"
@@ -23,12 +24,10 @@ class ProcessGroup;
 
 namespace rib::engine {
 
-struct SubsetCounts {
-  std::string subset;  // "" for a dataset without subsets
-  int64_t correct = 0;
-  int64_t total = 0;    // examples scored
-  int64_t skipped = 0;  // examples that failed to decode (not in total)
-};
+// The evaluator's per-subset counts are rib::SubsetCount (common/robustness.h), the
+// type the robustness math and the result rows use. SubsetCounts is its old name, kept
+// only for runner.cc and the train tests until they are converted.
+using SubsetCounts = SubsetCount;
 
 struct EvaluateOptions {
   torch::Device device = torch::kCPU;
@@ -47,17 +46,17 @@ struct EvaluateOptions {
 // Runs `forward` (no grad) over the stream and counts correct top-1 predictions.
 // Returns one row per subset of options.subsets, in that order.
 // INVALID_ARGUMENT when a batch names a subset that is not in options.subsets.
-absl::StatusOr<std::vector<SubsetCounts>> Evaluate(const ForwardFn& forward,
-                                                   BatchStream& stream,
-                                                   const LabelMask& mask,
-                                                   const EvaluateOptions& options);
+absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
+                                                  BatchStream& stream,
+                                                  const LabelMask& mask,
+                                                  const EvaluateOptions& options);
 
 // Pure counting on given logits (used by Evaluate; tested on hand-made logits).
 // Adds into `counts` at the index of each example's subset in `subsets`.
 absl::Status CountCorrect(const torch::Tensor& logits, const torch::Tensor& labels,
                           const std::vector<std::string>& example_subsets,
                           const LabelMask& mask, const std::vector<std::string>& subsets,
-                          std::vector<SubsetCounts>* counts);
+                          std::vector<SubsetCount>* counts);
 
 }  // namespace rib::engine
 

@@ -52,12 +52,12 @@ absl::StatusOr<std::string> CachedConfigHash(const std::string& path) {
   return it->second;
 }
 
-absl::StatusOr<SubsetCounts> EvaluateVal(Classifier model, const torch::Tensor& images,
-                                         const torch::Tensor& labels) {
+absl::StatusOr<SubsetCount> EvaluateVal(Classifier model, const torch::Tensor& images,
+                                        const torch::Tensor& labels) {
   model->eval();
   auto stream = MakeTensorStream(images, labels, 256);
   RIB_ASSIGN_OR_RETURN(
-      std::vector<SubsetCounts> counts,
+      std::vector<SubsetCount> counts,
       Evaluate(model->Inference(), *stream, LabelMask::Identity(model->num_classes()),
                EvaluateOptions{}));
   return counts.front();
@@ -264,7 +264,7 @@ absl::StatusOr<std::vector<PretrainOutcome>> PretrainUnguarded(
                                             {"arch", recipe.arch},
                                             {"recipe", recipe.name}}));
       }
-      RIB_ASSIGN_OR_RETURN(SubsetCounts counts,
+      RIB_ASSIGN_OR_RETURN(SubsetCount counts,
                            EvaluateVal(model, val_images, val_labels));
       outcome.val_correct = counts.correct;
       outcome.val_total = counts.total;

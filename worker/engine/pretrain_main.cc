@@ -30,7 +30,6 @@ ABSL_FLAG(std::vector<std::string>, only, {},
           "run only these recipes (names, comma-separated)");
 ABSL_FLAG(std::vector<std::string>, set, {},
           "recipe overrides, key=value[,key=value...]");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning, error");
 
 namespace {
 
@@ -95,15 +94,6 @@ int main(int argc, char** argv) {
       {"rib-pretrain --data-root=state/data --out=state/artifacts/models "
        "--only=fmnist_vit_plain"}};
   rib::ParseFlagsOrExit(help, argc, argv);
-  rib::LogLevel level;
-  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    std::fprintf(stderr,
-                 "rib-pretrain: unknown --log-level '%s' (expected debug, info, "
-                 "warning or error)\n",
-                 absl::GetFlag(FLAGS_log_level).c_str());
-    return 2;
-  }
-  rib::SetLogLevel(level);
   rib::SetLogTag("rib-pretrain");
   rib::engine::PretrainOptions options;
   options.data_root = absl::GetFlag(FLAGS_data_root);

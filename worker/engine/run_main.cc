@@ -74,7 +74,6 @@ ABSL_FLAG(bool, checkpoints, false,
 ABSL_FLAG(std::string, resume, "", "resume training from this checkpoint");
 ABSL_FLAG(std::string, sweep, "", "sweep file: take the cell from it");
 ABSL_FLAG(std::string, cell, "", "with --sweep: model/method/dataset (or model/pre)");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning, error");
 
 namespace rib {
 namespace {
@@ -414,12 +413,6 @@ int main(int argc, char** argv) {
        "rib-run --data-root=state/data --sweep=scripts/demo_sweep.yaml "
        "--cell=resnet-plain/lpft/fmnist-r"}};
   rib::ParseFlagsOrExit(help, argc, argv);
-  rib::LogLevel level;
-  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    std::fprintf(stderr, "rib-run: unknown --log-level\n");
-    return 2;
-  }
-  rib::SetLogLevel(level);
   rib::SetLogTag("rib-run");
   if (absl::GetFlag(FLAGS_data_root).empty()) {
     std::fprintf(stderr, "rib-run: --data-root is required\n");

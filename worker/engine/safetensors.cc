@@ -310,18 +310,13 @@ absl::StatusOr<NamedTensors> ReadSafetensors(const std::string& path,
 absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tensors,
                               const std::map<std::string, std::string>& metadata) {
   std::vector<torch::Tensor> data;
-  std::string json = "{";
+  // Compact JSON, "__metadata__" first, then the tensors in the order given: the
+  // format's header. WriteJson keeps members in the order they are set.
+  JsonValue header = JsonValue::Object();
   if (!metadata.empty()) {
-    json += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [k, v] : metadata) {
-      if (!first) json += ",";
-      first = false;
-      json += JsonQuote(k);
-      json += ":";
-      json += JsonQuote(v);
-    }
-    json += "}";
+    JsonValue meta = JsonValue::Object();
+    for (const auto& [k, v] : metadata) meta.Set(k, JsonValue::String(v));
+    header.Set("__metadata__", std::move(meta));
   }
   std::set<std::string> names;
   uint64_t offset = 0;
@@ -340,16 +335,19 @@ absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tenso
     }
     torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
     const uint64_t bytes = static_cast<uint64_t>(cpu.nbytes());
-    if (json.size() > 1) json += ",";
-    json += JsonQuote(name);
-    std::vector<int64_t> shape(cpu.sizes().begin(), cpu.sizes().end());
-    absl::StrAppend(&json, ":{\"dtype\":\"", dtype->name, "\",\"shape\":[",
-                    absl::StrJoin(shape, ","), "],\"data_offsets\":[", offset, ",",
-                    offset + bytes, "]}");
+    JsonValue shape = JsonValue::Array();
+    for (int64_t d : cpu.sizes()) shape.Append(JsonValue::Int(d));
+    JsonValue entry = JsonValue::Object();
+    entry.Set("dtype", JsonValue::String(dtype->name));
+    entry.Set("shape", std::move(shape));
+    entry.Set("data_offsets",
+              JsonValue::Array({JsonValue::Int(static_cast<int64_t>(offset)),
+                                JsonValue::Int(static_cast<int64_t>(offset + bytes))}));
+    header.Set(name, std::move(entry));
     offset += bytes;
     data.push_back(std::move(cpu));
   }
-  json += "}";
+  std::string json = WriteJson(header);
   // Pad with spaces so the data section starts 8-byte aligned, as the reference writer.
   while ((json.size() + 8) % 8 != 0) json.push_back(' ');
 

@@ -5,13 +5,11 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "common/log.h"
 #include "common/program.h"
 #include "worker/protocol/rank_env.h"
 #include "worker/rank/rank_runtime.h"
 
 ABSL_FLAG(std::string, job_file, "", "the attempt's job file, written by rib-worker");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
 
@@ -29,13 +27,6 @@ const rib::ProgramHelp kHelp = {
 
 int main(int argc, char** argv) {
   rib::ParseFlagsOrExit(kHelp, argc, argv);
-  rib::LogLevel level;
-  if (!rib::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    std::fprintf(stderr, "rib-rank: unknown --log-level '%s'\n",
-                 absl::GetFlag(FLAGS_log_level).c_str());
-    return rib::protocol::kBadJobExitCode;
-  }
-  rib::SetLogLevel(level);
   if (absl::GetFlag(FLAGS_job_file).empty()) {
     std::fprintf(stderr, "rib-rank: --job-file is required\n");
     return rib::protocol::kBadJobExitCode;

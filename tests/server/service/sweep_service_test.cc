@@ -21,6 +21,7 @@
 #include "server/storage/postgres/pg_change_notifier.h"
 #include "server/storage/postgres/postgres_repository.h"
 #include "tests/server/testing/pg_fixture.h"
+#include "tests/server/testing/sweep_fixtures.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -36,29 +37,13 @@ using ::testing::SizeIs;
 auto* const kEnv =
     ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("service"));
 
-constexpr char kGrid[] = R"(name: grid
-models:
-  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
-  - {name: m2, arch: fmnist_vit, weights: models/m2.safetensors}
-  - {name: m3, arch: fmnist_vit, weights: models/m3.safetensors}
-methods: [ft, lp, lpft, wise-ft]
-)";
-
-constexpr char kSmall[] = R"(name: small
-models:
-  - {name: m1, arch: fmnist_vit, weights: models/m1.safetensors}
-methods: [ft]
-finetune_datasets: [fmnist-v2]
-eval_datasets: [fmnist-val, fmnist-v2, fmnist-c]
-)";
+constexpr const char* kGrid = ::rib::testing::kGridSweepYaml;
+constexpr const char* kSmall = ::rib::testing::kSmallSweepYaml;
 
 class SweepServiceTest : public ::testing::Test {
  protected:
   SweepServiceTest() {
-    std::filesystem::create_directories(root_.Join("models"));
-    for (const char* m : {"m1", "m2", "m3"}) {
-      std::ofstream(root_.Join(std::string("models/") + m + ".safetensors")) << "w-" << m;
-    }
+    ::rib::testing::WriteSweepModelFiles(root_.path());
     ::rib::testing::TruncateAllTables();
     storage::PostgresOptions pg;
     pg.uri = ::rib::testing::PgTestUri();
@@ -127,7 +112,8 @@ TEST_F(SweepServiceTest, FillsTheWeightsDigestFromTheFile) {
   f.sweep_id = r.sweep_id;
   RIB_ASSERT_OK_AND_ASSIGN(storage::JobList jobs, sweeps_->ListJobs(f));
   ASSERT_THAT(jobs.jobs, SizeIs(2));
-  EXPECT_EQ(jobs.jobs[0].spec.model.weights_digest, Sha256Hex("w-m1"));
+  EXPECT_EQ(jobs.jobs[0].spec.model.weights_digest,
+            Sha256Hex(::rib::testing::SweepModelFileContent("m1")));
   EXPECT_EQ(jobs.jobs[0].spec.model.weights, "models/m1.safetensors");
   // Changing the file's content changes every hash: nothing is reused.
   std::ofstream(root_.Join("models/m1.safetensors")) << "retrained";
