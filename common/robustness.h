@@ -73,6 +73,18 @@ struct SubsetCount {
                         // below reads it
 };
 
+// One result row: a SubsetCount of a named dataset. What the engine returns per eval
+// dataset and subset (RunResult::results), what the coordinator stores per attempt, and
+// what the matrix is computed from; the wire type is rib.v1.Accuracy.
+struct ResultRow {
+  std::string dataset;
+  std::string subset;  // "" = the whole dataset; "gaussian_noise/3" for ImageNet-C
+  int64_t correct = 0;
+  int64_t total = 0;
+  int64_t skipped = 0;
+  double accuracy() const { return total > 0 ? static_cast<double>(correct) / total : 0.0; }
+};
+
 // The accuracy of one dataset from its result rows. Rows with the same subset are
 // summed first (counts from several shards or ranks add up). When a whole-dataset row
 // (subset "") exists it is the answer; otherwise the answer is the MEAN of the subset

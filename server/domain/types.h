@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/robustness.h"
 #include "spec/job_spec.h"
 
 namespace rib::domain {
@@ -42,16 +43,6 @@ const char* WorkerStateName(WorkerState s);
 std::optional<WorkerState> ParseWorkerState(const std::string& name);
 
 bool IsTerminal(JobState s);
-
-// One evaluation count: `subset` is "" for a whole dataset, "gaussian_noise/3" for an
-// ImageNet-C subset.
-struct Accuracy {
-  std::string dataset;
-  std::string subset;
-  int64_t correct = 0;
-  int64_t total = 0;
-  int64_t skipped = 0;
-};
 
 struct Sweep {
   std::string id;
@@ -91,7 +82,7 @@ struct Job {
   std::string final_weights;
   absl::Time created_at;
   absl::Time updated_at;
-  std::vector<Accuracy> results;  // filled by GetJob (through reused_from)
+  std::vector<ResultRow> results;  // filled by GetJob (through reused_from)
 };
 
 struct Device {
@@ -132,7 +123,7 @@ struct SweepEvent {
   JobState job_state = JobState::kPending;
   SweepState sweep_state = SweepState::kActive;
   JobProgress progress;
-  Accuracy result;
+  ResultRow result;
   std::string job_label;
   std::string error;
 };
@@ -144,7 +135,7 @@ struct JobReport {
   int attempt = 0;
   Kind kind = Kind::kStarted;
   JobProgress progress;
-  Accuracy result;
+  ResultRow result;
   std::string checkpoint;
   // kFinished:
   bool ok = false;

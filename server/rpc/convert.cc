@@ -104,7 +104,7 @@ absl::StatusOr<std::optional<domain::JobState>> FromProto(v1::JobState s) {
   }
 }
 
-void ToProto(const domain::Accuracy& in, v1::Accuracy* out) {
+void ToProto(const ResultRow& in, v1::Accuracy* out) {
   out->set_dataset(in.dataset);
   out->set_subset(in.subset);
   out->set_correct(in.correct);

@@ -19,7 +19,7 @@ void ToProto(const JobSpec& in, v1::JobSpec* out);
 v1::JobState ToProto(domain::JobState s);
 // nullopt for JOB_STATE_UNSPECIFIED; INVALID_ARGUMENT for values out of range.
 absl::StatusOr<std::optional<domain::JobState>> FromProto(v1::JobState s);
-void ToProto(const domain::Accuracy& in, v1::Accuracy* out);
+void ToProto(const ResultRow& in, v1::Accuracy* out);
 void ToProto(const domain::Job& in, v1::Job* out);
 void ToProto(const domain::Sweep& in, v1::Sweep* out);
 void ToProto(const domain::Worker& in, v1::Worker* out);

@@ -15,11 +15,11 @@ namespace {
 using domain::MatrixCell;
 using domain::MatrixRow;
 
-MatrixCell CellOf(const std::vector<domain::Accuracy>& results,
+MatrixCell CellOf(const std::vector<ResultRow>& results,
                   const std::string& dataset) {
   MatrixCell cell;
   std::vector<SubsetCount> counts;
-  for (const domain::Accuracy& a : results) {
+  for (const ResultRow& a : results) {
     if (a.dataset != dataset) continue;
     counts.push_back({a.subset, a.correct, a.total, a.skipped});
     cell.correct += a.correct;

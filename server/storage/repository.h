@@ -33,7 +33,6 @@
 
 namespace rib::storage {
 
-using domain::Accuracy;
 using domain::Job;
 using domain::JobState;
 using domain::Sweep;
@@ -109,7 +108,7 @@ struct MatrixJob {
   std::string method_kind;
   std::string finetune_dataset;
   JobState state = JobState::kPending;
-  std::vector<Accuracy> results;
+  std::vector<ResultRow> results;
 };
 
 struct WorkerRegistration {

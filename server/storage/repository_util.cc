@@ -47,7 +47,7 @@ absl::Status ValidateReport(const domain::JobReport& report) {
                                                    "; attempts start at 1"));
   }
   if (report.kind == domain::JobReport::Kind::kResult) {
-    const domain::Accuracy& r = report.result;
+    const ResultRow& r = report.result;
     if (r.dataset.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("result for job ", report.job_id, " names no dataset"));

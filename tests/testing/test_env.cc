@@ -38,6 +38,13 @@ std::string SharedDataDir() {
   return (fs::path(SourceDir()) / ".." / "shared" / "data").lexically_normal().string();
 }
 
+std::string CachedDataRoot() {
+  const char* binary = std::getenv("RIB_BINARY_DIR");
+  std::string root = std::string(binary != nullptr ? binary : "/tmp") + "/test-data";
+  std::filesystem::create_directories(root);
+  return root;
+}
+
 std::string TestDatabaseUrl() {
   const char* s = std::getenv("RIB_TEST_DATABASE_URL");
   return s != nullptr ? s : "";

@@ -25,6 +25,9 @@ std::string SourceDir();
 // The shared reference data folder (../shared/data next to the checkout, or
 // $RIB_SHARED_DATA).
 std::string SharedDataDir();
+// The data root where the FMNIST-RIB build is cached across test runs:
+// $RIB_BINARY_DIR/test-data (created), so each test binary does not rebuild the suite.
+std::string CachedDataRoot();
 // The libpq URI of the throwaway PostgreSQL cluster that scripts/test.sh starts
 // ($RIB_TEST_DATABASE_URL), or "" when there is none.
 std::string TestDatabaseUrl();

@@ -25,9 +25,7 @@ class ProcessGroup;
 namespace rib::engine {
 
 // The evaluator's per-subset counts are rib::SubsetCount (common/robustness.h), the
-// type the robustness math and the result rows use. SubsetCounts is its old name, kept
-// only for runner.cc and the train tests until they are converted.
-using SubsetCounts = SubsetCount;
+// type the robustness math uses.
 
 struct EvaluateOptions {
   torch::Device device = torch::kCPU;

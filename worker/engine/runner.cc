@@ -169,7 +169,7 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
                          const data::DatasetOptions& data_options,
                          const ForwardFn& forward, int64_t num_classes,
                          torch::Device device, EventSink* sink,
-                         std::vector<EvalResult>* results, bool* stopped) {
+                         std::vector<ResultRow>* results, bool* stopped) {
   for (const std::string& key : spec.eval_datasets) {
     RIB_ASSIGN_OR_RETURN(*stopped, AnyRankStops(options));
     if (*stopped) {
@@ -208,12 +208,12 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::BatchLoader> loader,
                          data::BatchLoader::Create(source.get(), split.test, loader_options));
     LoaderStream stream(std::move(loader));
-    absl::StatusOr<std::vector<SubsetCounts>> counts_or =
+    absl::StatusOr<std::vector<SubsetCount>> counts_or =
         Evaluate(forward, stream, mask, eval_options);
     if (!counts_or.ok()) return Annotate(counts_or.status(), absl::StrCat("evaluating ", key));
-    const std::vector<SubsetCounts>& counts = *counts_or;
+    const std::vector<SubsetCount>& counts = *counts_or;
     for (const auto& c : counts) {
-      EvalResult row{key, c.subset, c.correct, c.total, c.skipped};
+      ResultRow row{key, c.subset, c.correct, c.total, c.skipped};
       if (sink != nullptr) sink->OnResult(key, c.subset, c.correct, c.total, c.skipped);
       results->push_back(std::move(row));
     }

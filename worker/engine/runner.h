@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/robustness.h"
 #include "spec/job_spec.h"
 #include "worker/engine/events.h"
 
@@ -65,20 +66,12 @@ struct RunOptions {
   std::map<std::string, std::string> dependency_weights;
 };
 
-struct EvalResult {
-  std::string dataset;
-  std::string subset;  // "" or "corruption/severity"
-  int64_t correct = 0;
-  int64_t total = 0;
-  int64_t skipped = 0;
-  double accuracy() const { return total > 0 ? static_cast<double>(correct) / total : 0.0; }
-};
 
 struct RunResult {
   // The weights this job's results are for: options.weights_out once written, or the
   // input weights for `pre` and when weights_out is ""; "" when training stopped.
   std::string weights_path;
-  std::vector<EvalResult> results;
+  std::vector<ResultRow> results;  // common/robustness.h
   int64_t steps = 0;
   double final_loss = 0.0;
   // The job stopped on request (RunOptions::stop) and must be resumed from

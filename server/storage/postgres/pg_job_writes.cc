@@ -177,8 +177,8 @@ bool DependenciesSucceeded(pqxx::work& tx, const std::string& job_id) {
       .empty();
 }
 
-std::vector<domain::Accuracy> ResultsOf(pqxx::work& tx, const std::string& job_id) {
-  std::vector<domain::Accuracy> out;
+std::vector<ResultRow> ResultsOf(pqxx::work& tx, const std::string& job_id) {
+  std::vector<ResultRow> out;
   for (const auto& row : tx.exec_params("SELECT dataset, subset, correct, total, skipped"
                                         " FROM results WHERE job_id = $1"
                                         " ORDER BY dataset, subset",

@@ -51,7 +51,7 @@ absl::StatusOr<std::map<domain::JobState, int>> CountsByState(
 // The sweep with its counts; NOT_FOUND.
 absl::StatusOr<domain::Sweep> LoadSweep(pqxx::work& tx, const std::string& sweep_id);
 bool DependenciesSucceeded(pqxx::work& tx, const std::string& job_id);
-std::vector<domain::Accuracy> ResultsOf(pqxx::work& tx, const std::string& job_id);
+std::vector<ResultRow> ResultsOf(pqxx::work& tx, const std::string& job_id);
 
 // The attempt a fenced write is for, locked FOR UPDATE.
 struct LiveAttempt {

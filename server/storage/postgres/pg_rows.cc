@@ -156,8 +156,8 @@ const char* EventKindName(SweepEvent::Kind kind) {
   return "state";
 }
 
-domain::Accuracy RowToAccuracy(const pqxx::row& r, int c) {
-  domain::Accuracy a;
+ResultRow RowToAccuracy(const pqxx::row& r, int c) {
+  ResultRow a;
   a.dataset = r[c].as<std::string>();
   a.subset = r[c + 1].as<std::string>();
   a.correct = r[c + 2].as<int64_t>();

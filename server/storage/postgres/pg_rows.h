@@ -27,7 +27,7 @@ extern const char kEventColumns[];
 absl::StatusOr<domain::SweepEvent> RowToEvent(const pqxx::row& r,
                                               const std::string& sweep_id);
 // dataset, subset, correct, total, skipped from `first_column` on.
-domain::Accuracy RowToAccuracy(const pqxx::row& r, int first_column);
+ResultRow RowToAccuracy(const pqxx::row& r, int first_column);
 
 // A stored state name; DATA_LOSS naming `what` (e.g. "job 12") when it does not parse.
 absl::StatusOr<domain::JobState> StoredJobState(const std::string& name,

@@ -186,7 +186,7 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       return absl::OkStatus();
     }
     case JobReport::Kind::kResult: {
-      const Accuracy& a = report.result;
+      const ResultRow& a = report.result;
       tx.exec_params(
           "INSERT INTO results (job_id, attempt, dataset, subset, correct, total,"
           " skipped, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz)"

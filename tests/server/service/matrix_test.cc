@@ -21,7 +21,7 @@ TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
   sweep.finetune_datasets = {"fmnist-v2", "fmnist-c"};
   sweep.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
   auto acc = [](const char* d, const char* subset, int correct, int total) {
-    return domain::Accuracy{d, subset, correct, total, 0};
+    return ResultRow{d, subset, correct, total, 0};
   };
   std::vector<storage::MatrixJob> jobs(3);
   jobs[0] = {"j0",

@@ -29,14 +29,6 @@ using ::rib::testing::IsOk;
 using ::rib::testing::ScratchDir;
 using ::testing::HasSubstr;
 
-// The FMNIST-RIB build is cached in the build tree, as the engine tests do.
-std::string DataRoot() {
-  const char* binary = std::getenv("RIB_BINARY_DIR");
-  std::string root = std::string(binary != nullptr ? binary : "/tmp") + "/test-data";
-  std::filesystem::create_directories(root);
-  return root;
-}
-
 struct Ran {
   std::vector<v1::JobEvent> events;
   agent::RankExit exit;
@@ -83,7 +75,7 @@ class RankRuntimeTest : public ::testing::Test {
     file.attempt = 1;
     file.hash = "h1";
     convert::JobSpecToProto(spec).SerializeToString(&file.spec_proto);
-    file.data_root = DataRoot();
+    file.data_root = ::rib::testing::CachedDataRoot();
     file.artifact_root = dir_.Join("artifacts");
     file.checkpoint_dir = dir_.Join("artifacts/checkpoints/h1");
     file.weights_out = dir_.Join("artifacts/weights/h1.safetensors");

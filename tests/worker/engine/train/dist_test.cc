@@ -241,7 +241,7 @@ TEST(DistTest, EvaluationCountsAreSummedOverRanks) {
   torch::Tensor logits = torch::tensor({{2.0, 1.0}, {0.0, 3.0}, {5.0, 1.0}, {1.0, 0.0}});
   torch::Tensor labels = torch::tensor({0, 1, 1, 0}, torch::kLong);
   auto groups = dist::CreateInProcessGroups(2);
-  std::vector<absl::StatusOr<std::vector<SubsetCounts>>> results(2);
+  std::vector<absl::StatusOr<std::vector<SubsetCount>>> results(2);
   std::vector<std::thread> threads;
   for (int r = 0; r < 2; ++r) {
     threads.emplace_back([&, r] {

@@ -97,7 +97,7 @@ TEST(EvaluateTest, CountsPerSubsetAndSkipped) {
   options.subsets = {"fog/1", "fog/2"};
   options.expected_totals = {2, 3};  // fog/2 lost two examples to decode failures
   RIB_ASSERT_OK_AND_ASSIGN(
-      std::vector<SubsetCounts> counts,
+      std::vector<SubsetCount> counts,
       Evaluate([](const torch::Tensor& x) { return x; }, *stream, mask, options));
   ASSERT_EQ(counts.size(), 2u);
   EXPECT_EQ(counts[0].subset, "fog/1");

@@ -17,13 +17,6 @@ namespace {
 using ::rib::testing::IsOk;
 using ::rib::testing::ScratchDir;
 
-std::string DataRoot() {
-  const char* binary = std::getenv("RIB_BINARY_DIR");
-  std::string root = std::string(binary != nullptr ? binary : "/tmp") + "/test-data";
-  std::filesystem::create_directories(root);
-  return root;
-}
-
 PretrainRecipe Tiny() {
   PretrainRecipe recipe;
   recipe.name = "tiny";
@@ -37,7 +30,7 @@ PretrainRecipe Tiny() {
 TEST(PretrainTest, TrainsOnceThenUsesTheCache) {
   ScratchDir out;
   PretrainOptions options;
-  options.data_root = DataRoot();
+  options.data_root = ::rib::testing::CachedDataRoot();
   options.out_dir = out.path();
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<PretrainOutcome> first, Pretrain({Tiny()}, options, nullptr));
   ASSERT_EQ(first.size(), 1u);

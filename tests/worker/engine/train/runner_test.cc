@@ -27,15 +27,6 @@ using ::rib::testing::ScratchDir;
 using ::rib::testing::StatusIs;
 using ::testing::HasSubstr;
 
-// The FMNIST-RIB build is cached across runs in the build tree (the data library
-// rebuilds it when its manifest does not match).
-std::string DataRoot() {
-  const char* binary = std::getenv("RIB_BINARY_DIR");
-  std::string root = std::string(binary != nullptr ? binary : "/tmp") + "/test-data";
-  std::filesystem::create_directories(root);
-  return root;
-}
-
 class Recorder : public EventSink {
  public:
   void OnProgress(int, int, int64_t step, int64_t steps, double loss, double) override {
@@ -83,7 +74,7 @@ class RunnerTest : public ::testing::Test {
 
   RunOptions Options() {
     RunOptions options;
-    options.data_root = DataRoot();
+    options.data_root = ::rib::testing::CachedDataRoot();
     options.artifact_root = artifacts_.path();
     options.threads = 2;
     return options;
