@@ -58,6 +58,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   service::SweepServiceOptions sweep_options;
   sweep_options.artifact_root = o.artifact_root;
   sweep_options.watch_poll = o.poll;
+  sweep_options.max_jobs_per_sweep = o.max_jobs_per_sweep;
+  sweep_options.max_priority = o.max_sweep_priority;
   c->sweeps_ = std::make_unique<service::SweepService>(c->repo_.get(), c->changes_.get(),
                                                        sweep_options);
   service::WorkerServiceOptions worker_options;

@@ -13,6 +13,7 @@
 #ifndef RIB_SERVER_COORDINATOR_H_
 #define RIB_SERVER_COORDINATOR_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,10 @@ struct CoordinatorOptions {
   std::string listen = "127.0.0.1:0";
   // Weight paths in sweep files are resolved under this folder. Default ".".
   std::string artifact_root = ".";
+  // A sweep expanding to more jobs is refused at submit. Default 20,000.
+  int64_t max_jobs_per_sweep = 20000;
+  // Highest priority a sweep may ask for. Default 10.
+  int max_sweep_priority = 10;
   // A lease not renewed within this long expires (told to workers). Default 30 s:
   // three missed heartbeats at the default interval.
   absl::Duration lease_timeout = absl::Seconds(30);

@@ -16,15 +16,23 @@ namespace rib::spec {
 
 // ---- Expansion -----------------------------------------------------------------------
 
-absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
-  for (const ModelSpec& model : sweep.models) {
-    if (model.weights_digest.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("model '", model.name,
-                       "': weights_digest is not filled (hash the weights "
-                       "file before expanding the sweep)"));
-    }
-  }
+namespace {
+
+// The sweep's methods in dependency order, with the implicit dependencies added (lpft
+// → lp, wise-ft → ft) and each method's dependencies as (role, method name).
+struct MethodPlan {
+  std::deque<MethodSpec> implicit;  // a deque: `order` points into it
+  std::vector<const MethodSpec*> order;
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> deps;
+};
+
+std::vector<std::string> FinetuneDatasets(const SweepSpec& sweep) {
+  return sweep.finetune_datasets.empty() ? SuiteDownstreamDatasets(sweep.suite)
+                                         : sweep.finetune_datasets;
+}
+
+// `plan` must not move while its pointers are used (the caller owns it in place).
+absl::Status PlanMethods(const SweepSpec& sweep, MethodPlan* plan) {
   std::map<std::string, const MethodSpec*> by_name;
   std::map<std::string, const MethodSpec*> by_kind;  // first method of each kind
   for (const MethodSpec& m : sweep.methods) {
@@ -52,11 +60,9 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
 
   // Methods in dependency order; implicit dependencies are appended to `implicit`
   // (a deque, so pointers stay valid).
-  std::deque<MethodSpec> implicit;
-  std::vector<const MethodSpec*> order;
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>>
-      deps;  // name →
-             // (dependency key, name)
+  std::deque<MethodSpec>& implicit = plan->implicit;
+  std::vector<const MethodSpec*>& order = plan->order;
+  auto& deps = plan->deps;
   std::set<std::string> done;
   std::set<std::string> visiting;
   std::function<absl::Status(const MethodSpec&)> emit =
@@ -113,11 +119,37 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
     if (m.kind == "pre") continue;  // merges with the automatic pre job
     RIB_RETURN_IF_ERROR(emit(m));
   }
+  return absl::OkStatus();
+}
+
+
+}  // namespace
+
+absl::StatusOr<int64_t> CountSweepJobs(const SweepSpec& sweep) {
+  MethodPlan plan;
+  RIB_RETURN_IF_ERROR(PlanMethods(sweep, &plan));
+  const int64_t models = static_cast<int64_t>(sweep.models.size());
+  return models * (1 + static_cast<int64_t>(plan.order.size()) *
+                           static_cast<int64_t>(FinetuneDatasets(sweep).size()));
+}
+
+absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
+  for (const ModelSpec& model : sweep.models) {
+    if (model.weights_digest.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model '", model.name,
+                       "': weights_digest is not filled (hash the weights "
+                       "file before expanding the sweep)"));
+    }
+  }
+  MethodPlan plan;
+  RIB_RETURN_IF_ERROR(PlanMethods(sweep, &plan));
+  const std::vector<const MethodSpec*>& order = plan.order;
+  auto& deps = plan.deps;
 
   std::vector<std::string> evals = sweep.eval_datasets;
   if (evals.empty()) evals = SuiteEvalDatasets(sweep.suite);
-  std::vector<std::string> finetune = sweep.finetune_datasets;
-  if (finetune.empty()) finetune = SuiteDownstreamDatasets(sweep.suite);
+  const std::vector<std::string> finetune = FinetuneDatasets(sweep);
 
   JobSpec base;
   base.eval_datasets = evals;

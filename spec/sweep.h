@@ -110,6 +110,12 @@ struct PlannedJob {
 // soup member that is not a method, ...).
 absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep);
 
+// How many jobs ExpandSweep(sweep) makes, computed without making them (and without
+// weights digests): models × (1 + methods, implicit dependencies included, × fine-tune
+// datasets). For refusing an oversized sweep before any work. Errors: as ExpandSweep's
+// INVALID_ARGUMENT ones.
+absl::StatusOr<int64_t> CountSweepJobs(const SweepSpec& sweep);
+
 }  // namespace rib::spec
 
 #endif  // RIB_SPEC_SWEEP_H_

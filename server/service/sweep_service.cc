@@ -24,8 +24,26 @@ SweepService::SweepService(storage::Repository* repo, storage::ChangeNotifier* c
                            SweepServiceOptions options)
     : repo_(repo), changes_(changes), options_(std::move(options)) {}
 
+absl::Status SweepService::CheckLimits(const SweepSpec& spec) const {
+  if (spec.priority > options_.max_priority) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sweep '", spec.name, "': priority ", spec.priority,
+        " is above the coordinator's limit of ", options_.max_priority,
+        " (rib-coordinator --max-sweep-priority)"));
+  }
+  RIB_ASSIGN_OR_RETURN(const int64_t jobs, spec::CountSweepJobs(spec));
+  if (jobs > options_.max_jobs_per_sweep) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sweep '", spec.name, "' expands to ", jobs, " jobs, more than the ",
+        options_.max_jobs_per_sweep,
+        " the coordinator allows (rib-coordinator --max-jobs-per-sweep)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& request) {
   RIB_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepYaml(request.yaml, request.source_name));
+  RIB_RETURN_IF_ERROR(CheckLimits(spec));
   for (ModelSpec& model : spec.models) {
     const std::string what = absl::StrCat("model '", model.name, "' weights");
     RIB_ASSIGN_OR_RETURN(std::string path,

@@ -18,6 +18,7 @@
 #include "server/domain/types.h"
 #include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
+#include "spec/sweep.h"
 
 namespace rib::service {
 
@@ -28,6 +29,13 @@ struct SweepServiceOptions {
   // How often WatchSweep re-reads the event log when no NOTIFY arrives (a backstop for
   // a lost LISTEN connection). Default 1 s.
   absl::Duration watch_poll = absl::Seconds(1);
+  // A sweep that expands to more jobs is refused at submit (INVALID_ARGUMENT naming the
+  // count), before its weights are read. Default 20,000: a full ImageNet-RIB grid of 10
+  // models and 12 methods is under 1,200.
+  int64_t max_jobs_per_sweep = 20000;
+  // Highest sweep priority a user may set (priority outranks fair share at hand-out, so
+  // an unbounded one lets one user take the pool). Default 10.
+  int max_priority = 10;
 };
 
 struct SubmitRequest {
@@ -64,6 +72,9 @@ class SweepService {
                      const std::function<bool()>& cancelled);
 
  private:
+  // The coordinator's bounds on one sweep: its priority and its job count.
+  absl::Status CheckLimits(const spec::SweepSpec& spec) const;
+
   storage::Repository* const repo_;
   storage::ChangeNotifier* const changes_;
   const SweepServiceOptions options_;

@@ -1,12 +1,15 @@
 #include "server/service/worker_service.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
+#include "spec/suites.h"
 
 namespace rib::service {
 
@@ -60,7 +63,66 @@ absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
   }
 }
 
-absl::Status WorkerService::Report(const domain::JobReport& report) {
+namespace {
+
+absl::Status CheckReportPath(const std::string& path, absl::string_view what) {
+  if (path.size() > kMaxReportPathBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is ", path.size(),
+                                                   " bytes long (at most ",
+                                                   kMaxReportPathBytes, ")"));
+  }
+  const std::filesystem::path p(path);
+  const std::string normal = p.lexically_normal().string();
+  if (p.is_absolute() || normal == ".." || absl::StartsWith(normal, "../")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " '", path, "' is not a path under the artifact root"));
+  }
+  return absl::OkStatus();
+}
+
+// The report as it may be stored, or why it may not.
+absl::StatusOr<domain::JobReport> CheckedReport(domain::JobReport report) {
+  using Kind = domain::JobReport::Kind;
+  switch (report.kind) {
+    case Kind::kResult: {
+      const ResultRow& r = report.result;
+      if (!spec::IsDatasetKey(r.dataset)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("result: unknown dataset '", r.dataset.substr(0, 64), "'"));
+      }
+      if (r.subset.size() > kMaxReportSubsetBytes) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "result: subset is ", r.subset.size(), " bytes long (at most ",
+            kMaxReportSubsetBytes, ")"));
+      }
+      if (r.correct < 0 || r.total < 0 || r.skipped < 0 || r.correct > r.total) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "result for ", r.dataset, ": counts correct=", r.correct, " total=", r.total,
+            " skipped=", r.skipped, " (need 0 <= correct <= total, skipped >= 0)"));
+      }
+      break;
+    }
+    case Kind::kCheckpoint:
+      RIB_RETURN_IF_ERROR(CheckReportPath(report.checkpoint, "checkpoint"));
+      break;
+    case Kind::kFinished:
+      if (report.ok) RIB_RETURN_IF_ERROR(CheckReportPath(report.weights, "weights"));
+      if (report.error.size() > kMaxReportErrorBytes) {
+        const size_t cut = report.error.size() - kMaxReportErrorBytes;
+        report.error.resize(kMaxReportErrorBytes);
+        absl::StrAppend(&report.error, " ... (", cut, " more bytes cut)");
+      }
+      break;
+    default:
+      break;
+  }
+  return report;
+}
+
+}  // namespace
+
+absl::Status WorkerService::Report(const domain::JobReport& unchecked) {
+  RIB_ASSIGN_OR_RETURN(const domain::JobReport report, CheckedReport(unchecked));
   absl::Status s = repo_->Report(report);
   if (absl::IsFailedPrecondition(s)) RIB_LOG(WARNING) << s.message();
   return s;

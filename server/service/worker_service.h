@@ -17,6 +17,11 @@
 
 namespace rib::service {
 
+// Bounds on what a worker's report may store.
+inline constexpr size_t kMaxReportErrorBytes = 4096;
+inline constexpr size_t kMaxReportPathBytes = 1024;
+inline constexpr size_t kMaxReportSubsetBytes = 200;
+
 struct WorkerServiceOptions {
   // Told to workers at registration. Default 10 s; the lease timeout should be a few
   // intervals so one lost heartbeat does not cost a job.
@@ -53,6 +58,13 @@ class WorkerService {
   absl::StatusOr<std::optional<domain::Lease>> Acquire(
       const std::string& worker_id, int free_devices, const std::string& device_kind,
       absl::Duration wait, const std::function<bool()>& cancelled);
+  // Records one event of an attempt (storage fences it: only the current attempt's
+  // events are written). The report is checked and bounded first, so a worker cannot
+  // store what a user should never see or the matrix cannot use: INVALID_ARGUMENT
+  // naming the field for a result of an unknown dataset, negative counts, correct >
+  // total, an overlong subset, or a checkpoint or weights path that is absolute, leaves
+  // the artifact root ("..") or is longer than kMaxReportPathBytes. An error message
+  // longer than kMaxReportErrorBytes is cut there (and says so).
   absl::Status Report(const domain::JobReport& report);
   absl::StatusOr<std::vector<domain::Worker>> ListWorkers();
   absl::StatusOr<domain::Worker> Drain(const std::string& worker_id);

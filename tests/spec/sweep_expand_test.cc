@@ -100,6 +100,19 @@ TEST(ExpandSweep, ThreeModelsFourMethodsEightDatasetsGive123Jobs) {
   EXPECT_EQ(jobs[122].key, "c/lora/fmnist-c");
 }
 
+TEST(CountSweepJobs, IsTheNumberOfJobsExpandSweepMakes) {
+  // The implicit lp jobs of lpft count too (123, as above).
+  RIB_ASSERT_OK_AND_ASSIGN(SweepSpec sweep, Parse(kThreeModels));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t count, CountSweepJobs(sweep));
+  EXPECT_EQ(count, 123);
+  EXPECT_EQ(count, static_cast<int64_t>(jobs.size()));
+  // No weights digests needed: the count comes before any file is read.
+  for (ModelSpec& m : sweep.models) m.weights_digest.clear();
+  RIB_ASSERT_OK_AND_ASSIGN(count, CountSweepJobs(sweep));
+  EXPECT_EQ(count, static_cast<int64_t>(jobs.size()));
+}
+
 TEST(ExpandSweep, SoupDependsOnEachMemberOfItsRow) {
   RIB_ASSERT_OK_AND_ASSIGN(
       SweepSpec sweep, Parse("name: s\n"

@@ -52,19 +52,20 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
             " suite, models, methods, finetune_datasets, eval_datasets, created_at)"
             " VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7, $8::text[], $9::text[],"
             " $10::text[], $11::text[], $12::timestamptz)"
-            " ON CONFLICT (client_request_id) DO NOTHING RETURNING id",
+            " ON CONFLICT (owner, client_request_id) DO NOTHING RETURNING id",
             in.name, in.owner, in.priority, in.max_attempts, in.yaml,
             in.client_request_id, in.suite, ArrayLiteral(in.models),
             ArrayLiteral(in.methods), ArrayLiteral(in.finetune_datasets),
             ArrayLiteral(in.eval_datasets), TimeParam(now));
         if (inserted.empty()) {
-          // Another submission with this request id committed first (possibly
-          // concurrently: ON CONFLICT waited for it). Return it and create nothing.
+          // Another submission of this owner with this request id committed first
+          // (possibly concurrently: ON CONFLICT waited for it). Return it and create
+          // nothing. Request ids are per owner (migration 0004).
           pqxx::row r = tx.exec_params1(
               "SELECT s.id, count(j.id), count(j.reused_from) FROM sweeps s"
-              " LEFT JOIN jobs j ON j.sweep_id = s.id WHERE s.client_request_id = $1"
-              " GROUP BY s.id",
-              in.client_request_id);
+              " LEFT JOIN jobs j ON j.sweep_id = s.id"
+              " WHERE s.owner = $1 AND s.client_request_id = $2 GROUP BY s.id",
+              in.owner, in.client_request_id);
           out.sweep_id = r[0].as<std::string>();
           out.jobs_total = r[1].as<int>();
           out.jobs_reused = r[2].as<int>();

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "common/hash.h"
 #include "common/status_macros.h"
@@ -31,6 +32,7 @@ namespace {
 using domain::JobState;
 using ::rib::testing::IsOk;
 using ::rib::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
@@ -138,6 +140,41 @@ TEST_F(SweepServiceTest, RejectsTyposMissingWeightsAndEscapes) {
   EXPECT_THAT(Submit(escape), StatusIs(absl::StatusCode::kInvalidArgument));
   RIB_ASSERT_OK_AND_ASSIGN(storage::SweepList list, sweeps_->List(0, ""));
   EXPECT_THAT(list.sweeps, SizeIs(0));
+}
+
+TEST_F(SweepServiceTest, ASweepOverTheJobLimitIsRefusedWithItsCountAndWritesNothing) {
+  // 100 models × (1 + (125 wise-ft methods + the ft they need) × 4 fine-tune datasets)
+  // = 50,500 jobs > 20,000.
+  std::string yaml = "name: huge\nmodels:\n";
+  for (int i = 0; i < 100; ++i) {
+    absl::StrAppend(&yaml, "  - {name: m", i,
+                    ", arch: fmnist_vit, weights: models/m1.safetensors}\n");
+  }
+  yaml += "methods:\n";
+  for (int i = 1; i <= 125; ++i) {
+    absl::StrAppend(&yaml, "  - {name: w", i, ", kind: wise-ft, params: {alpha: 0.",
+                    absl::StrFormat("%03d", i), "}}\n");
+  }
+  yaml += "finetune_datasets: [fmnist-v2, fmnist-r, fmnist-c, fmnist-a]\n";
+  EXPECT_THAT(Submit(yaml),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("sweep 'huge' expands to 50500 jobs"),
+                             HasSubstr("20000"), HasSubstr("--max-jobs-per-sweep"))));
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SweepList list, sweeps_->List(0, ""));
+  EXPECT_THAT(list.sweeps, SizeIs(0));
+}
+
+TEST_F(SweepServiceTest, APriorityAboveTheLimitIsRefusedAndTheLimitItselfIsAccepted) {
+  EXPECT_THAT(Submit(absl::StrCat(kSmall, "priority: 11\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("priority 11 is above the coordinator's limit of 10"),
+                             HasSubstr("--max-sweep-priority"))));
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SweepList list, sweeps_->List(0, ""));
+  EXPECT_THAT(list.sweeps, SizeIs(0));
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult ok,
+                           Submit(absl::StrCat(kSmall, "priority: 10\n")));
+  RIB_ASSERT_OK_AND_ASSIGN(domain::Sweep sweep, sweeps_->Get(ok.sweep_id));
+  EXPECT_EQ(sweep.priority, 10);
 }
 
 TEST_F(SweepServiceTest, EmptyMatrixHasTheFullShape) {
@@ -254,6 +291,53 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheExpirerRequeuesExpiredLeases) 
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_THAT(job.error, HasSubstr("expired"));
   EXPECT_THAT(workers_->Heartbeat("nope", {}, 0), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SweepServiceTest, AReportIsCheckedAndBoundedBeforeItIsStored) {
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult sweep, Submit(kSmall));
+  RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto lease,
+      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
+  ASSERT_TRUE(lease.has_value());
+  domain::JobReport base;
+  base.job_id = lease->job_id;
+  base.attempt = lease->attempt;
+  auto result = [&](const std::string& dataset, int64_t correct, int64_t total) {
+    domain::JobReport r = base;
+    r.kind = domain::JobReport::Kind::kResult;
+    r.result = {dataset, "", correct, total, 0};
+    return workers_->Report(r);
+  };
+  EXPECT_THAT(result("no-such-set", 1, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no-such-set")));
+  EXPECT_THAT(result("fmnist-val", 3, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("correct <= total")));
+  EXPECT_THAT(result("fmnist-val", -1, 2), StatusIs(absl::StatusCode::kInvalidArgument));
+  domain::JobReport checkpoint = base;
+  checkpoint.kind = domain::JobReport::Kind::kCheckpoint;
+  for (const char* bad : {"/etc/passwd", "../elsewhere/x.ckpt", "checkpoints/../../x"}) {
+    checkpoint.checkpoint = bad;
+    EXPECT_THAT(workers_->Report(checkpoint),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact root")))
+        << bad;
+  }
+  // Nothing of the refused reports was stored.
+  RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
+  EXPECT_TRUE(job.results.empty());
+  EXPECT_THAT(result("fmnist-val", 1, 2), IsOk());
+  // An overlong error is cut, not refused: the failure is still recorded.
+  domain::JobReport failed = base;
+  failed.kind = domain::JobReport::Kind::kFinished;
+  failed.ok = false;
+  failed.code = absl::StatusCode::kInvalidArgument;
+  failed.error = std::string(100000, 'e');
+  ASSERT_THAT(workers_->Report(failed), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(job, sweeps_->GetJob(lease->job_id));
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_LT(job.error.size(), kMaxReportErrorBytes + 100);
+  EXPECT_THAT(job.error, HasSubstr("95904 more bytes cut"));
+  (void)sweep;
 }
 
 TEST_F(SweepServiceTest, EventPrunerDeletesOldProgressOfFinishedJobs) {

@@ -256,6 +256,24 @@ TEST_P(RepositoryContractTest, SameRequestIdReturnsTheSameSweepAndCreatesNothing
   EXPECT_EQ(jobs.total, 4);
 }
 
+TEST_P(RepositoryContractTest, ARequestIdBelongsToItsOwner) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult alice, repo_->SubmitSweep(SmallSweep("req-1")));
+  // Bob picks the same id: he gets a sweep of his own, not Alice's.
+  NewSweep bobs = SmallSweep("req-1", "b");
+  bobs.owner = "bob";
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult bob, repo_->SubmitSweep(bobs));
+  EXPECT_FALSE(bob.existing);
+  EXPECT_NE(bob.sweep_id, alice.sweep_id);
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep got, repo_->GetSweep(bob.sweep_id));
+  EXPECT_EQ(got.owner, "bob");
+  // Each owner's repeat still returns their own first sweep.
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult again, repo_->SubmitSweep(bobs));
+  EXPECT_TRUE(again.existing);
+  EXPECT_EQ(again.sweep_id, bob.sweep_id);
+  RIB_ASSERT_OK_AND_ASSIGN(again, repo_->SubmitSweep(SmallSweep("req-1")));
+  EXPECT_EQ(again.sweep_id, alice.sweep_id);
+}
+
 TEST_P(RepositoryContractTest, RejectsMalformedSweeps) {
   NewSweep s = SmallSweep("");
   s.jobs[3].depends_on = {"m/nope"};
