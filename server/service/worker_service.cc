@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -19,13 +20,38 @@ WorkerService::WorkerService(storage::Repository* repo, storage::ChangeNotifier*
 
 absl::StatusOr<Registration> WorkerService::Register(
     const storage::WorkerRegistration& reg) {
-  for (const std::string& d : reg.datasets) {
-    RIB_RETURN_IF_ERROR(ValidateName(d, "dataset key"));
+  // What a worker claims decides which jobs it is handed: bounded and checked here.
+  RIB_RETURN_IF_ERROR(ValidateName(reg.name, "worker name"));
+  if (reg.datasets.size() > kMaxWorkerDatasets || reg.labels.size() > kMaxWorkerLabels ||
+      reg.devices.size() > kMaxWorkerDeviceKinds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker '", reg.name, "' claims ", reg.datasets.size(), " datasets, ",
+        reg.labels.size(), " labels and ", reg.devices.size(),
+        " device kinds (at most ", kMaxWorkerDatasets, ", ", kMaxWorkerLabels, " and ",
+        kMaxWorkerDeviceKinds, ")"));
   }
+  for (const std::string& d : reg.datasets) {
+    if (!spec::IsDatasetKey(d)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "worker '", reg.name, "' claims unknown dataset '", d.substr(0, 64), "'"));
+    }
+  }
+  for (const std::string& l : reg.labels) RIB_RETURN_IF_ERROR(ValidateName(l, "label"));
+  std::set<std::string> kinds;
   for (const domain::Device& d : reg.devices) {
-    if (d.count < 0) {
+    if (d.kind != "cpu" && d.kind != "cuda") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "worker '", reg.name, "': unknown device kind '", d.kind.substr(0, 32),
+          "' (expected cpu or cuda)"));
+    }
+    if (!kinds.insert(d.kind).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("device '", d.kind, "' has a negative count ", d.count));
+          absl::StrCat("worker '", reg.name, "' lists device kind ", d.kind, " twice"));
+    }
+    if (d.count < 0 || d.count > kMaxWorkerDevices || d.memory_bytes < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("worker '", reg.name, "': ", d.kind, " count ", d.count,
+                       " is outside 0..", kMaxWorkerDevices));
     }
   }
   RIB_ASSIGN_OR_RETURN(domain::Worker worker, repo_->RegisterWorker(reg));

@@ -21,6 +21,11 @@ namespace rib::service {
 inline constexpr size_t kMaxReportErrorBytes = 4096;
 inline constexpr size_t kMaxReportPathBytes = 1024;
 inline constexpr size_t kMaxReportSubsetBytes = 200;
+// Bounds on what a worker may claim when it registers.
+inline constexpr size_t kMaxWorkerDatasets = 64;
+inline constexpr size_t kMaxWorkerLabels = 32;
+inline constexpr size_t kMaxWorkerDeviceKinds = 2;  // cpu, cuda
+inline constexpr int kMaxWorkerDevices = 1024;
 
 struct WorkerServiceOptions {
   // Told to workers at registration. Default 10 s; the lease timeout should be a few
@@ -47,6 +52,9 @@ class WorkerService {
   WorkerService(storage::Repository* repo, storage::ChangeNotifier* changes,
                 WorkerServiceOptions options);
 
+  // INVALID_ARGUMENT naming the claim when the name is not a valid name, a dataset is
+  // not in the catalog, a device kind is not cpu or cuda (or is listed twice), a count
+  // is outside 0..kMaxWorkerDevices, or a list is longer than its bound.
   absl::StatusOr<Registration> Register(const storage::WorkerRegistration& reg);
   // NOT_FOUND for a worker the coordinator does not know (it must register anew).
   absl::StatusOr<storage::HeartbeatResult> Heartbeat(

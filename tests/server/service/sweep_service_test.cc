@@ -293,6 +293,39 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheExpirerRequeuesExpiredLeases) 
   EXPECT_THAT(workers_->Heartbeat("nope", {}, 0), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(SweepServiceTest, AWorkersClaimsAreCheckedWhenItRegisters) {
+  auto reg = [] {
+    storage::WorkerRegistration r;
+    r.name = "w";
+    r.devices = {{"cpu", 2, 0}};
+    r.datasets = {"fmnist-val"};
+    return r;
+  };
+  storage::WorkerRegistration bad = reg();
+  bad.datasets = {"fmnist-val", "../../etc"};
+  EXPECT_THAT(workers_->Register(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'../../etc'")));
+  bad = reg();
+  bad.devices = {{"tpu", 1, 0}};
+  EXPECT_THAT(workers_->Register(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'tpu'")));
+  bad = reg();
+  bad.devices = {{"cuda", 1000000, 0}};
+  EXPECT_THAT(workers_->Register(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0..1024")));
+  bad = reg();
+  bad.devices = {{"cpu", 1, 0}, {"cpu", 1, 0}};
+  EXPECT_THAT(workers_->Register(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+  bad = reg();
+  bad.datasets.assign(100, "fmnist-val");
+  EXPECT_THAT(workers_->Register(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at most 64")));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Worker> none, workers_->ListWorkers());
+  EXPECT_TRUE(none.empty());  // nothing of the refused claims was stored
+  EXPECT_THAT(workers_->Register(reg()), IsOk());
+}
+
 TEST_F(SweepServiceTest, AReportIsCheckedAndBoundedBeforeItIsStored) {
   RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult sweep, Submit(kSmall));
   RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
