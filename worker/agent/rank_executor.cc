@@ -64,17 +64,24 @@ class RankJob : public RunningJob {
     outcome.status = group_->Wait();
     ranks_done_.store(true);
     forwarder_.join();
-    // Every rank stopped after checkpointing (or had already finished its part).
-    int drained = 0;
+    // Drained: the ranks stopped on SIGTERM. Each exited 75 after the checkpoint (or 0,
+    // its part already done), or died of the SIGTERM itself: one still starting up (its
+    // handler not yet installed) when the drain came, or one the launcher stopped after
+    // a peer had exited 75. Any other exit is a failure.
+    // A SIGTERM death alone is not a drain: the launcher also SIGTERMs hung ranks.
+    int drained = 0, terminated = 0;
     bool clean = true;
     for (const RankExit& e : group_->exits()) {
       if (e.exited && e.exit_code == protocol::kDrainedExitCode) {
         ++drained;
+      } else if (e.signaled && e.term_signal == SIGTERM) {
+        ++terminated;
       } else if (!e.exited || e.exit_code != 0) {
         clean = false;
       }
     }
-    outcome.drained = clean && drained > 0;
+    outcome.drained = clean && !killed_.load() &&
+                      (drained > 0 || (drain_requested_.load() && terminated > 0));
     if (outcome.drained) outcome.status = absl::OkStatus();
     absl::MutexLock lock(&mu_);
     outcome.finished_reported = answered_;
@@ -82,7 +89,10 @@ class RankJob : public RunningJob {
     return outcome;
   }
 
-  void Kill() override { group_->Kill(); }
+  void Kill() override {
+    killed_.store(true);
+    group_->Kill();
+  }
 
   void Drain() override {
     if (drain_requested_.exchange(true)) return;
@@ -161,6 +171,7 @@ class RankJob : public RunningJob {
   const std::string job_;
   const std::string root_;
   std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> killed_{false};  // Kill(): SIGKILL, never a drain
   std::atomic<bool> ranks_done_{false};
   absl::Mutex mu_;
   bool answered_ ABSL_GUARDED_BY(mu_) = false;

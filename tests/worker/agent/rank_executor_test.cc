@@ -170,6 +170,30 @@ TEST_F(RankExecutorTest, DrainedRanksReportTheirCheckpointAndCountAsDrained) {
   EXPECT_EQ(events[1].checkpoint(), "checkpoints/hdrain/step-7.ckpt");
 }
 
+TEST_F(RankExecutorTest, ADrainBeforeTheRanksCanHandleSigtermIsStillADrain) {
+  // SIGTERM at once: a rank still starting up dies of it (no handler yet) instead of
+  // exiting 75. The lease must still go back as a release, not fail the attempt.
+  RIB_ASSERT_OK_AND_ASSIGN(std::unique_ptr<RunningJob> running,
+                           executor_->Start(Job("sleep", 2)));
+  running->Drain();
+  JobOutcome outcome = running->Wait();
+  EXPECT_TRUE(outcome.drained) << outcome.status;
+  EXPECT_FALSE(outcome.finished_reported);
+}
+
+TEST_F(RankExecutorTest, AHungRankStoppedBySigtermIsAFailureNotADrain) {
+  RankExecutorOptions options = executor_->options();
+  options.hang_timeout = absl::Milliseconds(300);  // the fake rank never beats
+  RIB_ASSERT_OK_AND_ASSIGN(std::unique_ptr<RankExecutor> executor,
+                           RankExecutor::Create(options));
+  RIB_ASSERT_OK_AND_ASSIGN(std::unique_ptr<RunningJob> running,
+                           executor->Start(Job("sleep", 2)));
+  JobOutcome outcome = running->Wait();
+  EXPECT_FALSE(outcome.drained);
+  EXPECT_THAT(outcome.status,
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("hung")));
+}
+
 TEST_F(RankExecutorTest, AFencedOutAttemptIsKilledAtOnceAndNothingMoreIsReported) {
   JobAssignment job = Job("progress", 2);
   coordinator_.SetAttempt("progress", kAttempt + 1);  // another attempt owns the job
