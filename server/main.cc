@@ -124,6 +124,10 @@ int main(int argc, char** argv) {
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
   options.pool_size = absl::GetFlag(FLAGS_pool_size);
+  if (absl::Status s = rib::CheckListenSecurity(options); !s.ok()) {
+    std::cerr << "rib-coordinator: " << s.message() << "\n";
+    return 2;
+  }
   if (!absl::GetFlag(FLAGS_migrations).empty()) {
     auto loaded = rib::storage::pg::LoadMigrations(absl::GetFlag(FLAGS_migrations));
     if (!loaded.ok()) return Fail(loaded.status().ToString());
