@@ -5,10 +5,11 @@
 namespace rib::client::internal {
 
 const std::vector<FlagSpec>& GlobalFlags() {
-  static const auto* flags = new std::vector<FlagSpec>{{"coordinator", true, ""},
-                                                       {"token", true, ""},
-                                                       {"no-color", false, ""},
-                                                       {"help", false, "-h"}};
+  static const auto* flags = new std::vector<FlagSpec>{
+      {"coordinator", true, ""}, {"token", true, ""},   {"tls-ca", true, ""},
+      {"tls-cert", true, ""},    {"tls-key", true, ""}, {"no-color", false, ""},
+      {"help", false, "-h"},
+  };
   return *flags;
 }
 

@@ -38,7 +38,8 @@ struct Command {
   int positionals;  // exactly this many
 };
 
-// --coordinator, --token, --no-color, --help: accepted by every command.
+// --coordinator, --token, --tls-ca, --tls-cert, --tls-key, --no-color, --help:
+// accepted by every command.
 const std::vector<FlagSpec>& GlobalFlags();
 
 // Every command, in the order `rib help` lists them.

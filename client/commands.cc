@@ -11,6 +11,7 @@
 #include "common/hash.h"
 #include "common/version.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/tls/credentials.h"
 
 namespace rib::client {
 
@@ -33,7 +34,8 @@ std::string DefaultRequestId(const std::string& user, bool force,
 
 std::string UsageText() {
   std::string text =
-      "usage: rib [--coordinator HOST:PORT] [--token T] [--no-color] COMMAND [ARGS]\n\n"
+      "usage: rib [--coordinator HOST:PORT] [--token T] [--tls-ca PEM] [--no-color] "
+      "COMMAND [ARGS]\n\n"
       "commands:\n";
   for (const Command& c : Commands()) {
     absl::StrAppend(&text, "  rib ", c.name, c.usage.empty() ? "" : " ", c.usage, "\n");
@@ -49,6 +51,9 @@ std::string UsageText() {
       "~/.config/rib/config.yaml, keys `coordinator:` and `token:`), else ",
       kDefaultCoordinator,
       ".\n"
+      "--tls-ca PEM (RIB_TLS_CA, `tls_ca:`) connects over TLS trusting that CA;\n"
+      "--tls-cert / --tls-key (RIB_TLS_CERT / RIB_TLS_KEY, `tls_cert:` / `tls_key:`)\n"
+      "add a client certificate for a coordinator that requires one.\n"
       "`rib submit` sends a request id derived from the file, the user and --force, so\n"
       "submitting the same file twice returns the first sweep (--request-id overrides).\n"
       "Exit status: 0 ok, 1 error, 2 usage, 3 `watch` saw the sweep fail or be "
@@ -72,9 +77,13 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
       continue;
     }
     rest.push_back(a);
-    if (command.empty() && (a == "--coordinator" || a == "--token") &&
-        i + 1 < args.size()) {
-      rest.push_back(args[++i]);
+    if (command.empty() && i + 1 < args.size()) {
+      for (const FlagSpec& f : GlobalFlags()) {
+        if (f.takes_value && a == "--" + f.name) {
+          rest.push_back(args[++i]);
+          break;
+        }
+      }
     }
   }
   if (command == "help" ||
@@ -116,8 +125,14 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
     return kExitUsage;
   }
 
+  ConnectionFlags connection_flags;
+  connection_flags.coordinator = parsed->Get("coordinator");
+  connection_flags.token = parsed->Get("token");
+  connection_flags.tls_ca = parsed->Get("tls-ca");
+  connection_flags.tls_cert = parsed->Get("tls-cert");
+  connection_flags.tls_key = parsed->Get("tls-key");
   absl::StatusOr<ConnectionConfig> config =
-      ResolveConnection(parsed->Get("coordinator"), parsed->Get("token"), fixed.env);
+      ResolveConnection(connection_flags, fixed.env);
   if (!config.ok()) {
     *fixed.err << "rib: " << OneLine(std::string(config.status().message())) << "\n";
     return kExitUsage;
@@ -135,8 +150,17 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
     // ListJobs pages carry every job's results (75 ImageNet-C subsets each), which can
     // pass gRPC's 4 MiB default.
     channel_args.SetMaxReceiveMessageSize(256 << 20);
-    channel = grpc::CreateCustomChannel(config->coordinator,
-                                        grpc::InsecureChannelCredentials(), channel_args);
+    tls::ClientTlsOptions tls;
+    tls.ca_file = config->tls_ca;
+    tls.cert_file = config->tls_cert;
+    tls.key_file = config->tls_key;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> made =
+        tls::MakeChannel(config->coordinator, tls, channel_args);
+    if (!made.ok()) {
+      *fixed.err << "rib: " << OneLine(std::string(made.status().message())) << "\n";
+      return kExitUsage;
+    }
+    channel = *std::move(made);
     stub = v1::Coordinator::NewStub(channel);
   }
   Session session(fixed, options, *config, channel, std::move(stub), color);

@@ -1,6 +1,8 @@
 #include "client/config.h"
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -9,10 +11,12 @@
 namespace rib::client {
 namespace {
 
-struct FileValues {
-  std::optional<std::string> coordinator;
-  std::optional<std::string> token;
-};
+// The config file's keys, in the order the error message lists them.
+constexpr const char* kFileKeys[] = {"coordinator", "token", "tls_ca", "tls_cert",
+                                     "tls_key"};
+
+// Key → value of the keys the file sets.
+using FileValues = std::map<std::string, std::string>;
 
 // Reads the config file at `path`. A missing file is NOT_FOUND.
 absl::StatusOr<FileValues> ReadConfigFile(const std::string& path) {
@@ -27,10 +31,10 @@ absl::StatusOr<FileValues> ReadConfigFile(const std::string& path) {
     if (!root.IsMap()) {
       return absl::InvalidArgumentError(
           absl::StrCat("config file ", path,
-                       ": expected a mapping with `coordinator:` "
-                       "and `token:`"));
+                       ": expected a mapping with `coordinator:`, `token:`, `tls_ca:`, "
+                       "`tls_cert:` and `tls_key:`"));
     }
-    for (const char* key : {"coordinator", "token"}) {
+    for (const char* key : kFileKeys) {
       YAML::Node node = root[key];
       if (!node) continue;
       if (!node.IsScalar() || node.Scalar().empty()) {
@@ -38,8 +42,7 @@ absl::StatusOr<FileValues> ReadConfigFile(const std::string& path) {
                                                        node.Mark().line + 1, ": `", key,
                                                        "` must be a non-empty string"));
       }
-      (std::string(key) == "coordinator" ? values.coordinator : values.token) =
-          node.Scalar();
+      values[key] = node.Scalar();
     }
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
@@ -49,6 +52,23 @@ absl::StatusOr<FileValues> ReadConfigFile(const std::string& path) {
 }
 
 bool NonEmpty(const std::optional<std::string>& v) { return v && !v->empty(); }
+
+std::optional<std::string> FileValue(const FileValues& file, const std::string& key) {
+  auto it = file.find(key);
+  if (it == file.end()) return std::nullopt;
+  return it->second;
+}
+
+// A relative path from the config file is relative to the file's folder (as in
+// kubeconfig), not to wherever `rib` runs.
+std::optional<std::string> FilePath(const FileValues& file, const std::string& key,
+                                    const std::string& file_path) {
+  std::optional<std::string> value = FileValue(file, key);
+  if (!value) return value;
+  std::filesystem::path p(*value);
+  if (p.is_absolute()) return value;
+  return (std::filesystem::path(file_path).parent_path() / p).lexically_normal().string();
+}
 
 // One setting by precedence: the flag when given, a non-empty environment variable,
 // the config file (`file_path`), else `fallback`.
@@ -74,23 +94,30 @@ void PickFirst(const std::optional<std::string>& flag,
 
 }  // namespace
 
-absl::StatusOr<ConnectionConfig> ResolveConnection(
-    const std::optional<std::string>& flag_coordinator,
-    const std::optional<std::string>& flag_token, const EnvLookup& env) {
+absl::StatusOr<ConnectionConfig> ResolveConnection(const ConnectionFlags& flags,
+                                                   const EnvLookup& env) {
   ConnectionConfig config;
-  if (flag_coordinator && flag_coordinator->empty()) {
+  if (flags.coordinator && flags.coordinator->empty()) {
     return absl::InvalidArgumentError("--coordinator: empty address");
   }
 
   std::optional<std::string> env_coordinator = env("RIB_COORDINATOR");
   std::optional<std::string> env_token = env("RIB_TOKEN");
+  std::optional<std::string> env_tls_ca = env("RIB_TLS_CA");
+  std::optional<std::string> env_tls_cert = env("RIB_TLS_CERT");
+  std::optional<std::string> env_tls_key = env("RIB_TLS_KEY");
+  auto open = [](const std::optional<std::string>& flag,
+                 const std::optional<std::string>& from_env) {
+    return !(flag || NonEmpty(from_env));
+  };
 
   // The file is read only when some setting is still open, so a broken file does not
   // stop a command that names everything on its command line.
   FileValues file;
   std::string file_path;
-  bool need_file = !(flag_coordinator || NonEmpty(env_coordinator)) ||
-                   !(flag_token || NonEmpty(env_token));
+  bool need_file = open(flags.coordinator, env_coordinator) ||
+                   open(flags.token, env_token) || open(flags.tls_ca, env_tls_ca) ||
+                   open(flags.tls_cert, env_tls_cert) || open(flags.tls_key, env_tls_key);
   if (need_file) {
     std::optional<std::string> explicit_path = env("RIB_CONFIG");
     if (NonEmpty(explicit_path)) {
@@ -115,10 +142,17 @@ absl::StatusOr<ConnectionConfig> ResolveConnection(
     }
   }
 
-  PickFirst(flag_coordinator, env_coordinator, file.coordinator, file_path,
+  PickFirst(flags.coordinator, env_coordinator, FileValue(file, "coordinator"), file_path,
             kDefaultCoordinator, &config.coordinator, &config.coordinator_source);
-  PickFirst(flag_token, env_token, file.token, file_path, "", &config.token,
-            &config.token_source);
+  PickFirst(flags.token, env_token, FileValue(file, "token"), file_path, "",
+            &config.token, &config.token_source);
+  PickFirst(flags.tls_ca, env_tls_ca, FilePath(file, "tls_ca", file_path), file_path, "",
+            &config.tls_ca, &config.tls_ca_source);
+  std::string source;
+  PickFirst(flags.tls_cert, env_tls_cert, FilePath(file, "tls_cert", file_path),
+            file_path, "", &config.tls_cert, &source);
+  PickFirst(flags.tls_key, env_tls_key, FilePath(file, "tls_key", file_path), file_path,
+            "", &config.tls_key, &source);
   return config;
 }
 

@@ -1,11 +1,15 @@
-// Where the rib CLI finds its coordinator and token. Thread-compatible.
+// Where the rib CLI finds its coordinator, its token and its TLS files.
+// Thread-compatible.
 //
 // Each setting is taken from the first source that has it:
-//   1. the --coordinator / --token flags,
-//   2. the environment: RIB_COORDINATOR / RIB_TOKEN,
-//   3. a YAML config file with `coordinator:` and `token:` keys, at $RIB_CONFIG, or
-//      else $HOME/.config/rib/config.yaml (skipped silently when that one is absent),
-//   4. the default address 127.0.0.1:7070 (no token).
+//   1. the --coordinator / --token / --tls-ca / --tls-cert / --tls-key flags,
+//   2. the environment: RIB_COORDINATOR / RIB_TOKEN / RIB_TLS_CA / RIB_TLS_CERT /
+//      RIB_TLS_KEY,
+//   3. a YAML config file with `coordinator:`, `token:`, `tls_ca:`, `tls_cert:` and
+//      `tls_key:` keys, at $RIB_CONFIG, or else $HOME/.config/rib/config.yaml (skipped
+//      silently when that one is absent); relative TLS paths there are relative to the
+//      file's folder,
+//   4. the default address 127.0.0.1:7070 (no token, plaintext).
 #ifndef RIB_CLIENT_CONFIG_H_
 #define RIB_CLIENT_CONFIG_H_
 
@@ -23,20 +27,32 @@ inline constexpr char kDefaultCoordinator[] = "127.0.0.1:7070";
 // getenv(); tests pass a map. (Libraries never read the environment themselves.)
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 
+// The command line's values (nullopt = flag not given).
+struct ConnectionFlags {
+  std::optional<std::string> coordinator;
+  std::optional<std::string> token;
+  std::optional<std::string> tls_ca;
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+};
+
 struct ConnectionConfig {
   std::string coordinator;  // host:port
   std::string token;        // "" = none
+  std::string tls_ca;       // PEM file of the CA to trust; "" = plaintext
+  std::string tls_cert;     // PEM client certificate and key; "" = none
+  std::string tls_key;
   // Where each value came from: "flag", "env", the config file's path, or "default".
   std::string coordinator_source;
   std::string token_source;
+  std::string tls_ca_source;
 };
 
 // Applies the precedence above. Errors: NOT_FOUND when $RIB_CONFIG names a missing
 // file; INVALID_ARGUMENT naming the file when a config file is not a YAML mapping of
 // strings, or when a value is empty.
-absl::StatusOr<ConnectionConfig> ResolveConnection(
-    const std::optional<std::string>& flag_coordinator,
-    const std::optional<std::string>& flag_token, const EnvLookup& env);
+absl::StatusOr<ConnectionConfig> ResolveConnection(const ConnectionFlags& flags,
+                                                   const EnvLookup& env);
 
 }  // namespace rib::client
 

@@ -15,6 +15,7 @@
 #include "client/commands.h"
 #include "client/config.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/tls/credentials.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 
 namespace rib::client::internal {
@@ -65,8 +66,13 @@ class Session {
          code == absl::StatusCode::kDeadlineExceeded) &&
         channel_ != nullptr && channel_->GetState(false) != GRPC_CHANNEL_READY) {
       unreachable_ = true;
-      return absl::Status(code, absl::StrCat("cannot reach coordinator at ",
-                                             config_.coordinator, " (", name, ")"));
+      tls::ClientTlsOptions tls;
+      tls.ca_file = config_.tls_ca;
+      tls.cert_file = config_.tls_cert;
+      const std::string why = tls::DescribeConnectFailure(tls, s.error_message());
+      return absl::Status(
+          code, absl::StrCat("cannot reach coordinator at ", config_.coordinator, " (",
+                             name, why.empty() ? "" : ": ", why, ")"));
     }
     return absl::Status(code, absl::StrCat(name, ": ", OneLine(s.error_message())));
   }

@@ -13,7 +13,7 @@ RIB_APT_PACKAGES=(
   libabsl-dev libpqxx-dev postgresql-15 postgresql-client-15
   libgtest-dev libgmock-dev libbenchmark-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libyaml-cpp-dev prometheus-cpp-dev libssl-dev
+  libyaml-cpp-dev prometheus-cpp-dev libssl-dev openssl
   dataset-fashion-mnist python3-torch python3-torchvision python3-numpy python3-pil
 )
 

@@ -1,16 +1,23 @@
 #include "server/coordinator.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <netinet/in.h>
 
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "common/log.h"
 #include "common/metrics_http.h"
 #include "common/status_macros.h"
+#include "proto/tls/credentials.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/worker_api_service.h"
 #include "server/service/event_pruner.h"
@@ -22,6 +29,54 @@
 #include "server/storage/postgres/postgres_repository.h"
 
 namespace rib {
+namespace {
+
+tls::ServerTlsOptions TlsOptions(const CoordinatorOptions& o) {
+  tls::ServerTlsOptions t;
+  t.cert_file = o.tls_cert_file;
+  t.key_file = o.tls_key_file;
+  t.client_ca_file = o.tls_client_ca_file;
+  return t;
+}
+
+}  // namespace
+
+bool IsLoopbackListenAddress(const std::string& listen) {
+  absl::string_view address = listen;
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:")) {
+    return true;
+  }
+  if (!absl::ConsumePrefix(&address, "ipv4:")) absl::ConsumePrefix(&address, "ipv6:");
+  std::string host;
+  if (absl::StartsWith(address, "[")) {
+    const size_t end = address.find(']');
+    if (end == absl::string_view::npos) return false;
+    host = std::string(address.substr(1, end - 1));
+  } else {
+    host = std::string(address.substr(0, address.rfind(':')));
+  }
+  if (absl::AsciiStrToLower(host) == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;  // ::ffff:127.x.y.z
+  }
+  return false;
+}
+
+absl::Status CheckListenSecurity(const CoordinatorOptions& options) {
+  if (TlsOptions(options).enabled() || options.insecure_listen ||
+      IsLoopbackListenAddress(options.listen)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--listen=", options.listen,
+      " is not a loopback address and no TLS certificate is given: serve TLS with "
+      "--tls-cert and --tls-key, or pass --insecure-listen to serve plaintext on it "
+      "anyway"));
+}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     CoordinatorOptions options) {
@@ -31,6 +86,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   if (options.lease_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("the lease timeout must be positive");
   }
+  RIB_RETURN_IF_ERROR(CheckListenSecurity(options));
+  RIB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                       tls::MakeServerCredentials(TlsOptions(options)));
   const absl::Time deadline = absl::Now() + options.connect_timeout;
   absl::StatusOr<int> applied =
       storage::pg::ApplyMigrations(options.database_uri, options.migrations);
@@ -47,6 +105,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
 
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(options)));
   const CoordinatorOptions& o = c->options_;
+  c->credentials_ = std::move(credentials);
   storage::PostgresOptions pg;
   pg.uri = o.database_uri;
   pg.pool_size = o.pool_size;
@@ -84,7 +143,7 @@ absl::Status Coordinator::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen, credentials_, &port_);
   builder.RegisterService(coordinator_api_.get());
   builder.RegisterService(worker_api_.get());
   server_ = builder.BuildAndStart();
@@ -111,7 +170,18 @@ absl::Status Coordinator::Start() {
         repo_.get(), options_.progress_event_retention, options_.prune_interval,
         options_.clock != nullptr ? options_.clock : scheduling::Clock::Real());
   }
-  RIB_LOG(INFO) << "serving on " << host() << ":" << port_;
+  const tls::ServerTlsOptions tls = TlsOptions(options_);
+  if (tls.enabled()) {
+    RIB_LOG(INFO) << "serving TLS on " << host() << ":" << port_
+                  << (tls.client_ca_file.empty() ? ""
+                                                 : " (client certificates required)");
+  } else if (!IsLoopbackListenAddress(options_.listen)) {
+    RIB_LOG(WARNING) << "serving PLAINTEXT on " << host() << ":" << port_
+                     << " (--insecure-listen): anyone on the network can read and send "
+                        "this traffic; give --tls-cert and --tls-key to serve TLS";
+  } else {
+    RIB_LOG(INFO) << "serving on " << host() << ":" << port_ << " (plaintext, loopback)";
+  }
   return absl::OkStatus();
 }
 

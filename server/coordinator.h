@@ -28,7 +28,8 @@
 
 namespace grpc {
 class Server;
-}
+class ServerCredentials;
+}  // namespace grpc
 
 namespace rib {
 class MetricsHttpServer;
@@ -60,7 +61,20 @@ struct CoordinatorOptions {
   // bounds concurrent transactions, not workers.
   int pool_size = 16;
   // gRPC address, HOST:PORT. Default "127.0.0.1:0": loopback, a free port (port()).
+  // Without TLS it must be a loopback address (127.0.0.0/8, [::1], localhost) unless
+  // insecure_listen is set: see CheckListenSecurity.
   std::string listen = "127.0.0.1:0";
+  // PEM files of the server's certificate (chain) and private key: serve TLS. Both or
+  // neither. Default "": plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // PEM file of the CA that signs client (worker) certificates: every client must
+  // present one it signed. Needs tls_cert_file. Default "": no client certificates.
+  std::string tls_client_ca_file;
+  // Serve plaintext on a non-loopback address anyway (a trusted network, or TLS
+  // terminated in front of the coordinator); Start logs a WARNING. Default false: such
+  // an address without a certificate is refused.
+  bool insecure_listen = false;
   // Weight paths in sweep files are resolved under this folder. Default ".".
   std::string artifact_root = ".";
   // A sweep expanding to more jobs is refused at submit. Default 20,000.
@@ -90,11 +104,23 @@ struct CoordinatorOptions {
   scheduling::Clock* clock = nullptr;
 };
 
+// OK when `options` may serve on options.listen: with TLS, on a loopback address, or
+// with insecure_listen. Otherwise INVALID_ARGUMENT naming --tls-cert/--tls-key and
+// --insecure-listen. Create calls it; exposed for tests.
+absl::Status CheckListenSecurity(const CoordinatorOptions& options);
+
+// Whether the host of a gRPC listen address (HOST:PORT, [V6]:PORT, ipv4:/ipv6: URIs)
+// is a loopback one; unix: sockets count as local. An empty host or 0.0.0.0 / [::]
+// (every interface) is not.
+bool IsLoopbackListenAddress(const std::string& listen);
+
 class Coordinator {
  public:
-  // Applies migrations and connects (repository, change notifier); serves nothing
-  // yet. INVALID_ARGUMENT for bad options; UNAVAILABLE when the database cannot be
-  // reached within connect_timeout; the migration's error otherwise.
+  // Reads the TLS files, applies migrations and connects (repository, change
+  // notifier); serves nothing yet. INVALID_ARGUMENT for bad options (a plaintext
+  // non-loopback listen address, a TLS file that does not parse, naming it);
+  // NOT_FOUND naming a TLS file that cannot be read; UNAVAILABLE when the database
+  // cannot be reached within connect_timeout; the migration's error otherwise.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(CoordinatorOptions options);
   // Shuts down (see Shutdown) if still running.
   ~Coordinator();
@@ -119,6 +145,8 @@ class Coordinator {
   explicit Coordinator(CoordinatorOptions options);
 
   const CoordinatorOptions options_;
+  // TLS or plaintext, from the options' files (read once, at Create).
+  std::shared_ptr<grpc::ServerCredentials> credentials_;
   std::unique_ptr<storage::PostgresRepository> repo_;
   std::unique_ptr<storage::PgChangeNotifier> changes_;
   std::unique_ptr<service::SweepService> sweeps_;

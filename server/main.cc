@@ -1,7 +1,8 @@
 // rib-coordinator: stores sweeps and jobs in PostgreSQL and serves the client API
 // (rib.v1.Coordinator) and the worker API (rib.v1.WorkerApi) over gRPC.
 //
-//   rib-coordinator --database=postgresql://rib@localhost/rib --listen=0.0.0.0:7070
+//   rib-coordinator --database=postgresql://rib@localhost/rib --listen=0.0.0.0:7070 \
+//       --tls-cert=coord.pem --tls-key=coord.key
 //
 // At start it applies pending schema migrations (under an advisory lock), then prints
 // "listening on HOST:PORT" once the server accepts calls. SIGTERM/SIGINT shut it down
@@ -22,7 +23,17 @@
 #include "server/storage/postgres/migrations.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
-          "address to serve gRPC on, HOST:PORT; port 0 picks a free port");
+          "address to serve gRPC on, HOST:PORT; port 0 picks a free port. Without "
+          "--tls-cert it must be a loopback address unless --insecure-listen is given");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM file of the server certificate (chain): serve TLS (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM file of the private key of --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM file of the CA that signs client (worker) certificates: every client "
+          "must present a certificate it signed; empty = none asked for");
+ABSL_FLAG(bool, insecure_listen, false,
+          "serve plaintext gRPC on a non-loopback --listen address (a trusted network, "
+          "or TLS terminated in front); logs a warning");
 ABSL_FLAG(std::string, database, "",
           "libpq URI of the PostgreSQL database, e.g. postgresql://rib@localhost/rib");
 ABSL_FLAG(std::string, artifact_root, ".",
@@ -62,7 +73,8 @@ namespace {
 
 const rib::ProgramHelp kHelp = {
     "rib-coordinator",
-    "--database URI [--listen HOST:PORT] [--artifact-root DIR] [flags]",
+    "--database URI [--listen HOST:PORT] [--tls-cert PEM --tls-key PEM] "
+    "[--artifact-root DIR] [flags]",
     "The ImageNet-RIB sweep coordinator. Keeps every sweep, job, attempt and result in\n"
     "PostgreSQL (applying pending schema migrations at start), serves the client API\n"
     "(rib.v1.Coordinator) and the worker API (rib.v1.WorkerApi) over gRPC, hands jobs\n"
@@ -70,7 +82,8 @@ const rib::ProgramHelp kHelp = {
     "number of coordinators may share one database. Prints \"listening on HOST:PORT\"\n"
     "once it accepts calls; SIGTERM or SIGINT shuts it down cleanly.",
     {"rib-coordinator --database=postgresql://rib@localhost:5432/rib "
-     "--listen=0.0.0.0:7070 --artifact-root=/shared/rib"}};
+     "--listen=0.0.0.0:7070 --tls-cert=coord.pem --tls-key=coord.key "
+     "--artifact-root=/shared/rib"}};
 
 int Fail(const std::string& message) {
   RIB_LOG(ERROR) << message;
@@ -97,6 +110,10 @@ int main(int argc, char** argv) {
   rib::CoordinatorOptions options;
   options.database_uri = database;
   options.listen = absl::GetFlag(FLAGS_listen);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.insecure_listen = absl::GetFlag(FLAGS_insecure_listen);
   options.artifact_root = absl::GetFlag(FLAGS_artifact_root);
   options.max_jobs_per_sweep = absl::GetFlag(FLAGS_max_jobs_per_sweep);
   options.max_sweep_priority = absl::GetFlag(FLAGS_max_sweep_priority);
@@ -113,6 +130,10 @@ int main(int argc, char** argv) {
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
   options.pool_size = absl::GetFlag(FLAGS_pool_size);
+  if (absl::Status s = rib::CheckListenSecurity(options); !s.ok()) {
+    std::cerr << "rib-coordinator: " << s.message() << "\n";
+    return 2;
+  }
   if (!absl::GetFlag(FLAGS_migrations).empty()) {
     auto loaded = rib::storage::pg::LoadMigrations(absl::GetFlag(FLAGS_migrations));
     if (!loaded.ok()) return Fail(loaded.status().ToString());

@@ -33,6 +33,16 @@
 #include "worker/agent/rank_executor.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "rib-coordinator address HOST:PORT");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM file of the CA that signed the coordinator's certificate: connect over "
+          "TLS; empty = plaintext");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM file of this worker's client certificate (with --tls-key), for a "
+          "coordinator started with --tls-client-ca");
+ABSL_FLAG(std::string, tls_key, "", "PEM file of the private key of --tls-cert");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "name to check the coordinator's certificate against instead of the host in "
+          "--coordinator (a certificate issued for another name of that host)");
 ABSL_FLAG(std::string, devices, "cpu:1",
           "devices offered: cuda:0,1,... (those GPUs) or cpu:N (N CPU slots)");
 ABSL_FLAG(int, threads_per_slot, 0,
@@ -62,8 +72,8 @@ namespace {
 
 const rib::ProgramHelp kHelp = {
     "rib-worker",
-    "--coordinator HOST:PORT --devices cpu:N|cuda:0,1 --data-root DIR "
-    "--artifact-root DIR [flags]",
+    "--coordinator HOST:PORT [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] "
+    "--devices cpu:N|cuda:0,1 --data-root DIR --artifact-root DIR [flags]",
     "One per node. Registers this node's devices, the datasets found under --data-root\n"
     "and its labels with rib-coordinator, leases the jobs that fit, and runs each job "
     "as\n"
@@ -71,8 +81,8 @@ const rib::ProgramHelp kHelp = {
     "events it streams back, every accuracy as it is computed. SIGTERM or SIGINT drains\n"
     "it (no new leases; running jobs checkpoint at the next step, stop and are\n"
     "released for a resume elsewhere); a second signal kills the running jobs at once.",
-    {"rib-worker --coordinator=coord.lab:7070 --devices=cuda:0,1,2,3 "
-     "--data-root=/datasets --artifact-root=/shared/rib"}};
+    {"rib-worker --coordinator=coord.lab:7070 --tls-ca=lab-ca.pem "
+     "--devices=cuda:0,1,2,3 --data-root=/datasets --artifact-root=/shared/rib"}};
 
 std::atomic<int> g_signals{0};
 void OnSignal(int) { g_signals.fetch_add(1); }
@@ -129,6 +139,10 @@ int RunAgent(const char* argv0) {
 
   rib::agent::AgentOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.server_name = absl::GetFlag(FLAGS_tls_server_name);
   options.name = absl::GetFlag(FLAGS_name);
   options.devices = *devices;
   options.datasets = rib::spec::ListAvailableDatasets(data_root);

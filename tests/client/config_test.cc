@@ -42,17 +42,15 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, DefaultWhenNothingIsSet) {
-  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c,
-                           ResolveConnection(std::nullopt, std::nullopt, Env({})));
+  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c, ResolveConnection({}, Env({})));
   EXPECT_EQ(c.coordinator, "127.0.0.1:7070");
   EXPECT_EQ(c.coordinator_source, "default");
   EXPECT_EQ(c.token, "");
 }
 
 TEST_F(ConfigTest, FileBeatsDefault) {
-  RIB_ASSERT_OK_AND_ASSIGN(
-      ConnectionConfig c,
-      ResolveConnection(std::nullopt, std::nullopt, Env({{"RIB_CONFIG", file_}})));
+  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c,
+                           ResolveConnection({}, Env({{"RIB_CONFIG", file_}})));
   EXPECT_EQ(c.coordinator, "file-host:9000");
   EXPECT_EQ(c.token, "file-token");
   EXPECT_EQ(c.coordinator_source, file_);
@@ -60,10 +58,9 @@ TEST_F(ConfigTest, FileBeatsDefault) {
 
 TEST_F(ConfigTest, EnvBeatsFile) {
   RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c,
-                           ResolveConnection(std::nullopt, std::nullopt,
-                                             Env({{"RIB_CONFIG", file_},
-                                                  {"RIB_COORDINATOR", "env-host:1"},
-                                                  {"RIB_TOKEN", "env-token"}})));
+                           ResolveConnection({}, Env({{"RIB_CONFIG", file_},
+                                                      {"RIB_COORDINATOR", "env-host:1"},
+                                                      {"RIB_TOKEN", "env-token"}})));
   EXPECT_EQ(c.coordinator, "env-host:1");
   EXPECT_EQ(c.token, "env-token");
   EXPECT_EQ(c.token_source, "env");
@@ -72,7 +69,7 @@ TEST_F(ConfigTest, EnvBeatsFile) {
 TEST_F(ConfigTest, FlagBeatsEnv) {
   RIB_ASSERT_OK_AND_ASSIGN(
       ConnectionConfig c,
-      ResolveConnection(std::string("flag-host:2"), std::string("flag-token"),
+      ResolveConnection({std::string("flag-host:2"), std::string("flag-token")},
                         Env({{"RIB_CONFIG", file_},
                              {"RIB_COORDINATOR", "env-host:1"},
                              {"RIB_TOKEN", "env-token"}})));
@@ -83,49 +80,78 @@ TEST_F(ConfigTest, FlagBeatsEnv) {
 
 TEST_F(ConfigTest, EachSettingResolvedSeparately) {
   // Address from the flag, token from the file.
-  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c,
-                           ResolveConnection(std::string("flag-host:2"), std::nullopt,
-                                             Env({{"RIB_CONFIG", file_}})));
+  RIB_ASSERT_OK_AND_ASSIGN(
+      ConnectionConfig c,
+      ResolveConnection({std::string("flag-host:2")}, Env({{"RIB_CONFIG", file_}})));
   EXPECT_EQ(c.coordinator, "flag-host:2");
   EXPECT_EQ(c.token, "file-token");
   // An empty variable counts as unset.
   RIB_ASSERT_OK_AND_ASSIGN(
-      c, ResolveConnection(std::nullopt, std::nullopt,
-                           Env({{"RIB_CONFIG", file_}, {"RIB_COORDINATOR", ""}})));
+      c, ResolveConnection({}, Env({{"RIB_CONFIG", file_}, {"RIB_COORDINATOR", ""}})));
   EXPECT_EQ(c.coordinator, "file-host:9000");
 }
 
 TEST_F(ConfigTest, HomeConfigFileUsedAndOptional) {
-  RIB_ASSERT_OK_AND_ASSIGN(
-      ConnectionConfig c,
-      ResolveConnection(std::nullopt, std::nullopt, Env({{"HOME", dir_.path()}})));
+  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c,
+                           ResolveConnection({}, Env({{"HOME", dir_.path()}})));
   EXPECT_EQ(c.coordinator, "127.0.0.1:7070");  // no ~/.config/rib/config.yaml: default
 
   std::string cfg_dir = dir_.Join(".config/rib");
   ASSERT_EQ(system(("mkdir -p " + cfg_dir).c_str()), 0);
   Write(cfg_dir + "/config.yaml", "coordinator: home-host:7\n");
-  RIB_ASSERT_OK_AND_ASSIGN(
-      c, ResolveConnection(std::nullopt, std::nullopt, Env({{"HOME", dir_.path()}})));
+  RIB_ASSERT_OK_AND_ASSIGN(c, ResolveConnection({}, Env({{"HOME", dir_.path()}})));
   EXPECT_EQ(c.coordinator, "home-host:7");
   EXPECT_EQ(c.token, "");
 }
 
 TEST_F(ConfigTest, BadConfigFilesAreNamed) {
-  EXPECT_THAT(ResolveConnection(std::nullopt, std::nullopt,
-                                Env({{"RIB_CONFIG", dir_.Join("missing.yaml")}})),
+  EXPECT_THAT(ResolveConnection({}, Env({{"RIB_CONFIG", dir_.Join("missing.yaml")}})),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.yaml")));
   Write(file_, "- a\n- b\n");
-  EXPECT_THAT(ResolveConnection(std::nullopt, std::nullopt, Env({{"RIB_CONFIG", file_}})),
+  EXPECT_THAT(ResolveConnection({}, Env({{"RIB_CONFIG", file_}})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rib.yaml")));
   Write(file_, "coordinator:\n  nested: 1\n");
   EXPECT_THAT(
-      ResolveConnection(std::nullopt, std::nullopt, Env({{"RIB_CONFIG", file_}})),
+      ResolveConnection({}, Env({{"RIB_CONFIG", file_}})),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("rib.yaml:2: `coordinator` must be a non-empty string")));
-  // A broken file does not matter when flags name everything.
-  EXPECT_TRUE(ResolveConnection(std::string("h:1"), std::string("t"),
+  // A broken file does not matter when flags name everything (an empty --tls-ca:
+  // plaintext).
+  EXPECT_TRUE(ResolveConnection({std::string("h:1"), std::string("t"), std::string(),
+                                 std::string(), std::string()},
                                 Env({{"RIB_CONFIG", file_}}))
                   .ok());
+}
+
+TEST_F(ConfigTest, TlsFilesFollowTheSamePrecedence) {
+  // Nothing set: plaintext.
+  RIB_ASSERT_OK_AND_ASSIGN(ConnectionConfig c, ResolveConnection({}, Env({})));
+  EXPECT_EQ(c.tls_ca, "");
+  EXPECT_EQ(c.tls_ca_source, "default");
+  // The config file's paths are relative to its folder.
+  Write(file_,
+        "coordinator: h:1\ntls_ca: certs/ca.pem\ntls_cert: /abs/client.pem\n"
+        "tls_key: client.key\n");
+  RIB_ASSERT_OK_AND_ASSIGN(c, ResolveConnection({}, Env({{"RIB_CONFIG", file_}})));
+  EXPECT_EQ(c.tls_ca, dir_.Join("certs/ca.pem"));
+  EXPECT_EQ(c.tls_ca_source, file_);
+  EXPECT_EQ(c.tls_cert, "/abs/client.pem");
+  EXPECT_EQ(c.tls_key, dir_.Join("client.key"));
+  // The environment beats the file, and a flag beats both.
+  RIB_ASSERT_OK_AND_ASSIGN(c, ResolveConnection({}, Env({{"RIB_CONFIG", file_},
+                                                         {"RIB_TLS_CA", "env-ca.pem"},
+                                                         {"RIB_TLS_KEY", "env.key"}})));
+  EXPECT_EQ(c.tls_ca, "env-ca.pem");
+  EXPECT_EQ(c.tls_ca_source, "env");
+  EXPECT_EQ(c.tls_key, "env.key");
+  ConnectionFlags flags;
+  flags.tls_ca = "flag-ca.pem";
+  RIB_ASSERT_OK_AND_ASSIGN(
+      c,
+      ResolveConnection(flags, Env({{"RIB_CONFIG", file_}, {"RIB_TLS_CA", "env.pem"}})));
+  EXPECT_EQ(c.tls_ca, "flag-ca.pem");
+  EXPECT_EQ(c.tls_ca_source, "flag");
+  EXPECT_EQ(c.tls_cert, "/abs/client.pem");
 }
 
 }  // namespace

@@ -192,9 +192,11 @@ class FakeCoordinator final : public v1::Coordinator::Service {
 // The fake on a real gRPC server listening on 127.0.0.1:<ephemeral port>.
 class FakeServer {
  public:
-  FakeServer() {
+  // Plaintext by default; TLS with credentials from tls::MakeServerCredentials.
+  explicit FakeServer(std::shared_ptr<grpc::ServerCredentials> credentials =
+                          grpc::InsecureServerCredentials()) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
   }

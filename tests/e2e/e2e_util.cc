@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -129,20 +130,20 @@ absl::Status PrepareDataAndModel(const std::string& data_root,
   return engine::SaveClassifier(model, weights_path);
 }
 
-absl::StatusOr<CoordinatorProcess> StartCoordinator(const std::string& database_url,
-                                                    const std::string& artifact_root,
-                                                    const std::string& log) {
+absl::StatusOr<CoordinatorProcess> StartCoordinator(
+    const std::string& database_url, const std::string& artifact_root,
+    const std::string& log, const std::vector<std::string>& extra_flags) {
   CoordinatorProcess out;
-  RIB_ASSIGN_OR_RETURN(
-      out.child,
-      Child::Start({Binary("rib-coordinator"), "--listen=127.0.0.1:0",
-                    absl::StrCat("--database=", database_url),
-                    absl::StrCat("--artifact_root=", artifact_root),
-                    absl::StrCat("--lease_timeout=", absl::FormatDuration(kLeaseTimeout)),
-                    absl::StrCat("--heartbeat_interval=",
-                                 absl::FormatDuration(kHeartbeatInterval)),
-                    "--sweep_interval=200ms"},
-                   log));
+  std::vector<std::string> argv = {
+      Binary("rib-coordinator"),
+      "--listen=127.0.0.1:0",
+      absl::StrCat("--database=", database_url),
+      absl::StrCat("--artifact_root=", artifact_root),
+      absl::StrCat("--lease_timeout=", absl::FormatDuration(kLeaseTimeout)),
+      absl::StrCat("--heartbeat_interval=", absl::FormatDuration(kHeartbeatInterval)),
+      "--sweep_interval=200ms"};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  RIB_ASSIGN_OR_RETURN(out.child, Child::Start(argv, log));
   const absl::Time until = absl::Now() + absl::Seconds(30);
   while (absl::Now() < until) {
     const std::string text = out.child->ReadLog();
@@ -161,23 +162,35 @@ absl::StatusOr<CoordinatorProcess> StartCoordinator(const std::string& database_
       absl::StrCat("rib-coordinator did not start; its log:\n", out.child->ReadLog()));
 }
 
-absl::StatusOr<std::unique_ptr<Child>> StartWorker(const std::string& coordinator,
-                                                   const std::string& name,
-                                                   const std::string& data_root,
-                                                   const std::string& artifact_root,
-                                                   const std::string& log,
-                                                   const std::string& devices) {
-  return Child::Start(
-      {Binary("rib-worker"), absl::StrCat("--coordinator=", coordinator),
-       absl::StrCat("--devices=", devices),
-       "--threads-per-slot=1", absl::StrCat("--data-root=", data_root),
-       absl::StrCat("--artifact-root=", artifact_root), absl::StrCat("--name=", name),
-       "--acquire-wait=1s", "--drain-timeout=30s", "--kill-grace=1s"},
-      log);
+absl::StatusOr<std::unique_ptr<Child>> StartWorker(
+    const std::string& coordinator, const std::string& name, const std::string& data_root,
+    const std::string& artifact_root, const std::string& log, const std::string& devices,
+    const std::vector<std::string>& extra_flags) {
+  std::vector<std::string> argv = {Binary("rib-worker"),
+                                   absl::StrCat("--coordinator=", coordinator),
+                                   absl::StrCat("--devices=", devices),
+                                   "--threads-per-slot=1",
+                                   absl::StrCat("--data-root=", data_root),
+                                   absl::StrCat("--artifact-root=", artifact_root),
+                                   absl::StrCat("--name=", name),
+                                   "--acquire-wait=1s",
+                                   "--drain-timeout=30s",
+                                   "--kill-grace=1s"};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  return Child::Start(argv, log);
 }
 
-Client::Client(const std::string& address) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+Client::Client(const std::string& address, const tls::ClientTlsOptions& tls) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = tls::MakeChannel(address, tls);
+  // A bad TLS file is the test's own mistake: say so, and fall back to a channel that
+  // fails every call.
+  if (!made.ok()) {
+    std::fprintf(stderr, "e2e client: %s\n", made.status().ToString().c_str());
+  }
+  std::shared_ptr<grpc::Channel> channel =
+      made.ok()
+          ? *made
+          : grpc::CreateChannel("unix:/nonexistent", grpc::InsecureChannelCredentials());
   stub_ = v1::Coordinator::NewStub(channel);
   worker_api_ = v1::WorkerApi::NewStub(channel);
 }

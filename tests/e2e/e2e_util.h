@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/tls/credentials.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "rib/v1/worker.grpc.pb.h"
 
@@ -65,21 +66,21 @@ class TestDatabase {
 absl::Status PrepareDataAndModel(const std::string& data_root,
                                  const std::string& weights_path);
 
-// rib-coordinator on a free port, with the given lease timing.
+// rib-coordinator on a free port of 127.0.0.1, with the given lease timing and any
+// `extra_flags` (e.g. --tls-cert=...).
 struct CoordinatorProcess {
   std::unique_ptr<Child> child;
   std::string address;
 };
-absl::StatusOr<CoordinatorProcess> StartCoordinator(const std::string& database_url,
-                                                    const std::string& artifact_root,
-                                                    const std::string& log);
+absl::StatusOr<CoordinatorProcess> StartCoordinator(
+    const std::string& database_url, const std::string& artifact_root,
+    const std::string& log, const std::vector<std::string>& extra_flags = {});
 
-absl::StatusOr<std::unique_ptr<Child>> StartWorker(const std::string& coordinator,
-                                                   const std::string& name,
-                                                   const std::string& data_root,
-                                                   const std::string& artifact_root,
-                                                   const std::string& log,
-                                                   const std::string& devices = "cpu:1");
+absl::StatusOr<std::unique_ptr<Child>> StartWorker(
+    const std::string& coordinator, const std::string& name, const std::string& data_root,
+    const std::string& artifact_root, const std::string& log,
+    const std::string& devices = "cpu:1",
+    const std::vector<std::string>& extra_flags = {});
 
 // The coordinator's heartbeat interval and lease timeout in these tests.
 inline constexpr absl::Duration kHeartbeatInterval = absl::Milliseconds(500);
@@ -88,7 +89,9 @@ inline constexpr absl::Duration kLeaseTimeout = absl::Seconds(3);
 // Client calls.
 class Client {
  public:
-  explicit Client(const std::string& address);
+  // Plaintext unless `tls` says otherwise (the channel the CLI would build).
+  explicit Client(const std::string& address,
+                  const tls::ClientTlsOptions& tls = tls::ClientTlsOptions());
   absl::StatusOr<std::string> Submit(const std::string& yaml);
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
   absl::StatusOr<std::vector<v1::Job>> Jobs(const std::string& sweep_id);

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_certs.h"
 #include "tests/testing/test_env.h"
 
 namespace rib::e2e {
@@ -99,7 +100,8 @@ class WorkerE2eTest : public ::testing::Test {
     std::string Log(const std::string& name) const { return dir->Join(name + ".log"); }
   };
 
-  static void StartRun(Run* run) {
+  static void StartRun(Run* run, const std::vector<std::string>& coordinator_flags = {},
+                       const tls::ClientTlsOptions& client_tls = {}) {
     auto db = TestDatabase::Create();
     ASSERT_THAT(db.status(), IsOk());
     run->db = *std::move(db);
@@ -107,16 +109,18 @@ class WorkerE2eTest : public ::testing::Test {
     fs::create_directories(run->artifacts() + "/models");
     fs::copy_file(data_->Join("tiny.safetensors"),
                   run->artifacts() + "/models/tiny.safetensors");
-    auto c = StartCoordinator(run->db->url(), run->artifacts(), run->Log("coordinator"));
+    auto c = StartCoordinator(run->db->url(), run->artifacts(), run->Log("coordinator"),
+                              coordinator_flags);
     ASSERT_THAT(c.status(), IsOk());
     run->coordinator = *std::move(c);
-    run->client = std::make_unique<Client>(run->coordinator.address);
+    run->client = std::make_unique<Client>(run->coordinator.address, client_tls);
   }
 
   static std::unique_ptr<Child> Worker(const Run& run, const std::string& name,
-                                       const std::string& devices = "cpu:1") {
+                                       const std::string& devices = "cpu:1",
+                                       const std::vector<std::string>& flags = {}) {
     auto w = StartWorker(run.coordinator.address, name, data_->Join("data"),
-                         run.artifacts(), run.Log(name), devices);
+                         run.artifacts(), run.Log(name), devices, flags);
     EXPECT_THAT(w.status(), IsOk());
     return w.ok() ? *std::move(w) : nullptr;
   }
@@ -429,6 +433,43 @@ TEST_F(WorkerE2eTest, SigtermDrainsTheWorkerAndReleasesItsLease) {
     EXPECT_EQ(j.state(), v1::JOB_STATE_QUEUED) << j.ShortDebugString();
     EXPECT_THAT(j.error(), HasSubstr("worker drained"));
   }
+}
+
+// The short sweep over TLS with client certificates: the coordinator serves TLS and
+// requires certificates its CA signed, two workers connect with --tls-ca, --tls-cert
+// and --tls-key, the client trusts the CA; a plaintext client is refused.
+TEST_F(WorkerE2eTest, SweepRunsOverTlsWithClientCertificates) {
+  ScratchDir certs_dir;
+  const ::rib::testing::TestCertificates certs =
+      ::rib::testing::MakeTestCertificatesOrSkip(certs_dir.path());
+  tls::ClientTlsOptions client_tls;
+  client_tls.ca_file = certs.ca_cert;
+  client_tls.cert_file = certs.client_cert;
+  client_tls.key_file = certs.client_key;
+  Run run;
+  ASSERT_NO_FATAL_FAILURE(
+      StartRun(&run,
+               {"--tls-cert=" + certs.server_cert, "--tls-key=" + certs.server_key,
+                "--tls-client-ca=" + certs.ca_cert},
+               client_tls));
+  const std::vector<std::string> worker_tls = {"--tls-ca=" + certs.ca_cert,
+                                               "--tls-cert=" + certs.client_cert,
+                                               "--tls-key=" + certs.client_key};
+  std::unique_ptr<Child> a = Worker(run, "a", "cpu:1", worker_tls);
+  std::unique_ptr<Child> b = Worker(run, "b", "cpu:1", worker_tls);
+  auto sweep = run.client->Submit(SweepYaml(/*max_steps=*/20, /*epochs=*/1));
+  ASSERT_THAT(sweep.status(), IsOk()) << Logs(run, {"coordinator"});
+  auto state = run.client->WaitForSweep(*sweep, absl::Minutes(4));
+  ASSERT_THAT(state.status(), IsOk()) << Logs(run, {"coordinator", "a", "b"});
+  ASSERT_EQ(*state, v1::SWEEP_STATE_SUCCEEDED) << Logs(run, {"coordinator", "a", "b"});
+  const std::vector<v1::Job> jobs = JobsWithResults(*run.client, *sweep);
+  ASSERT_EQ(jobs.size(), 3u);
+  ExpectOneResultPerJobAndDataset(jobs);
+  EXPECT_THAT(run.coordinator.child->ReadLog(),
+              HasSubstr("(client certificates required)"));
+
+  Client plaintext(run.coordinator.address);
+  EXPECT_EQ(plaintext.GetSweep(*sweep).status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

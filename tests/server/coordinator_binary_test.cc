@@ -1,7 +1,8 @@
 // rib-test-labels: postgres
 // The rib-coordinator binary: port 0 and the "listening on" line, flags spelled with
-// dashes, the gRPC health service, Prometheus metrics over HTTP, and a clean exit on
-// SIGTERM.
+// dashes, the gRPC health service, Prometheus metrics over HTTP, a clean exit on
+// SIGTERM, and TLS: plaintext only on loopback unless --insecure-listen, and TLS with
+// --tls-cert/--tls-key.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -12,14 +13,19 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/tls/credentials.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/http_get.h"
+#include "tests/testing/test_certs.h"
 #include "tests/testing/test_env.h"
 
 namespace rib {
@@ -203,6 +209,144 @@ TEST(CoordinatorBinaryTest, LeaseExpiryIntervalAndItsDeprecatedAlias) {
   while (fgets(buf, sizeof(buf), f) != nullptr) help += buf;
   pclose(f);
   EXPECT_THAT(help, ::testing::HasSubstr("lease-expiry-interval"));
+}
+
+// rib-coordinator with `args` (after --database), stdout read for the "listening on"
+// line, stderr to a file. Stopped with SIGTERM on destruction.
+class CoordinatorProcess {
+ public:
+  explicit CoordinatorProcess(const std::vector<std::string>& args,
+                              const std::string& stderr_file)
+      : stderr_file_(stderr_file) {
+    const std::string bin =
+        std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
+    std::vector<std::string> argv = {bin, "--database=" + ::rib::testing::PgTestUri(),
+                                     "--artifact-root=/tmp"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    int out[2];
+    if (pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      FILE* err = std::fopen(stderr_file.c_str(), "w");
+      if (err != nullptr) dup2(fileno(err), 2);
+      close(out[0]);
+      std::vector<char*> c;
+      for (const std::string& a : argv) c.push_back(const_cast<char*>(a.c_str()));
+      c.push_back(nullptr);
+      execv(bin.c_str(), c.data());
+      _exit(127);
+    }
+    close(out[1]);
+    out_ = fdopen(out[0], "r");
+  }
+  ~CoordinatorProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (out_ != nullptr) fclose(out_);
+  }
+  // The first stdout line ("" when the process printed none before exiting).
+  std::string FirstLine() {
+    char line[256] = {0};
+    if (out_ == nullptr || fgets(line, sizeof(line), out_) == nullptr) return "";
+    return std::string(line);
+  }
+  std::string Stderr() const {
+    std::ifstream in(stderr_file_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+ private:
+  std::string stderr_file_;
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+};
+
+grpc::Status ListSweeps(const std::string& address, const tls::ClientTlsOptions& tls) {
+  auto channel = tls::MakeChannel(address, tls);
+  if (!channel.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "no channel");
+  auto stub = v1::Coordinator::NewStub(*channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::ListSweepsResponse sweeps;
+  return stub->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps);
+}
+
+int PortOf(const std::string& listening_line) {
+  return std::atoi(listening_line.c_str() + listening_line.rfind(':') + 1);
+}
+
+TEST(CoordinatorBinaryTest, RefusesPlaintextOnANonLoopbackAddress) {
+  const std::string bin =
+      std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
+  for (const char* listen : {"0.0.0.0:0", "[::]:0"}) {
+    const std::string cmd = bin + " --database=" + ::rib::testing::PgTestUri() +
+                            " --listen=" + listen + " 2>&1";
+    FILE* f = popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    std::string out;
+    char buf[512];
+    while (fgets(buf, sizeof(buf), f) != nullptr) out += buf;
+    const int rc = pclose(f);
+    ASSERT_TRUE(WIFEXITED(rc)) << listen;
+    EXPECT_EQ(WEXITSTATUS(rc), 2) << listen << ": " << out;
+    EXPECT_THAT(out, ::testing::HasSubstr(std::string("--listen=") + listen));
+    EXPECT_THAT(out, ::testing::HasSubstr("--tls-cert"));
+    EXPECT_THAT(out, ::testing::HasSubstr("--insecure-listen"));
+    EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("listening on")));
+  }
+}
+
+TEST(CoordinatorBinaryTest, InsecureListenServesPlaintextWithAWarning) {
+  ::rib::testing::ScratchDir dir;
+  CoordinatorProcess coordinator({"--listen=0.0.0.0:0", "--insecure-listen"},
+                                 dir.Join("stderr"));
+  const std::string first = coordinator.FirstLine();
+  ASSERT_EQ(first.rfind("listening on 0.0.0.0:", 0), 0u) << first << coordinator.Stderr();
+  grpc::Status s =
+      ListSweeps(absl::StrCat("127.0.0.1:", PortOf(first)), tls::ClientTlsOptions());
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  // A WARNING line ("W hh:mm:ss ...").
+  EXPECT_THAT(
+      coordinator.Stderr(),
+      ::testing::ContainsRegex("(^|\n)W [^\n]*] serving PLAINTEXT on 0\\.0\\.0\\.0:"));
+}
+
+TEST(CoordinatorBinaryTest, ServesTlsWithCertificateFlags) {
+  ::rib::testing::ScratchDir dir;
+  const ::rib::testing::TestCertificates certs =
+      ::rib::testing::MakeTestCertificatesOrSkip(dir.path());
+  CoordinatorProcess coordinator(
+      {"--listen=0.0.0.0:0", "--tls-cert=" + certs.server_cert,
+       "--tls-key=" + certs.server_key, "--tls-client-ca=" + certs.ca_cert},
+      dir.Join("stderr"));
+  const std::string first = coordinator.FirstLine();
+  ASSERT_EQ(first.rfind("listening on 0.0.0.0:", 0), 0u) << first << coordinator.Stderr();
+  const std::string address = absl::StrCat("127.0.0.1:", PortOf(first));
+  tls::ClientTlsOptions tls;
+  tls.ca_file = certs.ca_cert;
+  tls.cert_file = certs.client_cert;
+  tls.key_file = certs.client_key;
+  grpc::Status s = ListSweeps(address, tls);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ListSweeps(address, tls::ClientTlsOptions()).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(coordinator.Stderr(), ::testing::Not(::testing::HasSubstr("PLAINTEXT")));
+}
+
+TEST(CoordinatorBinaryTest, UnreadableCertificateFailsNamingTheFile) {
+  ::rib::testing::ScratchDir dir;
+  CoordinatorProcess coordinator(
+      {"--listen=127.0.0.1:0", "--tls-cert=" + dir.Join("absent.pem"),
+       "--tls-key=" + dir.Join("absent.key")},
+      dir.Join("stderr"));
+  EXPECT_EQ(coordinator.FirstLine(), "");  // exited without listening
+  EXPECT_THAT(coordinator.Stderr(), ::testing::HasSubstr("absent.pem"));
 }
 
 }  // namespace

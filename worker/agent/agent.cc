@@ -37,16 +37,22 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options,
   }
   if (executor == nullptr) return absl::InvalidArgumentError("agent: no executor");
   if (options.name.empty()) options.name = HostName();
-  return std::unique_ptr<Agent>(new Agent(std::move(options), executor));
-}
-
-Agent::Agent(AgentOptions options, JobExecutor* executor)
-    : options_(std::move(options)), executor_(executor) {
   grpc::ChannelArguments args;
   // Reconnect quickly after a coordinator restart.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  channel_ = grpc::CreateCustomChannel(options_.coordinator,
-                                       grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      tls::MakeChannel(options.coordinator, options.tls, args);
+  if (!channel.ok()) {
+    return absl::Status(channel.status().code(),
+                        absl::StrCat("agent: ", channel.status().message()));
+  }
+  return std::unique_ptr<Agent>(
+      new Agent(std::move(options), executor, *std::move(channel)));
+}
+
+Agent::Agent(AgentOptions options, JobExecutor* executor,
+             std::shared_ptr<grpc::Channel> channel)
+    : options_(std::move(options)), executor_(executor), channel_(std::move(channel)) {
   stub_ = v1::WorkerApi::NewStub(channel_);
   heartbeat_interval_ = options_.default_heartbeat_interval;
   free_slots_ = options_.devices.ids;
@@ -172,8 +178,9 @@ void Agent::HeartbeatLoop() {
     if (need_register) {
       absl::Status s = RegisterOnce();
       if (!s.ok()) {
+        const std::string why = tls::DescribeConnectFailure(options_.tls, s.message());
         RIB_LOG(WARNING) << "registration with " << options_.coordinator
-                         << " failed: " << s;
+                         << " failed: " << s << (why.empty() ? "" : " -- ") << why;
         absl::MutexLock lock(&mu_);
         auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stop_heartbeat_ || draining_;

@@ -33,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/tls/credentials.h"
 #include "rib/v1/worker.grpc.pb.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/job_executor.h"
@@ -41,6 +42,10 @@ namespace rib::agent {
 
 struct AgentOptions {
   std::string coordinator;  // HOST:PORT of rib-coordinator (required)
+  // TLS of the channel to the coordinator: the CA to trust (setting it switches to
+  // TLS), an optional client certificate, an optional server-name override. Default:
+  // plaintext (a coordinator on loopback, or one started with --insecure-listen).
+  tls::ClientTlsOptions tls;
   std::string name;         // shown by `rib workers`; default: the host name
   DeviceSet devices;        // the slots; default one CPU slot
   std::vector<std::string> datasets;  // dataset keys under the data root (advertised)
@@ -63,8 +68,9 @@ struct AgentOptions {
 // accessors may be called from any thread.
 class Agent {
  public:
-  // `executor` must outlive the agent. Connects lazily: Create fails only on bad
-  // options (INVALID_ARGUMENT).
+  // `executor` must outlive the agent. Reads the TLS files and connects lazily: Create
+  // fails only on bad options (INVALID_ARGUMENT) or a TLS file that cannot be read
+  // (NOT_FOUND, naming it).
   static absl::StatusOr<std::unique_ptr<Agent>> Create(AgentOptions options,
                                                        JobExecutor* executor);
   ~Agent();
@@ -104,7 +110,8 @@ class Agent {
     std::thread supervisor;
   };
 
-  Agent(AgentOptions options, JobExecutor* executor);
+  Agent(AgentOptions options, JobExecutor* executor,
+        std::shared_ptr<grpc::Channel> channel);
 
   void HeartbeatLoop();
   absl::Status RegisterOnce();

@@ -23,10 +23,13 @@ namespace rib::agent::testing {
 // Thread-safe.
 class FakeCoordinator final : public v1::WorkerApi::Service {
  public:
-  explicit FakeCoordinator(int heartbeat_interval_ms = 100)
+  // Plaintext unless `credentials` says otherwise (tls::MakeServerCredentials).
+  explicit FakeCoordinator(int heartbeat_interval_ms = 100,
+                           std::shared_ptr<grpc::ServerCredentials> credentials =
+                               grpc::InsecureServerCredentials())
       : heartbeat_interval_ms_(heartbeat_interval_ms) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
     builder.RegisterService(this);
     server_ = builder.BuildAndStart();
   }
