@@ -57,6 +57,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
 
   service::SweepServiceOptions sweep_options;
   sweep_options.artifact_root = o.artifact_root;
+  sweep_options.allow_torchscript = o.allow_torchscript;
   sweep_options.watch_poll = o.poll;
   c->sweeps_ = std::make_unique<service::SweepService>(c->repo_.get(), c->changes_.get(),
                                                        sweep_options);

@@ -62,6 +62,10 @@ struct CoordinatorOptions {
   std::string listen = "127.0.0.1:0";
   // Weight paths in sweep files are resolved under this folder. Default ".".
   std::string artifact_root = ".";
+  // Accept sweeps whose models are TorchScript (arch "torchscript" or a TorchScript
+  // weights file). Default false: a scripted module is code the workers run, and it can
+  // read any file a worker can (torch.from_file) and leak it through its outputs.
+  bool allow_torchscript = false;
   // A lease not renewed within this long expires (told to workers). Default 30 s:
   // three missed heartbeats at the default interval.
   absl::Duration lease_timeout = absl::Seconds(30);

@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, database, "",
           "libpq URI of the PostgreSQL database, e.g. postgresql://rib@localhost/rib");
 ABSL_FLAG(std::string, artifact_root, ".",
           "folder that model weight paths in sweep files are relative to");
+ABSL_FLAG(bool, allow_torchscript, false,
+          "accept sweeps with TorchScript models (code that workers run: trusted users only)");
 ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "a job lease not renewed by a heartbeat within this long expires");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(10),
@@ -94,6 +96,7 @@ int main(int argc, char** argv) {
   options.database_uri = database;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.artifact_root = absl::GetFlag(FLAGS_artifact_root);
+  options.allow_torchscript = absl::GetFlag(FLAGS_allow_torchscript);
   options.lease_timeout = lease_timeout;
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.lease_expiry_interval = absl::GetFlag(FLAGS_lease_expiry_interval);
