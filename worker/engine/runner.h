@@ -89,10 +89,15 @@ struct RunResult {
 };
 
 // Returns OK with stopped = true when asked to stop (RunOptions::stop).
+// Inputs (model and dependency weights, the resume checkpoint) are opened with
+// common/paths.h's OpenUnder when artifact_root is set: confined to it, through
+// symlinks too, and regular files only.
 // Errors: INVALID_ARGUMENT (bad spec, method params, device, a path outside the
-// artifact root), NOT_FOUND (dataset or weights missing), FAILED_PRECONDITION (missing
-// dependency weights, weights that do not fit the architecture, an image size the
-// model does not take, a resume checkpoint of another run), the loop's errors
+// artifact root by "..", an input that is not a regular file), PERMISSION_DENIED (an
+// input resolving outside the artifact root through a symlink), NOT_FOUND (dataset or
+// weights missing), FAILED_PRECONDITION (missing dependency weights, weights that do
+// not fit the architecture, an image size the model does not
+// take, a resume checkpoint of another run), the loop's errors
 // (non-finite loss with its step), UNAVAILABLE from a collective.
 absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
                                  EventSink* sink);
