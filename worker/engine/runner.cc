@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
@@ -104,6 +105,17 @@ absl::StatusOr<Classifier> LoadModel(const ModelSpec& model, const RunOptions& o
     return CreateModel(model.arch, model.num_classes);
   }
   RIB_ASSIGN_OR_RETURN(InputFile file, OpenInput(options, model.weights, "model weights"));
+  if (!model.weights_digest.empty()) {
+    // The file the coordinator hashed (and judged, e.g. not TorchScript) at submit, not
+    // one put in its place since: the job's hash and results are for those bytes.
+    RIB_ASSIGN_OR_RETURN(std::string digest, Sha256Fd(file.fd(), file.path()));
+    if (digest != model.weights_digest) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model weights '", model.weights, "' (", file.path(),
+          ") changed since the sweep was submitted: sha256 ", digest, ", expected ",
+          model.weights_digest));
+    }
+  }
   return LoadClassifier(model.arch, model.num_classes, std::move(file));
 }
 

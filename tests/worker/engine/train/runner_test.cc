@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/hash.h"
 #include "spec/artifacts.h"
 #include "spec/job_json.h"
 #include "tests/testing/status_matchers.h"
@@ -153,6 +154,20 @@ TEST_F(RunnerTest, InputsAreConfinedToTheArtifactRoot) {
   fifo.model.weights = "fifo.safetensors";
   EXPECT_THAT(Run(fifo, Options(), nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not a regular file")));
+}
+
+// The weights loaded are the bytes the coordinator hashed at submit (weights_digest):
+// a file put in their place since (say, a TorchScript archive) is not loaded.
+TEST_F(RunnerTest, ModelWeightsMustBeTheOnesSubmitted) {
+  JobSpec spec = Spec("pre");
+  spec.finetune_dataset = "";
+  spec.eval_datasets = {"fmnist-a"};
+  spec.model.weights_digest = std::string(64, '0');
+  EXPECT_THAT(Run(spec, Options(), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("pre.safetensors"), HasSubstr("changed since"))));
+  RIB_ASSERT_OK_AND_ASSIGN(spec.model.weights_digest, Sha256File(pre_path_));
+  EXPECT_THAT(Run(spec, Options(), nullptr), IsOk());
 }
 
 TEST_F(RunnerTest, PreEvaluatesThePretrainedWeightsWithoutTraining) {
