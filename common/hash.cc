@@ -1,13 +1,14 @@
 #include "common/hash.h"
 
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/paths.h"
 
 namespace rib {
 namespace {
@@ -36,22 +37,27 @@ std::string Sha256Hex(absl::string_view data) {
 }
 
 absl::StatusOr<std::string> Sha256File(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
-    const int err = errno;
-    const std::string msg = absl::StrCat(path, ": ", std::strerror(err));
-    if (err == ENOENT) return absl::NotFoundError(msg);
-    if (err == EACCES) return absl::PermissionDeniedError(msg);
-    return absl::UnavailableError(msg);
-  }
+  // A FIFO or a directory is refused at once (it would block, or read nothing).
+  absl::StatusOr<InputFile> file = OpenRegularFile(path, "file");
+  if (!file.ok()) return file.status();
+  return Sha256Fd(file->fd(), path);
+}
+
+absl::StatusOr<std::string> Sha256Fd(int fd, absl::string_view name) {
   std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::string buf(1 << 20, '\0');
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) {
-    EVP_DigestUpdate(ctx.get(), buf.data(), n);
+  off_t offset = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::DataLossError(absl::StrCat(name, ": read error: ", std::strerror(errno)));
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    offset += n;
   }
-  if (std::ferror(f.get())) return absl::DataLossError(absl::StrCat(path, ": read error"));
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);

@@ -81,6 +81,10 @@ struct CoordinatorOptions {
   int64_t max_jobs_per_sweep = 20000;
   // Highest priority a sweep may ask for. Default 10.
   int max_sweep_priority = 10;
+  // Accept sweeps whose models are TorchScript (arch "torchscript" or a TorchScript
+  // weights file). Default false: a scripted module is code the workers run, and it can
+  // read any file a worker can (torch.from_file) and leak it through its outputs.
+  bool allow_torchscript = false;
   // A lease not renewed within this long expires (told to workers). Default 30 s:
   // three missed heartbeats at the default interval.
   absl::Duration lease_timeout = absl::Seconds(30);

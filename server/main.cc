@@ -42,6 +42,8 @@ ABSL_FLAG(int64_t, max_jobs_per_sweep, 20000,
           "a sweep that expands to more jobs is refused at submit");
 ABSL_FLAG(int, max_sweep_priority, 10,
           "highest priority a sweep may ask for (priority outranks fair share)");
+ABSL_FLAG(bool, allow_torchscript, false,
+          "accept sweeps with TorchScript models (code that workers run: trusted users only)");
 ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "a job lease not renewed by a heartbeat within this long expires");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(10),
@@ -117,6 +119,7 @@ int main(int argc, char** argv) {
   options.artifact_root = absl::GetFlag(FLAGS_artifact_root);
   options.max_jobs_per_sweep = absl::GetFlag(FLAGS_max_jobs_per_sweep);
   options.max_sweep_priority = absl::GetFlag(FLAGS_max_sweep_priority);
+  options.allow_torchscript = absl::GetFlag(FLAGS_allow_torchscript);
   options.lease_timeout = lease_timeout;
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.lease_expiry_interval = absl::GetFlag(FLAGS_lease_expiry_interval);

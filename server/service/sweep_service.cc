@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "server/service/matrix.h"
 #include "spec/sweep.h"
+#include "spec/weights_format.h"
 
 namespace rib::service {
 
@@ -45,16 +46,7 @@ absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& 
   RIB_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepYaml(request.yaml, request.source_name));
   RIB_RETURN_IF_ERROR(CheckLimits(spec));
   for (ModelSpec& model : spec.models) {
-    const std::string what = absl::StrCat("model '", model.name, "' weights");
-    RIB_ASSIGN_OR_RETURN(std::string path,
-                         ResolveUnder(options_.artifact_root, model.weights, what));
-    absl::StatusOr<std::string> digest = Sha256File(path);
-    if (!digest.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model '", model.name, "': weights file '", model.weights, "' (",
-                       path, ") cannot be read: ", digest.status().message()));
-    }
-    model.weights_digest = *std::move(digest);
+    RIB_ASSIGN_OR_RETURN(model.weights_digest, DigestWeights(model));
   }
   RIB_ASSIGN_OR_RETURN(std::vector<PlannedJob> planned, ExpandSweep(spec));
 
@@ -88,6 +80,39 @@ absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& 
                 << result.sweep_id << " '" << spec.name << "': " << result.jobs_total
                 << " jobs, " << result.jobs_reused << " reused";
   return result;
+}
+
+absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model) const {
+  constexpr absl::string_view refused =
+      "; TorchScript is code that the workers run, refused unless the coordinator is "
+      "started with --allow-torchscript";
+  if (!options_.allow_torchscript && model.arch == spec::kTorchScriptArch) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model.name, "': arch '", model.arch, "' loads a TorchScript module",
+        refused));
+  }
+  absl::StatusOr<InputFile> file = OpenUnder(
+      options_.artifact_root, model.weights, absl::StrCat("model '", model.name, "' weights"));
+  if (!file.ok()) {
+    // A missing file is a mistake in the sweep file (NOT_FOUND is for unknown ids).
+    if (absl::IsNotFound(file.status())) {
+      return absl::InvalidArgumentError(file.status().message());
+    }
+    return file.status();
+  }
+  if (!options_.allow_torchscript && spec::IsTorchScriptWeights(file->path(), file->fd())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model.name, "': weights file '", model.weights,
+        "' is a TorchScript archive", refused));
+  }
+  absl::StatusOr<std::string> digest = Sha256Fd(file->fd(), file->path());
+  if (!digest.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model '", model.name,
+                                                   "': weights file '", model.weights,
+                                                   "' cannot be read: ",
+                                                   digest.status().message()));
+  }
+  return *std::move(digest);
 }
 
 absl::StatusOr<domain::Sweep> SweepService::Get(const std::string& sweep_id) {

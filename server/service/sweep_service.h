@@ -2,9 +2,15 @@
 // store), read, cancel, retry, the matrix, and the live event stream. rpc/ adapts it
 // to gRPC. Thread-safe (all state is in the Repository).
 //
-// Errors: INVALID_ARGUMENT for a bad sweep file (the message names the field and line)
-// or a weights file that cannot be read (naming the model and the path); NOT_FOUND for
-// unknown ids; the Repository's codes otherwise.
+// Weights files are opened with OpenUnder (common/paths.h): confined to the artifact
+// root even through symbolic links, and only regular files (a FIFO is refused at once).
+//
+// Errors: INVALID_ARGUMENT for a bad sweep file (the message names the field and line),
+// a weights file that is missing, is not a regular file or leaves the artifact root by
+// "..", or a TorchScript model without allow_torchscript (naming the model and
+// --allow-torchscript); PERMISSION_DENIED (naming the model and the path) for weights
+// that resolve outside the artifact root through a symbolic link or cannot be read;
+// NOT_FOUND for unknown ids; the Repository's codes otherwise.
 #ifndef RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
 #define RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
 
@@ -19,6 +25,7 @@
 #include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
 #include "spec/sweep.h"
+#include "spec/job_spec.h"
 
 namespace rib::service {
 
@@ -26,6 +33,10 @@ struct SweepServiceOptions {
   // Weight paths in sweep files are resolved under this folder (and may not leave it).
   // Default "." (the coordinator's working directory).
   std::string artifact_root = ".";
+  // Accept TorchScript models (arch "torchscript", or weights that are a TorchScript
+  // archive: spec/weights_format.h). Default false: a scripted module is code that the
+  // workers run; it can read any file a worker can and leak it through its results.
+  bool allow_torchscript = false;
   // How often WatchSweep re-reads the event log when no NOTIFY arrives (a backstop for
   // a lost LISTEN connection). Default 1 s.
   absl::Duration watch_poll = absl::Seconds(1);
@@ -74,6 +85,9 @@ class SweepService {
  private:
   // The coordinator's bounds on one sweep: its priority and its job count.
   absl::Status CheckLimits(const spec::SweepSpec& spec) const;
+  // Opens the model's weights (confined), refuses TorchScript unless allowed, and
+  // returns the file's sha256.
+  absl::StatusOr<std::string> DigestWeights(const ModelSpec& model) const;
 
   storage::Repository* const repo_;
   storage::ChangeNotifier* const changes_;

@@ -6,11 +6,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/paths.h"
+#include "common/status_macros.h"
 #include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
@@ -63,10 +63,19 @@ absl::Status WriteCheckpointFile(const std::string& path, const TensorMap& tenso
 }
 
 absl::StatusOr<TensorMap> ReadCheckpointFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("checkpoint not found: ", path));
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
+  RIB_ASSIGN_OR_RETURN(InputFile file, OpenRegularFile(path, "checkpoint"));
+  std::vector<char> bytes(file.size());
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pread(file.fd(), bytes.data() + done, bytes.size() - done,
+                              static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::DataLossError(absl::StrCat("reading checkpoint ", path, ": ",
+                                              n < 0 ? std::strerror(errno) : "truncated"));
+    }
+    done += static_cast<size_t>(n);
+  }
   TensorMap out;
   try {
     c10::IValue value = torch::pickle_load(bytes);
@@ -80,9 +89,13 @@ absl::StatusOr<TensorMap> ReadCheckpointFile(const std::string& path) {
       out[entry.key().toStringRef()] = entry.value().toTensor();
     }
   } catch (const std::exception& e) {
-    // A file that does not unpickle is damaged, not a bug: DATA_LOSS with its path.
-    return ExceptionToStatus(e, absl::StrCat("reading checkpoint ", path),
-                             absl::StatusCode::kDataLoss);
+    // A file that does not unpickle is damaged, not a bug: DATA_LOSS with its path. The
+    // unpickler's message is logged at debug level, not returned: it can quote bytes.
+    const absl::Status detail = ExceptionToStatus(e, absl::StrCat("reading checkpoint ", path));
+    return absl::Status(detail.code() == absl::StatusCode::kResourceExhausted
+                            ? detail.code()
+                            : absl::StatusCode::kDataLoss,
+                        absl::StrCat(path, " is not a rib checkpoint (it does not unpickle)"));
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
@@ -90,10 +91,12 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
   }
 }
 
-absl::StatusOr<std::string> ResolvePath(const RunOptions& options, const std::string& path,
-                                        absl::string_view what) {
-  if (options.artifact_root.empty()) return path;
-  return ResolveUnder(options.artifact_root, path, what);
+// Opens an input the job names: confined to the artifact root when there is one (the
+// worker's jobs), as given otherwise (rib-run's own files); regular files only.
+absl::StatusOr<InputFile> OpenInput(const RunOptions& options, const std::string& path,
+                                    absl::string_view what) {
+  if (options.artifact_root.empty()) return OpenRegularFile(path, what);
+  return OpenUnder(options.artifact_root, path, what);
 }
 
 absl::StatusOr<Classifier> LoadModel(const ModelSpec& model, const RunOptions& options) {
@@ -101,8 +104,19 @@ absl::StatusOr<Classifier> LoadModel(const ModelSpec& model, const RunOptions& o
     RIB_LOG(WARNING) << "model '" << model.name << "' has no weights: random initialisation";
     return CreateModel(model.arch, model.num_classes);
   }
-  RIB_ASSIGN_OR_RETURN(std::string path, ResolvePath(options, model.weights, "model weights"));
-  return LoadClassifier(model.arch, model.num_classes, path);
+  RIB_ASSIGN_OR_RETURN(InputFile file, OpenInput(options, model.weights, "model weights"));
+  if (!model.weights_digest.empty()) {
+    // The file the coordinator hashed (and judged, e.g. not TorchScript) at submit, not
+    // one put in its place since: the job's hash and results are for those bytes.
+    RIB_ASSIGN_OR_RETURN(std::string digest, Sha256Fd(file.fd(), file.path()));
+    if (digest != model.weights_digest) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model weights '", model.weights, "' (", file.path(),
+          ") changed since the sweep was submitted: sha256 ", digest, ", expected ",
+          model.weights_digest));
+    }
+  }
+  return LoadClassifier(model.arch, model.num_classes, std::move(file));
 }
 
 absl::StatusOr<TensorMap> ReadWeightsFile(const JobSpec& spec, const RunOptions& options,
@@ -113,10 +127,10 @@ absl::StatusOr<TensorMap> ReadWeightsFile(const JobSpec& spec, const RunOptions&
         "method '", spec.method.name, "' needs the weights of '", method_name,
         "' (no dependency_weights entry)"));
   }
-  RIB_ASSIGN_OR_RETURN(std::string path,
-                       ResolvePath(options, it->second, "dependency weights"));
+  RIB_ASSIGN_OR_RETURN(InputFile file,
+                       OpenInput(options, it->second, "dependency weights"));
   RIB_ASSIGN_OR_RETURN(Classifier model, CreateModel(spec.model.arch, spec.model.num_classes));
-  RIB_RETURN_IF_ERROR(LoadSafetensorsInto(*model, path));
+  RIB_RETURN_IF_ERROR(LoadSafetensorsInto(*model, std::move(file)));
   return CloneWeights(ModelWeights(*model));
 }
 
@@ -233,6 +247,12 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
   const TrainingConfig& config = spec.training;
   torch::manual_seed(static_cast<uint64_t>(config.seed));
 
+  if (!options.resume_checkpoint.empty()) {
+    // Confined like every input; the trainer reads it again by path (a checkpoint is
+    // the workers' own output, so only the check that it is under the root matters).
+    RIB_RETURN_IF_ERROR(
+        OpenInput(options, options.resume_checkpoint, "resume checkpoint").status());
+  }
   RIB_ASSIGN_OR_RETURN(Classifier model, LoadModel(spec.model, options));
   const ThreadPolicy policy = PreferredThreadPolicy(*model);
   SetCpuThreads(options.threads, policy);

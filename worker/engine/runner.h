@@ -89,10 +89,16 @@ struct RunResult {
 };
 
 // Returns OK with stopped = true when asked to stop (RunOptions::stop).
+// Inputs (model and dependency weights, the resume checkpoint) are opened with
+// common/paths.h's OpenUnder when artifact_root is set: confined to it, through
+// symlinks too, and regular files only. Model weights whose sha256 differs from
+// spec.model.weights_digest (when set) are not loaded.
 // Errors: INVALID_ARGUMENT (bad spec, method params, device, a path outside the
-// artifact root), NOT_FOUND (dataset or weights missing), FAILED_PRECONDITION (missing
-// dependency weights, weights that do not fit the architecture, an image size the
-// model does not take, a resume checkpoint of another run), the loop's errors
+// artifact root by "..", an input that is not a regular file), PERMISSION_DENIED (an
+// input resolving outside the artifact root through a symlink), NOT_FOUND (dataset or
+// weights missing), FAILED_PRECONDITION (missing dependency weights, weights that do
+// not fit the architecture or changed since submit, an image size the model does not
+// take, a resume checkpoint of another run), the loop's errors
 // (non-finite loss with its step), UNAVAILABLE from a collective.
 absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
                                  EventSink* sink);

@@ -236,15 +236,20 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(absl::string_view json,
 
 absl::StatusOr<std::unique_ptr<SafetensorsReader>> SafetensorsReader::Open(
     const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
+  RIB_ASSIGN_OR_RETURN(InputFile file, OpenRegularFile(path, "safetensors file"));
+  return Open(std::move(file));
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsReader>> SafetensorsReader::Open(
+    InputFile file) {
+  const std::string path = file.path();
+  const int fd = file.fd();
+  // No message below quotes the file's bytes, not even as a number: the first 8 bytes of
+  // a file that is not safetensors would come back as a "header length".
   auto fail = [&](absl::Status status) {
-    ::close(fd);
     return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
   };
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return fail(absl::InternalError(std::strerror(errno)));
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  const uint64_t file_size = file.size();
   if (file_size < 8) {
     return fail(absl::InvalidArgumentError(absl::StrCat(
         "file is ", file_size, " bytes, too short for a safetensors header length")));
@@ -257,12 +262,12 @@ absl::StatusOr<std::unique_ptr<SafetensorsReader>> SafetensorsReader::Open(
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   if (header_len > kMaxSafetensorsHeaderBytes) {
     return fail(absl::InvalidArgumentError(absl::StrCat(
-        "header length ", header_len, " exceeds the limit of ", kMaxSafetensorsHeaderBytes,
-        " bytes")));
+        "the header length (the first 8 bytes) exceeds the limit of ",
+        kMaxSafetensorsHeaderBytes, " bytes: not a safetensors file")));
   }
   if (header_len > file_size - 8) {
     return fail(absl::InvalidArgumentError(
-        absl::StrCat("header length ", header_len, " runs past the end of the file (",
+        absl::StrCat("the header length (the first 8 bytes) runs past the end of the file (",
                      file_size, " bytes): truncated or not safetensors")));
   }
   std::string json(header_len, '\0');
@@ -272,10 +277,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsReader>> SafetensorsReader::Open(
   auto header = ParseSafetensorsHeader(json, file_size - 8 - header_len);
   if (!header.ok()) return fail(header.status());
   return std::unique_ptr<SafetensorsReader>(
-      new SafetensorsReader(path, fd, 8 + header_len, *std::move(header)));
+      new SafetensorsReader(std::move(file), 8 + header_len, *std::move(header)));
 }
-
-SafetensorsReader::~SafetensorsReader() { ::close(fd_); }
 
 absl::StatusOr<torch::Tensor> SafetensorsReader::Read(const SafetensorsEntry& entry) const {
   auto type = SafetensorsDtype(entry.dtype);
@@ -286,7 +289,7 @@ absl::StatusOr<torch::Tensor> SafetensorsReader::Read(const SafetensorsEntry& en
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": tensor '", entry.name, "' size does not match its shape"));
   }
-  if (bytes > 0 && !ReadFully(fd_, tensor.data_ptr(), bytes, data_offset_ + entry.begin)) {
+  if (bytes > 0 && !ReadFully(file_.fd(), tensor.data_ptr(), bytes, data_offset_ + entry.begin)) {
     return absl::InternalError(
         absl::StrCat(path_, ": cannot read tensor '", entry.name, "' (file truncated?)"));
   }

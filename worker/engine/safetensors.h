@@ -9,7 +9,9 @@
 // header longer than kMaxHeaderBytes or past the end of the file, malformed JSON,
 // duplicate names, unknown dtypes, offsets outside the data section, offsets that do not
 // match the shape, and overlapping tensors are INVALID_ARGUMENT errors that name the
-// problem (and the tensor). I/O failures are NOT_FOUND (missing file) or INTERNAL.
+// problem (and the tensor), never the file's bytes (the file may be anything a sweep
+// named). I/O failures are NOT_FOUND (missing file), INVALID_ARGUMENT (not a regular
+// file: a FIFO or a directory is refused at once) or INTERNAL.
 //
 // Thread-safety: SafetensorsReader is not thread-safe; the free functions are.
 #ifndef RIB_WORKER_ENGINE_SAFETENSORS_H_
@@ -26,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/paths.h"
 #include "absl/strings/string_view.h"
 
 namespace rib::engine {
@@ -62,7 +65,9 @@ class SafetensorsReader {
  public:
   // Reads and validates the header. NOT_FOUND when the file does not exist.
   static absl::StatusOr<std::unique_ptr<SafetensorsReader>> Open(const std::string& path);
-  ~SafetensorsReader();
+  // The same over a file already opened (OpenUnder: confined to a root).
+  static absl::StatusOr<std::unique_ptr<SafetensorsReader>> Open(InputFile file);
+  ~SafetensorsReader() = default;
   SafetensorsReader(const SafetensorsReader&) = delete;
   SafetensorsReader& operator=(const SafetensorsReader&) = delete;
 
@@ -72,11 +77,11 @@ class SafetensorsReader {
   absl::StatusOr<torch::Tensor> Read(const SafetensorsEntry& entry) const;
 
  private:
-  SafetensorsReader(std::string path, int fd, uint64_t data_offset, SafetensorsHeader header)
-      : path_(std::move(path)), fd_(fd), data_offset_(data_offset),
+  SafetensorsReader(InputFile file, uint64_t data_offset, SafetensorsHeader header)
+      : path_(file.path()), file_(std::move(file)), data_offset_(data_offset),
         header_(std::move(header)) {}
   std::string path_;
-  int fd_;
+  InputFile file_;
   uint64_t data_offset_;
   SafetensorsHeader header_;
 };

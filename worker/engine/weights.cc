@@ -2,7 +2,7 @@
 
 #include <torch/script.h>
 
-#include <fstream>
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "spec/weights_format.h"
 #include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
@@ -96,32 +97,21 @@ absl::Status CopyInto(const NamedTensors& expected,
   return absl::OkStatus();
 }
 
-bool IsTorchScriptPath(const std::string& path) {
-  for (const char* ext : {".pt", ".pth", ".ts", ".jit", ".torchscript"}) {
-    if (absl::EndsWith(path, ext)) return true;
-  }
-  if (absl::EndsWith(path, ".safetensors")) return false;
-  // TorchScript archives are zip files.
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {0, 0, 0, 0};
-  in.read(magic, 4);
-  return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 &&
-         magic[3] == 4;
-}
-
-absl::StatusOr<torch::jit::Module> LoadJit(const std::string& path) {
-  {
-    std::ifstream probe(path);
-    if (!probe) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  }
+// Loads through the descriptor (/proc/self/fd/N: torch opens by name), so the file
+// loaded is the one opened, wherever its path points now.
+absl::StatusOr<torch::jit::Module> LoadJit(const InputFile& file) {
   try {
-    torch::jit::Module module = torch::jit::load(path, torch::kCPU);
+    torch::jit::Module module = torch::jit::load(file.ProcPath(), torch::kCPU);
     module.eval();
     return module;
   } catch (const std::exception& e) {
-    // Bad input, not a bug: INVALID_ARGUMENT naming the file.
-    return ExceptionToStatus(e, absl::StrCat(path, ": not a loadable TorchScript file"),
-                             absl::StatusCode::kInvalidArgument);
+    // Bad input, not a bug: INVALID_ARGUMENT naming the file. The loader's own message
+    // is logged at debug level but not returned: it can quote the archive's contents.
+    const absl::Status detail = ExceptionToStatus(e, file.path());
+    const absl::StatusCode code = detail.code() == absl::StatusCode::kResourceExhausted
+                                      ? detail.code()
+                                      : absl::StatusCode::kInvalidArgument;
+    return absl::Status(code, absl::StrCat(file.path(), ": not a loadable TorchScript file"));
   }
 }
 
@@ -174,7 +164,13 @@ absl::Status LoadModuleState(torch::nn::Module& module, const NamedTensors& tens
 }
 
 absl::Status LoadSafetensorsInto(torch::nn::Module& module, const std::string& path) {
-  RIB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(path));
+  RIB_ASSIGN_OR_RETURN(InputFile file, OpenRegularFile(path, "weights"));
+  return LoadSafetensorsInto(module, std::move(file));
+}
+
+absl::Status LoadSafetensorsInto(torch::nn::Module& module, InputFile file) {
+  const std::string path = file.path();
+  RIB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(std::move(file)));
   std::vector<std::pair<std::string, Offered>> offered;
   for (const auto& e : reader->header().entries) {
     Offered o;
@@ -194,7 +190,13 @@ absl::Status LoadSafetensorsInto(torch::nn::Module& module, const std::string& p
 }
 
 absl::Status LoadTorchScriptInto(torch::nn::Module& module, const std::string& path) {
-  RIB_ASSIGN_OR_RETURN(torch::jit::Module jit, LoadJit(path));
+  RIB_ASSIGN_OR_RETURN(InputFile file, OpenRegularFile(path, "weights"));
+  return LoadTorchScriptInto(module, file);
+}
+
+absl::Status LoadTorchScriptInto(torch::nn::Module& module, const InputFile& file) {
+  const std::string& path = file.path();
+  RIB_ASSIGN_OR_RETURN(torch::jit::Module jit, LoadJit(file));
   NamedTensors tensors;
   for (const auto& p : jit.named_parameters(/*recurse=*/true)) {
     tensors.emplace_back(p.name, p.value);
@@ -207,19 +209,34 @@ absl::Status LoadTorchScriptInto(torch::nn::Module& module, const std::string& p
 
 absl::StatusOr<Classifier> LoadClassifier(const std::string& arch, int64_t num_classes,
                                           const std::string& path) {
-  if (arch == "torchscript") {
+  absl::StatusOr<InputFile> file = OpenRegularFile(path, "weights");
+  if (!file.ok()) {
+    // An unknown architecture is the first thing to say.
+    const std::vector<std::string> known = KnownArchs();
+    if (arch != spec::kTorchScriptArch &&
+        std::find(known.begin(), known.end(), arch) == known.end()) {
+      return CreateModel(arch, num_classes).status();
+    }
+    return file.status();
+  }
+  return LoadClassifier(arch, num_classes, *std::move(file));
+}
+
+absl::StatusOr<Classifier> LoadClassifier(const std::string& arch, int64_t num_classes,
+                                          InputFile file) {
+  if (arch == spec::kTorchScriptArch) {
     if (num_classes < 1) {
       return absl::InvalidArgumentError("num_classes must be >= 1 for a TorchScript model");
     }
-    RIB_ASSIGN_OR_RETURN(torch::jit::Module jit, LoadJit(path));
+    RIB_ASSIGN_OR_RETURN(torch::jit::Module jit, LoadJit(file));
     return Classifier(std::shared_ptr<ClassifierImpl>(
         std::make_shared<TorchScriptClassifierImpl>(std::move(jit), num_classes)));
   }
   RIB_ASSIGN_OR_RETURN(Classifier model, CreateModel(arch, num_classes));
-  if (IsTorchScriptPath(path)) {
-    RIB_RETURN_IF_ERROR(LoadTorchScriptInto(*model, path));
+  if (spec::IsTorchScriptWeights(file.path(), file.fd())) {
+    RIB_RETURN_IF_ERROR(LoadTorchScriptInto(*model, file));
   } else {
-    RIB_RETURN_IF_ERROR(LoadSafetensorsInto(*model, path));
+    RIB_RETURN_IF_ERROR(LoadSafetensorsInto(*model, std::move(file)));
   }
   return model;
 }

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/paths.h"
 #include "worker/engine/model.h"
 #include "worker/engine/safetensors.h"
 
@@ -36,19 +37,30 @@ absl::Status LoadModuleState(torch::nn::Module& module, const NamedTensors& tens
                              const std::string& source);
 
 // Loads a .safetensors file into an existing module (names and shapes are checked
-// against the header before any data is read). NOT_FOUND if the file does not exist.
+// against the header before any data is read). NOT_FOUND if the file does not exist,
+// INVALID_ARGUMENT if it is not a regular file (common/paths.h's OpenRegularFile).
 absl::Status LoadSafetensorsInto(torch::nn::Module& module, const std::string& path);
+// The same from a file already opened (OpenUnder: confined to the artifact root).
+absl::Status LoadSafetensorsInto(torch::nn::Module& module, InputFile file);
 
 // Copies a TorchScript module's parameters and buffers (by name) into `module`.
 absl::Status LoadTorchScriptInto(torch::nn::Module& module, const std::string& path);
+absl::Status LoadTorchScriptInto(torch::nn::Module& module, const InputFile& file);
 
 // Builds `arch` (CreateModel) and loads `path` into it: .safetensors, or a TorchScript
 // archive (.pt .pth .ts .jit .torchscript, or any zip archive) whose parameter names
 // match the architecture. With arch "torchscript" the scripted module itself is wrapped
 // for evaluation only: its forward gives the logits, Features() returns them too, Head()
 // is the identity and no parameter is exposed (so no method that trains can use it).
+// Which files are TorchScript is spec/weights_format.h's rule, the one the coordinator
+// refuses without --allow-torchscript. Errors never quote the file's contents: a
+// TorchScript archive that does not load is "<path>: not a loadable TorchScript file"
+// (the loader's message is logged at debug level).
 absl::StatusOr<Classifier> LoadClassifier(const std::string& arch, int64_t num_classes,
                                           const std::string& path);
+// The same from a file already opened (OpenUnder: confined to the artifact root).
+absl::StatusOr<Classifier> LoadClassifier(const std::string& arch, int64_t num_classes,
+                                          InputFile file);
 
 // Writes the model's state as F32 safetensors (integer buffers stay I64), atomically.
 // `metadata` goes into __metadata__ (plus "format": "pt").

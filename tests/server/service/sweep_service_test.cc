@@ -3,6 +3,8 @@
 // PostgreSQL (a fake clock drives leases and event times).
 #include "server/service/sweep_service.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -134,12 +136,82 @@ TEST_F(SweepServiceTest, RejectsTyposMissingWeightsAndEscapes) {
   missing.replace(missing.find("m1.safetensors"), 2, "m9");
   EXPECT_THAT(Submit(missing),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("model 'm1': weights file 'models/m9.safetensors'")));
+                       HasSubstr("model 'm1' weights: 'models/m9.safetensors'")));
   std::string escape = kSmall;
   escape.replace(escape.find("models/"), 7, "../../");
   EXPECT_THAT(Submit(escape), StatusIs(absl::StatusCode::kInvalidArgument));
   RIB_ASSERT_OK_AND_ASSIGN(storage::SweepList list, sweeps_->List(0, ""));
   EXPECT_THAT(list.sweeps, SizeIs(0));
+}
+
+// kSmall with model m1's weights (and arch) replaced.
+std::string SmallWith(const std::string& weights, const std::string& arch = "fmnist_vit") {
+  std::string yaml = kSmall;
+  yaml.replace(yaml.find("models/m1.safetensors"), 21, weights);
+  yaml.replace(yaml.find("fmnist_vit"), 10, arch);
+  return yaml;
+}
+
+TEST_F(SweepServiceTest, WeightsThroughASymlinkOutOfTheArtifactRootAreRefused) {
+  ::rib::testing::ScratchDir outside;
+  std::ofstream(outside.Join("secret")) << "not yours";
+  std::filesystem::create_symlink(outside.Join("secret"), root_.Join("models/evil.safetensors"));
+  std::filesystem::create_directory_symlink(outside.path(), root_.Join("models/out"));
+  EXPECT_THAT(Submit(SmallWith("models/evil.safetensors")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("model 'm1' weights"),
+                             HasSubstr("models/evil.safetensors"),
+                             HasSubstr("outside its root"))));
+  EXPECT_THAT(Submit(SmallWith("models/out/secret")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("models/out/secret")));
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SweepList list, sweeps_->List(0, ""));
+  EXPECT_THAT(list.sweeps, SizeIs(0));
+}
+
+TEST_F(SweepServiceTest, WeightsThroughASymlinkInsideTheRootAreHashedThroughIt) {
+  std::filesystem::create_symlink("m2.safetensors", root_.Join("models/alias.safetensors"));
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(SmallWith("models/alias.safetensors")));
+  storage::JobFilter f;
+  f.sweep_id = r.sweep_id;
+  RIB_ASSERT_OK_AND_ASSIGN(storage::JobList jobs, sweeps_->ListJobs(f));
+  ASSERT_THAT(jobs.jobs, SizeIs(2));
+  EXPECT_EQ(jobs.jobs[0].spec.model.weights_digest,
+            Sha256Hex(::rib::testing::SweepModelFileContent("m2")));
+}
+
+// A FIFO would block the hashing read forever: Submit must come back with an error (if
+// it did not, this test would hang rather than fail).
+TEST_F(SweepServiceTest, AFifoOrADirectoryAsWeightsIsRefused) {
+  ASSERT_EQ(::mkfifo(root_.Join("models/fifo.safetensors").c_str(), 0600), 0);
+  EXPECT_THAT(Submit(SmallWith("models/fifo.safetensors")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("models/fifo.safetensors"),
+                             HasSubstr("is not a regular file (it is a FIFO)"))));
+  EXPECT_THAT(Submit(SmallWith("models")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("'models'"), HasSubstr("is not a regular file"))));
+}
+
+TEST_F(SweepServiceTest, TorchScriptIsRefusedUnlessTheCoordinatorAllowsIt) {
+  // A TorchScript archive by name, by its zip magic under another name, and by arch.
+  std::ofstream(root_.Join("models/m.pt")) << "any bytes";
+  std::ofstream(root_.Join("models/zip.bin"), std::ios::binary) << std::string("PK\3\4rest");
+  const std::string by_name = SmallWith("models/m.pt");
+  const std::string by_magic = SmallWith("models/zip.bin");
+  const std::string by_arch = SmallWith("models/m1.safetensors", "torchscript");
+  for (const std::string& yaml : {by_name, by_magic, by_arch}) {
+    EXPECT_THAT(Submit(yaml), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       AllOf(HasSubstr("model 'm1'"), HasSubstr("TorchScript"),
+                                             HasSubstr("--allow-torchscript"))))
+        << yaml;
+  }
+  SweepServiceOptions allow;
+  allow.artifact_root = root_.path();
+  allow.allow_torchscript = true;
+  sweeps_ = std::make_unique<SweepService>(repo_.get(), changes_.get(), allow);
+  for (const std::string& yaml : {by_name, by_magic, by_arch}) {
+    EXPECT_THAT(Submit(yaml), IsOk()) << yaml;
+  }
 }
 
 TEST_F(SweepServiceTest, ASweepOverTheJobLimitIsRefusedWithItsCountAndWritesNothing) {

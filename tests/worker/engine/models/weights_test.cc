@@ -1,11 +1,14 @@
 // Saving and loading a Classifier: round trips, and each kind of mismatch named.
 #include "worker/engine/weights.h"
 
+#include <sys/stat.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "common/paths.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -21,6 +24,7 @@ using ::rib::testing::ScratchDir;
 using ::rib::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 torch::Tensor Logits(Classifier& model, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
@@ -163,6 +167,65 @@ TEST(WeightsMismatchTest, BadPathsAndArchs) {
   EXPECT_THAT(LoadClassifier("fmnist_vit", 10, dir.Join("bad.pt")),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("bad.pt"), HasSubstr("TorchScript"))));
+}
+
+// The engine loads a job's weights through OpenUnder (runner.cc): a symlink that stays
+// inside the artifact root loads, one pointing out of it is refused naming the path.
+TEST(ConfinedWeightsTest, LoadsThroughSymlinksInsideTheRootOnly) {
+  ScratchDir root, outside;
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel("fmnist_resnet", 10));
+  ASSERT_THAT(SaveClassifier(model, root.Join("m.safetensors")), IsOk());
+  ASSERT_THAT(SaveClassifier(model, outside.Join("m.safetensors")), IsOk());
+  std::filesystem::create_symlink("m.safetensors", root.Join("alias.safetensors"));
+  std::filesystem::create_symlink(outside.Join("m.safetensors"), root.Join("evil.safetensors"));
+  RIB_ASSERT_OK_AND_ASSIGN(InputFile alias,
+                           OpenUnder(root.path(), "alias.safetensors", "model weights"));
+  EXPECT_THAT(LoadClassifier("fmnist_resnet", 10, std::move(alias)), IsOk());
+  EXPECT_THAT(OpenUnder(root.path(), "evil.safetensors", "model weights"),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("model weights"), HasSubstr("evil.safetensors"))));
+}
+
+// A FIFO would block the reader forever; every loader refuses it at once.
+TEST(WeightsMismatchTest, AFifoOrADirectoryIsNotLoaded) {
+  ScratchDir dir;
+  ASSERT_EQ(::mkfifo(dir.Join("fifo.safetensors").c_str(), 0600), 0);
+  ASSERT_EQ(::mkfifo(dir.Join("fifo.pt").c_str(), 0600), 0);
+  for (const char* arch : {"fmnist_vit", "torchscript"}) {
+    for (const char* name : {"fifo.safetensors", "fifo.pt"}) {
+      EXPECT_THAT(LoadClassifier(arch, 10, dir.Join(name)),
+                  StatusIs(absl::StatusCode::kInvalidArgument,
+                           AllOf(HasSubstr(name), HasSubstr("it is a FIFO"))))
+          << arch << " " << name;
+    }
+  }
+  EXPECT_THAT(LoadClassifier("fmnist_vit", 10, dir.path()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a directory")));
+}
+
+// A file that is not weights (the issue named /etc/hostname) gives an error that says
+// so without any of its bytes, not even as the "header length" its first 8 bytes make.
+TEST(WeightsMismatchTest, ErrorsNeverQuoteTheFilesBytes) {
+  ScratchDir dir;
+  const std::string secret = "secret-hostname-0042\n";
+  uint64_t as_length = 0;
+  for (int i = 7; i >= 0; --i) {
+    as_length = (as_length << 8) | static_cast<unsigned char>(secret[i]);
+  }
+  std::ofstream(dir.Join("h.safetensors")) << secret;
+  std::ofstream(dir.Join("h")) << secret;
+  std::ofstream(dir.Join("h.pt")) << secret;
+  std::ofstream(dir.Join("z.bin"), std::ios::binary) << "PK\3\4" << secret;
+  for (const char* name : {"h.safetensors", "h", "h.pt", "z.bin"}) {
+    for (const char* arch : {"fmnist_vit", "torchscript"}) {
+      const absl::Status status = LoadClassifier(arch, 10, dir.Join(name)).status();
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name << " " << arch;
+      EXPECT_THAT(std::string(status.message()),
+                  AllOf(HasSubstr(name), Not(HasSubstr("secret")), Not(HasSubstr("host")),
+                        Not(HasSubstr(std::to_string(as_length)))))
+          << name << " " << arch;
+    }
+  }
 }
 
 TEST(CopyStateTest, CopiesEveryTensor) {

@@ -6,10 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/hash.h"
 #include "spec/artifacts.h"
 #include "spec/job_json.h"
 #include "tests/testing/status_matchers.h"
@@ -25,6 +28,7 @@ namespace {
 using ::rib::testing::IsOk;
 using ::rib::testing::ScratchDir;
 using ::rib::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 class Recorder : public EventSink {
@@ -121,6 +125,49 @@ TEST_F(RunnerTest, FineTunesEvaluatesAndReportsRows) {
   // Fine-tuning moved the weights.
   EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
                             Weights(pre_path_).at("head.weight")));
+}
+
+// Every input a job names is opened under the artifact root (OpenUnder): a symlink out
+// of it is refused naming the input and the path, a FIFO is refused at once.
+TEST_F(RunnerTest, InputsAreConfinedToTheArtifactRoot) {
+  ScratchDir outside;
+  std::filesystem::copy_file(pre_path_, outside.Join("pre.safetensors"));
+  std::filesystem::create_symlink(outside.Join("pre.safetensors"),
+                                  artifacts_.Join("evil.safetensors"));
+  JobSpec model_out = Spec("ft");
+  model_out.model.weights = "evil.safetensors";
+  EXPECT_THAT(Run(model_out, Options(), nullptr),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("model weights"), HasSubstr("evil.safetensors"))));
+  RunOptions dependency_out = Options();
+  dependency_out.dependency_weights = {{"lp", "evil.safetensors"}};
+  EXPECT_THAT(Run(Spec("lpft"), dependency_out, nullptr),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("dependency weights"), HasSubstr("evil.safetensors"))));
+  RunOptions resume_out = Options();
+  resume_out.resume_checkpoint = "evil.safetensors";
+  EXPECT_THAT(Run(Spec("ft"), resume_out, nullptr),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("resume checkpoint"), HasSubstr("evil.safetensors"))));
+  ASSERT_EQ(::mkfifo(artifacts_.Join("fifo.safetensors").c_str(), 0600), 0);
+  JobSpec fifo = Spec("ft");
+  fifo.model.weights = "fifo.safetensors";
+  EXPECT_THAT(Run(fifo, Options(), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not a regular file")));
+}
+
+// The weights loaded are the bytes the coordinator hashed at submit (weights_digest):
+// a file put in their place since (say, a TorchScript archive) is not loaded.
+TEST_F(RunnerTest, ModelWeightsMustBeTheOnesSubmitted) {
+  JobSpec spec = Spec("pre");
+  spec.finetune_dataset = "";
+  spec.eval_datasets = {"fmnist-a"};
+  spec.model.weights_digest = std::string(64, '0');
+  EXPECT_THAT(Run(spec, Options(), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("pre.safetensors"), HasSubstr("changed since"))));
+  RIB_ASSERT_OK_AND_ASSIGN(spec.model.weights_digest, Sha256File(pre_path_));
+  EXPECT_THAT(Run(spec, Options(), nullptr), IsOk());
 }
 
 TEST_F(RunnerTest, PreEvaluatesThePretrainedWeightsWithoutTraining) {
