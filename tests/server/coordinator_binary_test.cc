@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "proto/tls/credentials.h"
 #include "rib/v1/coordinator.grpc.pb.h"
+#include "tests/server/testing/list_sweeps_call.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/test_certs.h"
@@ -267,16 +268,6 @@ class CoordinatorProcess {
   FILE* out_ = nullptr;
 };
 
-grpc::Status ListSweeps(const std::string& address, const tls::ClientTlsOptions& tls) {
-  auto channel = tls::MakeChannel(address, tls);
-  if (!channel.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "no channel");
-  auto stub = v1::Coordinator::NewStub(*channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  v1::ListSweepsResponse sweeps;
-  return stub->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps);
-}
-
 int PortOf(const std::string& listening_line) {
   return std::atoi(listening_line.c_str() + listening_line.rfind(':') + 1);
 }
@@ -308,8 +299,8 @@ TEST(CoordinatorBinaryTest, InsecureListenServesPlaintextWithAWarning) {
                                  dir.Join("stderr"));
   const std::string first = coordinator.FirstLine();
   ASSERT_EQ(first.rfind("listening on 0.0.0.0:", 0), 0u) << first << coordinator.Stderr();
-  grpc::Status s =
-      ListSweeps(absl::StrCat("127.0.0.1:", PortOf(first)), tls::ClientTlsOptions());
+  grpc::Status s = ::rib::testing::ListSweepsCall(
+      absl::StrCat("127.0.0.1:", PortOf(first)), tls::ClientTlsOptions());
   EXPECT_TRUE(s.ok()) << s.error_message();
   // A WARNING line ("W hh:mm:ss ...").
   EXPECT_THAT(
@@ -332,9 +323,9 @@ TEST(CoordinatorBinaryTest, ServesTlsWithCertificateFlags) {
   tls.ca_file = certs.ca_cert;
   tls.cert_file = certs.client_cert;
   tls.key_file = certs.client_key;
-  grpc::Status s = ListSweeps(address, tls);
+  grpc::Status s = ::rib::testing::ListSweepsCall(address, tls);
   EXPECT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(ListSweeps(address, tls::ClientTlsOptions()).error_code(),
+  EXPECT_EQ(::rib::testing::ListSweepsCall(address, tls::ClientTlsOptions()).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(coordinator.Stderr(), ::testing::Not(::testing::HasSubstr("PLAINTEXT")));
 }

@@ -15,6 +15,7 @@
 #include "proto/tls/credentials.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "server/coordinator.h"
+#include "tests/server/testing/list_sweeps_call.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_certs.h"
@@ -64,17 +65,8 @@ class CoordinatorTlsTest : public ::testing::Test {
     return Start(options);
   }
 
-  // One ListSweeps call through a channel made as the CLI and the worker make theirs.
   static grpc::Status Call(const std::string& address, const tls::ClientTlsOptions& tls) {
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        tls::MakeChannel(address, tls);
-    EXPECT_TRUE(channel.ok()) << channel.status();
-    if (!channel.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "no channel");
-    auto stub = v1::Coordinator::NewStub(*channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    v1::ListSweepsResponse response;
-    return stub->ListSweeps(&ctx, v1::ListSweepsRequest(), &response);
+    return ::rib::testing::ListSweepsCall(address, tls);
   }
 
   tls::ClientTlsOptions TrustingCa() const {

@@ -15,6 +15,7 @@
 #include "proto/convert/job_spec_convert.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
+#include "tests/testing/tiny_job.h"
 #include "worker/agent/launcher.h"
 #include "worker/engine/model.h"
 #include "worker/engine/weights.h"
@@ -49,23 +50,8 @@ class RankRuntimeTest : public ::testing::Test {
   }
 
   JobSpec Spec() {
-    JobSpec spec;
-    spec.model.name = "vit";
-    spec.model.arch = "fmnist_vit";
-    spec.model.weights = "pre.safetensors";
-    spec.model.num_classes = 10;
-    spec.model.preprocessing.image_size = 32;
-    spec.model.preprocessing.crop_pct = 1.0;
-    spec.method.name = "ft";
-    spec.method.kind = "ft";
-    spec.finetune_dataset = "fmnist-v2";
+    JobSpec spec = ::rib::testing::TinyFmnistJob("ft");
     spec.eval_datasets = {"fmnist-val"};
-    spec.training.batch_size = 16;
-    spec.training.max_steps = 3;
-    spec.training.epochs = 1;
-    spec.training.warmup_steps = 1;
-    spec.training.lr = 0.01;
-    spec.training.eval_batch_size = 128;
     return spec;
   }
 

@@ -17,6 +17,7 @@
 #include "spec/job_json.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
+#include "tests/testing/tiny_job.h"
 #include "worker/engine/checkpoint.h"
 #include "worker/engine/methods.h"
 #include "worker/engine/model.h"
@@ -55,26 +56,7 @@ class RunnerTest : public ::testing::Test {
     ASSERT_THAT(SaveClassifier(*model, pre_path_), IsOk());
   }
 
-  JobSpec Spec(const std::string& kind) {
-    JobSpec spec;
-    spec.model.name = "vit";
-    spec.model.arch = "fmnist_vit";
-    spec.model.weights = "pre.safetensors";
-    spec.model.num_classes = 10;
-    spec.model.preprocessing.image_size = 32;
-    spec.model.preprocessing.crop_pct = 1.0;
-    spec.method.name = kind;
-    spec.method.kind = kind;
-    spec.finetune_dataset = "fmnist-v2";
-    spec.eval_datasets = {"fmnist-val", "fmnist-c"};
-    spec.training.batch_size = 16;
-    spec.training.max_steps = 3;
-    spec.training.epochs = 1;
-    spec.training.warmup_steps = 1;
-    spec.training.lr = 0.01;
-    spec.training.eval_batch_size = 128;
-    return spec;
-  }
+  JobSpec Spec(const std::string& kind) { return ::rib::testing::TinyFmnistJob(kind); }
 
   RunOptions Options() {
     RunOptions options;
