@@ -18,9 +18,11 @@
 #include "common/metrics_http.h"
 #include "common/status_macros.h"
 #include "proto/tls/credentials.h"
+#include "server/rpc/authz.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/worker_api_service.h"
 #include "server/service/event_pruner.h"
+#include "server/service/identity_service.h"
 #include "server/service/lease_expirer.h"
 #include "server/service/pool_metrics.h"
 #include "server/service/sweep_service.h"
@@ -78,17 +80,7 @@ absl::Status CheckListenSecurity(const CoordinatorOptions& options) {
       "anyway"));
 }
 
-absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
-    CoordinatorOptions options) {
-  if (options.database_uri.empty()) {
-    return absl::InvalidArgumentError("the coordinator needs a database URI");
-  }
-  if (options.lease_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("the lease timeout must be positive");
-  }
-  RIB_RETURN_IF_ERROR(CheckListenSecurity(options));
-  RIB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
-                       tls::MakeServerCredentials(TlsOptions(options)));
+absl::Status MigrateDatabase(const CoordinatorOptions& options) {
   const absl::Time deadline = absl::Now() + options.connect_timeout;
   absl::StatusOr<int> applied =
       storage::pg::ApplyMigrations(options.database_uri, options.migrations);
@@ -102,6 +94,21 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
                         absl::StrCat("migrations: ", applied.status().message()));
   }
   RIB_LOG(INFO) << "schema current (" << *applied << " migrations applied now)";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
+    CoordinatorOptions options) {
+  if (options.database_uri.empty()) {
+    return absl::InvalidArgumentError("the coordinator needs a database URI");
+  }
+  if (options.lease_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the lease timeout must be positive");
+  }
+  RIB_RETURN_IF_ERROR(CheckListenSecurity(options));
+  RIB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                       tls::MakeServerCredentials(TlsOptions(options)));
+  RIB_RETURN_IF_ERROR(MigrateDatabase(options));
 
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(options)));
   const CoordinatorOptions& o = c->options_;
@@ -128,9 +135,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   worker_options.poll = o.poll;
   c->workers_ = std::make_unique<service::WorkerService>(
       c->repo_.get(), c->changes_.get(), worker_options);
-  c->coordinator_api_ =
-      std::make_unique<rpc::CoordinatorService>(c->sweeps_.get(), c->workers_.get());
-  c->worker_api_ = std::make_unique<rpc::WorkerApiService>(c->workers_.get());
+  c->identity_ = std::make_unique<service::IdentityService>(c->repo_.get());
+  c->authz_ = std::make_unique<rpc::Authz>(c->identity_.get());
+  c->coordinator_api_ = std::make_unique<rpc::CoordinatorService>(
+      c->sweeps_.get(), c->workers_.get(), c->identity_.get(), c->authz_.get());
+  c->worker_api_ =
+      std::make_unique<rpc::WorkerApiService>(c->workers_.get(), c->authz_.get());
   return c;
 }
 

@@ -34,11 +34,13 @@ class ServerCredentials;
 namespace rib {
 class MetricsHttpServer;
 namespace rpc {
+class Authz;
 class CoordinatorService;
 class WorkerApiService;
 }  // namespace rpc
 namespace service {
 class EventPruner;
+class IdentityService;
 class LeaseExpirer;
 class SweepService;
 class WorkerService;
@@ -118,6 +120,11 @@ absl::Status CheckListenSecurity(const CoordinatorOptions& options);
 // (every interface) is not.
 bool IsLoopbackListenAddress(const std::string& listen);
 
+// Applies options.migrations to options.database_uri (all pending ones, under an
+// advisory lock), retrying an unreachable database for options.connect_timeout.
+// Create calls it; so does `rib-coordinator token create`.
+absl::Status MigrateDatabase(const CoordinatorOptions& options);
+
 class Coordinator {
  public:
   // Reads the TLS files, applies migrations and connects (repository, change
@@ -155,6 +162,8 @@ class Coordinator {
   std::unique_ptr<storage::PgChangeNotifier> changes_;
   std::unique_ptr<service::SweepService> sweeps_;
   std::unique_ptr<service::WorkerService> workers_;
+  std::unique_ptr<service::IdentityService> identity_;
+  std::unique_ptr<rpc::Authz> authz_;
   std::unique_ptr<rpc::CoordinatorService> coordinator_api_;
   std::unique_ptr<rpc::WorkerApiService> worker_api_;
 

@@ -7,20 +7,31 @@
 // At start it applies pending schema migrations (under an advisory lock), then prints
 // "listening on HOST:PORT" once the server accepts calls. SIGTERM/SIGINT shut it down
 // cleanly (in-flight calls get up to 5 s).
+//
+// The first admin token (every call needs a token) is made on the database directly:
+//
+//   rib-coordinator token create --database=URI --user=alice --role=admin
+//
+// prints the token once, on stdout; further tokens are made over the API (rib token).
 #include <signal.h>
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/program.h"
 #include "server/coordinator.h"
+#include "server/domain/types.h"
+#include "server/service/identity_service.h"
 #include "server/storage/postgres/migrations.h"
+#include "server/storage/postgres/postgres_repository.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "address to serve gRPC on, HOST:PORT; port 0 picks a free port. Without "
@@ -70,22 +81,30 @@ ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),
           "keep retrying an unreachable database this long at start (PostgreSQL may "
           "still be starting)");
 ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections in the pool");
+ABSL_FLAG(std::string, user, "", "`token create`: the user the token is for");
+ABSL_FLAG(std::string, role, "admin", "`token create`: user, admin or worker");
 
 namespace {
 
 const rib::ProgramHelp kHelp = {
     "rib-coordinator",
     "--database URI [--listen HOST:PORT] [--tls-cert PEM --tls-key PEM] "
-    "[--artifact-root DIR] [flags]",
+    "[--artifact-root DIR] [flags]\n"
+    "       rib-coordinator token create --database URI --user NAME [--role ROLE]",
     "The ImageNet-RIB sweep coordinator. Keeps every sweep, job, attempt and result in\n"
     "PostgreSQL (applying pending schema migrations at start), serves the client API\n"
     "(rib.v1.Coordinator) and the worker API (rib.v1.WorkerApi) over gRPC, hands jobs\n"
     "to workers under fenced leases, and re-queues jobs whose lease expires. Any\n"
     "number of coordinators may share one database. Prints \"listening on HOST:PORT\"\n"
-    "once it accepts calls; SIGTERM or SIGINT shuts it down cleanly.",
+    "once it accepts calls; SIGTERM or SIGINT shuts it down cleanly.\n"
+    "Every call needs a bearer token. `token create` makes one directly in the\n"
+    "database (the first admin's, before any exists) and prints it once; admins make\n"
+    "the others with `rib token create`.",
     {"rib-coordinator --database=postgresql://rib@localhost:5432/rib "
      "--listen=0.0.0.0:7070 --tls-cert=coord.pem --tls-key=coord.key "
-     "--artifact-root=/shared/rib"}};
+     "--artifact-root=/shared/rib",
+     "rib-coordinator token create --database=postgresql://rib@localhost:5432/rib "
+     "--user=alice --role=admin"}, true};
 
 int Fail(const std::string& message) {
   RIB_LOG(ERROR) << message;
@@ -94,13 +113,55 @@ int Fail(const std::string& message) {
 
 }  // namespace
 
+// `rib-coordinator token create`: a token made on the database (migrated first), printed
+// once on stdout. The bootstrap of the first admin, and of worker tokens for scripts.
+int CreateToken(const std::string& database) {
+  const std::string role_name = absl::GetFlag(FLAGS_role);
+  std::optional<rib::domain::Role> role = rib::domain::ParseRole(role_name);
+  if (!role) {
+    std::cerr << "rib-coordinator: --role '" << role_name
+              << "' is not user, admin or worker\n";
+    return 2;
+  }
+  rib::CoordinatorOptions migrate;
+  migrate.database_uri = database;
+  migrate.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  if (!absl::GetFlag(FLAGS_migrations).empty()) {
+    auto loaded = rib::storage::pg::LoadMigrations(absl::GetFlag(FLAGS_migrations));
+    if (!loaded.ok()) return Fail(loaded.status().ToString());
+    migrate.migrations = *std::move(loaded);
+  }
+  if (absl::Status s = rib::MigrateDatabase(migrate); !s.ok()) return Fail(s.ToString());
+  rib::storage::PostgresOptions options;
+  options.uri = database;
+  options.pool_size = 1;
+  auto repo = rib::storage::PostgresRepository::Create(options);
+  if (!repo.ok()) return Fail(repo.status().ToString());
+  rib::service::IdentityService identity(repo->get());
+  auto made = identity.CreateToken(absl::GetFlag(FLAGS_user), *role, "rib-coordinator");
+  if (!made.ok()) {
+    std::cerr << "rib-coordinator: " << made.status().message() << "\n";
+    return 2;
+  }
+  std::cout << made->token << std::endl;
+  std::cerr << "token " << made->info.id << " for " << made->info.user << " (role "
+            << role_name << "); it is shown only this once\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  rib::ParseFlagsOrExit(kHelp, argc, argv);
+  const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
   rib::SetLogTag("coordinator");
   const std::string database = absl::GetFlag(FLAGS_database);
   if (database.empty()) {
     std::cerr << "--database is required (a libpq URI such as "
                  "postgresql://rib@localhost:5432/rib)\n";
+    return 2;
+  }
+  if (!args.empty()) {
+    if (args == std::vector<std::string>{"token", "create"}) return CreateToken(database);
+    std::cerr << "rib-coordinator: unknown command '" << absl::StrJoin(args, " ")
+              << "' (the only one is `token create`)\n";
     return 2;
   }
   const absl::Duration lease_timeout = absl::GetFlag(FLAGS_lease_timeout);

@@ -8,7 +8,7 @@
 //
 //   name: demo                 # required; [A-Za-z0-9._-]+
 //   suite: fmnist-rib          # fmnist-rib (default) | imagenet-rib
-//   priority: 0                # any integer; higher runs first
+//   priority: 0                # -1000000..1000000; higher runs first
 //   max_attempts: 3            # 1..100
 //   devices: 1                 # devices per job, 1..64
 //   device_kind: any           # any (default) | cpu | cuda: the kind of worker device
@@ -62,9 +62,12 @@
 
 namespace rib::spec {
 
+// The range of a sweep's priority (the coordinator caps it further for users).
+inline constexpr int kPriorityLimit = 1000000;
+
 struct SweepSpec {
   std::string name;
-  int priority = 0;  // higher runs first
+  int priority = 0;  // higher runs first, within ±kPriorityLimit
   int max_attempts = 3;
   std::string suite = "fmnist-rib";  // "fmnist-rib" or "imagenet-rib"
   std::vector<ModelSpec> models;

@@ -215,7 +215,7 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
     RIB_ASSIGN_OR_RETURN(sweep.suite, OneOf(n, "suite", KnownSuites()));
   }
   if (const YAML::Node n = root["priority"]) {
-    RIB_ASSIGN_OR_RETURN(sweep.priority, Int(n, "priority", -1000000, 1000000));
+    RIB_ASSIGN_OR_RETURN(sweep.priority, Int(n, "priority", -kPriorityLimit, kPriorityLimit));
   }
   if (const YAML::Node n = root["max_attempts"]) {
     RIB_ASSIGN_OR_RETURN(sweep.max_attempts, Int(n, "max_attempts", 1, 100));

@@ -75,4 +75,23 @@ bool IsTerminal(JobState s) {
   return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCancelled;
 }
 
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kUser:
+      return "user";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kWorker:
+      return "worker";
+  }
+  return "unknown";
+}
+
+std::optional<Role> ParseRole(const std::string& name) {
+  for (Role r : {Role::kUser, Role::kAdmin, Role::kWorker}) {
+    if (name == RoleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
 }  // namespace rib::domain

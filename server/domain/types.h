@@ -44,10 +44,41 @@ std::optional<WorkerState> ParseWorkerState(const std::string& name);
 
 bool IsTerminal(JobState s);
 
+// Identity (issue 13). Names as stored: "user", "admin", "worker".
+enum class Role { kUser, kAdmin, kWorker };
+const char* RoleName(Role r);
+std::optional<Role> ParseRole(const std::string& name);
+
+// Who makes a call: the user and role of its bearer token.
+struct Principal {
+  std::string user;
+  Role role = Role::kUser;
+  std::string token_id;
+};
+
+// A token as listed (never the token itself: only its SHA-256 is stored).
+struct TokenInfo {
+  std::string id;
+  std::string user;
+  Role role = Role::kUser;
+  std::string created_by;
+  absl::Time created_at;
+  std::optional<absl::Time> revoked_at;
+  std::string revoked_by;
+};
+
+// A user's device quota; nullopt devices = unlimited.
+struct Quota {
+  std::string user;
+  std::optional<int> devices;
+  int devices_in_use = 0;
+};
+
 struct Sweep {
   std::string id;
   std::string name;
   std::string owner;
+  std::string cancelled_by;  // "" = not cancelled
   SweepState state = SweepState::kActive;
   int priority = 0;
   int max_attempts = 3;
@@ -98,6 +129,7 @@ struct Worker {
   std::vector<Device> devices;
   std::vector<std::string> datasets;
   std::vector<std::string> labels;
+  std::string principal;  // the token user that registered it
   absl::Time last_heartbeat;
   std::vector<std::string> running_jobs;
   int free_devices = 0;
@@ -126,6 +158,7 @@ struct SweepEvent {
   ResultRow result;
   std::string job_label;
   std::string error;
+  std::string actor;  // the user whose call caused it; "" = the coordinator
 };
 
 // A report from a worker about one attempt of one job (rib.v1.JobEvent).
@@ -133,6 +166,10 @@ struct JobReport {
   enum class Kind { kStarted, kProgress, kResult, kCheckpoint, kFinished };
   std::string job_id;
   int attempt = 0;
+  // Proof of the lease: AcquireJob's secret for this attempt, and the token user of
+  // the reporting worker (who must be the one that registered the lease's worker).
+  std::string lease_secret;
+  std::string reporter;
   Kind kind = Kind::kStarted;
   JobProgress progress;
   ResultRow result;
@@ -155,6 +192,7 @@ struct Lease {
   std::string hash;
   JobSpec spec;
   std::string resume_checkpoint;
+  std::string secret;  // the lease's secret (only its SHA-256 is stored)
 };
 
 struct LeaseRef {

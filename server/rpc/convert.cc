@@ -136,6 +136,7 @@ void ToProto(const domain::Sweep& in, v1::Sweep* out) {
   out->set_id(in.id);
   out->set_name(in.name);
   out->set_owner(in.owner);
+  out->set_cancelled_by(in.cancelled_by);
   out->set_state(ToProto(in.state));
   out->set_priority(in.priority);
   for (const auto& [state, count] : in.counts) {
@@ -185,6 +186,7 @@ void ToProto(const domain::SweepEvent& in, v1::SweepEvent* out) {
   out->set_job_id(in.job_id);
   out->set_job_label(in.job_label);
   out->set_error(in.error);
+  out->set_actor(in.actor);
   switch (in.kind) {
     case domain::SweepEvent::Kind::kState:
       out->set_state(ToProto(in.job_state));
@@ -219,8 +221,10 @@ void ToProto(const domain::Matrix& in, v1::Matrix* out) {
 void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out) {
   out->set_has_job(true);
   out->set_job_id(in.job_id);
+  out->set_lease_secret(in.secret);
   out->set_attempt(in.attempt);
   out->set_hash(in.hash);
+  out->set_lease_secret(in.secret);
   ToProto(in.spec, out->mutable_spec());
   out->set_resume_checkpoint(in.resume_checkpoint);
 }
@@ -239,6 +243,7 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
   domain::JobReport r;
   r.job_id = in.job_id();
   r.attempt = in.attempt();
+  r.lease_secret = in.lease_secret();
   switch (in.event_case()) {
     case v1::JobEvent::kStarted:
       r.kind = domain::JobReport::Kind::kStarted;
@@ -283,6 +288,49 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
           absl::StrCat("job event for ", in.job_id(), " carries no event"));
   }
   return r;
+}
+
+v1::Role ToProto(domain::Role r) {
+  switch (r) {
+    case domain::Role::kUser:
+      return v1::ROLE_USER;
+    case domain::Role::kAdmin:
+      return v1::ROLE_ADMIN;
+    case domain::Role::kWorker:
+      return v1::ROLE_WORKER;
+  }
+  return v1::ROLE_UNSPECIFIED;
+}
+
+absl::StatusOr<domain::Role> FromProto(v1::Role r) {
+  switch (r) {
+    case v1::ROLE_USER:
+      return domain::Role::kUser;
+    case v1::ROLE_ADMIN:
+      return domain::Role::kAdmin;
+    case v1::ROLE_WORKER:
+      return domain::Role::kWorker;
+    default:
+      return absl::InvalidArgumentError("role must be user, admin or worker");
+  }
+}
+
+void ToProto(const domain::TokenInfo& in, v1::TokenInfo* out) {
+  out->set_id(in.id);
+  out->set_user(in.user);
+  out->set_role(ToProto(in.role));
+  out->set_created_by(in.created_by);
+  SetTime(in.created_at, out->mutable_created_at());
+  out->set_revoked(in.revoked_at.has_value());
+  if (in.revoked_at) SetTime(*in.revoked_at, out->mutable_revoked_at());
+  out->set_revoked_by(in.revoked_by);
+}
+
+void ToProto(const domain::Quota& in, v1::Quota* out) {
+  out->set_user(in.user);
+  out->set_unlimited(!in.devices.has_value());
+  out->set_devices(in.devices.value_or(0));
+  out->set_devices_in_use(in.devices_in_use);
 }
 
 }  // namespace rib::rpc

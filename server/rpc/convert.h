@@ -29,6 +29,11 @@ void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out);
 storage::WorkerRegistration FromProto(const v1::RegisterRequest& in);
 // INVALID_ARGUMENT for an event with no payload.
 absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in);
+v1::Role ToProto(domain::Role r);
+// INVALID_ARGUMENT for ROLE_UNSPECIFIED or an unknown value.
+absl::StatusOr<domain::Role> FromProto(v1::Role r);
+void ToProto(const domain::TokenInfo& in, v1::TokenInfo* out);
+void ToProto(const domain::Quota& in, v1::Quota* out);
 
 }  // namespace rib::rpc
 

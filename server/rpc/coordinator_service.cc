@@ -1,8 +1,10 @@
 #include "server/rpc/coordinator_service.h"
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/auth/policy.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/status.h"
 
@@ -19,18 +21,27 @@ grpc::Status RequireId(const std::string& value, const char* field) {
   return grpc::Status::OK;
 }
 
-std::string Owner(const grpc::ServerContext* ctx) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find("x-rib-user");
-  if (it == md.end() || it->second.empty()) return "anonymous";
-  return std::string(it->second.data(), it->second.size());
-}
+// The first lines of every handler: who calls, and whether they may (authz.h).
+#define RIB_RPC_CALLER(who, rpc)                                          \
+  absl::StatusOr<domain::Principal> who##_or = authz_->Check(ctx, rpc); \
+  if (!who##_or.ok()) return ToGrpcStatus(who##_or.status());            \
+  const domain::Principal& who = *who##_or
 
 }  // namespace
+
+grpc::Status CoordinatorService::CheckSweepOwner(const domain::Principal& who,
+                                                 absl::string_view rpc,
+                                                 const std::string& sweep_id) {
+  if (auto s = RequireId(sweep_id, "sweep_id"); !s.ok()) return s;
+  auto sweep = sweeps_->Get(sweep_id);
+  if (!sweep.ok()) return ToGrpcStatus(sweep.status());
+  return ToGrpcStatus(Authz::CheckOwner(who, rpc, sweep->owner));
+}
 
 grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
                                              const v1::SubmitSweepRequest* req,
                                              v1::SubmitSweepResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.SubmitSweep");
   if (req->sweep_yaml().empty()) return Invalid("sweep_yaml is empty");
   if (req->client_request_id().size() > 200)
     return Invalid("client_request_id is too long");
@@ -39,7 +50,8 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
   in.source_name = req->source_name().empty() ? "sweep" : req->source_name();
   in.client_request_id = req->client_request_id();
   in.force = req->force();
-  in.owner = Owner(ctx);
+  in.owner = who.user;
+  in.may_exceed_priority_cap = auth::MayExceedPriorityCap(who);
   auto out = sweeps_->Submit(in);
   if (!out.ok()) return ToGrpcStatus(out.status());
   resp->set_sweep_id(out->sweep_id);
@@ -50,9 +62,10 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetSweep(grpc::ServerContext*,
+grpc::Status CoordinatorService::GetSweep(grpc::ServerContext* ctx,
                                           const v1::GetSweepRequest* req,
                                           v1::Sweep* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.GetSweep");
   if (auto s = RequireId(req->sweep_id(), "sweep_id"); !s.ok()) return s;
   auto out = sweeps_->Get(req->sweep_id());
   if (!out.ok()) return ToGrpcStatus(out.status());
@@ -60,9 +73,10 @@ grpc::Status CoordinatorService::GetSweep(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext*,
+grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext* ctx,
                                             const v1::ListSweepsRequest* req,
                                             v1::ListSweepsResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.ListSweeps");
   if (req->page_size() < 0) return Invalid("page_size must not be negative");
   auto out = sweeps_->List(req->page_size(), req->page_token());
   if (!out.ok()) return ToGrpcStatus(out.status());
@@ -71,29 +85,47 @@ grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::CancelSweep(grpc::ServerContext*,
+grpc::Status CoordinatorService::CancelSweep(grpc::ServerContext* ctx,
                                              const v1::CancelSweepRequest* req,
                                              v1::Sweep* resp) {
-  if (auto s = RequireId(req->sweep_id(), "sweep_id"); !s.ok()) return s;
-  auto out = sweeps_->Cancel(req->sweep_id());
+  constexpr absl::string_view kRpc = "rib.v1.Coordinator.CancelSweep";
+  RIB_RPC_CALLER(who, kRpc);
+  if (auto s = CheckSweepOwner(who, kRpc, req->sweep_id()); !s.ok()) return s;
+  auto out = sweeps_->Cancel(req->sweep_id(), who.user);
   if (!out.ok()) return ToGrpcStatus(out.status());
   ToProto(*out, resp);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::RetrySweep(grpc::ServerContext*,
+grpc::Status CoordinatorService::RetrySweep(grpc::ServerContext* ctx,
                                             const v1::RetrySweepRequest* req,
                                             v1::Sweep* resp) {
-  if (auto s = RequireId(req->sweep_id(), "sweep_id"); !s.ok()) return s;
-  auto out = sweeps_->Retry(req->sweep_id());
+  constexpr absl::string_view kRpc = "rib.v1.Coordinator.RetrySweep";
+  RIB_RPC_CALLER(who, kRpc);
+  if (auto s = CheckSweepOwner(who, kRpc, req->sweep_id()); !s.ok()) return s;
+  auto out = sweeps_->Retry(req->sweep_id(), who.user);
   if (!out.ok()) return ToGrpcStatus(out.status());
   ToProto(*out, resp);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*,
+grpc::Status CoordinatorService::SetSweepPriority(grpc::ServerContext* ctx,
+                                                  const v1::SetSweepPriorityRequest* req,
+                                                  v1::Sweep* resp) {
+  constexpr absl::string_view kRpc = "rib.v1.Coordinator.SetSweepPriority";
+  RIB_RPC_CALLER(who, kRpc);
+  if (auto s = CheckSweepOwner(who, kRpc, req->sweep_id()); !s.ok()) return s;
+  auto out = sweeps_->SetPriority(req->sweep_id(), req->priority(),
+                                  auth::MayExceedPriorityCap(who));
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  ToProto(*out, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* ctx,
                                           const v1::ListJobsRequest* req,
                                           v1::ListJobsResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.ListJobs");
   if (req->page_size() < 0) return Invalid("page_size must not be negative");
   auto state = FromProto(req->state());
   if (!state.ok()) return ToGrpcStatus(state.status());
@@ -110,8 +142,9 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetJob(grpc::ServerContext*,
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext* ctx,
                                         const v1::GetJobRequest* req, v1::Job* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.GetJob");
   if (auto s = RequireId(req->job_id(), "job_id"); !s.ok()) return s;
   auto out = sweeps_->GetJob(req->job_id());
   if (!out.ok()) return ToGrpcStatus(out.status());
@@ -122,6 +155,7 @@ grpc::Status CoordinatorService::GetJob(grpc::ServerContext*,
 grpc::Status CoordinatorService::WatchSweep(grpc::ServerContext* ctx,
                                             const v1::WatchSweepRequest* req,
                                             grpc::ServerWriter<v1::SweepEvent>* writer) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.WatchSweep");
   if (auto s = RequireId(req->sweep_id(), "sweep_id"); !s.ok()) return s;
   absl::Status s = sweeps_->Watch(
       req->sweep_id(), req->include_snapshot(),
@@ -134,9 +168,10 @@ grpc::Status CoordinatorService::WatchSweep(grpc::ServerContext* ctx,
   return ToGrpcStatus(s);
 }
 
-grpc::Status CoordinatorService::GetMatrix(grpc::ServerContext*,
+grpc::Status CoordinatorService::GetMatrix(grpc::ServerContext* ctx,
                                            const v1::GetMatrixRequest* req,
                                            v1::GetMatrixResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.GetMatrix");
   if (auto s = RequireId(req->sweep_id(), "sweep_id"); !s.ok()) return s;
   auto out = sweeps_->GetMatrix(req->sweep_id(), req->model(), req->method());
   if (!out.ok()) return ToGrpcStatus(out.status());
@@ -144,22 +179,98 @@ grpc::Status CoordinatorService::GetMatrix(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListWorkers(grpc::ServerContext*,
+grpc::Status CoordinatorService::ListWorkers(grpc::ServerContext* ctx,
                                              const v1::ListWorkersRequest*,
                                              v1::ListWorkersResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.ListWorkers");
   auto out = workers_->ListWorkers();
   if (!out.ok()) return ToGrpcStatus(out.status());
   for (const auto& w : *out) ToProto(w, resp->add_workers());
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::DrainWorker(grpc::ServerContext*,
+grpc::Status CoordinatorService::DrainWorker(grpc::ServerContext* ctx,
                                              const v1::DrainWorkerRequest* req,
                                              v1::Worker* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.DrainWorker");
   if (auto s = RequireId(req->worker_id(), "worker_id"); !s.ok()) return s;
   auto out = workers_->Drain(req->worker_id());
   if (!out.ok()) return ToGrpcStatus(out.status());
   ToProto(*out, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::UndrainWorker(grpc::ServerContext* ctx,
+                                               const v1::UndrainWorkerRequest* req,
+                                               v1::Worker* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.UndrainWorker");
+  if (auto s = RequireId(req->worker_id(), "worker_id"); !s.ok()) return s;
+  auto out = workers_->Undrain(req->worker_id());
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  ToProto(*out, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
+                                        v1::WhoAmIResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.WhoAmI");
+  resp->set_user(who.user);
+  resp->set_role(ToProto(who.role));
+  resp->set_token_id(who.token_id);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::CreateToken(grpc::ServerContext* ctx,
+                                             const v1::CreateTokenRequest* req,
+                                             v1::CreateTokenResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.CreateToken");
+  auto role = FromProto(req->role());
+  if (!role.ok()) return ToGrpcStatus(role.status());
+  auto out = identity_->CreateToken(req->user(), *role, who.user);
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  resp->set_token(out->token);
+  ToProto(out->info, resp->mutable_info());
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListTokens(grpc::ServerContext* ctx,
+                                            const v1::ListTokensRequest* req,
+                                            v1::ListTokensResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.ListTokens");
+  auto out = identity_->ListTokens(req->include_revoked());
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  for (const auto& t : *out) ToProto(t, resp->add_tokens());
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::RevokeToken(grpc::ServerContext* ctx,
+                                             const v1::RevokeTokenRequest* req,
+                                             v1::TokenInfo* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.RevokeToken");
+  if (auto s = RequireId(req->token_id(), "token_id"); !s.ok()) return s;
+  auto out = identity_->RevokeToken(req->token_id(), who.user);
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  ToProto(*out, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::SetQuota(grpc::ServerContext* ctx,
+                                          const v1::SetQuotaRequest* req, v1::Quota* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.SetQuota");
+  auto out = identity_->SetQuota(
+      req->user(), req->unlimited() ? std::nullopt : std::optional<int>(req->devices()));
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  ToProto(*out, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListQuotas(grpc::ServerContext* ctx,
+                                            const v1::ListQuotasRequest*,
+                                            v1::ListQuotasResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.ListQuotas");
+  auto out = identity_->ListQuotas();
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  for (const auto& q : *out) ToProto(q, resp->add_quotas());
   return grpc::Status::OK;
 }
 

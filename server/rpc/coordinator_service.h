@@ -1,13 +1,17 @@
-// rib.v1.Coordinator over gRPC's sync API: each handler converts the request,
-// validates it, calls SweepService / WorkerService, converts the reply and maps the
-// status with ToGrpcStatus. Thread-safe.
-//
-// The caller's user name comes from the "x-rib-user" request metadata ("anonymous"
-// when absent) until authentication lands.
+// rib.v1.Coordinator over gRPC's sync API: each handler first asks Authz who calls and
+// whether they may (the bearer token; auth/policy.h's table), then converts the
+// request, validates it, calls SweepService / WorkerService / IdentityService, converts
+// the reply and maps the status with ToGrpcStatus. The owner of a submitted sweep is
+// the caller's token user. Thread-safe.
 #ifndef RIB_SERVER_RPC_COORDINATOR_SERVICE_H_
 #define RIB_SERVER_RPC_COORDINATOR_SERVICE_H_
 
+#include <string>
+
+#include "absl/strings/string_view.h"
 #include "rib/v1/coordinator.grpc.pb.h"
+#include "server/rpc/authz.h"
+#include "server/service/identity_service.h"
 #include "server/service/sweep_service.h"
 #include "server/service/worker_service.h"
 
@@ -16,8 +20,9 @@ namespace rib::rpc {
 class CoordinatorService final : public v1::Coordinator::Service {
  public:
   // Not owned; must outlive this object.
-  CoordinatorService(service::SweepService* sweeps, service::WorkerService* workers)
-      : sweeps_(sweeps), workers_(workers) {}
+  CoordinatorService(service::SweepService* sweeps, service::WorkerService* workers,
+                     service::IdentityService* identity, const Authz* authz)
+      : sweeps_(sweeps), workers_(workers), identity_(identity), authz_(authz) {}
 
   grpc::Status SubmitSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* req,
                            v1::SubmitSweepResponse* resp) override;
@@ -41,10 +46,33 @@ class CoordinatorService final : public v1::Coordinator::Service {
                            v1::ListWorkersResponse* resp) override;
   grpc::Status DrainWorker(grpc::ServerContext* ctx, const v1::DrainWorkerRequest* req,
                            v1::Worker* resp) override;
+  grpc::Status UndrainWorker(grpc::ServerContext* ctx, const v1::UndrainWorkerRequest* req,
+                             v1::Worker* resp) override;
+  grpc::Status SetSweepPriority(grpc::ServerContext* ctx,
+                                const v1::SetSweepPriorityRequest* req,
+                                v1::Sweep* resp) override;
+  grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest* req,
+                      v1::WhoAmIResponse* resp) override;
+  grpc::Status CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
+                           v1::CreateTokenResponse* resp) override;
+  grpc::Status ListTokens(grpc::ServerContext* ctx, const v1::ListTokensRequest* req,
+                          v1::ListTokensResponse* resp) override;
+  grpc::Status RevokeToken(grpc::ServerContext* ctx, const v1::RevokeTokenRequest* req,
+                           v1::TokenInfo* resp) override;
+  grpc::Status SetQuota(grpc::ServerContext* ctx, const v1::SetQuotaRequest* req,
+                        v1::Quota* resp) override;
+  grpc::Status ListQuotas(grpc::ServerContext* ctx, const v1::ListQuotasRequest* req,
+                          v1::ListQuotasResponse* resp) override;
 
  private:
+  // The owner part of a kSweepOwner rule: OK when `who` may act on the sweep.
+  grpc::Status CheckSweepOwner(const domain::Principal& who, absl::string_view rpc,
+                               const std::string& sweep_id);
+
   service::SweepService* const sweeps_;
   service::WorkerService* const workers_;
+  service::IdentityService* const identity_;
+  const Authz* const authz_;
 };
 
 }  // namespace rib::rpc

@@ -11,13 +11,22 @@ grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
 
+// The first lines of every handler: who calls, and whether they may (authz.h).
+#define RIB_RPC_CALLER(who, rpc)                                          \
+  absl::StatusOr<domain::Principal> who##_or = authz_->Check(ctx, rpc); \
+  if (!who##_or.ok()) return ToGrpcStatus(who##_or.status());            \
+  const domain::Principal& who = *who##_or
+
 }  // namespace
 
-grpc::Status WorkerApiService::Register(grpc::ServerContext*,
+grpc::Status WorkerApiService::Register(grpc::ServerContext* ctx,
                                         const v1::RegisterRequest* req,
                                         v1::RegisterResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.WorkerApi.Register");
   if (req->name().empty()) return Invalid("name is required");
-  auto out = workers_->Register(FromProto(*req));
+  storage::WorkerRegistration reg = FromProto(*req);
+  reg.principal = who.user;
+  auto out = workers_->Register(reg);
   if (!out.ok()) return ToGrpcStatus(out.status());
   resp->set_worker_id(out->worker.id);
   resp->set_heartbeat_interval_ms(
@@ -27,13 +36,14 @@ grpc::Status WorkerApiService::Register(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerApiService::Heartbeat(grpc::ServerContext*,
+grpc::Status WorkerApiService::Heartbeat(grpc::ServerContext* ctx,
                                          const v1::HeartbeatRequest* req,
                                          v1::HeartbeatResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.WorkerApi.Heartbeat");
   if (req->worker_id().empty()) return Invalid("worker_id is required");
   std::vector<domain::LeaseRef> leases;
   for (const auto& l : req->leases()) leases.push_back({l.job_id(), l.attempt()});
-  auto out = workers_->Heartbeat(req->worker_id(), leases, req->free_devices());
+  auto out = workers_->Heartbeat(who.user, req->worker_id(), leases, req->free_devices());
   if (!out.ok()) return ToGrpcStatus(out.status());
   for (const auto& r : out->revoked) {
     v1::LeaseRef* ref = resp->add_revoked();
@@ -47,12 +57,13 @@ grpc::Status WorkerApiService::Heartbeat(grpc::ServerContext*,
 grpc::Status WorkerApiService::AcquireJob(grpc::ServerContext* ctx,
                                           const v1::AcquireJobRequest* req,
                                           v1::AcquireJobResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.WorkerApi.AcquireJob");
   if (req->worker_id().empty()) return Invalid("worker_id is required");
   if (req->free_devices() < 0 || req->wait_ms() < 0) {
     return Invalid("free_devices and wait_ms must not be negative");
   }
-  auto out = workers_->Acquire(req->worker_id(), req->free_devices(), req->device_kind(),
-                               absl::Milliseconds(req->wait_ms()),
+  auto out = workers_->Acquire(who.user, req->worker_id(), req->free_devices(),
+                               req->device_kind(), absl::Milliseconds(req->wait_ms()),
                                [ctx] { return ctx->IsCancelled(); });
   if (!out.ok()) return ToGrpcStatus(out.status());
   if (out->has_value()) {
@@ -63,14 +74,16 @@ grpc::Status WorkerApiService::AcquireJob(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerApiService::ReportResults(grpc::ServerContext*,
+grpc::Status WorkerApiService::ReportResults(grpc::ServerContext* ctx,
                                              grpc::ServerReader<v1::JobEvent>* reader,
                                              v1::ReportResultsResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.WorkerApi.ReportResults");
   v1::JobEvent event;
   int accepted = 0;
   while (reader->Read(&event)) {
     auto report = FromProto(event);
     if (!report.ok()) return ToGrpcStatus(report.status());
+    report->reporter = who.user;
     absl::Status s = workers_->Report(*report);
     if (!s.ok()) return ToGrpcStatus(s);
     ++accepted;

@@ -4,13 +4,16 @@
 #define RIB_SERVER_RPC_WORKER_API_SERVICE_H_
 
 #include "rib/v1/worker.grpc.pb.h"
+#include "server/rpc/authz.h"
 #include "server/service/worker_service.h"
 
 namespace rib::rpc {
 
 class WorkerApiService final : public v1::WorkerApi::Service {
  public:
-  explicit WorkerApiService(service::WorkerService* workers) : workers_(workers) {}
+  // Not owned; must outlive this object.
+  WorkerApiService(service::WorkerService* workers, const Authz* authz)
+      : workers_(workers), authz_(authz) {}
 
   grpc::Status Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                         v1::RegisterResponse* resp) override;
@@ -20,13 +23,15 @@ class WorkerApiService final : public v1::WorkerApi::Service {
   grpc::Status AcquireJob(grpc::ServerContext* ctx, const v1::AcquireJobRequest* req,
                           v1::AcquireJobResponse* resp) override;
   // Stops at the first rejected event and returns its status (FAILED_PRECONDITION for
-  // a stale attempt); events before it stay written.
+  // a stale attempt, PERMISSION_DENIED for an event without the lease's secret or from
+  // another worker's token); events before it stay written.
   grpc::Status ReportResults(grpc::ServerContext* ctx,
                              grpc::ServerReader<v1::JobEvent>* reader,
                              v1::ReportResultsResponse* resp) override;
 
  private:
   service::WorkerService* const workers_;
+  const Authz* const authz_;
 };
 
 }  // namespace rib::rpc

@@ -25,13 +25,25 @@ SweepService::SweepService(storage::Repository* repo, storage::ChangeNotifier* c
                            SweepServiceOptions options)
     : repo_(repo), changes_(changes), options_(std::move(options)) {}
 
-absl::Status SweepService::CheckLimits(const SweepSpec& spec) const {
-  if (spec.priority > options_.max_priority) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sweep '", spec.name, "': priority ", spec.priority,
-        " is above the coordinator's limit of ", options_.max_priority,
-        " (rib-coordinator --max-sweep-priority)"));
+absl::Status SweepService::CheckPriority(const std::string& sweep_name, int priority,
+                                         bool may_exceed_cap) const {
+  if (priority < -spec::kPriorityLimit || priority > spec::kPriorityLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sweep '", sweep_name, "': priority ", priority, " is outside ",
+                     -spec::kPriorityLimit, "..", spec::kPriorityLimit));
   }
+  if (priority > options_.max_priority && !may_exceed_cap) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sweep '", sweep_name, "': priority ", priority,
+        " is above the coordinator's limit of ", options_.max_priority,
+        " for users (rib-coordinator --max-sweep-priority; admins may go higher)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SweepService::CheckLimits(const SweepSpec& spec,
+                                       bool may_exceed_priority_cap) const {
+  RIB_RETURN_IF_ERROR(CheckPriority(spec.name, spec.priority, may_exceed_priority_cap));
   RIB_ASSIGN_OR_RETURN(const int64_t jobs, spec::CountSweepJobs(spec));
   if (jobs > options_.max_jobs_per_sweep) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -44,7 +56,7 @@ absl::Status SweepService::CheckLimits(const SweepSpec& spec) const {
 
 absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& request) {
   RIB_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepYaml(request.yaml, request.source_name));
-  RIB_RETURN_IF_ERROR(CheckLimits(spec));
+  RIB_RETURN_IF_ERROR(CheckLimits(spec, request.may_exceed_priority_cap));
   for (ModelSpec& model : spec.models) {
     RIB_ASSIGN_OR_RETURN(model.weights_digest, DigestWeights(model));
   }
@@ -124,12 +136,22 @@ absl::StatusOr<storage::SweepList> SweepService::List(int page_size,
   return repo_->ListSweeps(page_size, page_token);
 }
 
-absl::StatusOr<domain::Sweep> SweepService::Cancel(const std::string& sweep_id) {
-  return repo_->CancelSweep(sweep_id);
+absl::StatusOr<domain::Sweep> SweepService::Cancel(const std::string& sweep_id,
+                                                   const std::string& actor) {
+  return repo_->CancelSweep(sweep_id, actor);
 }
 
-absl::StatusOr<domain::Sweep> SweepService::Retry(const std::string& sweep_id) {
-  return repo_->RetrySweep(sweep_id);
+absl::StatusOr<domain::Sweep> SweepService::Retry(const std::string& sweep_id,
+                                                  const std::string& actor) {
+  return repo_->RetrySweep(sweep_id, actor);
+}
+
+absl::StatusOr<domain::Sweep> SweepService::SetPriority(const std::string& sweep_id,
+                                                        int priority,
+                                                        bool may_exceed_cap) {
+  RIB_ASSIGN_OR_RETURN(domain::Sweep sweep, repo_->GetSweep(sweep_id));
+  RIB_RETURN_IF_ERROR(CheckPriority(sweep.name, priority, may_exceed_cap));
+  return repo_->SetSweepPriority(sweep_id, priority);
 }
 
 absl::StatusOr<storage::JobList> SweepService::ListJobs(

@@ -54,7 +54,10 @@ struct SubmitRequest {
   std::string source_name = "sweep";
   std::string client_request_id;
   bool force = false;
-  std::string owner = "anonymous";
+  // The caller's token user, who owns the sweep.
+  std::string owner;
+  // The caller may ask for a priority above max_priority (auth::MayExceedPriorityCap).
+  bool may_exceed_priority_cap = false;
 };
 
 class SweepService {
@@ -66,8 +69,15 @@ class SweepService {
   absl::StatusOr<storage::SubmitResult> Submit(const SubmitRequest& request);
   absl::StatusOr<domain::Sweep> Get(const std::string& sweep_id);
   absl::StatusOr<storage::SweepList> List(int page_size, const std::string& page_token);
-  absl::StatusOr<domain::Sweep> Cancel(const std::string& sweep_id);
-  absl::StatusOr<domain::Sweep> Retry(const std::string& sweep_id);
+  // `actor` (the caller's user) is recorded on the sweep's events.
+  absl::StatusOr<domain::Sweep> Cancel(const std::string& sweep_id,
+                                       const std::string& actor);
+  absl::StatusOr<domain::Sweep> Retry(const std::string& sweep_id,
+                                      const std::string& actor);
+  // INVALID_ARGUMENT when `priority` is outside ±spec::kPriorityLimit, or above
+  // max_priority without may_exceed_cap.
+  absl::StatusOr<domain::Sweep> SetPriority(const std::string& sweep_id, int priority,
+                                            bool may_exceed_cap);
   absl::StatusOr<storage::JobList> ListJobs(const storage::JobFilter& filter);
   absl::StatusOr<domain::Job> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<domain::Matrix>> GetMatrix(const std::string& sweep_id,
@@ -84,7 +94,10 @@ class SweepService {
 
  private:
   // The coordinator's bounds on one sweep: its priority and its job count.
-  absl::Status CheckLimits(const spec::SweepSpec& spec) const;
+  absl::Status CheckLimits(const spec::SweepSpec& spec, bool may_exceed_priority_cap) const;
+  // The priority cap, the only implementation.
+  absl::Status CheckPriority(const std::string& sweep_name, int priority,
+                             bool may_exceed_cap) const;
   // Opens the model's weights (confined), refuses TorchScript unless allowed, and
   // returns the file's sha256.
   absl::StatusOr<std::string> DigestWeights(const ModelSpec& model) const;

@@ -62,19 +62,20 @@ absl::StatusOr<Registration> WorkerService::Register(
 }
 
 absl::StatusOr<storage::HeartbeatResult> WorkerService::Heartbeat(
-    const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
-    int free_devices) {
-  return repo_->Heartbeat(worker_id, leases, free_devices);
+    const std::string& principal, const std::string& worker_id,
+    const std::vector<domain::LeaseRef>& leases, int free_devices) {
+  return repo_->Heartbeat(principal, worker_id, leases, free_devices);
 }
 
 absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
-    const std::string& worker_id, int free_devices, const std::string& device_kind,
-    absl::Duration wait, const std::function<bool()>& cancelled) {
+    const std::string& principal, const std::string& worker_id, int free_devices,
+    const std::string& device_kind, absl::Duration wait,
+    const std::function<bool()>& cancelled) {
   const absl::Time deadline = absl::Now() + std::min(wait, options_.max_wait);
   for (;;) {
     const uint64_t seen = changes_->Counter(storage::ChangeNotifier::Topic::kQueue);
     RIB_ASSIGN_OR_RETURN(std::optional<domain::Lease> lease,
-                         repo_->AcquireJob(worker_id, free_devices, device_kind));
+                         repo_->AcquireJob(principal, worker_id, free_devices, device_kind));
     if (lease.has_value()) {
       RIB_LOG(INFO) << "job " << lease->job_id << " attempt " << lease->attempt
                     << " leased to worker " << worker_id;
@@ -150,7 +151,9 @@ absl::StatusOr<domain::JobReport> CheckedReport(domain::JobReport report) {
 absl::Status WorkerService::Report(const domain::JobReport& unchecked) {
   RIB_ASSIGN_OR_RETURN(const domain::JobReport report, CheckedReport(unchecked));
   absl::Status s = repo_->Report(report);
-  if (absl::IsFailedPrecondition(s)) RIB_LOG(WARNING) << s.message();
+  if (absl::IsFailedPrecondition(s) || absl::IsPermissionDenied(s)) {
+    RIB_LOG(WARNING) << s.message();
+  }
   return s;
 }
 
@@ -160,6 +163,10 @@ absl::StatusOr<std::vector<domain::Worker>> WorkerService::ListWorkers() {
 
 absl::StatusOr<domain::Worker> WorkerService::Drain(const std::string& worker_id) {
   return repo_->DrainWorker(worker_id);
+}
+
+absl::StatusOr<domain::Worker> WorkerService::Undrain(const std::string& worker_id) {
+  return repo_->UndrainWorker(worker_id);
 }
 
 }  // namespace rib::service

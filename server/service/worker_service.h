@@ -56,16 +56,21 @@ class WorkerService {
   // not in the catalog, a device kind is not cpu or cuda (or is listed twice), a count
   // is outside 0..kMaxWorkerDevices, or a list is longer than its bound.
   absl::StatusOr<Registration> Register(const storage::WorkerRegistration& reg);
+  // `principal` is the caller's token user: Heartbeat, Acquire (and Report, through
+  // JobReport::reporter) act for a worker only when that user registered it
+  // (PERMISSION_DENIED otherwise).
+  //
   // NOT_FOUND for a worker the coordinator does not know (it must register anew).
   absl::StatusOr<storage::HeartbeatResult> Heartbeat(
-      const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
-      int free_devices);
+      const std::string& principal, const std::string& worker_id,
+      const std::vector<domain::LeaseRef>& leases, int free_devices);
   // Waits up to `wait` (capped by max_wait) for a job that fits; nullopt when none
   // came. Holds no database connection while waiting. Returns early (nullopt) when
   // `cancelled()` turns true.
   absl::StatusOr<std::optional<domain::Lease>> Acquire(
-      const std::string& worker_id, int free_devices, const std::string& device_kind,
-      absl::Duration wait, const std::function<bool()>& cancelled);
+      const std::string& principal, const std::string& worker_id, int free_devices,
+      const std::string& device_kind, absl::Duration wait,
+      const std::function<bool()>& cancelled);
   // Records one event of an attempt (storage fences it: only the current attempt's
   // events are written). The report is checked and bounded first, so a worker cannot
   // store what a user should never see or the matrix cannot use: INVALID_ARGUMENT
@@ -76,6 +81,7 @@ class WorkerService {
   absl::Status Report(const domain::JobReport& report);
   absl::StatusOr<std::vector<domain::Worker>> ListWorkers();
   absl::StatusOr<domain::Worker> Drain(const std::string& worker_id);
+  absl::StatusOr<domain::Worker> Undrain(const std::string& worker_id);
 
  private:
   storage::Repository* const repo_;

@@ -113,6 +113,9 @@ struct MatrixJob {
 
 struct WorkerRegistration {
   std::string name;
+  // The token user registering it: only that user's calls may act for the worker, and
+  // a registration with the same (name, principal) reuses the row and its id.
+  std::string principal;
   std::vector<domain::Device> devices;
   std::vector<std::string> datasets;
   std::vector<std::string> labels;
@@ -136,10 +139,16 @@ class Repository {
   virtual absl::StatusOr<SweepList> ListSweeps(int page_size,
                                                const std::string& page_token) = 0;
   // Cancels every non-terminal job (running ones are revoked at their next heartbeat).
-  virtual absl::StatusOr<Sweep> CancelSweep(const std::string& sweep_id) = 0;
+  // `actor` (who asked) is recorded as the sweep's cancelled_by and on its events.
+  virtual absl::StatusOr<Sweep> CancelSweep(const std::string& sweep_id,
+                                            const std::string& actor) = 0;
   // FAILED and CANCELLED jobs go back to QUEUED (or PENDING while a dependency is not
-  // done) with a fresh budget of the sweep's max_attempts.
-  virtual absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id) = 0;
+  // done) with a fresh budget of the sweep's max_attempts; cancelled_by is cleared.
+  virtual absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id,
+                                           const std::string& actor) = 0;
+  // Sets the priority of the sweep and of its jobs that have not finished.
+  virtual absl::StatusOr<Sweep> SetSweepPriority(const std::string& sweep_id,
+                                                 int priority) = 0;
 
   // ---- jobs ----
   virtual absl::StatusOr<JobList> ListJobs(const JobFilter& filter) = 0;
@@ -150,24 +159,58 @@ class Repository {
 
   // ---- workers and leases ----
   virtual absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) = 0;
+  // The calls below act for `worker_id` only when `principal` (the caller's token
+  // user) registered it: PERMISSION_DENIED otherwise, and nothing is written.
+  //
   // Renews the listed leases that are still the worker's own; returns the others.
   virtual absl::StatusOr<HeartbeatResult> Heartbeat(
-      const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
-      int free_devices) = 0;
+      const std::string& principal, const std::string& worker_id,
+      const std::vector<domain::LeaseRef>& leases, int free_devices) = 0;
   // Hands out the best QUEUED job that fits (DESIGN §8), or nullopt: among the jobs
   // whose datasets the worker has, that need at most `free_devices` devices, and whose
   // device kind is "" or one the worker registered (and `device_kind`, when given),
   // the highest priority, then the owner with the fewest devices in use (fair share),
-  // then the oldest. The attempt number grows by one on every hand-out.
+  // then the oldest. A job whose owner's jobs would then hold more devices than the
+  // owner's quota is skipped. The attempt number grows by one on every hand-out, and
+  // the lease gets a fresh secret (Lease::secret; only its hash is stored).
   virtual absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
-      const std::string& worker_id, int free_devices, const std::string& device_kind) = 0;
-  // Writes one fenced report (see the error codes above).
+      const std::string& principal, const std::string& worker_id, int free_devices,
+      const std::string& device_kind) = 0;
+  // Writes one fenced report (see the error codes above). Besides the attempt, the
+  // report must prove the lease: report.reporter registered the job's worker and
+  // report.lease_secret is the attempt's secret; PERMISSION_DENIED otherwise, and
+  // nothing is written. The events it writes record report.reporter as their actor.
   virtual absl::Status Report(const domain::JobReport& report) = 0;
   // Requeues (or fails, past max_attempts) every job whose lease has expired. Returns
   // how many jobs it changed. Safe to run from several coordinators at once.
   virtual absl::StatusOr<int> ExpireLeases() = 0;
   virtual absl::StatusOr<std::vector<Worker>> ListWorkers() = 0;
   virtual absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) = 0;
+  // A DRAINING worker is ACTIVE again (a LOST or ACTIVE one is left as it is).
+  virtual absl::StatusOr<Worker> UndrainWorker(const std::string& worker_id) = 0;
+
+  // ---- identity ----
+  // Stores a token by its hash (auth::TokenHash). INVALID_ARGUMENT for a hash already
+  // stored.
+  virtual absl::StatusOr<domain::TokenInfo> CreateToken(const std::string& hash,
+                                                        const std::string& user,
+                                                        domain::Role role,
+                                                        const std::string& created_by) = 0;
+  // The principal of the token with this hash, or nullopt when there is none or it is
+  // revoked (a revoked token stops working at the next call: nothing is cached).
+  virtual absl::StatusOr<std::optional<domain::Principal>> FindToken(
+      const std::string& hash) = 0;
+  // Oldest first; revoked ones only with include_revoked.
+  virtual absl::StatusOr<std::vector<domain::TokenInfo>> ListTokens(
+      bool include_revoked) = 0;
+  // NOT_FOUND for an unknown id; revoking a revoked token changes nothing.
+  virtual absl::StatusOr<domain::TokenInfo> RevokeToken(const std::string& token_id,
+                                                        const std::string& revoked_by) = 0;
+  // Sets (devices >= 0) or removes (nullopt: unlimited) the user's device quota.
+  virtual absl::StatusOr<domain::Quota> SetQuota(const std::string& user,
+                                                 std::optional<int> devices) = 0;
+  // Every user with a quota or with devices in use, by name.
+  virtual absl::StatusOr<std::vector<domain::Quota>> ListQuotas() = 0;
 
   // ---- events ----
   // Events of the sweep with id > after_id, oldest first, at most `limit`.

@@ -17,6 +17,7 @@
 #include "server/coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
+#include "tests/server/testing/tokens.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -57,6 +58,7 @@ class TestCoordinator {
   std::unique_ptr<Coordinator> coordinator_;
 };
 
+using ::rib::testing::AuthContext;
 using ::rib::testing::kGridSweepYaml;
 using ::rib::testing::kSmallSweepYaml;
 
@@ -66,12 +68,12 @@ class CoordinatorGrpcTest : public ::testing::Test {
     ::rib::testing::TruncateAllTables();
     ::rib::testing::WriteSweepModelFiles(root_.path());
     coord_ = std::make_unique<TestCoordinator>(root_.path());
+    tokens_ = ::rib::testing::MakeTestTokens(::rib::testing::PgTestUri());
   }
 
   grpc::Status Submit(const std::string& yaml, const std::string& request_id,
                       v1::SubmitSweepResponse* resp, TestCoordinator* c = nullptr) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("x-rib-user", "alice");
+    AuthContext ctx(tokens_.alice);
     v1::SubmitSweepRequest req;
     req.set_sweep_yaml(yaml);
     req.set_client_request_id(request_id);
@@ -85,7 +87,7 @@ class CoordinatorGrpcTest : public ::testing::Test {
     req.set_sweep_id(sweep_id);
     req.set_page_size(page_size);
     for (;;) {
-      grpc::ClientContext ctx;
+      AuthContext ctx(tokens_.alice);
       v1::ListJobsResponse resp;
       grpc::Status s = coord_->client->ListJobs(&ctx, req, &resp);
       EXPECT_TRUE(s.ok()) << s.error_message();
@@ -98,7 +100,7 @@ class CoordinatorGrpcTest : public ::testing::Test {
   }
 
   std::string RegisterWorker(TestCoordinator* c) {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.worker);
     v1::RegisterRequest req;
     req.set_name("node1");
     v1::Device* d = req.add_devices();
@@ -116,6 +118,7 @@ class CoordinatorGrpcTest : public ::testing::Test {
     v1::JobEvent e;
     e.set_job_id(lease.job_id());
     e.set_attempt(lease.attempt());
+    e.set_lease_secret(lease.lease_secret());
     return e;
   }
 
@@ -134,7 +137,7 @@ class CoordinatorGrpcTest : public ::testing::Test {
   // Streams `events` over one ReportResults call.
   grpc::Status Stream(TestCoordinator* c, const std::vector<v1::JobEvent>& events,
                       int* accepted = nullptr) {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.worker);
     v1::ReportResultsResponse resp;
     auto writer = c->worker->ReportResults(&ctx, &resp);
     for (const auto& e : events) {
@@ -151,7 +154,7 @@ class CoordinatorGrpcTest : public ::testing::Test {
   void RunSmallSweep(TestCoordinator* c) {
     const std::string worker_id = RegisterWorker(c);
     for (int i = 0; i < 2; ++i) {
-      grpc::ClientContext ctx;
+      AuthContext ctx(tokens_.worker);
       v1::AcquireJobRequest req;
       req.set_worker_id(worker_id);
       req.set_free_devices(2);
@@ -192,6 +195,7 @@ class CoordinatorGrpcTest : public ::testing::Test {
 
   ::rib::testing::ScratchDir root_;
   std::unique_ptr<TestCoordinator> coord_;
+  ::rib::testing::TestTokens tokens_;
 };
 
 int CountIn(const v1::Sweep& s, v1::JobState state) {
@@ -244,7 +248,7 @@ TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
     }
   }
 
-  grpc::ClientContext ctx;
+  AuthContext ctx(tokens_.alice);
   v1::GetSweepRequest get;
   get.set_sweep_id(resp.sweep_id());
   v1::Sweep sweep;
@@ -263,17 +267,17 @@ TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
   EXPECT_TRUE(again.existing());
   EXPECT_EQ(again.sweep_id(), resp.sweep_id());
   EXPECT_EQ(again.jobs_total(), 99);
-  grpc::ClientContext lctx;
+  AuthContext lctx(tokens_.alice);
   v1::ListJobsResponse all;
   ASSERT_TRUE(coord_->client->ListJobs(&lctx, v1::ListJobsRequest(), &all).ok());
   EXPECT_EQ(all.total(), 99);
-  grpc::ClientContext sctx;
+  AuthContext sctx(tokens_.alice);
   v1::ListSweepsResponse sweeps;
   ASSERT_TRUE(coord_->client->ListSweeps(&sctx, v1::ListSweepsRequest(), &sweeps).ok());
   EXPECT_THAT(sweeps.sweeps(), SizeIs(1));
 
   // With no results, the matrix has its full shape and no cells.
-  grpc::ClientContext mctx;
+  AuthContext mctx(tokens_.alice);
   v1::GetMatrixRequest mreq;
   mreq.set_sweep_id(resp.sweep_id());
   v1::GetMatrixResponse matrix;
@@ -296,7 +300,7 @@ TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
   EXPECT_EQ(matrix.matrices(0).rows(0).finetune_dataset(), "fmnist-v2");
 
   // Cancel: every job CANCELLED, and the sweep too.
-  grpc::ClientContext cctx;
+  AuthContext cctx(tokens_.alice);
   v1::CancelSweepRequest creq;
   creq.set_sweep_id(resp.sweep_id());
   v1::Sweep cancelled;
@@ -304,7 +308,7 @@ TEST_F(CoordinatorGrpcTest, GridOfThreeModelsFourMethodsEightDatasets) {
   EXPECT_EQ(cancelled.state(), v1::SWEEP_STATE_CANCELLED);
   EXPECT_EQ(CountIn(cancelled, v1::JOB_STATE_CANCELLED), 99);
   // Retry brings them back.
-  grpc::ClientContext rctx;
+  AuthContext rctx(tokens_.alice);
   v1::RetrySweepRequest rreq;
   rreq.set_sweep_id(resp.sweep_id());
   v1::Sweep retried;
@@ -336,41 +340,41 @@ TEST_F(CoordinatorGrpcTest, BadSweepsAreRejectedNamingTheProblem) {
 
   s = Submit("", "empty", &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  grpc::ClientContext ctx;
+  AuthContext ctx(tokens_.alice);
   v1::ListSweepsResponse sweeps;
   ASSERT_TRUE(coord_->client->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps).ok());
   EXPECT_THAT(sweeps.sweeps(), SizeIs(0));
 }
 
 TEST_F(CoordinatorGrpcTest, UnknownAndMissingIds) {
-  grpc::ClientContext c1;
+  AuthContext c1(tokens_.alice);
   v1::GetSweepRequest get;
   get.set_sweep_id("no-such-sweep");
   v1::Sweep sweep;
   EXPECT_EQ(coord_->client->GetSweep(&c1, get, &sweep).error_code(),
             grpc::StatusCode::NOT_FOUND);
-  grpc::ClientContext c2;
+  AuthContext c2(tokens_.alice);
   EXPECT_EQ(coord_->client->GetSweep(&c2, v1::GetSweepRequest(), &sweep).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  grpc::ClientContext c3;
+  AuthContext c3(tokens_.alice);
   v1::GetJobRequest job;
   job.set_job_id("no-such-job");
   v1::Job j;
   EXPECT_EQ(coord_->client->GetJob(&c3, job, &j).error_code(),
             grpc::StatusCode::NOT_FOUND);
-  grpc::ClientContext c4;
+  AuthContext c4(tokens_.alice);
   v1::ListJobsRequest list;
   list.set_sweep_id("no-such-sweep");
   v1::ListJobsResponse jobs;
   EXPECT_EQ(coord_->client->ListJobs(&c4, list, &jobs).error_code(),
             grpc::StatusCode::NOT_FOUND);
-  grpc::ClientContext c5;
+  AuthContext c5(tokens_.worker);
   v1::HeartbeatRequest hb;
   hb.set_worker_id("no-such-worker");
   v1::HeartbeatResponse hbr;
   EXPECT_EQ(coord_->worker->Heartbeat(&c5, hb, &hbr).error_code(),
             grpc::StatusCode::NOT_FOUND);
-  grpc::ClientContext c6;
+  AuthContext c6(tokens_.alice);
   v1::GetMatrixRequest m;
   m.set_sweep_id("no-such-sweep");
   v1::GetMatrixResponse mr;
@@ -384,7 +388,7 @@ TEST_F(CoordinatorGrpcTest, WorkersRunASweepAndANewRequestIdReusesEveryJob) {
   EXPECT_EQ(first.jobs_total(), 2);
   RunSmallSweep(coord_.get());
 
-  grpc::ClientContext ctx;
+  AuthContext ctx(tokens_.alice);
   v1::GetSweepRequest get;
   get.set_sweep_id(first.sweep_id());
   v1::Sweep sweep;
@@ -400,7 +404,7 @@ TEST_F(CoordinatorGrpcTest, WorkersRunASweepAndANewRequestIdReusesEveryJob) {
   EXPECT_EQ(second.jobs_new(), 0);
 
   for (const std::string& id : {first.sweep_id(), second.sweep_id()}) {
-    grpc::ClientContext mctx;
+    AuthContext mctx(tokens_.alice);
     v1::GetMatrixRequest req;
     req.set_sweep_id(id);
     v1::GetMatrixResponse resp;
@@ -430,7 +434,7 @@ TEST_F(CoordinatorGrpcTest, AcquireLongPollsUntilAJobIsQueued) {
   req.set_free_devices(2);
   req.set_wait_ms(300);
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.worker);
     v1::AcquireJobResponse lease;
     const absl::Time start = absl::Now();
     ASSERT_TRUE(coord_->worker->AcquireJob(&ctx, req, &lease).ok());
@@ -445,7 +449,7 @@ TEST_F(CoordinatorGrpcTest, AcquireLongPollsUntilAJobIsQueued) {
     v1::SubmitSweepResponse resp;
     EXPECT_TRUE(Submit(kSmallSweepYaml, "", &resp, &other).ok());
   });
-  grpc::ClientContext ctx;
+  AuthContext ctx(tokens_.worker);
   v1::AcquireJobResponse lease;
   const absl::Time start = absl::Now();
   ASSERT_TRUE(coord_->worker->AcquireJob(&ctx, req, &lease).ok());
@@ -463,7 +467,7 @@ TEST_F(CoordinatorGrpcTest, WatchOnOneCoordinatorSeesEventsWrittenByAnother) {
   std::vector<v1::SweepEvent> seen;
   grpc::Status watch_status;
   std::thread watcher([&] {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.alice);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::WatchSweepRequest req;
     req.set_sweep_id(resp.sweep_id());
@@ -501,7 +505,7 @@ TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLe
   v1::SubmitSweepResponse resp;
   ASSERT_TRUE(Submit(kSmallSweepYaml, "", &resp).ok());
   const std::string worker_id = RegisterWorker(coord_.get());
-  grpc::ClientContext actx;
+  AuthContext actx(tokens_.worker);
   v1::AcquireJobRequest areq;
   areq.set_worker_id(worker_id);
   areq.set_free_devices(2);
@@ -516,21 +520,21 @@ TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLe
   ref->set_job_id(lease.job_id());
   ref->set_attempt(lease.attempt());
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.worker);
     v1::HeartbeatResponse out;
     ASSERT_TRUE(coord_->worker->Heartbeat(&ctx, hb, &out).ok());
     EXPECT_EQ(out.revoked_size(), 0);
     EXPECT_FALSE(out.drain());
   }
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.alice);
     v1::CancelSweepRequest req;
     req.set_sweep_id(resp.sweep_id());
     v1::Sweep out;
     ASSERT_TRUE(coord_->client->CancelSweep(&ctx, req, &out).ok());
   }
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.worker);
     v1::HeartbeatResponse out;
     ASSERT_TRUE(coord_->worker->Heartbeat(&ctx, hb, &out).ok());
     ASSERT_EQ(out.revoked_size(), 1);
@@ -538,7 +542,7 @@ TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLe
     EXPECT_EQ(out.revoked(0).attempt(), lease.attempt());
   }
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.root);
     v1::DrainWorkerRequest req;
     req.set_worker_id(worker_id);
     v1::Worker out;
@@ -546,13 +550,13 @@ TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLe
     EXPECT_EQ(out.state(), v1::WORKER_STATE_DRAINING);
   }
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.worker);
     v1::HeartbeatResponse out;
     ASSERT_TRUE(coord_->worker->Heartbeat(&ctx, hb, &out).ok());
     EXPECT_TRUE(out.drain());
   }
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.alice);
     v1::ListWorkersResponse out;
     ASSERT_TRUE(coord_->client->ListWorkers(&ctx, v1::ListWorkersRequest(), &out).ok());
     ASSERT_EQ(out.workers_size(), 1);
@@ -563,13 +567,13 @@ TEST_F(CoordinatorGrpcTest, CancelRevokesLeasesAtTheNextHeartbeatAndDrainStopsLe
   }
   // A draining worker is handed nothing, even after a retry queues the jobs again.
   {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.alice);
     v1::RetrySweepRequest req;
     req.set_sweep_id(resp.sweep_id());
     v1::Sweep out;
     ASSERT_TRUE(coord_->client->RetrySweep(&ctx, req, &out).ok());
   }
-  grpc::ClientContext ctx;
+  AuthContext ctx(tokens_.worker);
   v1::AcquireJobResponse none;
   ASSERT_TRUE(coord_->worker->AcquireJob(&ctx, areq, &none).ok());
   EXPECT_FALSE(none.has_job());
@@ -580,7 +584,7 @@ TEST_F(CoordinatorGrpcTest, ADeterministicFailureFailsOnceATransientOneIsRetried
   ASSERT_TRUE(Submit(kSmallSweepYaml, "", &resp).ok());  // max_attempts: 3 (the default)
   const std::string worker_id = RegisterWorker(coord_.get());
   auto acquire = [&] {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.worker);
     v1::AcquireJobRequest req;
     req.set_worker_id(worker_id);
     req.set_free_devices(2);
@@ -598,7 +602,7 @@ TEST_F(CoordinatorGrpcTest, ADeterministicFailureFailsOnceATransientOneIsRetried
     return Stream(coord_.get(), {e});
   };
   auto job = [&](const std::string& id) {
-    grpc::ClientContext ctx;
+    AuthContext ctx(tokens_.alice);
     v1::GetJobRequest req;
     req.set_job_id(id);
     v1::Job out;
@@ -632,7 +636,7 @@ TEST_F(CoordinatorGrpcTest, ADeterministicFailureFailsOnceATransientOneIsRetried
 }
 
 TEST_F(CoordinatorGrpcTest, AWorkerWithCpuAndCudaDevicesAdvertisesBoth) {
-  grpc::ClientContext ctx;
+  AuthContext ctx(tokens_.worker);
   v1::RegisterRequest req;
   req.set_name("gpu-node");
   v1::Device* cpu = req.add_devices();
@@ -644,7 +648,7 @@ TEST_F(CoordinatorGrpcTest, AWorkerWithCpuAndCudaDevicesAdvertisesBoth) {
   cuda->set_memory_bytes(int64_t{80} << 30);
   v1::RegisterResponse resp;
   ASSERT_TRUE(coord_->worker->Register(&ctx, req, &resp).ok());
-  grpc::ClientContext lctx;
+  AuthContext lctx(tokens_.alice);
   v1::ListWorkersResponse out;
   ASSERT_TRUE(coord_->client->ListWorkers(&lctx, v1::ListWorkersRequest(), &out).ok());
   ASSERT_EQ(out.workers_size(), 1);

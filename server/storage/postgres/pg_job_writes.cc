@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/auth/credentials.h"
 #include "server/scheduling/job_state_machine.h"
 #include "server/storage/postgres/pg_channels.h"
 #include "server/storage/postgres/pg_rows.h"
@@ -58,6 +59,10 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
 
 void LockSweep(pqxx::work& tx, const std::string& sweep_id) {
   tx.exec_params("SELECT 1 FROM sweeps WHERE id = $1 FOR UPDATE", sweep_id);
+}
+
+void SetActor(pqxx::work& tx, const std::string& actor) {
+  tx.exec_params("SELECT set_config('rib.actor', $1, true)", actor);
 }
 
 absl::Status SetJobState(pqxx::work& tx, const JobRef& job, JobState to,
@@ -210,6 +215,25 @@ absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& j
   out.attempt = attempt;
   out.max_attempts = r[0][3].as<int>();
   return out;
+}
+
+absl::Status CheckLeaseHolder(pqxx::work& tx, const LiveAttempt& live,
+                              const std::string& reporter, const std::string& secret) {
+  pqxx::row r = tx.exec_params1(
+      "SELECT j.lease_secret_hash, w.principal FROM jobs j"
+      " LEFT JOIN workers w ON w.id = j.worker_id WHERE j.id = $1",
+      live.job.id);
+  const std::string what =
+      absl::StrCat("report for attempt ", live.attempt, " of job ", live.job.id);
+  if (r[1].is_null() || r[1].as<std::string>() != reporter) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, " refused: the attempt is leased to another worker"));
+  }
+  if (r[0].as<std::string>() != auth::TokenHash(secret)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        what, " refused: its lease secret is not the attempt's (AcquireJob's)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace rib::storage::pg

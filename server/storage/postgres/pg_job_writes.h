@@ -29,6 +29,9 @@ struct JobRef {
 // event on the events channel, a job becoming QUEUED also on the queue channel.
 void InsertEvent(pqxx::work& tx, const domain::SweepEvent& e, absl::Time now);
 void LockSweep(pqxx::work& tx, const std::string& sweep_id);
+// Every event the transaction inserts from here on records `actor` (the events.actor
+// column's default reads the transaction-local setting rib.actor; migration 0005).
+void SetActor(pqxx::work& tx, const std::string& actor);
 
 // Moves the job to `to` and records the event. The UPDATE only matches a job in one of
 // scheduling::StatesThatCanBecome(to); otherwise nothing is written and the state
@@ -66,6 +69,13 @@ struct LiveAttempt {
 // FAILED_PRECONDITION naming both attempts and the state for a stale one.
 absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& job_id,
                                             int attempt, const std::string& worker_id);
+
+// The lease-holder rule, the only implementation: a report about the live attempt
+// `live` is accepted only from the token user that registered the job's worker
+// (`reporter`) and with the attempt's secret (`secret`, whose hash AcquireJob stored).
+// PERMISSION_DENIED naming which proof failed, without revealing the owner.
+absl::Status CheckLeaseHolder(pqxx::work& tx, const LiveAttempt& live,
+                              const std::string& reporter, const std::string& secret);
 
 // `state = ANY($n::text[])` parameters, from the state machine.
 std::string LeaseHoldingStatesParam();

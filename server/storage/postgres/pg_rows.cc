@@ -27,7 +27,7 @@ const char kSweepColumns[] =
     " COALESCE(s.client_request_id, ''), s.suite,"
     " array_to_string(s.models, chr(31)), array_to_string(s.methods, chr(31)),"
     " array_to_string(s.finetune_datasets, chr(31)),"
-    " array_to_string(s.eval_datasets, chr(31)), s.seq";
+    " array_to_string(s.eval_datasets, chr(31)), s.seq, s.cancelled_by";
 
 // running_jobs: the jobs whose lease the worker holds ($1 = the lease-holding states).
 const char kWorkerColumns[] =
@@ -37,12 +37,12 @@ const char kWorkerColumns[] =
     " array_to_string(w.datasets, chr(31)), array_to_string(w.labels, chr(31)),"
     " (extract(epoch from w.last_heartbeat) * 1000000)::bigint, w.free_devices,"
     " COALESCE((SELECT string_agg(j.id, chr(31) ORDER BY j.seq) FROM jobs j"
-    "   WHERE j.worker_id = w.id AND j.state = ANY($1::text[])), '')";
+    "   WHERE j.worker_id = w.id AND j.state = ANY($1::text[])), ''), w.principal";
 
 const char kEventColumns[] =
     "id, (extract(epoch from time) * 1000000)::bigint, job_id, kind, job_state,"
     " sweep_state, job_label, error, epoch, epochs, step, steps, loss, lr, dataset,"
-    " subset, correct, total, skipped";
+    " subset, correct, total, skipped, actor";
 
 namespace {
 
@@ -108,6 +108,7 @@ absl::StatusOr<domain::Sweep> RowToSweep(const pqxx::row& r) {
   s.methods = SplitUnitSeparated(r[11].as<std::string>());
   s.finetune_datasets = SplitUnitSeparated(r[12].as<std::string>());
   s.eval_datasets = SplitUnitSeparated(r[13].as<std::string>());
+  s.cancelled_by = r[15].as<std::string>();
   return s;
 }
 
@@ -139,6 +140,7 @@ absl::StatusOr<domain::Worker> RowToWorker(const pqxx::row& r) {
   w.last_heartbeat = TimeFromMicros(r[8].as<int64_t>());
   w.free_devices = r[9].as<int>();
   w.running_jobs = SplitUnitSeparated(r[10].as<std::string>());
+  w.principal = r[11].as<std::string>();
   return w;
 }
 
@@ -197,6 +199,7 @@ absl::StatusOr<SweepEvent> RowToEvent(const pqxx::row& r, const std::string& swe
   e.progress.loss = r[12].as<double>();
   e.progress.lr = r[13].as<double>();
   e.result = RowToAccuracy(r, 14);
+  e.actor = r[19].as<std::string>();
   return e;
 }
 

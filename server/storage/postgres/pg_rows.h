@@ -14,7 +14,7 @@ namespace rib::storage::pg {
 
 // Columns of a job row, in the order RowToJob reads them (19 columns).
 extern const char kJobColumns[];
-// Columns of a sweep row, in the order RowToSweep reads them (15; the last is seq).
+// Columns of a sweep row, in the order RowToSweep reads them (16: seq, then cancelled_by).
 extern const char kSweepColumns[];
 // Columns of a worker row, in the order RowToWorker reads them.
 extern const char kWorkerColumns[];

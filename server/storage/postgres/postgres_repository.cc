@@ -46,6 +46,7 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
       [&](pqxx::work& tx) -> absl::StatusOr<SubmitResult> {
         const absl::Time now = clock_->Now();
         SubmitResult out;
+        pg::SetActor(tx, in.owner);
         pqxx::result inserted = tx.exec_params(
             "INSERT INTO sweeps (name, owner, priority, max_attempts, yaml, "
             "client_request_id,"
@@ -179,12 +180,18 @@ absl::StatusOr<SweepList> PostgresRepository::ListSweeps(int page_size,
       });
 }
 
-absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_id) {
+absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_id,
+                                                      const std::string& actor) {
   absl::StatusOr<Sweep> out = pg::RunTx(
       pool_.get(), "cancelling sweep", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
         const absl::Time now = clock_->Now();
+        pg::SetActor(tx, actor);
         pg::LockSweep(tx, sweep_id);
-        RIB_RETURN_IF_ERROR(pg::LoadSweep(tx, sweep_id).status());
+        RIB_ASSIGN_OR_RETURN(Sweep before, pg::LoadSweep(tx, sweep_id));
+        if (before.state == domain::SweepState::kActive) {
+          tx.exec_params("UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
+                         actor);
+        }
         for (const auto& row : tx.exec_params(
                  "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
                  "ANY($2::text[])"
@@ -202,12 +209,15 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
   return out;
 }
 
-absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id) {
+absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id,
+                                                     const std::string& actor) {
   absl::StatusOr<Sweep> out = pg::RunTx(
       pool_.get(), "retrying sweep", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
         const absl::Time now = clock_->Now();
+        pg::SetActor(tx, actor);
         pg::LockSweep(tx, sweep_id);
         RIB_ASSIGN_OR_RETURN(Sweep sweep, pg::LoadSweep(tx, sweep_id));
+        tx.exec_params("UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
         for (const auto& row : tx.exec_params(
                  "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
                  "ANY($2::text[])"
@@ -229,6 +239,24 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
         return pg::LoadSweep(tx, sweep_id);
       });
   return out;
+}
+
+absl::StatusOr<Sweep> PostgresRepository::SetSweepPriority(const std::string& sweep_id,
+                                                           int priority) {
+  return pg::RunTx(
+      pool_.get(), "setting sweep priority", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
+        pg::LockSweep(tx, sweep_id);
+        RIB_RETURN_IF_ERROR(pg::LoadSweep(tx, sweep_id).status());
+        tx.exec_params("UPDATE sweeps SET priority = $2 WHERE id = $1", sweep_id,
+                       priority);
+        tx.exec_params(
+            "UPDATE jobs SET priority = $2 WHERE sweep_id = $1 AND NOT state = "
+            "ANY($3::text[])",
+            sweep_id, priority,
+            ArrayLiteral(scheduling::StateNames(
+                {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled})));
+        return pg::LoadSweep(tx, sweep_id);
+      });
 }
 
 absl::StatusOr<JobList> PostgresRepository::ListJobs(const JobFilter& filter) {

@@ -51,23 +51,40 @@ class PostgresRepository : public Repository {
   absl::StatusOr<Sweep> GetSweep(const std::string& sweep_id) override;
   absl::StatusOr<SweepList> ListSweeps(int page_size,
                                        const std::string& page_token) override;
-  absl::StatusOr<Sweep> CancelSweep(const std::string& sweep_id) override;
-  absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id) override;
+  absl::StatusOr<Sweep> CancelSweep(const std::string& sweep_id,
+                                    const std::string& actor) override;
+  absl::StatusOr<Sweep> RetrySweep(const std::string& sweep_id,
+                                   const std::string& actor) override;
+  absl::StatusOr<Sweep> SetSweepPriority(const std::string& sweep_id,
+                                         int priority) override;
   absl::StatusOr<JobList> ListJobs(const JobFilter& filter) override;
   absl::StatusOr<Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(
       const std::string& sweep_id) override;
   absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) override;
-  absl::StatusOr<HeartbeatResult> Heartbeat(const std::string& worker_id,
+  absl::StatusOr<HeartbeatResult> Heartbeat(const std::string& principal,
+                                            const std::string& worker_id,
                                             const std::vector<domain::LeaseRef>& leases,
                                             int free_devices) override;
   absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
-      const std::string& worker_id, int free_devices,
+      const std::string& principal, const std::string& worker_id, int free_devices,
       const std::string& device_kind) override;
   absl::Status Report(const domain::JobReport& report) override;
   absl::StatusOr<int> ExpireLeases() override;
   absl::StatusOr<std::vector<Worker>> ListWorkers() override;
   absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) override;
+  absl::StatusOr<Worker> UndrainWorker(const std::string& worker_id) override;
+  absl::StatusOr<domain::TokenInfo> CreateToken(const std::string& hash,
+                                                const std::string& user, domain::Role role,
+                                                const std::string& created_by) override;
+  absl::StatusOr<std::optional<domain::Principal>> FindToken(
+      const std::string& hash) override;
+  absl::StatusOr<std::vector<domain::TokenInfo>> ListTokens(bool include_revoked) override;
+  absl::StatusOr<domain::TokenInfo> RevokeToken(const std::string& token_id,
+                                                const std::string& revoked_by) override;
+  absl::StatusOr<domain::Quota> SetQuota(const std::string& user,
+                                         std::optional<int> devices) override;
+  absl::StatusOr<std::vector<domain::Quota>> ListQuotas() override;
   absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
                                                      int64_t after_id,
                                                      int limit) override;

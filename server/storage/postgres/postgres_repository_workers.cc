@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/auth/credentials.h"
 #include "server/scheduling/job_state_machine.h"
 #include "server/scheduling/retry_policy.h"
 #include "spec/job_json.h"
@@ -31,17 +32,25 @@ absl::StatusOr<Worker> LoadWorker(pqxx::work& tx, const std::string& worker_id) 
 }
 
 // Marks the worker alive (a LOST one is ACTIVE again) and records its free devices
-// (unless negative); returns its state, or NOT_FOUND.
-absl::StatusOr<std::string> Touch(pqxx::work& tx, const std::string& worker_id,
-                                  absl::Time now, int free_devices) {
+// (unless negative); returns its state. The worker-ownership rule, the only
+// implementation: only the token user that registered a worker may act for it
+// (PERMISSION_DENIED, nothing written). NOT_FOUND for an unknown worker.
+absl::StatusOr<std::string> Touch(pqxx::work& tx, const std::string& principal,
+                                  const std::string& worker_id, absl::Time now,
+                                  int free_devices) {
   pqxx::result w = tx.exec_params(
       "UPDATE workers SET last_heartbeat = $2::timestamptz,"
       " free_devices = CASE WHEN $3 < 0 THEN free_devices ELSE $3 END,"
       " state = CASE WHEN state = 'LOST' THEN 'ACTIVE' ELSE state END"
-      " WHERE id = $1 RETURNING state",
-      worker_id, TimeParam(now), free_devices);
-  if (w.empty()) return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
-  return w[0][0].as<std::string>();
+      " WHERE id = $1 AND principal = $4 RETURNING state",
+      worker_id, TimeParam(now), free_devices, principal);
+  if (!w.empty()) return w[0][0].as<std::string>();
+  if (tx.exec_params("SELECT 1 FROM workers WHERE id = $1", worker_id).empty()) {
+    return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "worker ", worker_id, " was registered with another worker token (caller: ",
+      principal, ")"));
 }
 
 }  // namespace
@@ -60,24 +69,39 @@ absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistrati
   return pg::RunTx(
       pool_.get(), "registering worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
         const std::string now = TimeParam(clock_->Now());
+        // A worker that registers again under its name and token (it restarted) gets
+        // its row back, with its new claims, instead of a new row per start.
+        pqxx::result again = tx.exec_params(
+            "UPDATE workers SET device_kinds = $3::text[], device_counts = $4::integer[],"
+            " device_memories = $5::bigint[], datasets = $6::text[], labels = $7::text[],"
+            " free_devices = $8, last_heartbeat = $9::timestamptz,"
+            " state = CASE WHEN state = 'DRAINING' THEN state ELSE 'ACTIVE' END"
+            " WHERE id = (SELECT id FROM workers WHERE name = $1 AND principal = $2"
+            "             ORDER BY seq DESC LIMIT 1 FOR UPDATE) RETURNING id",
+            reg.name, reg.principal, ArrayLiteral(kinds), ArrayLiteral(counts),
+            ArrayLiteral(memories), ArrayLiteral(reg.datasets), ArrayLiteral(reg.labels),
+            total, now);
+        if (!again.empty()) return LoadWorker(tx, again[0][0].as<std::string>());
         pqxx::row r = tx.exec_params1(
             "INSERT INTO workers (name, device_kinds, device_counts, device_memories,"
-            " datasets, labels, free_devices, last_heartbeat, created_at) VALUES ($1,"
-            " $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[], $7,"
-            " $8::timestamptz, $8::timestamptz) RETURNING id",
+            " datasets, labels, free_devices, last_heartbeat, created_at, principal)"
+            " VALUES ($1, $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[],"
+            " $7, $8::timestamptz, $8::timestamptz, $9) RETURNING id",
             reg.name, ArrayLiteral(kinds), ArrayLiteral(counts), ArrayLiteral(memories),
-            ArrayLiteral(reg.datasets), ArrayLiteral(reg.labels), total, now);
+            ArrayLiteral(reg.datasets), ArrayLiteral(reg.labels), total, now,
+            reg.principal);
         return LoadWorker(tx, r[0].as<std::string>());
       });
 }
 
 absl::StatusOr<HeartbeatResult> PostgresRepository::Heartbeat(
-    const std::string& worker_id, const std::vector<domain::LeaseRef>& leases,
-    int free_devices) {
+    const std::string& principal, const std::string& worker_id,
+    const std::vector<domain::LeaseRef>& leases, int free_devices) {
   return pg::RunTx(
       pool_.get(), "heartbeat", [&](pqxx::work& tx) -> absl::StatusOr<HeartbeatResult> {
         const absl::Time now = clock_->Now();
-        RIB_ASSIGN_OR_RETURN(std::string state, Touch(tx, worker_id, now, free_devices));
+        RIB_ASSIGN_OR_RETURN(std::string state,
+                             Touch(tx, principal, worker_id, now, free_devices));
         HeartbeatResult out;
         out.drain = state == "DRAINING";
         for (const domain::LeaseRef& lease : leases) {
@@ -98,35 +122,56 @@ absl::StatusOr<HeartbeatResult> PostgresRepository::Heartbeat(
 }
 
 absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
-    const std::string& worker_id, int free_devices, const std::string& device_kind) {
+    const std::string& principal, const std::string& worker_id, int free_devices,
+    const std::string& device_kind) {
   using Out = absl::StatusOr<std::optional<domain::Lease>>;
   return pg::RunTx(pool_.get(), "acquiring job", [&](pqxx::work& tx) -> Out {
     const absl::Time now = clock_->Now();
-    RIB_ASSIGN_OR_RETURN(std::string state, Touch(tx, worker_id, now, -1));
+    RIB_ASSIGN_OR_RETURN(std::string state, Touch(tx, principal, worker_id, now, -1));
     if (state == "DRAINING") return std::optional<domain::Lease>();
+    pg::SetActor(tx, principal);
     // Placement (DESIGN §8), the only implementation: a QUEUED job whose datasets the
     // worker has, that fits its free devices, of a device kind it registered (or any
-    // kind); by priority, then fair share (the owner's devices in use), then age.
-    pqxx::result pick = tx.exec_params(
-        "SELECT j.id FROM jobs j, workers w WHERE w.id = $1 AND j.state = 'QUEUED'"
+    // kind), and whose owner's quota (if any) has room for it; by priority, then fair
+    // share (the owner's devices in use), then age.
+    const char* kPick =
+        "WITH used AS (SELECT owner, sum(devices) AS devices FROM jobs"
+        "              WHERE state = ANY($4::text[]) GROUP BY owner)"
+        " SELECT j.id, j.owner, q.devices IS NOT NULL FROM jobs j"
+        " JOIN workers w ON w.id = $1"
+        " LEFT JOIN used u ON u.owner = j.owner"
+        " LEFT JOIN quotas q ON q.user_name = j.owner"
+        " WHERE j.state = 'QUEUED'"
         " AND j.devices <= $2 AND j.datasets <@ w.datasets"
         " AND (j.device_kind = '' OR (j.device_kind = ANY(w.device_kinds)"
         "      AND ($3 = '' OR j.device_kind = $3)))"
-        " ORDER BY j.priority DESC,"
-        "  (SELECT COALESCE(sum(r.devices), 0) FROM jobs r WHERE r.owner = j.owner"
-        "   AND r.state = ANY($4::text[])) ASC,"
-        "  j.seq ASC"
-        " LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
-        worker_id, free_devices, device_kind, pg::LeaseHoldingStatesParam());
+        " AND (q.devices IS NULL OR COALESCE(u.devices, 0) + j.devices <= q.devices)"
+        " ORDER BY j.priority DESC, COALESCE(u.devices, 0) ASC, j.seq ASC"
+        " LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
+    pqxx::result pick = tx.exec_params(kPick, worker_id, free_devices, device_kind,
+                                       pg::LeaseHoldingStatesParam());
     if (pick.empty()) return std::optional<domain::Lease>();
     const std::string id = pick[0][0].as<std::string>();
+    if (pick[0][2].as<bool>()) {
+      // The owner has a quota: serialise its hand-outs and re-check under the lock, so
+      // two coordinators cannot both hand out its last free device.
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('rib.quota:' || $1))",
+                     pick[0][1].as<std::string>());
+      pqxx::result still = tx.exec_params(
+          "SELECT 1 FROM jobs j, quotas q WHERE j.id = $1 AND q.user_name = j.owner"
+          " AND (SELECT COALESCE(sum(r.devices), 0) FROM jobs r WHERE r.owner = j.owner"
+          "      AND r.state = ANY($2::text[])) + j.devices <= q.devices",
+          id, pg::LeaseHoldingStatesParam());
+      if (still.empty()) return std::optional<domain::Lease>();
+    }
     // A hand-out starts a new attempt: the fencing token grows, the last attempt's
-    // error is cleared.
+    // error is cleared, and the lease gets a fresh secret.
+    const std::string secret = auth::NewLeaseSecret();
     pqxx::row r = tx.exec_params1(
         "UPDATE jobs SET attempt = attempt + 1, worker_id = $2, error = '',"
-        " lease_expires_at = $3::timestamptz WHERE id = $1"
+        " lease_expires_at = $3::timestamptz, lease_secret_hash = $4 WHERE id = $1"
         " RETURNING attempt, hash, spec::text, last_checkpoint, sweep_id, key",
-        id, worker_id, TimeParam(LeaseDeadline(now)));
+        id, worker_id, TimeParam(LeaseDeadline(now)), auth::TokenHash(secret));
     RIB_RETURN_IF_ERROR(
         pg::SetJobState(tx, JobRef{id, r[4].as<std::string>(), r[5].as<std::string>()},
                         JobState::kLeased, "", now));
@@ -136,6 +181,7 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     lease.hash = r[1].as<std::string>();
     RIB_ASSIGN_OR_RETURN(lease.spec, rib::spec::JobSpecFromJson(r[2].as<std::string>()));
     lease.resume_checkpoint = r[3].as<std::string>();
+    lease.secret = secret;
     return std::optional<domain::Lease>(std::move(lease));
   });
 }
@@ -155,6 +201,9 @@ absl::Status PostgresRepository::Report(const JobReport& report) {
                      RIB_ASSIGN_OR_RETURN(
                          pg::LiveAttempt live,
                          pg::LockLiveAttempt(tx, report.job_id, report.attempt, ""));
+                     RIB_RETURN_IF_ERROR(pg::CheckLeaseHolder(
+                         tx, live, report.reporter, report.lease_secret));
+                     pg::SetActor(tx, report.reporter);
                      RIB_RETURN_IF_ERROR(ApplyReport(tx, live, report, now));
                      return true;
                    })
@@ -296,6 +345,19 @@ absl::StatusOr<Worker> PostgresRepository::DrainWorker(const std::string& worker
       pool_.get(), "draining worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
         pqxx::result r = tx.exec_params(
             "UPDATE workers SET state = 'DRAINING' WHERE id = $1 RETURNING id",
+            worker_id);
+        if (r.empty())
+          return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
+        return LoadWorker(tx, worker_id);
+      });
+}
+
+absl::StatusOr<Worker> PostgresRepository::UndrainWorker(const std::string& worker_id) {
+  return pg::RunTx(
+      pool_.get(), "undraining worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
+        pqxx::result r = tx.exec_params(
+            "UPDATE workers SET state = CASE WHEN state = 'DRAINING' THEN 'ACTIVE'"
+            " ELSE state END WHERE id = $1 RETURNING id",
             worker_id);
         if (r.empty())
           return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));

@@ -34,6 +34,7 @@ namespace {
 using domain::JobState;
 using ::rib::testing::IsOk;
 using ::rib::testing::StatusIs;
+using ::rib::testing::kWorkerUser;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
@@ -71,6 +72,7 @@ class SweepServiceTest : public ::testing::Test {
   absl::StatusOr<Registration> RegisterWorker() {
     storage::WorkerRegistration reg;
     reg.name = "w";
+    reg.principal = kWorkerUser;
     reg.devices = {{"cpu", 1, 0}};
     reg.datasets = {"fmnist-val", "fmnist-v2", "fmnist-c"};
     return workers_->Register(reg);
@@ -283,7 +285,7 @@ TEST_F(SweepServiceTest, WatchStreamsUntilTheSweepIsTerminal) {
         [] { return false; });
   });
   absl::SleepFor(absl::Milliseconds(100));
-  ASSERT_THAT(sweeps_->Cancel(r.sweep_id), IsOk());
+  ASSERT_THAT(sweeps_->Cancel(r.sweep_id, "alice"), IsOk());
   watcher.join();
   ASSERT_THAT(status, IsOk());
   ASSERT_THAT(seen, SizeIs(2 + 2 + 1));  // snapshot, 2 cancellations, sweep state
@@ -317,18 +319,18 @@ TEST_F(SweepServiceTest, ACudaSweepIsNotHandedToACpuWorker) {
   RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(cuda));
   EXPECT_EQ(r.jobs_new, 2);
   RIB_ASSERT_OK_AND_ASSIGN(
-      auto none, workers_->Acquire(w.worker.id, 1, "cpu", absl::Milliseconds(50),
+      auto none, workers_->Acquire(kWorkerUser, w.worker.id, 1, "cpu", absl::Milliseconds(50),
                                    [] { return false; }));
   EXPECT_FALSE(none.has_value());
   RIB_ASSERT_OK_AND_ASSIGN(
-      auto none_any, workers_->Acquire(w.worker.id, 1, "", absl::Milliseconds(50),
+      auto none_any, workers_->Acquire(kWorkerUser, w.worker.id, 1, "", absl::Milliseconds(50),
                                        [] { return false; }));
   EXPECT_FALSE(none_any.has_value());
   const std::string any = absl::StrReplaceAll(kSmall, {{"name: small", "name: small-any"}});
   ASSERT_THAT(Submit(any).status(), IsOk());
   RIB_ASSERT_OK_AND_ASSIGN(
       auto lease,
-      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(5), [] { return false; }));
+      workers_->Acquire(kWorkerUser, w.worker.id, 1, "cpu", absl::Seconds(5), [] { return false; }));
   ASSERT_TRUE(lease.has_value());
   RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
   EXPECT_NE(job.sweep_id, r.sweep_id);  // the any-kind sweep's job, not the cuda one's
@@ -337,7 +339,7 @@ TEST_F(SweepServiceTest, ACudaSweepIsNotHandedToACpuWorker) {
 TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheExpirerRequeuesExpiredLeases) {
   RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
   RIB_ASSERT_OK_AND_ASSIGN(
-      auto none, workers_->Acquire(w.worker.id, 1, "cpu", absl::Milliseconds(50),
+      auto none, workers_->Acquire(kWorkerUser, w.worker.id, 1, "cpu", absl::Milliseconds(50),
                                    [] { return false; }));
   EXPECT_FALSE(none.has_value());
   std::thread submit([&] {
@@ -346,7 +348,7 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheExpirerRequeuesExpiredLeases) 
   });
   RIB_ASSERT_OK_AND_ASSIGN(
       auto lease,
-      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(10), [] { return false; }));
+      workers_->Acquire(kWorkerUser, w.worker.id, 1, "cpu", absl::Seconds(10), [] { return false; }));
   submit.join();
   ASSERT_TRUE(lease.has_value());
   EXPECT_EQ(lease->attempt, 1);
@@ -362,7 +364,7 @@ TEST_F(SweepServiceTest, AcquireWaitsForAJobAndTheExpirerRequeuesExpiredLeases) 
   RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_THAT(job.error, HasSubstr("expired"));
-  EXPECT_THAT(workers_->Heartbeat("nope", {}, 0), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(workers_->Heartbeat(kWorkerUser, "nope", {}, 0), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(SweepServiceTest, AWorkersClaimsAreCheckedWhenItRegisters) {
@@ -403,11 +405,13 @@ TEST_F(SweepServiceTest, AReportIsCheckedAndBoundedBeforeItIsStored) {
   RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
   RIB_ASSERT_OK_AND_ASSIGN(
       auto lease,
-      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
+      workers_->Acquire(kWorkerUser, w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
   ASSERT_TRUE(lease.has_value());
   domain::JobReport base;
   base.job_id = lease->job_id;
   base.attempt = lease->attempt;
+  base.lease_secret = lease->secret;
+  base.reporter = kWorkerUser;
   auto result = [&](const std::string& dataset, int64_t correct, int64_t total) {
     domain::JobReport r = base;
     r.kind = domain::JobReport::Kind::kResult;
@@ -450,11 +454,13 @@ TEST_F(SweepServiceTest, EventPrunerDeletesOldProgressOfFinishedJobs) {
   RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
   RIB_ASSERT_OK_AND_ASSIGN(
       auto lease,
-      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
+      workers_->Acquire(kWorkerUser, w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
   ASSERT_TRUE(lease.has_value());
   domain::JobReport report;
   report.job_id = lease->job_id;
   report.attempt = lease->attempt;
+  report.lease_secret = lease->secret;
+  report.reporter = kWorkerUser;
   report.kind = domain::JobReport::Kind::kProgress;
   report.progress = {1, 1, 5, 10, 0.5, 0.01};
   ASSERT_THAT(repo_->Report(report), IsOk());
@@ -512,7 +518,7 @@ TEST_F(SweepServiceTest, PoolMetricsCountJobsAndWorkersByState) {
   RIB_ASSERT_OK_AND_ASSIGN(Registration w, RegisterWorker());
   RIB_ASSERT_OK_AND_ASSIGN(
       auto lease,
-      workers_->Acquire(w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
+      workers_->Acquire(kWorkerUser, w.worker.id, 1, "cpu", absl::Seconds(1), [] { return false; }));
   ASSERT_TRUE(lease.has_value());
 
   // The same numbers as the repository's own listing.

@@ -134,6 +134,7 @@ TEST(PostgresConcurrencyTest, ConcurrentAcquirersNeverGetTheSameJob) {
     repos.push_back(Open());
     WorkerRegistration reg;
     reg.name = "w" + std::to_string(i);
+    reg.principal = kWorkerUser;
     reg.devices = {{"cpu", 8, 0}};
     reg.datasets = kAllDatasets;
     auto w = repos.back()->RegisterWorker(reg);
@@ -145,7 +146,7 @@ TEST(PostgresConcurrencyTest, ConcurrentAcquirersNeverGetTheSameJob) {
   for (int i = 0; i < kWorkers; ++i) {
     threads.emplace_back([&, i] {
       for (;;) {
-        auto lease = repos[i]->AcquireJob(workers[i], 8, "cpu");
+        auto lease = repos[i]->AcquireJob(kWorkerUser, workers[i], 8, "cpu");
         if (!lease.ok() || !lease->has_value()) break;
         got[i].push_back((*lease)->job_id);
       }
@@ -248,10 +249,11 @@ TEST(PostgresConcurrencyTest, TwoExpirersHandleEachLeaseOnce) {
   auto b = Open(&clock);
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, a->SubmitSweep(SmallSweep("")));
   WorkerRegistration reg;
+  reg.principal = kWorkerUser;
   reg.devices = {{"cpu", 8, 0}};
   reg.datasets = kAllDatasets;
   RIB_ASSERT_OK_AND_ASSIGN(Worker w, a->RegisterWorker(reg));
-  for (int i = 0; i < 3; ++i) ASSERT_THAT(a->AcquireJob(w.id, 8, "cpu"), IsOk());
+  for (int i = 0; i < 3; ++i) ASSERT_THAT(a->AcquireJob(kWorkerUser, w.id, 8, "cpu"), IsOk());
   clock.Advance(absl::Minutes(5));
   absl::StatusOr<int> na, nb;
   std::thread ta([&] { na = a->ExpireLeases(); });

@@ -17,6 +17,7 @@
 #include "server/scheduling/clock.h"
 #include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
+#include "tests/server/testing/sweep_fixtures.h"
 #include "tests/testing/status_matchers.h"
 
 namespace rib::storage::contract {
@@ -26,6 +27,7 @@ using domain::JobState;
 using domain::SweepState;
 using ::rib::testing::IsOk;
 using ::rib::testing::StatusIs;
+using ::rib::testing::kWorkerUser;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
@@ -120,7 +122,10 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
   std::string RegisterWorker(std::vector<std::string> datasets = kAllDatasets,
                              int devices = 4, std::vector<domain::Device> kinds = {}) {
     WorkerRegistration reg;
-    reg.name = "node1";
+    // A distinct name per worker: a registration of the same name and token user is
+    // the same worker again (it reuses the row).
+    reg.name = "node" + std::to_string(++workers_registered_);
+    reg.principal = kWorkerUser;
     reg.devices =
         kinds.empty() ? std::vector<domain::Device>{{"cpu", devices, 0}} : kinds;
     reg.datasets = std::move(datasets);
@@ -137,6 +142,8 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
     JobReport r;
     r.job_id = lease.job_id;
     r.attempt = lease.attempt;
+    r.lease_secret = lease.secret;
+    r.reporter = kWorkerUser;
     r.kind = JobReport::Kind::kFinished;
     r.ok = ok;
     r.code = code;
@@ -152,6 +159,8 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
     JobReport r;
     r.job_id = lease.job_id;
     r.attempt = attempt > 0 ? attempt : lease.attempt;
+    r.lease_secret = lease.secret;
+    r.reporter = kWorkerUser;
     r.kind = JobReport::Kind::kResult;
     r.result = {dataset, subset, correct, total, 0};
     return repo_->Report(r);
@@ -162,7 +171,7 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
                            const std::string& key) {
     const std::string id = JobsByKey(sweep_id).at(key).id;
     for (int i = 0; i < 20; ++i) {
-      auto lease = repo_->AcquireJob(worker, 8, "cpu");
+      auto lease = repo_->AcquireJob(kWorkerUser, worker, 8, "cpu");
       EXPECT_THAT(lease, IsOk());
       if (!lease.ok() || !lease->has_value()) break;
       if ((*lease)->job_id == id) return **lease;
@@ -173,6 +182,7 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
 
   scheduling::FakeClock clock_;
   std::unique_ptr<Repository> repo_;
+  int workers_registered_ = 0;
   std::unique_ptr<ChangeNotifier> changes_;
 };
 
@@ -288,11 +298,11 @@ TEST_P(RepositoryContractTest, RejectsMalformedSweeps) {
 TEST_P(RepositoryContractTest, UnknownIdsAreNotFound) {
   EXPECT_THAT(repo_->GetSweep("no-such"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(repo_->GetJob("no-such"), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(repo_->CancelSweep("no-such"), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(repo_->RetrySweep("no-such"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->CancelSweep("no-such", "alice"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->RetrySweep("no-such", "alice"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(repo_->GetMatrixJobs("no-such"), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(repo_->Heartbeat("no-such", {}, 1), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(repo_->AcquireJob("no-such", 1, "cpu"),
+  EXPECT_THAT(repo_->Heartbeat(kWorkerUser, "no-such", {}, 1), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->AcquireJob(kWorkerUser, "no-such", 1, "cpu"),
               StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(repo_->DrainWorker("no-such"), StatusIs(absl::StatusCode::kNotFound));
   JobReport r;
@@ -340,7 +350,7 @@ TEST_P(RepositoryContractTest, ListSweepsCountsEachSweepsOwnJobs) {
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult a, repo_->SubmitSweep(SmallSweep("a", "a")));
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult b, repo_->SubmitSweep(SmallSweep("b", "b")));
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult c, repo_->SubmitSweep(SmallSweep("c", "c")));
-  ASSERT_THAT(repo_->CancelSweep(a.sweep_id).status(), IsOk());
+  ASSERT_THAT(repo_->CancelSweep(a.sweep_id, "alice").status(), IsOk());
   using Counts = std::map<JobState, int>;
   const Counts fresh = {{JobState::kQueued, 3}, {JobState::kPending, 1}};
   RIB_ASSERT_OK_AND_ASSIGN(SweepList all, repo_->ListSweeps(0, ""));
@@ -367,23 +377,23 @@ TEST_P(RepositoryContractTest, AcquireHandsOutFittingJobsWithGrowingAttempts) {
   auto jobs = JobsByKey(r.sweep_id);
   // A worker missing a dataset gets nothing.
   const std::string partial = RegisterWorker({"fmnist-val", "fmnist-v2"});
-  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(partial, 8, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(kWorkerUser, partial, 8, "cpu"));
   EXPECT_FALSE(none.has_value());
 
   const std::string w = RegisterWorker();
   // 2 free devices: ft (4 devices) does not fit; pre comes first (oldest).
-  RIB_ASSERT_OK_AND_ASSIGN(auto l1, repo_->AcquireJob(w, 2, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto l1, repo_->AcquireJob(kWorkerUser, w, 2, "cpu"));
   ASSERT_TRUE(l1.has_value());
   EXPECT_EQ(l1->job_id, jobs.at("m/pre").id);
   EXPECT_EQ(l1->attempt, 1);
   EXPECT_EQ(l1->hash, "h-a-m/pre");
   EXPECT_EQ(l1->spec.method.kind, "pre");
-  RIB_ASSERT_OK_AND_ASSIGN(auto l2, repo_->AcquireJob(w, 2, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto l2, repo_->AcquireJob(kWorkerUser, w, 2, "cpu"));
   ASSERT_TRUE(l2.has_value());
   EXPECT_EQ(l2->job_id, jobs.at("m/lp/fmnist-v2").id);
-  RIB_ASSERT_OK_AND_ASSIGN(auto l3, repo_->AcquireJob(w, 2, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto l3, repo_->AcquireJob(kWorkerUser, w, 2, "cpu"));
   EXPECT_FALSE(l3.has_value());
-  RIB_ASSERT_OK_AND_ASSIGN(auto l4, repo_->AcquireJob(w, 4, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto l4, repo_->AcquireJob(kWorkerUser, w, 4, "cpu"));
   ASSERT_TRUE(l4.has_value());
   EXPECT_EQ(l4->job_id, jobs.at("m/ft/fmnist-v2").id);
 
@@ -410,12 +420,12 @@ TEST_P(RepositoryContractTest, HigherPriorityThenFairShareThenAge) {
   carol.owner = "carol";
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult cr, repo_->SubmitSweep(carol));
   const std::string w = RegisterWorker();
-  RIB_ASSERT_OK_AND_ASSIGN(auto first, repo_->AcquireJob(w, 1, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto first, repo_->AcquireJob(kWorkerUser, w, 1, "cpu"));
   EXPECT_EQ(first->job_id, JobsByKey(hr.sweep_id).at("m/pre").id);  // priority
-  RIB_ASSERT_OK_AND_ASSIGN(auto second, repo_->AcquireJob(w, 1, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto second, repo_->AcquireJob(kWorkerUser, w, 1, "cpu"));
   EXPECT_EQ(second->job_id, JobsByKey(lr.sweep_id).at("m/pre").id);  // oldest
   // alice now uses 1 device, carol none: carol's job goes before alice's older one.
-  RIB_ASSERT_OK_AND_ASSIGN(auto third, repo_->AcquireJob(w, 1, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto third, repo_->AcquireJob(kWorkerUser, w, 1, "cpu"));
   EXPECT_EQ(third->job_id, JobsByKey(cr.sweep_id).at("m/pre").id);
 }
 
@@ -471,7 +481,7 @@ TEST_P(RepositoryContractTest, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {
   // Heartbeats keep it alive past the timeout.
   clock_.Advance(absl::Seconds(20));
   RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb,
-                           repo_->Heartbeat(w, {{l1.job_id, l1.attempt}}, 3));
+                           repo_->Heartbeat(kWorkerUser, w, {{l1.job_id, l1.attempt}}, 3));
   EXPECT_TRUE(hb.revoked.empty());
   clock_.Advance(absl::Seconds(20));
   RIB_ASSERT_OK_AND_ASSIGN(int n, repo_->ExpireLeases());
@@ -487,7 +497,7 @@ TEST_P(RepositoryContractTest, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {
   EXPECT_THAT(job.error, HasSubstr("lease of attempt 1 expired"));
   EXPECT_TRUE(job.worker_id.empty());
   // The old lease is revoked at the worker's next heartbeat.
-  RIB_ASSERT_OK_AND_ASSIGN(hb, repo_->Heartbeat(w, {{l1.job_id, l1.attempt}}, 4));
+  RIB_ASSERT_OK_AND_ASSIGN(hb, repo_->Heartbeat(kWorkerUser, w, {{l1.job_id, l1.attempt}}, 4));
   ASSERT_THAT(hb.revoked, SizeIs(1));
   EXPECT_EQ(hb.revoked[0].job_id, l1.job_id);
 
@@ -513,13 +523,15 @@ TEST_P(RepositoryContractTest, DependentsWaitForTheirDependencies) {
   const std::string lpft_id = JobsByKey(r.sweep_id).at("m/lpft/fmnist-v2").id;
   // lpft is never handed out while lp is not done.
   for (int i = 0; i < 3; ++i) {
-    RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(w, 8, "cpu"));
+    RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(kWorkerUser, w, 8, "cpu"));
     ASSERT_TRUE(l.has_value());
     EXPECT_NE(l->job_id, lpft_id);
     if (JobsByKey(r.sweep_id).at("m/lp/fmnist-v2").id == l->job_id) {
       JobReport started;
       started.job_id = l->job_id;
       started.attempt = l->attempt;
+      started.lease_secret = l->secret;
+      started.reporter = kWorkerUser;
       started.kind = JobReport::Kind::kStarted;
       ASSERT_THAT(repo_->Report(started), IsOk());
       EXPECT_EQ(JobsByKey(r.sweep_id).at("m/lp/fmnist-v2").state, JobState::kRunning);
@@ -528,7 +540,7 @@ TEST_P(RepositoryContractTest, DependentsWaitForTheirDependencies) {
   }
   RIB_ASSERT_OK_AND_ASSIGN(Job lpft, repo_->GetJob(lpft_id));
   EXPECT_EQ(lpft.state, JobState::kQueued);
-  RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(w, 8, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(kWorkerUser, w, 8, "cpu"));
   ASSERT_TRUE(l.has_value());
   EXPECT_EQ(l->job_id, lpft_id);
 }
@@ -540,6 +552,8 @@ TEST_P(RepositoryContractTest, RetryableFailuresRequeueOthersFail) {
   JobReport ckpt;
   ckpt.job_id = l.job_id;
   ckpt.attempt = l.attempt;
+  ckpt.lease_secret = l.secret;
+  ckpt.reporter = kWorkerUser;
   ckpt.kind = JobReport::Kind::kCheckpoint;
   ckpt.checkpoint = "ckpt/epoch1.safetensors";
   ASSERT_THAT(repo_->Report(ckpt), IsOk());
@@ -564,19 +578,19 @@ TEST_P(RepositoryContractTest, CancelRevokesAndRetryRequeues) {
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
   const std::string w = RegisterWorker();
   domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
-  RIB_ASSERT_OK_AND_ASSIGN(Sweep cancelled, repo_->CancelSweep(r.sweep_id));
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep cancelled, repo_->CancelSweep(r.sweep_id, "alice"));
   EXPECT_EQ(cancelled.state, SweepState::kCancelled);
   EXPECT_EQ(cancelled.counts, (std::map<JobState, int>{{JobState::kCancelled, 4}}));
   RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb,
-                           repo_->Heartbeat(w, {{l.job_id, l.attempt}}, 4));
+                           repo_->Heartbeat(kWorkerUser, w, {{l.job_id, l.attempt}}, 4));
   ASSERT_THAT(hb.revoked, SizeIs(1));
   EXPECT_EQ(hb.revoked[0].attempt, l.attempt);
   EXPECT_THAT(ReportResult(l, "fmnist-val", 1, 2),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(w, 8, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(kWorkerUser, w, 8, "cpu"));
   EXPECT_FALSE(none.has_value());
 
-  RIB_ASSERT_OK_AND_ASSIGN(Sweep retried, repo_->RetrySweep(r.sweep_id));
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep retried, repo_->RetrySweep(r.sweep_id, "alice"));
   EXPECT_EQ(retried.state, SweepState::kActive);
   EXPECT_EQ(retried.counts,
             (std::map<JobState, int>{{JobState::kQueued, 3}, {JobState::kPending, 1}}));
@@ -635,6 +649,8 @@ TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   JobReport progress;
   progress.job_id = l.job_id;
   progress.attempt = l.attempt;
+  progress.lease_secret = l.secret;
+  progress.reporter = kWorkerUser;
   progress.kind = JobReport::Kind::kProgress;
   progress.progress = {1, 2, 50, 100, 0.75, 0.001};
   ASSERT_THAT(repo_->Report(progress), IsOk());
@@ -642,7 +658,7 @@ TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   EXPECT_GT(changes_->WaitForChange(Topic::kEvents, before, absl::Seconds(5)), before);
   RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
   EXPECT_DOUBLE_EQ(job.progress, 0.5);
-  ASSERT_THAT(repo_->CancelSweep(r.sweep_id), IsOk());
+  ASSERT_THAT(repo_->CancelSweep(r.sweep_id, "alice"), IsOk());
 
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<SweepEvent> events,
                            repo_->ListEvents(r.sweep_id, 0, 1000));
@@ -678,6 +694,8 @@ TEST_P(RepositoryContractTest, PruningDropsOldProgressOfFinishedJobsOnly) {
     JobReport p;
     p.job_id = l.job_id;
     p.attempt = l.attempt;
+    p.lease_secret = l.secret;
+    p.reporter = kWorkerUser;
     p.kind = JobReport::Kind::kProgress;
     p.progress = {1, 1, step, 100, 0.5, 0.01};
     return repo_->Report(p);
@@ -725,9 +743,9 @@ TEST_P(RepositoryContractTest, DrainingWorkersGetNothingAndAreTold) {
   const std::string w = RegisterWorker();
   RIB_ASSERT_OK_AND_ASSIGN(Worker drained, repo_->DrainWorker(w));
   EXPECT_EQ(drained.state, domain::WorkerState::kDraining);
-  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(w, 8, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(kWorkerUser, w, 8, "cpu"));
   EXPECT_FALSE(none.has_value());
-  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(w, {}, 4));
+  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb, repo_->Heartbeat(kWorkerUser, w, {}, 4));
   EXPECT_TRUE(hb.drain);
 }
 
@@ -777,7 +795,7 @@ TEST_P(RepositoryContractTest, OnlyTransientFailuresAndReleasesAreRetried) {
       RIB_ASSERT_OK_AND_ASSIGN(JobList list, repo_->ListJobs(queued));
       for (const Job& j : list.jobs) EXPECT_NE(j.id, l.job_id);
     }
-    ASSERT_THAT(repo_->CancelSweep(r.sweep_id), IsOk());  // free the other leases' sweep
+    ASSERT_THAT(repo_->CancelSweep(r.sweep_id, "alice"), IsOk());  // free the other leases' sweep
   }
 }
 
@@ -794,7 +812,7 @@ TEST_P(RepositoryContractTest, DeviceKindDecidesWhichWorkerGetsAJob) {
   // A CPU-only worker never gets the cuda job, however it asks.
   const std::string cpu_only = RegisterWorker(kAllDatasets, 4, {{"cpu", 4, 0}});
   for (const char* kind : {"cpu", "", "cuda"}) {
-    RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(cpu_only, 8, kind));
+    RIB_ASSERT_OK_AND_ASSIGN(auto l, repo_->AcquireJob(kWorkerUser, cpu_only, 8, kind));
     if (l.has_value()) {
       EXPECT_EQ(l->job_id, any_job) << kind;
       ASSERT_THAT(Finish(*l, false, absl::StatusCode::kUnavailable, "", true), IsOk());
@@ -819,13 +837,183 @@ TEST_P(RepositoryContractTest, DeviceKindDecidesWhichWorkerGetsAJob) {
   EXPECT_EQ(w.devices[1].memory_bytes, int64_t{80} << 30);
   EXPECT_EQ(workers[0].devices.size(), 1u);
   // Asking for its CPU slots, it does not get the cuda job; for its GPUs, it does.
-  RIB_ASSERT_OK_AND_ASSIGN(auto on_cpu, repo_->AcquireJob(both, 8, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto on_cpu, repo_->AcquireJob(kWorkerUser, both, 8, "cpu"));
   if (on_cpu.has_value()) EXPECT_NE(on_cpu->job_id, cuda_job);
-  RIB_ASSERT_OK_AND_ASSIGN(auto on_gpu, repo_->AcquireJob(both, 2, "cuda"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto on_gpu, repo_->AcquireJob(kWorkerUser, both, 2, "cuda"));
   ASSERT_TRUE(on_gpu.has_value());
   EXPECT_EQ(on_gpu->job_id, cuda_job);
   RIB_ASSERT_OK_AND_ASSIGN(cuda, repo_->GetJob(cuda_job));
   EXPECT_EQ(cuda.worker_id, both);
+}
+
+// ---- identity (issue 13) ----
+
+TEST_P(RepositoryContractTest, TokensAreFoundByHashUntilRevoked) {
+  RIB_ASSERT_OK_AND_ASSIGN(domain::TokenInfo made,
+                           repo_->CreateToken("hash-1", "alice", domain::Role::kUser,
+                                              "root"));
+  EXPECT_EQ(made.user, "alice");
+  EXPECT_EQ(made.created_by, "root");
+  EXPECT_FALSE(made.revoked_at.has_value());
+  EXPECT_THAT(repo_->CreateToken("hash-1", "bob", domain::Role::kAdmin, "root"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  RIB_ASSERT_OK_AND_ASSIGN(std::optional<domain::Principal> who,
+                           repo_->FindToken("hash-1"));
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->user, "alice");
+  EXPECT_EQ(who->role, domain::Role::kUser);
+  EXPECT_EQ(who->token_id, made.id);
+  RIB_ASSERT_OK_AND_ASSIGN(std::optional<domain::Principal> nobody,
+                           repo_->FindToken("hash-2"));
+  EXPECT_FALSE(nobody.has_value());
+
+  RIB_ASSERT_OK_AND_ASSIGN(domain::TokenInfo revoked, repo_->RevokeToken(made.id, "root"));
+  EXPECT_TRUE(revoked.revoked_at.has_value());
+  EXPECT_EQ(revoked.revoked_by, "root");
+  RIB_ASSERT_OK_AND_ASSIGN(who, repo_->FindToken("hash-1"));
+  EXPECT_FALSE(who.has_value());
+  EXPECT_THAT(repo_->RevokeToken("no-such", "root"),
+              StatusIs(absl::StatusCode::kNotFound));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::TokenInfo> live, repo_->ListTokens(false));
+  EXPECT_THAT(live, SizeIs(0));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::TokenInfo> all, repo_->ListTokens(true));
+  ASSERT_THAT(all, SizeIs(1));
+  EXPECT_EQ(all[0].id, made.id);
+}
+
+TEST_P(RepositoryContractTest, AReportMustComeFromTheLeaseHolderWithItsSecret) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  EXPECT_EQ(l.secret.size(), 64u);
+  const auto events_before = repo_->ListEvents(r.sweep_id, 0, 1000);
+  ASSERT_THAT(events_before, IsOk());
+
+  JobReport forged;
+  forged.job_id = l.job_id;
+  forged.attempt = l.attempt;
+  forged.kind = JobReport::Kind::kResult;
+  forged.result = {"fmnist-val", "", 10, 10, 0};
+  // Another worker token, with the right secret.
+  forged.reporter = "mallory-worker";
+  forged.lease_secret = l.secret;
+  EXPECT_THAT(repo_->Report(forged), StatusIs(absl::StatusCode::kPermissionDenied,
+                                              HasSubstr("leased to another worker")));
+  // The right worker token without the secret, or with another lease's.
+  forged.reporter = kWorkerUser;
+  forged.lease_secret = "";
+  EXPECT_THAT(repo_->Report(forged), StatusIs(absl::StatusCode::kPermissionDenied,
+                                              HasSubstr("lease secret")));
+  domain::Lease other = AcquireKey(w, r.sweep_id, "m/ft/fmnist-v2");
+  forged.lease_secret = other.secret;
+  EXPECT_THAT(repo_->Report(forged), StatusIs(absl::StatusCode::kPermissionDenied));
+  // A forged checkpoint and a forged finish are refused the same way.
+  JobReport ckpt = forged;
+  ckpt.kind = JobReport::Kind::kCheckpoint;
+  ckpt.checkpoint = "checkpoints/evil.ckpt";
+  EXPECT_THAT(repo_->Report(ckpt), StatusIs(absl::StatusCode::kPermissionDenied));
+  JobReport done = forged;
+  done.kind = JobReport::Kind::kFinished;
+  done.ok = true;
+  EXPECT_THAT(repo_->Report(done), StatusIs(absl::StatusCode::kPermissionDenied));
+
+  // Nothing of it was written.
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kLeased);
+  EXPECT_TRUE(job.results.empty());
+  EXPECT_EQ(job.last_checkpoint, "");
+  RIB_ASSERT_OK_AND_ASSIGN(auto events_after, repo_->ListEvents(r.sweep_id, 0, 1000));
+  // The second hand-out (ft) wrote its own state event; the forgeries wrote none.
+  EXPECT_EQ(events_after.size(), events_before->size() + 1);
+
+  // The holder with its secret is accepted, and its events name it as their actor.
+  ASSERT_THAT(ReportResult(l, "fmnist-val", 7, 10), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(events_after, repo_->ListEvents(r.sweep_id, 0, 1000));
+  ASSERT_FALSE(events_after.empty());
+  EXPECT_EQ(events_after.back().kind, domain::SweepEvent::Kind::kResult);
+  EXPECT_EQ(events_after.back().actor, kWorkerUser);
+}
+
+TEST_P(RepositoryContractTest, OnlyTheRegisteringTokenUserActsForAWorker) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  EXPECT_THAT(repo_->AcquireJob("mallory-worker", w, 8, "cpu"),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(w)));
+  EXPECT_THAT(repo_->Heartbeat("mallory-worker", w, {}, 4),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep s, repo_->GetSweep(r.sweep_id));
+  EXPECT_EQ(s.counts, (std::map<JobState, int>{{JobState::kQueued, 3},
+                                                {JobState::kPending, 1}}));
+
+  // The same name and token user again is the same worker (its row, its id).
+  WorkerRegistration again;
+  again.name = "node1";
+  again.principal = kWorkerUser;
+  again.devices = {{"cpu", 2, 0}};
+  again.datasets = kAllDatasets;
+  RIB_ASSERT_OK_AND_ASSIGN(Worker back, repo_->RegisterWorker(again));
+  EXPECT_EQ(back.id, w);
+  EXPECT_EQ(back.devices[0].count, 2);
+  // The same name under another token user is another worker.
+  again.principal = "other-worker";
+  RIB_ASSERT_OK_AND_ASSIGN(Worker other, repo_->RegisterWorker(again));
+  EXPECT_NE(other.id, w);
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<Worker> workers, repo_->ListWorkers());
+  EXPECT_THAT(workers, SizeIs(2));
+}
+
+TEST_P(RepositoryContractTest, AUserAtTheirQuotaGetsNoMoreDevicesOthersStillDo) {
+  NewSweep alice = SmallSweep("", "a");
+  NewSweep bob = SmallSweep("", "b");
+  bob.owner = "bob";
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult ra, repo_->SubmitSweep(alice));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult rb, repo_->SubmitSweep(bob));
+  RIB_ASSERT_OK_AND_ASSIGN(domain::Quota q, repo_->SetQuota("alice", 1));
+  EXPECT_EQ(q.devices, std::optional<int>(1));
+  const std::string w = RegisterWorker();
+  std::map<std::string, int> leased;  // owner → jobs handed out
+  for (int i = 0; i < 6; ++i) {
+    RIB_ASSERT_OK_AND_ASSIGN(auto lease, repo_->AcquireJob(kWorkerUser, w, 8, "cpu"));
+    if (!lease.has_value()) break;
+    RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(lease->job_id));
+    ++leased[job.sweep_id == ra.sweep_id ? "alice" : "bob"];
+  }
+  EXPECT_EQ(leased["alice"], 1);  // her quota: 1 device, each job needs 1
+  EXPECT_EQ(leased["bob"], 3);    // his 3 queued jobs (lpft waits for lp)
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Quota> quotas, repo_->ListQuotas());
+  ASSERT_THAT(quotas, SizeIs(2));
+  EXPECT_EQ(quotas[0].user, "alice");
+  EXPECT_EQ(quotas[0].devices_in_use, 1);
+  EXPECT_EQ(quotas[1].user, "bob");
+  EXPECT_FALSE(quotas[1].devices.has_value());
+  EXPECT_EQ(quotas[1].devices_in_use, 3);
+  // Unlimited again: her next job is handed out.
+  RIB_ASSERT_OK_AND_ASSIGN(q, repo_->SetQuota("alice", std::nullopt));
+  EXPECT_FALSE(q.devices.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(auto more, repo_->AcquireJob(kWorkerUser, w, 8, "cpu"));
+  ASSERT_TRUE(more.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(more->job_id));
+  EXPECT_EQ(job.sweep_id, ra.sweep_id);
+  (void)rb;
+}
+
+TEST_P(RepositoryContractTest, CancelRecordsWhoAndPriorityChangesUnfinishedJobs) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  RIB_ASSERT_OK_AND_ASSIGN(Sweep s, repo_->SetSweepPriority(r.sweep_id, 7));
+  EXPECT_EQ(s.priority, 7);
+  for (const auto& [key, job] : JobsByKey(r.sweep_id)) {
+    EXPECT_EQ(job.priority, 7) << key;
+  }
+  RIB_ASSERT_OK_AND_ASSIGN(s, repo_->CancelSweep(r.sweep_id, "root"));
+  EXPECT_EQ(s.cancelled_by, "root");
+  RIB_ASSERT_OK_AND_ASSIGN(auto events, repo_->ListEvents(r.sweep_id, 0, 1000));
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, domain::SweepEvent::Kind::kSweepState);
+  EXPECT_EQ(events.back().actor, "root");
+  EXPECT_EQ(events.front().actor, "alice");  // the submission's events: the owner
+  RIB_ASSERT_OK_AND_ASSIGN(s, repo_->RetrySweep(r.sweep_id, "alice"));
+  EXPECT_EQ(s.cancelled_by, "");
+  EXPECT_THAT(repo_->SetSweepPriority("no-such", 1), StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace rib::storage::contract

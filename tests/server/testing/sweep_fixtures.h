@@ -9,6 +9,10 @@
 
 namespace rib::testing {
 
+// The token user of the tests' workers (WorkerRegistration::principal, and the caller
+// of their Heartbeat, AcquireJob and reports).
+inline constexpr char kWorkerUser[] = "node-worker";
+
 // Three models (m1..m3) and four methods over the default suite (fmnist-rib) and its
 // datasets: the tests count the jobs this expands to.
 inline constexpr char kGridSweepYaml[] = R"(name: grid

@@ -1,0 +1,39 @@
+// Who makes a gRPC call and whether they may: every handler of CoordinatorService and
+// WorkerApiService starts with Authz::Check, which reads the call's
+// "authorization: Bearer TOKEN", authenticates the token (service::IdentityService)
+// and applies the one table of access rules (auth/policy.h).
+#ifndef RIB_SERVER_RPC_AUTHZ_H_
+#define RIB_SERVER_RPC_AUTHZ_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/server_context.h"
+#include "server/domain/types.h"
+#include "server/service/identity_service.h"
+
+namespace rib::rpc {
+
+class Authz {
+ public:
+  // Not owned; must outlive this object.
+  explicit Authz(service::IdentityService* identity) : identity_(identity) {}
+
+  // The caller of `rpc` (full proto method name, "rib.v1.Coordinator.CancelSweep").
+  // UNAUTHENTICATED when the call has no token, a malformed, unknown or revoked one;
+  // PERMISSION_DENIED naming the role needed (auth::Authorize) otherwise. Rules that
+  // depend on the sweep's owner are checked again with CheckOwner once it is known.
+  absl::StatusOr<domain::Principal> Check(const grpc::ServerContext* ctx,
+                                          absl::string_view rpc) const;
+  // auth::Authorize with the sweep's owner.
+  static absl::Status CheckOwner(const domain::Principal& who, absl::string_view rpc,
+                                 const std::string& sweep_owner);
+
+ private:
+  service::IdentityService* const identity_;
+};
+
+}  // namespace rib::rpc
+
+#endif  // RIB_SERVER_RPC_AUTHZ_H_
