@@ -19,12 +19,14 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "common/hash.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/tls/credentials.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "tests/server/testing/list_sweeps_call.h"
 #include "tests/server/testing/pg_fixture.h"
+#include "tests/server/testing/tokens.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/test_certs.h"
 #include "tests/testing/test_env.h"
@@ -115,7 +117,8 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   // The schema was migrated and the client API answers.
   auto stub = v1::Coordinator::NewStub(channel);
-  grpc::ClientContext ctx;
+  ::rib::testing::AuthContext ctx(
+      ::rib::testing::MakeToken(::rib::testing::PgTestUri(), "alice"));
   v1::ListSweepsResponse sweeps;
   grpc::Status s = stub->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps);
   EXPECT_TRUE(s.ok()) << s.error_message();
@@ -293,6 +296,46 @@ TEST(CoordinatorBinaryTest, RefusesPlaintextOnANonLoopbackAddress) {
   }
 }
 
+// `rib-coordinator token create` runs `command` (after the binary and --database) and
+// returns its exit status and stdout.
+std::pair<int, std::string> RunTokenCreate(const std::string& args) {
+  const std::string bin =
+      std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
+  const std::string cmd = bin + " --database=" + ::rib::testing::PgTestUri() +
+                          " --log-level=warning token create " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (p != nullptr && fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = p == nullptr ? -1 : pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(CoordinatorBinaryTest, TokenCreateBootstrapsAnAdminStoringOnlyTheHash) {
+  auto [code, out] = RunTokenCreate("--user=ops --role=admin");
+  ASSERT_EQ(code, 0) << out;
+  const std::string token = out.substr(0, out.find('\n'));
+  ASSERT_THAT(token, ::testing::MatchesRegex("rib_[0-9a-f]{64}"));
+  EXPECT_THAT(out, ::testing::HasSubstr("shown only this once"));
+  // Stored by hash, with the user and role; the token itself is nowhere.
+  EXPECT_EQ(::rib::testing::QueryOne(
+                ::rib::testing::PgTestUri(),
+                "SELECT user_name || ':' || role FROM tokens WHERE hash = '" +
+                    Sha256Hex(token) + "'"),
+            "ops:admin");
+  EXPECT_EQ(::rib::testing::QueryOne(
+                ::rib::testing::PgTestUri(),
+                "SELECT count(*) FROM tokens WHERE hash LIKE '%" + token.substr(4) + "%'"),
+            "0");
+
+  auto [bad_role, role_out] = RunTokenCreate("--user=ops --role=root");
+  EXPECT_EQ(bad_role, 2);
+  EXPECT_THAT(role_out, ::testing::HasSubstr("--role 'root' is not user, admin or worker"));
+  auto [bad_user, user_out] = RunTokenCreate("--user='a b' --role=user");
+  EXPECT_EQ(bad_user, 2);
+  EXPECT_THAT(user_out, ::testing::HasSubstr("user name \"a b\""));
+}
+
 TEST(CoordinatorBinaryTest, InsecureListenServesPlaintextWithAWarning) {
   ::rib::testing::ScratchDir dir;
   CoordinatorProcess coordinator({"--listen=0.0.0.0:0", "--insecure-listen"},
@@ -300,7 +343,8 @@ TEST(CoordinatorBinaryTest, InsecureListenServesPlaintextWithAWarning) {
   const std::string first = coordinator.FirstLine();
   ASSERT_EQ(first.rfind("listening on 0.0.0.0:", 0), 0u) << first << coordinator.Stderr();
   grpc::Status s = ::rib::testing::ListSweepsCall(
-      absl::StrCat("127.0.0.1:", PortOf(first)), tls::ClientTlsOptions());
+      absl::StrCat("127.0.0.1:", PortOf(first)), tls::ClientTlsOptions(),
+      ::rib::testing::MakeToken(::rib::testing::PgTestUri(), "alice"));
   EXPECT_TRUE(s.ok()) << s.error_message();
   // A WARNING line ("W hh:mm:ss ...").
   EXPECT_THAT(
@@ -323,9 +367,11 @@ TEST(CoordinatorBinaryTest, ServesTlsWithCertificateFlags) {
   tls.ca_file = certs.ca_cert;
   tls.cert_file = certs.client_cert;
   tls.key_file = certs.client_key;
-  grpc::Status s = ::rib::testing::ListSweepsCall(address, tls);
+  const std::string token = ::rib::testing::MakeToken(::rib::testing::PgTestUri(), "alice");
+  grpc::Status s = ::rib::testing::ListSweepsCall(address, tls, token);
   EXPECT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(::rib::testing::ListSweepsCall(address, tls::ClientTlsOptions()).error_code(),
+  EXPECT_EQ(::rib::testing::ListSweepsCall(address, tls::ClientTlsOptions(), token)
+                .error_code(),
             grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(coordinator.Stderr(), ::testing::Not(::testing::HasSubstr("PLAINTEXT")));
 }

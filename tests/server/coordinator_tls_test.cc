@@ -17,6 +17,7 @@
 #include "server/coordinator.h"
 #include "tests/server/testing/list_sweeps_call.h"
 #include "tests/server/testing/pg_fixture.h"
+#include "tests/server/testing/tokens.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_certs.h"
 #include "tests/testing/test_env.h"
@@ -35,6 +36,8 @@ class CoordinatorTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     certs_ = ::rib::testing::MakeTestCertificatesOrSkip(dir_.path());
+    ::rib::testing::TruncateAllTables();
+    token_ = ::rib::testing::MakeToken(::rib::testing::PgTestUri(), "alice");
   }
   void TearDown() override {
     if (coordinator_ != nullptr) coordinator_->Shutdown(absl::ZeroDuration());
@@ -65,8 +68,8 @@ class CoordinatorTlsTest : public ::testing::Test {
     return Start(options);
   }
 
-  static grpc::Status Call(const std::string& address, const tls::ClientTlsOptions& tls) {
-    return ::rib::testing::ListSweepsCall(address, tls);
+  grpc::Status Call(const std::string& address, const tls::ClientTlsOptions& tls) const {
+    return ::rib::testing::ListSweepsCall(address, tls, token_);
   }
 
   tls::ClientTlsOptions TrustingCa() const {
@@ -77,6 +80,7 @@ class CoordinatorTlsTest : public ::testing::Test {
 
   ::rib::testing::ScratchDir dir_;
   ::rib::testing::TestCertificates certs_;
+  std::string token_;  // alice's
   std::unique_ptr<Coordinator> coordinator_;
 };
 

@@ -15,9 +15,10 @@
 namespace rib::testing {
 
 // INTERNAL "no channel" when the client's TLS files are unusable; otherwise the call's
-// status (10 s deadline).
+// status (10 s deadline). `token`: the bearer token sent ("" = none).
 inline grpc::Status ListSweepsCall(const std::string& address,
-                                   const tls::ClientTlsOptions& options) {
+                                   const tls::ClientTlsOptions& options,
+                                   const std::string& token) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       tls::MakeChannel(address, options);
   if (!channel.ok()) {
@@ -26,6 +27,7 @@ inline grpc::Status ListSweepsCall(const std::string& address,
   }
   auto stub = v1::Coordinator::NewStub(*channel);
   grpc::ClientContext ctx;
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   v1::ListSweepsResponse response;
   return stub->ListSweeps(&ctx, v1::ListSweepsRequest(), &response);
