@@ -7,6 +7,8 @@
 #                              print the matrices and write the report directory
 #   scripts/demo.sh --fresh    discard the previous state and results (not the build)
 #   scripts/demo.sh --short    a small sweep (CI's e2e test of this script)
+#   scripts/demo.sh --stay     keep the system running after the report, until Ctrl-C
+#                              or SIGTERM ($RIB_STATE_DIR/run/demo.env says where it is)
 #
 # State lives in $RIB_STATE_DIR (default: state/ in the checkout): the PostgreSQL
 # cluster, datasets, model weights, job artifacts and logs. A second run reuses all of
@@ -17,12 +19,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 fresh=0
 short=0
+stay=0
 for arg in "$@"; do
   case "$arg" in
     --fresh) fresh=1 ;;
     --short) short=1 ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "demo.sh: unknown argument '$arg' (expected --fresh, --short)" >&2; exit 2 ;;
+    --stay) stay=1 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$arg' (expected --fresh, --short, --stay)" >&2; exit 2 ;;
   esac
 done
 
@@ -48,6 +52,7 @@ if [ "$fresh" = 1 ] && [ -d "$STATE" ]; then
   rm -rf "$STATE"
 fi
 mkdir -p "$STATE/data" "$STATE/artifacts/models" "$STATE/logs" "$STATE/run"
+rm -f "$STATE/run/demo.env"
 
 pids=()
 cleanup() {
@@ -90,6 +95,21 @@ done
 export RIB_COORDINATOR="$addr"
 rib_log "coordinator on $addr"
 
+# Every call needs a token: an admin's for the rib CLI (user "demo") and a worker's for
+# the workers, made on the database once (`rib-coordinator token create`) and kept
+# beside it in the state directory (mode 0600).
+make_token() {  # FILE USER ROLE
+  if [ ! -s "$1" ]; then
+    (umask 077; "$BIN/rib-coordinator" --database="$DB" --log-level=warning token create \
+      --user="$2" --role="$3" 2>/dev/null >"$1.tmp") && mv "$1.tmp" "$1"
+  fi
+}
+make_token "$STATE/run/admin.token" demo admin
+make_token "$STATE/run/worker.token" demo-worker worker
+RIB_TOKEN="$(cat "$STATE/run/admin.token")"
+export RIB_TOKEN
+rib_log "tokens in $STATE/run/ (admin 'demo' for rib, 'demo-worker' for the workers)"
+
 # 3. FMNIST-RIB and the two embedded pre-trained models (both cached).
 "$BIN/rib-data" build-fmnist --data-root="$STATE/data" >&2
 "$BIN/rib-pretrain" --data-root="$STATE/data" --out="$STATE/artifacts/models" \
@@ -99,6 +119,7 @@ rib_log "coordinator on $addr"
 for i in 1 2; do
   "$BIN/rib-worker" --coordinator="$addr" --devices=cpu:1 --threads-per-slot=1 \
     --data-root="$STATE/data" --artifact-root="$STATE/artifacts" --name="demo-worker-$i" \
+    --token-file="$STATE/run/worker.token" \
     --drain-timeout=10s 2>"$STATE/logs/worker-$i.log" &
   pids+=($!)
 done 2>/dev/null
@@ -118,4 +139,17 @@ rib_log "report written to $REPORT (matrix.csv, matrix.json, heatmap_*.svg, summ
 if [ "$watch_rc" != 0 ]; then
   rib_log "some jobs failed: see 'rib status $sweep' and $STATE/logs/"
   exit "$watch_rc"
+fi
+if [ "$stay" = 1 ]; then
+  # Where the running system is, for a second shell (and tests/e2e/security_test.sh).
+  cat >"$STATE/run/demo.env.tmp" <<ENV
+RIB_COORDINATOR=$addr
+RIB_DEMO_DATABASE=$DB
+RIB_DEMO_SWEEP=$sweep
+RIB_DEMO_STATE=$STATE
+RIB_DEMO_BIN=$BIN
+ENV
+  mv "$STATE/run/demo.env.tmp" "$STATE/run/demo.env"
+  rib_log "running until Ctrl-C: RIB_COORDINATOR=$addr RIB_TOKEN=\$(cat $STATE/run/admin.token) $BIN/rib sweeps"
+  while :; do sleep 1 & wait $!; done
 fi

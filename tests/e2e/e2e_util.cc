@@ -130,6 +130,28 @@ absl::Status PrepareDataAndModel(const std::string& data_root,
   return engine::SaveClassifier(model, weights_path);
 }
 
+namespace {
+// `rib-coordinator token create` on the database: the token it prints.
+absl::StatusOr<std::string> CreateToken(const std::string& database_url,
+                                        const std::string& user, const std::string& role) {
+  const std::string cmd =
+      absl::StrCat(Binary("rib-coordinator"), " --database='", database_url,
+                   "' --log-level=warning token create --user=", user, " --role=", role,
+                   " 2>/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return absl::InternalError("popen failed");
+  char line[256] = {0};
+  const bool got = fgets(line, sizeof line, p) != nullptr;
+  const int status = pclose(p);
+  std::string token = got ? std::string(line) : "";
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (status != 0 || token.rfind("rib_", 0) != 0) {
+    return absl::InternalError(absl::StrCat("`", cmd, "` failed (status ", status, ")"));
+  }
+  return token;
+}
+}  // namespace
+
 absl::StatusOr<CoordinatorProcess> StartCoordinator(
     const std::string& database_url, const std::string& artifact_root,
     const std::string& log, const std::vector<std::string>& extra_flags) {
@@ -152,6 +174,15 @@ absl::StatusOr<CoordinatorProcess> StartCoordinator(
       const size_t end = text.find('\n', at);
       if (end != std::string::npos) {
         out.address = text.substr(at + 13, end - at - 13);
+        RIB_ASSIGN_OR_RETURN(out.user_token, CreateToken(database_url, "e2e", "user"));
+        RIB_ASSIGN_OR_RETURN(out.worker_token,
+                             CreateToken(database_url, "e2e-worker", "worker"));
+        out.worker_token_file = (fs::path(log).parent_path() / "worker.token").string();
+        {
+          std::ofstream f(out.worker_token_file);
+          f << out.worker_token << "\n";
+        }
+        fs::permissions(out.worker_token_file, fs::perms::owner_read | fs::perms::owner_write);
         return out;
       }
     }
@@ -180,7 +211,9 @@ absl::StatusOr<std::unique_ptr<Child>> StartWorker(
   return Child::Start(argv, log);
 }
 
-Client::Client(const std::string& address, const tls::ClientTlsOptions& tls) {
+Client::Client(const std::string& address, const std::string& token,
+               const tls::ClientTlsOptions& tls)
+    : token_(token) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> made = tls::MakeChannel(address, tls);
   // A bad TLS file is the test's own mistake: say so, and fall back to a channel that
   // fails every call.
@@ -200,14 +233,16 @@ absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
-void Deadline(grpc::ClientContext* ctx) {
+}  // namespace
+
+void Client::Prepare(grpc::ClientContext* ctx) const {
+  if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
 }
-}  // namespace
 
 absl::StatusOr<std::string> Client::Submit(const std::string& yaml) {
   grpc::ClientContext ctx;
-  Deadline(&ctx);
+  Prepare(&ctx);
   v1::SubmitSweepRequest req;
   req.set_sweep_yaml(yaml);
   req.set_source_name("e2e.yaml");
@@ -218,7 +253,7 @@ absl::StatusOr<std::string> Client::Submit(const std::string& yaml) {
 
 absl::StatusOr<v1::Sweep> Client::GetSweep(const std::string& sweep_id) {
   grpc::ClientContext ctx;
-  Deadline(&ctx);
+  Prepare(&ctx);
   v1::GetSweepRequest req;
   req.set_sweep_id(sweep_id);
   v1::Sweep resp;
@@ -228,7 +263,7 @@ absl::StatusOr<v1::Sweep> Client::GetSweep(const std::string& sweep_id) {
 
 absl::StatusOr<std::vector<v1::Job>> Client::Jobs(const std::string& sweep_id) {
   grpc::ClientContext ctx;
-  Deadline(&ctx);
+  Prepare(&ctx);
   v1::ListJobsRequest req;
   req.set_sweep_id(sweep_id);
   v1::ListJobsResponse resp;
@@ -238,7 +273,7 @@ absl::StatusOr<std::vector<v1::Job>> Client::Jobs(const std::string& sweep_id) {
 
 absl::StatusOr<v1::Job> Client::GetJob(const std::string& job_id) {
   grpc::ClientContext ctx;
-  Deadline(&ctx);
+  Prepare(&ctx);
   v1::GetJobRequest req;
   req.set_job_id(job_id);
   v1::Job resp;
@@ -248,7 +283,7 @@ absl::StatusOr<v1::Job> Client::GetJob(const std::string& job_id) {
 
 absl::StatusOr<v1::GetMatrixResponse> Client::Matrix(const std::string& sweep_id) {
   grpc::ClientContext ctx;
-  Deadline(&ctx);
+  Prepare(&ctx);
   v1::GetMatrixRequest req;
   req.set_sweep_id(sweep_id);
   v1::GetMatrixResponse resp;
@@ -258,7 +293,7 @@ absl::StatusOr<v1::GetMatrixResponse> Client::Matrix(const std::string& sweep_id
 
 absl::Status Client::Cancel(const std::string& sweep_id) {
   grpc::ClientContext ctx;
-  Deadline(&ctx);
+  Prepare(&ctx);
   v1::CancelSweepRequest req;
   req.set_sweep_id(sweep_id);
   v1::Sweep resp;

@@ -68,9 +68,15 @@ absl::Status PrepareDataAndModel(const std::string& data_root,
 
 // rib-coordinator on a free port of 127.0.0.1, with the given lease timing and any
 // `extra_flags` (e.g. --tls-cert=...).
+// Once it listens, two tokens are made with `rib-coordinator token create` (as the
+// demo does): a user's (`user_token`, user "e2e") and a worker's, written to
+// `worker_token_file` (beside `log`, mode 0600) for rib-worker --token-file.
 struct CoordinatorProcess {
   std::unique_ptr<Child> child;
   std::string address;
+  std::string user_token;
+  std::string worker_token;
+  std::string worker_token_file;
 };
 absl::StatusOr<CoordinatorProcess> StartCoordinator(
     const std::string& database_url, const std::string& artifact_root,
@@ -90,8 +96,9 @@ inline constexpr absl::Duration kLeaseTimeout = absl::Seconds(3);
 class Client {
  public:
   // Plaintext unless `tls` says otherwise (the channel the CLI would build).
-  explicit Client(const std::string& address,
-                  const tls::ClientTlsOptions& tls = tls::ClientTlsOptions());
+  // Every call carries `token` ("" = none).
+  Client(const std::string& address, const std::string& token,
+         const tls::ClientTlsOptions& tls = tls::ClientTlsOptions());
   absl::StatusOr<std::string> Submit(const std::string& yaml);
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
   absl::StatusOr<std::vector<v1::Job>> Jobs(const std::string& sweep_id);
@@ -104,6 +111,10 @@ class Client {
   v1::WorkerApi::Stub& worker_api() { return *worker_api_; }
 
  private:
+  // A context with the token and a 20 s deadline.
+  void Prepare(grpc::ClientContext* ctx) const;
+
+  std::string token_;
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   std::unique_ptr<v1::WorkerApi::Stub> worker_api_;
 };

@@ -113,14 +113,17 @@ class WorkerE2eTest : public ::testing::Test {
                               coordinator_flags);
     ASSERT_THAT(c.status(), IsOk());
     run->coordinator = *std::move(c);
-    run->client = std::make_unique<Client>(run->coordinator.address, client_tls);
+    run->client = std::make_unique<Client>(run->coordinator.address,
+                                           run->coordinator.user_token, client_tls);
   }
 
   static std::unique_ptr<Child> Worker(const Run& run, const std::string& name,
                                        const std::string& devices = "cpu:1",
                                        const std::vector<std::string>& flags = {}) {
+    std::vector<std::string> with_token = flags;
+    with_token.push_back("--token-file=" + run.coordinator.worker_token_file);
     auto w = StartWorker(run.coordinator.address, name, data_->Join("data"),
-                         run.artifacts(), run.Log(name), devices, flags);
+                         run.artifacts(), run.Log(name), devices, with_token);
     EXPECT_THAT(w.status(), IsOk());
     return w.ok() ? *std::move(w) : nullptr;
   }
@@ -295,6 +298,7 @@ TEST_F(WorkerE2eTest, SweepSurvivesAKilledWorkerWithTheSameMatrix) {
   // 3. A late report from the killed attempt is rejected and changes nothing.
   {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + faulty.coordinator.worker_token);
     v1::ReportResultsResponse resp;
     auto writer = faulty.client->worker_api().ReportResults(&ctx, &resp);
     v1::JobEvent event;
@@ -468,7 +472,7 @@ TEST_F(WorkerE2eTest, SweepRunsOverTlsWithClientCertificates) {
   EXPECT_THAT(run.coordinator.child->ReadLog(),
               HasSubstr("(client certificates required)"));
 
-  Client plaintext(run.coordinator.address);
+  Client plaintext(run.coordinator.address, run.coordinator.user_token);
   EXPECT_EQ(plaintext.GetSweep(*sweep).status().code(), absl::StatusCode::kUnavailable);
 }
 
