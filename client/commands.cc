@@ -82,10 +82,12 @@ std::string UsageText() {
       "add a client certificate for a coordinator that requires one.\n"
       "`rib login` checks a token (--token, else one line on stdin) with the\n"
       "coordinator and saves it as the config file's `token:` (mode 0600).\n"
-      "`rib token create` prints the new token alone on stdout's first line, the rest on\n"
+      "`rib token create` prints the new token alone on stdout's first line, the rest "
+      "on\n"
       "stderr (or everything as JSON with -o json). Tokens, quota set, drain and\n"
       "undrain need an admin token; `rib priority` the sweep owner's (up to the\n"
-      "coordinator's limit) or an admin's. `rib whoami` shows the token's user and role.\n"
+      "coordinator's limit) or an admin's. `rib whoami` shows the token's user and "
+      "role.\n"
       "`rib submit` sends a request id derived from the file, the user and --force, so\n"
       "submitting the same file twice returns the first sweep (--request-id overrides).\n"
       "Exit status: 0 ok, 1 error, 2 usage, 3 `watch` saw the sweep fail or be "
@@ -171,8 +173,8 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
   connection_flags.tls_cert = parsed->Get("tls-cert");
   connection_flags.tls_key = parsed->Get("tls-key");
   // `rib login` creates the config file that $RIB_CONFIG may name.
-  absl::StatusOr<ConnectionConfig> config =
-      ResolveConnection(connection_flags, fixed.env, /*missing_config_ok=*/command == "login");
+  absl::StatusOr<ConnectionConfig> config = ResolveConnection(
+      connection_flags, fixed.env, /*missing_config_ok=*/command == "login");
   if (!config.ok()) {
     *fixed.err << "rib: " << OneLine(std::string(config.status().message())) << "\n";
     return kExitUsage;

@@ -1,7 +1,7 @@
 // The rib CLI's commands (submit, sweeps, status, jobs, workers, watch, matrix,
-// cancel, retry, drain, undrain, priority, login, whoami, token, quota), run against a rib.v1.Coordinator. main() is a thin wrapper
-// around RunCli so the whole CLI runs in-process in tests. Not thread-safe: one call
-// at a time per CliIo.
+// cancel, retry, drain, undrain, priority, login, whoami, token, quota), run against a
+// rib.v1.Coordinator. main() is a thin wrapper around RunCli so the whole CLI runs
+// in-process in tests. Not thread-safe: one call at a time per CliIo.
 //
 // Errors: every failure prints exactly one line to io.err and returns non-zero:
 //   rib: submit: INVALID_ARGUMENT: demo.yaml:14: methods[2].kind: unknown method 'lorra'

@@ -204,8 +204,9 @@ absl::Status SaveTokenToConfigFile(const std::string& path, const std::string& t
               "config file ", path, ": not a YAML mapping; not changing it"));
         }
       } catch (const YAML::Exception& e) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "config file ", path, ":", e.mark.line + 1, ": ", e.msg, "; not changing it"));
+        return absl::InvalidArgumentError(absl::StrCat("config file ", path, ":",
+                                                       e.mark.line + 1, ": ", e.msg,
+                                                       "; not changing it"));
       }
       for (absl::string_view line : absl::StrSplit(text.str(), '\n')) {
         const bool is_token = absl::StartsWith(line, "token:");

@@ -204,7 +204,8 @@ absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
   out() << "owner " << (sweep.owner().empty() ? "-" : sweep.owner()) << ", priority "
         << sweep.priority() << ", created " << FormatTimestamp(sweep.created_at())
         << "\n";
-  if (!sweep.cancelled_by().empty()) out() << "cancelled by " << sweep.cancelled_by() << "\n";
+  if (!sweep.cancelled_by().empty())
+    out() << "cancelled by " << sweep.cancelled_by() << "\n";
   if (sweep.models_size() > 0 || sweep.methods_size() > 0) {
     out() << "models: " << absl::StrJoin(sweep.models(), ", ")
           << "; methods: " << absl::StrJoin(sweep.methods(), ", ")

@@ -123,8 +123,8 @@ absl::StatusOr<int> Session::Login(const ParsedArgs& args) {
   absl::Status checked = Unary(&Stub::WhoAmI, v1::WhoAmIRequest(), &me);
   if (absl::IsUnauthenticated(checked)) {
     return absl::UnauthenticatedError(
-        absl::StrCat("the coordinator at ", config_.coordinator,
-                     " refused this token (", checked.message(), "); nothing saved"));
+        absl::StrCat("the coordinator at ", config_.coordinator, " refused this token (",
+                     checked.message(), "); nothing saved"));
   }
   RIB_RETURN_IF_ERROR(checked);
   RIB_RETURN_IF_ERROR(SaveTokenToConfigFile(path, token));

@@ -79,7 +79,8 @@ namespace {
 const rib::ProgramHelp kHelp = {
     "rib-worker",
     "--coordinator HOST:PORT [--token-file FILE] [--tls-ca PEM [--tls-cert PEM "
-    "--tls-key PEM]] --devices cpu:N|cuda:0,1 --data-root DIR --artifact-root DIR [flags]",
+    "--tls-key PEM]] --devices cpu:N|cuda:0,1 --data-root DIR --artifact-root DIR "
+    "[flags]",
     "One per node. Registers this node's devices, the datasets found under --data-root\n"
     "and its labels with rib-coordinator, leases the jobs that fit, and runs each job "
     "as\n"

@@ -80,7 +80,8 @@ TEST_F(IdentityTest, LoginSavesTheTokenWithMode0600AndKeepsOtherKeys) {
   EXPECT_EQ(Mode(cfg), 0600);
   // WhoAmI carried the token being checked, not the one in the file.
   EXPECT_THAT(server_.fake().calls(), ElementsAre("WhoAmI"));
-  EXPECT_THAT(server_.fake().authorizations(), ElementsAre(std::string("Bearer ") + kToken));
+  EXPECT_THAT(server_.fake().authorizations(),
+              ElementsAre(std::string("Bearer ") + kToken));
   // No temporary file is left behind.
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
@@ -103,7 +104,8 @@ TEST_F(IdentityTest, LoginReadsTheTokenFromStdinAndCreatesTheFile) {
   EXPECT_EQ(r.err, "");  // no prompt: stdin is not a terminal
   EXPECT_EQ(ReadFile(cfg), std::string("token: ") + kToken + "\n");
   EXPECT_EQ(Mode(cfg), 0600);
-  EXPECT_THAT(server_.fake().authorizations(), ElementsAre(std::string("Bearer ") + kToken));
+  EXPECT_THAT(server_.fake().authorizations(),
+              ElementsAre(std::string("Bearer ") + kToken));
 
   // $RIB_CONFIG naming a file that does not exist yet: login creates it.
   const std::string named = dir_.Join("new/rib.yaml");
@@ -114,8 +116,8 @@ TEST_F(IdentityTest, LoginReadsTheTokenFromStdinAndCreatesTheFile) {
 }
 
 TEST_F(IdentityTest, LoginWithARejectedTokenWritesNothing) {
-  server_.fake().SetError("WhoAmI",
-                          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token"));
+  server_.fake().SetError(
+      "WhoAmI", grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token"));
   const std::string cfg = dir_.Join("config.yaml");
   std::ofstream(cfg) << "token: old-token\n";
   chmod(cfg.c_str(), 0644);
@@ -136,8 +138,9 @@ TEST_F(IdentityTest, LoginWithARejectedTokenWritesNothing) {
   // No token at all: a usage-like error before any call.
   r = Rib({"login"}, {{"HOME", home}}, "\n");
   EXPECT_EQ(r.code, kExitError);
-  EXPECT_EQ(r.err, "rib: login: no token given (--token T, or the token as one line on "
-                   "stdin)\n");
+  EXPECT_EQ(r.err,
+            "rib: login: no token given (--token T, or the token as one line on "
+            "stdin)\n");
   EXPECT_THAT(server_.fake().calls(), ElementsAre("WhoAmI", "WhoAmI"));
 }
 
@@ -146,14 +149,15 @@ TEST_F(IdentityTest, LoginWithARejectedTokenWritesNothing) {
 TEST_F(IdentityTest, EveryCallCarriesTheBearerTokenAndNoUserHeader) {
   Rib({"whoami"}, {{"RIB_TOKEN", kToken}, {"USER", "mallory"}});
   Rib({"quota", "list"}, {{"RIB_TOKEN", kToken}, {"USER", "mallory"}});
-  EXPECT_THAT(server_.fake().authorizations(),
-              ElementsAre(std::string("Bearer ") + kToken, std::string("Bearer ") + kToken));
+  EXPECT_THAT(
+      server_.fake().authorizations(),
+      ElementsAre(std::string("Bearer ") + kToken, std::string("Bearer ") + kToken));
   EXPECT_THAT(server_.fake().users(), ElementsAre("", ""));
 }
 
 TEST_F(IdentityTest, UnauthenticatedHintsAtLoginAndPermissionDeniedShowsTheMessage) {
-  server_.fake().SetError("ListSweeps",
-                          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token revoked"));
+  server_.fake().SetError(
+      "ListSweeps", grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "token revoked"));
   CliResult r = Rib({"sweeps"}, {{"RIB_TOKEN", kToken}});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(r.err,
@@ -164,8 +168,9 @@ TEST_F(IdentityTest, UnauthenticatedHintsAtLoginAndPermissionDeniedShowsTheMessa
             "rib: sweeps: UNAUTHENTICATED: token revoked (no token given: run `rib "
             "login` or set RIB_TOKEN)\n");
   server_.fake().SetError(
-      "SetQuota", grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                               "SetQuota needs role admin; the token of bob has role user"));
+      "SetQuota",
+      grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                   "SetQuota needs role admin; the token of bob has role user"));
   r = Rib({"quota", "set", "carol", "--devices", "2"}, {{"RIB_TOKEN", kToken}});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(r.err,
@@ -213,8 +218,9 @@ TEST_F(IdentityTest, TokenCreatePrintsTheTokenAloneOnTheFirstLine) {
 
   r = Rib({"token", "create", "--user", "w1", "--role", "root"});
   EXPECT_EQ(r.code, kExitError);
-  EXPECT_EQ(r.err, "rib: token create: --role: unknown role 'root' (expected user, admin "
-                   "or worker)\n");
+  EXPECT_EQ(r.err,
+            "rib: token create: --role: unknown role 'root' (expected user, admin "
+            "or worker)\n");
   r = Rib({"token", "create", "--role", "user"});
   EXPECT_EQ(r.err, "rib: token create: --user is required\n");
   r = Rib({"token"});
@@ -270,8 +276,9 @@ TEST_F(IdentityTest, QuotaSetSendsDevicesOrUnlimited) {
 
   r = Rib({"quota", "set", "bob", "--devices", "-1"});
   EXPECT_EQ(r.code, kExitError);
-  EXPECT_EQ(r.err, "rib: quota set: --devices: expected a number of devices (0 or more) "
-                   "or 'unlimited', got '-1'\n");
+  EXPECT_EQ(r.err,
+            "rib: quota set: --devices: expected a number of devices (0 or more) "
+            "or 'unlimited', got '-1'\n");
   r = Rib({"quota", "set", "bob"});
   EXPECT_EQ(r.err, "rib: quota set: --devices is required\n");
   EXPECT_THAT(server_.fake().calls(), ElementsAre("SetQuota", "SetQuota"));

@@ -356,9 +356,8 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
                          assignment.device_ids.end());
       std::sort(free_slots_.begin(), free_slots_.end());
     }
-    ReportFailure(leased,
-                  absl::UnavailableError(absl::StrCat("cannot start the job: ",
-                                                      running.status().message())));
+    ReportFailure(leased, absl::UnavailableError(absl::StrCat(
+                              "cannot start the job: ", running.status().message())));
     return;
   }
   absl::MutexLock lock(&mu_);

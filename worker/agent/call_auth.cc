@@ -17,8 +17,8 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     const int err = errno;
-    const std::string why = absl::StrCat("cannot read the token file ", path, ": ",
-                                         std::strerror(err));
+    const std::string why =
+        absl::StrCat("cannot read the token file ", path, ": ", std::strerror(err));
     if (err == EACCES) return absl::PermissionDeniedError(why);
     return absl::NotFoundError(why);
   }

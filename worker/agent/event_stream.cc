@@ -77,13 +77,14 @@ absl::Status EventStream::Send(v1::JobEvent event) {
     std::vector<v1::JobEvent> unconfirmed = std::move(sent_on_stream_);
     absl::Status s = FinishLocked();
     if (IsFencedOut(s)) {
-      fatal_ = Annotate(s, absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt));
+      fatal_ =
+          Annotate(s, absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt));
       return fatal_;
     }
     if (absl::Now() > give_up) {
-      fatal_ = absl::UnavailableError(absl::StrCat(
-          "job ", lease_.job_id, " attempt ", lease_.attempt, ": cannot reach the coordinator: ",
-          s.message()));
+      fatal_ = absl::UnavailableError(
+          absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt,
+                       ": cannot reach the coordinator: ", s.message()));
       return fatal_;
     }
     RIB_LOG(WARNING) << "report stream of job " << lease_.job_id << " broke (" << s
@@ -128,7 +129,9 @@ absl::Status EventStream::Close() {
     }
     s = FinishLocked();
   }
-  if (!s.ok()) fatal_ = Annotate(s, absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt));
+  if (!s.ok())
+    fatal_ =
+        Annotate(s, absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt));
   return fatal_;
 }
 
@@ -147,8 +150,9 @@ absl::Status EventStream::ReportFinished(std::shared_ptr<grpc::Channel> channel,
 }
 
 absl::Status EventStream::ReportFailed(std::shared_ptr<grpc::Channel> channel,
-                                       const AttemptLease& lease, const std::string& token,
-                                       const absl::Status& why, bool released) {
+                                       const AttemptLease& lease,
+                                       const std::string& token, const absl::Status& why,
+                                       bool released) {
   v1::JobFinished finished;
   finished.set_ok(false);
   finished.set_error(std::string(why.message()));

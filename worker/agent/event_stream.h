@@ -45,8 +45,8 @@ struct EventStreamOptions {
 // Errors: FAILED_PRECONDITION when the coordinator rejected the attempt (stale: another
 // attempt owns the job now), NOT_FOUND (unknown job), PERMISSION_DENIED (a wrong lease
 // secret, another worker's job) or UNAUTHENTICATED (the token); after such an error
-// every call returns it again and nothing more is sent. UNAVAILABLE when the coordinator stayed
-// unreachable for reconnect_window.
+// every call returns it again and nothing more is sent. UNAVAILABLE when the coordinator
+// stayed unreachable for reconnect_window.
 class EventStream {
  public:
   EventStream(std::shared_ptr<grpc::Channel> channel, AttemptLease lease,
@@ -55,9 +55,10 @@ class EventStream {
   EventStream(const EventStream&) = delete;
   EventStream& operator=(const EventStream&) = delete;
 
-  // Fills job_id, attempt and lease_secret and writes the event. On a broken stream it reopens one and
-  // re-sends the events written on the broken stream (the coordinator keys results
-  // by (job, attempt, dataset, subset), so a re-sent result replaces itself).
+  // Fills job_id, attempt and lease_secret and writes the event. On a broken stream it
+  // reopens one and re-sends the events written on the broken stream (the coordinator
+  // keys results by (job, attempt, dataset, subset), so a re-sent result replaces
+  // itself).
   absl::Status Send(v1::JobEvent event);
   // Half-closes and waits for the coordinator's answer; returns its status.
   absl::Status Close();

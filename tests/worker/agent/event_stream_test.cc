@@ -81,8 +81,8 @@ TEST(EventStreamTest, ReportFailedCarriesTheSecretAndTheToken) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].lease_secret(), "secret-j1-1");
   EXPECT_EQ(events[0].finished().error(), "rank 0 died");
-  EXPECT_EQ(coordinator.calls().back(), std::make_pair(std::string("ReportResults"),
-                                                       std::string("Bearer tok")));
+  EXPECT_EQ(coordinator.calls().back(),
+            std::make_pair(std::string("ReportResults"), std::string("Bearer tok")));
 }
 
 TEST(EventStreamTest, RefusedTokenIsFatal) {

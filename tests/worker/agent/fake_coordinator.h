@@ -209,9 +209,10 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
   bool RecordCall(grpc::ServerContext* ctx, const std::string& method)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto auth = ctx->client_metadata().find("authorization");
-    calls_.emplace_back(method, auth == ctx->client_metadata().end()
-                                    ? std::string()
-                                    : std::string(auth->second.data(), auth->second.size()));
+    calls_.emplace_back(method,
+                        auth == ctx->client_metadata().end()
+                            ? std::string()
+                            : std::string(auth->second.data(), auth->second.size()));
     return refuse_all_.ok();
   }
 

@@ -60,7 +60,8 @@ class RankExecutorTest : public ::testing::Test {
     a.device_kind = "cpu";
     for (int i = 0; i < ranks; ++i) a.device_ids.push_back(i);
     a.events = std::make_shared<EventStream>(
-        channel_, AttemptLease{id, kAttempt, testing::FakeCoordinator::SecretOf(id, kAttempt)});
+        channel_,
+        AttemptLease{id, kAttempt, testing::FakeCoordinator::SecretOf(id, kAttempt)});
     return a;
   }
 
@@ -118,7 +119,8 @@ TEST_F(RankExecutorTest, WritesTheJobFileAndForwardsRankZerosEventsInOrder) {
   const std::string job_text((std::istreambuf_iterator<char>(job_txt)),
                              std::istreambuf_iterator<char>());
   EXPECT_FALSE(job_text.empty());
-  EXPECT_THAT(job_text, Not(HasSubstr(testing::FakeCoordinator::SecretOf("ok", kAttempt))));
+  EXPECT_THAT(job_text,
+              Not(HasSubstr(testing::FakeCoordinator::SecretOf("ok", kAttempt))));
   EXPECT_TRUE(events[0].started());
   EXPECT_EQ(events[1].result().dataset(), "fmnist-val");
   EXPECT_EQ(events[1].result().correct(), 3);
