@@ -1,5 +1,6 @@
 #include "client/args.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace rib::client::internal {
@@ -19,7 +20,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
   bool only_positionals = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (only_positionals || arg.size() < 2 || arg[0] != '-') {
+    // "-5" is a value (`rib priority SWEEP -5`), not a flag: no flag starts with a digit.
+    const bool negative_number = arg.size() >= 2 && arg[0] == '-' &&
+                                 absl::ascii_isdigit(static_cast<unsigned char>(arg[1]));
+    if (only_positionals || arg.size() < 2 || arg[0] != '-' || negative_number) {
       parsed.positionals.push_back(arg);
       continue;
     }
@@ -87,8 +91,33 @@ const std::vector<Command>& Commands() {
       {"cancel", "SWEEP", {}, 1},
       {"retry", "SWEEP", {}, 1},
       {"drain", "WORKER", {}, 1},
+      {"undrain", "WORKER", {}, 1},
+      {"priority", "SWEEP N", {}, 2},
+      {"login", "[--token T]", {}, 0},
+      {"whoami", "", {}, 0},
+      {"token create",
+       "--user U --role user|admin|worker [-o json]",
+       {{"user", true, ""}, {"role", true, ""}, {"output", true, "-o"}},
+       0},
+      {"token list",
+       "[--all] [-o json]",
+       {{"all", false, ""}, {"output", true, "-o"}},
+       0},
+      {"token revoke", "TOKEN_ID", {}, 1},
+      {"quota set", "USER --devices N|unlimited", {{"devices", true, ""}}, 1},
+      {"quota list", "", {}, 0},
   };
   return *commands;
+}
+
+bool IsCommandGroup(const std::string& word) {
+  for (const Command& c : Commands()) {
+    if (c.name.size() > word.size() && c.name.compare(0, word.size(), word) == 0 &&
+        c.name[word.size()] == ' ') {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace rib::client::internal

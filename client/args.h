@@ -32,6 +32,7 @@ struct ParsedArgs {
 };
 
 struct Command {
+  // "submit", or a group and its subcommand: "token create" (`rib token create`).
   std::string name;
   std::string usage;  // after "rib <name> "
   std::vector<FlagSpec> flags;
@@ -44,6 +45,9 @@ const std::vector<FlagSpec>& GlobalFlags();
 
 // Every command, in the order `rib help` lists them.
 const std::vector<Command>& Commands();
+
+// Whether `word` names a group of subcommands ("token", "quota").
+bool IsCommandGroup(const std::string& word);
 
 // Splits `args` into the flags of `specs` and positionals. INVALID_ARGUMENT naming the
 // flag for an unknown flag, a missing value or a value given to a switch.

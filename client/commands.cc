@@ -1,5 +1,6 @@
 #include "client/commands.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@ using internal::Command;
 using internal::Commands;
 using internal::FlagSpec;
 using internal::GlobalFlags;
+using internal::IsCommandGroup;
 using internal::OneLine;
 using internal::ParseArgs;
 using internal::ParsedArgs;
@@ -31,6 +33,30 @@ std::string DefaultRequestId(const std::string& user, bool force,
       "rib-submit\n", user, "\n", force ? "force" : "no-force", "\n", content));
   return "cli-" + digest.substr(0, 32);
 }
+
+namespace {
+
+// Removes and returns the first argument of `args` that is neither a global flag nor
+// a global flag's value; "" when there is none.
+std::string TakeCommandWord(std::vector<std::string>* args) {
+  for (size_t i = 0; i < args->size(); ++i) {
+    const std::string& a = (*args)[i];
+    if (!a.empty() && a[0] != '-') {
+      std::string word = a;
+      args->erase(args->begin() + static_cast<std::ptrdiff_t>(i));
+      return word;
+    }
+    for (const FlagSpec& f : GlobalFlags()) {
+      if (f.takes_value && a == "--" + f.name) {
+        ++i;  // skip its value
+        break;
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
 
 std::string UsageText() {
   std::string text =
@@ -54,6 +80,14 @@ std::string UsageText() {
       "--tls-ca PEM (RIB_TLS_CA, `tls_ca:`) connects over TLS trusting that CA;\n"
       "--tls-cert / --tls-key (RIB_TLS_CERT / RIB_TLS_KEY, `tls_cert:` / `tls_key:`)\n"
       "add a client certificate for a coordinator that requires one.\n"
+      "`rib login` checks a token (--token, else one line on stdin) with the\n"
+      "coordinator and saves it as the config file's `token:` (mode 0600).\n"
+      "`rib token create` prints the new token alone on stdout's first line, the rest "
+      "on\n"
+      "stderr (or everything as JSON with -o json). Tokens, quota set, drain and\n"
+      "undrain need an admin token; `rib priority` the sweep owner's (up to the\n"
+      "coordinator's limit) or an admin's. `rib whoami` shows the token's user and "
+      "role.\n"
       "`rib submit` sends a request id derived from the file, the user and --force, so\n"
       "submitting the same file twice returns the first sweep (--request-id overrides).\n"
       "Exit status: 0 ok, 1 error, 2 usage, 3 `watch` saw the sweep fail or be "
@@ -67,24 +101,31 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
   if (!fixed.env)
     fixed.env = [](const std::string&) { return std::optional<std::string>(); };
 
-  // The command is the first argument that is not a global flag (or its value).
-  std::string command;
-  std::vector<std::string> rest;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (command.empty() && !a.empty() && a[0] != '-') {
-      command = a;
-      continue;
-    }
-    rest.push_back(a);
-    if (command.empty() && i + 1 < args.size()) {
-      for (const FlagSpec& f : GlobalFlags()) {
-        if (f.takes_value && a == "--" + f.name) {
-          rest.push_back(args[++i]);
-          break;
+  // The command is the first argument that is not a global flag (or its value); a
+  // group's subcommand is the next such argument (`rib token create`).
+  std::vector<std::string> rest = args;
+  std::string command = TakeCommandWord(&rest);
+  if (IsCommandGroup(command)) {
+    const std::string group = command;
+    std::string sub = TakeCommandWord(&rest);
+    if (sub.empty()) {
+      std::string usage;
+      for (const Command& c : Commands()) {
+        if (c.name.rfind(group + " ", 0) == 0) {
+          absl::StrAppend(&usage, "  rib ", c.name, c.usage.empty() ? "" : " ", c.usage,
+                          "\n");
         }
       }
+      const bool help = std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
+                        std::find(rest.begin(), rest.end(), "-h") != rest.end();
+      if (help) {
+        *fixed.out << "usage:\n" << usage;
+        return kExitOk;
+      }
+      *fixed.err << "rib: " << group << ": no subcommand given; usage:\n" << usage;
+      return kExitUsage;
     }
+    command = group + " " + sub;
   }
   if (command == "help" ||
       (command.empty() && !args.empty() && (args[0] == "--help" || args[0] == "-h"))) {
@@ -131,8 +172,9 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
   connection_flags.tls_ca = parsed->Get("tls-ca");
   connection_flags.tls_cert = parsed->Get("tls-cert");
   connection_flags.tls_key = parsed->Get("tls-key");
-  absl::StatusOr<ConnectionConfig> config =
-      ResolveConnection(connection_flags, fixed.env);
+  // `rib login` creates the config file that $RIB_CONFIG may name.
+  absl::StatusOr<ConnectionConfig> config = ResolveConnection(
+      connection_flags, fixed.env, /*missing_config_ok=*/command == "login");
   if (!config.ok()) {
     *fixed.err << "rib: " << OneLine(std::string(config.status().message())) << "\n";
     return kExitUsage;
@@ -168,6 +210,10 @@ int RunCli(const std::vector<std::string>& args, const CliIo& io,
   fixed.out->flush();
   if (code.ok()) return *code;
   std::string message = OneLine(std::string(code.status().message()));
+  if (absl::IsUnauthenticated(code.status()) && command != "login") {
+    absl::StrAppend(&message, config->token.empty() ? " (no token given: " : " (",
+                    "run `rib login` or set RIB_TOKEN)");
+  }
   if (session.unreachable()) {
     *fixed.err << "rib: " << message << "\n";
   } else {

@@ -1,15 +1,18 @@
 // The rib CLI's commands (submit, sweeps, status, jobs, workers, watch, matrix,
-// cancel, retry, drain), run against a rib.v1.Coordinator. main() is a thin wrapper
-// around RunCli so the whole CLI runs in-process in tests. Not thread-safe: one call
-// at a time per CliIo.
+// cancel, retry, drain, undrain, priority, login, whoami, token, quota), run against a
+// rib.v1.Coordinator. main() is a thin wrapper around RunCli so the whole CLI runs
+// in-process in tests. Not thread-safe: one call at a time per CliIo.
 //
 // Errors: every failure prints exactly one line to io.err and returns non-zero:
 //   rib: submit: INVALID_ARGUMENT: demo.yaml:14: methods[2].kind: unknown method 'lorra'
 //   rib: cannot reach coordinator at 127.0.0.1:7070 (UNAVAILABLE)
+// An UNAUTHENTICATED answer adds the hint "(run `rib login` or set RIB_TOKEN)"; a
+// PERMISSION_DENIED one prints the coordinator's message, which names the role needed.
 #ifndef RIB_CLIENT_COMMANDS_H_
 #define RIB_CLIENT_COMMANDS_H_
 
 #include <functional>
+#include <istream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -30,6 +33,11 @@ inline constexpr int kExitSweepFailed = 3;  // `watch`: the sweep ended FAILED/C
 struct CliIo {
   std::ostream* out = nullptr;  // results
   std::ostream* err = nullptr;  // the one error line
+  // Where `rib login` reads a token when --token is not given (one line); null = an
+  // empty input.
+  std::istream* in = nullptr;
+  // Whether `in` is a terminal: `rib login` then prompts for the token on `err`.
+  bool in_is_terminal = false;
   // Whether `out` is a terminal: enables colour (unless --no-color / NO_COLOR) and
   // in-place progress bars.
   bool out_is_terminal = false;

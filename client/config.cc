@@ -1,11 +1,22 @@
 #include "client/config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "yaml-cpp/yaml.h"
 
 namespace rib::client {
@@ -95,7 +106,8 @@ void PickFirst(const std::optional<std::string>& flag,
 }  // namespace
 
 absl::StatusOr<ConnectionConfig> ResolveConnection(const ConnectionFlags& flags,
-                                                   const EnvLookup& env) {
+                                                   const EnvLookup& env,
+                                                   bool missing_config_ok) {
   ConnectionConfig config;
   if (flags.coordinator && flags.coordinator->empty()) {
     return absl::InvalidArgumentError("--coordinator: empty address");
@@ -124,11 +136,13 @@ absl::StatusOr<ConnectionConfig> ResolveConnection(const ConnectionFlags& flags,
       file_path = *explicit_path;
       absl::StatusOr<FileValues> read = ReadConfigFile(file_path);
       if (!read.ok()) {
-        if (absl::IsNotFound(read.status())) {
+        if (absl::IsNotFound(read.status()) && missing_config_ok) {
+          read = FileValues();
+        } else if (absl::IsNotFound(read.status())) {
           return absl::NotFoundError(
               absl::StrCat("RIB_CONFIG=", file_path, ": no such file"));
         }
-        return read.status();
+        if (!read.ok()) return read.status();
       }
       file = *read;
     } else if (std::optional<std::string> home = env("HOME"); NonEmpty(home)) {
@@ -154,6 +168,107 @@ absl::StatusOr<ConnectionConfig> ResolveConnection(const ConnectionFlags& flags,
   PickFirst(flags.tls_key, env_tls_key, FilePath(file, "tls_key", file_path), file_path,
             "", &config.tls_key, &source);
   return config;
+}
+
+absl::StatusOr<std::string> ConfigFilePath(const EnvLookup& env) {
+  if (std::optional<std::string> path = env("RIB_CONFIG"); NonEmpty(path)) return *path;
+  if (std::optional<std::string> home = env("HOME"); NonEmpty(home)) {
+    return *home + "/.config/rib/config.yaml";
+  }
+  return absl::FailedPreconditionError(
+      "cannot tell where the config file is: neither RIB_CONFIG nor HOME is set");
+}
+
+absl::Status SaveTokenToConfigFile(const std::string& path, const std::string& token) {
+  if (token.empty()) return absl::InvalidArgumentError("the token is empty");
+  for (char c : token) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' &&
+        c != '.') {
+      return absl::InvalidArgumentError(
+          "the token has characters other than letters, digits, '.', '_' and '-'");
+    }
+  }
+  // The old file's lines, less its top-level `token:` lines; the new one goes where
+  // the first was, so comments and the order of the other keys stay as they were.
+  std::vector<std::string> lines;
+  bool replaced = false;
+  {
+    std::ifstream in(path);
+    if (in) {
+      std::stringstream text;
+      text << in.rdbuf();
+      try {
+        YAML::Node root = YAML::Load(text.str());
+        if (!root.IsNull() && !root.IsMap()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "config file ", path, ": not a YAML mapping; not changing it"));
+        }
+      } catch (const YAML::Exception& e) {
+        return absl::InvalidArgumentError(absl::StrCat("config file ", path, ":",
+                                                       e.mark.line + 1, ": ", e.msg,
+                                                       "; not changing it"));
+      }
+      for (absl::string_view line : absl::StrSplit(text.str(), '\n')) {
+        const bool is_token = absl::StartsWith(line, "token:");
+        if (is_token && replaced) continue;
+        if (is_token) {
+          lines.push_back("token: " + token);
+          replaced = true;
+        } else {
+          lines.emplace_back(line);
+        }
+      }
+      if (!lines.empty() && lines.back().empty()) lines.pop_back();  // the final \n
+    }
+  }
+  if (!replaced) lines.push_back("token: " + token);
+  const std::string content = absl::StrJoin(lines, "\n") + "\n";
+
+  const std::filesystem::path file(path);
+  std::error_code ec;
+  if (file.has_parent_path()) {
+    std::filesystem::create_directories(file.parent_path(), ec);
+    if (ec) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "cannot create the folder ", file.parent_path().string(), ": ", ec.message()));
+    }
+  }
+  std::string temp = path + ".tmp.XXXXXX";
+  const int fd = mkstemp(temp.data());  // mode 0600
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  auto fail = [&](const std::string& what) {
+    const int saved = errno;
+    close(fd);
+    unlink(temp.c_str());
+    return absl::DataLossError(
+        absl::StrCat("cannot write ", path, ": ", what, ": ", std::strerror(saved)));
+  };
+  // Whatever the umask, and whatever mode the file had before: it holds a secret.
+  if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) return fail("chmod 0600");
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = write(fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("write");
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return fail("fsync");
+  if (close(fd) != 0) {
+    const int saved = errno;
+    unlink(temp.c_str());
+    return absl::DataLossError(
+        absl::StrCat("cannot write ", path, ": close: ", std::strerror(saved)));
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    unlink(temp.c_str());
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot replace ", path, ": ", std::strerror(saved)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace rib::client

@@ -51,8 +51,24 @@ struct ConnectionConfig {
 // Applies the precedence above. Errors: NOT_FOUND when $RIB_CONFIG names a missing
 // file; INVALID_ARGUMENT naming the file when a config file is not a YAML mapping of
 // strings, or when a value is empty.
+// `missing_config_ok`: a $RIB_CONFIG naming a missing file is read as an empty one
+// (`rib login` creates it).
 absl::StatusOr<ConnectionConfig> ResolveConnection(const ConnectionFlags& flags,
-                                                   const EnvLookup& env);
+                                                   const EnvLookup& env,
+                                                   bool missing_config_ok = false);
+
+// The config file's path by the rule above: $RIB_CONFIG, else
+// $HOME/.config/rib/config.yaml. FAILED_PRECONDITION when neither variable is set.
+absl::StatusOr<std::string> ConfigFilePath(const EnvLookup& env);
+
+// Sets `token:` in the config file at `path`, keeping its other lines (comments
+// included) and creating it and its parent folders when missing. The file ends up
+// with mode 0600, whatever it had: it is written to a temporary file of mode 0600 in
+// the same folder and renamed over the old one, so a reader never sees half a file.
+// Errors: INVALID_ARGUMENT when `token` is not one word of [A-Za-z0-9._-] (it would
+// need YAML quoting) or the existing file is not a YAML mapping; PERMISSION_DENIED or
+// DATA_LOSS naming the path when a folder or the file cannot be created or written.
+absl::Status SaveTokenToConfigFile(const std::string& path, const std::string& token);
 
 }  // namespace rib::client
 

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   rib::client::CliIo io;
   io.out = &std::cout;
   io.err = &std::cerr;
+  io.in = &std::cin;
+  io.in_is_terminal = isatty(STDIN_FILENO) == 1;
   io.out_is_terminal = isatty(STDOUT_FILENO) == 1;
   struct winsize size = {};
   if (io.out_is_terminal && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) {

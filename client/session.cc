@@ -27,35 +27,6 @@
 
 namespace rib::client::internal {
 namespace {
-std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
-  if (ts.seconds() <= 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(ts.seconds()),
-                          absl::LocalTimeZone());
-}
-
-// Left-aligned columns separated by two spaces; trailing spaces trimmed.
-std::string Columns(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c > 0) line += "  ";
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(widths[c] - DisplayWidth(row[c]), ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
-}
-
 std::string JobLabel(const v1::Job& job) {
   std::string label =
       absl::StrCat(job.spec().model().name(), "/", job.spec().method().name());
@@ -102,6 +73,34 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
 
 }  // namespace
 
+std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
+  if (ts.seconds() <= 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(ts.seconds()),
+                          absl::LocalTimeZone());
+}
+
+std::string Columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c > 0) line += "  ";
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(widths[c] - DisplayWidth(row[c]), ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
 std::string OneLine(const std::string& message) {
   std::string text(absl::StripAsciiWhitespace(message));
   absl::StrReplaceAll({{"\r\n", "; "}, {"\n", "; "}, {"\r", "; "}}, &text);
@@ -119,6 +118,15 @@ absl::StatusOr<int> Session::Run(const std::string& command, const ParsedArgs& a
   if (command == "matrix") return Matrix(args);
   if (command == "cancel" || command == "retry") return SweepAction(command, pos[0]);
   if (command == "drain") return Drain(pos[0]);
+  if (command == "undrain") return Undrain(pos[0]);
+  if (command == "priority") return Priority(pos[0], pos[1]);
+  if (command == "login") return Login(args);
+  if (command == "whoami") return WhoAmI();
+  if (command == "token create") return TokenCreate(args);
+  if (command == "token list") return TokenList(args);
+  if (command == "token revoke") return TokenRevoke(pos[0]);
+  if (command == "quota set") return QuotaSet(pos[0], args);
+  if (command == "quota list") return QuotaList();
   return absl::InternalError("unhandled command " + command);
 }
 
@@ -196,6 +204,8 @@ absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
   out() << "owner " << (sweep.owner().empty() ? "-" : sweep.owner()) << ", priority "
         << sweep.priority() << ", created " << FormatTimestamp(sweep.created_at())
         << "\n";
+  if (!sweep.cancelled_by().empty())
+    out() << "cancelled by " << sweep.cancelled_by() << "\n";
   if (sweep.models_size() > 0 || sweep.methods_size() > 0) {
     out() << "models: " << absl::StrJoin(sweep.models(), ", ")
           << "; methods: " << absl::StrJoin(sweep.methods(), ", ")
@@ -365,11 +375,17 @@ absl::StatusOr<int> Session::Watch(const ParsedArgs& args) {
     parts.push_back(absl::StrCat(n, " ", JobStateName(state)));
   const v1::SweepState final_state = *printer.final_state();
   out() << "sweep " << sweep_id << " " << SweepStateName(final_state);
+  if (final_state == v1::SWEEP_STATE_CANCELLED && !printer.final_actor().empty()) {
+    out() << " by " << printer.final_actor();
+  }
   if (!parts.empty()) out() << " (" << absl::StrJoin(parts, ", ") << ")";
   out() << "\n";
   if (final_state == v1::SWEEP_STATE_SUCCEEDED) return kExitOk;
   *io_.err << "rib: watch: sweep " << sweep_id << " ended "
            << SweepStateName(final_state);
+  if (final_state == v1::SWEEP_STATE_CANCELLED && !printer.final_actor().empty()) {
+    *io_.err << " by " << printer.final_actor();
+  }
   if (counts[v1::JOB_STATE_FAILED] > 0) {
     *io_.err << ": " << counts[v1::JOB_STATE_FAILED] << " of " << printer.jobs_seen()
              << " jobs failed (rib status " << sweep_id << ")";

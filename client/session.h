@@ -1,13 +1,14 @@
 // One invocation of a rib CLI command against a coordinator: the resolved connection,
 // the stub and the output streams, and the commands (submit, sweeps, status, jobs,
-// workers, watch, matrix, cancel, retry, drain). Not thread-safe: one command per
-// Session.
+// workers, watch, matrix, cancel, retry, drain in session.cc; undrain, priority, login,
+// whoami, token, quota in session_admin.cc). Not thread-safe: one command per Session.
 #ifndef RIB_CLIENT_SESSION_H_
 #define RIB_CLIENT_SESSION_H_
 
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,6 +25,12 @@ namespace v1 = ::rib::v1;
 
 // `message` on one line: surrounding white space trimmed, line breaks as "; ".
 std::string OneLine(const std::string& message);
+
+// "2026-12-01 14:40:04" in local time; "-" for an unset timestamp.
+std::string FormatTimestamp(const google::protobuf::Timestamp& ts);
+
+// Left-aligned columns separated by two spaces; trailing spaces trimmed.
+std::string Columns(const std::vector<std::vector<std::string>>& rows);
 
 class Session {
  public:
@@ -49,11 +56,9 @@ class Session {
       ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
     }
     ctx->set_wait_for_ready(false);
+    // The token decides who is asking (the sweep's owner, what the caller may do).
     if (!config_.token.empty())
       ctx->AddMetadata("authorization", "Bearer " + config_.token);
-    // Who is asking, for sweep ownership while the coordinator has no authentication
-    // (it reads "x-rib-user"; with tokens, the token decides).
-    if (!user_.empty()) ctx->AddMetadata("x-rib-user", user_);
   }
 
   // Converts a gRPC status: "CODE: message", or the "cannot reach" line when the
@@ -98,6 +103,16 @@ class Session {
   absl::StatusOr<int> SweepAction(const std::string& command,
                                   const std::string& sweep_id);
   absl::StatusOr<int> Drain(const std::string& worker_id);
+  // session_admin.cc
+  absl::StatusOr<int> Undrain(const std::string& worker_id);
+  absl::StatusOr<int> Priority(const std::string& sweep_id, const std::string& value);
+  absl::StatusOr<int> Login(const ParsedArgs& args);
+  absl::StatusOr<int> WhoAmI();
+  absl::StatusOr<int> TokenCreate(const ParsedArgs& args);
+  absl::StatusOr<int> TokenList(const ParsedArgs& args);
+  absl::StatusOr<int> TokenRevoke(const std::string& token_id);
+  absl::StatusOr<int> QuotaSet(const std::string& user, const ParsedArgs& args);
+  absl::StatusOr<int> QuotaList();
 
   const CliIo& io_;
   const CliOptions& options_;
@@ -105,7 +120,9 @@ class Session {
   std::shared_ptr<grpc::Channel> channel_;  // null when the stub came from a factory
   std::unique_ptr<v1::Coordinator::StubInterface> stub_;
   bool color_;
-  const std::string user_;  // $USER, else $LOGNAME, else ""
+  // $USER, else $LOGNAME, else "": only for `submit`'s default request id (the
+  // coordinator takes the owner from the token).
+  const std::string user_;
   bool unreachable_ = false;
 };
 

@@ -94,7 +94,10 @@ void WatchPrinter::OnEvent(const SweepEvent& event) {
         Log(absl::StrCat(when, job.label, ": failed",
                          event.error().empty() ? "" : ": " + event.error()));
       } else if (job.seen_active) {
-        Log(absl::StrCat(when, job.label, ": ", JobStateName(next)));
+        // Who cancelled it, when someone did (not the coordinator itself).
+        const bool by = next == rib::v1::JOB_STATE_CANCELLED && !event.actor().empty();
+        Log(absl::StrCat(when, job.label, ": ", JobStateName(next),
+                         by ? " by " + event.actor() : ""));
       } else {
         DrawBars();
       }
@@ -141,6 +144,7 @@ void WatchPrinter::OnEvent(const SweepEvent& event) {
     }
     case SweepEvent::kSweepState:
       final_state_ = event.sweep_state();
+      final_actor_ = event.actor();
       ClearBars();
       break;
     case SweepEvent::EVENT_NOT_SET:

@@ -43,6 +43,9 @@ class WatchPrinter {
 
   // The sweep's final state, once its last event arrived.
   std::optional<rib::v1::SweepState> final_state() const { return final_state_; }
+  // Who caused the final state (the user who cancelled the sweep); "" when the
+  // coordinator did, or before the final state.
+  const std::string& final_actor() const { return final_actor_; }
   // Jobs by their latest known state.
   std::map<rib::v1::JobState, int> StateCounts() const;
   int jobs_seen() const { return static_cast<int>(jobs_.size()); }
@@ -69,6 +72,7 @@ class WatchPrinter {
   WatchOptions options_;
   std::map<std::string, JobView> jobs_;  // by job id
   std::optional<rib::v1::SweepState> final_state_;
+  std::string final_actor_;
   int drawn_lines_ = 0;
 };
 

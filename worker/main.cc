@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -29,6 +31,7 @@
 #include "spec/data_layout.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/agent_metrics.h"
+#include "worker/agent/call_auth.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/rank_executor.h"
 
@@ -43,6 +46,9 @@ ABSL_FLAG(std::string, tls_key, "", "PEM file of the private key of --tls-cert")
 ABSL_FLAG(std::string, tls_server_name, "",
           "name to check the coordinator's certificate against instead of the host in "
           "--coordinator (a certificate issued for another name of that host)");
+ABSL_FLAG(std::string, token_file, "",
+          "file with this worker's token (role worker) on its first line; default: the "
+          "RIB_TOKEN environment variable");
 ABSL_FLAG(std::string, devices, "cpu:1",
           "devices offered: cuda:0,1,... (those GPUs) or cpu:N (N CPU slots)");
 ABSL_FLAG(int, threads_per_slot, 0,
@@ -72,17 +78,21 @@ namespace {
 
 const rib::ProgramHelp kHelp = {
     "rib-worker",
-    "--coordinator HOST:PORT [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] "
-    "--devices cpu:N|cuda:0,1 --data-root DIR --artifact-root DIR [flags]",
+    "--coordinator HOST:PORT [--token-file FILE] [--tls-ca PEM [--tls-cert PEM "
+    "--tls-key PEM]] --devices cpu:N|cuda:0,1 --data-root DIR --artifact-root DIR "
+    "[flags]",
     "One per node. Registers this node's devices, the datasets found under --data-root\n"
     "and its labels with rib-coordinator, leases the jobs that fit, and runs each job "
     "as\n"
     "N data-parallel rank processes (rib-rank; Gloo on CPU, NCCL on CUDA builds) whose\n"
     "events it streams back, every accuracy as it is computed. SIGTERM or SIGINT drains\n"
     "it (no new leases; running jobs checkpoint at the next step, stop and are\n"
-    "released for a resume elsewhere); a second signal kills the running jobs at once.",
+    "released for a resume elsewhere); a second signal kills the running jobs at once.\n"
+    "Every call carries the worker's token (--token-file, else $RIB_TOKEN), one of role\n"
+    "worker from `rib token create --role worker`.",
     {"rib-worker --coordinator=coord.lab:7070 --tls-ca=lab-ca.pem "
-     "--devices=cuda:0,1,2,3 --data-root=/datasets --artifact-root=/shared/rib"}};
+     "--token-file=/etc/rib/worker.token --devices=cuda:0,1,2,3 --data-root=/datasets "
+     "--artifact-root=/shared/rib"}};
 
 std::atomic<int> g_signals{0};
 void OnSignal(int) { g_signals.fetch_add(1); }
@@ -139,6 +149,23 @@ int RunAgent(const char* argv0) {
 
   rib::agent::AgentOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  // The token never reaches a log line: only where it came from does.
+  if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+    absl::StatusOr<std::string> token = rib::agent::ReadTokenFile(file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "rib-worker: --token-file: %s\n",
+                   std::string(token.status().message()).c_str());
+      return 2;
+    }
+    options.token = *std::move(token);
+    RIB_LOG(INFO) << "worker token from " << file;
+  } else if (const char* env = std::getenv("RIB_TOKEN"); env != nullptr && *env != '\0') {
+    options.token = std::string(absl::StripAsciiWhitespace(env));
+    RIB_LOG(INFO) << "worker token from RIB_TOKEN";
+  } else {
+    RIB_LOG(WARNING) << "no worker token (--token-file or RIB_TOKEN): a coordinator "
+                        "that checks tokens will refuse this worker";
+  }
   options.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);

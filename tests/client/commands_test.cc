@@ -165,10 +165,8 @@ TEST_F(CommandsTest, TokenSentAsBearerMetadata) {
   Rib({"sweeps"}, {{"RIB_TOKEN", "env-token"}});
   EXPECT_THAT(server_.fake().authorizations(),
               ElementsAre("", "Bearer flag-token", "Bearer env-token"));
-  EXPECT_THAT(server_.fake().users(), ElementsAre("alice", "alice", "alice"));
-  RunRib({"--coordinator", server_.address(), "sweeps"}, {{"LOGNAME", "bob"}});
-  RunRib({"--coordinator", server_.address(), "sweeps"});
-  EXPECT_THAT(server_.fake().users(), ElementsAre("alice", "alice", "alice", "bob", ""));
+  // The token decides who asks: $USER is no longer sent as x-rib-user.
+  EXPECT_THAT(server_.fake().users(), ElementsAre("", "", ""));
 }
 
 TEST_F(CommandsTest, ConfigFileNamesTheCoordinator) {

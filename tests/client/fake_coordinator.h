@@ -37,6 +37,10 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   void SetJobs(v1::ListJobsResponse j) { Set(&jobs_, std::move(j)); }
   void SetMatrix(v1::GetMatrixResponse m) { Set(&matrix_, std::move(m)); }
   void SetWorkers(v1::ListWorkersResponse w) { Set(&workers_, std::move(w)); }
+  void SetWhoAmI(v1::WhoAmIResponse w) { Set(&whoami_, std::move(w)); }
+  void SetCreateToken(v1::CreateTokenResponse t) { Set(&create_token_, std::move(t)); }
+  void SetTokens(v1::ListTokensResponse t) { Set(&tokens_, std::move(t)); }
+  void SetQuotas(v1::ListQuotasResponse q) { Set(&quotas_, std::move(q)); }
   // Every WatchSweep call streams these events, then ends.
   void SetEvents(std::vector<v1::SweepEvent> e) { SetEventBatches({std::move(e)}); }
   // The k-th WatchSweep call streams batch k (the last batch once they run out).
@@ -52,6 +56,12 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::GetMatrixRequest last_matrix() { return Get(last_matrix_); }
   v1::WatchSweepRequest last_watch() { return Get(last_watch_); }
   std::string last_sweep_id() { return Get(last_sweep_id_); }
+  std::string last_worker_id() { return Get(last_worker_id_); }
+  v1::SetSweepPriorityRequest last_priority() { return Get(last_priority_); }
+  v1::CreateTokenRequest last_create_token() { return Get(last_create_token_); }
+  v1::ListTokensRequest last_list_tokens() { return Get(last_list_tokens_); }
+  std::string last_revoked() { return Get(last_revoked_); }
+  v1::SetQuotaRequest last_set_quota() { return Get(last_set_quota_); }
   // The "authorization" metadata of every call, in order ("" when absent).
   std::vector<std::string> authorizations() { return Get(authorizations_); }
   std::vector<std::string> calls() { return Get(calls_); }
@@ -130,6 +140,69 @@ class FakeCoordinator final : public v1::Coordinator::Service {
                            v1::ListWorkersResponse* resp) override {
     return Handle(ctx, "ListWorkers", [&] { *resp = workers_; });
   }
+  grpc::Status UndrainWorker(grpc::ServerContext* ctx,
+                             const v1::UndrainWorkerRequest* req,
+                             v1::Worker* resp) override {
+    return Handle(ctx, "UndrainWorker", [&] {
+      last_worker_id_ = req->worker_id();
+      resp->set_id(req->worker_id());
+      resp->set_state(v1::WORKER_STATE_ACTIVE);
+      resp->set_free_devices(4);
+    });
+  }
+  grpc::Status SetSweepPriority(grpc::ServerContext* ctx,
+                                const v1::SetSweepPriorityRequest* req,
+                                v1::Sweep* resp) override {
+    return Handle(ctx, "SetSweepPriority", [&] {
+      last_priority_ = *req;
+      *resp = sweep_;
+      resp->set_id(req->sweep_id());
+      resp->set_priority(req->priority());
+    });
+  }
+  grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
+                      v1::WhoAmIResponse* resp) override {
+    return Handle(ctx, "WhoAmI", [&] { *resp = whoami_; });
+  }
+  grpc::Status CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
+                           v1::CreateTokenResponse* resp) override {
+    return Handle(ctx, "CreateToken", [&] {
+      last_create_token_ = *req;
+      *resp = create_token_;
+    });
+  }
+  grpc::Status ListTokens(grpc::ServerContext* ctx, const v1::ListTokensRequest* req,
+                          v1::ListTokensResponse* resp) override {
+    return Handle(ctx, "ListTokens", [&] {
+      last_list_tokens_ = *req;
+      *resp = tokens_;
+    });
+  }
+  grpc::Status RevokeToken(grpc::ServerContext* ctx, const v1::RevokeTokenRequest* req,
+                           v1::TokenInfo* resp) override {
+    return Handle(ctx, "RevokeToken", [&] {
+      last_revoked_ = req->token_id();
+      resp->set_id(req->token_id());
+      resp->set_user("bob");
+      resp->set_role(v1::ROLE_USER);
+      resp->set_revoked(true);
+    });
+  }
+  // Echoes the request as the stored quota, with 2 devices in use.
+  grpc::Status SetQuota(grpc::ServerContext* ctx, const v1::SetQuotaRequest* req,
+                        v1::Quota* resp) override {
+    return Handle(ctx, "SetQuota", [&] {
+      last_set_quota_ = *req;
+      resp->set_user(req->user());
+      resp->set_devices(req->unlimited() ? 0 : req->devices());
+      resp->set_unlimited(req->unlimited());
+      resp->set_devices_in_use(2);
+    });
+  }
+  grpc::Status ListQuotas(grpc::ServerContext* ctx, const v1::ListQuotasRequest*,
+                          v1::ListQuotasResponse* resp) override {
+    return Handle(ctx, "ListQuotas", [&] { *resp = quotas_; });
+  }
   grpc::Status DrainWorker(grpc::ServerContext* ctx, const v1::DrainWorkerRequest* req,
                            v1::Worker* resp) override {
     return Handle(ctx, "DrainWorker", [&] {
@@ -177,6 +250,16 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::ListJobsResponse jobs_;
   v1::GetMatrixResponse matrix_;
   v1::ListWorkersResponse workers_;
+  v1::WhoAmIResponse whoami_;
+  v1::CreateTokenResponse create_token_;
+  v1::ListTokensResponse tokens_;
+  v1::ListQuotasResponse quotas_;
+  std::string last_worker_id_;
+  v1::SetSweepPriorityRequest last_priority_;
+  v1::CreateTokenRequest last_create_token_;
+  v1::ListTokensRequest last_list_tokens_;
+  std::string last_revoked_;
+  v1::SetQuotaRequest last_set_quota_;
   std::vector<std::vector<v1::SweepEvent>> event_batches_;
   size_t watch_calls_ = 0;
   v1::SubmitSweepRequest last_submit_;
@@ -225,14 +308,17 @@ struct CliResult {
 };
 
 // Runs the CLI in-process with the given environment (nothing else is visible to it).
+// `stdin_text` is what the CLI reads from its input (`rib login`).
 inline CliResult RunRib(const std::vector<std::string>& args,
                         std::map<std::string, std::string> env = {},
                         bool terminal = false, const CliOptions& options = {},
-                        int terminal_width = 0) {
+                        int terminal_width = 0, const std::string& stdin_text = "") {
   std::ostringstream out, err;
+  std::istringstream in(stdin_text);
   CliIo io;
   io.out = &out;
   io.err = &err;
+  io.in = &in;
   io.out_is_terminal = terminal;
   io.terminal_width = terminal_width;
   io.env = [env](const std::string& name) -> std::optional<std::string> {

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "proto/convert/job_spec_convert.h"
+#include "worker/agent/call_auth.h"
 #include "worker/agent/event_stream.h"
 
 namespace rib::agent {
@@ -19,10 +20,6 @@ std::string HostName() {
   char buf[256] = {0};
   if (gethostname(buf, sizeof(buf) - 1) != 0) return "worker";
   return buf;
-}
-
-void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
 }
 
 }  // namespace
@@ -138,6 +135,17 @@ void Agent::KillAllLocked(absl::string_view why) {
   }
 }
 
+void Agent::PrepareCall(grpc::ClientContext* ctx, absl::Duration deadline) const {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  AuthorizeCall(ctx, options_.token);
+}
+
+void Agent::LogCallFailure(const std::string& what, const absl::Status& s) const {
+  std::string why = DescribeRefusal(s, !options_.token.empty());
+  if (why.empty()) why = tls::DescribeConnectFailure(options_.tls, s.message());
+  RIB_LOG(WARNING) << what << " failed: " << s << (why.empty() ? "" : " -- ") << why;
+}
+
 absl::Status Agent::RegisterOnce() {
   v1::RegisterRequest req;
   req.set_name(options_.name);
@@ -147,7 +155,7 @@ absl::Status Agent::RegisterOnce() {
   for (const auto& d : options_.datasets) req.add_datasets(d);
   for (const auto& l : options_.labels) req.add_labels(l);
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.rpc_timeout);
+  PrepareCall(&ctx, options_.rpc_timeout);
   v1::RegisterResponse resp;
   absl::Status s = FromGrpcStatus(stub_->Register(&ctx, req, &resp));
   if (!s.ok()) return s;
@@ -178,9 +186,7 @@ void Agent::HeartbeatLoop() {
     if (need_register) {
       absl::Status s = RegisterOnce();
       if (!s.ok()) {
-        const std::string why = tls::DescribeConnectFailure(options_.tls, s.message());
-        RIB_LOG(WARNING) << "registration with " << options_.coordinator
-                         << " failed: " << s << (why.empty() ? "" : " -- ") << why;
+        LogCallFailure("registration with " + options_.coordinator, s);
         absl::MutexLock lock(&mu_);
         auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stop_heartbeat_ || draining_;
@@ -215,7 +221,7 @@ void Agent::HeartbeatOnce() {
     req.set_free_devices(static_cast<int>(free_slots_.size()));
   }
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.rpc_timeout);
+  PrepareCall(&ctx, options_.rpc_timeout);
   v1::HeartbeatResponse resp;
   absl::Status s = FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
   if (s.code() == absl::StatusCode::kNotFound) {
@@ -227,7 +233,7 @@ void Agent::HeartbeatOnce() {
     return;
   }
   if (!s.ok()) {
-    RIB_LOG(WARNING) << "heartbeat failed: " << s;
+    LogCallFailure("heartbeat", s);
     return;
   }
   bool drain = resp.drain();
@@ -264,7 +270,7 @@ void Agent::AcquireLoop() {
       req.set_device_kind(options_.devices.kind);
       req.set_wait_ms(static_cast<int>(absl::ToInt64Milliseconds(options_.acquire_wait)));
       generation = generation_;
-      SetDeadline(&ctx, options_.acquire_wait + options_.rpc_timeout);
+      PrepareCall(&ctx, options_.acquire_wait + options_.rpc_timeout);
       acquire_context_ = &ctx;
     }
     v1::AcquireJobResponse resp;
@@ -282,7 +288,7 @@ void Agent::AcquireLoop() {
     if (!s.ok()) {
       if (draining) return;
       if (s.code() != absl::StatusCode::kNotFound) {
-        RIB_LOG(WARNING) << "AcquireJob failed: " << s;
+        LogCallFailure("AcquireJob", s);
       }
       absl::MutexLock lock(&mu_);
       auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return draining_; };
@@ -292,7 +298,7 @@ void Agent::AcquireLoop() {
     if (!resp.has_job()) continue;
     if (draining) {
       // Leased while the drain began: give the lease back at once.
-      ReportFailure(resp.job_id(), resp.attempt(),
+      ReportFailure({resp.job_id(), resp.attempt(), resp.lease_secret()},
                     absl::UnavailableError("worker drained"),
                     /*released=*/true);
       return;
@@ -302,9 +308,10 @@ void Agent::AcquireLoop() {
 }
 
 void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
+  const AttemptLease leased{lease.job_id(), lease.attempt(), lease.lease_secret()};
   absl::StatusOr<JobSpec> spec = convert::JobSpecFromProto(lease.spec());
   if (!spec.ok()) {
-    ReportFailure(lease.job_id(), lease.attempt(), spec.status());
+    ReportFailure(leased, spec.status());
     return;
   }
   JobAssignment assignment;
@@ -316,8 +323,9 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
   assignment.resume_checkpoint = lease.resume_checkpoint();
   assignment.device_kind = options_.devices.kind;
   // Opened on the first event; the executor forwards the ranks' events to it.
-  assignment.events =
-      std::make_shared<EventStream>(channel_, assignment.job_id, assignment.attempt);
+  EventStreamOptions stream_options;
+  stream_options.token = options_.token;
+  assignment.events = std::make_shared<EventStream>(channel_, leased, stream_options);
   const int needed = std::max(1, assignment.spec.devices);
   std::string no_room;
   {
@@ -331,7 +339,7 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
     }
   }
   if (!no_room.empty()) {
-    ReportFailure(lease.job_id(), lease.attempt(), absl::UnavailableError(no_room),
+    ReportFailure(leased, absl::UnavailableError(no_room),
                   /*released=*/true);
     return;
   }
@@ -348,9 +356,8 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
                          assignment.device_ids.end());
       std::sort(free_slots_.begin(), free_slots_.end());
     }
-    ReportFailure(assignment.job_id, assignment.attempt,
-                  absl::UnavailableError(absl::StrCat("cannot start the job: ",
-                                                      running.status().message())));
+    ReportFailure(leased, absl::UnavailableError(absl::StrCat(
+                              "cannot start the job: ", running.status().message())));
     return;
   }
   absl::MutexLock lock(&mu_);
@@ -358,6 +365,7 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
   Job& job = jobs_[key];
   job.job_id = assignment.job_id;
   job.attempt = assignment.attempt;
+  job.lease_secret = leased.secret;
   job.slots = assignment.device_ids;
   job.running = *std::move(running);
   if (generation != generation_ || shutdown_) {
@@ -377,14 +385,12 @@ void Agent::Supervise(uint64_t key) {
     running = jobs_.at(key).running.get();
   }
   JobOutcome outcome = running->Wait();
-  std::string job_id;
-  int attempt;
+  AttemptLease lease;
   bool revoked, draining;
   {
     absl::MutexLock lock(&mu_);
     Job& job = jobs_.at(key);
-    job_id = job.job_id;
-    attempt = job.attempt;
+    lease = {job.job_id, job.attempt, job.lease_secret};
     revoked = job.revoked;
     draining = draining_;
     const char* how = revoked                         ? "revoked"
@@ -400,17 +406,17 @@ void Agent::Supervise(uint64_t key) {
     jobs_.erase(key);
   }
   if (revoked) {
-    RIB_LOG(INFO) << "job " << job_id << " attempt " << attempt
+    RIB_LOG(INFO) << "job " << lease.job_id << " attempt " << lease.attempt
                   << " stopped after its lease was revoked";
     return;
   }
   if (outcome.finished_reported) {
-    RIB_LOG(INFO) << "job " << job_id << " attempt " << attempt << " finished"
+    RIB_LOG(INFO) << "job " << lease.job_id << " attempt " << lease.attempt << " finished"
                   << (outcome.status.ok() ? "" : " (ranks ended with an error)");
     return;
   }
   if (outcome.drained || draining) {
-    ReportFailure(job_id, attempt,
+    ReportFailure(lease,
                   absl::UnavailableError(draining ? "worker drained"
                                                   : "the ranks were stopped (SIGTERM) "
                                                     "after checkpointing"),
@@ -421,17 +427,20 @@ void Agent::Supervise(uint64_t key) {
                           ? std::string("the ranks exited without reporting a result")
                           : std::string(outcome.status.message());
   // The ranks died without a word (killed, out of memory, a crash): worth another try.
-  ReportFailure(job_id, attempt, absl::UnavailableError(error));
+  ReportFailure(lease, absl::UnavailableError(error));
 }
 
-void Agent::ReportFailure(const std::string& job_id, int attempt, const absl::Status& why,
+void Agent::ReportFailure(const AttemptLease& lease, const absl::Status& why,
                           bool released) {
-  RIB_LOG(WARNING) << "job " << job_id << " attempt " << attempt
+  RIB_LOG(WARNING) << "job " << lease.job_id << " attempt " << lease.attempt
                    << (released ? " released: " : " failed: ") << why;
-  absl::Status s = EventStream::ReportFailed(channel_, job_id, attempt, why, released);
+  absl::Status s =
+      EventStream::ReportFailed(channel_, lease, options_.token, why, released);
   if (!s.ok()) {
-    RIB_LOG(WARNING) << "could not report the end of job " << job_id << " attempt "
-                     << attempt << ": " << s;
+    const std::string refused = DescribeRefusal(s, !options_.token.empty());
+    RIB_LOG(WARNING) << "could not report the end of job " << lease.job_id << " attempt "
+                     << lease.attempt << ": " << s << (refused.empty() ? "" : " -- ")
+                     << refused;
   }
 }
 

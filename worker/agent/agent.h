@@ -15,6 +15,11 @@
 //   reported finished{ok=false, code=UNAVAILABLE, error} by the agent (retried).
 // * Ranks that stop on SIGTERM after checkpointing (exit code 75) are reported
 //   finished{released=true}: the lease goes back, and the next attempt resumes.
+// * UNAUTHENTICATED / PERMISSION_DENIED (no token, a revoked one, not role worker):
+//   logged saying so, and retried after retry_backoff like an unreachable coordinator,
+//   so a fixed token on the coordinator's side needs no worker restart.
+// * Every event of an attempt carries the lease secret AcquireJob returned for it; the
+//   ranks never see it (the agent's EventStream stamps it).
 // * Drain() (SIGTERM, or the coordinator's drain flag): no new leases, running jobs are
 //   asked to checkpoint and stop, each is reported finished{released=true, "worker
 //   drained"} so its lease is released at once, and Run() returns.
@@ -46,6 +51,10 @@ struct AgentOptions {
   // TLS), an optional client certificate, an optional server-name override. Default:
   // plaintext (a coordinator on loopback, or one started with --insecure-listen).
   tls::ClientTlsOptions tls;
+  // The worker's bearer token (role worker), sent on every call. Default "" (none: the
+  // coordinator refuses every call with UNAUTHENTICATED, which the agent logs and
+  // retries like an unreachable coordinator). Never logged.
+  std::string token;
   std::string name;         // shown by `rib workers`; default: the host name
   DeviceSet devices;        // the slots; default one CPU slot
   std::vector<std::string> datasets;  // dataset keys under the data root (advertised)
@@ -103,6 +112,7 @@ class Agent {
   struct Job {
     std::string job_id;
     int attempt = 0;
+    std::string lease_secret;  // AcquireJobResponse.lease_secret
     std::vector<int> slots;
     std::unique_ptr<RunningJob> running;
     // Killed by the agent because the lease is no longer ours: report nothing.
@@ -125,8 +135,12 @@ class Agent {
   // when the worker gives the lease back without the attempt having failed (it
   // drains, or cannot place the job). The coordinator decides what runs again
   // (server/scheduling/retry_policy.h).
-  void ReportFailure(const std::string& job_id, int attempt, const absl::Status& why,
+  void ReportFailure(const AttemptLease& lease, const absl::Status& why,
                      bool released = false);
+  // Deadline and bearer token of a unary call.
+  void PrepareCall(grpc::ClientContext* ctx, absl::Duration deadline) const;
+  // Logs a failed call: `what` and the status, and what to do when it was refused.
+  void LogCallFailure(const std::string& what, const absl::Status& s) const;
   void ReapFinishedThreads();
 
   const AgentOptions options_;

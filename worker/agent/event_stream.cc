@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "worker/agent/call_auth.h"
 
 namespace rib::agent {
 namespace {
@@ -27,18 +28,18 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
-EventStream::EventStream(std::shared_ptr<grpc::Channel> channel, std::string job_id,
-                         int attempt, EventStreamOptions options)
+EventStream::EventStream(std::shared_ptr<grpc::Channel> channel, AttemptLease lease,
+                         EventStreamOptions options)
     : stub_(v1::WorkerApi::NewStub(channel)),
-      job_id_(std::move(job_id)),
-      attempt_(attempt),
-      options_(options) {}
+      lease_(std::move(lease)),
+      options_(std::move(options)) {}
 
 EventStream::~EventStream() { Close().IgnoreError(); }
 
 absl::Status EventStream::OpenLocked() {
   context_ = std::make_unique<grpc::ClientContext>();
   context_->set_deadline(absl::ToChronoTime(absl::Now() + options_.stream_deadline));
+  AuthorizeCall(context_.get(), options_.token);
   response_.Clear();
   sent_on_stream_.clear();
   writer_ = stub_->ReportResults(context_.get(), &response_);
@@ -65,8 +66,9 @@ absl::Status EventStream::Send(v1::JobEvent event) {
   absl::MutexLock lock(&mu_);
   if (!fatal_.ok()) return fatal_;
   if (closed_) return absl::FailedPreconditionError("event stream already closed");
-  event.set_job_id(job_id_);
-  event.set_attempt(attempt_);
+  event.set_job_id(lease_.job_id);
+  event.set_attempt(lease_.attempt);
+  event.set_lease_secret(lease_.secret);
   const absl::Time give_up = absl::Now() + options_.reconnect_window;
   absl::Duration backoff = absl::Milliseconds(200);
   while (true) {
@@ -75,16 +77,17 @@ absl::Status EventStream::Send(v1::JobEvent event) {
     std::vector<v1::JobEvent> unconfirmed = std::move(sent_on_stream_);
     absl::Status s = FinishLocked();
     if (IsFencedOut(s)) {
-      fatal_ = Annotate(s, absl::StrCat("job ", job_id_, " attempt ", attempt_));
+      fatal_ =
+          Annotate(s, absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt));
       return fatal_;
     }
     if (absl::Now() > give_up) {
-      fatal_ = absl::UnavailableError(absl::StrCat(
-          "job ", job_id_, " attempt ", attempt_, ": cannot reach the coordinator: ",
-          s.message()));
+      fatal_ = absl::UnavailableError(
+          absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt,
+                       ": cannot reach the coordinator: ", s.message()));
       return fatal_;
     }
-    RIB_LOG(WARNING) << "report stream of job " << job_id_ << " broke (" << s
+    RIB_LOG(WARNING) << "report stream of job " << lease_.job_id << " broke (" << s
                      << "); reopening";
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(5));
@@ -116,7 +119,7 @@ absl::Status EventStream::Close() {
   const absl::Time give_up = absl::Now() + options_.reconnect_window;
   absl::Duration backoff = absl::Milliseconds(200);
   while (!s.ok() && !IsFencedOut(s) && !events.empty() && absl::Now() < give_up) {
-    RIB_LOG(WARNING) << "report stream of job " << job_id_ << " ended with " << s
+    RIB_LOG(WARNING) << "report stream of job " << lease_.job_id << " ended with " << s
                      << "; sending its " << events.size() << " events again";
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(5));
@@ -126,16 +129,20 @@ absl::Status EventStream::Close() {
     }
     s = FinishLocked();
   }
-  if (!s.ok()) fatal_ = Annotate(s, absl::StrCat("job ", job_id_, " attempt ", attempt_));
+  if (!s.ok())
+    fatal_ =
+        Annotate(s, absl::StrCat("job ", lease_.job_id, " attempt ", lease_.attempt));
   return fatal_;
 }
 
 absl::Status EventStream::ReportFinished(std::shared_ptr<grpc::Channel> channel,
-                                         const std::string& job_id, int attempt,
+                                         const AttemptLease& lease,
+                                         const std::string& token,
                                          const v1::JobFinished& finished) {
   EventStreamOptions options;
+  options.token = token;
   options.reconnect_window = absl::Seconds(20);
-  EventStream stream(std::move(channel), job_id, attempt, options);
+  EventStream stream(std::move(channel), lease, options);
   v1::JobEvent event;
   *event.mutable_finished() = finished;
   RIB_RETURN_IF_ERROR(stream.Send(std::move(event)));
@@ -143,15 +150,16 @@ absl::Status EventStream::ReportFinished(std::shared_ptr<grpc::Channel> channel,
 }
 
 absl::Status EventStream::ReportFailed(std::shared_ptr<grpc::Channel> channel,
-                                       const std::string& job_id, int attempt,
-                                       const absl::Status& why, bool released) {
+                                       const AttemptLease& lease,
+                                       const std::string& token, const absl::Status& why,
+                                       bool released) {
   v1::JobFinished finished;
   finished.set_ok(false);
   finished.set_error(std::string(why.message()));
   finished.set_code(static_cast<int>(why.code()));
   finished.set_released(released);
   finished.set_retryable(released || absl::IsUnavailable(why));
-  return ReportFinished(std::move(channel), job_id, attempt, finished);
+  return ReportFinished(std::move(channel), lease, token, finished);
 }
 
 }  // namespace rib::agent

@@ -1,5 +1,6 @@
-// One attempt's ReportResults client stream: every event sent carries the job id and
-// attempt number (the coordinator's fencing token).
+// One attempt's ReportResults client stream: every event sent carries the job id, the
+// attempt number (the coordinator's fencing token) and the lease's secret (the proof
+// that this worker holds the lease), and every stream the worker's bearer token.
 #ifndef RIB_WORKER_AGENT_EVENT_STREAM_H_
 #define RIB_WORKER_AGENT_EVENT_STREAM_H_
 
@@ -18,7 +19,19 @@ namespace rib::agent {
 // Maps a gRPC status to absl (same codes, same message).
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// The attempt a stream reports for.
+struct AttemptLease {
+  std::string job_id;
+  int attempt = 0;
+  // AcquireJobResponse.lease_secret of this attempt: stamped on every event, never
+  // given to the ranks, never logged.
+  std::string secret;
+};
+
 struct EventStreamOptions {
+  // The worker's bearer token, sent on every stream. Default "" (none: the coordinator
+  // answers UNAUTHENTICATED).
+  std::string token;
   // How long Send() keeps reopening a broken stream (coordinator restarting) before it
   // gives up with UNAVAILABLE. Default 60 s: longer than a coordinator restart, shorter
   // than a lease.
@@ -30,33 +43,36 @@ struct EventStreamOptions {
 // Thread-safe (one mutex serialises Send and Close).
 //
 // Errors: FAILED_PRECONDITION when the coordinator rejected the attempt (stale: another
-// attempt owns the job now) or NOT_FOUND (unknown job); after such an error every call
-// returns it again and nothing more is sent. UNAVAILABLE when the coordinator stayed
-// unreachable for reconnect_window.
+// attempt owns the job now), NOT_FOUND (unknown job), PERMISSION_DENIED (a wrong lease
+// secret, another worker's job) or UNAUTHENTICATED (the token); after such an error
+// every call returns it again and nothing more is sent. UNAVAILABLE when the coordinator
+// stayed unreachable for reconnect_window.
 class EventStream {
  public:
-  EventStream(std::shared_ptr<grpc::Channel> channel, std::string job_id, int attempt,
+  EventStream(std::shared_ptr<grpc::Channel> channel, AttemptLease lease,
               EventStreamOptions options = {});
   ~EventStream();  // Close()s if still open
   EventStream(const EventStream&) = delete;
   EventStream& operator=(const EventStream&) = delete;
 
-  // Fills job_id/attempt and writes the event. On a broken stream it reopens one and
-  // re-sends the events written on the broken stream (the coordinator keys results
-  // by (job, attempt, dataset, subset), so a re-sent result replaces itself).
+  // Fills job_id, attempt and lease_secret and writes the event. On a broken stream it
+  // reopens one and re-sends the events written on the broken stream (the coordinator
+  // keys results by (job, attempt, dataset, subset), so a re-sent result replaces
+  // itself).
   absl::Status Send(v1::JobEvent event);
   // Half-closes and waits for the coordinator's answer; returns its status.
   absl::Status Close();
 
   // Convenience: one stream carrying one `finished` event, closed at once.
+  // `token`: the worker's bearer token.
   static absl::Status ReportFinished(std::shared_ptr<grpc::Channel> channel,
-                                     const std::string& job_id, int attempt,
+                                     const AttemptLease& lease, const std::string& token,
                                      const v1::JobFinished& finished);
   // A `finished` event without a result: `why`'s code and message, and `released`
   // (the lease is given back, not failed). `retryable` is still set, as released or
   // UNAVAILABLE, for coordinators that predate `code`.
   static absl::Status ReportFailed(std::shared_ptr<grpc::Channel> channel,
-                                   const std::string& job_id, int attempt,
+                                   const AttemptLease& lease, const std::string& token,
                                    const absl::Status& why, bool released);
 
  private:
@@ -66,8 +82,7 @@ class EventStream {
   bool WriteLocked(const v1::JobEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::unique_ptr<v1::WorkerApi::Stub> stub_;
-  const std::string job_id_;
-  const int attempt_;
+  const AttemptLease lease_;
   const EventStreamOptions options_;
 
   absl::Mutex mu_;

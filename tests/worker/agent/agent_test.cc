@@ -29,9 +29,11 @@ using End = FakeExecutor::End;
 // Runs an agent on a thread for the duration of a test.
 class AgentRunner {
  public:
-  AgentRunner(const FakeCoordinator& coordinator, FakeExecutor* executor, int slots) {
+  AgentRunner(const FakeCoordinator& coordinator, FakeExecutor* executor, int slots,
+              const std::string& token = "") {
     AgentOptions options;
     options.coordinator = coordinator.address();
+    options.token = token;
     options.name = "test-worker";
     options.devices = *ParseDevices(absl::StrCat("cpu:", slots));
     options.datasets = {"fmnist-v2", "fmnist-val"};
@@ -125,6 +127,67 @@ TEST(AgentTest, AcquiresRunsAndReportsAFailedAttempt) {
   ASSERT_TRUE(Eventually([&] { return runner.agent().free_slots() == 1; }));
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_TRUE(coordinator.finished("j2").empty());
+}
+
+TEST(AgentTest, EveryCallCarriesTheTokenAndEveryEventItsAttemptsSecret) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1, "rib_worker_token");
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  // The executor's stream stamps the secret on what it forwards (ranks' events).
+  v1::JobEvent started;
+  started.set_started(true);
+  ASSERT_THAT(executor.record(0).assignment.events->Send(started), IsOk());
+  ASSERT_THAT(executor.record(0).assignment.events->Close(), IsOk());
+  // Attempt 1 fails and is reported by the agent; attempt 2 is drained by the agent.
+  JobOutcome failed;
+  failed.status = absl::InternalError("rank 0 died");
+  executor.Finish(0, failed);
+  ASSERT_TRUE(Eventually([&] { return coordinator.finished("j1").size() == 1; }));
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(2));
+  EXPECT_EQ(executor.record(1).assignment.attempt, 2);
+  ASSERT_TRUE(Eventually([&] { return !coordinator.heartbeats().empty(); }));
+  runner.agent().Drain();
+  runner.Join();
+  EXPECT_THAT(runner.status(), IsOk());
+
+  std::vector<v1::JobEvent> events = coordinator.events();
+  ASSERT_EQ(events.size(), 3u);  // started and failed (attempt 1), released (attempt 2)
+  EXPECT_TRUE(events[0].started());
+  EXPECT_EQ(events[0].lease_secret(), FakeCoordinator::SecretOf("j1", 1));
+  EXPECT_FALSE(events[1].finished().ok());
+  EXPECT_EQ(events[1].lease_secret(), FakeCoordinator::SecretOf("j1", 1));
+  EXPECT_TRUE(events[2].finished().released());
+  EXPECT_EQ(events[2].attempt(), 2);
+  EXPECT_EQ(events[2].lease_secret(), FakeCoordinator::SecretOf("j1", 2));
+
+  std::set<std::string> methods;
+  for (const auto& [method, authorization] : coordinator.calls()) {
+    methods.insert(method);
+    EXPECT_EQ(authorization, "Bearer rib_worker_token") << method;
+  }
+  EXPECT_THAT(methods, ::testing::UnorderedElementsAre("Register", "Heartbeat",
+                                                       "AcquireJob", "ReportResults"));
+}
+
+TEST(AgentTest, RefusedTokenKeepsRetryingRegistrationWithoutSpinning) {
+  FakeCoordinator coordinator;
+  coordinator.SetRefuseAll(
+      grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown or revoked token"));
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);  // no token
+  absl::SleepFor(absl::Milliseconds(600));
+  // retry_backoff is 50 ms: about 12 tries, never hundreds, and no registration.
+  const size_t tries = coordinator.calls().size();
+  EXPECT_GE(tries, 3u);
+  EXPECT_LE(tries, 30u);
+  EXPECT_EQ(runner.agent().worker_id(), "");
+  for (const auto& call : coordinator.calls()) EXPECT_EQ(call.first, "Register");
+  // Once the coordinator accepts (a token fixed on its side), the worker registers.
+  coordinator.SetRefuseAll(grpc::Status::OK);
+  EXPECT_TRUE(Eventually([&] { return runner.agent().worker_id() == "w1"; }));
 }
 
 // {label value → value} of one family of a scrape (the family's single label).

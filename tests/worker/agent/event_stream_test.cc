@@ -1,4 +1,6 @@
-// The report stream's fencing: a stale attempt is rejected with FAILED_PRECONDITION.
+// The report stream: every event carries the attempt and its lease secret, every
+// stream the worker's bearer token; a stale attempt is rejected with
+// FAILED_PRECONDITION.
 #include "worker/agent/event_stream.h"
 
 #include "gmock/gmock.h"
@@ -13,6 +15,8 @@ using ::rib::testing::IsOk;
 using ::rib::testing::StatusIs;
 
 using ::rib::agent::testing::FakeCoordinator;
+using ::testing::ElementsAre;
+using ::testing::Pair;
 
 std::shared_ptr<grpc::Channel> Connect(const FakeCoordinator& c) {
   return grpc::CreateChannel(c.address(), grpc::InsecureChannelCredentials());
@@ -39,7 +43,9 @@ void Lease(FakeCoordinator& c, const std::string& id) {
 TEST(EventStreamTest, SendsEventsWithJobAndAttempt) {
   FakeCoordinator coordinator;
   Lease(coordinator, "j1");
-  EventStream stream(Connect(coordinator), "j1", 1);
+  EventStreamOptions options;
+  options.token = "rib_worker_token";
+  EventStream stream(Connect(coordinator), AttemptLease{"j1", 1, "secret-j1-1"}, options);
   v1::JobEvent started;
   started.set_started(true);
   ASSERT_THAT(stream.Send(started), IsOk());
@@ -56,6 +62,40 @@ TEST(EventStreamTest, SendsEventsWithJobAndAttempt) {
   EXPECT_TRUE(events[0].started());
   EXPECT_EQ(events[1].result().correct(), 7);
   EXPECT_EQ(events[1].result().total(), 10);
+  for (const v1::JobEvent& e : events) EXPECT_EQ(e.lease_secret(), "secret-j1-1");
+  // Register and AcquireJob of Lease() went without a token; the stream had it.
+  EXPECT_THAT(coordinator.calls(),
+              ElementsAre(Pair("Register", ""), Pair("AcquireJob", ""),
+                          Pair("ReportResults", "Bearer rib_worker_token")));
+}
+
+TEST(EventStreamTest, ReportFailedCarriesTheSecretAndTheToken) {
+  FakeCoordinator coordinator;
+  Lease(coordinator, "j1");
+  ASSERT_THAT(EventStream::ReportFailed(Connect(coordinator),
+                                        AttemptLease{"j1", 1, "secret-j1-1"}, "tok",
+                                        absl::UnavailableError("rank 0 died"),
+                                        /*released=*/false),
+              IsOk());
+  std::vector<v1::JobEvent> events = coordinator.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].lease_secret(), "secret-j1-1");
+  EXPECT_EQ(events[0].finished().error(), "rank 0 died");
+  EXPECT_EQ(coordinator.calls().back(),
+            std::make_pair(std::string("ReportResults"), std::string("Bearer tok")));
+}
+
+TEST(EventStreamTest, RefusedTokenIsFatal) {
+  FakeCoordinator coordinator;
+  Lease(coordinator, "j1");
+  coordinator.SetRefuseAll(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no token"));
+  EventStream stream(Connect(coordinator), AttemptLease{"j1", 1, "secret-j1-1"});
+  v1::JobEvent started;
+  started.set_started(true);
+  stream.Send(started).IgnoreError();  // may be accepted locally before the answer
+  EXPECT_THAT(stream.Close(), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(stream.Send(started), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_TRUE(coordinator.events().empty());
 }
 
 TEST(EventStreamTest, StaleAttemptIsRejectedAndWritesNothing) {
@@ -64,13 +104,13 @@ TEST(EventStreamTest, StaleAttemptIsRejectedAndWritesNothing) {
   v1::JobFinished done;
   done.set_ok(true);
   done.set_weights("weights/x");
-  absl::Status s =
-      EventStream::ReportFinished(Connect(coordinator), "j1", /*attempt=*/7, done);
+  absl::Status s = EventStream::ReportFinished(
+      Connect(coordinator), AttemptLease{"j1", /*attempt=*/7, "secret-j1-7"}, "", done);
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(coordinator.rejected_reports(), 1);
   EXPECT_TRUE(coordinator.events().empty());
   // Every later call on a fenced-out stream keeps failing and sends nothing.
-  EventStream stream(Connect(coordinator), "j1", 7);
+  EventStream stream(Connect(coordinator), AttemptLease{"j1", 7, "secret-j1-7"});
   v1::JobEvent progress;
   progress.mutable_progress()->set_step(1);
   stream.Send(progress).IgnoreError();

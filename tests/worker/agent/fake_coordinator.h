@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -73,6 +74,22 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
     return it == attempts_.end() ? 0 : it->second;
   }
 
+  // The lease secret AcquireJob hands out for an attempt (canned: a test can predict
+  // it; the fake checks no secrets, it only records what the events carry).
+  static std::string SecretOf(const std::string& job_id, int attempt) {
+    return absl::StrCat("secret-", job_id, "-", attempt);
+  }
+  // Every call is answered with `status` (e.g. UNAUTHENTICATED) until reset with OK.
+  void SetRefuseAll(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    refuse_all_ = std::move(status);
+  }
+  // (method, "authorization" metadata or "") of every call, in order.
+  std::vector<std::pair<std::string, std::string>> calls() const {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+
   std::vector<v1::RegisterRequest> registrations() const {
     absl::MutexLock lock(&mu_);
     return registrations_;
@@ -102,9 +119,10 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
     return out;
   }
 
-  grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+  grpc::Status Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
                         v1::RegisterResponse* resp) override {
     absl::MutexLock lock(&mu_);
+    if (!RecordCall(ctx, "Register")) return refuse_all_;
     registrations_.push_back(*req);
     std::string id = absl::StrCat("w", registrations_.size());
     known_.insert(id);
@@ -114,9 +132,10 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+  grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                          v1::HeartbeatResponse* resp) override {
     absl::MutexLock lock(&mu_);
+    if (!RecordCall(ctx, "Heartbeat")) return refuse_all_;
     heartbeats_.push_back(*req);
     if (known_.count(req->worker_id()) == 0) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown worker");
@@ -131,6 +150,7 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
   grpc::Status AcquireJob(grpc::ServerContext* ctx, const v1::AcquireJobRequest* req,
                           v1::AcquireJobResponse* resp) override {
     absl::MutexLock lock(&mu_);
+    if (!RecordCall(ctx, "AcquireJob")) return refuse_all_;
     acquires_.push_back(*req);
     if (known_.count(req->worker_id()) == 0) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown worker");
@@ -144,6 +164,7 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
         resp->set_has_job(true);
         resp->set_job_id(id);
         resp->set_attempt(++attempts_[id]);
+        resp->set_lease_secret(SecretOf(id, resp->attempt()));
         resp->set_hash(absl::StrCat("hash-", id));
         v1::JobSpec* spec = resp->mutable_spec();
         spec->mutable_model()->set_arch("fmnist_vit_tiny");
@@ -159,8 +180,13 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
     return grpc::Status::OK;  // has_job = false
   }
 
-  grpc::Status ReportResults(grpc::ServerContext*, grpc::ServerReader<v1::JobEvent>* reader,
+  grpc::Status ReportResults(grpc::ServerContext* ctx,
+                             grpc::ServerReader<v1::JobEvent>* reader,
                              v1::ReportResultsResponse* resp) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!RecordCall(ctx, "ReportResults")) return refuse_all_;
+    }
     v1::JobEvent event;
     int accepted = 0;
     while (reader->Read(&event)) {
@@ -179,6 +205,17 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
   }
 
  private:
+  // Records the call; false when it is to be refused with refuse_all_.
+  bool RecordCall(grpc::ServerContext* ctx, const std::string& method)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto auth = ctx->client_metadata().find("authorization");
+    calls_.emplace_back(method,
+                        auth == ctx->client_metadata().end()
+                            ? std::string()
+                            : std::string(auth->second.data(), auth->second.size()));
+    return refuse_all_.ok();
+  }
+
   const int heartbeat_interval_ms_;
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
@@ -197,6 +234,8 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
   std::vector<v1::AcquireJobRequest> acquires_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::JobEvent> events_ ABSL_GUARDED_BY(mu_);
   int rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::Status refuse_all_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::string>> calls_ ABSL_GUARDED_BY(mu_);
 };
 
 // A JobExecutor whose jobs run until the test ends them (Finish), or the agent kills or

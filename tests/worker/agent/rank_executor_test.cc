@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -27,6 +28,7 @@ using ::rib::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr int kAttempt = 2;
 
@@ -57,7 +59,9 @@ class RankExecutorTest : public ::testing::Test {
     a.spec_proto = "proto-bytes";
     a.device_kind = "cpu";
     for (int i = 0; i < ranks; ++i) a.device_ids.push_back(i);
-    a.events = std::make_shared<EventStream>(channel_, id, kAttempt);
+    a.events = std::make_shared<EventStream>(
+        channel_,
+        AttemptLease{id, kAttempt, testing::FakeCoordinator::SecretOf(id, kAttempt)});
     return a;
   }
 
@@ -106,7 +110,17 @@ TEST_F(RankExecutorTest, WritesTheJobFileAndForwardsRankZerosEventsInOrder) {
   // Stamped with the lease's job and attempt, paths relative to the artifact root.
   const std::vector<v1::JobEvent> events = Events("ok");
   ASSERT_EQ(events.size(), 4u);
-  for (const v1::JobEvent& e : events) EXPECT_EQ(e.attempt(), kAttempt);
+  for (const v1::JobEvent& e : events) {
+    EXPECT_EQ(e.attempt(), kAttempt);
+    // The agent stamps the lease secret on what the ranks send; they never get it.
+    EXPECT_EQ(e.lease_secret(), testing::FakeCoordinator::SecretOf("ok", kAttempt));
+  }
+  std::ifstream job_txt(RunDir("ok") + "/job.txt");
+  const std::string job_text((std::istreambuf_iterator<char>(job_txt)),
+                             std::istreambuf_iterator<char>());
+  EXPECT_FALSE(job_text.empty());
+  EXPECT_THAT(job_text,
+              Not(HasSubstr(testing::FakeCoordinator::SecretOf("ok", kAttempt))));
   EXPECT_TRUE(events[0].started());
   EXPECT_EQ(events[1].result().dataset(), "fmnist-val");
   EXPECT_EQ(events[1].result().correct(), 3);
