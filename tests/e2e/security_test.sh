@@ -7,7 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 state="$(mktemp -d /tmp/rib-security.XXXXXX)"
-export HOME="$state/home" RIB_CONFIG="$state/home/rib.yaml"   # no config of the caller's
+export HOME="$state/home"   # no config file of the caller's
 mkdir -p "$HOME"
 demo_pid=""
 cleanup() {
@@ -65,9 +65,9 @@ for _ in $(seq 1 100); do pgrep -f -- "--name=demo-worker" >/dev/null || break; 
 sed -e 's/^name: .*/name: security-target/' -e 's/max_steps: 5/max_steps: 4/' \
   "$root/scripts/demo_sweep_short.yaml" >"$state/target.yaml"
 target="$(RIB_TOKEN="$ADMIN" rib submit -q "$state/target.yaml")"
-read -r _ job attempt secret holder < <(forge lease --token-file="$WORKER_TOKEN_FILE")
+read -r _ job attempt secret holder < <(forge lease --token_file="$WORKER_TOKEN_FILE")
 [ -n "$secret" ] || fail "the legitimate holder got no lease"
-matrix_before="$(RIB_TOKEN="$ADMIN" rib matrix "$RIB_DEMO_SWEEP" -o json)"
+matrix_before="$(RIB_TOKEN="$ADMIN" rib matrix "$RIB_DEMO_SWEEP" --format json)"
 before="$(digest)"
 
 # 3. The attacks. expect_refused NAME SUBSTRING COMMAND...: non-zero exit, message names it.
@@ -119,12 +119,13 @@ python3 - "$state/huge.yaml" <<'PY'
 import sys
 models = "".join(f"  - {{name: m{i}, arch: fmnist_resnet, weights: models/m{i}.safetensors}}\n"
                  for i in range(250))
-methods = "".join(f"  - {{name: ft{i}, kind: ft}}\n" for i in range(50))
+methods = "".join(f"  - {{name: wise{i}, kind: wise-ft, params: {{alpha: {i / 100}}}}}\n"
+                  for i in range(1, 51))  # 250 x (1 + 50 x 8) = 100,250 jobs
 open(sys.argv[1], "w").write(
     "name: huge\nsuite: fmnist-rib\nmodels:\n" + models + "methods:\n" + methods)
 PY
 t0=$(date +%s%N)
-expect_refused "a sweep of 100,000 jobs" "more than the 20000" \
+expect_refused "a sweep of over 100,000 jobs" "more than the 20000" \
   env RIB_TOKEN="$mallory" "$BIN/rib" submit "$state/huge.yaml"
 echo "           (refused in $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 weights_sweep() {  # FILE WEIGHTS
@@ -149,29 +150,29 @@ expect_refused "TorchScript weights" "--allow-torchscript" \
 
 # The worker API from outside.
 expect_forge "a user token on the worker API" 7 "needs role worker" \
-  heartbeat --token-file="$state/mallory.token" --worker="$holder"
+  heartbeat --token_file="$state/mallory.token" --worker="$holder"
 expect_forge "another worker heartbeats for the holder" 7 "another worker token" \
-  heartbeat --token-file="$state/evil.token" --worker="$holder"
+  heartbeat --token_file="$state/evil.token" --worker="$holder"
 expect_forge "another worker acquires as the holder" 7 "another worker token" \
-  acquire --token-file="$state/evil.token" --worker="$holder"
+  acquire --token_file="$state/evil.token" --worker="$holder"
 expect_forge "another worker reports, with the secret" 7 "leased to another worker" \
-  report --token-file="$state/evil.token" --job="$job" --attempt="$attempt" --secret="$secret"
+  report --token_file="$state/evil.token" --job="$job" --attempt="$attempt" --secret="$secret"
 expect_forge "the holder's token without the secret" 7 "lease secret" \
-  report --token-file="$WORKER_TOKEN_FILE" --job="$job" --attempt="$attempt"
+  report --token_file="$WORKER_TOKEN_FILE" --job="$job" --attempt="$attempt"
 expect_forge "a forged checkpoint" 7 "lease secret" \
-  report --token-file="$WORKER_TOKEN_FILE" --job="$job" --attempt="$attempt" --kind=checkpoint
+  report --token_file="$WORKER_TOKEN_FILE" --job="$job" --attempt="$attempt" --kind=checkpoint
 expect_forge "a forged finish" 7 "leased to another worker" \
-  report --token-file="$state/evil.token" --job="$job" --attempt="$attempt" --secret="$secret" --kind=finished
+  report --token_file="$state/evil.token" --job="$job" --attempt="$attempt" --secret="$secret" --kind=finished
 expect_forge "no token on the worker API" 16 "no token" \
   report --job="$job" --attempt="$attempt" --secret="$secret"
 
 # 4. Nothing changed.
 after="$(digest)"
 [ "$after" = "$before" ] || fail "the database changed: $before -> $after"
-[ "$(RIB_TOKEN="$ADMIN" rib matrix "$RIB_DEMO_SWEEP" -o json)" = "$matrix_before" ] ||
+[ "$(RIB_TOKEN="$ADMIN" rib matrix "$RIB_DEMO_SWEEP" --format json)" = "$matrix_before" ] ||
   fail "the demo sweep's matrix changed"
 # The holder, with its secret, is still accepted (the checks above refused only forgers).
-out="$(forge release --token-file="$WORKER_TOKEN_FILE" --job="$job" --attempt="$attempt" --secret="$secret")"
+out="$(forge release --token_file="$WORKER_TOKEN_FILE" --job="$job" --attempt="$attempt" --secret="$secret")"
 [ "$(awk '{print $2}' <<<"$out")" = 0 ] || fail "the holder's own release was refused: $out"
 RIB_TOKEN="$ADMIN" rib cancel "$target" >/dev/null
 echo "security_test: ok ($n attacks refused; database and matrix unchanged)"
