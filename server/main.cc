@@ -152,18 +152,19 @@ int CreateToken(const std::string& database) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
   rib::SetLogTag("coordinator");
+  const bool token_create = args == std::vector<std::string>{"token", "create"};
+  if (!args.empty() && !token_create) {
+    std::cerr << "rib-coordinator: unknown command '" << absl::StrJoin(args, " ")
+              << "' (the only one is `token create`)\n";
+    return 2;
+  }
   const std::string database = absl::GetFlag(FLAGS_database);
   if (database.empty()) {
     std::cerr << "--database is required (a libpq URI such as "
                  "postgresql://rib@localhost:5432/rib)\n";
     return 2;
   }
-  if (!args.empty()) {
-    if (args == std::vector<std::string>{"token", "create"}) return CreateToken(database);
-    std::cerr << "rib-coordinator: unknown command '" << absl::StrJoin(args, " ")
-              << "' (the only one is `token create`)\n";
-    return 2;
-  }
+  if (token_create) return CreateToken(database);
   const absl::Duration lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
   if (lease_timeout <= absl::ZeroDuration()) {
     std::cerr << "--lease-timeout must be positive\n";

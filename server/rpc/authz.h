@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "grpcpp/server_context.h"
 #include "server/domain/types.h"
+#include "server/rpc/status.h"
 #include "server/service/identity_service.h"
 
 namespace rib::rpc {
@@ -35,5 +36,14 @@ class Authz {
 };
 
 }  // namespace rib::rpc
+
+// The first line of every handler of CoordinatorService and WorkerApiService: declares
+// `who`, the caller of `rpc_name`, or returns the refusal (UNAUTHENTICATED,
+// PERMISSION_DENIED) as the call's status. Needs `ctx` (the ServerContext) and
+// `authz_` (an Authz*) in scope.
+#define RIB_RPC_CALLER(who, rpc_name)                                            \
+  absl::StatusOr<::rib::domain::Principal> who##_or = authz_->Check(ctx, rpc_name); \
+  if (!who##_or.ok()) return ::rib::rpc::ToGrpcStatus(who##_or.status());     \
+  const ::rib::domain::Principal& who = *who##_or
 
 #endif  // RIB_SERVER_RPC_AUTHZ_H_

@@ -21,12 +21,6 @@ grpc::Status RequireId(const std::string& value, const char* field) {
   return grpc::Status::OK;
 }
 
-// The first lines of every handler: who calls, and whether they may (authz.h).
-#define RIB_RPC_CALLER(who, rpc)                                          \
-  absl::StatusOr<domain::Principal> who##_or = authz_->Check(ctx, rpc); \
-  if (!who##_or.ok()) return ToGrpcStatus(who##_or.status());            \
-  const domain::Principal& who = *who##_or
-
 }  // namespace
 
 grpc::Status CoordinatorService::CheckSweepOwner(const domain::Principal& who,

@@ -11,12 +11,6 @@ grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
 
-// The first lines of every handler: who calls, and whether they may (authz.h).
-#define RIB_RPC_CALLER(who, rpc)                                          \
-  absl::StatusOr<domain::Principal> who##_or = authz_->Check(ctx, rpc); \
-  if (!who##_or.ok()) return ToGrpcStatus(who##_or.status());            \
-  const domain::Principal& who = *who##_or
-
 }  // namespace
 
 grpc::Status WorkerApiService::Register(grpc::ServerContext* ctx,
