@@ -257,6 +257,25 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       return absl::OkStatus();
     case JobReport::Kind::kFinished:
       if (report.ok) {
+        // What a success needs, the only implementation: a result for every dataset the
+        // job evaluates. A success without them is recorded as the attempt's failure
+        // (DATA_LOSS, not retried: the same worker code would lose them again), never
+        // cached as a result to reuse.
+        pqxx::result missing = tx.exec_params(
+            "SELECT string_agg(e, ', ' ORDER BY e) FROM"
+            " jsonb_array_elements_text((SELECT spec->'eval_datasets' FROM jobs"
+            "  WHERE id = $1)) e"
+            " WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = $1"
+            "  AND r.dataset = e)",
+            job.id);
+        if (!missing.empty() && !missing[0][0].is_null()) {
+          JobReport failed = report;
+          failed.ok = false;
+          failed.code = absl::StatusCode::kDataLoss;
+          failed.error = absl::StrCat("the worker reported success without results for ",
+                                      missing[0][0].as<std::string>());
+          return ApplyReport(tx, live, failed, now);
+        }
         tx.exec_params("UPDATE jobs SET final_weights = $2, progress = 1 WHERE id = $1",
                        job.id, report.weights);
         RIB_RETURN_IF_ERROR(pg::SetJobState(tx, job, JobState::kSucceeded, "", now));

@@ -464,6 +464,12 @@ TEST_F(SweepServiceTest, EventPrunerDeletesOldProgressOfFinishedJobs) {
   report.kind = domain::JobReport::Kind::kProgress;
   report.progress = {1, 1, 5, 10, 0.5, 0.01};
   ASSERT_THAT(repo_->Report(report), IsOk());
+  for (const std::string& d : lease->spec.eval_datasets) {  // a success needs them all
+    domain::JobReport result = report;
+    result.kind = domain::JobReport::Kind::kResult;
+    result.result = {d, "", 1, 2, 0};
+    ASSERT_THAT(repo_->Report(result), IsOk());
+  }
   report.kind = domain::JobReport::Kind::kFinished;
   report.ok = true;
   report.weights = "weights/x.safetensors";

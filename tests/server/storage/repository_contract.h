@@ -135,10 +135,21 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
     return w.ok() ? w->id : "";
   }
 
-  // A failed attempt (ok = false) ends with `code`, or is a release.
+  // A failed attempt (ok = false) ends with `code`, or is a release. A success first
+  // reports 1/2 for every eval dataset the test has not reported (a success needs a
+  // result for each).
   absl::Status Finish(const domain::Lease& lease, bool ok,
                       absl::StatusCode code = absl::StatusCode::kUnknown,
                       const std::string& error = "", bool released = false) {
+    if (ok) {
+      auto job = repo_->GetJob(lease.job_id);
+      if (!job.ok()) return job.status();
+      for (const std::string& d : lease.spec.eval_datasets) {
+        bool have = false;
+        for (const ResultRow& row : job->results) have = have || row.dataset == d;
+        if (!have) RIB_RETURN_IF_ERROR(ReportResult(lease, d, 1, 2));
+      }
+    }
     JobReport r;
     r.job_id = lease.job_id;
     r.attempt = lease.attempt;
@@ -455,7 +466,9 @@ TEST_P(RepositoryContractTest, StaleAttemptIsRejectedAndChangesNothing) {
   EXPECT_THAT(ReportResult(second, "fmnist-val", 1, 100),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("SUCCEEDED")));
   RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(second.job_id));
-  EXPECT_EQ(job.results[0].correct, 90);
+  ASSERT_THAT(job.results, SizeIs(3));  // Finish added fmnist-c and fmnist-v2
+  EXPECT_EQ(job.results[2].dataset, "fmnist-val");
+  EXPECT_EQ(job.results[2].correct, 90);
 }
 
 TEST_P(RepositoryContractTest, ResultsUpsertPerDatasetAndSubset) {
@@ -624,15 +637,17 @@ TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
   EXPECT_EQ(pre.reused_from, JobsByKey(first.sweep_id).at("m/pre").id);
   EXPECT_DOUBLE_EQ(pre.progress, 1.0);
   RIB_ASSERT_OK_AND_ASSIGN(Job pre_full, repo_->GetJob(pre.id));
-  ASSERT_THAT(pre_full.results, SizeIs(1));
-  EXPECT_EQ(pre_full.results[0].correct, 42);
+  ASSERT_THAT(pre_full.results, SizeIs(3));  // by dataset: fmnist-c, -v2 (Finish), -val
+  EXPECT_EQ(pre_full.results[2].dataset, "fmnist-val");
+  EXPECT_EQ(pre_full.results[2].correct, 42);
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> matrix,
                            repo_->GetMatrixJobs(second.sweep_id));
   ASSERT_THAT(matrix, SizeIs(4));
   EXPECT_EQ(matrix[0].method_kind, "pre");
-  ASSERT_THAT(matrix[0].results, SizeIs(1));
-  EXPECT_EQ(matrix[0].results[0].total, 50);
-  EXPECT_TRUE(matrix[3].results.empty());  // lpft reported no results
+  ASSERT_THAT(matrix[0].results, SizeIs(3));
+  EXPECT_EQ(matrix[0].results[2].total, 50);
+  EXPECT_EQ(matrix[3].results.size(), 3u);  // lpft: only Finish's 1/2 results
+  EXPECT_EQ(matrix[3].results[0].total, 2);
 
   NewSweep forced = SmallSweep("three");
   forced.force = true;
@@ -728,7 +743,7 @@ TEST_P(RepositoryContractTest, PruningDropsOldProgressOfFinishedJobsOnly) {
   }
   EXPECT_EQ(running_progress, 2);
   EXPECT_EQ(done_state, 3);  // queued, leased, succeeded
-  EXPECT_EQ(done_result, 1);
+  EXPECT_EQ(done_result, 3);  // one per eval dataset: a success needs them all
   RIB_ASSERT_OK_AND_ASSIGN(int64_t again,
                            repo_->PruneProgressEvents(clock_.Now() - absl::Hours(1)));
   EXPECT_EQ(again, 0);
@@ -1014,6 +1029,28 @@ TEST_P(RepositoryContractTest, CancelRecordsWhoAndPriorityChangesUnfinishedJobs)
   RIB_ASSERT_OK_AND_ASSIGN(s, repo_->RetrySweep(r.sweep_id, "alice"));
   EXPECT_EQ(s.cancelled_by, "");
   EXPECT_THAT(repo_->SetSweepPriority("no-such", 1), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_P(RepositoryContractTest, ASuccessWithoutEveryResultIsAFailureNotACachedResult) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  ASSERT_THAT(ReportResult(l, "fmnist-val", 8, 10), IsOk());
+  JobReport done;
+  done.job_id = l.job_id;
+  done.attempt = l.attempt;
+  done.lease_secret = l.secret;
+  done.reporter = kWorkerUser;
+  done.kind = JobReport::Kind::kFinished;
+  done.ok = true;
+  ASSERT_THAT(repo_->Report(done), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error,
+            "the worker reported success without results for fmnist-c, fmnist-v2");
+  // A later sweep with the same job does not reuse it.
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult again, repo_->SubmitSweep(SmallSweep("second")));
+  EXPECT_EQ(again.jobs_reused, 0);
 }
 
 }  // namespace rib::storage::contract
