@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/watch.h"
 #include "common/json.h"
 
 namespace rib::client {
@@ -271,7 +272,16 @@ std::string FormatTable(const std::vector<Matrix>& matrices,
       std::string d = delta ? SignedPoints(*delta, 1) : "";
       return acc + " " + PadLeft(Colored(d, options.color), 5);
     };
-    std::vector<std::string> base = {"pre-trained"};
+    bool partial = false;  // a row whose job has not succeeded
+    auto label = [&](const MatrixRow& row, std::string text) {
+      if (row.job_state() != v1::JOB_STATE_UNSPECIFIED &&
+          row.job_state() != v1::JOB_STATE_SUCCEEDED) {
+        partial = true;
+        absl::StrAppend(&text, " [", JobStateName(row.job_state()), "]");
+      }
+      return text;
+    };
+    std::vector<std::string> base = {label(m.baseline(), "pre-trained")};
     for (int c = 0; c < m.eval_datasets_size(); ++c) {
       base.push_back(cell_text(m.baseline(), c, false));
     }
@@ -279,7 +289,7 @@ std::string FormatTable(const std::vector<Matrix>& matrices,
     base.push_back("");
     grid.push_back(base);
     for (const MatrixRow& row : m.rows()) {
-      std::vector<std::string> line = {shorten(row.finetune_dataset())};
+      std::vector<std::string> line = {label(row, shorten(row.finetune_dataset()))};
       for (int c = 0; c < m.eval_datasets_size(); ++c) {
         line.push_back(cell_text(row, c, true));
       }
@@ -319,6 +329,10 @@ std::string FormatTable(const std::vector<Matrix>& matrices,
                 : "-");
     if (!m.pretrain_dataset().empty()) out << " (" << m.pretrain_dataset() << ")";
     out << "\n";
+    if (partial) {
+      out << "rows marked [state]: their job has not succeeded; its cells are partial "
+             "and enter no RI or mRI\n";
+    }
   }
   return out.str();
 }
@@ -358,6 +372,7 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
     for (const MatrixRow& row : m.rows()) {
       JsonValue json = JsonValue::Object();
       json.Set("finetune_dataset", JsonValue::String(row.finetune_dataset()));
+      json.Set("job_state", JsonValue::String(JobStateName(row.job_state())));
       json.Set("cells", JsonCells(m, row, true));
       json.Set("ri", JsonOptional(row.has_ri(), row.ri()));
       json.Set("pretrain_change",
@@ -365,6 +380,7 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
       rows.Append(std::move(json));
     }
     JsonValue baseline = JsonValue::Object();
+    baseline.Set("job_state", JsonValue::String(JobStateName(m.baseline().job_state())));
     baseline.Set("cells", JsonCells(m, m.baseline(), false));
     JsonValue json = JsonValue::Object();
     json.Set("model", JsonValue::String(m.model()));

@@ -212,6 +212,9 @@ struct MatrixCell {
 
 struct MatrixRow {
   std::string finetune_dataset;   // "" for the baseline row
+  // The state of the row's job (nullopt: the sweep has none). Only a SUCCEEDED job's
+  // cells enter the metrics; another's are shown as partial, never as results.
+  std::optional<JobState> job_state;
   std::vector<MatrixCell> cells;  // one per column
   std::optional<double> ri;
   std::optional<double> pretrain_change;

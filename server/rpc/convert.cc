@@ -26,6 +26,7 @@ void ToProto(const domain::MatrixCell& in, v1::Cell* out) {
 
 void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
   out->set_finetune_dataset(in.finetune_dataset);
+  if (in.job_state) out->set_job_state(::rib::rpc::ToProto(*in.job_state));
   for (const auto& c : in.cells) ToProto(c, out->add_cells());
   out->set_has_ri(in.ri.has_value());
   out->set_ri(in.ri.value_or(0));

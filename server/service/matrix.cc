@@ -38,16 +38,20 @@ MatrixRow RowOf(const storage::MatrixJob* job, const std::vector<std::string>& c
                 const std::string& finetune_dataset) {
   MatrixRow row;
   row.finetune_dataset = finetune_dataset;
+  if (job != nullptr) row.job_state = job->state;
   for (const std::string& c : columns) {
     row.cells.push_back(job == nullptr ? MatrixCell{} : CellOf(job->results, c));
   }
   return row;
 }
 
+// The row's accuracies as the metrics see them: only a SUCCEEDED job's. A running or
+// failed job's cells are partial (or an attempt's leftovers) and enter no RI or mRI.
 std::vector<Cell> Accuracies(const MatrixRow& row) {
+  const bool final = row.job_state == domain::JobState::kSucceeded;
   std::vector<Cell> out;
   for (const MatrixCell& c : row.cells) {
-    out.push_back(c.present ? Cell(c.accuracy) : std::nullopt);
+    out.push_back(final && c.present ? Cell(c.accuracy) : std::nullopt);
   }
   return out;
 }

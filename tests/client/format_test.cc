@@ -212,6 +212,21 @@ TEST(FormatTableTest, ExactTextWithoutColour) {
   EXPECT_THAT(two, HasSubstr("(fmnist-val)\n\nvit / lp   accuracy %"));
 }
 
+TEST(FormatTableTest, RowsOfUnfinishedJobsAreMarked) {
+  rib::v1::Matrix m = KnownMatrix();
+  m.mutable_baseline()->set_job_state(rib::v1::JOB_STATE_SUCCEEDED);
+  m.mutable_rows(0)->set_job_state(rib::v1::JOB_STATE_SUCCEEDED);
+  m.mutable_rows(1)->set_job_state(rib::v1::JOB_STATE_FAILED);
+  std::string table = FormatTable({m});
+  EXPECT_THAT(table, HasSubstr("\na [failed]    85.0  -5.0"));
+  EXPECT_THAT(table, HasSubstr("\nv2            88.0  -2.0"));  // succeeded: unmarked
+  EXPECT_THAT(table, HasSubstr("rows marked [state]: their job has not succeeded"));
+  EXPECT_THAT(FormatTable({KnownMatrix()}), Not(HasSubstr("rows marked")));
+  m.mutable_rows(1)->set_job_state(rib::v1::JOB_STATE_RUNNING);
+  EXPECT_THAT(FormatTable({m}), HasSubstr("a [running]"));
+  EXPECT_THAT(FormatJson({m}), HasSubstr("\"job_state\": \"running\""));
+}
+
 TEST(FormatTableTest, ColoursDeltasOnlyWhenAsked) {
   TableOptions color;
   color.color = true;

@@ -64,6 +64,39 @@ TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
   EXPECT_FALSE(m.rows[1].cells[1].present);
   EXPECT_FALSE(m.rows[1].ri.has_value());
   EXPECT_FALSE(m.mri.has_value());  // a row is incomplete
+  EXPECT_EQ(m.rows[1].job_state, JobState::kRunning);
+  EXPECT_EQ(m.baseline.job_state, JobState::kSucceeded);
+}
+
+TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
+  domain::Sweep sweep;
+  sweep.id = "s";
+  sweep.suite = "fmnist-rib";
+  sweep.models = {"m"};
+  sweep.methods = {"ft"};
+  sweep.finetune_datasets = {"fmnist-v2"};
+  sweep.eval_datasets = {"fmnist-val", "fmnist-v2"};
+  const std::vector<ResultRow> full = {{"fmnist-val", "", 90, 100, 0},
+                                       {"fmnist-v2", "", 80, 100, 0}};
+  const std::vector<ResultRow> ft = {{"fmnist-val", "", 70, 100, 0},
+                                     {"fmnist-v2", "", 95, 100, 0}};
+  for (JobState state : {JobState::kSucceeded, JobState::kFailed, JobState::kRunning}) {
+    std::vector<storage::MatrixJob> jobs = {
+        {"j0", "m", "pre", "pre", "", JobState::kSucceeded, full},
+        {"j1", "m", "ft", "ft", "fmnist-v2", state, ft}};
+    RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                             BuildMatrices(sweep, jobs, "", ""));
+    const domain::MatrixRow& row = out[0].rows[0];
+    EXPECT_EQ(row.job_state, state);
+    // The cells are there either way (a user may look at partial numbers) ...
+    EXPECT_TRUE(row.cells[0].present);
+    EXPECT_DOUBLE_EQ(row.cells[0].accuracy, 0.7);
+    // ... but only a succeeded job's enter the metrics.
+    const bool final = state == JobState::kSucceeded;
+    EXPECT_EQ(row.pretrain_change.has_value(), final) << domain::JobStateName(state);
+    EXPECT_EQ(out[0].mean_pretrain_change.has_value(), final);
+    if (final) EXPECT_NEAR(*row.pretrain_change, -0.2, 1e-12);
+  }
 }
 
 }  // namespace
