@@ -164,6 +164,9 @@ absl::Status Agent::RegisterOnce() {
   if (resp.heartbeat_interval_ms() > 0) {
     heartbeat_interval_ = absl::Milliseconds(resp.heartbeat_interval_ms());
   }
+  if (resp.lease_timeout_ms() > 0) {
+    lease_timeout_ = absl::Milliseconds(resp.lease_timeout_ms());
+  }
   ++generation_;
   need_register_ = false;
   RIB_LOG(INFO) << "registered with " << options_.coordinator << " as " << worker_id_
@@ -200,16 +203,53 @@ void Agent::HeartbeatLoop() {
       auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stop_heartbeat_ || (need_register_ && !draining_);
       };
-      if (mu_.AwaitWithTimeout(absl::Condition(&wake), interval)) continue;
+      // Wake for the next heartbeat, or earlier to fence a lease that ran out.
+      const absl::Time now = absl::Now();
+      if (next_heartbeat_ == absl::InfinitePast()) next_heartbeat_ = now + interval;
+      const absl::Time until = std::min(next_heartbeat_, EarliestFenceLocked());
+      if (mu_.AwaitWithTimeout(absl::Condition(&wake),
+                               std::max(until - now, absl::ZeroDuration()))) {
+        continue;
+      }
+      FenceLocked(absl::Now());
+      if (absl::Now() < next_heartbeat_) continue;
+      next_heartbeat_ = absl::Now() + interval;
     }
     HeartbeatOnce();
   }
 }
 
+absl::Time Agent::EarliestFenceLocked() const {
+  absl::Time earliest = absl::InfiniteFuture();
+  for (const auto& [key, job] : jobs_) {
+    if (job.revoked) continue;
+    earliest = std::min(earliest, job.renewed_at + lease_timeout_ * 3 / 4);
+  }
+  return earliest;
+}
+
+void Agent::FenceLocked(absl::Time now) {
+  for (auto& [key, job] : jobs_) {
+    if (job.revoked || now < job.renewed_at + lease_timeout_ * 3 / 4) continue;
+    RIB_LOG(WARNING) << "could not renew the lease of job " << job.job_id << " attempt "
+                     << job.attempt << " for " << absl::FormatDuration(now - job.renewed_at)
+                     << " (lease timeout " << absl::FormatDuration(lease_timeout_)
+                     << "): killing its ranks before the coordinator hands it out again";
+    job.revoked = true;
+    job.fenced = true;
+    job.running->Kill();
+  }
+}
+
 void Agent::HeartbeatOnce() {
   v1::HeartbeatRequest req;
+  absl::Duration deadline = options_.rpc_timeout;
+  const absl::Time sent = absl::Now();
   {
     absl::MutexLock lock(&mu_);
+    // A heartbeat that answers after a lease must be fenced is no use to it.
+    deadline = std::min(deadline, std::max(EarliestFenceLocked() - sent,
+                                           absl::Milliseconds(100)));
     if (worker_id_.empty()) return;
     req.set_worker_id(worker_id_);
     for (const auto& [key, job] : jobs_) {
@@ -221,7 +261,7 @@ void Agent::HeartbeatOnce() {
     req.set_free_devices(static_cast<int>(free_slots_.size()));
   }
   grpc::ClientContext ctx;
-  PrepareCall(&ctx, options_.rpc_timeout);
+  PrepareCall(&ctx, deadline);
   v1::HeartbeatResponse resp;
   absl::Status s = FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
   if (s.code() == absl::StatusCode::kNotFound) {
@@ -239,6 +279,19 @@ void Agent::HeartbeatOnce() {
   bool drain = resp.drain();
   {
     absl::MutexLock lock(&mu_);
+    // Every lease sent and not revoked was renewed (as of when it was sent).
+    for (auto& [key, job] : jobs_) {
+      if (job.revoked) continue;
+      bool sent_it = false, revoked_it = false;
+      for (const v1::LeaseRef& l : req.leases()) {
+        sent_it = sent_it || (l.job_id() == job.job_id && l.attempt() == job.attempt);
+      }
+      for (const v1::LeaseRef& r : resp.revoked()) {
+        revoked_it = revoked_it || (r.job_id() == job.job_id &&
+                                    (r.attempt() == 0 || r.attempt() == job.attempt));
+      }
+      if (sent_it && !revoked_it) job.renewed_at = sent;
+    }
     for (const v1::LeaseRef& revoked : resp.revoked()) {
       for (auto& [key, job] : jobs_) {
         if (job.revoked || job.job_id != revoked.job_id()) continue;
@@ -366,6 +419,7 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
   job.job_id = assignment.job_id;
   job.attempt = assignment.attempt;
   job.lease_secret = leased.secret;
+  job.renewed_at = absl::Now();  // AcquireJob set the lease's deadline moments ago
   job.slots = assignment.device_ids;
   job.running = *std::move(running);
   if (generation != generation_ || shutdown_) {
@@ -393,7 +447,8 @@ void Agent::Supervise(uint64_t key) {
     lease = {job.job_id, job.attempt, job.lease_secret};
     revoked = job.revoked;
     draining = draining_;
-    const char* how = revoked                         ? "revoked"
+    const char* how = job.fenced                      ? "fenced"
+                      : revoked                       ? "revoked"
                       : outcome.finished_reported     ? "reported"
                       : (outcome.drained || draining) ? "drained"
                                                       : "failed";

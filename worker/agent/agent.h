@@ -20,6 +20,11 @@
 //   so a fixed token on the coordinator's side needs no worker restart.
 // * Every event of an attempt carries the lease secret AcquireJob returned for it; the
 //   ranks never see it (the agent's EventStream stamps it).
+// * Self-fencing: a lease the agent could not renew for 3/4 of the lease timeout (the
+//   coordinator's, from registration) is given up: its ranks are killed and nothing is
+//   reported, before the coordinator hands the job out again, so two workers never
+//   run one attempt's successor side by side (split brain). Heartbeats then carry a
+//   deadline no later than the earliest such moment.
 // * Drain() (SIGTERM, or the coordinator's drain flag): no new leases, running jobs are
 //   asked to checkpoint and stop, each is reported finished{released=true, "worker
 //   drained"} so its lease is released at once, and Run() returns.
@@ -103,7 +108,8 @@ class Agent {
   int total_slots() const;
   // How the attempts this agent started have ended, by kind: "reported" (rank 0
   // reported the end itself), "failed" (the agent reported a failure), "drained",
-  // "revoked" (the lease was no longer ours; nothing reported). Every kind is present.
+  // "revoked" (the lease was no longer ours; nothing reported), "fenced" (the agent
+  // gave up a lease it could not renew). Every kind is present.
   std::map<std::string, int64_t> job_exits() const;
 
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
@@ -117,6 +123,10 @@ class Agent {
     std::unique_ptr<RunningJob> running;
     // Killed by the agent because the lease is no longer ours: report nothing.
     bool revoked = false;
+    // Killed by the agent because it could not renew the lease in time (also revoked).
+    bool fenced = false;
+    // When the heartbeat that last renewed the lease was sent (or the lease acquired).
+    absl::Time renewed_at;
     std::thread supervisor;
   };
 
@@ -131,6 +141,10 @@ class Agent {
   void StartJob(const v1::AcquireJobResponse& lease, int64_t generation);
   void Supervise(uint64_t key);
   void KillAllLocked(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the earliest running lease must be given up (InfiniteFuture when none).
+  absl::Time EarliestFenceLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kills (fences) every running job whose lease went unrenewed too long by `now`.
+  void FenceLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reports the attempt's end without a result: `why`'s code and message; `released`
   // when the worker gives the lease back without the attempt having failed (it
   // drains, or cannot place the job). The coordinator decides what runs again
@@ -151,6 +165,9 @@ class Agent {
   mutable absl::Mutex mu_;
   std::string worker_id_ ABSL_GUARDED_BY(mu_);
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
+  // The coordinator's lease timeout (from registration; default 30 s until then).
+  absl::Duration lease_timeout_ ABSL_GUARDED_BY(mu_) = absl::Seconds(30);
+  absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Incremented on every successful registration; a job acquired under an older
   // generation belongs to a forgotten worker identity.
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
@@ -163,7 +180,7 @@ class Agent {
   std::map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> job_exits_ ABSL_GUARDED_BY(mu_) = {
-      {"reported", 0}, {"failed", 0}, {"drained", 0}, {"revoked", 0}};
+      {"reported", 0}, {"failed", 0}, {"drained", 0}, {"revoked", 0}, {"fenced", 0}};
   grpc::ClientContext* acquire_context_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 

@@ -229,7 +229,7 @@ TEST(AgentTest, MetricsCountSlotsRegistrationsAndJobExits) {
   ASSERT_TRUE(Eventually([&] { return runner.agent().free_slots() == 2; }));
   EXPECT_EQ(Scraped(metrics, "rib_worker_job_exits_total"),
             (std::map<std::string, double>{
-                {"drained", 0}, {"failed", 1}, {"reported", 1}, {"revoked", 0}}));
+                {"drained", 0}, {"failed", 1}, {"fenced", 0}, {"reported", 1}, {"revoked", 0}}));
   EXPECT_EQ(Scraped(metrics, "rib_worker_slots")["free"], 2);
 }
 
@@ -271,6 +271,29 @@ TEST(AgentTest, RevokedLeaseKillsTheJobWithinOneHeartbeat) {
   ASSERT_TRUE(executor.WaitForStarts(2));
   EXPECT_THAT(executor.record(1).assignment.device_ids, ElementsAre(0));
   EXPECT_TRUE(coordinator.finished("j1").empty());
+}
+
+TEST(AgentTest, ALeaseThatCannotBeRenewedIsGivenUpBeforeItExpires) {
+  FakeCoordinator coordinator;  // heartbeat 100 ms, lease timeout 500 ms
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  // Healthy heartbeats renew the lease: three lease timeouts pass without a fence.
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(executor.record(0).end, End::kRunning);
+  EXPECT_EQ(runner.agent().job_exits().at("fenced"), 0);
+  // Then the coordinator stops answering heartbeats: the agent kills the ranks itself.
+  coordinator.SetHeartbeatsFail(true);
+  EXPECT_EQ(executor.WaitForEnd(0), End::kKilled);
+  ASSERT_TRUE(Eventually([&] { return runner.agent().job_exits().at("fenced") == 1; }));
+  // Nothing is reported for the given-up attempt (the coordinator requeues it on expiry).
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_TRUE(coordinator.finished("j1").empty());
+  // Heartbeats come back: the worker leases again.
+  coordinator.SetHeartbeatsFail(false);
+  coordinator.AddJob("j2");
+  ASSERT_TRUE(executor.WaitForStarts(2));
 }
 
 TEST(AgentTest, RunsSeveralJobsAtOnceWithinItsSlots) {

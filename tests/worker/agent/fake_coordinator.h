@@ -79,6 +79,12 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
   static std::string SecretOf(const std::string& job_id, int attempt) {
     return absl::StrCat("secret-", job_id, "-", attempt);
   }
+  // Heartbeats are answered UNAVAILABLE (the coordinator unreachable for them) until
+  // reset; other calls still work.
+  void SetHeartbeatsFail(bool fail) {
+    absl::MutexLock lock(&mu_);
+    heartbeats_fail_ = fail;
+  }
   // Every call is answered with `status` (e.g. UNAUTHENTICATED) until reset with OK.
   void SetRefuseAll(grpc::Status status) {
     absl::MutexLock lock(&mu_);
@@ -136,6 +142,7 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
                          v1::HeartbeatResponse* resp) override {
     absl::MutexLock lock(&mu_);
     if (!RecordCall(ctx, "Heartbeat")) return refuse_all_;
+    if (heartbeats_fail_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "down");
     heartbeats_.push_back(*req);
     if (known_.count(req->worker_id()) == 0) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown worker");
@@ -228,6 +235,7 @@ class FakeCoordinator final : public v1::WorkerApi::Service {
   std::set<std::string> known_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> revoked_ ABSL_GUARDED_BY(mu_);
   bool drain_ ABSL_GUARDED_BY(mu_) = false;
+  bool heartbeats_fail_ ABSL_GUARDED_BY(mu_) = false;
   bool ignore_free_devices_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<v1::RegisterRequest> registrations_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::HeartbeatRequest> heartbeats_ ABSL_GUARDED_BY(mu_);
