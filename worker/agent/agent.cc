@@ -274,6 +274,10 @@ void Agent::HeartbeatOnce() {
   }
   if (!s.ok()) {
     LogCallFailure("heartbeat", s);
+    // Try again soon rather than a whole interval later: when the coordinator (or its
+    // database) comes back, the leases are renewed at once instead of being fenced.
+    absl::MutexLock lock(&mu_);
+    next_heartbeat_ = std::min(next_heartbeat_, absl::Now() + options_.retry_backoff);
     return;
   }
   bool drain = resp.drain();

@@ -24,7 +24,9 @@
 //   coordinator's, from registration) is given up: its ranks are killed and nothing is
 //   reported, before the coordinator hands the job out again, so two workers never
 //   run one attempt's successor side by side (split brain). Heartbeats then carry a
-//   deadline no later than the earliest such moment.
+//   deadline no later than the earliest such moment, and a failed heartbeat is tried
+//   again after retry_backoff (not a whole interval), so leases are renewed as soon as
+//   the coordinator answers again.
 // * Drain() (SIGTERM, or the coordinator's drain flag): no new leases, running jobs are
 //   asked to checkpoint and stop, each is reported finished{released=true, "worker
 //   drained"} so its lease is released at once, and Run() returns.

@@ -296,6 +296,30 @@ TEST(AgentTest, ALeaseThatCannotBeRenewedIsGivenUpBeforeItExpires) {
   ASSERT_TRUE(executor.WaitForStarts(2));
 }
 
+TEST(AgentTest, AFailedHeartbeatIsRetriedSoonSoAShortOutageFencesNothing) {
+  // Heartbeat every 5 s (lease timeout 25 s); the runner retries after 50 ms.
+  FakeCoordinator coordinator(/*heartbeat_interval_ms=*/5000);
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  auto heartbeat_calls = [&] {
+    int n = 0;
+    for (const auto& [method, auth] : coordinator.calls()) n += method == "Heartbeat";
+    return n;
+  };
+  coordinator.SetHeartbeatsFail(true);
+  const int calls = heartbeat_calls();
+  const size_t renewed = coordinator.heartbeats().size();
+  ASSERT_TRUE(Eventually([&] { return heartbeat_calls() > calls; }, absl::Seconds(10)));
+  coordinator.SetHeartbeatsFail(false);  // one heartbeat failed; the coordinator is back
+  // The next one is a retry, not the next 5 s tick.
+  EXPECT_TRUE(Eventually([&] { return coordinator.heartbeats().size() > renewed; },
+                         absl::Seconds(2)));
+  EXPECT_EQ(executor.record(0).end, End::kRunning);
+  EXPECT_EQ(runner.agent().job_exits().at("fenced"), 0);
+}
+
 TEST(AgentTest, RunsSeveralJobsAtOnceWithinItsSlots) {
   FakeCoordinator coordinator;
   FakeExecutor executor;
