@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "algorithm"
 #include "common/log.h"
 #include "common/metrics_http.h"
 #include "common/status_macros.h"
@@ -118,6 +119,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   pg.pool_size = o.pool_size;
   pg.repository.clock = o.clock;
   pg.repository.lease_timeout = o.lease_timeout;
+  // A gap of five missed passes (at least 5 s) means the control plane was down.
+  pg.repository.expiry_grace_after = std::max(absl::Seconds(5), 5 * o.lease_expiry_interval);
   RIB_ASSIGN_OR_RETURN(c->repo_, storage::PostgresRepository::Create(pg));
   RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(o.database_uri));
 

@@ -46,6 +46,12 @@ struct RepositoryOptions {
   // this long is LOST. Default 30 s: three missed heartbeats at the worker's 10 s
   // interval.
   absl::Duration lease_timeout = absl::Seconds(30);
+  // When no lease-expiry pass (of any coordinator) ran for longer than this (every
+  // coordinator was down, or the database was), the next pass extends every live lease
+  // to a lease timeout from now instead of expiring any: the workers could not renew
+  // through the outage. Default 5 s (passes run every second);
+  // InfiniteDuration() = never.
+  absl::Duration expiry_grace_after = absl::Seconds(5);
 };
 
 struct NewJob {
@@ -182,7 +188,9 @@ class Repository {
   // nothing is written. The events it writes record report.reporter as their actor.
   virtual absl::Status Report(const domain::JobReport& report) = 0;
   // Requeues (or fails, past max_attempts) every job whose lease has expired. Returns
-  // how many jobs it changed. Safe to run from several coordinators at once.
+  // how many jobs it changed. After a gap in the passes (expiry_grace_after) it extends
+  // the live leases instead and changes no job. Safe to run from several coordinators
+  // at once.
   virtual absl::StatusOr<int> ExpireLeases() = 0;
   virtual absl::StatusOr<std::vector<Worker>> ListWorkers() = 0;
   virtual absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) = 0;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "server/auth/credentials.h"
 #include "server/scheduling/job_state_machine.h"
@@ -303,6 +304,35 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
         const absl::Time now = clock_->Now();
         const std::string now_param = TimeParam(now);
         const std::string lease_states = pg::LeaseHoldingStatesParam();
+        // The grace rule, the only implementation: after a gap in the passes (the
+        // control plane was down), give every live lease a lease timeout from now.
+        // (The row is made on first use; a NULL or missing row: no pass has run.)
+        pqxx::row last = tx.exec_params1(
+            "WITH prev AS (SELECT last_pass FROM lease_expiry FOR UPDATE),"
+            " upsert AS (INSERT INTO lease_expiry (id, last_pass) VALUES (true,"
+            "   $1::timestamptz) ON CONFLICT (id) DO UPDATE SET last_pass ="
+            "   EXCLUDED.last_pass)"
+            " SELECT extract(epoch from ($1::timestamptz - (SELECT last_pass FROM prev)))",
+            now_param);
+        const absl::Duration grace_after = options_.repository.expiry_grace_after;
+        if (grace_after != absl::InfiniteDuration() &&
+            (last[0].is_null() ||
+             absl::Seconds(last[0].as<double>()) > grace_after)) {
+          pqxx::result extended = tx.exec_params(
+              "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at,"
+              " $1::timestamptz) WHERE state = ANY($2::text[]) RETURNING id",
+              TimeParam(LeaseDeadline(now)), lease_states);
+          if (!extended.empty()) {
+            RIB_LOG(WARNING)
+                << (last[0].is_null() ? std::string("no lease-expiry pass had run")
+                                      : absl::StrCat("no lease-expiry pass ran for ",
+                                                     absl::FormatDuration(absl::Seconds(
+                                                         last[0].as<double>()))))
+                << ": extended " << extended.size()
+                << " live leases by a lease timeout instead of expiring them";
+          }
+          return 0;
+        }
         // When a lease expires, the only implementation: its deadline has passed.
         const char* kExpired =
             "state = ANY($2::text[]) AND lease_expires_at <= $1::timestamptz";

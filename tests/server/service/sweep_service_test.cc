@@ -53,6 +53,7 @@ class SweepServiceTest : public ::testing::Test {
     storage::PostgresOptions pg;
     pg.uri = ::rib::testing::PgTestUri();
     pg.repository.clock = &clock_;
+    pg.repository.expiry_grace_after = absl::InfiniteDuration();  // the clock jumps
     auto repo = storage::PostgresRepository::Create(pg);
     EXPECT_THAT(repo, IsOk());
     repo_ = std::move(*repo);

@@ -47,6 +47,7 @@ std::unique_ptr<PostgresRepository> Open(scheduling::Clock* clock = nullptr) {
   PostgresOptions pg;
   pg.uri = PgTestUri();
   pg.repository.clock = clock;
+  pg.repository.expiry_grace_after = absl::InfiniteDuration();  // the clock jumps
   auto repo = PostgresRepository::Create(pg);
   EXPECT_THAT(repo, IsOk());
   return std::move(*repo);

@@ -101,6 +101,9 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
     RepositoryOptions options;
     options.clock = &clock_;
     options.lease_timeout = absl::Seconds(30);
+    // These tests jump the fake clock past lease timeouts with no pass in between; the
+    // grace after such a gap has its own test (GraceOptions).
+    options.expiry_grace_after = absl::InfiniteDuration();
     repo_ = GetParam().make(options);
     ASSERT_NE(repo_, nullptr);
     changes_ = GetParam().make_notifier();
@@ -1051,6 +1054,46 @@ TEST_P(RepositoryContractTest, ASuccessWithoutEveryResultIsAFailureNotACachedRes
   // A later sweep with the same job does not reuse it.
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult again, repo_->SubmitSweep(SmallSweep("second")));
   EXPECT_EQ(again.jobs_reused, 0);
+}
+
+TEST_P(RepositoryContractTest, AfterAGapInExpiryPassesLeasesGetAGraceNotAnExpiry) {
+  RepositoryOptions options;
+  options.clock = &clock_;
+  options.lease_timeout = absl::Seconds(30);
+  options.expiry_grace_after = absl::Seconds(5);
+  repo_ = GetParam().make(options);
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  // Passes every second: nothing is due yet.
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    RIB_ASSERT_OK_AND_ASSIGN(int n, repo_->ExpireLeases());
+    EXPECT_EQ(n, 0);
+  }
+  // The control plane is down for 60 s: no pass runs, the worker cannot heartbeat.
+  clock_.Advance(absl::Seconds(60));
+  RIB_ASSERT_OK_AND_ASSIGN(int first, repo_->ExpireLeases());
+  EXPECT_EQ(first, 0);  // a grace, not a mass expiry
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kLeased);
+  EXPECT_EQ(job.attempt, 1);
+  // The worker is back and renews within the grace: its job is still its own.
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_THAT(repo_->ExpireLeases(), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(HeartbeatResult hb,
+                           repo_->Heartbeat(kWorkerUser, w, {{l.job_id, l.attempt}}, 3));
+  EXPECT_TRUE(hb.revoked.empty());
+  // A worker that never comes back loses the lease a lease timeout after the grace.
+  int expired = 0;
+  for (int i = 0; i < 31 && expired == 0; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    RIB_ASSERT_OK_AND_ASSIGN(int n, repo_->ExpireLeases());
+    expired += n;
+  }
+  EXPECT_EQ(expired, 1);
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kQueued);
 }
 
 }  // namespace rib::storage::contract

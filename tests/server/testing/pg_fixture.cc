@@ -74,7 +74,7 @@ void PgEnvironment::TearDown() {
 const std::string& PgTestUri() { return g_uri; }
 
 void TruncateAllTables() {
-  Exec(g_uri, "TRUNCATE events, results, job_deps, jobs, sweeps, workers, tokens, quotas CASCADE");
+  Exec(g_uri, "TRUNCATE events, results, job_deps, jobs, sweeps, workers, tokens, quotas, lease_expiry CASCADE");
 }
 
 std::string QueryOne(const std::string& uri, const std::string& sql) {
