@@ -170,6 +170,9 @@ struct JobReport {
   // the reporting worker (who must be the one that registered the lease's worker).
   std::string lease_secret;
   std::string reporter;
+  // The event's place in its attempt (1, 2, ...; 0 = unsequenced): one at or below the
+  // highest already written is a re-send and is ignored.
+  int64_t seq = 0;
   Kind kind = Kind::kStarted;
   JobProgress progress;
   ResultRow result;

@@ -245,6 +245,7 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
   r.job_id = in.job_id();
   r.attempt = in.attempt();
   r.lease_secret = in.lease_secret();
+  r.seq = in.seq();
   switch (in.event_case()) {
     case v1::JobEvent::kStarted:
       r.kind = domain::JobReport::Kind::kStarted;

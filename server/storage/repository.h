@@ -186,6 +186,8 @@ class Repository {
   // report must prove the lease: report.reporter registered the job's worker and
   // report.lease_secret is the attempt's secret; PERMISSION_DENIED otherwise, and
   // nothing is written. The events it writes record report.reporter as their actor.
+  // A report whose seq (> 0) is at or below the attempt's highest written one is a
+  // re-send: OK, and nothing is written.
   virtual absl::Status Report(const domain::JobReport& report) = 0;
   // Requeues (or fails, past max_attempts) every job whose lease has expired. Returns
   // how many jobs it changed. After a gap in the passes (expiry_grace_after) it extends

@@ -69,6 +69,7 @@ absl::Status EventStream::Send(v1::JobEvent event) {
   event.set_job_id(lease_.job_id);
   event.set_attempt(lease_.attempt);
   event.set_lease_secret(lease_.secret);
+  event.set_seq(++next_seq_);  // re-sends keep theirs: the coordinator writes each once
   const absl::Time give_up = absl::Now() + options_.reconnect_window;
   absl::Duration backoff = absl::Milliseconds(200);
   while (true) {

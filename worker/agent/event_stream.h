@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cstdint"
 #include "grpcpp/grpcpp.h"
 #include "rib/v1/worker.grpc.pb.h"
 
@@ -55,10 +56,9 @@ class EventStream {
   EventStream(const EventStream&) = delete;
   EventStream& operator=(const EventStream&) = delete;
 
-  // Fills job_id, attempt and lease_secret and writes the event. On a broken stream it
-  // reopens one and re-sends the events written on the broken stream (the coordinator
-  // keys results by (job, attempt, dataset, subset), so a re-sent result replaces
-  // itself).
+  // Fills job_id, attempt, lease_secret and the next seq (1, 2, ...) and writes the
+  // event. On a broken stream it reopens one and re-sends the events written on the
+  // broken stream with their seq, so the coordinator writes each event once.
   absl::Status Send(v1::JobEvent event);
   // Half-closes and waits for the coordinator's answer; returns its status.
   absl::Status Close();
@@ -90,6 +90,7 @@ class EventStream {
   std::unique_ptr<grpc::ClientWriter<v1::JobEvent>> writer_ ABSL_GUARDED_BY(mu_);
   v1::ReportResultsResponse response_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::JobEvent> sent_on_stream_ ABSL_GUARDED_BY(mu_);
+  int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;  // the last seq given to an event
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

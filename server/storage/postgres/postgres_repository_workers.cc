@@ -170,7 +170,8 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     const std::string secret = auth::NewLeaseSecret();
     pqxx::row r = tx.exec_params1(
         "UPDATE jobs SET attempt = attempt + 1, worker_id = $2, error = '',"
-        " lease_expires_at = $3::timestamptz, lease_secret_hash = $4 WHERE id = $1"
+        " lease_expires_at = $3::timestamptz, lease_secret_hash = $4, report_seq = 0"
+        " WHERE id = $1"
         " RETURNING attempt, hash, spec::text, last_checkpoint, sweep_id, key",
         id, worker_id, TimeParam(LeaseDeadline(now)), auth::TokenHash(secret));
     RIB_RETURN_IF_ERROR(
@@ -204,6 +205,15 @@ absl::Status PostgresRepository::Report(const JobReport& report) {
                          pg::LockLiveAttempt(tx, report.job_id, report.attempt, ""));
                      RIB_RETURN_IF_ERROR(pg::CheckLeaseHolder(
                          tx, live, report.reporter, report.lease_secret));
+                     // Exactly once, the only implementation: a sequenced event at or
+                     // below the attempt's highest written one is a re-send.
+                     if (report.seq > 0 &&
+                         tx.exec_params("UPDATE jobs SET report_seq = $2 WHERE id = $1"
+                                        " AND report_seq < $2 RETURNING 1",
+                                        report.job_id, report.seq)
+                             .empty()) {
+                       return true;
+                     }
                      pg::SetActor(tx, report.reporter);
                      RIB_RETURN_IF_ERROR(ApplyReport(tx, live, report, now));
                      return true;

@@ -1096,6 +1096,49 @@ TEST_P(RepositoryContractTest, AfterAGapInExpiryPassesLeasesGetAGraceNotAnExpiry
   EXPECT_EQ(job.state, JobState::kQueued);
 }
 
+TEST_P(RepositoryContractTest, AReSentEventIsWrittenOnceAndAnOldCheckpointNeverReturns) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/ft/fmnist-v2");
+  auto event = [&](int64_t seq, JobReport::Kind kind) {
+    JobReport e;
+    e.job_id = l.job_id;
+    e.attempt = l.attempt;
+    e.lease_secret = l.secret;
+    e.reporter = kWorkerUser;
+    e.kind = kind;
+    e.seq = seq;
+    return e;
+  };
+  JobReport ckpt1 = event(1, JobReport::Kind::kCheckpoint);
+  ckpt1.checkpoint = "checkpoints/h/epoch-1.ckpt";
+  JobReport ckpt2 = event(2, JobReport::Kind::kCheckpoint);
+  ckpt2.checkpoint = "checkpoints/h/epoch-2.ckpt";
+  JobReport result = event(3, JobReport::Kind::kResult);
+  result.result = {"fmnist-val", "", 7, 10, 0};
+  for (const JobReport& e : {ckpt1, ckpt2, result}) ASSERT_THAT(repo_->Report(e), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(auto events_before, repo_->ListEvents(r.sweep_id, 0, 1000));
+  // The stream broke and the worker sends everything again: accepted, written never.
+  JobReport changed = result;
+  changed.result.correct = 1;  // even a re-send that differs is a re-send
+  for (const JobReport& e : {ckpt1, ckpt2, changed}) ASSERT_THAT(repo_->Report(e), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.last_checkpoint, "checkpoints/h/epoch-2.ckpt");  // not back to epoch 1
+  ASSERT_THAT(job.results, SizeIs(1));
+  EXPECT_EQ(job.results[0].correct, 7);
+  RIB_ASSERT_OK_AND_ASSIGN(auto events_after, repo_->ListEvents(r.sweep_id, 0, 1000));
+  EXPECT_EQ(events_after.size(), events_before.size());
+  // The next event is written; an unsequenced one (seq 0) always is.
+  JobReport next = event(4, JobReport::Kind::kResult);
+  next.result = {"fmnist-v2", "", 3, 10, 0};
+  ASSERT_THAT(repo_->Report(next), IsOk());
+  JobReport unsequenced = event(0, JobReport::Kind::kResult);
+  unsequenced.result = {"fmnist-c", "", 5, 10, 0};
+  ASSERT_THAT(repo_->Report(unsequenced), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
+  EXPECT_THAT(job.results, SizeIs(3));
+}
+
 }  // namespace rib::storage::contract
 
 #endif  // RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_

@@ -63,6 +63,9 @@ TEST(EventStreamTest, SendsEventsWithJobAndAttempt) {
   EXPECT_EQ(events[1].result().correct(), 7);
   EXPECT_EQ(events[1].result().total(), 10);
   for (const v1::JobEvent& e : events) EXPECT_EQ(e.lease_secret(), "secret-j1-1");
+  // Numbered in order, so a re-sent event is written once.
+  EXPECT_EQ(events[0].seq(), 1);
+  EXPECT_EQ(events[1].seq(), 2);
   // Register and AcquireJob of Lease() went without a token; the stream had it.
   EXPECT_THAT(coordinator.calls(),
               ElementsAre(Pair("Register", ""), Pair("AcquireJob", ""),
