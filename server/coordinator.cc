@@ -155,6 +155,7 @@ absl::Status Coordinator::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen, credentials_, &port_);
+  tls::AddServerKeepalive(&builder);
   builder.RegisterService(coordinator_api_.get());
   builder.RegisterService(worker_api_.get());
   server_ = builder.BuildAndStart();
