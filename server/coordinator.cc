@@ -82,12 +82,13 @@ absl::Status CheckListenSecurity(const CoordinatorOptions& options) {
 
 absl::Status MigrateDatabase(const CoordinatorOptions& options) {
   const absl::Time deadline = absl::Now() + options.connect_timeout;
-  absl::StatusOr<int> applied =
-      storage::pg::ApplyMigrations(options.database_uri, options.migrations);
+  absl::StatusOr<int> applied = storage::pg::ApplyMigrations(
+      options.database_uri, options.migrations, options.database_connection);
   while (absl::IsUnavailable(applied.status()) && absl::Now() < deadline) {
     RIB_LOG(WARNING) << "database not reachable yet, retrying: " << applied.status();
     absl::SleepFor(absl::Seconds(1));
-    applied = storage::pg::ApplyMigrations(options.database_uri, options.migrations);
+    applied = storage::pg::ApplyMigrations(options.database_uri, options.migrations,
+                                           options.database_connection);
   }
   if (!applied.ok()) {
     return absl::Status(applied.status().code(),
@@ -116,10 +117,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   storage::PostgresOptions pg;
   pg.uri = o.database_uri;
   pg.pool_size = o.pool_size;
+  pg.acquire_timeout = o.database_acquire_timeout;
+  pg.connection = o.database_connection;
   pg.repository.clock = o.clock;
   pg.repository.lease_timeout = o.lease_timeout;
   RIB_ASSIGN_OR_RETURN(c->repo_, storage::PostgresRepository::Create(pg));
-  RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(o.database_uri));
+  RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(
+                                        o.database_uri, o.database_connection));
 
   service::SweepServiceOptions sweep_options;
   sweep_options.artifact_root = o.artifact_root;
