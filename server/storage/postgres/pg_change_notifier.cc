@@ -1,5 +1,7 @@
 #include "server/storage/postgres/pg_change_notifier.h"
 
+#include <sys/socket.h>
+
 #include <pqxx/pqxx>
 
 #include "common/log.h"
@@ -72,6 +74,12 @@ void PgChangeNotifier::Run(std::unique_ptr<Listener> listener) {
       listener.reset();
       for (int i = 0; i < 10 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));
     }
+  }
+  // The receivers' destructors send UNLISTEN and wait for the answer, which a server
+  // that went silent never sends: with the socket shut down first, UNLISTEN fails at
+  // once (libpqxx swallows that) and the server drops the LISTENs with the connection.
+  if (listener != nullptr && listener->conn.sock() >= 0) {
+    ::shutdown(listener->conn.sock(), SHUT_RDWR);
   }
 }
 

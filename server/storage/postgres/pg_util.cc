@@ -1,6 +1,7 @@
 #include "server/storage/postgres/pg_util.h"
 
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <utility>
@@ -108,6 +109,12 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(const std::string& uri,
   return pool;
 }
 
+namespace {
+absl::Status Closed() {
+  return absl::UnavailableError("the database connection pool is closed (shutting down)");
+}
+}  // namespace
+
 absl::StatusOr<Pool::Handle> Pool::Acquire(absl::Time deadline) {
   const absl::Time start = absl::Now();
   deadline = std::min(deadline, start + options_.acquire_timeout);
@@ -119,29 +126,55 @@ absl::StatusOr<Pool::Handle> Pool::Acquire(absl::Time deadline) {
           absl::FormatDuration(absl::Ceil(deadline - start, absl::Milliseconds(1))),
           " (pool of ", options_.size, ", all in use)"));
     }
+    if (closed_) return Closed();
     ++in_use_;
     // Idle connections the server closed meanwhile are dropped here, not handed out.
     while (!idle_.empty()) {
       std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
       idle_.pop_back();
-      if (conn->is_open()) return Handle(this, std::move(conn));
+      if (conn->is_open()) return Lend(std::move(conn));
     }
   }
+  std::unique_ptr<pqxx::connection> conn;
+  absl::Status failed;
   try {
-    return Handle(this, std::make_unique<pqxx::connection>(conninfo_));
+    conn = std::make_unique<pqxx::connection>(conninfo_);
   } catch (...) {
-    {
-      absl::MutexLock l(&mu_);
-      --in_use_;
-    }
-    return StatusFromCurrentException("connecting to PostgreSQL");
+    failed = StatusFromCurrentException("connecting to PostgreSQL");
   }
+  absl::MutexLock l(&mu_);
+  if (!failed.ok()) {
+    --in_use_;
+    return failed;
+  }
+  return Lend(std::move(conn));
 }
 
-void Pool::Return(std::unique_ptr<pqxx::connection> conn) {
+absl::StatusOr<Pool::Handle> Pool::Lend(std::unique_ptr<pqxx::connection> conn) {
+  if (closed_) {
+    --in_use_;
+    return Closed();
+  }
+  lent_.insert(conn.get());
+  return Handle(this, std::move(conn));
+}
+
+void Pool::Return(std::unique_ptr<pqxx::connection> conn, bool broken) {
   absl::MutexLock l(&mu_);
   --in_use_;
-  if (conn != nullptr && conn->is_open()) idle_.push_back(std::move(conn));
+  lent_.erase(conn.get());
+  if (!closed_ && !broken && conn->is_open()) idle_.push_back(std::move(conn));
+}
+
+void Pool::Close() {
+  absl::MutexLock l(&mu_);
+  closed_ = true;
+  idle_.clear();
+  // Only the socket is shut down: the connection object stays its borrower's, who
+  // sees a broken connection and returns it.
+  for (pqxx::connection* conn : lent_) {
+    if (conn->sock() >= 0) ::shutdown(conn->sock(), SHUT_RDWR);
+  }
 }
 
 absl::Status StatusFromCurrentException(const std::string& what) {

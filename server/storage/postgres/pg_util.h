@@ -6,6 +6,7 @@
 #include <exception>
 #include <memory>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,43 +54,54 @@ class Pool {
   // is broken or Discard() was called.
   class Handle {
    public:
-    Handle(Pool* pool, std::unique_ptr<pqxx::connection> conn)
-        : pool_(pool), conn_(std::move(conn)) {}
     Handle(Handle&& other) noexcept
-        : pool_(other.pool_), conn_(std::move(other.conn_)), owned_(other.owned_) {
-      other.owned_ = false;
-    }
+        : pool_(other.pool_), conn_(std::move(other.conn_)), broken_(other.broken_) {}
     Handle& operator=(Handle&&) = delete;
     ~Handle() {
-      if (owned_) pool_->Return(std::move(conn_));
+      if (conn_ != nullptr) pool_->Return(std::move(conn_), broken_);
     }
     pqxx::connection& operator*() { return *conn_; }
-    void Discard() { conn_.reset(); }
+    // Drop the connection instead of returning it (it broke in use).
+    void Discard() { broken_ = true; }
 
    private:
+    friend class Pool;
+    Handle(Pool* pool, std::unique_ptr<pqxx::connection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
     Pool* pool_;
-    std::unique_ptr<pqxx::connection> conn_;
-    bool owned_ = true;  // false once moved from: the slot is someone else's
+    std::unique_ptr<pqxx::connection> conn_;  // null once moved from
+    bool broken_ = false;
   };
 
   // A free connection (an idle one, or a new one while fewer than `size` are open).
   // UNAVAILABLE naming the wait when none is free within acquire_timeout (or before
-  // `deadline`, when sooner), or when a new connection cannot be opened.
+  // `deadline`, when sooner), when a new connection cannot be opened, and after Close.
   absl::StatusOr<Handle> Acquire(absl::Time deadline = absl::InfiniteFuture());
+  // Ends every wait on the database, for a shutdown while it is unreachable: waiting
+  // and later Acquires answer UNAVAILABLE, and the sockets of connections on loan are
+  // shut down, so a statement blocked on a silent server fails at once (its RunTx
+  // answers UNAVAILABLE). Final; the pool must still outlive its handles.
+  void Close();
   // The connection string actually used (with the ConnectionOptions added).
   const std::string& conninfo() const { return conninfo_; }
 
  private:
   Pool(std::string conninfo, const Options& options);
-  void Return(std::unique_ptr<pqxx::connection> conn);
+  // Registers a connection as on loan; drops it and answers UNAVAILABLE after Close.
+  absl::StatusOr<Handle> Lend(std::unique_ptr<pqxx::connection> conn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Return(std::unique_ptr<pqxx::connection> conn, bool broken);
   bool CanTake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !idle_.empty() || in_use_ < options_.size;
+    return closed_ || !idle_.empty() || in_use_ < options_.size;
   }
 
   const std::string conninfo_;
   const Options options_;
   mutable absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  // On loan (Close shuts their sockets down; they are closed only after Return).
+  std::set<pqxx::connection*> lent_ ABSL_GUARDED_BY(mu_);
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;  // slots taken: handles out, or being opened
 };
 

@@ -43,6 +43,8 @@ PostgresRepository::PostgresRepository(PostgresOptions options,
 
 PostgresRepository::~PostgresRepository() = default;
 
+void PostgresRepository::Close() { pool_->Close(); }
+
 absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in) {
   RIB_RETURN_IF_ERROR(internal::ValidateNewSweep(in));
   absl::StatusOr<SubmitResult> result = pg::RunTx(

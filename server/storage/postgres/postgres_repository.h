@@ -57,6 +57,10 @@ class PostgresRepository : public Repository {
   static absl::StatusOr<std::unique_ptr<PostgresRepository>> Create(
       PostgresOptions options);
   ~PostgresRepository() override;
+  // Ends every wait on the database (pg::Pool::Close): calls in flight and all later
+  // ones answer UNAVAILABLE at once. For a shutdown while the database is unreachable;
+  // final.
+  void Close();
 
   absl::StatusOr<SubmitResult> SubmitSweep(const NewSweep& sweep) override;
   absl::StatusOr<Sweep> GetSweep(const std::string& sweep_id) override;

@@ -10,13 +10,16 @@
 
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "server/storage/postgres/pg_change_notifier.h"
 #include "server/storage/postgres/pg_util.h"
 #include "server/storage/postgres/postgres_repository.h"
 #include "tests/server/testing/pg_fixture.h"
+#include "tests/server/testing/tcp_proxy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace rib::storage::pg {
@@ -234,6 +237,39 @@ TEST(PoolTest, ABrokenConnectionIsDroppedNotReused) {
       });
   ASSERT_THAT(backend, IsOk());
   EXPECT_NE(std::to_string(*backend), pid);
+}
+
+// A statement sent to a server that went silent once connected waits for an answer
+// that never comes (the kernel acknowledges the bytes, so no TCP timer fires); Close
+// ends it, as Coordinator::Shutdown does.
+TEST(PoolTest, CloseReleasesAStatementBlockedOnASilentServer) {
+  ::rib::testing::TcpProxy proxy(::rib::testing::PortOf(PgTestUri()));
+  Pool::Options options = PoolOf1();
+  options.connection.statement_timeout = absl::ZeroDuration();
+  RIB_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Pool> pool,
+      Pool::Create(::rib::testing::WithPort(PgTestUri(), proxy.port()), options));
+  ASSERT_THAT(SelectOne(pool.get()), IsOk());
+  proxy.Silence();
+  absl::StatusOr<int> blocked;
+  absl::Notification returned;
+  std::thread caller([&] {
+    blocked = SelectOne(pool.get());
+    returned.Notify();
+  });
+  EXPECT_FALSE(returned.WaitForNotificationWithTimeout(absl::Milliseconds(500)))
+      << "the statement should be waiting on the silent server";
+  pool->Close();
+  const bool in_time = returned.WaitForNotificationWithTimeout(absl::Seconds(5));
+  EXPECT_TRUE(in_time) << "Close did not release the blocked statement";
+  if (!in_time) {
+    caller.detach();  // a failed test, not a hung one
+    return;
+  }
+  caller.join();
+  EXPECT_THAT(blocked, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(pool->Acquire(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("closed")));
 }
 
 }  // namespace
