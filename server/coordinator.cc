@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "common/log.h"
 #include "common/metrics_http.h"
 #include "common/status_macros.h"
@@ -204,9 +206,20 @@ absl::Status Coordinator::Start() {
 void Coordinator::Shutdown(absl::Duration grace) {
   absl::MutexLock l(&mu_);
   if (server_ != nullptr) {
+    // grpc::Server::Shutdown returns only when every handler has. One stuck on an
+    // unreachable database (a statement on a silent connection) is released when the
+    // grace is over by closing the pool under it, so the shutdown ends in seconds.
+    absl::Notification stopped;
+    std::thread release([&] {
+      if (!stopped.WaitForNotificationWithTimeout(grace)) repo_->Close();
+    });
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(grace));
+    stopped.Notify();
+    release.join();
   }
+  // No call is served any more; the loops must not wait on the database either.
+  if (repo_ != nullptr) repo_->Close();
   metrics_.reset();
   pruner_.reset();
   expirer_.reset();

@@ -151,8 +151,10 @@ class Coordinator {
   // metrics server and the background loops. UNAVAILABLE when the address cannot be
   // bound; FAILED_PRECONDITION when already started.
   absl::Status Start();
-  // Stops accepting calls, gives in-flight calls up to `grace`, then stops the loops.
-  // Idempotent.
+  // Stops accepting calls, gives in-flight calls up to `grace`, then ends every wait
+  // on the database (calls still waiting answer UNAVAILABLE) and stops the loops:
+  // returns within about grace + connect_timeout even while the database is
+  // unreachable. Idempotent and final: the coordinator cannot be started again.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
   // The bound gRPC port (after Start), and the metrics port (0 when off).
