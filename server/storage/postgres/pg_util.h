@@ -44,11 +44,6 @@ class Pool {
   // reached (within connection.connect_timeout), INVALID_ARGUMENT for a malformed URI.
   static absl::StatusOr<std::unique_ptr<Pool>> Create(const std::string& uri,
                                                       const Options& options);
-  static absl::StatusOr<std::unique_ptr<Pool>> Create(const std::string& uri, int size) {
-    Options options;
-    options.size = size;
-    return Create(uri, options);
-  }
 
   // A connection on loan; returned to the pool on destruction, dropped instead when it
   // is broken or Discard() was called.

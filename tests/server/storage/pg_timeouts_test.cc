@@ -239,6 +239,28 @@ TEST(PoolTest, ABrokenConnectionIsDroppedNotReused) {
   EXPECT_NE(std::to_string(*backend), pid);
 }
 
+// The server goes silent after the pool connected; the pooled connection is gone, so
+// the next transaction opens a new one, which the silent server never answers.
+TEST(BlackHoledDatabaseTest, ATransactionAnswersUnavailableWithinTheConnectTimeout) {
+  ::rib::testing::TcpProxy proxy(::rib::testing::PortOf(PgTestUri()));
+  Pool::Options options = PoolOf1();
+  options.connection = Quick();
+  RIB_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Pool> pool,
+      Pool::Create(::rib::testing::WithPort(PgTestUri(), proxy.port()), options));
+  {
+    RIB_ASSERT_OK_AND_ASSIGN(Pool::Handle handle, pool->Acquire());
+    handle.Discard();
+  }
+  proxy.Silence();
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(SelectOne(pool.get()),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("selecting one: connecting to PostgreSQL"),
+                             HasSubstr("timeout"))));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3 * 2));
+}
+
 // A statement sent to a server that went silent once connected waits for an answer
 // that never comes (the kernel acknowledges the bytes, so no TCP timer fires); Close
 // ends it, as Coordinator::Shutdown does.
