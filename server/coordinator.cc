@@ -6,7 +6,9 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -14,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "algorithm"
+#include "absl/synchronization/notification.h"
 #include "common/log.h"
 #include "common/metrics_http.h"
 #include "common/status_macros.h"
@@ -83,12 +85,13 @@ absl::Status CheckListenSecurity(const CoordinatorOptions& options) {
 
 absl::Status MigrateDatabase(const CoordinatorOptions& options) {
   const absl::Time deadline = absl::Now() + options.connect_timeout;
-  absl::StatusOr<int> applied =
-      storage::pg::ApplyMigrations(options.database_uri, options.migrations);
+  absl::StatusOr<int> applied = storage::pg::ApplyMigrations(
+      options.database_uri, options.migrations, options.database_connection);
   while (absl::IsUnavailable(applied.status()) && absl::Now() < deadline) {
     RIB_LOG(WARNING) << "database not reachable yet, retrying: " << applied.status();
     absl::SleepFor(absl::Seconds(1));
-    applied = storage::pg::ApplyMigrations(options.database_uri, options.migrations);
+    applied = storage::pg::ApplyMigrations(options.database_uri, options.migrations,
+                                           options.database_connection);
   }
   if (!applied.ok()) {
     return absl::Status(applied.status().code(),
@@ -117,12 +120,15 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   storage::PostgresOptions pg;
   pg.uri = o.database_uri;
   pg.pool_size = o.pool_size;
+  pg.acquire_timeout = o.database_acquire_timeout;
+  pg.connection = o.database_connection;
   pg.repository.clock = o.clock;
   pg.repository.lease_timeout = o.lease_timeout;
   // A gap of five missed passes (at least 5 s) means the control plane was down.
   pg.repository.expiry_grace_after = std::max(absl::Seconds(5), 5 * o.lease_expiry_interval);
   RIB_ASSIGN_OR_RETURN(c->repo_, storage::PostgresRepository::Create(pg));
-  RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(o.database_uri));
+  RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(
+                                        o.database_uri, o.database_connection));
 
   service::SweepServiceOptions sweep_options;
   sweep_options.artifact_root = o.artifact_root;
@@ -158,6 +164,7 @@ absl::Status Coordinator::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen, credentials_, &port_);
+  tls::AddServerKeepalive(&builder);
   builder.RegisterService(coordinator_api_.get());
   builder.RegisterService(worker_api_.get());
   server_ = builder.BuildAndStart();
@@ -202,9 +209,20 @@ absl::Status Coordinator::Start() {
 void Coordinator::Shutdown(absl::Duration grace) {
   absl::MutexLock l(&mu_);
   if (server_ != nullptr) {
+    // grpc::Server::Shutdown returns only when every handler has. One stuck on an
+    // unreachable database (a statement on a silent connection) is released when the
+    // grace is over by closing the pool under it, so the shutdown ends in seconds.
+    absl::Notification stopped;
+    std::thread release([&] {
+      if (!stopped.WaitForNotificationWithTimeout(grace)) repo_->Close();
+    });
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(grace));
+    stopped.Notify();
+    release.join();
   }
+  // No call is served any more; the loops must not wait on the database either.
+  if (repo_ != nullptr) repo_->Close();
   metrics_.reset();
   pruner_.reset();
   expirer_.reset();

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/scheduling/clock.h"
+#include "server/storage/postgres/connection_options.h"
 #include "server/storage/postgres/migrations.h"
 
 namespace grpc {
@@ -62,6 +63,14 @@ struct CoordinatorOptions {
   // PostgreSQL connections in the pool. Default 16: long-polls hold none, so this
   // bounds concurrent transactions, not workers.
   int pool_size = 16;
+  // A call that finds every pooled connection busy this long answers UNAVAILABLE.
+  // Default 10 s.
+  absl::Duration database_acquire_timeout = absl::Seconds(10);
+  // libpq connect_timeout (default 5 s), TCP keepalives (~25 s to notice a dead
+  // server) and the server-side statement_timeout (default 30 s) of every database
+  // connection, unless database_uri sets them: storage/postgres/connection_options.h.
+  // Migrations and the LISTEN connection get no statement_timeout.
+  storage::pg::ConnectionOptions database_connection;
   // gRPC address, HOST:PORT. Default "127.0.0.1:0": loopback, a free port (port()).
   // Without TLS it must be a loopback address (127.0.0.0/8, [::1], localhost) unless
   // insecure_listen is set: see CheckListenSecurity.
@@ -142,8 +151,10 @@ class Coordinator {
   // metrics server and the background loops. UNAVAILABLE when the address cannot be
   // bound; FAILED_PRECONDITION when already started.
   absl::Status Start();
-  // Stops accepting calls, gives in-flight calls up to `grace`, then stops the loops.
-  // Idempotent.
+  // Stops accepting calls, gives in-flight calls up to `grace`, then ends every wait
+  // on the database (calls still waiting answer UNAVAILABLE) and stops the loops:
+  // returns within about grace + connect_timeout even while the database is
+  // unreachable. Idempotent and final: the coordinator cannot be started again.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
   // The bound gRPC port (after Start), and the metrics port (0 when off).

@@ -81,6 +81,21 @@ ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),
           "keep retrying an unreachable database this long at start (PostgreSQL may "
           "still be starting)");
 ABSL_FLAG(int, pool_size, 16, "PostgreSQL connections in the pool");
+ABSL_FLAG(absl::Duration, db_acquire_timeout, absl::Seconds(10),
+          "a call that finds every pooled database connection busy this long answers "
+          "UNAVAILABLE");
+ABSL_FLAG(absl::Duration, db_connect_timeout,
+          rib::storage::pg::ConnectionOptions().connect_timeout,
+          "libpq connect_timeout of each database connection (whole seconds, at least "
+          "1; libpq waits at least 2); a URI's own connect_timeout wins");
+ABSL_FLAG(absl::Duration, db_statement_timeout,
+          rib::storage::pg::ConnectionOptions().statement_timeout,
+          "server-side statement_timeout of the coordinator's database connections (not "
+          "of migrations); 0 = none; a URI's own options=-c statement_timeout wins");
+ABSL_FLAG(absl::Duration, db_keepalives_idle,
+          rib::storage::pg::ConnectionOptions().keepalives_idle,
+          "TCP keepalive idle time of database connections (probes follow every 5 s, "
+          "3 of them); a URI's own keepalives_idle wins");
 ABSL_FLAG(std::string, user, "", "`token create`: the user the token is for");
 ABSL_FLAG(std::string, role, "admin", "`token create`: user, admin or worker");
 
@@ -111,6 +126,16 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// The --db-* flags.
+rib::storage::pg::ConnectionOptions DatabaseConnection() {
+  rib::storage::pg::ConnectionOptions c;
+  c.connect_timeout = absl::GetFlag(FLAGS_db_connect_timeout);
+  c.statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout);
+  c.keepalives_idle = absl::GetFlag(FLAGS_db_keepalives_idle);
+  c.tcp_user_timeout = c.keepalives_idle + c.keepalives_interval * c.keepalives_count;
+  return c;
+}
+
 }  // namespace
 
 // `rib-coordinator token create`: a token made on the database (migrated first), printed
@@ -126,6 +151,7 @@ int CreateToken(const std::string& database) {
   rib::CoordinatorOptions migrate;
   migrate.database_uri = database;
   migrate.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  migrate.database_connection = DatabaseConnection();
   if (!absl::GetFlag(FLAGS_migrations).empty()) {
     auto loaded = rib::storage::pg::LoadMigrations(absl::GetFlag(FLAGS_migrations));
     if (!loaded.ok()) return Fail(loaded.status().ToString());
@@ -135,6 +161,8 @@ int CreateToken(const std::string& database) {
   rib::storage::PostgresOptions options;
   options.uri = database;
   options.pool_size = 1;
+  options.acquire_timeout = absl::GetFlag(FLAGS_db_acquire_timeout);
+  options.connection = migrate.database_connection;
   auto repo = rib::storage::PostgresRepository::Create(options);
   if (!repo.ok()) return Fail(repo.status().ToString());
   rib::service::IdentityService identity(repo->get());
@@ -195,6 +223,8 @@ int main(int argc, char** argv) {
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
   options.pool_size = absl::GetFlag(FLAGS_pool_size);
+  options.database_acquire_timeout = absl::GetFlag(FLAGS_db_acquire_timeout);
+  options.database_connection = DatabaseConnection();
   if (absl::Status s = rib::CheckListenSecurity(options); !s.ok()) {
     std::cerr << "rib-coordinator: " << s.message() << "\n";
     return 2;

@@ -147,6 +147,26 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   return credentials;
 }
 
+namespace {
+int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+}  // namespace
+
+void AddClientKeepalive(grpc::ChannelArguments* args, const Keepalive& keepalive) {
+  args->SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(keepalive.time));
+  args->SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(keepalive.timeout));
+  args->SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args->SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+}
+
+void AddServerKeepalive(grpc::ServerBuilder* builder, const Keepalive& keepalive) {
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(keepalive.time));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(keepalive.timeout));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              Millis(keepalive.time / 2));
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& target, const ClientTlsOptions& options,
     grpc::ChannelArguments args) {
@@ -156,6 +176,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   if (options.enabled() && !options.server_name.empty()) {
     args.SetSslTargetNameOverride(options.server_name);
   }
+  AddClientKeepalive(&args);
   return grpc::CreateCustomChannel(target, *credentials, args);
 }
 

@@ -1,6 +1,7 @@
 // gRPC credentials from PEM files: the CLI and the worker agent build their channel
 // with MakeChannel, the coordinator its listening port with MakeServerCredentials, so
-// every process reads certificates and chooses TLS the same way.
+// every process reads certificates and chooses TLS the same way, and every channel and
+// the server get the same keepalives.
 //
 // The files are read and parsed here (OpenSSL's PEM reader), so a missing or malformed
 // certificate is reported naming the file instead of surfacing later as a failed
@@ -18,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
 namespace rib::tls {
@@ -43,8 +45,34 @@ struct ClientTlsOptions {
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const ClientTlsOptions& options);
 
+// gRPC keepalive pings on every long-lived channel, so a coordinator or worker that
+// vanished without closing its connection (a dropped route, a frozen VM) is noticed in
+// time + timeout instead of the kernel's hours, and a stream waiting on it fails
+// UNAVAILABLE. Client and server must agree: the server refuses (GOAWAY
+// "too_many_pings") pings more frequent than it permits, so AddServerKeepalive permits
+// twice the client's rate.
+struct Keepalive {
+  // A ping after this long without activity. Default 20 s.
+  absl::Duration time = absl::Seconds(20);
+  // The connection is closed when the ping's answer takes longer. Default 10 s.
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+// Adds the client keepalive arguments to `args`: GRPC_ARG_KEEPALIVE_TIME_MS and
+// _TIMEOUT_MS from `keepalive`, pings also without calls in flight
+// (GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS; a worker idles between leases) and without
+// data (GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA 0: a long-poll sends none for minutes).
+void AddClientKeepalive(grpc::ChannelArguments* args,
+                        const Keepalive& keepalive = Keepalive());
+// Adds the server's side: it accepts those pings (with no call in flight, and down to
+// GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS = time / 2 apart) and pings
+// its own clients at the same `keepalive`, so a WatchSweep to a vanished client ends.
+void AddServerKeepalive(grpc::ServerBuilder* builder,
+                        const Keepalive& keepalive = Keepalive());
+
 // A channel to `target` (HOST:PORT) with MakeChannelCredentials(options) and `args`
-// (plus the server-name override). Connects lazily: only bad options fail here.
+// plus the server-name override and AddClientKeepalive. Connects lazily: only bad
+// options fail here.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& target, const ClientTlsOptions& options,
     grpc::ChannelArguments args = grpc::ChannelArguments());

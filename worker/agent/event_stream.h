@@ -4,6 +4,7 @@
 #ifndef RIB_WORKER_AGENT_EVENT_STREAM_H_
 #define RIB_WORKER_AGENT_EVENT_STREAM_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,7 +12,6 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "cstdint"
 #include "grpcpp/grpcpp.h"
 #include "rib/v1/worker.grpc.pb.h"
 

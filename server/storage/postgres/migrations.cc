@@ -50,9 +50,14 @@ absl::StatusOr<std::vector<Migration>> LoadMigrations(const std::string& dir) {
 }
 
 absl::StatusOr<int> ApplyMigrations(const std::string& database_uri,
-                                    const std::vector<Migration>& migrations) {
+                                    const std::vector<Migration>& migrations,
+                                    ConnectionOptions connection) {
   RIB_LOG(DEBUG) << "checking " << migrations.size() << " migrations";
-  absl::StatusOr<std::unique_ptr<Pool>> pool = Pool::Create(database_uri, 1);
+  Pool::Options options;
+  options.size = 1;
+  options.connection = connection;
+  options.connection.statement_timeout = absl::ZeroDuration();
+  absl::StatusOr<std::unique_ptr<Pool>> pool = Pool::Create(database_uri, options);
   if (!pool.ok()) return pool.status();
   return RunTx(
       pool->get(), "applying migrations", [&](pqxx::work& tx) -> absl::StatusOr<int> {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/storage/postgres/connection_options.h"
 
 namespace rib::storage::pg {
 
@@ -25,9 +26,13 @@ std::vector<Migration> EmbeddedMigrations();
 absl::StatusOr<std::vector<Migration>> LoadMigrations(const std::string& dir);
 
 // Applies the pending migrations; returns how many were applied (0 when the schema is
-// current). UNAVAILABLE when the database cannot be reached.
+// current). UNAVAILABLE when the database cannot be reached within
+// connection.connect_timeout. The migration connection never has a statement_timeout
+// (connection.statement_timeout is ignored): a migration may rewrite a large table, and
+// waiting for another coordinator's migration is waiting on the advisory lock.
 absl::StatusOr<int> ApplyMigrations(const std::string& database_uri,
-                                    const std::vector<Migration>& migrations);
+                                    const std::vector<Migration>& migrations,
+                                    ConnectionOptions connection = ConnectionOptions());
 
 }  // namespace rib::storage::pg
 

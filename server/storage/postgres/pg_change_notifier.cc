@@ -1,5 +1,7 @@
 #include "server/storage/postgres/pg_change_notifier.h"
 
+#include <sys/socket.h>
+
 #include <pqxx/pqxx>
 
 #include "common/log.h"
@@ -23,8 +25,8 @@ class Receiver : public pqxx::notification_receiver {
 
 // One LISTEN connection with its receivers (which must not outlive it).
 struct PgChangeNotifier::Listener {
-  Listener(const std::string& uri, ChangeSignal* events, ChangeSignal* queue)
-      : conn(uri),
+  Listener(const std::string& conninfo, ChangeSignal* events, ChangeSignal* queue)
+      : conn(conninfo),
         on_events(conn, pg::kEventsChannel, events),
         on_queue(conn, pg::kQueueChannel, queue) {}
   pqxx::connection conn;
@@ -33,11 +35,14 @@ struct PgChangeNotifier::Listener {
 };
 
 absl::StatusOr<std::unique_ptr<PgChangeNotifier>> PgChangeNotifier::Create(
-    const std::string& uri) {
-  std::unique_ptr<PgChangeNotifier> out(new PgChangeNotifier(uri));
+    const std::string& uri, pg::ConnectionOptions connection) {
+  connection.statement_timeout = absl::ZeroDuration();
+  absl::StatusOr<std::string> conninfo = pg::ConnectionString(uri, connection);
+  if (!conninfo.ok()) return conninfo.status();
+  std::unique_ptr<PgChangeNotifier> out(new PgChangeNotifier(*std::move(conninfo)));
   std::unique_ptr<Listener> first;
   try {
-    first = std::make_unique<Listener>(uri, &out->events_, &out->queue_);
+    first = std::make_unique<Listener>(out->conninfo_, &out->events_, &out->queue_);
   } catch (...) {
     return pg::StatusFromCurrentException("listening for changes");
   }
@@ -46,7 +51,8 @@ absl::StatusOr<std::unique_ptr<PgChangeNotifier>> PgChangeNotifier::Create(
   return out;
 }
 
-PgChangeNotifier::PgChangeNotifier(std::string uri) : uri_(std::move(uri)) {}
+PgChangeNotifier::PgChangeNotifier(std::string conninfo)
+    : conninfo_(std::move(conninfo)) {}
 
 PgChangeNotifier::~PgChangeNotifier() {
   stop_ = true;
@@ -57,7 +63,7 @@ void PgChangeNotifier::Run(std::unique_ptr<Listener> listener) {
   while (!stop_) {
     try {
       if (listener == nullptr) {
-        listener = std::make_unique<Listener>(uri_, &events_, &queue_);
+        listener = std::make_unique<Listener>(conninfo_, &events_, &queue_);
         // Anything may have happened while we were not listening.
         events_.Notify();
         queue_.Notify();
@@ -68,6 +74,12 @@ void PgChangeNotifier::Run(std::unique_ptr<Listener> listener) {
       listener.reset();
       for (int i = 0; i < 10 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));
     }
+  }
+  // The receivers' destructors send UNLISTEN and wait for the answer, which a server
+  // that went silent never sends: with the socket shut down first, UNLISTEN fails at
+  // once (libpqxx swallows that) and the server drops the LISTENs with the connection.
+  if (listener != nullptr && listener->conn.sock() >= 0) {
+    ::shutdown(listener->conn.sock(), SHUT_RDWR);
   }
 }
 

@@ -14,14 +14,21 @@
 #include "absl/status/statusor.h"
 #include "server/storage/change_notifier.h"
 #include "server/storage/change_signal.h"
+#include "server/storage/postgres/connection_options.h"
 
 namespace rib::storage {
 
 class PgChangeNotifier : public ChangeNotifier {
  public:
   // Opens the LISTEN connection before returning, so every NOTIFY committed after
-  // Create returns is seen. UNAVAILABLE when the server cannot be reached.
-  static absl::StatusOr<std::unique_ptr<PgChangeNotifier>> Create(const std::string& uri);
+  // Create returns is seen. UNAVAILABLE when the server cannot be reached within
+  // connection.connect_timeout; INVALID_ARGUMENT for a URI that does not parse. The
+  // LISTEN connection gets connection's connect timeout and keepalives (a silently dead
+  // server is noticed and the connection re-opened) but no statement_timeout.
+  static absl::StatusOr<std::unique_ptr<PgChangeNotifier>> Create(
+      const std::string& uri, pg::ConnectionOptions connection = pg::ConnectionOptions());
+  // Stops the listening thread: returns within about connect_timeout even while the
+  // server is unreachable (the thread waits on it at most that long at a time).
   ~PgChangeNotifier() override;
 
   uint64_t Counter(Topic topic) override { return Signal(topic).value(); }
@@ -31,11 +38,11 @@ class PgChangeNotifier : public ChangeNotifier {
 
  private:
   struct Listener;
-  explicit PgChangeNotifier(std::string uri);
+  explicit PgChangeNotifier(std::string conninfo);
   void Run(std::unique_ptr<Listener> listener);
   ChangeSignal& Signal(Topic t) { return t == Topic::kQueue ? queue_ : events_; }
 
-  const std::string uri_;
+  const std::string conninfo_;  // pg::ConnectionString of the URI
   ChangeSignal events_;
   ChangeSignal queue_;
   std::atomic<bool> stop_{false};

@@ -23,8 +23,12 @@ using pg::TimeParam;
 
 absl::StatusOr<std::unique_ptr<PostgresRepository>> PostgresRepository::Create(
     PostgresOptions options) {
+  pg::Pool::Options pool_options;
+  pool_options.size = options.pool_size;
+  pool_options.acquire_timeout = options.acquire_timeout;
+  pool_options.connection = options.connection;
   RIB_ASSIGN_OR_RETURN(std::unique_ptr<pg::Pool> pool,
-                       pg::Pool::Create(options.uri, options.pool_size));
+                       pg::Pool::Create(options.uri, pool_options));
   std::unique_ptr<PostgresRepository> repo(
       new PostgresRepository(std::move(options), std::move(pool)));
   return repo;
@@ -38,6 +42,8 @@ PostgresRepository::PostgresRepository(PostgresOptions options,
       pool_(std::move(pool)) {}
 
 PostgresRepository::~PostgresRepository() = default;
+
+void PostgresRepository::Close() { pool_->Close(); }
 
 absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in) {
   RIB_RETURN_IF_ERROR(internal::ValidateNewSweep(in));

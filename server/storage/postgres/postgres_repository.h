@@ -21,7 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "server/scheduling/clock.h"
+#include "server/storage/postgres/connection_options.h"
 #include "server/storage/repository.h"
 
 namespace rib::storage {
@@ -36,16 +38,29 @@ struct PostgresOptions {
   std::string uri;
   // Connections, opened as needed. Default 8; AcquireJob long-polls hold none.
   int pool_size = 8;
+  // A transaction that finds every connection busy this long answers UNAVAILABLE
+  // ("no database connection free within ..."). Default 10 s.
+  absl::Duration acquire_timeout = absl::Seconds(10);
+  // connect_timeout, TCP keepalives and statement_timeout of every connection, added
+  // to `uri` unless it sets them (connection_options.h gives the defaults).
+  pg::ConnectionOptions connection;
   RepositoryOptions repository;
 };
 
 class PostgresRepository : public Repository {
  public:
-  // Connects (UNAVAILABLE when the server is unreachable). The schema must already be
-  // migrated (pg::ApplyMigrations).
+  // Connects (UNAVAILABLE when the server is unreachable within
+  // connection.connect_timeout; INVALID_ARGUMENT for a URI that does not parse). The
+  // schema must already be migrated (pg::ApplyMigrations). Every method answers
+  // UNAVAILABLE when no connection is free within acquire_timeout or the server cannot
+  // be reached, and when a statement ran past connection.statement_timeout.
   static absl::StatusOr<std::unique_ptr<PostgresRepository>> Create(
       PostgresOptions options);
   ~PostgresRepository() override;
+  // Ends every wait on the database (pg::Pool::Close): calls in flight and all later
+  // ones answer UNAVAILABLE at once. For a shutdown while the database is unreachable;
+  // final.
+  void Close();
 
   absl::StatusOr<SubmitResult> SubmitSweep(const NewSweep& sweep) override;
   absl::StatusOr<Sweep> GetSweep(const std::string& sweep_id) override;
