@@ -20,8 +20,11 @@ bool ShouldRetry(const domain::JobReport& report) {
   return report.released || IsTransient(report.code);
 }
 
+bool ConsumesAttempt(const domain::JobReport& report) { return !report.released; }
+
 domain::JobState StateAfterReportedFailure(const domain::JobReport& report, int attempt,
                                            int max_attempts) {
+  if (!ConsumesAttempt(report)) return domain::JobState::kQueued;
   return StateAfterFailedAttempt(attempt, max_attempts, ShouldRetry(report));
 }
 

@@ -5,7 +5,9 @@
 //    code (INTERNAL, UNKNOWN, INVALID_ARGUMENT, FAILED_PRECONDITION, ...) is
 //    deterministic: a shape bug or a NaN loss fails the same way on every worker, so the
 //    job fails once, with its message;
-//  * the worker releases the lease (it drains, or has no room after all): retried;
+//  * the worker releases the lease (it drains, or has no room after all): retried, and
+//    the attempt does not count against max_attempts (the repository gives the job one
+//    more), so drains never use up a job's budget;
 //  * the lease expires (the worker stopped heartbeating): retried.
 // A retried job goes back to QUEUED with attempt + 1 at the next hand-out, up to the
 // job's max_attempts (job_state_machine.h, StateAfterFailedAttempt). Pure functions.
@@ -24,6 +26,10 @@ bool IsTransient(absl::StatusCode code);
 // Whether the attempt a worker reported as failed (report.kind == kFinished, !ok) may
 // run again.
 bool ShouldRetry(const domain::JobReport& report);
+
+// Whether the failed attempt counts against the job's max_attempts (a release does
+// not).
+bool ConsumesAttempt(const domain::JobReport& report);
 
 // The state after attempt `attempt` of `max_attempts` ended as `report` says.
 domain::JobState StateAfterReportedFailure(const domain::JobReport& report, int attempt,

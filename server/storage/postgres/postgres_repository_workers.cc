@@ -295,7 +295,11 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
         const JobState next = scheduling::StateAfterReportedFailure(report, live.attempt,
                                                                     live.max_attempts);
         if (next == JobState::kQueued) {
-          tx.exec_params("UPDATE jobs SET worker_id = NULL WHERE id = $1", job.id);
+          // An attempt that does not count (a release) gives the job one more.
+          tx.exec_params(
+              "UPDATE jobs SET worker_id = NULL, max_attempts = max_attempts + $2"
+              " WHERE id = $1",
+              job.id, scheduling::ConsumesAttempt(report) ? 0 : 1);
         }
         RIB_RETURN_IF_ERROR(
             pg::SetJobState(tx, job, next, scheduling::FailureMessage(report), now));

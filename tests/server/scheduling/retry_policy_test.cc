@@ -32,9 +32,10 @@ TEST(RetryPolicyTest, ADeterministicFailureFailsOnceAReleaseIsRetried) {
   EXPECT_EQ(StateAfterReportedFailure(r, 1, 3), JobState::kFailed);
   r.code = absl::StatusCode::kInvalidArgument;
   EXPECT_EQ(StateAfterReportedFailure(r, 1, 3), JobState::kFailed);
-  r.released = true;  // the worker drained: whatever the code, it runs again
+  r.released = true;  // the worker drained: whatever the code, it runs again ...
   EXPECT_EQ(StateAfterReportedFailure(r, 1, 3), JobState::kQueued);
-  EXPECT_EQ(StateAfterReportedFailure(r, 3, 3), JobState::kFailed);
+  EXPECT_EQ(StateAfterReportedFailure(r, 3, 3), JobState::kQueued);  // ... even the last
+  EXPECT_FALSE(ConsumesAttempt(r));
   r.released = false;
   r.code = absl::StatusCode::kResourceExhausted;
   EXPECT_EQ(StateAfterReportedFailure(r, 2, 3), JobState::kQueued);
