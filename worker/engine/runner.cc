@@ -202,6 +202,7 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     EvaluateOptions eval_options;
     eval_options.device = device;
     eval_options.group = options.group;
+    eval_options.sink = sink;
     eval_options.subsets = source->subsets();
     RIB_ASSIGN_OR_RETURN(eval_options.precision,
                          ResolvePrecision(spec.training.precision, device));

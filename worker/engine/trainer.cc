@@ -418,6 +418,7 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       // the generators continue where the stopped run left them.
       for (; epoch_step < start.epoch_step; ++epoch_step) {
         RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
+        if (sink != nullptr) sink->OnAlive();
         if (!more) {
           return absl::FailedPreconditionError(
               absl::StrCat("checkpoint ", resumed_from, " is ", start.epoch_step, " steps into epoch ", epoch + 1,
@@ -488,6 +489,7 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       }
       ++step;
       ++epoch_step;
+      if (sink != nullptr) sink->OnAlive();
       if (sink != nullptr && step % options.progress_every == 0) report_window(epoch, lr);
       if (stop) break;
     }

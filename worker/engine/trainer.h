@@ -94,7 +94,8 @@ struct TrainOptions {
   // Largest flattened all-reduce of gradients, in bytes (collectives.h). Default: DDP's
   // 25 MiB; smaller buckets mean more, smaller collectives per step.
   int64_t bucket_bytes = kDefaultBucketBytes;
-  // Progress events every this many steps (and at each epoch end).
+  // Progress events every this many steps (and at each epoch end). EventSink::OnAlive
+  // is called after every step regardless.
   int64_t progress_every = 20;
 };
 

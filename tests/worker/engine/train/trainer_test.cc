@@ -141,6 +141,22 @@ int FilesIn(const std::string& dir) {
   return files;
 }
 
+// Liveness per optimiser step, however rare the progress reports are.
+TEST(TrainerTest, BeatsOncePerStep) {
+  class AliveSink : public EventSink {
+   public:
+    void OnProgress(int, int, int64_t, int64_t, double, double) override { ++reports; }
+    void OnAlive() override { ++beats; }
+    int beats = 0, reports = 0;
+  } sink;
+  TrainOptions options;
+  options.config = Config();
+  options.progress_every = 100;
+  ASSERT_THAT(RunFt(options, 3, &sink).status(), IsOk());
+  EXPECT_EQ(sink.beats, 15);
+  EXPECT_EQ(sink.reports, 3);  // one per epoch end
+}
+
 TEST(TrainerTest, CheckpointsEveryEpochKeepingTheLastTwo) {
   ScratchDir dir;
   TrainOptions options;
