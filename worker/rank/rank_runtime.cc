@@ -119,6 +119,12 @@ std::unique_ptr<protocol::RankLinkWriter> OpenLink(
   return std::make_unique<protocol::RankLinkWriter>(protocol::UniqueFd(fd));
 }
 
+std::string AttemptCheckpointDir(const std::string& job_dir, int attempt) {
+  std::string dir = job_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return absl::StrCat(dir, "/attempt-", attempt);
+}
+
 int FailureExitCode(const absl::Status& s) {
   return absl::IsUnavailable(s) ? protocol::kPeerLostExitCode : 1;
 }
@@ -196,7 +202,12 @@ int RunRank(const std::string& job_file, const std::map<std::string, std::string
   options.threads = job->threads;
   options.group = group.get();
   options.resume_checkpoint = job->resume_checkpoint;
-  options.checkpoint_dir = job->checkpoint_dir;
+  // Each attempt writes its own folder: an attempt the coordinator gave up on (lost
+  // contact) may still be running beside the next one, and must not overwrite or
+  // remove its checkpoints. The resume checkpoint is the previous attempt's.
+  if (!job->checkpoint_dir.empty()) {
+    options.checkpoint_dir = AttemptCheckpointDir(job->checkpoint_dir, job->attempt);
+  }
   // Named by the coordinator's job hash (spec/artifacts.h), where dependents look.
   options.weights_out = job->weights_out;
   options.extra_weights_out = job->extra_weights_out;

@@ -8,6 +8,11 @@
 // it is computed, checkpoints, finished (ok with the weights, or the error and its
 // code). The agent forwards them to the coordinator; ranks never talk to it.
 //
+// Checkpoints go to <job file's checkpoint_dir>/attempt-<attempt>/ (the engine keeps
+// the last two there, trainer.h): two attempts of one job that run at once (one the
+// coordinator gave up on, and its successor) never write or remove each other's files.
+// Earlier attempts' folders are left for the resume (and for a person).
+//
 // Liveness: the rank touches its heartbeat file (RIB_HEARTBEAT_FILE, rank_env.h) at
 // start, at every event, and at most once a second at every training step and
 // evaluation batch (engine::EventSink::OnAlive). The agent's hang timeout
