@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -247,7 +247,8 @@ std::vector<std::string> ResumeCandidates(const std::string& requested) {
     const std::filesystem::path& p = it->path();
     std::error_code type_ec;
     if (p.extension() != ".ckpt" || !it->is_regular_file(type_ec) ||
-        it->is_symlink(type_ec) || p.filename() == std::filesystem::path(requested).filename()) {
+        it->is_symlink(type_ec) ||
+        p.filename() == std::filesystem::path(requested).filename()) {
       continue;
     }
     const auto mtime = std::filesystem::last_write_time(p, type_ec);
@@ -326,8 +327,9 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
         // fresh start only costs time. Nothing was changed yet.
         RIB_LOG(WARNING) << "cannot resume from checkpoint " << candidate << ": "
                          << map.status().message();
-        absl::StrAppend(&summary.resume_problem, summary.resume_problem.empty() ? "" : "; ",
-                        candidate, ": ", map.status().message());
+        absl::StrAppend(&summary.resume_problem,
+                        summary.resume_problem.empty() ? "" : "; ", candidate, ": ",
+                        map.status().message());
         continue;
       }
       // A readable checkpoint that does not fit this run is an error, not damage.
@@ -420,13 +422,12 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
         RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
         if (sink != nullptr) sink->OnAlive();
         if (!more) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("checkpoint ", resumed_from, " is ", start.epoch_step, " steps into epoch ", epoch + 1,
-                           ", which yields ", epoch_step, " batches"));
+          return absl::FailedPreconditionError(absl::StrCat(
+              "checkpoint ", resumed_from, " is ", start.epoch_step, " steps into epoch ",
+              epoch + 1, ", which yields ", epoch_step, " batches"));
         }
       }
-      RIB_RETURN_IF_ERROR(
-          RestoreGenerators(resumed_from, generators, options.device));
+      RIB_RETURN_IF_ERROR(RestoreGenerators(resumed_from, generators, options.device));
     }
     while (step < total_steps) {
       RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
