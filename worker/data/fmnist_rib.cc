@@ -9,10 +9,10 @@
 #include <map>
 #include <opencv2/core.hpp>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/status_macros.h"
 #include "spec/suites.h"
@@ -379,9 +379,9 @@ absl::StatusOr<FmnistManifest> BuildFmnistRib(const std::string& data_root,
     return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   // Build in a private folder, then rename it into place, so that a concurrent reader
   // never sees a half-written suite and concurrent builders do not collide.
-  const std::string tmp =
-      absl::StrCat(dir, ".tmp-", ::getpid(), "-",
-                   std::hash<std::thread::id>()(std::this_thread::get_id()) % 1000000007);
+  // Unique per builder (host, pid, random: common/atomic_file.h), as builders in
+  // containers sharing the data volume can have equal pids.
+  const std::string tmp = UniqueTempPath(dir);
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec)

@@ -63,6 +63,8 @@ absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
   while (true) {
     RIB_ASSIGN_OR_RETURN(bool more, stream.Next(&batch));
     if (!more) break;
+    // Per batch read, decodable or not: a long evaluation must not look hung.
+    if (options.sink != nullptr) options.sink->OnAlive();
     counts[0].skipped += batch.skipped;
     if (!batch.images.defined() || batch.images.size(0) == 0) continue;
     torch::Tensor logits;

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/robustness.h"
 #include "worker/engine/batches.h"
+#include "worker/engine/events.h"
 #include "worker/engine/label_mask.h"
 #include "worker/engine/model.h"
 #include "worker/engine/precision.h"
@@ -39,6 +40,9 @@ struct EvaluateOptions {
   // their subset; otherwise the batches' skipped counts all go to the first row.
   std::vector<int64_t> expected_totals;
   dist::ProcessGroup* group = nullptr;
+  // Told after every batch (EventSink::OnAlive), so the worker sees progress during a
+  // long evaluation; nullptr = nobody. Not owned.
+  EventSink* sink = nullptr;
 };
 
 // Runs `forward` (no grad) over the stream and counts correct top-1 predictions.

@@ -25,6 +25,11 @@ class EventSink {
                         int64_t correct, int64_t total, int64_t skipped) {}
   // A complete checkpoint was written (atomically) at `path`.
   virtual void OnCheckpoint(const std::string& path) {}
+  // The job made progress: called after every training step and every evaluation
+  // batch (so at least once per step/batch time), however long the job runs between
+  // other events. It carries no data and is called very often: implementations must be
+  // cheap (the rank runtime touches its heartbeat file, at most once a second).
+  virtual void OnAlive() {}
 };
 
 }  // namespace rib::engine

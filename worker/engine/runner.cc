@@ -202,6 +202,7 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     EvaluateOptions eval_options;
     eval_options.device = device;
     eval_options.group = options.group;
+    eval_options.sink = sink;
     eval_options.subsets = source->subsets();
     RIB_ASSIGN_OR_RETURN(eval_options.precision,
                          ResolvePrecision(spec.training.precision, device));
@@ -250,8 +251,11 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
   if (!options.resume_checkpoint.empty()) {
     // Confined like every input; the trainer reads it again by path (a checkpoint is
     // the workers' own output, so only the check that it is under the root matters).
-    RIB_RETURN_IF_ERROR(
-        OpenInput(options, options.resume_checkpoint, "resume checkpoint").status());
+    // A missing one is the trainer's to handle (it starts from an older one, or from
+    // scratch); one outside the root, or not a regular file, is refused.
+    absl::Status confined =
+        OpenInput(options, options.resume_checkpoint, "resume checkpoint").status();
+    if (!confined.ok() && !absl::IsNotFound(confined)) return confined;
   }
   RIB_ASSIGN_OR_RETURN(Classifier model, LoadModel(spec.model, options));
   const ThreadPolicy policy = PreferredThreadPolicy(*model);

@@ -51,7 +51,9 @@ struct RunOptions {
   // nullptr = single process; otherwise this rank's group (data and evaluation are
   // sharded, gradients averaged, counts summed).
   dist::ProcessGroup* group = nullptr;
-  // Resume training from this checkpoint ("" = start fresh).
+  // Resume training from this checkpoint ("" = start fresh). One that is missing or
+  // cannot be read is not an error: the job starts from an older checkpoint beside it,
+  // or from scratch, with a WARNING (trainer.h's TrainOptions::resume_checkpoint).
   std::string resume_checkpoint;
   // Where per-epoch checkpoints, and the one written when training stops on request,
   // go ("" = none: a stopped job then has nothing to resume from). Created if missing.
@@ -98,7 +100,7 @@ struct RunResult {
 // input resolving outside the artifact root through a symlink), NOT_FOUND (dataset or
 // weights missing), FAILED_PRECONDITION (missing dependency weights, weights that do
 // not fit the architecture or changed since submit, an image size the model does not
-// take, a resume checkpoint of another run), the loop's errors
+// take, a readable resume checkpoint of another run), the loop's errors
 // (non-finite loss with its step), UNAVAILABLE from a collective.
 absl::StatusOr<RunResult> RunJob(const JobSpec& spec, const RunOptions& options,
                                  EventSink* sink);

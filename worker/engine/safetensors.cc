@@ -8,11 +8,11 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/atomic_file.h"
 #include "common/json.h"
 #include "common/json_reader.h"
 #include "common/status_macros.h"
@@ -354,9 +354,10 @@ absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tenso
   // Pad with spaces so the data section starts 8-byte aligned, as the reference writer.
   while ((json.size() + 8) % 8 != 0) json.push_back(' ');
 
-  std::random_device rd;
-  const std::string tmp = absl::StrCat(path, ".tmp-", ::getpid(), "-", rd());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A per-writer temporary name (common/atomic_file.h): two attempts of one job may
+  // publish the same weights file at once.
+  const std::string tmp = UniqueTempPath(path);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create", tmp);
   unsigned char len_bytes[8];
   uint64_t len = json.size();
@@ -372,12 +373,14 @@ absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tenso
     ::unlink(tmp.c_str());
     return status;
   }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status status = ErrnoError("cannot move into place", path);
+  if (::close(fd) != 0) {
+    absl::Status status = ErrnoError("cannot write", tmp);
     ::unlink(tmp.c_str());
     return status;
   }
-  return absl::OkStatus();
+  absl::Status published = PublishTempFile(tmp, path);
+  if (!published.ok()) ::unlink(tmp.c_str());  // no-op once renamed
+  return published;
 }
 
 }  // namespace rib::engine

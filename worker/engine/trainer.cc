@@ -1,8 +1,11 @@
 #include "worker/engine/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -173,13 +176,14 @@ absl::Status SaveCheckpoint(const std::string& path, const TrainSetup& setup,
   return WriteCheckpointFile(path, map);
 }
 
-// Restores the setup's tensors, the optimiser and the loss scaler; the generators are
-// restored by the loop once it has re-created the epoch's stream (`generators` is the
-// checkpoint's map, to pass to RestoreGenerators).
-absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
-                            torch::optim::Optimizer& optimizer, int64_t total_steps,
-                            Position* at, LossScaler* scaler, TensorMap* generators) {
-  RIB_ASSIGN_OR_RETURN(TensorMap map, ReadCheckpointFile(path));
+// Restores the setup's tensors, the optimiser and the loss scaler from `map`, the
+// contents of checkpoint `path`; the generators are restored by the loop once it has
+// re-created the epoch's stream (`generators` is the checkpoint's map, to pass to
+// RestoreGenerators).
+absl::Status LoadCheckpoint(const std::string& path, const TensorMap& map,
+                            const TrainSetup& setup, torch::optim::Optimizer& optimizer,
+                            int64_t total_steps, Position* at, LossScaler* scaler,
+                            TensorMap* generators) {
   auto get = [&](const std::string& key) -> absl::StatusOr<torch::Tensor> {
     auto it = map.find(key);
     if (it == map.end()) {
@@ -224,6 +228,35 @@ absl::Status LoadCheckpoint(const std::string& path, const TrainSetup& setup,
   }
   scaler->Restore(scale.item<double>(), good.item<int64_t>());
   return absl::OkStatus();
+}
+
+// How many of its own checkpoints a run keeps on disk (write_checkpoint in Train).
+constexpr size_t kKeptCheckpoints = 2;
+
+// The checkpoints to try resuming from, best first: `requested`, then the other
+// checkpoints in its folder (regular files named *.ckpt, not symbolic links: the folder
+// is the job's attempt's own, and the run keeps its previous checkpoint beside the
+// newest), newest first by modification time.
+std::vector<std::string> ResumeCandidates(const std::string& requested) {
+  std::vector<std::string> candidates = {requested};
+  const std::filesystem::path folder = std::filesystem::path(requested).parent_path();
+  std::error_code ec;
+  std::vector<std::pair<std::filesystem::file_time_type, std::string>> others;
+  for (std::filesystem::directory_iterator it(folder.empty() ? "." : folder, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    const std::filesystem::path& p = it->path();
+    std::error_code type_ec;
+    if (p.extension() != ".ckpt" || !it->is_regular_file(type_ec) ||
+        it->is_symlink(type_ec) ||
+        p.filename() == std::filesystem::path(requested).filename()) {
+      continue;
+    }
+    const auto mtime = std::filesystem::last_write_time(p, type_ec);
+    if (!type_ec) others.emplace_back(mtime, p.string());
+  }
+  std::sort(others.begin(), others.end(), std::greater<>());
+  for (auto& [mtime, path] : others) candidates.push_back(std::move(path));
+  return candidates;
 }
 
 // Rank 0's outcome of writing a checkpoint, made every rank's: other ranks return only
@@ -282,18 +315,45 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
   // Absolute paths: the sink forwards them to a coordinator, which may resume the job
   // in another working directory.
   std::string latest_checkpoint;
+  // The checkpoint actually resumed from ("" = from scratch): the requested one, or when
+  // that cannot be read an older one beside it (ResumeCandidates).
+  std::string resumed_from;
+  TrainSummary summary;
   if (!options.resume_checkpoint.empty()) {
-    RIB_RETURN_IF_ERROR(LoadCheckpoint(options.resume_checkpoint, setup, optimizer,
-                                       total_steps, &start, &scaler, &generators));
-    if (start.epoch_step >= steps_per_epoch) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint ", options.resume_checkpoint, " is ", start.epoch_step,
-          " steps into epoch ", start.epoch + 1, ", which has ", steps_per_epoch));
+    for (const std::string& candidate : ResumeCandidates(options.resume_checkpoint)) {
+      absl::StatusOr<TensorMap> map = ReadCheckpointFile(candidate);
+      if (!map.ok()) {
+        // Unreadable (missing, truncated, damaged): never fatal, the next candidate or a
+        // fresh start only costs time. Nothing was changed yet.
+        RIB_LOG(WARNING) << "cannot resume from checkpoint " << candidate << ": "
+                         << map.status().message();
+        absl::StrAppend(&summary.resume_problem,
+                        summary.resume_problem.empty() ? "" : "; ", candidate, ": ",
+                        map.status().message());
+        continue;
+      }
+      // A readable checkpoint that does not fit this run is an error, not damage.
+      RIB_RETURN_IF_ERROR(LoadCheckpoint(candidate, *map, setup, optimizer, total_steps,
+                                         &start, &scaler, &generators));
+      if (start.epoch_step >= steps_per_epoch) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "checkpoint ", candidate, " is ", start.epoch_step, " steps into epoch ",
+            start.epoch + 1, ", which has ", steps_per_epoch));
+      }
+      resumed_from = candidate;
+      summary.resumed_from = candidate;
+      break;
     }
-    latest_checkpoint = AbsolutePath(options.resume_checkpoint);
-    RIB_LOG(INFO) << "resumed from " << options.resume_checkpoint << " at step "
-                  << start.step << " (epoch " << start.epoch + 1 << ", step "
-                  << start.epoch_step << " of it)";
+    if (resumed_from.empty()) {
+      RIB_LOG(WARNING) << "no usable checkpoint to resume from (asked for "
+                       << options.resume_checkpoint
+                       << "): training starts from scratch, at step 0";
+    } else {
+      latest_checkpoint = AbsolutePath(resumed_from);
+      RIB_LOG(INFO) << "resumed from " << resumed_from << " at step " << start.step
+                    << " (epoch " << start.epoch + 1 << ", step " << start.epoch_step
+                    << " of it)";
+    }
   }
   const std::string checkpoint_dir =
       options.checkpoint_dir.empty() ? "" : AbsolutePath(options.checkpoint_dir);
@@ -315,21 +375,27 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
     RIB_RETURN_IF_ERROR(Broadcast(options.group, state, /*root=*/0));
   }
 
-  TrainSummary summary;
   int64_t step = start.step;
   int epochs_done = start.epoch;
   double window_loss = 0.0;
   int64_t window_steps = 0;
-  std::string previous_checkpoint;  // the last one this call wrote
-  // Rank 0 writes `path` (replacing the previous one this call wrote) and reports it.
+  // The checkpoints this call wrote and still keeps, oldest first (at most two).
+  std::deque<std::string> kept_checkpoints;
+  // Rank 0 writes `path`, reports it, and only then removes the one written before the
+  // previous (keeping the last two): the report of `path` goes to the coordinator
+  // asynchronously and may be lost (an outage, the worker killed at that moment), so
+  // the one before, which the coordinator may still hold as the job's checkpoint, stays.
   auto write_checkpoint = [&](const std::string& path,
                               const Position& at) -> absl::Status {
     if (!writes_checkpoints) return absl::OkStatus();
     RIB_RETURN_IF_ERROR(
         SaveCheckpoint(path, setup, optimizer, at, total_steps, scaler, options.device));
-    if (!previous_checkpoint.empty()) std::remove(previous_checkpoint.c_str());
-    previous_checkpoint = path;
     if (sink != nullptr) sink->OnCheckpoint(path);
+    kept_checkpoints.push_back(path);
+    while (kept_checkpoints.size() > kKeptCheckpoints) {
+      std::remove(kept_checkpoints.front().c_str());
+      kept_checkpoints.pop_front();
+    }
     return absl::OkStatus();
   };
   auto report_window = [&](int epoch, double lr) {
@@ -354,15 +420,14 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       // the generators continue where the stopped run left them.
       for (; epoch_step < start.epoch_step; ++epoch_step) {
         RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
+        if (sink != nullptr) sink->OnAlive();
         if (!more) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("checkpoint ", options.resume_checkpoint, " is ",
-                           start.epoch_step, " steps into epoch ", epoch + 1,
-                           ", which yields ", epoch_step, " batches"));
+          return absl::FailedPreconditionError(absl::StrCat(
+              "checkpoint ", resumed_from, " is ", start.epoch_step, " steps into epoch ",
+              epoch + 1, ", which yields ", epoch_step, " batches"));
         }
       }
-      RIB_RETURN_IF_ERROR(
-          RestoreGenerators(options.resume_checkpoint, generators, options.device));
+      RIB_RETURN_IF_ERROR(RestoreGenerators(resumed_from, generators, options.device));
     }
     while (step < total_steps) {
       RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
@@ -425,6 +490,7 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       }
       ++step;
       ++epoch_step;
+      if (sink != nullptr) sink->OnAlive();
       if (sink != nullptr && step % options.progress_every == 0) report_window(epoch, lr);
       if (stop) break;
     }

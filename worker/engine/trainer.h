@@ -64,11 +64,23 @@ struct TrainOptions {
   torch::Device device = torch::kCPU;
   // Directory for checkpoints ("" = none), written by rank 0: <dir>/epoch-<N>.ckpt at
   // the end of epoch N, and <dir>/step-<S>.ckpt when the run stops after step S within
-  // an epoch. The previous file this run wrote is removed after the new one is in
-  // place (the resume checkpoint is left alone).
+  // an epoch. The run keeps the last two it wrote: checkpoint N is written, then
+  // reported (EventSink::OnCheckpoint), and only then is N-2 removed, so the one the
+  // coordinator last recorded still exists when the report of N is lost on its way
+  // (it travels asynchronously, through the agent). Two lost reports in a row can
+  // still leave the coordinator naming a removed file; resuming then starts from the
+  // newest checkpoint left in the folder, or from scratch (resume_checkpoint). The
+  // resume checkpoint is left alone. Callers give each attempt of a job its own folder
+  // (the rank runtime: <job's folder>/attempt-<A>), so two attempts running at once
+  // never write the same file.
   std::string checkpoint_dir;
   // Checkpoint to resume from ("" = start fresh): an epoch or a mid-epoch one, including
-  // epoch checkpoints written before mid-epoch ones existed.
+  // epoch checkpoints written before mid-epoch ones existed. One that cannot be read
+  // (missing, truncated, damaged) is not an error: a WARNING names it and why, the
+  // other *.ckpt files in its folder are tried, newest first, and when none is
+  // readable the run starts from scratch at step 0 with the weights it was given
+  // (TrainSummary::resume_problem says why). A readable checkpoint that does not fit
+  // the run is an error (FAILED_PRECONDITION, below).
   std::string resume_checkpoint;
   // Set (from any thread or a signal handler) to ask the job to stop at the next step
   // boundary; nullptr = never. Read once per optimiser step, in that step's all-reduce:
@@ -82,7 +94,8 @@ struct TrainOptions {
   // Largest flattened all-reduce of gradients, in bytes (collectives.h). Default: DDP's
   // 25 MiB; smaller buckets mean more, smaller collectives per step.
   int64_t bucket_bytes = kDefaultBucketBytes;
-  // Progress events every this many steps (and at each epoch end).
+  // Progress events every this many steps (and at each epoch end). EventSink::OnAlive
+  // is called after every step regardless.
   int64_t progress_every = 20;
 };
 
@@ -95,10 +108,18 @@ struct TrainSummary {
   // the run must be resumed from it to finish. Same value on every rank. A request seen
   // in the run's last step does not stop it (training is complete: stopped = false).
   bool stopped = false;
+  // Why resume_checkpoint (and the older ones beside it) could not be used, one
+  // "<path>: <reason>" per file tried in vain; "" when there was none to resume from or
+  // the first one tried was used. When non-empty and `resumed_from` is "", the run
+  // started from scratch.
+  std::string resume_problem;
+  // The checkpoint the run resumed from: resume_checkpoint, an older one beside it, or
+  // "" (started from scratch).
+  std::string resumed_from;
   // The newest checkpoint of the run as an absolute path: the last one rank 0 wrote
   // (every rank returns that path; when stopped, only once rank 0 has it in place),
-  // else resume_checkpoint; "" when there is none. When stopped, the one to resume
-  // from.
+  // else the one resumed from (resumed_from); "" when there is none. When stopped, the
+  // one to resume from.
   std::string checkpoint;
 };
 

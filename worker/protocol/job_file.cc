@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/atomic_file.h"
 
 namespace rib::protocol {
 namespace {
@@ -37,16 +38,12 @@ absl::Status WriteJobFile(const JobFile& job, const std::string& path) {
   Put(out, "device_ids", absl::StrJoin(job.device_ids, ","));
   Put(out, "threads", absl::StrCat(job.threads));
   Put(out, "log_level", job.log_level);
-  // Write to a temporary name and rename, so a rank never reads half a file.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return absl::InternalError(absl::StrCat("cannot write job file ", tmp));
-    f << out.str();
-    if (!f.flush()) return absl::InternalError(absl::StrCat("cannot write job file ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  // A per-writer temporary name, renamed into place (common/atomic_file.h), so a rank
+  // never reads half a file.
+  absl::Status written = WriteFileAtomically(path, out.str());
+  if (!written.ok()) {
+    return absl::Status(written.code(),
+                        absl::StrCat("cannot write job file: ", written.message()));
   }
   return absl::OkStatus();
 }

@@ -10,6 +10,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "proto/convert/job_spec_convert.h"
 #include "worker/dist/process_group.h"
@@ -36,8 +38,15 @@ void InstallStopHandler() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Touches the rank's heartbeat file on every event (the launcher's hang detection
-// sees progress); rank 0 also sends every event to the agent.
+// How often, at most, OnAlive touches the heartbeat file: often enough for any hang
+// timeout worth having (the agent's default is 30 minutes), rarely enough that a
+// training step or evaluation batch of a millisecond costs nothing measurable.
+constexpr absl::Duration kAliveTouchInterval = absl::Seconds(1);
+
+// Touches the rank's heartbeat file on every event and, at most once per
+// kAliveTouchInterval, on every training step and evaluation batch (OnAlive), so the
+// launcher's hang timeout measures the time since the last step or batch, not since
+// the last event; rank 0 also sends every event to the agent.
 class RankSink : public engine::EventSink {
  public:
   RankSink(std::string heartbeat_file, protocol::RankLinkWriter* link, std::string job)
@@ -72,8 +81,14 @@ class RankSink : public engine::EventSink {
     Send(e);
   }
 
+  void OnAlive() override {
+    const absl::Time now = absl::Now();
+    if (now - last_touch_ < kAliveTouchInterval) return;
+    Touch(now);
+  }
+
   void Send(const v1::JobEvent& e) {
-    protocol::TouchHeartbeat(heartbeat_file_).IgnoreError();
+    Touch(absl::Now());
     if (link_ == nullptr) return;
     absl::Status s = link_->Send(e);
     if (s.ok()) return;
@@ -84,9 +99,15 @@ class RankSink : public engine::EventSink {
   }
 
  private:
+  void Touch(absl::Time now) {
+    last_touch_ = now;
+    protocol::TouchHeartbeat(heartbeat_file_).IgnoreError();
+  }
+
   const std::string heartbeat_file_;
   protocol::RankLinkWriter* const link_;
   const std::string job_;
+  absl::Time last_touch_ = absl::InfinitePast();
 };
 
 // The rank link, when the agent gave this rank one (RIB_AGENT_FD).
@@ -96,6 +117,12 @@ std::unique_ptr<protocol::RankLinkWriter> OpenLink(
   int fd = -1;
   if (it == env.end() || !absl::SimpleAtoi(it->second, &fd) || fd < 0) return nullptr;
   return std::make_unique<protocol::RankLinkWriter>(protocol::UniqueFd(fd));
+}
+
+std::string AttemptCheckpointDir(const std::string& job_dir, int attempt) {
+  std::string dir = job_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return absl::StrCat(dir, "/attempt-", attempt);
 }
 
 int FailureExitCode(const absl::Status& s) {
@@ -175,7 +202,12 @@ int RunRank(const std::string& job_file, const std::map<std::string, std::string
   options.threads = job->threads;
   options.group = group.get();
   options.resume_checkpoint = job->resume_checkpoint;
-  options.checkpoint_dir = job->checkpoint_dir;
+  // Each attempt writes its own folder: an attempt the coordinator gave up on (lost
+  // contact) may still be running beside the next one, and must not overwrite or
+  // remove its checkpoints. The resume checkpoint is the previous attempt's.
+  if (!job->checkpoint_dir.empty()) {
+    options.checkpoint_dir = AttemptCheckpointDir(job->checkpoint_dir, job->attempt);
+  }
   // Named by the coordinator's job hash (spec/artifacts.h), where dependents look.
   options.weights_out = job->weights_out;
   options.extra_weights_out = job->extra_weights_out;

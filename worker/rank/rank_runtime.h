@@ -8,6 +8,19 @@
 // it is computed, checkpoints, finished (ok with the weights, or the error and its
 // code). The agent forwards them to the coordinator; ranks never talk to it.
 //
+// Checkpoints go to <job file's checkpoint_dir>/attempt-<attempt>/ (the engine keeps
+// the last two there, trainer.h): two attempts of one job that run at once (one the
+// coordinator gave up on, and its successor) never write or remove each other's files.
+// Earlier attempts' folders are left for the resume (and for a person).
+//
+// Liveness: the rank touches its heartbeat file (RIB_HEARTBEAT_FILE, rank_env.h) at
+// start, at every event, and at most once a second at every training step and
+// evaluation batch (engine::EventSink::OnAlive). The agent's hang timeout
+// (--rank_hang_timeout, default 30 min) is therefore the longest one training step or
+// one evaluation batch may take, or the work between two of them with no step or batch
+// in between (loading the model, opening and splitting a dataset, writing weights) —
+// not the length of an evaluation or an epoch.
+//
 // SIGTERM asks the job to stop: every rank stops after the same training step (or
 // between two evaluation datasets), rank 0 checkpoints there and reports the
 // checkpoint, and every rank exits with kDrainedExitCode, which the agent reports as a

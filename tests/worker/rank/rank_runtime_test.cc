@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -147,9 +149,33 @@ TEST_F(RankRuntimeTest, SigtermCheckpointsAtAStepBoundaryAndExitsDrained) {
   const v1::JobEvent& last = ran.events.back();
   EXPECT_FALSE(last.has_finished());
   ASSERT_TRUE(last.has_checkpoint()) << last.ShortDebugString();
-  EXPECT_THAT(last.checkpoint(), HasSubstr(file.checkpoint_dir));
+  // In the attempt's own folder: a second attempt of the job never writes the same file.
+  EXPECT_THAT(last.checkpoint(), HasSubstr(file.checkpoint_dir + "/attempt-1/"));
   EXPECT_TRUE(std::filesystem::exists(last.checkpoint()));
   EXPECT_FALSE(std::filesystem::exists(file.weights_out));  // not done: no weights
+}
+
+// The coordinator may name a checkpoint that is gone (its file removed, the volume
+// replaced): the attempt starts from scratch and the job succeeds, instead of failing
+// for good.
+TEST_F(RankRuntimeTest, AMissingResumeCheckpointStartsFromScratch) {
+  protocol::JobFile file = File(Spec());
+  file.attempt = 2;
+  file.resume_checkpoint = file.checkpoint_dir + "/attempt-1/epoch-1.ckpt";
+  Ran ran = Run(file, [](const v1::JobEvent&) { return false; });
+  EXPECT_TRUE(ran.exit.exited);
+  EXPECT_EQ(ran.exit.exit_code, 0);
+  ASSERT_FALSE(ran.events.empty());
+  const v1::JobEvent& last = ran.events.back();
+  ASSERT_TRUE(last.has_finished()) << last.ShortDebugString();
+  EXPECT_TRUE(last.finished().ok()) << last.finished().error();
+  EXPECT_TRUE(std::filesystem::exists(file.weights_out));
+  // And it says so, naming the file.
+  std::ifstream log(dir_.Join("logs/rank0.stderr.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("cannot resume from checkpoint " + file.resume_checkpoint));
+  EXPECT_THAT(text, HasSubstr("starts from scratch"));
 }
 
 TEST_F(RankRuntimeTest, ADeterministicErrorIsSentWithItsCode) {

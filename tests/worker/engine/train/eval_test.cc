@@ -120,5 +120,40 @@ TEST(EvaluateTest, UnknownSubsetIsAnError) {
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("zzz")));
 }
 
+// A sink that counts liveness beats.
+class AliveSink : public EventSink {
+ public:
+  void OnAlive() override { ++beats; }
+  int beats = 0;
+};
+
+// Evaluation shows progress per batch, not only when a dataset's result is ready: the
+// worker's hang detection must not take a long evaluation for a hung one.
+TEST(EvaluateTest, BeatsOncePerBatchWhileItRuns) {
+  constexpr int kExamples = 7;
+  torch::Tensor images = torch::zeros({kExamples, 5});
+  torch::Tensor labels = torch::zeros({kExamples}, torch::kLong);
+  auto stream = MakeTensorStream(images, labels, /*batch_size=*/1,
+                                 std::vector<std::string>(kExamples, ""));
+  AliveSink sink;
+  EvaluateOptions options;
+  options.sink = &sink;
+  std::vector<int> beats_at_forward;
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<SubsetCount> counts,
+                           Evaluate(
+                               [&](const torch::Tensor& x) {
+                                 beats_at_forward.push_back(sink.beats);
+                                 return x;
+                               },
+                               *stream, LabelMask::Identity(5), options));
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].total, kExamples);
+  // One beat before each batch's forward pass: 1, 2, ..., 7 while evaluating.
+  std::vector<int> expected;
+  for (int i = 1; i <= kExamples; ++i) expected.push_back(i);
+  EXPECT_EQ(beats_at_forward, expected);
+  EXPECT_EQ(sink.beats, kExamples);
+}
+
 }  // namespace
 }  // namespace rib::engine

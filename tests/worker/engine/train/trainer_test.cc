@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "tests/testing/status_matchers.h"
@@ -130,7 +132,32 @@ TEST(TrainerTest, MaxStepsCapsTheRun) {
   EXPECT_EQ(sink.steps_seen.back(), 7);
 }
 
-TEST(TrainerTest, CheckpointsEveryEpochKeepingTheNewest) {
+int FilesIn(const std::string& dir) {
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    (void)entry;
+    ++files;
+  }
+  return files;
+}
+
+// Liveness per optimiser step, however rare the progress reports are.
+TEST(TrainerTest, BeatsOncePerStep) {
+  class AliveSink : public EventSink {
+   public:
+    void OnProgress(int, int, int64_t, int64_t, double, double) override { ++reports; }
+    void OnAlive() override { ++beats; }
+    int beats = 0, reports = 0;
+  } sink;
+  TrainOptions options;
+  options.config = Config();
+  options.progress_every = 100;
+  ASSERT_THAT(RunFt(options, 3, &sink).status(), IsOk());
+  EXPECT_EQ(sink.beats, 15);
+  EXPECT_EQ(sink.reports, 3);  // one per epoch end
+}
+
+TEST(TrainerTest, CheckpointsEveryEpochKeepingTheLastTwo) {
   ScratchDir dir;
   TrainOptions options;
   options.config = Config();
@@ -140,14 +167,92 @@ TEST(TrainerTest, CheckpointsEveryEpochKeepingTheNewest) {
   ASSERT_EQ(sink.checkpoints.size(), 3u);
   EXPECT_EQ(sink.checkpoints.back(), dir.Join("epoch-3.ckpt"));
   EXPECT_FALSE(std::filesystem::exists(dir.Join("epoch-1.ckpt")));
+  EXPECT_TRUE(std::filesystem::exists(dir.Join("epoch-2.ckpt")));
   EXPECT_TRUE(std::filesystem::exists(dir.Join("epoch-3.ckpt")));
   // No temporary files are left behind.
-  int files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    (void)entry;
-    ++files;
+  EXPECT_EQ(FilesIn(dir.path()), 2);
+}
+
+// The report of a checkpoint may never reach the coordinator, which then still names
+// the one reported before: that one must still be on disk when the next is reported
+// (and after), or the job would be stranded pointing at a removed file.
+class CheckPreviousSink : public EventSink {
+ public:
+  void OnCheckpoint(const std::string& path) override {
+    EXPECT_TRUE(std::filesystem::exists(path)) << path;
+    if (!reported.empty()) {
+      previous_existed.push_back(std::filesystem::exists(reported.back()));
+    }
+    reported.push_back(path);
   }
-  EXPECT_EQ(files, 1);
+  std::vector<std::string> reported;
+  std::vector<bool> previous_existed;
+};
+
+TEST(TrainerTest, ThePreviousCheckpointStillExistsWhenTheNextIsReported) {
+  ScratchDir dir;
+  TrainOptions options;
+  options.config = Config();
+  options.config.epochs = 4;
+  options.checkpoint_dir = dir.path();
+  CheckPreviousSink sink;
+  ASSERT_THAT(RunFt(options, 3, &sink).status(), IsOk());
+  ASSERT_EQ(sink.reported.size(), 4u);
+  EXPECT_EQ(sink.previous_existed, std::vector<bool>(3, true));
+  // And it stays after the run: the last report may have been the lost one.
+  EXPECT_TRUE(std::filesystem::exists(sink.reported[2]));
+}
+
+// Resuming from a checkpoint that is missing or unreadable starts the run from scratch
+// (step 0, the weights it was given) instead of failing: the result equals a fresh
+// run's bit for bit, and the summary says why.
+void ExpectResumeFromScratch(const std::string& resume, const std::string& why) {
+  TrainOptions fresh;
+  fresh.config = Config();
+  RIB_ASSERT_OK_AND_ASSIGN(Trained uninterrupted, TrainFt(fresh));
+  TrainOptions resumed = fresh;
+  resumed.resume_checkpoint = resume;
+  resumed.progress_every = 1;
+  RecordingSink sink;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained run, TrainFt(resumed, 3, &sink));
+  EXPECT_EQ(run.summary.steps, 15);
+  EXPECT_EQ(run.summary.resumed_from, "");
+  EXPECT_THAT(run.summary.resume_problem, HasSubstr(resume));
+  EXPECT_THAT(run.summary.resume_problem, HasSubstr(why));
+  EXPECT_EQ(run.summary.checkpoint, "");
+  ASSERT_FALSE(sink.steps_seen.empty());
+  EXPECT_EQ(sink.steps_seen.front(), 1);  // progress from step 0 on
+  ExpectBitwiseEqual(uninterrupted.weights, run.weights);
+}
+
+TEST(TrainerTest, AMissingResumeCheckpointStartsFromScratch) {
+  ScratchDir dir;
+  ExpectResumeFromScratch(dir.Join("gone/epoch-2.ckpt"), "does not exist");
+}
+
+TEST(TrainerTest, ATruncatedResumeCheckpointStartsFromScratch) {
+  ScratchDir dir;
+  TrainOptions first;
+  first.config = Config();
+  first.config.epochs = 1;
+  first.config.max_steps = 0;
+  first.checkpoint_dir = dir.Join("a");
+  std::filesystem::create_directories(first.checkpoint_dir);
+  ASSERT_THAT(RunFt(first).status(), IsOk());
+  // Cut the file in half, as a write interrupted without atomic publication would.
+  const std::string whole = dir.Join("a/epoch-1.ckpt");
+  const std::string cut = dir.Join("cut/epoch-1.ckpt");
+  std::filesystem::create_directories(dir.Join("cut"));
+  std::filesystem::copy_file(whole, cut);
+  std::filesystem::resize_file(cut, std::filesystem::file_size(whole) / 2);
+  ExpectResumeFromScratch(cut, "not a rib checkpoint");
+}
+
+TEST(TrainerTest, AnEmptyResumeCheckpointStartsFromScratch) {
+  ScratchDir dir;
+  std::filesystem::create_directories(dir.Join("e"));
+  { std::ofstream(dir.Join("e/step-3.ckpt")); }
+  ExpectResumeFromScratch(dir.Join("e/step-3.ckpt"), "step-3.ckpt");
 }
 
 // Trains 3 epochs straight, and again stopped after epoch 1 and resumed from that
@@ -248,13 +353,11 @@ void ExpectStopAndResumeIsBitwiseIdentical(const std::string& optimizer, int64_t
   ASSERT_FALSE(stop_sink.checkpoints.empty());
   EXPECT_EQ(stop_sink.checkpoints.back(), dir.Join(checkpoint_name));
   EXPECT_TRUE(std::filesystem::exists(dir.Join(checkpoint_name)));
-  // The checkpoint before it was removed once it was in place: one file left.
-  int files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    (void)entry;
-    ++files;
+  // The run keeps its last two checkpoints (one when it wrote only one).
+  EXPECT_EQ(FilesIn(dir.path()), std::min<int>(stop_sink.checkpoints.size(), 2));
+  if (stop_sink.checkpoints.size() >= 2) {
+    EXPECT_TRUE(std::filesystem::exists(stop_sink.checkpoints.end()[-2]));
   }
-  EXPECT_EQ(files, 1);
   EXPECT_FALSE(torch::equal(stopped.weights.at("body.weight"),
                             uninterrupted.weights.at("body.weight")));
 
@@ -269,6 +372,33 @@ void ExpectStopAndResumeIsBitwiseIdentical(const std::string& optimizer, int64_t
   ASSERT_FALSE(steps.steps.empty());
   EXPECT_EQ(steps.steps.front(), stopped_at + 1);  // no step done twice
   ExpectBitwiseEqual(uninterrupted.weights, after_resume.weights);
+}
+
+// When the newest checkpoint is damaged, the previous one the run kept beside it is
+// used: the resumed run finishes equal to the uninterrupted one.
+TEST(TrainerTest, ADamagedResumeCheckpointFallsBackToThePreviousOne) {
+  ScratchDir dir;
+  TrainOptions full;
+  full.config = Config();
+  full.progress_every = 1;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained uninterrupted, TrainFt(full));
+  // Stopped after step 10, the end of epoch 2: epoch-1 and epoch-2 are kept.
+  StopAtSink stop(9);
+  TrainOptions first = full;
+  first.checkpoint_dir = dir.path();
+  first.stop = &stop.stop;
+  RIB_ASSERT_OK_AND_ASSIGN(Trained stopped, TrainFt(first, 3, &stop));
+  ASSERT_TRUE(stopped.summary.stopped);
+  ASSERT_EQ(stopped.summary.checkpoint, dir.Join("epoch-2.ckpt"));
+  ASSERT_TRUE(std::filesystem::exists(dir.Join("epoch-1.ckpt")));
+  std::filesystem::resize_file(dir.Join("epoch-2.ckpt"), 100);
+  TrainOptions resumed = full;
+  resumed.resume_checkpoint = dir.Join("epoch-2.ckpt");
+  RIB_ASSERT_OK_AND_ASSIGN(Trained run, TrainFt(resumed, /*init_seed=*/99));
+  EXPECT_EQ(run.summary.resumed_from, dir.Join("epoch-1.ckpt"));
+  EXPECT_THAT(run.summary.resume_problem, HasSubstr("epoch-2.ckpt"));
+  EXPECT_EQ(run.summary.steps, 15);
+  ExpectBitwiseEqual(uninterrupted.weights, run.weights);
 }
 
 TEST(TrainerTest, StopMidEpochThenResumeIsBitwiseIdentical) {
