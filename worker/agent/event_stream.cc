@@ -69,7 +69,8 @@ absl::Status EventStream::Send(v1::JobEvent event) {
   event.set_job_id(lease_.job_id);
   event.set_attempt(lease_.attempt);
   event.set_lease_secret(lease_.secret);
-  event.set_seq(++next_seq_);  // re-sends keep theirs: the coordinator writes each once
+  // Re-sends keep their number: the coordinator writes each event once.
+  if (options_.sequenced) event.set_seq(++next_seq_);
   const absl::Time give_up = absl::Now() + options_.reconnect_window;
   absl::Duration backoff = absl::Milliseconds(200);
   while (true) {
@@ -143,6 +144,7 @@ absl::Status EventStream::ReportFinished(std::shared_ptr<grpc::Channel> channel,
   EventStreamOptions options;
   options.token = token;
   options.reconnect_window = absl::Seconds(20);
+  options.sequenced = false;
   EventStream stream(std::move(channel), lease, options);
   v1::JobEvent event;
   *event.mutable_finished() = finished;

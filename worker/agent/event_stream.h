@@ -39,6 +39,10 @@ struct EventStreamOptions {
   absl::Duration reconnect_window = absl::Seconds(60);
   // Deadline of the whole stream. Default 7 days: a stream lives as long as its job.
   absl::Duration stream_deadline = absl::Hours(24 * 7);
+  // Number the events 1, 2, ... (JobEvent.seq) so that re-sends are written once.
+  // Default true. ReportFinished's one-event streams are unsequenced (seq 0): they come
+  // after the attempt's own stream, whose numbers they cannot know.
+  bool sequenced = true;
 };
 
 // Thread-safe (one mutex serialises Send and Close).

@@ -83,6 +83,9 @@ TEST(EventStreamTest, ReportFailedCarriesTheSecretAndTheToken) {
   std::vector<v1::JobEvent> events = coordinator.events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].lease_secret(), "secret-j1-1");
+  // After the attempt's own numbered stream: unsequenced, so it is never taken for a
+  // re-send (it would be ignored, and the lease never released).
+  EXPECT_EQ(events[0].seq(), 0);
   EXPECT_EQ(events[0].finished().error(), "rank 0 died");
   EXPECT_EQ(coordinator.calls().back(),
             std::make_pair(std::string("ReportResults"), std::string("Bearer tok")));
