@@ -27,9 +27,4 @@ absl::StatusOr<domain::Principal> Authz::Check(const grpc::ServerContext* ctx,
   return who;
 }
 
-absl::Status Authz::CheckOwner(const domain::Principal& who, absl::string_view rpc,
-                               const std::string& sweep_owner) {
-  return auth::Authorize(who, rpc, &sweep_owner);
-}
-
 }  // namespace rib::rpc

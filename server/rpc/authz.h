@@ -24,12 +24,10 @@ class Authz {
   // The caller of `rpc` (full proto method name, "rib.v1.Coordinator.CancelSweep").
   // UNAUTHENTICATED when the call has no token, a malformed, unknown or revoked one;
   // PERMISSION_DENIED naming the role needed (auth::Authorize) otherwise. Rules that
-  // depend on the sweep's owner are checked again with CheckOwner once it is known.
+  // depend on the sweep's owner are checked again, with auth::Authorize and the owner,
+  // once the sweep is loaded.
   absl::StatusOr<domain::Principal> Check(const grpc::ServerContext* ctx,
                                           absl::string_view rpc) const;
-  // auth::Authorize with the sweep's owner.
-  static absl::Status CheckOwner(const domain::Principal& who, absl::string_view rpc,
-                                 const std::string& sweep_owner);
 
  private:
   service::IdentityService* const identity_;

@@ -29,7 +29,7 @@ grpc::Status CoordinatorService::CheckSweepOwner(const domain::Principal& who,
   if (auto s = RequireId(sweep_id, "sweep_id"); !s.ok()) return s;
   auto sweep = sweeps_->Get(sweep_id);
   if (!sweep.ok()) return ToGrpcStatus(sweep.status());
-  return ToGrpcStatus(Authz::CheckOwner(who, rpc, sweep->owner));
+  return ToGrpcStatus(auth::Authorize(who, rpc, &sweep->owner));
 }
 
 grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,

@@ -31,6 +31,13 @@ std::string LeaseHoldingStatesParam() {
 
 std::string TerminalStatesParam() { return StatesParam(scheduling::TerminalStates()); }
 
+std::string DevicesInUseCte(int states_param) {
+  return absl::StrCat(
+      "WITH used AS (SELECT owner, sum(devices)::integer AS devices FROM jobs"
+      " WHERE state = ANY($",
+      states_param, "::text[]) GROUP BY owner) ");
+}
+
 void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
   const std::string job_state =
       e.kind == SweepEvent::Kind::kState ? JobStateName(e.job_state) : "";

@@ -81,6 +81,11 @@ absl::Status CheckLeaseHolder(pqxx::work& tx, const LiveAttempt& live,
 std::string LeaseHoldingStatesParam();
 std::string TerminalStatesParam();
 
+// "WITH used AS (...)": the devices each owner's jobs hold now (owner, devices), with
+// LeaseHoldingStatesParam() as parameter $`states_param`. The one definition of devices
+// in use, shared by the hand-out (fair share, quotas) and ListQuotas.
+std::string DevicesInUseCte(int states_param);
+
 }  // namespace rib::storage::pg
 
 #endif  // RIB_SERVER_STORAGE_POSTGRES_PG_JOB_WRITES_H_

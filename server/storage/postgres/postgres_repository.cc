@@ -258,9 +258,7 @@ absl::StatusOr<Sweep> PostgresRepository::SetSweepPriority(const std::string& sw
         tx.exec_params(
             "UPDATE jobs SET priority = $2 WHERE sweep_id = $1 AND NOT state = "
             "ANY($3::text[])",
-            sweep_id, priority,
-            ArrayLiteral(scheduling::StateNames(
-                {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled})));
+            sweep_id, priority, pg::TerminalStatesParam());
         return pg::LoadSweep(tx, sweep_id);
       });
 }

@@ -36,12 +36,13 @@ absl::StatusOr<TokenInfo> RowToToken(const pqxx::row& r) {
   return t;
 }
 
-// Quota rows: user, devices (NULL = unlimited), devices in use.
-constexpr char kQuotaQuery[] =
-    "WITH used AS (SELECT owner, sum(devices)::integer AS devices FROM jobs"
-    "              WHERE state = ANY($1::text[]) GROUP BY owner)"
-    " SELECT COALESCE(q.user_name, u.owner), q.devices, COALESCE(u.devices, 0)"
-    " FROM quotas q FULL OUTER JOIN used u ON u.owner = q.user_name";
+// Quota rows: user, devices (NULL = unlimited), devices in use ($1: lease states).
+std::string QuotaQuery() {
+  return absl::StrCat(
+      pg::DevicesInUseCte(1),
+      "SELECT COALESCE(q.user_name, u.owner), q.devices, COALESCE(u.devices, 0)"
+      " FROM quotas q FULL OUTER JOIN used u ON u.owner = q.user_name");
+}
 
 Quota RowToQuota(const pqxx::row& r) {
   Quota q;
@@ -141,7 +142,7 @@ absl::StatusOr<Quota> PostgresRepository::SetQuota(const std::string& user,
         q.user = user;
         q.devices = devices;
         for (const auto& row :
-             tx.exec_params(absl::StrCat(kQuotaQuery,
+             tx.exec_params(absl::StrCat(QuotaQuery(),
                                          " WHERE COALESCE(q.user_name, u.owner) = $2"),
                             pg::LeaseHoldingStatesParam(), user)) {
           q.devices_in_use = RowToQuota(row).devices_in_use;
@@ -155,7 +156,7 @@ absl::StatusOr<std::vector<Quota>> PostgresRepository::ListQuotas() {
                    [&](pqxx::work& tx) -> absl::StatusOr<std::vector<Quota>> {
                      std::vector<Quota> out;
                      for (const auto& row :
-                          tx.exec_params(absl::StrCat(kQuotaQuery, " ORDER BY 1"),
+                          tx.exec_params(absl::StrCat(QuotaQuery(), " ORDER BY 1"),
                                          pg::LeaseHoldingStatesParam())) {
                        out.push_back(RowToQuota(row));
                      }

@@ -135,10 +135,13 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     // worker has, that fits its free devices, of a device kind it registered (or any
     // kind), and whose owner's quota (if any) has room for it; by priority, then fair
     // share (the owner's devices in use), then age.
-    const char* kPick =
-        "WITH used AS (SELECT owner, sum(devices) AS devices FROM jobs"
-        "              WHERE state = ANY($4::text[]) GROUP BY owner)"
-        " SELECT j.id, j.owner, q.devices IS NOT NULL FROM jobs j"
+    // A job fits its owner's quota when the owner has none, or when the devices its
+    // jobs hold plus this job's stay within it (`q`: quotas, `u`: DevicesInUseCte).
+    const char* kFitsQuota =
+        "(q.devices IS NULL OR COALESCE(u.devices, 0) + j.devices <= q.devices)";
+    const std::string pick_sql = absl::StrCat(
+        pg::DevicesInUseCte(4),
+        "SELECT j.id, j.owner, q.devices IS NOT NULL FROM jobs j"
         " JOIN workers w ON w.id = $1"
         " LEFT JOIN used u ON u.owner = j.owner"
         " LEFT JOIN quotas q ON q.user_name = j.owner"
@@ -146,10 +149,11 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
         " AND j.devices <= $2 AND j.datasets <@ w.datasets"
         " AND (j.device_kind = '' OR (j.device_kind = ANY(w.device_kinds)"
         "      AND ($3 = '' OR j.device_kind = $3)))"
-        " AND (q.devices IS NULL OR COALESCE(u.devices, 0) + j.devices <= q.devices)"
+        " AND ",
+        kFitsQuota,
         " ORDER BY j.priority DESC, COALESCE(u.devices, 0) ASC, j.seq ASC"
-        " LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
-    pqxx::result pick = tx.exec_params(kPick, worker_id, free_devices, device_kind,
+        " LIMIT 1 FOR UPDATE OF j SKIP LOCKED");
+    pqxx::result pick = tx.exec_params(pick_sql, worker_id, free_devices, device_kind,
                                        pg::LeaseHoldingStatesParam());
     if (pick.empty()) return std::optional<domain::Lease>();
     const std::string id = pick[0][0].as<std::string>();
@@ -159,9 +163,10 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
       tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('rib.quota:' || $1))",
                      pick[0][1].as<std::string>());
       pqxx::result still = tx.exec_params(
-          "SELECT 1 FROM jobs j, quotas q WHERE j.id = $1 AND q.user_name = j.owner"
-          " AND (SELECT COALESCE(sum(r.devices), 0) FROM jobs r WHERE r.owner = j.owner"
-          "      AND r.state = ANY($2::text[])) + j.devices <= q.devices",
+          absl::StrCat(pg::DevicesInUseCte(2),
+                       "SELECT 1 FROM jobs j LEFT JOIN used u ON u.owner = j.owner"
+                       " LEFT JOIN quotas q ON q.user_name = j.owner WHERE j.id = $1 AND ",
+                       kFitsQuota),
           id, pg::LeaseHoldingStatesParam());
       if (still.empty()) return std::optional<domain::Lease>();
     }
