@@ -1,11 +1,7 @@
 #include "client/config.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/atomic_file.h"
 #include "yaml-cpp/yaml.h"
 
 namespace rib::client {
@@ -233,42 +230,9 @@ absl::Status SaveTokenToConfigFile(const std::string& path, const std::string& t
           "cannot create the folder ", file.parent_path().string(), ": ", ec.message()));
     }
   }
-  std::string temp = path + ".tmp.XXXXXX";
-  const int fd = mkstemp(temp.data());  // mode 0600
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  auto fail = [&](const std::string& what) {
-    const int saved = errno;
-    close(fd);
-    unlink(temp.c_str());
-    return absl::DataLossError(
-        absl::StrCat("cannot write ", path, ": ", what, ": ", std::strerror(saved)));
-  };
-  // Whatever the umask, and whatever mode the file had before: it holds a secret.
-  if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) return fail("chmod 0600");
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = write(fd, content.data() + written, content.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("write");
-    written += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) return fail("fsync");
-  if (close(fd) != 0) {
-    const int saved = errno;
-    unlink(temp.c_str());
-    return absl::DataLossError(
-        absl::StrCat("cannot write ", path, ": close: ", std::strerror(saved)));
-  }
-  if (rename(temp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    unlink(temp.c_str());
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot replace ", path, ": ", std::strerror(saved)));
-  }
-  return absl::OkStatus();
+  // Created 0600 (it holds a secret), whatever mode an older file had: the rename
+  // replaces it.
+  return WriteFileAtomically(path, content, S_IRUSR | S_IWUSR);
 }
 
 }  // namespace rib::client

@@ -77,9 +77,10 @@ absl::Status PublishTempFile(const std::string& tmp, const std::string& path) {
   return SyncDirectory(ParentDir(path));
 }
 
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view data) {
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
+                                 mode_t mode) {
   const std::string tmp = UniqueTempPath(path);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));

@@ -16,6 +16,8 @@
 #ifndef RIB_COMMON_ATOMIC_FILE_H_
 #define RIB_COMMON_ATOMIC_FILE_H_
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "absl/status/status.h"
@@ -37,11 +39,13 @@ absl::Status SyncDirectory(const std::string& dir);
 // INTERNAL naming both paths and the errno on failure.
 absl::Status PublishTempFile(const std::string& tmp, const std::string& path);
 
-// Writes `data` to `path` atomically: a UniqueTempPath file, written fully and fsynced,
-// then PublishTempFile. The temporary file is removed on any failure. PERMISSION_DENIED
-// when the temporary file cannot be created, INTERNAL for a failed write, flush or
-// rename; each names the path and the errno.
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view data);
+// Writes `data` to `path` atomically: a UniqueTempPath file with permissions `mode`
+// (less the umask; 0600 for a secret, whatever mode an older file had), written fully
+// and fsynced, then PublishTempFile. The temporary file is removed on any failure.
+// PERMISSION_DENIED when the temporary file cannot be created, INTERNAL for a failed
+// write, flush or rename; each names the path and the errno.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
+                                 mode_t mode = 0644);
 
 }  // namespace rib
 
