@@ -56,6 +56,13 @@ grpc::Status WorkerApiService::AcquireJob(grpc::ServerContext* ctx,
   if (req->free_devices() < 0 || req->wait_ms() < 0) {
     return Invalid("free_devices and wait_ms must not be negative");
   }
+  if (req->lists_held()) {
+    std::vector<domain::LeaseRef> held;
+    for (const v1::LeaseRef& l : req->held()) held.push_back({l.job_id(), l.attempt()});
+    absl::StatusOr<int> released =
+        workers_->ReleaseOrphanedLeases(who.user, req->worker_id(), held);
+    if (!released.ok()) return ToGrpcStatus(released.status());
+  }
   auto out = workers_->Acquire(who.user, req->worker_id(), req->free_devices(),
                                req->device_kind(), absl::Milliseconds(req->wait_ms()),
                                [ctx] { return ctx->IsCancelled(); });

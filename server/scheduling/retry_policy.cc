@@ -28,7 +28,12 @@ domain::JobState StateAfterReportedFailure(const domain::JobReport& report, int 
   return StateAfterFailedAttempt(attempt, max_attempts, ShouldRetry(report));
 }
 
-domain::JobState StateAfterLeaseExpiry(int attempt, int max_attempts) {
+bool LeaseExpiryConsumesAttempt(int lost_contacts) {
+  return lost_contacts > kFreeLostContacts;
+}
+
+domain::JobState StateAfterLeaseExpiry(int attempt, int max_attempts, int lost_contacts) {
+  if (!LeaseExpiryConsumesAttempt(lost_contacts)) return domain::JobState::kQueued;
   return StateAfterFailedAttempt(attempt, max_attempts, /*retryable=*/true);
 }
 
@@ -39,6 +44,15 @@ std::string FailureMessage(const domain::JobReport& report) {
 std::string LeaseExpiredMessage(int attempt, const std::string& worker_id) {
   return absl::StrCat("lease of attempt ", attempt, " expired (worker ", worker_id,
                       " stopped renewing it)");
+}
+
+std::string WorkerRestartedMessage(int attempt, const std::string& worker_id) {
+  return absl::StrCat("worker ", worker_id, " restarted while it ran attempt ", attempt);
+}
+
+std::string OrphanedLeaseMessage(int attempt, const std::string& worker_id) {
+  return absl::StrCat("attempt ", attempt, " was handed out but worker ", worker_id,
+                      " never received it (its AcquireJob answer was lost)");
 }
 
 }  // namespace rib::scheduling

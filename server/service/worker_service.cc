@@ -67,6 +67,16 @@ absl::StatusOr<storage::HeartbeatResult> WorkerService::Heartbeat(
   return repo_->Heartbeat(principal, worker_id, leases, free_devices);
 }
 
+absl::StatusOr<int> WorkerService::ReleaseOrphanedLeases(
+    const std::string& principal, const std::string& worker_id,
+    const std::vector<domain::LeaseRef>& held) {
+  if (held.size() > kMaxHeldLeases) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "held lists ", held.size(), " leases (at most ", kMaxHeldLeases, ")"));
+  }
+  return repo_->ReleaseOrphanedLeases(principal, worker_id, held);
+}
+
 absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
     const std::string& principal, const std::string& worker_id, int free_devices,
     const std::string& device_kind, absl::Duration wait,

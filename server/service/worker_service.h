@@ -26,6 +26,8 @@ inline constexpr size_t kMaxWorkerDatasets = 64;
 inline constexpr size_t kMaxWorkerLabels = 32;
 inline constexpr size_t kMaxWorkerDeviceKinds = 2;  // cpu, cuda
 inline constexpr int kMaxWorkerDevices = 1024;
+// At most one lease per device, and as many more finishing their reports.
+inline constexpr size_t kMaxHeldLeases = 2 * kMaxWorkerDevices;
 
 struct WorkerServiceOptions {
   // Told to workers at registration. Default 10 s; the lease timeout should be a few
@@ -64,6 +66,11 @@ class WorkerService {
   absl::StatusOr<storage::HeartbeatResult> Heartbeat(
       const std::string& principal, const std::string& worker_id,
       const std::vector<domain::LeaseRef>& leases, int free_devices);
+  // Storage's ReleaseOrphanedLeases: requeues the worker's leases not in `held`.
+  // INVALID_ARGUMENT when `held` lists more than kMaxHeldLeases.
+  absl::StatusOr<int> ReleaseOrphanedLeases(const std::string& principal,
+                                            const std::string& worker_id,
+                                            const std::vector<domain::LeaseRef>& held);
   // Waits up to `wait` (capped by max_wait) for a job that fits; nullopt when none
   // came. Holds no database connection while waiting. Returns early (nullopt) when
   // `cancelled()` turns true.

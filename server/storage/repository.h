@@ -182,6 +182,15 @@ class Repository {
   virtual absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
       const std::string& principal, const std::string& worker_id, int free_devices,
       const std::string& device_kind) = 0;
+  // Requeues the jobs leased to `worker_id` that are not in `held`, the leases the
+  // worker says it holds as it asks for another: their AcquireJob answer never reached
+  // it (scheduling::OrphanedLeaseMessage). Such an attempt does not count against
+  // max_attempts. Returns how many jobs it requeued. Correct only when the worker asks
+  // for one lease at a time (rib-worker does), so every lease granted before this call
+  // was answered before it.
+  virtual absl::StatusOr<int> ReleaseOrphanedLeases(
+      const std::string& principal, const std::string& worker_id,
+      const std::vector<domain::LeaseRef>& held) = 0;
   // Writes one fenced report (see the error codes above). Besides the attempt, the
   // report must prove the lease: report.reporter registered the job's worker and
   // report.lease_secret is the attempt's secret; PERMISSION_DENIED otherwise, and

@@ -326,6 +326,15 @@ void Agent::AcquireLoop() {
       req.set_free_devices(static_cast<int>(free_slots_.size()));
       req.set_device_kind(options_.devices.kind);
       req.set_wait_ms(static_cast<int>(absl::ToInt64Milliseconds(options_.acquire_wait)));
+      // This loop asks for one lease at a time and starts (or reports) each before it
+      // asks again, so a lease of ours the coordinator does not see here was lost on
+      // the way to us: it requeues that job (orphaned, not failed).
+      req.set_lists_held(true);
+      for (const auto& [key, job] : jobs_) {
+        v1::LeaseRef* held = req.add_held();
+        held->set_job_id(job.job_id);
+        held->set_attempt(job.attempt);
+      }
       generation = generation_;
       PrepareCall(&ctx, options_.acquire_wait + options_.rpc_timeout);
       acquire_context_ = &ctx;

@@ -232,10 +232,11 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
                  ArrayLiteral(scheduling::StateNames(scheduling::RestartableStates())))) {
           const std::string id = row[0].as<std::string>();
           // What a retry resets: a fresh budget of the sweep's max_attempts (attempt
-          // numbers keep growing: they are the fencing token), no error, no worker.
+          // numbers keep growing: they are the fencing token) and of free lost
+          // contacts, no error, no worker.
           tx.exec_params(
-              "UPDATE jobs SET max_attempts = attempt + $2, error = '', worker_id = NULL"
-              " WHERE id = $1",
+              "UPDATE jobs SET max_attempts = attempt + $2, lost_contacts = 0, error = '',"
+              " worker_id = NULL WHERE id = $1",
               id, sweep.max_attempts);
           RIB_RETURN_IF_ERROR(pg::SetJobState(
               tx, JobRef{id, sweep_id, row[1].as<std::string>()},

@@ -84,6 +84,9 @@ class PostgresRepository : public Repository {
   absl::StatusOr<std::optional<domain::Lease>> AcquireJob(
       const std::string& principal, const std::string& worker_id, int free_devices,
       const std::string& device_kind) override;
+  absl::StatusOr<int> ReleaseOrphanedLeases(
+      const std::string& principal, const std::string& worker_id,
+      const std::vector<domain::LeaseRef>& held) override;
   absl::Status Report(const domain::JobReport& report) override;
   absl::StatusOr<int> ExpireLeases() override;
   absl::StatusOr<std::vector<Worker>> ListWorkers() override;

@@ -2,6 +2,7 @@
 // hand-out, fencing and lease-expiry rules are each one SQL statement here or in
 // pg_job_writes.cc; what a state change may be and whether a failed attempt runs again
 // are scheduling/'s decisions.
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -54,6 +55,51 @@ absl::StatusOr<std::string> Touch(pqxx::work& tx, const std::string& principal,
       principal, ")"));
 }
 
+// A lost contact, the only implementation: the coordinator lost the worker of the
+// job's live attempt (its lease expired, or the worker registered again after a
+// restart). Locks the sweep, then the job; when the job is still in a lease-holding
+// state and passes `still` (an SQL condition on jobs, parameters $1-$2 taken by the id
+// and the states, $3 by `still_param`), requeues it, or fails it once its lost contacts
+// use up its attempts (retry_policy.h). Returns whether it changed the job.
+absl::StatusOr<bool> LoseContact(pqxx::work& tx, const std::string& id,
+                                 const std::string& sweep_id, const std::string& still,
+                                 const std::string& still_param, bool restarted,
+                                 absl::Time now) {
+  pg::LockSweep(tx, sweep_id);
+  // Re-check under the lock: another coordinator may have handled it meanwhile.
+  pqxx::result j = tx.exec_params(
+      absl::StrCat("SELECT attempt, max_attempts, COALESCE(worker_id, ''), key,"
+                   " lost_contacts + 1 FROM jobs WHERE id = $1"
+                   " AND state = ANY($2::text[]) AND ",
+                   still, " FOR UPDATE SKIP LOCKED"),
+      id, pg::LeaseHoldingStatesParam(), still_param);
+  if (j.empty()) return false;
+  const int attempt = j[0][0].as<int>();
+  const std::string worker = j[0][2].as<std::string>();
+  const int lost_contacts = j[0][4].as<int>();
+  const JobRef job{id, sweep_id, j[0][3].as<std::string>()};
+  const JobState next =
+      scheduling::StateAfterLeaseExpiry(attempt, j[0][1].as<int>(), lost_contacts);
+  // A lost contact that does not count gives the job one more attempt.
+  tx.exec_params(
+      "UPDATE jobs SET worker_id = NULL, lost_contacts = $2,"
+      " max_attempts = max_attempts + $3 WHERE id = $1",
+      id, lost_contacts,
+      next == JobState::kQueued && !scheduling::LeaseExpiryConsumesAttempt(lost_contacts)
+          ? 1
+          : 0);
+  RIB_RETURN_IF_ERROR(pg::SetJobState(
+      tx, job, next,
+      restarted ? scheduling::WorkerRestartedMessage(attempt, worker)
+                : scheduling::LeaseExpiredMessage(attempt, worker),
+      now));
+  if (next == JobState::kFailed) {
+    RIB_RETURN_IF_ERROR(pg::AfterTerminal(tx, job, JobState::kFailed, now));
+    RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistration& reg) {
@@ -67,8 +113,10 @@ absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistrati
     memories.push_back(std::to_string(d.memory_bytes));
     total += d.count;
   }
-  return pg::RunTx(
+  bool restarted = false;
+  absl::StatusOr<Worker> registered = pg::RunTx(
       pool_.get(), "registering worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
+        restarted = false;
         const std::string now = TimeParam(clock_->Now());
         // A worker that registers again under its name and token (it restarted) gets
         // its row back, with its new claims, instead of a new row per start.
@@ -82,7 +130,10 @@ absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistrati
             reg.name, reg.principal, ArrayLiteral(kinds), ArrayLiteral(counts),
             ArrayLiteral(memories), ArrayLiteral(reg.datasets), ArrayLiteral(reg.labels),
             total, now);
-        if (!again.empty()) return LoadWorker(tx, again[0][0].as<std::string>());
+        if (!again.empty()) {
+          restarted = true;
+          return LoadWorker(tx, again[0][0].as<std::string>());
+        }
         pqxx::row r = tx.exec_params1(
             "INSERT INTO workers (name, device_kinds, device_counts, device_memories,"
             " datasets, labels, free_devices, last_heartbeat, created_at, principal)"
@@ -93,6 +144,29 @@ absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistrati
             reg.principal);
         return LoadWorker(tx, r[0].as<std::string>());
       });
+  if (!registered.ok() || !restarted) return registered;
+  // A worker registers again only after it restarted (or was forgotten and killed its
+  // jobs): no attempt it held before is running. Its jobs need not wait for their
+  // leases to expire. (Its own transaction: the worker row is not held while the
+  // sweeps are locked.)
+  absl::Status requeued = pg::RunTx(
+      pool_.get(), "requeueing the jobs of a restarted worker",
+      [&](pqxx::work& tx) -> absl::Status {
+        const absl::Time now = clock_->Now();
+        pg::SetActor(tx, reg.principal);
+        for (const auto& cand : tx.exec_params(
+                 "SELECT id, sweep_id FROM jobs WHERE worker_id = $1"
+                 " AND state = ANY($2::text[]) ORDER BY sweep_id, seq",
+                 registered->id, pg::LeaseHoldingStatesParam())) {
+          RIB_RETURN_IF_ERROR(LoseContact(tx, cand[0].as<std::string>(),
+                                          cand[1].as<std::string>(), "worker_id = $3",
+                                          registered->id, /*restarted=*/true, now)
+                                  .status());
+        }
+        return absl::OkStatus();
+      });
+  if (!requeued.ok()) return requeued;
+  return registered;
 }
 
 absl::StatusOr<HeartbeatResult> PostgresRepository::Heartbeat(
@@ -317,6 +391,51 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> PostgresRepository::ReleaseOrphanedLeases(
+    const std::string& principal, const std::string& worker_id,
+    const std::vector<domain::LeaseRef>& held) {
+  return pg::RunTx(
+      pool_.get(), "releasing orphaned leases", [&](pqxx::work& tx) -> absl::StatusOr<int> {
+        const absl::Time now = clock_->Now();
+        RIB_RETURN_IF_ERROR(Touch(tx, principal, worker_id, now, -1).status());
+        pg::SetActor(tx, principal);
+        auto is_held = [&](const std::string& id, int attempt) {
+          return std::any_of(held.begin(), held.end(), [&](const domain::LeaseRef& l) {
+            return l.job_id == id && l.attempt == attempt;
+          });
+        };
+        int released = 0;
+        for (const auto& cand : tx.exec_params(
+                 "SELECT id, sweep_id, attempt FROM jobs WHERE worker_id = $1"
+                 " AND state = ANY($2::text[]) ORDER BY sweep_id, seq",
+                 worker_id, pg::LeaseHoldingStatesParam())) {
+          const std::string id = cand[0].as<std::string>();
+          const int attempt = cand[2].as<int>();
+          if (is_held(id, attempt)) continue;
+          const std::string sweep_id = cand[1].as<std::string>();
+          pg::LockSweep(tx, sweep_id);
+          // Re-check under the lock: the lease may have ended meanwhile.
+          pqxx::result j = tx.exec_params(
+              "SELECT key FROM jobs WHERE id = $1 AND attempt = $2 AND worker_id = $3"
+              " AND state = ANY($4::text[]) FOR UPDATE",
+              id, attempt, worker_id, pg::LeaseHoldingStatesParam());
+          if (j.empty()) continue;
+          // Not the job's failure: it gets its attempt back.
+          tx.exec_params(
+              "UPDATE jobs SET worker_id = NULL, max_attempts = max_attempts + 1"
+              " WHERE id = $1",
+              id);
+          RIB_RETURN_IF_ERROR(pg::SetJobState(
+              tx, JobRef{id, sweep_id, j[0][0].as<std::string>()}, JobState::kQueued,
+              scheduling::OrphanedLeaseMessage(attempt, worker_id), now));
+          RIB_LOG(WARNING) << "requeued job " << id << ": "
+                           << scheduling::OrphanedLeaseMessage(attempt, worker_id);
+          ++released;
+        }
+        return released;
+      });
+}
+
 absl::StatusOr<int> PostgresRepository::ExpireLeases() {
   return pg::RunTx(
       pool_.get(), "expiring leases", [&](pqxx::work& tx) -> absl::StatusOr<int> {
@@ -361,27 +480,11 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
                                          " ORDER BY sweep_id, seq LIMIT 200"),
                             now_param, lease_states)) {
           const std::string id = cand[0].as<std::string>();
-          const std::string sweep_id = cand[1].as<std::string>();
-          pg::LockSweep(tx, sweep_id);
-          // Re-check under the lock: another coordinator may have handled it meanwhile.
-          pqxx::result j = tx.exec_params(
-              absl::StrCat("SELECT attempt, max_attempts, COALESCE(worker_id, ''), key"
-                           " FROM jobs WHERE id = $3 AND ",
-                           kExpired, " FOR UPDATE SKIP LOCKED"),
-              now_param, lease_states, id);
-          if (j.empty()) continue;
-          const int attempt = j[0][0].as<int>();
-          const JobRef job{id, sweep_id, j[0][3].as<std::string>()};
-          const JobState next =
-              scheduling::StateAfterLeaseExpiry(attempt, j[0][1].as<int>());
-          tx.exec_params("UPDATE jobs SET worker_id = NULL WHERE id = $1", id);
-          RIB_RETURN_IF_ERROR(pg::SetJobState(
-              tx, job, next,
-              scheduling::LeaseExpiredMessage(attempt, j[0][2].as<std::string>()), now));
-          if (next == JobState::kFailed) {
-            RIB_RETURN_IF_ERROR(pg::AfterTerminal(tx, job, JobState::kFailed, now));
-            RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
-          }
+          RIB_ASSIGN_OR_RETURN(
+              bool lost, LoseContact(tx, id, cand[1].as<std::string>(),
+                                     "lease_expires_at <= $3::timestamptz", now_param,
+                                     /*restarted=*/false, now));
+          if (!lost) continue;
           ++changed;
         }
         // A worker silent for a lease timeout is LOST.

@@ -40,8 +40,19 @@ TEST(RetryPolicyTest, ADeterministicFailureFailsOnceAReleaseIsRetried) {
   r.code = absl::StatusCode::kResourceExhausted;
   EXPECT_EQ(StateAfterReportedFailure(r, 2, 3), JobState::kQueued);
   EXPECT_EQ(StateAfterReportedFailure(r, 3, 3), JobState::kFailed);
-  EXPECT_EQ(StateAfterLeaseExpiry(1, 2), JobState::kQueued);
-  EXPECT_EQ(StateAfterLeaseExpiry(2, 2), JobState::kFailed);
+}
+
+// Losing contact with a worker is not the job's failure: the first kFreeLostContacts
+// expiries run again even on the last attempt; later ones count like a crash.
+TEST(RetryPolicyTest, LostContactsAreFreeUpToABound) {
+  EXPECT_EQ(kFreeLostContacts, 5);
+  for (int lost = 1; lost <= kFreeLostContacts; ++lost) {
+    EXPECT_FALSE(LeaseExpiryConsumesAttempt(lost)) << lost;
+    EXPECT_EQ(StateAfterLeaseExpiry(2, 2, lost), JobState::kQueued) << lost;
+  }
+  EXPECT_TRUE(LeaseExpiryConsumesAttempt(kFreeLostContacts + 1));
+  EXPECT_EQ(StateAfterLeaseExpiry(1, 2, kFreeLostContacts + 1), JobState::kQueued);
+  EXPECT_EQ(StateAfterLeaseExpiry(2, 2, kFreeLostContacts + 1), JobState::kFailed);
 }
 
 TEST(RetryPolicyTest, Messages) {
@@ -50,6 +61,8 @@ TEST(RetryPolicyTest, Messages) {
   r.error = "NaN loss at step 17";
   EXPECT_EQ(FailureMessage(r), "NaN loss at step 17");
   EXPECT_THAT(LeaseExpiredMessage(2, "w1"), HasSubstr("lease of attempt 2 expired"));
+  EXPECT_THAT(OrphanedLeaseMessage(4, "w1"),
+              HasSubstr("attempt 4 was handed out but worker w1 never received it"));
 }
 
 TEST(StateSetsTest, DerivedFromTheTransitionTable) {

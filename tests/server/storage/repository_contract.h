@@ -5,6 +5,7 @@
 #ifndef RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_
 #define RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -15,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduling/clock.h"
+#include "server/scheduling/retry_policy.h"
 #include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
 #include "tests/server/testing/sweep_fixtures.h"
@@ -517,13 +519,26 @@ TEST_P(RepositoryContractTest, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {
   ASSERT_THAT(hb.revoked, SizeIs(1));
   EXPECT_EQ(hb.revoked[0].job_id, l1.job_id);
 
-  domain::Lease l2 = AcquireKey(w, r.sweep_id, "m/lp/fmnist-v2");
-  EXPECT_EQ(l2.attempt, 2);  // max_attempts = 2
+  // Losing contact is not the job's failure: the first kFreeLostContacts expiries give
+  // the job its attempt back (max_attempts = 2 here), later ones count.
+  for (int attempt = 2; attempt <= scheduling::kFreeLostContacts + 1; ++attempt) {
+    domain::Lease l = AcquireKey(w, r.sweep_id, "m/lp/fmnist-v2");
+    EXPECT_EQ(l.attempt, attempt);
+    clock_.Advance(absl::Seconds(31));
+    RIB_ASSERT_OK_AND_ASSIGN(n, repo_->ExpireLeases());
+    RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l1.job_id));
+    ASSERT_EQ(job.state, JobState::kQueued) << "attempt " << attempt;
+    EXPECT_EQ(job.max_attempts, std::min(attempt, scheduling::kFreeLostContacts) + 2);
+  }
+  // The 6th lost contact counted (2 + 5 = 7 attempts allowed); the 7th fails the job.
+  domain::Lease last = AcquireKey(w, r.sweep_id, "m/lp/fmnist-v2");
+  EXPECT_EQ(last.attempt, scheduling::kFreeLostContacts + 2);
   clock_.Advance(absl::Seconds(31));
   RIB_ASSERT_OK_AND_ASSIGN(n, repo_->ExpireLeases());
   RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l1.job_id));
   EXPECT_EQ(job.state, JobState::kFailed);
-  EXPECT_THAT(job.error, HasSubstr("lease of attempt 2 expired"));
+  EXPECT_THAT(job.error, HasSubstr(absl::StrCat("lease of attempt ", last.attempt,
+                                                " expired")));
   // lpft depended on lp: it fails too, naming the dependency.
   auto jobs = JobsByKey(r.sweep_id);
   EXPECT_EQ(jobs.at("m/lpft/fmnist-v2").state, JobState::kFailed);
@@ -1056,6 +1071,76 @@ TEST_P(RepositoryContractTest, ASuccessWithoutEveryResultIsAFailureNotACachedRes
   // A later sweep with the same job does not reuse it.
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult again, repo_->SubmitSweep(SmallSweep("second")));
   EXPECT_EQ(again.jobs_reused, 0);
+}
+
+// A worker that registers again has restarted: the leases it held are requeued at
+// once (a lost contact, free), without waiting for them to expire.
+TEST_P(RepositoryContractTest, AWorkerThatRegistersAgainLosesItsLeasesAtOnce) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  WorkerRegistration reg;
+  reg.name = "restarting";
+  reg.principal = kWorkerUser;
+  reg.devices = {{"cpu", 4, 0}};
+  reg.datasets = kAllDatasets;
+  RIB_ASSERT_OK_AND_ASSIGN(Worker w, repo_->RegisterWorker(reg));
+  const std::string other = RegisterWorker();
+  RIB_ASSERT_OK_AND_ASSIGN(auto mine, repo_->AcquireJob(kWorkerUser, w.id, 1, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto theirs, repo_->AcquireJob(kWorkerUser, other, 1, "cpu"));
+  ASSERT_TRUE(mine.has_value() && theirs.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(Worker again, repo_->RegisterWorker(reg));
+  EXPECT_EQ(again.id, w.id);
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(mine->job_id));
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_TRUE(job.worker_id.empty());
+  EXPECT_EQ(job.max_attempts, 3);  // 2, and the lost contact's attempt back
+  EXPECT_THAT(job.error, HasSubstr(absl::StrCat("worker ", w.id,
+                                                " restarted while it ran attempt 1")));
+  // Another worker's lease is untouched, and the old attempt is fenced.
+  RIB_ASSERT_OK_AND_ASSIGN(Job kept, repo_->GetJob(theirs->job_id));
+  EXPECT_EQ(kept.state, JobState::kLeased);
+  EXPECT_THAT(ReportResult(*mine, "fmnist-val", 1, 2),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+// A lease the worker does not list when it asks for the next one never reached it:
+// requeued without using up an attempt. Listed ones, and other workers', are kept.
+TEST_P(RepositoryContractTest, ALeaseTheWorkerNeverReceivedIsRequeuedWithoutCost) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  const std::string other = RegisterWorker();
+  RIB_ASSERT_OK_AND_ASSIGN(auto got, repo_->AcquireJob(kWorkerUser, w, 1, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto lost, repo_->AcquireJob(kWorkerUser, w, 1, "cpu"));
+  RIB_ASSERT_OK_AND_ASSIGN(auto theirs, repo_->AcquireJob(kWorkerUser, other, 1, "cpu"));
+  ASSERT_TRUE(got.has_value() && lost.has_value() && theirs.has_value());
+  const domain::LeaseRef held{got->job_id, got->attempt};
+  // Only the worker's own token user may say what it holds.
+  EXPECT_THAT(repo_->ReleaseOrphanedLeases("someone-else", w, {}),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  RIB_ASSERT_OK_AND_ASSIGN(Job still, repo_->GetJob(lost->job_id));
+  EXPECT_EQ(still.state, JobState::kLeased);
+
+  RIB_ASSERT_OK_AND_ASSIGN(int n, repo_->ReleaseOrphanedLeases(kWorkerUser, w, {held}));
+  EXPECT_EQ(n, 1);
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(lost->job_id));
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_TRUE(job.worker_id.empty());
+  EXPECT_EQ(job.max_attempts, 3);  // 2, and the orphaned attempt back
+  EXPECT_THAT(job.error, HasSubstr(absl::StrCat("attempt ", lost->attempt,
+                                                " was handed out but worker ", w,
+                                                " never received it")));
+  RIB_ASSERT_OK_AND_ASSIGN(Job kept, repo_->GetJob(got->job_id));
+  EXPECT_EQ(kept.state, JobState::kLeased);
+  RIB_ASSERT_OK_AND_ASSIGN(Job kept_other, repo_->GetJob(theirs->job_id));
+  EXPECT_EQ(kept_other.state, JobState::kLeased);
+  // Listing the job under another attempt does not keep the current one.
+  RIB_ASSERT_OK_AND_ASSIGN(auto next, repo_->AcquireJob(kWorkerUser, w, 1, "cpu"));
+  ASSERT_TRUE(next.has_value());
+  RIB_ASSERT_OK_AND_ASSIGN(
+      n, repo_->ReleaseOrphanedLeases(kWorkerUser, w,
+                                      {held, {next->job_id, next->attempt + 1}}));
+  EXPECT_EQ(n, 1);
+  RIB_ASSERT_OK_AND_ASSIGN(n, repo_->ReleaseOrphanedLeases(kWorkerUser, w, {held}));
+  EXPECT_EQ(n, 0);
 }
 
 TEST_P(RepositoryContractTest, AfterAGapInExpiryPassesLeasesGetAGraceNotAnExpiry) {

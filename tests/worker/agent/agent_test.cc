@@ -354,10 +354,18 @@ TEST(AgentTest, RunsSeveralJobsAtOnceWithinItsSlots) {
   EXPECT_EQ(executor.record(3).assignment.job_id, "wide");
   EXPECT_THAT(executor.record(3).assignment.device_ids, ElementsAre(0, 1));
   EXPECT_EQ(executor.max_busy_devices(), 2);
+  // Every request says which leases the agent holds (so the coordinator can requeue
+  // one whose answer was lost); while "b" ran with a slot free, it was listed.
+  bool listed_b = false;
   for (const auto& acquire : coordinator.acquires()) {
     EXPECT_LE(acquire.free_devices(), 2);
     EXPECT_GE(acquire.free_devices(), 1);
+    EXPECT_TRUE(acquire.lists_held());
+    for (const v1::LeaseRef& held : acquire.held()) {
+      listed_b = listed_b || (held.job_id() == "b" && held.attempt() == 1);
+    }
   }
+  EXPECT_TRUE(listed_b);
 }
 
 TEST(AgentTest, DrainStopsLeasingReleasesRunningJobsAndReturns) {
