@@ -1,6 +1,9 @@
 #include "tests/e2e/e2e_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,6 +92,12 @@ std::string Binary(const std::string& name) {
 absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create() {
   const char* admin = std::getenv("RIB_TEST_PG_ADMIN_URL");
   if (admin == nullptr || *admin == '\0') return std::unique_ptr<TestDatabase>();
+  return Create(std::string(admin));
+}
+
+absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create(
+    const std::string& admin_url) {
+  const char* admin = admin_url.c_str();
   auto db = std::unique_ptr<TestDatabase>(new TestDatabase());
   db->admin_url_ = admin;
   std::random_device rd;
@@ -152,46 +161,135 @@ absl::StatusOr<std::string> CreateToken(const std::string& database_url,
 }
 }  // namespace
 
-absl::StatusOr<CoordinatorProcess> StartCoordinator(
-    const std::string& database_url, const std::string& artifact_root,
-    const std::string& log, const std::vector<std::string>& extra_flags) {
-  CoordinatorProcess out;
+namespace {
+// rib-coordinator listening on `listen`; its address once it says it listens.
+absl::StatusOr<std::string> LaunchCoordinator(const std::string& listen,
+                                              const std::string& database_url,
+                                              const std::string& artifact_root,
+                                              const std::string& log,
+                                              const std::vector<std::string>& extra_flags,
+                                              std::unique_ptr<Child>* child) {
   std::vector<std::string> argv = {
       Binary("rib-coordinator"),
-      "--listen=127.0.0.1:0",
+      absl::StrCat("--listen=", listen),
       absl::StrCat("--database=", database_url),
       absl::StrCat("--artifact_root=", artifact_root),
       absl::StrCat("--lease_timeout=", absl::FormatDuration(kLeaseTimeout)),
       absl::StrCat("--heartbeat_interval=", absl::FormatDuration(kHeartbeatInterval)),
       "--sweep_interval=200ms"};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  RIB_ASSIGN_OR_RETURN(out.child, Child::Start(argv, log));
+  RIB_ASSIGN_OR_RETURN(*child, Child::Start(argv, log));
   const absl::Time until = absl::Now() + absl::Seconds(30);
   while (absl::Now() < until) {
-    const std::string text = out.child->ReadLog();
+    const std::string text = (*child)->ReadLog();
     const size_t at = text.find("listening on ");
     if (at != std::string::npos) {
       const size_t end = text.find('\n', at);
-      if (end != std::string::npos) {
-        out.address = text.substr(at + 13, end - at - 13);
-        RIB_ASSIGN_OR_RETURN(out.user_token, CreateToken(database_url, "e2e", "user"));
-        RIB_ASSIGN_OR_RETURN(out.worker_token,
-                             CreateToken(database_url, "e2e-worker", "worker"));
-        out.worker_token_file = (fs::path(log).parent_path() / "worker.token").string();
-        {
-          std::ofstream f(out.worker_token_file);
-          f << out.worker_token << "\n";
-        }
-        fs::permissions(out.worker_token_file, fs::perms::owner_read | fs::perms::owner_write);
-        return out;
-      }
+      if (end != std::string::npos) return text.substr(at + 13, end - at - 13);
     }
-    if (!out.child->running()) break;
+    if (!(*child)->running()) break;
     absl::SleepFor(absl::Milliseconds(50));
   }
   return absl::UnavailableError(
-      absl::StrCat("rib-coordinator did not start; its log:\n", out.child->ReadLog()));
+      absl::StrCat("rib-coordinator did not start; its log:\n", (*child)->ReadLog()));
 }
+}  // namespace
+
+absl::StatusOr<CoordinatorProcess> StartCoordinator(
+    const std::string& database_url, const std::string& artifact_root,
+    const std::string& log, const std::vector<std::string>& extra_flags) {
+  CoordinatorProcess out;
+  RIB_ASSIGN_OR_RETURN(out.address,
+                       LaunchCoordinator("127.0.0.1:0", database_url, artifact_root, log,
+                                         extra_flags, &out.child));
+  RIB_ASSIGN_OR_RETURN(out.user_token, CreateToken(database_url, "e2e", "user"));
+  RIB_ASSIGN_OR_RETURN(out.worker_token, CreateToken(database_url, "e2e-worker", "worker"));
+  out.worker_token_file = (fs::path(log).parent_path() / "worker.token").string();
+  {
+    std::ofstream f(out.worker_token_file);
+    f << out.worker_token << "\n";
+  }
+  fs::permissions(out.worker_token_file, fs::perms::owner_read | fs::perms::owner_write);
+  return out;
+}
+
+absl::Status RestartCoordinator(CoordinatorProcess* c, const std::string& database_url,
+                                const std::string& artifact_root, const std::string& log,
+                                const std::vector<std::string>& extra_flags) {
+  RIB_ASSIGN_OR_RETURN(std::string address,
+                       LaunchCoordinator(c->address, database_url, artifact_root, log,
+                                         extra_flags, &c->child));
+  if (address != c->address) {
+    return absl::InternalError(absl::StrCat("the coordinator came back on ", address,
+                                            ", not on ", c->address));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+// Runs `command` as the postgres user when we are root (initdb refuses root).
+int RunAsPostgres(const std::string& command) {
+  const std::string full =
+      ::geteuid() == 0 ? absl::StrCat("runuser -u postgres -- ", command) : command;
+  return std::system(full.c_str());
+}
+constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Start(const std::string& dir) {
+  fs::create_directories(dir);
+  if (::geteuid() == 0) {
+    // The postgres user must reach the folder: own it, and let it traverse the parents.
+    if (std::system(absl::StrCat("chown postgres:postgres '", dir, "'").c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot chown ", dir, " to postgres"));
+    }
+    for (fs::path p = fs::path(dir).parent_path(); p != p.root_path(); p = p.parent_path()) {
+      fs::permissions(p, fs::perms::others_exec, fs::perm_options::add);
+    }
+  }
+  if (RunAsPostgres(absl::StrCat(kPgBin, "/initdb -D '", dir, "/data' -U postgres",
+                                 " --auth=trust -E UTF8 --locale=C.UTF-8 >'", dir,
+                                 "/initdb.log' 2>&1")) != 0) {
+    return absl::InternalError(absl::StrCat("initdb failed; see ", dir, "/initdb.log"));
+  }
+  // A free port: bind to 0 and let it go.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return absl::UnavailableError("cannot find a free port");
+  }
+  ::close(fd);
+  auto cluster = std::unique_ptr<PgCluster>(new PgCluster(dir, ntohs(addr.sin_port)));
+  RIB_RETURN_IF_ERROR(cluster->PgCtl("start"));
+  return cluster;
+}
+
+absl::Status PgCluster::PgCtl(const std::string& args) const {
+  const std::string options =
+      absl::StrCat("-p ", port_, " -k ", dir_,
+                   " -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200");
+  const int rc = RunAsPostgres(absl::StrCat(kPgBin, "/pg_ctl -D '", dir_, "/data' -l '",
+                                            log(), "' -w -o '", options, "' ", args,
+                                            " >/dev/null"));
+  if (rc != 0) {
+    return absl::InternalError(absl::StrCat("pg_ctl ", args, " failed (", rc, "); see ",
+                                            log()));
+  }
+  return absl::OkStatus();
+}
+
+PgCluster::~PgCluster() { PgCtl("-m fast stop").IgnoreError(); }
+
+std::string PgCluster::admin_url() const {
+  return absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/postgres");
+}
+
+absl::Status PgCluster::RestartImmediate() { return PgCtl("-m immediate restart"); }
 
 absl::StatusOr<std::unique_ptr<Child>> StartWorker(
     const std::string& coordinator, const std::string& name, const std::string& data_root,

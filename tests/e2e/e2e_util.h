@@ -52,6 +52,8 @@ class TestDatabase {
  public:
   // nullptr when no PostgreSQL is configured (the test should be skipped).
   static absl::StatusOr<std::unique_ptr<TestDatabase>> Create();
+  // The same on the server of `admin_url`.
+  static absl::StatusOr<std::unique_ptr<TestDatabase>> Create(const std::string& admin_url);
   ~TestDatabase();
   const std::string& url() const { return url_; }
 
@@ -81,6 +83,32 @@ struct CoordinatorProcess {
 absl::StatusOr<CoordinatorProcess> StartCoordinator(
     const std::string& database_url, const std::string& artifact_root,
     const std::string& log, const std::vector<std::string>& extra_flags = {});
+
+// rib-coordinator again on `c`'s address (after it was killed), with the same flags
+// as StartCoordinator and `extra_flags`; keeps c's tokens. Its output goes to `log`.
+absl::Status RestartCoordinator(CoordinatorProcess* c, const std::string& database_url,
+                                const std::string& artifact_root, const std::string& log,
+                                const std::vector<std::string>& extra_flags = {});
+
+// A PostgreSQL 15 cluster of one test's own (initdb in `dir`, a free port of
+// 127.0.0.1), for tests that restart the server. As root it runs as user postgres.
+class PgCluster {
+ public:
+  static absl::StatusOr<std::unique_ptr<PgCluster>> Start(const std::string& dir);
+  ~PgCluster();  // stops it (fast mode)
+  // "postgresql://postgres@127.0.0.1:PORT/postgres".
+  std::string admin_url() const;
+  // pg_ctl restart -m immediate: every connection is cut without a checkpoint, and the
+  // server starts again with crash recovery, on the same port.
+  absl::Status RestartImmediate();
+  std::string log() const { return dir_ + "/server.log"; }
+
+ private:
+  PgCluster(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
+  absl::Status PgCtl(const std::string& args) const;
+  std::string dir_;
+  int port_;
+};
 
 absl::StatusOr<std::unique_ptr<Child>> StartWorker(
     const std::string& coordinator, const std::string& name, const std::string& data_root,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -335,6 +336,11 @@ void Agent::AcquireLoop() {
         held->set_job_id(job.job_id);
         held->set_attempt(job.attempt);
       }
+      for (const auto& [job_id, attempt] : reporting_) {
+        v1::LeaseRef* held = req.add_held();
+        held->set_job_id(job_id);
+        held->set_attempt(attempt);
+      }
       generation = generation_;
       PrepareCall(&ctx, options_.acquire_wait + options_.rpc_timeout);
       acquire_context_ = &ctx;
@@ -472,7 +478,16 @@ void Agent::Supervise(uint64_t key) {
     // Destroy the RunningJob outside the lock would be nicer, but its destructor only
     // releases process handles of exited processes.
     jobs_.erase(key);
+    if (!revoked && !outcome.finished_reported) {
+      reporting_.insert({lease.job_id, lease.attempt});
+    }
   }
+  // Reported below (or nothing to report): no longer held once this returns.
+  absl::Cleanup reported = [&] {
+    absl::MutexLock lock(&mu_);
+    auto it = reporting_.find({lease.job_id, lease.attempt});
+    if (it != reporting_.end()) reporting_.erase(it);
+  };
   if (revoked) {
     RIB_LOG(INFO) << "job " << lease.job_id << " attempt " << lease.attempt
                   << " stopped after its lease was revoked";

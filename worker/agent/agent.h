@@ -36,8 +36,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -181,6 +183,10 @@ class Agent {
   uint64_t next_key_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  // Attempts whose ranks have ended and whose end is being reported: still held (an
+  // AcquireJob lists them), so the coordinator does not take the report's lease for
+  // one whose answer was lost.
+  std::multiset<std::pair<std::string, int>> reporting_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> job_exits_ ABSL_GUARDED_BY(mu_) = {
       {"reported", 0}, {"failed", 0}, {"drained", 0}, {"revoked", 0}, {"fenced", 0}};
   grpc::ClientContext* acquire_context_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -344,6 +344,11 @@ absl::Status RankGroup::Wait() {
               r));
           settle_until = now + options_.cause_settle;
         }
+      } else if (e.signaled && e.term_signal == SIGKILL) {
+        // Killed from outside (the OOM killer, an operator, a dying machine): nothing
+        // says the next attempt will meet the same fate, so it is transient
+        // (UNAVAILABLE) and the job runs again, within its max_attempts.
+        failure = absl::UnavailableError(with_tail(DescribeFailure(e), r));
       } else {
         failure = absl::InternalError(with_tail(DescribeFailure(e), r));
       }

@@ -95,14 +95,25 @@ TEST(RankGroupTest, FailingRankKillsTheOthersAndIsNamed) {
   EXPECT_EQ(exits[1].exit_code, 3);
 }
 
+// SIGKILL from outside (e.g. the OOM killer) is transient: UNAVAILABLE, so the job is
+// retried; a crash by any other signal stays INTERNAL (next test).
 TEST(RankGroupTest, RankKilledFromOutsideIsReportedWithItsSignal) {
   ScratchDir dir;
   RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(Options(dir, {"fail", "7"}, 2)));
   ASSERT_EQ(kill(group->pids()[1], SIGKILL), 0);  // e.g. the OOM killer
   EXPECT_THAT(group->Wait(),
-              StatusIs(absl::StatusCode::kInternal,
+              StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr("rank 1 of 2"), HasSubstr("killed by signal 9"))));
   EXPECT_FALSE(Alive(group->pids()[0]));
+}
+
+TEST(RankGroupTest, RankThatCrashesOnASignalIsAnInternalFailure) {
+  ScratchDir dir;
+  RIB_ASSERT_OK_AND_ASSIGN(auto group, RankGroup::Start(Options(dir, {"fail", "7"}, 2)));
+  ASSERT_EQ(kill(group->pids()[1], SIGSEGV), 0);
+  EXPECT_THAT(group->Wait(),
+              StatusIs(absl::StatusCode::kInternal,
+                       AllOf(HasSubstr("rank 1 of 2"), HasSubstr("killed by signal 11"))));
 }
 
 TEST(RankGroupTest, StderrTailIsLimitedToTheLastLines) {
