@@ -442,6 +442,8 @@ TEST_F(ChaosTest, ASweepUnderFaultsEndsWithTheUndisturbedMatrix) {
     EXPECT_EQ(per_dataset, (std::map<std::string, int>{
                                {"fmnist-r", 1}, {"fmnist-v2", 1}, {"fmnist-val", 1}}))
         << key;
+    // Every attempt's checkpoints went away with the success.
+    EXPECT_FALSE(fs::exists(chaos.artifacts() + "/checkpoints/" + job->hash())) << key;
   }
   int applied = 0;
   for (const auto& [id, n] : hits) applied += n;

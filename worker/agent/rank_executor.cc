@@ -45,12 +45,14 @@ constexpr absl::Duration kLinkPoll = absl::Milliseconds(200);
 class RankJob : public RunningJob {
  public:
   RankJob(std::unique_ptr<RankGroup> group, protocol::RankLinkReader link,
-          std::shared_ptr<EventStream> events, std::string job, std::string root)
+          std::shared_ptr<EventStream> events, std::string job, std::string root,
+          std::string checkpoint_dir)
       : group_(std::move(group)),
         link_(std::move(link)),
         events_(std::move(events)),
         job_(std::move(job)),
-        root_(std::move(root)) {
+        root_(std::move(root)),
+        checkpoint_dir_(std::move(checkpoint_dir)) {
     forwarder_ = std::thread([this] { Forward(); });
   }
   ~RankJob() override {
@@ -104,7 +106,7 @@ class RankJob : public RunningJob {
  private:
   // Runs on forwarder_: rank 0's events, from the link to the coordinator.
   void Forward() {
-    bool finished = false;
+    bool finished = false, succeeded = false;
     v1::JobEvent event;
     while (true) {
       event.Clear();
@@ -121,6 +123,7 @@ class RankJob : public RunningJob {
       if (event.has_checkpoint()) event.set_checkpoint(Relative(root_, event.checkpoint()));
       if (event.has_finished()) {
         finished = true;
+        succeeded = event.finished().ok();
         event.mutable_finished()->set_weights(
             Relative(root_, event.finished().weights()));
       }
@@ -139,6 +142,17 @@ class RankJob : public RunningJob {
     if (finished) {
       absl::MutexLock lock(&mu_);
       answered_ = true;
+    }
+    // The coordinator recorded the success: the job's checkpoints (every attempt's)
+    // will never be resumed from. An attempt that still runs beside this one (it lost
+    // its lease) is fenced, so losing its folder costs nothing.
+    if (succeeded && !checkpoint_dir_.empty()) {
+      std::error_code ec;
+      fs::remove_all(checkpoint_dir_, ec);
+      if (ec) {
+        RIB_LOG(WARNING) << "job " << job_ << ": cannot remove its checkpoints "
+                         << checkpoint_dir_ << ": " << ec.message();
+      }
     }
   }
 
@@ -170,6 +184,7 @@ class RankJob : public RunningJob {
   const std::shared_ptr<EventStream> events_;
   const std::string job_;
   const std::string root_;
+  const std::string checkpoint_dir_;  // <root>/checkpoints/<hash>: removed after a success
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> killed_{false};  // Kill(): SIGKILL, never a drain
   std::atomic<bool> ranks_done_{false};
@@ -262,7 +277,7 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
                 << job.device_ids.size() << " rank(s), logs in " << run_dir;
   return std::unique_ptr<RunningJob>(
       new RankJob(std::move(group), protocol::RankLinkReader(std::move(link.agent_end)),
-                  job.events, job.job_id, root));
+                  job.events, job.job_id, root, file.checkpoint_dir));
 }
 
 }  // namespace rib::agent

@@ -105,7 +105,9 @@ TEST_F(RankExecutorTest, WritesTheJobFileAndForwardsRankZerosEventsInOrder) {
   EXPECT_EQ(file.resume_checkpoint, root + "/checkpoints/hok/epoch-1.ckpt");
   EXPECT_THAT(file.device_ids, ElementsAre(0, 1));
   EXPECT_EQ(file.threads, 3);
-  EXPECT_TRUE(std::filesystem::is_directory(root + "/checkpoints/hok"));
+  // Made for the ranks, and removed once the coordinator acknowledged the success:
+  // nothing will resume from a finished job's checkpoints.
+  EXPECT_FALSE(std::filesystem::exists(root + "/checkpoints/hok"));
 
   // Stamped with the lease's job and attempt, paths relative to the artifact root.
   const std::vector<v1::JobEvent> events = Events("ok");
@@ -182,6 +184,8 @@ TEST_F(RankExecutorTest, DrainedRanksReportTheirCheckpointAndCountAsDrained) {
   const std::vector<v1::JobEvent> events = Events("drain");
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].checkpoint(), "checkpoints/hdrain/step-7.ckpt");
+  // Kept: the next attempt resumes from it.
+  EXPECT_TRUE(std::filesystem::is_directory(scratch_.Join("artifacts/checkpoints/hdrain")));
 }
 
 TEST_F(RankExecutorTest, ADrainBeforeTheRanksCanHandleSigtermIsStillADrain) {
