@@ -149,12 +149,15 @@ std::string CanonicalJobJson(const JobSpec& spec) {
       .Set("preprocessing", PreprocessingJson(m.preprocessing));
 
   // Canonical params when valid, so a hand-built spec hashes like a parsed one; an
-  // invalid spec still gets a deterministic (different) hash.
+  // invalid spec still gets a deterministic (different) hash. A parameter at the value
+  // of the behaviour from before it existed is left out (spec/methods.h).
   absl::StatusOr<std::map<std::string, std::string>> canonical =
       CanonicalMethodParams(spec.method.kind, spec.method.params);
   JsonValue method = JsonValue::Object();
   method.Set("kind", JsonValue::String(spec.method.kind))
-      .Set("params", StringMap(canonical.ok() ? *canonical : spec.method.params));
+      .Set("params", StringMap(canonical.ok()
+                                   ? HashedMethodParams(spec.method.kind, *canonical)
+                                   : spec.method.params));
 
   std::vector<std::string> deps;
   for (const auto& [name, hash] : spec.dependency_hashes) deps.push_back(hash);

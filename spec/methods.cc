@@ -21,6 +21,15 @@ ParamDef Real(const char* name, double min, bool min_inclusive, double max,
   return ParamDef{name, ParamType::kReal, min, min_inclusive, max, default_text};
 }
 
+// `unhashed`: the value of the behaviour before the parameter existed (ParamDef).
+ParamDef Choice(const char* name, std::vector<std::string> choices,
+                const char* default_text, const char* unhashed) {
+  ParamDef p{name, ParamType::kChoice, 0, true, kUnbounded, default_text};
+  p.choices = std::move(choices);
+  p.unhashed_value = unhashed;
+  return p;
+}
+
 std::string ParamNames(const MethodDef& def) {
   std::vector<std::string> names;
   for (const ParamDef& p : def.params) names.push_back(p.name);
@@ -40,15 +49,20 @@ const std::vector<MethodDef>& MethodCatalog() {
   static const auto* defs = new std::vector<MethodDef>{
       {"pre", false, "", {}},
       {"ft", true, "", {}},
-      {"lp", true, "", {}},
+      // Defaults: the reference code's behaviour (methods.h).
+      {"lp", true, "", {Choice("trainable", {"head", "reference"}, "reference", "head")}},
       {"lpft", true, "lp", {}},
       {"lora",
        true,
        "",
-       {Real("alpha", 0, false, kUnbounded, "1"), Int("rank", 1, 4096, "8")}},
-      // The prompt's width in pixels at 224 px (scaled by the image side); it must
+       {Real("alpha", 0, false, kUnbounded, "1"), Int("rank", 1, 4096, "8"),
+        Choice("train_extra", {"none", "reference"}, "reference", "none")}},
+      // pad: the prompt's width in pixels at 224 px (scaled by the image side); it must
       // leave some of the image uncovered.
-      {"vp", true, "", {Real("pad", 0, false, 111, "30")}},
+      {"vp",
+       true,
+       "",
+       {Choice("init", {"normal", "zeros"}, "normal", "zeros"), Real("pad", 0, false, 111, "30")}},
       {"lwf",
        true,
        "",
@@ -102,6 +116,9 @@ bool IsMethodParam(absl::string_view kind, absl::string_view name) {
 }
 
 std::string ParamRangeText(const ParamDef& p) {
+  if (p.type == ParamType::kChoice) {
+    return absl::StrCat("one of ", absl::StrJoin(p.choices, ", "));
+  }
   const std::string lo = FormatCanonicalNumber(p.min);
   if (p.max >= kUnbounded) return absl::StrCat(p.min_inclusive ? ">= " : "> ", lo);
   return absl::StrCat("in ", p.min_inclusive ? "[" : "(", lo, ", ",
@@ -125,6 +142,13 @@ absl::StatusOr<std::string> CanonicalMethodParam(absl::string_view kind,
         "unknown parameter of ", kind, " (expected one of ", ParamNames(*def), ")"));
   }
   const std::string text(absl::StripAsciiWhitespace(value));
+  if (param->type == ParamType::kChoice) {
+    for (const std::string& c : param->choices) {
+      if (text == c) return text;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be ", ParamRangeText(*param), ", got '", value, "'"));
+  }
   double v = 0;
   std::string canonical;
   if (param->type == ParamType::kInt) {
@@ -169,6 +193,19 @@ absl::StatusOr<std::map<std::string, std::string>> CanonicalMethodParams(
   return out;
 }
 
+std::map<std::string, std::string> HashedMethodParams(
+    absl::string_view kind, std::map<std::string, std::string> params) {
+  const MethodDef* def = FindMethod(kind);
+  if (def == nullptr) return params;
+  for (const ParamDef& p : def->params) {
+    auto it = params.find(p.name);
+    if (!p.unhashed_value.empty() && it != params.end() && it->second == p.unhashed_value) {
+      params.erase(it);
+    }
+  }
+  return params;
+}
+
 absl::Status ValidateMethod(const MethodSpec& method) {
   const MethodDef* def = FindMethod(method.kind);
   if (def == nullptr) {
@@ -197,14 +234,27 @@ absl::Status ValidateMethod(const MethodSpec& method) {
 
 namespace {
 
-absl::StatusOr<double> ParamValue(const MethodSpec& method, absl::string_view name,
-                                  ParamType type) {
+const char* TypeName(ParamType type) {
+  switch (type) {
+    case ParamType::kInt:
+      return "integer";
+    case ParamType::kReal:
+      return "real";
+    case ParamType::kChoice:
+      return "choice";
+  }
+  return "?";
+}
+
+// The parameter's canonical text (its default when absent).
+absl::StatusOr<std::string> ParamText(const MethodSpec& method, absl::string_view name,
+                                      ParamType type) {
   const MethodDef* def = FindMethod(method.kind);
   const ParamDef* param = def == nullptr ? nullptr : FindParam(*def, name);
   if (param == nullptr || param->type != type) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "method kind '", method.kind, "' has no ",
-        type == ParamType::kInt ? "integer" : "real", " parameter '", name, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("method kind '", method.kind,
+                                                   "' has no ", TypeName(type),
+                                                   " parameter '", name, "'"));
   }
   auto it = method.params.find(std::string(name));
   const std::string& text = it == method.params.end() ? param->default_text : it->second;
@@ -214,6 +264,13 @@ absl::StatusOr<double> ParamValue(const MethodSpec& method, absl::string_view na
         absl::StrCat("method '", method.name, "' (", method.kind, "): parameter ", name,
                      "='", text, "': ", canonical.status().message()));
   }
+  return canonical;
+}
+
+absl::StatusOr<double> ParamValue(const MethodSpec& method, absl::string_view name,
+                                  ParamType type) {
+  absl::StatusOr<std::string> canonical = ParamText(method, name, type);
+  if (!canonical.ok()) return canonical.status();
   double v = 0;
   if (!absl::SimpleAtod(*canonical, &v)) {
     return absl::InternalError(absl::StrCat("canonical parameter '", *canonical, "'"));
@@ -231,6 +288,11 @@ absl::StatusOr<int64_t> MethodParamInt(const MethodSpec& method, absl::string_vi
 
 absl::StatusOr<double> MethodParamReal(const MethodSpec& method, absl::string_view name) {
   return ParamValue(method, name, ParamType::kReal);
+}
+
+absl::StatusOr<std::string> MethodParamChoice(const MethodSpec& method,
+                                              absl::string_view name) {
+  return ParamText(method, name, ParamType::kChoice);
 }
 
 }  // namespace rib::spec

@@ -6,18 +6,32 @@
 //   kind     trains  reads       parameters [default]
 //   pre      no                  -
 //   ft       yes                 -
-//   lp       yes                 -
+//   lp       yes                 trainable [reference] (reference | head)
 //   lpft     yes     lp          -
-//   lora     yes                 alpha [1] (> 0), rank [8] (integer in [1, 4096])
-//   vp       yes                 pad [30] (in (0, 111]: the prompt's width in pixels at
-//                                224 px, scaled by the image side; it must leave some
-//                                of the image uncovered)
+//   lora     yes                 alpha [1] (> 0), rank [8] (integer in [1, 4096]),
+//                                train_extra [reference] (reference | none)
+//   vp       yes                 init [normal] (normal | zeros), pad [30] (in (0, 111]:
+//                                the prompt's width in pixels at 224 px, scaled by the
+//                                image side; it must leave some of the image uncovered)
 //   lwf      yes                 alpha [1] (>= 0), temperature [2] (> 0)
 //   ewc      yes                 fisher_batches [16] (integer in [1, 1000000]),
 //                                lambda [5000] (>= 0)
 //   l2sp     yes                 lambda [1] (>= 0)
 //   wise-ft  no      ft          alpha [0.5] (in [0, 1]; 0 = pre-trained, 1 = ft)
 //   soup     no      its members -
+//
+// The defaults reproduce the reference code (FieteLab/ImageNet-RIB, main.py and
+// lib/prompter.py), the paper's rows; the other choices are the textbook variants:
+//   lp {trainable: reference}: its "HeadOnly": a ViT trains everything outside the
+//      patch embedding and the blocks (cls_token, pos_embed, the final norm, the head),
+//      in train mode; a ResNet trains fc only, with batch norm in train mode (its
+//      running statistics move). {trainable: head}: the head only, backbone in eval
+//      mode (a linear probe of frozen features).
+//   lora {train_extra: reference}: the adapters and, as the reference, cls_token,
+//      pos_embed and the final norm (the head stays frozen), in train mode.
+//      {train_extra: none}: the adapters only, in eval mode.
+//   vp {init: normal}: the prompt starts N(0, 1) (Bahng et al.'s PadPrompter), drawn
+//      from the job's seed. {init: zeros}: it starts at 0 (step 0 = pre-trained).
 //
 // A method reads its dependency's weights by role: the dependency_hashes (and the
 // engine's dependency_weights) key "lp" for lpft, "ft" for wise-ft, each member's name
@@ -40,7 +54,7 @@
 
 namespace rib::spec {
 
-enum class ParamType { kInt, kReal };
+enum class ParamType { kInt, kReal, kChoice };
 
 // Upper bound meaning "no upper bound".
 inline constexpr double kUnbounded = 1e300;
@@ -52,6 +66,11 @@ struct ParamDef {
   bool min_inclusive = true;
   double max = kUnbounded;   // inclusive
   std::string default_text;  // canonical text
+  std::vector<std::string> choices;  // kChoice: the values it may take
+  // For a parameter added to a method that had one behaviour before: the value that
+  // means that behaviour. It is left out of the job hash (spec/job_json.h), so a job
+  // that asks for it hashes, and reuses stored results, as before the parameter was.
+  std::string unhashed_value;
 };
 
 struct MethodDef {
@@ -76,7 +95,8 @@ bool MethodTrains(absl::string_view kind);
 std::string MethodDependencyKind(absl::string_view kind);
 // Whether `name` is a parameter of method kind `kind`.
 bool IsMethodParam(absl::string_view kind, absl::string_view name);
-// "in [1, 4096]", "> 0", ">= 0": a parameter's range as messages spell it.
+// "in [1, 4096]", "> 0", ">= 0", "one of head, reference": a parameter's range as
+// messages spell it.
 std::string ParamRangeText(const ParamDef& param);
 
 // Validates one method parameter and returns its canonical text (integers in decimal,
@@ -89,6 +109,10 @@ absl::StatusOr<std::string> CanonicalMethodParam(absl::string_view kind,
 // INVALID_ARGUMENT "params.<name>: ..." on the first bad one.
 absl::StatusOr<std::map<std::string, std::string>> CanonicalMethodParams(
     absl::string_view kind, const std::map<std::string, std::string>& params);
+// What of canonical `params` a job's hash covers: all but those at their
+// ParamDef::unhashed_value.
+std::map<std::string, std::string> HashedMethodParams(
+    absl::string_view kind, std::map<std::string, std::string> params);
 
 // A whole method of a job: its kind is known and every parameter valid. For specs that
 // did not come through the sweep parser (rib-run's flags, a job from the wire).
@@ -102,6 +126,8 @@ absl::Status ValidateMethod(const MethodSpec& method);
 // parameter of the kind of that type.
 absl::StatusOr<int64_t> MethodParamInt(const MethodSpec& method, absl::string_view name);
 absl::StatusOr<double> MethodParamReal(const MethodSpec& method, absl::string_view name);
+absl::StatusOr<std::string> MethodParamChoice(const MethodSpec& method,
+                                              absl::string_view name);
 
 }  // namespace rib::spec
 

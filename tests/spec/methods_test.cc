@@ -55,12 +55,19 @@ TEST(MethodCatalog, EveryDefaultIsInsideItsRangeAndCanonical) {
       absl::StatusOr<std::string> canonical =
           CanonicalMethodParam(def.kind, p.name, p.default_text);
       ASSERT_THAT(canonical, IsOk()) << def.kind << "." << p.name;
-      EXPECT_EQ(std::stod(*canonical), std::stod(p.default_text))
-          << def.kind << "." << p.name;
+      if (p.type == ParamType::kChoice) {
+        EXPECT_EQ(*canonical, p.default_text) << def.kind << "." << p.name;
+      } else {
+        EXPECT_EQ(std::stod(*canonical), std::stod(p.default_text))
+            << def.kind << "." << p.name;
+      }
     }
     // A method with no params spelled out reads every default.
     for (const ParamDef& p : def.params) {
-      if (p.type == ParamType::kInt) {
+      if (p.type == ParamType::kChoice) {
+        RIB_ASSERT_OK_AND_ASSIGN(std::string v, MethodParamChoice(Method(def.kind), p.name));
+        EXPECT_EQ(v, p.default_text) << def.kind << "." << p.name;
+      } else if (p.type == ParamType::kInt) {
         RIB_ASSERT_OK_AND_ASSIGN(int64_t v, MethodParamInt(Method(def.kind), p.name));
         EXPECT_EQ(absl::StrCat(v), p.default_text);
       } else {
@@ -85,8 +92,14 @@ TEST(MethodCatalog, SpelledOutDefaultsCanonicaliseAsTheyAlwaysDid) {
 
 TEST(MethodCatalog, DefaultsAreThePapers) {
   RIB_ASSERT_OK_AND_ASSIGN(auto lora, CanonicalMethodParams("lora", {}));
-  EXPECT_THAT(lora,
-              ElementsAre(::testing::Pair("alpha", "1"), ::testing::Pair("rank", "8")));
+  EXPECT_THAT(lora, ElementsAre(::testing::Pair("alpha", "1"), ::testing::Pair("rank", "8"),
+                                ::testing::Pair("train_extra", "reference")));
+  // The reference code's rows by default (methods.h), the textbook ones by name.
+  EXPECT_EQ(*MethodParamChoice(Method("lp"), "trainable"), "reference");
+  EXPECT_EQ(*MethodParamChoice(Method("lp", {{"trainable", "head"}}), "trainable"), "head");
+  EXPECT_EQ(*MethodParamChoice(Method("vp"), "init"), "normal");
+  EXPECT_THAT(MethodParamChoice(Method("vp"), "pad"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no choice parameter")));
   EXPECT_EQ(Real(Method("vp"), "pad"), 30.0);
   EXPECT_EQ(Real(Method("lwf"), "temperature"), 2.0);
   EXPECT_EQ(Real(Method("ewc"), "lambda"), 5000.0);
@@ -104,7 +117,12 @@ TEST(MethodCatalog, DefaultsAreThePapers) {
 TEST(MethodCatalog, RejectsUnknownAndOutOfRangeParameters) {
   EXPECT_THAT(ValidateMethod(Method("lora", {{"rnk", "4"}})),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("takes no parameter 'rnk' (it takes: alpha, rank)")));
+                       HasSubstr("takes no parameter 'rnk' (it takes: alpha, rank, "
+                                 "train_extra)")));
+  EXPECT_THAT(ValidateMethod(Method("lp", {{"trainable", "all"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("parameter trainable='all': must be one of head, "
+                                 "reference, got 'all'")));
   EXPECT_THAT(ValidateMethod(Method("lora", {{"rank", "0"}})),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("parameter rank='0': must be in [1, 4096], got 0")));

@@ -143,7 +143,8 @@ TEST(ExpandSweep, SoupDependsOnEachMemberOfItsRow) {
                           Pair("lpft", by_key.at("m/lpft/fmnist-r")->hash),
                           Pair("r4", by_key.at("m/r4/fmnist-r")->hash)));
   EXPECT_THAT(by_key.at("m/r4/fmnist-a")->spec.method.params,
-              ElementsAre(Pair("alpha", "1"), Pair("rank", "4")));
+              ElementsAre(Pair("alpha", "1"), Pair("rank", "4"),
+                          Pair("train_extra", "reference")));
 }
 
 TEST(ExpandSweep, UsesAListedDependencyAndMergesAListedPre) {

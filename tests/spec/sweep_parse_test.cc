@@ -60,7 +60,8 @@ TEST(ParseSweepYaml, DemoFileParsesWithEveryValue) {
   EXPECT_TRUE(s.methods[0].params.empty());
   EXPECT_EQ(s.methods[2].kind, "lpft");
   EXPECT_EQ(s.methods[3].name, "lora");
-  EXPECT_THAT(s.methods[3].params, ElementsAre(Pair("alpha", "1"), Pair("rank", "8")));
+  EXPECT_THAT(s.methods[3].params, ElementsAre(Pair("alpha", "1"), Pair("rank", "8"),
+                                              Pair("train_extra", "reference")));
   EXPECT_EQ(s.methods[4].name, "wise");
   EXPECT_EQ(s.methods[4].kind, "wise-ft");
   EXPECT_THAT(s.methods[4].params, ElementsAre(Pair("alpha", "0.5")));
@@ -104,7 +105,7 @@ TEST(ParseSweepYaml, MinimalFileFillsEveryDefault) {
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.crop_pct, 1.0);
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.mean[0], 0.48145466);
   EXPECT_DOUBLE_EQ(s.models[2].preprocessing.std[2], 0.27577711);
-  EXPECT_THAT(s.methods[0].params, ElementsAre(Pair("pad", "30")));
+  EXPECT_THAT(s.methods[0].params, ElementsAre(Pair("init", "normal"), Pair("pad", "30")));
   EXPECT_THAT(s.methods[1].params,
               ElementsAre(Pair("alpha", "1"), Pair("temperature", "2")));
   EXPECT_THAT(s.methods[2].params,
@@ -129,7 +130,8 @@ TEST(ParseSweepYaml, NumbersAreCanonicalWhateverTheSpelling) {
                      "  - {kind: lora, params: {alpha: 1.0, rank: '08'}}\n"
                      "  - {name: w1, kind: wise-ft, params: {alpha: 1e-1}}\n"
                      "  - {name: w2, kind: wise-ft, params: {alpha: .25}}\n"));
-  EXPECT_THAT(s.methods[0].params, ElementsAre(Pair("alpha", "1"), Pair("rank", "8")));
+  EXPECT_THAT(s.methods[0].params, ElementsAre(Pair("alpha", "1"), Pair("rank", "8"),
+                                              Pair("train_extra", "reference")));
   EXPECT_THAT(s.methods[1].params, ElementsAre(Pair("alpha", "0.1")));
   EXPECT_THAT(s.methods[2].params, ElementsAre(Pair("alpha", "0.25")));
 }
@@ -260,7 +262,7 @@ INSTANTIATE_TEST_SUITE_P(
             "unknown lora param",
             S({kName, kModels, "methods:\n  - kind: lora\n    params:\n      rnak: 4\n"}),
             "bad.yaml:7: methods[0].params.rnak: unknown parameter of lora (expected "
-            "one of alpha, rank)"},
+            "one of alpha, rank, train_extra)"},
         BadCase{"ft takes no params",
                 S({kName, kModels, "methods:\n  - {kind: ft, params: {lr: 1}}\n"}),
                 "bad.yaml:5: methods[0].params.lr: method 'ft' takes no parameters"},

@@ -50,34 +50,56 @@ class FullMethod : public TrainingMethod {
   void set_after_step(std::function<void(double)> f) { setup_.after_step = std::move(f); }
 };
 
-// lp: the head only; the backbone stays in eval mode so batch-norm statistics do not
-// move either.
+// Marks the named parameters of `model` trainable and appends them to `trainable`.
+absl::Status MakeTrainable(ClassifierImpl& model, const std::vector<std::string>& names,
+                   NamedTensors* trainable) {
+  auto params = model.named_parameters();
+  for (const std::string& name : names) {
+    torch::Tensor* p = params.find(name);
+    if (p == nullptr) return absl::InternalError(absl::StrCat("parameter '", name, "' not found"));
+    p->set_requires_grad(true);
+    trainable->emplace_back(name, *p);
+  }
+  return absl::OkStatus();
+}
+
+// lp (spec/methods.h). {trainable: head}: the head only, on features of the backbone
+// in eval mode (batch-norm statistics do not move). {trainable: reference}: the
+// reference code's HeadOnly: also the embedding parameters (a ViT's cls/pos/norms),
+// the model in train mode (a ResNet's batch-norm statistics move).
 class LinearProbe : public TrainingMethod {
  public:
-  static absl::StatusOr<std::unique_ptr<TrainingMethod>> Make(MethodContext context) {
+  static absl::StatusOr<std::unique_ptr<TrainingMethod>> Make(MethodContext context,
+                                                              const std::string& trainable) {
     auto method = std::unique_ptr<LinearProbe>(new LinearProbe(std::move(context)));
     Classifier model = method->context_.model;
     SetRequiresGrad(*model, false);
-    auto params = model->named_parameters();
-    for (const std::string& name : model->HeadParameterNames()) {
-      torch::Tensor* p = params.find(name);
-      if (p == nullptr) {
-        return absl::InternalError(absl::StrCat("head parameter '", name, "' not found"));
-      }
-      p->set_requires_grad(true);
-      method->setup_.trainable.emplace_back(name, *p);
-    }
+    const bool reference = trainable == "reference";
+    RIB_RETURN_IF_ERROR(MakeTrainable(*model, model->HeadParameterNames(), &method->setup_.trainable));
+    const std::vector<std::string> embedding =
+        reference ? model->EmbeddingParameterNames() : std::vector<std::string>();
+    RIB_RETURN_IF_ERROR(MakeTrainable(*model, embedding, &method->setup_.trainable));
     method->setup_.state = StateOf(*model);
     LabelMask mask = method->context_.mask;
-    method->setup_.loss = [model, mask](const Batch& batch) mutable {
+    // Without trainable embedding parameters no gradient needs the backbone.
+    const bool backbone_grad = !embedding.empty();
+    method->setup_.loss = [model, mask, backbone_grad](const Batch& batch) mutable {
       torch::Tensor features;
-      {
+      if (backbone_grad) {
+        features = model->Features(batch.images);
+      } else {
         torch::NoGradGuard no_grad;
         features = model->Features(batch.images);
       }
       return mask.Loss(model->Head(features), batch.labels);
     };
-    method->setup_.set_mode = [model]() mutable { model->eval(); };
+    method->setup_.set_mode = [model, reference]() mutable {
+      if (reference) {
+        model->train();
+      } else {
+        model->eval();
+      }
+    };
     return std::unique_ptr<TrainingMethod>(std::move(method));
   }
 
@@ -87,8 +109,11 @@ class LinearProbe : public TrainingMethod {
 
 class Lora : public TrainingMethod {
  public:
+  // {train_extra: reference}: also the embedding parameters, in train mode (the
+  // reference code); {train_extra: none}: the adapters only, in eval mode.
   static absl::StatusOr<std::unique_ptr<TrainingMethod>> Make(MethodContext context,
-                                                              int64_t rank, double alpha) {
+                                                              int64_t rank, double alpha,
+                                                              const std::string& train_extra) {
     auto method = std::unique_ptr<Lora>(new Lora(std::move(context)));
     Classifier model = method->context_.model;
     std::set<std::string> base;
@@ -104,13 +129,24 @@ class Lora : public TrainingMethod {
     if (method->setup_.trainable.empty()) {
       return absl::InternalError("EnableLora added no parameters");
     }
+    const bool reference = train_extra == "reference";
+    if (reference) {
+      RIB_RETURN_IF_ERROR(
+          MakeTrainable(*model, model->EmbeddingParameterNames(), &method->setup_.trainable));
+    }
     method->setup_.state = StateOf(*model);
     LabelMask mask = method->context_.mask;
     method->setup_.loss = [model, mask](const Batch& batch) mutable {
       return mask.Loss(model->forward(batch.images), batch.labels);
     };
-    // Eval mode: the base model is frozen, normalisation statistics included.
-    method->setup_.set_mode = [model]() mutable { model->eval(); };
+    // none: eval mode, the base model frozen, normalisation statistics included.
+    method->setup_.set_mode = [model, reference]() mutable {
+      if (reference) {
+        model->train();
+      } else {
+        model->eval();
+      }
+    };
     return std::unique_ptr<TrainingMethod>(std::move(method));
   }
   absl::Status Finish() override {
@@ -123,12 +159,14 @@ class Lora : public TrainingMethod {
 };
 
 // Visual prompting (Bahng et al.'s padding prompter): a learned border of `pad`/224 of
-// the image side added to the normalised input; the whole model is frozen. The prompt
-// starts at zero, so step 0 evaluates like the pre-trained model.
+// the image side added to the normalised input; the whole model is frozen. {init:
+// normal}: the prompt starts N(0, 1), drawn from the job's seed (the reference);
+// {init: zeros}: at zero, so step 0 evaluates like the pre-trained model.
 class VisualPrompt : public TrainingMethod {
  public:
   static absl::StatusOr<std::unique_ptr<TrainingMethod>> Make(MethodContext context,
-                                                              double pad) {
+                                                              double pad,
+                                                              const std::string& init) {
     auto method = std::unique_ptr<VisualPrompt>(new VisualPrompt(std::move(context)));
     Classifier model = method->context_.model;
     const int64_t size = model->image_size();
@@ -141,9 +179,16 @@ class VisualPrompt : public TrainingMethod {
     torch::Tensor border = torch::ones({1, model->in_channels(), size, size});
     border.slice(2, width, size - width).slice(3, width, size - width).zero_();
     method->border_ = border.to(method->context_.device);
-    method->prompt_ = torch::zeros({1, model->in_channels(), size, size},
-                                   torch::TensorOptions().device(method->context_.device))
-                          .set_requires_grad(true);
+    torch::Tensor start;
+    if (init == "normal") {
+      // On the CPU from its own generator: the same prompt on every device and rank.
+      at::Generator generator =
+          at::make_generator<at::CPUGeneratorImpl>(method->context_.seed);
+      start = torch::randn({1, model->in_channels(), size, size}, generator);
+    } else {
+      start = torch::zeros({1, model->in_channels(), size, size});
+    }
+    method->prompt_ = start.to(method->context_.device).set_requires_grad(true);
     method->setup_.trainable.emplace_back("prompt", method->prompt_);
     method->setup_.state = StateOf(*model);
     method->setup_.state.emplace_back("prompt", method->prompt_);
@@ -230,15 +275,21 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
   if (kind == "ft" || kind == "lpft") {
     return std::unique_ptr<TrainingMethod>(new FullMethod(std::move(context), nullptr));
   }
-  if (kind == "lp") return LinearProbe::Make(std::move(context));
+  if (kind == "lp") {
+    RIB_ASSIGN_OR_RETURN(std::string trainable,
+                         rib::spec::MethodParamChoice(spec, "trainable"));
+    return LinearProbe::Make(std::move(context), trainable);
+  }
   if (kind == "lora") {
     RIB_ASSIGN_OR_RETURN(int64_t rank, rib::spec::MethodParamInt(spec, "rank"));
     RIB_ASSIGN_OR_RETURN(double alpha, rib::spec::MethodParamReal(spec, "alpha"));
-    return Lora::Make(std::move(context), rank, alpha);
+    RIB_ASSIGN_OR_RETURN(std::string extra, rib::spec::MethodParamChoice(spec, "train_extra"));
+    return Lora::Make(std::move(context), rank, alpha, extra);
   }
   if (kind == "vp") {
     RIB_ASSIGN_OR_RETURN(double pad, rib::spec::MethodParamReal(spec, "pad"));
-    return VisualPrompt::Make(std::move(context), pad);
+    RIB_ASSIGN_OR_RETURN(std::string init, rib::spec::MethodParamChoice(spec, "init"));
+    return VisualPrompt::Make(std::move(context), pad, init);
   }
   if (kind == "lwf") {
     RIB_ASSIGN_OR_RETURN(double alpha, rib::spec::MethodParamReal(spec, "alpha"));

@@ -65,6 +65,8 @@ struct MethodContext {
   TrainData* data = nullptr;
   torch::Device device = torch::kCPU;
   dist::ProcessGroup* group = nullptr;
+  // The job's seed: vp draws its initial prompt from it.
+  uint64_t seed = 0;
 };
 
 class TrainingMethod {

@@ -38,6 +38,10 @@ class ClassifierImpl : public torch::nn::Module {
   // Parameter names (as in named_parameters(), timm/torchvision names) of the head:
   // "head.weight", "head.bias" for ViT; "fc.weight", "fc.bias" for ResNet.
   virtual std::vector<std::string> HeadParameterNames() const = 0;
+  // Parameters outside the input embedding's convolution, the blocks and the head:
+  // a ViT's cls_token, pos_embed and norm_pre / final norm; none for a ResNet. The
+  // reference code trains them in its HeadOnly (lp) and LoRA rows (spec/methods.h).
+  virtual std::vector<std::string> EmbeddingParameterNames() const { return {}; }
   virtual int64_t num_classes() const = 0;
   virtual int64_t feature_dim() const = 0;
   // Input image side the model expects (e.g. 224, or 28/32 for FMNIST models).

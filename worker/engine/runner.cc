@@ -336,6 +336,7 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
     context.data = &train_data;
     context.device = device;
     context.group = options.group;
+    context.seed = static_cast<uint64_t>(config.seed);
     RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
                          TrainingMethod::Create(spec.method, std::move(context)));
     TrainOptions train_options;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace rib::engine {
@@ -180,6 +181,19 @@ torch::Tensor VisionTransformerImpl::Features(const torch::Tensor& images) {
   for (auto& block : block_ptrs_) x = block(x);
   x = norm_(x);
   return x.select(1, 0);
+}
+
+std::vector<std::string> VisionTransformerImpl::EmbeddingParameterNames() const {
+  std::vector<std::string> out;
+  for (const auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    if (absl::StartsWith(name, "patch_embed.") || absl::StartsWith(name, "blocks.") ||
+        absl::StartsWith(name, "head.")) {
+      continue;
+    }
+    out.push_back(name);
+  }
+  return out;
 }
 
 ForwardFn VisionTransformerImpl::Inference() {

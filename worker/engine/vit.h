@@ -114,6 +114,8 @@ class VisionTransformerImpl : public ClassifierImpl {
   std::vector<std::string> HeadParameterNames() const override {
     return {"head.weight", "head.bias"};
   }
+  // cls_token, pos_embed, norm_pre.* (when present), norm.*.
+  std::vector<std::string> EmbeddingParameterNames() const override;
   int64_t num_classes() const override { return config_.num_classes; }
   int64_t feature_dim() const override { return config_.embed_dim; }
   int64_t image_size() const override { return config_.image_size; }

@@ -1,11 +1,19 @@
 // The defining property of every fine-tuning method (DESIGN §6), on a tiny model.
 #include "worker/engine/methods.h"
 
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
+#include "common/status_macros.h"
 #include "spec/methods.h"
 #include "tests/testing/status_matchers.h"
+#include "worker/engine/model.h"
 #include "tests/worker/engine/train/tiny_model.h"
 
 namespace rib::engine {
@@ -33,6 +41,33 @@ struct Trained {
   TinyClassifier model{nullptr};
   std::unique_ptr<TrainingMethod> method;
 };
+
+// Applies `spec` to `model` and trains it for Config() on `images`, `labels` (3
+// classes); the trained weights and the method.
+struct TrainedModel {
+  TensorMap initial;
+  TensorMap final_weights;
+  std::unique_ptr<TrainingMethod> method;
+};
+absl::StatusOr<TrainedModel> TrainModel(Classifier model, const MethodSpec& spec,
+                                        torch::Tensor images, torch::Tensor labels) {
+  TrainedModel out;
+  out.initial = CloneWeights(ModelWeights(*model));
+  TensorTrainData::Options data_options;
+  data_options.batch_size = 8;
+  data_options.seed = 5;
+  TensorTrainData data(images, labels, data_options);
+  MethodContext context;
+  context.model = model;
+  context.mask = LabelMask::Identity(model->num_classes());
+  context.data = &data;
+  RIB_ASSIGN_OR_RETURN(out.method, TrainingMethod::Create(spec, context));
+  TrainOptions options;
+  options.config = Config();
+  RIB_RETURN_IF_ERROR(Train(out.method->setup(), data, options, nullptr).status());
+  out.final_weights = CloneWeights(ModelWeights(*model));
+  return out;
+}
 
 // Builds the tiny model from seed 11 ("pre-trained" weights), applies `spec`, trains.
 absl::StatusOr<Trained> TrainWith(const MethodSpec& spec, bool finish = true) {
@@ -96,8 +131,8 @@ TEST(MethodsTest, FtChangesEverything) {
   }
 }
 
-TEST(MethodsTest, LpChangesOnlyTheHead) {
-  RIB_ASSERT_OK_AND_ASSIGN(Trained lp, TrainWith(Spec("lp")));
+TEST(MethodsTest, LpHeadChangesOnlyTheHead) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained lp, TrainWith(Spec("lp", {{"trainable", "head"}})));
   for (const auto& [name, t] : lp.initial) {
     if (name == "head.weight" || name == "head.bias") {
       EXPECT_TRUE(Changed(lp, name)) << name;
@@ -107,9 +142,85 @@ TEST(MethodsTest, LpChangesOnlyTheHead) {
   }
 }
 
+// The reference's HeadOnly on a network without embedding parameters (a ResNet): the
+// head only is trained, but in train mode, so batch-norm statistics move.
+TEST(MethodsTest, LpByDefaultIsTheReferencesHeadOnlyWithBatchNormInTrainMode) {
+  RIB_ASSERT_OK_AND_ASSIGN(Trained lp, TrainWith(Spec("lp")));
+  for (const auto& [name, t] : lp.initial) {
+    const bool moves = name == "head.weight" || name == "head.bias" ||
+                       name == "norm.running_mean" || name == "norm.running_var" ||
+                       name == "norm.num_batches_tracked";
+    EXPECT_EQ(Changed(lp, name), moves) << name;
+  }
+}
+
+// On a ViT the reference's HeadOnly also trains cls_token, pos_embed and the final
+// norm; the patch embedding and the blocks stay as they were. {trainable: head} trains
+// the head alone.
+TEST(MethodsTest, LpOnAVitTrainsTheHeadAndTheEmbeddingParameters) {
+  torch::manual_seed(3);
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier vit, CreateModel("fmnist_vit", 3));
+  const int64_t side = vit->image_size();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  torch::Tensor images = torch::randn({16, vit->in_channels(), side, side}, gen);
+  torch::Tensor labels = torch::randint(3, {16}, gen, torch::kLong);
+  const std::vector<std::string> embedding = vit->EmbeddingParameterNames();
+  EXPECT_THAT(embedding, ::testing::IsSupersetOf({"cls_token", "pos_embed", "norm.weight",
+                                                  "norm.bias"}));
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier copy, CreateModel("fmnist_vit", 3));
+  ASSERT_THAT(LoadWeights(*copy, CloneWeights(ModelWeights(*vit))), IsOk());
+
+  RIB_ASSERT_OK_AND_ASSIGN(TrainedModel reference,
+                           TrainModel(vit, Spec("lp"), images, labels));
+  RIB_ASSERT_OK_AND_ASSIGN(TrainedModel head,
+                           TrainModel(copy, Spec("lp", {{"trainable", "head"}}), images,
+                                      labels));
+  for (const auto& [name, t] : reference.initial) {
+    const bool is_head = name == "head.weight" || name == "head.bias";
+    const bool is_embedding =
+        std::find(embedding.begin(), embedding.end(), name) != embedding.end();
+    EXPECT_EQ(!torch::equal(t, reference.final_weights.at(name)), is_head || is_embedding)
+        << name;
+    EXPECT_EQ(!torch::equal(t, head.final_weights.at(name)), is_head) << name;
+  }
+}
+
+// The reference's LoRA also trains cls_token, pos_embed and the final norm, never the
+// head; {train_extra: none} trains the adapters alone.
+TEST(MethodsTest, LoraOnAVitTrainsTheAdaptersAndTheEmbeddingParameters) {
+  torch::manual_seed(3);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  for (const char* extra : {"reference", "none"}) {
+    RIB_ASSERT_OK_AND_ASSIGN(Classifier vit, CreateModel("fmnist_vit", 3));
+    const int64_t side = vit->image_size();
+    torch::Tensor images = torch::randn({16, vit->in_channels(), side, side}, gen);
+    torch::Tensor labels = torch::randint(3, {16}, gen, torch::kLong);
+    const std::vector<std::string> embedding = vit->EmbeddingParameterNames();
+    RIB_ASSERT_OK_AND_ASSIGN(
+        TrainedModel lora,
+        TrainModel(vit, Spec("lora", {{"train_extra", extra}}), images, labels));
+    std::set<std::string> trained;
+    for (const auto& [name, p] : lora.method->setup().trainable) trained.insert(name);
+    for (const std::string& name : embedding) {
+      EXPECT_EQ(trained.count(name), std::string(extra) == "reference" ? 1u : 0u)
+          << extra << " " << name;
+    }
+    EXPECT_EQ(trained.count("head.weight"), 0u) << extra;
+    int adapters = 0;
+    for (const std::string& name : trained) adapters += absl::StrContains(name, "lora_");
+    EXPECT_GT(adapters, 0) << extra;
+    EXPECT_EQ(trained.size(), adapters + (std::string(extra) == "reference"
+                                              ? embedding.size()
+                                              : 0u))
+        << extra;
+  }
+}
+
 TEST(MethodsTest, LoraLeavesBaseWeightsAndMergedEqualsUnmerged) {
   RIB_ASSERT_OK_AND_ASSIGN(Trained lora,
-                           TrainWith(Spec("lora", {{"rank", "2"}, {"alpha", "4"}}),
+                           TrainWith(Spec("lora", {{"rank", "2"},
+                                                   {"alpha", "4"},
+                                                   {"train_extra", "none"}}),
                                      /*finish=*/false));
   // Only the adapters were trained.
   std::vector<std::string> trained;
@@ -141,6 +252,32 @@ TEST(MethodsTest, VpLeavesTheBackboneUnchangedAndLearnsABorder) {
   EXPECT_GT(prompt.abs().sum().item<double>(), 0.0);
   // The centre 2×2 is not part of the prompt.
   EXPECT_EQ(prompt.slice(2, 1, 3).slice(3, 1, 3).abs().sum().item<double>(), 0.0);
+}
+
+// The reference's prompt starts N(0, 1) on the border, from the job's seed: the same
+// for the same seed; {init: zeros} starts at zero.
+TEST(MethodsTest, VpStartsFromANormalPromptOfTheSeedOrFromZero) {
+  auto initial = [](const std::string& init, uint64_t seed) -> torch::Tensor {
+    TinyClassifier model;
+    MethodContext context;
+    context.model = AsClassifier(model);
+    context.mask = LabelMask::Identity(3);
+    context.seed = seed;
+    auto method = TrainingMethod::Create(Spec("vp", {{"pad", "56"}, {"init", init}}),
+                                         context);
+    EXPECT_THAT(method.status(), IsOk());
+    return method.ok() ? (*method)->ExtraWeights().at("prompt") : torch::Tensor();
+  };
+  torch::Tensor a = initial("normal", 7), b = initial("normal", 7), c = initial("normal", 8);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::equal(a, c));
+  // 12 border pixels of a 4×4 image, all drawn; the centre 2×2 stays zero.
+  EXPECT_EQ(a.ne(0).sum().item<int64_t>(), 12);
+  EXPECT_EQ(a.slice(2, 1, 3).slice(3, 1, 3).abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(initial("zeros", 7).abs().sum().item<double>(), 0.0);
+  EXPECT_THAT(TrainingMethod::Create(Spec("vp", {{"init", "uniform"}}), MethodContext()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("must be one of normal, zeros, got 'uniform'")));
 }
 
 TEST(MethodsTest, VpRejectsAPadThatCoversTheImage) {
