@@ -192,12 +192,7 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
       pool_.get(), "cancelling sweep", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
         const absl::Time now = clock_->Now();
         pg::SetActor(tx, actor);
-        pg::LockSweep(tx, sweep_id);
         RIB_ASSIGN_OR_RETURN(Sweep before, pg::LoadSweep(tx, sweep_id));
-        if (before.state == domain::SweepState::kActive) {
-          tx.exec_params("UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
-                         actor);
-        }
         for (const auto& row : tx.exec_params(
                  "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
                  "ANY($2::text[])"
@@ -208,6 +203,11 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
           RIB_RETURN_IF_ERROR(pg::SetJobState(
               tx, JobRef{row[0].as<std::string>(), sweep_id, row[1].as<std::string>()},
               JobState::kCancelled, "", now));
+        }
+        // The sweep row last (the lock order).
+        if (before.state == domain::SweepState::kActive) {
+          tx.exec_params("UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
+                         actor);
         }
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
         return pg::LoadSweep(tx, sweep_id);
@@ -221,9 +221,7 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
       pool_.get(), "retrying sweep", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
         const absl::Time now = clock_->Now();
         pg::SetActor(tx, actor);
-        pg::LockSweep(tx, sweep_id);
         RIB_ASSIGN_OR_RETURN(Sweep sweep, pg::LoadSweep(tx, sweep_id));
-        tx.exec_params("UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
         for (const auto& row : tx.exec_params(
                  "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
                  "ANY($2::text[])"
@@ -241,6 +239,7 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
               tx, JobRef{id, sweep_id, row[1].as<std::string>()},
               scheduling::QueuedOrPending(pg::DependenciesSucceeded(tx, id)), "", now));
         }
+        tx.exec_params("UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
         return pg::LoadSweep(tx, sweep_id);
       });
@@ -251,14 +250,14 @@ absl::StatusOr<Sweep> PostgresRepository::SetSweepPriority(const std::string& sw
                                                            int priority) {
   return pg::RunTx(
       pool_.get(), "setting sweep priority", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
-        pg::LockSweep(tx, sweep_id);
         RIB_RETURN_IF_ERROR(pg::LoadSweep(tx, sweep_id).status());
+        // Job rows in ascending seq, then the sweep row (the lock order).
+        tx.exec_params(
+            "UPDATE jobs SET priority = $2 WHERE id IN (SELECT id FROM jobs"
+            " WHERE sweep_id = $1 AND NOT state = ANY($3::text[]) ORDER BY seq FOR UPDATE)",
+            sweep_id, priority, pg::TerminalStatesParam());
         tx.exec_params("UPDATE sweeps SET priority = $2 WHERE id = $1", sweep_id,
                        priority);
-        tx.exec_params(
-            "UPDATE jobs SET priority = $2 WHERE sweep_id = $1 AND NOT state = "
-            "ANY($3::text[])",
-            sweep_id, priority, pg::TerminalStatesParam());
         return pg::LoadSweep(tx, sweep_id);
       });
 }

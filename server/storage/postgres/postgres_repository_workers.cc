@@ -105,6 +105,9 @@ absl::StatusOr<HeartbeatResult> PostgresRepository::Heartbeat(
                              Touch(tx, principal, worker_id, now, free_devices));
         HeartbeatResult out;
         out.drain = state == "DRAINING";
+        std::vector<std::string> ids;
+        for (const domain::LeaseRef& lease : leases) ids.push_back(lease.job_id);
+        pg::LockJobs(tx, ids);
         for (const domain::LeaseRef& lease : leases) {
           absl::StatusOr<pg::LiveAttempt> live =
               pg::LockLiveAttempt(tx, lease.job_id, lease.attempt, worker_id);
@@ -195,16 +198,9 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
 
 absl::Status PostgresRepository::Report(const JobReport& report) {
   RIB_RETURN_IF_ERROR(internal::ValidateReport(report));
-  const bool changes_state = report.kind == JobReport::Kind::kStarted ||
-                             report.kind == JobReport::Kind::kFinished;
   return pg::RunTx(pool_.get(), absl::StrCat("report for job ", report.job_id),
                    [&](pqxx::work& tx) -> absl::StatusOr<bool> {
                      const absl::Time now = clock_->Now();
-                     pqxx::result owner = tx.exec_params(
-                         "SELECT sweep_id FROM jobs WHERE id = $1", report.job_id);
-                     if (owner.empty())
-                       return absl::NotFoundError(absl::StrCat("no job ", report.job_id));
-                     if (changes_state) pg::LockSweep(tx, owner[0][0].as<std::string>());
                      RIB_ASSIGN_OR_RETURN(
                          pg::LiveAttempt live,
                          pg::LockLiveAttempt(tx, report.job_id, report.attempt, ""));
@@ -272,6 +268,7 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
           job.id, report.checkpoint, TimeParam(now));
       return absl::OkStatus();
     case JobReport::Kind::kFinished:
+      pg::LockDependents(tx, job.id);
       if (report.ok) {
         // What a success needs, the only implementation: a result for every dataset the
         // job evaluates. A success without them is recorded as the attempt's failure
@@ -362,7 +359,6 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
                             now_param, lease_states)) {
           const std::string id = cand[0].as<std::string>();
           const std::string sweep_id = cand[1].as<std::string>();
-          pg::LockSweep(tx, sweep_id);
           // Re-check under the lock: another coordinator may have handled it meanwhile.
           pqxx::result j = tx.exec_params(
               absl::StrCat("SELECT attempt, max_attempts, COALESCE(worker_id, ''), key"
@@ -375,6 +371,7 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
           const JobState next =
               scheduling::StateAfterLeaseExpiry(attempt, j[0][1].as<int>());
           tx.exec_params("UPDATE jobs SET worker_id = NULL WHERE id = $1", id);
+          if (next == JobState::kFailed) pg::LockDependents(tx, id);
           RIB_RETURN_IF_ERROR(pg::SetJobState(
               tx, job, next,
               scheduling::LeaseExpiredMessage(attempt, j[0][2].as<std::string>()), now));
@@ -385,9 +382,12 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
           ++changed;
         }
         // A worker silent for a lease timeout is LOST.
+        // SKIP LOCKED: this transaction holds job rows, and a worker row is locked
+        // before job rows (the lock order); a worker whose row is locked is heartbeating.
         tx.exec_params(
-            "UPDATE workers SET state = 'LOST' WHERE state = 'ACTIVE'"
-            " AND last_heartbeat < $1::timestamptz",
+            "UPDATE workers SET state = 'LOST' WHERE id IN (SELECT id FROM workers"
+            " WHERE state = 'ACTIVE' AND last_heartbeat < $1::timestamptz"
+            " FOR UPDATE SKIP LOCKED)",
             TimeParam(now - options_.repository.lease_timeout));
         return changed;
       });
