@@ -138,33 +138,60 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     // worker has, that fits its free devices, of a device kind it registered (or any
     // kind), and whose owner's quota (if any) has room for it; by priority, then fair
     // share (the owner's devices in use), then age.
-    // A job fits its owner's quota when the owner has none, or when the devices its
-    // jobs hold plus this job's stay within it (`q`: quotas, `u`: DevicesInUseCte).
-    const char* kFitsQuota =
-        "(q.devices IS NULL OR COALESCE(u.devices, 0) + j.devices <= q.devices)";
-    const std::string pick_sql = absl::StrCat(
-        pg::DevicesInUseCte(4),
-        "SELECT j.id, j.owner, q.devices IS NOT NULL FROM jobs j"
-        " JOIN workers w ON w.id = $1"
-        " LEFT JOIN used u ON u.owner = j.owner"
-        " LEFT JOIN quotas q ON q.user_name = j.owner"
-        " WHERE j.state = 'QUEUED'"
+    // In two steps, so that the cost does not grow with the queue: (1) the groups of
+    // queued jobs, one per (owner, priority), found by a skip scan of the
+    // jobs_queued_by_owner index (migration 0009) and ordered by priority, the owner's
+    // devices in use (DevicesInUseCte: the lease-holding jobs, not the queue), then
+    // the age of the group's oldest job; (2) in that order, the oldest job of a group
+    // that fits, from the same index, FOR UPDATE SKIP LOCKED. (Owners tied on
+    // priority and devices in use are taken oldest group first; within a group, oldest
+    // job first.)
+    const std::string groups_sql = absl::StrCat(
+        pg::DevicesInUseCte(1),
+        ", grp AS (WITH RECURSIVE g AS ("
+        "  (SELECT owner, priority FROM jobs WHERE state = 'QUEUED'"
+        "   ORDER BY owner, priority LIMIT 1)"
+        "  UNION ALL SELECT n.owner, n.priority FROM g, LATERAL ("
+        "   SELECT owner, priority FROM jobs WHERE state = 'QUEUED'"
+        "   AND (owner, priority) > (g.owner, g.priority)"
+        "   ORDER BY owner, priority LIMIT 1) n)"
+        " SELECT owner, priority FROM g)"
+        " SELECT grp.owner, grp.priority, COALESCE(u.devices, 0), q.devices FROM grp"
+        " LEFT JOIN used u ON u.owner = grp.owner"
+        " LEFT JOIN quotas q ON q.user_name = grp.owner"
+        " ORDER BY grp.priority DESC, COALESCE(u.devices, 0) ASC,"
+        "  (SELECT min(seq) FROM jobs h WHERE h.state = 'QUEUED' AND h.owner = grp.owner"
+        "   AND h.priority = grp.priority)");
+    // A job fits its owner's quota ($6, -1: none) when the devices its jobs hold ($5)
+    // plus this job's stay within it.
+    const char* pick_sql =
+        "SELECT j.id FROM jobs j JOIN workers w ON w.id = $1"
+        " WHERE j.state = 'QUEUED' AND j.owner = $4 AND j.priority = $7"
         " AND j.devices <= $2 AND j.datasets <@ w.datasets"
         " AND (j.device_kind = '' OR (j.device_kind = ANY(w.device_kinds)"
         "      AND ($3 = '' OR j.device_kind = $3)))"
-        " AND ",
-        kFitsQuota,
-        " ORDER BY j.priority DESC, COALESCE(u.devices, 0) ASC, j.seq ASC"
-        " LIMIT 1 FOR UPDATE OF j SKIP LOCKED");
-    pqxx::result pick = tx.exec_params(pick_sql, worker_id, free_devices, device_kind,
-                                       pg::LeaseHoldingStatesParam());
-    if (pick.empty()) return std::optional<domain::Lease>();
-    const std::string id = pick[0][0].as<std::string>();
-    if (pick[0][2].as<bool>()) {
+        " AND ($6 < 0 OR $5 + j.devices <= $6)"
+        " ORDER BY j.seq LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
+    const char* kFitsQuota =
+        "(q.devices IS NULL OR COALESCE(u.devices, 0) + j.devices <= q.devices)";
+    std::string id, owner;
+    bool has_quota = false;
+    for (const auto& g : tx.exec_params(groups_sql, pg::LeaseHoldingStatesParam())) {
+      const int quota = g[3].is_null() ? -1 : g[3].as<int>();
+      pqxx::result pick =
+          tx.exec_params(pick_sql, worker_id, free_devices, device_kind,
+                         g[0].as<std::string>(), g[2].as<int>(), quota, g[1].as<int>());
+      if (pick.empty()) continue;
+      id = pick[0][0].as<std::string>();
+      owner = g[0].as<std::string>();
+      has_quota = quota >= 0;
+      break;
+    }
+    if (id.empty()) return std::optional<domain::Lease>();
+    if (has_quota) {
       // The owner has a quota: serialise its hand-outs and re-check under the lock, so
       // two coordinators cannot both hand out its last free device.
-      tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('rib.quota:' || $1))",
-                     pick[0][1].as<std::string>());
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('rib.quota:' || $1))", owner);
       pqxx::result still = tx.exec_params(
           absl::StrCat(pg::DevicesInUseCte(2),
                        "SELECT 1 FROM jobs j LEFT JOIN used u ON u.owner = j.owner"
