@@ -1,5 +1,7 @@
 #include "server/storage/postgres/pg_job_writes.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/auth/credentials.h"
@@ -60,6 +62,29 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
                  absl::StrCat(e.sweep_id, ":", r[0].as<int64_t>()));
   // Identical notifications of one transaction are delivered once.
   if (e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued) {
+    tx.exec_params("SELECT pg_notify($1, '')", kQueueChannel);
+  }
+}
+
+void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
+                       const std::vector<std::string>& job_ids,
+                       const std::vector<std::string>& keys,
+                       const std::vector<std::string>& states, absl::Time now) {
+  if (job_ids.empty()) return;
+  tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace,
+                 sweep_id);
+  pqxx::row r = tx.exec_params1(
+      "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
+      " job_label) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key"
+      " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
+      " AS t(job, key, state, n) ORDER BY t.n RETURNING id)"
+      " SELECT max(id) FROM ins",
+      sweep_id, TimeParam(now), EventKindName(SweepEvent::Kind::kState),
+      ArrayLiteral(job_ids), ArrayLiteral(keys), ArrayLiteral(states));
+  tx.exec_params("SELECT pg_notify($1, $2)", kEventsChannel,
+                 absl::StrCat(sweep_id, ":", r[0].as<int64_t>()));
+  if (std::find(states.begin(), states.end(), JobStateName(JobState::kQueued)) !=
+      states.end()) {
     tx.exec_params("SELECT pg_notify($1, '')", kQueueChannel);
   }
 }

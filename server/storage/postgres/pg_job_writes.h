@@ -27,6 +27,13 @@ struct JobRef {
 // Appends `e` to its sweep's log and NOTIFYs the listeners (pg_channels.h): every
 // event on the events channel, a job becoming QUEUED also on the queue channel.
 void InsertEvent(pqxx::work& tx, const domain::SweepEvent& e, absl::Time now);
+// The first state events of new jobs (job_ids[i] named keys[i], in states[i]), in that
+// order, as InsertEvent would write them one by one, with one notification of each
+// kind.
+void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
+                       const std::vector<std::string>& job_ids,
+                       const std::vector<std::string>& keys,
+                       const std::vector<std::string>& states, absl::Time now);
 // Locks the jobs FOR UPDATE in ascending seq (the lock order's), waiting for them.
 void LockJobs(pqxx::work& tx, const std::vector<std::string>& job_ids);
 // Locks every job that depends on `job_id`, directly or not, in ascending seq: call it

@@ -123,6 +123,10 @@ class PostgresRepository : public Repository {
 
  private:
   PostgresRepository(PostgresOptions options, std::unique_ptr<pg::Pool> pool);
+  // Inserts the jobs of `sweep` (and their dependency edges and first events) into
+  // the new sweep out.sweep_id, in batched statements; counts them in `out`.
+  absl::Status InsertJobs(pqxx::work& tx, const NewSweep& sweep, SubmitResult& out,
+                          absl::Time now);
   // Writes an accepted (fenced) report inside Report's transaction.
   absl::Status ApplyReport(pqxx::work& tx, const pg::LiveAttempt& live,
                            const domain::JobReport& report, absl::Time now);
