@@ -2,7 +2,11 @@
 // hand-out, fencing and lease-expiry rules are each one SQL statement here or in
 // pg_job_writes.cc; what a state change may be and whether a failed attempt runs again
 // are scheduling/'s decisions.
+#include <algorithm>
+#include <map>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -52,6 +56,63 @@ absl::StatusOr<std::string> Touch(pqxx::work& tx, const std::string& principal,
   return absl::PermissionDeniedError(absl::StrCat(
       "worker ", worker_id, " was registered with another worker token (caller: ",
       principal, ")"));
+}
+
+// Queued jobs of one owner at one priority: the hand-out's unit of fair share.
+struct QueueGroup {
+  std::string owner;
+  int priority = 0;
+  int64_t oldest_seq = 0;  // of its oldest queued job
+  int quota = -1;          // the owner's device quota; -1: none
+  int devices_in_use = 0;  // by the owner's lease-holding jobs (read only when needed)
+};
+
+// The groups in hand-out order: priority, then the owner's devices in use (fewest
+// first), then the oldest job. Found by a skip scan of the jobs_queued_by_owner index
+// (migration 0009): one index probe per group, whatever the queue's length. The
+// devices in use (pg::DevicesInUseCte: the lease-holding jobs, bounded by the pool's
+// size, not the queue) are read only when they can matter: two groups share a
+// priority, or an owner has a quota.
+std::vector<QueueGroup> QueueGroups(pqxx::work& tx) {
+  std::vector<QueueGroup> groups;
+  bool need_usage = false;
+  for (const auto& row : tx.exec(
+           // Each step: the first index entry after the previous group's, which is
+           // the next group's oldest job.
+           "WITH RECURSIVE g AS ("
+           "  (SELECT owner, priority, seq FROM jobs WHERE state = 'QUEUED'"
+           "   ORDER BY owner, priority, seq LIMIT 1)"
+           "  UNION ALL SELECT n.owner, n.priority, n.seq FROM g, LATERAL ("
+           "   SELECT owner, priority, seq FROM jobs WHERE state = 'QUEUED'"
+           "   AND (owner, priority) > (g.owner, g.priority)"
+           "   ORDER BY owner, priority, seq LIMIT 1) n)"
+           " SELECT g.owner, g.priority, g.seq, q.devices"
+           " FROM g LEFT JOIN quotas q ON q.user_name = g.owner")) {
+    QueueGroup g;
+    g.owner = row[0].as<std::string>();
+    g.priority = row[1].as<int>();
+    g.oldest_seq = row[2].as<int64_t>();
+    g.quota = row[3].is_null() ? -1 : row[3].as<int>();
+    need_usage = need_usage || g.quota >= 0;
+    for (const QueueGroup& other : groups) {
+      need_usage = need_usage || other.priority == g.priority;
+    }
+    groups.push_back(std::move(g));
+  }
+  if (need_usage) {
+    std::map<std::string, int> used;
+    for (const auto& row : tx.exec_params(
+             absl::StrCat(pg::DevicesInUseCte(1), "SELECT owner, devices FROM used"),
+             pg::LeaseHoldingStatesParam())) {
+      used[row[0].as<std::string>()] = row[1].as<int>();
+    }
+    for (QueueGroup& g : groups) g.devices_in_use = used[g.owner];
+  }
+  std::sort(groups.begin(), groups.end(), [](const QueueGroup& a, const QueueGroup& b) {
+    return std::tie(b.priority, a.devices_in_use, a.oldest_seq) <
+           std::tie(a.priority, b.devices_in_use, b.oldest_seq);
+  });
+  return groups;
 }
 
 }  // namespace
@@ -137,54 +198,35 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     // Placement (DESIGN §8), the only implementation: a QUEUED job whose datasets the
     // worker has, that fits its free devices, of a device kind it registered (or any
     // kind), and whose owner's quota (if any) has room for it; by priority, then fair
-    // share (the owner's devices in use), then age.
-    // In two steps, so that the cost does not grow with the queue: (1) the groups of
-    // queued jobs, one per (owner, priority), found by a skip scan of the
-    // jobs_queued_by_owner index (migration 0009) and ordered by priority, the owner's
-    // devices in use (DevicesInUseCte: the lease-holding jobs, not the queue), then
-    // the age of the group's oldest job; (2) in that order, the oldest job of a group
-    // that fits, from the same index, FOR UPDATE SKIP LOCKED. (Owners tied on
-    // priority and devices in use are taken oldest group first; within a group, oldest
-    // job first.)
-    const std::string groups_sql = absl::StrCat(
-        pg::DevicesInUseCte(1),
-        ", grp AS (WITH RECURSIVE g AS ("
-        "  (SELECT owner, priority FROM jobs WHERE state = 'QUEUED'"
-        "   ORDER BY owner, priority LIMIT 1)"
-        "  UNION ALL SELECT n.owner, n.priority FROM g, LATERAL ("
-        "   SELECT owner, priority FROM jobs WHERE state = 'QUEUED'"
-        "   AND (owner, priority) > (g.owner, g.priority)"
-        "   ORDER BY owner, priority LIMIT 1) n)"
-        " SELECT owner, priority FROM g)"
-        " SELECT grp.owner, grp.priority, COALESCE(u.devices, 0), q.devices FROM grp"
-        " LEFT JOIN used u ON u.owner = grp.owner"
-        " LEFT JOIN quotas q ON q.user_name = grp.owner"
-        " ORDER BY grp.priority DESC, COALESCE(u.devices, 0) ASC,"
-        "  (SELECT min(seq) FROM jobs h WHERE h.state = 'QUEUED' AND h.owner = grp.owner"
-        "   AND h.priority = grp.priority)");
+    // share (the owner's devices in use), then age. The oldest fitting job of the
+    // first group (QueueGroups) that has one, from the jobs_queued_by_owner index,
+    // starting at the group's oldest job: the cost does not grow with the queue.
     // A job fits its owner's quota ($6, -1: none) when the devices its jobs hold ($5)
     // plus this job's stay within it.
     const char* pick_sql =
         "SELECT j.id FROM jobs j JOIN workers w ON w.id = $1"
-        " WHERE j.state = 'QUEUED' AND j.owner = $4 AND j.priority = $7"
+        // The group's range of the index, as row comparisons so that the planner
+        // walks that index in its order (with `owner = $4` it may walk jobs' seq
+        // index from the start instead, past every finished job).
+        " WHERE j.state = 'QUEUED' AND (j.owner, j.priority, j.seq) >= ($4, $7, $8)"
+        " AND (j.owner, j.priority) <= ($4, $7)"
         " AND j.devices <= $2 AND j.datasets <@ w.datasets"
         " AND (j.device_kind = '' OR (j.device_kind = ANY(w.device_kinds)"
         "      AND ($3 = '' OR j.device_kind = $3)))"
         " AND ($6 < 0 OR $5 + j.devices <= $6)"
-        " ORDER BY j.seq LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
+        " ORDER BY j.owner, j.priority, j.seq LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
     const char* kFitsQuota =
         "(q.devices IS NULL OR COALESCE(u.devices, 0) + j.devices <= q.devices)";
     std::string id, owner;
     bool has_quota = false;
-    for (const auto& g : tx.exec_params(groups_sql, pg::LeaseHoldingStatesParam())) {
-      const int quota = g[3].is_null() ? -1 : g[3].as<int>();
-      pqxx::result pick =
-          tx.exec_params(pick_sql, worker_id, free_devices, device_kind,
-                         g[0].as<std::string>(), g[2].as<int>(), quota, g[1].as<int>());
+    for (const QueueGroup& g : QueueGroups(tx)) {
+      pqxx::result pick = tx.exec_params(pick_sql, worker_id, free_devices, device_kind,
+                                         g.owner, g.devices_in_use, g.quota, g.priority,
+                                         g.oldest_seq);
       if (pick.empty()) continue;
       id = pick[0][0].as<std::string>();
-      owner = g[0].as<std::string>();
-      has_quota = quota >= 0;
+      owner = g.owner;
+      has_quota = g.quota >= 0;
       break;
     }
     if (id.empty()) return std::optional<domain::Lease>();
