@@ -217,6 +217,14 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
         " ORDER BY j.owner, j.priority, j.seq LIMIT 1 FOR UPDATE OF j SKIP LOCKED";
     const char* kFitsQuota =
         "(q.devices IS NULL OR COALESCE(u.devices, 0) + j.devices <= q.devices)";
+    // The pick must walk the index in its order and stop at the first fitting job.
+    // Right after a large submission the statistics still describe a small table
+    // (until autovacuum's ANALYZE), and the planner then reads every queued job of
+    // the group with a bitmap scan and sorts them: measured 1.9 s at 100k queued.
+    // So, for this transaction, no bitmap scans and no sorts.
+    tx.exec(
+        "SELECT set_config('enable_bitmapscan', 'off', true),"
+        " set_config('enable_sort', 'off', true)");
     std::string id, owner;
     bool has_quota = false;
     for (const QueueGroup& g : QueueGroups(tx)) {
