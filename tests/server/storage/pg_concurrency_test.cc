@@ -79,15 +79,7 @@ NewSweep GridSweep(const std::string& owner) {
 // The job's events of one attempt, as a rib-worker sends them.
 absl::Status RunLease(Repository& repo, const std::string& worker,
                       const domain::Lease& lease) {
-  auto report = [&](JobReport::Kind kind) {
-    JobReport r;
-    r.job_id = lease.job_id;
-    r.attempt = lease.attempt;
-    r.lease_secret = lease.secret;
-    r.reporter = kWorkerUser;
-    r.kind = kind;
-    return r;
-  };
+  auto report = [&](JobReport::Kind kind) { return LeaseReport(lease, kind); };
   auto hb = repo.Heartbeat(kWorkerUser, worker, {{lease.job_id, lease.attempt}}, 0);
   if (!hb.ok()) return hb.status();
   if (!hb->revoked.empty()) return absl::InternalError("a live lease was revoked");
