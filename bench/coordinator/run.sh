@@ -45,6 +45,7 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; coordina
 "$BUILD/bin/rib-bench-coordinator" --address="$addr" --user-token-file="$DIR/user.token" \
   --worker-token-file="$DIR/worker.token" --weights=models/bench.safetensors "$@"
 psql -h 127.0.0.1 -p "$RIB_PG_PORT" -U postgres -d rib_bench -tAc \
-  "SELECT 'PostgreSQL deadlocks detected: ' || deadlocks FROM pg_stat_database
-   WHERE datname = 'rib_bench'"
+  "SELECT 'PostgreSQL deadlocks detected: ' || deadlocks || '; transactions: '
+   || xact_commit || ' committed, ' || xact_rollback || ' rolled back'
+   FROM pg_stat_database WHERE datname = 'rib_bench'"
 echo "\"deadlock detected\" lines in PostgreSQL's log: $(grep -c 'deadlock detected' "$DIR/pg/server.log" || true)"
