@@ -143,9 +143,15 @@ absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model) 
                                                    "' cannot be read: ",
                                                    digest.status().message()));
   }
-  absl::MutexLock lock(&digests_mu_);
-  if (digests_.size() >= kMaxCachedDigests) digests_.clear();
-  digests_[file->path()] = {version, *digest};
+  // A file changed within the file system's timestamp granularity (a clock tick) of
+  // this read could change again with the same size and mtime: like git's racy
+  // entries, such a digest is not cached.
+  const absl::Time mtime = absl::FromUnixNanos(version.mtime_ns);
+  if (absl::Now() - mtime > kRacyWindow) {
+    absl::MutexLock lock(&digests_mu_);
+    if (digests_.size() >= kMaxCachedDigests) digests_.clear();
+    digests_[file->path()] = {version, *digest};
+  }
   return *std::move(digest);
 }
 

@@ -105,8 +105,8 @@ class SweepService {
                              bool may_exceed_cap) const;
   // Opens the model's weights (confined), refuses TorchScript unless allowed, and
   // returns the file's sha256: hashed once per file while its (device, inode, size,
-  // mtime) stay the same, so models that share a file, and resubmissions, do not
-  // read it again.
+  // mtime) stay the same (and its mtime is older than kRacyWindow), so models that
+  // share a file, and resubmissions, do not read it again.
   absl::StatusOr<std::string> DigestWeights(const ModelSpec& model);
 
   // What identifies one version of a weights file for the digest cache.
@@ -124,6 +124,8 @@ class SweepService {
   };
   // At most this many files are remembered (then the cache starts afresh).
   static constexpr size_t kMaxCachedDigests = 4096;
+  // A file modified less than this before it was hashed is hashed again next time.
+  static constexpr absl::Duration kRacyWindow = absl::Seconds(2);
 
   storage::Repository* const repo_;
   storage::ChangeNotifier* const changes_;
