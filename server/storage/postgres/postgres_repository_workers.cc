@@ -1,7 +1,8 @@
 // PostgresRepository: workers, leases and reports (the worker API's side). The
-// hand-out, fencing and lease-expiry rules are each one SQL statement here or in
-// pg_job_writes.cc; what a state change may be and whether a failed attempt runs again
-// are scheduling/'s decisions.
+// fencing and lease-expiry rules are each one SQL statement here or in
+// pg_job_writes.cc, and the hand-out is QueueGroups plus one pick per group, here;
+// what a state change may be and whether a failed attempt runs again are
+// scheduling/'s decisions.
 #include <algorithm>
 #include <map>
 #include <tuple>
