@@ -1,5 +1,7 @@
 #include "server/service/sweep_service.h"
 
+#include <sys/stat.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -94,7 +96,7 @@ absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& 
   return result;
 }
 
-absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model) const {
+absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model) {
   constexpr absl::string_view refused =
       "; TorchScript is code that the workers run, refused unless the coordinator is "
       "started with --allow-torchscript";
@@ -117,12 +119,38 @@ absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model) 
         "model '", model.name, "': weights file '", model.weights,
         "' is a TorchScript archive", refused));
   }
+  struct stat st;
+  if (::fstat(file->fd(), &st) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("model '", model.name,
+                                                   "': weights file '", model.weights,
+                                                   "' cannot be read: fstat failed"));
+  }
+  const FileVersion version{static_cast<uint64_t>(st.st_dev),
+                            static_cast<uint64_t>(st.st_ino),
+                            static_cast<uint64_t>(st.st_size),
+                            static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                                st.st_mtim.tv_nsec};
+  {
+    absl::MutexLock lock(&digests_mu_);
+    auto it = digests_.find(file->path());
+    if (it != digests_.end() && it->second.version == version) return it->second.sha256;
+  }
+  // Hashed without the lock: two submissions of a new file may both hash it.
   absl::StatusOr<std::string> digest = Sha256Fd(file->fd(), file->path());
   if (!digest.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("model '", model.name,
                                                    "': weights file '", model.weights,
                                                    "' cannot be read: ",
                                                    digest.status().message()));
+  }
+  // A file changed within the file system's timestamp granularity (a clock tick) of
+  // this read could change again with the same size and mtime: like git's racy
+  // entries, such a digest is not cached.
+  const absl::Time mtime = absl::FromUnixNanos(version.mtime_ns);
+  if (absl::Now() - mtime > kRacyWindow) {
+    absl::MutexLock lock(&digests_mu_);
+    if (digests_.size() >= kMaxCachedDigests) digests_.clear();
+    digests_[file->path()] = {version, *digest};
   }
   return *std::move(digest);
 }

@@ -1,6 +1,7 @@
 // What the client API does, in plain C++: submit (parse → digest weights → expand →
 // store), read, cancel, retry, the matrix, and the live event stream. rpc/ adapts it
-// to gRPC. Thread-safe (all state is in the Repository).
+// to gRPC. Thread-safe (all state is in the Repository, but for a cache of weights
+// digests under a mutex).
 //
 // Weights files are opened with OpenUnder (common/paths.h): confined to the artifact
 // root even through symbolic links, and only regular files (a FIFO is refused at once).
@@ -14,12 +15,16 @@
 #ifndef RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
 #define RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/domain/types.h"
 #include "server/storage/change_notifier.h"
@@ -99,12 +104,35 @@ class SweepService {
   absl::Status CheckPriority(const std::string& sweep_name, int priority,
                              bool may_exceed_cap) const;
   // Opens the model's weights (confined), refuses TorchScript unless allowed, and
-  // returns the file's sha256.
-  absl::StatusOr<std::string> DigestWeights(const ModelSpec& model) const;
+  // returns the file's sha256: hashed once per file while its (device, inode, size,
+  // mtime) stay the same (and its mtime is older than kRacyWindow), so models that
+  // share a file, and resubmissions, do not read it again.
+  absl::StatusOr<std::string> DigestWeights(const ModelSpec& model);
+
+  // What identifies one version of a weights file for the digest cache.
+  struct FileVersion {
+    uint64_t device = 0, inode = 0, size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const FileVersion& o) const {
+      return device == o.device && inode == o.inode && size == o.size &&
+             mtime_ns == o.mtime_ns;
+    }
+  };
+  struct CachedDigest {
+    FileVersion version;
+    std::string sha256;
+  };
+  // At most this many files are remembered (then the cache starts afresh).
+  static constexpr size_t kMaxCachedDigests = 4096;
+  // A file modified less than this before it was hashed is hashed again next time.
+  static constexpr absl::Duration kRacyWindow = absl::Seconds(2);
 
   storage::Repository* const repo_;
   storage::ChangeNotifier* const changes_;
   const SweepServiceOptions options_;
+  absl::Mutex digests_mu_;
+  // Resolved weights path → its digest. Submissions run on many RPC threads.
+  std::map<std::string, CachedDigest> digests_ ABSL_GUARDED_BY(digests_mu_);
 };
 
 }  // namespace rib::service

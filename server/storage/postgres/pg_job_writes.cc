@@ -1,5 +1,7 @@
 #include "server/storage/postgres/pg_job_writes.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/auth/credentials.h"
@@ -64,8 +66,44 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
   }
 }
 
-void LockSweep(pqxx::work& tx, const std::string& sweep_id) {
-  tx.exec_params("SELECT 1 FROM sweeps WHERE id = $1 FOR UPDATE", sweep_id);
+void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
+                       const std::vector<std::string>& job_ids,
+                       const std::vector<std::string>& keys,
+                       const std::vector<std::string>& states, absl::Time now) {
+  if (job_ids.empty()) return;
+  tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace,
+                 sweep_id);
+  pqxx::row r = tx.exec_params1(
+      "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
+      " job_label) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key"
+      " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
+      " AS t(job, key, state, n) ORDER BY t.n RETURNING id)"
+      " SELECT max(id) FROM ins",
+      sweep_id, TimeParam(now), EventKindName(SweepEvent::Kind::kState),
+      ArrayLiteral(job_ids), ArrayLiteral(keys), ArrayLiteral(states));
+  tx.exec_params("SELECT pg_notify($1, $2)", kEventsChannel,
+                 absl::StrCat(sweep_id, ":", r[0].as<int64_t>()));
+  if (std::find(states.begin(), states.end(), JobStateName(JobState::kQueued)) !=
+      states.end()) {
+    tx.exec_params("SELECT pg_notify($1, '')", kQueueChannel);
+  }
+}
+
+void LockJobs(pqxx::work& tx, const std::vector<std::string>& job_ids) {
+  if (job_ids.empty()) return;
+  tx.exec_params("SELECT 1 FROM jobs WHERE id = ANY($1::text[]) ORDER BY seq FOR UPDATE",
+                 ArrayLiteral(job_ids));
+}
+
+void LockDependents(pqxx::work& tx, const std::string& job_id) {
+  // Dependencies are created before their dependents, so these all have a larger seq
+  // than `job_id`: locking them after it keeps the ascending order.
+  tx.exec_params(
+      "SELECT 1 FROM jobs WHERE id IN (WITH RECURSIVE d(id) AS ("
+      "  SELECT job_id FROM job_deps WHERE depends_on = $1"
+      "  UNION SELECT x.job_id FROM job_deps x JOIN d ON x.depends_on = d.id)"
+      " SELECT id FROM d) ORDER BY seq FOR UPDATE",
+      job_id);
 }
 
 void SetActor(pqxx::work& tx, const std::string& actor) {
@@ -118,8 +156,21 @@ absl::StatusOr<std::map<JobState, int>> CountsByState(pqxx::work& tx,
 
 absl::Status RefreshSweepState(pqxx::work& tx, const std::string& sweep_id,
                                absl::Time now) {
-  RIB_ASSIGN_OR_RETURN(auto counts, CountsByState(tx, sweep_id));
-  const SweepState state = scheduling::DeriveSweepState(counts);
+  // While a job is not terminal the sweep is ACTIVE (scheduling::DeriveSweepState):
+  // answered from the (sweep_id, state) index without counting the sweep's jobs, so a
+  // finished report costs the same in a sweep of 100 jobs or of 100,000.
+  std::vector<JobState> live;
+  for (JobState s : domain::kAllJobStates) {
+    if (!domain::IsTerminal(s)) live.push_back(s);
+  }
+  SweepState state = SweepState::kActive;
+  if (tx.exec_params("SELECT 1 FROM jobs WHERE sweep_id = $1 AND state = ANY($2::text[])"
+                     " LIMIT 1",
+                     sweep_id, StatesParam(live))
+          .empty()) {
+    RIB_ASSIGN_OR_RETURN(auto counts, CountsByState(tx, sweep_id));
+    state = scheduling::DeriveSweepState(counts);
+  }
   pqxx::result r = tx.exec_params(
       "UPDATE sweeps SET state = $2 WHERE id = $1 AND state <> $2 RETURNING id", sweep_id,
       SweepStateName(state));

@@ -1,8 +1,7 @@
-// What PostgresRepository's transactions share: the event log insert, the sweep lock,
+// What PostgresRepository's transactions share: the event log insert, the job locks,
 // the one place a job's state is written (through scheduling/job_state_machine.h), the
 // consequences of a terminal state (dependents, sweep state), and fencing. Each runs
-// inside the caller's transaction; lock order everywhere: sweep row, then job rows,
-// then the per-sweep event lock.
+// inside the caller's transaction, in the lock order of postgres_repository.h.
 #ifndef RIB_SERVER_STORAGE_POSTGRES_PG_JOB_WRITES_H_
 #define RIB_SERVER_STORAGE_POSTGRES_PG_JOB_WRITES_H_
 
@@ -28,7 +27,20 @@ struct JobRef {
 // Appends `e` to its sweep's log and NOTIFYs the listeners (pg_channels.h): every
 // event on the events channel, a job becoming QUEUED also on the queue channel.
 void InsertEvent(pqxx::work& tx, const domain::SweepEvent& e, absl::Time now);
-void LockSweep(pqxx::work& tx, const std::string& sweep_id);
+// The first state events of new jobs (job_ids[i] named keys[i], in states[i]), in that
+// order, as InsertEvent would write them one by one, with one notification of each
+// kind.
+void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
+                       const std::vector<std::string>& job_ids,
+                       const std::vector<std::string>& keys,
+                       const std::vector<std::string>& states, absl::Time now);
+// Locks the jobs FOR UPDATE in ascending seq (the lock order's), waiting for them.
+void LockJobs(pqxx::work& tx, const std::vector<std::string>& job_ids);
+// Locks every job that depends on `job_id`, directly or not, in ascending seq: call it
+// before the job's terminal state is written, so that AfterTerminal's writes to them
+// come before the event lock rather than after it, and so that two dependencies
+// finishing at once promote their dependent (the second sees the first's commit).
+void LockDependents(pqxx::work& tx, const std::string& job_id);
 // Every event the transaction inserts from here on records `actor` (the events.actor
 // column's default reads the transaction-local setting rib.actor; migration 0005).
 void SetActor(pqxx::work& tx, const std::string& actor);
@@ -42,10 +54,14 @@ absl::Status SetJobState(pqxx::work& tx, const JobRef& job, domain::JobState to,
                          const std::string& error, absl::Time now);
 // After `job` reached SUCCEEDED or FAILED: queues the PENDING dependents whose
 // dependencies have all succeeded, or fails them (and theirs) naming the dependency.
-// The caller holds the sweep lock.
+// The caller holds LockDependents(job).
 absl::Status AfterTerminal(pqxx::work& tx, const JobRef& job, domain::JobState state,
                            absl::Time now);
 // Recomputes the sweep's state (scheduling::DeriveSweepState) and records a change.
+// Call it after this transaction changed a job state of the sweep (SetJobState took
+// the sweep's event lock): every other state change of the sweep has then committed
+// or will run its own refresh after this one commits, so the last job to finish always
+// sees the sweep finished, without a lock on the sweep row.
 absl::Status RefreshSweepState(pqxx::work& tx, const std::string& sweep_id,
                                absl::Time now);
 

@@ -1,9 +1,11 @@
 #include "server/storage/postgres/postgres_repository.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
 #include "spec/job_json.h"
@@ -45,6 +47,108 @@ PostgresRepository::~PostgresRepository() = default;
 
 void PostgresRepository::Close() { pool_->Close(); }
 
+namespace {
+
+// Jobs per INSERT statement of a submission: bounds one statement's parameters.
+constexpr size_t kSubmitBatch = 2000;
+
+}  // namespace
+
+absl::Status PostgresRepository::InsertJobs(pqxx::work& tx, const NewSweep& in,
+                                            SubmitResult& out, absl::Time now) {
+  // The earlier succeeded job of each hash, for reuse: one query for the sweep.
+  std::map<std::string, std::pair<std::string, std::string>> prior;  // hash → id, weights
+  if (!in.force) {
+    std::vector<std::string> hashes;
+    for (const NewJob& nj : in.jobs) hashes.push_back(nj.hash);
+    for (const auto& row : tx.exec_params(
+             "SELECT DISTINCT ON (hash) hash, id, final_weights FROM jobs"
+             " WHERE hash = ANY($1::text[]) AND state = 'SUCCEEDED'"
+             " AND reused_from IS NULL ORDER BY hash, seq",
+             ArrayLiteral(hashes))) {
+      prior[row[0].as<std::string>()] = {row[1].as<std::string>(),
+                                         row[2].as<std::string>()};
+    }
+  }
+  std::map<std::string, JobState> state_of;  // key → initial state
+  std::map<std::string, std::string> id_of;  // key → id
+  for (size_t first = 0; first < in.jobs.size(); first += kSubmitBatch) {
+    const size_t last = std::min(in.jobs.size(), first + kSubmitBatch);
+    std::vector<std::string> keys, hashes, specs, models, methods, kinds, finetune,
+        datasets, devices, device_kinds, states, reused, weights, progress;
+    for (size_t i = first; i < last; ++i) {
+      const NewJob& nj = in.jobs[i];
+      auto reuse = prior.find(nj.hash);
+      const bool reusing = reuse != prior.end();
+      bool deps_ok = true;
+      for (const std::string& dep : nj.depends_on) {
+        deps_ok = deps_ok && state_of.at(dep) == JobState::kSucceeded;
+      }
+      const JobState state = scheduling::InitialJobState(reusing, deps_ok);
+      state_of[nj.key] = state;
+      keys.push_back(nj.key);
+      hashes.push_back(nj.hash);
+      specs.push_back(rib::spec::JobSpecToJson(nj.spec));
+      models.push_back(nj.spec.model.name);
+      methods.push_back(nj.spec.method.name);
+      kinds.push_back(nj.spec.method.kind);
+      finetune.push_back(nj.spec.finetune_dataset);
+      datasets.push_back(absl::StrJoin(internal::JobDatasets(nj.spec), "\x1f"));
+      devices.push_back(std::to_string(nj.spec.devices));
+      device_kinds.push_back(nj.device_kind);
+      states.push_back(JobStateName(state));
+      reused.push_back(reusing ? reuse->second.first : "");
+      weights.push_back(reusing ? reuse->second.second : "");
+      progress.push_back(reusing ? "1" : "0");
+      ++out.jobs_total;
+      ++(reusing ? out.jobs_reused : out.jobs_new);
+    }
+    // One statement per batch, rows in the sweep's order (seq follows it).
+    for (const auto& row : tx.exec_params(
+             "INSERT INTO jobs (sweep_id, key, hash, spec, model, method, method_kind,"
+             " finetune_dataset, datasets, devices, device_kind, state, max_attempts,"
+             " reused_from, final_weights, priority, owner, progress, created_at,"
+             " updated_at)"
+             " SELECT $1, t.key, t.hash, t.spec::jsonb, t.model, t.method, t.kind,"
+             "  t.finetune, string_to_array(t.datasets, chr(31)), t.devices,"
+             "  t.device_kind, t.state, $2, NULLIF(t.reused, ''), t.weights, $3, $4,"
+             "  t.progress, $5::timestamptz, $5::timestamptz"
+             " FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+             "  $11::text[], $12::text[], $13::text[], $14::integer[], $15::text[],"
+             "  $16::text[], $17::text[], $18::text[], $19::double precision[])"
+             "  WITH ORDINALITY AS t(key, hash, spec, model, method, kind, finetune,"
+             "  datasets, devices, device_kind, state, reused, weights, progress, n)"
+             " ORDER BY t.n RETURNING id, key",
+             out.sweep_id, in.max_attempts, in.priority, in.owner, TimeParam(now),
+             ArrayLiteral(keys), ArrayLiteral(hashes), ArrayLiteral(specs),
+             ArrayLiteral(models), ArrayLiteral(methods), ArrayLiteral(kinds),
+             ArrayLiteral(finetune), ArrayLiteral(datasets), ArrayLiteral(devices),
+             ArrayLiteral(device_kinds), ArrayLiteral(states), ArrayLiteral(reused),
+             ArrayLiteral(weights), ArrayLiteral(progress))) {
+      id_of[row[1].as<std::string>()] = row[0].as<std::string>();
+    }
+    std::vector<std::string> dep_jobs, dep_targets, event_jobs;
+    for (size_t i = first; i < last; ++i) {
+      const NewJob& nj = in.jobs[i];
+      for (const std::string& dep : nj.depends_on) {
+        dep_jobs.push_back(id_of.at(nj.key));
+        dep_targets.push_back(id_of.at(dep));
+      }
+      event_jobs.push_back(id_of.at(nj.key));
+    }
+    if (!dep_jobs.empty()) {
+      tx.exec_params(
+          "INSERT INTO job_deps (job_id, depends_on)"
+          " SELECT * FROM unnest($1::text[], $2::text[])",
+          ArrayLiteral(dep_jobs), ArrayLiteral(dep_targets));
+    }
+    // Each job's first state event, in the sweep's order (pg::InsertEvent's rows and
+    // notifications, batched: listeners only count notifications).
+    pg::InsertStateEvents(tx, out.sweep_id, event_jobs, keys, states, now);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in) {
   RIB_RETURN_IF_ERROR(internal::ValidateNewSweep(in));
   absl::StatusOr<SubmitResult> result = pg::RunTx(
@@ -81,60 +185,7 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
           return out;
         }
         out.sweep_id = inserted[0][0].as<std::string>();
-        std::map<std::string, std::pair<std::string, JobState>>
-            by_key;  // key → id, state
-        for (const NewJob& nj : in.jobs) {
-          std::string reused_from, final_weights;
-          if (!in.force) {
-            pqxx::result prior = tx.exec_params(
-                "SELECT id, final_weights FROM jobs WHERE hash = $1 AND state = "
-                "'SUCCEEDED'"
-                " AND reused_from IS NULL ORDER BY seq LIMIT 1",
-                nj.hash);
-            if (!prior.empty()) {
-              reused_from = prior[0][0].as<std::string>();
-              final_weights = prior[0][1].as<std::string>();
-            }
-          }
-          bool deps_ok = true;
-          for (const std::string& dep : nj.depends_on) {
-            deps_ok = deps_ok && by_key.at(dep).second == JobState::kSucceeded;
-          }
-          const JobState state =
-              scheduling::InitialJobState(!reused_from.empty(), deps_ok);
-          pqxx::row r = tx.exec_params1(
-              "INSERT INTO jobs (sweep_id, key, hash, spec, model, method, method_kind,"
-              " finetune_dataset, datasets, devices, device_kind, state, max_attempts,"
-              " reused_from, final_weights, priority, owner, progress, created_at,"
-              " updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::text[],"
-              " $10, $11, $12, $13, NULLIF($14, ''), $15, $16, $17, $18,"
-              " $19::timestamptz, $19::timestamptz) RETURNING id",
-              out.sweep_id, nj.key, nj.hash, rib::spec::JobSpecToJson(nj.spec), nj.spec.model.name,
-              nj.spec.method.name, nj.spec.method.kind, nj.spec.finetune_dataset,
-              ArrayLiteral(internal::JobDatasets(nj.spec)), nj.spec.devices,
-              nj.device_kind, JobStateName(state), in.max_attempts, reused_from,
-              final_weights, in.priority, in.owner, reused_from.empty() ? 0.0 : 1.0,
-              TimeParam(now));
-          const std::string id = r[0].as<std::string>();
-          for (const std::string& dep : nj.depends_on) {
-            tx.exec_params("INSERT INTO job_deps (job_id, depends_on) VALUES ($1, $2)",
-                           id, by_key.at(dep).first);
-          }
-          by_key[nj.key] = {id, state};
-          SweepEvent e;
-          e.sweep_id = out.sweep_id;
-          e.job_id = id;
-          e.kind = SweepEvent::Kind::kState;
-          e.job_state = state;
-          e.job_label = nj.key;
-          pg::InsertEvent(tx, e, now);
-          ++out.jobs_total;
-          if (reused_from.empty()) {
-            ++out.jobs_new;
-          } else {
-            ++out.jobs_reused;
-          }
-        }
+        RIB_RETURN_IF_ERROR(InsertJobs(tx, in, out, now));
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, out.sweep_id, now));
         return out;
       });
@@ -192,12 +243,7 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
       pool_.get(), "cancelling sweep", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
         const absl::Time now = clock_->Now();
         pg::SetActor(tx, actor);
-        pg::LockSweep(tx, sweep_id);
         RIB_ASSIGN_OR_RETURN(Sweep before, pg::LoadSweep(tx, sweep_id));
-        if (before.state == domain::SweepState::kActive) {
-          tx.exec_params("UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
-                         actor);
-        }
         for (const auto& row : tx.exec_params(
                  "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
                  "ANY($2::text[])"
@@ -208,6 +254,11 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
           RIB_RETURN_IF_ERROR(pg::SetJobState(
               tx, JobRef{row[0].as<std::string>(), sweep_id, row[1].as<std::string>()},
               JobState::kCancelled, "", now));
+        }
+        // The sweep row last (the lock order).
+        if (before.state == domain::SweepState::kActive) {
+          tx.exec_params("UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
+                         actor);
         }
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
         return pg::LoadSweep(tx, sweep_id);
@@ -221,9 +272,7 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
       pool_.get(), "retrying sweep", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
         const absl::Time now = clock_->Now();
         pg::SetActor(tx, actor);
-        pg::LockSweep(tx, sweep_id);
         RIB_ASSIGN_OR_RETURN(Sweep sweep, pg::LoadSweep(tx, sweep_id));
-        tx.exec_params("UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
         for (const auto& row : tx.exec_params(
                  "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
                  "ANY($2::text[])"
@@ -242,6 +291,7 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
               tx, JobRef{id, sweep_id, row[1].as<std::string>()},
               scheduling::QueuedOrPending(pg::DependenciesSucceeded(tx, id)), "", now));
         }
+        tx.exec_params("UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
         return pg::LoadSweep(tx, sweep_id);
       });
@@ -252,14 +302,14 @@ absl::StatusOr<Sweep> PostgresRepository::SetSweepPriority(const std::string& sw
                                                            int priority) {
   return pg::RunTx(
       pool_.get(), "setting sweep priority", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
-        pg::LockSweep(tx, sweep_id);
         RIB_RETURN_IF_ERROR(pg::LoadSweep(tx, sweep_id).status());
+        // Job rows in ascending seq, then the sweep row (the lock order).
+        tx.exec_params(
+            "UPDATE jobs SET priority = $2 WHERE id IN (SELECT id FROM jobs"
+            " WHERE sweep_id = $1 AND NOT state = ANY($3::text[]) ORDER BY seq FOR UPDATE)",
+            sweep_id, priority, pg::TerminalStatesParam());
         tx.exec_params("UPDATE sweeps SET priority = $2 WHERE id = $1", sweep_id,
                        priority);
-        tx.exec_params(
-            "UPDATE jobs SET priority = $2 WHERE sweep_id = $1 AND NOT state = "
-            "ANY($3::text[])",
-            sweep_id, priority, pg::TerminalStatesParam());
         return pg::LoadSweep(tx, sweep_id);
       });
 }

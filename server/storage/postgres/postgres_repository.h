@@ -1,13 +1,28 @@
 // Repository over PostgreSQL (libpqxx 6.4). Every operation is one READ COMMITTED
 // transaction. Concurrency rules (several coordinators may share one database):
-//  * a transaction that changes job states of a sweep first locks the sweep row
-//    (SELECT ... FOR UPDATE), so dependency promotion and sweep state never race;
 //  * AcquireJob picks with FOR UPDATE SKIP LOCKED, so no job is handed out twice;
 //  * reports lock the job row and check the attempt in the same transaction that
 //    writes (fencing);
 //  * inserting a sweep's event takes a per-sweep advisory lock held to commit, so the
-//    sweep's event ids grow in commit order (WatchSweep reads "id > last seen").
-//  Locks are always taken in the order sweep row → job rows → event lock.
+//    sweep's event ids grow in commit order (WatchSweep reads "id > last seen");
+//  * no transaction locks a sweep row to change job states: the sweep's state is
+//    refreshed after the event lock (pg::RefreshSweepState says why that suffices),
+//    and its job counts are computed on read.
+//
+// The lock order, the only one (a transaction takes any subset, in this order, so no
+// two can wait for each other: PostgreSQL never reports "deadlock detected"):
+//   1. worker rows (Touch: AcquireJob, Heartbeat; RegisterWorker);
+//   2. job rows, in ascending seq (pg::LockJobs, pg::LockDependents, "ORDER BY seq FOR
+//      UPDATE"; a dependency's seq is below its dependents'). AcquireJob's pick and
+//      the lease-expiry pass use SKIP LOCKED and never wait here;
+//   3. the per-owner quota advisory lock (AcquireJob, owners with a quota);
+//   4. the per-sweep event advisory lock (pg::InsertEvent), held to commit;
+//   5. the sweep row, only by UPDATEs of non-key columns (state, cancelled_by,
+//      priority): FOR NO KEY UPDATE strength, which does not conflict with the FOR KEY
+//      SHARE that inserting an event or job takes on its sweep (the foreign key).
+//  A transaction that holds a lock of a later kind never waits for one of an earlier
+//  kind; the lease-expiry pass marks workers LOST after it holds job rows, so it
+//  skips locked worker rows instead of waiting.
 // Every event is inserted into `events` and announced with pg_notify('rib_events',
 // '<sweep id>:<event id>'), plus pg_notify('rib_queue', '') when a job becomes QUEUED
 // (pg_channels.h); PgChangeNotifier turns them into counter bumps in any coordinator.
@@ -111,6 +126,10 @@ class PostgresRepository : public Repository {
 
  private:
   PostgresRepository(PostgresOptions options, std::unique_ptr<pg::Pool> pool);
+  // Inserts the jobs of `sweep` (and their dependency edges and first events) into
+  // the new sweep out.sweep_id, in batched statements; counts them in `out`.
+  absl::Status InsertJobs(pqxx::work& tx, const NewSweep& sweep, SubmitResult& out,
+                          absl::Time now);
   // Writes an accepted (fenced) report inside Report's transaction.
   absl::Status ApplyReport(pqxx::work& tx, const pg::LiveAttempt& live,
                            const domain::JobReport& report, absl::Time now);

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -128,6 +129,38 @@ TEST_F(SweepServiceTest, FillsTheWeightsDigestFromTheFile) {
   f.sweep_id = r2.sweep_id;
   RIB_ASSERT_OK_AND_ASSIGN(storage::JobList jobs2, sweeps_->ListJobs(f));
   EXPECT_NE(jobs2.jobs[0].hash, jobs.jobs[0].hash);
+}
+
+TEST_F(SweepServiceTest, SharedWeightsGetOneDigestAndARewriteIsHashedAgain) {
+  const std::string two_models = R"(name: shared
+models:
+  - {name: a, arch: fmnist_vit, weights: models/m1.safetensors}
+  - {name: b, arch: fmnist_vit, weights: models/m1.safetensors}
+methods: [ft]
+finetune_datasets: [fmnist-v2]
+eval_datasets: [fmnist-val, fmnist-v2]
+)";
+  auto digests = [&](const std::string& sweep_id) {
+    storage::JobFilter f;
+    f.sweep_id = sweep_id;
+    std::set<std::string> out;
+    auto jobs = sweeps_->ListJobs(f);
+    EXPECT_THAT(jobs, IsOk());
+    if (jobs.ok()) {
+      for (const domain::Job& j : jobs->jobs) out.insert(j.spec.model.weights_digest);
+    }
+    return out;
+  };
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, Submit(two_models));
+  EXPECT_EQ(digests(r.sweep_id),
+            std::set<std::string>{Sha256Hex(::rib::testing::SweepModelFileContent("m1"))});
+  // The same size, rewritten at once (within one timestamp tick, perhaps): the new
+  // bytes' digest, never the remembered one.
+  const std::string same_size = ::rib::testing::SweepModelFileContent("m9");
+  ASSERT_EQ(same_size.size(), ::rib::testing::SweepModelFileContent("m1").size());
+  std::ofstream(root_.Join("models/m1.safetensors")) << same_size;
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r2, Submit(two_models));
+  EXPECT_EQ(digests(r2.sweep_id), std::set<std::string>{Sha256Hex(same_size)});
 }
 
 TEST_F(SweepServiceTest, RejectsTyposMissingWeightsAndEscapes) {

@@ -73,6 +73,20 @@ inline NewJob MakeJob(const std::string& key, JobSpec spec, const std::string& s
   return j;
 }
 
+// A report of `kind` about the lease's attempt, from the lease holder (the tests'
+// worker user) with its secret; seq 0: unsequenced.
+inline JobReport LeaseReport(const domain::Lease& lease, JobReport::Kind kind,
+                             int64_t seq = 0) {
+  JobReport r;
+  r.job_id = lease.job_id;
+  r.attempt = lease.attempt;
+  r.lease_secret = lease.secret;
+  r.reporter = kWorkerUser;
+  r.kind = kind;
+  r.seq = seq;
+  return r;
+}
+
 // m/pre, m/ft/fmnist-v2, m/lp/fmnist-v2, m/lpft/fmnist-v2 (needs lp).
 inline NewSweep SmallSweep(const std::string& request_id, const std::string& salt = "a") {
   NewSweep s;
@@ -1187,16 +1201,7 @@ TEST_P(RepositoryContractTest, AReSentEventIsWrittenOnceAndAnOldCheckpointNeverR
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
   const std::string w = RegisterWorker();
   domain::Lease l = AcquireKey(w, r.sweep_id, "m/ft/fmnist-v2");
-  auto event = [&](int64_t seq, JobReport::Kind kind) {
-    JobReport e;
-    e.job_id = l.job_id;
-    e.attempt = l.attempt;
-    e.lease_secret = l.secret;
-    e.reporter = kWorkerUser;
-    e.kind = kind;
-    e.seq = seq;
-    return e;
-  };
+  auto event = [&](int64_t seq, JobReport::Kind kind) { return LeaseReport(l, kind, seq); };
   JobReport ckpt1 = event(1, JobReport::Kind::kCheckpoint);
   ckpt1.checkpoint = "checkpoints/h/epoch-1.ckpt";
   JobReport ckpt2 = event(2, JobReport::Kind::kCheckpoint);
