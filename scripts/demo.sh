@@ -80,14 +80,16 @@ DB="$(rib_pg_createdb rib)"
 rib_log "PostgreSQL on 127.0.0.1:$RIB_PG_PORT"
 
 # 2. The coordinator, on a free port.
-"$BIN/rib-coordinator" --listen=127.0.0.1:0 --database="$DB" \
+"$BIN/rib-coordinator" --listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --database="$DB" \
   --artifact-root="$STATE/artifacts" --lease-timeout=20s --heartbeat-interval=2s \
   >"$STATE/logs/coordinator.out" 2>"$STATE/logs/coordinator.log" &
 pids+=($!)
 addr=""
+dashboard=""
 for _ in $(seq 1 300); do
   addr="$(sed -n 's/^listening on //p' "$STATE/logs/coordinator.out" | head -1)"
-  [ -n "$addr" ] && break
+  dashboard="$(sed -n 's/^dashboard on //p' "$STATE/logs/coordinator.out" | head -1)"
+  [ -n "$addr" ] && [ -n "$dashboard" ] && break
   kill -0 "${pids[-1]}" 2>/dev/null || { tail -20 "$STATE/logs/coordinator.log" >&2; exit 1; }
   sleep 0.1
 done
@@ -109,6 +111,7 @@ make_token "$STATE/run/worker.token" demo-worker worker
 RIB_TOKEN="$(cat "$STATE/run/admin.token")"
 export RIB_TOKEN
 rib_log "tokens in $STATE/run/ (admin 'demo' for rib, 'demo-worker' for the workers)"
+rib_log "dashboard: $dashboard (log in with the token in $STATE/run/admin.token)"
 
 # 3. FMNIST-RIB and the two embedded pre-trained models (both cached).
 "$BIN/rib-data" build-fmnist --data-root="$STATE/data" >&2
@@ -148,8 +151,10 @@ RIB_DEMO_DATABASE=$DB
 RIB_DEMO_SWEEP=$sweep
 RIB_DEMO_STATE=$STATE
 RIB_DEMO_BIN=$BIN
+RIB_DEMO_DASHBOARD=$dashboard
 ENV
   mv "$STATE/run/demo.env.tmp" "$STATE/run/demo.env"
   rib_log "running until Ctrl-C: RIB_COORDINATOR=$addr RIB_TOKEN=\$(cat $STATE/run/admin.token) $BIN/rib sweeps"
+  rib_log "dashboard: $dashboard#/sweep/$sweep"
   while :; do sleep 1 & wait $!; done
 fi

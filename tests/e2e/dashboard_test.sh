@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# e2e: the web dashboard (issue 18) in a real browser. Starts the demo's system
+# (scripts/demo.sh --short --stay: PostgreSQL, the coordinator with --http-listen, two
+# workers, the short sweep), then drives Debian's headless chromium over the DevTools
+# protocol (tests/e2e/dashboard_browser.py): log in through the form, the pool page lists
+# both workers, the sweep page's heatmap equals `rib matrix -o json`, and a result that
+# arrives while a sweep's page is open appears without a reload.
+# Screenshots: $RIB_DASHBOARD_SHOTS (default build/dashboard-shots/), paths printed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$root/scripts/lib.sh"
+rib_install_packages chromium python3-websocket
+state="$(mktemp -d /tmp/rib-dashboard.XXXXXX)"
+shots="${RIB_DASHBOARD_SHOTS:-${RIB_BUILD_DIR}/dashboard-shots}"
+rm -rf "$shots"
+mkdir -p "$shots"
+export HOME="$state/home"   # no config file of the caller's
+mkdir -p "$HOME"
+demo_pid=""
+cleanup() {
+  if [ -n "$demo_pid" ]; then kill -TERM "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; fi
+  rm -rf "$state"
+}
+trap cleanup EXIT
+fail() { echo "dashboard_test: FAIL: $*" >&2; exit 1; }
+
+RIB_STATE_DIR="$state/state" RIB_DEMO_SKIP_BUILD=1 \
+  bash "$root/scripts/demo.sh" --short --fresh --stay >"$state/demo.out" 2>"$state/demo.err" &
+demo_pid=$!
+env_file="$state/state/run/demo.env"
+for _ in $(seq 1 1800); do
+  [ -s "$env_file" ] && break
+  kill -0 "$demo_pid" 2>/dev/null || { tail -40 "$state/demo.err"; fail "the demo exited"; }
+  sleep 0.5
+done
+[ -s "$env_file" ] || fail "the demo did not come up"
+# shellcheck disable=SC1090
+source "$env_file"
+export RIB_COORDINATOR
+grep -qF "dashboard: $RIB_DEMO_DASHBOARD" "$state/demo.err" ||
+  fail "the demo did not print the dashboard's URL"
+
+# The live sweep: new jobs (another step count), the same datasets, one method.
+sed -e 's/^name: .*/name: dashboard-live/' -e 's/max_steps: 5/max_steps: 3/' \
+    -e '/^  - lp$/d' -e '/kind: wise-ft/d' \
+  "$root/scripts/demo_sweep_short.yaml" >"$state/live.yaml"
+
+/usr/bin/python3 "$root/tests/e2e/dashboard_browser.py" \
+  --url="$RIB_DEMO_DASHBOARD" --token="$(cat "$RIB_DEMO_STATE/run/admin.token")" \
+  --rib="$RIB_DEMO_BIN/rib" --sweep="$RIB_DEMO_SWEEP" --live-sweep-file="$state/live.yaml" \
+  --workers=demo-worker-1,demo-worker-2 --out="$shots" ||
+  { tail -20 "$shots/chromium.log" 2>/dev/null; fail "the browser checks failed"; }
+echo "dashboard_test: OK (screenshots in $shots)"
