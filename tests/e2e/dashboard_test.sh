@@ -10,33 +10,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$root/scripts/lib.sh"
 rib_install_packages chromium python3-websocket
-state="$(mktemp -d /tmp/rib-dashboard.XXXXXX)"
 shots="${RIB_DASHBOARD_SHOTS:-${RIB_BUILD_DIR}/dashboard-shots}"
 rm -rf "$shots"
 mkdir -p "$shots"
-export HOME="$state/home"   # no config file of the caller's
-mkdir -p "$HOME"
-demo_pid=""
-cleanup() {
-  if [ -n "$demo_pid" ]; then kill -TERM "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; fi
-  rm -rf "$state"
-}
-trap cleanup EXIT
-fail() { echo "dashboard_test: FAIL: $*" >&2; exit 1; }
-
-RIB_STATE_DIR="$state/state" RIB_DEMO_SKIP_BUILD=1 \
-  bash "$root/scripts/demo.sh" --short --fresh --stay >"$state/demo.out" 2>"$state/demo.err" &
-demo_pid=$!
-env_file="$state/state/run/demo.env"
-for _ in $(seq 1 1800); do
-  [ -s "$env_file" ] && break
-  kill -0 "$demo_pid" 2>/dev/null || { tail -40 "$state/demo.err"; fail "the demo exited"; }
-  sleep 0.5
-done
-[ -s "$env_file" ] || fail "the demo did not come up"
-# shellcheck disable=SC1090
-source "$env_file"
-export RIB_COORDINATOR
+e2e_name=dashboard
+source "$root/tests/e2e/running_demo.sh"
 grep -qF "dashboard: $RIB_DEMO_DASHBOARD" "$state/demo.err" ||
   fail "the demo did not print the dashboard's URL"
 
