@@ -16,9 +16,11 @@
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "rib/v1/worker.grpc.pb.h"
 #include "server/coordinator.h"
+#include "tests/server/testing/fresh_coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
 #include "tests/server/testing/tokens.h"
+#include "tests/server/testing/worker_calls.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/test_env.h"
 
@@ -51,16 +53,10 @@ std::string Bearer(const std::string& token) {
 class DashboardHttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ::rib::testing::TruncateAllTables();
-    ::rib::testing::WriteSweepModelFiles(root_.path());
     CoordinatorOptions options;
-    options.database_uri = ::rib::testing::PgTestUri();
-    options.artifact_root = root_.path();
     options.http_listen = "127.0.0.1:0";
-    auto coordinator = Coordinator::Create(options);
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
-    ASSERT_TRUE(coordinator_->Start().ok());
+    coordinator_ = ::rib::testing::StartFreshCoordinator(root_.path(), options);
+    ASSERT_NE(coordinator_, nullptr);
     port_ = coordinator_->http_port();
     ASSERT_GT(port_, 0);
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator_->port()),
@@ -86,16 +82,13 @@ class DashboardHttpTest : public ::testing::Test {
 
   // A worker "node1" runs the job it is handed first (pre or ft): fmnist-val 80/100,
   // fmnist-v2 70/100, fmnist-c 60/100, then success.
-  void RunPreJob() {
+  void RunFirstJob() {
     AuthContext reg_ctx(tokens_.worker);
-    v1::RegisterRequest reg;
-    reg.set_name("node1");
-    v1::Device* d = reg.add_devices();
-    d->set_kind("cpu");
-    d->set_count(1);
-    for (const char* ds : {"fmnist-val", "fmnist-v2", "fmnist-c"}) reg.add_datasets(ds);
     v1::RegisterResponse registered;
-    ASSERT_TRUE(worker_->Register(&reg_ctx, reg, &registered).ok());
+    ASSERT_TRUE(worker_
+                    ->Register(&reg_ctx, ::rib::testing::WorkerRegistration("node1", 1),
+                               &registered)
+                    .ok());
     AuthContext acquire_ctx(tokens_.worker);
     v1::AcquireJobRequest acquire;
     acquire.set_worker_id(registered.worker_id());
@@ -108,25 +101,15 @@ class DashboardHttpTest : public ::testing::Test {
     AuthContext report_ctx(tokens_.worker);
     v1::ReportResultsResponse reported;
     auto writer = worker_->ReportResults(&report_ctx, &reported);
-    auto event = [&] {
-      v1::JobEvent e;
-      e.set_job_id(lease.job_id());
-      e.set_attempt(lease.attempt());
-      e.set_lease_secret(lease.lease_secret());
-      return e;
-    };
-    v1::JobEvent started = event();
+    v1::JobEvent started = ::rib::testing::LeaseEvent(lease);
     started.set_started(true);
     ASSERT_TRUE(writer->Write(started));
     for (auto [dataset, correct] :
          {std::pair{"fmnist-val", 80}, {"fmnist-v2", 70}, {"fmnist-c", 60}}) {
-      v1::JobEvent e = event();
-      e.mutable_result()->set_dataset(dataset);
-      e.mutable_result()->set_correct(correct);
-      e.mutable_result()->set_total(100);
-      ASSERT_TRUE(writer->Write(e));
+      ASSERT_TRUE(
+          writer->Write(::rib::testing::ResultEvent(lease, dataset, "", correct)));
     }
-    v1::JobEvent finished = event();
+    v1::JobEvent finished = ::rib::testing::LeaseEvent(lease);
     finished.mutable_finished()->set_ok(true);
     finished.mutable_finished()->set_weights("weights/" + lease.hash() + ".safetensors");
     ASSERT_TRUE(writer->Write(finished));
@@ -218,7 +201,7 @@ TEST_F(DashboardHttpTest, ThePageAndItsAssetsAreServedWithASecurityPolicy) {
 TEST_F(DashboardHttpTest, TheJsonIsTheGrpcAnswer) {
   const std::string sweep_id = SubmitSmallSweep();
   ASSERT_FALSE(sweep_id.empty());
-  RunPreJob();
+  RunFirstJob();
 
   v1::GetMatrixRequest matrix_req;
   matrix_req.set_sweep_id(sweep_id);
