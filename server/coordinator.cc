@@ -191,12 +191,7 @@ absl::Status Coordinator::Start() {
   if (!options_.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started = MetricsHttpServer::Start(
         options_.metrics_listen, {std::make_shared<service::PoolMetrics>(repo_.get())});
-    if (!started.ok()) {
-      server_->Shutdown(std::chrono::system_clock::now());
-      server_->Wait();
-      server_.reset();
-      return started.status();
-    }
+    if (!started.ok()) return AbandonStart(started.status());
     metrics_ = *std::move(started);
     metrics_port_ = metrics_->port();
   }
@@ -206,13 +201,7 @@ absl::Status Coordinator::Start() {
         options_.http_listen,
         [dashboard](const HttpRequest& req) { return dashboard->Handle(req); },
         HttpServerOptions{}, "the dashboard");
-    if (!started.ok()) {
-      metrics_.reset();
-      server_->Shutdown(std::chrono::system_clock::now());
-      server_->Wait();
-      server_.reset();
-      return started.status();
-    }
+    if (!started.ok()) return AbandonStart(started.status());
     http_ = *std::move(started);
     http_port_ = http_->port();
   }
@@ -236,6 +225,14 @@ absl::Status Coordinator::Start() {
     RIB_LOG(INFO) << "serving on " << host() << ":" << port_ << " (plaintext, loopback)";
   }
   return absl::OkStatus();
+}
+
+absl::Status Coordinator::AbandonStart(absl::Status why) {
+  metrics_.reset();
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_->Wait();
+  server_.reset();
+  return why;
 }
 
 void Coordinator::Shutdown(absl::Duration grace) {

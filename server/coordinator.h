@@ -176,6 +176,9 @@ class Coordinator {
 
  private:
   explicit Coordinator(CoordinatorOptions options);
+  // Start's way out when a server after the gRPC one cannot start: stops those started
+  // (so Start may fail cleanly) and returns `why`.
+  absl::Status AbandonStart(absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CoordinatorOptions options_;
   // TLS or plaintext, from the options' files (read once, at Create).
