@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
@@ -234,7 +235,12 @@ void HttpServer::Accept() {
 void HttpServer::Serve(int client) {
   std::string raw;
   char buf[2048];
+  // The whole request must arrive in time, not each piece of it: a client trickling a
+  // byte at a time must not hold its thread for long either.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::seconds(options_.io_timeout_seconds);
   while (raw.find("\r\n\r\n") == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return;
     if (raw.size() > options_.max_request_bytes) {
       WriteAll(client,
                Serialize(TextResponse(

@@ -60,7 +60,9 @@ struct HttpServerOptions {
   // Request line and headers larger than this are answered 431. Default 16 KiB: a
   // bearer token and a browser's headers fit many times over.
   size_t max_request_bytes = 16 * 1024;
-  // A client that sends (or reads) nothing for this long is dropped. Default 5 s.
+  // A request whose line and headers have not all arrived this long after the
+  // connection was accepted is dropped, as is a client that reads nothing for this
+  // long. Default 5 s.
   int io_timeout_seconds = 5;
 };
 

@@ -64,18 +64,49 @@ TEST(HttpServerTest, MalformedAndOversizedRequestsAreRefused) {
   EXPECT_THAT(HttpBody(big), HasSubstr("over 1024 bytes"));
 }
 
+// A connected socket to 127.0.0.1:port (-1 on failure).
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(HttpServerTest, AClientTricklingItsRequestIsDroppedAtTheDeadline) {
+  HttpServerOptions options;
+  options.io_timeout_seconds = 1;
+  RIB_ASSERT_OK_AND_ASSIGN(std::unique_ptr<HttpServer> server,
+                           HttpServer::Start("127.0.0.1:0", Echo, options));
+  const int fd = Connect(server->port());
+  ASSERT_GE(fd, 0);
+  // One byte every 0.2 s: each recv is quick, the whole request is not.
+  const std::string request = "GET /slow HTTP/1.0\r\nX: y\r\n\r\n";
+  size_t sent = 0;
+  for (; sent < request.size(); ++sent) {
+    if (send(fd, &request[sent], 1, MSG_NOSIGNAL) != 1) break;
+    usleep(200 * 1000);
+  }
+  char buf[256];
+  const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  close(fd);
+  EXPECT_LT(sent, request.size());  // the server hung up before it all arrived
+  EXPECT_LE(n, 0);                  // and answered nothing
+}
+
 TEST(HttpServerTest, ConnectionsBeyondTheBoundGet503) {
   HttpServerOptions options;
   options.max_connections = 1;
   RIB_ASSERT_OK_AND_ASSIGN(std::unique_ptr<HttpServer> server,
                            HttpServer::Start("127.0.0.1:0", Echo, options));
   // A client that connects and says nothing holds the one connection...
-  const int silent = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int silent = Connect(server->port());
+  ASSERT_GE(silent, 0);
   // ...so the next one is told to retry, at once.
   const std::string busy = HttpGet(server->port(), "/x");
   EXPECT_EQ(HttpStatus(busy), 503) << busy;
