@@ -130,6 +130,7 @@ done 2>/dev/null
 # 5. Submit, watch, report.
 "$BIN/rib" submit "$SWEEP_FILE" >&2
 sweep="$("$BIN/rib" submit -q "$SWEEP_FILE")"   # idempotent: the same file → the same sweep
+rib_log "watch it fill in: $dashboard#/sweep/$sweep"
 watch_rc=0
 # In the background + wait, so a SIGINT/SIGTERM sent to this script alone (not only a
 # terminal's Ctrl-C to the whole group) runs the cleanup at once.
