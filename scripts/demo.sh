@@ -119,12 +119,14 @@ rib_log "dashboard: $dashboard (log in with the token in $STATE/run/admin.token)
   --only="$PRETRAIN_ONLY" >&2
 
 # 4. Two workers, one CPU slot each (this machine has 2 cores).
+worker_pids=()
 for i in 1 2; do
   "$BIN/rib-worker" --coordinator="$addr" --devices=cpu:1 --threads-per-slot=1 \
     --data-root="$STATE/data" --artifact-root="$STATE/artifacts" --name="demo-worker-$i" \
     --token-file="$STATE/run/worker.token" \
     --drain-timeout=10s 2>"$STATE/logs/worker-$i.log" &
   pids+=($!)
+  worker_pids+=($!)
 done 2>/dev/null
 
 # 5. Submit, watch, report.
@@ -153,6 +155,7 @@ RIB_DEMO_SWEEP=$sweep
 RIB_DEMO_STATE=$STATE
 RIB_DEMO_BIN=$BIN
 RIB_DEMO_DASHBOARD=$dashboard
+RIB_DEMO_WORKER_PIDS="${worker_pids[*]}"
 ENV
   mv "$STATE/run/demo.env.tmp" "$STATE/run/demo.env"
   rib_log "running until Ctrl-C: RIB_COORDINATOR=$addr RIB_TOKEN=\$(cat $STATE/run/admin.token) $BIN/rib sweeps"

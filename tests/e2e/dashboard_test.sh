@@ -5,7 +5,8 @@
 # protocol (tests/e2e/dashboard_browser.py): log in through the form, the pool page lists
 # both workers, the sweep page's heatmap equals `rib matrix -o json`, and a result that
 # arrives while a sweep's page is open appears without a reload.
-# Screenshots: $RIB_DASHBOARD_SHOTS (default build/dashboard-shots/), paths printed.
+# Screenshots: $RIB_DASHBOARD_SHOTS (default build/dashboard-shots/), paths printed; the
+# demo's logs are copied to logs/ beside them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$root/scripts/lib.sh"
@@ -14,6 +15,7 @@ shots="${RIB_DASHBOARD_SHOTS:-${RIB_BUILD_DIR}/dashboard-shots}"
 rm -rf "$shots"
 mkdir -p "$shots"
 e2e_name=dashboard
+e2e_keep_logs="$shots"   # the demo's logs beside the screenshots
 source "$root/tests/e2e/running_demo.sh"
 grep -qF "dashboard: $RIB_DEMO_DASHBOARD" "$state/demo.err" ||
   fail "the demo did not print the dashboard's URL"

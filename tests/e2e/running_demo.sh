@@ -6,12 +6,16 @@
 # Makes $state (a temporary folder, removed at exit, with HOME inside it so no config
 # file of the caller's is read), starts the demo there, waits for its demo.env and
 # sources it (RIB_COORDINATOR exported; RIB_DEMO_* set). Defines fail() and the EXIT trap
-# that stops the demo. Needs $root (the checkout) and $e2e_name.
+# that stops the demo; with $e2e_keep_logs set, the demo's logs are copied there first.
+# Needs $root (the checkout) and $e2e_name.
 state="$(mktemp -d "/tmp/rib-$e2e_name.XXXXXX")"
 export HOME="$state/home"
 mkdir -p "$HOME"
 demo_pid=""
 cleanup() {
+  if [ -n "${e2e_keep_logs:-}" ] && [ -d "$state/state/logs" ]; then
+    cp -r "$state/state/logs" "$e2e_keep_logs/" 2>/dev/null || true
+  fi
   if [ -n "$demo_pid" ]; then kill -TERM "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; fi
   rm -rf "$state"
 }

@@ -38,8 +38,11 @@ RIB_TOKEN="$ADMIN" rib token revoke "$carol_id" >/dev/null
 (umask 077; RIB_TOKEN="$ADMIN" rib token create --user evil-worker --role worker \
   2>/dev/null >"$state/evil.token")
 printf '%s\n' "$mallory" >"$state/mallory.token"
-pkill -TERM -f -- "--name=demo-worker" || true
-for _ in $(seq 1 100); do pgrep -f -- "--name=demo-worker" >/dev/null || break; sleep 0.2; done
+# Only this demo's workers (by pid): other checkouts on the machine may run demos too.
+# shellcheck disable=SC2086
+kill -TERM $RIB_DEMO_WORKER_PIDS 2>/dev/null || true
+# shellcheck disable=SC2086
+for _ in $(seq 1 100); do kill -0 $RIB_DEMO_WORKER_PIDS 2>/dev/null || break; sleep 0.2; done
 sed -e 's/^name: .*/name: security-target/' -e 's/max_steps: 5/max_steps: 4/' \
   "$root/scripts/demo_sweep_short.yaml" >"$state/target.yaml"
 target="$(RIB_TOKEN="$ADMIN" rib submit -q "$state/target.yaml")"
