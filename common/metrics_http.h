@@ -1,25 +1,25 @@
-// A minimal HTTP endpoint for Prometheus scrapes: GET /metrics answers with the text
-// exposition format of the registered collectables; anything else gets 404.
-//
-// Why not prometheus-cpp's Exposer: it runs on civetweb, whose threads have a fixed
-// stack (100 KB, set when Debian built it) that is smaller than the static TLS of a
-// process that loads LibTorch, OpenBLAS and glog, so pthread_create fails with EINVAL
-// and the Exposer cannot start in rib-worker. This server's one thread has a normal
-// stack. It serves one connection at a time (a scrape is small and rare).
+// Prometheus scrapes over rib's HTTP server (common/http_server.h): GET /metrics
+// answers with the text exposition format of the registered collectables; anything
+// else gets 404. The coordinator's dashboard server routes /metrics to
+// MetricsResponse as well, so both serve the same bytes.
 #ifndef RIB_COMMON_METRICS_HTTP_H_
 #define RIB_COMMON_METRICS_HTTP_H_
 
 #include <prometheus/collectable.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/http_server.h"
 
 namespace rib {
+
+using Collectables = std::vector<std::shared_ptr<prometheus::Collectable>>;
+
+// The scrape of `collectables` (collected now) as an HTTP 200 response.
+HttpResponse MetricsResponse(const Collectables& collectables);
 
 class MetricsHttpServer {
  public:
@@ -27,25 +27,15 @@ class MetricsHttpServer {
   // free one). INVALID_ARGUMENT for a malformed address, UNAVAILABLE when it cannot bind.
   // The collectables must outlive the server.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& address,
-      std::vector<std::shared_ptr<prometheus::Collectable>> collectables);
-  ~MetricsHttpServer();  // stops serving and joins the thread
+      const std::string& address, Collectables collectables);
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return http_->port(); }
 
  private:
-  MetricsHttpServer(int fd, int port,
-                    std::vector<std::shared_ptr<prometheus::Collectable>> collectables);
-  void Serve();
-  void Answer(int client) const;
-
-  const int fd_;
-  const int port_;
-  const std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  explicit MetricsHttpServer(std::unique_ptr<HttpServer> http) : http_(std::move(http)) {}
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace rib

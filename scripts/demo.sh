@@ -80,14 +80,16 @@ DB="$(rib_pg_createdb rib)"
 rib_log "PostgreSQL on 127.0.0.1:$RIB_PG_PORT"
 
 # 2. The coordinator, on a free port.
-"$BIN/rib-coordinator" --listen=127.0.0.1:0 --database="$DB" \
+"$BIN/rib-coordinator" --listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --database="$DB" \
   --artifact-root="$STATE/artifacts" --lease-timeout=20s --heartbeat-interval=2s \
   >"$STATE/logs/coordinator.out" 2>"$STATE/logs/coordinator.log" &
 pids+=($!)
 addr=""
+dashboard=""
 for _ in $(seq 1 300); do
   addr="$(sed -n 's/^listening on //p' "$STATE/logs/coordinator.out" | head -1)"
-  [ -n "$addr" ] && break
+  dashboard="$(sed -n 's/^dashboard on //p' "$STATE/logs/coordinator.out" | head -1)"
+  [ -n "$addr" ] && [ -n "$dashboard" ] && break
   kill -0 "${pids[-1]}" 2>/dev/null || { tail -20 "$STATE/logs/coordinator.log" >&2; exit 1; }
   sleep 0.1
 done
@@ -109,6 +111,7 @@ make_token "$STATE/run/worker.token" demo-worker worker
 RIB_TOKEN="$(cat "$STATE/run/admin.token")"
 export RIB_TOKEN
 rib_log "tokens in $STATE/run/ (admin 'demo' for rib, 'demo-worker' for the workers)"
+rib_log "dashboard: $dashboard (log in with the token in $STATE/run/admin.token)"
 
 # 3. FMNIST-RIB and the two embedded pre-trained models (both cached).
 "$BIN/rib-data" build-fmnist --data-root="$STATE/data" >&2
@@ -116,17 +119,20 @@ rib_log "tokens in $STATE/run/ (admin 'demo' for rib, 'demo-worker' for the work
   --only="$PRETRAIN_ONLY" >&2
 
 # 4. Two workers, one CPU slot each (this machine has 2 cores).
+worker_pids=()
 for i in 1 2; do
   "$BIN/rib-worker" --coordinator="$addr" --devices=cpu:1 --threads-per-slot=1 \
     --data-root="$STATE/data" --artifact-root="$STATE/artifacts" --name="demo-worker-$i" \
     --token-file="$STATE/run/worker.token" \
     --drain-timeout=10s 2>"$STATE/logs/worker-$i.log" &
   pids+=($!)
+  worker_pids+=($!)
 done 2>/dev/null
 
 # 5. Submit, watch, report.
 "$BIN/rib" submit "$SWEEP_FILE" >&2
 sweep="$("$BIN/rib" submit -q "$SWEEP_FILE")"   # idempotent: the same file → the same sweep
+rib_log "watch it fill in: $dashboard#/sweep/$sweep"
 watch_rc=0
 # In the background + wait, so a SIGINT/SIGTERM sent to this script alone (not only a
 # terminal's Ctrl-C to the whole group) runs the cleanup at once.
@@ -148,8 +154,11 @@ RIB_DEMO_DATABASE=$DB
 RIB_DEMO_SWEEP=$sweep
 RIB_DEMO_STATE=$STATE
 RIB_DEMO_BIN=$BIN
+RIB_DEMO_DASHBOARD=$dashboard
+RIB_DEMO_WORKER_PIDS="${worker_pids[*]}"
 ENV
   mv "$STATE/run/demo.env.tmp" "$STATE/run/demo.env"
   rib_log "running until Ctrl-C: RIB_COORDINATOR=$addr RIB_TOKEN=\$(cat $STATE/run/admin.token) $BIN/rib sweeps"
+  rib_log "dashboard: $dashboard#/sweep/$sweep"
   while :; do sleep 1 & wait $!; done
 fi

@@ -15,6 +15,7 @@ RIB_APT_PACKAGES=(
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libyaml-cpp-dev prometheus-cpp-dev libssl-dev openssl
   dataset-fashion-mnist python3-torch python3-torchvision python3-numpy python3-pil
+  chromium python3-websocket   # tests/e2e/dashboard_test.sh: a real browser, over CDP
 )
 
 rib_log() { printf '[rib] %s\n' "$*" >&2; }

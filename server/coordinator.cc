@@ -18,11 +18,14 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "common/log.h"
+#include "common/http_server.h"
 #include "common/metrics_http.h"
+#include "server/http/dashboard.h"
 #include "common/status_macros.h"
 #include "proto/tls/credentials.h"
 #include "server/rpc/authz.h"
 #include "server/rpc/coordinator_service.h"
+#include "server/rpc/dashboard_api.h"
 #include "server/rpc/worker_api_service.h"
 #include "server/service/event_pruner.h"
 #include "server/service/identity_service.h"
@@ -72,6 +75,14 @@ bool IsLoopbackListenAddress(const std::string& listen) {
 }
 
 absl::Status CheckListenSecurity(const CoordinatorOptions& options) {
+  if (!options.http_listen.empty() && !options.insecure_listen &&
+      !IsLoopbackListenAddress(options.http_listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http-listen=", options.http_listen,
+        " is not a loopback address: the dashboard is plain HTTP and its pages send "
+        "bearer tokens; serve it on loopback behind a TLS proxy, or pass "
+        "--insecure-listen to serve it on that address anyway"));
+  }
   if (TlsOptions(options).enabled() || options.insecure_listen ||
       IsLoopbackListenAddress(options.listen)) {
     return absl::OkStatus();
@@ -150,6 +161,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
       c->sweeps_.get(), c->workers_.get(), c->identity_.get(), c->authz_.get());
   c->worker_api_ =
       std::make_unique<rpc::WorkerApiService>(c->workers_.get(), c->authz_.get());
+  c->dashboard_api_ = std::make_unique<rpc::DashboardApi>(
+      c->sweeps_.get(), c->workers_.get(), c->identity_.get());
+  c->dashboard_ = std::make_unique<http::Dashboard>(
+      c->dashboard_api_.get(),
+      Collectables{std::make_shared<service::PoolMetrics>(c->repo_.get())});
   return c;
 }
 
@@ -175,14 +191,19 @@ absl::Status Coordinator::Start() {
   if (!options_.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started = MetricsHttpServer::Start(
         options_.metrics_listen, {std::make_shared<service::PoolMetrics>(repo_.get())});
-    if (!started.ok()) {
-      server_->Shutdown(std::chrono::system_clock::now());
-      server_->Wait();
-      server_.reset();
-      return started.status();
-    }
+    if (!started.ok()) return AbandonStart(started.status());
     metrics_ = *std::move(started);
     metrics_port_ = metrics_->port();
+  }
+  if (!options_.http_listen.empty()) {
+    const http::Dashboard* dashboard = dashboard_.get();
+    absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
+        options_.http_listen,
+        [dashboard](const HttpRequest& req) { return dashboard->Handle(req); },
+        HttpServerOptions{}, "the dashboard");
+    if (!started.ok()) return AbandonStart(started.status());
+    http_ = *std::move(started);
+    http_port_ = http_->port();
   }
   expirer_ = std::make_unique<service::LeaseExpirer>(repo_.get(),
                                                      options_.lease_expiry_interval);
@@ -206,6 +227,14 @@ absl::Status Coordinator::Start() {
   return absl::OkStatus();
 }
 
+absl::Status Coordinator::AbandonStart(absl::Status why) {
+  metrics_.reset();
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_->Wait();
+  server_.reset();
+  return why;
+}
+
 void Coordinator::Shutdown(absl::Duration grace) {
   absl::MutexLock l(&mu_);
   if (server_ != nullptr) {
@@ -224,6 +253,7 @@ void Coordinator::Shutdown(absl::Duration grace) {
   // No call is served any more; the loops must not wait on the database either.
   if (repo_ != nullptr) repo_->Close();
   metrics_.reset();
+  http_.reset();
   pruner_.reset();
   expirer_.reset();
   if (server_ != nullptr) {
@@ -241,6 +271,11 @@ int Coordinator::port() const {
 int Coordinator::metrics_port() const {
   absl::MutexLock l(&mu_);
   return metrics_port_;
+}
+
+int Coordinator::http_port() const {
+  absl::MutexLock l(&mu_);
+  return http_port_;
 }
 
 std::string Coordinator::host() const {

@@ -33,10 +33,15 @@ class ServerCredentials;
 }  // namespace grpc
 
 namespace rib {
+class HttpServer;
 class MetricsHttpServer;
+namespace http {
+class Dashboard;
+}  // namespace http
 namespace rpc {
 class Authz;
 class CoordinatorService;
+class DashboardApi;
 class WorkerApiService;
 }  // namespace rpc
 namespace service {
@@ -115,6 +120,11 @@ struct CoordinatorOptions {
   // Serve Prometheus metrics at http://ADDRESS/metrics (port 0 picks one). Default ""
   // = off.
   std::string metrics_listen;
+  // Serve the read-only web dashboard, its JSON API and /metrics at http://ADDRESS/
+  // (server/http/dashboard.h; port 0 picks one). Plain HTTP: a non-loopback address
+  // needs insecure_listen, as a plaintext gRPC one does (the page sends bearer tokens).
+  // Default "" = off.
+  std::string http_listen;
   // Time source of leases and timestamps. Default nullptr = the real clock. Not owned.
   scheduling::Clock* clock = nullptr;
 };
@@ -148,7 +158,7 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // Starts the gRPC server (client and worker API, health checking, reflection), the
-  // metrics server and the background loops. UNAVAILABLE when the address cannot be
+  // metrics and dashboard servers and the background loops. UNAVAILABLE when the address cannot be
   // bound; FAILED_PRECONDITION when already started.
   absl::Status Start();
   // Stops accepting calls, gives in-flight calls up to `grace`, then ends every wait
@@ -157,14 +167,18 @@ class Coordinator {
   // unreachable. Idempotent and final: the coordinator cannot be started again.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
-  // The bound gRPC port (after Start), and the metrics port (0 when off).
+  // The bound gRPC port (after Start), the metrics and the dashboard port (0 when off).
   int port() const;
   int metrics_port() const;
+  int http_port() const;
   // The host part of options.listen, for "listening on HOST:PORT".
   std::string host() const;
 
  private:
   explicit Coordinator(CoordinatorOptions options);
+  // Start's way out when a server after the gRPC one cannot start: stops those started
+  // (so Start may fail cleanly) and returns `why`.
+  absl::Status AbandonStart(absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const CoordinatorOptions options_;
   // TLS or plaintext, from the options' files (read once, at Create).
@@ -177,14 +191,18 @@ class Coordinator {
   std::unique_ptr<rpc::Authz> authz_;
   std::unique_ptr<rpc::CoordinatorService> coordinator_api_;
   std::unique_ptr<rpc::WorkerApiService> worker_api_;
+  std::unique_ptr<rpc::DashboardApi> dashboard_api_;
+  std::unique_ptr<http::Dashboard> dashboard_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<MetricsHttpServer> metrics_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<HttpServer> http_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<service::LeaseExpirer> expirer_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<service::EventPruner> pruner_ ABSL_GUARDED_BY(mu_);
   int port_ ABSL_GUARDED_BY(mu_) = 0;
   int metrics_port_ ABSL_GUARDED_BY(mu_) = 0;
+  int http_port_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace rib

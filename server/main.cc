@@ -75,6 +75,11 @@ ABSL_FLAG(
     std::string, metrics_listen, "",
     "serve Prometheus metrics (jobs and workers by state) at http://ADDRESS/metrics, "
     "e.g. 0.0.0.0:9090 (port 0 picks one); empty = off");
+ABSL_FLAG(
+    std::string, http_listen, "",
+    "serve the read-only web dashboard (pool, sweeps, live matrices; log in with a "
+    "token), its JSON API and /metrics at http://ADDRESS/, e.g. 127.0.0.1:8080 (port 0 "
+    "picks one; a non-loopback address needs --insecure-listen); empty = off");
 ABSL_FLAG(std::string, migrations, "",
           "folder of NNNN_*.sql migrations; empty = the copy compiled into the binary");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(30),
@@ -221,6 +226,7 @@ int main(int argc, char** argv) {
   options.progress_event_retention = absl::GetFlag(FLAGS_progress_event_retention);
   options.prune_interval = absl::GetFlag(FLAGS_prune_interval);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
   options.pool_size = absl::GetFlag(FLAGS_pool_size);
   options.database_acquire_timeout = absl::GetFlag(FLAGS_db_acquire_timeout);
@@ -251,6 +257,11 @@ int main(int argc, char** argv) {
     std::cout << "metrics on "
               << options.metrics_listen.substr(0, options.metrics_listen.rfind(':'))
               << ":" << (*coordinator)->metrics_port() << std::endl;
+  }
+  if (!options.http_listen.empty()) {
+    std::cout << "dashboard on http://"
+              << options.http_listen.substr(0, options.http_listen.rfind(':')) << ":"
+              << (*coordinator)->http_port() << "/" << std::endl;
   }
 
   int sig = 0;

@@ -6,31 +6,9 @@
 # sweep's matrix must be exactly as they were.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-state="$(mktemp -d /tmp/rib-security.XXXXXX)"
-export HOME="$state/home"   # no config file of the caller's
-mkdir -p "$HOME"
-demo_pid=""
-cleanup() {
-  if [ -n "$demo_pid" ]; then kill -TERM "$demo_pid" 2>/dev/null || true; wait "$demo_pid" 2>/dev/null || true; fi
-  rm -rf "$state"
-}
-trap cleanup EXIT
-fail() { echo "security_test: FAIL: $*" >&2; exit 1; }
-
 # 1. The demo, left running.
-RIB_STATE_DIR="$state/state" RIB_DEMO_SKIP_BUILD=1 \
-  bash "$root/scripts/demo.sh" --short --fresh --stay >"$state/demo.out" 2>"$state/demo.err" &
-demo_pid=$!
-env_file="$state/state/run/demo.env"
-for _ in $(seq 1 1800); do
-  [ -s "$env_file" ] && break
-  kill -0 "$demo_pid" 2>/dev/null || { tail -40 "$state/demo.err"; fail "the demo exited"; }
-  sleep 0.5
-done
-[ -s "$env_file" ] || fail "the demo did not come up"
-# shellcheck disable=SC1090
-source "$env_file"
-export RIB_COORDINATOR
+e2e_name=security
+source "$root/tests/e2e/running_demo.sh"
 BIN="$RIB_DEMO_BIN"
 ART="$RIB_DEMO_STATE/artifacts"
 ADMIN="$(cat "$RIB_DEMO_STATE/run/admin.token")"
@@ -60,8 +38,11 @@ RIB_TOKEN="$ADMIN" rib token revoke "$carol_id" >/dev/null
 (umask 077; RIB_TOKEN="$ADMIN" rib token create --user evil-worker --role worker \
   2>/dev/null >"$state/evil.token")
 printf '%s\n' "$mallory" >"$state/mallory.token"
-pkill -TERM -f -- "--name=demo-worker" || true
-for _ in $(seq 1 100); do pgrep -f -- "--name=demo-worker" >/dev/null || break; sleep 0.2; done
+# Only this demo's workers (by pid): other checkouts on the machine may run demos too.
+# shellcheck disable=SC2086
+kill -TERM $RIB_DEMO_WORKER_PIDS 2>/dev/null || true
+# shellcheck disable=SC2086
+for _ in $(seq 1 100); do kill -0 $RIB_DEMO_WORKER_PIDS 2>/dev/null || break; sleep 0.2; done
 sed -e 's/^name: .*/name: security-target/' -e 's/max_steps: 5/max_steps: 4/' \
   "$root/scripts/demo_sweep_short.yaml" >"$state/target.yaml"
 target="$(RIB_TOKEN="$ADMIN" rib submit -q "$state/target.yaml")"

@@ -23,6 +23,7 @@
 #include "rib/v1/worker.grpc.pb.h"
 #include "server/auth/policy.h"
 #include "server/coordinator.h"
+#include "tests/server/testing/fresh_coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
 #include "tests/server/testing/tokens.h"
@@ -89,16 +90,10 @@ const std::map<std::string, For>& Expected() {
 class AuthzTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ::rib::testing::TruncateAllTables();
-    ::rib::testing::WriteSweepModelFiles(root_.path());
     CoordinatorOptions options;
-    options.database_uri = ::rib::testing::PgTestUri();
-    options.artifact_root = root_.path();
     options.poll = absl::Milliseconds(100);
-    auto c = Coordinator::Create(options);
-    ASSERT_TRUE(c.ok()) << c.status();
-    coordinator_ = *std::move(c);
-    ASSERT_TRUE(coordinator_->Start().ok());
+    coordinator_ = ::rib::testing::StartFreshCoordinator(root_.path(), options);
+    ASSERT_NE(coordinator_, nullptr);
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator_->port()),
                                    grpc::InsecureChannelCredentials());
     client_ = v1::Coordinator::NewStub(channel_);

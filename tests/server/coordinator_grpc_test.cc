@@ -18,6 +18,7 @@
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
 #include "tests/server/testing/tokens.h"
+#include "tests/server/testing/worker_calls.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -101,37 +102,21 @@ class CoordinatorGrpcTest : public ::testing::Test {
 
   std::string RegisterWorker(TestCoordinator* c) {
     AuthContext ctx(tokens_.worker);
-    v1::RegisterRequest req;
-    req.set_name("node1");
-    v1::Device* d = req.add_devices();
-    d->set_kind("cpu");
-    d->set_count(2);
-    for (const char* ds : {"fmnist-val", "fmnist-v2", "fmnist-c"}) req.add_datasets(ds);
     v1::RegisterResponse resp;
-    grpc::Status s = c->worker->Register(&ctx, req, &resp);
+    grpc::Status s =
+        c->worker->Register(&ctx, ::rib::testing::WorkerRegistration("node1", 2), &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(resp.lease_timeout_ms(), 30000);
     return resp.worker_id();
   }
 
   static v1::JobEvent Event(const v1::AcquireJobResponse& lease) {
-    v1::JobEvent e;
-    e.set_job_id(lease.job_id());
-    e.set_attempt(lease.attempt());
-    e.set_lease_secret(lease.lease_secret());
-    return e;
+    return ::rib::testing::LeaseEvent(lease);
   }
-
   static v1::JobEvent Result(const v1::AcquireJobResponse& lease,
                              const std::string& dataset, const std::string& subset,
                              int correct) {
-    v1::JobEvent e = Event(lease);
-    v1::Accuracy* a = e.mutable_result();
-    a->set_dataset(dataset);
-    a->set_subset(subset);
-    a->set_correct(correct);
-    a->set_total(100);
-    return e;
+    return ::rib::testing::ResultEvent(lease, dataset, subset, correct);
   }
 
   // Streams `events` over one ReportResults call.

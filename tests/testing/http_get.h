@@ -1,5 +1,5 @@
-// The whole HTTP/1.0 response (status line, headers, body) to GET `path` on
-// 127.0.0.1:`port`; "" when the connection fails. For tests of the metrics endpoints.
+// Plain HTTP/1.0 clients for tests of the metrics and dashboard endpoints: the whole
+// response (status line, headers, body) as a string; "" when the connection fails.
 #ifndef RIB_TESTS_TESTING_HTTP_GET_H_
 #define RIB_TESTS_TESTING_HTTP_GET_H_
 
@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 namespace rib::testing {
 
-inline std::string HttpGet(int port, const std::string& path) {
+// Sends `request` (a whole HTTP request) to 127.0.0.1:`port` and reads the response.
+inline std::string HttpSend(int port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
   sockaddr_in addr{};
@@ -22,8 +24,6 @@ inline std::string HttpGet(int port, const std::string& path) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string out;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request =
-        "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     if (write(fd, request.data(), request.size()) ==
         static_cast<ssize_t>(request.size())) {
       char buf[4096];
@@ -34,6 +34,23 @@ inline std::string HttpGet(int port, const std::string& path) {
   }
   close(fd);
   return out;
+}
+
+// GET `path`, with `headers` ("Authorization: Bearer T\r\n"; each line ends in CRLF).
+inline std::string HttpGet(int port, const std::string& path,
+                           const std::string& headers = "") {
+  return HttpSend(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers +
+                            "Connection: close\r\n\r\n");
+}
+
+// The status code of a response (0 when there is no status line), and its body.
+inline int HttpStatus(const std::string& response) {
+  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) return 0;
+  return std::atoi(response.substr(9, 3).c_str());
+}
+inline std::string HttpBody(const std::string& response) {
+  const size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
 }
 
 }  // namespace rib::testing
