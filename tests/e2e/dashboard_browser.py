@@ -5,8 +5,8 @@ then checks what a user relies on:
 
   1. the pool page lists both workers;
   2. the sweep page's heatmap cells equal `rib matrix -o json`, cell by cell;
-  3. with the workers drained, a second sweep's page is opened; the workers are
-     undrained and its results appear on the open page without a reload.
+  3. with the worker agents stopped (SIGSTOP), a second sweep's page is opened; they
+     go on (SIGCONT) and its results appear on the open page without a reload.
 
 Screenshots go to --out (their paths are printed). Exits non-zero naming the failure.
 """
@@ -14,6 +14,7 @@ import argparse
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,9 @@ def main():
     p.add_argument("--rib", required=True)
     p.add_argument("--sweep", required=True, help="the demo's finished sweep")
     p.add_argument("--live-sweep-file", required=True, help="a sweep file to submit live")
+    p.add_argument("--worker-pids", required=True,
+                   help="the worker agents' pids (space-separated), stopped while the "
+                        "live sweep's page opens")
     p.add_argument("--workers", required=True, help="comma-separated worker names")
     p.add_argument("--out", required=True)
     args = p.parse_args()
@@ -220,17 +224,20 @@ def main():
         b.wait_for("document.querySelectorAll('svg.ood rect').length > 0", "the summary chart")
         b.screenshot(os.path.join(args.out, "summary.png"))
 
-        # 3. Live: a second sweep, submitted while the workers are drained, so its page is
-        # open before any of its results exist; then the workers run it.
-        for w in worker_ids:
-            rib(args, "drain", w)
+        # 3. Live: a second sweep, submitted while the worker agents are stopped
+        # (SIGSTOP), so its page is open before any of its results exist; then they go on
+        # (SIGCONT) and run it. (A drain would not do: a drained agent exits.) They are
+        # stopped for seconds, well within their lease timeout.
+        pids = [int(p) for p in args.worker_pids.split()]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
         live = rib(args, "submit", "-q", args.live_sweep_file).strip()
         b.eval(f"location.hash = '#/sweep/{live}'; true")
         b.wait_for("document.querySelectorAll('table.heatmap').length > 0", "the live sweep's page")
         before = len(b.eval(CELLS_JS))
         b.screenshot(os.path.join(args.out, "live-before.png"))
-        for w in worker_ids:
-            rib(args, "undrain", w)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
         b.wait_for(f"document.querySelectorAll('table.heatmap td[data-accuracy]').length > {before}",
                    "a result to appear without a reload", timeout=120)
         during = len(b.eval(CELLS_JS))

@@ -28,6 +28,7 @@ sed -e 's/^name: .*/name: dashboard-live/' -e 's/max_steps: 5/max_steps: 3/' \
 /usr/bin/python3 "$root/tests/e2e/dashboard_browser.py" \
   --url="$RIB_DEMO_DASHBOARD" --token="$(cat "$RIB_DEMO_STATE/run/admin.token")" \
   --rib="$RIB_DEMO_BIN/rib" --sweep="$RIB_DEMO_SWEEP" --live-sweep-file="$state/live.yaml" \
-  --workers=demo-worker-1,demo-worker-2 --out="$shots" ||
+  --workers=demo-worker-1,demo-worker-2 --worker-pids="$RIB_DEMO_WORKER_PIDS" \
+  --out="$shots" ||
   { tail -20 "$shots/chromium.log" 2>/dev/null; fail "the browser checks failed"; }
 echo "dashboard_test: OK (screenshots in $shots)"
