@@ -321,7 +321,15 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id, const ParsedAr
   listing.empty_table = "no results yet";
   v1::ListJobsRequest request;
   request.set_sweep_id(sweep_id);
-  RIB_RETURN_IF_ERROR(ForEachJob(request, [&](const v1::Job& job) {
+  std::vector<std::string> job_ids;
+  RIB_RETURN_IF_ERROR(
+      ForEachJob(request, [&](const v1::Job& job) { job_ids.push_back(job.id()); }));
+  // ListJobs leaves results out; GetJob has them (a reused job's are the original's).
+  for (const std::string& id : job_ids) {
+    v1::GetJobRequest get;
+    get.set_job_id(id);
+    v1::Job job;
+    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::GetJob, get, &job));
     for (const v1::Accuracy& a : job.results()) {
       ListingCell accuracy{"-", JsonValue::Null()};
       if (a.total() > 0) {
@@ -336,7 +344,7 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id, const ParsedAr
            WorkerCell(job.worker_id()), TextCell(JobStateName(job.state())),
            TextCell(job.id())});
     }
-  }));
+  }
   out() << FormatListing(listing, format);
   return kExitOk;
 }

@@ -103,7 +103,8 @@ class Session {
   // Every job of `request`, page by page.
   absl::Status ForEachJob(v1::ListJobsRequest request,
                           const std::function<void(const v1::Job&)>& visit);
-  // One row per result (model, method, fine-tune dataset, eval dataset, subset).
+  // One row per result (model, method, fine-tune dataset, eval dataset, subset):
+  // ListJobs for the sweep's jobs, then GetJob for each job's results.
   absl::StatusOr<int> Results(const std::string& sweep_id, const ParsedArgs& args);
   absl::StatusOr<int> Workers(const ParsedArgs& args);
   absl::StatusOr<int> Watch(const ParsedArgs& args);
