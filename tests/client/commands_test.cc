@@ -289,6 +289,19 @@ TEST_F(CommandsTest, StatusNotFound) {
   EXPECT_EQ(r.err, "rib: status: NOT_FOUND: no sweep 'sw-9'\n");
 }
 
+// Worker w-1 named `name`, active, cuda:8 with 6 free.
+v1::Worker ActiveWorker(const std::string& name) {
+  v1::Worker w;
+  w.set_id("w-1");
+  w.set_name(name);
+  w.set_state(v1::WORKER_STATE_ACTIVE);
+  v1::Device* d = w.add_devices();
+  d->set_kind("cuda");
+  d->set_count(8);
+  w.set_free_devices(6);
+  return w;
+}
+
 TEST_F(CommandsTest, SweepsJobsWorkersTables) {
   v1::ListSweepsResponse sweeps;
   *sweeps.add_sweeps() = DemoSweep();
@@ -313,15 +326,8 @@ TEST_F(CommandsTest, SweepsJobsWorkersTables) {
   EXPECT_THAT(r.err, StartsWith("rib: jobs: --state: unknown job state 'exploded'"));
 
   v1::ListWorkersResponse workers;
-  v1::Worker* w = workers.add_workers();
-  w->set_id("w-1");
-  w->set_name("node1");
-  w->set_state(v1::WORKER_STATE_ACTIVE);
-  v1::Device* d = w->add_devices();
-  d->set_kind("cuda");
-  d->set_count(8);
-  w->set_free_devices(6);
-  w->add_running_jobs("job-1");
+  *workers.add_workers() = ActiveWorker("node1");
+  workers.mutable_workers(0)->add_running_jobs("job-1");
   server_.fake().SetWorkers(workers);
   r = Rib({"workers"});
   EXPECT_EQ(r.code, 0) << r.err;
@@ -356,14 +362,7 @@ TEST_F(CommandsTest, SweepsJobsWorkersAsJsonAndCsv) {
             "job-7,vit/ft/fmnist-a,failed,3,3,,0,false,NaN loss at step 17\n");
 
   v1::ListWorkersResponse workers;
-  v1::Worker* w = workers.add_workers();
-  w->set_id("w-1");
-  w->set_name("node, rack 2");
-  w->set_state(v1::WORKER_STATE_ACTIVE);
-  v1::Device* d = w->add_devices();
-  d->set_kind("cuda");
-  d->set_count(8);
-  w->set_free_devices(6);
+  *workers.add_workers() = ActiveWorker("node, rack 2");
   server_.fake().SetWorkers(workers);
   r = Rib({"workers", "-o", "csv"});
   EXPECT_EQ(r.code, 0) << r.err;

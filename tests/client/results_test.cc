@@ -2,8 +2,6 @@
 // `rib results` against a real coordinator (gRPC on port 0, real PostgreSQL): the CLI
 // submits the small sweep, a scripted worker runs its two jobs through the worker API,
 // and the long-format CSV and JSON hold exactly the results the worker reported.
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <fstream>
 #include <memory>
@@ -17,11 +15,10 @@
 #include "common/json_reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "rib/v1/worker.grpc.pb.h"
-#include "server/coordinator.h"
 #include "tests/client/fake_coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
+#include "tests/server/testing/test_coordinator.h"
 #include "tests/server/testing/tokens.h"
 #include "tests/testing/test_env.h"
 
@@ -43,40 +40,21 @@ class ResultsTest : public ::testing::Test {
   void SetUp() override {
     ::rib::testing::TruncateAllTables();
     ::rib::testing::WriteSweepModelFiles(root_.path());
-    CoordinatorOptions options;
-    options.database_uri = ::rib::testing::PgTestUri();
-    options.artifact_root = root_.path();
-    options.poll = absl::Milliseconds(200);
-    auto coordinator = Coordinator::Create(options);
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
-    ASSERT_TRUE(coordinator_->Start().ok());
-    address_ = absl::StrCat("127.0.0.1:", coordinator_->port());
-    worker_ = v1::WorkerApi::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    coordinator_ = std::make_unique<::rib::testing::TestCoordinator>(root_.path());
     tokens_ = ::rib::testing::MakeTestTokens(::rib::testing::PgTestUri());
-  }
-  void TearDown() override {
-    if (coordinator_) coordinator_->Shutdown(absl::ZeroDuration());
   }
 
   CliResult Rib(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--coordinator", address_, "--token", tokens_.alice});
+    args.insert(args.begin(),
+                {"--coordinator", coordinator_->address(), "--token", tokens_.alice});
     return RunRib(args, {{"USER", "alice"}});
   }
 
   // Leases both jobs of the small sweep and reports, per job, val and v2 and two
   // ImageNet-C-style subsets of fmnist-c (of 100 images each; 3 skipped on v2).
   std::string RunSweep() {
-    AuthContext rctx(tokens_.worker);
-    v1::RegisterRequest reg;
-    reg.set_name("node1");
-    v1::Device* d = reg.add_devices();
-    d->set_kind("cpu");
-    d->set_count(2);
-    for (const char* ds : {"fmnist-val", "fmnist-v2", "fmnist-c"}) reg.add_datasets(ds);
-    v1::RegisterResponse registered;
-    EXPECT_TRUE(worker_->Register(&rctx, reg, &registered).ok());
+    const v1::RegisterResponse registered =
+        ::rib::testing::RegisterTestWorker(coordinator_->worker.get(), tokens_.worker);
     for (int i = 0; i < 2; ++i) {
       AuthContext actx(tokens_.worker);
       v1::AcquireJobRequest req;
@@ -85,7 +63,7 @@ class ResultsTest : public ::testing::Test {
       req.set_device_kind("cpu");
       req.set_wait_ms(2000);
       v1::AcquireJobResponse lease;
-      EXPECT_TRUE(worker_->AcquireJob(&actx, req, &lease).ok());
+      EXPECT_TRUE(coordinator_->worker->AcquireJob(&actx, req, &lease).ok());
       EXPECT_TRUE(lease.has_job());
       const bool pre = lease.spec().method().kind() == "pre";
       auto event = [&] {
@@ -118,7 +96,7 @@ class ResultsTest : public ::testing::Test {
                                                     ".safetensors");
       AuthContext sctx(tokens_.worker);
       v1::ReportResultsResponse resp;
-      auto writer = worker_->ReportResults(&sctx, &resp);
+      auto writer = coordinator_->worker->ReportResults(&sctx, &resp);
       for (const auto& e : events) writer->Write(e);
       writer->WritesDone();
       const grpc::Status s = writer->Finish();
@@ -128,9 +106,7 @@ class ResultsTest : public ::testing::Test {
   }
 
   ::rib::testing::ScratchDir root_;
-  std::unique_ptr<Coordinator> coordinator_;
-  std::unique_ptr<v1::WorkerApi::Stub> worker_;
-  std::string address_;
+  std::unique_ptr<::rib::testing::TestCoordinator> coordinator_;
   ::rib::testing::TestTokens tokens_;
 };
 
