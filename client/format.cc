@@ -68,7 +68,6 @@ std::string CsvField(const std::string& text) {
   return quoted + "\"";
 }
 
-
 std::string LatexEscape(const std::string& text) {
   std::string out;
   for (char c : text) {
@@ -386,8 +385,8 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
     json.Set("model", JsonValue::String(m.model()));
     json.Set("method", JsonValue::String(m.method()));
     json.Set("pretrain_dataset", JsonValue::String(m.pretrain_dataset()));
-    json.Set("eval_datasets", JsonValue::StringArray({m.eval_datasets().begin(),
-                                                      m.eval_datasets().end()}));
+    json.Set("eval_datasets", JsonValue::StringArray(
+                                  {m.eval_datasets().begin(), m.eval_datasets().end()}));
     json.Set("baseline", std::move(baseline));
     json.Set("rows", std::move(rows));
     json.Set("mri", JsonOptional(m.has_mri(), m.mri()));
@@ -482,7 +481,9 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(const std::optional<std::string>&
       absl::StrCat("-o: unknown output '", value, "' (expected table, json or csv)"));
 }
 
-ListingCell TextCell(const std::string& text) { return ListingCell{text, JsonValue::String(text)}; }
+ListingCell TextCell(const std::string& text) {
+  return ListingCell{text, JsonValue::String(text)};
+}
 
 ListingCell IntCell(int64_t n) { return ListingCell{absl::StrCat(n), JsonValue::Int(n)}; }
 
@@ -490,10 +491,14 @@ namespace {
 
 std::string CsvValue(const JsonValue& v) {
   switch (v.type) {
-    case JsonValue::Type::kNull: return "";
-    case JsonValue::Type::kBool: return v.boolean ? "true" : "false";
-    case JsonValue::Type::kString: return CsvField(v.text);
-    default: return CsvField(WriteJson(v));
+    case JsonValue::Type::kNull:
+      return "";
+    case JsonValue::Type::kBool:
+      return v.boolean ? "true" : "false";
+    case JsonValue::Type::kString:
+      return CsvField(v.text);
+    default:
+      return CsvField(WriteJson(v));
   }
 }
 

@@ -74,8 +74,9 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
 }  // namespace
 
 ListingCell TimestampCell(const google::protobuf::Timestamp& ts) {
-  return ListingCell{FormatTimestamp(ts),
-              ts.seconds() <= 0 ? JsonValue::Null() : JsonValue::Int(ts.seconds())};
+  return ListingCell{FormatTimestamp(ts), ts.seconds() <= 0
+                                              ? JsonValue::Null()
+                                              : JsonValue::Int(ts.seconds())};
 }
 
 ListingCell WorkerCell(const std::string& worker_id) {
@@ -159,7 +160,8 @@ absl::StatusOr<int> Session::Sweeps(const ParsedArgs& args) {
   RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   Listing listing;
   listing.keys = {"sweep", "name", "owner", "state", "jobs", "done", "failed", "created"};
-  listing.titles = {"SWEEP", "NAME", "OWNER", "STATE", "JOBS", "DONE", "FAILED", "CREATED"};
+  listing.titles = {"SWEEP", "NAME", "OWNER",  "STATE",
+                    "JOBS",  "DONE", "FAILED", "CREATED"};
   listing.empty_table = "no sweeps";
   v1::ListSweepsRequest request;
   for (int page = 0; page < 1000; ++page) {
@@ -175,7 +177,8 @@ absl::StatusOr<int> Session::Sweeps(const ParsedArgs& args) {
       }
       listing.rows.push_back({TextCell(s.id()), TextCell(s.name()), TextCell(s.owner()),
                               TextCell(SweepStateName(s.state())), IntCell(total),
-                              IntCell(done), IntCell(failed), TimestampCell(s.created_at())});
+                              IntCell(done), IntCell(failed),
+                              TimestampCell(s.created_at())});
     }
     if (response.next_page_token().empty()) break;
     request.set_page_token(response.next_page_token());
@@ -193,12 +196,14 @@ absl::StatusOr<int> Session::Status(const std::string& sweep_id, const ParsedArg
   if (format != OutputFormat::kTable) {
     // One row: the sweep and its job count per state.
     Listing listing;
-    listing.keys = {"sweep", "name", "owner", "state", "priority", "created", "cancelled_by"};
+    listing.keys = {"sweep",    "name",    "owner",       "state",
+                    "priority", "created", "cancelled_by"};
     listing.single = true;
-    std::vector<ListingCell> row = {TextCell(sweep.id()), TextCell(sweep.name()),
-                             TextCell(sweep.owner()), TextCell(SweepStateName(sweep.state())),
-                             IntCell(sweep.priority()), TimestampCell(sweep.created_at()),
-                             TextCell(sweep.cancelled_by())};
+    std::vector<ListingCell> row = {
+        TextCell(sweep.id()),          TextCell(sweep.name()),
+        TextCell(sweep.owner()),       TextCell(SweepStateName(sweep.state())),
+        IntCell(sweep.priority()),     TimestampCell(sweep.created_at()),
+        TextCell(sweep.cancelled_by())};
     std::map<int, int> counts;
     int total = 0;
     for (const v1::JobStateCount& c : sweep.counts()) {
@@ -272,9 +277,10 @@ absl::StatusOr<int> Session::Jobs(const ParsedArgs& args) {
     request.set_state(parsed);
   }
   Listing listing;
-  listing.keys = {"job", "label", "state", "attempt", "max_attempts", "worker", "progress",
-                  "reused", "error"};
-  listing.titles = {"JOB", "LABEL", "STATE", "ATTEMPT", "", "WORKER", "PROGRESS", "NOTE", ""};
+  listing.keys = {"job",    "label",    "state",  "attempt", "max_attempts",
+                  "worker", "progress", "reused", "error"};
+  listing.titles = {"JOB",    "LABEL",    "STATE", "ATTEMPT", "",
+                    "WORKER", "PROGRESS", "NOTE",  ""};
   listing.empty_table = "no jobs";
   RIB_RETURN_IF_ERROR(ForEachJob(request, [&](const v1::Job& job) {
     const std::string note = !job.error().empty() ? OneLine(job.error())
@@ -282,11 +288,13 @@ absl::StatusOr<int> Session::Jobs(const ParsedArgs& args) {
                                                   : "";
     listing.rows.push_back(
         {TextCell(job.id()), TextCell(JobLabel(job)), TextCell(JobStateName(job.state())),
-         ListingCell{absl::StrCat(job.attempt(), "/", job.max_attempts()), JsonValue::Int(job.attempt())},
+         ListingCell{absl::StrCat(job.attempt(), "/", job.max_attempts()),
+                     JsonValue::Int(job.attempt())},
          ListingCell{"", JsonValue::Int(job.max_attempts())}, WorkerCell(job.worker_id()),
          ListingCell{absl::StrFormat("%d%%", static_cast<int>(job.progress() * 100.0)),
-              JsonValue::Number(job.progress())},
-         ListingCell{note, JsonValue::Bool(job.reused())}, ListingCell{"", JsonValue::String(job.error())}});
+                     JsonValue::Number(job.progress())},
+         ListingCell{note, JsonValue::Bool(job.reused())},
+         ListingCell{"", JsonValue::String(job.error())}});
   }));
   out() << FormatListing(listing, format);
   return kExitOk;
@@ -305,7 +313,8 @@ absl::Status Session::ForEachJob(v1::ListJobsRequest request,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> Session::Results(const std::string& sweep_id, const ParsedArgs& args) {
+absl::StatusOr<int> Session::Results(const std::string& sweep_id,
+                                     const ParsedArgs& args) {
   RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   // The sweep must exist: an unknown id is NOT_FOUND, not an empty table.
   v1::GetSweepRequest sweep_request;
@@ -314,10 +323,13 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id, const ParsedAr
   RIB_RETURN_IF_ERROR(
       Unary(&v1::Coordinator::StubInterface::GetSweep, sweep_request, &sweep));
   Listing listing;
-  listing.keys = {"model", "method", "finetune_dataset", "eval_dataset", "subset", "correct",
-                  "total", "skipped", "accuracy", "attempt", "worker", "job_state", "job"};
-  listing.titles = {"MODEL", "METHOD", "FINE-TUNE", "EVAL", "SUBSET", "CORRECT", "TOTAL",
-                    "SKIPPED", "ACCURACY", "ATTEMPT", "WORKER", "STATE", "JOB"};
+  listing.keys = {
+      "model", "method",  "finetune_dataset", "eval_dataset", "subset", "correct",
+      "total", "skipped", "accuracy",         "attempt",      "worker", "job_state",
+      "job"};
+  listing.titles = {"MODEL",   "METHOD", "FINE-TUNE", "EVAL",     "SUBSET",
+                    "CORRECT", "TOTAL",  "SKIPPED",   "ACCURACY", "ATTEMPT",
+                    "WORKER",  "STATE",  "JOB"};
   listing.empty_table = "no results yet";
   v1::ListJobsRequest request;
   request.set_sweep_id(sweep_id);
@@ -334,7 +346,8 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id, const ParsedAr
       ListingCell accuracy{"-", JsonValue::Null()};
       if (a.total() > 0) {
         const double fraction = static_cast<double>(a.correct()) / a.total();
-        accuracy = ListingCell{FormatPercent(fraction) + "%", JsonValue::Number(fraction)};
+        accuracy =
+            ListingCell{FormatPercent(fraction) + "%", JsonValue::Number(fraction)};
       }
       listing.rows.push_back(
           {TextCell(job.spec().model().name()), TextCell(job.spec().method().name()),
@@ -355,8 +368,8 @@ absl::StatusOr<int> Session::Workers(const ParsedArgs& args) {
   RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListWorkers,
                             v1::ListWorkersRequest(), &response));
   Listing listing;
-  listing.keys = {"worker", "name", "state", "devices", "free_devices", "running_jobs",
-                  "last_heartbeat"};
+  listing.keys = {"worker",       "name",         "state",         "devices",
+                  "free_devices", "running_jobs", "last_heartbeat"};
   listing.titles = {"WORKER", "NAME", "STATE", "DEVICES", "FREE", "RUNNING", "HEARTBEAT"};
   listing.empty_table = "no workers";
   for (const v1::Worker& w : response.workers()) {
@@ -366,8 +379,9 @@ absl::StatusOr<int> Session::Workers(const ParsedArgs& args) {
     std::string state = v1::WorkerState_Name(w.state());
     state = absl::AsciiStrToLower(state.substr(std::string("WORKER_STATE_").size()));
     listing.rows.push_back({TextCell(w.id()), TextCell(w.name()), TextCell(state),
-                            TextCell(absl::StrJoin(devices, ",")), IntCell(w.free_devices()),
-                            IntCell(w.running_jobs_size()), TimestampCell(w.last_heartbeat())});
+                            TextCell(absl::StrJoin(devices, ",")),
+                            IntCell(w.free_devices()), IntCell(w.running_jobs_size()),
+                            TimestampCell(w.last_heartbeat())});
   }
   out() << FormatListing(listing, format);
   return kExitOk;

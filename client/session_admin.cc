@@ -43,8 +43,9 @@ std::string WorkerStateName(v1::WorkerState state) {
 }
 
 const std::vector<std::string>& TokenKeys() {
-  static const auto* keys = new std::vector<std::string>{
-      "id", "user", "role", "created_by", "created_at", "revoked", "revoked_at", "revoked_by"};
+  static const auto* keys =
+      new std::vector<std::string>{"id",         "user",    "role",       "created_by",
+                                   "created_at", "revoked", "revoked_at", "revoked_by"};
   return *keys;
 }
 
@@ -57,7 +58,8 @@ std::vector<ListingCell> TokenRow(const v1::TokenInfo& t) {
   return {TextCell(t.id()),
           TextCell(t.user()),
           TextCell(RoleName(t.role())),
-          ListingCell{t.created_by().empty() ? "-" : t.created_by(), JsonValue::String(t.created_by())},
+          ListingCell{t.created_by().empty() ? "-" : t.created_by(),
+                      JsonValue::String(t.created_by())},
           TimestampCell(t.created_at()),
           ListingCell{revoked, JsonValue::Bool(t.revoked())},
           ListingCell{"", TimestampCell(t.revoked_at()).value},
@@ -160,7 +162,8 @@ absl::StatusOr<int> Session::TokenCreate(const ParsedArgs& args) {
     listing.single = true;
     listing.keys.insert(listing.keys.end(), TokenKeys().begin(), TokenKeys().end());
     listing.rows.push_back({TextCell(response.token())});
-    for (ListingCell& c : TokenRow(response.info())) listing.rows[0].push_back(std::move(c));
+    for (ListingCell& c : TokenRow(response.info()))
+      listing.rows[0].push_back(std::move(c));
     out() << FormatListing(listing, format);
     return kExitOk;
   }
@@ -234,7 +237,7 @@ absl::StatusOr<int> Session::QuotaList(const ParsedArgs& args) {
     listing.rows.push_back(
         {TextCell(q.user()),
          ListingCell{q.unlimited() ? "unlimited" : absl::StrCat(q.devices()),
-              q.unlimited() ? JsonValue::Null() : JsonValue::Int(q.devices())},
+                     q.unlimited() ? JsonValue::Null() : JsonValue::Int(q.devices())},
          ListingCell{"", JsonValue::Bool(q.unlimited())}, IntCell(q.devices_in_use())});
   }
   out() << FormatListing(listing, format);

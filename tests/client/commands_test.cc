@@ -378,7 +378,8 @@ TEST_F(CommandsTest, SweepsJobsWorkersAsJsonAndCsv) {
 
   r = Rib({"workers", "-o", "xml"});
   EXPECT_EQ(r.code, kExitError);
-  EXPECT_EQ(r.err, "rib: workers: -o: unknown output 'xml' (expected table, json or csv)\n");
+  EXPECT_EQ(r.err,
+            "rib: workers: -o: unknown output 'xml' (expected table, json or csv)\n");
 }
 
 TEST_F(CommandsTest, CancelRetryDrain) {

@@ -5,11 +5,11 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "common/json_reader.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "common/json_reader.h"
 #include "tests/client/test_matrix.h"
 
 namespace rib::client {
@@ -255,8 +255,9 @@ Listing Awkward() {
   l.keys = {"name", "count", "fraction", "note", "hidden"};
   l.titles = {"NAME", "COUNT", "FRACTION", "NOTE", ""};
   l.empty_table = "nothing";
-  l.rows.push_back({TextCell("a,b"), IntCell(3), ListingCell{"50%", JsonValue::Number(0.5)},
-                    TextCell("say \"hi\""), ListingCell{"", JsonValue::Bool(true)}});
+  l.rows.push_back({TextCell("a,b"), IntCell(3),
+                    ListingCell{"50%", JsonValue::Number(0.5)}, TextCell("say \"hi\""),
+                    ListingCell{"", JsonValue::Bool(true)}});
   l.rows.push_back({TextCell("two\nlines"), IntCell(-7),
                     ListingCell{"-", JsonValue::Null()}, TextCell("plain"),
                     ListingCell{"", JsonValue::Bool(false)}});
@@ -270,7 +271,8 @@ TEST(FormatListing, CsvQuotesCommasQuotesAndNewlinesAsRfc4180) {
             "\"two\nlines\",-7,,plain,false\n");
   Listing empty = Awkward();
   empty.rows.clear();
-  EXPECT_EQ(FormatListing(empty, OutputFormat::kCsv), "name,count,fraction,note,hidden\n");
+  EXPECT_EQ(FormatListing(empty, OutputFormat::kCsv),
+            "name,count,fraction,note,hidden\n");
 }
 
 TEST(FormatListing, JsonParsesBackToTheTablesValues) {

@@ -132,7 +132,8 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   // Without the job id (last field), sorted: what each (model, method, datasets,
   // subset) row says.
   std::vector<std::string> rows;
-  for (size_t k = 1; k < lines.size(); ++k) rows.push_back(lines[k].substr(0, lines[k].rfind(',')));
+  for (size_t k = 1; k < lines.size(); ++k)
+    rows.push_back(lines[k].substr(0, lines[k].rfind(',')));
   std::sort(rows.begin(), rows.end());
   const std::string w = "," + worker + ",succeeded";
   EXPECT_THAT(rows,

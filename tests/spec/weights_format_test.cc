@@ -22,10 +22,12 @@ class WeightsFormatTest : public ::testing::Test {
   // Writes a stored zip named `name` holding `records` (each "<archive>/<record>").
   std::string Zip(const std::string& name, const std::string& records) {
     const std::string path = dir_.Join(name);
-    const std::string cmd = "/usr/bin/python3 -c \"import sys, zipfile\n"
-                            "z = zipfile.ZipFile(sys.argv[1], 'w')\n"
-                            "for r in sys.argv[2].split(): z.writestr(r, b'x' * 70000)\n"
-                            "z.close()\" " + path + " '" + records + "'";
+    const std::string cmd =
+        "/usr/bin/python3 -c \"import sys, zipfile\n"
+        "z = zipfile.ZipFile(sys.argv[1], 'w')\n"
+        "for r in sys.argv[2].split(): z.writestr(r, b'x' * 70000)\n"
+        "z.close()\" " +
+        path + " '" + records + "'";
     EXPECT_EQ(std::system(cmd.c_str()), 0);
     return path;
   }
@@ -45,7 +47,8 @@ class WeightsFormatTest : public ::testing::Test {
 
 TEST_F(WeightsFormatTest, AStateDictArchiveIsDataWhateverItsName) {
   for (const char* name : {"resnet18.pth", "resnet18.pt", "weights.bin"}) {
-    const Probe p = Check(Zip(name, "resnet18/data.pkl resnet18/data/0 resnet18/version"));
+    const Probe p =
+        Check(Zip(name, "resnet18/data.pkl resnet18/data/0 resnet18/version"));
     EXPECT_TRUE(p.state_dict) << name;
     EXPECT_FALSE(p.torchscript) << name;
   }

@@ -18,16 +18,26 @@ namespace {
 
 c10::ScalarType ToScalarType(StorageDtype dtype) {
   switch (dtype) {
-    case StorageDtype::kFloat: return torch::kFloat32;
-    case StorageDtype::kDouble: return torch::kFloat64;
-    case StorageDtype::kHalf: return torch::kFloat16;
-    case StorageDtype::kBFloat16: return torch::kBFloat16;
-    case StorageDtype::kLong: return torch::kInt64;
-    case StorageDtype::kInt: return torch::kInt32;
-    case StorageDtype::kShort: return torch::kInt16;
-    case StorageDtype::kChar: return torch::kInt8;
-    case StorageDtype::kByte: return torch::kUInt8;
-    case StorageDtype::kBool: return torch::kBool;
+    case StorageDtype::kFloat:
+      return torch::kFloat32;
+    case StorageDtype::kDouble:
+      return torch::kFloat64;
+    case StorageDtype::kHalf:
+      return torch::kFloat16;
+    case StorageDtype::kBFloat16:
+      return torch::kBFloat16;
+    case StorageDtype::kLong:
+      return torch::kInt64;
+    case StorageDtype::kInt:
+      return torch::kInt32;
+    case StorageDtype::kShort:
+      return torch::kInt16;
+    case StorageDtype::kChar:
+      return torch::kInt8;
+    case StorageDtype::kByte:
+      return torch::kUInt8;
+    case StorageDtype::kBool:
+      return torch::kBool;
   }
   return torch::kFloat32;
 }
@@ -86,12 +96,13 @@ absl::StatusOr<NamedTensors> Read(caffe2::serialize::PyTorchStreamReader& reader
     if (it == storages.end()) {
       const std::string record = absl::StrCat("data/", t.storage_key);
       if (!reader.hasRecord(record)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": storage '", t.storage_key, "' has no record ", record));
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": storage '", t.storage_key, "' has no record ", record));
       }
       int64_t want = 0;
       if (__builtin_mul_overflow(t.storage_numel, StorageElementSize(t.dtype), &want)) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": storage numel overflows"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": storage numel overflows"));
       }
       auto [bytes, size] = reader.getRecord(record);
       if (static_cast<uint64_t>(size) < static_cast<uint64_t>(want)) {
@@ -99,24 +110,29 @@ absl::StatusOr<NamedTensors> Read(caffe2::serialize::PyTorchStreamReader& reader
                                                 "' has ", size, " bytes, ", want,
                                                 " declared"));
       }
-      it = storages.emplace(t.storage_key, Storage{std::move(bytes), t.storage_numel, t.dtype})
-               .first;
+      it =
+          storages
+              .emplace(t.storage_key, Storage{std::move(bytes), t.storage_numel, t.dtype})
+              .first;
     }
     const Storage& s = it->second;
     if (s.dtype != t.dtype || s.numel != t.storage_numel) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": storage '", t.storage_key, "' is declared twice with different types"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": storage '", t.storage_key,
+                       "' is declared twice with different types"));
     }
     int64_t extent = 0;
     if (!ViewExtent(t, &extent) || extent > s.numel) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": its view (offset ", t.storage_offset, ", sizes and strides) reaches past "
-          "the end of storage '", t.storage_key, "' (", s.numel, " elements)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": its view (offset ", t.storage_offset,
+                       ", sizes and strides) reaches past "
+                       "the end of storage '",
+                       t.storage_key, "' (", s.numel, " elements)"));
     }
     const torch::Tensor whole = torch::from_blob(
         s.data.get(), {s.numel}, torch::TensorOptions().dtype(ToScalarType(s.dtype)));
-    out.emplace_back(name, whole.as_strided(t.sizes, t.strides, t.storage_offset).clone(
-                               at::MemoryFormat::Contiguous));
+    out.emplace_back(name, whole.as_strided(t.sizes, t.strides, t.storage_offset)
+                               .clone(at::MemoryFormat::Contiguous));
   }
   return out;
 }

@@ -12,8 +12,20 @@
 namespace rib::engine {
 namespace {
 
-enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kOrderedDict,
-                  kGlobal, kStorage, kTensor };
+enum class Kind {
+  kNone,
+  kBool,
+  kInt,
+  kFloat,
+  kString,
+  kTuple,
+  kList,
+  kDict,
+  kOrderedDict,
+  kGlobal,
+  kStorage,
+  kTensor
+};
 enum class Callable { kOrderedDict, kRebuildTensorV2, kRebuildParameter, kStorageType };
 
 struct Value;
@@ -21,51 +33,66 @@ using Ref = std::shared_ptr<Value>;
 
 struct Value {
   Kind kind = Kind::kNone;
-  int64_t i = 0;  // kBool, kInt
-  std::string s;  // kString; kGlobal: "module.name" for messages
-  std::vector<Ref> items;                       // kTuple, kList
-  std::vector<std::pair<Ref, Ref>> entries;     // kDict, kOrderedDict
-  Callable callable = Callable::kOrderedDict;   // kGlobal
-  PickledTensor tensor;                         // kStorage (key, dtype, numel), kTensor
-  int depth = 0;        // containers nested inside this one
+  int64_t i = 0;           // kBool, kInt
+  std::string s;           // kString; kGlobal: "module.name" for messages
+  std::vector<Ref> items;  // kTuple, kList
+  std::vector<std::pair<Ref, Ref>> entries;    // kDict, kOrderedDict
+  Callable callable = Callable::kOrderedDict;  // kGlobal
+  PickledTensor tensor;                        // kStorage (key, dtype, numel), kTensor
+  int depth = 0;                               // containers nested inside this one
   bool nested = false;  // already inside another container: never mutated again
 };
 
 const char* KindName(Kind kind) {
   switch (kind) {
-    case Kind::kNone: return "None";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "str";
-    case Kind::kTuple: return "tuple";
-    case Kind::kList: return "list";
-    case Kind::kDict: return "dict";
-    case Kind::kOrderedDict: return "OrderedDict";
-    case Kind::kGlobal: return "global";
-    case Kind::kStorage: return "storage";
-    case Kind::kTensor: return "tensor";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "str";
+    case Kind::kTuple:
+      return "tuple";
+    case Kind::kList:
+      return "list";
+    case Kind::kDict:
+      return "dict";
+    case Kind::kOrderedDict:
+      return "OrderedDict";
+    case Kind::kGlobal:
+      return "global";
+    case Kind::kStorage:
+      return "storage";
+    case Kind::kTensor:
+      return "tensor";
   }
   return "?";
 }
 
 // The globals a state_dict needs, and nothing else.
 const std::map<std::string, std::pair<Callable, StorageDtype>>& AllowedGlobals() {
-  static const auto* globals = new std::map<std::string, std::pair<Callable, StorageDtype>>{
-      {"collections.OrderedDict", {Callable::kOrderedDict, StorageDtype::kFloat}},
-      {"torch._utils._rebuild_tensor_v2", {Callable::kRebuildTensorV2, StorageDtype::kFloat}},
-      {"torch._utils._rebuild_parameter", {Callable::kRebuildParameter, StorageDtype::kFloat}},
-      {"torch.FloatStorage", {Callable::kStorageType, StorageDtype::kFloat}},
-      {"torch.DoubleStorage", {Callable::kStorageType, StorageDtype::kDouble}},
-      {"torch.HalfStorage", {Callable::kStorageType, StorageDtype::kHalf}},
-      {"torch.BFloat16Storage", {Callable::kStorageType, StorageDtype::kBFloat16}},
-      {"torch.LongStorage", {Callable::kStorageType, StorageDtype::kLong}},
-      {"torch.IntStorage", {Callable::kStorageType, StorageDtype::kInt}},
-      {"torch.ShortStorage", {Callable::kStorageType, StorageDtype::kShort}},
-      {"torch.CharStorage", {Callable::kStorageType, StorageDtype::kChar}},
-      {"torch.ByteStorage", {Callable::kStorageType, StorageDtype::kByte}},
-      {"torch.BoolStorage", {Callable::kStorageType, StorageDtype::kBool}},
-  };
+  static const auto* globals =
+      new std::map<std::string, std::pair<Callable, StorageDtype>>{
+          {"collections.OrderedDict", {Callable::kOrderedDict, StorageDtype::kFloat}},
+          {"torch._utils._rebuild_tensor_v2",
+           {Callable::kRebuildTensorV2, StorageDtype::kFloat}},
+          {"torch._utils._rebuild_parameter",
+           {Callable::kRebuildParameter, StorageDtype::kFloat}},
+          {"torch.FloatStorage", {Callable::kStorageType, StorageDtype::kFloat}},
+          {"torch.DoubleStorage", {Callable::kStorageType, StorageDtype::kDouble}},
+          {"torch.HalfStorage", {Callable::kStorageType, StorageDtype::kHalf}},
+          {"torch.BFloat16Storage", {Callable::kStorageType, StorageDtype::kBFloat16}},
+          {"torch.LongStorage", {Callable::kStorageType, StorageDtype::kLong}},
+          {"torch.IntStorage", {Callable::kStorageType, StorageDtype::kInt}},
+          {"torch.ShortStorage", {Callable::kStorageType, StorageDtype::kShort}},
+          {"torch.CharStorage", {Callable::kStorageType, StorageDtype::kChar}},
+          {"torch.ByteStorage", {Callable::kStorageType, StorageDtype::kByte}},
+          {"torch.BoolStorage", {Callable::kStorageType, StorageDtype::kBool}},
+      };
   return *globals;
 }
 
@@ -87,7 +114,8 @@ class Unpickler {
   absl::StatusOr<uint64_t> ReadUint(size_t n) {
     RIB_RETURN_IF_ERROR(Need(n));
     uint64_t v = 0;
-    for (size_t k = 0; k < n; ++k) v |= uint64_t{static_cast<uint8_t>(data_[pos_ + k])} << (8 * k);
+    for (size_t k = 0; k < n; ++k)
+      v |= uint64_t{static_cast<uint8_t>(data_[pos_ + k])} << (8 * k);
     pos_ += n;
     return v;
   }
@@ -154,7 +182,8 @@ class Unpickler {
   }
   absl::Status Recall(uint64_t index) {
     auto it = memo_.find(index);
-    if (it == memo_.end()) return Error(absl::StrCat("memo entry ", index, " was never put"));
+    if (it == memo_.end())
+      return Error(absl::StrCat("memo entry ", index, " was never put"));
     stack_.push_back(it->second);
     return absl::OkStatus();
   }
@@ -216,7 +245,8 @@ absl::StatusOr<std::vector<int64_t>> Ints(const Ref& v, const char* what) {
   std::vector<int64_t> out;
   for (const Ref& item : v->items) {
     if (item->kind != Kind::kInt || item->i < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(what, " holds a negative or non-int value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " holds a negative or non-int value"));
     }
     out.push_back(item->i);
   }
@@ -231,10 +261,10 @@ absl::Status Unpickler::Reduce() {
   RIB_ASSIGN_OR_RETURN(Ref args, Pop());
   RIB_ASSIGN_OR_RETURN(Ref callable, Pop());
   if (callable->kind != Kind::kGlobal || callable->callable == Callable::kStorageType) {
-    return Error(absl::StrCat("REDUCE of ",
-                              callable->kind == Kind::kGlobal ? callable->s
-                                                              : KindName(callable->kind),
-                              " (refused: only OrderedDict and tensor rebuilds)"));
+    return Error(absl::StrCat(
+        "REDUCE of ",
+        callable->kind == Kind::kGlobal ? callable->s : KindName(callable->kind),
+        " (refused: only OrderedDict and tensor rebuilds)"));
   }
   if (args->kind != Kind::kTuple) return Error("REDUCE arguments are not a tuple");
   const std::vector<Ref>& a = args->items;
@@ -245,11 +275,13 @@ absl::Status Unpickler::Reduce() {
       out->kind = Kind::kOrderedDict;
       break;
     case Callable::kRebuildTensorV2: {
-      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[,
+      // metadata])
       if (a.size() != 6 && a.size() != 7) {
         return Error(absl::StrCat("_rebuild_tensor_v2 with ", a.size(), " arguments"));
       }
-      if (a[0]->kind != Kind::kStorage) return Error("_rebuild_tensor_v2 of a non-storage");
+      if (a[0]->kind != Kind::kStorage)
+        return Error("_rebuild_tensor_v2 of a non-storage");
       if (a[1]->kind != Kind::kInt || a[1]->i < 0) {
         return Error("_rebuild_tensor_v2: storage offset is not a non-negative int");
       }
@@ -261,7 +293,8 @@ absl::Status Unpickler::Reduce() {
       out->tensor.storage_offset = a[1]->i;
       auto sizes = Ints(a[2], "size");
       auto strides = Ints(a[3], "stride");
-      if (!sizes.ok()) return Error(absl::StrCat("_rebuild_tensor_v2: ", sizes.status().message()));
+      if (!sizes.ok())
+        return Error(absl::StrCat("_rebuild_tensor_v2: ", sizes.status().message()));
       if (!strides.ok()) {
         return Error(absl::StrCat("_rebuild_tensor_v2: ", strides.status().message()));
       }
@@ -317,12 +350,14 @@ absl::Status Unpickler::PersistentLoad() {
     return Error("persistent id's storage type is not a torch storage class");
   }
   if (p[2]->kind != Kind::kString || p[2]->s.empty() ||
-      p[2]->s.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") !=
+      p[2]->s.find_first_not_of(
+          "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") !=
           std::string::npos) {
     return Error("storage key is not a plain name");
   }
   if (p[3]->kind != Kind::kString) return Error("storage location is not a string");
-  if (p[4]->kind != Kind::kInt || p[4]->i < 0) return Error("storage numel is not an int");
+  if (p[4]->kind != Kind::kInt || p[4]->i < 0)
+    return Error("storage numel is not an int");
   auto storage = std::make_shared<Value>();
   storage->kind = Kind::kStorage;
   storage->tensor.storage_key = p[2]->s;
@@ -347,17 +382,26 @@ absl::StatusOr<Ref> Unpickler::Run() {
         break;
       case '.': {  // STOP
         RIB_ASSIGN_OR_RETURN(Ref top, Pop());
-        if (!stack_.empty() || !marks_.empty()) return Error("objects left on the stack at STOP");
+        if (!stack_.empty() || !marks_.empty())
+          return Error("objects left on the stack at STOP");
         return top;
       }
-      case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case '0': RIB_RETURN_IF_ERROR(Pop().status()); break;  // POP
-      case '1': RIB_RETURN_IF_ERROR(PopToMark().status()); break;  // POP_MARK
+      case '(':
+        marks_.push_back(stack_.size());
+        break;  // MARK
+      case '0':
+        RIB_RETURN_IF_ERROR(Pop().status());
+        break;  // POP
+      case '1':
+        RIB_RETURN_IF_ERROR(PopToMark().status());
+        break;   // POP_MARK
       case '2':  // DUP
         if (stack_.size() <= Floor()) return Error("DUP of an empty stack");
         stack_.push_back(stack_.back());
         break;
-      case 'N': Push(Kind::kNone); break;
+      case 'N':
+        Push(Kind::kNone);
+        break;
       case 0x88:  // NEWTRUE
       case 0x89:  // NEWFALSE
         Push(Kind::kBool);
@@ -369,7 +413,7 @@ absl::StatusOr<Ref> Unpickler::Run() {
         stack_.back()->i = static_cast<int32_t>(static_cast<uint32_t>(v));
         break;
       }
-      case 'K':  // BININT1
+      case 'K':    // BININT1
       case 'M': {  // BININT2
         RIB_ASSIGN_OR_RETURN(const uint64_t v, ReadUint(op == 'K' ? 1 : 2));
         Push(Kind::kInt);
@@ -392,20 +436,24 @@ absl::StatusOr<Ref> Unpickler::Run() {
       case 'X':     // BINUNICODE
       case 0x8c:    // SHORT_BINUNICODE
       case 0x8d: {  // BINUNICODE8
-        RIB_ASSIGN_OR_RETURN(const uint64_t n, ReadUint(op == 'X' ? 4 : op == 0x8c ? 1 : 8));
+        RIB_ASSIGN_OR_RETURN(const uint64_t n, ReadUint(op == 'X'    ? 4
+                                                        : op == 0x8c ? 1
+                                                                     : 8));
         RIB_ASSIGN_OR_RETURN(std::string s, ReadBytes(n));
         Push(Kind::kString);
         stack_.back()->s = std::move(s);
         break;
       }
-      case ')': RIB_RETURN_IF_ERROR(MakeTuple({})); break;  // EMPTY_TUPLE
+      case ')':
+        RIB_RETURN_IF_ERROR(MakeTuple({}));
+        break;     // EMPTY_TUPLE
       case 't': {  // TUPLE
         RIB_ASSIGN_OR_RETURN(std::vector<Ref> items, PopToMark());
         RIB_RETURN_IF_ERROR(MakeTuple(std::move(items)));
         break;
       }
-      case 0x85:  // TUPLE1
-      case 0x86:  // TUPLE2
+      case 0x85:    // TUPLE1
+      case 0x86:    // TUPLE2
       case 0x87: {  // TUPLE3
         std::vector<Ref> items(op - 0x84);
         for (size_t k = items.size(); k-- > 0;) {
@@ -414,8 +462,12 @@ absl::StatusOr<Ref> Unpickler::Run() {
         RIB_RETURN_IF_ERROR(MakeTuple(std::move(items)));
         break;
       }
-      case ']': Push(Kind::kList); break;  // EMPTY_LIST
-      case '}': Push(Kind::kDict); break;  // EMPTY_DICT
+      case ']':
+        Push(Kind::kList);
+        break;  // EMPTY_LIST
+      case '}':
+        Push(Kind::kDict);
+        break;     // EMPTY_DICT
       case 'a': {  // APPEND
         RIB_ASSIGN_OR_RETURN(Ref v, Pop());
         RIB_RETURN_IF_ERROR(Appends({v}));
@@ -437,14 +489,16 @@ absl::StatusOr<Ref> Unpickler::Run() {
         RIB_RETURN_IF_ERROR(SetItems(std::move(kv)));
         break;
       }
-      case 'q':  // BINPUT
+      case 'q':    // BINPUT
       case 'r': {  // LONG_BINPUT
         RIB_ASSIGN_OR_RETURN(const uint64_t index, ReadUint(op == 'q' ? 1 : 4));
         RIB_RETURN_IF_ERROR(Memoize(index));
         break;
       }
-      case 0x94: RIB_RETURN_IF_ERROR(Memoize(memo_.size())); break;  // MEMOIZE
-      case 'h':  // BINGET
+      case 0x94:
+        RIB_RETURN_IF_ERROR(Memoize(memo_.size()));
+        break;     // MEMOIZE
+      case 'h':    // BINGET
       case 'j': {  // LONG_BINGET
         RIB_ASSIGN_OR_RETURN(const uint64_t index, ReadUint(op == 'h' ? 1 : 4));
         RIB_RETURN_IF_ERROR(Recall(index));
@@ -465,18 +519,30 @@ absl::StatusOr<Ref> Unpickler::Run() {
         RIB_RETURN_IF_ERROR(Global(module->s, name->s));
         break;
       }
-      case 'R': RIB_RETURN_IF_ERROR(Reduce()); break;
-      case 'b': RIB_RETURN_IF_ERROR(Build()); break;
-      case 'Q': RIB_RETURN_IF_ERROR(PersistentLoad()); break;  // BINPERSID
-      case 'i': return Error("opcode INST (refused: it calls a global)");
-      case 'o': return Error("opcode OBJ (refused: it calls a global)");
-      case 0x81: return Error("opcode NEWOBJ (refused: it calls a global)");
-      case 0x92: return Error("opcode NEWOBJ_EX (refused: it calls a global)");
+      case 'R':
+        RIB_RETURN_IF_ERROR(Reduce());
+        break;
+      case 'b':
+        RIB_RETURN_IF_ERROR(Build());
+        break;
+      case 'Q':
+        RIB_RETURN_IF_ERROR(PersistentLoad());
+        break;  // BINPERSID
+      case 'i':
+        return Error("opcode INST (refused: it calls a global)");
+      case 'o':
+        return Error("opcode OBJ (refused: it calls a global)");
+      case 0x81:
+        return Error("opcode NEWOBJ (refused: it calls a global)");
+      case 0x92:
+        return Error("opcode NEWOBJ_EX (refused: it calls a global)");
       case 0x82:
       case 0x83:
-      case 0x84: return Error("opcode EXT (refused: extension registry)");
+      case 0x84:
+        return Error("opcode EXT (refused: extension registry)");
       default:
-        return Error(absl::StrCat("opcode 0x", absl::Hex(op), " is not used by a state_dict"));
+        return Error(
+            absl::StrCat("opcode 0x", absl::Hex(op), " is not used by a state_dict"));
     }
   }
 }
@@ -486,15 +552,19 @@ absl::StatusOr<Ref> Unpickler::Run() {
 int64_t StorageElementSize(StorageDtype dtype) {
   switch (dtype) {
     case StorageDtype::kDouble:
-    case StorageDtype::kLong: return 8;
+    case StorageDtype::kLong:
+      return 8;
     case StorageDtype::kFloat:
-    case StorageDtype::kInt: return 4;
+    case StorageDtype::kInt:
+      return 4;
     case StorageDtype::kHalf:
     case StorageDtype::kBFloat16:
-    case StorageDtype::kShort: return 2;
+    case StorageDtype::kShort:
+      return 2;
     case StorageDtype::kChar:
     case StorageDtype::kByte:
-    case StorageDtype::kBool: return 1;
+    case StorageDtype::kBool:
+      return 1;
   }
   return 1;
 }
@@ -504,8 +574,9 @@ absl::StatusOr<std::vector<std::pair<std::string, PickledTensor>>> ParseStateDic
   Unpickler unpickler(data);
   RIB_ASSIGN_OR_RETURN(Ref top, unpickler.Run());
   if (top->kind != Kind::kOrderedDict && top->kind != Kind::kDict) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data.pkl: holds a ", KindName(top->kind), ", not a state_dict (a dict of tensors)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("data.pkl: holds a ", KindName(top->kind),
+                     ", not a state_dict (a dict of tensors)"));
   }
   std::vector<std::pair<std::string, PickledTensor>> out;
   std::set<std::string> seen;
@@ -515,11 +586,13 @@ absl::StatusOr<std::vector<std::pair<std::string, PickledTensor>>> ParseStateDic
           absl::StrCat("data.pkl: a state_dict key is a ", KindName(key->kind)));
     }
     if (value->kind != Kind::kTensor) {
-      return absl::InvalidArgumentError(absl::StrCat("data.pkl: entry '", key->s, "' is a ",
-                                                     KindName(value->kind), ", not a tensor"));
+      return absl::InvalidArgumentError(absl::StrCat("data.pkl: entry '", key->s,
+                                                     "' is a ", KindName(value->kind),
+                                                     ", not a tensor"));
     }
     if (!seen.insert(key->s).second) {
-      return absl::InvalidArgumentError(absl::StrCat("data.pkl: entry '", key->s, "' twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("data.pkl: entry '", key->s, "' twice"));
     }
     out.emplace_back(key->s, value->tensor);
   }

@@ -28,8 +28,18 @@
 namespace rib::engine {
 
 // The element types of torch's legacy storage classes (torch.FloatStorage, ...).
-enum class StorageDtype { kFloat, kDouble, kHalf, kBFloat16, kLong, kInt, kShort, kChar,
-                          kByte, kBool };
+enum class StorageDtype {
+  kFloat,
+  kDouble,
+  kHalf,
+  kBFloat16,
+  kLong,
+  kInt,
+  kShort,
+  kChar,
+  kByte,
+  kBool
+};
 
 // Bytes per element of `dtype`.
 int64_t StorageElementSize(StorageDtype dtype);

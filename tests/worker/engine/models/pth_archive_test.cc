@@ -34,9 +34,11 @@ using ::testing::HasSubstr;
 class PthArchiveTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string python =
-        std::getenv("RIB_PYTHON") != nullptr ? std::getenv("RIB_PYTHON") : "/usr/bin/python3";
-    if (std::system((python + " -c 'import torch, torchvision' >/dev/null 2>&1").c_str()) != 0) {
+    const std::string python = std::getenv("RIB_PYTHON") != nullptr
+                                   ? std::getenv("RIB_PYTHON")
+                                   : "/usr/bin/python3";
+    if (std::system(
+            (python + " -c 'import torch, torchvision' >/dev/null 2>&1").c_str()) != 0) {
       std::fprintf(stderr, "no python3 with torch and torchvision: skipping\n");
       std::exit(::rib::testing::kSkipExitCode);
     }
@@ -80,14 +82,16 @@ int PthArchiveTest::script_status_ = -1;
 
 TEST_F(PthArchiveTest, TorchvisionResnet18StateDictEqualsItsSafetensorsCopy) {
   RIB_ASSERT_OK_AND_ASSIGN(NamedTensors pth, Read("resnet18.pth"));
-  RIB_ASSERT_OK_AND_ASSIGN(NamedTensors st, ReadSafetensors(dir_->Join("resnet18.safetensors")));
+  RIB_ASSERT_OK_AND_ASSIGN(NamedTensors st,
+                           ReadSafetensors(dir_->Join("resnet18.safetensors")));
   EXPECT_EQ(pth.size(), 122u);  // 62 parameters, 60 BatchNorm buffers
   ExpectBitEqual(pth, st);
 }
 
 TEST_F(PthArchiveTest, ViewsAndEveryDtypeEqualTheirContiguousValues) {
   RIB_ASSERT_OK_AND_ASSIGN(NamedTensors pth, Read("dtypes.pth"));
-  RIB_ASSERT_OK_AND_ASSIGN(NamedTensors st, ReadSafetensors(dir_->Join("dtypes.safetensors")));
+  RIB_ASSERT_OK_AND_ASSIGN(NamedTensors st,
+                           ReadSafetensors(dir_->Join("dtypes.safetensors")));
   ExpectBitEqual(pth, st);
   // The slice base[1:4, 2:5] of a 5x6 storage starts at element 8.
   EXPECT_EQ(pth[2].first, "slice");
@@ -100,8 +104,9 @@ TEST_F(PthArchiveTest, LoadClassifierTakesAPthLikeASafetensorsFile) {
   EXPECT_FALSE(spec::IsTorchScriptWeights(pth_file.path(), pth_file.fd()));
   RIB_ASSERT_OK_AND_ASSIGN(Classifier from_pth,
                            LoadClassifier("resnet18", 1000, dir_->Join("resnet18.pth")));
-  RIB_ASSERT_OK_AND_ASSIGN(Classifier from_st,
-                           LoadClassifier("resnet18", 1000, dir_->Join("resnet18.safetensors")));
+  RIB_ASSERT_OK_AND_ASSIGN(
+      Classifier from_st,
+      LoadClassifier("resnet18", 1000, dir_->Join("resnet18.safetensors")));
   torch::manual_seed(3);
   const torch::Tensor x = torch::randn({2, 3, 64, 64});
   torch::NoGradGuard no_grad;
@@ -120,15 +125,17 @@ TEST_F(PthArchiveTest, OsSystemPayloadIsRefusedAndNeverRuns) {
   EXPECT_THAT(Read("hostile/os_system.pth"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("os_system.pth"), HasSubstr("'os.system'"))));
-  EXPECT_THAT(LoadClassifier("resnet18", 1000, dir_->Join("hostile/os_system.pth")).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'os.system'")));
+  EXPECT_THAT(
+      LoadClassifier("resnet18", 1000, dir_->Join("hostile/os_system.pth")).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'os.system'")));
   EXPECT_FALSE(std::filesystem::exists(dir_->Join("rib_ran_payload")));
 }
 
 TEST_F(PthArchiveTest, AWholeModuleIsAnUnknownGlobal) {
-  EXPECT_THAT(Read("hostile/whole_module.pth"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("global 'torch.nn.modules.linear.Linear' is not allowed")));
+  EXPECT_THAT(
+      Read("hostile/whole_module.pth"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("global 'torch.nn.modules.linear.Linear' is not allowed")));
 }
 
 TEST_F(PthArchiveTest, TruncatedZipIsNotReadable) {
@@ -138,9 +145,10 @@ TEST_F(PthArchiveTest, TruncatedZipIsNotReadable) {
 }
 
 TEST_F(PthArchiveTest, MissingStorageRecordIsNamed) {
-  EXPECT_THAT(Read("hostile/missing_storage.pth"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("tensor 'w'"), HasSubstr("storage '7' has no record"))));
+  EXPECT_THAT(
+      Read("hostile/missing_storage.pth"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("tensor 'w'"), HasSubstr("storage '7' has no record"))));
 }
 
 TEST_F(PthArchiveTest, ViewPastItsStorageIsRefused) {

@@ -37,9 +37,8 @@ std::string StateDict(const std::string& name, const std::string& key, int numel
 }
 
 TEST(TorchPickleTest, ReadsAStridedViewOfAStorage) {
-  const std::string pkl =
-      StateDict("layer.weight", "0", 12, 2, std::string("K\x02K\x03"), "K\x01K\x02",
-                "ctorch\nHalfStorage\n");
+  const std::string pkl = StateDict("layer.weight", "0", 12, 2, std::string("K\x02K\x03"),
+                                    "K\x01K\x02", "ctorch\nHalfStorage\n");
   auto parsed = ParseStateDictPickle(pkl);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   ASSERT_EQ(parsed->size(), 1u);
@@ -77,8 +76,8 @@ TEST(TorchPickleTest, OpcodesThatCallCodeAreRefusedByName) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("opcode OBJ")));
   EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02\x82\x01.")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("opcode EXT")));
-  EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02") + "ccollections\nOrderedDict\n" +
-                                   ")\x81."),
+  EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02") +
+                                   "ccollections\nOrderedDict\n" + ")\x81."),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("opcode NEWOBJ")));
 }
 
@@ -93,15 +92,15 @@ TEST(TorchPickleTest, ReduceOfAStorageClassAndBuildOnAListAreRefused) {
 TEST(TorchPickleTest, TheMetadataAttributeIsAcceptedAndNothingElse) {
   // OrderedDict() then BUILD {'_metadata': OrderedDict()}: an empty state_dict.
   const std::string od = "ccollections\nOrderedDict\nq\x00)R"s;
-  const std::string ok = std::string("\x80\x02") + od + "}" + Unicode("_metadata") +
-                         "h\x00)Rsb."s;
+  const std::string ok =
+      std::string("\x80\x02") + od + "}" + Unicode("_metadata") + "h\x00)Rsb."s;
   auto parsed = ParseStateDictPickle(ok);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(parsed->empty());
-  const std::string other = std::string("\x80\x02") + od + "}" + Unicode("__class__") +
-                            "Nsb.";
-  EXPECT_THAT(ParseStateDictPickle(other),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("other than _metadata")));
+  const std::string other =
+      std::string("\x80\x02") + od + "}" + Unicode("__class__") + "Nsb.";
+  EXPECT_THAT(ParseStateDictPickle(other), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    HasSubstr("other than _metadata")));
 }
 
 TEST(TorchPickleTest, TruncatedAndMalformedInputIsAnError) {
@@ -112,7 +111,8 @@ TEST(TorchPickleTest, TruncatedAndMalformedInputIsAnError) {
         << cut;
   }
   // A string whose length runs past the end.
-  EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02X\xff\xff\xff\x7f" "abc")),
+  EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02X\xff\xff\xff\x7f"
+                                               "abc")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated")));
   EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02h\x05.")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("never put")));
@@ -129,7 +129,8 @@ TEST(TorchPickleTest, NotADictOfTensorsIsNamed) {
 
 TEST(TorchPickleTest, RecursiveAndDeepStructuresAreRefused) {
   // l = []; l.append(l)
-  EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02]q\x00h\x00" "a."s)),
+  EXPECT_THAT(ParseStateDictPickle(std::string("\x80\x02]q\x00h\x00"
+                                               "a."s)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("inside itself")));
   std::string deep = "\x80\x02";
   for (int k = 0; k < kMaxPickleDepth + 2; ++k) deep += "]";
