@@ -68,7 +68,6 @@ std::string CsvField(const std::string& text) {
   return quoted + "\"";
 }
 
-
 std::string LatexEscape(const std::string& text) {
   std::string out;
   for (char c : text) {
@@ -386,8 +385,8 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
     json.Set("model", JsonValue::String(m.model()));
     json.Set("method", JsonValue::String(m.method()));
     json.Set("pretrain_dataset", JsonValue::String(m.pretrain_dataset()));
-    json.Set("eval_datasets", JsonValue::StringArray({m.eval_datasets().begin(),
-                                                      m.eval_datasets().end()}));
+    json.Set("eval_datasets", JsonValue::StringArray(
+                                  {m.eval_datasets().begin(), m.eval_datasets().end()}));
     json.Set("baseline", std::move(baseline));
     json.Set("rows", std::move(rows));
     json.Set("mri", JsonOptional(m.has_mri(), m.mri()));
@@ -469,6 +468,107 @@ std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
         m.has_mean_ood() ? FormatPercent(m.mean_ood()) : "n/a", " | ",
         m.has_mean_pretrain_change() ? SignedPoints(m.mean_pretrain_change(), 2) : "n/a",
         " |\n");
+  }
+  return out;
+}
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(const std::optional<std::string>& flag) {
+  const std::string value = flag.value_or("table");
+  if (value == "table" || value == "text") return OutputFormat::kTable;
+  if (value == "json") return OutputFormat::kJson;
+  if (value == "csv") return OutputFormat::kCsv;
+  return absl::InvalidArgumentError(
+      absl::StrCat("-o: unknown output '", value, "' (expected table, json or csv)"));
+}
+
+ListingCell TextCell(const std::string& text) {
+  return ListingCell{text, JsonValue::String(text)};
+}
+
+ListingCell IntCell(int64_t n) { return ListingCell{absl::StrCat(n), JsonValue::Int(n)}; }
+
+namespace {
+
+std::string CsvValue(const JsonValue& v) {
+  switch (v.type) {
+    case JsonValue::Type::kNull:
+      return "";
+    case JsonValue::Type::kBool:
+      return v.boolean ? "true" : "false";
+    case JsonValue::Type::kString:
+      return CsvField(v.text);
+    default:
+      return CsvField(WriteJson(v));
+  }
+}
+
+}  // namespace
+
+std::string FormatListing(const Listing& listing, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kTable: {
+      if (listing.rows.empty()) return listing.empty_table + "\n";
+      std::vector<std::vector<std::string>> rows(1);
+      for (const std::string& title : listing.titles) {
+        if (!title.empty()) rows[0].push_back(title);
+      }
+      for (const auto& row : listing.rows) {
+        rows.emplace_back();
+        for (size_t c = 0; c < row.size() && c < listing.titles.size(); ++c) {
+          if (!listing.titles[c].empty()) rows.back().push_back(row[c].text);
+        }
+      }
+      return Columns(rows);
+    }
+    case OutputFormat::kJson: {
+      JsonValue array = JsonValue::Array();
+      for (const auto& row : listing.rows) {
+        JsonValue o = JsonValue::Object();
+        for (size_t c = 0; c < row.size() && c < listing.keys.size(); ++c) {
+          o.Set(listing.keys[c], row[c].value);
+        }
+        array.Append(std::move(o));
+      }
+      JsonWriteOptions options;
+      options.indent = 2;
+      if (listing.single && array.array.size() == 1) {
+        return WriteJson(array.array[0], options) + "\n";
+      }
+      return WriteJson(array, options) + "\n";
+    }
+    case OutputFormat::kCsv: {
+      std::vector<std::string> header;
+      for (const std::string& k : listing.keys) header.push_back(CsvField(k));
+      std::string out = absl::StrJoin(header, ",") + "\n";
+      for (const auto& row : listing.rows) {
+        std::vector<std::string> fields;
+        for (const ListingCell& c : row) fields.push_back(CsvValue(c.value));
+        absl::StrAppend(&out, absl::StrJoin(fields, ","), "\n");
+      }
+      return out;
+    }
+  }
+  return "";
+}
+
+std::string Columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c > 0) line += "  ";
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(widths[c] - DisplayWidth(row[c]), ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
   }
   return out;
 }

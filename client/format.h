@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "common/json.h"
 #include "rib/v1/coordinator.pb.h"
 
 namespace rib::client {
@@ -77,6 +79,49 @@ std::string FormatSummaryMarkdown(const std::vector<rib::v1::Matrix>& matrices,
 // baseline row and the fine-tune rows (cells "88.0 (-2.0)"), RI and the pre-training-
 // set change, then the mRI line.
 std::string FormatMatricesMarkdown(const std::vector<rib::v1::Matrix>& matrices);
+
+// ---- Listings: what every listing command prints, as a table, JSON or CSV (-o) ----
+
+enum class OutputFormat { kTable, kJson, kCsv };
+
+// The value of -o / --output: "table" (default when absent; "text" is its older name),
+// "json" or "csv". INVALID_ARGUMENT naming the value otherwise.
+absl::StatusOr<OutputFormat> ParseOutputFormat(const std::optional<std::string>& flag);
+
+// One cell: `text` is what the table shows, `value` what JSON and CSV carry (a number,
+// a bool, null, or a string — the raw value, e.g. a fraction where the table shows
+// "50%", seconds since the epoch where it shows a local time).
+struct ListingCell {
+  std::string text;
+  JsonValue value;
+};
+ListingCell TextCell(const std::string& text);  // value: the same string
+ListingCell IntCell(int64_t n);                 // text: the decimal number
+
+struct Listing {
+  // JSON member names and the CSV header (lower_snake), one per column.
+  std::vector<std::string> keys;
+  // The table's header, one per column; a column titled "" is left out of the table
+  // (it is in JSON and CSV only).
+  std::vector<std::string> titles;
+  std::vector<std::vector<ListingCell>> rows;
+  // What the table prints when there are no rows ("no sweeps"); JSON and CSV print
+  // an empty array and the header alone.
+  std::string empty_table;
+  // One record, not a list (whoami, status, token create): JSON is that one object
+  // rather than an array.
+  bool single = false;
+};
+
+// kTable: Columns() of the titles and texts (or `empty_table` and a newline);
+// kJson: an array of objects {key: value} (the first object alone when `single`),
+// indent 2, final newline;
+// kCsv: the header row of keys, then one line per row: strings quoted as RFC 4180
+// requires, numbers as JSON writes them, bools true/false, null as an empty field.
+std::string FormatListing(const Listing& listing, OutputFormat format);
+
+// Left-aligned columns separated by two spaces; trailing spaces trimmed.
+std::string Columns(const std::vector<std::vector<std::string>>& rows);
 
 // Display width of UTF-8 text, ignoring ANSI escape sequences (for column alignment).
 size_t DisplayWidth(const std::string& text);

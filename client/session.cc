@@ -73,32 +73,20 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
 
 }  // namespace
 
+ListingCell TimestampCell(const google::protobuf::Timestamp& ts) {
+  return ListingCell{FormatTimestamp(ts), ts.seconds() <= 0
+                                              ? JsonValue::Null()
+                                              : JsonValue::Int(ts.seconds())};
+}
+
+ListingCell WorkerCell(const std::string& worker_id) {
+  return ListingCell{worker_id.empty() ? "-" : worker_id, JsonValue::String(worker_id)};
+}
+
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() <= 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(ts.seconds()),
                           absl::LocalTimeZone());
-}
-
-std::string Columns(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c > 0) line += "  ";
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(widths[c] - DisplayWidth(row[c]), ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
 }
 
 std::string OneLine(const std::string& message) {
@@ -110,10 +98,11 @@ std::string OneLine(const std::string& message) {
 absl::StatusOr<int> Session::Run(const std::string& command, const ParsedArgs& args) {
   const std::vector<std::string>& pos = args.positionals;
   if (command == "submit") return Submit(args);
-  if (command == "sweeps") return Sweeps();
-  if (command == "status") return Status(pos[0]);
+  if (command == "sweeps") return Sweeps(args);
+  if (command == "status") return Status(pos[0], args);
   if (command == "jobs") return Jobs(args);
-  if (command == "workers") return Workers();
+  if (command == "workers") return Workers(args);
+  if (command == "results") return Results(pos[0], args);
   if (command == "watch") return Watch(args);
   if (command == "matrix") return Matrix(args);
   if (command == "cancel" || command == "retry") return SweepAction(command, pos[0]);
@@ -121,12 +110,12 @@ absl::StatusOr<int> Session::Run(const std::string& command, const ParsedArgs& a
   if (command == "undrain") return Undrain(pos[0]);
   if (command == "priority") return Priority(pos[0], pos[1]);
   if (command == "login") return Login(args);
-  if (command == "whoami") return WhoAmI();
+  if (command == "whoami") return WhoAmI(args);
   if (command == "token create") return TokenCreate(args);
   if (command == "token list") return TokenList(args);
   if (command == "token revoke") return TokenRevoke(pos[0]);
   if (command == "quota set") return QuotaSet(pos[0], args);
-  if (command == "quota list") return QuotaList();
+  if (command == "quota list") return QuotaList(args);
   return absl::InternalError("unhandled command " + command);
 }
 
@@ -167,9 +156,13 @@ absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
   return kExitOk;
 }
 
-absl::StatusOr<int> Session::Sweeps() {
-  std::vector<std::vector<std::string>> rows = {
-      {"SWEEP", "NAME", "OWNER", "STATE", "JOBS", "DONE", "FAILED", "CREATED"}};
+absl::StatusOr<int> Session::Sweeps(const ParsedArgs& args) {
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
+  Listing listing;
+  listing.keys = {"sweep", "name", "owner", "state", "jobs", "done", "failed", "created"};
+  listing.titles = {"SWEEP", "NAME", "OWNER",  "STATE",
+                    "JOBS",  "DONE", "FAILED", "CREATED"};
+  listing.empty_table = "no sweeps";
   v1::ListSweepsRequest request;
   for (int page = 0; page < 1000; ++page) {
     v1::ListSweepsResponse response;
@@ -182,22 +175,51 @@ absl::StatusOr<int> Session::Sweeps() {
         if (c.state() == v1::JOB_STATE_SUCCEEDED) done += c.count();
         if (c.state() == v1::JOB_STATE_FAILED) failed += c.count();
       }
-      rows.push_back({s.id(), s.name(), s.owner(), SweepStateName(s.state()),
-                      absl::StrCat(total), absl::StrCat(done), absl::StrCat(failed),
-                      FormatTimestamp(s.created_at())});
+      listing.rows.push_back({TextCell(s.id()), TextCell(s.name()), TextCell(s.owner()),
+                              TextCell(SweepStateName(s.state())), IntCell(total),
+                              IntCell(done), IntCell(failed),
+                              TimestampCell(s.created_at())});
     }
     if (response.next_page_token().empty()) break;
     request.set_page_token(response.next_page_token());
   }
-  out() << (rows.size() == 1 ? "no sweeps\n" : Columns(rows));  // rows[0]: the header
+  out() << FormatListing(listing, format);
   return kExitOk;
 }
 
-absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
+absl::StatusOr<int> Session::Status(const std::string& sweep_id, const ParsedArgs& args) {
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   v1::GetSweepRequest request;
   request.set_sweep_id(sweep_id);
   v1::Sweep sweep;
   RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::GetSweep, request, &sweep));
+  if (format != OutputFormat::kTable) {
+    // One row: the sweep and its job count per state.
+    Listing listing;
+    listing.keys = {"sweep",    "name",    "owner",       "state",
+                    "priority", "created", "cancelled_by"};
+    listing.single = true;
+    std::vector<ListingCell> row = {
+        TextCell(sweep.id()),          TextCell(sweep.name()),
+        TextCell(sweep.owner()),       TextCell(SweepStateName(sweep.state())),
+        IntCell(sweep.priority()),     TimestampCell(sweep.created_at()),
+        TextCell(sweep.cancelled_by())};
+    std::map<int, int> counts;
+    int total = 0;
+    for (const v1::JobStateCount& c : sweep.counts()) {
+      counts[c.state()] += c.count();
+      total += c.count();
+    }
+    listing.keys.push_back("jobs");
+    row.push_back(IntCell(total));
+    for (int s = v1::JOB_STATE_PENDING; s <= v1::JOB_STATE_CANCELLED; ++s) {
+      listing.keys.push_back(JobStateName(static_cast<v1::JobState>(s)));
+      row.push_back(IntCell(counts[s]));
+    }
+    listing.rows.push_back(std::move(row));
+    out() << FormatListing(listing, format);
+    return kExitOk;
+  }
   out() << "sweep " << sweep.id();
   if (!sweep.name().empty()) out() << " (" << sweep.name() << ")";
   out() << ": " << SweepStateName(sweep.state()) << "\n";
@@ -247,55 +269,121 @@ absl::StatusOr<int> Session::Status(const std::string& sweep_id) {
 }
 
 absl::StatusOr<int> Session::Jobs(const ParsedArgs& args) {
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   v1::ListJobsRequest request;
   if (std::optional<std::string> sweep = args.Get("sweep")) request.set_sweep_id(*sweep);
   if (std::optional<std::string> state = args.Get("state")) {
     RIB_ASSIGN_OR_RETURN(v1::JobState parsed, ParseJobState(*state));
     request.set_state(parsed);
   }
-  std::vector<std::vector<std::string>> rows = {
-      {"JOB", "LABEL", "STATE", "ATTEMPT", "WORKER", "PROGRESS", "NOTE"}};
+  Listing listing;
+  listing.keys = {"job",    "label",    "state",  "attempt", "max_attempts",
+                  "worker", "progress", "reused", "error"};
+  listing.titles = {"JOB",    "LABEL",    "STATE", "ATTEMPT", "",
+                    "WORKER", "PROGRESS", "NOTE",  ""};
+  listing.empty_table = "no jobs";
+  RIB_RETURN_IF_ERROR(ForEachJob(request, [&](const v1::Job& job) {
+    const std::string note = !job.error().empty() ? OneLine(job.error())
+                             : job.reused()       ? "reused"
+                                                  : "";
+    listing.rows.push_back(
+        {TextCell(job.id()), TextCell(JobLabel(job)), TextCell(JobStateName(job.state())),
+         ListingCell{absl::StrCat(job.attempt(), "/", job.max_attempts()),
+                     JsonValue::Int(job.attempt())},
+         ListingCell{"", JsonValue::Int(job.max_attempts())}, WorkerCell(job.worker_id()),
+         ListingCell{absl::StrFormat("%d%%", static_cast<int>(job.progress() * 100.0)),
+                     JsonValue::Number(job.progress())},
+         ListingCell{note, JsonValue::Bool(job.reused())},
+         ListingCell{"", JsonValue::String(job.error())}});
+  }));
+  out() << FormatListing(listing, format);
+  return kExitOk;
+}
+
+absl::Status Session::ForEachJob(v1::ListJobsRequest request,
+                                 const std::function<void(const v1::Job&)>& visit) {
   for (int page = 0; page < 1000; ++page) {
     v1::ListJobsResponse response;
     RIB_RETURN_IF_ERROR(
         Unary(&v1::Coordinator::StubInterface::ListJobs, request, &response));
-    for (const v1::Job& job : response.jobs()) {
-      std::string note = job.reused() ? "reused" : "";
-      if (!job.error().empty()) note = OneLine(job.error());
-      rows.push_back({job.id(), JobLabel(job), JobStateName(job.state()),
-                      absl::StrCat(job.attempt(), "/", job.max_attempts()),
-                      job.worker_id().empty() ? "-" : job.worker_id(),
-                      absl::StrFormat("%d%%", static_cast<int>(job.progress() * 100.0)),
-                      note});
-    }
+    for (const v1::Job& job : response.jobs()) visit(job);
     if (response.next_page_token().empty()) break;
     request.set_page_token(response.next_page_token());
   }
-  out() << (rows.size() == 1 ? "no jobs\n" : Columns(rows));  // rows[0]: the header
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Session::Results(const std::string& sweep_id,
+                                     const ParsedArgs& args) {
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
+  // The sweep must exist: an unknown id is NOT_FOUND, not an empty table.
+  v1::GetSweepRequest sweep_request;
+  sweep_request.set_sweep_id(sweep_id);
+  v1::Sweep sweep;
+  RIB_RETURN_IF_ERROR(
+      Unary(&v1::Coordinator::StubInterface::GetSweep, sweep_request, &sweep));
+  Listing listing;
+  listing.keys = {
+      "model", "method",  "finetune_dataset", "eval_dataset", "subset", "correct",
+      "total", "skipped", "accuracy",         "attempt",      "worker", "job_state",
+      "job"};
+  listing.titles = {"MODEL",   "METHOD", "FINE-TUNE", "EVAL",     "SUBSET",
+                    "CORRECT", "TOTAL",  "SKIPPED",   "ACCURACY", "ATTEMPT",
+                    "WORKER",  "STATE",  "JOB"};
+  listing.empty_table = "no results yet";
+  v1::ListJobsRequest request;
+  request.set_sweep_id(sweep_id);
+  std::vector<std::string> job_ids;
+  RIB_RETURN_IF_ERROR(
+      ForEachJob(request, [&](const v1::Job& job) { job_ids.push_back(job.id()); }));
+  // ListJobs leaves results out; GetJob has them (a reused job's are the original's).
+  for (const std::string& id : job_ids) {
+    v1::GetJobRequest get;
+    get.set_job_id(id);
+    v1::Job job;
+    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::GetJob, get, &job));
+    for (const v1::Accuracy& a : job.results()) {
+      ListingCell accuracy{"-", JsonValue::Null()};
+      if (a.total() > 0) {
+        const double fraction = static_cast<double>(a.correct()) / a.total();
+        accuracy =
+            ListingCell{FormatPercent(fraction) + "%", JsonValue::Number(fraction)};
+      }
+      listing.rows.push_back(
+          {TextCell(job.spec().model().name()), TextCell(job.spec().method().name()),
+           TextCell(job.spec().finetune_dataset()), TextCell(a.dataset()),
+           TextCell(a.subset()), IntCell(a.correct()), IntCell(a.total()),
+           IntCell(a.skipped()), accuracy, IntCell(job.attempt()),
+           WorkerCell(job.worker_id()), TextCell(JobStateName(job.state())),
+           TextCell(job.id())});
+    }
+  }
+  out() << FormatListing(listing, format);
   return kExitOk;
 }
 
-absl::StatusOr<int> Session::Workers() {
+absl::StatusOr<int> Session::Workers(const ParsedArgs& args) {
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   v1::ListWorkersResponse response;
   RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListWorkers,
                             v1::ListWorkersRequest(), &response));
-  if (response.workers().empty()) {
-    out() << "no workers\n";
-    return kExitOk;
-  }
-  std::vector<std::vector<std::string>> rows = {
-      {"WORKER", "NAME", "STATE", "DEVICES", "FREE", "RUNNING", "HEARTBEAT"}};
+  Listing listing;
+  listing.keys = {"worker",       "name",         "state",         "devices",
+                  "free_devices", "running_jobs", "last_heartbeat"};
+  listing.titles = {"WORKER", "NAME", "STATE", "DEVICES", "FREE", "RUNNING", "HEARTBEAT"};
+  listing.empty_table = "no workers";
   for (const v1::Worker& w : response.workers()) {
     std::vector<std::string> devices;
     for (const v1::Device& d : w.devices())
       devices.push_back(absl::StrCat(d.kind(), ":", d.count()));
     std::string state = v1::WorkerState_Name(w.state());
     state = absl::AsciiStrToLower(state.substr(std::string("WORKER_STATE_").size()));
-    rows.push_back({w.id(), w.name(), state, absl::StrJoin(devices, ","),
-                    absl::StrCat(w.free_devices()), absl::StrCat(w.running_jobs_size()),
-                    FormatTimestamp(w.last_heartbeat())});
+    listing.rows.push_back({TextCell(w.id()), TextCell(w.name()), TextCell(state),
+                            TextCell(absl::StrJoin(devices, ",")),
+                            IntCell(w.free_devices()), IntCell(w.running_jobs_size()),
+                            TimestampCell(w.last_heartbeat())});
   }
-  out() << Columns(rows);
+  out() << FormatListing(listing, format);
   return kExitOk;
 }
 
@@ -396,7 +484,9 @@ absl::StatusOr<int> Session::Watch(const ParsedArgs& args) {
 
 absl::StatusOr<int> Session::Matrix(const ParsedArgs& args) {
   const std::string& sweep_id = args.positionals[0];
-  const std::string format = args.Get("format").value_or("table");
+  // -o is every listing command's flag; --format is the older name.
+  const std::string format =
+      args.Get("format").value_or(args.Get("output").value_or("table"));
   if (format != "table" && format != "csv" && format != "json" && format != "latex") {
     return absl::InvalidArgumentError(absl::StrCat(
         "--format: unknown format '", format, "' (expected table, csv, json or latex)"));

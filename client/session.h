@@ -5,6 +5,7 @@
 #ifndef RIB_CLIENT_SESSION_H_
 #define RIB_CLIENT_SESSION_H_
 
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -15,6 +16,7 @@
 #include "client/args.h"
 #include "client/commands.h"
 #include "client/config.h"
+#include "client/format.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/tls/credentials.h"
 #include "rib/v1/coordinator.grpc.pb.h"
@@ -28,9 +30,10 @@ std::string OneLine(const std::string& message);
 
 // "2026-12-01 14:40:04" in local time; "-" for an unset timestamp.
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts);
-
-// Left-aligned columns separated by two spaces; trailing spaces trimmed.
-std::string Columns(const std::vector<std::vector<std::string>>& rows);
+// That text in a table; seconds since the epoch (null when unset) in JSON and CSV.
+ListingCell TimestampCell(const google::protobuf::Timestamp& ts);
+// "-" in a table for no worker; the id ("" for none) in JSON and CSV.
+ListingCell WorkerCell(const std::string& worker_id);
 
 class Session {
  public:
@@ -94,10 +97,16 @@ class Session {
   std::ostream& out() { return *io_.out; }
 
   absl::StatusOr<int> Submit(const ParsedArgs& args);
-  absl::StatusOr<int> Sweeps();
-  absl::StatusOr<int> Status(const std::string& sweep_id);
+  absl::StatusOr<int> Sweeps(const ParsedArgs& args);
+  absl::StatusOr<int> Status(const std::string& sweep_id, const ParsedArgs& args);
   absl::StatusOr<int> Jobs(const ParsedArgs& args);
-  absl::StatusOr<int> Workers();
+  // Every job of `request`, page by page.
+  absl::Status ForEachJob(v1::ListJobsRequest request,
+                          const std::function<void(const v1::Job&)>& visit);
+  // One row per result (model, method, fine-tune dataset, eval dataset, subset):
+  // ListJobs for the sweep's jobs, then GetJob for each job's results.
+  absl::StatusOr<int> Results(const std::string& sweep_id, const ParsedArgs& args);
+  absl::StatusOr<int> Workers(const ParsedArgs& args);
   absl::StatusOr<int> Watch(const ParsedArgs& args);
   absl::StatusOr<int> Matrix(const ParsedArgs& args);
   absl::StatusOr<int> SweepAction(const std::string& command,
@@ -107,12 +116,12 @@ class Session {
   absl::StatusOr<int> Undrain(const std::string& worker_id);
   absl::StatusOr<int> Priority(const std::string& sweep_id, const std::string& value);
   absl::StatusOr<int> Login(const ParsedArgs& args);
-  absl::StatusOr<int> WhoAmI();
+  absl::StatusOr<int> WhoAmI(const ParsedArgs& args);
   absl::StatusOr<int> TokenCreate(const ParsedArgs& args);
   absl::StatusOr<int> TokenList(const ParsedArgs& args);
   absl::StatusOr<int> TokenRevoke(const std::string& token_id);
   absl::StatusOr<int> QuotaSet(const std::string& user, const ParsedArgs& args);
-  absl::StatusOr<int> QuotaList();
+  absl::StatusOr<int> QuotaList(const ParsedArgs& args);
 
   const CliIo& io_;
   const CliOptions& options_;

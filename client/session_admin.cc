@@ -37,41 +37,33 @@ absl::StatusOr<v1::Role> ParseRole(const std::string& text) {
       absl::StrCat("--role: unknown role '", text, "' (expected user, admin or worker)"));
 }
 
-// -o / --output: "text" (default) or "json".
-absl::StatusOr<bool> WantsJson(const ParsedArgs& args) {
-  const std::string output = args.Get("output").value_or("text");
-  if (output == "json") return true;
-  if (output == "text") return false;
-  return absl::InvalidArgumentError(
-      absl::StrCat("-o: unknown output '", output, "' (expected text or json)"));
-}
-
 std::string WorkerStateName(v1::WorkerState state) {
   std::string name = v1::WorkerState_Name(state);
   return absl::AsciiStrToLower(name.substr(std::string("WORKER_STATE_").size()));
 }
 
-JsonValue TimestampJson(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() <= 0 ? JsonValue::Null() : JsonValue::Int(ts.seconds());
+const std::vector<std::string>& TokenKeys() {
+  static const auto* keys =
+      new std::vector<std::string>{"id",         "user",    "role",       "created_by",
+                                   "created_at", "revoked", "revoked_at", "revoked_by"};
+  return *keys;
 }
 
-JsonValue TokenInfoJson(const v1::TokenInfo& info) {
-  JsonValue o = JsonValue::Object();
-  o.Set("id", JsonValue::String(info.id()));
-  o.Set("user", JsonValue::String(info.user()));
-  o.Set("role", JsonValue::String(RoleName(info.role())));
-  o.Set("created_by", JsonValue::String(info.created_by()));
-  o.Set("created_at", TimestampJson(info.created_at()));
-  o.Set("revoked", JsonValue::Bool(info.revoked()));
-  o.Set("revoked_at", TimestampJson(info.revoked_at()));
-  o.Set("revoked_by", JsonValue::String(info.revoked_by()));
-  return o;
-}
-
-std::string PrettyJson(const JsonValue& value) {
-  JsonWriteOptions options;
-  options.indent = 2;
-  return WriteJson(value, options) + "\n";
+std::vector<ListingCell> TokenRow(const v1::TokenInfo& t) {
+  std::string revoked = "-";
+  if (t.revoked()) {
+    revoked = FormatTimestamp(t.revoked_at());
+    if (!t.revoked_by().empty()) absl::StrAppend(&revoked, " by ", t.revoked_by());
+  }
+  return {TextCell(t.id()),
+          TextCell(t.user()),
+          TextCell(RoleName(t.role())),
+          ListingCell{t.created_by().empty() ? "-" : t.created_by(),
+                      JsonValue::String(t.created_by())},
+          TimestampCell(t.created_at()),
+          ListingCell{revoked, JsonValue::Bool(t.revoked())},
+          ListingCell{"", TimestampCell(t.revoked_at()).value},
+          ListingCell{"", JsonValue::String(t.revoked_by())}};
 }
 
 }  // namespace
@@ -133,9 +125,19 @@ absl::StatusOr<int> Session::Login(const ParsedArgs& args) {
   return kExitOk;
 }
 
-absl::StatusOr<int> Session::WhoAmI() {
+absl::StatusOr<int> Session::WhoAmI(const ParsedArgs& args) {
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   v1::WhoAmIResponse me;
   RIB_RETURN_IF_ERROR(Unary(&Stub::WhoAmI, v1::WhoAmIRequest(), &me));
+  if (format != OutputFormat::kTable) {
+    Listing listing;
+    listing.keys = {"user", "role", "token_id"};
+    listing.single = true;
+    listing.rows.push_back(
+        {TextCell(me.user()), TextCell(RoleName(me.role())), TextCell(me.token_id())});
+    out() << FormatListing(listing, format);
+    return kExitOk;
+  }
   out() << me.user() << " (role " << RoleName(me.role()) << ", token " << me.token_id()
         << ")\n";
   return kExitOk;
@@ -147,16 +149,22 @@ absl::StatusOr<int> Session::TokenCreate(const ParsedArgs& args) {
   std::optional<std::string> role_text = args.Get("role");
   if (!role_text) return absl::InvalidArgumentError("--role is required");
   RIB_ASSIGN_OR_RETURN(const v1::Role role, ParseRole(*role_text));
-  RIB_ASSIGN_OR_RETURN(const bool json, WantsJson(args));
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   v1::CreateTokenRequest request;
   request.set_user(*user);
   request.set_role(role);
   v1::CreateTokenResponse response;
   RIB_RETURN_IF_ERROR(Unary(&Stub::CreateToken, request, &response));
-  if (json) {
-    JsonValue o = TokenInfoJson(response.info());
-    o.Set("token", JsonValue::String(response.token()));
-    out() << PrettyJson(o);
+  if (format != OutputFormat::kTable) {
+    // The new token first, then what `rib token list` shows of it.
+    Listing listing;
+    listing.keys = {"token"};
+    listing.single = true;
+    listing.keys.insert(listing.keys.end(), TokenKeys().begin(), TokenKeys().end());
+    listing.rows.push_back({TextCell(response.token())});
+    for (ListingCell& c : TokenRow(response.info()))
+      listing.rows[0].push_back(std::move(c));
+    out() << FormatListing(listing, format);
     return kExitOk;
   }
   // The token alone on the first line: `T=$(rib token create ...)` captures it.
@@ -169,34 +177,17 @@ absl::StatusOr<int> Session::TokenCreate(const ParsedArgs& args) {
 }
 
 absl::StatusOr<int> Session::TokenList(const ParsedArgs& args) {
-  RIB_ASSIGN_OR_RETURN(const bool json, WantsJson(args));
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   v1::ListTokensRequest request;
   request.set_include_revoked(args.Has("all"));
   v1::ListTokensResponse response;
   RIB_RETURN_IF_ERROR(Unary(&Stub::ListTokens, request, &response));
-  if (json) {
-    JsonValue list = JsonValue::Array();
-    for (const v1::TokenInfo& t : response.tokens()) list.Append(TokenInfoJson(t));
-    out() << PrettyJson(list);
-    return kExitOk;
-  }
-  if (response.tokens().empty()) {
-    out() << "no tokens\n";
-    return kExitOk;
-  }
-  std::vector<std::vector<std::string>> rows = {
-      {"ID", "USER", "ROLE", "CREATED BY", "CREATED", "REVOKED"}};
-  for (const v1::TokenInfo& t : response.tokens()) {
-    std::string revoked = "-";
-    if (t.revoked()) {
-      revoked = FormatTimestamp(t.revoked_at());
-      if (!t.revoked_by().empty()) absl::StrAppend(&revoked, " by ", t.revoked_by());
-    }
-    rows.push_back({t.id(), t.user(), RoleName(t.role()),
-                    t.created_by().empty() ? "-" : t.created_by(),
-                    FormatTimestamp(t.created_at()), revoked});
-  }
-  out() << Columns(rows);
+  Listing listing;
+  listing.keys = TokenKeys();
+  listing.titles = {"ID", "USER", "ROLE", "CREATED BY", "CREATED", "REVOKED", "", ""};
+  listing.empty_table = "no tokens";
+  for (const v1::TokenInfo& t : response.tokens()) listing.rows.push_back(TokenRow(t));
+  out() << FormatListing(listing, format);
   return kExitOk;
 }
 
@@ -234,19 +225,22 @@ absl::StatusOr<int> Session::QuotaSet(const std::string& user, const ParsedArgs&
   return kExitOk;
 }
 
-absl::StatusOr<int> Session::QuotaList() {
+absl::StatusOr<int> Session::QuotaList(const ParsedArgs& args) {
+  RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
   v1::ListQuotasResponse response;
   RIB_RETURN_IF_ERROR(Unary(&Stub::ListQuotas, v1::ListQuotasRequest(), &response));
-  if (response.quotas().empty()) {
-    out() << "no quotas (every user is unlimited)\n";
-    return kExitOk;
-  }
-  std::vector<std::vector<std::string>> rows = {{"USER", "DEVICES", "IN USE"}};
+  Listing listing;
+  listing.keys = {"user", "devices", "unlimited", "devices_in_use"};
+  listing.titles = {"USER", "DEVICES", "", "IN USE"};
+  listing.empty_table = "no quotas (every user is unlimited)";
   for (const v1::Quota& q : response.quotas()) {
-    rows.push_back({q.user(), q.unlimited() ? "unlimited" : absl::StrCat(q.devices()),
-                    absl::StrCat(q.devices_in_use())});
+    listing.rows.push_back(
+        {TextCell(q.user()),
+         ListingCell{q.unlimited() ? "unlimited" : absl::StrCat(q.devices()),
+                     q.unlimited() ? JsonValue::Null() : JsonValue::Int(q.devices())},
+         ListingCell{"", JsonValue::Bool(q.unlimited())}, IntCell(q.devices_in_use())});
   }
-  out() << Columns(rows);
+  out() << FormatListing(listing, format);
   return kExitOk;
 }
 

@@ -203,7 +203,7 @@ TEST_F(CommandsTest, UsageErrors) {
   EXPECT_EQ(r.err, "rib: matrix: unknown flag --colour\n");
   r = Rib({"status"});
   EXPECT_EQ(r.code, kExitUsage);
-  EXPECT_EQ(r.err, "rib: status: usage: rib status SWEEP\n");
+  EXPECT_EQ(r.err, "rib: status: usage: rib status SWEEP [-o table|json|csv]\n");
   r = Rib({"matrix", "sw-1", "--format", "xml"});
   EXPECT_EQ(r.code, kExitError);
   EXPECT_EQ(LineCount(r.err), 1);
@@ -289,6 +289,19 @@ TEST_F(CommandsTest, StatusNotFound) {
   EXPECT_EQ(r.err, "rib: status: NOT_FOUND: no sweep 'sw-9'\n");
 }
 
+// Worker w-1 named `name`, active, cuda:8 with 6 free.
+v1::Worker ActiveWorker(const std::string& name) {
+  v1::Worker w;
+  w.set_id("w-1");
+  w.set_name(name);
+  w.set_state(v1::WORKER_STATE_ACTIVE);
+  v1::Device* d = w.add_devices();
+  d->set_kind("cuda");
+  d->set_count(8);
+  w.set_free_devices(6);
+  return w;
+}
+
 TEST_F(CommandsTest, SweepsJobsWorkersTables) {
   v1::ListSweepsResponse sweeps;
   *sweeps.add_sweeps() = DemoSweep();
@@ -313,21 +326,60 @@ TEST_F(CommandsTest, SweepsJobsWorkersTables) {
   EXPECT_THAT(r.err, StartsWith("rib: jobs: --state: unknown job state 'exploded'"));
 
   v1::ListWorkersResponse workers;
-  v1::Worker* w = workers.add_workers();
-  w->set_id("w-1");
-  w->set_name("node1");
-  w->set_state(v1::WORKER_STATE_ACTIVE);
-  v1::Device* d = w->add_devices();
-  d->set_kind("cuda");
-  d->set_count(8);
-  w->set_free_devices(6);
-  w->add_running_jobs("job-1");
+  *workers.add_workers() = ActiveWorker("node1");
+  workers.mutable_workers(0)->add_running_jobs("job-1");
   server_.fake().SetWorkers(workers);
   r = Rib({"workers"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "WORKER  NAME   STATE   DEVICES  FREE  RUNNING  HEARTBEAT\n"
             "w-1     node1  active  cuda:8   6     1        -\n");
+}
+
+// The same three listings as JSON and CSV: the raw values the table formats.
+TEST_F(CommandsTest, SweepsJobsWorkersAsJsonAndCsv) {
+  v1::ListSweepsResponse sweeps;
+  *sweeps.add_sweeps() = DemoSweep();
+  server_.fake().SetSweeps(sweeps);
+  CliResult r = Rib({"sweeps", "-o", "csv"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "sweep,name,owner,state,jobs,done,failed,created\n"
+            "sw-1,demo,alice,active,12,5,1,\n");
+  r = Rib({"sweeps", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"sweep\": \"sw-1\""));
+  EXPECT_THAT(r.out, HasSubstr("\"jobs\": 12"));
+  EXPECT_THAT(r.out, HasSubstr("\"created\": null"));
+
+  v1::ListJobsResponse jobs;
+  *jobs.add_jobs() = FailedJob();
+  server_.fake().SetJobs(jobs);
+  r = Rib({"jobs", "--sweep", "sw-1", "-o", "csv"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "job,label,state,attempt,max_attempts,worker,progress,reused,error\n"
+            "job-7,vit/ft/fmnist-a,failed,3,3,,0,false,NaN loss at step 17\n");
+
+  v1::ListWorkersResponse workers;
+  *workers.add_workers() = ActiveWorker("node, rack 2");
+  server_.fake().SetWorkers(workers);
+  r = Rib({"workers", "-o", "csv"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "worker,name,state,devices,free_devices,running_jobs,last_heartbeat\n"
+            "w-1,\"node, rack 2\",active,cuda:8,6,0,\n");
+
+  server_.fake().SetSweep(DemoSweep());
+  r = Rib({"status", "sw-1", "-o", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, StartsWith("{\n  \"sweep\": \"sw-1\""));
+  EXPECT_THAT(r.out, HasSubstr("\"succeeded\": 5"));
+
+  r = Rib({"workers", "-o", "xml"});
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_EQ(r.err,
+            "rib: workers: -o: unknown output 'xml' (expected table, json or csv)\n");
 }
 
 TEST_F(CommandsTest, CancelRetryDrain) {

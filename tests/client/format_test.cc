@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "common/json_reader.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -246,6 +247,85 @@ TEST(FormatTableTest, ColoursDeltasOnlyWhenAsked) {
     stripped += colored[i];
   }
   EXPECT_EQ(stripped, FormatTable({KnownMatrix()}));
+}
+
+// A listing whose strings hold every character CSV must quote.
+Listing Awkward() {
+  Listing l;
+  l.keys = {"name", "count", "fraction", "note", "hidden"};
+  l.titles = {"NAME", "COUNT", "FRACTION", "NOTE", ""};
+  l.empty_table = "nothing";
+  l.rows.push_back({TextCell("a,b"), IntCell(3),
+                    ListingCell{"50%", JsonValue::Number(0.5)}, TextCell("say \"hi\""),
+                    ListingCell{"", JsonValue::Bool(true)}});
+  l.rows.push_back({TextCell("two\nlines"), IntCell(-7),
+                    ListingCell{"-", JsonValue::Null()}, TextCell("plain"),
+                    ListingCell{"", JsonValue::Bool(false)}});
+  return l;
+}
+
+TEST(FormatListing, CsvQuotesCommasQuotesAndNewlinesAsRfc4180) {
+  EXPECT_EQ(FormatListing(Awkward(), OutputFormat::kCsv),
+            "name,count,fraction,note,hidden\n"
+            "\"a,b\",3,0.5,\"say \"\"hi\"\"\",true\n"
+            "\"two\nlines\",-7,,plain,false\n");
+  Listing empty = Awkward();
+  empty.rows.clear();
+  EXPECT_EQ(FormatListing(empty, OutputFormat::kCsv),
+            "name,count,fraction,note,hidden\n");
+}
+
+TEST(FormatListing, JsonParsesBackToTheTablesValues) {
+  const Listing l = Awkward();
+  auto parsed = ParseJson(FormatListing(l, OutputFormat::kJson));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->type, JsonValue::Type::kArray);
+  ASSERT_EQ(parsed->array.size(), 2u);
+  const JsonValue& first = parsed->array[0];
+  EXPECT_EQ(first.Get("name")->text, "a,b");
+  EXPECT_EQ(first.Get("count")->number, 3);
+  EXPECT_EQ(first.Get("fraction")->number, 0.5);
+  EXPECT_EQ(first.Get("note")->text, "say \"hi\"");
+  EXPECT_TRUE(first.Get("hidden")->boolean);
+  const JsonValue& second = parsed->array[1];
+  EXPECT_EQ(second.Get("name")->text, "two\nlines");
+  EXPECT_EQ(second.Get("count")->number, -7);
+  EXPECT_EQ(second.Get("fraction")->type, JsonValue::Type::kNull);
+  // Every string and integer the table shows is the JSON's value (a number's text is
+  // its literal as written).
+  for (size_t r = 0; r < l.rows.size(); ++r) {
+    for (size_t c = 0; c < 2; ++c) {
+      const JsonValue* v = parsed->array[r].Get(l.keys[c]);
+      ASSERT_NE(v, nullptr);
+      EXPECT_EQ(v->text, l.rows[r][c].text);
+    }
+  }
+  Listing one = l;
+  one.rows.resize(1);
+  one.single = true;
+  auto object = ParseJson(FormatListing(one, OutputFormat::kJson));
+  ASSERT_TRUE(object.ok());
+  EXPECT_EQ(object->type, JsonValue::Type::kObject);
+}
+
+TEST(FormatListing, TableShowsTheTextsAndLeavesOutUntitledColumns) {
+  Listing l = Awkward();
+  l.rows.pop_back();  // the newline would break the table's lines
+  EXPECT_EQ(FormatListing(l, OutputFormat::kTable),
+            "NAME  COUNT  FRACTION  NOTE\n"
+            "a,b   3      50%       say \"hi\"\n");
+  l.rows.clear();
+  EXPECT_EQ(FormatListing(l, OutputFormat::kTable), "nothing\n");
+}
+
+TEST(FormatListing, OutputFlagValues) {
+  EXPECT_EQ(*ParseOutputFormat(std::nullopt), OutputFormat::kTable);
+  EXPECT_EQ(*ParseOutputFormat("table"), OutputFormat::kTable);
+  EXPECT_EQ(*ParseOutputFormat("text"), OutputFormat::kTable);
+  EXPECT_EQ(*ParseOutputFormat("json"), OutputFormat::kJson);
+  EXPECT_EQ(*ParseOutputFormat("csv"), OutputFormat::kCsv);
+  EXPECT_EQ(ParseOutputFormat("yaml").status().message(),
+            "-o: unknown output 'yaml' (expected table, json or csv)");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "server/coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
+#include "tests/server/testing/test_coordinator.h"
 #include "tests/server/testing/tokens.h"
 #include "tests/server/testing/worker_calls.h"
 #include "tests/testing/status_matchers.h"
@@ -31,37 +32,10 @@ using ::testing::SizeIs;
 auto* const kEnv =
     ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("grpc"));
 
-// One coordinator (server/coordinator.h, as rib-coordinator builds it) on a free port.
-class TestCoordinator {
- public:
-  explicit TestCoordinator(const std::string& artifact_root) {
-    CoordinatorOptions options;
-    options.database_uri = ::rib::testing::PgTestUri();
-    options.artifact_root = artifact_root;
-    options.poll = absl::Milliseconds(200);
-    auto coordinator = Coordinator::Create(options);
-    EXPECT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = std::move(*coordinator);
-    absl::Status started = coordinator_->Start();
-    EXPECT_TRUE(started.ok()) << started;
-    EXPECT_GT(coordinator_->port(), 0);
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator_->port()),
-                                       grpc::InsecureChannelCredentials());
-    client = v1::Coordinator::NewStub(channel);
-    worker = v1::WorkerApi::NewStub(channel);
-  }
-  ~TestCoordinator() { coordinator_->Shutdown(absl::ZeroDuration()); }
-
-  std::unique_ptr<v1::Coordinator::Stub> client;
-  std::unique_ptr<v1::WorkerApi::Stub> worker;
-
- private:
-  std::unique_ptr<Coordinator> coordinator_;
-};
-
 using ::rib::testing::AuthContext;
 using ::rib::testing::kGridSweepYaml;
 using ::rib::testing::kSmallSweepYaml;
+using ::rib::testing::TestCoordinator;
 
 class CoordinatorGrpcTest : public ::testing::Test {
  protected:
@@ -101,11 +75,8 @@ class CoordinatorGrpcTest : public ::testing::Test {
   }
 
   std::string RegisterWorker(TestCoordinator* c) {
-    AuthContext ctx(tokens_.worker);
-    v1::RegisterResponse resp;
-    grpc::Status s =
-        c->worker->Register(&ctx, ::rib::testing::WorkerRegistration("node1", 2), &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    const v1::RegisterResponse resp =
+        ::rib::testing::RegisterTestWorker(c->worker.get(), tokens_.worker);
     EXPECT_EQ(resp.lease_timeout_ms(), 30000);
     return resp.worker_id();
   }

@@ -131,14 +131,16 @@ class ResNet(nn.Module):
 
 
 # --- safetensors by hand ------------------------------------------------------------
-DTYPES = {torch.float32: "F32", torch.int64: "I64"}
+DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+          torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
 
 
 def save_safetensors(path, tensors):
     header, blobs, offset = {}, [], 0
     for name, t in tensors.items():
         t = t.detach().contiguous()
-        data = t.numpy().tobytes()
+        # As raw bytes: numpy has no bfloat16.
+        data = t.flatten().view(torch.uint8).numpy().tobytes() if t.numel() else b""
         header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape),
                         "data_offsets": [offset, offset + len(data)]}
         offset += len(data)

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "spec/weights_format.h"
+#include "worker/engine/pth_archive.h"
 #include "worker/engine/torch_errors.h"
 
 namespace rib::engine {
@@ -207,6 +208,11 @@ absl::Status LoadTorchScriptInto(torch::nn::Module& module, const InputFile& fil
   return LoadModuleState(module, tensors, path);
 }
 
+absl::Status LoadTorchStateDictInto(torch::nn::Module& module, const InputFile& file) {
+  RIB_ASSIGN_OR_RETURN(const NamedTensors tensors, ReadTorchStateDict(file));
+  return LoadModuleState(module, tensors, file.path());
+}
+
 absl::StatusOr<Classifier> LoadClassifier(const std::string& arch, int64_t num_classes,
                                           const std::string& path) {
   absl::StatusOr<InputFile> file = OpenRegularFile(path, "weights");
@@ -233,7 +239,9 @@ absl::StatusOr<Classifier> LoadClassifier(const std::string& arch, int64_t num_c
         std::make_shared<TorchScriptClassifierImpl>(std::move(jit), num_classes)));
   }
   RIB_ASSIGN_OR_RETURN(Classifier model, CreateModel(arch, num_classes));
-  if (spec::IsTorchScriptWeights(file.path(), file.fd())) {
+  if (spec::IsTorchStateDictArchive(file.fd())) {
+    RIB_RETURN_IF_ERROR(LoadTorchStateDictInto(*model, file));
+  } else if (spec::IsTorchScriptWeights(file.path(), file.fd())) {
     RIB_RETURN_IF_ERROR(LoadTorchScriptInto(*model, file));
   } else {
     RIB_RETURN_IF_ERROR(LoadSafetensorsInto(*model, std::move(file)));

@@ -1,5 +1,6 @@
 // Loading and saving a Classifier's state (parameters and buffers, torch's state_dict
-// names) as safetensors, and TorchScript files for evaluation.
+// names) as safetensors, torch.save state_dicts (torchvision's .pth), and TorchScript
+// files for evaluation.
 //
 // Loading is strict: every tensor of the module must be in the file with the module's
 // shape, and the file may hold nothing else. The error (INVALID_ARGUMENT, prefixed with
@@ -47,7 +48,12 @@ absl::Status LoadSafetensorsInto(torch::nn::Module& module, InputFile file);
 absl::Status LoadTorchScriptInto(torch::nn::Module& module, const std::string& path);
 absl::Status LoadTorchScriptInto(torch::nn::Module& module, const InputFile& file);
 
-// Builds `arch` (CreateModel) and loads `path` into it: .safetensors, or a TorchScript
+// Copies a `torch.save`d state_dict (torchvision's .pth; pth_archive.h, no code runs)
+// into `module`, with the strict check above.
+absl::Status LoadTorchStateDictInto(torch::nn::Module& module, const InputFile& file);
+
+// Builds `arch` (CreateModel) and loads `path` into it: .safetensors, a torch.save
+// state_dict archive (spec::IsTorchStateDictArchive, whatever its name), or a TorchScript
 // archive (.pt .pth .ts .jit .torchscript, or any zip archive) whose parameter names
 // match the architecture. With arch "torchscript" the scripted module itself is wrapped
 // for evaluation only: its forward gives the logits, Features() returns them too, Head()

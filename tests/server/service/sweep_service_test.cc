@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -248,6 +249,19 @@ TEST_F(SweepServiceTest, TorchScriptIsRefusedUnlessTheCoordinatorAllowsIt) {
   for (const std::string& yaml : {by_name, by_magic, by_arch}) {
     EXPECT_THAT(Submit(yaml), IsOk()) << yaml;
   }
+}
+
+// torchvision's .pth (a torch.save state_dict archive: data.pkl, no code/) is data the
+// engine's restricted unpickler reads: accepted without --allow-torchscript.
+TEST_F(SweepServiceTest, AStateDictPthIsNotTorchScript) {
+  const std::string cmd =
+      "/usr/bin/python3 -c \"import sys, zipfile\n"
+      "z = zipfile.ZipFile(sys.argv[1], 'w')\n"
+      "for r in ['resnet18/data.pkl', 'resnet18/data/0', 'resnet18/version']:\n"
+      "    z.writestr(r, b'x')\n"
+      "z.close()\" " + root_.Join("models/resnet18.pth");
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_THAT(Submit(SmallWith("models/resnet18.pth")), IsOk());
 }
 
 TEST_F(SweepServiceTest, ASweepOverTheJobLimitIsRefusedWithItsCountAndWritesNothing) {

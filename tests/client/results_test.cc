@@ -1,0 +1,169 @@
+// rib-test-labels: postgres
+// `rib results` against a real coordinator (gRPC on port 0, real PostgreSQL): the CLI
+// submits the small sweep, a scripted worker runs its two jobs through the worker API,
+// and the long-format CSV and JSON hold exactly the results the worker reported.
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/json_reader.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/client/fake_coordinator.h"
+#include "tests/server/testing/pg_fixture.h"
+#include "tests/server/testing/sweep_fixtures.h"
+#include "tests/server/testing/test_coordinator.h"
+#include "tests/server/testing/tokens.h"
+#include "tests/testing/test_env.h"
+
+namespace rib::client {
+namespace {
+
+using ::rib::client::testing::CliResult;
+using ::rib::client::testing::RunRib;
+using ::rib::testing::AuthContext;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+namespace v1 = ::rib::v1;
+
+auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new ::rib::testing::PgEnvironment("cli_results"));
+
+class ResultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::rib::testing::TruncateAllTables();
+    ::rib::testing::WriteSweepModelFiles(root_.path());
+    coordinator_ = std::make_unique<::rib::testing::TestCoordinator>(root_.path());
+    tokens_ = ::rib::testing::MakeTestTokens(::rib::testing::PgTestUri());
+  }
+
+  CliResult Rib(std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {"--coordinator", coordinator_->address(), "--token", tokens_.alice});
+    return RunRib(args, {{"USER", "alice"}});
+  }
+
+  // Leases both jobs of the small sweep and reports, per job, val and v2 and two
+  // ImageNet-C-style subsets of fmnist-c (of 100 images each; 3 skipped on v2).
+  std::string RunSweep() {
+    const v1::RegisterResponse registered =
+        ::rib::testing::RegisterTestWorker(coordinator_->worker.get(), tokens_.worker);
+    for (int i = 0; i < 2; ++i) {
+      AuthContext actx(tokens_.worker);
+      v1::AcquireJobRequest req;
+      req.set_worker_id(registered.worker_id());
+      req.set_free_devices(2);
+      req.set_device_kind("cpu");
+      req.set_wait_ms(2000);
+      v1::AcquireJobResponse lease;
+      EXPECT_TRUE(coordinator_->worker->AcquireJob(&actx, req, &lease).ok());
+      EXPECT_TRUE(lease.has_job());
+      const bool pre = lease.spec().method().kind() == "pre";
+      auto event = [&] {
+        v1::JobEvent e;
+        e.set_job_id(lease.job_id());
+        e.set_attempt(lease.attempt());
+        e.set_lease_secret(lease.lease_secret());
+        return e;
+      };
+      std::vector<v1::JobEvent> events;
+      events.push_back(event());
+      events.back().set_started(true);
+      for (auto [dataset, subset, correct] :
+           std::vector<std::tuple<std::string, std::string, int>>{
+               {"fmnist-val", "", pre ? 80 : 75},
+               {"fmnist-v2", "", pre ? 70 : 90},
+               {"fmnist-c", "gaussian_noise/1", pre ? 60 : 30},
+               {"fmnist-c", "gaussian_noise/2", pre ? 40 : 50}}) {
+        events.push_back(event());
+        v1::Accuracy* a = events.back().mutable_result();
+        a->set_dataset(dataset);
+        a->set_subset(subset);
+        a->set_correct(correct);
+        a->set_total(100);
+        if (dataset == "fmnist-v2") a->set_skipped(3);
+      }
+      events.push_back(event());
+      events.back().mutable_finished()->set_ok(true);
+      events.back().mutable_finished()->set_weights("weights/" + lease.hash() +
+                                                    ".safetensors");
+      AuthContext sctx(tokens_.worker);
+      v1::ReportResultsResponse resp;
+      auto writer = coordinator_->worker->ReportResults(&sctx, &resp);
+      for (const auto& e : events) writer->Write(e);
+      writer->WritesDone();
+      const grpc::Status s = writer->Finish();
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+    return registered.worker_id();
+  }
+
+  ::rib::testing::ScratchDir root_;
+  std::unique_ptr<::rib::testing::TestCoordinator> coordinator_;
+  ::rib::testing::TestTokens tokens_;
+};
+
+TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
+  const std::string yaml = root_.Join("small.yaml");
+  std::ofstream(yaml) << ::rib::testing::kSmallSweepYaml;
+  CliResult r = Rib({"submit", yaml, "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string sweep = std::string(absl::StripAsciiWhitespace(r.out));
+
+  // Before any job ran: the header alone.
+  r = Rib({"results", sweep, "-o", "csv"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "model,method,finetune_dataset,eval_dataset,subset,correct,total,skipped,"
+            "accuracy,attempt,worker,job_state,job\n");
+
+  const std::string worker = RunSweep();
+  r = Rib({"results", sweep, "-o", "csv"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 9u) << r.out;  // header + 2 jobs x 4 results
+  // Without the job id (last field), sorted: what each (model, method, datasets,
+  // subset) row says.
+  std::vector<std::string> rows;
+  for (size_t k = 1; k < lines.size(); ++k)
+    rows.push_back(lines[k].substr(0, lines[k].rfind(',')));
+  std::sort(rows.begin(), rows.end());
+  const std::string w = "," + worker + ",succeeded";
+  EXPECT_THAT(rows,
+              ElementsAre("m1,ft,fmnist-v2,fmnist-c,gaussian_noise/1,30,100,0,0.3,1" + w,
+                          "m1,ft,fmnist-v2,fmnist-c,gaussian_noise/2,50,100,0,0.5,1" + w,
+                          "m1,ft,fmnist-v2,fmnist-v2,,90,100,3,0.9,1" + w,
+                          "m1,ft,fmnist-v2,fmnist-val,,75,100,0,0.75,1" + w,
+                          "m1,pre,,fmnist-c,gaussian_noise/1,60,100,0,0.6,1" + w,
+                          "m1,pre,,fmnist-c,gaussian_noise/2,40,100,0,0.4,1" + w,
+                          "m1,pre,,fmnist-v2,,70,100,3,0.7,1" + w,
+                          "m1,pre,,fmnist-val,,80,100,0,0.8,1" + w));
+
+  r = Rib({"results", sweep, "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto json = ParseJson(r.out);
+  ASSERT_TRUE(json.ok()) << json.status();
+  ASSERT_EQ(json->array.size(), 8u);
+  double correct = 0;
+  for (const JsonValue& row : json->array) {
+    EXPECT_EQ(row.Get("total")->number, 100);
+    EXPECT_DOUBLE_EQ(row.Get("accuracy")->number, row.Get("correct")->number / 100);
+    correct += row.Get("correct")->number;
+  }
+  EXPECT_EQ(correct, 80 + 70 + 60 + 40 + 75 + 90 + 30 + 50);
+
+  r = Rib({"results", "sw-nonexistent", "-o", "csv"});
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
+  EXPECT_EQ(r.out, "");
+}
+
+}  // namespace
+}  // namespace rib::client
