@@ -113,11 +113,7 @@ std::vector<Fault> Schedule(uint32_t seed) {
 class ChaosTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* admin = std::getenv("RIB_TEST_PG_ADMIN_URL");
-    if (admin == nullptr || *admin == '\0') {
-      std::fprintf(stderr, "RIB_TEST_PG_ADMIN_URL is not set: skipping the e2e tests\n");
-      std::exit(rib::testing::kSkipExitCode);
-    }
+    SkipUnlessPostgres();
   }
 
   // One system: its own database, artifact root (with the model), coordinator and two

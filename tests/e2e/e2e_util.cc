@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "tests/testing/test_env.h"
 #include "worker/data/fmnist_rib.h"
 #include "worker/engine/model.h"
 #include "worker/engine/weights.h"
@@ -87,6 +88,14 @@ std::string Child::ReadLog() const {
 std::string Binary(const std::string& name) {
   const char* dir = std::getenv("RIB_BINARY_DIR");
   return absl::StrCat(dir != nullptr ? dir : ".", "/bin/", name);
+}
+
+void SkipUnlessPostgres() {
+  const char* admin = std::getenv("RIB_TEST_PG_ADMIN_URL");
+  if (admin == nullptr || *admin == '\0') {
+    std::fprintf(stderr, "RIB_TEST_PG_ADMIN_URL is not set: skipping the e2e tests\n");
+    std::exit(rib::testing::kSkipExitCode);
+  }
 }
 
 absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create() {

@@ -47,6 +47,10 @@ class Child {
 // $RIB_BINARY_DIR/bin/<name>.
 std::string Binary(const std::string& name);
 
+// Exits the test binary as skipped (exit 77, rib::testing::kSkipExitCode) when
+// RIB_TEST_PG_ADMIN_URL is not set: every e2e test needs a PostgreSQL.
+void SkipUnlessPostgres();
+
 // A database created for one test from $RIB_TEST_PG_ADMIN_URL and dropped afterwards.
 class TestDatabase {
  public:

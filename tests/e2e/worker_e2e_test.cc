@@ -73,11 +73,7 @@ training: {batch_size: 8, warmup_steps: 2, epochs: 200, seed: 0}
 class WorkerE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* admin = std::getenv("RIB_TEST_PG_ADMIN_URL");
-    if (admin == nullptr || *admin == '\0') {
-      std::fprintf(stderr, "RIB_TEST_PG_ADMIN_URL is not set: skipping the e2e tests\n");
-      std::exit(rib::testing::kSkipExitCode);
-    }
+    SkipUnlessPostgres();
     data_ = new ScratchDir();
     const absl::Time start = absl::Now();
     absl::Status s = PrepareDataAndModel(data_->Join("data"), data_->Join("tiny.safetensors"));
