@@ -79,9 +79,12 @@ double AutoScale(const std::vector<Matrix>& matrices) {
 }  // namespace
 
 std::string DeltaColor(double delta, double scale) {
-  const Rgb green = {0x1a, 0x98, 0x50};
-  const Rgb red = {0xd7, 0x30, 0x27};
-  const Rgb& to = delta >= 0 ? green : red;
+  // Blue for gains, orange for losses: ColorBrewer PuOr's ends, told apart under every
+  // common colour-vision deficiency (as the dashboard's scale); the cell prints its
+  // number too.
+  const Rgb gain = {0x21, 0x66, 0xac};
+  const Rgb loss = {0xb3, 0x58, 0x06};
+  const Rgb& to = delta >= 0 ? gain : loss;
   double t = Intensity(delta, scale);
   return absl::StrFormat("#%02x%02x%02x", Mix(255, to.r, t), Mix(255, to.g, t),
                          Mix(255, to.b, t));

@@ -27,8 +27,9 @@ inline constexpr char kSvgBaselineFill[] = "#eeeeee";
 inline constexpr char kSvgAbsentFill[] = "#ffffff";
 
 // "#rrggbb" for a change `delta` (fraction) on a scale where |delta| >= scale is fully
-// coloured: white at 0, towards green (#1a9850) when positive, red (#d73027) when
-// negative. `scale` <= 0 is treated as 1.
+// coloured: white at 0, towards blue (#2166ac) when positive, orange (#b35806) when
+// negative (ColorBrewer PuOr's ends, colour-blind-safe; the dashboard uses the same).
+// `scale` <= 0 is treated as 1.
 std::string DeltaColor(double delta, double scale);
 
 // A standalone SVG document with one panel per matrix, stacked vertically. Each cell is

@@ -40,12 +40,12 @@ size_t Count(const std::string& text, const std::string& what) {
 
 TEST(DeltaColorTest, DivergingScale) {
   EXPECT_EQ(DeltaColor(0.0, 0.1), "#ffffff");
-  EXPECT_EQ(DeltaColor(0.1, 0.1), "#1a9850");   // saturated green
-  EXPECT_EQ(DeltaColor(0.5, 0.1), "#1a9850");   // clamped
-  EXPECT_EQ(DeltaColor(-0.1, 0.1), "#d73027");  // saturated red
-  // Half way: 255 + (0xd7 - 255) / 2 = 235 = 0xeb, 255 + (0x30 - 255) / 2 = 151.5 -> 152,
-  // 255 + (0x27 - 255) / 2 = 147.
-  EXPECT_EQ(DeltaColor(-0.05, 0.1), "#eb9893");
+  EXPECT_EQ(DeltaColor(0.1, 0.1), "#2166ac");   // saturated blue (a gain)
+  EXPECT_EQ(DeltaColor(0.5, 0.1), "#2166ac");   // clamped
+  EXPECT_EQ(DeltaColor(-0.1, 0.1), "#b35806");  // saturated orange (a loss)
+  // Half way: 255 + (0xb3 - 255) / 2 = 217 = 0xd9, 255 + (0x58 - 255) / 2 = 171.5 -> 172,
+  // 255 + (0x06 - 255) / 2 = 130.5 -> 131.
+  EXPECT_EQ(DeltaColor(-0.05, 0.1), "#d9ac83");
 }
 
 TEST(HeatmapSvgTest, OneRectPerCellColouredByDelta) {
@@ -58,14 +58,14 @@ TEST(HeatmapSvgTest, OneRectPerCellColouredByDelta) {
 
   std::map<std::string, std::string> fills = CellFills(svg);
   ASSERT_EQ(fills.size(), 9u);
-  // The scale is the largest |delta|, 20 points (a -> a), which is fully green.
-  EXPECT_EQ(fills.at("fmnist-a \xe2\x86\x92 fmnist-a: 70.0% (+20.0)"), "#1a9850");
-  // -5 points is a quarter of the scale: 255 - 40/4 = 245, 255 - 207/4 = 203.25,
-  // 255 - 216/4 = 201.
-  EXPECT_EQ(fills.at("fmnist-a \xe2\x86\x92 fmnist-val: 85.0% (-5.0)"), "#f5cbc9");
-  // +5 points: 255 - 229/4 = 197.75 -> 198, 255 - 103/4 = 229.25 -> 229,
-  // 255 - 175/4 = 211.25 -> 211.
-  EXPECT_EQ(fills.at("fmnist-v2 \xe2\x86\x92 fmnist-v2: 85.0% (+5.0)"), "#c6e5d3");
+  // The scale is the largest |delta|, 20 points (a -> a), which is fully blue.
+  EXPECT_EQ(fills.at("fmnist-a \xe2\x86\x92 fmnist-a: 70.0% (+20.0)"), "#2166ac");
+  // -5 points is a quarter of the scale: 255 - 76/4 = 236, 255 - 167/4 = 213.25 -> 213,
+  // 255 - 249/4 = 192.75 -> 193.
+  EXPECT_EQ(fills.at("fmnist-a \xe2\x86\x92 fmnist-val: 85.0% (-5.0)"), "#ecd5c1");
+  // +5 points: 255 - 222/4 = 199.5 -> 200, 255 - 153/4 = 216.75 -> 217,
+  // 255 - 83/4 = 234.25 -> 234.
+  EXPECT_EQ(fills.at("fmnist-v2 \xe2\x86\x92 fmnist-v2: 85.0% (+5.0)"), "#c8d9ea");
   EXPECT_EQ(fills.at("pre-trained \xe2\x86\x92 fmnist-v2: 80.0%"), kSvgBaselineFill);
 
   // Labels: accuracies and deltas, short column names, the RI values.
@@ -90,7 +90,7 @@ TEST(HeatmapSvgTest, PanelPerMatrixAndAbsentCells) {
   std::map<std::string, std::string> fills = CellFills(svg);
   EXPECT_EQ(fills.at("fmnist-v2 \xe2\x86\x92 fmnist-a: not available"), kSvgAbsentFill);
   // With a fixed scale of 5 points, +5 is saturated.
-  EXPECT_EQ(fills.at("fmnist-v2 \xe2\x86\x92 fmnist-v2: 85.0% (+5.0)"), "#1a9850");
+  EXPECT_EQ(fills.at("fmnist-v2 \xe2\x86\x92 fmnist-v2: 85.0% (+5.0)"), "#2166ac");
   EXPECT_THAT(svg, HasSubstr("data-model=\"resnet\" data-method=\"lp\""));
 }
 
