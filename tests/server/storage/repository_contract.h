@@ -169,12 +169,7 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
         if (!have) RIB_RETURN_IF_ERROR(ReportResult(lease, d, 1, 2));
       }
     }
-    JobReport r;
-    r.job_id = lease.job_id;
-    r.attempt = lease.attempt;
-    r.lease_secret = lease.secret;
-    r.reporter = kWorkerUser;
-    r.kind = JobReport::Kind::kFinished;
+    JobReport r = LeaseReport(lease, JobReport::Kind::kFinished);
     r.ok = ok;
     r.code = code;
     r.released = released;
@@ -186,12 +181,8 @@ class RepositoryContractTest : public ::testing::TestWithParam<Backend> {
   absl::Status ReportResult(const domain::Lease& lease, const std::string& dataset,
                             int64_t correct, int64_t total,
                             const std::string& subset = "", int attempt = 0) {
-    JobReport r;
-    r.job_id = lease.job_id;
-    r.attempt = attempt > 0 ? attempt : lease.attempt;
-    r.lease_secret = lease.secret;
-    r.reporter = kWorkerUser;
-    r.kind = JobReport::Kind::kResult;
+    JobReport r = LeaseReport(lease, JobReport::Kind::kResult);
+    if (attempt > 0) r.attempt = attempt;
     r.result = {dataset, subset, correct, total, 0};
     return repo_->Report(r);
   }
@@ -1070,12 +1061,7 @@ TEST_P(RepositoryContractTest, ASuccessWithoutEveryResultIsAFailureNotACachedRes
   const std::string w = RegisterWorker();
   domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
   ASSERT_THAT(ReportResult(l, "fmnist-val", 8, 10), IsOk());
-  JobReport done;
-  done.job_id = l.job_id;
-  done.attempt = l.attempt;
-  done.lease_secret = l.secret;
-  done.reporter = kWorkerUser;
-  done.kind = JobReport::Kind::kFinished;
+  JobReport done = LeaseReport(l, JobReport::Kind::kFinished);
   done.ok = true;
   ASSERT_THAT(repo_->Report(done), IsOk());
   RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
