@@ -9,6 +9,9 @@ struct SuiteDef {
   const char* val;
   std::vector<std::string> downstream;  // the matrix's column order after val
   int num_classes;
+  // Keys that may be evaluated when a sweep lists them but are no column of the matrix
+  // (ImageNet-C's 4 extra corruptions: spec/data_layout.h).
+  std::vector<std::string> extra = {};
 };
 
 const std::vector<SuiteDef>& Suites() {
@@ -24,7 +27,8 @@ const std::vector<SuiteDef>& Suites() {
        "imagenet-val",
        {"imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "objectnet",
         "imagenet-cartoon", "imagenet-drawing", "imagenet-c"},
-       1000},
+       1000,
+       {"imagenet-c-extra"}},
   };
   return *suites;
 }
@@ -78,6 +82,7 @@ std::vector<std::string> SuiteDatasetKeys(const std::string& suite) {
   std::vector<std::string> out;
   if (*s->train != '\0') out.push_back(s->train);
   for (std::string& key : SuiteEvalDatasets(suite)) out.push_back(std::move(key));
+  out.insert(out.end(), s->extra.begin(), s->extra.end());
   return out;
 }
 
