@@ -16,6 +16,11 @@ struct Example {
   int64_t label = 0;   // index in the dataset's label space (see LabelSpace)
   std::string subset;  // "" or an ImageNet-C subset key such as "gaussian_noise/3"
   std::string group;   // split group: examples sharing a group stay on one side
+  // The ImageNet val photo this example shows ("ILSVRC2012_val_00000001"), or "".
+  // Set in imagenet-val and its renderings imagenet-c, -cartoon and -drawing, which keep
+  // the photos' file names. Such an example's side of the split depends on the photo
+  // and the seed alone, so a photo is on the same side in all of those datasets.
+  std::string photo;
   int64_t index = 0;   // position in the full dataset (stable across splits)
 };
 

@@ -3,6 +3,7 @@
 #ifndef RIB_WORKER_DATA_LAYOUTS_H_
 #define RIB_WORKER_DATA_LAYOUTS_H_
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -10,6 +11,9 @@
 #include "worker/data/source.h"
 
 namespace rib::data::internal {
+
+// Whether a file name has one of the image extensions the layouts read (any case).
+bool IsImageFile(const std::filesystem::path& p);
 
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(
     const std::string& key, const DatasetOptions& options);

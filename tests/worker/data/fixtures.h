@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
+#include "spec/data_layout.h"
 #include "tests/testing/test_env.h"
 
 namespace rib::data::testing {
@@ -34,6 +36,23 @@ inline std::vector<std::string> ReadLines(const std::string& path) {
 }
 
 inline std::string ImageNetDir() { return rib::testing::SharedDataDir() + "/imagenet"; }
+
+// The file stem of ImageNet val photo n (1..50000), as published.
+inline std::string ValPhoto(int n) { return absl::StrFormat("ILSVRC2012_val_%08d", n); }
+
+// Writes <root>/imagenet-c/<c>/<1..5>/<wnid>/<photo>.JPEG for every corruption in
+// `corruptions`, every wnid and every photo number of photos_of[wnid index] (4 x 4 px).
+inline void WriteImageNetC(const std::string& root, const std::vector<std::string>& corruptions,
+                           const std::vector<std::string>& wnids,
+                           const std::vector<std::vector<int>>& photos_of) {
+  for (const auto& c : corruptions)
+    for (int s = 1; s <= spec::kImageNetCSeverities; ++s)
+      for (size_t w = 0; w < wnids.size(); ++w)
+        for (int n : photos_of[w])
+          WriteImage(root + "/imagenet-c/" + c + "/" + std::to_string(s) + "/" + wnids[w] +
+                         "/" + ValPhoto(n) + ".JPEG",
+                     4, 4);
+}
 
 }  // namespace rib::data::testing
 

@@ -69,27 +69,30 @@ TEST_F(LayoutsTest, ImageNetValLabelsAreSortedWnidIndices) {
   EXPECT_EQ(src->examples()[4].path,
             dir_.Join("imagenet/val/" + wnids_[999] + "/img0.JPEG"));
   EXPECT_EQ(src->examples()[5].index, 5);
-  // Without the explicit list, 3 folders cannot say which classes they are.
+  // Without the explicit file, the built-in ImageNet-1K list labels the 3 folders alike.
   options_.class_list_file.clear();
-  EXPECT_THAT(
-      OpenDataset("imagenet-val", options_).status(),
-      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("class_list_file")));
+  RIB_ASSERT_OK_AND_ASSIGN(auto builtin, OpenDataset("imagenet-val", options_));
+  labels.clear();
+  for (const auto& e : builtin->examples()) labels.push_back(e.label);
+  EXPECT_THAT(labels, ElementsAre(0, 0, 1, 1, 999, 999));
+  // An explicit file in another order wins over the built-in list.
+  WriteFile(dir_.Join("reversed.txt"), wnids_[999] + "\n" + wnids_[1] + "\n" + wnids_[0]);
+  options_.class_list_file = dir_.Join("reversed.txt");
+  RIB_ASSERT_OK_AND_ASSIGN(auto reversed, OpenDataset("imagenet-val", options_));
+  labels.clear();
+  for (const auto& e : reversed->examples()) labels.push_back(e.label);
+  EXPECT_THAT(labels, ElementsAre(2, 2, 1, 1, 0, 0));
 }
 
-TEST_F(LayoutsTest, ClassListComesFromTheDataWithoutAFile) {
+TEST_F(LayoutsTest, ARootWithOnlyImageNetRIsLabelledByTheBuiltInList) {
+  // The case: no imagenet/val, no class_list_file.
   options_.class_list_file.clear();
-  for (const auto& w : wnids_)
-    WriteImage(dir_.Join("imagenet/val/" + w + "/1.png"), 2, 2);
-  auto val = Open("imagenet-val");
-  ASSERT_NE(val, nullptr);
-  EXPECT_EQ(val->examples()[123].label, 123);
-  EXPECT_EQ(val->label_space().label_names[123], wnids_[123]);
-  // The 200-class sets borrow imagenet/val's 1000 folders for their indices.
   WriteImage(dir_.Join("imagenet-r/" + wnids_[1] + "/1.png"));
   WriteImage(dir_.Join("imagenet-r/" + wnids_[933] + "/1.png"));
   auto r = Open("imagenet-r");
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->label_space().class_subset, (std::vector<int64_t>{1, 933}));
+  EXPECT_EQ(r->label_space().num_model_classes, 1000);
 }
 
 TEST_F(LayoutsTest, SketchCartoonDrawingLabelLikeVal) {
@@ -144,38 +147,35 @@ TEST_F(LayoutsTest, ImageNetAAndRCarryTheir200ClassMasks) {
 }
 
 TEST_F(LayoutsTest, ImageNetCSubsetsAndGroups) {
-  for (const std::string c : {"gaussian_noise", "fog"})
-    for (int s = 1; s <= 5; ++s)
-      for (int cls : {3, 4})
-        for (const std::string f : {"v1.JPEG", "v2.JPEG"})
-          WriteImage(dir_.Join("imagenet-c/" + c + "/" + std::to_string(s) + "/" +
-                               wnids_[cls] + "/" + f));
+  // All 15 corruptions x 5 severities, 2 classes x 2 photos each, as published.
+  testing::WriteImageNetC(dir_.path(), spec::ImageNetCCorruptions(), {wnids_[3], wnids_[4]},
+                          {{1, 2}, {3, 4}});
   auto src = Open("imagenet-c");
   ASSERT_NE(src, nullptr);
   const auto subsets = src->subsets();
-  ASSERT_EQ(subsets.size(), 10u);
+  ASSERT_EQ(subsets.size(), 75u);
   EXPECT_EQ(subsets[0],
             "gaussian_noise/1");  // standard corruption order, not alphabetical
-  EXPECT_EQ(subsets[5], "fog/1");
-  EXPECT_EQ(subsets[9], "fog/5");
-  ASSERT_EQ(src->examples().size(), 40u);
+  EXPECT_EQ(subsets[45], "fog/1");
+  EXPECT_EQ(subsets[74], "jpeg_compression/5");
+  ASSERT_EQ(src->examples().size(), 300u);
   std::map<std::string, std::set<std::string>> subsets_of_group;
   for (const auto& e : src->examples()) {
-    EXPECT_EQ(e.label, e.group.rfind(wnids_[3], 0) == 0 ? 3 : 4);
+    EXPECT_EQ(e.label, e.photo <= testing::ValPhoto(2) ? 3 : 4) << e.path;
+    EXPECT_EQ(e.group, e.photo);
     subsets_of_group[e.group].insert(e.subset);
   }
   ASSERT_EQ(subsets_of_group.size(), 4u);  // 2 classes x 2 photos
-  for (const auto& [g, s] : subsets_of_group) EXPECT_EQ(s.size(), 10u) << g;
+  for (const auto& [g, s] : subsets_of_group) EXPECT_EQ(s.size(), 75u) << g;
   // The split never puts one photo on both sides.
   options_.test_fraction = 0.5;
   RIB_ASSERT_OK_AND_ASSIGN(Split split, SplitDataset(*src, options_));
   std::set<std::string> train_groups, test_groups;
   for (const auto& e : split.train) train_groups.insert(e.group);
   for (const auto& e : split.test) test_groups.insert(e.group);
-  EXPECT_EQ(train_groups.size(), 2u);
-  EXPECT_EQ(test_groups.size(), 2u);
   for (const auto& g : test_groups) EXPECT_EQ(train_groups.count(g), 0u) << g;
-  EXPECT_EQ(split.train.size() + split.test.size(), 40u);
+  EXPECT_EQ(train_groups.size() + test_groups.size(), 4u);
+  EXPECT_EQ(split.train.size() + split.test.size(), 300u);
 
   WriteImage(dir_.Join("imagenet-c/fog/6/" + wnids_[3] + "/x.JPEG"));
   EXPECT_THAT(OpenDataset("imagenet-c", options_).status(),
@@ -184,6 +184,21 @@ TEST_F(LayoutsTest, ImageNetCSubsetsAndGroups) {
   WriteImage(dir_.Join("imagenet-c/rain/1/" + wnids_[3] + "/x.JPEG"));
   EXPECT_THAT(OpenDataset("imagenet-c", options_).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rain")));
+}
+
+TEST_F(LayoutsTest, ImageNetCFilesWithOtherNamesGroupByClassAndFile) {
+  // Renamed files (not ILSVRC2012_val_*) still keep one (class, file) on one side.
+  for (const auto& c : spec::ImageNetCCorruptions())
+    for (int s = 1; s <= 5; ++s)
+      WriteImage(dir_.Join("imagenet-c/" + c + "/" + std::to_string(s) + "/" + wnids_[3] +
+                           "/v1.JPEG"),
+                 4, 4);
+  auto src = Open("imagenet-c");
+  ASSERT_NE(src, nullptr);
+  for (const auto& e : src->examples()) {
+    EXPECT_EQ(e.photo, "");
+    EXPECT_EQ(e.group, wnids_[3] + "/v1.JPEG");
+  }
 }
 
 class ObjectNetTest : public LayoutsTest {
@@ -339,6 +354,12 @@ TEST_F(LayoutsTest, ListAvailableDatasetsSeesLayouts) {
   EXPECT_THAT(keys, ::testing::Contains("imagenet-a"));
   EXPECT_THAT(keys, ::testing::Contains("imagenet-c"));
   EXPECT_THAT(keys, ::testing::Not(::testing::Contains("imagenet-val")));
+  // The extras share imagenet-c/: listed only once one of their corruptions is there.
+  EXPECT_THAT(keys, ::testing::Not(::testing::Contains("imagenet-c-extra")));
+  WriteImage(dir_.Join("imagenet-c/spatter/1/" + wnids_[6] + "/1.jpg"));
+  WriteImage(dir_.Join("sketch/" + wnids_[6] + "/1.jpg"));
+  EXPECT_THAT(spec::ListAvailableDatasets(dir_.path()),
+              ::testing::IsSupersetOf({"imagenet-c-extra", "imagenet-sketch"}));
   EXPECT_TRUE(spec::ListAvailableDatasets(dir_.Join("missing")).empty());
 }
 
