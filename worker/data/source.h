@@ -40,8 +40,10 @@ struct DatasetOptions {
   // to the folder) or "reference" (the FieteLab code's single-label table, including its
   // 8 stale labels; for comparison with the paper only).
   std::string objectnet_mode = "standard";
-  // Optional file with the 1000 ImageNet wnids, one per line, in class-index order. When
-  // empty the list comes from the data (sorted folder names of a 1000-folder layout).
+  // Optional file with the ImageNet wnids, one per line (the first token of each line:
+  // "wnid lemma, ..." synset files work), in class-index order. Default "": the
+  // built-in ImageNet-1K list (worker/data/imagenet_classes.h), the order torchvision
+  // and timm use; set it only for models with another class order.
   std::string class_list_file;
 };
 
@@ -82,7 +84,11 @@ struct Split {
 
 // The train/test split of DESIGN §4.1: "heldout" is stratified by label, seeded by
 // options.seed, with round(test_fraction * n) of each class's groups in test; examples
-// sharing Example::group (ImageNet-C: the source image) stay on one side. "reference"
+// sharing Example::group (ImageNet-C without val file names: the class folder and file)
+// stay on one side. Examples with an Example::photo (imagenet-val, -c, -cartoon,
+// -drawing as published) are split by photo instead: each photo is in test with
+// probability test_fraction, drawn from (seed, photo) alone, so a photo is on the same
+// side in every one of those datasets and every ImageNet-C subset. "reference"
 // returns the whole dataset as both train and test. Deterministic for (dataset, seed,
 // test_fraction). INVALID_ARGUMENT for an unknown split or a fraction outside [0, 1].
 absl::StatusOr<Split> SplitDataset(const DatasetSource& source,

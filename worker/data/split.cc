@@ -10,6 +10,20 @@
 #include "worker/data/source.h"
 
 namespace rib::data {
+namespace {
+
+// A photo is in test when a uniform draw seeded by (seed, photo) falls below
+// test_fraction: a rule that needs nothing but the photo, so every dataset that holds a
+// rendering of it agrees. Per class the test count is then binomial around
+// test_fraction * n rather than exactly round(test_fraction * n).
+bool PhotoInTest(const std::string& photo, const DatasetOptions& options) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a of the name: the stream of the draw
+  for (unsigned char c : photo) h = (h ^ c) * 0x100000001b3ULL;
+  internal::Rng rng(static_cast<uint64_t>(options.seed), h);
+  return rng.Uniform() < options.test_fraction;
+}
+
+}  // namespace
 
 std::vector<std::string> DatasetSource::subsets() const {
   std::vector<std::string> out;
@@ -47,10 +61,16 @@ absl::StatusOr<Split> SplitDataset(const DatasetSource& source,
     const std::string key =
         e.group.empty() ? absl::StrCat("#", i) : absl::StrCat("g", e.group);
     auto [it, inserted] = group_id.emplace(key, static_cast<int64_t>(group_id.size()));
-    if (inserted) groups_by_label[e.label].push_back(it->second);
+    if (inserted && e.photo.empty()) groups_by_label[e.label].push_back(it->second);
     example_group[i] = it->second;
   }
   std::vector<char> in_test(group_id.size(), 0);
+  for (size_t i = 0; i < examples.size(); ++i) {
+    // Renderings of ImageNet val photos: the same photo, the same side, whichever
+    // dataset (imagenet-val, every imagenet-c subset, -cartoon, -drawing) holds it.
+    if (!examples[i].photo.empty())
+      in_test[example_group[i]] = PhotoInTest(examples[i].photo, options);
+  }
   for (auto& [label, groups] : groups_by_label) {
     internal::Rng rng(static_cast<uint64_t>(options.seed),
                       0x5EED0000ULL + static_cast<uint64_t>(label));
