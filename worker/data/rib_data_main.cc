@@ -2,6 +2,9 @@
 //   rib-data build-fmnist --data-root DIR    build (or reuse) FMNIST-RIB; print its hash
 //   rib-data contact-sheets --data-root DIR --out DIR    one PNG per FMNIST-RIB dataset
 //   rib-data list --data-root DIR            dataset keys present, with sizes
+//   rib-data check DATA_ROOT                 every benchmark dataset found, its counts
+//                                            against the published ones, what is
+//                                            missing or misnamed
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -15,11 +18,15 @@
 #include "common/log.h"
 #include "common/program.h"
 #include "spec/data_layout.h"
+#include "worker/data/data_check.h"
 #include "worker/data/fmnist_rib.h"
 #include "worker/data/source.h"
 
 ABSL_FLAG(std::string, data_root, "", "the data root to build into or read (required)");
 ABSL_FLAG(std::string, out, "", "contact-sheets: folder for the PNG files (required)");
+ABSL_FLAG(std::string, class_list_file, "",
+          "check, list: file of ImageNet wnids in class-index order (default: the "
+          "built-in ImageNet-1K list)");
 ABSL_FLAG(std::string, source, rib::data::FmnistRibOptions().source_dir,
           "build-fmnist: folder with the Fashion-MNIST idx files (the "
           "dataset-fashion-mnist package's)");
@@ -31,14 +38,20 @@ using rib::data::DatasetOptions;
 
 const rib::ProgramHelp kHelp = {
     "rib-data",
-    "build-fmnist|contact-sheets|list --data-root DIR [--out DIR] [--source DIR]",
+    "build-fmnist|contact-sheets|list --data-root DIR [--out DIR] [--source DIR] | "
+    "check DATA_ROOT",
     "Builds and inspects the datasets of a data root.\n"
     "  build-fmnist    build (or reuse, when cached) the embedded FMNIST-RIB suite from\n"
     "                  the Fashion-MNIST images of --source; prints its manifest hash\n"
     "  contact-sheets  write one PNG of sample images per FMNIST-RIB dataset to --out\n"
-    "  list            the dataset keys found under --data-root, with their sizes",
+    "  list            the dataset keys found under --data-root, with their sizes\n"
+    "  check           every ImageNet-RIB dataset under DATA_ROOT (or --data-root): the\n"
+    "                  folder found, image and class counts against the published ones,\n"
+    "                  missing subsets and misnamed folders or files; exits 1 when a\n"
+    "                  dataset that is there does not open",
     {"rib-data build-fmnist --data-root=state/data",
-     "rib-data contact-sheets --data-root=state/data --out=state/sheets"},
+     "rib-data contact-sheets --data-root=state/data --out=state/sheets",
+     "rib-data check /data/imagenet-rib"},
     /*takes_arguments=*/true};
 
 int Usage(const std::string& problem) {
@@ -153,13 +166,25 @@ absl::Status ContactSheets(const std::string& root, const std::string& out) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args = rib::ParseFlagsOrExit(kHelp, argc, argv);
-  if (args.size() != 1)
-    return Usage(args.empty() ? "no command given" : "one command only");
+  if (args.empty()) return Usage("no command given");
   const std::string& cmd = args[0];
-  if (cmd != "build-fmnist" && cmd != "contact-sheets" && cmd != "list")
+  if (cmd != "build-fmnist" && cmd != "contact-sheets" && cmd != "list" && cmd != "check")
     return Usage("unknown command '" + cmd + "'");
-  const std::string root = absl::GetFlag(FLAGS_data_root);
-  if (root.empty()) return Usage("--data-root is required");
+  if (args.size() > (cmd == "check" ? 2u : 1u)) return Usage("too many arguments");
+  const std::string root =
+      args.size() == 2 ? args[1] : absl::GetFlag(FLAGS_data_root);
+  if (root.empty()) return Usage(cmd == "check" ? "check needs DATA_ROOT" : "--data-root is required");
+  if (cmd == "check") {
+    DatasetOptions opts;
+    opts.data_root = root;
+    opts.class_list_file = absl::GetFlag(FLAGS_class_list_file);
+    auto checks = rib::data::CheckDataRoot(opts);
+    if (!checks.ok()) return Fail(checks.status());
+    std::fputs(rib::data::FormatDataCheck(*checks).c_str(), stdout);
+    for (const auto& c : *checks)
+      if (c.Status() == "error") return 1;
+    return 0;
+  }
   if (cmd == "build-fmnist") {
     rib::data::FmnistRibOptions opts;
     opts.source_dir = absl::GetFlag(FLAGS_source);
@@ -185,6 +210,7 @@ int main(int argc, char** argv) {
   // list
   DatasetOptions opts;
   opts.data_root = root;
+  opts.class_list_file = absl::GetFlag(FLAGS_class_list_file);
   for (const auto& key : rib::spec::ListAvailableDatasets(root)) {
     auto src = rib::data::OpenDataset(key, opts);
     if (!src.ok()) {
