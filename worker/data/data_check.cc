@@ -164,8 +164,8 @@ absl::StatusOr<std::vector<DatasetCheck>> CheckDataRoot(const DatasetOptions& op
     }
     c.folder = spec::FindDatasetFolder(options.data_root, pub.key);
     if (c.folder != candidates.front())
-      c.notes.push_back(absl::StrCat("read from ", c.folder, "/ (accepted for ",
-                                     candidates.front(), "/)"));
+      c.notes.push_back(absl::StrCat("read from ", c.folder, "/, accepted for ",
+                                     candidates.front(), "/"));
     auto src = OpenDataset(pub.key, options);
     if (!src.ok()) {
       c.problems.push_back(std::string(src.status().message()));
@@ -207,7 +207,7 @@ std::string FormatDataCheck(const std::vector<DatasetCheck>& checks) {
                                     "published");
   for (const auto& c : checks) {
     if (c.key == "(root)") {
-      out += absl::StrFormat("%-17s %-8s\n", c.key, c.problems.empty() ? "ok" : "differs");
+      out += absl::StrFormat("%-17s %s\n", c.key, c.problems.empty() ? "ok" : "differs");
     } else if (c.folder.empty()) {
       out += absl::StrFormat("%-17s %-8s %-17s %9s %9d %7s %7d\n", c.key, c.Status(), "-",
                              "-", c.published.images, "-", c.published.classes);

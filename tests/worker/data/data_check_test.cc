@@ -1,7 +1,10 @@
 // rib-data check's report (CheckDataRoot) on a generated data root: what is found under
 // which name, counts against the published ones, missing ImageNet-C subsets, files and
 // folders under names rib does not read.
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -79,7 +82,7 @@ TEST(DataCheckTest, ReportsFoundMissingDifferingAndMisnamed) {
   const DatasetCheck& sketch = Find(checks, "imagenet-sketch");
   EXPECT_EQ(sketch.folder, "sketch");
   EXPECT_EQ(sketch.images, 1);
-  EXPECT_THAT(sketch.notes, ElementsAre(HasSubstr("read from sketch/")));
+  EXPECT_THAT(sketch.notes, ElementsAre(HasSubstr("read from sketch/, accepted for imagenet-sketch/")));
 
   const DatasetCheck& c = Find(checks, "imagenet-c");
   EXPECT_EQ(c.Status(), "error");
@@ -106,6 +109,41 @@ TEST(DataCheckTest, ReportsFoundMissingDifferingAndMisnamed) {
   const std::string report = FormatDataCheck(checks);
   EXPECT_THAT(report, HasSubstr("imagenet-r        differs  imagenet-r                2     30000       2     200\n"));
   EXPECT_THAT(report, HasSubstr("imagenet-val      missing  -                         -     50000       -    1000\n"));
+}
+
+// README.md, "Bring your own models and data": the example root, checked with the
+// rib-data binary; its output must be the README's block, line for line.
+TEST(DataCheckTest, ReadmeExampleIsWhatRibDataPrints) {
+  const char* src = std::getenv("RIB_SOURCE_DIR");
+  const char* bin = std::getenv("RIB_BINARY_DIR");
+  ASSERT_TRUE(src != nullptr && bin != nullptr) << "run through ctest";
+  std::ifstream in(std::string(src) + "/README.md");
+  std::stringstream readme;
+  readme << in.rdbuf();
+  const std::string text = readme.str();
+  const std::string start = "$ rib-data check /datasets\n";
+  const size_t a = text.find(start);
+  ASSERT_NE(a, std::string::npos) << "README lost its rib-data check example";
+  const size_t b = text.find("```", a);
+  ASSERT_NE(b, std::string::npos);
+  const std::string expected = text.substr(a + start.size(), b - a - start.size());
+
+  // The root the README describes: a 2-image ImageNet-R stub, ImageNet-Sketch as its
+  // archive unpacks (sketch/) with one image, and V2 under its archive's folder name.
+  ScratchDir dir;
+  WriteImage(dir.Join("imagenet-r/n01443537/art_0.jpg"));
+  WriteImage(dir.Join("imagenet-r/n01484850/art_0.jpg"));
+  WriteImage(dir.Join("sketch/n01440764/sketch_0.JPEG"));
+  WriteImage(dir.Join("imagenetv2-matched-frequency-format-val/0/a.jpeg"));
+  const std::string cmd =
+      std::string(bin) + "/bin/rib-data check " + dir.path() + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  EXPECT_EQ(pclose(p), 0) << out;
+  EXPECT_EQ(out, expected);
 }
 
 TEST(DataCheckTest, MissingRootIsNotFound) {
