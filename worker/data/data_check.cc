@@ -47,11 +47,6 @@ std::set<std::string> AcceptedTopFolders() {
   return out;
 }
 
-bool NeedsPhotoNames(const std::string& key) {
-  return key == "imagenet-val" || key == "imagenet-c" || key == "imagenet-c-extra" ||
-         key == "imagenet-cartoon" || key == "imagenet-drawing";
-}
-
 void Compare(const char* what, int64_t found, int64_t published,
              std::vector<std::string>* problems) {
   if (found != published) {
@@ -105,7 +100,7 @@ void CheckOpened(const DatasetSource& src, const fs::path& root, DatasetCheck* c
                                          n > 5 ? ", ..." : ""));
     }
   }
-  if (NeedsPhotoNames(c->key) && unnamed > 0) {
+  if (internal::RendersImageNetValPhotos(c->key) && unnamed > 0) {
     c->problems.push_back(absl::StrCat(
         unnamed, " files not named ILSVRC2012_val_<8 digits>: the split cannot keep them "
         "on the side of their photo in the other renderings"));

@@ -394,7 +394,8 @@ absl::Status OpenThousandWay(const fs::path& root, const std::string& key,
   RIB_ASSIGN_OR_RETURN(auto classes, ImageNetClasses(o));
   RIB_ASSIGN_OR_RETURN(auto label_of, IndexOf(classes));
   SetThousandWay(classes, &p->labels);
-  const Grouping grouping = key == "imagenet-sketch" ? Grouping::kNone : Grouping::kPhoto;
+  const Grouping grouping =
+      RendersImageNetValPhotos(key) ? Grouping::kPhoto : Grouping::kNone;
   return AddClassFolders(root, key, folders, label_of, "", grouping, &p->examples);
 }
 
@@ -404,6 +405,11 @@ bool IsImageFile(const fs::path& p) {
   static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png",  ".ppm", ".bmp",
                                              ".pgm", ".tif",  ".tiff", ".webp"};
   return kExt.count(absl::AsciiStrToLower(p.extension().string())) > 0;
+}
+
+bool RendersImageNetValPhotos(const std::string& key) {
+  return key == "imagenet-val" || key == "imagenet-c" || key == "imagenet-c-extra" ||
+         key == "imagenet-cartoon" || key == "imagenet-drawing";
 }
 
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(

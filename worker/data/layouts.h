@@ -15,6 +15,11 @@ namespace rib::data::internal {
 // Whether a file name has one of the image extensions the layouts read (any case).
 bool IsImageFile(const std::filesystem::path& p);
 
+// Whether `key`'s images are ImageNet val photos or renderings of them under the photos'
+// file names (imagenet-val, imagenet-c, imagenet-c-extra, imagenet-cartoon,
+// imagenet-drawing): their examples carry Example::photo.
+bool RendersImageNetValPhotos(const std::string& key);
+
 absl::StatusOr<std::unique_ptr<DatasetSource>> OpenImageNetLayout(
     const std::string& key, const DatasetOptions& options);
 

@@ -33,9 +33,7 @@ using testing::WriteImage;
 class DownloadedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_.data_root = dir_.path();
-    options_.preprocessing.image_size = 8;
-    options_.preprocessing.crop_pct = 1.0;
+    options_ = testing::TinyImageOptions(dir_.path());
   }
   const std::vector<std::string>& wnids() const { return ImageNet1kWnids(); }
 

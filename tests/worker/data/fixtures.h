@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "spec/data_layout.h"
 #include "tests/testing/test_env.h"
+#include "worker/data/source.h"
 
 namespace rib::data::testing {
 
@@ -36,6 +37,16 @@ inline std::vector<std::string> ReadLines(const std::string& path) {
 }
 
 inline std::string ImageNetDir() { return rib::testing::SharedDataDir() + "/imagenet"; }
+
+// Options for opening a generated root: 8 x 8 tensors, no crop (the fixture images are
+// a few pixels wide).
+inline DatasetOptions TinyImageOptions(const std::string& data_root) {
+  DatasetOptions o;
+  o.data_root = data_root;
+  o.preprocessing.image_size = 8;
+  o.preprocessing.crop_pct = 1.0;
+  return o;
+}
 
 // The file stem of ImageNet val photo n (1..50000), as published.
 inline std::string ValPhoto(int n) { return absl::StrFormat("ILSVRC2012_val_%08d", n); }

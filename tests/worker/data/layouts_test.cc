@@ -37,10 +37,8 @@ class LayoutsTest : public ::testing::Test {
     }
     wnids_ = ReadLines(ImageNetDir() + "/imagenet_1k_wnids.txt");
     ASSERT_EQ(wnids_.size(), 1000u);
-    options_.data_root = dir_.path();
+    options_ = testing::TinyImageOptions(dir_.path());
     options_.class_list_file = ImageNetDir() + "/imagenet_1k_wnids.txt";
-    options_.preprocessing.image_size = 8;
-    options_.preprocessing.crop_pct = 1.0;
   }
 
   std::unique_ptr<DatasetSource> Open(const std::string& key) {

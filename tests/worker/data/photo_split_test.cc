@@ -28,9 +28,7 @@ constexpr int kClasses = 3, kPhotosPerClass = 20;
 class PhotoSplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_.data_root = dir_.path();
-    options_.preprocessing.image_size = 8;
-    options_.preprocessing.crop_pct = 1.0;
+    options_ = testing::TinyImageOptions(dir_.path());
     options_.test_fraction = 0.3;
     options_.seed = 7;
     // Photo numbers interleave the classes, as in ImageNet val.
