@@ -9,7 +9,7 @@ struct SuiteDef {
   const char* val;
   std::vector<std::string> downstream;  // the matrix's column order after val
   int num_classes;
-  // Keys that may be evaluated when a sweep lists them but are no column of the matrix
+  // Keys rib can open and workers advertise that are no column of the matrix
   // (ImageNet-C's 4 extra corruptions: spec/data_layout.h).
   std::vector<std::string> extra = {};
 };

@@ -38,7 +38,7 @@ std::string SuitePretrainDataset(const std::string& suite);
 // The pre-training set itself when rib builds it ("fmnist-train"); "" otherwise.
 std::string SuiteTrainDataset(const std::string& suite);
 // Every key of a suite rib can open: the training set (if any), the eval datasets, then
-// keys evaluated only when asked for (imagenet-c-extra: ImageNet-C's 4 extra
+// keys opened only when asked for by name (imagenet-c-extra: ImageNet-C's 4 extra
 // corruptions, no column of the matrix).
 std::vector<std::string> SuiteDatasetKeys(const std::string& suite);
 // 10 for fmnist-rib, 1000 for imagenet-rib (and anything else).
