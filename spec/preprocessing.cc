@@ -35,38 +35,39 @@ const std::vector<PublishedWeights>& PublishedWeightsTable() {
   // (0.5); resnet.py's are crop 0.875, bilinear, ImageNet mean/std. torchvision's V2
   // ResNet weights (tv2_in1k) are evaluated at test_input_size 224, test_crop_pct 0.965
   // (torchvision's own resize 232 → crop 224).
+  // timm's ViT defaults, CLIP's mean/std with a crop per checkpoint, torchvision's.
+  auto vit = [](const char* name) {
+    return Entry(name, 0.9, "bicubic", kInceptionMean, kInceptionStd);
+  };
+  auto clip = [](const char* name, double crop_pct) {
+    return Entry(name, crop_pct, "bicubic", kClipMean, kClipStd);
+  };
+  auto torchvision = [](const char* name, double crop_pct) {
+    return Entry(name, crop_pct, "bilinear", kImagenetMean, kImagenetStd);
+  };
   static const auto* table = new std::vector<PublishedWeights>{
       // How to train your ViT (AugReg) and the original ViT weights.
-      Entry("vit_small_patch16_224.augreg_in21k_ft_in1k", 0.9, "bicubic", kInceptionMean,
-            kInceptionStd),
-      Entry("vit_base_patch16_224.augreg2_in21k_ft_in1k", 0.9, "bicubic", kInceptionMean,
-            kInceptionStd),
-      Entry("vit_base_patch16_224.augreg_in21k_ft_in1k", 0.9, "bicubic", kInceptionMean,
-            kInceptionStd),
-      Entry("vit_base_patch16_224.orig_in21k_ft_in1k", 0.9, "bicubic", kInceptionMean,
-            kInceptionStd),
-      Entry("vit_base_patch16_224.augreg_in1k", 0.9, "bicubic", kInceptionMean,
-            kInceptionStd),
+      vit("vit_small_patch16_224.augreg_in21k_ft_in1k"),
+      vit("vit_base_patch16_224.augreg2_in21k_ft_in1k"),
+      vit("vit_base_patch16_224.augreg_in21k_ft_in1k"),
+      vit("vit_base_patch16_224.orig_in21k_ft_in1k"),
+      vit("vit_base_patch16_224.augreg_in1k"),
       // SAM-optimised ViT (Chen et al. 2021).
-      Entry("vit_base_patch16_224.sam_in1k", 0.9, "bicubic", kInceptionMean,
-            kInceptionStd),
+      vit("vit_base_patch16_224.sam_in1k"),
       // ImageNet-21K-P (Alibaba MIIL): no qkv bias, inputs unnormalised.
       Entry("vit_base_patch16_224_miil.in21k_ft_in1k", 0.875, "bilinear", {0, 0, 0},
             {1, 1, 1}),
       // CLIP towers fine-tuned on ImageNet: the crop differs per checkpoint.
-      Entry("vit_base_patch16_clip_224.laion2b_ft_in12k_in1k", 0.95, "bicubic",
-            kClipMean, kClipStd),
-      Entry("vit_base_patch16_clip_224.laion2b_ft_in1k", 1.0, "bicubic", kClipMean,
-            kClipStd),
-      Entry("vit_base_patch16_clip_224.openai_ft_in1k", 0.9, "bicubic", kClipMean,
-            kClipStd),
+      clip("vit_base_patch16_clip_224.laion2b_ft_in12k_in1k", 0.95),
+      clip("vit_base_patch16_clip_224.laion2b_ft_in1k", 1.0),
+      clip("vit_base_patch16_clip_224.openai_ft_in1k", 0.9),
       // torchvision's ResNets as timm republishes them (origin_url pytorch/vision).
-      Entry("resnet18.tv_in1k", 0.875, "bilinear", kImagenetMean, kImagenetStd),
-      Entry("resnet34.tv_in1k", 0.875, "bilinear", kImagenetMean, kImagenetStd),
-      Entry("resnet50.tv_in1k", 0.875, "bilinear", kImagenetMean, kImagenetStd),
-      Entry("resnet50.tv2_in1k", 0.965, "bilinear", kImagenetMean, kImagenetStd),
-      Entry("resnet101.tv_in1k", 0.875, "bilinear", kImagenetMean, kImagenetStd),
-      Entry("resnet101.tv2_in1k", 0.965, "bilinear", kImagenetMean, kImagenetStd),
+      torchvision("resnet18.tv_in1k", 0.875),
+      torchvision("resnet34.tv_in1k", 0.875),
+      torchvision("resnet50.tv_in1k", 0.875),
+      torchvision("resnet50.tv2_in1k", 0.965),
+      torchvision("resnet101.tv_in1k", 0.875),
+      torchvision("resnet101.tv2_in1k", 0.965),
   };
   return *table;
 }
