@@ -242,6 +242,11 @@ std::string HubSnapshotDir(const HubReference& ref, absl::string_view commit) {
 
 absl::StatusOr<HubSnapshot> ResolveHubSnapshot(const std::string& cache_dir,
                                                const HubReference& ref) {
+  if (cache_dir.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kHfHubScheme, ref.RepoId(), ": no hub cache is configured (rib-coordinator "
+        "--hf-cache, or $HF_HOME / $HOME for its default)"));
+  }
   const std::string repo_dir = absl::StrCat("models--", ref.org, "--", ref.name);
   const std::string where = absl::StrCat(cache_dir, "/", repo_dir);
   const std::string never = absl::StrCat(
@@ -261,9 +266,10 @@ absl::StatusOr<HubSnapshot> ResolveHubSnapshot(const std::string& cache_dir,
     const std::string ref_file = absl::StrCat(repo_dir, "/refs/", ref.revision);
     absl::StatusOr<std::string> text = ReadSmallFile(cache_dir, ref_file, "ref");
     if (!text.ok()) {
-      // Tell a missing model from a missing revision.
-      absl::StatusOr<InputFile> any = OpenUnder(cache_dir, repo_dir + "/refs/main", "ref");
-      const bool model_exists = any.ok() || !absl::IsNotFound(any.status());
+      // Tell a missing model from a missing revision: OpenUnder says NOT_FOUND for a
+      // missing path, something else for the model's folder (not a regular file).
+      const bool model_exists =
+          !absl::IsNotFound(OpenUnder(cache_dir, repo_dir, "model folder").status());
       return missing(text.status(),
                      model_exists ? absl::StrCat("revision '", ref.revision, "'")
                                   : std::string("model"));
