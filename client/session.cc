@@ -153,6 +153,29 @@ absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
   }
   out() << ": " << response.jobs_total() << " jobs, " << response.jobs_new() << " new, "
         << response.jobs_reused() << " reused\n";
+  // What each model runs with, as the coordinator stored it (issue 17.3: hub weights
+  // bring their own arch and preprocessing): one line per model, from its pre job.
+  v1::ListJobsRequest jobs;
+  jobs.set_sweep_id(response.sweep_id());
+  auto numbers = [](const google::protobuf::RepeatedField<double>& values) {
+    return absl::StrJoin(values, ",", [](std::string* o, double v) {
+      absl::StrAppendFormat(o, "%.8g", v);
+    });
+  };
+  const absl::Status listed = ForEachJob(jobs, [&](const v1::Job& job) {
+    if (job.spec().method().kind() != "pre") return;
+    const v1::ModelSpec& m = job.spec().model();
+    const v1::Preprocessing& p = m.preprocessing();
+    out() << "  model " << m.name() << ": " << m.arch() << ", " << m.num_classes()
+          << " classes, weights " << m.weights() << " (sha256 "
+          << m.weights_digest().substr(0, 12) << "), " << p.image_size() << " px, crop "
+          << absl::StrFormat("%.8g", p.crop_pct()) << ", " << p.interpolation()
+          << ", mean " << numbers(p.mean()) << ", std " << numbers(p.std()) << "\n";
+  });
+  // The sweep is submitted either way; only the summary above is missing.
+  if (!listed.ok()) {
+    *io_.err << "rib: cannot list the sweep's models: " << listed.message() << "\n";
+  }
   return kExitOk;
 }
 

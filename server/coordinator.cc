@@ -144,6 +144,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   service::SweepServiceOptions sweep_options;
   sweep_options.artifact_root = o.artifact_root;
   sweep_options.allow_torchscript = o.allow_torchscript;
+  sweep_options.hf_cache = o.hf_cache;
   sweep_options.watch_poll = o.poll;
   sweep_options.max_jobs_per_sweep = o.max_jobs_per_sweep;
   sweep_options.max_priority = o.max_sweep_priority;

@@ -101,6 +101,9 @@ struct CoordinatorOptions {
   // weights file). Default false: a scripted module is code the workers run, and it can
   // read any file a worker can (torch.from_file) and leak it through its outputs.
   bool allow_torchscript = false;
+  // The Hugging Face hub cache for `weights: hf-hub:...` (SweepServiceOptions::hf_cache).
+  // Default "": main.cc fills it from --hf-cache.
+  std::string hf_cache;
   // A lease not renewed within this long expires (told to workers). Default 30 s:
   // three missed heartbeats at the default interval.
   absl::Duration lease_timeout = absl::Seconds(30);

@@ -15,6 +15,7 @@
 // prints the token once, on stdout; further tokens are made over the API (rib token).
 #include <signal.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -49,6 +50,10 @@ ABSL_FLAG(std::string, database, "",
           "libpq URI of the PostgreSQL database, e.g. postgresql://rib@localhost/rib");
 ABSL_FLAG(std::string, artifact_root, ".",
           "folder that model weight paths in sweep files are relative to");
+ABSL_FLAG(std::string, hf_cache, "",
+          "Hugging Face hub cache that `weights: hf-hub:ORG/NAME[@REV]` is resolved in "
+          "(never downloaded; workers read the snapshot under <artifact root>/hf-hub/); "
+          "default $HF_HOME/hub, else ~/.cache/huggingface/hub");
 ABSL_FLAG(int64_t, max_jobs_per_sweep, 20000,
           "a sweep that expands to more jobs is refused at submit");
 ABSL_FLAG(int, max_sweep_priority, 10,
@@ -215,6 +220,16 @@ int main(int argc, char** argv) {
   options.max_jobs_per_sweep = absl::GetFlag(FLAGS_max_jobs_per_sweep);
   options.max_sweep_priority = absl::GetFlag(FLAGS_max_sweep_priority);
   options.allow_torchscript = absl::GetFlag(FLAGS_allow_torchscript);
+  options.hf_cache = absl::GetFlag(FLAGS_hf_cache);
+  if (options.hf_cache.empty()) {  // huggingface_hub's own default
+    const char* hf_home = std::getenv("HF_HOME");
+    const char* home = std::getenv("HOME");
+    if (hf_home != nullptr && *hf_home != '\0') {
+      options.hf_cache = std::string(hf_home) + "/hub";
+    } else if (home != nullptr && *home != '\0') {
+      options.hf_cache = std::string(home) + "/.cache/huggingface/hub";
+    }
+  }
   options.lease_timeout = lease_timeout;
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.lease_expiry_interval = absl::GetFlag(FLAGS_lease_expiry_interval);

@@ -20,6 +20,10 @@ JobOutputs JobOutputPaths(absl::string_view root, absl::string_view hash) {
 
 std::string RunsDir(absl::string_view root) { return absl::StrCat(root, "/runs"); }
 
+std::string HubMirrorPath(absl::string_view cache_relative) {
+  return absl::StrCat("hf-hub/", cache_relative);
+}
+
 std::string AttemptDir(absl::string_view runs_dir, absl::string_view job_id,
                        int attempt) {
   return absl::StrCat(runs_dir, "/", job_id, "/attempt-", attempt);

@@ -8,6 +8,9 @@
 //   <root>/weights/<hash>.extra.safetensors  tensors beside them (vp's "prompt")
 //   <root>/checkpoints/<hash>/               per-epoch checkpoints (resumable)
 //   <root>/runs/<job id>/attempt-<n>/        one attempt's job file, logs, marker
+//   <root>/hf-hub/models--<org>--<name>/...  the coordinator's Hugging Face hub cache
+//                                            (--hf-cache) mirrored for the workers
+//                                            (spec/hf_hub.h); read, never written
 //
 // Thread-safety: pure functions; thread-safe. No I/O: nothing is created or checked.
 #ifndef RIB_SPEC_ARTIFACTS_H_
@@ -34,6 +37,9 @@ std::string WeightsDir(absl::string_view root);
 std::string WeightsPath(absl::string_view root, absl::string_view hash);
 // <root>/runs: the default folder of attempts' run directories.
 std::string RunsDir(absl::string_view root);
+// hf-hub/<cache_relative>: where workers find a file of the coordinator's hub cache,
+// relative to their artifact root (the form a job spec's weights path takes).
+std::string HubMirrorPath(absl::string_view cache_relative);
 // <runs_dir>/<job id>/attempt-<n>.
 std::string AttemptDir(absl::string_view runs_dir, absl::string_view job_id, int attempt);
 

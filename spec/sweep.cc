@@ -133,8 +133,36 @@ absl::StatusOr<int64_t> CountSweepJobs(const SweepSpec& sweep) {
                            static_cast<int64_t>(FinetuneDatasets(sweep).size()));
 }
 
+absl::StatusOr<std::vector<ResolvedHubModel>> ResolveHubModels(const std::string& cache_dir,
+                                                               SweepSpec* sweep) {
+  std::vector<ResolvedHubModel> resolved;
+  for (ModelSpec& model : sweep->models) {
+    auto it = sweep->hub_models.find(model.name);
+    if (it == sweep->hub_models.end()) continue;
+    const absl::StatusOr<HubReference> ref = ParseHubReference(model.weights);
+    absl::StatusOr<HubSnapshot> snapshot =
+        ref.ok() ? ResolveHubSnapshot(cache_dir, *ref) : ref.status();
+    if (!snapshot.ok()) {
+      return absl::Status(snapshot.status().code(),
+                          absl::StrCat("model '", model.name, "': ",
+                                       snapshot.status().message()));
+    }
+    ResolvedHubModel r{model.name, model.weights, *snapshot};
+    RIB_RETURN_IF_ERROR(ApplyHubSnapshot(*ref, *snapshot, it->second,
+                                         SuiteDefaultNumClasses(sweep->suite), &model));
+    resolved.push_back(std::move(r));
+  }
+  sweep->hub_models.clear();
+  return resolved;
+}
+
 absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
   for (const ModelSpec& model : sweep.models) {
+    if (sweep.hub_models.count(model.name) > 0 || IsHubWeights(model.weights)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model '", model.name, "': weights '", model.weights,
+                       "' are not resolved (ResolveHubModels before expanding)"));
+    }
     if (model.weights_digest.empty()) {
       return absl::FailedPreconditionError(
           absl::StrCat("model '", model.name,

@@ -18,11 +18,16 @@
 //   test_fraction: 0.2         # in (0, 1); only used by split: heldout
 //   models:                    # required, non-empty; names unique
 //     - name: vit-plain        # required; the display name (not hashed)
-//       arch: fmnist_vit       # required
+//       arch: fmnist_vit       # required, but for hub weights (then config.json's);
+//                              # a timm name may carry its tag: "<arch>.<tag>"
 //       weights: models/fmnist_vit_plain.safetensors  # required; under the artifact
-//                              # root, no '..' component
+//                              # root, no '..' component; or hf-hub:<org>/<name>[@rev]
+//                              # (spec/hf_hub.h), resolved by the coordinator at submit
 //       num_classes: 10        # default: 10 for fmnist-rib, 1000 for imagenet-rib
-//       preprocessing:         # optional; each key defaults by arch family
+//                              # (hub weights: config.json's, then those)
+//       preprocessing:         # optional; each key defaults from the published weights
+//                              # table or the arch family (spec/preprocessing.h); for
+//                              # hub weights, config.json's pretrained_cfg comes between
 //         {image_size: 32, crop_pct: 1.0, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
 //          interpolation: bicubic}
 //   methods:                   # required, non-empty; a bare kind or a map
@@ -54,6 +59,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "spec/hf_hub.h"
 #include "spec/job_json.h"
 #include "spec/job_spec.h"
 #include "spec/methods.h"
@@ -79,12 +85,32 @@ struct SweepSpec {
   double test_fraction = 0.2;
   int devices = 1;  // devices per job
   std::string device_kind;  // "" = any kind, else "cpu" or "cuda"
+  // Models whose weights name a hub snapshot, by model name: what the sweep file set
+  // itself. Such a model's arch, num_classes and preprocessing are filled by
+  // ResolveHubModels (they are left empty / at the struct's defaults until then).
+  std::map<std::string, ModelOverrides> hub_models;
 };
+
+// What ResolveHubModels found for one hub model.
+struct ResolvedHubModel {
+  std::string model;      // the model's name
+  std::string reference;  // "hf-hub:timm/NAME@REV" as the sweep wrote it
+  HubSnapshot snapshot;   // snapshot.weights_path is relative to the cache
+};
+
+// Resolves every model of `sweep->hub_models` in the hub cache at `cache_dir`
+// (ResolveHubSnapshot, ApplyHubSnapshot): fills the model's weights (the workers'
+// mirror path), arch, num_classes and preprocessing, and clears hub_models. Reads the
+// cache. Errors: those of ResolveHubSnapshot / ApplyHubSnapshot, prefixed with the
+// model's name.
+absl::StatusOr<std::vector<ResolvedHubModel>> ResolveHubModels(const std::string& cache_dir,
+                                                               SweepSpec* sweep);
 
 // Parses and validates a sweep file. `source_name` is used in error messages.
 // Every default is filled in the result (method params, preprocessing, num_classes,
 // dataset lists), so two files that differ only in spelled-out defaults or key order
-// parse to equal specs. model.weights_digest is left empty.
+// parse to equal specs; but hub models (sweep.hub_models) wait for ResolveHubModels.
+// model.weights_digest is left empty.
 absl::StatusOr<SweepSpec> ParseSweepYaml(absl::string_view text,
                                          absl::string_view source_name = "sweep");
 
@@ -108,7 +134,8 @@ struct PlannedJob {
 // file order. dependency_hashes keys: "lp" for lpft, "ft" for wise-ft, each member's
 // method name for a soup. wise-ft and soup jobs carry the fine-tune dataset of the row
 // they belong to (they read weights trained on it) although they do not train.
-// Errors: FAILED_PRECONDITION naming the model when a weights_digest is empty;
+// Errors: FAILED_PRECONDITION naming the model when a weights_digest is empty or hub
+// weights are not resolved;
 // INVALID_ARGUMENT for a spec that ParseSweepYaml would have rejected (unknown kind,
 // soup member that is not a method, ...).
 absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep);

@@ -182,10 +182,13 @@ class SweepParser {
   }
 
   absl::Status ParseTraining(const YAML::Node& n, TrainingConfig* t) const;
+  // `overrides` receives what the file set itself when the weights name a hub model;
+  // `*hub` says whether they do.
   absl::Status ParseModel(const YAML::Node& n, const std::string& path,
-                          const std::string& suite, ModelSpec* m) const;
+                          const std::string& suite, ModelSpec* m, bool* hub,
+                          ModelOverrides* overrides) const;
   absl::Status ParsePreprocessing(const YAML::Node& n, const std::string& path,
-                                  Preprocessing* p) const;
+                                  PartialPreprocessing* p) const;
   absl::Status ParseMethods(const YAML::Node& n, SweepSpec* sweep) const;
   absl::Status ParseDatasets(const YAML::Node& n, const std::string& path,
                              const std::string& suite,
@@ -252,13 +255,16 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   for (size_t i = 0; i < models.size(); ++i) {
     const std::string path = Index("models", i);
     ModelSpec m;
-    RIB_RETURN_IF_ERROR(ParseModel(models[i], path, sweep.suite, &m));
+    bool hub = false;
+    ModelOverrides overrides;
+    RIB_RETURN_IF_ERROR(ParseModel(models[i], path, sweep.suite, &m, &hub, &overrides));
     auto [it, inserted] = model_index.emplace(m.name, i);
     if (!inserted) {
       return Error(models[i]["name"], Field(path, "name"),
                    absl::StrCat("duplicate model name '", m.name, "' (also models[",
                                 it->second, "])"));
     }
+    if (hub) sweep.hub_models[m.name] = std::move(overrides);
     sweep.models.push_back(std::move(m));
   }
 
@@ -343,49 +349,70 @@ absl::Status SweepParser::ParseTraining(const YAML::Node& n, TrainingConfig* t) 
 }
 
 absl::Status SweepParser::ParseModel(const YAML::Node& n, const std::string& path,
-                                     const std::string& suite, ModelSpec* m) const {
+                                     const std::string& suite, ModelSpec* m, bool* hub,
+                                     ModelOverrides* overrides) const {
   RIB_RETURN_IF_ERROR(
       CheckMap(n, path, {"name", "arch", "weights", "num_classes", "preprocessing"}));
-  for (const char* required : {"name", "arch", "weights"}) {
+  for (const char* required : {"name", "weights"}) {
     if (!n[required]) return Error(n, Field(path, required), "missing");
   }
   RIB_ASSIGN_OR_RETURN(m->name, Str(n["name"], Field(path, "name")));
   if (absl::Status s = ValidateName(m->name, Field(path, "name")); !s.ok()) {
     return Locate(n["name"], s);
   }
-  RIB_ASSIGN_OR_RETURN(m->arch, Str(n["arch"], Field(path, "arch")));
-  if (absl::Status s = ValidateName(m->arch, Field(path, "arch")); !s.ok()) {
-    return Locate(n["arch"], s);
-  }
   const YAML::Node weights = n["weights"];
   const std::string weights_path = Field(path, "weights");
   RIB_ASSIGN_OR_RETURN(m->weights, Str(weights, weights_path));
   if (m->weights.empty()) return Error(weights, weights_path, "empty path");
-  for (absl::string_view part : absl::StrSplit(m->weights, absl::ByAnyChar("/\\"))) {
-    if (part == "..") {
-      return Error(weights, weights_path,
-                   absl::StrCat("'", m->weights,
-                                "' has a '..' component (weights stay "
-                                "under the artifact root)"));
+  *hub = IsHubWeights(m->weights);
+  if (*hub) {
+    if (absl::StatusOr<HubReference> ref = ParseHubReference(m->weights); !ref.ok()) {
+      return Error(weights, weights_path, ref.status().message());
+    }
+  } else {
+    for (absl::string_view part : absl::StrSplit(m->weights, absl::ByAnyChar("/\\"))) {
+      if (part == "..") {
+        return Error(weights, weights_path,
+                     absl::StrCat("'", m->weights,
+                                  "' has a '..' component (weights stay "
+                                  "under the artifact root)"));
+      }
+    }
+    if (m->weights.find('\0') != std::string::npos) {
+      return Error(weights, weights_path, "path contains a NUL byte");
     }
   }
-  if (m->weights.find('\0') != std::string::npos) {
-    return Error(weights, weights_path, "path contains a NUL byte");
+  if (const YAML::Node v = n["arch"]) {
+    RIB_ASSIGN_OR_RETURN(m->arch, Str(v, Field(path, "arch")));
+    if (absl::Status s = ValidateName(m->arch, Field(path, "arch")); !s.ok()) {
+      return Locate(v, s);
+    }
+    if (*hub) overrides->arch = m->arch;
+  } else if (!*hub) {
+    return Error(n, Field(path, "arch"),
+                 absl::StrCat("missing (only weights from ", kHfHubScheme,
+                              " bring their own)"));
   }
   m->num_classes = SuiteDefaultNumClasses(suite);
   if (const YAML::Node v = n["num_classes"]) {
     RIB_ASSIGN_OR_RETURN(m->num_classes, Int(v, Field(path, "num_classes"), 2, 1000000));
+    if (*hub) overrides->num_classes = m->num_classes;
   }
-  m->preprocessing = DefaultPreprocessing(m->arch);
+  PartialPreprocessing set;
   if (const YAML::Node v = n["preprocessing"]) {
-    RIB_RETURN_IF_ERROR(
-        ParsePreprocessing(v, Field(path, "preprocessing"), &m->preprocessing));
+    RIB_RETURN_IF_ERROR(ParsePreprocessing(v, Field(path, "preprocessing"), &set));
+  }
+  if (*hub) {
+    overrides->preprocessing = std::move(set);  // applied over config.json's at submit
+  } else {
+    m->preprocessing = DefaultPreprocessing(m->arch);
+    set.ApplyTo(&m->preprocessing);
   }
   return absl::OkStatus();
 }
 
 absl::Status SweepParser::ParsePreprocessing(const YAML::Node& n, const std::string& path,
-                                             Preprocessing* p) const {
+                                             PartialPreprocessing* p) const {
   RIB_RETURN_IF_ERROR(
       CheckMap(n, path, {"image_size", "crop_pct", "mean", "std", "interpolation"}));
   if (const YAML::Node v = n["image_size"]) {
@@ -393,7 +420,7 @@ absl::Status SweepParser::ParsePreprocessing(const YAML::Node& n, const std::str
   }
   if (const YAML::Node v = n["crop_pct"]) {
     RIB_ASSIGN_OR_RETURN(p->crop_pct, Real(v, Field(path, "crop_pct")));
-    if (!(p->crop_pct > 0 && p->crop_pct <= 1)) {
+    if (!(*p->crop_pct > 0 && *p->crop_pct <= 1)) {
       return Error(v, Field(path, "crop_pct"),
                    absl::StrCat("must be in (0, 1], got ", v.Scalar()));
     }
@@ -403,17 +430,11 @@ absl::Status SweepParser::ParsePreprocessing(const YAML::Node& n, const std::str
   }
   if (const YAML::Node v = n["std"]) {
     RIB_ASSIGN_OR_RETURN(p->std, RealList(v, Field(path, "std")));
-    for (size_t i = 0; i < p->std.size(); ++i) {
-      if (!(p->std[i] > 0)) {
+    for (size_t i = 0; i < p->std->size(); ++i) {
+      if (!((*p->std)[i] > 0)) {
         return Error(v[i], Index(Field(path, "std"), i), "must be > 0");
       }
     }
-  }
-  if (p->mean.size() != p->std.size()) {
-    const YAML::Node at = n["std"] ? n["std"] : (n["mean"] ? n["mean"] : n);
-    return Error(
-        at, Field(path, "std"),
-        absl::StrCat("has ", p->std.size(), " entries but mean has ", p->mean.size()));
   }
   if (const YAML::Node v = n["interpolation"]) {
     RIB_ASSIGN_OR_RETURN(p->interpolation,

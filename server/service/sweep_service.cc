@@ -59,8 +59,17 @@ absl::Status SweepService::CheckLimits(const SweepSpec& spec,
 absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& request) {
   RIB_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepYaml(request.yaml, request.source_name));
   RIB_RETURN_IF_ERROR(CheckLimits(spec, request.may_exceed_priority_cap));
+  // Hub models are read from the hub cache, all others from the artifact root.
+  RIB_ASSIGN_OR_RETURN(const std::vector<spec::ResolvedHubModel> hub,
+                       spec::ResolveHubModels(options_.hf_cache, &spec));
+  std::map<std::string, std::string> hub_files;  // model name → path in the cache
+  for (const spec::ResolvedHubModel& r : hub) hub_files[r.model] = r.snapshot.weights_path;
   for (ModelSpec& model : spec.models) {
-    RIB_ASSIGN_OR_RETURN(model.weights_digest, DigestWeights(model));
+    auto it = hub_files.find(model.name);
+    RIB_ASSIGN_OR_RETURN(model.weights_digest,
+                         it == hub_files.end()
+                             ? DigestWeights(model, options_.artifact_root, model.weights)
+                             : DigestWeights(model, options_.hf_cache, it->second));
   }
   RIB_ASSIGN_OR_RETURN(std::vector<PlannedJob> planned, ExpandSweep(spec));
 
@@ -96,7 +105,9 @@ absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& 
   return result;
 }
 
-absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model) {
+absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model,
+                                                        const std::string& root,
+                                                        const std::string& path) {
   constexpr absl::string_view refused =
       "; TorchScript is code that the workers run, refused unless the coordinator is "
       "started with --allow-torchscript";
@@ -105,8 +116,8 @@ absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model) 
         "model '", model.name, "': arch '", model.arch, "' loads a TorchScript module",
         refused));
   }
-  absl::StatusOr<InputFile> file = OpenUnder(
-      options_.artifact_root, model.weights, absl::StrCat("model '", model.name, "' weights"));
+  absl::StatusOr<InputFile> file =
+      OpenUnder(root, path, absl::StrCat("model '", model.name, "' weights"));
   if (!file.ok()) {
     // A missing file is a mistake in the sweep file (NOT_FOUND is for unknown ids).
     if (absl::IsNotFound(file.status())) {

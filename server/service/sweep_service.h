@@ -38,6 +38,11 @@ struct SweepServiceOptions {
   // Weight paths in sweep files are resolved under this folder (and may not leave it).
   // Default "." (the coordinator's working directory).
   std::string artifact_root = ".";
+  // The Hugging Face hub cache that `weights: hf-hub:ORG/NAME[@REV]` is resolved in
+  // (spec/hf_hub.h); never written, nothing downloaded. Workers read the snapshot
+  // under their artifact root's hf-hub/ (spec/artifacts.h). Default "" (main.cc
+  // passes --hf-cache: $HF_HOME/hub or ~/.cache/huggingface/hub).
+  std::string hf_cache;
   // Accept TorchScript models (arch "torchscript", or weights that are a TorchScript
   // archive: spec/weights_format.h). Default false: a scripted module is code that the
   // workers run; it can read any file a worker can and leak it through its results.
@@ -103,11 +108,13 @@ class SweepService {
   // The priority cap, the only implementation.
   absl::Status CheckPriority(const std::string& sweep_name, int priority,
                              bool may_exceed_cap) const;
-  // Opens the model's weights (confined), refuses TorchScript unless allowed, and
+  // Opens the model's weights `path` (confined to `root`: the artifact root, or the hub
+  // cache for hub models), refuses TorchScript unless allowed, and
   // returns the file's sha256: hashed once per file while its (device, inode, size,
   // mtime) stay the same (and its mtime is older than kRacyWindow), so models that
   // share a file, and resubmissions, do not read it again.
-  absl::StatusOr<std::string> DigestWeights(const ModelSpec& model);
+  absl::StatusOr<std::string> DigestWeights(const ModelSpec& model, const std::string& root,
+                                            const std::string& path);
 
   // What identifies one version of a weights file for the digest cache.
   struct FileVersion {

@@ -103,6 +103,43 @@ TEST_F(CommandsTest, SubmitPrintsNewAndReusedCounts) {
   EXPECT_EQ(server_.fake().last_submit().client_request_id(), "mine");
 }
 
+TEST_F(CommandsTest, SubmitPrintsEachModelsWeightsAndPreprocessing) {
+  v1::SubmitSweepResponse response;
+  response.set_sweep_id("sw-1");
+  response.set_jobs_total(2);
+  response.set_jobs_new(2);
+  server_.fake().SetSubmitResponse(response);
+  v1::ListJobsResponse jobs;
+  v1::Job* pre = jobs.add_jobs();
+  pre->mutable_spec()->mutable_method()->set_kind("pre");
+  v1::ModelSpec* m = pre->mutable_spec()->mutable_model();
+  m->set_name("clip");
+  m->set_arch("vit_base_patch16_clip_224.openai_ft_in1k");
+  m->set_num_classes(1000);
+  m->set_weights("hf-hub/models--timm--x/snapshots/abc/model.safetensors");
+  m->set_weights_digest("0123456789abcdef");
+  v1::Preprocessing* p = m->mutable_preprocessing();
+  p->set_image_size(224);
+  p->set_crop_pct(0.9);
+  p->set_interpolation("bicubic");
+  for (double v : {0.48145466, 0.4578275, 0.40821073}) p->add_mean(v);
+  for (double v : {0.26862954, 0.26130258, 0.27577711}) p->add_std(v);
+  jobs.add_jobs()->mutable_spec()->mutable_method()->set_kind("ft");  // not printed
+  server_.fake().SetJobs(jobs);
+  const std::string path = dir_.Join("hub.yaml");
+  std::ofstream(path) << "name: hub\n";
+
+  CliResult r = Rib({"submit", path});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "sweep sw-1 submitted: 2 jobs, 2 new, 0 reused\n"
+            "  model clip: vit_base_patch16_clip_224.openai_ft_in1k, 1000 classes, weights "
+            "hf-hub/models--timm--x/snapshots/abc/model.safetensors (sha256 0123456789ab), "
+            "224 px, crop 0.9, bicubic, mean 0.48145466,0.4578275,0.40821073, std "
+            "0.26862954,0.26130258,0.27577711\n");
+  EXPECT_EQ(server_.fake().last_list_jobs().sweep_id(), "sw-1");
+}
+
 TEST_F(CommandsTest, SubmitInvalidArgumentIsOneLine) {
   server_.fake().SetError(
       "SubmitSweep",

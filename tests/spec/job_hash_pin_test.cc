@@ -168,5 +168,43 @@ training:
             "67f9cd252031d771bf1203bf8636d3bf34ef7de74e81ee0f870698b5bf0eacf3");
 }
 
+// The ImageNet models of a sweep without hub weights or timm tags. The ViT and the CLIP
+// tower hash as before issue 15; the torchvision ResNet hashes anew, deliberately: it
+// was preprocessed with bicubic resizing, but torchvision's Resize (and timm's tv_in1k
+// pretrained_cfg) is bilinear. Its hash before was
+// "0cb8ec9a82b4e6fffd93028f581da8d5f3c29d4d568935222f3ecbe6116c5683" (rn50/pre).
+TEST(JobHashPin, UntaggedImagenetModels) {
+  constexpr char kSweep[] = R"(name: pin-imagenet
+suite: imagenet-rib
+models:
+  - {name: vit, arch: vit_base_patch16_224, weights: models/vit.safetensors}
+  - {name: clip, arch: vit_base_patch16_clip_224, weights: models/clip.safetensors}
+  - {name: rn50, arch: resnet50, weights: models/rn50.safetensors}
+methods: [ft]
+finetune_datasets: [imagenet-r]
+eval_datasets: [imagenet-val, imagenet-r]
+)";
+  RIB_ASSERT_OK_AND_ASSIGN(SweepSpec sweep, ParseSweepYaml(kSweep, "pin.yaml"));
+  for (ModelSpec& m : sweep.models) m.weights_digest = std::string(64, '0');
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const PlannedJob& j : jobs) got.emplace_back(j.key, j.hash);
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"vit/pre",
+       "3591f4071ca3f7bc9c83a7442730dd92d8d8dbdd29217130b7118ca1f8631cea"},
+      {"vit/ft/imagenet-r",
+       "b6f7f715eb0f1df9baabd07b9948dcf65e04a83b424513729a991547506749e7"},
+      {"clip/pre",
+       "66f47ab1b3b62096a7bcc9ed6b54bef0219d6d2b1f439c267259178b302b1133"},
+      {"clip/ft/imagenet-r",
+       "1a97034c7204a33f236859945983926273f68678c2b1f02096b009b90faee64d"},
+      {"rn50/pre",
+       "376105a1c652e49c8f75f12a8e5ec775e1935eccf23e322ce4244e605683ef30"},
+      {"rn50/ft/imagenet-r",
+       "abb4699ee5f4db953780d74e4e27445089a39421aaed6d883ed8e713eacd5e8f"},
+  };
+  EXPECT_THAT(got, ElementsAreArray(want));
+}
+
 }  // namespace
 }  // namespace rib::spec

@@ -32,9 +32,12 @@ const std::map<std::string, VitSize>& VitSizes() {
   return *sizes;
 }
 
-// vit_<size>_patch<P>[_clip]_<S>, as timm names them.
+// vit_<size>_patch<P>[_clip]_<S>[_miil], as timm names them.
 std::optional<VitConfig> ParseVitName(const std::string& arch) {
   std::vector<std::string> parts = absl::StrSplit(arch, '_');
+  // timm's vit_base_patch16_224_miil (ImageNet-21K-P): a plain ViT without qkv bias.
+  const bool miil = parts.size() == 5 && parts.back() == "miil";
+  if (miil) parts.pop_back();
   if (parts.size() < 4 || parts.size() > 5 || parts[0] != "vit") return std::nullopt;
   auto size = VitSizes().find(parts[1]);
   if (size == VitSizes().end()) return std::nullopt;
@@ -56,6 +59,7 @@ std::optional<VitConfig> ParseVitName(const std::string& arch) {
   config.embed_dim = size->second.embed_dim;
   config.depth = size->second.depth;
   config.num_heads = size->second.num_heads;
+  config.qkv_bias = !miil;
   if (clip) {
     // timm vit_*_clip_*: pre_norm=True, norm_layer=nn.LayerNorm (eps 1e-5).
     config.pre_norm = true;
@@ -118,6 +122,7 @@ std::vector<std::string> KnownArchs() {
           "vit_small_patch32_224",
           "vit_base_patch16_224",
           "vit_base_patch32_224",
+          "vit_base_patch16_224_miil",
           "vit_large_patch16_224",
           "vit_large_patch32_224",
           "vit_base_patch16_clip_224",

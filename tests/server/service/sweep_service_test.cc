@@ -27,6 +27,7 @@
 #include "server/storage/postgres/postgres_repository.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
+#include "tests/testing/hub_cache.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -162,6 +163,65 @@ eval_datasets: [fmnist-val, fmnist-v2]
   std::ofstream(root_.Join("models/m1.safetensors")) << same_size;
   RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r2, Submit(two_models));
   EXPECT_EQ(digests(r2.sweep_id), std::set<std::string>{Sha256Hex(same_size)});
+}
+
+TEST_F(SweepServiceTest, HubWeightsResolveToTheSnapshotAndItsConfig) {
+  // A hub cache in huggingface_hub's layout, outside the artifact root.
+  ::rib::testing::ScratchDir cache;
+  const std::string name = "vit_base_patch16_clip_224.openai_ft_in1k";
+  const std::string commit_a(40, 'a'), commit_b(40, 'b');
+  const std::string config = R"({"architecture": "vit_base_patch16_clip_224",
+      "pretrained_cfg": {"input_size": [3, 224, 224], "crop_pct": 0.8}})";
+  ::rib::testing::WriteHubSnapshot(cache.path(), "timm", name, {commit_a, "bytes-a", config});
+  SweepServiceOptions so;
+  so.artifact_root = root_.path();
+  so.hf_cache = cache.path();
+  SweepService hub(repo_.get(), changes_.get(), so);
+  const std::string yaml = R"(name: hub
+models:
+  - {name: clip, weights: "hf-hub:timm/vit_base_patch16_clip_224.openai_ft_in1k"}
+methods: [ft]
+finetune_datasets: [fmnist-v2]
+eval_datasets: [fmnist-val, fmnist-v2]
+)";
+  SubmitRequest request;
+  request.yaml = yaml;
+  request.owner = "alice";
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r, hub.Submit(request));
+  storage::JobFilter f;
+  f.sweep_id = r.sweep_id;
+  RIB_ASSERT_OK_AND_ASSIGN(storage::JobList jobs, hub.ListJobs(f));
+  ASSERT_THAT(jobs.jobs, SizeIs(2));
+  // Stored with the job: the workers' mirror path, the snapshot's digest, the arch
+  // with the repository's tag and config.json's preprocessing over the table's.
+  const ModelSpec& m = jobs.jobs[0].spec.model;
+  EXPECT_EQ(m.weights, "hf-hub/models--timm--" + name + "/snapshots/" + commit_a +
+                           "/model.safetensors");
+  EXPECT_EQ(m.weights_digest, Sha256Hex("bytes-a"));
+  EXPECT_EQ(m.arch, name);
+  EXPECT_DOUBLE_EQ(m.preprocessing.crop_pct, 0.8);
+  EXPECT_DOUBLE_EQ(m.preprocessing.mean[0], 0.48145466);  // the table's CLIP mean
+
+  // main moves to a new snapshot: new jobs, nothing reused.
+  ::rib::testing::WriteHubSnapshot(cache.path(), "timm", name, {commit_b, "bytes-b", config});
+  request.yaml = yaml + "priority: 1\n";  // a new submission, not the same request
+  RIB_ASSERT_OK_AND_ASSIGN(storage::SubmitResult r2, hub.Submit(request));
+  EXPECT_EQ(r2.jobs_reused, 0);
+  f.sweep_id = r2.sweep_id;
+  RIB_ASSERT_OK_AND_ASSIGN(storage::JobList jobs2, hub.ListJobs(f));
+  EXPECT_EQ(jobs2.jobs[0].spec.model.weights_digest, Sha256Hex("bytes-b"));
+  EXPECT_NE(jobs2.jobs[0].hash, jobs.jobs[0].hash);
+
+  // A model the cache does not have: the path searched, and no download.
+  std::string missing = yaml;
+  missing.replace(missing.find("openai_ft_in1k"), 14, "no_such_tag");
+  request.yaml = missing;
+  EXPECT_THAT(hub.Submit(request),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("model 'clip'"),
+                             HasSubstr(cache.path() +
+                                       "/models--timm--vit_base_patch16_clip_224.no_such_tag"),
+                             HasSubstr("never downloads"))));
 }
 
 TEST_F(SweepServiceTest, RejectsTyposMissingWeightsAndEscapes) {

@@ -96,6 +96,18 @@ TEST(ModelZooTest, ClipVariantHasPreNormAndNoPatchBias) {
   EXPECT_EQ(CountParameters(model), 86567656 - 768 + 2 * 768);
 }
 
+TEST(ModelZooTest, MiilVariantHasNoQkvBias) {
+  // timm's vit_base_patch16_224_miil (ImageNet-21K-P): qkv_bias=False, else ViT-B/16.
+  Classifier& model = Cached("vit_base_patch16_224_miil.in21k_ft_in1k");
+  auto shapes = Shapes(model);
+  EXPECT_THAT(shapes.at("blocks.0.attn.qkv.weight"), ElementsAre(2304, 768));
+  EXPECT_EQ(shapes.count("blocks.0.attn.qkv.bias"), 0u);
+  EXPECT_THAT(shapes.at("patch_embed.proj.bias"), ElementsAre(768));
+  EXPECT_EQ(shapes.count("norm_pre.weight"), 0u);
+  EXPECT_EQ(CountParameters(model), 86567656 - 12 * 2304);
+  EXPECT_EQ(model->image_size(), 224);
+}
+
 TEST(ModelZooTest, ResNet50HasTorchvisionNames) {
   Classifier& model = Cached("resnet50");
   auto shapes = Shapes(model);

@@ -6,11 +6,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "common/paths.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spec/sweep.h"
+#include "tests/testing/hub_cache.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "worker/engine/model.h"
@@ -184,6 +187,41 @@ TEST(ConfinedWeightsTest, LoadsThroughSymlinksInsideTheRootOnly) {
   EXPECT_THAT(OpenUnder(root.path(), "evil.safetensors", "model weights"),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        AllOf(HasSubstr("model weights"), HasSubstr("evil.safetensors"))));
+}
+
+// Weights by name (spec/hf_hub.h): a hub cache in huggingface_hub's layout (the weights
+// a relative symlink into blobs/), here kept at <artifact root>/hf-hub itself, so the
+// coordinator's --hf-cache and the workers' mirror are one folder. The path the
+// coordinator resolves loads on the worker, config.json's arch and num_classes build
+// the model, and the weights are the saved ones.
+TEST(HubWeightsTest, TheResolvedSnapshotLoadsFromTheMirror) {
+  ScratchDir root, scratch;
+  torch::manual_seed(0);
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier model, CreateModel("fmnist_vit", 10));
+  ASSERT_THAT(SaveClassifier(model, scratch.Join("w.safetensors")), IsOk());
+  std::ifstream in(scratch.Join("w.safetensors"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string cache = root.Join("hf-hub");
+  ::rib::testing::WriteHubSnapshot(
+      cache, "rib", "fmnist_vit.test",
+      {std::string(40, 'e'), bytes,
+       std::string(R"({"architecture": "fmnist_vit", "num_classes": 10,
+           "pretrained_cfg": {"input_size": [3, 32, 32], "crop_pct": 1.0}})")});
+  RIB_ASSERT_OK_AND_ASSIGN(
+      spec::SweepSpec sweep,
+      spec::ParseSweepYaml("name: hub\nmodels:\n  - {name: m, weights: "
+                           "hf-hub:rib/fmnist_vit.test}\nmethods: [ft]\n"));
+  ASSERT_THAT(spec::ResolveHubModels(cache, &sweep), IsOk());
+  const ModelSpec& m = sweep.models[0];
+  EXPECT_EQ(m.arch, "fmnist_vit.test");
+  EXPECT_EQ(m.num_classes, 10);
+  EXPECT_EQ(m.preprocessing.image_size, 32);
+  RIB_ASSERT_OK_AND_ASSIGN(InputFile file, OpenUnder(root.path(), m.weights, "model weights"));
+  RIB_ASSERT_OK_AND_ASSIGN(Classifier loaded,
+                           LoadClassifier(m.arch, m.num_classes, std::move(file)));
+  const torch::Tensor x = torch::randn({2, 3, 32, 32});
+  // The same bytes through the same kernels: identical logits.
+  EXPECT_TRUE(torch::equal(Logits(model, x), Logits(loaded, x)));
 }
 
 // A FIFO would block the reader forever; every loader refuses it at once.
