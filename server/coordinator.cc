@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -17,12 +19,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
-#include "common/log.h"
 #include "common/http_server.h"
+#include "common/log.h"
 #include "common/metrics_http.h"
-#include "server/http/dashboard.h"
 #include "common/status_macros.h"
 #include "proto/tls/credentials.h"
+#include "server/http/dashboard.h"
 #include "server/rpc/authz.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/dashboard_api.h"
@@ -94,6 +96,35 @@ absl::Status CheckListenSecurity(const CoordinatorOptions& options) {
       "anyway"));
 }
 
+absl::StatusOr<std::string> ResolveDatabaseUri(const std::string& flag,
+                                               const std::string& file,
+                                               const std::string& env) {
+  if (!flag.empty() && !file.empty()) {
+    return absl::InvalidArgumentError(
+        "--database and --database-file are both given: pass one");
+  }
+  if (!flag.empty()) return flag;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--database-file=", file, ": cannot read it"));
+    }
+    std::string line;
+    std::getline(in, line);
+    const std::string uri(absl::StripAsciiWhitespace(line));
+    if (uri.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--database-file=", file, ": the first line is empty (expected a libpq URI)"));
+    }
+    return uri;
+  }
+  if (!env.empty()) return env;
+  return absl::InvalidArgumentError(
+      "--database is required (a libpq URI such as postgresql://rib@localhost:5432/rib); "
+      "or give it in a file with --database-file, or in $RIB_DATABASE_URL");
+}
+
 absl::Status MigrateDatabase(const CoordinatorOptions& options) {
   const absl::Time deadline = absl::Now() + options.connect_timeout;
   absl::StatusOr<int> applied = storage::pg::ApplyMigrations(
@@ -136,7 +167,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   pg.repository.clock = o.clock;
   pg.repository.lease_timeout = o.lease_timeout;
   // A gap of five missed passes (at least 5 s) means the control plane was down.
-  pg.repository.expiry_grace_after = std::max(absl::Seconds(5), 5 * o.lease_expiry_interval);
+  pg.repository.expiry_grace_after =
+      std::max(absl::Seconds(5), 5 * o.lease_expiry_interval);
   RIB_ASSIGN_OR_RETURN(c->repo_, storage::PostgresRepository::Create(pg));
   RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(
                                         o.database_uri, o.database_connection));

@@ -134,6 +134,16 @@ struct CoordinatorOptions {
 // --insecure-listen. Create calls it; exposed for tests.
 absl::Status CheckListenSecurity(const CoordinatorOptions& options);
 
+// The database URI rib-coordinator uses: `flag` (--database) when set, else the first
+// line of the file at `file` (--database-file; surrounding whitespace trimmed, e.g. a
+// mounted Kubernetes Secret), else `env` (the value of $RIB_DATABASE_URL). Keeping the
+// password out of the command line keeps it out of `ps`. INVALID_ARGUMENT when --database
+// and --database-file are both given, when the file cannot be read or is empty, and when
+// none of the three is set (naming all three).
+absl::StatusOr<std::string> ResolveDatabaseUri(const std::string& flag,
+                                               const std::string& file,
+                                               const std::string& env);
+
 // Whether the host of a gRPC listen address (HOST:PORT, [V6]:PORT, ipv4:/ipv6: URIs)
 // is a loopback one; unix: sockets count as local. An empty host or 0.0.0.0 / [::]
 // (every interface) is not.
@@ -158,8 +168,8 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // Starts the gRPC server (client and worker API, health checking, reflection), the
-  // metrics and dashboard servers and the background loops. UNAVAILABLE when the address cannot be
-  // bound; FAILED_PRECONDITION when already started.
+  // metrics and dashboard servers and the background loops. UNAVAILABLE when the address
+  // cannot be bound; FAILED_PRECONDITION when already started.
   absl::Status Start();
   // Stops accepting calls, gives in-flight calls up to `grace`, then ends every wait
   // on the database (calls still waiting answer UNAVAILABLE) and stops the loops:
