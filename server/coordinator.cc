@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -28,7 +29,9 @@
 #include "server/rpc/authz.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/dashboard_api.h"
+#include "server/rpc/rpc_timing.h"
 #include "server/rpc/worker_api_service.h"
+#include "server/service/coordinator_metrics.h"
 #include "server/service/event_pruner.h"
 #include "server/service/identity_service.h"
 #include "server/service/lease_expirer.h"
@@ -173,6 +176,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(
                                         o.database_uri, o.database_connection));
 
+  c->observed_ = std::make_unique<service::CoordinatorMetrics>();
   service::SweepServiceOptions sweep_options;
   sweep_options.artifact_root = o.artifact_root;
   sweep_options.allow_torchscript = o.allow_torchscript;
@@ -185,6 +189,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   worker_options.lease_timeout = o.lease_timeout;
   worker_options.heartbeat_interval = o.heartbeat_interval;
   worker_options.poll = o.poll;
+  worker_options.metrics = c->observed_.get();
   c->workers_ = std::make_unique<service::WorkerService>(
       c->repo_.get(), c->changes_.get(), worker_options);
   c->identity_ = std::make_unique<service::IdentityService>(c->repo_.get());
@@ -197,7 +202,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
       c->sweeps_.get(), c->workers_.get(), c->identity_.get());
   c->dashboard_ = std::make_unique<http::Dashboard>(
       c->dashboard_api_.get(),
-      Collectables{std::make_shared<service::PoolMetrics>(c->repo_.get())});
+      Collectables{std::make_shared<service::PoolMetrics>(c->repo_.get()),
+                   c->observed_->collectable()});
   return c;
 }
 
@@ -215,6 +221,10 @@ absl::Status Coordinator::Start() {
   tls::AddServerKeepalive(&builder);
   builder.RegisterService(coordinator_api_.get());
   builder.RegisterService(worker_api_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      timing;
+  timing.push_back(rpc::RpcTimingFactory(observed_.get()));
+  builder.experimental().SetInterceptorCreators(std::move(timing));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -222,7 +232,8 @@ absl::Status Coordinator::Start() {
   }
   if (!options_.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started = MetricsHttpServer::Start(
-        options_.metrics_listen, {std::make_shared<service::PoolMetrics>(repo_.get())});
+        options_.metrics_listen,
+        {std::make_shared<service::PoolMetrics>(repo_.get()), observed_->collectable()});
     if (!started.ok()) return AbandonStart(started.status());
     metrics_ = *std::move(started);
     metrics_port_ = metrics_->port();

@@ -45,6 +45,7 @@ class DashboardApi;
 class WorkerApiService;
 }  // namespace rpc
 namespace service {
+class CoordinatorMetrics;
 class EventPruner;
 class IdentityService;
 class LeaseExpirer;
@@ -195,6 +196,8 @@ class Coordinator {
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   std::unique_ptr<storage::PostgresRepository> repo_;
   std::unique_ptr<storage::PgChangeNotifier> changes_;
+  // Declared before the services and servers that observe into it.
+  std::unique_ptr<service::CoordinatorMetrics> observed_;
   std::unique_ptr<service::SweepService> sweeps_;
   std::unique_ptr<service::WorkerService> workers_;
   std::unique_ptr<service::IdentityService> identity_;

@@ -162,6 +162,14 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE rib_jobs gauge"));
   EXPECT_THAT(metrics, ::testing::HasSubstr("rib_jobs{state=\"QUEUED\"} 0"));
   EXPECT_THAT(metrics, ::testing::HasSubstr("rib_workers{state=\"ACTIVE\"} 0"));
+  // The calls above were timed (ListSweeps once; the health check under its service).
+  EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE rib_rpc_duration_seconds histogram"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr(
+                           "rib_rpc_duration_seconds_count{code=\"OK\",method=\"ListSweeps\","
+                           "service=\"rib.v1.Coordinator\"} 1\n"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("method=\"Check\",service=\"grpc.health.v1.Health\""));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("rib_job_queue_wait_seconds_count 0\n"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("rib_build_info{"));
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
