@@ -4,10 +4,32 @@
 
 #include <utility>
 
+#include "common/version.h"
+
 namespace rib {
+namespace {
+
+// rib_build_info{version,commit,torch,cuda} 1: which build answers this scrape.
+prometheus::MetricFamily BuildInfoFamily() {
+  const BuildInfo info = CurrentBuildInfo();
+  prometheus::MetricFamily family;
+  family.name = "rib_build_info";
+  family.help = "The rib build serving these metrics (always 1).";
+  family.type = prometheus::MetricType::Gauge;
+  prometheus::ClientMetric m;
+  m.label = {{"commit", info.git_commit},
+             {"cuda", info.with_cuda ? "yes" : "no"},
+             {"torch", info.torch_version},
+             {"version", info.version}};
+  m.gauge.value = 1;
+  family.metric.push_back(std::move(m));
+  return family;
+}
+
+}  // namespace
 
 HttpResponse MetricsResponse(const Collectables& collectables) {
-  std::vector<prometheus::MetricFamily> families;
+  std::vector<prometheus::MetricFamily> families = {BuildInfoFamily()};
   for (const auto& c : collectables) {
     std::vector<prometheus::MetricFamily> more = c->Collect();
     families.insert(families.end(), std::make_move_iterator(more.begin()),

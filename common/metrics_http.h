@@ -18,7 +18,8 @@ namespace rib {
 
 using Collectables = std::vector<std::shared_ptr<prometheus::Collectable>>;
 
-// The scrape of `collectables` (collected now) as an HTTP 200 response.
+// The scrape of `collectables` (collected now) as an HTTP 200 response. Every scrape
+// starts with rib_build_info{commit,cuda,torch,version} 1, the build that answers.
 HttpResponse MetricsResponse(const Collectables& collectables);
 
 class MetricsHttpServer {

@@ -19,9 +19,12 @@
 #include "common/log.h"
 #include "common/version.h"
 
-// Every rib binary takes --log-level, so it is defined once here, beside the parsing
-// that applies it, rather than in each main.cc.
+// Every rib binary takes --log-level and --log-format, so they are defined once here,
+// beside the parsing that applies it, rather than in each main.cc.
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(std::string, log_format, "text",
+          "text (one line per message: level, ISO-8601 UTC time, tag, source) or json "
+          "(one object per line)");
 
 namespace rib {
 namespace {
@@ -102,6 +105,14 @@ std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc,
     std::exit(2);
   }
   SetLogLevel(level);
+  LogFormat format;
+  const std::string log_format = absl::GetFlag(FLAGS_log_format);
+  if (!ParseLogFormat(log_format, &format)) {
+    std::fprintf(stderr, "%s: unknown --log-format '%s' (expected text or json)\n",
+                 help.name.c_str(), log_format.c_str());
+    std::exit(2);
+  }
+  SetLogFormat(format);
   return args;
 }
 

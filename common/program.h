@@ -17,9 +17,11 @@
 
 #include "absl/flags/declare.h"
 
-// --log-level, defined in program.cc and applied by ParseFlagsOrExit. Declared here so
-// a main can pass it on (rib-worker forwards it to the rank processes it starts).
+// --log-level and --log-format, defined in program.cc and applied by ParseFlagsOrExit.
+// Declared here so a main can pass them on (rib-worker forwards it to the rank processes
+// it starts).
 ABSL_DECLARE_FLAG(std::string, log_level);
+ABSL_DECLARE_FLAG(std::string, log_format);
 
 namespace rib {
 
@@ -39,8 +41,9 @@ struct ProgramHelp {
 // stdout, and exit 0, before anything else is parsed; a bad flag exits 1 with Abseil's
 // message naming it. Then applies --log-level (defined here for every binary; default
 // "info"): an unknown level prints "<name>: unknown --log-level 'X' (expected debug,
-// info, warning or error)" to stderr and exits 2. Returns the positional arguments
-// after argv[0] (always empty unless help.takes_arguments).
+// info, warning or error)" to stderr and exits 2; likewise --log-format (text or json).
+// Returns the positional arguments after argv[0] (always empty unless
+// help.takes_arguments).
 std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc, char** argv);
 
 // The --help text: usage line, description, every flag registered in this process that

@@ -123,7 +123,7 @@ worker_pids=()
 for i in 1 2; do
   "$BIN/rib-worker" --coordinator="$addr" --devices=cpu:1 --threads-per-slot=1 \
     --data-root="$STATE/data" --artifact-root="$STATE/artifacts" --name="demo-worker-$i" \
-    --token-file="$STATE/run/worker.token" \
+    --token-file="$STATE/run/worker.token" --metrics-listen=127.0.0.1:0 \
     --drain-timeout=10s 2>"$STATE/logs/worker-$i.log" &
   pids+=($!)
   worker_pids+=($!)
@@ -156,6 +156,7 @@ RIB_DEMO_STATE=$STATE
 RIB_DEMO_BIN=$BIN
 RIB_DEMO_DASHBOARD=$dashboard
 RIB_DEMO_WORKER_PIDS="${worker_pids[*]}"
+RIB_DEMO_WORKER_METRICS="$(sed -n 's/.*] metrics on //p' "$STATE"/logs/worker-*.log | tr '\n' ' ')"
 ENV
   mv "$STATE/run/demo.env.tmp" "$STATE/run/demo.env"
   rib_log "running until Ctrl-C: RIB_COORDINATOR=$addr RIB_TOKEN=\$(cat $STATE/run/admin.token) $BIN/rib sweeps"

@@ -16,6 +16,7 @@ RIB_APT_PACKAGES=(
   libyaml-cpp-dev prometheus-cpp-dev libssl-dev openssl
   dataset-fashion-mnist python3-torch python3-torchvision python3-numpy python3-pil
   chromium python3-websocket   # tests/e2e/dashboard_test.sh: a real browser, over CDP
+  python3-yaml                 # tests/deploy: the k8s manifests and compose file, checked
 )
 
 rib_log() { printf '[rib] %s\n' "$*" >&2; }

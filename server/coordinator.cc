@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -17,16 +20,18 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
-#include "common/log.h"
 #include "common/http_server.h"
+#include "common/log.h"
 #include "common/metrics_http.h"
-#include "server/http/dashboard.h"
 #include "common/status_macros.h"
 #include "proto/tls/credentials.h"
+#include "server/http/dashboard.h"
 #include "server/rpc/authz.h"
 #include "server/rpc/coordinator_service.h"
 #include "server/rpc/dashboard_api.h"
+#include "server/rpc/rpc_timing.h"
 #include "server/rpc/worker_api_service.h"
+#include "server/service/coordinator_metrics.h"
 #include "server/service/event_pruner.h"
 #include "server/service/identity_service.h"
 #include "server/service/lease_expirer.h"
@@ -94,6 +99,35 @@ absl::Status CheckListenSecurity(const CoordinatorOptions& options) {
       "anyway"));
 }
 
+absl::StatusOr<std::string> ResolveDatabaseUri(const std::string& flag,
+                                               const std::string& file,
+                                               const std::string& env) {
+  if (!flag.empty() && !file.empty()) {
+    return absl::InvalidArgumentError(
+        "--database and --database-file are both given: pass one");
+  }
+  if (!flag.empty()) return flag;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--database-file=", file, ": cannot read it"));
+    }
+    std::string line;
+    std::getline(in, line);
+    const std::string uri(absl::StripAsciiWhitespace(line));
+    if (uri.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--database-file=", file, ": the first line is empty (expected a libpq URI)"));
+    }
+    return uri;
+  }
+  if (!env.empty()) return env;
+  return absl::InvalidArgumentError(
+      "--database is required (a libpq URI such as postgresql://rib@localhost:5432/rib); "
+      "or give it in a file with --database-file, or in $RIB_DATABASE_URL");
+}
+
 absl::Status MigrateDatabase(const CoordinatorOptions& options) {
   const absl::Time deadline = absl::Now() + options.connect_timeout;
   absl::StatusOr<int> applied = storage::pg::ApplyMigrations(
@@ -136,11 +170,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   pg.repository.clock = o.clock;
   pg.repository.lease_timeout = o.lease_timeout;
   // A gap of five missed passes (at least 5 s) means the control plane was down.
-  pg.repository.expiry_grace_after = std::max(absl::Seconds(5), 5 * o.lease_expiry_interval);
+  pg.repository.expiry_grace_after =
+      std::max(absl::Seconds(5), 5 * o.lease_expiry_interval);
   RIB_ASSIGN_OR_RETURN(c->repo_, storage::PostgresRepository::Create(pg));
   RIB_ASSIGN_OR_RETURN(c->changes_, storage::PgChangeNotifier::Create(
                                         o.database_uri, o.database_connection));
 
+  c->observed_ = std::make_unique<service::CoordinatorMetrics>();
   service::SweepServiceOptions sweep_options;
   sweep_options.artifact_root = o.artifact_root;
   sweep_options.allow_torchscript = o.allow_torchscript;
@@ -154,6 +190,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   worker_options.lease_timeout = o.lease_timeout;
   worker_options.heartbeat_interval = o.heartbeat_interval;
   worker_options.poll = o.poll;
+  worker_options.metrics = c->observed_.get();
   c->workers_ = std::make_unique<service::WorkerService>(
       c->repo_.get(), c->changes_.get(), worker_options);
   c->identity_ = std::make_unique<service::IdentityService>(c->repo_.get());
@@ -166,7 +203,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
       c->sweeps_.get(), c->workers_.get(), c->identity_.get());
   c->dashboard_ = std::make_unique<http::Dashboard>(
       c->dashboard_api_.get(),
-      Collectables{std::make_shared<service::PoolMetrics>(c->repo_.get())});
+      Collectables{std::make_shared<service::PoolMetrics>(c->repo_.get()),
+                   c->observed_->collectable()});
   return c;
 }
 
@@ -184,6 +222,10 @@ absl::Status Coordinator::Start() {
   tls::AddServerKeepalive(&builder);
   builder.RegisterService(coordinator_api_.get());
   builder.RegisterService(worker_api_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      timing;
+  timing.push_back(rpc::RpcTimingFactory(observed_.get()));
+  builder.experimental().SetInterceptorCreators(std::move(timing));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -191,7 +233,8 @@ absl::Status Coordinator::Start() {
   }
   if (!options_.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started = MetricsHttpServer::Start(
-        options_.metrics_listen, {std::make_shared<service::PoolMetrics>(repo_.get())});
+        options_.metrics_listen,
+        {std::make_shared<service::PoolMetrics>(repo_.get()), observed_->collectable()});
     if (!started.ok()) return AbandonStart(started.status());
     metrics_ = *std::move(started);
     metrics_port_ = metrics_->port();

@@ -45,6 +45,7 @@ class DashboardApi;
 class WorkerApiService;
 }  // namespace rpc
 namespace service {
+class CoordinatorMetrics;
 class EventPruner;
 class IdentityService;
 class LeaseExpirer;
@@ -137,6 +138,16 @@ struct CoordinatorOptions {
 // --insecure-listen. Create calls it; exposed for tests.
 absl::Status CheckListenSecurity(const CoordinatorOptions& options);
 
+// The database URI rib-coordinator uses: `flag` (--database) when set, else the first
+// line of the file at `file` (--database-file; surrounding whitespace trimmed, e.g. a
+// mounted Kubernetes Secret), else `env` (the value of $RIB_DATABASE_URL). Keeping the
+// password out of the command line keeps it out of `ps`. INVALID_ARGUMENT when --database
+// and --database-file are both given, when the file cannot be read or is empty, and when
+// none of the three is set (naming all three).
+absl::StatusOr<std::string> ResolveDatabaseUri(const std::string& flag,
+                                               const std::string& file,
+                                               const std::string& env);
+
 // Whether the host of a gRPC listen address (HOST:PORT, [V6]:PORT, ipv4:/ipv6: URIs)
 // is a loopback one; unix: sockets count as local. An empty host or 0.0.0.0 / [::]
 // (every interface) is not.
@@ -161,8 +172,8 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // Starts the gRPC server (client and worker API, health checking, reflection), the
-  // metrics and dashboard servers and the background loops. UNAVAILABLE when the address cannot be
-  // bound; FAILED_PRECONDITION when already started.
+  // metrics and dashboard servers and the background loops. UNAVAILABLE when the address
+  // cannot be bound; FAILED_PRECONDITION when already started.
   absl::Status Start();
   // Stops accepting calls, gives in-flight calls up to `grace`, then ends every wait
   // on the database (calls still waiting answer UNAVAILABLE) and stops the loops:
@@ -188,6 +199,8 @@ class Coordinator {
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   std::unique_ptr<storage::PostgresRepository> repo_;
   std::unique_ptr<storage::PgChangeNotifier> changes_;
+  // Declared before the services and servers that observe into it.
+  std::unique_ptr<service::CoordinatorMetrics> observed_;
   std::unique_ptr<service::SweepService> sweeps_;
   std::unique_ptr<service::WorkerService> workers_;
   std::unique_ptr<service::IdentityService> identity_;

@@ -47,7 +47,11 @@ ABSL_FLAG(bool, insecure_listen, false,
           "serve plaintext gRPC on a non-loopback --listen address (a trusted network, "
           "or TLS terminated in front); logs a warning");
 ABSL_FLAG(std::string, database, "",
-          "libpq URI of the PostgreSQL database, e.g. postgresql://rib@localhost/rib");
+          "libpq URI of the PostgreSQL database, e.g. postgresql://rib@localhost/rib; "
+          "empty = --database-file, else $RIB_DATABASE_URL");
+ABSL_FLAG(std::string, database_file, "",
+          "a file whose first line is the database URI (e.g. a mounted Secret), so the "
+          "password is not on the command line");
 ABSL_FLAG(std::string, artifact_root, ".",
           "folder that model weight paths in sweep files are relative to");
 ABSL_FLAG(std::string, hf_cache, "",
@@ -58,8 +62,9 @@ ABSL_FLAG(int64_t, max_jobs_per_sweep, 20000,
           "a sweep that expands to more jobs is refused at submit");
 ABSL_FLAG(int, max_sweep_priority, 10,
           "highest priority a sweep may ask for (priority outranks fair share)");
-ABSL_FLAG(bool, allow_torchscript, false,
-          "accept sweeps with TorchScript models (code that workers run: trusted users only)");
+ABSL_FLAG(
+    bool, allow_torchscript, false,
+    "accept sweeps with TorchScript models (code that workers run: trusted users only)");
 ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "a job lease not renewed by a heartbeat within this long expires");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(10),
@@ -129,7 +134,8 @@ const rib::ProgramHelp kHelp = {
      "--listen=0.0.0.0:7070 --tls-cert=coord.pem --tls-key=coord.key "
      "--artifact-root=/shared/rib",
      "rib-coordinator token create --database=postgresql://rib@localhost:5432/rib "
-     "--user=alice --role=admin"}, true};
+     "--user=alice --role=admin"},
+    true};
 
 int Fail(const std::string& message) {
   RIB_LOG(ERROR) << message;
@@ -196,12 +202,14 @@ int main(int argc, char** argv) {
               << "' (the only one is `token create`)\n";
     return 2;
   }
-  const std::string database = absl::GetFlag(FLAGS_database);
-  if (database.empty()) {
-    std::cerr << "--database is required (a libpq URI such as "
-                 "postgresql://rib@localhost:5432/rib)\n";
+  const char* env = std::getenv("RIB_DATABASE_URL");
+  const absl::StatusOr<std::string> resolved = rib::ResolveDatabaseUri(
+      absl::GetFlag(FLAGS_database), absl::GetFlag(FLAGS_database_file), env ? env : "");
+  if (!resolved.ok()) {
+    std::cerr << "rib-coordinator: " << resolved.status().message() << "\n";
     return 2;
   }
+  const std::string& database = *resolved;
   if (token_create) return CreateToken(database);
   const absl::Duration lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
   if (lease_timeout <= absl::ZeroDuration()) {

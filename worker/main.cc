@@ -139,6 +139,7 @@ int RunAgent(const char* argv0) {
   exec_options.run_dir = absl::GetFlag(FLAGS_run_dir);
   exec_options.threads_per_slot = threads;
   exec_options.log_level = absl::GetFlag(FLAGS_log_level);
+  exec_options.log_format = absl::GetFlag(FLAGS_log_format);
   exec_options.hang_timeout = absl::GetFlag(FLAGS_rank_hang_timeout);
   exec_options.kill_grace = absl::GetFlag(FLAGS_kill_grace);
   auto executor = rib::agent::RankExecutor::Create(exec_options);

@@ -196,6 +196,9 @@ struct Lease {
   JobSpec spec;
   std::string resume_checkpoint;
   std::string secret;  // the lease's secret (only its SHA-256 is stored)
+  // How long the job waited in QUEUED before this hand-out (its last state change to
+  // QUEUED until now, by the repository's clock).
+  absl::Duration queued_for = absl::ZeroDuration();
 };
 
 struct LeaseRef {

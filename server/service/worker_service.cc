@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "server/service/coordinator_metrics.h"
 #include "common/status_macros.h"
 #include "spec/suites.h"
 
@@ -89,6 +90,7 @@ absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
     if (lease.has_value()) {
       RIB_LOG(INFO) << "job " << lease->job_id << " attempt " << lease->attempt
                     << " leased to worker " << worker_id;
+      if (options_.metrics != nullptr) options_.metrics->ObserveQueueWait(lease->queued_for);
       return lease;
     }
     const absl::Duration left = deadline - absl::Now();

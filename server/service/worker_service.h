@@ -17,6 +17,8 @@
 
 namespace rib::service {
 
+class CoordinatorMetrics;
+
 // Bounds on what a worker's report may store.
 inline constexpr size_t kMaxReportErrorBytes = 4096;
 inline constexpr size_t kMaxReportPathBytes = 1024;
@@ -40,6 +42,8 @@ struct WorkerServiceOptions {
   absl::Duration max_wait = absl::Seconds(60);
   // Re-check interval of a long-poll when no NOTIFY arrives. Default 1 s.
   absl::Duration poll = absl::Seconds(1);
+  // Where hand-outs' queue waits are observed. Default nullptr = nowhere. Not owned.
+  CoordinatorMetrics* metrics = nullptr;
 };
 
 struct Registration {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/version.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/http_get.h"
@@ -56,6 +57,16 @@ TEST(MetricsHttpServerTest, ServesTheCollectablesOnMetricsAndNothingElse) {
   const std::string other = HttpGet(server->port(), "/");
   EXPECT_THAT(other, HasSubstr("404 Not Found"));
   EXPECT_THAT(other, Not(HasSubstr("rib_test_scrapes")));
+}
+
+TEST(MetricsHttpServerTest, EveryScrapeNamesTheBuild) {
+  const BuildInfo info = CurrentBuildInfo();
+  const std::string body = MetricsResponse({}).body;
+  EXPECT_THAT(body, HasSubstr("# TYPE rib_build_info gauge"));
+  EXPECT_THAT(body, HasSubstr("rib_build_info{commit=\"" + info.git_commit +
+                              "\",cuda=\"" + (info.with_cuda ? "yes" : "no") +
+                              "\",torch=\"" + info.torch_version + "\",version=\"" +
+                              info.version + "\"} 1"));
 }
 
 TEST(MetricsHttpServerTest, BadAddressesAndBusyPortsAreNamed) {

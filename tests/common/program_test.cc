@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "common/version.h"
@@ -42,6 +44,15 @@ TEST(ProgramTest, HelpListsEveryFlagWithItsDefaultInDashSpelling) {
   EXPECT_LT(text.find("  --sample-count  ("), text.find("  --sample-root  ("));
   EXPECT_THAT(text, Not(HasSubstr("flagfile")));
   EXPECT_THAT(text, Not(HasSubstr("helpfull")));
+}
+
+TEST(ProgramDeathTest, UnknownLogFormatExitsTwoNamingIt) {
+  std::vector<std::string> words = {"rib-sample", "--log-format=yaml"};
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  EXPECT_EXIT(ParseFlagsOrExit(Sample(), static_cast<int>(argv.size()), argv.data()),
+              ::testing::ExitedWithCode(2),
+              "rib-sample: unknown --log-format 'yaml' \\(expected text or json\\)");
 }
 
 TEST(ProgramTest, VersionNamesReleaseCommitTorchAndCuda) {

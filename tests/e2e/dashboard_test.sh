@@ -31,4 +31,21 @@ sed -e 's/^name: .*/name: dashboard-live/' -e 's/max_steps: 5/max_steps: 3/' \
   --workers=demo-worker-1,demo-worker-2 --worker-pids="$RIB_DEMO_WORKER_PIDS" \
   --out="$shots" ||
   { tail -20 "$shots/chromium.log" 2>/dev/null; fail "the browser checks failed"; }
+
+# The Grafana dashboard in deploy/ queries only metrics that the running coordinator
+# (its /metrics, on the dashboard port) and workers export.
+curl_metrics() { /usr/bin/python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1"; }
+curl_metrics "${RIB_DEMO_DASHBOARD%/}/metrics" >"$state/coordinator.metrics" ||
+  fail "no /metrics on the dashboard port"
+scrapes=(--scrape "$state/coordinator.metrics")
+n=0
+for w in $RIB_DEMO_WORKER_METRICS; do
+  n=$((n + 1))
+  curl_metrics "http://$w/metrics" >"$state/worker-$n.metrics" || fail "no /metrics from worker at $w"
+  scrapes+=(--scrape "$state/worker-$n.metrics")
+done
+[ "$n" = 2 ] || fail "expected the metrics addresses of 2 workers in demo.env, got '$RIB_DEMO_WORKER_METRICS'"
+/usr/bin/python3 "$root/tests/deploy/check_deploy.py" grafana \
+  --dashboard "$root/deploy/grafana/rib-dashboard.json" "${scrapes[@]}" ||
+  fail "the Grafana dashboard queries metrics that nothing exports"
 echo "dashboard_test: OK (screenshots in $shots)"

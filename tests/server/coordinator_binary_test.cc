@@ -162,6 +162,14 @@ TEST(CoordinatorBinaryTest, ServesOnPortZeroAndStopsOnSigterm) {
   EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE rib_jobs gauge"));
   EXPECT_THAT(metrics, ::testing::HasSubstr("rib_jobs{state=\"QUEUED\"} 0"));
   EXPECT_THAT(metrics, ::testing::HasSubstr("rib_workers{state=\"ACTIVE\"} 0"));
+  // The calls above were timed (ListSweeps once; the health check under its service).
+  EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE rib_rpc_duration_seconds histogram"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr(
+                           "rib_rpc_duration_seconds_count{code=\"OK\",method=\"ListSweeps\","
+                           "service=\"rib.v1.Coordinator\"} 1\n"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("method=\"Check\",service=\"grpc.health.v1.Health\""));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("rib_job_queue_wait_seconds_count 0\n"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("rib_build_info{"));
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
@@ -213,6 +221,27 @@ TEST(CoordinatorBinaryTest, LeaseExpiryIntervalAndItsDeprecatedAlias) {
   while (fgets(buf, sizeof(buf), f) != nullptr) help += buf;
   pclose(f);
   EXPECT_THAT(help, ::testing::HasSubstr("lease-expiry-interval"));
+}
+
+// The URI may come from $RIB_DATABASE_URL instead of the command line (where `ps`
+// would show its password): the coordinator starts and serves.
+TEST(CoordinatorBinaryTest, DatabaseUriFromTheEnvironment) {
+  const std::string bin =
+      std::string(std::getenv("RIB_BINARY_DIR")) + "/bin/rib-coordinator";
+  // Waits up to 30 s for the "listening on" line, then stops it.
+  const std::string cmd =
+      "out=$(mktemp); RIB_DATABASE_URL='" + ::rib::testing::PgTestUri() + "' " + bin +
+      " --listen=127.0.0.1:0 --artifact-root=/tmp >$out 2>&1 & "
+      "pid=$!; for i in $(seq 300); do grep -q 'listening on' $out && "
+      "break; sleep 0.1; done; kill $pid; wait $pid; cat $out; rm $out";
+  FILE* f = popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), f) != nullptr) out += buf;
+  pclose(f);
+  EXPECT_THAT(out, ::testing::HasSubstr("listening on 127.0.0.1:")) << out;
+  EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("--database is required")));
 }
 
 // rib-coordinator with `args` (after --database), stdout read for the "listening on"
@@ -323,14 +352,15 @@ TEST(CoordinatorBinaryTest, TokenCreateBootstrapsAnAdminStoringOnlyTheHash) {
                 "SELECT user_name || ':' || role FROM tokens WHERE hash = '" +
                     Sha256Hex(token) + "'"),
             "ops:admin");
-  EXPECT_EQ(::rib::testing::QueryOne(
-                ::rib::testing::PgTestUri(),
-                "SELECT count(*) FROM tokens WHERE hash LIKE '%" + token.substr(4) + "%'"),
+  EXPECT_EQ(::rib::testing::QueryOne(::rib::testing::PgTestUri(),
+                                     "SELECT count(*) FROM tokens WHERE hash LIKE '%" +
+                                         token.substr(4) + "%'"),
             "0");
 
   auto [bad_role, role_out] = RunTokenCreate("--user=ops --role=root");
   EXPECT_EQ(bad_role, 2);
-  EXPECT_THAT(role_out, ::testing::HasSubstr("--role 'root' is not user, admin or worker"));
+  EXPECT_THAT(role_out,
+              ::testing::HasSubstr("--role 'root' is not user, admin or worker"));
   auto [bad_user, user_out] = RunTokenCreate("--user='a b' --role=user");
   EXPECT_EQ(bad_user, 2);
   EXPECT_THAT(user_out, ::testing::HasSubstr("user name \"a b\""));
@@ -367,7 +397,8 @@ TEST(CoordinatorBinaryTest, ServesTlsWithCertificateFlags) {
   tls.ca_file = certs.ca_cert;
   tls.cert_file = certs.client_cert;
   tls.key_file = certs.client_key;
-  const std::string token = ::rib::testing::MakeToken(::rib::testing::PgTestUri(), "alice");
+  const std::string token =
+      ::rib::testing::MakeToken(::rib::testing::PgTestUri(), "alice");
   grpc::Status s = ::rib::testing::ListSweepsCall(address, tls, token);
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(::rib::testing::ListSweepsCall(address, tls::ClientTlsOptions(), token)

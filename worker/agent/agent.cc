@@ -23,6 +23,13 @@ std::string HostName() {
   return buf;
 }
 
+// An attempt takes from seconds (a reused or failing job) to days (a large fine-tune).
+const prometheus::Histogram::BucketBoundaries& JobDurationBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      1, 5, 15, 60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400};
+  return *b;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options,
@@ -81,6 +88,13 @@ int Agent::total_slots() const { return options_.devices.count(); }
 std::map<std::string, int64_t> Agent::job_exits() const {
   absl::MutexLock lock(&mu_);
   return job_exits_;
+}
+
+std::map<std::string, prometheus::ClientMetric> Agent::job_durations() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, prometheus::ClientMetric> out;
+  for (const auto& [how, histogram] : job_durations_) out.emplace(how, histogram.Collect());
+  return out;
 }
 
 absl::Status Agent::Run() {
@@ -439,6 +453,7 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
   job.attempt = assignment.attempt;
   job.lease_secret = leased.secret;
   job.renewed_at = absl::Now();  // AcquireJob set the lease's deadline moments ago
+  job.leased_at = job.renewed_at;
   job.slots = assignment.device_ids;
   job.running = *std::move(running);
   if (generation != generation_ || shutdown_) {
@@ -472,6 +487,8 @@ void Agent::Supervise(uint64_t key) {
                       : (outcome.drained || draining) ? "drained"
                                                       : "failed";
     ++job_exits_[how];
+    job_durations_.try_emplace(how, JobDurationBuckets())
+        .first->second.Observe(absl::ToDoubleSeconds(absl::Now() - job.leased_at));
     free_slots_.insert(free_slots_.end(), job.slots.begin(), job.slots.end());
     std::sort(free_slots_.begin(), free_slots_.end());
     finished_threads_.push_back(std::move(job.supervisor));

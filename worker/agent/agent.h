@@ -42,6 +42,9 @@
 #include <utility>
 #include <vector>
 
+#include <prometheus/client_metric.h>
+#include <prometheus/histogram.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -115,6 +118,9 @@ class Agent {
   // "revoked" (the lease was no longer ours; nothing reported), "fenced" (the agent
   // gave up a lease it could not renew). Every kind is present.
   std::map<std::string, int64_t> job_exits() const;
+  // The wall time of those attempts, lease to end, as one histogram per kind of end
+  // (rib_worker_job_duration_seconds{how}); kinds with no attempt yet are absent.
+  std::map<std::string, prometheus::ClientMetric> job_durations() const;
 
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
@@ -131,6 +137,7 @@ class Agent {
     bool fenced = false;
     // When the heartbeat that last renewed the lease was sent (or the lease acquired).
     absl::Time renewed_at;
+    absl::Time leased_at;
     std::thread supervisor;
   };
 
@@ -189,6 +196,7 @@ class Agent {
   std::multiset<std::pair<std::string, int>> reporting_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> job_exits_ ABSL_GUARDED_BY(mu_) = {
       {"reported", 0}, {"failed", 0}, {"drained", 0}, {"revoked", 0}, {"fenced", 0}};
+  std::map<std::string, prometheus::Histogram> job_durations_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* acquire_context_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 

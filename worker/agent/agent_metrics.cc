@@ -56,6 +56,16 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
         Value(MetricType::Counter, static_cast<double>(n), "how", how));
   }
   out.push_back(std::move(exits));
+
+  auto durations = Family("rib_worker_job_duration_seconds",
+                          "Wall time of the job attempts this worker ran, lease to end, by "
+                          "how they ended.",
+                          MetricType::Histogram);
+  for (auto& [how, metric] : agent_->job_durations()) {
+    metric.label.push_back({"how", how});
+    durations.metric.push_back(std::move(metric));
+  }
+  out.push_back(std::move(durations));
   return out;
 }
 

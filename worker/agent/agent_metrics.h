@@ -3,6 +3,7 @@
 //   rib_worker_registrations_total           registrations with the coordinator
 //   rib_worker_job_exits_total{how=...}      attempts ended: reported, failed, drained,
 //                                            revoked (Agent::job_exits)
+//   rib_worker_job_duration_seconds{how=...} histogram of those attempts' wall time
 // Thread-safe (as the agent).
 #ifndef RIB_WORKER_AGENT_AGENT_METRICS_H_
 #define RIB_WORKER_AGENT_AGENT_METRICS_H_

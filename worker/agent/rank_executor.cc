@@ -262,7 +262,7 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
 
   RankLaunchOptions launch;
   launch.argv = {options_.binary, "--job-file", job_file, "--log-level",
-                 options_.log_level};
+                 options_.log_level, "--log-format", options_.log_format};
   launch.world_size = static_cast<int>(job.device_ids.size());
   launch.env["OMP_NUM_THREADS"] = absl::StrCat(options_.threads_per_slot);
   launch.hang_timeout = options_.hang_timeout;

@@ -39,6 +39,7 @@ struct RankExecutorOptions {
   // Intra-op threads of each rank (DESIGN §3: set explicitly). Default 1.
   int threads_per_slot = 1;
   std::string log_level = "info";
+  std::string log_format = "text";  // --log-format of the rank processes
   // A rank that shows no progress (heartbeat file untouched) this long is hung: the
   // attempt fails. Default 30 min: longer than any evaluation pass between two events.
   absl::Duration hang_timeout = absl::Minutes(30);

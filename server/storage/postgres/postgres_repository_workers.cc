@@ -332,7 +332,9 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
         "UPDATE jobs SET attempt = attempt + 1, worker_id = $2, error = '',"
         " lease_expires_at = $3::timestamptz, lease_secret_hash = $4, report_seq = 0"
         " WHERE id = $1"
-        " RETURNING attempt, hash, spec::text, last_checkpoint, sweep_id, key",
+        // updated_at is still the time of the job's last state change, to QUEUED.
+        " RETURNING attempt, hash, spec::text, last_checkpoint, sweep_id, key,"
+        " (extract(epoch from updated_at) * 1000000)::bigint",
         id, worker_id, TimeParam(LeaseDeadline(now)), auth::TokenHash(secret));
     RIB_RETURN_IF_ERROR(
         pg::SetJobState(tx, JobRef{id, r[4].as<std::string>(), r[5].as<std::string>()},
@@ -344,6 +346,8 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     RIB_ASSIGN_OR_RETURN(lease.spec, rib::spec::JobSpecFromJson(r[2].as<std::string>()));
     lease.resume_checkpoint = r[3].as<std::string>();
     lease.secret = secret;
+    lease.queued_for =
+        std::max(absl::ZeroDuration(), now - pg::TimeFromMicros(r[6].as<int64_t>()));
     return std::optional<domain::Lease>(std::move(lease));
   });
 }

@@ -271,5 +271,38 @@ TEST(PostgresConcurrencyTest, TwoExpirersHandleEachLeaseOnce) {
             "3");
 }
 
+// A hand-out says how long its job waited in QUEUED (rib_job_queue_wait_seconds):
+// since its submission, and after a lost lease since its return to the queue.
+TEST(PostgresQueueWaitTest, LeaseCarriesTheTimeSinceTheJobWasQueued) {
+  ::rib::testing::TruncateAllTables();
+  scheduling::FakeClock clock;
+  auto repo = Open(&clock);
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo->SubmitSweep(SmallSweep("")));
+  WorkerRegistration reg;
+  reg.principal = kWorkerUser;
+  reg.devices = {{"cpu", 1, 0}};
+  reg.datasets = kAllDatasets;
+  RIB_ASSERT_OK_AND_ASSIGN(Worker w, repo->RegisterWorker(reg));
+  clock.Advance(absl::Seconds(42));
+  RIB_ASSERT_OK_AND_ASSIGN(std::optional<domain::Lease> first,
+                           repo->AcquireJob(kWorkerUser, w.id, 1, "cpu"));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->queued_for, absl::Seconds(42));
+  clock.Advance(absl::Minutes(5));  // the lease expires: the job is queued again
+  RIB_ASSERT_OK_AND_ASSIGN(int expired, repo->ExpireLeases());
+  EXPECT_EQ(expired, 1);
+  clock.Advance(absl::Seconds(7));
+  RIB_ASSERT_OK_AND_ASSIGN(Worker again, repo->RegisterWorker(reg));
+  std::optional<domain::Lease> second;
+  // The other queued jobs were queued at submission; find the requeued one.
+  for (int i = 0; i < 10; ++i) {
+    RIB_ASSERT_OK_AND_ASSIGN(second, repo->AcquireJob(kWorkerUser, again.id, 1, "cpu"));
+    if (!second.has_value() || second->job_id == first->job_id) break;
+  }
+  ASSERT_TRUE(second.has_value());
+  ASSERT_EQ(second->job_id, first->job_id);
+  EXPECT_EQ(second->queued_for, absl::Seconds(7));
+}
+
 }  // namespace
 }  // namespace rib::storage::contract

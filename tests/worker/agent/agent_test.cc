@@ -231,6 +231,19 @@ TEST(AgentTest, MetricsCountSlotsRegistrationsAndJobExits) {
             (std::map<std::string, double>{
                 {"drained", 0}, {"failed", 1}, {"fenced", 0}, {"reported", 1}, {"revoked", 0}}));
   EXPECT_EQ(Scraped(metrics, "rib_worker_slots")["free"], 2);
+  // Each ended attempt's wall time, one histogram per kind of end.
+  std::map<std::string, uint64_t> timed;
+  for (const auto& family : metrics.Collect()) {
+    if (family.name != "rib_worker_job_duration_seconds") continue;
+    EXPECT_EQ(family.type, prometheus::MetricType::Histogram);
+    for (const auto& m : family.metric) {
+      ASSERT_EQ(m.label.size(), 1u);
+      EXPECT_GE(m.histogram.sample_sum, 0);
+      EXPECT_LT(m.histogram.sample_sum, 60);  // the fake jobs ended at once
+      timed[m.label[0].value] = m.histogram.sample_count;
+    }
+  }
+  EXPECT_EQ(timed, (std::map<std::string, uint64_t>{{"failed", 1}, {"reported", 1}}));
 }
 
 TEST(AgentTest, NotFoundHeartbeatKillsJobsAndRegistersAnew) {
