@@ -211,6 +211,7 @@ struct MatrixCell {
   int64_t correct = 0;
   int64_t total = 0;
   int64_t skipped = 0;
+  double se = 0;  // binomial standard error of accuracy (common/robustness.h)
 };
 
 struct MatrixRow {
@@ -221,6 +222,9 @@ struct MatrixRow {
   std::vector<MatrixCell> cells;  // one per column
   std::optional<double> ri;
   std::optional<double> pretrain_change;
+  // RI's standard error and 95% interval (NormalInterval95), present with ri.
+  std::optional<double> ri_se;
+  std::optional<Interval> ri_ci;
 };
 
 // The matrix of one (model, method) of a sweep (DESIGN §7).
@@ -234,6 +238,12 @@ struct Matrix {
   std::optional<double> mri;
   std::optional<double> mean_ood;
   std::optional<double> mean_pretrain_change;
+  std::optional<double> mri_se;
+  std::optional<Interval> mri_ci;
+  std::optional<double> mean_ood_se;
+  // The pre-trained model's mean OOD accuracy over mean_ood's (row, column) pairs.
+  std::optional<double> pre_mean_ood;
+  std::optional<double> pre_mean_ood_se;
 };
 
 }  // namespace rib::domain

@@ -27,10 +27,11 @@ MatrixCell CellOf(const std::vector<ResultRow>& results,
     cell.skipped += a.skipped;
   }
   if (counts.empty()) return MatrixCell{};
-  absl::StatusOr<double> acc = DatasetAccuracy(counts);
+  absl::StatusOr<Estimate> acc = DatasetEstimate(counts);
   if (!acc.ok()) return MatrixCell{};  // e.g. an empty subset: no meaningful accuracy
   cell.present = true;
-  cell.accuracy = *acc;
+  cell.accuracy = acc->value;
+  cell.se = acc->se;
   return cell;
 }
 
@@ -54,6 +55,17 @@ std::vector<Cell> Accuracies(const MatrixRow& row) {
     out.push_back(final && c.present ? Cell(c.accuracy) : std::nullopt);
   }
   return out;
+}
+
+std::vector<double> Ses(const MatrixRow& row) {
+  std::vector<double> out;
+  for (const MatrixCell& c : row.cells) out.push_back(c.se);
+  return out;
+}
+
+std::optional<Interval> IntervalOf(const Cell& value, const Cell& se) {
+  if (!value || !se) return std::nullopt;
+  return NormalInterval95({*value, *se});
 }
 
 }  // namespace
@@ -110,18 +122,27 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
       input.columns = columns;
       input.pretrain_column = mat.pretrain_dataset;
       input.baseline = Accuracies(mat.baseline);
+      input.baseline_se = Ses(mat.baseline);
       for (const std::string& d : sweep.finetune_datasets) {
         auto it = by.find({m, meth, d});
         mat.rows.push_back(RowOf(it == by.end() ? nullptr : it->second, columns, d));
         input.row_datasets.push_back(d);
         input.rows.push_back(Accuracies(mat.rows.back()));
+        input.rows_se.push_back(Ses(mat.rows.back()));
       }
       RIB_ASSIGN_OR_RETURN(MatrixMetrics metrics, ComputeMatrixMetrics(input));
       for (size_t i = 0; i < mat.rows.size(); ++i) {
         mat.rows[i].ri = metrics.rows[i].ri;
         mat.rows[i].pretrain_change = metrics.rows[i].pretrain_change;
+        mat.rows[i].ri_se = metrics.rows[i].ri_se;
+        mat.rows[i].ri_ci = IntervalOf(metrics.rows[i].ri, metrics.rows[i].ri_se);
       }
       mat.mri = metrics.mri;
+      mat.mri_se = metrics.mri_se;
+      mat.mri_ci = IntervalOf(metrics.mri, metrics.mri_se);
+      mat.mean_ood_se = metrics.mean_ood_se;
+      mat.pre_mean_ood = metrics.pre_mean_ood_accuracy;
+      mat.pre_mean_ood_se = metrics.pre_mean_ood_se;
       mat.mean_ood = metrics.mean_ood_accuracy;
       mat.mean_pretrain_change = metrics.mean_pretrain_change;
       out.push_back(std::move(mat));

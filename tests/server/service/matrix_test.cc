@@ -1,6 +1,8 @@
 // BuildMatrices: the robustness-inheritance matrix and its metrics from job rows.
 #include "server/service/matrix.h"
 
+#include <cmath>
+
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -60,6 +62,20 @@ TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
   ASSERT_TRUE(m.rows[0].ri.has_value());
   EXPECT_NEAR(*m.rows[0].ri, 0.0, 1e-12);  // only fmnist-c counts for row fmnist-v2
   EXPECT_NEAR(*m.rows[0].pretrain_change, -0.05, 1e-12);
+  // Binomial SEs: a whole-dataset cell sqrt(p(1-p)/n); the IN-C mean of fog/1 70/100
+  // (var .0021) and fog/2 10/50 (var .0032) has sqrt(.0053) / 2.
+  EXPECT_NEAR(m.baseline.cells[1].se, std::sqrt(0.8 * 0.2 / 100), 1e-12);
+  EXPECT_NEAR(m.baseline.cells[2].se, std::sqrt(0.0053) / 2, 1e-12);
+  // Row fmnist-v2's IN-C: fog/1 50/100 (var .0025), fog/2 20/50 (var .0048). RI uses
+  // that cell minus the baseline's: se = sqrt(.0053 / 4 + .0073 / 4).
+  const double ri_se = std::sqrt(0.0126) / 2;
+  EXPECT_NEAR(m.rows[0].cells[2].se, std::sqrt(0.0073) / 2, 1e-12);
+  ASSERT_TRUE(m.rows[0].ri_se.has_value());
+  EXPECT_NEAR(*m.rows[0].ri_se, ri_se, 1e-12);
+  ASSERT_TRUE(m.rows[0].ri_ci.has_value());
+  EXPECT_NEAR(m.rows[0].ri_ci->low, -1.959963984540054 * ri_se, 1e-12);
+  EXPECT_NEAR(m.rows[0].ri_ci->high, 1.959963984540054 * ri_se, 1e-12);
+  EXPECT_FALSE(m.mri_ci.has_value());  // as mri
   EXPECT_TRUE(m.rows[1].cells[0].present);
   EXPECT_FALSE(m.rows[1].cells[1].present);
   EXPECT_FALSE(m.rows[1].ri.has_value());
