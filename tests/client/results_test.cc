@@ -3,6 +3,7 @@
 // submits the small sweep, a scripted worker runs its two jobs through the worker API,
 // and the long-format CSV and JSON hold exactly the results the worker reported.
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/json_reader.h"
 #include "gmock/gmock.h"
@@ -122,7 +124,7 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "model,method,finetune_dataset,eval_dataset,subset,correct,total,skipped,"
-            "accuracy,attempt,worker,job_state,job\n");
+            "accuracy,se,attempt,worker,job_state,job\n");
 
   const std::string worker = RunSweep();
   r = Rib({"results", sweep, "-o", "csv"});
@@ -132,8 +134,14 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   // Without the job id (last field), sorted: what each (model, method, datasets,
   // subset) row says.
   std::vector<std::string> rows;
-  for (size_t k = 1; k < lines.size(); ++k)
-    rows.push_back(lines[k].substr(0, lines[k].rfind(',')));
+  // The se field (the 10th) is checked against sqrt(p(1-p)/n) in the JSON below.
+  for (size_t k = 1; k < lines.size(); ++k) {
+    std::vector<std::string> fields = absl::StrSplit(lines[k], ',');
+    ASSERT_EQ(fields.size(), 14u) << lines[k];
+    fields.erase(fields.begin() + 9);
+    fields.pop_back();
+    rows.push_back(absl::StrJoin(fields, ","));
+  }
   std::sort(rows.begin(), rows.end());
   const std::string w = "," + worker + ",succeeded";
   EXPECT_THAT(rows,
@@ -155,6 +163,9 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   for (const JsonValue& row : json->array) {
     EXPECT_EQ(row.Get("total")->number, 100);
     EXPECT_DOUBLE_EQ(row.Get("accuracy")->number, row.Get("correct")->number / 100);
+    // The binomial standard error of that accuracy, sqrt(p (1 - p) / n).
+    const double p = row.Get("correct")->number / 100;
+    EXPECT_NEAR(row.Get("se")->number, std::sqrt(p * (1 - p) / 100), 1e-12);
     correct += row.Get("correct")->number;
   }
   EXPECT_EQ(correct, 80 + 70 + 60 + 40 + 75 + 90 + 30 + 50);
