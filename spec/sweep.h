@@ -16,6 +16,9 @@
 //                              # kinds, as across device counts)
 //   split: heldout             # heldout (default) | reference (train and test on all)
 //   test_fraction: 0.2         # in (0, 1); only used by split: heldout
+//   seeds: [0, 1, 2]           # optional: every job once per seed, as its
+//                              # training.seed (so also the split's seed); not with
+//                              # training.seed. The matrix reports mean ± sd over seeds.
 //   models:                    # required, non-empty; names unique
 //     - name: vit-plain        # required; the display name (not hashed)
 //       arch: fmnist_vit       # required
@@ -79,7 +82,12 @@ struct SweepSpec {
   double test_fraction = 0.2;
   int devices = 1;  // devices per job
   std::string device_kind;  // "" = any kind, else "cpu" or "cuda"
+  // Default empty: one run of each job with training.seed. Otherwise each job runs once
+  // per seed with training.seed = that seed (ExpandSweep), distinct, at most kMaxSeeds.
+  std::vector<int64_t> seeds;
 };
+
+inline constexpr int kMaxSeeds = 32;
 
 // Parses and validates a sweep file. `source_name` is used in error messages.
 // Every default is filled in the result (method params, preprocessing, num_classes,
@@ -111,11 +119,16 @@ struct PlannedJob {
 // Errors: FAILED_PRECONDITION naming the model when a weights_digest is empty;
 // INVALID_ARGUMENT for a spec that ParseSweepYaml would have rejected (unknown kind,
 // soup member that is not a method, ...).
+//
+// With seeds: the expansion above once per seed with training.seed = that seed, seed by
+// seed; keys get the suffix "@seed=N" (dependencies too). A job's hash covers its
+// training.seed as always, so seed 0's jobs hash as a sweep without seeds does.
 absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep);
 
 // How many jobs ExpandSweep(sweep) makes, computed without making them (and without
 // weights digests): models × (1 + methods, implicit dependencies included, × fine-tune
-// datasets). For refusing an oversized sweep before any work. Errors: as ExpandSweep's
+// datasets), times the number of seeds when there are any. For refusing an oversized
+// sweep before any work. Errors: as ExpandSweep's
 // INVALID_ARGUMENT ones.
 absl::StatusOr<int64_t> CountSweepJobs(const SweepSpec& sweep);
 
