@@ -210,6 +210,31 @@ Interval NormalInterval95(const Estimate& estimate) {
   return {estimate.value - kZ95 * estimate.se, estimate.value + kZ95 * estimate.se};
 }
 
+absl::StatusOr<SeedSummary> SummarizeSeeds(const std::vector<Estimate>& per_seed) {
+  if (per_seed.empty()) return absl::InvalidArgumentError("no seeds to summarise");
+  SeedSummary out;
+  out.count = static_cast<int>(per_seed.size());
+  double var = 0;
+  for (const Estimate& e : per_seed) {
+    out.mean += e.value;
+    var += e.se * e.se;
+  }
+  out.mean /= out.count;
+  out.se = std::sqrt(var) / out.count;
+  if (out.count > 1) {
+    double ss = 0;
+    for (const Estimate& e : per_seed) ss += (e.value - out.mean) * (e.value - out.mean);
+    out.sd = std::sqrt(ss / (out.count - 1));
+  }
+  return out;
+}
+
+bool SignificantDifference(const SeedSummary& a, const SeedSummary& b) {
+  if (a.count < 2 || b.count < 2) return false;
+  const double se = std::sqrt(a.sd * a.sd / a.count + b.sd * b.sd / b.count);
+  return std::fabs(a.mean - b.mean) > 2.0 * se;
+}
+
 absl::StatusOr<double> BinomialStandardError(int64_t correct, int64_t total) {
   if (correct < 0 || total <= 0 || correct > total) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -42,6 +42,25 @@ struct Interval {
 // bootstrap (rib stores counts, not per-image correctness).
 Interval NormalInterval95(const Estimate& estimate);
 
+// One value measured once per seed (each with its SE), summarised: the mean, the
+// sample standard deviation over the seeds (n − 1; 0 for one seed), and the SE of the
+// mean from the per-seed SEs, sqrt(Σ se_k²) / K (seeds are independent runs).
+// INVALID_ARGUMENT for no values.
+struct SeedSummary {
+  double mean = 0;
+  double sd = 0;
+  double se = 0;
+  int count = 0;
+};
+absl::StatusOr<SeedSummary> SummarizeSeeds(const std::vector<Estimate>& per_seed);
+
+// Whether two methods' means over seeds differ significantly: |mean_a − mean_b| > 2 ·
+// sqrt(sd_a² / K_a + sd_b² / K_b), the combined standard error of the difference of
+// two means estimated from the seed-to-seed spread (a two-sample z test at ≈95%;
+// with few seeds a t test would need more). False when either has fewer than 2 seeds
+// (no spread to judge by).
+bool SignificantDifference(const SeedSummary& a, const SeedSummary& b);
+
 // The binomial standard error of the accuracy correct / total: sqrt(p (1 - p) / n).
 // 0 when p is 0 or 1 (the plug-in estimate; a Wilson interval would not be 0, but the
 // plug-in SE is what the paper's tables would quote). INVALID_ARGUMENT for negative

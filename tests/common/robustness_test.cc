@@ -276,5 +276,28 @@ TEST(ComputeMatrixMetrics, BadStandardErrorsAreInvalid) {
                        HasSubstr("row 'd2' column 2: standard error -0.1 is negative")));
 }
 
+// Three seeds .50 .60 .70 with SEs .03 .04 .00: mean .60, sample sd .1,
+// SE of the mean sqrt(.0009 + .0016) / 3 = .05 / 3.
+TEST(SummarizeSeeds, MeanSampleSdAndTheSeOfTheMean) {
+  RIB_ASSERT_OK_AND_ASSIGN(SeedSummary s,
+                           SummarizeSeeds({{0.50, 0.03}, {0.60, 0.04}, {0.70, 0.0}}));
+  EXPECT_EQ(s.count, 3);
+  EXPECT_NEAR(s.mean, 0.60, kSeTol);
+  EXPECT_NEAR(s.sd, 0.10, kSeTol);
+  EXPECT_NEAR(s.se, 0.05 / 3, kSeTol);
+  RIB_ASSERT_OK_AND_ASSIGN(SeedSummary one, SummarizeSeeds({{0.4, 0.01}}));
+  EXPECT_EQ(one.sd, 0.0);
+  EXPECT_THAT(SummarizeSeeds({}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no seeds")));
+}
+
+TEST(SignificantDifference, IsTwiceTheCombinedStandardErrorOfTheSeeds) {
+  // sd .1 over 4 seeds each: combined SE sqrt(.01/4 + .01/4) = .0707; 2 SE = .1414.
+  const SeedSummary a{0.60, 0.10, 0, 4};
+  EXPECT_TRUE(SignificantDifference(a, {0.45, 0.10, 0, 4}));    // |Δ| .15
+  EXPECT_FALSE(SignificantDifference(a, {0.47, 0.10, 0, 4}));   // |Δ| .13
+  EXPECT_FALSE(SignificantDifference(a, {0.10, 0.0, 0, 1}));    // one seed: no spread
+}
+
 }  // namespace
 }  // namespace rib
