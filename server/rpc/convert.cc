@@ -23,6 +23,7 @@ void ToProto(const domain::MatrixCell& in, v1::Cell* out) {
   out->set_total(in.total);
   out->set_skipped(in.skipped);
   out->set_se(in.se);
+  out->set_seed_sd(in.seed_sd);
 }
 
 void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
@@ -38,6 +39,7 @@ void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
     out->set_ri_ci_low(in.ri_ci->low);
     out->set_ri_ci_high(in.ri_ci->high);
   }
+  out->set_ri_seed_sd(in.ri_seed_sd.value_or(0));
 }
 
 v1::SweepState ToProto(domain::SweepState s) {
@@ -232,6 +234,10 @@ void ToProto(const domain::Matrix& in, v1::Matrix* out) {
   out->set_has_pre_mean_ood(in.pre_mean_ood.has_value());
   out->set_pre_mean_ood(in.pre_mean_ood.value_or(0));
   out->set_pre_mean_ood_se(in.pre_mean_ood_se.value_or(0));
+  for (int64_t seed : in.seeds) out->add_seeds(seed);
+  out->set_mri_seed_sd(in.mri_seed_sd.value_or(0));
+  out->set_mean_ood_seed_sd(in.mean_ood_seed_sd.value_or(0));
+  out->set_pre_mean_ood_seed_sd(in.pre_mean_ood_seed_sd.value_or(0));
 }
 
 void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out) {

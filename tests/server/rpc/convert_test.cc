@@ -85,6 +85,24 @@ TEST(ConvertTest, MatrixCarriesItsStandardErrorsAndIntervals) {
   EXPECT_TRUE(out.has_pre_mean_ood());
   EXPECT_DOUBLE_EQ(out.pre_mean_ood(), 0.5);
   EXPECT_DOUBLE_EQ(out.pre_mean_ood_se(), 0.05);
+  EXPECT_EQ(out.seeds_size(), 0);
+
+  // With seeds: the seeds and the sds over them.
+  m.seeds = {0, 1, 2};
+  m.rows[0].cells[0].seed_sd = 0.01;
+  m.rows[0].ri_seed_sd = 0.02;
+  m.mri_seed_sd = 0.03;
+  m.mean_ood_seed_sd = 0.04;
+  m.pre_mean_ood_seed_sd = 0.05;
+  v1::Matrix seeded;
+  ToProto(m, &seeded);
+  EXPECT_THAT(seeded.seeds(), ::testing::ElementsAre(0, 1, 2));
+  EXPECT_DOUBLE_EQ(seeded.rows(0).cells(0).seed_sd(), 0.01);
+  EXPECT_DOUBLE_EQ(seeded.rows(0).ri_seed_sd(), 0.02);
+  EXPECT_DOUBLE_EQ(seeded.mri_seed_sd(), 0.03);
+  EXPECT_DOUBLE_EQ(seeded.mean_ood_seed_sd(), 0.04);
+  EXPECT_DOUBLE_EQ(seeded.pre_mean_ood_seed_sd(), 0.05);
+
   m.pre_mean_ood.reset();
   v1::Matrix without;
   ToProto(m, &without);

@@ -115,5 +115,70 @@ TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
   }
 }
 
+// A sweep with seeds: each seed's matrix alone, then the mean and sample sd over seeds.
+//   seed 0: pre val .90 v2 .80 a .50; ft on v2: val .85 v2 .95 a .40 -> RI -.10
+//   seed 1: pre val .90 v2 .80 a .60; ft on v2: val .80 v2 .90 a .40 -> RI -.20
+TEST(MatrixTest, SeedsGiveTheMeanAndSdOverSeeds) {
+  domain::Sweep sweep;
+  sweep.id = "s";
+  sweep.suite = "fmnist-rib";
+  sweep.models = {"m"};
+  sweep.methods = {"ft"};
+  sweep.finetune_datasets = {"fmnist-v2"};
+  sweep.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-a"};
+  auto rows = [](int val, int v2, int a) {
+    return std::vector<ResultRow>{{"fmnist-val", "", val, 100, 0},
+                                  {"fmnist-v2", "", v2, 100, 0},
+                                  {"fmnist-a", "", a, 100, 0}};
+  };
+  auto job = [](const char* id, const char* method, const char* dataset, JobState state,
+                std::vector<ResultRow> results, int64_t seed) {
+    storage::MatrixJob j{id, "m", method, method, dataset, state, std::move(results)};
+    j.seed = seed;
+    return j;
+  };
+  std::vector<storage::MatrixJob> jobs = {
+      job("p0", "pre", "", JobState::kSucceeded, rows(90, 80, 50), 0),
+      job("f0", "ft", "fmnist-v2", JobState::kSucceeded, rows(85, 95, 40), 0),
+      job("p1", "pre", "", JobState::kSucceeded, rows(90, 80, 60), 1),
+      job("f1", "ft", "fmnist-v2", JobState::kSucceeded, rows(80, 90, 40), 1)};
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                           BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_THAT(out, SizeIs(1));
+  const domain::Matrix& m = out[0];
+  EXPECT_THAT(m.seeds, ::testing::ElementsAre(0, 1));
+  const double sd_of_tenth = 0.1 / std::sqrt(2.0);  // two values .1 apart
+  // Cells: the mean over seeds, counts summed, SE of the mean, sd over seeds.
+  EXPECT_NEAR(m.baseline.cells[2].accuracy, 0.55, 1e-12);
+  EXPECT_NEAR(m.baseline.cells[2].seed_sd, sd_of_tenth, 1e-12);
+  EXPECT_EQ(m.baseline.cells[2].correct, 110);
+  EXPECT_EQ(m.baseline.cells[2].total, 200);
+  EXPECT_NEAR(m.baseline.cells[2].se,
+              std::sqrt(0.5 * 0.5 / 100 + 0.6 * 0.4 / 100) / 2, 1e-12);
+  EXPECT_NEAR(m.rows[0].cells[2].accuracy, 0.40, 1e-12);
+  EXPECT_NEAR(m.rows[0].cells[2].seed_sd, 0.0, 1e-12);
+  // RI: mean of -.10 and -.20, sd over seeds; its interval from the mean's SE.
+  ASSERT_TRUE(m.rows[0].ri.has_value());
+  EXPECT_NEAR(*m.rows[0].ri, -0.15, 1e-12);
+  EXPECT_NEAR(*m.rows[0].ri_seed_sd, sd_of_tenth, 1e-12);
+  ASSERT_TRUE(m.rows[0].ri_se.has_value() && m.rows[0].ri_ci.has_value());
+  EXPECT_NEAR(m.rows[0].ri_ci->high - m.rows[0].ri_ci->low,
+              2 * 1.959963984540054 * *m.rows[0].ri_se, 1e-12);
+  EXPECT_NEAR(*m.rows[0].pretrain_change, -0.075, 1e-12);
+  ASSERT_TRUE(m.mri.has_value());
+  EXPECT_NEAR(*m.mri, -0.15, 1e-12);
+  EXPECT_NEAR(*m.mri_seed_sd, sd_of_tenth, 1e-12);
+  EXPECT_NEAR(*m.mean_ood, 0.40, 1e-12);
+  EXPECT_NEAR(*m.pre_mean_ood, 0.55, 1e-12);
+  EXPECT_EQ(m.rows[0].job_state, JobState::kSucceeded);
+
+  // One seed's job still running: its row says so and no seed mean enters a metric.
+  jobs[3].state = JobState::kRunning;
+  RIB_ASSERT_OK_AND_ASSIGN(out, BuildMatrices(sweep, jobs, "", ""));
+  EXPECT_EQ(out[0].rows[0].job_state, JobState::kRunning);
+  EXPECT_FALSE(out[0].rows[0].ri.has_value());
+  EXPECT_FALSE(out[0].mri.has_value());
+}
+
 }  // namespace
 }  // namespace rib::service
