@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "client/watch.h"
 #include "common/json.h"
+#include "common/robustness.h"
 
 namespace rib::client {
 namespace {
@@ -142,6 +143,8 @@ JsonValue JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
       json.Set("skipped", JsonValue::Int(cell->skipped()));
       json.Set("se", JsonFraction(cell->se()));
     }
+    const bool seeded = m.seeds_size() >= 2 && cell != nullptr;
+    json.Set("seed_sd", seeded ? JsonFraction(cell->seed_sd()) : JsonValue::Null());
     if (with_delta) {
       std::optional<double> delta = CellDelta(m, row, c);
       json.Set("delta", delta ? JsonFraction(*delta) : JsonValue::Null());
@@ -365,6 +368,18 @@ std::string FormatTable(const std::vector<Matrix>& matrices,
                 : "-");
     if (!m.pretrain_dataset().empty()) out << " (" << m.pretrain_dataset() << ")";
     out << "\n";
+    if (m.seeds_size() >= 2) {
+      out << "over " << m.seeds_size() << " seeds (" << absl::StrJoin(m.seeds(), ", ")
+          << "), mean \xc2\xb1 sd: mRI "
+          << (m.has_mri() ? absl::StrCat(SignedPoints(m.mri(), 2), " \xc2\xb1 ",
+                                         absl::StrFormat("%.2f", m.mri_seed_sd() * 100))
+                          : "-")
+          << "  mean OOD accuracy "
+          << (m.has_mean_ood() ? absl::StrCat(FormatPercent(m.mean_ood()), "% \xc2\xb1 ",
+                                              FormatPercent(m.mean_ood_seed_sd()))
+                               : "-")
+          << "\n";
+    }
     if (se_max >= 0) {
       out << "binomial SE of the accuracies " << FormatPercent(se_min) << " to "
           << FormatPercent(se_max)
@@ -413,6 +428,7 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
   JsonValue root = JsonValue::Array();
   for (const Matrix& m : matrices) {
     JsonValue rows = JsonValue::Array();
+    const bool seeded = m.seeds_size() >= 2;
     for (const MatrixRow& row : m.rows()) {
       JsonValue json = JsonValue::Object();
       json.Set("finetune_dataset", JsonValue::String(row.finetune_dataset()));
@@ -421,6 +437,7 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
       json.Set("ri", JsonOptional(row.has_ri(), row.ri()));
       json.Set("ri_se", JsonOptional(row.has_ri(), row.ri_se()));
       json.Set("ri_ci95", JsonInterval(row.has_ri(), row.ri_ci_low(), row.ri_ci_high()));
+      json.Set("ri_seed_sd", JsonOptional(seeded && row.has_ri(), row.ri_seed_sd()));
       json.Set("pretrain_change",
                JsonOptional(row.has_pretrain_change(), row.pretrain_change()));
       rows.Append(std::move(json));
@@ -443,6 +460,14 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
     json.Set("mean_ood_se", JsonOptional(m.has_mean_ood(), m.mean_ood_se()));
     json.Set("pre_mean_ood", JsonOptional(m.has_pre_mean_ood(), m.pre_mean_ood()));
     json.Set("pre_mean_ood_se", JsonOptional(m.has_pre_mean_ood(), m.pre_mean_ood_se()));
+    JsonValue seeds = JsonValue::Array();
+    for (int64_t seed : m.seeds()) seeds.Append(JsonValue::Int(seed));
+    json.Set("seeds", std::move(seeds));
+    json.Set("mri_seed_sd", JsonOptional(seeded && m.has_mri(), m.mri_seed_sd()));
+    json.Set("mean_ood_seed_sd",
+             JsonOptional(seeded && m.has_mean_ood(), m.mean_ood_seed_sd()));
+    json.Set("pre_mean_ood_seed_sd",
+             JsonOptional(seeded && m.has_pre_mean_ood(), m.pre_mean_ood_seed_sd()));
     json.Set("mean_pretrain_change",
              JsonOptional(m.has_mean_pretrain_change(), m.mean_pretrain_change()));
     root.Append(std::move(json));
@@ -505,6 +530,50 @@ std::string FormatLatex(const std::vector<Matrix>& matrices) {
   return out;
 }
 
+std::string FormatSeedsMarkdown(const std::vector<Matrix>& matrices) {
+  std::vector<const Matrix*> seeded;
+  for (const Matrix& m : matrices) {
+    if (m.seeds_size() >= 2 && m.has_mri()) seeded.push_back(&m);
+  }
+  if (seeded.empty()) return "";
+  auto summary = [](const Matrix& m) {
+    return SeedSummary{m.mri(), m.mri_seed_sd(), m.mri_se(), m.seeds_size()};
+  };
+  std::string out =
+      "\n## Over seeds\n\n| model | method | seeds | mRI mean \xc2\xb1 sd (points) | "
+      "mean OOD accuracy mean \xc2\xb1 sd (%) |\n|---|---|---|---:|---:|\n";
+  for (const Matrix* m : seeded) {
+    absl::StrAppend(&out, "| ", m->model(), " | ", m->method(), " | ",
+                    absl::StrJoin(m->seeds(), ", "), " | ", SignedPoints(m->mri(), 2),
+                    " \xc2\xb1 ", absl::StrFormat("%.2f", m->mri_seed_sd() * 100), " | ",
+                    m->has_mean_ood() ? absl::StrCat(FormatPercent(m->mean_ood()),
+                                                     " \xc2\xb1 ",
+                                                     FormatPercent(m->mean_ood_seed_sd()))
+                                      : "n/a",
+                    " |\n");
+  }
+  absl::StrAppend(&out,
+                  "\n### mRI differences between methods\n\n"
+                  "| model | methods | \xce\x94 mRI (points) | significant |\n"
+                  "|---|---|---:|---|\n");
+  for (size_t a = 0; a < seeded.size(); ++a) {
+    for (size_t b = a + 1; b < seeded.size(); ++b) {
+      if (seeded[a]->model() != seeded[b]->model()) continue;
+      const bool significant =
+          SignificantDifference(summary(*seeded[a]), summary(*seeded[b]));
+      absl::StrAppend(&out, "| ", seeded[a]->model(), " | ", seeded[a]->method(), " vs ",
+                      seeded[b]->method(), " | ",
+                      SignedPoints(seeded[a]->mri() - seeded[b]->mri(), 2), " | ",
+                      significant ? "**yes**" : "no", " |\n");
+    }
+  }
+  absl::StrAppend(&out,
+                  "\nSignificant: |\xce\x94 mean| > 2 \xc3\x97 sqrt(sd_a\xc2\xb2/K_a + "
+                  "sd_b\xc2\xb2/K_b), the sds over the K seeds (a two-sample z test at about "
+                  "95%).\n");
+  return out;
+}
+
 std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
                                   const std::string& title) {
   std::string out;
@@ -527,6 +596,7 @@ std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
   absl::StrAppend(&out,
                   "\n95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
                   "standard errors, the cells taken as independent (not a bootstrap).\n");
+  absl::StrAppend(&out, FormatSeedsMarkdown(matrices));
   return out;
 }
 

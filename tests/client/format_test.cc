@@ -358,5 +358,49 @@ TEST(FormatListing, OutputFlagValues) {
             "-o: unknown output 'yaml' (expected table, json or csv)");
 }
 
+// ---- seeds ----
+
+rib::v1::Matrix Seeded(const std::string& method, double mri, double sd) {
+  rib::v1::Matrix m = KnownMatrix("vit", method);
+  for (int64_t seed : {0, 1, 2}) m.add_seeds(seed);
+  m.set_mri(mri);
+  m.set_mri_seed_sd(sd);
+  m.set_mean_ood_seed_sd(0.004);
+  return m;
+}
+
+TEST(FormatSeedsTest, MeanSdAndSignificantMethodDifferences) {
+  // ft vs lp: sds .3 and .4 points over 3 seeds: combined SE sqrt((.09 + .16) / 3) =
+  // .289, twice that .577 < |Δ| 2.5: significant. ft vs lora: |Δ| .1: not.
+  const std::vector<rib::v1::Matrix> ms = {Seeded("ft", -0.005, 0.003),
+                                           Seeded("lp", 0.02, 0.004),
+                                           Seeded("lora", -0.004, 0.003)};
+  EXPECT_EQ(FormatSeedsMarkdown(ms),
+            "\n## Over seeds\n\n"
+            "| model | method | seeds | mRI mean \xc2\xb1 sd (points) | "
+            "mean OOD accuracy mean \xc2\xb1 sd (%) |\n|---|---|---|---:|---:|\n"
+            "| vit | ft | 0, 1, 2 | -0.50 \xc2\xb1 0.30 | 64.5 \xc2\xb1 0.4 |\n"
+            "| vit | lp | 0, 1, 2 | +2.00 \xc2\xb1 0.40 | 64.5 \xc2\xb1 0.4 |\n"
+            "| vit | lora | 0, 1, 2 | -0.40 \xc2\xb1 0.30 | 64.5 \xc2\xb1 0.4 |\n"
+            "\n### mRI differences between methods\n\n"
+            "| model | methods | \xce\x94 mRI (points) | significant |\n|---|---|---:|---|\n"
+            "| vit | ft vs lp | -2.50 | **yes** |\n"
+            "| vit | ft vs lora | -0.10 | no |\n"
+            "| vit | lp vs lora | +2.40 | **yes** |\n"
+            "\nSignificant: |\xce\x94 mean| > 2 \xc3\x97 sqrt(sd_a\xc2\xb2/K_a + "
+            "sd_b\xc2\xb2/K_b), the sds over the K seeds (a two-sample z test at about "
+            "95%).\n");
+  // Without seeds: nothing, and the summary has no such section.
+  EXPECT_EQ(FormatSeedsMarkdown({KnownMatrix()}), "");
+  EXPECT_THAT(FormatSummaryMarkdown(ms), HasSubstr("## Over seeds"));
+  // The table's seeds line and the JSON's sds.
+  EXPECT_THAT(FormatTable({ms[0]}),
+              HasSubstr("over 3 seeds (0, 1, 2), mean \xc2\xb1 sd: mRI -0.50 \xc2\xb1 0.30"
+                        "  mean OOD accuracy 64.5% \xc2\xb1 0.4\n"));
+  const std::string json = FormatJson({ms[0]});
+  EXPECT_THAT(json, HasSubstr("\"mri_seed_sd\": 0.003"));
+  EXPECT_THAT(FormatJson({KnownMatrix()}), HasSubstr("\"mri_seed_sd\": null"));
+}
+
 }  // namespace
 }  // namespace rib::client
