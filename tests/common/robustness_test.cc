@@ -183,16 +183,7 @@ TEST(DatasetAccuracy, RejectsBadCounts) {
                        HasSubstr("not <corruption>/<severity>")));
 }
 
-}  // namespace
-}  // namespace rib
-
-namespace rib {
-namespace {
-
-using ::rib::testing::StatusIs;
-using ::testing::DoubleNear;
-using ::testing::HasSubstr;
-using ::testing::Optional;
+// ---- Standard errors, intervals and seeds (issue 15.9) ----
 
 constexpr double kSeTol = 1e-12;
 

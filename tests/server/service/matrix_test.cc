@@ -2,6 +2,9 @@
 #include "server/service/matrix.h"
 
 #include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
@@ -84,14 +87,20 @@ TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
   EXPECT_EQ(m.baseline.job_state, JobState::kSucceeded);
 }
 
-TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
+// Sweep "s" of model m and method ft, fine-tuned on fmnist-v2, evaluated on `evals`.
+domain::Sweep FtOnV2(std::vector<std::string> evals) {
   domain::Sweep sweep;
   sweep.id = "s";
   sweep.suite = "fmnist-rib";
   sweep.models = {"m"};
   sweep.methods = {"ft"};
   sweep.finetune_datasets = {"fmnist-v2"};
-  sweep.eval_datasets = {"fmnist-val", "fmnist-v2"};
+  sweep.eval_datasets = std::move(evals);
+  return sweep;
+}
+
+TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
+  const domain::Sweep sweep = FtOnV2({"fmnist-val", "fmnist-v2"});
   const std::vector<ResultRow> full = {{"fmnist-val", "", 90, 100, 0},
                                        {"fmnist-v2", "", 80, 100, 0}};
   const std::vector<ResultRow> ft = {{"fmnist-val", "", 70, 100, 0},
@@ -119,13 +128,7 @@ TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
 //   seed 0: pre val .90 v2 .80 a .50; ft on v2: val .85 v2 .95 a .40 -> RI -.10
 //   seed 1: pre val .90 v2 .80 a .60; ft on v2: val .80 v2 .90 a .40 -> RI -.20
 TEST(MatrixTest, SeedsGiveTheMeanAndSdOverSeeds) {
-  domain::Sweep sweep;
-  sweep.id = "s";
-  sweep.suite = "fmnist-rib";
-  sweep.models = {"m"};
-  sweep.methods = {"ft"};
-  sweep.finetune_datasets = {"fmnist-v2"};
-  sweep.eval_datasets = {"fmnist-val", "fmnist-v2", "fmnist-a"};
+  const domain::Sweep sweep = FtOnV2({"fmnist-val", "fmnist-v2", "fmnist-a"});
   auto rows = [](int val, int v2, int a) {
     return std::vector<ResultRow>{{"fmnist-val", "", val, 100, 0},
                                   {"fmnist-v2", "", v2, 100, 0},
