@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "client/watch.h"
 #include "common/json.h"
+#include "common/robustness.h"
 
 namespace rib::client {
 namespace {
@@ -31,6 +32,11 @@ std::string SignedPoints(double fraction, int decimals) {
   std::string text = absl::StrFormat("%+.*f", decimals, fraction * 100.0);
   if (text[0] == '-' && text.find_first_not_of("-0.") == std::string::npos) text[0] = '+';
   return text;
+}
+
+// "[-6.92, +0.92]": a 95% interval of a difference, in points.
+std::string IntervalText(double low, double high) {
+  return absl::StrCat("[", SignedPoints(low, 2), ", ", SignedPoints(high, 2), "]");
 }
 
 // Wraps a signed text in green/red when colouring and the rounded value is non-zero.
@@ -111,6 +117,15 @@ JsonValue JsonOptional(bool has, double value) {
   return has ? JsonFraction(value) : JsonValue::Null();
 }
 
+// [low, high] of a 95% interval, or null.
+JsonValue JsonInterval(bool has, double low, double high) {
+  if (!has) return JsonValue::Null();
+  JsonValue out = JsonValue::Array();
+  out.Append(JsonFraction(low));
+  out.Append(JsonFraction(high));
+  return out;
+}
+
 JsonValue JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
   JsonValue cells = JsonValue::Array();
   for (int c = 0; c < m.eval_datasets_size(); ++c) {
@@ -118,7 +133,7 @@ JsonValue JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
     JsonValue json = JsonValue::Object();
     json.Set("eval_dataset", JsonValue::String(m.eval_datasets(c)));
     if (cell == nullptr) {
-      for (const char* key : {"accuracy", "correct", "total", "skipped"}) {
+      for (const char* key : {"accuracy", "correct", "total", "skipped", "se"}) {
         json.Set(key, JsonValue::Null());
       }
     } else {
@@ -126,7 +141,10 @@ JsonValue JsonCells(const Matrix& m, const MatrixRow& row, bool with_delta) {
       json.Set("correct", JsonValue::Int(cell->correct()));
       json.Set("total", JsonValue::Int(cell->total()));
       json.Set("skipped", JsonValue::Int(cell->skipped()));
+      json.Set("se", JsonFraction(cell->se()));
     }
+    const bool seeded = m.seeds_size() >= 2 && cell != nullptr;
+    json.Set("seed_sd", seeded ? JsonFraction(cell->seed_sd()) : JsonValue::Null());
     if (with_delta) {
       std::optional<double> delta = CellDelta(m, row, c);
       json.Set("delta", delta ? JsonFraction(*delta) : JsonValue::Null());
@@ -259,9 +277,21 @@ std::string FormatTable(const std::vector<Matrix>& matrices,
     std::vector<std::string> header = {""};
     // Short names end over the accuracies' last digit; long ones start at the cell.
     for (const std::string& c : columns) header.push_back(PadLeft(shorten(c), 5));
-    header.push_back("RI");
+    header.push_back("RI [95% CI]");
     header.push_back("pre-train Δ");
     grid.push_back(header);
+    // The range of the accuracies' binomial SEs, for the footer.
+    double se_min = 1, se_max = -1;
+    auto note_se = [&](const MatrixRow& row) {
+      for (int c = 0; c < m.eval_datasets_size(); ++c) {
+        if (const Cell* cell = CellAt(row, c)) {
+          se_min = std::min(se_min, cell->se());
+          se_max = std::max(se_max, cell->se());
+        }
+      }
+    };
+    note_se(m.baseline());
+    for (const MatrixRow& row : m.rows()) note_se(row);
 
     auto cell_text = [&](const MatrixRow& row, int col, bool with_delta) {
       const Cell* cell = CellAt(row, col);
@@ -292,8 +322,10 @@ std::string FormatTable(const std::vector<Matrix>& matrices,
       for (int c = 0; c < m.eval_datasets_size(); ++c) {
         line.push_back(cell_text(row, c, true));
       }
-      line.push_back(row.has_ri() ? Colored(SignedPoints(row.ri(), 2), options.color)
-                                  : "-");
+      line.push_back(row.has_ri()
+                         ? absl::StrCat(Colored(SignedPoints(row.ri(), 2), options.color),
+                                        " ", IntervalText(row.ri_ci_low(), row.ri_ci_high()))
+                         : "-");
       line.push_back(row.has_pretrain_change()
                          ? Colored(SignedPoints(row.pretrain_change(), 1), options.color)
                          : "-");
@@ -319,15 +351,40 @@ std::string FormatTable(const std::vector<Matrix>& matrices,
       out << text << "\n";
     }
     out << "mRI "
-        << (m.has_mri() ? Colored(SignedPoints(m.mri(), 2), options.color) : "-")
+        << (m.has_mri() ? absl::StrCat(Colored(SignedPoints(m.mri(), 2), options.color),
+                                       " ", IntervalText(m.mri_ci_low(), m.mri_ci_high()))
+                        : "-")
         << "  mean OOD accuracy "
-        << (m.has_mean_ood() ? FormatPercent(m.mean_ood()) + "%" : "-")
+        << (m.has_mean_ood() ? absl::StrCat(FormatPercent(m.mean_ood()), "% \xc2\xb1",
+                                            FormatPercent(m.mean_ood_se()))
+                             : "-")
+        << (m.has_pre_mean_ood()
+                ? absl::StrCat(" (pre-trained ", FormatPercent(m.pre_mean_ood()),
+                               "% \xc2\xb1", FormatPercent(m.pre_mean_ood_se()), ")")
+                : "")
         << "  mean pre-training change "
         << (m.has_mean_pretrain_change()
                 ? Colored(SignedPoints(m.mean_pretrain_change(), 2), options.color)
                 : "-");
     if (!m.pretrain_dataset().empty()) out << " (" << m.pretrain_dataset() << ")";
     out << "\n";
+    if (m.seeds_size() >= 2) {
+      out << "over " << m.seeds_size() << " seeds (" << absl::StrJoin(m.seeds(), ", ")
+          << "), mean \xc2\xb1 sd: mRI "
+          << (m.has_mri() ? absl::StrCat(SignedPoints(m.mri(), 2), " \xc2\xb1 ",
+                                         absl::StrFormat("%.2f", m.mri_seed_sd() * 100))
+                          : "-")
+          << "  mean OOD accuracy "
+          << (m.has_mean_ood() ? absl::StrCat(FormatPercent(m.mean_ood()), "% \xc2\xb1 ",
+                                              FormatPercent(m.mean_ood_seed_sd()))
+                               : "-")
+          << "\n";
+    }
+    if (se_max >= 0) {
+      out << "binomial SE of the accuracies " << FormatPercent(se_min) << " to "
+          << FormatPercent(se_max)
+          << " points (each cell's in -o json/csv); intervals: value \xc2\xb1 1.96 SE\n";
+    }
     if (partial) {
       out << "rows marked [state]: their job has not succeeded; its cells are partial "
              "and enter no RI or mRI\n";
@@ -340,13 +397,14 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
   std::string out =
       "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,"
       "ri,"
-      "pretrain_change\n";
+      "pretrain_change,se,ri_se,ri_ci_low,ri_ci_high\n";
   for (const Matrix& m : matrices) {
     auto emit = [&](const MatrixRow& row, bool baseline) {
       for (int c = 0; c < m.eval_datasets_size(); ++c) {
         const Cell* cell = CellAt(row, c);
         if (cell == nullptr) continue;
         std::optional<double> delta = baseline ? std::nullopt : CellDelta(m, row, c);
+        const bool ri = !baseline && row.has_ri();
         absl::StrAppend(
             &out, CsvField(m.model()), ",", CsvField(m.method()), ",",
             CsvField(baseline ? "" : row.finetune_dataset()), ",",
@@ -355,6 +413,8 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
             delta ? Fraction(*delta) : "", ",",
             !baseline && row.has_ri() ? Fraction(row.ri()) : "", ",",
             !baseline && row.has_pretrain_change() ? Fraction(row.pretrain_change()) : "",
+            ",", Fraction(cell->se()), ",", ri ? Fraction(row.ri_se()) : "", ",",
+            ri ? Fraction(row.ri_ci_low()) : "", ",", ri ? Fraction(row.ri_ci_high()) : "",
             "\n");
       }
     };
@@ -368,12 +428,16 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
   JsonValue root = JsonValue::Array();
   for (const Matrix& m : matrices) {
     JsonValue rows = JsonValue::Array();
+    const bool seeded = m.seeds_size() >= 2;
     for (const MatrixRow& row : m.rows()) {
       JsonValue json = JsonValue::Object();
       json.Set("finetune_dataset", JsonValue::String(row.finetune_dataset()));
       json.Set("job_state", JsonValue::String(JobStateName(row.job_state())));
       json.Set("cells", JsonCells(m, row, true));
       json.Set("ri", JsonOptional(row.has_ri(), row.ri()));
+      json.Set("ri_se", JsonOptional(row.has_ri(), row.ri_se()));
+      json.Set("ri_ci95", JsonInterval(row.has_ri(), row.ri_ci_low(), row.ri_ci_high()));
+      json.Set("ri_seed_sd", JsonOptional(seeded && row.has_ri(), row.ri_seed_sd()));
       json.Set("pretrain_change",
                JsonOptional(row.has_pretrain_change(), row.pretrain_change()));
       rows.Append(std::move(json));
@@ -390,7 +454,20 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
     json.Set("baseline", std::move(baseline));
     json.Set("rows", std::move(rows));
     json.Set("mri", JsonOptional(m.has_mri(), m.mri()));
+    json.Set("mri_se", JsonOptional(m.has_mri(), m.mri_se()));
+    json.Set("mri_ci95", JsonInterval(m.has_mri(), m.mri_ci_low(), m.mri_ci_high()));
     json.Set("mean_ood", JsonOptional(m.has_mean_ood(), m.mean_ood()));
+    json.Set("mean_ood_se", JsonOptional(m.has_mean_ood(), m.mean_ood_se()));
+    json.Set("pre_mean_ood", JsonOptional(m.has_pre_mean_ood(), m.pre_mean_ood()));
+    json.Set("pre_mean_ood_se", JsonOptional(m.has_pre_mean_ood(), m.pre_mean_ood_se()));
+    JsonValue seeds = JsonValue::Array();
+    for (int64_t seed : m.seeds()) seeds.Append(JsonValue::Int(seed));
+    json.Set("seeds", std::move(seeds));
+    json.Set("mri_seed_sd", JsonOptional(seeded && m.has_mri(), m.mri_seed_sd()));
+    json.Set("mean_ood_seed_sd",
+             JsonOptional(seeded && m.has_mean_ood(), m.mean_ood_seed_sd()));
+    json.Set("pre_mean_ood_seed_sd",
+             JsonOptional(seeded && m.has_pre_mean_ood(), m.pre_mean_ood_seed_sd()));
     json.Set("mean_pretrain_change",
              JsonOptional(m.has_mean_pretrain_change(), m.mean_pretrain_change()));
     root.Append(std::move(json));
@@ -453,22 +530,73 @@ std::string FormatLatex(const std::vector<Matrix>& matrices) {
   return out;
 }
 
+std::string FormatSeedsMarkdown(const std::vector<Matrix>& matrices) {
+  std::vector<const Matrix*> seeded;
+  for (const Matrix& m : matrices) {
+    if (m.seeds_size() >= 2 && m.has_mri()) seeded.push_back(&m);
+  }
+  if (seeded.empty()) return "";
+  auto summary = [](const Matrix& m) {
+    return SeedSummary{m.mri(), m.mri_seed_sd(), m.mri_se(), m.seeds_size()};
+  };
+  std::string out =
+      "\n## Over seeds\n\n| model | method | seeds | mRI mean \xc2\xb1 sd (points) | "
+      "mean OOD accuracy mean \xc2\xb1 sd (%) |\n|---|---|---|---:|---:|\n";
+  for (const Matrix* m : seeded) {
+    absl::StrAppend(&out, "| ", m->model(), " | ", m->method(), " | ",
+                    absl::StrJoin(m->seeds(), ", "), " | ", SignedPoints(m->mri(), 2),
+                    " \xc2\xb1 ", absl::StrFormat("%.2f", m->mri_seed_sd() * 100), " | ",
+                    m->has_mean_ood() ? absl::StrCat(FormatPercent(m->mean_ood()),
+                                                     " \xc2\xb1 ",
+                                                     FormatPercent(m->mean_ood_seed_sd()))
+                                      : "n/a",
+                    " |\n");
+  }
+  absl::StrAppend(&out,
+                  "\n### mRI differences between methods\n\n"
+                  "| model | methods | \xce\x94 mRI (points) | significant |\n"
+                  "|---|---|---:|---|\n");
+  for (size_t a = 0; a < seeded.size(); ++a) {
+    for (size_t b = a + 1; b < seeded.size(); ++b) {
+      if (seeded[a]->model() != seeded[b]->model()) continue;
+      const bool significant =
+          SignificantDifference(summary(*seeded[a]), summary(*seeded[b]));
+      absl::StrAppend(&out, "| ", seeded[a]->model(), " | ", seeded[a]->method(), " vs ",
+                      seeded[b]->method(), " | ",
+                      SignedPoints(seeded[a]->mri() - seeded[b]->mri(), 2), " | ",
+                      significant ? "**yes**" : "no", " |\n");
+    }
+  }
+  absl::StrAppend(&out,
+                  "\nSignificant: |\xce\x94 mean| > 2 \xc3\x97 sqrt(sd_a\xc2\xb2/K_a + "
+                  "sd_b\xc2\xb2/K_b), the sds over the K seeds (a two-sample z test at about "
+                  "95%).\n");
+  return out;
+}
+
 std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
                                   const std::string& title) {
   std::string out;
   if (!title.empty()) absl::StrAppend(&out, "# ", title, "\n\n");
   absl::StrAppend(&out,
-                  "| model | method | mRI (points) | mean OOD accuracy (%) | "
-                  "mean pre-training change (points) |\n"
-                  "|---|---|---:|---:|---:|\n");
+                  "| model | method | mRI (points) | mRI 95% CI | mean OOD accuracy (%) | "
+                  "\xc2\xb1 SE | pre-trained (%) | mean pre-training change (points) |\n"
+                  "|---|---|---:|---:|---:|---:|---:|---:|\n");
   for (const Matrix& m : matrices) {
     absl::StrAppend(
         &out, "| ", m.model(), " | ", m.method(), " | ",
         m.has_mri() ? SignedPoints(m.mri(), 2) : "n/a", " | ",
+        m.has_mri() ? IntervalText(m.mri_ci_low(), m.mri_ci_high()) : "n/a", " | ",
         m.has_mean_ood() ? FormatPercent(m.mean_ood()) : "n/a", " | ",
+        m.has_mean_ood() ? FormatPercent(m.mean_ood_se()) : "n/a", " | ",
+        m.has_pre_mean_ood() ? FormatPercent(m.pre_mean_ood()) : "n/a", " | ",
         m.has_mean_pretrain_change() ? SignedPoints(m.mean_pretrain_change(), 2) : "n/a",
         " |\n");
   }
+  absl::StrAppend(&out,
+                  "\n95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
+                  "standard errors, the cells taken as independent (not a bootstrap).\n");
+  absl::StrAppend(&out, FormatSeedsMarkdown(matrices));
   return out;
 }
 

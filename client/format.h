@@ -75,6 +75,13 @@ std::string FormatLatex(const std::vector<rib::v1::Matrix>& matrices);
 std::string FormatSummaryMarkdown(const std::vector<rib::v1::Matrix>& matrices,
                                   const std::string& title = "");
 
+// For the matrices that ran with 2 or more seeds (and have an mRI): a "## Over seeds"
+// section with mRI and mean OOD accuracy as mean ± sd over the seeds, and for every
+// two methods of one model their mRI difference, marked significant by
+// SignificantDifference (common/robustness.h). "" when no matrix has seeds. Part of
+// FormatSummaryMarkdown.
+std::string FormatSeedsMarkdown(const std::vector<rib::v1::Matrix>& matrices);
+
 // Each matrix as a Markdown section: "## model / method", then a table with the
 // baseline row and the fine-tune rows (cells "88.0 (-2.0)"), RI and the pre-training-
 // set change, then the mRI line.

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -21,6 +22,7 @@
 #include "client/svg.h"
 #include "client/watch.h"
 #include "common/hash.h"
+#include "common/robustness.h"
 #include "common/status_macros.h"
 #include "common/version.h"
 #include "grpcpp/grpcpp.h"
@@ -348,11 +350,11 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id,
   Listing listing;
   listing.keys = {
       "model", "method",  "finetune_dataset", "eval_dataset", "subset", "correct",
-      "total", "skipped", "accuracy",         "attempt",      "worker", "job_state",
-      "job"};
-  listing.titles = {"MODEL",   "METHOD", "FINE-TUNE", "EVAL",     "SUBSET",
-                    "CORRECT", "TOTAL",  "SKIPPED",   "ACCURACY", "ATTEMPT",
-                    "WORKER",  "STATE",  "JOB"};
+      "total", "skipped", "accuracy",         "se",           "attempt", "worker",
+      "job_state", "job"};
+  listing.titles = {"MODEL",   "METHOD",   "FINE-TUNE", "EVAL",    "SUBSET",
+                    "CORRECT", "TOTAL",    "SKIPPED",   "ACCURACY", "SE",
+                    "ATTEMPT", "WORKER",   "STATE",     "JOB"};
   listing.empty_table = "no results yet";
   v1::ListJobsRequest request;
   request.set_sweep_id(sweep_id);
@@ -367,16 +369,20 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id,
     RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::GetJob, get, &job));
     for (const v1::Accuracy& a : job.results()) {
       ListingCell accuracy{"-", JsonValue::Null()};
+      ListingCell se{"-", JsonValue::Null()};
       if (a.total() > 0) {
         const double fraction = static_cast<double>(a.correct()) / a.total();
         accuracy =
             ListingCell{FormatPercent(fraction) + "%", JsonValue::Number(fraction)};
+        // The binomial SE, by the one rule the matrix uses (common/robustness.h).
+        absl::StatusOr<double> e = BinomialStandardError(a.correct(), a.total());
+        if (e.ok()) se = ListingCell{FormatPercent(*e), JsonValue::Number(*e)};
       }
       listing.rows.push_back(
           {TextCell(job.spec().model().name()), TextCell(job.spec().method().name()),
            TextCell(job.spec().finetune_dataset()), TextCell(a.dataset()),
            TextCell(a.subset()), IntCell(a.correct()), IntCell(a.total()),
-           IntCell(a.skipped()), accuracy, IntCell(job.attempt()),
+           IntCell(a.skipped()), accuracy, se, IntCell(job.attempt()),
            WorkerCell(job.worker_id()), TextCell(JobStateName(job.state())),
            TextCell(job.id())});
     }
@@ -549,6 +555,20 @@ absl::StatusOr<int> Session::Matrix(const ParsedArgs& args) {
       std::string name = absl::StrCat("heatmap_", SafeFileName(m.model()), "_",
                                       SafeFileName(m.method()), ".svg");
       RIB_RETURN_IF_ERROR(WriteFile((dir / name).string(), RenderHeatmapSvg({m})));
+    }
+    // The paper's figures: the headline bar chart, a radar per (model, fine-tune set).
+    RIB_RETURN_IF_ERROR(
+        WriteFile((dir / "mean_ood_bars.svg").string(), RenderBarChartSvg(matrices)));
+    std::set<std::pair<std::string, std::string>> radars;
+    for (const v1::Matrix& m : matrices) {
+      for (const v1::MatrixRow& row : m.rows()) {
+        if (!radars.insert({m.model(), row.finetune_dataset()}).second) continue;
+        std::string name = absl::StrCat("radar_", SafeFileName(m.model()), "_",
+                                        SafeFileName(row.finetune_dataset()), ".svg");
+        RIB_RETURN_IF_ERROR(WriteFile((dir / name).string(),
+                                      RenderRadarSvg(matrices, m.model(),
+                                                     row.finetune_dataset())));
+      }
     }
     RIB_RETURN_IF_ERROR(
         WriteFile((dir / "summary.md").string(),

@@ -54,6 +54,56 @@ absl::StatusOr<std::map<std::string, std::pair<int64_t, int64_t>>> SumBySubset(
   return out;
 }
 
+absl::Status CheckSes(const std::vector<double>& ses, size_t columns,
+                      absl::string_view what) {
+  if (ses.size() != columns) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " has ", ses.size(),
+                                                   " standard errors for ", columns,
+                                                   " columns"));
+  }
+  for (size_t j = 0; j < ses.size(); ++j) {
+    if (!(ses[j] >= 0.0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " column ", j, ": standard error ", ses[j], " is negative or NaN"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A linear combination Σ w_k A_k of matrix cells (row -1 = the baseline). Weights of
+// the same cell add up, so a baseline cell shared by several rows counts once with its
+// summed weight; Var = Σ w_k² se_k² over the distinct cells (taken as independent).
+class Combination {
+ public:
+  void Add(int row, size_t col, double weight) { weights_[{row, col}] += weight; }
+
+  Cell Value(const MatrixInput& in) const {
+    double sum = 0;
+    for (const auto& [cell, w] : weights_) {
+      const Cell& a = cell.first < 0 ? in.baseline[cell.second]
+                                     : in.rows[cell.first][cell.second];
+      if (!a.has_value()) return std::nullopt;
+      sum += w * *a;
+    }
+    return sum;
+  }
+
+  // nullopt when the input has no SEs or the value is missing.
+  Cell Se(const MatrixInput& in) const {
+    if (in.baseline_se.empty() || !Value(in).has_value()) return std::nullopt;
+    double var = 0;
+    for (const auto& [cell, w] : weights_) {
+      const double se = cell.first < 0 ? in.baseline_se[cell.second]
+                                       : in.rows_se[cell.first][cell.second];
+      var += w * w * se * se;
+    }
+    return std::sqrt(var);
+  }
+
+ private:
+  std::map<std::pair<int, size_t>, double> weights_;
+};
+
 absl::StatusOr<double> Ratio(const std::string& subset, std::pair<int64_t, int64_t> c) {
   if (c.second == 0) {
     return absl::InvalidArgumentError(
@@ -77,6 +127,18 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
     RIB_RETURN_IF_ERROR(
         CheckCells(input.rows[i], n, absl::StrCat("row '", input.row_datasets[i], "'")));
   }
+  const bool with_se = !input.baseline_se.empty() || !input.rows_se.empty();
+  if (with_se) {
+    RIB_RETURN_IF_ERROR(CheckSes(input.baseline_se, n, "baseline"));
+    if (input.rows_se.size() != input.rows.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          input.rows.size(), " rows but ", input.rows_se.size(), " rows of standard errors"));
+    }
+    for (size_t i = 0; i < input.rows.size(); ++i) {
+      RIB_RETURN_IF_ERROR(CheckSes(input.rows_se[i], n,
+                                   absl::StrCat("row '", input.row_datasets[i], "'")));
+    }
+  }
   int pretrain = -1;
   for (size_t j = 0; j < n; ++j) {
     if (!input.pretrain_column.empty() && input.columns[j] == input.pretrain_column) {
@@ -86,14 +148,20 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
 
   MatrixMetrics out;
   std::vector<Cell> ris, oods, changes;
+  // The row-mean metrics as combinations of cells, for their SEs: mRI, mean OOD and
+  // the baseline over the same pairs. Each row's share is 1/R.
+  Combination mri, mean_ood, pre_mean_ood;
+  const double row_share = input.rows.empty() ? 0.0 : 1.0 / input.rows.size();
   for (size_t i = 0; i < input.rows.size(); ++i) {
     const std::vector<Cell>& row = input.rows[i];
     RowMetrics m;
     m.finetune_dataset = input.row_datasets[i];
     std::vector<Cell> deltas, accs;
+    std::vector<size_t> used;
     for (size_t j = 0; j < n; ++j) {
       if (static_cast<int>(j) == pretrain || input.columns[j] == m.finetune_dataset)
         continue;
+      used.push_back(j);
       accs.push_back(row[j]);
       deltas.push_back(row[j].has_value() && input.baseline[j].has_value()
                            ? Cell(*row[j] - *input.baseline[j])
@@ -101,6 +169,17 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
     }
     m.ri = MeanIfComplete(deltas);
     m.ood_accuracy = MeanIfComplete(accs);
+    Combination ri;
+    for (size_t j : used) {
+      const double w = 1.0 / used.size();
+      ri.Add(static_cast<int>(i), j, w);
+      ri.Add(-1, j, -w);
+      mri.Add(static_cast<int>(i), j, w * row_share);
+      mri.Add(-1, j, -w * row_share);
+      mean_ood.Add(static_cast<int>(i), j, w * row_share);
+      pre_mean_ood.Add(-1, j, w * row_share);
+    }
+    if (m.ri.has_value()) m.ri_se = ri.Se(input);
     if (pretrain >= 0 && row[pretrain].has_value() &&
         input.baseline[pretrain].has_value()) {
       m.pretrain_change = *row[pretrain] - *input.baseline[pretrain];
@@ -113,6 +192,12 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
   out.mri = MeanIfComplete(ris);
   out.mean_ood_accuracy = MeanIfComplete(oods);
   out.mean_pretrain_change = MeanIfComplete(changes);
+  if (out.mri.has_value()) out.mri_se = mri.Se(input);
+  if (out.mean_ood_accuracy.has_value()) {
+    out.mean_ood_se = mean_ood.Se(input);
+    out.pre_mean_ood_accuracy = pre_mean_ood.Value(input);
+    if (out.pre_mean_ood_accuracy.has_value()) out.pre_mean_ood_se = pre_mean_ood.Se(input);
+  }
   std::vector<Cell> baseline_downstream;
   for (size_t j = 0; j < n; ++j) {
     if (static_cast<int>(j) != pretrain) baseline_downstream.push_back(input.baseline[j]);
@@ -121,17 +206,68 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
   return out;
 }
 
+Interval NormalInterval95(const Estimate& estimate) {
+  return {estimate.value - kZ95 * estimate.se, estimate.value + kZ95 * estimate.se};
+}
+
+absl::StatusOr<SeedSummary> SummarizeSeeds(const std::vector<Estimate>& per_seed) {
+  if (per_seed.empty()) return absl::InvalidArgumentError("no seeds to summarise");
+  SeedSummary out;
+  out.count = static_cast<int>(per_seed.size());
+  double var = 0;
+  for (const Estimate& e : per_seed) {
+    out.mean += e.value;
+    var += e.se * e.se;
+  }
+  out.mean /= out.count;
+  out.se = std::sqrt(var) / out.count;
+  if (out.count > 1) {
+    double ss = 0;
+    for (const Estimate& e : per_seed) ss += (e.value - out.mean) * (e.value - out.mean);
+    out.sd = std::sqrt(ss / (out.count - 1));
+  }
+  return out;
+}
+
+bool SignificantDifference(const SeedSummary& a, const SeedSummary& b) {
+  if (a.count < 2 || b.count < 2) return false;
+  const double se = std::sqrt(a.sd * a.sd / a.count + b.sd * b.sd / b.count);
+  return std::fabs(a.mean - b.mean) > 2.0 * se;
+}
+
+absl::StatusOr<double> BinomialStandardError(int64_t correct, int64_t total) {
+  if (correct < 0 || total <= 0 || correct > total) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "counts ", correct, "/", total, " are not 0 <= correct <= total, total > 0"));
+  }
+  const double p = static_cast<double>(correct) / static_cast<double>(total);
+  return std::sqrt(p * (1.0 - p) / static_cast<double>(total));
+}
+
 absl::StatusOr<double> DatasetAccuracy(const std::vector<SubsetCount>& counts) {
+  RIB_ASSIGN_OR_RETURN(Estimate e, DatasetEstimate(counts));
+  return e.value;
+}
+
+absl::StatusOr<Estimate> DatasetEstimate(const std::vector<SubsetCount>& counts) {
   if (counts.empty()) return absl::InvalidArgumentError("no result rows");
   RIB_ASSIGN_OR_RETURN(auto by_subset, SumBySubset(counts));
   auto whole = by_subset.find("");
-  if (whole != by_subset.end()) return Ratio("", whole->second);
-  double sum = 0;
+  if (whole != by_subset.end()) {
+    RIB_ASSIGN_OR_RETURN(double acc, Ratio("", whole->second));
+    RIB_ASSIGN_OR_RETURN(double se,
+                         BinomialStandardError(whole->second.first, whole->second.second));
+    return Estimate{acc, se};
+  }
+  double sum = 0, var = 0;
   for (const auto& [subset, c] : by_subset) {
     RIB_ASSIGN_OR_RETURN(double acc, Ratio(subset, c));
+    RIB_ASSIGN_OR_RETURN(double se, BinomialStandardError(c.first, c.second));
     sum += acc;
+    var += se * se;
   }
-  return sum / static_cast<double>(by_subset.size());
+  const double s = static_cast<double>(by_subset.size());
+  return Estimate{sum / s, std::sqrt(var) / s};
 }
 
 absl::StatusOr<std::map<std::string, double>> CorruptionAccuracies(

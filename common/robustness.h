@@ -23,6 +23,50 @@ namespace rib {
 // One accuracy, or nullopt when the cell has no result (yet).
 using Cell = std::optional<double>;
 
+// The z of a two-sided normal 95% interval.
+inline constexpr double kZ95 = 1.959963984540054;
+
+// An estimate with its standard error.
+struct Estimate {
+  double value = 0;
+  double se = 0;
+};
+
+struct Interval {
+  double low = 0;
+  double high = 0;
+};
+
+// The normal-approximation 95% interval value ± kZ95 · se. The one rule for every
+// interval rib reports (RI, mRI): computed from binomial standard errors, not by a
+// bootstrap (rib stores counts, not per-image correctness).
+Interval NormalInterval95(const Estimate& estimate);
+
+// One value measured once per seed (each with its SE), summarised: the mean, the
+// sample standard deviation over the seeds (n − 1; 0 for one seed), and the SE of the
+// mean from the per-seed SEs, sqrt(Σ se_k²) / K (seeds are independent runs).
+// INVALID_ARGUMENT for no values.
+struct SeedSummary {
+  double mean = 0;
+  double sd = 0;
+  double se = 0;
+  int count = 0;
+};
+absl::StatusOr<SeedSummary> SummarizeSeeds(const std::vector<Estimate>& per_seed);
+
+// Whether two methods' means over seeds differ significantly: |mean_a − mean_b| > 2 ·
+// sqrt(sd_a² / K_a + sd_b² / K_b), the combined standard error of the difference of
+// two means estimated from the seed-to-seed spread (a two-sample z test at ≈95%;
+// with few seeds a t test would need more). False when either has fewer than 2 seeds
+// (no spread to judge by).
+bool SignificantDifference(const SeedSummary& a, const SeedSummary& b);
+
+// The binomial standard error of the accuracy correct / total: sqrt(p (1 - p) / n).
+// 0 when p is 0 or 1 (the plug-in estimate; a Wilson interval would not be 0, but the
+// plug-in SE is what the paper's tables would quote). INVALID_ARGUMENT for negative
+// counts, correct > total, or total 0.
+absl::StatusOr<double> BinomialStandardError(int64_t correct, int64_t total);
+
 struct MatrixInput {
   std::vector<std::string> columns;  // evaluation datasets, one per column, distinct
   // The pre-training-set analogue among `columns` ("imagenet-val" / "fmnist-val");
@@ -31,6 +75,11 @@ struct MatrixInput {
   std::vector<Cell> baseline;             // A_j(θ_pre), one per column
   std::vector<std::string> row_datasets;  // the fine-tune dataset of each row
   std::vector<std::vector<Cell>> rows;    // rows[i][j] = A_j(θ_ft,i), one per column
+  // The standard error of each accuracy above, in the same shape (a value where the
+  // cell is nullopt is ignored). Both empty: no SEs are known and every *_se output
+  // below is nullopt.
+  std::vector<double> baseline_se;
+  std::vector<std::vector<double>> rows_se;
 };
 
 struct RowMetrics {
@@ -42,6 +91,8 @@ struct RowMetrics {
   Cell ood_accuracy;
   // Pre-training-set change A_val(ft_i) − A_val(pre).
   Cell pretrain_change;
+  // Standard error of ri, when ri and the input's SEs are present (see MatrixMetrics).
+  Cell ri_se;
 };
 
 struct MatrixMetrics {
@@ -55,11 +106,26 @@ struct MatrixMetrics {
   Cell mean_pretrain_change;
   // mean_j A_j(pre) over the downstream columns (the baseline's OOD accuracy).
   Cell baseline_ood_accuracy;
+  // mean_i mean_{j != i} A_j(pre): the baseline over the same (row, column) pairs as
+  // mean_ood_accuracy, so mean_ood_accuracy − pre_mean_ood_accuracy = mri exactly
+  // (the "before" of the headline figure). Present when mean_ood_accuracy is and the
+  // baseline cells it needs are.
+  Cell pre_mean_ood_accuracy;
+  // Standard errors. Each metric is a linear combination Σ_k w_k A_k of distinct
+  // accuracy cells (a baseline cell used by several rows has its weights summed), and
+  // the cells are taken as independent: Var = Σ_k w_k² se_k². Every model is scored on
+  // the same test images, so the cells are positively correlated: for the differences
+  // (ri, mri) that overstates the variance (conservative); for the means of accuracies
+  // (mean_ood, pre_mean_ood) it understates it.
+  Cell mri_se;
+  Cell mean_ood_se;
+  Cell pre_mean_ood_se;
 };
 
 // INVALID_ARGUMENT when a row or the baseline does not have one cell per column, the
-// row datasets do not match the rows, a column repeats, or an accuracy is outside
-// [0, 1] (or NaN).
+// row datasets do not match the rows, a column repeats, an accuracy is outside
+// [0, 1] (or NaN), the SEs (when given) are not in the accuracies' shape, or an SE is
+// negative or NaN.
 absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input);
 
 // Counts of one subset of one dataset: what the evaluator returns per subset and what
@@ -92,6 +158,12 @@ struct ResultRow {
 // subsets, not as pooled counts. INVALID_ARGUMENT for no rows, negative counts,
 // correct > total, or a subset that would be averaged with total 0.
 absl::StatusOr<double> DatasetAccuracy(const std::vector<SubsetCount>& counts);
+
+// DatasetAccuracy with its standard error: the binomial SE of the whole-dataset row,
+// or, for the mean of S subsets, sqrt(Σ_s p_s (1 − p_s) / n_s) / S, the subsets taken
+// as independent (ImageNet-C's are corruptions of the same source images, so this
+// understates the SE of their mean). Same errors as DatasetAccuracy.
+absl::StatusOr<Estimate> DatasetEstimate(const std::vector<SubsetCount>& counts);
 
 // Per-corruption accuracies of an ImageNet-C-style dataset: for each corruption, the
 // mean over its severities of the subset accuracy ("fog/1".."fog/5" → "fog").

@@ -2,6 +2,7 @@
 // lives in sweep_yaml.cc; the vocabulary it uses in methods.cc, suites.cc.
 #include "spec/sweep.h"
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <set>
@@ -122,6 +123,24 @@ absl::Status PlanMethods(const SweepSpec& sweep, MethodPlan* plan) {
   return absl::OkStatus();
 }
 
+// ExpandSweep of a sweep with seeds: one expansion per seed (seeds cleared,
+// training.seed set), keys suffixed "@seed=N" so the seeds' jobs stay distinct.
+absl::StatusOr<std::vector<PlannedJob>> ExpandSeeds(const SweepSpec& sweep) {
+  std::vector<PlannedJob> out;
+  for (int64_t seed : sweep.seeds) {
+    SweepSpec one = sweep;
+    one.seeds.clear();
+    one.training.seed = seed;
+    RIB_ASSIGN_OR_RETURN(std::vector<PlannedJob> jobs, ExpandSweep(one));
+    const std::string suffix = absl::StrCat("@seed=", seed);
+    for (PlannedJob& job : jobs) {
+      job.key += suffix;
+      for (std::string& dep : job.depends_on) dep += suffix;
+      out.push_back(std::move(job));
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -129,8 +148,10 @@ absl::StatusOr<int64_t> CountSweepJobs(const SweepSpec& sweep) {
   MethodPlan plan;
   RIB_RETURN_IF_ERROR(PlanMethods(sweep, &plan));
   const int64_t models = static_cast<int64_t>(sweep.models.size());
-  return models * (1 + static_cast<int64_t>(plan.order.size()) *
-                           static_cast<int64_t>(FinetuneDatasets(sweep).size()));
+  const int64_t seeds = std::max<int64_t>(1, static_cast<int64_t>(sweep.seeds.size()));
+  return seeds * models *
+         (1 + static_cast<int64_t>(plan.order.size()) *
+                  static_cast<int64_t>(FinetuneDatasets(sweep).size()));
 }
 
 absl::StatusOr<std::vector<ResolvedHubModel>> ResolveHubModels(const std::string& cache_dir,
@@ -157,6 +178,7 @@ absl::StatusOr<std::vector<ResolvedHubModel>> ResolveHubModels(const std::string
 }
 
 absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
+  if (!sweep.seeds.empty()) return ExpandSeeds(sweep);
   for (const ModelSpec& model : sweep.models) {
     if (sweep.hub_models.count(model.name) > 0 || IsHubWeights(model.weights)) {
       return absl::FailedPreconditionError(

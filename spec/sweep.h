@@ -16,6 +16,9 @@
 //                              # kinds, as across device counts)
 //   split: heldout             # heldout (default) | reference (train and test on all)
 //   test_fraction: 0.2         # in (0, 1); only used by split: heldout
+//   seeds: [0, 1, 2]           # optional: every job once per seed, as its
+//                              # training.seed (so also the split's seed); not with
+//                              # training.seed. The matrix reports mean ± sd over seeds.
 //   models:                    # required, non-empty; names unique
 //     - name: vit-plain        # required; the display name (not hashed)
 //       arch: fmnist_vit       # required, but for hub weights (then config.json's);
@@ -89,7 +92,12 @@ struct SweepSpec {
   // itself. Such a model's arch, num_classes and preprocessing are filled by
   // ResolveHubModels (they are left empty / at the struct's defaults until then).
   std::map<std::string, ModelOverrides> hub_models;
+  // Default empty: one run of each job with training.seed. Otherwise each job runs once
+  // per seed with training.seed = that seed (ExpandSweep), distinct, at most kMaxSeeds.
+  std::vector<int64_t> seeds;
 };
+
+inline constexpr int kMaxSeeds = 32;
 
 // What ResolveHubModels found for one hub model.
 struct ResolvedHubModel {
@@ -138,11 +146,16 @@ struct PlannedJob {
 // weights are not resolved;
 // INVALID_ARGUMENT for a spec that ParseSweepYaml would have rejected (unknown kind,
 // soup member that is not a method, ...).
+//
+// With seeds: the expansion above once per seed with training.seed = that seed, seed by
+// seed; keys get the suffix "@seed=N" (dependencies too). A job's hash covers its
+// training.seed as always, so seed 0's jobs hash as a sweep without seeds does.
 absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep);
 
 // How many jobs ExpandSweep(sweep) makes, computed without making them (and without
 // weights digests): models × (1 + methods, implicit dependencies included, × fine-tune
-// datasets). For refusing an oversized sweep before any work. Errors: as ExpandSweep's
+// datasets), times the number of seeds when there are any. For refusing an oversized
+// sweep before any work. Errors: as ExpandSweep's
 // INVALID_ARGUMENT ones.
 absl::StatusOr<int64_t> CountSweepJobs(const SweepSpec& sweep);
 

@@ -195,6 +195,32 @@ class SweepParser {
                              const std::vector<std::string>& allowed,
                              std::vector<std::string>* out) const;
 
+  // seeds: [0, 1, 2]: distinct seeds >= 0, at most kMaxSeeds; not with training.seed
+  // (each seed is the jobs' training.seed).
+  absl::Status ParseSeeds(const YAML::Node& n, const YAML::Node& training,
+                          std::vector<int64_t>* seeds) const {
+    if (!n.IsSequence()) {
+      return Error(n, "seeds", absl::StrCat("expected a list, got ", Describe(n)));
+    }
+    if (n.size() == 0) return Error(n, "seeds", "empty list (leave it out for one run)");
+    if (n.size() > static_cast<size_t>(kMaxSeeds)) {
+      return Error(n, "seeds", absl::StrCat("at most ", kMaxSeeds, " seeds, got ", n.size()));
+    }
+    if (training && training.IsMap() && training["seed"]) {
+      return Error(training["seed"], "training.seed",
+                   "give either training.seed or seeds, not both (each of seeds is the "
+                   "jobs' training.seed)");
+    }
+    for (size_t i = 0; i < n.size(); ++i) {
+      RIB_ASSIGN_OR_RETURN(int64_t seed, Int(n[i], Index("seeds", i), 0, kNoMax));
+      if (std::find(seeds->begin(), seeds->end(), seed) != seeds->end()) {
+        return Error(n[i], Index("seeds", i), absl::StrCat("seed ", seed, " is listed twice"));
+      }
+      seeds->push_back(seed);
+    }
+    return absl::OkStatus();
+  }
+
   std::string source_;
 };
 
@@ -206,7 +232,7 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   RIB_RETURN_IF_ERROR(CheckMap(
       root, "",
       {"name", "suite", "priority", "max_attempts", "devices", "device_kind", "split",
-       "test_fraction",
+       "test_fraction", "seeds",
        "models", "methods", "finetune_datasets", "eval_datasets", "training"}));
   SweepSpec sweep;
   const YAML::Node name = root["name"];
@@ -242,6 +268,9 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   }
   if (const YAML::Node n = root["training"]) {
     RIB_RETURN_IF_ERROR(ParseTraining(n, &sweep.training));
+  }
+  if (const YAML::Node n = root["seeds"]) {
+    RIB_RETURN_IF_ERROR(ParseSeeds(n, root["training"], &sweep.seeds));
   }
 
   const YAML::Node models = root["models"];

@@ -14,6 +14,9 @@ report="$state/state/report"
 fail() { echo "demo_short_test: $*" >&2; exit 1; }
 for f in matrix.csv matrix.json summary.md; do [ -s "$report/$f" ] || fail "missing $report/$f"; done
 ls "$report"/*.svg >/dev/null 2>&1 || fail "no SVG heatmap in $report"
+# The paper's figures: the headline bar chart and a radar per fine-tune dataset.
+[ -s "$report/mean_ood_bars.svg" ] || fail "no mean_ood_bars.svg in $report"
+ls "$report"/radar_*.svg >/dev/null 2>&1 || fail "no radar_*.svg in $report"
 # One model × 3 methods: the summary has a row per method.
 for m in ft lp wise; do grep -q "| *$m *|" "$report/summary.md" || fail "summary.md has no row for $m"; done
 grep -q "mRI" "$out" || fail "the printed matrix has no mRI line"

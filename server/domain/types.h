@@ -214,6 +214,8 @@ struct MatrixCell {
   int64_t correct = 0;
   int64_t total = 0;
   int64_t skipped = 0;
+  double se = 0;  // binomial standard error of accuracy (common/robustness.h)
+  double seed_sd = 0;  // sample sd over the matrix's seeds (2 or more)
 };
 
 struct MatrixRow {
@@ -224,6 +226,10 @@ struct MatrixRow {
   std::vector<MatrixCell> cells;  // one per column
   std::optional<double> ri;
   std::optional<double> pretrain_change;
+  // RI's standard error and 95% interval (NormalInterval95), present with ri.
+  std::optional<double> ri_se;
+  std::optional<Interval> ri_ci;
+  std::optional<double> ri_seed_sd;  // with 2 or more seeds
 };
 
 // The matrix of one (model, method) of a sweep (DESIGN §7).
@@ -237,6 +243,18 @@ struct Matrix {
   std::optional<double> mri;
   std::optional<double> mean_ood;
   std::optional<double> mean_pretrain_change;
+  std::optional<double> mri_se;
+  std::optional<Interval> mri_ci;
+  std::optional<double> mean_ood_se;
+  // The pre-trained model's mean OOD accuracy over mean_ood's (row, column) pairs.
+  std::optional<double> pre_mean_ood;
+  std::optional<double> pre_mean_ood_se;
+  // The seeds when the jobs ran with 2 or more (else empty); then every value above is
+  // the mean over them, and these are the sample sds over them.
+  std::vector<int64_t> seeds;
+  std::optional<double> mri_seed_sd;
+  std::optional<double> mean_ood_seed_sd;
+  std::optional<double> pre_mean_ood_seed_sd;
 };
 
 }  // namespace rib::domain

@@ -22,6 +22,8 @@ void ToProto(const domain::MatrixCell& in, v1::Cell* out) {
   out->set_correct(in.correct);
   out->set_total(in.total);
   out->set_skipped(in.skipped);
+  out->set_se(in.se);
+  out->set_seed_sd(in.seed_sd);
 }
 
 void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
@@ -32,6 +34,12 @@ void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
   out->set_ri(in.ri.value_or(0));
   out->set_has_pretrain_change(in.pretrain_change.has_value());
   out->set_pretrain_change(in.pretrain_change.value_or(0));
+  out->set_ri_se(in.ri_se.value_or(0));
+  if (in.ri_ci) {
+    out->set_ri_ci_low(in.ri_ci->low);
+    out->set_ri_ci_high(in.ri_ci->high);
+  }
+  out->set_ri_seed_sd(in.ri_seed_sd.value_or(0));
 }
 
 v1::SweepState ToProto(domain::SweepState s) {
@@ -217,6 +225,19 @@ void ToProto(const domain::Matrix& in, v1::Matrix* out) {
   out->set_has_mean_pretrain_change(in.mean_pretrain_change.has_value());
   out->set_mean_pretrain_change(in.mean_pretrain_change.value_or(0));
   out->set_pretrain_dataset(in.pretrain_dataset);
+  out->set_mri_se(in.mri_se.value_or(0));
+  if (in.mri_ci) {
+    out->set_mri_ci_low(in.mri_ci->low);
+    out->set_mri_ci_high(in.mri_ci->high);
+  }
+  out->set_mean_ood_se(in.mean_ood_se.value_or(0));
+  out->set_has_pre_mean_ood(in.pre_mean_ood.has_value());
+  out->set_pre_mean_ood(in.pre_mean_ood.value_or(0));
+  out->set_pre_mean_ood_se(in.pre_mean_ood_se.value_or(0));
+  for (int64_t seed : in.seeds) out->add_seeds(seed);
+  out->set_mri_seed_sd(in.mri_seed_sd.value_or(0));
+  out->set_mean_ood_seed_sd(in.mean_ood_seed_sd.value_or(0));
+  out->set_pre_mean_ood_seed_sd(in.pre_mean_ood_seed_sd.value_or(0));
 }
 
 void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -27,10 +28,11 @@ MatrixCell CellOf(const std::vector<ResultRow>& results,
     cell.skipped += a.skipped;
   }
   if (counts.empty()) return MatrixCell{};
-  absl::StatusOr<double> acc = DatasetAccuracy(counts);
+  absl::StatusOr<Estimate> acc = DatasetEstimate(counts);
   if (!acc.ok()) return MatrixCell{};  // e.g. an empty subset: no meaningful accuracy
   cell.present = true;
-  cell.accuracy = *acc;
+  cell.accuracy = acc->value;
+  cell.se = acc->se;
   return cell;
 }
 
@@ -56,11 +58,168 @@ std::vector<Cell> Accuracies(const MatrixRow& row) {
   return out;
 }
 
+std::vector<double> Ses(const MatrixRow& row) {
+  std::vector<double> out;
+  for (const MatrixCell& c : row.cells) out.push_back(c.se);
+  return out;
+}
+
+std::optional<Interval> IntervalOf(const Cell& value, const Cell& se) {
+  if (!value || !se) return std::nullopt;
+  return NormalInterval95({*value, *se});
+}
+
+// Mean over seeds of a value every seed has (with its SE; nullopt otherwise), its SE
+// and sd: SummarizeSeeds.
+std::optional<SeedSummary> OverSeeds(const std::vector<Cell>& values,
+                                     const std::vector<Cell>& ses) {
+  std::vector<Estimate> per_seed;
+  for (size_t k = 0; k < values.size(); ++k) {
+    if (!values[k]) return std::nullopt;
+    per_seed.push_back({*values[k], ses[k].value_or(0)});
+  }
+  absl::StatusOr<SeedSummary> s = SummarizeSeeds(per_seed);
+  if (!s.ok()) return std::nullopt;
+  return *s;
+}
+
+// Collects one optional field of each seed's object into values (and SEs).
+template <typename T, typename F, typename G>
+std::optional<SeedSummary> Field(const std::vector<const T*>& per_seed, F value, G se) {
+  std::vector<Cell> values, ses;
+  for (const T* t : per_seed) {
+    values.push_back(value(*t));
+    ses.push_back(se(*t));
+  }
+  return OverSeeds(values, ses);
+}
+
+// One row from the same row of each seed's matrix: a cell is the mean over the seeds
+// when every seed has it (counts summed); the job state is the first seed's that has
+// not succeeded, else succeeded.
+MatrixRow CombineRows(const std::vector<const MatrixRow*>& rows) {
+  MatrixRow out;
+  out.finetune_dataset = rows[0]->finetune_dataset;
+  out.job_state = rows[0]->job_state;
+  for (const MatrixRow* r : rows) {
+    if (r->job_state != domain::JobState::kSucceeded) {
+      out.job_state = r->job_state;
+      break;
+    }
+  }
+  for (size_t c = 0; c < rows[0]->cells.size(); ++c) {
+    MatrixCell cell;
+    std::vector<Cell> values, ses;
+    for (const MatrixRow* r : rows) {
+      const MatrixCell& rc = r->cells[c];
+      values.push_back(rc.present ? Cell(rc.accuracy) : std::nullopt);
+      ses.push_back(rc.se);
+      cell.correct += rc.correct;
+      cell.total += rc.total;
+      cell.skipped += rc.skipped;
+    }
+    if (std::optional<SeedSummary> s = OverSeeds(values, ses)) {
+      cell.present = true;
+      cell.accuracy = s->mean;
+      cell.se = s->se;
+      cell.seed_sd = s->sd;
+    }
+    out.cells.push_back(cell);
+  }
+  auto ri = Field(rows, [](const MatrixRow& r) { return r.ri; },
+                  [](const MatrixRow& r) { return r.ri_se; });
+  if (ri) {
+    out.ri = ri->mean;
+    out.ri_se = ri->se;
+    out.ri_ci = NormalInterval95({ri->mean, ri->se});
+    out.ri_seed_sd = ri->sd;
+  }
+  auto change = Field(rows, [](const MatrixRow& r) { return r.pretrain_change; },
+                      [](const MatrixRow&) { return Cell(0.0); });
+  if (change) out.pretrain_change = change->mean;
+  return out;
+}
+
+// The matrix of several seeds from each seed's matrix of the same (model, method).
+domain::Matrix CombineSeeds(const std::vector<const domain::Matrix*>& per_seed,
+                            const std::vector<int64_t>& seeds) {
+  domain::Matrix out;
+  const domain::Matrix& first = *per_seed[0];
+  out.model = first.model;
+  out.method = first.method;
+  out.eval_datasets = first.eval_datasets;
+  out.pretrain_dataset = first.pretrain_dataset;
+  out.seeds = seeds;
+  std::vector<const MatrixRow*> baselines;
+  for (const domain::Matrix* m : per_seed) baselines.push_back(&m->baseline);
+  out.baseline = CombineRows(baselines);
+  for (size_t i = 0; i < first.rows.size(); ++i) {
+    std::vector<const MatrixRow*> rows;
+    for (const domain::Matrix* m : per_seed) rows.push_back(&m->rows[i]);
+    out.rows.push_back(CombineRows(rows));
+  }
+  using M = domain::Matrix;
+  if (auto s = Field(per_seed, [](const M& m) { return m.mri; },
+                     [](const M& m) { return m.mri_se; })) {
+    out.mri = s->mean;
+    out.mri_se = s->se;
+    out.mri_ci = NormalInterval95({s->mean, s->se});
+    out.mri_seed_sd = s->sd;
+  }
+  if (auto s = Field(per_seed, [](const M& m) { return m.mean_ood; },
+                     [](const M& m) { return m.mean_ood_se; })) {
+    out.mean_ood = s->mean;
+    out.mean_ood_se = s->se;
+    out.mean_ood_seed_sd = s->sd;
+  }
+  if (auto s = Field(per_seed, [](const M& m) { return m.pre_mean_ood; },
+                     [](const M& m) { return m.pre_mean_ood_se; })) {
+    out.pre_mean_ood = s->mean;
+    out.pre_mean_ood_se = s->se;
+    out.pre_mean_ood_seed_sd = s->sd;
+  }
+  if (auto s = Field(per_seed, [](const M& m) { return m.mean_pretrain_change; },
+                     [](const M&) { return Cell(0.0); })) {
+    out.mean_pretrain_change = s->mean;
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
     const domain::Sweep& sweep, const std::vector<storage::MatrixJob>& jobs,
     const std::string& model, const std::string& method) {
+  std::set<int64_t> seed_set;
+  for (const storage::MatrixJob& j : jobs) seed_set.insert(j.seed);
+  if (seed_set.size() > 1) {
+    // A sweep with seeds: each seed's matrices alone, then their means and sds.
+    const std::vector<int64_t> seeds(seed_set.begin(), seed_set.end());
+    std::vector<std::vector<domain::Matrix>> per_seed;
+    for (int64_t seed : seeds) {
+      std::vector<storage::MatrixJob> mine;
+      for (const storage::MatrixJob& j : jobs) {
+        if (j.seed == seed) mine.push_back(j);
+      }
+      RIB_ASSIGN_OR_RETURN(std::vector<domain::Matrix> m,
+                           BuildMatrices(sweep, mine, model, method));
+      per_seed.push_back(std::move(m));
+    }
+    std::vector<domain::Matrix> out;
+    for (size_t i = 0; i < per_seed[0].size(); ++i) {
+      std::vector<const domain::Matrix*> same;
+      for (const auto& m : per_seed) {
+        if (i >= m.size() || m[i].method != per_seed[0][i].method ||
+            m[i].model != per_seed[0][i].model) {
+          return absl::InternalError(absl::StrCat(
+              "sweep ", sweep.id, ": the seeds' matrices do not line up at ", i));
+        }
+        same.push_back(&m[i]);
+      }
+      out.push_back(CombineSeeds(same, seeds));
+    }
+    return out;
+  }
   if (!model.empty() &&
       std::find(sweep.models.begin(), sweep.models.end(), model) == sweep.models.end()) {
     return absl::NotFoundError(
@@ -110,18 +269,27 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
       input.columns = columns;
       input.pretrain_column = mat.pretrain_dataset;
       input.baseline = Accuracies(mat.baseline);
+      input.baseline_se = Ses(mat.baseline);
       for (const std::string& d : sweep.finetune_datasets) {
         auto it = by.find({m, meth, d});
         mat.rows.push_back(RowOf(it == by.end() ? nullptr : it->second, columns, d));
         input.row_datasets.push_back(d);
         input.rows.push_back(Accuracies(mat.rows.back()));
+        input.rows_se.push_back(Ses(mat.rows.back()));
       }
       RIB_ASSIGN_OR_RETURN(MatrixMetrics metrics, ComputeMatrixMetrics(input));
       for (size_t i = 0; i < mat.rows.size(); ++i) {
         mat.rows[i].ri = metrics.rows[i].ri;
         mat.rows[i].pretrain_change = metrics.rows[i].pretrain_change;
+        mat.rows[i].ri_se = metrics.rows[i].ri_se;
+        mat.rows[i].ri_ci = IntervalOf(metrics.rows[i].ri, metrics.rows[i].ri_se);
       }
       mat.mri = metrics.mri;
+      mat.mri_se = metrics.mri_se;
+      mat.mri_ci = IntervalOf(metrics.mri, metrics.mri_se);
+      mat.mean_ood_se = metrics.mean_ood_se;
+      mat.pre_mean_ood = metrics.pre_mean_ood_accuracy;
+      mat.pre_mean_ood_se = metrics.pre_mean_ood_se;
       mat.mean_ood = metrics.mean_ood_accuracy;
       mat.mean_pretrain_change = metrics.mean_pretrain_change;
       out.push_back(std::move(mat));

@@ -16,6 +16,10 @@ namespace rib::service {
 // (it is every matrix's baseline row). `model` / `method` filter when non-empty
 // (NOT_FOUND when they name nothing in the sweep). Cells without results are absent;
 // the shape (rows = fine-tune datasets, columns = eval datasets) is always complete.
+// Every cell carries its binomial SE and RI / mRI their SEs and 95% intervals
+// (common/robustness.h). When the jobs ran with 2 or more seeds (MatrixJob.seed), each
+// seed's matrices are built alone and combined: means over the seeds (a value only
+// when every seed has it), the SE of the mean, the sample sd over seeds.
 absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
     const domain::Sweep& sweep, const std::vector<storage::MatrixJob>& jobs,
     const std::string& model, const std::string& method);

@@ -115,6 +115,7 @@ struct MatrixJob {
   std::string finetune_dataset;
   JobState state = JobState::kPending;
   std::vector<ResultRow> results;
+  int64_t seed = 0;  // the job's training.seed (a sweep with seeds runs each per seed)
 };
 
 struct WorkerRegistration {

@@ -657,18 +657,26 @@ TEST_F(MatrixCommandTest, SvgAndReportDirectory) {
   EXPECT_EQ(ReadFile(out + "/heatmap_vit_lp.svg"), RenderHeatmapSvg({matrices_[1]}));
   EXPECT_EQ(ReadFile(out + "/summary.md"),
             "# rib sweep sw-1\n\n"
-            "| model | method | mRI (points) | mean OOD accuracy (%) | "
-            "mean pre-training change (points) |\n"
-            "|---|---|---:|---:|---:|\n"
-            "| vit | ft | -0.50 | 64.5 | -3.50 |\n"
-            "| vit | lp | -0.50 | 64.5 | -3.50 |\n\n" +
+            "| model | method | mRI (points) | mRI 95% CI | mean OOD accuracy (%) | "
+            "\xc2\xb1 SE | pre-trained (%) | mean pre-training change (points) |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|\n"
+            "| vit | ft | -0.50 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | -3.50 |\n"
+            "| vit | lp | -0.50 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | -3.50 |\n\n"
+            "95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
+            "standard errors, the cells taken as independent (not a bootstrap).\n\n" +
                 FormatMatricesMarkdown(matrices_));
+  // The paper's figures: the headline bars and a radar per (model, fine-tune set).
+  EXPECT_EQ(ReadFile(out + "/mean_ood_bars.svg"), RenderBarChartSvg(matrices_));
+  EXPECT_EQ(ReadFile(out + "/radar_vit_fmnist-v2.svg"),
+            RenderRadarSvg(matrices_, "vit", "fmnist-v2"));
+  EXPECT_EQ(ReadFile(out + "/radar_vit_fmnist-a.svg"),
+            RenderRadarSvg(matrices_, "vit", "fmnist-a"));
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(out)) {
     (void)entry;
     ++files;
   }
-  EXPECT_EQ(files, 5);
+  EXPECT_EQ(files, 8);
 }
 
 TEST_F(MatrixCommandTest, NoResultsAndUnwritableOutput) {

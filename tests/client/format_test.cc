@@ -49,16 +49,24 @@ TEST(FormatNumbers, ColumnPrefix) {
 TEST(FormatCsvTest, ExactText) {
   EXPECT_EQ(FormatCsv({KnownMatrix()}),
             "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,"
-            "delta,ri,pretrain_change\n"
-            "vit,ft,,fmnist-val,0.9,900,1000,0,,,\n"
-            "vit,ft,,fmnist-v2,0.8,400,500,0,,,\n"
-            "vit,ft,,fmnist-a,0.5,100,200,0,,,\n"
-            "vit,ft,fmnist-v2,fmnist-val,0.88,880,1000,0,-0.02,0.02,-0.02\n"
-            "vit,ft,fmnist-v2,fmnist-v2,0.85,425,500,0,0.05,0.02,-0.02\n"
-            "vit,ft,fmnist-v2,fmnist-a,0.52,104,200,0,0.02,0.02,-0.02\n"
-            "vit,ft,fmnist-a,fmnist-val,0.85,850,1000,0,-0.05,-0.03,-0.05\n"
-            "vit,ft,fmnist-a,fmnist-v2,0.77,385,500,0,-0.03,-0.03,-0.05\n"
-            "vit,ft,fmnist-a,fmnist-a,0.7,140,200,0,0.2,-0.03,-0.05\n");
+            "delta,ri,pretrain_change,se,ri_se,ri_ci_low,ri_ci_high\n"
+            // se = sqrt(p(1-p)/n): sqrt(.9 x .1 / 1000) = .009487; the RI interval is
+            // ri ± 1.96 x ri_se: .02 ± .0294.
+            "vit,ft,,fmnist-val,0.9,900,1000,0,,,,0.009487,,,\n"
+            "vit,ft,,fmnist-v2,0.8,400,500,0,,,,0.017889,,,\n"
+            "vit,ft,,fmnist-a,0.5,100,200,0,,,,0.035355,,,\n"
+            "vit,ft,fmnist-v2,fmnist-val,0.88,880,1000,0,-0.02,0.02,-0.02,0.010276,0.015,"
+            "-0.0094,0.0494\n"
+            "vit,ft,fmnist-v2,fmnist-v2,0.85,425,500,0,0.05,0.02,-0.02,0.015969,0.015,"
+            "-0.0094,0.0494\n"
+            "vit,ft,fmnist-v2,fmnist-a,0.52,104,200,0,0.02,0.02,-0.02,0.035327,0.015,"
+            "-0.0094,0.0494\n"
+            "vit,ft,fmnist-a,fmnist-val,0.85,850,1000,0,-0.05,-0.03,-0.05,0.011292,0.02,"
+            "-0.0692,0.0092\n"
+            "vit,ft,fmnist-a,fmnist-v2,0.77,385,500,0,-0.03,-0.03,-0.05,0.01882,0.02,"
+            "-0.0692,0.0092\n"
+            "vit,ft,fmnist-a,fmnist-a,0.7,140,200,0,0.2,-0.03,-0.05,0.032404,0.02,"
+            "-0.0692,0.0092\n");
 }
 
 TEST(FormatCsvTest, QuotesFieldsAndSkipsAbsentCells) {
@@ -89,6 +97,14 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
   EXPECT_DOUBLE_EQ(m.at("mri").number_value(), -0.005);
   EXPECT_DOUBLE_EQ(m.at("mean_ood").number_value(), 0.645);
   EXPECT_DOUBLE_EQ(m.at("mean_pretrain_change").number_value(), -0.035);
+  // Uncertainty: mRI's SE and interval, the mean OOD accuracies' SEs, the baseline.
+  EXPECT_DOUBLE_EQ(m.at("mri_se").number_value(), 0.012);
+  ASSERT_EQ(m.at("mri_ci95").list_value().values_size(), 2);
+  EXPECT_DOUBLE_EQ(m.at("mri_ci95").list_value().values(0).number_value(), -0.02852);
+  EXPECT_DOUBLE_EQ(m.at("mri_ci95").list_value().values(1).number_value(), 0.01852);
+  EXPECT_DOUBLE_EQ(m.at("mean_ood_se").number_value(), 0.02);
+  EXPECT_DOUBLE_EQ(m.at("pre_mean_ood").number_value(), 0.65);
+  EXPECT_DOUBLE_EQ(m.at("pre_mean_ood_se").number_value(), 0.015);
 
   const auto& base_cells =
       m.at("baseline").struct_value().fields().at("cells").list_value();
@@ -99,6 +115,7 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
   EXPECT_EQ(b0.at("correct").number_value(), 900);
   EXPECT_EQ(b0.at("total").number_value(), 1000);
   EXPECT_EQ(b0.count("delta"), 0u);  // the baseline has no delta
+  EXPECT_DOUBLE_EQ(b0.at("se").number_value(), 0.009487);  // sqrt(.9 x .1 / 1000)
 
   const auto& rows = m.at("rows").list_value();
   ASSERT_EQ(rows.values_size(), 2);
@@ -106,6 +123,9 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
   EXPECT_EQ(r1.at("finetune_dataset").string_value(), "fmnist-a");
   EXPECT_DOUBLE_EQ(r1.at("ri").number_value(), -0.03);
   EXPECT_DOUBLE_EQ(r1.at("pretrain_change").number_value(), -0.05);
+  EXPECT_DOUBLE_EQ(r1.at("ri_se").number_value(), 0.02);
+  EXPECT_DOUBLE_EQ(r1.at("ri_ci95").list_value().values(0).number_value(), -0.0692);
+  EXPECT_DOUBLE_EQ(r1.at("ri_ci95").list_value().values(1).number_value(), 0.0092);
   const auto& c2 = r1.at("cells").list_value().values(2).struct_value().fields();
   EXPECT_DOUBLE_EQ(c2.at("accuracy").number_value(), 0.7);
   EXPECT_DOUBLE_EQ(c2.at("delta").number_value(), 0.2);
@@ -114,6 +134,7 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
   // Absent values are null.
   const auto& s = root.list_value().values(1).struct_value().fields();
   EXPECT_EQ(s.at("mri").kind_case(), google::protobuf::Value::kNullValue);
+  EXPECT_EQ(s.at("mri_ci95").kind_case(), google::protobuf::Value::kNullValue);
   const auto& absent = s.at("rows")
                            .list_value()
                            .values(1)
@@ -126,6 +147,7 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
                            .fields();
   EXPECT_EQ(absent.at("accuracy").kind_case(), google::protobuf::Value::kNullValue);
   EXPECT_EQ(absent.at("delta").kind_case(), google::protobuf::Value::kNullValue);
+  EXPECT_EQ(absent.at("se").kind_case(), google::protobuf::Value::kNullValue);
 
   EXPECT_EQ(FormatJson({}), "[]\n");
 }
@@ -175,11 +197,13 @@ TEST(FormatSummaryTest, MarkdownTable) {
   second.set_has_mean_pretrain_change(false);
   EXPECT_EQ(FormatSummaryMarkdown({KnownMatrix(), second}, "rib sweep s1"),
             "# rib sweep s1\n\n"
-            "| model | method | mRI (points) | mean OOD accuracy (%) | "
-            "mean pre-training change (points) |\n"
-            "|---|---|---:|---:|---:|\n"
-            "| vit | ft | -0.50 | 64.5 | -3.50 |\n"
-            "| vit | lp | +1.23 | 64.5 | n/a |\n");
+            "| model | method | mRI (points) | mRI 95% CI | mean OOD accuracy (%) | "
+            "\xc2\xb1 SE | pre-trained (%) | mean pre-training change (points) |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|\n"
+            "| vit | ft | -0.50 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | -3.50 |\n"
+            "| vit | lp | +1.23 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | n/a |\n\n"
+            "95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
+            "standard errors, the cells taken as independent (not a bootstrap).\n");
 }
 
 TEST(FormatSummaryTest, MatrixSections) {
@@ -201,16 +225,22 @@ TEST(FormatTableTest, ExactTextWithoutColour) {
       table,
       "vit / ft   accuracy %, change vs pre-trained in points; rows: fine-tuned on; "
       "\"fmnist-\" omitted\n"
-      "               val           v2            a           RI  pre-train \xce\x94\n"
+      "               val           v2            a                 RI [95% CI]  "
+      "pre-train \xce\x94\n"
       "pre-trained   90.0         80.0         50.0\n"
-      "v2            88.0  -2.0   85.0  +5.0   52.0  +2.0  +2.00         -2.0\n"
-      "a             85.0  -5.0   77.0  -3.0   70.0 +20.0  -3.00         -5.0\n"
-      "mRI -0.50  mean OOD accuracy 64.5%  mean pre-training change -3.50 "
-      "(fmnist-val)\n")
+      "v2            88.0  -2.0   85.0  +5.0   52.0  +2.0  +2.00 [-0.94, +4.94]         "
+      "-2.0\n"
+      "a             85.0  -5.0   77.0  -3.0   70.0 +20.0  -3.00 [-6.92, +0.92]         "
+      "-5.0\n"
+      "mRI -0.50 [-2.85, +1.85]  mean OOD accuracy 64.5% \xc2\xb1" "2.0 (pre-trained 65.0% "
+      "\xc2\xb1" "1.5)  mean pre-training change -3.50 (fmnist-val)\n"
+      // sqrt(.9 x .1 / 1000) = 0.9 points to sqrt(.5 x .5 / 200) = 3.5 points
+      "binomial SE of the accuracies 0.9 to 3.5 points (each cell's in -o json/csv); "
+      "intervals: value \xc2\xb1 1.96 SE\n")
       << table;
   // Two matrices: two blocks separated by one empty line.
   std::string two = FormatTable({KnownMatrix(), KnownMatrix("vit", "lp")});
-  EXPECT_THAT(two, HasSubstr("(fmnist-val)\n\nvit / lp   accuracy %"));
+  EXPECT_THAT(two, HasSubstr("1.96 SE\n\nvit / lp   accuracy %"));
 }
 
 TEST(FormatTableTest, RowsOfUnfinishedJobsAreMarked) {
@@ -326,6 +356,50 @@ TEST(FormatListing, OutputFlagValues) {
   EXPECT_EQ(*ParseOutputFormat("csv"), OutputFormat::kCsv);
   EXPECT_EQ(ParseOutputFormat("yaml").status().message(),
             "-o: unknown output 'yaml' (expected table, json or csv)");
+}
+
+// ---- seeds ----
+
+rib::v1::Matrix Seeded(const std::string& method, double mri, double sd) {
+  rib::v1::Matrix m = KnownMatrix("vit", method);
+  for (int64_t seed : {0, 1, 2}) m.add_seeds(seed);
+  m.set_mri(mri);
+  m.set_mri_seed_sd(sd);
+  m.set_mean_ood_seed_sd(0.004);
+  return m;
+}
+
+TEST(FormatSeedsTest, MeanSdAndSignificantMethodDifferences) {
+  // ft vs lp: sds .3 and .4 points over 3 seeds: combined SE sqrt((.09 + .16) / 3) =
+  // .289, twice that .577 < |Δ| 2.5: significant. ft vs lora: |Δ| .1: not.
+  const std::vector<rib::v1::Matrix> ms = {Seeded("ft", -0.005, 0.003),
+                                           Seeded("lp", 0.02, 0.004),
+                                           Seeded("lora", -0.004, 0.003)};
+  EXPECT_EQ(FormatSeedsMarkdown(ms),
+            "\n## Over seeds\n\n"
+            "| model | method | seeds | mRI mean \xc2\xb1 sd (points) | "
+            "mean OOD accuracy mean \xc2\xb1 sd (%) |\n|---|---|---|---:|---:|\n"
+            "| vit | ft | 0, 1, 2 | -0.50 \xc2\xb1 0.30 | 64.5 \xc2\xb1 0.4 |\n"
+            "| vit | lp | 0, 1, 2 | +2.00 \xc2\xb1 0.40 | 64.5 \xc2\xb1 0.4 |\n"
+            "| vit | lora | 0, 1, 2 | -0.40 \xc2\xb1 0.30 | 64.5 \xc2\xb1 0.4 |\n"
+            "\n### mRI differences between methods\n\n"
+            "| model | methods | \xce\x94 mRI (points) | significant |\n|---|---|---:|---|\n"
+            "| vit | ft vs lp | -2.50 | **yes** |\n"
+            "| vit | ft vs lora | -0.10 | no |\n"
+            "| vit | lp vs lora | +2.40 | **yes** |\n"
+            "\nSignificant: |\xce\x94 mean| > 2 \xc3\x97 sqrt(sd_a\xc2\xb2/K_a + "
+            "sd_b\xc2\xb2/K_b), the sds over the K seeds (a two-sample z test at about "
+            "95%).\n");
+  // Without seeds: nothing, and the summary has no such section.
+  EXPECT_EQ(FormatSeedsMarkdown({KnownMatrix()}), "");
+  EXPECT_THAT(FormatSummaryMarkdown(ms), HasSubstr("## Over seeds"));
+  // The table's seeds line and the JSON's sds.
+  EXPECT_THAT(FormatTable({ms[0]}),
+              HasSubstr("over 3 seeds (0, 1, 2), mean \xc2\xb1 sd: mRI -0.50 \xc2\xb1 0.30"
+                        "  mean OOD accuracy 64.5% \xc2\xb1 0.4\n"));
+  const std::string json = FormatJson({ms[0]});
+  EXPECT_THAT(json, HasSubstr("\"mri_seed_sd\": 0.003"));
+  EXPECT_THAT(FormatJson({KnownMatrix()}), HasSubstr("\"mri_seed_sd\": null"));
 }
 
 }  // namespace

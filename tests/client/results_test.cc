@@ -3,7 +3,10 @@
 // submits the small sweep, a scripted worker runs its two jobs through the worker API,
 // and the long-format CSV and JSON hold exactly the results the worker reported.
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -11,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/json_reader.h"
 #include "gmock/gmock.h"
@@ -50,12 +54,13 @@ class ResultsTest : public ::testing::Test {
     return RunRib(args, {{"USER", "alice"}});
   }
 
-  // Leases both jobs of the small sweep and reports, per job, val and v2 and two
-  // ImageNet-C-style subsets of fmnist-c (of 100 images each; 3 skipped on v2).
-  std::string RunSweep() {
+  // Leases `jobs` jobs (the small sweep has 2) and reports, per job, val and v2 and two
+  // ImageNet-C-style subsets of fmnist-c (of 100 images each; 3 skipped on v2); a
+  // fine-tuned job's first fmnist-c subset gets 10 more right per unit of its seed.
+  std::string RunSweep(int jobs = 2) {
     const v1::RegisterResponse registered =
         ::rib::testing::RegisterTestWorker(coordinator_->worker.get(), tokens_.worker);
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < jobs; ++i) {
       AuthContext actx(tokens_.worker);
       v1::AcquireJobRequest req;
       req.set_worker_id(registered.worker_id());
@@ -80,7 +85,8 @@ class ResultsTest : public ::testing::Test {
            std::vector<std::tuple<std::string, std::string, int>>{
                {"fmnist-val", "", pre ? 80 : 75},
                {"fmnist-v2", "", pre ? 70 : 90},
-               {"fmnist-c", "gaussian_noise/1", pre ? 60 : 30},
+               {"fmnist-c", "gaussian_noise/1",
+                pre ? 60 : 30 + 10 * static_cast<int>(lease.spec().training().seed())},
                {"fmnist-c", "gaussian_noise/2", pre ? 40 : 50}}) {
         events.push_back(event());
         v1::Accuracy* a = events.back().mutable_result();
@@ -122,7 +128,7 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "model,method,finetune_dataset,eval_dataset,subset,correct,total,skipped,"
-            "accuracy,attempt,worker,job_state,job\n");
+            "accuracy,se,attempt,worker,job_state,job\n");
 
   const std::string worker = RunSweep();
   r = Rib({"results", sweep, "-o", "csv"});
@@ -132,8 +138,14 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   // Without the job id (last field), sorted: what each (model, method, datasets,
   // subset) row says.
   std::vector<std::string> rows;
-  for (size_t k = 1; k < lines.size(); ++k)
-    rows.push_back(lines[k].substr(0, lines[k].rfind(',')));
+  // The se field (the 10th) is checked against sqrt(p(1-p)/n) in the JSON below.
+  for (size_t k = 1; k < lines.size(); ++k) {
+    std::vector<std::string> fields = absl::StrSplit(lines[k], ',');
+    ASSERT_EQ(fields.size(), 14u) << lines[k];
+    fields.erase(fields.begin() + 9);
+    fields.pop_back();
+    rows.push_back(absl::StrJoin(fields, ","));
+  }
   std::sort(rows.begin(), rows.end());
   const std::string w = "," + worker + ",succeeded";
   EXPECT_THAT(rows,
@@ -155,6 +167,9 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   for (const JsonValue& row : json->array) {
     EXPECT_EQ(row.Get("total")->number, 100);
     EXPECT_DOUBLE_EQ(row.Get("accuracy")->number, row.Get("correct")->number / 100);
+    // The binomial standard error of that accuracy, sqrt(p (1 - p) / n).
+    const double p = row.Get("correct")->number / 100;
+    EXPECT_NEAR(row.Get("se")->number, std::sqrt(p * (1 - p) / 100), 1e-12);
     correct += row.Get("correct")->number;
   }
   EXPECT_EQ(correct, 80 + 70 + 60 + 40 + 75 + 90 + 30 + 50);
@@ -163,6 +178,51 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   EXPECT_EQ(r.code, kExitError);
   EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
   EXPECT_EQ(r.out, "");
+}
+
+// A sweep with seeds through the real coordinator and PostgreSQL: every job per seed,
+// the matrix as mean ± sd over seeds, and the report's figures.
+//   pre (both seeds): fmnist-c = mean(.60, .40) = .50
+//   ft on v2, seed 0: fmnist-c = mean(.30, .50) = .40 -> RI -.10
+//   ft on v2, seed 1: fmnist-c = mean(.40, .50) = .45 -> RI -.05
+//   mRI = mean -.075, sd .05 / sqrt(2) = .035355
+TEST_F(ResultsTest, SeedsRunEachJobPerSeedAndTheMatrixIsTheirMeanAndSd) {
+  const std::string yaml = root_.Join("seeds.yaml");
+  std::ofstream(yaml) << ::rib::testing::kSmallSweepYaml << "seeds: [0, 1]\n";
+  CliResult r = Rib({"submit", yaml, "-q"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string sweep = std::string(absl::StripAsciiWhitespace(r.out));
+  RunSweep(4);
+
+  r = Rib({"matrix", sweep, "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto json = ParseJson(r.out);
+  ASSERT_TRUE(json.ok()) << json.status();
+  ASSERT_EQ(json->array.size(), 1u);
+  const JsonValue& m = json->array[0];
+  ASSERT_EQ(m.Get("seeds")->array.size(), 2u);
+  EXPECT_EQ(m.Get("seeds")->array[1].number, 1);
+  EXPECT_NEAR(m.Get("mri")->number, -0.075, 1e-6);
+  EXPECT_NEAR(m.Get("mri_seed_sd")->number, 0.05 / std::sqrt(2.0), 1e-6);
+  // The fine-tuned fmnist-c cell: the mean over seeds, counts summed over both seeds'
+  // two subsets.
+  const JsonValue& cell = m.Get("rows")->array[0].Get("cells")->array[2];
+  EXPECT_NEAR(cell.Get("accuracy")->number, 0.425, 1e-6);
+  EXPECT_EQ(cell.Get("total")->number, 400);
+
+  const std::string out = root_.Join("report");
+  r = Rib({"matrix", sweep, "--out", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("over 2 seeds (0, 1), mean \xc2\xb1 sd: mRI -7.50 \xc2\xb1 3.54"));
+  std::ifstream summary(out + "/summary.md");
+  const std::string text((std::istreambuf_iterator<char>(summary)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("| m1 | ft | 0, 1 | -7.50 \xc2\xb1 3.54 |"));
+  std::ifstream bars(out + "/mean_ood_bars.svg");
+  const std::string svg((std::istreambuf_iterator<char>(bars)),
+                        std::istreambuf_iterator<char>());
+  EXPECT_THAT(svg, HasSubstr("data-model=\"m1\" data-series=\"ft\""));
+  EXPECT_TRUE(std::filesystem::exists(out + "/radar_m1_fmnist-v2.svg"));
 }
 
 }  // namespace

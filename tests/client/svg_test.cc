@@ -1,6 +1,8 @@
 // The SVG heatmap of `rib matrix --svg`: one rect per cell, fills by delta vs baseline.
 #include "client/svg.h"
 
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -97,6 +99,214 @@ TEST(HeatmapSvgTest, PanelPerMatrixAndAbsentCells) {
 TEST(HeatmapSvgTest, EscapesNames) {
   std::string svg = RenderHeatmapSvg({KnownMatrix("a<b>&c", "ft")});
   EXPECT_THAT(svg, HasSubstr(">a&lt;b&gt;&amp;c / ft</text>"));
+}
+
+// ---- The paper's figures: parsed back, not compared as text ----
+
+// Every element `<tag ...>` whose opening tag contains `marker`, as its opening tag.
+std::vector<std::string> Elements(const std::string& svg, const std::string& tag,
+                                  const std::string& marker = "") {
+  std::vector<std::string> out;
+  const std::string open = "<" + tag + " ";
+  for (size_t pos = svg.find(open); pos != std::string::npos;
+       pos = svg.find(open, pos + 1)) {
+    std::string element = svg.substr(pos, svg.find('>', pos) - pos + 1);
+    if (element.find(marker) != std::string::npos) out.push_back(element);
+  }
+  return out;
+}
+
+std::string Attr(const std::string& element, const std::string& name) {
+  const std::string key = " " + name + "=\"";
+  size_t start = element.find(key);
+  if (start == std::string::npos) return "";
+  start += key.size();
+  return element.substr(start, element.find('"', start) - start);
+}
+
+double Num(const std::string& element, const std::string& name) {
+  return std::stod(Attr(element, name));
+}
+
+// The text of every <text> element, in document order, with its x and y.
+struct TextItem {
+  double x, y;
+  std::string text;
+};
+std::vector<TextItem> Texts(const std::string& svg) {
+  std::vector<TextItem> out;
+  for (size_t pos = svg.find("<text "); pos != std::string::npos;
+       pos = svg.find("<text ", pos + 1)) {
+    const size_t body = svg.find('>', pos) + 1;
+    const std::string open = svg.substr(pos, body - pos);
+    out.push_back({Num(open, "x"), Num(open, "y"),
+                   svg.substr(body, svg.find("</text>", body) - body)});
+  }
+  return out;
+}
+
+bool HasText(const std::vector<TextItem>& texts, const std::string& text) {
+  for (const TextItem& t : texts) {
+    if (t.text == text) return true;
+  }
+  return false;
+}
+
+// Pixel coordinates are printed with 3 decimals: a fraction of the 240 px axis is
+// exact to 0.0005 / 240.
+constexpr double kPx = 1e-3;
+
+TEST(BarChartSvgTest, BarHeightsAreTheValuesOnTheAxisScale) {
+  rib::v1::Matrix ft = KnownMatrix("vit", "ft");
+  rib::v1::Matrix lp = KnownMatrix("vit", "lp");
+  lp.set_mean_ood(0.71);
+  lp.set_mean_ood_se(0.01);
+  rib::v1::Matrix resnet = KnownMatrix("resnet50", "ft");
+  resnet.set_pre_mean_ood(0.42);
+  resnet.set_mean_ood(0.385);
+  const std::string svg = RenderBarChartSvg({ft, lp, resnet});
+  ASSERT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
+
+  // The axis: 0 % at the bottom, 100 % at the top.
+  double y0 = -1, y100 = -1;
+  for (const std::string& line : Elements(svg, "line", "class=\"grid\"")) {
+    if (Attr(line, "data-value") == "0") y0 = Num(line, "y1");
+    if (Attr(line, "data-value") == "100") y100 = Num(line, "y1");
+  }
+  ASSERT_GT(y0, y100);
+  EXPECT_NEAR(y0 - y100, kSvgBarPlotHeight, kPx);
+
+  // Two models: vit has pre-trained + ft + lp; resnet50 has pre-trained + ft and no lp
+  // matrix, so its lp bar is "n/a".
+  std::map<std::pair<std::string, std::string>, std::string> bars;
+  for (const std::string& bar : Elements(svg, "rect", "class=\"bar\"")) {
+    bars[{Attr(bar, "data-model"), Attr(bar, "data-series")}] = bar;
+  }
+  ASSERT_EQ(bars.size(), 5u);
+  const std::map<std::pair<std::string, std::string>, double> want = {
+      {{"vit", "pre-trained"}, 0.65},
+      {{"vit", "ft"}, 0.645},
+      {{"vit", "lp"}, 0.71},
+      {{"resnet50", "pre-trained"}, 0.42},
+      {{"resnet50", "ft"}, 0.385}};
+  for (const auto& [key, value] : want) {
+    ASSERT_EQ(bars.count(key), 1u) << key.first << " / " << key.second;
+    const std::string& bar = bars[key];
+    EXPECT_NEAR(Num(bar, "height") / (y0 - y100), value, kPx / kSvgBarPlotHeight)
+        << key.first << " / " << key.second;
+    EXPECT_NEAR(Num(bar, "y") + Num(bar, "height"), y0, kPx);  // standing on the axis
+  }
+  EXPECT_EQ(Attr(bars[{"vit", "pre-trained"}], "fill"), kSvgPretrainedColor);
+  EXPECT_EQ(Attr(bars[{"vit", "ft"}], "fill"), SeriesColor(0));
+  EXPECT_EQ(Attr(bars[{"vit", "lp"}], "fill"), SeriesColor(1));
+  EXPECT_NE(SeriesColor(0), SeriesColor(1));
+
+  // Error bars span value ± se: lp's 71 % ± 1 point.
+  std::vector<std::string> errorbars = Elements(svg, "path", "class=\"errorbar\"");
+  ASSERT_EQ(errorbars.size(), 5u);
+  bool found_lp = false;
+  for (const std::string& e : errorbars) {
+    double x, hi, lo;
+    ASSERT_EQ(std::sscanf(Attr(e, "d").c_str(), "M%lf %lfV%lf", &x, &hi, &lo), 3) << e;
+    const double top = (y0 - hi) / (y0 - y100), bottom = (y0 - lo) / (y0 - y100);
+    if (std::fabs((top + bottom) / 2 - 0.71) < 1e-6) {
+      found_lp = true;
+      EXPECT_NEAR(top - bottom, 0.02, 2 * kPx / kSvgBarPlotHeight);
+    }
+  }
+  EXPECT_TRUE(found_lp);
+
+  // Labels: title, axis title, models, legend, values; the missing bar says n/a.
+  std::vector<TextItem> texts = Texts(svg);
+  for (const char* label : {"Mean OOD accuracy before and after fine-tuning",
+                            "mean OOD accuracy (%)", "vit", "resnet50", "pre-trained",
+                            "ft", "lp", "65.0", "64.5", "71.0", "42.0", "38.5", "n/a", "100"}) {
+    EXPECT_TRUE(HasText(texts, label)) << label;
+  }
+  // Value labels above neighbouring bars are at least one "100.0" (5 x 6 px) apart.
+  std::vector<TextItem> values;
+  for (const std::string& v : Elements(svg, "text", "class=\"value\"")) {
+    values.push_back({Num(v, "x"), Num(v, "y"), ""});
+  }
+  ASSERT_EQ(values.size(), 5u);
+  for (size_t i = 0; i < values.size(); ++i) {
+    for (size_t j = i + 1; j < values.size(); ++j) {
+      EXPECT_GE(std::fabs(values[i].x - values[j].x), 30.0);
+    }
+  }
+}
+
+TEST(BarChartSvgTest, MissingValuesAreMarkedNotDrawn) {
+  rib::v1::Matrix m = KnownMatrix();
+  m.set_has_mean_ood(false);
+  const std::string svg = RenderBarChartSvg({m});
+  std::vector<std::string> bars = Elements(svg, "rect", "class=\"bar\"");
+  ASSERT_EQ(bars.size(), 1u);
+  EXPECT_EQ(Attr(bars[0], "data-series"), "pre-trained");
+  EXPECT_EQ(Elements(svg, "text", "class=\"missing\"").size(), 1u);
+}
+
+TEST(RadarSvgTest, OnePolygonPerSeriesWithAVertexPerAxisAtItsAccuracy) {
+  rib::v1::Matrix ft = KnownMatrix("vit", "ft");
+  rib::v1::Matrix lp = KnownMatrix("vit", "lp");
+  lp.mutable_rows(0)->mutable_cells(1)->set_accuracy(0.95);  // v2 -> v2
+  const std::string svg = RenderRadarSvg({ft, lp}, "vit", "fmnist-v2");
+
+  double cx = 0, cy = 0, radius = 0;
+  for (const std::string& ring : Elements(svg, "circle", "class=\"ring\"")) {
+    if (Attr(ring, "data-value") == "100") {
+      cx = Num(ring, "cx");
+      cy = Num(ring, "cy");
+      radius = Num(ring, "r");
+    }
+  }
+  ASSERT_GT(radius, 0);
+  EXPECT_EQ(Elements(svg, "line", "class=\"axis\"").size(), 3u);
+
+  // Series: pre-trained (the baseline row), ft and lp (their fmnist-v2 rows).
+  const std::map<std::string, std::vector<double>> want = {
+      {"pre-trained", {0.90, 0.80, 0.50}}, {"ft", {0.88, 0.85, 0.52}},
+      {"lp", {0.88, 0.95, 0.52}}};
+  EXPECT_EQ(Elements(svg, "polygon").size(), 3u);
+  for (const auto& [series, accs] : want) {
+    const std::string open = "<g class=\"series\" data-series=\"" + series + "\">";
+    const size_t start = svg.find(open);
+    ASSERT_NE(start, std::string::npos) << series;
+    const std::string group = svg.substr(start, svg.find("</g>", start) - start);
+    std::vector<std::string> vertices = Elements(group, "circle", "class=\"vertex\"");
+    ASSERT_EQ(vertices.size(), 3u) << series;
+    for (size_t k = 0; k < 3; ++k) {
+      const double dx = Num(vertices[k], "cx") - cx, dy = Num(vertices[k], "cy") - cy;
+      EXPECT_NEAR(std::hypot(dx, dy) / radius, accs[k], 1e-4) << series << " axis " << k;
+    }
+    const std::string stroke = series == "pre-trained" ? std::string(kSvgPretrainedColor)
+                               : series == "ft"        ? SeriesColor(0)
+                                                       : SeriesColor(1);
+    EXPECT_EQ(Attr(Elements(group, "polygon")[0], "stroke"), stroke) << series;
+  }
+  // The first axis points up.
+  const std::string first =
+      Elements(svg.substr(svg.find("data-series=\"pre-trained\"")), "circle")[0];
+  EXPECT_NEAR(Num(first, "cx"), cx, kPx);
+  EXPECT_LT(Num(first, "cy"), cy);
+
+  std::vector<TextItem> texts = Texts(svg);
+  for (const char* label : {"vit fine-tuned on fmnist-v2", "val", "v2", "a",
+                            "pre-trained", "ft", "lp", "50", "100"}) {
+    EXPECT_TRUE(HasText(texts, label)) << label;
+  }
+  // Legend lines do not overlap: 18 px apart.
+  std::vector<std::string> swatches = Elements(svg, "rect", "class=\"swatch\"");
+  ASSERT_EQ(swatches.size(), 3u);
+  EXPECT_NEAR(Num(swatches[1], "y") - Num(swatches[0], "y"), 18, kPx);
+}
+
+TEST(RadarSvgTest, IncompleteRowIsNamedNotDrawn) {
+  rib::v1::Matrix ft = KnownMatrix("vit", "ft");
+  ft.mutable_rows(1)->mutable_cells(0)->set_present(false);  // a -> val
+  const std::string svg = RenderRadarSvg({ft}, "vit", "fmnist-a");
+  EXPECT_EQ(Elements(svg, "polygon").size(), 1u);  // the pre-trained one
+  EXPECT_NE(svg.find(">not drawn (results incomplete): ft</text>"), std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "common/robustness.h"
 
+#include <cmath>
 #include <optional>
+#include <vector>
 
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
@@ -179,6 +181,113 @@ TEST(DatasetAccuracy, RejectsBadCounts) {
   EXPECT_THAT(CorruptionAccuracies({{"fog", 1, 2}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("not <corruption>/<severity>")));
+}
+
+// ---- Standard errors, intervals and seeds (issue 15.9) ----
+
+constexpr double kSeTol = 1e-12;
+
+TEST(BinomialStandardError, IsSqrtPQOverN) {
+  RIB_ASSERT_OK_AND_ASSIGN(double se, BinomialStandardError(25, 100));
+  EXPECT_NEAR(se, std::sqrt(0.25 * 0.75 / 100), kSeTol);
+  RIB_ASSERT_OK_AND_ASSIGN(double all_right, BinomialStandardError(7, 7));
+  EXPECT_EQ(all_right, 0.0);
+}
+
+TEST(BinomialStandardError, BadCountsAreInvalid) {
+  EXPECT_THAT(BinomialStandardError(5, 0).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("5/0")));
+  EXPECT_THAT(BinomialStandardError(6, 5).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("6/5")));
+  EXPECT_THAT(BinomialStandardError(-1, 5).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("-1/5")));
+}
+
+TEST(NormalInterval95, IsEstimatePlusMinusZTimesSe) {
+  Interval i = NormalInterval95({0.10, 0.01});
+  EXPECT_NEAR(i.low, 0.10 - 1.959963984540054 * 0.01, kSeTol);
+  EXPECT_NEAR(i.high, 0.10 + 1.959963984540054 * 0.01, kSeTol);
+}
+
+TEST(DatasetEstimate, WholeDatasetRowGivesItsBinomialSe) {
+  RIB_ASSERT_OK_AND_ASSIGN(Estimate e, DatasetEstimate({{"", 30, 40, 0}}));
+  EXPECT_NEAR(e.value, 0.75, kSeTol);
+  EXPECT_NEAR(e.se, std::sqrt(0.75 * 0.25 / 40), kSeTol);
+}
+
+TEST(DatasetEstimate, MeanOfSubsetsGivesTheSeOfTheMean) {
+  // fog/1 50/100 (var .0025), fog/2 20/100 (var .0016): mean .35, se sqrt(.0041) / 2.
+  RIB_ASSERT_OK_AND_ASSIGN(Estimate e,
+                           DatasetEstimate({{"fog/1", 50, 100, 0}, {"fog/2", 20, 100, 0}}));
+  EXPECT_NEAR(e.value, 0.35, kSeTol);
+  EXPECT_NEAR(e.se, std::sqrt(0.0041) / 2, kSeTol);
+  EXPECT_THAT(DatasetEstimate({{"fog/1", 0, 0, 0}}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no images")));
+}
+
+// ThreeByThree with SEs: baseline .01 .02 .03 .04, every fine-tuned cell .01. By hand:
+//   RI(d1) uses d2, d3 with weight 1/2: var = (.01² + .01² + .03² + .04²) / 4 = .000675
+//   mRI: six fine-tuned cells of weight 1/6 (var .0006/36); each downstream baseline
+//   cell is used by two rows, weight -2/6: var (.02² + .03² + .04²) / 9 = .0029/9
+//   mean OOD: .0006/36; the matched baseline .5 with var .0029/9
+TEST(ComputeMatrixMetrics, StandardErrorsOfLinearCombinations) {
+  MatrixInput in = ThreeByThree();
+  in.baseline_se = {0.01, 0.02, 0.03, 0.04};
+  in.rows_se.assign(3, std::vector<double>(4, 0.01));
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(in));
+  EXPECT_THAT(m.rows[0].ri_se, Optional(DoubleNear(std::sqrt(0.000675), kSeTol)));
+  // RI(d3) uses d1, d2: (.01² + .01² + .02² + .03²) / 4.
+  EXPECT_THAT(m.rows[2].ri_se, Optional(DoubleNear(std::sqrt(0.0015 / 4), kSeTol)));
+  EXPECT_THAT(m.mri_se,
+              Optional(DoubleNear(std::sqrt(0.0006 / 36 + 0.0029 / 9), kSeTol)));
+  EXPECT_THAT(m.mean_ood_se, Optional(DoubleNear(std::sqrt(0.0006) / 6, kSeTol)));
+  EXPECT_THAT(m.pre_mean_ood_accuracy, Optional(DoubleNear(0.5, kSeTol)));
+  EXPECT_THAT(m.pre_mean_ood_se, Optional(DoubleNear(std::sqrt(0.0029) / 3, kSeTol)));
+  EXPECT_NEAR(*m.mean_ood_accuracy - *m.pre_mean_ood_accuracy, *m.mri, kSeTol);
+}
+
+TEST(ComputeMatrixMetrics, NoStandardErrorsWithoutInputSes) {
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(ThreeByThree()));
+  EXPECT_EQ(m.rows[0].ri_se, std::nullopt);
+  EXPECT_EQ(m.mri_se, std::nullopt);
+  EXPECT_THAT(m.pre_mean_ood_accuracy, Optional(DoubleNear(0.5, kSeTol)));
+}
+
+TEST(ComputeMatrixMetrics, BadStandardErrorsAreInvalid) {
+  MatrixInput in = ThreeByThree();
+  in.baseline_se = {0.01, 0.02, 0.03, 0.04};
+  in.rows_se.assign(2, std::vector<double>(4, 0.01));
+  EXPECT_THAT(ComputeMatrixMetrics(in).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("3 rows but 2 rows of standard errors")));
+  in.rows_se.assign(3, std::vector<double>(4, 0.01));
+  in.rows_se[1][2] = -0.1;
+  EXPECT_THAT(ComputeMatrixMetrics(in).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("row 'd2' column 2: standard error -0.1 is negative")));
+}
+
+// Three seeds .50 .60 .70 with SEs .03 .04 .00: mean .60, sample sd .1,
+// SE of the mean sqrt(.0009 + .0016) / 3 = .05 / 3.
+TEST(SummarizeSeeds, MeanSampleSdAndTheSeOfTheMean) {
+  RIB_ASSERT_OK_AND_ASSIGN(SeedSummary s,
+                           SummarizeSeeds({{0.50, 0.03}, {0.60, 0.04}, {0.70, 0.0}}));
+  EXPECT_EQ(s.count, 3);
+  EXPECT_NEAR(s.mean, 0.60, kSeTol);
+  EXPECT_NEAR(s.sd, 0.10, kSeTol);
+  EXPECT_NEAR(s.se, 0.05 / 3, kSeTol);
+  RIB_ASSERT_OK_AND_ASSIGN(SeedSummary one, SummarizeSeeds({{0.4, 0.01}}));
+  EXPECT_EQ(one.sd, 0.0);
+  EXPECT_THAT(SummarizeSeeds({}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no seeds")));
+}
+
+TEST(SignificantDifference, IsTwiceTheCombinedStandardErrorOfTheSeeds) {
+  // sd .1 over 4 seeds each: combined SE sqrt(.01/4 + .01/4) = .0707; 2 SE = .1414.
+  const SeedSummary a{0.60, 0.10, 0, 4};
+  EXPECT_TRUE(SignificantDifference(a, {0.45, 0.10, 0, 4}));    // |Δ| .15
+  EXPECT_FALSE(SignificantDifference(a, {0.47, 0.10, 0, 4}));   // |Δ| .13
+  EXPECT_FALSE(SignificantDifference(a, {0.10, 0.0, 0, 1}));    // one seed: no spread
 }
 
 }  // namespace

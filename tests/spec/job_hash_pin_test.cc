@@ -206,5 +206,49 @@ eval_datasets: [imagenet-val, imagenet-r]
   EXPECT_THAT(got, ElementsAreArray(want));
 }
 
+// ---- seeds: [...] (issue 15.9) ----
+// A sweep with seeds runs every job once per seed as its training.seed, which the
+// hash always covered: seed 0's jobs hash exactly as the same sweep without seeds (so
+// adding seeds to a sweep reuses its results), the other seeds' hash anew (pinned).
+TEST(JobHashPin, SeedZeroOfASweepWithSeedsHashesAsTheSweepWithout) {
+  const std::string plain = PinSweep("", "", "");
+  std::string seeded = plain;
+  seeded.replace(seeded.find("training:"), 0, "seeds: [0, 1]\n");
+  const auto without = Hashes(plain);
+  const auto with = Hashes(seeded);
+  ASSERT_EQ(with.size(), 2 * without.size());
+  for (size_t i = 0; i < without.size(); ++i) {
+    EXPECT_EQ(with[i].first, without[i].first + "@seed=0");
+    EXPECT_EQ(with[i].second, without[i].second) << with[i].first;
+  }
+  const std::vector<std::pair<std::string, std::string>> seed1(
+      with.begin() + static_cast<std::ptrdiff_t>(without.size()), with.end());
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"vit/pre@seed=1",
+       "5e18a08abc22e996d7159905b62e100c56cfe5d425855ae2372ff676ee906822"},
+      {"vit/ft/fmnist-r@seed=1",
+       "2e7e31e654b59c62b8adf8856e42d2c7a234ccfe24b4b07efaefc039e23a6bb0"},
+      {"vit/lora/fmnist-r@seed=1",
+       "1a9748d736ce66d7cc17b4c0ee2951c80938099afbfd158fba5363811eeeb1f5"},
+      {"vit/vp/fmnist-r@seed=1",
+       "536af92274b73ed417b067e88fecf4f31ffdd61484c04f2d4eaf036b3734fd69"},
+      {"vit/lwf/fmnist-r@seed=1",
+       "82f15db431a0e6811f7ad1a49838ca75417f091eed94a5174c547eae15e816e1"},
+      {"vit/ewc/fmnist-r@seed=1",
+       "e1ee6bdb615627fad933eac523d9b548a21f9f688a6d9abb828b7547a908154a"},
+      {"vit/l2sp/fmnist-r@seed=1",
+       "01e8e0408c263623717d4d9e2ab8dbea696eb900640dcaa4a58bf3f8219d55d8"},
+      {"vit/lp/fmnist-r@seed=1",
+       "c2f24b24a923f29e55da4c66c0669841fb95215c243d897b072cd1dd32acca99"},
+      {"vit/lpft/fmnist-r@seed=1",
+       "4cce731c54ef2142fcad05c4b0ef3d63994dc92113ae659ca4e980eafda5342f"},
+      {"vit/wise/fmnist-r@seed=1",
+       "9019e46e340cea6873bb686adcf490c5c9727487c698eac04180c94b2cb09ecb"},
+      {"vit/soup/fmnist-r@seed=1",
+       "2a00bd6ab3b3df760eeb482769e629a18d41939fdcbb15f3a50706d90af90833"},
+  };
+  EXPECT_THAT(seed1, ElementsAreArray(want));
+}
+
 }  // namespace
 }  // namespace rib::spec

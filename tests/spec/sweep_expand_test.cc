@@ -410,5 +410,34 @@ TEST(CanonicalJobJson, EscapesStrings) {
   EXPECT_THAT(CanonicalJobJson(s), HasSubstr("\"arch\":\"a\\\"b\\\\c\\nd\\u0001\""));
 }
 
+// ---- seeds: [...] (issue 15.9) ----
+
+TEST(ExpandSweep, SeedsRunEveryJobOncePerSeedAsItsTrainingSeed) {
+  RIB_ASSERT_OK_AND_ASSIGN(SweepSpec sweep,
+                           Parse("name: s\n"
+                                 "models: [{name: m, arch: fmnist_vit, weights: w}]\n"
+                                 "methods: [lpft]\n"
+                                 "finetune_datasets: [fmnist-v2]\n"
+                                 "seeds: [0, 7]\n"));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
+  // Per seed: pre, lp (lpft's dependency), lpft.
+  ASSERT_EQ(jobs.size(), 6u);
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t count, CountSweepJobs(sweep));
+  EXPECT_EQ(count, 6);
+  auto by = ByKey(jobs);
+  ASSERT_EQ(by.count("m/lpft/fmnist-v2@seed=7"), 1u);
+  const PlannedJob& lpft7 = *by["m/lpft/fmnist-v2@seed=7"];
+  EXPECT_EQ(lpft7.spec.training.seed, 7);
+  EXPECT_THAT(lpft7.depends_on, ElementsAre("m/lp/fmnist-v2@seed=7"));
+  EXPECT_EQ(lpft7.spec.dependency_hashes.at("lp"), by["m/lp/fmnist-v2@seed=7"]->hash);
+  EXPECT_EQ(by["m/pre@seed=0"]->spec.training.seed, 0);
+  EXPECT_NE(by["m/pre@seed=0"]->hash, by["m/pre@seed=7"]->hash);  // the split's seed
+  // Seed 0 is the sweep without seeds.
+  sweep.seeds.clear();
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> plain, ExpandSweep(sweep));
+  ASSERT_EQ(plain.size(), 3u);
+  for (const PlannedJob& j : plain) EXPECT_EQ(by[j.key + "@seed=0"]->hash, j.hash) << j.key;
+}
+
 }  // namespace
 }  // namespace rib::spec

@@ -379,5 +379,40 @@ TEST(ParseSweepYaml, MalformedYamlNamesTheLine) {
   EXPECT_THAT(std::string(s.status().message()), ::testing::StartsWith("x.yaml:"));
 }
 
+// ---- seeds: [...] (issue 15.9) ----
+
+TEST(ParseSweepYaml, SeedsAreParsedInOrder) {
+  RIB_ASSERT_OK_AND_ASSIGN(
+      SweepSpec s, ParseSweepYaml(S({kName, kModels, kMethods, "seeds: [2, 0, 1]\n"})));
+  EXPECT_THAT(s.seeds, ElementsAre(2, 0, 1));
+  RIB_ASSERT_OK_AND_ASSIGN(SweepSpec none, ParseSweepYaml(S({kName, kModels, kMethods})));
+  EXPECT_TRUE(none.seeds.empty());
+}
+
+TEST(ParseSweepYaml, BadSeedsAreInvalidNamingTheSeed) {
+  auto parse = [](const std::string& extra) {
+    return ParseSweepYaml(S({kName, kModels, kMethods, extra}), "bad.yaml").status();
+  };
+  EXPECT_THAT(parse("seeds: [0, 1, 0]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("bad.yaml:5: seeds[2]: seed 0 is listed twice")));
+  EXPECT_THAT(parse("seeds: [-1]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("seeds[0]: must be >= 0, got -1")));
+  EXPECT_THAT(parse("seeds: []\n"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("seeds: empty list")));
+  EXPECT_THAT(parse("seeds: 3\n"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("seeds: expected a list")));
+  EXPECT_THAT(parse("seeds: [x]\n"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("seeds[0]: expected an integer")));
+  EXPECT_THAT(parse("training: {seed: 3}\nseeds: [0, 1]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("training.seed: give either training.seed or seeds")));
+  std::string many = "seeds: [0";
+  for (int i = 1; i <= kMaxSeeds; ++i) many += ", " + std::to_string(i);
+  EXPECT_THAT(parse(many + "]\n"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("at most 32 seeds, got 33")));
+}
+
 }  // namespace
 }  // namespace rib::spec

@@ -369,7 +369,8 @@ absl::StatusOr<std::vector<MatrixJob>> PostgresRepository::GetMatrixJobs(
         for (const auto& row :
              tx.exec_params("SELECT j.id, j.model, j.method, j.method_kind, "
                             "j.finetune_dataset, j.state,"
-                            " r.dataset, r.subset, r.correct, r.total, r.skipped"
+                            " r.dataset, r.subset, r.correct, r.total, r.skipped,"
+                            " COALESCE((j.spec->'training'->>'seed')::bigint, 0)"
                             " FROM jobs j LEFT JOIN results r ON r.job_id = "
                             "COALESCE(j.reused_from, j.id)"
                             " WHERE j.sweep_id = $1 ORDER BY j.seq, r.dataset, r.subset",
@@ -384,6 +385,7 @@ absl::StatusOr<std::vector<MatrixJob>> PostgresRepository::GetMatrixJobs(
             m.finetune_dataset = row[4].as<std::string>();
             RIB_ASSIGN_OR_RETURN(m.state, pg::StoredJobState(row[5].as<std::string>(),
                                                              absl::StrCat("job ", id)));
+            m.seed = row[11].as<int64_t>();
             out.push_back(std::move(m));
             last_id = id;
           }

@@ -53,5 +53,61 @@ TEST(ConvertTest, ACodeOutOfRangeIsInvalid) {
   EXPECT_THAT(FromProto(Failed(-1, false)), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// The matrix's uncertainty reaches the API: each cell's SE, RI's and mRI's SE and
+// interval, the mean OOD SEs and the pre-trained "before" value.
+TEST(ConvertTest, MatrixCarriesItsStandardErrorsAndIntervals) {
+  domain::Matrix m;
+  m.baseline.cells.push_back({true, 0.5, 50, 100, 0, 0.05});
+  domain::MatrixRow row;
+  row.cells.push_back({true, 0.6, 60, 100, 0, 0.049});
+  row.ri = 0.1;
+  row.ri_se = 0.07;
+  row.ri_ci = Interval{-0.04, 0.24};
+  m.rows.push_back(row);
+  m.mri = 0.1;
+  m.mri_se = 0.07;
+  m.mri_ci = Interval{-0.04, 0.24};
+  m.mean_ood = 0.6;
+  m.mean_ood_se = 0.049;
+  m.pre_mean_ood = 0.5;
+  m.pre_mean_ood_se = 0.05;
+  v1::Matrix out;
+  ToProto(m, &out);
+  EXPECT_DOUBLE_EQ(out.baseline().cells(0).se(), 0.05);
+  EXPECT_DOUBLE_EQ(out.rows(0).cells(0).se(), 0.049);
+  EXPECT_DOUBLE_EQ(out.rows(0).ri_se(), 0.07);
+  EXPECT_DOUBLE_EQ(out.rows(0).ri_ci_low(), -0.04);
+  EXPECT_DOUBLE_EQ(out.rows(0).ri_ci_high(), 0.24);
+  EXPECT_DOUBLE_EQ(out.mri_se(), 0.07);
+  EXPECT_DOUBLE_EQ(out.mri_ci_low(), -0.04);
+  EXPECT_DOUBLE_EQ(out.mri_ci_high(), 0.24);
+  EXPECT_DOUBLE_EQ(out.mean_ood_se(), 0.049);
+  EXPECT_TRUE(out.has_pre_mean_ood());
+  EXPECT_DOUBLE_EQ(out.pre_mean_ood(), 0.5);
+  EXPECT_DOUBLE_EQ(out.pre_mean_ood_se(), 0.05);
+  EXPECT_EQ(out.seeds_size(), 0);
+
+  // With seeds: the seeds and the sds over them.
+  m.seeds = {0, 1, 2};
+  m.rows[0].cells[0].seed_sd = 0.01;
+  m.rows[0].ri_seed_sd = 0.02;
+  m.mri_seed_sd = 0.03;
+  m.mean_ood_seed_sd = 0.04;
+  m.pre_mean_ood_seed_sd = 0.05;
+  v1::Matrix seeded;
+  ToProto(m, &seeded);
+  EXPECT_THAT(seeded.seeds(), ::testing::ElementsAre(0, 1, 2));
+  EXPECT_DOUBLE_EQ(seeded.rows(0).cells(0).seed_sd(), 0.01);
+  EXPECT_DOUBLE_EQ(seeded.rows(0).ri_seed_sd(), 0.02);
+  EXPECT_DOUBLE_EQ(seeded.mri_seed_sd(), 0.03);
+  EXPECT_DOUBLE_EQ(seeded.mean_ood_seed_sd(), 0.04);
+  EXPECT_DOUBLE_EQ(seeded.pre_mean_ood_seed_sd(), 0.05);
+
+  m.pre_mean_ood.reset();
+  v1::Matrix without;
+  ToProto(m, &without);
+  EXPECT_FALSE(without.has_pre_mean_ood());
+}
+
 }  // namespace
 }  // namespace rib::rpc

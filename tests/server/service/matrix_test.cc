@@ -1,6 +1,11 @@
 // BuildMatrices: the robustness-inheritance matrix and its metrics from job rows.
 #include "server/service/matrix.h"
 
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -60,6 +65,20 @@ TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
   ASSERT_TRUE(m.rows[0].ri.has_value());
   EXPECT_NEAR(*m.rows[0].ri, 0.0, 1e-12);  // only fmnist-c counts for row fmnist-v2
   EXPECT_NEAR(*m.rows[0].pretrain_change, -0.05, 1e-12);
+  // Binomial SEs: a whole-dataset cell sqrt(p(1-p)/n); the IN-C mean of fog/1 70/100
+  // (var .0021) and fog/2 10/50 (var .0032) has sqrt(.0053) / 2.
+  EXPECT_NEAR(m.baseline.cells[1].se, std::sqrt(0.8 * 0.2 / 100), 1e-12);
+  EXPECT_NEAR(m.baseline.cells[2].se, std::sqrt(0.0053) / 2, 1e-12);
+  // Row fmnist-v2's IN-C: fog/1 50/100 (var .0025), fog/2 20/50 (var .0048). RI uses
+  // that cell minus the baseline's: se = sqrt(.0053 / 4 + .0073 / 4).
+  const double ri_se = std::sqrt(0.0126) / 2;
+  EXPECT_NEAR(m.rows[0].cells[2].se, std::sqrt(0.0073) / 2, 1e-12);
+  ASSERT_TRUE(m.rows[0].ri_se.has_value());
+  EXPECT_NEAR(*m.rows[0].ri_se, ri_se, 1e-12);
+  ASSERT_TRUE(m.rows[0].ri_ci.has_value());
+  EXPECT_NEAR(m.rows[0].ri_ci->low, -1.959963984540054 * ri_se, 1e-12);
+  EXPECT_NEAR(m.rows[0].ri_ci->high, 1.959963984540054 * ri_se, 1e-12);
+  EXPECT_FALSE(m.mri_ci.has_value());  // as mri
   EXPECT_TRUE(m.rows[1].cells[0].present);
   EXPECT_FALSE(m.rows[1].cells[1].present);
   EXPECT_FALSE(m.rows[1].ri.has_value());
@@ -68,14 +87,20 @@ TEST(MatrixTest, ImageNetCCellIsTheMeanOfItsSubsetsAndMetricsFollow) {
   EXPECT_EQ(m.baseline.job_state, JobState::kSucceeded);
 }
 
-TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
+// Sweep "s" of model m and method ft, fine-tuned on fmnist-v2, evaluated on `evals`.
+domain::Sweep FtOnV2(std::vector<std::string> evals) {
   domain::Sweep sweep;
   sweep.id = "s";
   sweep.suite = "fmnist-rib";
   sweep.models = {"m"};
   sweep.methods = {"ft"};
   sweep.finetune_datasets = {"fmnist-v2"};
-  sweep.eval_datasets = {"fmnist-val", "fmnist-v2"};
+  sweep.eval_datasets = std::move(evals);
+  return sweep;
+}
+
+TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
+  const domain::Sweep sweep = FtOnV2({"fmnist-val", "fmnist-v2"});
   const std::vector<ResultRow> full = {{"fmnist-val", "", 90, 100, 0},
                                        {"fmnist-v2", "", 80, 100, 0}};
   const std::vector<ResultRow> ft = {{"fmnist-val", "", 70, 100, 0},
@@ -97,6 +122,65 @@ TEST(MatrixTest, CellsOfAFailedOrRunningJobAreShownButEnterNoMetric) {
     EXPECT_EQ(out[0].mean_pretrain_change.has_value(), final);
     if (final) EXPECT_NEAR(*row.pretrain_change, -0.2, 1e-12);
   }
+}
+
+// A sweep with seeds: each seed's matrix alone, then the mean and sample sd over seeds.
+//   seed 0: pre val .90 v2 .80 a .50; ft on v2: val .85 v2 .95 a .40 -> RI -.10
+//   seed 1: pre val .90 v2 .80 a .60; ft on v2: val .80 v2 .90 a .40 -> RI -.20
+TEST(MatrixTest, SeedsGiveTheMeanAndSdOverSeeds) {
+  const domain::Sweep sweep = FtOnV2({"fmnist-val", "fmnist-v2", "fmnist-a"});
+  auto rows = [](int val, int v2, int a) {
+    return std::vector<ResultRow>{{"fmnist-val", "", val, 100, 0},
+                                  {"fmnist-v2", "", v2, 100, 0},
+                                  {"fmnist-a", "", a, 100, 0}};
+  };
+  auto job = [](const char* id, const char* method, const char* dataset, JobState state,
+                std::vector<ResultRow> results, int64_t seed) {
+    storage::MatrixJob j{id, "m", method, method, dataset, state, std::move(results)};
+    j.seed = seed;
+    return j;
+  };
+  std::vector<storage::MatrixJob> jobs = {
+      job("p0", "pre", "", JobState::kSucceeded, rows(90, 80, 50), 0),
+      job("f0", "ft", "fmnist-v2", JobState::kSucceeded, rows(85, 95, 40), 0),
+      job("p1", "pre", "", JobState::kSucceeded, rows(90, 80, 60), 1),
+      job("f1", "ft", "fmnist-v2", JobState::kSucceeded, rows(80, 90, 40), 1)};
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                           BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_THAT(out, SizeIs(1));
+  const domain::Matrix& m = out[0];
+  EXPECT_THAT(m.seeds, ::testing::ElementsAre(0, 1));
+  const double sd_of_tenth = 0.1 / std::sqrt(2.0);  // two values .1 apart
+  // Cells: the mean over seeds, counts summed, SE of the mean, sd over seeds.
+  EXPECT_NEAR(m.baseline.cells[2].accuracy, 0.55, 1e-12);
+  EXPECT_NEAR(m.baseline.cells[2].seed_sd, sd_of_tenth, 1e-12);
+  EXPECT_EQ(m.baseline.cells[2].correct, 110);
+  EXPECT_EQ(m.baseline.cells[2].total, 200);
+  EXPECT_NEAR(m.baseline.cells[2].se,
+              std::sqrt(0.5 * 0.5 / 100 + 0.6 * 0.4 / 100) / 2, 1e-12);
+  EXPECT_NEAR(m.rows[0].cells[2].accuracy, 0.40, 1e-12);
+  EXPECT_NEAR(m.rows[0].cells[2].seed_sd, 0.0, 1e-12);
+  // RI: mean of -.10 and -.20, sd over seeds; its interval from the mean's SE.
+  ASSERT_TRUE(m.rows[0].ri.has_value());
+  EXPECT_NEAR(*m.rows[0].ri, -0.15, 1e-12);
+  EXPECT_NEAR(*m.rows[0].ri_seed_sd, sd_of_tenth, 1e-12);
+  ASSERT_TRUE(m.rows[0].ri_se.has_value() && m.rows[0].ri_ci.has_value());
+  EXPECT_NEAR(m.rows[0].ri_ci->high - m.rows[0].ri_ci->low,
+              2 * 1.959963984540054 * *m.rows[0].ri_se, 1e-12);
+  EXPECT_NEAR(*m.rows[0].pretrain_change, -0.075, 1e-12);
+  ASSERT_TRUE(m.mri.has_value());
+  EXPECT_NEAR(*m.mri, -0.15, 1e-12);
+  EXPECT_NEAR(*m.mri_seed_sd, sd_of_tenth, 1e-12);
+  EXPECT_NEAR(*m.mean_ood, 0.40, 1e-12);
+  EXPECT_NEAR(*m.pre_mean_ood, 0.55, 1e-12);
+  EXPECT_EQ(m.rows[0].job_state, JobState::kSucceeded);
+
+  // One seed's job still running: its row says so and no seed mean enters a metric.
+  jobs[3].state = JobState::kRunning;
+  RIB_ASSERT_OK_AND_ASSIGN(out, BuildMatrices(sweep, jobs, "", ""));
+  EXPECT_EQ(out[0].rows[0].job_state, JobState::kRunning);
+  EXPECT_FALSE(out[0].rows[0].ri.has_value());
+  EXPECT_FALSE(out[0].mri.has_value());
 }
 
 }  // namespace

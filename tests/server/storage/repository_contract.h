@@ -679,6 +679,21 @@ TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
   EXPECT_EQ(third.jobs_new, 4);
 }
 
+// A sweep with seeds runs a job per seed; the matrix tells them apart by the seed in
+// each job's spec (training.seed).
+TEST_P(RepositoryContractTest, MatrixJobsCarryTheirTrainingSeed) {
+  NewSweep sweep = SmallSweep("seeds");
+  JobSpec seeded = Spec("m", "ft", "fmnist-v2");
+  seeded.training.seed = 3;
+  sweep.jobs.push_back(MakeJob("m/ft/fmnist-v2@seed=3", seeded, "a"));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(sweep));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> jobs, repo_->GetMatrixJobs(r.sweep_id));
+  ASSERT_THAT(jobs, SizeIs(5));
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(jobs[i].seed, 0) << jobs[i].job_id;
+  EXPECT_EQ(jobs[4].method, "ft");
+  EXPECT_EQ(jobs[4].seed, 3);
+}
+
 TEST_P(RepositoryContractTest, EventsRecordEveryChangeAndEndWithTheSweepState) {
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
   const uint64_t before = changes_->Counter(Topic::kEvents);
