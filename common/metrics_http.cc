@@ -2,34 +2,45 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
-#include "common/version.h"
+#include "absl/base/const_init.h"
+#include "absl/synchronization/mutex.h"
 
 namespace rib {
 namespace {
 
-// rib_build_info{version,commit,torch,cuda} 1: which build answers this scrape.
-prometheus::MetricFamily BuildInfoFamily() {
-  const BuildInfo info = CurrentBuildInfo();
+ABSL_CONST_INIT absl::Mutex g_build_mu(absl::kConstInit);
+std::optional<prometheus::ClientMetric>* g_build_info ABSL_GUARDED_BY(g_build_mu) =
+    new std::optional<prometheus::ClientMetric>();  // never destroyed
+
+// rib_build_info{...} 1, when SetBuildInfoMetric was called.
+std::vector<prometheus::MetricFamily> BuildInfoFamilies() {
+  absl::MutexLock lock(&g_build_mu);
+  if (!g_build_info->has_value()) return {};
   prometheus::MetricFamily family;
   family.name = "rib_build_info";
   family.help = "The rib build serving these metrics (always 1).";
   family.type = prometheus::MetricType::Gauge;
-  prometheus::ClientMetric m;
-  m.label = {{"commit", info.git_commit},
-             {"cuda", info.with_cuda ? "yes" : "no"},
-             {"torch", info.torch_version},
-             {"version", info.version}};
-  m.gauge.value = 1;
-  family.metric.push_back(std::move(m));
-  return family;
+  family.metric.push_back(**g_build_info);
+  return {family};
 }
 
 }  // namespace
 
+void SetBuildInfoMetric(const std::vector<std::pair<std::string, std::string>>& labels) {
+  prometheus::ClientMetric m;
+  for (const auto& [name, value] : labels) m.label.push_back({name, value});
+  m.gauge.value = 1;
+  absl::MutexLock lock(&g_build_mu);
+  *g_build_info = std::move(m);
+}
+
 HttpResponse MetricsResponse(const Collectables& collectables) {
-  std::vector<prometheus::MetricFamily> families = {BuildInfoFamily()};
+  std::vector<prometheus::MetricFamily> families = BuildInfoFamilies();
   for (const auto& c : collectables) {
     std::vector<prometheus::MetricFamily> more = c->Collect();
     families.insert(families.end(), std::make_move_iterator(more.begin()),

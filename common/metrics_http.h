@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,10 +19,14 @@ namespace rib {
 
 using Collectables = std::vector<std::shared_ptr<prometheus::Collectable>>;
 
-// The scrape of `collectables` (collected now) as an HTTP 200 response. Every scrape
-// starts with rib_build_info{commit,cuda,torch,version} 1, the build that answers.
+// The scrape of `collectables` (collected now) as an HTTP 200 response. Once
+// SetBuildInfoMetric was called, every scrape starts with rib_build_info{LABELS} 1.
 HttpResponse MetricsResponse(const Collectables& collectables);
 
+// The labels of this process's rib_build_info (name, value; sorted by name as
+// Prometheus shows them). ParseFlagsOrExit (common/program.h) sets them from the build's
+// facts: commit, cuda, torch, version. Thread-safe.
+void SetBuildInfoMetric(const std::vector<std::pair<std::string, std::string>>& labels);
 class MetricsHttpServer {
  public:
   // Listens on "HOST:PORT" (an IPv4 address, "localhost" or "0.0.0.0"; port 0 picks a

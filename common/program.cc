@@ -17,6 +17,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/flag_names.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "common/version.h"
 
 // Every rib binary takes --log-level and --log-format, so they are defined once here,
@@ -113,6 +114,11 @@ std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc,
     std::exit(2);
   }
   SetLogFormat(format);
+  const BuildInfo build = CurrentBuildInfo();
+  SetBuildInfoMetric({{"commit", build.git_commit},
+                      {"cuda", build.with_cuda ? "yes" : "no"},
+                      {"torch", build.torch_version},
+                      {"version", build.version}});
   return args;
 }
 

@@ -42,6 +42,7 @@ struct ProgramHelp {
 // message naming it. Then applies --log-level (defined here for every binary; default
 // "info"): an unknown level prints "<name>: unknown --log-level 'X' (expected debug,
 // info, warning or error)" to stderr and exits 2; likewise --log-format (text or json).
+// Also labels this process's rib_build_info metric (SetBuildInfoMetric) with the build.
 // Returns the positional arguments after argv[0] (always empty unless
 // help.takes_arguments).
 std::vector<std::string> ParseFlagsOrExit(const ProgramHelp& help, int argc, char** argv);
