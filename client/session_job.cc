@@ -19,7 +19,8 @@ namespace {
 
 ListingCell SecondsCell(double seconds, const char* unit) {
   if (seconds <= 0) return ListingCell{"-", JsonValue::Null()};
-  return ListingCell{absl::StrFormat("%.1f%s", seconds, unit), JsonValue::Number(seconds)};
+  return ListingCell{absl::StrFormat("%.1f%s", seconds, unit),
+                     JsonValue::Number(seconds)};
 }
 
 ListingCell OptionalIntCell(int64_t n) {
@@ -52,17 +53,27 @@ std::string ReproLine(const v1::Attempt& a) {
 }  // namespace
 
 const std::vector<std::string>& ReproKeys() {
-  static const auto* keys = new std::vector<std::string>{
-      "rib_version",      "rib_commit",       "torch_version", "cuda_version",
-      "host",             "devices",          "world_size",    "threads",
-      "intra_op_threads", "inter_op_threads", "blas_core",     "wall_seconds",
-      "train_images_per_second", "eval_images_per_second"};
+  static const auto* keys = new std::vector<std::string>{"rib_version",
+                                                         "rib_commit",
+                                                         "torch_version",
+                                                         "cuda_version",
+                                                         "host",
+                                                         "devices",
+                                                         "world_size",
+                                                         "threads",
+                                                         "intra_op_threads",
+                                                         "inter_op_threads",
+                                                         "blas_core",
+                                                         "wall_seconds",
+                                                         "train_images_per_second",
+                                                         "eval_images_per_second"};
   return *keys;
 }
 
 std::vector<ListingCell> ReproCells(const v1::ReproRecord* r) {
   if (r == nullptr) {
-    return std::vector<ListingCell>(ReproKeys().size(), ListingCell{"-", JsonValue::Null()});
+    return std::vector<ListingCell>(ReproKeys().size(),
+                                    ListingCell{"-", JsonValue::Null()});
   }
   return {TextCell(r->rib_version()),
           TextCell(r->rib_commit()),
@@ -101,9 +112,9 @@ absl::StatusOr<int> Session::Job(const std::string& job_id, const ParsedArgs& ar
   const v1::Job& job = detail.job();
 
   Listing attempts;
-  attempts.keys = {"attempt",  "worker",   "worker_name",    "leased_at",
-                   "started_at", "finished_at", "end_state", "code",
-                   "error",    "weights",  "weights_digest", "checkpoints",
+  attempts.keys = {"attempt",    "worker",      "worker_name",    "leased_at",
+                   "started_at", "finished_at", "end_state",      "code",
+                   "error",      "weights",     "weights_digest", "checkpoints",
                    "log_ranks"};
   attempts.titles = {"ATTEMPT", "WORKER", "", "LEASED", "STARTED", "FINISHED", "END",
                      "CODE",    "ERROR",  "", "",       "",        "LOGS"};
@@ -189,8 +200,8 @@ absl::StatusOr<int> Session::Job(const std::string& job_id, const ParsedArgs& ar
             << "\n";
     }
     if (a.checkpoints_size() > 0) {
-      out() << "attempt " << a.attempt()
-            << ": checkpoints " << absl::StrJoin(a.checkpoints(), ", ") << "\n";
+      out() << "attempt " << a.attempt() << ": checkpoints "
+            << absl::StrJoin(a.checkpoints(), ", ") << "\n";
     }
     if (a.has_repro()) out() << ReproLine(a) << "\n";
   }
@@ -249,7 +260,7 @@ absl::StatusOr<int> Session::Plan(const ParsedArgs& args) {
   v1::SweepPlan plan;
   RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::PlanSweep, request, &plan));
   Listing listing;
-  listing.keys = {"job",      "hash",        "reused_from", "datasets", "devices",
+  listing.keys = {"job",         "hash",       "reused_from", "datasets", "devices",
                   "device_kind", "depends_on", "workers",     "why_not"};
   listing.titles = {"JOB", "HASH", "REUSE", "DATASETS", "DEVICES", "", "", "WORKERS", ""};
   listing.empty_table = "no jobs";
@@ -276,9 +287,8 @@ absl::StatusOr<int> Session::Plan(const ParsedArgs& args) {
   out() << FormatListing(listing, format);
   if (format == OutputFormat::kTable) {
     out() << "sweep '" << plan.name() << "' (not submitted): " << plan.jobs_size()
-          << " jobs, " << plan.jobs_new() << " new, " << plan.jobs_reused()
-          << " reused; " << plan.jobs_unrunnable()
-          << " that no registered worker can run\n";
+          << " jobs, " << plan.jobs_new() << " new, " << plan.jobs_reused() << " reused; "
+          << plan.jobs_unrunnable() << " that no registered worker can run\n";
   }
   return kExitOk;
 }

@@ -29,15 +29,13 @@ std::optional<std::string> WhyCannotRun(const Worker& worker, const JobNeeds& jo
     }
   }
   if (capacity == 0) {
-    return job.device_kind.empty()
-               ? std::string("has no devices")
-               : absl::StrCat("has no ", job.device_kind, " devices");
+    return job.device_kind.empty() ? std::string("has no devices")
+                                   : absl::StrCat("has no ", job.device_kind, " devices");
   }
   if (capacity < job.devices) {
-    return absl::StrCat("has ", capacity, " ",
-                        job.device_kind.empty() ? "" : job.device_kind + " ",
-                        capacity == 1 ? "device" : "devices", ", the job needs ",
-                        job.devices);
+    return absl::StrCat(
+        "has ", capacity, " ", job.device_kind.empty() ? "" : job.device_kind + " ",
+        capacity == 1 ? "device" : "devices", ", the job needs ", job.devices);
   }
   return std::nullopt;
 }

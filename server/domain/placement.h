@@ -20,7 +20,7 @@ namespace rib::domain {
 struct JobNeeds {
   std::vector<std::string> datasets;  // every dataset it reads (JobDatasets)
   int devices = 1;
-  std::string device_kind;            // "" = any kind
+  std::string device_kind;  // "" = any kind
 };
 
 // nullopt when `worker` could take the job once it has `devices` free; otherwise why

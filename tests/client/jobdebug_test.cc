@@ -87,12 +87,14 @@ TEST_F(JobDebugTest, JobShowsEveryAttemptAndHowItRan) {
   EXPECT_THAT(r.out, HasSubstr("m/ft/fmnist-v2"));
   EXPECT_THAT(r.out, HasSubstr("{\"method\":{\"kind\":\"ft\"}}"));
   EXPECT_THAT(r.out, HasSubstr("lease of attempt 1 expired"));
-  EXPECT_THAT(r.out, HasSubstr("attempt 2: weights weights/abc123.safetensors sha256 ff00"));
   EXPECT_THAT(r.out,
-              HasSubstr("attempt 2: rib 0.1.0 (0123456789ab), LibTorch 1.13.0, CUDA no, "
-                        "host node2.lab, 1 rank(s) on cpu: Test CPU, threads 2 (intra-op 2, "
-                        "inter-op 1, BLAS -), wall 29.5 s, train 812.5 img/s, eval 2000.0 "
-                        "img/s"));
+              HasSubstr("attempt 2: weights weights/abc123.safetensors sha256 ff00"));
+  EXPECT_THAT(
+      r.out,
+      HasSubstr("attempt 2: rib 0.1.0 (0123456789ab), LibTorch 1.13.0, CUDA no, "
+                "host node2.lab, 1 rank(s) on cpu: Test CPU, threads 2 (intra-op 2, "
+                "inter-op 1, BLAS -), wall 29.5 s, train 812.5 img/s, eval 2000.0 "
+                "img/s"));
 
   r = Rib({"job", "job-1", "-o", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -174,7 +176,8 @@ TEST_F(JobDebugTest, LogsSaysWhenTheStartIsGoneAndRefusesBadFlags) {
                                        "GetAttemptLog needs the sweep's owner (alice)"));
   r = Rib({"logs", "job-1"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.err, HasSubstr("PERMISSION_DENIED: GetAttemptLog needs the sweep's owner"));
+  EXPECT_THAT(r.err,
+              HasSubstr("PERMISSION_DENIED: GetAttemptLog needs the sweep's owner"));
 }
 
 TEST_F(JobDebugTest, PlanAndDryRunSayWhatWouldRunWhere) {
@@ -205,8 +208,9 @@ TEST_F(JobDebugTest, PlanAndDryRunSayWhatWouldRunWhere) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("reused job-0"));
   EXPECT_THAT(r.out, HasSubstr("none: node1: has 1 cpu device, the job needs 4"));
-  EXPECT_THAT(r.out, HasSubstr("sweep 's' (not submitted): 2 jobs, 1 new, 1 reused; 1 that "
-                               "no registered worker can run"));
+  EXPECT_THAT(r.out,
+              HasSubstr("sweep 's' (not submitted): 2 jobs, 1 new, 1 reused; 1 that "
+                        "no registered worker can run"));
   EXPECT_EQ(server_.fake().last_submit().sweep_yaml(), "name: s\n");
   r = Rib({"submit", "--dry-run", file, "-o", "json", "--force"});
   ASSERT_EQ(r.code, 0) << r.err;

@@ -57,8 +57,9 @@ absl::Status LogUploader::UploadFile(int rank, const std::string& path) {
     AuthorizeCall(&ctx, options_.token);
     absl::Status s = FromGrpcStatus(stub_->AppendAttemptLog(&ctx, req, &resp));
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("uploading rank ", rank, "'s log of job ",
-                                                 lease_.job_id, ": ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("uploading rank ", rank, "'s log of job ", lease_.job_id,
+                                 ": ", s.message()));
     }
     // The coordinator's end: normally offset + n; after a restart of this agent's
     // count, wherever it already was.

@@ -99,18 +99,19 @@ void RecordAttemptFinish(pqxx::work& tx, const domain::JobReport& report) {
 absl::StatusOr<std::vector<domain::Attempt>> LoadAttempts(pqxx::work& tx,
                                                           const std::string& job_id) {
   std::vector<domain::Attempt> out;
-  for (const auto& r : tx.exec_params(
-           "SELECT a.attempt, a.worker_id, COALESCE(w.name, ''),"
-           " (extract(epoch from a.leased_at) * 1000000)::bigint,"
-           " (extract(epoch from a.started_at) * 1000000)::bigint,"
-           " (extract(epoch from a.finished_at) * 1000000)::bigint,"
-           " a.end_state, a.error, a.code, a.weights, a.weights_digest,"
-           " array_to_string(a.checkpoints, chr(31)), a.repro::text,"
-           " COALESCE((SELECT string_agg(l.rank::text, ',' ORDER BY l.rank)"
-           "   FROM attempt_logs l WHERE l.job_id = a.job_id AND l.attempt = a.attempt), '')"
-           " FROM attempts a LEFT JOIN workers w ON w.id = a.worker_id"
-           " WHERE a.job_id = $1 ORDER BY a.attempt",
-           job_id)) {
+  for (const auto& r :
+       tx.exec_params("SELECT a.attempt, a.worker_id, COALESCE(w.name, ''),"
+                      " (extract(epoch from a.leased_at) * 1000000)::bigint,"
+                      " (extract(epoch from a.started_at) * 1000000)::bigint,"
+                      " (extract(epoch from a.finished_at) * 1000000)::bigint,"
+                      " a.end_state, a.error, a.code, a.weights, a.weights_digest,"
+                      " array_to_string(a.checkpoints, chr(31)), a.repro::text,"
+                      " COALESCE((SELECT string_agg(l.rank::text, ',' ORDER BY l.rank)"
+                      "   FROM attempt_logs l WHERE l.job_id = a.job_id AND l.attempt = "
+                      "a.attempt), '')"
+                      " FROM attempts a LEFT JOIN workers w ON w.id = a.worker_id"
+                      " WHERE a.job_id = $1 ORDER BY a.attempt",
+                      job_id)) {
     domain::Attempt a;
     a.attempt = r[0].as<int>();
     a.worker_id = r[1].as<std::string>();
@@ -144,8 +145,8 @@ absl::StatusOr<std::vector<domain::Attempt>> LoadAttempts(pqxx::work& tx,
 
 absl::StatusOr<int64_t> AppendAttemptLog(pqxx::work& tx, const domain::LogAppend& append,
                                          absl::Time now) {
-  const std::string what = absl::StrCat("log of attempt ", append.attempt, " of job ",
-                                        append.job_id);
+  const std::string what =
+      absl::StrCat("log of attempt ", append.attempt, " of job ", append.job_id);
   pqxx::result holder = tx.exec_params(
       "SELECT a.lease_secret_hash, w.principal FROM attempts a"
       " LEFT JOIN workers w ON w.id = a.worker_id WHERE a.job_id = $1 AND a.attempt = $2",
@@ -176,7 +177,8 @@ absl::StatusOr<int64_t> AppendAttemptLog(pqxx::work& tx, const domain::LogAppend
         "   THEN substring(data || c.b from length(data) + length(c.b) - $5 + 1)"
         "   ELSE data || c.b END,"
         " end_offset = end_offset + length(c.b),"
-        " start_offset = end_offset + length(c.b) - least(length(data) + length(c.b), $5),"
+        " start_offset = end_offset + length(c.b) - least(length(data) + length(c.b), "
+        "$5),"
         " updated_at = $6::timestamptz"
         " FROM (SELECT decode($4, 'hex') AS b) c"
         " WHERE job_id = $1 AND attempt = $2 AND rank = $3 RETURNING end_offset",

@@ -107,8 +107,7 @@ TEST_P(RepositoryContractTest, EveryHandOutIsAnAttemptWithItsWorkerTimesAndEnd) 
   EXPECT_EQ(a2.repro->train_images_per_second, 850.25);
   EXPECT_EQ(a2.repro->eval_images_per_second, 2100.5);
 
-  EXPECT_THAT(repo_->ListAttempts("no-such-job"),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->ListAttempts("no-such-job"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_P(RepositoryContractTest, AFailedAttemptKeepsItsErrorAndCode) {
@@ -205,8 +204,7 @@ TEST_P(RepositoryContractTest, OnlyTheAttemptsWorkerMayUploadItsLogEvenAfterItEn
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("another worker")));
   domain::LogAppend no_attempt = LogOf(l, 0, "x\n");
   no_attempt.attempt = 7;
-  EXPECT_THAT(repo_->AppendAttemptLog(no_attempt),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(repo_->AppendAttemptLog(no_attempt), StatusIs(absl::StatusCode::kNotFound));
   // Nothing was stored by the refused calls.
   RIB_ASSERT_OK_AND_ASSIGN(domain::LogChunk chunk,
                            repo_->ReadAttemptLog(l.job_id, 1, 0, 0, 100));
@@ -215,8 +213,7 @@ TEST_P(RepositoryContractTest, OnlyTheAttemptsWorkerMayUploadItsLogEvenAfterItEn
 
   // The attempt fails; its worker still uploads the tail.
   ASSERT_THAT(Finish(l, false, absl::StatusCode::kInternal, "rank 0 crashed"), IsOk());
-  EXPECT_THAT(repo_->AppendAttemptLog(LogOf(l, 0, "Segmentation fault\n")),
-              EndsAt(19));
+  EXPECT_THAT(repo_->AppendAttemptLog(LogOf(l, 0, "Segmentation fault\n")), EndsAt(19));
   RIB_ASSERT_OK_AND_ASSIGN(chunk, repo_->ReadAttemptLog(l.job_id, 1, 0, 0, 100));
   EXPECT_EQ(chunk.data, "Segmentation fault\n");
   EXPECT_TRUE(chunk.attempt_ended);
@@ -241,7 +238,12 @@ TEST_P(RepositoryContractTest, PlacementAgreesWithTheHandOut) {
   };
   const std::vector<Case> cases = {
       {"fits", kAllDatasets, {{"cpu", 4, 0}}, false, 1, "", true},
-      {"missing dataset", {"fmnist-val", "fmnist-v2"}, {{"cpu", 4, 0}}, false, 1, "",
+      {"missing dataset",
+       {"fmnist-val", "fmnist-v2"},
+       {{"cpu", 4, 0}},
+       false,
+       1,
+       "",
        false},
       {"too few devices", kAllDatasets, {{"cpu", 4, 0}}, false, 8, "", false},
       {"all its devices", kAllDatasets, {{"cpu", 4, 0}}, false, 4, "cpu", true},
