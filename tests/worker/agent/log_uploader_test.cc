@@ -74,7 +74,8 @@ class LogSink final : public v1::WorkerApi::Service {
       logs_[r] = req->data();
     } else {
       const int64_t skip = end - req->offset();
-      if (skip < static_cast<int64_t>(req->data().size())) logs_[r] += req->data().substr(skip);
+      if (skip < static_cast<int64_t>(req->data().size()))
+        logs_[r] += req->data().substr(skip);
     }
     resp->set_next_offset(start_[r] + static_cast<int64_t>(logs_[r].size()));
     return grpc::Status::OK;
@@ -131,7 +132,8 @@ TEST(LogUploaderTest, SkipsWhatTheCoordinatorWouldDropAndSendsInChunks) {
   ::rib::testing::ScratchDir dir;
   const std::vector<std::string> paths = {dir.path() + "/rank0.stderr.log"};
   std::string big;
-  for (int i = 0; i < (1 << 20) + 300000; ++i) big.push_back(static_cast<char>('a' + i % 26));
+  for (int i = 0; i < (1 << 20) + 300000; ++i)
+    big.push_back(static_cast<char>('a' + i % 26));
   Append(paths[0], big);
   LogUploader up(sink.Channel(), AttemptLease{"job-1", 1, "s"});
   ASSERT_TRUE(up.Poll(paths).ok());
