@@ -22,7 +22,8 @@ jobs = [j for j in json.load(sys.stdin) if j["label"].endswith("/ft/fmnist-v2")]
 print(jobs[0]["job"])')"
 [ -n "$job" ] || fail "no ft job in the demo sweep"
 rib job "$job" -o json >"$state/job.json"
-commit="$(rib --version | awk '/^commit/ {print $2}')"
+# The record is written by rib-rank: its commit is the rank binary's.
+commit="$("$BIN/rib-rank" --version | awk '/^commit/ {print $2}')"
 weights="$(py 'import json,sys; print(json.load(open(sys.argv[1]))["attempts"][-1]["weights"])' "$state/job.json")"
 [ -f "$ART/$weights" ] || fail "the attempt's weights $weights are not under the artifact root"
 digest="$(sha256sum "$ART/$weights" | cut -d' ' -f1)"
@@ -92,21 +93,24 @@ assert len(ws) == 2 and all("fmnist-v2" in w["datasets"] for w in ws), ws' \
   || fail "rib workers has no datasets"
 
 # 5. rib plan / submit --dry-run: the demo sweep again is all reused; asking for 4 devices
-# per job or cuda, no worker (two 1-slot CPU workers) can run the new jobs, with why.
+# per job (devices are not in the job hash, so --force makes them new) or cuda, no
+# worker (two 1-slot CPU workers) can run them, with why.
 sweep_file="$root/scripts/demo_sweep_short.yaml"
 rib plan "$sweep_file" >"$state/plan.txt"
 grep -q "0 new, [0-9]* reused; 0 that no registered worker can run" "$state/plan.txt" \
   || { cat "$state/plan.txt"; fail "the demo sweep's plan is not all reused"; }
 sed 's/^devices: 1/devices: 4/' "$sweep_file" >"$state/four.yaml"
-rib submit --dry-run "$state/four.yaml" -o json >"$state/four.json"
+rib submit --dry-run --force "$state/four.yaml" -o json >"$state/four.json"
 py '
 import json, sys
 jobs = json.load(open(sys.argv[1]))
 assert jobs and all(j["reused_from"] == "" and j["devices"] == 4 for j in jobs), jobs
 for j in jobs:
     assert j["workers"] == [], j
-    assert any("has 1 cpu device, the job needs 4" in w for w in j["why_not"]), j
+    assert any("has 1 device, the job needs 4" in w for w in j["why_not"]), j
 ' "$state/four.json" || fail "the 4-device plan"
+rib plan --force "$state/four.yaml" | tail -1 | grep -q "7 new, 0 reused; 7 that no registered worker can run" \
+  || fail "the 4-device plan's summary line"
 before="$(rib sweeps -o json | py 'import json,sys; print(len(json.load(sys.stdin)))')"
 sed 's/^devices: 1/device_kind: cuda/' "$sweep_file" >"$state/cuda.yaml"
 rib plan "$state/cuda.yaml" -o json | py '
