@@ -55,6 +55,9 @@ struct CliOptions {
   // How long `watch` keeps reconnecting after its event stream breaks (e.g. while the
   // coordinator restarts). Default 2 min; 0 = give up at once.
   absl::Duration watch_reconnect_window = absl::Minutes(2);
+  // How often `logs -f` asks for more of a running attempt's log. Default 1 s: the
+  // worker uploads once a second.
+  absl::Duration log_follow_poll = absl::Seconds(1);
   // Builds the stub for a resolved connection. Default: an insecure channel to
   // config.coordinator (then "cannot reach" errors can tell a down coordinator from
   // one that answered UNAVAILABLE).

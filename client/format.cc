@@ -632,6 +632,19 @@ std::string CsvValue(const JsonValue& v) {
 
 }  // namespace
 
+JsonValue ListingJson(const Listing& listing) {
+  JsonValue array = JsonValue::Array();
+  for (const auto& row : listing.rows) {
+    JsonValue o = JsonValue::Object();
+    for (size_t c = 0; c < row.size() && c < listing.keys.size(); ++c) {
+      o.Set(listing.keys[c], row[c].value);
+    }
+    array.Append(std::move(o));
+  }
+  if (listing.single && array.array.size() == 1) return array.array[0];
+  return array;
+}
+
 std::string FormatListing(const Listing& listing, OutputFormat format) {
   switch (format) {
     case OutputFormat::kTable: {
@@ -649,20 +662,9 @@ std::string FormatListing(const Listing& listing, OutputFormat format) {
       return Columns(rows);
     }
     case OutputFormat::kJson: {
-      JsonValue array = JsonValue::Array();
-      for (const auto& row : listing.rows) {
-        JsonValue o = JsonValue::Object();
-        for (size_t c = 0; c < row.size() && c < listing.keys.size(); ++c) {
-          o.Set(listing.keys[c], row[c].value);
-        }
-        array.Append(std::move(o));
-      }
       JsonWriteOptions options;
       options.indent = 2;
-      if (listing.single && array.array.size() == 1) {
-        return WriteJson(array.array[0], options) + "\n";
-      }
-      return WriteJson(array, options) + "\n";
+      return WriteJson(ListingJson(listing), options) + "\n";
     }
     case OutputFormat::kCsv: {
       std::vector<std::string> header;

@@ -126,6 +126,9 @@ struct Listing {
 // kCsv: the header row of keys, then one line per row: strings quoted as RFC 4180
 // requires, numbers as JSON writes them, bools true/false, null as an empty field.
 std::string FormatListing(const Listing& listing, OutputFormat format);
+// What kJson writes, as a value (the first object alone when `single`): for commands
+// that nest a listing in a larger JSON document (`rib job`).
+JsonValue ListingJson(const Listing& listing);
 
 // Left-aligned columns separated by two spaces; trailing spaces trimmed.
 std::string Columns(const std::vector<std::vector<std::string>>& rows);

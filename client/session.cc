@@ -28,7 +28,7 @@
 #include "grpcpp/grpcpp.h"
 
 namespace rib::client::internal {
-namespace {
+
 std::string JobLabel(const v1::Job& job) {
   std::string label =
       absl::StrCat(job.spec().model().name(), "/", job.spec().method().name());
@@ -37,6 +37,8 @@ std::string JobLabel(const v1::Job& job) {
   }
   return label;
 }
+
+namespace {
 
 absl::StatusOr<v1::JobState> ParseJobState(const std::string& text) {
   std::string upper = absl::AsciiStrToUpper(text);
@@ -104,6 +106,9 @@ absl::StatusOr<int> Session::Run(const std::string& command, const ParsedArgs& a
   if (command == "status") return Status(pos[0], args);
   if (command == "jobs") return Jobs(args);
   if (command == "workers") return Workers(args);
+  if (command == "job") return Job(pos[0], args);
+  if (command == "plan") return Plan(args);
+  if (command == "logs") return Logs(pos[0], args);
   if (command == "results") return Results(pos[0], args);
   if (command == "watch") return Watch(args);
   if (command == "matrix") return Matrix(args);
@@ -121,7 +126,7 @@ absl::StatusOr<int> Session::Run(const std::string& command, const ParsedArgs& a
   return absl::InternalError("unhandled command " + command);
 }
 
-absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
+absl::StatusOr<v1::SubmitSweepRequest> Session::SweepRequest(const ParsedArgs& args) {
   const std::string& path = args.positionals[0];
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -138,7 +143,12 @@ absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
   std::optional<std::string> id = args.Get("request-id");
   if (id && id->empty()) return absl::InvalidArgumentError("--request-id: empty");
   request.set_client_request_id(id ? *id : DefaultRequestId(user_, force, text.str()));
+  return request;
+}
 
+absl::StatusOr<int> Session::Submit(const ParsedArgs& args) {
+  if (args.Has("dry-run")) return Plan(args);
+  RIB_ASSIGN_OR_RETURN(const v1::SubmitSweepRequest request, SweepRequest(args));
   v1::SubmitSweepResponse response;
   RIB_RETURN_IF_ERROR(
       Unary(&v1::Coordinator::StubInterface::SubmitSweep, request, &response));
@@ -355,18 +365,29 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id,
   listing.titles = {"MODEL",   "METHOD",   "FINE-TUNE", "EVAL",    "SUBSET",
                     "CORRECT", "TOTAL",    "SKIPPED",   "ACCURACY", "SE",
                     "ATTEMPT", "WORKER",   "STATE",     "JOB"};
+  // How the results were computed (the attempt they come from): JSON and CSV only.
+  for (const std::string& k : ReproKeys()) {
+    listing.keys.push_back(k);
+    listing.titles.push_back("");
+  }
   listing.empty_table = "no results yet";
   v1::ListJobsRequest request;
   request.set_sweep_id(sweep_id);
   std::vector<std::string> job_ids;
   RIB_RETURN_IF_ERROR(
       ForEachJob(request, [&](const v1::Job& job) { job_ids.push_back(job.id()); }));
-  // ListJobs leaves results out; GetJob has them (a reused job's are the original's).
+  // ListJobs leaves results out; DescribeJob has them (a reused job's are the
+  // original's), and the attempts with their reproducibility records.
   for (const std::string& id : job_ids) {
-    v1::GetJobRequest get;
+    v1::DescribeJobRequest get;
     get.set_job_id(id);
-    v1::Job job;
-    RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::GetJob, get, &job));
+    v1::JobDetail detail;
+    RIB_RETURN_IF_ERROR(
+        Unary(&v1::Coordinator::StubInterface::DescribeJob, get, &detail));
+    const v1::Job& job = detail.job();
+    const v1::Attempt* attempt = ResultAttempt(detail);
+    const std::vector<ListingCell> repro =
+        ReproCells(attempt != nullptr && attempt->has_repro() ? &attempt->repro() : nullptr);
     for (const v1::Accuracy& a : job.results()) {
       ListingCell accuracy{"-", JsonValue::Null()};
       ListingCell se{"-", JsonValue::Null()};
@@ -385,11 +406,22 @@ absl::StatusOr<int> Session::Results(const std::string& sweep_id,
            IntCell(a.skipped()), accuracy, se, IntCell(job.attempt()),
            WorkerCell(job.worker_id()), TextCell(JobStateName(job.state())),
            TextCell(job.id())});
+      listing.rows.back().insert(listing.rows.back().end(), repro.begin(), repro.end());
     }
   }
   out() << FormatListing(listing, format);
   return kExitOk;
 }
+
+namespace {
+
+// A worker's datasets: "fmnist-val,fmnist-v2,..." in the table, an array in JSON.
+ListingCell DatasetsCell(const v1::Worker& w) {
+  return ListingCell{w.datasets().empty() ? "-" : absl::StrJoin(w.datasets(), ","),
+                     JsonValue::StringArray({w.datasets().begin(), w.datasets().end()})};
+}
+
+}  // namespace
 
 absl::StatusOr<int> Session::Workers(const ParsedArgs& args) {
   RIB_ASSIGN_OR_RETURN(const OutputFormat format, ParseOutputFormat(args.Get("output")));
@@ -397,9 +429,10 @@ absl::StatusOr<int> Session::Workers(const ParsedArgs& args) {
   RIB_RETURN_IF_ERROR(Unary(&v1::Coordinator::StubInterface::ListWorkers,
                             v1::ListWorkersRequest(), &response));
   Listing listing;
-  listing.keys = {"worker",       "name",         "state",         "devices",
-                  "free_devices", "running_jobs", "last_heartbeat"};
-  listing.titles = {"WORKER", "NAME", "STATE", "DEVICES", "FREE", "RUNNING", "HEARTBEAT"};
+  listing.keys = {"worker",       "name",         "state",          "devices",
+                  "free_devices", "running_jobs", "last_heartbeat", "datasets"};
+  listing.titles = {"WORKER",  "NAME",      "STATE",   "DEVICES",
+                    "FREE",    "RUNNING",   "HEARTBEAT", "DATASETS"};
   listing.empty_table = "no workers";
   for (const v1::Worker& w : response.workers()) {
     std::vector<std::string> devices;
@@ -410,7 +443,7 @@ absl::StatusOr<int> Session::Workers(const ParsedArgs& args) {
     listing.rows.push_back({TextCell(w.id()), TextCell(w.name()), TextCell(state),
                             TextCell(absl::StrJoin(devices, ",")),
                             IntCell(w.free_devices()), IntCell(w.running_jobs_size()),
-                            TimestampCell(w.last_heartbeat())});
+                            TimestampCell(w.last_heartbeat()), DatasetsCell(w)});
   }
   out() << FormatListing(listing, format);
   return kExitOk;

@@ -34,6 +34,15 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& ts);
 ListingCell TimestampCell(const google::protobuf::Timestamp& ts);
 // "-" in a table for no worker; the id ("" for none) in JSON and CSV.
 ListingCell WorkerCell(const std::string& worker_id);
+// "model/method/dataset" ("model/method" without a fine-tune dataset).
+std::string JobLabel(const v1::Job& job);
+// The reproducibility record's columns (session_job.cc), shared by `rib job` and
+// `rib results`: their keys, and the cells of one record (all null for none).
+const std::vector<std::string>& ReproKeys();
+std::vector<ListingCell> ReproCells(const v1::ReproRecord* record);
+// The attempt a job's results come from: its last SUCCEEDED one, else its last one;
+// nullptr when none is recorded.
+const v1::Attempt* ResultAttempt(const v1::JobDetail& detail);
 
 class Session {
  public:
@@ -96,6 +105,9 @@ class Session {
 
   std::ostream& out() { return *io_.out; }
 
+  // The SubmitSweep request of `submit FILE` and `plan FILE` (the file, --force,
+  // --request-id or the default one).
+  absl::StatusOr<v1::SubmitSweepRequest> SweepRequest(const ParsedArgs& args);
   absl::StatusOr<int> Submit(const ParsedArgs& args);
   absl::StatusOr<int> Sweeps(const ParsedArgs& args);
   absl::StatusOr<int> Status(const std::string& sweep_id, const ParsedArgs& args);
@@ -107,6 +119,11 @@ class Session {
   // ListJobs for the sweep's jobs, then GetJob for each job's results.
   absl::StatusOr<int> Results(const std::string& sweep_id, const ParsedArgs& args);
   absl::StatusOr<int> Workers(const ParsedArgs& args);
+  // session_job.cc
+  absl::StatusOr<int> Job(const std::string& job_id, const ParsedArgs& args);
+  absl::StatusOr<int> Logs(const std::string& job_id, const ParsedArgs& args);
+  // `plan FILE` and `submit --dry-run FILE`: PlanSweep.
+  absl::StatusOr<int> Plan(const ParsedArgs& args);
   absl::StatusOr<int> Watch(const ParsedArgs& args);
   absl::StatusOr<int> Matrix(const ParsedArgs& args);
   absl::StatusOr<int> SweepAction(const std::string& command,
@@ -133,6 +150,7 @@ class Session {
   // coordinator takes the owner from the token).
   const std::string user_;
   bool unreachable_ = false;
+  bool ended_once_ = false;  // `logs -f` made its read after the attempt ended
 };
 
 }  // namespace rib::client::internal

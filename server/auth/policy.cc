@@ -27,12 +27,16 @@ absl::Status Denied(absl::string_view rpc, absl::string_view needs, const Princi
 const std::vector<Rule>& Rules() {
   static const std::vector<Rule>* const kRules = new std::vector<Rule>{
       {"rib.v1.Coordinator.SubmitSweep", Access::kReader},
+      {"rib.v1.Coordinator.PlanSweep", Access::kReader},
       {"rib.v1.Coordinator.GetSweep", Access::kReader},
       {"rib.v1.Coordinator.ListSweeps", Access::kReader},
       {"rib.v1.Coordinator.CancelSweep", Access::kSweepOwner},
       {"rib.v1.Coordinator.RetrySweep", Access::kSweepOwner},
       {"rib.v1.Coordinator.ListJobs", Access::kReader},
       {"rib.v1.Coordinator.GetJob", Access::kReader},
+      {"rib.v1.Coordinator.DescribeJob", Access::kReader},
+      // A rank's log may show paths and data of the sweep's owner: theirs to read.
+      {"rib.v1.Coordinator.GetAttemptLog", Access::kSweepOwner},
       {"rib.v1.Coordinator.WatchSweep", Access::kReader},
       {"rib.v1.Coordinator.GetMatrix", Access::kReader},
       {"rib.v1.Coordinator.ListWorkers", Access::kReader},
@@ -49,6 +53,7 @@ const std::vector<Rule>& Rules() {
       {"rib.v1.WorkerApi.Heartbeat", Access::kWorker},
       {"rib.v1.WorkerApi.AcquireJob", Access::kWorker},
       {"rib.v1.WorkerApi.ReportResults", Access::kWorker},
+      {"rib.v1.WorkerApi.AppendAttemptLog", Access::kWorker},
   };
   return *kRules;
 }

@@ -161,6 +161,25 @@ struct SweepEvent {
   std::string actor;  // the user whose call caused it; "" = the coordinator
 };
 
+// How an attempt ran (rib.v1.ReproRecord; issue 17 item 8): what built and ran it,
+// where, and how fast. Sent by the worker with the attempt's `finished` event.
+struct ReproRecord {
+  std::string rib_version;
+  std::string rib_commit;
+  std::string torch_version;
+  std::string cuda_version;  // "" without CUDA
+  std::vector<std::string> devices;
+  std::string host;
+  int threads = 0;
+  int intra_op_threads = 0;
+  int inter_op_threads = 0;
+  std::string blas_core;
+  int world_size = 0;
+  double wall_seconds = 0;
+  double train_images_per_second = 0;  // 0: not measured
+  double eval_images_per_second = 0;
+};
+
 // A report from a worker about one attempt of one job (rib.v1.JobEvent).
 struct JobReport {
   enum class Kind { kStarted, kProgress, kResult, kCheckpoint, kFinished };
@@ -186,6 +205,50 @@ struct JobReport {
   // the lease (drained, no room) rather than failed.
   absl::StatusCode code = absl::StatusCode::kUnknown;
   bool released = false;
+  // How the attempt ran, when the worker sent it; sha256 of `weights`.
+  std::optional<ReproRecord> repro;
+  std::string weights_digest;
+};
+
+// One hand-out of a job to a worker, as `rib job` shows it (migration 0010).
+struct Attempt {
+  int attempt = 0;
+  std::string worker_id;
+  std::string worker_name;
+  absl::Time leased_at;
+  std::optional<absl::Time> started_at;
+  std::optional<absl::Time> finished_at;  // nullopt: still holds its lease
+  std::optional<JobState> end_state;      // the state the job entered when it ended
+  std::string error;
+  int code = 0;  // the reported failure's status code; 0 = none
+  std::string weights;
+  std::string weights_digest;
+  std::vector<std::string> checkpoints;  // oldest first, the newest kMaxAttemptCheckpoints
+  std::optional<ReproRecord> repro;
+  std::vector<int> log_ranks;  // ranks with an uploaded log
+};
+
+// Bytes of one rank's log of one attempt, uploaded by its worker (AppendAttemptLog).
+struct LogAppend {
+  std::string job_id;
+  int attempt = 0;
+  int rank = 0;
+  int64_t offset = 0;  // where `data` starts in the rank's log
+  std::string data;
+  // Proof, as for a JobReport: the lease's secret and the uploading token user.
+  std::string lease_secret;
+  std::string reporter;
+};
+
+// What the coordinator keeps of one rank's log: bytes [start_offset, end_offset).
+struct LogChunk {
+  int attempt = 0;
+  int rank = 0;
+  int64_t start_offset = 0;  // where `data` starts
+  std::string data;
+  int64_t end_offset = 0;    // the end of what is stored
+  int64_t kept_from = 0;     // bytes before this were dropped (the cap)
+  bool attempt_ended = false;
 };
 
 // What a worker is handed by AcquireJob.

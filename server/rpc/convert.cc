@@ -293,6 +293,8 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
       r.error = in.finished().error();
       r.weights = in.finished().weights();
       r.released = in.finished().released();
+      r.weights_digest = in.finished().weights_digest();
+      if (in.finished().has_repro()) r.repro = FromProto(in.finished().repro());
       if (in.finished().code() < 0 || in.finished().code() > 16) {
         return absl::InvalidArgumentError(absl::StrCat("job event for ", in.job_id(),
                                                        " has unknown status code ",
@@ -311,6 +313,99 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
           absl::StrCat("job event for ", in.job_id(), " carries no event"));
   }
   return r;
+}
+
+void ToProto(const domain::ReproRecord& in, v1::ReproRecord* out) {
+  out->set_rib_version(in.rib_version);
+  out->set_rib_commit(in.rib_commit);
+  out->set_torch_version(in.torch_version);
+  out->set_cuda_version(in.cuda_version);
+  for (const std::string& d : in.devices) out->add_devices(d);
+  out->set_host(in.host);
+  out->set_threads(in.threads);
+  out->set_intra_op_threads(in.intra_op_threads);
+  out->set_inter_op_threads(in.inter_op_threads);
+  out->set_blas_core(in.blas_core);
+  out->set_world_size(in.world_size);
+  out->set_wall_seconds(in.wall_seconds);
+  out->set_train_images_per_second(in.train_images_per_second);
+  out->set_eval_images_per_second(in.eval_images_per_second);
+}
+
+domain::ReproRecord FromProto(const v1::ReproRecord& in) {
+  domain::ReproRecord r;
+  r.rib_version = in.rib_version();
+  r.rib_commit = in.rib_commit();
+  r.torch_version = in.torch_version();
+  r.cuda_version = in.cuda_version();
+  r.devices.assign(in.devices().begin(), in.devices().end());
+  r.host = in.host();
+  r.threads = in.threads();
+  r.intra_op_threads = in.intra_op_threads();
+  r.inter_op_threads = in.inter_op_threads();
+  r.blas_core = in.blas_core();
+  r.world_size = in.world_size();
+  r.wall_seconds = in.wall_seconds();
+  r.train_images_per_second = in.train_images_per_second();
+  r.eval_images_per_second = in.eval_images_per_second();
+  return r;
+}
+
+void ToProto(const domain::Attempt& in, v1::Attempt* out) {
+  out->set_attempt(in.attempt);
+  out->set_worker_id(in.worker_id);
+  out->set_worker_name(in.worker_name);
+  SetTime(in.leased_at, out->mutable_leased_at());
+  if (in.started_at) SetTime(*in.started_at, out->mutable_started_at());
+  if (in.finished_at) SetTime(*in.finished_at, out->mutable_finished_at());
+  if (in.end_state) out->set_end_state(ToProto(*in.end_state));
+  out->set_error(in.error);
+  out->set_code(in.code);
+  out->set_weights(in.weights);
+  out->set_weights_digest(in.weights_digest);
+  for (const std::string& c : in.checkpoints) out->add_checkpoints(c);
+  if (in.repro) ToProto(*in.repro, out->mutable_repro());
+  for (int r : in.log_ranks) out->add_log_ranks(r);
+}
+
+void ToProto(const domain::LogChunk& in, v1::AttemptLog* out) {
+  out->set_attempt(in.attempt);
+  out->set_rank(in.rank);
+  out->set_start_offset(in.start_offset);
+  out->set_data(in.data);
+  out->set_end_offset(in.end_offset);
+  out->set_dropped(in.kept_from);
+  out->set_attempt_ended(in.attempt_ended);
+}
+
+domain::LogAppend FromProto(const v1::AppendAttemptLogRequest& in) {
+  domain::LogAppend a;
+  a.job_id = in.job_id();
+  a.attempt = in.attempt();
+  a.rank = in.rank();
+  a.offset = in.offset();
+  a.data = in.data();
+  a.lease_secret = in.lease_secret();
+  return a;
+}
+
+void ToProto(const service::SweepPlan& in, v1::SweepPlan* out) {
+  out->set_name(in.name);
+  for (const service::PlannedJobView& j : in.jobs) {
+    v1::PlannedJob* p = out->add_jobs();
+    p->set_key(j.key);
+    p->set_hash(j.hash);
+    p->set_reused_from(j.reused_from);
+    for (const std::string& d : j.needs.datasets) p->add_datasets(d);
+    p->set_devices(j.needs.devices);
+    p->set_device_kind(j.needs.device_kind);
+    for (const std::string& d : j.depends_on) p->add_depends_on(d);
+    for (const std::string& w : j.workers) p->add_workers(w);
+    for (const std::string& w : j.why_not) p->add_why_not(w);
+  }
+  out->set_jobs_new(in.jobs_new);
+  out->set_jobs_reused(in.jobs_reused);
+  out->set_jobs_unrunnable(in.jobs_unrunnable);
 }
 
 v1::Role ToProto(domain::Role r) {

@@ -8,6 +8,7 @@
 #include "rib/v1/coordinator.pb.h"
 #include "rib/v1/worker.pb.h"
 #include "server/domain/types.h"
+#include "server/service/sweep_service.h"
 #include "server/storage/repository.h"
 #include "spec/job_spec.h"
 
@@ -29,6 +30,13 @@ void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out);
 storage::WorkerRegistration FromProto(const v1::RegisterRequest& in);
 // INVALID_ARGUMENT for an event with no payload.
 absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in);
+void ToProto(const domain::ReproRecord& in, v1::ReproRecord* out);
+domain::ReproRecord FromProto(const v1::ReproRecord& in);
+void ToProto(const domain::Attempt& in, v1::Attempt* out);
+void ToProto(const domain::LogChunk& in, v1::AttemptLog* out);
+// `reporter` is left empty: the handler sets the caller.
+domain::LogAppend FromProto(const v1::AppendAttemptLogRequest& in);
+void ToProto(const service::SweepPlan& in, v1::SweepPlan* out);
 v1::Role ToProto(domain::Role r);
 // INVALID_ARGUMENT for ROLE_UNSPECIFIED or an unknown value.
 absl::StatusOr<domain::Role> FromProto(v1::Role r);

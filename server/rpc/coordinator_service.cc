@@ -32,21 +32,41 @@ grpc::Status CoordinatorService::CheckSweepOwner(const domain::Principal& who,
   return ToGrpcStatus(auth::Authorize(who, rpc, &sweep->owner));
 }
 
+absl::StatusOr<service::SubmitRequest> CoordinatorService::SubmitRequestFrom(
+    const domain::Principal& who, const v1::SubmitSweepRequest& req) {
+  if (req.sweep_yaml().empty()) return absl::InvalidArgumentError("sweep_yaml is empty");
+  if (req.client_request_id().size() > 200) {
+    return absl::InvalidArgumentError("client_request_id is too long");
+  }
+  service::SubmitRequest in;
+  in.yaml = req.sweep_yaml();
+  in.source_name = req.source_name().empty() ? "sweep" : req.source_name();
+  in.client_request_id = req.client_request_id();
+  in.force = req.force();
+  in.owner = who.user;
+  in.may_exceed_priority_cap = auth::MayExceedPriorityCap(who);
+  return in;
+}
+
+grpc::Status CoordinatorService::PlanSweep(grpc::ServerContext* ctx,
+                                           const v1::SubmitSweepRequest* req,
+                                           v1::SweepPlan* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.PlanSweep");
+  auto in = SubmitRequestFrom(who, *req);
+  if (!in.ok()) return ToGrpcStatus(in.status());
+  auto out = sweeps_->Plan(*in);
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  ToProto(*out, resp);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
                                              const v1::SubmitSweepRequest* req,
                                              v1::SubmitSweepResponse* resp) {
   RIB_RPC_CALLER(who, "rib.v1.Coordinator.SubmitSweep");
-  if (req->sweep_yaml().empty()) return Invalid("sweep_yaml is empty");
-  if (req->client_request_id().size() > 200)
-    return Invalid("client_request_id is too long");
-  service::SubmitRequest in;
-  in.yaml = req->sweep_yaml();
-  in.source_name = req->source_name().empty() ? "sweep" : req->source_name();
-  in.client_request_id = req->client_request_id();
-  in.force = req->force();
-  in.owner = who.user;
-  in.may_exceed_priority_cap = auth::MayExceedPriorityCap(who);
-  auto out = sweeps_->Submit(in);
+  auto in = SubmitRequestFrom(who, *req);
+  if (!in.ok()) return ToGrpcStatus(in.status());
+  auto out = sweeps_->Submit(*in);
   if (!out.ok()) return ToGrpcStatus(out.status());
   resp->set_sweep_id(out->sweep_id);
   resp->set_jobs_total(out->jobs_total);
@@ -141,6 +161,35 @@ grpc::Status CoordinatorService::GetJob(grpc::ServerContext* ctx,
   RIB_RPC_CALLER(who, "rib.v1.Coordinator.GetJob");
   if (auto s = RequireId(req->job_id(), "job_id"); !s.ok()) return s;
   auto out = sweeps_->GetJob(req->job_id());
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  ToProto(*out, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::DescribeJob(grpc::ServerContext* ctx,
+                                             const v1::DescribeJobRequest* req,
+                                             v1::JobDetail* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.Coordinator.DescribeJob");
+  if (auto s = RequireId(req->job_id(), "job_id"); !s.ok()) return s;
+  auto out = sweeps_->DescribeJob(req->job_id());
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  ToProto(out->job, resp->mutable_job());
+  resp->set_spec_json(out->spec_json);
+  for (const auto& a : out->attempts) ToProto(a, resp->add_attempts());
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetAttemptLog(grpc::ServerContext* ctx,
+                                               const v1::GetAttemptLogRequest* req,
+                                               v1::AttemptLog* resp) {
+  constexpr absl::string_view kRpc = "rib.v1.Coordinator.GetAttemptLog";
+  RIB_RPC_CALLER(who, kRpc);
+  if (auto s = RequireId(req->job_id(), "job_id"); !s.ok()) return s;
+  auto job = sweeps_->GetJob(req->job_id());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  if (auto s = CheckSweepOwner(who, kRpc, job->sweep_id); !s.ok()) return s;
+  auto out = sweeps_->ReadLog(req->job_id(), req->attempt(), req->rank(), req->offset(),
+                              req->max_bytes());
   if (!out.ok()) return ToGrpcStatus(out.status());
   ToProto(*out, resp);
   return grpc::Status::OK;

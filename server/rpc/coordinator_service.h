@@ -26,6 +26,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
 
   grpc::Status SubmitSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* req,
                            v1::SubmitSweepResponse* resp) override;
+  grpc::Status PlanSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* req,
+                         v1::SweepPlan* resp) override;
   grpc::Status GetSweep(grpc::ServerContext* ctx, const v1::GetSweepRequest* req,
                         v1::Sweep* resp) override;
   grpc::Status ListSweeps(grpc::ServerContext* ctx, const v1::ListSweepsRequest* req,
@@ -38,6 +40,11 @@ class CoordinatorService final : public v1::Coordinator::Service {
                         v1::ListJobsResponse* resp) override;
   grpc::Status GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req,
                       v1::Job* resp) override;
+  grpc::Status DescribeJob(grpc::ServerContext* ctx, const v1::DescribeJobRequest* req,
+                           v1::JobDetail* resp) override;
+  // The sweep's owner or an admin (PERMISSION_DENIED naming the owner otherwise).
+  grpc::Status GetAttemptLog(grpc::ServerContext* ctx, const v1::GetAttemptLogRequest* req,
+                             v1::AttemptLog* resp) override;
   grpc::Status WatchSweep(grpc::ServerContext* ctx, const v1::WatchSweepRequest* req,
                           grpc::ServerWriter<v1::SweepEvent>* writer) override;
   grpc::Status GetMatrix(grpc::ServerContext* ctx, const v1::GetMatrixRequest* req,
@@ -65,6 +72,9 @@ class CoordinatorService final : public v1::Coordinator::Service {
                           v1::ListQuotasResponse* resp) override;
 
  private:
+  // SubmitSweep's and PlanSweep's request, checked, for `who`.
+  absl::StatusOr<service::SubmitRequest> SubmitRequestFrom(const domain::Principal& who,
+                                                           const v1::SubmitSweepRequest& req);
   // The owner part of a kSweepOwner rule: OK when `who` may act on the sweep.
   grpc::Status CheckSweepOwner(const domain::Principal& who, absl::string_view rpc,
                                const std::string& sweep_id);

@@ -93,4 +93,16 @@ grpc::Status WorkerApiService::ReportResults(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status WorkerApiService::AppendAttemptLog(grpc::ServerContext* ctx,
+                                                const v1::AppendAttemptLogRequest* req,
+                                                v1::AppendAttemptLogResponse* resp) {
+  RIB_RPC_CALLER(who, "rib.v1.WorkerApi.AppendAttemptLog");
+  domain::LogAppend append = FromProto(*req);
+  append.reporter = who.user;
+  auto out = workers_->AppendLog(append);
+  if (!out.ok()) return ToGrpcStatus(out.status());
+  resp->set_next_offset(*out);
+  return grpc::Status::OK;
+}
+
 }  // namespace rib::rpc

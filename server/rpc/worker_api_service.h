@@ -28,6 +28,9 @@ class WorkerApiService final : public v1::WorkerApi::Service {
   grpc::Status ReportResults(grpc::ServerContext* ctx,
                              grpc::ServerReader<v1::JobEvent>* reader,
                              v1::ReportResultsResponse* resp) override;
+  grpc::Status AppendAttemptLog(grpc::ServerContext* ctx,
+                                const v1::AppendAttemptLogRequest* req,
+                                v1::AppendAttemptLogResponse* resp) override;
 
  private:
   service::WorkerService* const workers_;

@@ -10,6 +10,8 @@
 #include "common/paths.h"
 #include "common/status_macros.h"
 #include "server/service/matrix.h"
+#include "server/storage/repository_util.h"
+#include "spec/job_json.h"
 #include "spec/sweep.h"
 #include "spec/weights_format.h"
 
@@ -56,7 +58,7 @@ absl::Status SweepService::CheckLimits(const SweepSpec& spec,
   return absl::OkStatus();
 }
 
-absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& request) {
+absl::StatusOr<storage::NewSweep> SweepService::Prepare(const SubmitRequest& request) {
   RIB_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepYaml(request.yaml, request.source_name));
   RIB_RETURN_IF_ERROR(CheckLimits(spec, request.may_exceed_priority_cap));
   // Hub models are read from the hub cache, all others from the artifact root.
@@ -98,11 +100,56 @@ absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& 
     job.device_kind = spec.device_kind;
     sweep.jobs.push_back(std::move(job));
   }
+  return sweep;
+}
+
+absl::StatusOr<storage::SubmitResult> SweepService::Submit(const SubmitRequest& request) {
+  RIB_ASSIGN_OR_RETURN(const storage::NewSweep sweep, Prepare(request));
   RIB_ASSIGN_OR_RETURN(storage::SubmitResult result, repo_->SubmitSweep(sweep));
   RIB_LOG(INFO) << (result.existing ? "resubmitted" : "submitted") << " sweep "
-                << result.sweep_id << " '" << spec.name << "': " << result.jobs_total
+                << result.sweep_id << " '" << sweep.name << "': " << result.jobs_total
                 << " jobs, " << result.jobs_reused << " reused";
   return result;
+}
+
+absl::StatusOr<SweepPlan> SweepService::Plan(const SubmitRequest& request) {
+  RIB_ASSIGN_OR_RETURN(const storage::NewSweep sweep, Prepare(request));
+  std::vector<std::string> hashes;
+  for (const storage::NewJob& j : sweep.jobs) hashes.push_back(j.hash);
+  std::map<std::string, std::string> reusable;
+  if (!request.force) {
+    RIB_ASSIGN_OR_RETURN(reusable, repo_->FindReusableJobs(hashes));
+  }
+  RIB_ASSIGN_OR_RETURN(const std::vector<domain::Worker> workers, repo_->ListWorkers());
+  SweepPlan plan;
+  plan.name = sweep.name;
+  for (const storage::NewJob& j : sweep.jobs) {
+    PlannedJobView v;
+    v.key = j.key;
+    v.hash = j.hash;
+    v.depends_on = j.depends_on;
+    if (auto it = reusable.find(j.hash); it != reusable.end()) v.reused_from = it->second;
+    v.needs.datasets = storage::internal::JobDatasets(j.spec);
+    v.needs.devices = j.spec.devices;
+    v.needs.device_kind = j.device_kind;
+    for (const domain::Worker& w : workers) {
+      std::optional<std::string> why = domain::WhyCannotRun(w, v.needs);
+      if (why) {
+        v.why_not.push_back(absl::StrCat(w.name, ": ", *why));
+      } else {
+        v.workers.push_back(w.name);
+      }
+    }
+    if (workers.empty()) v.why_not.push_back("no workers are registered");
+    if (!v.reused_from.empty()) {
+      ++plan.jobs_reused;
+    } else {
+      ++plan.jobs_new;
+      if (v.workers.empty()) ++plan.jobs_unrunnable;
+    }
+    plan.jobs.push_back(std::move(v));
+  }
+  return plan;
 }
 
 absl::StatusOr<std::string> SweepService::DigestWeights(const ModelSpec& model,
@@ -202,6 +249,26 @@ absl::StatusOr<storage::JobList> SweepService::ListJobs(
 
 absl::StatusOr<domain::Job> SweepService::GetJob(const std::string& job_id) {
   return repo_->GetJob(job_id);
+}
+
+absl::StatusOr<JobDetail> SweepService::DescribeJob(const std::string& job_id) {
+  JobDetail out;
+  RIB_ASSIGN_OR_RETURN(out.job, repo_->GetJob(job_id));
+  out.spec_json = spec::CanonicalJobJson(out.job.spec);
+  RIB_ASSIGN_OR_RETURN(out.attempts, repo_->ListAttempts(job_id));
+  return out;
+}
+
+absl::StatusOr<domain::LogChunk> SweepService::ReadLog(const std::string& job_id,
+                                                       int attempt, int rank,
+                                                       int64_t offset, int max_bytes) {
+  if (attempt < 0 || rank < 0 || offset < 0 || max_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log of job ", job_id, ": attempt ", attempt, ", rank ", rank, ", offset ",
+        offset, ", max_bytes ", max_bytes, " (none may be negative)"));
+  }
+  if (max_bytes == 0 || max_bytes > kMaxLogReadBytes) max_bytes = kMaxLogReadBytes;
+  return repo_->ReadAttemptLog(job_id, attempt, rank, offset, max_bytes);
 }
 
 absl::StatusOr<std::vector<domain::Matrix>> SweepService::GetMatrix(

@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/domain/placement.h"
 #include "server/domain/types.h"
 #include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
@@ -70,6 +71,39 @@ struct SubmitRequest {
   bool may_exceed_priority_cap = false;
 };
 
+// A job as `rib job` shows it.
+struct JobDetail {
+  domain::Job job;
+  std::string spec_json;  // spec::CanonicalJobJson: what its hash is computed from
+  // Its attempts, oldest first (for a reused job, those of the job it reuses).
+  std::vector<domain::Attempt> attempts;
+};
+
+// One job of a planned (not submitted) sweep: `rib plan` / `rib submit --dry-run`.
+struct PlannedJobView {
+  std::string key;
+  std::string hash;
+  std::string reused_from;  // the job whose result it would reuse; "" = computes
+  domain::JobNeeds needs;
+  std::vector<std::string> depends_on;  // keys
+  // The registered workers that could run it (domain::WhyCannotRun), by name.
+  std::vector<std::string> workers;
+  // When none can: each worker's reason ("node1: has no fmnist-r"), or "no workers
+  // are registered".
+  std::vector<std::string> why_not;
+};
+
+struct SweepPlan {
+  std::string name;
+  std::vector<PlannedJobView> jobs;
+  int jobs_new = 0;
+  int jobs_reused = 0;
+  int jobs_unrunnable = 0;  // jobs that compute and no registered worker can run
+};
+
+// What one GetAttemptLog call returns at most.
+inline constexpr int kMaxLogReadBytes = 256 << 10;
+
 class SweepService {
  public:
   // `repo` and `changes` are not owned and must outlive the service.
@@ -77,6 +111,9 @@ class SweepService {
                SweepServiceOptions options);
 
   absl::StatusOr<storage::SubmitResult> Submit(const SubmitRequest& request);
+  // What Submit would create, and which workers could run each job, without
+  // creating anything: the same parse, checks, weights digests and expansion.
+  absl::StatusOr<SweepPlan> Plan(const SubmitRequest& request);
   absl::StatusOr<domain::Sweep> Get(const std::string& sweep_id);
   absl::StatusOr<storage::SweepList> List(int page_size, const std::string& page_token);
   // `actor` (the caller's user) is recorded on the sweep's events.
@@ -90,6 +127,12 @@ class SweepService {
                                             bool may_exceed_cap);
   absl::StatusOr<storage::JobList> ListJobs(const storage::JobFilter& filter);
   absl::StatusOr<domain::Job> GetJob(const std::string& job_id);
+  absl::StatusOr<JobDetail> DescribeJob(const std::string& job_id);
+  // Rank `rank`'s log of the job's attempt (0 = latest), from `offset`, at most
+  // `max_bytes` (0 or more than kMaxLogReadBytes: kMaxLogReadBytes). INVALID_ARGUMENT
+  // for a negative attempt, rank or offset; the Repository's NOT_FOUND.
+  absl::StatusOr<domain::LogChunk> ReadLog(const std::string& job_id, int attempt,
+                                           int rank, int64_t offset, int max_bytes);
   absl::StatusOr<std::vector<domain::Matrix>> GetMatrix(const std::string& sweep_id,
                                                         const std::string& model,
                                                         const std::string& method);
@@ -103,6 +146,8 @@ class SweepService {
                      const std::function<bool()>& cancelled);
 
  private:
+  // Submit's and Plan's common part: parse, check, digest the weights, expand.
+  absl::StatusOr<storage::NewSweep> Prepare(const SubmitRequest& request);
   // The coordinator's bounds on one sweep: its priority and its job count.
   absl::Status CheckLimits(const spec::SweepSpec& spec, bool may_exceed_priority_cap) const;
   // The priority cap, the only implementation.

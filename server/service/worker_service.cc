@@ -120,6 +120,29 @@ absl::Status CheckReportPath(const std::string& path, absl::string_view what) {
 }
 
 // The report as it may be stored, or why it may not.
+// A reproducibility record is shown to users and exported: bounded like the rest.
+absl::Status CheckRepro(const domain::ReproRecord& r) {
+  for (const std::string* field : {&r.rib_version, &r.rib_commit, &r.torch_version,
+                                   &r.cuda_version, &r.host, &r.blas_core}) {
+    if (field->size() > kMaxReportRecordBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "finished: a field of the reproducibility record is ", field->size(),
+          " bytes long (at most ", kMaxReportRecordBytes, ")"));
+    }
+  }
+  if (r.devices.size() > static_cast<size_t>(kMaxWorkerDevices)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "finished: the reproducibility record names ", r.devices.size(),
+        " devices (at most ", kMaxWorkerDevices, ")"));
+  }
+  for (const std::string& d : r.devices) {
+    if (d.size() > kMaxReportRecordBytes) {
+      return absl::InvalidArgumentError("finished: a device name is too long");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<domain::JobReport> CheckedReport(domain::JobReport report) {
   using Kind = domain::JobReport::Kind;
   switch (report.kind) {
@@ -146,6 +169,10 @@ absl::StatusOr<domain::JobReport> CheckedReport(domain::JobReport report) {
       break;
     case Kind::kFinished:
       if (report.ok) RIB_RETURN_IF_ERROR(CheckReportPath(report.weights, "weights"));
+      if (report.weights_digest.size() > kMaxReportRecordBytes) {
+        return absl::InvalidArgumentError("finished: weights_digest is too long");
+      }
+      if (report.repro.has_value()) RIB_RETURN_IF_ERROR(CheckRepro(*report.repro));
       if (report.error.size() > kMaxReportErrorBytes) {
         const size_t cut = report.error.size() - kMaxReportErrorBytes;
         report.error.resize(kMaxReportErrorBytes);
@@ -167,6 +194,25 @@ absl::Status WorkerService::Report(const domain::JobReport& unchecked) {
     RIB_LOG(WARNING) << s.message();
   }
   return s;
+}
+
+absl::StatusOr<int64_t> WorkerService::AppendLog(const domain::LogAppend& append) {
+  if (append.job_id.empty()) return absl::InvalidArgumentError("job_id is required");
+  if (append.attempt < 1 || append.rank < 0 || append.rank >= kMaxWorkerDevices ||
+      append.offset < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log of job ", append.job_id, ": attempt ", append.attempt, ", rank ",
+        append.rank, ", offset ", append.offset,
+        " (need attempt >= 1, 0 <= rank < ", kMaxWorkerDevices, ", offset >= 0)"));
+  }
+  if (append.data.size() > kMaxLogAppendBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log of job ", append.job_id, ": ", append.data.size(),
+        " bytes in one call (at most ", kMaxLogAppendBytes, ")"));
+  }
+  absl::StatusOr<int64_t> end = repo_->AppendAttemptLog(append);
+  if (absl::IsPermissionDenied(end.status())) RIB_LOG(WARNING) << end.status().message();
+  return end;
 }
 
 absl::StatusOr<std::vector<domain::Worker>> WorkerService::ListWorkers() {

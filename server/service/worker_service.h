@@ -23,6 +23,10 @@ class CoordinatorMetrics;
 inline constexpr size_t kMaxReportErrorBytes = 4096;
 inline constexpr size_t kMaxReportPathBytes = 1024;
 inline constexpr size_t kMaxReportSubsetBytes = 200;
+// Each text field of a reproducibility record, and a weights digest.
+inline constexpr size_t kMaxReportRecordBytes = 256;
+// One AppendAttemptLog call.
+inline constexpr size_t kMaxLogAppendBytes = 64 << 10;
 // Bounds on what a worker may claim when it registers.
 inline constexpr size_t kMaxWorkerDatasets = 64;
 inline constexpr size_t kMaxWorkerLabels = 32;
@@ -90,6 +94,10 @@ class WorkerService {
   // the artifact root ("..") or is longer than kMaxReportPathBytes. An error message
   // longer than kMaxReportErrorBytes is cut there (and says so).
   absl::Status Report(const domain::JobReport& report);
+  // Storage's AppendAttemptLog, after INVALID_ARGUMENT checks naming the field: a job
+  // id, attempt >= 1, 0 <= rank < kMaxWorkerDevices, offset >= 0, at most
+  // kMaxLogAppendBytes of data. Returns the end offset the coordinator stored.
+  absl::StatusOr<int64_t> AppendLog(const domain::LogAppend& append);
   absl::StatusOr<std::vector<domain::Worker>> ListWorkers();
   absl::StatusOr<domain::Worker> Drain(const std::string& worker_id);
   absl::StatusOr<domain::Worker> Undrain(const std::string& worker_id);

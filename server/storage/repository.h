@@ -20,6 +20,7 @@
 #define RIB_SERVER_STORAGE_REPOSITORY_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -142,6 +143,10 @@ class Repository {
   // SUCCEEDED in a job that computed it is created SUCCEEDED with reused_from set
   // (unless force). Same non-empty client_request_id → the earlier sweep, existing=true.
   virtual absl::StatusOr<SubmitResult> SubmitSweep(const NewSweep& sweep) = 0;
+  // For `rib plan`: the job id whose succeeded result SubmitSweep would reuse, per
+  // hash that has one (the same rule as SubmitSweep's).
+  virtual absl::StatusOr<std::map<std::string, std::string>> FindReusableJobs(
+      const std::vector<std::string>& hashes) = 0;
   virtual absl::StatusOr<Sweep> GetSweep(const std::string& sweep_id) = 0;
   virtual absl::StatusOr<SweepList> ListSweeps(int page_size,
                                                const std::string& page_token) = 0;
@@ -163,6 +168,18 @@ class Repository {
   virtual absl::StatusOr<Job> GetJob(const std::string& job_id) = 0;
   virtual absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(
       const std::string& sweep_id) = 0;
+  // Every recorded attempt of the job, oldest first (hand-outs before migration 0010
+  // have none); for a reused job, those of the job that computed it. NOT_FOUND for an
+  // unknown job.
+  virtual absl::StatusOr<std::vector<domain::Attempt>> ListAttempts(
+      const std::string& job_id) = 0;
+  // Up to `max_bytes` of rank `rank`'s uploaded log of the attempt (0 = the job's
+  // latest), from `offset` or the first byte still kept. NOT_FOUND for an unknown job
+  // or attempt; an attempt whose rank uploaded nothing has an empty chunk.
+  virtual absl::StatusOr<domain::LogChunk> ReadAttemptLog(const std::string& job_id,
+                                                          int attempt, int rank,
+                                                          int64_t offset,
+                                                          int max_bytes) = 0;
 
   // ---- workers and leases ----
   virtual absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) = 0;
@@ -199,6 +216,13 @@ class Repository {
   // A report whose seq (> 0) is at or below the attempt's highest written one is a
   // re-send: OK, and nothing is written.
   virtual absl::Status Report(const domain::JobReport& report) = 0;
+  // Appends to an attempt's rank log, keeping the newest 1 MiB per (attempt, rank)
+  // (pg::kMaxAttemptLogBytes); bytes before the stored end are skipped, so a re-send is
+  // harmless. Proven like a report (the token user that registered the attempt's
+  // worker, the attempt's lease secret: PERMISSION_DENIED otherwise), but accepted
+  // after the attempt ended. NOT_FOUND for an attempt without a row. Returns the end
+  // offset stored.
+  virtual absl::StatusOr<int64_t> AppendAttemptLog(const domain::LogAppend& append) = 0;
   // Requeues (or fails, past max_attempts) every job whose lease has expired. Returns
   // how many jobs it changed. After a gap in the passes (expiry_grace_after) it extends
   // the live leases instead and changes no job. Safe to run from several coordinators

@@ -369,8 +369,8 @@ TEST_F(CommandsTest, SweepsJobsWorkersTables) {
   r = Rib({"workers"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "WORKER  NAME   STATE   DEVICES  FREE  RUNNING  HEARTBEAT\n"
-            "w-1     node1  active  cuda:8   6     1        -\n");
+            "WORKER  NAME   STATE   DEVICES  FREE  RUNNING  HEARTBEAT  DATASETS\n"
+            "w-1     node1  active  cuda:8   6     1        -          -\n");
 }
 
 // The same three listings as JSON and CSV: the raw values the table formats.
@@ -404,8 +404,8 @@ TEST_F(CommandsTest, SweepsJobsWorkersAsJsonAndCsv) {
   r = Rib({"workers", "-o", "csv"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "worker,name,state,devices,free_devices,running_jobs,last_heartbeat\n"
-            "w-1,\"node, rack 2\",active,cuda:8,6,0,\n");
+            "worker,name,state,devices,free_devices,running_jobs,last_heartbeat,datasets\n"
+            "w-1,\"node, rack 2\",active,cuda:8,6,0,,[]\n");
 
   server_.fake().SetSweep(DemoSweep());
   r = Rib({"status", "sw-1", "-o", "json"});

@@ -41,6 +41,12 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   void SetCreateToken(v1::CreateTokenResponse t) { Set(&create_token_, std::move(t)); }
   void SetTokens(v1::ListTokensResponse t) { Set(&tokens_, std::move(t)); }
   void SetQuotas(v1::ListQuotasResponse q) { Set(&quotas_, std::move(q)); }
+  void SetJobDetail(v1::JobDetail d) { Set(&job_detail_, std::move(d)); }
+  void SetPlan(v1::SweepPlan p) { Set(&plan_, std::move(p)); }
+  // The k-th GetAttemptLog call answers logs[k] (the last one once they run out).
+  void SetAttemptLogs(std::vector<v1::AttemptLog> logs) {
+    Set(&attempt_logs_, std::move(logs));
+  }
   // Every WatchSweep call streams these events, then ends.
   void SetEvents(std::vector<v1::SweepEvent> e) { SetEventBatches({std::move(e)}); }
   // The k-th WatchSweep call streams batch k (the last batch once they run out).
@@ -62,6 +68,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::ListTokensRequest last_list_tokens() { return Get(last_list_tokens_); }
   std::string last_revoked() { return Get(last_revoked_); }
   v1::SetQuotaRequest last_set_quota() { return Get(last_set_quota_); }
+  std::vector<v1::GetAttemptLogRequest> log_requests() { return Get(log_requests_); }
   // The "authorization" metadata of every call, in order ("" when absent).
   std::vector<std::string> authorizations() { return Get(authorizations_); }
   std::vector<std::string> calls() { return Get(calls_); }
@@ -112,6 +119,26 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   grpc::Status GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest*,
                       v1::Job*) override {
     return Handle(ctx, "GetJob", [] {});
+  }
+  grpc::Status DescribeJob(grpc::ServerContext* ctx, const v1::DescribeJobRequest*,
+                           v1::JobDetail* resp) override {
+    return Handle(ctx, "DescribeJob", [&] { *resp = job_detail_; });
+  }
+  grpc::Status PlanSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* req,
+                         v1::SweepPlan* resp) override {
+    return Handle(ctx, "PlanSweep", [&] {
+      last_submit_ = *req;
+      *resp = plan_;
+    });
+  }
+  grpc::Status GetAttemptLog(grpc::ServerContext* ctx, const v1::GetAttemptLogRequest* req,
+                             v1::AttemptLog* resp) override {
+    return Handle(ctx, "GetAttemptLog", [&] {
+      if (!attempt_logs_.empty()) {
+        *resp = attempt_logs_[std::min(log_requests_.size(), attempt_logs_.size() - 1)];
+      }
+      log_requests_.push_back(*req);
+    });
   }
   grpc::Status WatchSweep(grpc::ServerContext* ctx, const v1::WatchSweepRequest* req,
                           grpc::ServerWriter<v1::SweepEvent>* writer) override {
@@ -254,6 +281,10 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::CreateTokenResponse create_token_;
   v1::ListTokensResponse tokens_;
   v1::ListQuotasResponse quotas_;
+  v1::JobDetail job_detail_;
+  v1::SweepPlan plan_;
+  std::vector<v1::AttemptLog> attempt_logs_;
+  std::vector<v1::GetAttemptLogRequest> log_requests_;
   std::string last_worker_id_;
   v1::SetSweepPriorityRequest last_priority_;
   v1::CreateTokenRequest last_create_token_;

@@ -100,6 +100,12 @@ class ResultsTest : public ::testing::Test {
       events.back().mutable_finished()->set_ok(true);
       events.back().mutable_finished()->set_weights("weights/" + lease.hash() +
                                                     ".safetensors");
+      if (!pre) {  // the fine-tuned job's attempt says how it ran
+        v1::ReproRecord* repro = events.back().mutable_finished()->mutable_repro();
+        repro->set_rib_commit("0123456789ab");
+        repro->set_host("node1.lab");
+        repro->set_wall_seconds(12.5);
+      }
       AuthContext sctx(tokens_.worker);
       v1::ReportResultsResponse resp;
       auto writer = coordinator_->worker->ReportResults(&sctx, &resp);
@@ -128,22 +134,25 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "model,method,finetune_dataset,eval_dataset,subset,correct,total,skipped,"
-            "accuracy,se,attempt,worker,job_state,job\n");
+            "accuracy,se,attempt,worker,job_state,job,rib_version,rib_commit,torch_version,"
+            "cuda_version,host,devices,world_size,threads,intra_op_threads,"
+            "inter_op_threads,blas_core,wall_seconds,train_images_per_second,"
+            "eval_images_per_second\n");
 
   const std::string worker = RunSweep();
   r = Rib({"results", sweep, "-o", "csv"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 9u) << r.out;  // header + 2 jobs x 4 results
-  // Without the job id (last field), sorted: what each (model, method, datasets,
-  // subset) row says.
+  // The first 12 fields (up to the job id and the reproducibility record), sorted:
+  // what each (model, method, datasets, subset) row says.
   std::vector<std::string> rows;
   // The se field (the 10th) is checked against sqrt(p(1-p)/n) in the JSON below.
   for (size_t k = 1; k < lines.size(); ++k) {
     std::vector<std::string> fields = absl::StrSplit(lines[k], ',');
-    ASSERT_EQ(fields.size(), 14u) << lines[k];
+    ASSERT_EQ(fields.size(), 28u) << lines[k];
     fields.erase(fields.begin() + 9);
-    fields.pop_back();
+    fields.resize(12);
     rows.push_back(absl::StrJoin(fields, ","));
   }
   std::sort(rows.begin(), rows.end());
@@ -171,6 +180,14 @@ TEST_F(ResultsTest, LongFormatCsvAndJsonHoldEveryReportedResult) {
     const double p = row.Get("correct")->number / 100;
     EXPECT_NEAR(row.Get("se")->number, std::sqrt(p * (1 - p) / 100), 1e-12);
     correct += row.Get("correct")->number;
+    // The ft job's record; the pre job's attempt sent none (null).
+    if (row.Get("method")->text == "ft") {
+      EXPECT_EQ(row.Get("rib_commit")->text, "0123456789ab");
+      EXPECT_EQ(row.Get("host")->text, "node1.lab");
+      EXPECT_EQ(row.Get("wall_seconds")->number, 12.5);
+    } else {
+      EXPECT_EQ(row.Get("rib_commit")->type, JsonValue::Type::kNull);
+    }
   }
   EXPECT_EQ(correct, 80 + 70 + 60 + 40 + 75 + 90 + 30 + 50);
 

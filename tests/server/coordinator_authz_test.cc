@@ -71,7 +71,8 @@ TEST(AccessTableTest, EveryRpcHasExactlyOneRule) {
 enum class For { kAny, kReaders, kOwner, kAdmin, kWorker };
 const std::map<std::string, For>& Expected() {
   static const auto* const kFor = new std::map<std::string, For>{
-      {"SubmitSweep", For::kReaders},    {"GetSweep", For::kReaders},
+      {"SubmitSweep", For::kReaders},    {"PlanSweep", For::kReaders},
+      {"GetSweep", For::kReaders},
       {"ListSweeps", For::kReaders},     {"CancelSweep", For::kOwner},
       {"RetrySweep", For::kOwner},       {"ListJobs", For::kReaders},
       {"GetJob", For::kReaders},         {"WatchSweep", For::kReaders},
@@ -82,7 +83,8 @@ const std::map<std::string, For>& Expected() {
       {"RevokeToken", For::kAdmin},      {"SetQuota", For::kAdmin},
       {"ListQuotas", For::kReaders},     {"Register", For::kWorker},
       {"Heartbeat", For::kWorker},       {"AcquireJob", For::kWorker},
-      {"ReportResults", For::kWorker},
+      {"ReportResults", For::kWorker},   {"DescribeJob", For::kReaders},
+      {"GetAttemptLog", For::kOwner},    {"AppendAttemptLog", For::kWorker},
   };
   return *kFor;
 }
@@ -150,12 +152,17 @@ class AuthzTest : public ::testing::Test {
   std::string RequestText(const std::string& method) const {
     const std::map<std::string, std::string> text = {
         {"SubmitSweep", "sweep_yaml: 'name: other\\nsuite: fmnist-rib\\n'"},
+        {"PlanSweep", "sweep_yaml: 'name: other\\nsuite: fmnist-rib\\n'"},
         {"GetSweep", "sweep_id: '$S'"},
         {"CancelSweep", "sweep_id: '$S'"},
         {"RetrySweep", "sweep_id: '$S'"},
         {"SetSweepPriority", "sweep_id: '$S' priority: 5"},
         {"ListJobs", "sweep_id: '$S'"},
         {"GetJob", "job_id: '$J'"},
+        {"DescribeJob", "job_id: '$J'"},
+        {"GetAttemptLog", "job_id: '$J'"},
+        {"AppendAttemptLog",
+         "job_id: '$J' attempt: 1 lease_secret: '$K' data: 'forged log line'"},
         {"WatchSweep", "sweep_id: '$S'"},
         {"GetMatrix", "sweep_id: '$S'"},
         {"DrainWorker", "worker_id: '$W'"},
@@ -233,7 +240,8 @@ class AuthzTest : public ::testing::Test {
   std::string DatabaseDigest() const {
     std::string all;
     for (const char* table :
-         {"sweeps", "jobs", "results", "events", "tokens", "quotas", "workers"}) {
+         {"sweeps", "jobs", "results", "events", "tokens", "quotas", "workers",
+          "attempts", "attempt_logs"}) {
       absl::StrAppend(&all, ::rib::testing::QueryOne(
                                 ::rib::testing::PgTestUri(),
                                 absl::StrCat("SELECT md5(COALESCE(string_agg(t::text, ','"
@@ -303,7 +311,8 @@ TEST_F(AuthzTest, EveryRpcRefusesWhoMayNotCallItAndChangesNothing) {
     }
   }
   // Another worker's token acting for this worker or its lease.
-  for (const char* name : {"Heartbeat", "AcquireJob", "ReportResults"}) {
+  for (const char* name :
+       {"Heartbeat", "AcquireJob", "ReportResults", "AppendAttemptLog"}) {
     const auto* m = google::protobuf::DescriptorPool::generated_pool()
                         ->FindServiceByName("rib.v1.WorkerApi")
                         ->FindMethodByName(name);

@@ -616,5 +616,108 @@ TEST_F(CoordinatorGrpcTest, AWorkerWithCpuAndCudaDevicesAdvertisesBoth) {
   EXPECT_EQ(out.workers(0).devices(1).memory_bytes(), int64_t{80} << 30);
 }
 
+// Issue 17 items 6-8 over gRPC: a worker uploads a rank log and reports its record;
+// the owner reads the log (another user may not), DescribeJob shows the attempt, and
+// PlanSweep says what a resubmission would reuse without creating anything.
+TEST_F(CoordinatorGrpcTest, AttemptLogRecordAndPlanGoThroughTheCoordinator) {
+  v1::SubmitSweepResponse sub;
+  ASSERT_TRUE(Submit(kSmallSweepYaml, "logs", &sub).ok());
+  const std::string worker_id = RegisterWorker(coord_.get());
+  AuthContext actx(tokens_.worker);
+  v1::AcquireJobRequest areq;
+  areq.set_worker_id(worker_id);
+  areq.set_free_devices(1);
+  v1::AcquireJobResponse lease;
+  ASSERT_TRUE(coord_->worker->AcquireJob(&actx, areq, &lease).ok());
+  ASSERT_TRUE(lease.has_job());
+  auto append = [&](const std::string& data, int64_t offset,
+                    v1::AppendAttemptLogResponse* resp) {
+    AuthContext ctx(tokens_.worker);
+    v1::AppendAttemptLogRequest req;
+    req.set_job_id(lease.job_id());
+    req.set_attempt(lease.attempt());
+    req.set_lease_secret(lease.lease_secret());
+    req.set_offset(offset);
+    req.set_data(data);
+    return coord_->worker->AppendAttemptLog(&ctx, req, resp);
+  };
+  v1::AppendAttemptLogResponse aresp;
+  ASSERT_TRUE(append("rank 0 up\n", 0, &aresp).ok());
+  EXPECT_EQ(aresp.next_offset(), 10);
+  grpc::Status s = append(std::string(70 << 10, 'x'), 10, &aresp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("(at most 65536)"));
+
+  // The attempt fails, with its record.
+  v1::JobEvent done = Event(lease);
+  done.mutable_finished()->set_ok(false);
+  done.mutable_finished()->set_code(static_cast<int>(absl::StatusCode::kInternal));
+  done.mutable_finished()->set_error("rank 0 crashed");
+  done.mutable_finished()->mutable_repro()->set_host("node1.lab");
+  done.mutable_finished()->mutable_repro()->set_wall_seconds(3.5);
+  ASSERT_TRUE(Stream(coord_.get(), {done}).ok());
+  ASSERT_TRUE(append("rank 0 up\nSegfault\n", 0, &aresp).ok());  // the tail, after the end
+  EXPECT_EQ(aresp.next_offset(), 19);
+
+  v1::GetAttemptLogRequest lreq;
+  lreq.set_job_id(lease.job_id());
+  v1::AttemptLog log;
+  {
+    AuthContext ctx(tokens_.alice);
+    ASSERT_TRUE(coord_->client->GetAttemptLog(&ctx, lreq, &log).ok());
+  }
+  EXPECT_EQ(log.data(), "rank 0 up\nSegfault\n");
+  EXPECT_EQ(log.attempt(), lease.attempt());
+  EXPECT_TRUE(log.attempt_ended());
+  {
+    AuthContext ctx(tokens_.bob);
+    s = coord_->client->GetAttemptLog(&ctx, lreq, &log);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(s.error_message(), HasSubstr("the sweep's owner (alice)"));
+  }
+  v1::JobDetail detail;
+  {
+    AuthContext ctx(tokens_.bob);  // a reader may see the job and its attempts
+    v1::DescribeJobRequest dreq;
+    dreq.set_job_id(lease.job_id());
+    ASSERT_TRUE(coord_->client->DescribeJob(&ctx, dreq, &detail).ok());
+  }
+  EXPECT_THAT(detail.spec_json(), HasSubstr("\"method\""));
+  ASSERT_EQ(detail.attempts_size(), 1);
+  const v1::Attempt& a = detail.attempts(0);
+  EXPECT_EQ(a.worker_id(), worker_id);
+  EXPECT_EQ(a.end_state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(a.code(), static_cast<int>(absl::StatusCode::kInternal));
+  EXPECT_THAT(a.error(), HasSubstr("rank 0 crashed"));
+  EXPECT_EQ(a.repro().host(), "node1.lab");
+  EXPECT_EQ(a.repro().wall_seconds(), 3.5);
+  EXPECT_EQ(a.log_ranks_size(), 1);
+
+  // The plan of the same file: nothing reusable (nothing succeeded), the registered
+  // worker (one CPU device, every dataset) can run each job; nothing is created.
+  v1::SweepPlan plan;
+  {
+    AuthContext ctx(tokens_.alice);
+    v1::SubmitSweepRequest preq;
+    preq.set_sweep_yaml(kSmallSweepYaml);
+    ASSERT_TRUE(coord_->client->PlanSweep(&ctx, preq, &plan).ok());
+  }
+  ASSERT_EQ(plan.jobs_size(), 2);
+  EXPECT_EQ(plan.jobs_new(), 2);
+  EXPECT_EQ(plan.jobs_unrunnable(), 0);
+  for (const v1::PlannedJob& j : plan.jobs()) {
+    EXPECT_EQ(j.reused_from(), "");
+    ASSERT_EQ(j.workers_size(), 1);
+    EXPECT_EQ(j.datasets_size(), 3);
+  }
+  EXPECT_THAT(AllJobs(sub.sweep_id(), 100), SizeIs(2));
+  {
+    AuthContext ctx(tokens_.alice);
+    v1::ListSweepsResponse sweeps;
+    ASSERT_TRUE(coord_->client->ListSweeps(&ctx, v1::ListSweepsRequest(), &sweeps).ok());
+    EXPECT_EQ(sweeps.sweeps_size(), 1);
+  }
+}
+
 }  // namespace
 }  // namespace rib

@@ -412,6 +412,9 @@ void Agent::StartJob(const v1::AcquireJobResponse& lease, int64_t generation) {
   EventStreamOptions stream_options;
   stream_options.token = options_.token;
   assignment.events = std::make_shared<EventStream>(channel_, leased, stream_options);
+  LogUploaderOptions log_options;
+  log_options.token = options_.token;
+  assignment.logs = std::make_shared<LogUploader>(channel_, leased, log_options);
   const int needed = std::max(1, assignment.spec.devices);
   std::string no_room;
   {

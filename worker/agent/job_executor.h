@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "spec/job_spec.h"
 #include "worker/agent/event_stream.h"
+#include "worker/agent/log_uploader.h"
 
 namespace rib::agent {
 
@@ -27,6 +28,8 @@ struct JobAssignment {
   // The attempt's report stream to the coordinator (it stamps job id and attempt),
   // opened by the agent: the executor forwards the job's events to it.
   std::shared_ptr<EventStream> events;
+  // Uploads the ranks' logs while they run and their tail when they end; nullptr = none.
+  std::shared_ptr<LogUploader> logs;
 };
 
 // How a job's processes ended.

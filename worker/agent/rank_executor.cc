@@ -11,6 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_macros.h"
@@ -41,24 +43,29 @@ std::string Relative(const std::string& root, const std::string& path) {
 
 // How long the forwarder waits on the link before it looks whether the ranks are gone.
 constexpr absl::Duration kLinkPoll = absl::Milliseconds(200);
+// How often the rank logs of a running attempt are uploaded (`rib logs -f` lags by it).
+constexpr absl::Duration kLogUploadInterval = absl::Seconds(1);
 
 class RankJob : public RunningJob {
  public:
   RankJob(std::unique_ptr<RankGroup> group, protocol::RankLinkReader link,
-          std::shared_ptr<EventStream> events, std::string job, std::string root,
-          std::string checkpoint_dir)
+          std::shared_ptr<EventStream> events, std::shared_ptr<LogUploader> logs,
+          std::string job, std::string root, std::string checkpoint_dir)
       : group_(std::move(group)),
         link_(std::move(link)),
         events_(std::move(events)),
+        logs_(std::move(logs)),
         job_(std::move(job)),
         root_(std::move(root)),
         checkpoint_dir_(std::move(checkpoint_dir)) {
     forwarder_ = std::thread([this] { Forward(); });
+    if (logs_ != nullptr) uploader_ = std::thread([this] { UploadLogs(); });
   }
   ~RankJob() override {
     group_->Kill();
     ranks_done_.store(true);
     if (forwarder_.joinable()) forwarder_.join();
+    if (uploader_.joinable()) uploader_.join();
   }
 
   JobOutcome Wait() override {
@@ -66,6 +73,8 @@ class RankJob : public RunningJob {
     outcome.status = group_->Wait();
     ranks_done_.store(true);
     forwarder_.join();
+    // The logs' tail is uploaded before the agent reports a failure of the ranks.
+    if (uploader_.joinable()) uploader_.join();
     // Drained: the ranks stopped on SIGTERM. Each exited 75 after the checkpoint (or 0,
     // its part already done), or died of the SIGTERM itself: one still starting up (its
     // handler not yet installed) when the drain came, or one the launcher stopped after
@@ -124,6 +133,15 @@ class RankJob : public RunningJob {
       if (event.has_finished()) {
         finished = true;
         succeeded = event.finished().ok();
+        if (succeeded && !event.finished().weights().empty()) {
+          absl::StatusOr<std::string> digest = Sha256File(event.finished().weights());
+          if (digest.ok()) {
+            event.mutable_finished()->set_weights_digest(*digest);
+          } else {
+            RIB_LOG(WARNING) << "job " << job_ << ": no digest of its weights: "
+                             << digest.status();
+          }
+        }
         event.mutable_finished()->set_weights(
             Relative(root_, event.finished().weights()));
       }
@@ -156,6 +174,31 @@ class RankJob : public RunningJob {
     }
   }
 
+  // Runs on uploader_: the ranks' stderr logs to the coordinator, every
+  // kLogUploadInterval while they run, then once more for the tail.
+  void UploadLogs() {
+    std::vector<std::string> paths;
+    for (int r = 0; r < static_cast<int>(group_->pids().size()); ++r) {
+      paths.push_back(group_->StderrPath(r));
+    }
+    std::string last_error;
+    while (true) {
+      const bool last = ranks_done_.load();
+      absl::Status s = logs_->Poll(paths);
+      // One line per new kind of failure: a coordinator that is away is not news
+      // every second.
+      if (!s.ok() && std::string(s.message()) != last_error) {
+        last_error = std::string(s.message());
+        RIB_LOG(WARNING) << "job " << job_ << ": " << s;
+      }
+      if (last) return;
+      for (absl::Duration waited; waited < kLogUploadInterval && !ranks_done_.load();
+           waited += kLinkPoll) {
+        absl::SleepFor(kLinkPoll);
+      }
+    }
+  }
+
   // The report stream failed: the attempt's work can no longer be recorded, so the
   // ranks stop now.
   void StreamFailed(const absl::Status& s) {
@@ -182,6 +225,7 @@ class RankJob : public RunningJob {
   const std::unique_ptr<RankGroup> group_;
   protocol::RankLinkReader link_;  // used by forwarder_ only
   const std::shared_ptr<EventStream> events_;
+  const std::shared_ptr<LogUploader> logs_;  // nullptr: no upload
   const std::string job_;
   const std::string root_;
   const std::string checkpoint_dir_;  // <root>/checkpoints/<hash>: removed after a success
@@ -192,6 +236,7 @@ class RankJob : public RunningJob {
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status forward_error_ ABSL_GUARDED_BY(mu_);
   std::thread forwarder_;
+  std::thread uploader_;
 };
 
 }  // namespace
@@ -277,7 +322,7 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
                 << job.device_ids.size() << " rank(s), logs in " << run_dir;
   return std::unique_ptr<RunningJob>(
       new RankJob(std::move(group), protocol::RankLinkReader(std::move(link.agent_end)),
-                  job.events, job.job_id, root, file.checkpoint_dir));
+                  job.events, job.logs, job.job_id, root, file.checkpoint_dir));
 }
 
 }  // namespace rib::agent

@@ -2,9 +2,15 @@
 
 #include <signal.h>
 #include <torch/torch.h>
+#include <torch/version.h>
+#include <unistd.h>
+#if defined(RIB_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <optional>
 
@@ -13,10 +19,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "proto/convert/job_spec_convert.h"
 #include "worker/dist/process_group.h"
 #include "worker/engine/events.h"
 #include "worker/engine/runner.h"
+#include "worker/engine/threads.h"
 #include "worker/protocol/job_file.h"
 #include "worker/protocol/rank_env.h"
 #include "worker/protocol/rank_link.h"
@@ -54,6 +62,9 @@ class RankSink : public engine::EventSink {
 
   void OnProgress(int epoch, int epochs, int64_t step, int64_t steps, double loss,
                   double lr) override {
+    ++progress_reports_;
+    last_progress_ = absl::Now();
+    alive_at_last_progress_ = alive_calls_;
     v1::JobEvent e;
     v1::JobProgress* p = e.mutable_progress();
     p->set_epoch(epoch);
@@ -66,6 +77,8 @@ class RankSink : public engine::EventSink {
   }
   void OnResult(const std::string& dataset, const std::string& subset, int64_t correct,
                 int64_t total, int64_t skipped) override {
+    last_result_ = absl::Now();
+    eval_images_ += total + skipped;
     v1::JobEvent e;
     v1::Accuracy* a = e.mutable_result();
     a->set_dataset(dataset);
@@ -83,8 +96,30 @@ class RankSink : public engine::EventSink {
 
   void OnAlive() override {
     const absl::Time now = absl::Now();
+    // Once per training step (and per evaluation batch, after the last progress).
+    if (alive_calls_++ == 0) first_alive_ = now;
     if (now - last_touch_ < kAliveTouchInterval) return;
     Touch(now);
+  }
+
+  // Throughput from the event times (the engine reports no timings). Training: the
+  // steps after the first (OnAlive comes once per step) × the global batch, over the
+  // time from the end of the first step to the last progress report, so loading the
+  // model and data is left out. Evaluation: every image evaluated (counted and skipped
+  // ones) over the time from the last progress report (the run's start, for a job that
+  // trains nothing) to the last result, which includes saving the weights and opening
+  // each eval dataset. 0 when not measurable.
+  void Throughput(absl::Time run_start, int batch_size, v1::ReproRecord* out) const {
+    const double train_s = absl::ToDoubleSeconds(last_progress_ - first_alive_);
+    if (progress_reports_ > 0 && alive_at_last_progress_ >= 2 && train_s > 0) {
+      out->set_train_images_per_second(static_cast<double>(alive_at_last_progress_ - 1) *
+                                       batch_size / train_s);
+    }
+    const absl::Time eval_start = progress_reports_ > 0 ? last_progress_ : run_start;
+    const double eval_s = absl::ToDoubleSeconds(last_result_ - eval_start);
+    if (eval_images_ > 0 && eval_s > 0) {
+      out->set_eval_images_per_second(static_cast<double>(eval_images_) / eval_s);
+    }
   }
 
   void Send(const v1::JobEvent& e) {
@@ -108,7 +143,64 @@ class RankSink : public engine::EventSink {
   protocol::RankLinkWriter* const link_;
   const std::string job_;
   absl::Time last_touch_ = absl::InfinitePast();
+  int64_t progress_reports_ = 0;
+  int64_t alive_calls_ = 0, alive_at_last_progress_ = 0;
+  absl::Time first_alive_, last_progress_, last_result_;
+  int64_t eval_images_ = 0;
 };
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  return buf;
+}
+
+// The CPU's model name from /proc/cpuinfo ("" when it has none).
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) break;
+    size_t start = line.find_first_not_of(" \t", colon + 1);
+    return start == std::string::npos ? "" : line.substr(start);
+  }
+  return "";
+}
+
+// What built and runs this attempt (issue 17 item 8); rank 0's view of every rank's
+// device (all ranks of an attempt run on one node).
+v1::ReproRecord BuildRepro(const protocol::JobFile& job, int world_size) {
+  v1::ReproRecord r;
+  const BuildInfo build = CurrentBuildInfo();
+  r.set_rib_version(build.version);
+  r.set_rib_commit(build.git_commit);
+  r.set_torch_version(TORCH_VERSION);
+#if defined(RIB_WITH_CUDA) && defined(CUDA_VERSION)
+  r.set_cuda_version(absl::StrCat(CUDA_VERSION / 1000, ".", (CUDA_VERSION % 1000) / 10));
+#endif
+  const std::string cpu = CpuModel();
+  for (int rank = 0; rank < world_size; ++rank) {
+    const int id = job.device_ids[rank];
+    if (job.device_kind == "cuda") {
+#if defined(RIB_WITH_CUDA)
+      r.add_devices(absl::StrCat("cuda:", id, " ", at::cuda::getDeviceProperties(id)->name));
+#else
+      r.add_devices(absl::StrCat("cuda:", id));
+#endif
+    } else {
+      r.add_devices(cpu.empty() ? std::string("cpu") : absl::StrCat("cpu: ", cpu));
+    }
+  }
+  r.set_host(HostName());
+  r.set_threads(job.threads);
+  r.set_intra_op_threads(torch::get_num_threads());
+  r.set_inter_op_threads(torch::get_num_interop_threads());
+  r.set_blas_core(engine::BlasCoreName());
+  r.set_world_size(world_size);
+  return r;
+}
 
 // The rank link, when the agent gave this rank one (RIB_AGENT_FD).
 std::unique_ptr<protocol::RankLinkWriter> OpenLink(
@@ -213,7 +305,9 @@ int RunRank(const std::string& job_file, const std::map<std::string, std::string
   options.extra_weights_out = job->extra_weights_out;
   options.dependency_weights = job->dependency_weights;
   options.stop = &g_stop;
+  const absl::Time run_start = absl::Now();
   absl::StatusOr<engine::RunResult> result = engine::RunJob(*spec, options, &sink);
+  const absl::Time run_end = absl::Now();
 
   if (result.ok() && result->stopped) {
     RIB_LOG(INFO) << "job " << job->job_id << " attempt " << job->attempt
@@ -240,6 +334,10 @@ int RunRank(const std::string& job_file, const std::map<std::string, std::string
       // (server/scheduling/retry_policy.h): a deterministic error fails the job once.
       f->set_code(static_cast<int>(result.status().code()));
     }
+    v1::ReproRecord* repro = f->mutable_repro();
+    *repro = BuildRepro(*job, rendezvous->world_size);
+    repro->set_wall_seconds(absl::ToDoubleSeconds(run_end - run_start));
+    sink.Throughput(run_start, spec->training.batch_size, repro);
     sink.Send(finished);
   }
   return result.ok() ? 0 : FailureExitCode(result.status());

@@ -40,6 +40,19 @@ std::string DevicesInUseCte(int states_param) {
       states_param, "::text[]) GROUP BY owner) ");
 }
 
+std::map<std::string, ReusableJob> ReusableJobs(pqxx::work& tx,
+                                                const std::vector<std::string>& hashes) {
+  std::map<std::string, ReusableJob> out;
+  for (const auto& row : tx.exec_params(
+           "SELECT DISTINCT ON (hash) hash, id, final_weights FROM jobs"
+           " WHERE hash = ANY($1::text[]) AND state = 'SUCCEEDED'"
+           " AND reused_from IS NULL ORDER BY hash, seq",
+           ArrayLiteral(hashes))) {
+    out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
+  }
+  return out;
+}
+
 void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
   const std::string job_state =
       e.kind == SweepEvent::Kind::kState ? JobStateName(e.job_state) : "";
@@ -110,6 +123,32 @@ void SetActor(pqxx::work& tx, const std::string& actor) {
   tx.exec_params("SELECT set_config('rib.actor', $1, true)", actor);
 }
 
+void RecordAttempt(pqxx::work& tx, const std::string& job_id, JobState to,
+                   const std::string& error, absl::Time now) {
+  if (to == JobState::kLeased) {
+    // A hand-out: AcquireJob has set the new attempt number, worker and secret.
+    tx.exec_params(
+        "INSERT INTO attempts (job_id, attempt, worker_id, lease_secret_hash, leased_at)"
+        " SELECT id, attempt, COALESCE(worker_id, ''), lease_secret_hash, $2::timestamptz"
+        " FROM jobs WHERE id = $1 ON CONFLICT (job_id, attempt) DO NOTHING",
+        job_id, TimeParam(now));
+    return;
+  }
+  if (to == JobState::kRunning) {
+    tx.exec_params(
+        "UPDATE attempts a SET started_at = $2::timestamptz FROM jobs j WHERE j.id = $1"
+        " AND a.job_id = j.id AND a.attempt = j.attempt AND a.started_at IS NULL",
+        job_id, TimeParam(now));
+    return;
+  }
+  // Any other state ends the job's live attempt, if it has one that has not ended.
+  tx.exec_params(
+      "UPDATE attempts a SET finished_at = $2::timestamptz, end_state = $3, error = $4"
+      " FROM jobs j WHERE j.id = $1 AND a.job_id = j.id AND a.attempt = j.attempt"
+      " AND a.finished_at IS NULL",
+      job_id, TimeParam(now), JobStateName(to), error);
+}
+
 absl::Status SetJobState(pqxx::work& tx, const JobRef& job, JobState to,
                          const std::string& error, absl::Time now) {
   pqxx::result r = tx.exec_params(
@@ -129,6 +168,7 @@ absl::Status SetJobState(pqxx::work& tx, const JobRef& job, JobState to,
                                             JobStateName(to), " from ",
                                             JobStateName(from)));
   }
+  RecordAttempt(tx, job.id, to, error, now);
   SweepEvent e;
   e.sweep_id = job.sweep_id;
   e.job_id = job.id;

@@ -45,10 +45,17 @@ void LockDependents(pqxx::work& tx, const std::string& job_id);
 // column's default reads the transaction-local setting rib.actor; migration 0005).
 void SetActor(pqxx::work& tx, const std::string& actor);
 
+// The attempts table (migration 0010), the only writer of its lifecycle: entering
+// LEASED makes the row of the job's (new) current attempt, RUNNING marks it started,
+// and any other state ends it (once) with `to` and `error`. SetJobState calls it.
+void RecordAttempt(pqxx::work& tx, const std::string& job_id, domain::JobState to,
+                   const std::string& error, absl::Time now);
+
 // Moves the job to `to` and records the event. The UPDATE only matches a job in one of
 // scheduling::StatesThatCanBecome(to); otherwise nothing is written and the state
 // machine's FAILED_PRECONDITION is returned (the caller's transaction rolls back).
-// Leaving the lease-holding states clears the lease deadline; `error`, when not
+// Leaving the lease-holding states clears the lease deadline and ends the attempt
+// (RecordAttempt); `error`, when not
 // empty, becomes the job's error.
 absl::Status SetJobState(pqxx::work& tx, const JobRef& job, domain::JobState to,
                          const std::string& error, absl::Time now);
@@ -96,6 +103,15 @@ absl::Status CheckLeaseHolder(pqxx::work& tx, const LiveAttempt& live,
 // `state = ANY($n::text[])` parameters, from the state machine.
 std::string LeaseHoldingStatesParam();
 std::string TerminalStatesParam();
+
+// The reuse rule (DESIGN §8), the only implementation: for each of `hashes`, the
+// earliest job that computed it and SUCCEEDED (not one that reused it).
+struct ReusableJob {
+  std::string id;
+  std::string final_weights;
+};
+std::map<std::string, ReusableJob> ReusableJobs(pqxx::work& tx,
+                                                const std::vector<std::string>& hashes);
 
 // "WITH used AS (...)": the devices each owner's jobs hold now (owner, devices), with
 // LeaseHoldingStatesParam() as parameter $`states_param`. The one definition of devices

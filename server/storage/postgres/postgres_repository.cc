@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
 #include "spec/job_json.h"
+#include "server/storage/postgres/pg_attempts.h"
 #include "server/storage/postgres/pg_job_writes.h"
 #include "server/storage/postgres/pg_rows.h"
 #include "server/storage/postgres/pg_util.h"
@@ -57,18 +58,11 @@ constexpr size_t kSubmitBatch = 2000;
 absl::Status PostgresRepository::InsertJobs(pqxx::work& tx, const NewSweep& in,
                                             SubmitResult& out, absl::Time now) {
   // The earlier succeeded job of each hash, for reuse: one query for the sweep.
-  std::map<std::string, std::pair<std::string, std::string>> prior;  // hash → id, weights
+  std::map<std::string, pg::ReusableJob> prior;
   if (!in.force) {
     std::vector<std::string> hashes;
     for (const NewJob& nj : in.jobs) hashes.push_back(nj.hash);
-    for (const auto& row : tx.exec_params(
-             "SELECT DISTINCT ON (hash) hash, id, final_weights FROM jobs"
-             " WHERE hash = ANY($1::text[]) AND state = 'SUCCEEDED'"
-             " AND reused_from IS NULL ORDER BY hash, seq",
-             ArrayLiteral(hashes))) {
-      prior[row[0].as<std::string>()] = {row[1].as<std::string>(),
-                                         row[2].as<std::string>()};
-    }
+    prior = pg::ReusableJobs(tx, hashes);
   }
   std::map<std::string, JobState> state_of;  // key → initial state
   std::map<std::string, std::string> id_of;  // key → id
@@ -97,8 +91,8 @@ absl::Status PostgresRepository::InsertJobs(pqxx::work& tx, const NewSweep& in,
       devices.push_back(std::to_string(nj.spec.devices));
       device_kinds.push_back(nj.device_kind);
       states.push_back(JobStateName(state));
-      reused.push_back(reusing ? reuse->second.first : "");
-      weights.push_back(reusing ? reuse->second.second : "");
+      reused.push_back(reusing ? reuse->second.id : "");
+      weights.push_back(reusing ? reuse->second.final_weights : "");
       progress.push_back(reusing ? "1" : "0");
       ++out.jobs_total;
       ++(reusing ? out.jobs_reused : out.jobs_new);
@@ -354,6 +348,41 @@ absl::StatusOr<Job> PostgresRepository::GetJob(const std::string& job_id) {
             pg::ResultsOf(tx, job.reused_from.empty() ? job.id : job.reused_from);
         return job;
       });
+}
+
+absl::StatusOr<std::map<std::string, std::string>> PostgresRepository::FindReusableJobs(
+    const std::vector<std::string>& hashes) {
+  return pg::RunTx(pool_.get(), "looking up reusable results",
+                   [&](pqxx::work& tx) -> absl::StatusOr<std::map<std::string, std::string>> {
+                     std::map<std::string, std::string> out;
+                     for (const auto& [hash, job] : pg::ReusableJobs(tx, hashes)) {
+                       out[hash] = job.id;
+                     }
+                     return out;
+                   });
+}
+
+absl::StatusOr<std::vector<domain::Attempt>> PostgresRepository::ListAttempts(
+    const std::string& job_id) {
+  return pg::RunTx(pool_.get(), absl::StrCat("reading the attempts of job ", job_id),
+                   [&](pqxx::work& tx) -> absl::StatusOr<std::vector<domain::Attempt>> {
+                     pqxx::result j = tx.exec_params(
+                         "SELECT COALESCE(reused_from, id) FROM jobs WHERE id = $1",
+                         job_id);
+                     if (j.empty()) {
+                       return absl::NotFoundError(absl::StrCat("no job ", job_id));
+                     }
+                     return pg::LoadAttempts(tx, j[0][0].as<std::string>());
+                   });
+}
+
+absl::StatusOr<domain::LogChunk> PostgresRepository::ReadAttemptLog(
+    const std::string& job_id, int attempt, int rank, int64_t offset, int max_bytes) {
+  return pg::RunTx(pool_.get(), absl::StrCat("reading the log of job ", job_id),
+                   [&](pqxx::work& tx) -> absl::StatusOr<domain::LogChunk> {
+                     return pg::ReadAttemptLog(tx, job_id, attempt, rank, offset,
+                                               max_bytes);
+                   });
 }
 
 absl::StatusOr<std::vector<MatrixJob>> PostgresRepository::GetMatrixJobs(

@@ -31,6 +31,7 @@
 #ifndef RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
 #define RIB_SERVER_STORAGE_POSTGRES_POSTGRES_REPOSITORY_H_
 
+#include <map>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -78,6 +79,8 @@ class PostgresRepository : public Repository {
   void Close();
 
   absl::StatusOr<SubmitResult> SubmitSweep(const NewSweep& sweep) override;
+  absl::StatusOr<std::map<std::string, std::string>> FindReusableJobs(
+      const std::vector<std::string>& hashes) override;
   absl::StatusOr<Sweep> GetSweep(const std::string& sweep_id) override;
   absl::StatusOr<SweepList> ListSweeps(int page_size,
                                        const std::string& page_token) override;
@@ -91,6 +94,11 @@ class PostgresRepository : public Repository {
   absl::StatusOr<Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(
       const std::string& sweep_id) override;
+  absl::StatusOr<std::vector<domain::Attempt>> ListAttempts(
+      const std::string& job_id) override;
+  absl::StatusOr<domain::LogChunk> ReadAttemptLog(const std::string& job_id, int attempt,
+                                                  int rank, int64_t offset,
+                                                  int max_bytes) override;
   absl::StatusOr<Worker> RegisterWorker(const WorkerRegistration& reg) override;
   absl::StatusOr<HeartbeatResult> Heartbeat(const std::string& principal,
                                             const std::string& worker_id,
@@ -103,6 +111,7 @@ class PostgresRepository : public Repository {
       const std::string& principal, const std::string& worker_id,
       const std::vector<domain::LeaseRef>& held) override;
   absl::Status Report(const domain::JobReport& report) override;
+  absl::StatusOr<int64_t> AppendAttemptLog(const domain::LogAppend& append) override;
   absl::StatusOr<int> ExpireLeases() override;
   absl::StatusOr<std::vector<Worker>> ListWorkers() override;
   absl::StatusOr<Worker> DrainWorker(const std::string& worker_id) override;

@@ -16,6 +16,7 @@
 #include "server/scheduling/job_state_machine.h"
 #include "server/scheduling/retry_policy.h"
 #include "spec/job_json.h"
+#include "server/storage/postgres/pg_attempts.h"
 #include "server/storage/postgres/pg_job_writes.h"
 #include "server/storage/postgres/pg_rows.h"
 #include "server/storage/postgres/pg_util.h"
@@ -422,8 +423,10 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
           "UPDATE jobs SET last_checkpoint = $2, updated_at = $3::timestamptz"
           " WHERE id = $1",
           job.id, report.checkpoint, TimeParam(now));
+      pg::AddAttemptCheckpoint(tx, job.id, report.attempt, report.checkpoint);
       return absl::OkStatus();
     case JobReport::Kind::kFinished:
+      pg::RecordAttemptFinish(tx, report);
       pg::LockDependents(tx, job.id);
       if (report.ok) {
         // What a success needs, the only implementation: a result for every dataset the
@@ -468,6 +471,15 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       return pg::RefreshSweepState(tx, job.sweep_id, now);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> PostgresRepository::AppendAttemptLog(
+    const domain::LogAppend& append) {
+  return pg::RunTx(pool_.get(),
+                   absl::StrCat("appending to the log of job ", append.job_id),
+                   [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+                     return pg::AppendAttemptLog(tx, append, clock_->Now());
+                   });
 }
 
 absl::StatusOr<int> PostgresRepository::ReleaseOrphanedLeases(

@@ -10,6 +10,7 @@
 #include "server/storage/postgres/migrations.h"
 #include "server/storage/postgres/pg_change_notifier.h"
 #include "server/storage/postgres/pg_job_writes.h"
+#include "tests/server/storage/repository_attempts_contract.h"
 #include "tests/server/storage/repository_contract.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/testing/test_env.h"
