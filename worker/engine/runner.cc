@@ -205,7 +205,7 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     eval_options.sink = sink;
     eval_options.subsets = source->subsets();
     RIB_ASSIGN_OR_RETURN(eval_options.precision,
-                         ResolvePrecision(spec.training.precision, device));
+                         ResolveEvalPrecision(spec.training.precision, device));
     std::map<std::string, int64_t> expected;
     for (const auto& example : split.test) expected[example.subset] += 1;
     if (eval_options.subsets.empty()) {
