@@ -26,6 +26,16 @@ NamedTensors StateOf(ClassifierImpl& model) {
   return state;
 }
 
+// The setup's state (every parameter and buffer of the model) and its buffers (kept in
+// step across ranks at every step: TrainSetup::buffers).
+void SetModelState(ClassifierImpl& model, TrainSetup* setup) {
+  setup->state = StateOf(model);
+  setup->buffers.clear();
+  for (const auto& item : model.named_buffers()) {
+    setup->buffers.emplace_back(item.key(), item.value());
+  }
+}
+
 // ft, lpft, lwf, ewc, l2sp: every parameter, plus an optional penalty or distillation
 // term added to the masked cross-entropy.
 class FullMethod : public TrainingMethod {
@@ -37,7 +47,7 @@ class FullMethod : public TrainingMethod {
     for (const auto& item : model->named_parameters()) {
       setup_.trainable.emplace_back(item.key(), item.value());
     }
-    setup_.state = StateOf(*model);
+    SetModelState(*model, &setup_);
     LabelMask mask = context_.mask;
     setup_.loss = [model, mask, extra](const Batch& batch) mutable {
       torch::Tensor logits = model->forward(batch.images);
@@ -79,7 +89,7 @@ class LinearProbe : public TrainingMethod {
     const std::vector<std::string> embedding =
         reference ? model->EmbeddingParameterNames() : std::vector<std::string>();
     RIB_RETURN_IF_ERROR(MakeTrainable(*model, embedding, &method->setup_.trainable));
-    method->setup_.state = StateOf(*model);
+    SetModelState(*model, &method->setup_);
     LabelMask mask = method->context_.mask;
     // Without trainable embedding parameters no gradient needs the backbone.
     const bool backbone_grad = !embedding.empty();
@@ -134,7 +144,7 @@ class Lora : public TrainingMethod {
       RIB_RETURN_IF_ERROR(
           MakeTrainable(*model, model->EmbeddingParameterNames(), &method->setup_.trainable));
     }
-    method->setup_.state = StateOf(*model);
+    SetModelState(*model, &method->setup_);
     LabelMask mask = method->context_.mask;
     method->setup_.loss = [model, mask](const Batch& batch) mutable {
       return mask.Loss(model->forward(batch.images), batch.labels);
@@ -190,7 +200,7 @@ class VisualPrompt : public TrainingMethod {
     }
     method->prompt_ = start.to(method->context_.device).set_requires_grad(true);
     method->setup_.trainable.emplace_back("prompt", method->prompt_);
-    method->setup_.state = StateOf(*model);
+    SetModelState(*model, &method->setup_);
     method->setup_.state.emplace_back("prompt", method->prompt_);
     LabelMask mask = method->context_.mask;
     torch::Tensor prompt = method->prompt_, border_mask = method->border_;
