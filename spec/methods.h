@@ -16,7 +16,7 @@
 //   lwf      yes                 alpha [1] (>= 0), temperature [2] (> 0)
 //   ewc      yes                 fisher_dataset [pretrain-val] (pretrain-val | a
 //                                dataset key), fisher_samples [1024] (integer in
-//                                [1, 1000000]), lambda [5000] (>= 0)
+//                                [1, 1000000]), lambda [10] (>= 0)
 //   l2sp     yes                 lambda [1] (>= 0)
 //   wise-ft  no      ft          alpha [0.5] (in [0, 1]; 0 = pre-trained, 1 = ft)
 //   soup     no      its members include_pre [no] (no | yes)
