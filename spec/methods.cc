@@ -8,9 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/json.h"
+#include "spec/suites.h"
 
 namespace rib::spec {
 namespace {
+
+// ewc's default lambda (README, "Methods: rib and the paper": how it was chosen).
+constexpr char kEwcLambdaDefault[] = "10";
 
 ParamDef Int(const char* name, double min, double max, const char* default_text) {
   return ParamDef{name, ParamType::kInt, min, true, max, default_text};
@@ -28,6 +32,14 @@ ParamDef Choice(const char* name, std::vector<std::string> choices,
   p.choices = std::move(choices);
   p.unhashed_value = unhashed;
   return p;
+}
+
+// ewc's fisher_dataset: kPretrainValidation (the job's suite's pre-training validation
+// set, spec/suites.h) or any dataset key.
+ParamDef FisherDatasetParam() {
+  std::vector<std::string> choices = {kPretrainValidation};
+  for (const std::string& key : AllDatasetKeys()) choices.push_back(key);
+  return Choice("fisher_dataset", std::move(choices), kPretrainValidation, "");
 }
 
 std::string ParamNames(const MethodDef& def) {
@@ -68,16 +80,19 @@ const std::vector<MethodDef>& MethodCatalog() {
        "",
        {Real("alpha", 0, true, kUnbounded, "1"),
         Real("temperature", 0, false, kUnbounded, "2")}},
-      // The diagonal Fisher is a mean of squared per-batch gradients, small numbers:
-      // lambda is large to make the penalty matter.
+      // The Fisher: the mean over fisher_samples examples of fisher_dataset of the
+      // squared per-example gradient (methods.h); lambda: see the README's methods
+      // section for how the default was chosen.
       {"ewc",
        true,
        "",
-       {Int("fisher_batches", 1, 1e6, "16"),
-        Real("lambda", 0, true, kUnbounded, "5000")}},
+       {FisherDatasetParam(), Int("fisher_samples", 1, 1e6, "1024"),
+        Real("lambda", 0, true, kUnbounded, kEwcLambdaDefault)}},
       {"l2sp", true, "", {Real("lambda", 0, true, kUnbounded, "1")}},
       {"wise-ft", false, "ft", {Real("alpha", 0, true, 1, "0.5")}},
-      {"soup", false, "", {}},
+      // include_pre: whether θ_pre is averaged in as one more member; "yes" was the
+      // only behaviour before the parameter existed.
+      {"soup", false, "", {Choice("include_pre", {"no", "yes"}, "no", "yes")}},
   };
   return *defs;
 }
@@ -293,6 +308,42 @@ absl::StatusOr<double> MethodParamReal(const MethodSpec& method, absl::string_vi
 absl::StatusOr<std::string> MethodParamChoice(const MethodSpec& method,
                                               absl::string_view name) {
   return ParamText(method, name, ParamType::kChoice);
+}
+
+absl::Status CheckSoupMember(absl::string_view member, absl::string_view kind) {
+  const char* why = nullptr;
+  if (kind == "pre") {
+    why = "; the pre-trained weights join a soup through its include_pre parameter";
+  } else if (kind == "soup") {
+    why = "; a soup cannot contain another soup";
+  } else if (kind == "vp") {
+    why =
+        "; a soup averages weights, and vp's learned prompt is not one (its weights are "
+        "the pre-trained model's, so the prompt would be dropped)";
+  }
+  if (why == nullptr) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", member, "' is a ", kind, " method", why));
+}
+
+absl::StatusOr<std::string> EwcFisherDataset(const JobSpec& job) {
+  absl::StatusOr<std::string> choice = MethodParamChoice(job.method, "fisher_dataset");
+  if (!choice.ok() || *choice != kPretrainValidation) return choice;
+  std::string key = SuitePretrainDataset(job.suite);
+  if (key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method '", job.method.name, "' (ewc): fisher_dataset ", kPretrainValidation,
+        " is the suite's pre-training validation set, but the job's suite '", job.suite,
+        "' is unknown (expected one of ", absl::StrJoin(KnownSuites(), ", "), ")"));
+  }
+  return key;
+}
+
+std::vector<std::string> MethodExtraDatasets(const JobSpec& job) {
+  if (job.method.kind != "ewc") return {};
+  absl::StatusOr<std::string> key = EwcFisherDataset(job);
+  if (!key.ok()) return {};
+  return {*key};
 }
 
 }  // namespace rib::spec

@@ -14,11 +14,12 @@
 //                                the prompt's width in pixels at 224 px, scaled by the
 //                                image side; it must leave some of the image uncovered)
 //   lwf      yes                 alpha [1] (>= 0), temperature [2] (> 0)
-//   ewc      yes                 fisher_batches [16] (integer in [1, 1000000]),
-//                                lambda [5000] (>= 0)
+//   ewc      yes                 fisher_dataset [pretrain-val] (pretrain-val | a
+//                                dataset key), fisher_samples [1024] (integer in
+//                                [1, 1000000]), lambda [10] (>= 0)
 //   l2sp     yes                 lambda [1] (>= 0)
 //   wise-ft  no      ft          alpha [0.5] (in [0, 1]; 0 = pre-trained, 1 = ft)
-//   soup     no      its members -
+//   soup     no      its members include_pre [no] (no | yes)
 //
 // The defaults reproduce the reference code (FieteLab/ImageNet-RIB, main.py and
 // lib/prompter.py), the paper's rows; the other choices are the textbook variants:
@@ -30,8 +31,18 @@
 //   lora {train_extra: reference}: the adapters and, as the reference, cls_token,
 //      pos_embed and the final norm (the head stays frozen), in train mode.
 //      {train_extra: none}: the adapters only, in eval mode.
+//   soup {include_pre: no}: the uniform average of the listed members (DESIGN §6);
+//      {include_pre: yes}: θ_pre is averaged in as one more member (rib's only
+//      behaviour before issue 15; it hashes as before).
 //   vp {init: normal}: the prompt starts N(0, 1) (Bahng et al.'s PadPrompter), drawn
 //      from the job's seed. {init: zeros}: it starts at 0 (step 0 = pre-trained).
+//
+//   ewc: CE + λ/2 Σ F (θ − θ_pre)², F the diagonal empirical Fisher at θ_pre: the mean
+//      of squared per-example gradients over `fisher_samples` examples (a seeded sample,
+//      the same for any number of ranks) of the train side of `fisher_dataset`'s split.
+//      pretrain-val (the default) is the suite's pre-training validation set
+//      (SuitePretrainDataset: imagenet-val, fmnist-val). The reference's "EWC" is a
+//      uniform L2 penalty: rib's l2sp.
 //
 // A method reads its dependency's weights by role: the dependency_hashes (and the
 // engine's dependency_weights) key "lp" for lpft, "ft" for wise-ft, each member's name
@@ -113,6 +124,24 @@ absl::StatusOr<std::map<std::string, std::string>> CanonicalMethodParams(
 // ParamDef::unhashed_value.
 std::map<std::string, std::string> HashedMethodParams(
     absl::string_view kind, std::map<std::string, std::string> params);
+
+// Whether a method of `kind` may be a soup's member. INVALID_ARGUMENT "'<member>' is a
+// <kind> method; ..." saying why not for pre (θ_pre joins through include_pre), soup (no
+// nesting) and vp (its prompt is not a weight: averaging would drop it).
+absl::Status CheckSoupMember(absl::string_view member, absl::string_view kind);
+
+// ewc's fisher_dataset value that means "the job's suite's pre-training validation set".
+inline constexpr char kPretrainValidation[] = "pretrain-val";
+
+// The dataset key ewc estimates its Fisher on: fisher_dataset, with pretrain-val
+// resolved through the job's suite. INVALID_ARGUMENT for a bad parameter, or
+// pretrain-val with an unknown suite.
+absl::StatusOr<std::string> EwcFisherDataset(const JobSpec& job);
+// Datasets the job's method reads besides its fine-tune and eval datasets (ewc: its
+// Fisher dataset, which the runner opens whatever lambda is), for placing the job on a
+// worker that has them. {} when the method's parameters are bad (validation reports
+// those).
+std::vector<std::string> MethodExtraDatasets(const JobSpec& job);
 
 // A whole method of a job: its kind is known and every parameter valid. For specs that
 // did not come through the sweep parser (rib-run's flags, a job from the wire).

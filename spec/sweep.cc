@@ -100,11 +100,15 @@ absl::Status PlanMethods(const SweepSpec& sweep, MethodPlan* plan) {
       }
       for (const std::string& member : m.members) {
         auto it = by_name.find(member);
-        if (it == by_name.end() || it->second->kind == "soup" ||
-            it->second->kind == "pre") {
+        if (it == by_name.end()) {
           return absl::InvalidArgumentError(
               absl::StrCat("method '", m.name, "': member '", member,
-                           "' is not a trained or interpolated method of the sweep"));
+                           "' is not a method of the sweep"));
+        }
+        absl::Status member_ok = CheckSoupMember(member, it->second->kind);
+        if (!member_ok.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("method '", m.name, "': ", member_ok.message()));
         }
         my_deps.emplace_back(member, member);
         RIB_RETURN_IF_ERROR(emit(*it->second));

@@ -573,13 +573,10 @@ absl::Status SweepParser::ParseMethods(const YAML::Node& methods,
                      absl::StrCat("'", m.members[k], "' is not a method of this sweep (",
                                   "methods: ", Join(names), ")"));
       }
-      const std::string& kind = sweep->methods[it->second].kind;
-      if (kind == "soup" || kind == "pre") {
-        return Error(
-            member_nodes[i][k], field,
-            absl::StrCat("'", m.members[k], "' is a ", kind, " method; a soup ",
-                         kind == "pre" ? "always includes the pre-trained weights"
-                                       : "cannot contain another soup"));
+      absl::Status member_ok =
+          CheckSoupMember(m.members[k], sweep->methods[it->second].kind);
+      if (!member_ok.ok()) {
+        return Error(member_nodes[i][k], field, std::string(member_ok.message()));
       }
     }
     // Same kind, params and members as an earlier method: the same jobs twice.

@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "spec/methods.h"
 
 namespace rib::storage::internal {
 
@@ -35,6 +36,7 @@ absl::Status ValidateNewSweep(const NewSweep& sweep) {
 std::vector<std::string> JobDatasets(const JobSpec& spec) {
   std::set<std::string> all(spec.eval_datasets.begin(), spec.eval_datasets.end());
   if (!spec.finetune_dataset.empty()) all.insert(spec.finetune_dataset);
+  for (std::string& key : spec::MethodExtraDatasets(spec)) all.insert(std::move(key));
   return {all.begin(), all.end()};
 }
 

@@ -15,7 +15,8 @@ namespace rib::storage::internal {
 // Keys unique and non-empty, every depends_on names an earlier job, hashes non-empty,
 // max_attempts >= 1. INVALID_ARGUMENT naming the job otherwise.
 absl::Status ValidateNewSweep(const NewSweep& sweep);
-// The datasets a job reads: its fine-tune dataset (if any) and every eval dataset,
+// The datasets a job reads: its fine-tune dataset (if any), every eval dataset and
+// those its method reads (spec::MethodExtraDatasets: ewc's Fisher dataset),
 // sorted and unique. A worker must advertise all of them.
 std::vector<std::string> JobDatasets(const JobSpec& spec);
 // Fields of a report that are checked before any fencing: non-empty job id, a

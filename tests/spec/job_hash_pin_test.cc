@@ -8,6 +8,9 @@
 // what reads them: lpft, a soup with lora) must NOT reuse results of the old
 // computation: those hash anew. The old computation is now spelled {trainable: head},
 // {train_extra: none}, {init: zeros}, and hashes exactly as before (the first test).
+// Two more (issue 15 items 2 and 9, the last test): ewc's old Fisher is gone, so ewc
+// hashes anew everywhere; a soup no longer averages θ_pre in unless {include_pre: yes},
+// which hashes as before.
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,7 +40,7 @@ methods:
   - l2sp
   - lpft
   - {name: wise, kind: wise-ft, params: {alpha: 0.25}}
-  - {kind: soup, members: [ft, lora]}
+  - {kind: soup, members: [ft, lora], params: {include_pre: yes}}
   - {kind: lp{LP}}
 finetune_datasets: [fmnist-r]
 eval_datasets: [fmnist-val, fmnist-c]
@@ -81,8 +84,9 @@ TEST(JobHashPin, EveryMethodKindHashesAsBefore) {
        "54031329b5cc7e0fea1558fe76fe34f92e21155f90fb19bde471c0823584e1de"},
       {"vit/lwf/fmnist-r",
        "b9ab04c9aa6f37263cd89ac3c33e8fe0a01a0d8a4e39de790c1a6ded942812e1"},
+      // Issue 15.2: the per-example Fisher on fmnist-val (the last test).
       {"vit/ewc/fmnist-r",
-       "2fae96e71e1e070ef04bac9191bda6f05c65ca9019c17bc17cb6a9708f05e009"},
+       "d2af7183c40ee3bde9e76a2e034eba118e07995e3642619697d6f486f4f0fc93"},
       {"vit/l2sp/fmnist-r",
        "6d3e3aad2fecb0e25daaf9f1156a89f4ad8a01c156ec7bcba15be7e741f5019f"},
       {"vit/lp/fmnist-r",
@@ -111,8 +115,9 @@ TEST(JobHashPin, TheReferenceDefaultsOfLpLoraAndVpAreNewJobs) {
        "220a5a6c59eea207d15917c4156fd41ed33d11e7790cf2ccd619ef371065af5f"},
       {"vit/lwf/fmnist-r",
        "b9ab04c9aa6f37263cd89ac3c33e8fe0a01a0d8a4e39de790c1a6ded942812e1"},
+      // Issue 15.2: the per-example Fisher on fmnist-val (the last test).
       {"vit/ewc/fmnist-r",
-       "2fae96e71e1e070ef04bac9191bda6f05c65ca9019c17bc17cb6a9708f05e009"},
+       "d2af7183c40ee3bde9e76a2e034eba118e07995e3642619697d6f486f4f0fc93"},
       {"vit/l2sp/fmnist-r",
        "6d3e3aad2fecb0e25daaf9f1156a89f4ad8a01c156ec7bcba15be7e741f5019f"},
       {"vit/lp/fmnist-r",
@@ -248,6 +253,47 @@ TEST(JobHashPin, SeedZeroOfASweepWithSeedsHashesAsTheSweepWithout) {
        "2a00bd6ab3b3df760eeb482769e629a18d41939fdcbb15f3a50706d90af90833"},
   };
   EXPECT_THAT(seed1, ElementsAreArray(want));
+// Issue 15.2: ewc's Fisher is now the per-example empirical Fisher on the suite's
+// pre-training validation set (spec/methods.h), not the squared batch-mean gradient on
+// the fine-tuning data. The old computation is gone, so every ewc job hashes anew and
+// must not reuse results of the old one (the two tests above carry a bare ewc's new
+// hash; before: 2fae96e71e1e070ef04bac9191bda6f05c65ca9019c17bc17cb6a9708f05e009).
+// Issue 15.9: a soup averages its listed members only; {include_pre: yes} is the old
+// computation (θ_pre averaged in) and hashes as before (the tests above spell it so),
+// a bare soup is a new job.
+// Naming the default Fisher dataset by its key is another job text, so another hash
+// for the same computation (as vp's pad: methods_test's known wart).
+TEST(JobHashPin, EwcWithThePerExampleFisherAndSoupsOfTheirMembersAreNewJobs) {
+  constexpr char kEwc[] = R"(name: pin-ewc
+models:
+  - {name: vit, arch: fmnist_vit, weights: models/vit.safetensors}
+methods:
+  - ewc
+  - {name: ewc-val, kind: ewc, params: {fisher_dataset: fmnist-val}}
+  - {name: ewc-big, kind: ewc, params: {fisher_samples: 4096, lambda: 100}}
+  - ft
+  - {name: soup-pre, kind: soup, members: [ft], params: {include_pre: yes}}
+  - {name: soup, kind: soup, members: [ft]}
+finetune_datasets: [fmnist-r]
+eval_datasets: [fmnist-val, fmnist-c]
+training: {lr: 0.01, epochs: 1, max_steps: 5, precision: fp32}
+)";
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"vit/pre", "746b3b591fd59e16a3ea0e83e7770ce736d60e6d39e7f6149dff7dec0a091cf2"},
+      {"vit/ewc/fmnist-r",
+       "d2af7183c40ee3bde9e76a2e034eba118e07995e3642619697d6f486f4f0fc93"},
+      {"vit/ewc-val/fmnist-r",
+       "c869d57b0bcd2f7aa61fd7c2d469d21720a4cf42e910a48f1bd0f931f012b366"},
+      {"vit/ewc-big/fmnist-r",
+       "039b654154596c7acf60a4e3ef5b663ccf01279e8fe5eb8249763e5f539e8047"},
+      {"vit/ft/fmnist-r",
+       "56e4af1c151032e4c9ab149f7f311af91b264be54418fc8ff7d93ddf16cd2789"},
+      {"vit/soup-pre/fmnist-r",
+       "6aecda5718d791fd9a25c59d9ab2d43591d5780e51911e58cde908439ae8a794"},
+      {"vit/soup/fmnist-r",
+       "79399e46a44aca3cb348d3cd30db81d6eef79777e16c322150f644a106381972"},
+  };
+  EXPECT_THAT(Hashes(kEwc), ElementsAreArray(want));
 }
 
 }  // namespace

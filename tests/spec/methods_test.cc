@@ -2,8 +2,11 @@
 // reading the same table, errors that name the parameter.
 #include "spec/methods.h"
 
+#include <map>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/json.h"
 #include "common/status_macros.h"
@@ -90,6 +93,42 @@ TEST(MethodCatalog, SpelledOutDefaultsCanonicaliseAsTheyAlwaysDid) {
   EXPECT_EQ(*CanonicalMethodParam("lora", "rank", "08"), "8");
 }
 
+// Issue 15.2: ewc's Fisher is estimated on the pre-training set's validation split of the
+// job's suite by default, or on a named dataset; the parameter it replaced is refused by
+// name.
+TEST(MethodCatalog, EwcFisherDatasetIsTheSuitesPretrainingValidationSet) {
+  JobSpec job;
+  job.method = Method("ewc");
+  job.suite = "fmnist-rib";
+  EXPECT_EQ(*EwcFisherDataset(job), "fmnist-val");
+  EXPECT_THAT(MethodExtraDatasets(job), ElementsAre("fmnist-val"));
+  job.suite = "imagenet-rib";
+  EXPECT_EQ(*EwcFisherDataset(job), "imagenet-val");
+  job.method = Method("ewc", {{"fisher_dataset", "imagenet-v2"}});
+  EXPECT_EQ(*EwcFisherDataset(job), "imagenet-v2");
+  job.method = Method("ewc");
+  job.suite = "cifar-rib";
+  EXPECT_THAT(EwcFisherDataset(job),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("suite 'cifar-rib' is unknown (expected one of")));
+  EXPECT_THAT(MethodExtraDatasets(job), ::testing::IsEmpty());
+  job.method = Method("ft");
+  EXPECT_THAT(MethodExtraDatasets(job), ::testing::IsEmpty());
+  // Bad ewc parameters, and the one that was replaced, named in the message.
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>> bad = {
+      {{{"fisher_dataset", "imagenet-vall"}},
+       "fisher_dataset='imagenet-vall': must be one of pretrain-val, imagenet-val"},
+      {{{"fisher_batches", "16"}},
+       "takes no parameter 'fisher_batches' (it takes: fisher_dataset, fisher_samples, "
+       "lambda)"},
+      {{{"fisher_samples", "0"}}, "must be in [1, 1e+06], got 0"},
+  };
+  for (const auto& [params, message] : bad) {
+    EXPECT_THAT(ValidateMethod(Method("ewc", params)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(message)));
+  }
+}
+
 TEST(MethodCatalog, DefaultsAreThePapers) {
   RIB_ASSERT_OK_AND_ASSIGN(auto lora, CanonicalMethodParams("lora", {}));
   EXPECT_THAT(lora, ElementsAre(::testing::Pair("alpha", "1"), ::testing::Pair("rank", "8"),
@@ -102,10 +141,11 @@ TEST(MethodCatalog, DefaultsAreThePapers) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no choice parameter")));
   EXPECT_EQ(Real(Method("vp"), "pad"), 30.0);
   EXPECT_EQ(Real(Method("lwf"), "temperature"), 2.0);
-  EXPECT_EQ(Real(Method("ewc"), "lambda"), 5000.0);
-  RIB_ASSERT_OK_AND_ASSIGN(int64_t fisher_batches,
-                           MethodParamInt(Method("ewc"), "fisher_batches"));
-  EXPECT_EQ(fisher_batches, 16);
+  EXPECT_EQ(Real(Method("ewc"), "lambda"), 10.0);
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t fisher_samples,
+                           MethodParamInt(Method("ewc"), "fisher_samples"));
+  EXPECT_EQ(fisher_samples, 1024);
+  EXPECT_EQ(*MethodParamChoice(Method("ewc"), "fisher_dataset"), "pretrain-val");
   EXPECT_THAT(
       MethodParamInt(Method("ewc"), "lambda"),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no integer parameter")));

@@ -109,7 +109,8 @@ TEST(ParseSweepYaml, MinimalFileFillsEveryDefault) {
   EXPECT_THAT(s.methods[1].params,
               ElementsAre(Pair("alpha", "1"), Pair("temperature", "2")));
   EXPECT_THAT(s.methods[2].params,
-              ElementsAre(Pair("fisher_batches", "16"), Pair("lambda", "5000")));
+              ElementsAre(Pair("fisher_dataset", "pretrain-val"),
+                          Pair("fisher_samples", "1024"), Pair("lambda", "10")));
   EXPECT_THAT(s.methods[3].params, ElementsAre(Pair("lambda", "1")));
   EXPECT_THAT(s.methods[4].params, ElementsAre(Pair("alpha", "0.5")));
   EXPECT_EQ(s.finetune_datasets, SuiteDownstreamDatasets("imagenet-rib"));
@@ -343,7 +344,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{
             "soup of pre",
             S({kName, kModels, "methods:\n  - pre\n  - {kind: soup, members: [pre]}\n"}),
-            "bad.yaml:6: methods[1].members[0]: 'pre' is a pre method"},
+            "bad.yaml:6: methods[1].members[0]: 'pre' is a pre method; the pre-trained "
+            "weights join a soup through its include_pre parameter"},
+        BadCase{
+            "soup of vp (issue 15.9: its prompt is not a weight)",
+            S({kName, kModels, "methods:\n  - vp\n  - {kind: soup, members: [vp]}\n"}),
+            "bad.yaml:6: methods[1].members[0]: 'vp' is a vp method; a soup averages "
+            "weights, and vp's learned prompt is not one"},
         BadCase{"soup without members",
                 S({kName, kModels, "methods:\n  - ft\n  - {kind: soup}\n"}),
                 "bad.yaml:6: methods[1].members: missing"},

@@ -26,6 +26,16 @@ NamedTensors StateOf(ClassifierImpl& model) {
   return state;
 }
 
+// The setup's state (every parameter and buffer of the model) and its buffers (kept in
+// step across ranks at every step: TrainSetup::buffers).
+void SetModelState(ClassifierImpl& model, TrainSetup* setup) {
+  setup->state = StateOf(model);
+  setup->buffers.clear();
+  for (const auto& item : model.named_buffers()) {
+    setup->buffers.emplace_back(item.key(), item.value());
+  }
+}
+
 // ft, lpft, lwf, ewc, l2sp: every parameter, plus an optional penalty or distillation
 // term added to the masked cross-entropy.
 class FullMethod : public TrainingMethod {
@@ -37,7 +47,7 @@ class FullMethod : public TrainingMethod {
     for (const auto& item : model->named_parameters()) {
       setup_.trainable.emplace_back(item.key(), item.value());
     }
-    setup_.state = StateOf(*model);
+    SetModelState(*model, &setup_);
     LabelMask mask = context_.mask;
     setup_.loss = [model, mask, extra](const Batch& batch) mutable {
       torch::Tensor logits = model->forward(batch.images);
@@ -79,7 +89,7 @@ class LinearProbe : public TrainingMethod {
     const std::vector<std::string> embedding =
         reference ? model->EmbeddingParameterNames() : std::vector<std::string>();
     RIB_RETURN_IF_ERROR(MakeTrainable(*model, embedding, &method->setup_.trainable));
-    method->setup_.state = StateOf(*model);
+    SetModelState(*model, &method->setup_);
     LabelMask mask = method->context_.mask;
     // Without trainable embedding parameters no gradient needs the backbone.
     const bool backbone_grad = !embedding.empty();
@@ -134,7 +144,7 @@ class Lora : public TrainingMethod {
       RIB_RETURN_IF_ERROR(
           MakeTrainable(*model, model->EmbeddingParameterNames(), &method->setup_.trainable));
     }
-    method->setup_.state = StateOf(*model);
+    SetModelState(*model, &method->setup_);
     LabelMask mask = method->context_.mask;
     method->setup_.loss = [model, mask](const Batch& batch) mutable {
       return mask.Loss(model->forward(batch.images), batch.labels);
@@ -190,7 +200,7 @@ class VisualPrompt : public TrainingMethod {
     }
     method->prompt_ = start.to(method->context_.device).set_requires_grad(true);
     method->setup_.trainable.emplace_back("prompt", method->prompt_);
-    method->setup_.state = StateOf(*model);
+    SetModelState(*model, &method->setup_);
     method->setup_.state.emplace_back("prompt", method->prompt_);
     LabelMask mask = method->context_.mask;
     torch::Tensor prompt = method->prompt_, border_mask = method->border_;
@@ -219,48 +229,49 @@ std::vector<torch::Tensor> Anchor(const NamedTensors& trainable) {
   return anchor;
 }
 
-// Diagonal empirical Fisher at θ_pre: the mean over `batches` training batches of the
-// squared gradient of the masked cross-entropy (backbone statistics frozen: eval mode,
-// so estimating it does not move batch-norm buffers). Averaged over ranks.
-absl::StatusOr<std::vector<torch::Tensor>> EstimateFisher(const MethodContext& context,
-                                                          const NamedTensors& trainable,
-                                                          int64_t batches) {
-  Classifier model = context.model;
-  model->eval();
-  std::vector<torch::Tensor> fisher;
-  for (const auto& [name, p] : trainable) fisher.push_back(torch::zeros_like(p));
-  RIB_ASSIGN_OR_RETURN(std::unique_ptr<BatchStream> stream, context.data->Epoch(0));
+}  // namespace
+
+absl::StatusOr<std::vector<torch::Tensor>> EstimateFisher(
+    const ForwardFn& logits_of, const NamedTensors& params, BatchStream& stream,
+    const LabelMask& mask, torch::Device device, dist::ProcessGroup* group) {
+  std::vector<torch::Tensor> inputs, fisher;
+  for (const auto& [name, p] : params) {
+    inputs.push_back(p);
+    fisher.push_back(torch::zeros_like(p, p.options().dtype(torch::kFloat)));
+  }
   Batch batch;
-  int64_t used = 0;
-  for (int64_t b = 0; b < batches; ++b) {
-    RIB_ASSIGN_OR_RETURN(bool more, stream->Next(&batch));
+  int64_t examples = 0;
+  while (true) {
+    RIB_ASSIGN_OR_RETURN(bool more, stream.Next(&batch));
     if (!more) break;
-    if (batch.images.size(0) == 0) continue;
-    for (const auto& [name, p] : trainable) {
-      if (p.grad().defined()) p.mutable_grad().zero_();
+    const torch::Tensor images = batch.images.to(device);
+    const torch::Tensor labels = batch.labels.to(device);
+    // Micro-batch 1: each example's own gradient, so the sum of their squares does not
+    // depend on how examples are grouped into batches or shards.
+    for (int64_t i = 0; i < images.size(0); ++i) {
+      torch::Tensor loss =
+          mask.Loss(logits_of(images.slice(0, i, i + 1)), labels.slice(0, i, i + 1));
+      std::vector<torch::Tensor> grads = torch::autograd::grad(
+          {loss}, inputs, /*grad_outputs=*/{}, /*retain_graph=*/false,
+          /*create_graph=*/false, /*allow_unused=*/true);
+      for (size_t k = 0; k < grads.size(); ++k) {
+        if (grads[k].defined())
+          fisher[k].add_(grads[k].detach().to(torch::kFloat).square());
+      }
+      ++examples;
     }
-    torch::Tensor loss = context.mask.Loss(model->forward(batch.images.to(context.device)),
-                                           batch.labels.to(context.device));
-    loss.backward();
-    for (size_t i = 0; i < trainable.size(); ++i) {
-      const torch::Tensor& g = trainable[i].second.grad();
-      if (g.defined()) fisher[i].add_(g.detach().square());
-    }
-    ++used;
   }
-  for (const auto& [name, p] : trainable) {
-    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad() = torch::Tensor();
+  torch::Tensor count = torch::tensor({examples}, torch::kLong);
+  RIB_RETURN_IF_ERROR(
+      Annotate(AllReduceSum(group, {count}), "ewc: summing Fisher counts"));
+  RIB_RETURN_IF_ERROR(Annotate(AllReduceSum(group, fisher), "ewc: summing the Fisher"));
+  const int64_t total = count.item<int64_t>();
+  if (total <= 0) {
+    return absl::InvalidArgumentError("ewc: the Fisher dataset yielded no example");
   }
-  torch::Tensor count = torch::tensor({static_cast<double>(used)}, torch::kDouble);
-  RIB_RETURN_IF_ERROR(AllReduceSum(context.group, {count}));
-  RIB_RETURN_IF_ERROR(AllReduceSum(context.group, fisher));
-  const double total = count.item<double>();
-  if (total <= 0) return absl::InvalidArgumentError("ewc: no training batch for the Fisher");
-  for (auto& f : fisher) f.div_(total);
+  for (auto& f : fisher) f.div_(static_cast<double>(total));
   return fisher;
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
     const MethodSpec& spec, MethodContext context) {
@@ -330,12 +341,26 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
     // step on the penalty (which diverges once η·λ·F > 2, and F estimated on the
     // fine-tuning data is large where the pre-trained model fits worst), stable at any
     // η·λ·F. The reported loss is the cross-entropy alone.
-    if (context.data == nullptr) return absl::InvalidArgumentError("ewc: no training data");
     if (lambda == 0) return std::unique_ptr<TrainingMethod>(std::move(method));
-    RIB_ASSIGN_OR_RETURN(int64_t fisher_batches,
-                         rib::spec::MethodParamInt(spec, "fisher_batches"));
-    RIB_ASSIGN_OR_RETURN(std::vector<torch::Tensor> curvature,
-                         EstimateFisher(context, trainable, fisher_batches));
+    if (context.fisher_data == nullptr) {
+      return absl::InvalidArgumentError(
+          "ewc: no Fisher data (MethodContext::fisher_data)");
+    }
+    // At θ_pre, in eval mode: batch-norm statistics are used, not moved.
+    context.model->eval();
+    std::vector<torch::Tensor> curvature;
+    {
+      // The Fisher is fp32 whatever the training precision.
+      ClassifierImpl& model = *context.model;
+      RIB_ASSIGN_OR_RETURN(
+          curvature,
+          EstimateFisher([&model](const torch::Tensor& x) { return model.forward(x); },
+                         trainable, *context.fisher_data, context.fisher_mask,
+                         context.device, context.group));
+    }
+    for (size_t i = 0; i < curvature.size(); ++i) {
+      curvature[i] = curvature[i].to(trainable[i].second.scalar_type()).mul_(lambda);
+    }
     for (auto& c : curvature) c.mul_(lambda);
     method->set_after_step([trainable, anchor, curvature](double lr) {
       for (size_t i = 0; i < trainable.size(); ++i) {

@@ -7,7 +7,8 @@
 //   vp        a border prompt on the input; CE
 //   lwf       every parameter; CE + α·KL(p_pre/T ‖ p/T)
 //   ewc       every parameter; CE + λ/2 Σ F (θ−θ_pre)² (the penalty as a proximal step
-//             after each SGD step: stable at any λ·F)
+//             after each SGD step: stable at any λ·F); F from EstimateFisher on
+//             MethodContext::fisher_data
 //   l2sp      every parameter; CE + λ Σ (θ−θ_pre)²
 //   wise-ft, soup, pre: no training (see InterpolateWeights / AverageWeights).
 // Which kinds exist, which train, and their parameters with ranges and defaults are
@@ -61,8 +62,12 @@ struct MethodContext {
   LabelMask mask = LabelMask::Identity(1);
   // A fresh model of the same architecture (weights are overwritten): lwf's teacher.
   std::function<absl::StatusOr<Classifier>()> new_model;
-  // The training data (ewc reads batches of it to estimate the Fisher information).
-  TrainData* data = nullptr;
+  // ewc (lambda > 0): this rank's shard of the Fisher sample (runner.cc: a seeded sample
+  // of spec::EwcFisherDataset's train split; the shards of all ranks are disjoint and
+  // together the whole sample), read once in Create, and that dataset's label space.
+  // Not owned.
+  BatchStream* fisher_data = nullptr;
+  LabelMask fisher_mask = LabelMask::Identity(1);
   torch::Device device = torch::kCPU;
   dist::ProcessGroup* group = nullptr;
   // The job's seed: vp draws its initial prompt from it.
@@ -96,6 +101,19 @@ class TrainingMethod {
   MethodContext context_;
   TrainSetup setup_;
 };
+
+// The diagonal empirical Fisher of `params` at their current values: the sum over this
+// rank's examples in `stream` of the squared gradient of each example's own masked
+// cross-entropy (micro-batch 1), all-reduced over `group` as a sum and divided by the
+// global number of examples. `logits_of` must not depend on batch composition (a model
+// in eval mode), so the result is the same for any sharding of the examples over any
+// number of ranks, up to the order of the float sums. fp32 tensors shaped as `params`
+// (zero where an example's loss does not reach a parameter). Costs one forward and one
+// backward pass per example. INVALID_ARGUMENT when no rank had an example; a read's or
+// a collective's error.
+absl::StatusOr<std::vector<torch::Tensor>> EstimateFisher(
+    const ForwardFn& logits_of, const NamedTensors& params, BatchStream& stream,
+    const LabelMask& mask, torch::Device device, dist::ProcessGroup* group);
 
 // Applies vp's learned prompt (as saved under "prompt") in front of a model.
 ForwardFn PromptedForward(Classifier model, torch::Tensor prompt);

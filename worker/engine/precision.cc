@@ -21,6 +21,11 @@ absl::StatusOr<Precision> ResolvePrecision(const std::string& precision,
   return p;
 }
 
+absl::StatusOr<Precision> ResolveEvalPrecision(const std::string& precision,
+                                               const torch::Device& device) {
+  return ResolvePrecision(precision == "auto" ? "fp32" : precision, device);
+}
+
 AutocastScope::AutocastScope(const Precision& precision) : enabled_(precision.autocast) {
   if (!enabled_) return;
   at::autocast::set_autocast_gpu_dtype(precision.dtype);

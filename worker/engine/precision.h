@@ -28,6 +28,13 @@ struct Precision {
 absl::StatusOr<Precision> ResolvePrecision(const std::string& precision,
                                            const torch::Device& device);
 
+// The precision evaluation runs in: "auto" is fp32 everywhere (the reference code
+// evaluates in fp32; autocast is a training speed-up, and fp16 logits can flip close
+// top-1 calls), an explicit fp16 / bf16 autocasts as in training, fp32 is fp32.
+// INVALID_ARGUMENT as ResolvePrecision.
+absl::StatusOr<Precision> ResolveEvalPrecision(const std::string& precision,
+                                               const torch::Device& device);
+
 // CUDA autocast to precision.dtype for the scope's lifetime (no-op when
 // precision.autocast is false). Not nestable; one per thread at a time.
 class AutocastScope {

@@ -241,7 +241,6 @@ absl::StatusOr<std::vector<PretrainOutcome>> PretrainUnguarded(
         MethodContext context;
         context.model = model;
         context.mask = LabelMask::Identity(10);
-        context.data = &data;
         RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
                              TrainingMethod::Create(ft, context));
         TrainOptions train_options;

@@ -1,5 +1,6 @@
 #include "worker/engine/runner.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <utility>
@@ -168,6 +169,64 @@ absl::StatusOr<data::DatasetOptions> DataOptions(const JobSpec& spec,
   return data_options;
 }
 
+// ewc's Fisher sample (spec/methods.h): `fisher_samples` examples of the train side of
+// the Fisher dataset's split, the first of a permutation seeded with the job's seed (so
+// the same list for any number of ranks), read in that order, each rank taking its
+// contiguous share of every global batch (the loader's sharding): disjoint shards that
+// together are the whole sample. Members in declaration order: the stream reads the
+// source.
+struct FisherInput {
+  std::unique_ptr<data::DatasetSource> source;
+  std::unique_ptr<BatchStream> stream;
+  LabelMask mask = LabelMask::Identity(1);
+};
+
+absl::StatusOr<std::unique_ptr<FisherInput>> OpenFisherData(
+    const JobSpec& spec, const RunOptions& options,
+    const data::DatasetOptions& data_options, int64_t num_classes) {
+  RIB_ASSIGN_OR_RETURN(std::string key, rib::spec::EwcFisherDataset(spec));
+  RIB_ASSIGN_OR_RETURN(int64_t samples,
+                       rib::spec::MethodParamInt(spec.method, "fisher_samples"));
+  auto input = std::make_unique<FisherInput>();
+  absl::StatusOr<std::unique_ptr<data::DatasetSource>> source =
+      data::OpenDataset(key, data_options);
+  if (!source.ok())
+    return Annotate(source.status(), absl::StrCat("ewc's fisher_dataset ", key));
+  input->source = *std::move(source);
+  RIB_ASSIGN_OR_RETURN(data::Split split,
+                       data::SplitDataset(*input->source, data_options));
+  const int64_t n = static_cast<int64_t>(split.train.size());
+  if (n == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ewc's fisher_dataset ", key, " has no example on the train side"));
+  }
+  at::Generator generator =
+      at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(spec.training.seed));
+  const torch::Tensor order = torch::randperm(n, generator, torch::kLong);
+  const int64_t taken = std::min(samples, n);
+  if (taken < samples) {
+    RIB_LOG(INFO) << "ewc: fisher_samples " << samples << " but " << key << " has " << n
+                  << " training examples: the Fisher uses all of them";
+  }
+  std::vector<data::Example> chosen;
+  for (int64_t i = 0; i < taken; ++i)
+    chosen.push_back(split.train[order[i].item<int64_t>()]);
+  RIB_ASSIGN_OR_RETURN(input->mask,
+                       LabelMask::Create(input->source->label_space(), num_classes));
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = std::min(spec.training.eval_batch_size, 64);
+  loader_options.shuffle = false;
+  loader_options.rank = GroupRank(options.group);
+  loader_options.world_size = GroupSize(options.group);
+  loader_options.threads = options.threads;
+  loader_options.skip_corrupt = spec.training.skip_corrupt;
+  RIB_ASSIGN_OR_RETURN(
+      std::unique_ptr<data::BatchLoader> loader,
+      data::BatchLoader::Create(input->source.get(), std::move(chosen), loader_options));
+  input->stream = std::make_unique<LoaderStream>(std::move(loader));
+  return input;
+}
+
 // Whether any rank asks to stop: one tiny all-reduce, so every rank decides alike.
 // Called by every rank at the same points, whether or not it has a flag.
 absl::StatusOr<bool> AnyRankStops(const RunOptions& options) {
@@ -205,7 +264,7 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     eval_options.sink = sink;
     eval_options.subsets = source->subsets();
     RIB_ASSIGN_OR_RETURN(eval_options.precision,
-                         ResolvePrecision(spec.training.precision, device));
+                         ResolveEvalPrecision(spec.training.precision, device));
     std::map<std::string, int64_t> expected;
     for (const auto& example : split.test) expected[example.subset] += 1;
     if (eval_options.subsets.empty()) {
@@ -293,7 +352,11 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
       return absl::InvalidArgumentError(
           absl::StrCat("soup '", spec.method.name, "' lists no members"));
     }
-    std::vector<TensorMap> members = {CloneWeights(ModelWeights(*model))};
+    // The listed members; θ_pre (the model as loaded) only when asked for.
+    RIB_ASSIGN_OR_RETURN(std::string include_pre,
+                         rib::spec::MethodParamChoice(spec.method, "include_pre"));
+    std::vector<TensorMap> members;
+    if (include_pre == "yes") members.push_back(CloneWeights(ModelWeights(*model)));
     for (const std::string& member : spec.method.members) {
       RIB_ASSIGN_OR_RETURN(TensorMap weights, ReadWeightsFile(spec, options, member));
       members.push_back(std::move(weights));
@@ -333,7 +396,13 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
     RIB_ASSIGN_OR_RETURN(context.mask,
                          LabelMask::Create(train_source->label_space(), model->num_classes()));
     context.new_model = [&spec]() { return CreateModel(spec.model.arch, spec.model.num_classes); };
-    context.data = &train_data;
+    std::unique_ptr<FisherInput> fisher;
+    if (kind == "ewc") {
+      RIB_ASSIGN_OR_RETURN(
+          fisher, OpenFisherData(spec, options, data_options, model->num_classes()));
+      context.fisher_data = fisher->stream.get();
+      context.fisher_mask = fisher->mask;
+    }
     context.device = device;
     context.group = options.group;
     context.seed = static_cast<uint64_t>(config.seed);

@@ -368,6 +368,8 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       if (!trained.count(t.unsafeGetTensorImpl())) untrained_state.push_back(t.detach());
     }
   }
+  std::vector<torch::Tensor> buffers;
+  for (const auto& [name, t] : setup.buffers) buffers.push_back(t.detach());
   {
     // Every rank starts from rank 0's weights (and, after a resume, its state).
     std::vector<torch::Tensor> state;
@@ -437,6 +439,9 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       batch.images = batch.images.to(options.device);
       batch.labels = batch.labels.to(options.device);
       optimizer.zero_grad();
+      // DDP's broadcast_buffers: the forward pass starts from rank 0's statistics on
+      // every rank (each rank then updates them with its own shard's batch).
+      RIB_RETURN_IF_ERROR(Broadcast(options.group, buffers, /*root=*/0));
       const int64_t local_n = batch.images.size(0);
       // A throw inside the step (a shape mismatch, out of memory) becomes a status
       // naming the step; RunJob's boundary adds the job (torch_errors.h).
@@ -511,10 +516,10 @@ absl::StatusOr<TrainSummary> Train(const TrainSetup& setup, TrainData& data,
       summary.stopped = true;
       break;
     }
-    // Buffers (batch-norm statistics) follow each rank's own shard; rank 0's are the
-    // ones saved, so every rank takes them and evaluates the saved model (as DDP's
-    // broadcast_buffers, which keeps rank 0's). The trainable tensors are already in
-    // step (same averaged gradients on the same weights).
+    // The last step's forward pass moved each rank's buffers with its own shard; rank
+    // 0's are the ones saved, so every rank takes them and evaluates the saved model
+    // (and setups without TrainSetup::buffers get them here). The trainable tensors are
+    // already in step (same averaged gradients on the same weights).
     RIB_RETURN_IF_ERROR(Broadcast(options.group, untrained_state, /*root=*/0));
     epochs_done = epoch + 1;
     absl::Status written;

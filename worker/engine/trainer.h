@@ -47,6 +47,12 @@ struct TrainSetup {
   // Everything a checkpoint must restore (model parameters and buffers, prompts,
   // adapters); includes the trainable tensors. Names must be unique.
   NamedTensors state;
+  // The buffers among `state` (batch-norm running statistics and step counters): before
+  // every step's forward pass rank 0's are copied to every rank, as PyTorch DDP's
+  // broadcast_buffers does, so the ranks hold one model throughout and every rank
+  // evaluates the model rank 0 saves. Optional (then they are made equal at each
+  // epoch's end only, with the rest of the untrained state).
+  NamedTensors buffers;
   // Forward pass and this rank's mean loss for one batch (images already on device).
   std::function<torch::Tensor(const Batch&)> loss;
   // Puts modules in the right mode before each epoch (train(), or eval() for frozen
@@ -87,9 +93,10 @@ struct TrainOptions {
   // the run stops after the step during which some rank first saw it set (so at most
   // one step after it is set). Not reset by the loop.
   const std::atomic<bool>* stop = nullptr;
-  // nullptr = single process. Otherwise rank 0's state is broadcast first, gradients
-  // are averaged after backward (collectives.h), reported losses are averaged, and at
-  // each epoch's end every rank takes rank 0's untrained state (batch-norm buffers).
+  // nullptr = single process. Otherwise rank 0's state is broadcast first, rank 0's
+  // buffers before every step (TrainSetup::buffers), gradients are averaged after
+  // backward (collectives.h), reported losses are averaged, and at each epoch's end
+  // every rank takes rank 0's untrained state.
   dist::ProcessGroup* group = nullptr;
   // Largest flattened all-reduce of gradients, in bytes (collectives.h). Default: DDP's
   // 25 MiB; smaller buckets mean more, smaller collectives per step.

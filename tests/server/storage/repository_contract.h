@@ -1232,6 +1232,27 @@ TEST_P(RepositoryContractTest, AReSentEventIsWrittenOnceAndAnOldCheckpointNeverR
   EXPECT_THAT(job.results, SizeIs(3));
 }
 
+// Issue 15.2: ewc reads its Fisher dataset (the suite's pre-training validation set by
+// default) besides its fine-tune and eval datasets, so only a worker that has it may
+// run the job, even when the sweep does not evaluate on it.
+TEST_P(RepositoryContractTest, AnEwcJobGoesOnlyToAWorkerWithItsFisherDataset) {
+  NewSweep s = SmallSweep("");
+  s.jobs.clear();
+  JobSpec ewc = Spec("m", "ewc", "fmnist-v2");
+  ewc.eval_datasets = {"fmnist-v2", "fmnist-c"};
+  s.eval_datasets = ewc.eval_datasets;
+  s.methods = {"ewc"};
+  s.jobs.push_back(MakeJob("m/ewc/fmnist-v2", ewc, "e"));
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(s));
+  const std::string without = RegisterWorker({"fmnist-v2", "fmnist-c"});
+  RIB_ASSERT_OK_AND_ASSIGN(auto none, repo_->AcquireJob(kWorkerUser, without, 4, "cpu"));
+  EXPECT_FALSE(none.has_value());
+  const std::string with = RegisterWorker({"fmnist-val", "fmnist-v2", "fmnist-c"});
+  RIB_ASSERT_OK_AND_ASSIGN(auto lease, repo_->AcquireJob(kWorkerUser, with, 4, "cpu"));
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->job_id, JobsByKey(r.sweep_id).at("m/ewc/fmnist-v2").id);
+}
+
 }  // namespace rib::storage::contract
 
 #endif  // RIB_TESTS_SERVER_STORAGE_REPOSITORY_CONTRACT_H_

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "worker/dist/process_group.h"
+#include "worker/engine/model.h"
 
 namespace rib::dist::testing {
 
@@ -50,6 +51,28 @@ struct TrainOptions {
 // Returns the final parameters and buffers in named order.
 absl::StatusOr<std::vector<torch::Tensor>> Train(const TrainOptions& options,
                                                  ProcessGroup& group);
+
+// ewc's Fisher (engine::EstimateFisher) of TinyClassifier (seed 7, batch norm, eval
+// mode: what ewc estimates it in) on a fixed 26-example sample, this rank taking its
+// contiguous share of each global batch of 8 (engine::TensorTrainData's sharding, the
+// data loader's rule): with 4 ranks the last global batch of 2 leaves two ranks empty.
+// `group` nullptr = one rank. The Fisher tensors in named-parameter order.
+absl::StatusOr<std::vector<torch::Tensor>> Fisher(ProcessGroup* group);
+
+// A ResNet with batch norm (engine "fmnist_resnet", init seed 100 + rank: only the
+// trainer's broadcast makes ranks agree) fine-tuned with the ft method through
+// engine::Train on `group` (5 steps of global batch 16 over 48 fixed examples: the last
+// epoch ends mid-way), then evaluated, sharded, on 40 other fixed examples
+// (engine::Evaluate, counts summed over ranks). The trained model and its counts.
+struct BnRun {
+  engine::Classifier model{nullptr};
+  int64_t correct = 0;
+  int64_t total = 0;
+};
+absl::StatusOr<BnRun> TrainAndEvaluateBatchNorm(ProcessGroup* group);
+// The 40 evaluation examples of TrainAndEvaluateBatchNorm: a 1-rank evaluation of
+// `model` on them (batch 7, another grouping than the ranks').
+absl::StatusOr<BnRun> EvaluateBatchNorm(engine::Classifier model);
 
 // Names of the tensors Train() returns, in its order ("fc1.weight", ..., "marker").
 std::vector<std::string> WeightNames();

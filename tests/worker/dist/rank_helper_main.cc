@@ -6,10 +6,16 @@
 //   dist_rank_helper collectives OUT_DIR
 //       all-reduce, broadcast (root: the last rank), barrier and count sums; writes
 //       what it got to OUT_DIR/rank<N>.txt. $RIB_TEST_BACKEND picks gloo or nccl.
+//   dist_rank_helper fisher OUT_DIR
+//       ewc's Fisher of this rank's shard (testing::Fisher), to OUT_DIR/rank<N>.pt.
+//   dist_rank_helper bn OUT_DIR
+//       testing::TrainAndEvaluateBatchNorm: rank 0 saves the model to
+//       OUT_DIR/model.safetensors; every rank its tensors (name order) to rank<N>.pt and
+//       "correct total" of the sharded evaluation to rank<N>.txt.
 //   dist_rank_helper die [RANK WORLD_SIZE]
 //       after a barrier, rank 1 exits 5; the others all-reduce until that fails, print
-//       the status and exit protocol::kPeerLostExitCode (UNAVAILABLE) or 4. RANK/WORLD_SIZE
-//       override the environment's.
+//       the status and exit protocol::kPeerLostExitCode (UNAVAILABLE) or 4.
+//       RANK/WORLD_SIZE override the environment's.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -23,6 +29,8 @@
 #include "tests/worker/dist/dist_test_model.h"
 #include "worker/dist/process_group.h"
 #include "worker/engine/collectives.h"
+#include "worker/engine/methods.h"
+#include "worker/engine/weights.h"
 #include "worker/protocol/rank_env.h"
 
 namespace rib::dist {
@@ -75,6 +83,29 @@ int Main(int argc, char** argv) {
     if (!weights.ok()) return Fail(weights.status());
     torch::save(*weights, absl::StrCat(argv[2], "/rank", rank, ".pt"));
     return 0;
+  }
+  if (mode == "fisher" && argc >= 3) {
+    absl::StatusOr<std::vector<torch::Tensor>> fisher = testing::Fisher(group->get());
+    if (!fisher.ok()) return Fail(fisher.status());
+    torch::save(*fisher, absl::StrCat(argv[2], "/rank", rank, ".pt"));
+    return 0;
+  }
+  if (mode == "bn" && argc >= 3) {
+    absl::StatusOr<testing::BnRun> run = testing::TrainAndEvaluateBatchNorm(group->get());
+    if (!run.ok()) return Fail(run.status());
+    if (rank == 0) {
+      // The saved model, as the runner saves a job's weights.
+      absl::Status saved =
+          engine::SaveClassifier(run->model, absl::StrCat(argv[2], "/model.safetensors"),
+                                 {{"arch", "fmnist_resnet"}});
+      if (!saved.ok()) return Fail(saved);
+    }
+    std::vector<torch::Tensor> state;  // every tensor, in name order
+    for (const auto& [name, t] : engine::ModelWeights(*run->model)) state.push_back(t);
+    torch::save(state, absl::StrCat(argv[2], "/rank", rank, ".pt"));
+    std::ofstream out(absl::StrCat(argv[2], "/rank", rank, ".txt"));
+    out << run->correct << " " << run->total << "\n";
+    return out.good() ? 0 : 1;
   }
   if (mode == "die") {
     // Rank 1 leaves after the barrier; the others all-reduce until the loss of their

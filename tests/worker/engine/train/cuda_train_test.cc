@@ -67,7 +67,6 @@ void TrainOnGpu(const std::string& precision, const std::string& dir, Trained* o
   MethodContext context;
   context.model = AsClassifier(out->model);
   context.mask = LabelMask::Identity(3);
-  context.data = &data;
   context.device = cuda;
   RIB_ASSERT_OK_AND_ASSIGN(auto method,
                            TrainingMethod::Create(MethodSpec{"ft", "ft"}, context));

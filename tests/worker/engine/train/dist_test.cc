@@ -61,7 +61,6 @@ std::vector<TensorMap> TrainRanks(int world, bool norm = false) {
     MethodContext context;
     context.model = AsClassifier(models[r]);
     context.mask = LabelMask::Identity(3);
-    context.data = &data;
     context.group = world > 1 ? groups[r].get() : nullptr;
     auto method = TrainingMethod::Create(MethodSpec{"ft", "ft"}, context);
     if (!method.ok()) {
@@ -155,7 +154,6 @@ void RunStoppable(std::vector<RankRun>& runs) {
     MethodContext context;
     context.model = AsClassifier(models[r]);
     context.mask = LabelMask::Identity(3);
-    context.data = &data;
     context.group = groups[r].get();
     auto method = TrainingMethod::Create(MethodSpec{"ft", "ft"}, context);
     if (!method.ok()) {

@@ -60,7 +60,6 @@ absl::StatusOr<TrainedModel> TrainModel(Classifier model, const MethodSpec& spec
   MethodContext context;
   context.model = model;
   context.mask = LabelMask::Identity(model->num_classes());
-  context.data = &data;
   RIB_ASSIGN_OR_RETURN(out.method, TrainingMethod::Create(spec, context));
   TrainOptions options;
   options.config = Config();
@@ -83,7 +82,12 @@ absl::StatusOr<Trained> TrainWith(const MethodSpec& spec, bool finish = true) {
   MethodContext context;
   context.model = AsClassifier(out.model);
   context.mask = LabelMask::Identity(3);
-  context.data = &data;
+  // ewc's Fisher sample: other examples of the same task (the "pre-training" data).
+  auto [fisher_images, fisher_labels] = TinyData(40, 9);
+  std::unique_ptr<BatchStream> fisher =
+      MakeTensorStream(fisher_images, fisher_labels, 16);
+  context.fisher_data = fisher.get();
+  context.fisher_mask = LabelMask::Identity(3);
   context.new_model = []() -> absl::StatusOr<Classifier> {
     return AsClassifier(TinyClassifier());
   };
@@ -338,6 +342,67 @@ TEST(MethodsTest, EwcIsStableAtAnyLambda) {
   }
   EXPECT_GT(ft_moved, 0.0);
   EXPECT_LT(ewc_moved, 1e-3 * ft_moved);
+}
+
+// The head's per-example gradient of the cross-entropy is (softmax(z) − onehot(y)) ⊗ h
+// for features h: the Fisher of head.weight computed from that closed form, on the
+// features of the model in eval mode, is what EstimateFisher returns for it. Float sums
+// in another order: equal to 1e-6 relative.
+TEST(MethodsTest, FisherIsTheMeanSquaredPerExampleGradient) {
+  torch::manual_seed(11);
+  TinyClassifier model;
+  model->eval();
+  auto [images, labels] = TinyData(13, 4);
+  NamedTensors params;
+  for (const auto& item : model->named_parameters())
+    params.emplace_back(item.key(), item.value());
+  std::unique_ptr<BatchStream> stream = MakeTensorStream(images, labels, 5);
+  RIB_ASSERT_OK_AND_ASSIGN(
+      std::vector<torch::Tensor> fisher,
+      EstimateFisher([&](const torch::Tensor& x) { return model->forward(x); }, params,
+                     *stream, LabelMask::Identity(3), torch::kCPU, nullptr));
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor h = model->Features(images).to(torch::kDouble);
+    torch::Tensor p =
+        torch::softmax(model->Head(model->Features(images)).to(torch::kDouble), 1);
+    torch::Tensor residual = p - torch::one_hot(labels, 3).to(torch::kDouble);
+    // [n, 3, 8] per-example gradients of head.weight.
+    torch::Tensor per_example = residual.unsqueeze(2) * h.unsqueeze(1);
+    expected = per_example.square().mean(0);
+  }
+  size_t head = 0;
+  while (params[head].first != "head.weight") ++head;
+  EXPECT_TRUE(torch::allclose(fisher[head].to(torch::kDouble), expected, 1e-6, 1e-9))
+      << (fisher[head].to(torch::kDouble) - expected).abs().max().item<double>();
+  // The squared mean gradient (the old estimate) is much smaller: it is not that.
+  EXPECT_GT(expected.sum().item<double>(),
+            2 * ((torch::softmax(model->forward(images).detach().to(torch::kDouble), 1) -
+                  torch::one_hot(labels, 3).to(torch::kDouble))
+                     .unsqueeze(2) *
+                 model->Features(images).detach().to(torch::kDouble).unsqueeze(1))
+                    .mean(0)
+                    .square()
+                    .sum()
+                    .item<double>());
+  // No example anywhere: a clear error.
+  std::unique_ptr<BatchStream> empty =
+      MakeTensorStream(images.slice(0, 0, 0), labels.slice(0, 0, 0), 5);
+  EXPECT_THAT(EstimateFisher([&](const torch::Tensor& x) { return model->forward(x); },
+                             params, *empty, LabelMask::Identity(3), torch::kCPU, nullptr)
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no example")));
+}
+
+TEST(MethodsTest, EwcWithoutFisherDataIsRefused) {
+  torch::manual_seed(11);
+  TinyClassifier model;
+  MethodContext context;
+  context.model = AsClassifier(model);
+  context.mask = LabelMask::Identity(3);
+  EXPECT_THAT(TrainingMethod::Create(Spec("ewc"), context).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no Fisher data")));
 }
 
 TEST(MethodsTest, WiseFtEndpointsArePreAndFt) {

@@ -43,6 +43,24 @@ TEST(PrecisionTest, CudaAutocastsFp16WithScalingAndBf16Without) {
   EXPECT_FALSE(fp32.autocast);
 }
 
+// Issue 15.9: with precision auto, training autocasts on CUDA but evaluation is fp32
+// (as the reference code evaluates); an explicit fp16 / bf16 evaluates as it trains.
+TEST(PrecisionTest, AutoEvaluatesInFp32) {
+  const torch::Device cuda(torch::kCUDA, 0);  // a device value; nothing runs on it
+  RIB_ASSERT_OK_AND_ASSIGN(Precision automatic, ResolveEvalPrecision("auto", cuda));
+  EXPECT_FALSE(automatic.autocast);
+  EXPECT_EQ(automatic.dtype, at::kFloat);
+  RIB_ASSERT_OK_AND_ASSIGN(Precision fp16, ResolveEvalPrecision("fp16", cuda));
+  EXPECT_TRUE(fp16.autocast);
+  EXPECT_EQ(fp16.dtype, at::kHalf);
+  RIB_ASSERT_OK_AND_ASSIGN(Precision bf16, ResolveEvalPrecision("bf16", cuda));
+  EXPECT_EQ(bf16.dtype, at::kBFloat16);
+  RIB_ASSERT_OK_AND_ASSIGN(Precision cpu, ResolveEvalPrecision("fp16", torch::kCPU));
+  EXPECT_FALSE(cpu.autocast);
+  EXPECT_THAT(ResolveEvalPrecision("fp8", cuda),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'fp8'")));
+}
+
 TEST(PrecisionTest, UnknownPrecisionIsNamed) {
   EXPECT_THAT(ResolvePrecision("fp8", torch::kCPU),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'fp8'")));

@@ -193,15 +193,51 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   for (const auto& [name, t] : ft_weights) {
     EXPECT_TRUE(torch::equal(t, wise_weights.at(name))) << name;
   }
+  // A soup is the mean of its listed members (issue 15.9): of ft alone, ft; θ_pre joins
+  // only with include_pre: yes (then of pre and ft, their mean).
   JobSpec soup = Spec("soup");
   soup.method.members = {"ft"};
   soup.eval_datasets = {"fmnist-a"};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult soup_result, Run(soup, options, nullptr));
   TensorMap soup_weights = Weights(soup_result.weights_path);
+  for (const auto& [name, t] : ft_weights) {
+    EXPECT_TRUE(torch::allclose(soup_weights.at(name).to(torch::kDouble),
+                                t.to(torch::kDouble), 0, 1e-6))
+        << name;
+  }
+  soup.method.params = {{"include_pre", "yes"}};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult with_pre, Run(soup, options, nullptr));
+  TensorMap with_pre_weights = Weights(with_pre.weights_path);
   TensorMap pre_weights = Weights(pre_path_);
-  EXPECT_TRUE(torch::allclose(soup_weights.at("head.weight"),
-                              0.5 * (pre_weights.at("head.weight") + ft_weights.at("head.weight")),
-                              0, 1e-6));
+  EXPECT_TRUE(torch::allclose(
+      with_pre_weights.at("head.weight"),
+      0.5 * (pre_weights.at("head.weight") + ft_weights.at("head.weight")), 0, 1e-6));
+}
+
+// Issue 15.2: ewc reads its Fisher from the suite's pre-training validation set (or the
+// dataset named), through the data library; a dataset the worker does not have is an
+// error naming the parameter.
+TEST_F(RunnerTest, EwcEstimatesItsFisherOnTheNamedDataset) {
+  JobSpec ewc = Spec("ewc");
+  ewc.method.params = {{"fisher_samples", "16"}, {"lambda", "100"}};
+  ewc.eval_datasets = {"fmnist-a"};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, Run(ewc, Options(), nullptr));
+  EXPECT_GT(result.steps, 0);
+  ASSERT_EQ(result.results.size(), 1u);
+  EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
+                            Weights(pre_path_).at("head.weight")));
+  // The same job but a Fisher on another dataset: other weights.
+  JobSpec other = ewc;
+  other.method.params["fisher_dataset"] = "fmnist-r";
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult other_result, Run(other, Options(), nullptr));
+  EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
+                            Weights(other_result.weights_path).at("head.weight")));
+  // A key the data library cannot open: the message names ewc's parameter.
+  JobSpec missing = ewc;
+  missing.method.params["fisher_dataset"] = "imagenet-val";
+  EXPECT_THAT(Run(missing, Options(), nullptr),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("ewc's fisher_dataset imagenet-val")));
 }
 
 TEST_F(RunnerTest, WritesItsOutputsWhereItIsTold) {

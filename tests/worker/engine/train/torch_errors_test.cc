@@ -51,7 +51,6 @@ absl::StatusOr<TrainSummary> TrainShapeBug(int bad_call) {
   MethodContext context;
   context.model = Classifier(std::static_pointer_cast<ClassifierImpl>(model));
   context.mask = LabelMask::Identity(3);
-  context.data = &data;
   auto method = TrainingMethod::Create(MethodSpec{"ft", "ft"}, context);
   if (!method.ok()) return method.status();
   TrainOptions train;

@@ -75,7 +75,6 @@ absl::StatusOr<Trained> TrainFt(const TrainOptions& options, int64_t init_seed =
   context.model = AsClassifier(model);
   context.mask = LabelMask::Identity(3);
   auto data = Data();
-  context.data = data.get();
   auto method = TrainingMethod::Create(spec, context);
   if (!method.ok()) return method.status();
   auto summary = Train((*method)->setup(), *data, options, sink);
