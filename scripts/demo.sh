@@ -58,15 +58,8 @@ pids=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  # Workers first (newest first), while the coordinator can still take their release:
-  # the first TERM drains, a second stops their ranks at once. Then the coordinator.
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-  sleep 0.5
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
+  # Workers first (newest first), then the coordinator.
+  rib_stop_pids "${pids[@]}"
   jobs -p | xargs -r kill 2>/dev/null || true
   rib_pg_stop
   exit "$rc"

@@ -28,17 +28,12 @@ export HOME="$state/home"   # no config file of the caller's is read
 mkdir -p "$HOME" "$state/logs" "$state/run" "$state/work"
 pids=()
 cleanup() {
-  local rc=$? i
+  local rc=$?
   trap - EXIT
   if [ "$rc" != 0 ]; then
     for f in "$state"/logs/*; do echo "== $f" >&2; tail -25 "$f" >&2; done
   fi
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-  sleep 0.5
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
+  rib_stop_pids "${pids[@]}"   # the workers, then the coordinator
   rib_pg_stop
   rm -rf "$state"
   exit "$rc"
@@ -95,11 +90,13 @@ awk '/^<!-- byo-walkthrough -->$/ {on = 1; next} /^<!-- \/byo-walkthrough -->$/ 
 grep -q '^rib submit ' "$state/walkthrough.sh" ||
   fail "no walkthrough between <!-- byo-walkthrough --> markers in README.md"
 start=$SECONDS
+rc=0
 (cd "$state/work" && PATH="$BIN:$PATH" bash -euo pipefail "$state/walkthrough.sh") \
-  >"$state/walkthrough.out" 2>"$state/logs/walkthrough.err" || {
+  >"$state/walkthrough.out" 2>"$state/logs/walkthrough.err" || rc=$?
+if [ "$rc" != 0 ]; then
   tail -40 "$state/walkthrough.out" >&2
-  fail "the README's walkthrough failed (exit $?)"
-}
+  fail "the README's walkthrough failed (exit $rc)"
+fi
 echo "byo_test: the walkthrough ran in $((SECONDS - start)) s"
 out="$state/walkthrough.out"
 err="$state/logs/walkthrough.err"
