@@ -52,9 +52,11 @@ misnamed="$state/misnamed-datasets"
   fail "could not write the fixtures"
 mkdir -p "$ARTIFACTS"
 
-# The system, as scripts/demo.sh starts it.
+# The system, as scripts/demo.sh starts it (the coordinator's output file made first, as
+# there: the background job may open it after the loop first reads it).
 RIB_PG_PORT="" rib_pg_start "$state/pg" >"$state/logs/pg.log" 2>&1
 DB="$(rib_pg_createdb rib)"
+: >"$state/run/coordinator.out"
 "$BIN/rib-coordinator" --listen=127.0.0.1:0 --database="$DB" --artifact-root="$ARTIFACTS" \
   --hf-cache="$HF_CACHE" --lease-timeout=20s --heartbeat-interval=2s \
   >"$state/run/coordinator.out" 2>"$state/logs/coordinator.log" &
@@ -176,6 +178,14 @@ expected = json.load(open(sys.argv[3]))
 assert totals == expected, f"rib-run tested {totals}, the workers {expected}"
 PY
   fail "rib-run --sweep did not run the coordinator's vit-tiny/pre job"
+
+# Without a sweep file, rib-run says how to run hub weights instead of "file not found".
+if "$BIN/rib-run" --weights=hf-hub:timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k \
+    --data-root="$DATA" >/dev/null 2>"$state/rib-run-flags.err"; then
+  fail "rib-run --weights=hf-hub:... without --sweep ran"
+fi
+grep -qF 'hub weights are resolved from a sweep file (--sweep FILE --cell ... --hf-cache DIR)' \
+  "$state/rib-run-flags.err" || { cat "$state/rib-run-flags.err" >&2; fail "rib-run's hub error"; }
 
 # Guided error 1: a hub name that is not in the cache names the path it searched.
 sed 's/vit_tiny_patch16_224.augreg_in21k_ft_in1k/vit_tiny_patch16_224.augreg_in21k_ft_in1kk/' \

@@ -209,6 +209,12 @@ absl::StatusOr<CellPlan> PlanFromFlags() {
   spec.model.num_classes = absl::GetFlag(FLAGS_num_classes) > 0
                                ? absl::GetFlag(FLAGS_num_classes)
                                : rib::spec::SuiteDefaultNumClasses(spec.suite);
+  if (rib::spec::IsHubWeights(spec.model.weights)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--weights=", spec.model.weights,
+        ": hub weights are resolved from a sweep file (--sweep FILE --cell ... "
+        "--hf-cache DIR); without one, give the snapshot's model.safetensors and --arch"));
+  }
   if (!spec.model.weights.empty()) {
     RIB_ASSIGN_OR_RETURN(spec.model.weights_digest, Sha256File(spec.model.weights));
   }
