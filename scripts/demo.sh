@@ -58,15 +58,8 @@ pids=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  # Workers first (newest first), while the coordinator can still take their release:
-  # the first TERM drains, a second stops their ranks at once. Then the coordinator.
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-  sleep 0.5
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
+  # Workers first (newest first), then the coordinator.
+  rib_stop_pids "${pids[@]}"
   jobs -p | xargs -r kill 2>/dev/null || true
   rib_pg_stop
   exit "$rc"
@@ -79,7 +72,9 @@ RIB_PG_PORT="" rib_pg_start "$STATE/pg"
 DB="$(rib_pg_createdb rib)"
 rib_log "PostgreSQL on 127.0.0.1:$RIB_PG_PORT"
 
-# 2. The coordinator, on a free port.
+# 2. The coordinator, on a free port. Its output file exists before it starts: the
+# background job's redirection may open it only after the loop below first reads it.
+: >"$STATE/logs/coordinator.out"
 "$BIN/rib-coordinator" --listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --database="$DB" \
   --artifact-root="$STATE/artifacts" --lease-timeout=20s --heartbeat-interval=2s \
   >"$STATE/logs/coordinator.out" 2>"$STATE/logs/coordinator.log" &

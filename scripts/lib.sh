@@ -115,3 +115,17 @@ rib_pg_stop() {
   [ "$(id -u)" = 0 ] && runas=(runuser -u postgres --)
   "${runas[@]}" "$RIB_PG_BIN/pg_ctl" -D "$RIB_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# Stops the processes given by pid, newest first (workers before the coordinator, while
+# it can still take their release): a first TERM to each (a worker drains), a second
+# after 0.5 s (its ranks stop at once), then waits for each. Only children of this
+# shell can be waited for.
+rib_stop_pids() {
+  local pids=("$@") i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  sleep 0.5
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}

@@ -33,6 +33,7 @@
 #include "server/service/identity_service.h"
 #include "server/storage/postgres/migrations.h"
 #include "server/storage/postgres/postgres_repository.h"
+#include "spec/hf_hub.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "address to serve gRPC on, HOST:PORT; port 0 picks a free port. Without "
@@ -230,13 +231,8 @@ int main(int argc, char** argv) {
   options.allow_torchscript = absl::GetFlag(FLAGS_allow_torchscript);
   options.hf_cache = absl::GetFlag(FLAGS_hf_cache);
   if (options.hf_cache.empty()) {  // huggingface_hub's own default
-    const char* hf_home = std::getenv("HF_HOME");
-    const char* home = std::getenv("HOME");
-    if (hf_home != nullptr && *hf_home != '\0') {
-      options.hf_cache = std::string(hf_home) + "/hub";
-    } else if (home != nullptr && *home != '\0') {
-      options.hf_cache = std::string(home) + "/.cache/huggingface/hub";
-    }
+    options.hf_cache =
+        rib::spec::DefaultHubCacheDir(std::getenv("HF_HOME"), std::getenv("HOME"));
   }
   options.lease_timeout = lease_timeout;
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);

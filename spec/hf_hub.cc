@@ -115,6 +115,12 @@ absl::StatusOr<double> CropPct(const JsonValue& v, absl::string_view source,
 
 }  // namespace
 
+std::string DefaultHubCacheDir(const char* hf_home, const char* home) {
+  if (hf_home != nullptr && *hf_home != '\0') return absl::StrCat(hf_home, "/hub");
+  if (home != nullptr && *home != '\0') return absl::StrCat(home, "/.cache/huggingface/hub");
+  return "";
+}
+
 bool IsHubWeights(absl::string_view weights) {
   return absl::StartsWith(weights, kHfHubScheme);
 }

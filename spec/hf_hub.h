@@ -38,6 +38,11 @@ namespace rib::spec {
 
 inline constexpr char kHfHubScheme[] = "hf-hub:";
 
+// huggingface_hub's default cache folder, given the values of $HF_HOME and $HOME
+// (nullptr or "" when unset; the caller reads the environment): $HF_HOME/hub, else
+// $HOME/.cache/huggingface/hub, else "" (no cache).
+std::string DefaultHubCacheDir(const char* hf_home, const char* home);
+
 // True when `weights` names a hub model ("hf-hub:..."), valid or not.
 bool IsHubWeights(absl::string_view weights);
 

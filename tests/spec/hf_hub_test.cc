@@ -67,6 +67,16 @@ TEST(HubReference, ParsesOrgNameAndRevision) {
   EXPECT_EQ(ref.revision, kCommitA);
 }
 
+// huggingface_hub's own rule (constants.py: HF_HUB_CACHE = $HF_HOME/hub, HF_HOME
+// defaulting to ~/.cache/huggingface), shared by rib-coordinator and rib-run.
+TEST(DefaultHubCacheDir, HfHomeThenHomeThenNone) {
+  EXPECT_EQ(DefaultHubCacheDir("/data/hf", "/home/alice"), "/data/hf/hub");
+  EXPECT_EQ(DefaultHubCacheDir("", "/home/alice"), "/home/alice/.cache/huggingface/hub");
+  EXPECT_EQ(DefaultHubCacheDir(nullptr, "/home/alice"), "/home/alice/.cache/huggingface/hub");
+  EXPECT_EQ(DefaultHubCacheDir(nullptr, ""), "");
+  EXPECT_EQ(DefaultHubCacheDir(nullptr, nullptr), "");
+}
+
 TEST(HubReference, BadReferencesNameTheProblem) {
   EXPECT_THAT(ParseHubReference("hf-hub:vit_base"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names no organisation")));

@@ -3,6 +3,7 @@
 //   rib-run --data-root D --weights W.safetensors --arch fmnist_vit --method lora \
 //           --param rank=4,alpha=8 --finetune fmnist-sketch [--eval a,b,...]
 //   rib-run --sweep demo.yaml --cell vit/lpft/fmnist-r --data-root D
+//   rib-run --sweep byo.yaml --cell vit/pre --hf-cache ~/.cache/huggingface/hub ...
 //
 // Progress goes to stderr, the results as one JSON object to stdout. Dependencies
 // (lpft → lp, wise-ft → ft, soup → members) are run first unless given with
@@ -17,6 +18,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -38,6 +40,7 @@
 #include "common/robustness.h"
 #include "common/status_macros.h"
 #include "spec/artifacts.h"
+#include "spec/hf_hub.h"
 #include "spec/job_json.h"
 #include "spec/methods.h"
 #include "spec/preprocessing.h"
@@ -74,6 +77,10 @@ ABSL_FLAG(bool, checkpoints, false,
 ABSL_FLAG(std::string, resume, "", "resume training from this checkpoint");
 ABSL_FLAG(std::string, sweep, "", "sweep file: take the cell from it");
 ABSL_FLAG(std::string, cell, "", "with --sweep: model/method/dataset (or model/pre)");
+ABSL_FLAG(std::string, hf_cache, "",
+          "with --sweep: the Hugging Face hub cache that `weights: hf-hub:ORG/NAME[@REV]` "
+          "is resolved and read in, as the coordinator's --hf-cache (never downloaded); "
+          "default $HF_HOME/hub, else ~/.cache/huggingface/hub");
 
 namespace rib {
 namespace {
@@ -202,6 +209,12 @@ absl::StatusOr<CellPlan> PlanFromFlags() {
   spec.model.num_classes = absl::GetFlag(FLAGS_num_classes) > 0
                                ? absl::GetFlag(FLAGS_num_classes)
                                : rib::spec::SuiteDefaultNumClasses(spec.suite);
+  if (rib::spec::IsHubWeights(spec.model.weights)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--weights=", spec.model.weights,
+        ": hub weights are resolved from a sweep file (--sweep FILE --cell ... "
+        "--hf-cache DIR); without one, give the snapshot's model.safetensors and --arch"));
+  }
   if (!spec.model.weights.empty()) {
     RIB_ASSIGN_OR_RETURN(spec.model.weights_digest, Sha256File(spec.model.weights));
   }
@@ -240,6 +253,28 @@ absl::StatusOr<CellPlan> PlanFromFlags() {
   return plan;
 }
 
+// Hub models resolve exactly as on the coordinator (spec::ResolveHubModels: arch,
+// num_classes and preprocessing from the snapshot's config.json), but rib-run reads the
+// snapshot in the cache itself rather than in an artifact root's hf-hub/ mirror. A job's
+// hash covers the weights' digest, not their path, so the cell is the coordinator's job.
+absl::Status ResolveHubWeights(rib::spec::SweepSpec* sweep) {
+  if (sweep->hub_models.empty()) return absl::OkStatus();
+  std::string cache = absl::GetFlag(FLAGS_hf_cache);
+  if (cache.empty()) {
+    cache = rib::spec::DefaultHubCacheDir(std::getenv("HF_HOME"), std::getenv("HOME"));
+  }
+  RIB_ASSIGN_OR_RETURN(std::vector<rib::spec::ResolvedHubModel> resolved,
+                       rib::spec::ResolveHubModels(cache, sweep));
+  for (const rib::spec::ResolvedHubModel& r : resolved) {
+    for (ModelSpec& model : sweep->models) {
+      if (model.name == r.model) {
+        model.weights = absl::StrCat(cache, "/", r.snapshot.weights_path);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CellPlan> PlanFromSweep() {
   const std::string file = absl::GetFlag(FLAGS_sweep);
   std::ifstream in(file);
@@ -249,6 +284,7 @@ absl::StatusOr<CellPlan> PlanFromSweep() {
   RIB_ASSIGN_OR_RETURN(rib::spec::SweepSpec sweep,
                        rib::spec::ParseSweepYaml(text.str(), file));
   RIB_RETURN_IF_ERROR(ApplyOverrides(&sweep.training, &sweep.split));
+  RIB_RETURN_IF_ERROR(ResolveHubWeights(&sweep));
   for (ModelSpec& model : sweep.models) {
     if (!model.weights.empty() && model.weights_digest.empty()) {
       RIB_ASSIGN_OR_RETURN(model.weights_digest, Sha256File(model.weights));
