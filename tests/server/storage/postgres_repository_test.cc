@@ -244,16 +244,22 @@ TEST(PostgresDataLossTest, StoredValuesThatDoNotParseAreDataLoss) {
       " 'QUEUED', 'LEASED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'))");
 }
 
+// A worker of the test's worker user with `devices` CPU slots and every dataset.
+WorkerRegistration CpuWorker(int devices) {
+  WorkerRegistration reg;
+  reg.principal = kWorkerUser;
+  reg.devices = {{"cpu", devices, 0}};
+  reg.datasets = kAllDatasets;
+  return reg;
+}
+
 TEST(PostgresConcurrencyTest, TwoExpirersHandleEachLeaseOnce) {
   ::rib::testing::TruncateAllTables();
   scheduling::FakeClock clock;
   auto a = Open(&clock);
   auto b = Open(&clock);
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, a->SubmitSweep(SmallSweep("")));
-  WorkerRegistration reg;
-  reg.principal = kWorkerUser;
-  reg.devices = {{"cpu", 8, 0}};
-  reg.datasets = kAllDatasets;
+  const WorkerRegistration reg = CpuWorker(8);
   RIB_ASSERT_OK_AND_ASSIGN(Worker w, a->RegisterWorker(reg));
   for (int i = 0; i < 3; ++i) ASSERT_THAT(a->AcquireJob(kWorkerUser, w.id, 8, "cpu"), IsOk());
   clock.Advance(absl::Minutes(5));
@@ -279,10 +285,7 @@ TEST(PostgresQueueWaitTest, LeaseCarriesTheTimeSinceTheJobWasQueued) {
   scheduling::FakeClock clock;
   auto repo = Open(&clock);
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo->SubmitSweep(SmallSweep("")));
-  WorkerRegistration reg;
-  reg.principal = kWorkerUser;
-  reg.devices = {{"cpu", 1, 0}};
-  reg.datasets = kAllDatasets;
+  const WorkerRegistration reg = CpuWorker(1);
   RIB_ASSERT_OK_AND_ASSIGN(Worker w, repo->RegisterWorker(reg));
   clock.Advance(absl::Seconds(42));
   RIB_ASSERT_OK_AND_ASSIGN(std::optional<domain::Lease> first,
