@@ -26,6 +26,26 @@ rib_install_deps() {
   rib_install_packages "${RIB_APT_PACKAGES[@]}"
 }
 
+# rib_runtime_packages BINARY...: the Debian packages whose shared libraries the binaries
+# load (from ldd and dpkg -S), one per line: what a runtime image installs instead of the
+# whole build-and-test list above. Libraries outside /usr and /lib (a LibTorch unzipped
+# beside the source, which the image copies itself) are skipped; a system library no
+# package owns is an error naming it.
+rib_runtime_packages() {
+  local lib path pkg
+  local -A seen=()
+  while read -r lib; do
+    case "$lib" in /usr/*|/lib*) ;; *) continue ;; esac
+    pkg="$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null)" || {
+      rib_log "no Debian package owns $lib (needed by $*)"
+      return 1
+    }
+    pkg="${pkg%%:*}"
+    seen[$pkg]=1
+  done < <(ldd "$@" | awk '/=> \// {print $3}' | sort -u)
+  printf '%s\n' "${!seen[@]}" | sort
+}
+
 # rib_install_packages NAME...: installs those of the named Debian packages that are
 # missing (as root); silent when all are present.
 rib_install_packages() {

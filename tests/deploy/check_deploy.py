@@ -184,6 +184,38 @@ def manifests(root, bin_dir):
     return len(files), sum(kinds.values())
 
 
+def dockerfiles(root, bin_dir):
+    """Each Dockerfile's runtime (last) stage installs the packages rib_runtime_packages
+    lists, not the build-and-test list; and that list, for the coordinator built here,
+    holds the package of every system library the binary loads."""
+    for name in ("Dockerfile", "Dockerfile.cuda"):
+        path = os.path.join(root, "deploy", name)
+        with open(path) as f:
+            stages = re.split(r"^FROM ", f.read(), flags=re.M)
+        runtime, build = stages[-1], "".join(stages[:-1])
+        where = f"deploy/{name}"
+        if "rib_install_deps" in runtime:
+            problem(where, "the runtime stage runs rib_install_deps (build and test packages)")
+        if "rib_runtime_packages" not in build or "runtime-packages.txt" not in runtime:
+            problem(where, "the runtime stage does not install rib_runtime_packages' list")
+    binary = os.path.join(bin_dir, "rib-coordinator")
+    out = subprocess.run(
+        ["bash", "-c", f'source "{root}/scripts/lib.sh" && rib_runtime_packages "$0"', binary],
+        capture_output=True, text=True)
+    if out.returncode != 0:
+        problem("rib_runtime_packages", f"failed: {out.stderr.strip()}")
+        return
+    listed = set(out.stdout.split())
+    ldd = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    for lib in re.findall(r"=> (/\S+)", ldd):
+        if "libpq" not in lib and "grpc++" not in lib:
+            continue  # two the coordinator cannot run without; dpkg -S is slow
+        owner = subprocess.run(["dpkg", "-S", os.path.realpath(lib)], capture_output=True,
+                               text=True).stdout.split(":")[0]
+        if owner and owner not in listed:
+            problem("rib_runtime_packages", f"{lib} is loaded, its package {owner} not listed")
+
+
 def metric_names_in_scrape(text):
     names = set()
     for line in text.splitlines():
@@ -229,7 +261,8 @@ def main():
     a = ap.parse_args()
     if a.cmd == "manifests":
         files, docs = manifests(a.root, a.bin)
-        summary = f"{files} manifest files, {docs} documents and docker-compose.yml"
+        dockerfiles(a.root, a.bin)
+        summary = f"{files} manifest files, {docs} documents, docker-compose.yml, 2 Dockerfiles"
     else:
         used = grafana(a.dashboard, a.scrape)
         summary = f"{len(used)} metrics the dashboard queries, all exported"
