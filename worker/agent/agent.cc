@@ -315,9 +315,16 @@ void Agent::HeartbeatOnce() {
       for (auto& [key, job] : jobs_) {
         if (job.revoked || job.job_id != revoked.job_id()) continue;
         if (revoked.attempt() != 0 && revoked.attempt() != job.attempt) continue;
+        job.revoked = true;  // no longer heartbeated either way
+        if (job.running->Finishing()) {
+          // The finished report ended the lease (the race of a heartbeat sent beside
+          // it): the ranks are ending on their own and their outcome is reported.
+          RIB_LOG(INFO) << "lease of job " << job.job_id << " attempt " << job.attempt
+                        << " ended by its finished report";
+          continue;
+        }
         RIB_LOG(WARNING) << "lease of job " << job.job_id << " attempt " << job.attempt
                          << " revoked; killing its ranks";
-        job.revoked = true;
         job.running->Kill();
       }
     }
@@ -485,8 +492,8 @@ void Agent::Supervise(uint64_t key) {
     revoked = job.revoked;
     draining = draining_;
     const char* how = job.fenced                      ? "fenced"
-                      : revoked                       ? "revoked"
                       : outcome.finished_reported     ? "reported"
+                      : revoked                       ? "revoked"
                       : (outcome.drained || draining) ? "drained"
                                                       : "failed";
     ++job_exits_[how];
@@ -508,14 +515,14 @@ void Agent::Supervise(uint64_t key) {
     auto it = reporting_.find({lease.job_id, lease.attempt});
     if (it != reporting_.end()) reporting_.erase(it);
   };
-  if (revoked) {
-    RIB_LOG(INFO) << "job " << lease.job_id << " attempt " << lease.attempt
-                  << " stopped after its lease was revoked";
-    return;
-  }
   if (outcome.finished_reported) {
     RIB_LOG(INFO) << "job " << lease.job_id << " attempt " << lease.attempt << " finished"
                   << (outcome.status.ok() ? "" : " (ranks ended with an error)");
+    return;
+  }
+  if (revoked) {
+    RIB_LOG(INFO) << "job " << lease.job_id << " attempt " << lease.attempt
+                  << " stopped after its lease was revoked";
     return;
   }
   if (outcome.drained || draining) {

@@ -56,6 +56,10 @@ class RunningJob {
   virtual void Kill() = 0;
   // Asks the processes to finish their current step, checkpoint and exit. Idempotent.
   virtual void Drain() = 0;
+  // The attempt's `finished` event has been handed to the coordinator: its ranks end on
+  // their own, and a lease the coordinator drops from now on was ended by that report
+  // (the job is done), not taken away. False until then.
+  virtual bool Finishing() const { return false; }
 };
 
 // Thread-safe: the agent may start jobs from one thread while others run.

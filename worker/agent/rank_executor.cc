@@ -105,6 +105,8 @@ class RankJob : public RunningJob {
     group_->Kill();
   }
 
+  bool Finishing() const override { return finishing_.load(); }
+
   void Drain() override {
     if (drain_requested_.exchange(true)) return;
     RIB_LOG(INFO) << "asking the ranks of job " << job_ << " to checkpoint and stop";
@@ -132,6 +134,7 @@ class RankJob : public RunningJob {
       if (event.has_checkpoint()) event.set_checkpoint(Relative(root_, event.checkpoint()));
       if (event.has_finished()) {
         finished = true;
+        finishing_.store(true);
         succeeded = event.finished().ok();
         if (succeeded && !event.finished().weights().empty()) {
           absl::StatusOr<std::string> digest = Sha256File(event.finished().weights());
@@ -232,6 +235,7 @@ class RankJob : public RunningJob {
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> killed_{false};  // Kill(): SIGKILL, never a drain
   std::atomic<bool> ranks_done_{false};
+  std::atomic<bool> finishing_{false};  // rank 0's `finished` went to the stream
   absl::Mutex mu_;
   bool answered_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status forward_error_ ABSL_GUARDED_BY(mu_);

@@ -286,6 +286,34 @@ TEST(AgentTest, RevokedLeaseKillsTheJobWithinOneHeartbeat) {
   EXPECT_TRUE(coordinator.finished("j1").empty());
 }
 
+// A heartbeat sent beside the attempt's finished report finds the lease already ended
+// by it: the ranks, ending on their own, are not killed, the lease is no longer
+// heartbeated, and the attempt counts as reported (not revoked).
+TEST(AgentTest, ALeaseEndedByItsFinishedReportIsNotKilled) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  AgentMetrics metrics(&runner.agent());
+  coordinator.AddJob("j1");
+  ASSERT_TRUE(executor.WaitForStarts(1));
+  executor.MarkFinishing(0);
+  const size_t before = coordinator.heartbeats().size();
+  coordinator.Revoke("j1");
+  // Heartbeats after the revocation stop carrying the lease.
+  ASSERT_TRUE(Eventually([&] {
+    auto beats = coordinator.heartbeats();
+    return beats.size() > before + 1 && beats.back().leases_size() == 0;
+  }));
+  EXPECT_EQ(executor.record(0).end, End::kRunning);
+  JobOutcome reported;
+  reported.finished_reported = true;
+  executor.Finish(0, reported);
+  ASSERT_TRUE(Eventually([&] { return runner.agent().free_slots() == 1; }));
+  EXPECT_EQ(Scraped(metrics, "rib_worker_job_exits_total")["reported"], 1);
+  EXPECT_EQ(Scraped(metrics, "rib_worker_job_exits_total")["revoked"], 0);
+  EXPECT_TRUE(coordinator.finished("j1").empty());  // the agent reports nothing more
+}
+
 TEST(AgentTest, ALeaseThatCannotBeRenewedIsGivenUpBeforeItExpires) {
   FakeCoordinator coordinator;  // heartbeat 100 ms, lease timeout 500 ms
   FakeExecutor executor;

@@ -256,6 +256,7 @@ class FakeExecutor : public JobExecutor {
     JobAssignment assignment;
     End end = End::kRunning;
     JobOutcome outcome;
+    bool finishing = false;  // what RunningJob::Finishing() answers
   };
 
   absl::StatusOr<std::unique_ptr<RunningJob>> Start(const JobAssignment& job) override {
@@ -277,6 +278,11 @@ class FakeExecutor : public JobExecutor {
     if (r.end != End::kRunning) return;
     r.end = End::kFinished;
     r.outcome = std::move(outcome);
+  }
+  // Job `index` has handed its `finished` event to the coordinator (still running).
+  void MarkFinishing(int index) {
+    absl::MutexLock lock(&mu_);
+    records_.at(index).finishing = true;
   }
   // Waits until `n` jobs have been started; false on timeout.
   bool WaitForStarts(int n, absl::Duration timeout = absl::Seconds(10)) {
@@ -338,6 +344,10 @@ class FakeExecutor : public JobExecutor {
     }
     void Kill() override { SetEnd(End::kKilled); }
     void Drain() override { SetEnd(End::kDrained); }
+    bool Finishing() const override {
+      absl::MutexLock lock(&owner_->mu_);
+      return owner_->records_[index_].finishing;
+    }
 
    private:
     void SetEnd(End end) {
