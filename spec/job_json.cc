@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -140,6 +141,17 @@ class FieldReader {
 
 }  // namespace
 
+bool TrainsBatchNorm(const JobSpec& spec) {
+  if (!absl::StrContains(spec.model.arch, "resnet")) return false;
+  if (!MethodTrains(spec.method.kind) || spec.method.kind == "vp") return false;
+  if (spec.method.kind == "lp") {
+    absl::StatusOr<std::map<std::string, std::string>> params =
+        CanonicalMethodParams(spec.method.kind, spec.method.params);
+    return !params.ok() || params->at("trainable") != "head";
+  }
+  return true;
+}
+
 std::string CanonicalJobJson(const JobSpec& spec) {
   const ModelSpec& m = spec.model;
   JsonValue model = JsonValue::Object();
@@ -183,6 +195,10 @@ std::string CanonicalJobJson(const JobSpec& spec) {
   // split: reference trains and tests on whole datasets; the fraction is unused.
   if (spec.split != "reference")
     job.Set("test_fraction", JsonValue::Number(spec.test_fraction));
+  if (spec.objectnet_mode != "standard")
+    job.Set("objectnet_mode", JsonValue::String(spec.objectnet_mode));
+  if (spec.devices != 1 && TrainsBatchNorm(spec))
+    job.Set("devices", JsonValue::Int(spec.devices));
   if (MethodTrains(spec.method.kind)) {
     const TrainingConfig& t = spec.training;
     JsonValue training = JsonValue::Object();
@@ -243,6 +259,7 @@ std::string JobSpecToJson(const JobSpec& s) {
       .Set("test_fraction", JsonValue::Number(s.test_fraction))
       .Set("devices", JsonValue::Int(s.devices))
       .Set("suite", JsonValue::String(s.suite))
+      .Set("objectnet_mode", JsonValue::String(s.objectnet_mode))
       .Set("dependency_hashes", StringMap(s.dependency_hashes));
   return WriteJson(job);
 }
@@ -301,6 +318,7 @@ absl::StatusOr<JobSpec> JobSpecFromJson(absl::string_view json) {
   RIB_RETURN_IF_ERROR(r.Real("test_fraction", &s.test_fraction));
   RIB_RETURN_IF_ERROR(r.Int("devices", &s.devices));
   RIB_RETURN_IF_ERROR(r.Str("suite", &s.suite));
+  RIB_RETURN_IF_ERROR(r.Str("objectnet_mode", &s.objectnet_mode));
   RIB_RETURN_IF_ERROR(r.StrMap("dependency_hashes", &s.dependency_hashes));
   return s;
 }
