@@ -139,8 +139,13 @@ class FieldReader {
   std::string path_;
 };
 
-}  // namespace
-
+// Whether the job runs an optimiser with batch norm in train mode: a ResNet (the archs
+// with batch norm, named "...resnet...") and a method that trains it: every training
+// kind except vp (model in eval mode) and lp {trainable: head} (frozen eval-mode
+// backbone). lora is refused on a ResNet at submit time. rib has no SyncBatchNorm, so
+// such a job trains another model on N ranks than on one: its `devices` is hashed when
+// not 1. Every other job trains the same weights on any number of ranks (to float
+// tolerance) and shares its result; 1-device jobs hash as before.
 bool TrainsBatchNorm(const JobSpec& spec) {
   if (!absl::StrContains(spec.model.arch, "resnet")) return false;
   if (!MethodTrains(spec.method.kind) || spec.method.kind == "vp") return false;
@@ -151,6 +156,8 @@ bool TrainsBatchNorm(const JobSpec& spec) {
   }
   return true;
 }
+
+}  // namespace
 
 std::string CanonicalJobJson(const JobSpec& spec) {
   const ModelSpec& m = spec.model;

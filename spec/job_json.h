@@ -38,17 +38,7 @@ namespace rib::spec {
 // configurations give equal text. Method params are canonicalised
 // (CanonicalMethodParams) when they are valid, so a spec built by hand hashes like the
 // parsed one; an invalid spec still gets a deterministic (different) text.
-// `devices` is part of it only when it is not 1 and the job trains batch-norm
-// statistics (TrainsBatchNorm): rib has no SyncBatchNorm, so such a job trains another
-// model on N ranks than on one; every other job trains the same weights on any number
-// of ranks (to float tolerance) and shares its result, and 1-device jobs hash as before.
 std::string CanonicalJobJson(const JobSpec& spec);
-
-// Whether the job runs an optimiser with batch norm in train mode: a ResNet (the archs
-// with batch norm, named "...resnet...") and a method that trains it: every training
-// kind except vp (model in eval mode) and lp {trainable: head} (frozen eval-mode
-// backbone). lora is refused on a ResNet at submit time.
-bool TrainsBatchNorm(const JobSpec& spec);
 // Hex SHA-256 of CanonicalJobJson(spec): the job's identity.
 std::string JobHash(const JobSpec& spec);
 
