@@ -1,5 +1,6 @@
 #include "common/significance.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -8,6 +9,9 @@
 
 namespace rib {
 namespace {
+
+// A standard error this small relative to the differences is float rounding, not spread.
+constexpr double kRoundingSpread = 1e-9;
 
 // The continued fraction of the incomplete beta function (modified Lentz), valid for
 // x < (a + 1) / (a + b + 2); the caller uses the symmetry I_x(a, b) = 1 − I_{1−x}(b, a)
@@ -88,6 +92,12 @@ absl::StatusOr<PairedTest> PairedTTest(const std::vector<double>& differences) {
   double squares = 0;
   for (double d : differences) squares += (d - out.mean) * (d - out.mean);
   out.se = std::sqrt(squares / out.df / out.n);
+  // Differences equal but for float rounding (RIs are means of differences of
+  // accuracies, so "equal" ones differ in the last bits) have no spread: without this,
+  // t would be ~1e15 and its p a rounding artefact.
+  double largest = 0;
+  for (double d : differences) largest = std::max(largest, std::fabs(d));
+  if (out.se <= kRoundingSpread * largest) out.se = 0.0;
   if (out.se == 0.0) {
     if (out.mean == 0.0) {
       out.t = 0.0;

@@ -35,8 +35,9 @@ struct PairedTest {
 };
 
 // The paired t test of H0 "the mean difference is 0" on the differences d_i = a_i − b_i
-// of n pairs. All-equal non-zero differences give t = ±infinity and p = 0; all-zero
-// differences give p = 1. INVALID_ARGUMENT for fewer than 2 differences or a
+// of n pairs. Differences equal up to float rounding (an SE below 1e-9 of the largest
+// |d_i|) have no spread: t = ±infinity and p = 0, or for zero differences t = 0 and
+// p = 1. INVALID_ARGUMENT for fewer than 2 differences or a
 // non-finite one.
 absl::StatusOr<PairedTest> PairedTTest(const std::vector<double>& differences);
 

@@ -72,14 +72,22 @@ TEST(PairedTTestTest, ANoisyDifferenceIsNotSignificant) {
 }
 
 TEST(PairedTTestTest, ConstantDifferences) {
+  // Their mean is not exactly −0.7 in binary, so the raw SE is ~1e-17, not 0; equal
+  // differences up to rounding still have no spread.
   absl::StatusOr<PairedTest> shifted = PairedTTest({-0.7, -0.7, -0.7});
   ASSERT_TRUE(shifted.ok());
+  EXPECT_EQ(shifted->se, 0.0);
   EXPECT_EQ(shifted->t, -std::numeric_limits<double>::infinity());
   EXPECT_EQ(shifted->p, 0.0);
   absl::StatusOr<PairedTest> zero = PairedTTest({0.0, 0.0});
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(zero->p, 1.0);
   EXPECT_FALSE(zero->significant());
+  // A real spread, however small against the differences' size, is kept.
+  absl::StatusOr<PairedTest> tiny = PairedTTest({1.0, 1.0 + 1e-6});
+  ASSERT_TRUE(tiny.ok());
+  EXPECT_GT(tiny->se, 0.0);
+  EXPECT_TRUE(std::isfinite(tiny->t));
 }
 
 TEST(PairedTTestTest, RefusesTooFewOrNonFiniteDifferences) {
