@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include "client/watch.h"
 #include "common/json.h"
 #include "common/robustness.h"
+#include "common/significance.h"
 
 namespace rib::client {
 namespace {
@@ -574,6 +576,109 @@ std::string FormatSeedsMarkdown(const std::vector<Matrix>& matrices) {
   return out;
 }
 
+namespace {
+
+// The RI of each fine-tune dataset whose row has one.
+std::map<std::string, double> RowRis(const Matrix& m) {
+  std::map<std::string, double> out;
+  for (const MatrixRow& row : m.rows()) {
+    if (row.has_ri()) out[row.finetune_dataset()] = row.ri();
+  }
+  return out;
+}
+
+// One line of the findings table: the paired test of `differences` (fractions).
+std::string FindingLine(const std::string& comparison,
+                        const std::vector<double>& differences) {
+  absl::StatusOr<PairedTest> test = PairedTTest(differences);
+  if (!test.ok()) {
+    return absl::StrCat("| ", comparison, " | ", differences.size(),
+                        " | n/a | n/a | n/a (needs 2 or more fine-tune datasets) |\n");
+  }
+  const std::string p =
+      test->p < 1e-4 ? "p < 0.0001" : absl::StrFormat("p = %.2g", test->p);
+  return absl::StrCat(
+      "| ", comparison, " | ", test->n, " | ", SignedPoints(test->mean, 2), " | ",
+      std::isinf(test->t) ? (test->t > 0 ? "+inf" : "-inf") : absl::StrFormat("%+.2f", test->t),
+      " (", test->df, ") | ", test->significant() ? "**significant**" : "not significant",
+      " (", p, ") |\n");
+}
+
+}  // namespace
+
+std::string FormatFindingsMarkdown(const std::vector<Matrix>& matrices) {
+  std::vector<std::string> models;
+  std::map<std::string, std::vector<const Matrix*>> by_model;
+  for (const Matrix& m : matrices) {
+    if (by_model.find(m.model()) == by_model.end()) models.push_back(m.model());
+    by_model[m.model()].push_back(&m);
+  }
+  auto find = [&](const std::string& model, const std::string& method) -> const Matrix* {
+    for (const Matrix* m : by_model[model]) {
+      if (m->method() == method) return m;
+    }
+    return nullptr;
+  };
+  std::string lines;
+  // Models: each against the first, per fine-tune dataset averaged over shared methods.
+  for (size_t b = 1; b < models.size(); ++b) {
+    std::vector<std::pair<std::map<std::string, double>, std::map<std::string, double>>>
+        pairs;
+    std::set<std::string> datasets;
+    for (const Matrix* mb : by_model[models[b]]) {
+      const Matrix* ma = find(models[0], mb->method());
+      if (ma == nullptr) continue;
+      pairs.emplace_back(RowRis(*ma), RowRis(*mb));
+      for (const auto& [dataset, ri] : pairs.back().second) datasets.insert(dataset);
+    }
+    if (pairs.empty()) continue;
+    std::vector<double> differences;
+    for (const std::string& dataset : datasets) {
+      double sum = 0;
+      bool complete = true;
+      for (const auto& [ra, rb] : pairs) {
+        auto ia = ra.find(dataset), ib = rb.find(dataset);
+        if (ia == ra.end() || ib == rb.end()) {
+          complete = false;
+          break;
+        }
+        sum += ib->second - ia->second;
+      }
+      if (complete) differences.push_back(sum / static_cast<double>(pairs.size()));
+    }
+    lines += FindingLine(absl::StrCat(models[b], " \xe2\x88\x92 ", models[0],
+                                      " (mean over ", pairs.size(), " methods)"),
+                         differences);
+  }
+  // Methods: each against ft, per model.
+  for (const std::string& model : models) {
+    const Matrix* ft = find(model, "ft");
+    if (ft == nullptr) continue;
+    const std::map<std::string, double> ft_ris = RowRis(*ft);
+    for (const Matrix* m : by_model[model]) {
+      if (m == ft) continue;
+      std::vector<double> differences;
+      for (const auto& [dataset, ri] : RowRis(*m)) {
+        auto it = ft_ris.find(dataset);
+        if (it != ft_ris.end()) differences.push_back(ri - it->second);
+      }
+      lines += FindingLine(absl::StrCat(model, ": ", m->method(), " \xe2\x88\x92 ft"),
+                           differences);
+    }
+  }
+  if (lines.empty()) return "";
+  return absl::StrCat(
+      "\n## Findings\n\n"
+      "Does a model (each against the first) or a method (each against ft) keep more "
+      "robustness? \xce\x94 RI per fine-tune dataset, tested by a paired t test over the "
+      "fine-tune datasets (two-sided, \xce\xb1 = ",
+      kSignificanceAlpha,
+      "; each line on its own, no correction for the number of lines).\n\n"
+      "| comparison | fine-tune datasets | mean \xce\x94 RI (points) | t (df) | verdict |\n"
+      "|---|---:|---:|---:|---|\n",
+      lines);
+}
+
 std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
                                   const std::string& title) {
   std::string out;
@@ -597,6 +702,7 @@ std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
                   "\n95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
                   "standard errors, the cells taken as independent (not a bootstrap).\n");
   absl::StrAppend(&out, FormatSeedsMarkdown(matrices));
+  absl::StrAppend(&out, FormatFindingsMarkdown(matrices));
   return out;
 }
 

@@ -82,6 +82,17 @@ std::string FormatSummaryMarkdown(const std::vector<rib::v1::Matrix>& matrices,
 // FormatSummaryMarkdown.
 std::string FormatSeedsMarkdown(const std::vector<rib::v1::Matrix>& matrices);
 
+// The "## Findings" section: whether a model or a method keeps significantly more
+// robustness than another, by a paired t test over the fine-tune datasets
+// (common/significance.h, two-sided, alpha 0.05) on the rows' RI:
+//  * each model after the first (in the order of `matrices`) against the first: per
+//    fine-tune dataset, the mean over the methods both have of RI(model) − RI(first);
+//  * per model, each method against the method named "ft": RI(method) − RI(ft).
+// A fine-tune dataset enters a comparison only when every RI it needs is there (a
+// SUCCEEDED job's). "" when no comparison can be made (one model and no ft, or no
+// RI). Part of FormatSummaryMarkdown; the demo's two findings (README "The demo").
+std::string FormatFindingsMarkdown(const std::vector<rib::v1::Matrix>& matrices);
+
 // Each matrix as a Markdown section: "## model / method", then a table with the
 // baseline row and the fine-tune rows (cells "88.0 (-2.0)"), RI and the pre-training-
 // set change, then the mRI line.

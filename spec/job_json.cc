@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/hash.h"
@@ -138,6 +139,24 @@ class FieldReader {
   std::string path_;
 };
 
+// Whether the job runs an optimiser with batch norm in train mode: a ResNet (the archs
+// with batch norm, named "...resnet...") and a method that trains it: every training
+// kind except vp (model in eval mode) and lp {trainable: head} (frozen eval-mode
+// backbone). lora is refused on a ResNet at submit time. rib has no SyncBatchNorm, so
+// such a job trains another model on N ranks than on one: its `devices` is hashed when
+// not 1. Every other job trains the same weights on any number of ranks (to float
+// tolerance) and shares its result; 1-device jobs hash as before.
+bool TrainsBatchNorm(const JobSpec& spec) {
+  if (!absl::StrContains(spec.model.arch, "resnet")) return false;
+  if (!MethodTrains(spec.method.kind) || spec.method.kind == "vp") return false;
+  if (spec.method.kind == "lp") {
+    absl::StatusOr<std::map<std::string, std::string>> params =
+        CanonicalMethodParams(spec.method.kind, spec.method.params);
+    return !params.ok() || params->at("trainable") != "head";
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string CanonicalJobJson(const JobSpec& spec) {
@@ -183,6 +202,8 @@ std::string CanonicalJobJson(const JobSpec& spec) {
   // split: reference trains and tests on whole datasets; the fraction is unused.
   if (spec.split != "reference")
     job.Set("test_fraction", JsonValue::Number(spec.test_fraction));
+  if (spec.devices != 1 && TrainsBatchNorm(spec))
+    job.Set("devices", JsonValue::Int(spec.devices));
   if (MethodTrains(spec.method.kind)) {
     const TrainingConfig& t = spec.training;
     JsonValue training = JsonValue::Object();

@@ -19,6 +19,12 @@ ls "$report"/*.svg >/dev/null 2>&1 || fail "no SVG heatmap in $report"
 ls "$report"/radar_*.svg >/dev/null 2>&1 || fail "no radar_*.svg in $report"
 # One model × 3 methods: the summary has a row per method.
 for m in ft lp wise; do grep -q "| *$m *|" "$report/summary.md" || fail "summary.md has no row for $m"; done
+# The Findings: each method against ft, tested over the 2 fine-tune datasets.
+grep -q "^## Findings" "$report/summary.md" || fail "summary.md has no Findings section"
+for m in lp wise; do
+  grep -Eq "^\| resnet-plain: $m − ft \| 2 \| .*(significant|not significant) \(p [=<] " \
+    "$report/summary.md" || fail "summary.md's Findings have no verdict for $m vs ft"
+done
 grep -q "mRI" "$out" || fail "the printed matrix has no mRI line"
 # Second run: the same sweep file resolves to the same sweep; nothing is recomputed.
 RIB_STATE_DIR="$state/state" RIB_DEMO_SKIP_BUILD=1 bash "$root/scripts/demo.sh" --short \

@@ -663,8 +663,8 @@ TEST_F(MatrixCommandTest, SvgAndReportDirectory) {
             "| vit | ft | -0.50 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | -3.50 |\n"
             "| vit | lp | -0.50 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | -3.50 |\n\n"
             "95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
-            "standard errors, the cells taken as independent (not a bootstrap).\n\n" +
-                FormatMatricesMarkdown(matrices_));
+            "standard errors, the cells taken as independent (not a bootstrap).\n" +
+                FormatFindingsMarkdown(matrices_) + "\n" + FormatMatricesMarkdown(matrices_));
   // The paper's figures: the headline bars and a radar per (model, fine-tune set).
   EXPECT_EQ(ReadFile(out + "/mean_ood_bars.svg"), RenderBarChartSvg(matrices_));
   EXPECT_EQ(ReadFile(out + "/radar_vit_fmnist-v2.svg"),

@@ -203,7 +203,54 @@ TEST(FormatSummaryTest, MarkdownTable) {
             "| vit | ft | -0.50 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | -3.50 |\n"
             "| vit | lp | +1.23 | [-2.85, +1.85] | 64.5 | 2.0 | 65.0 | n/a |\n\n"
             "95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
-            "standard errors, the cells taken as independent (not a bootstrap).\n");
+            "standard errors, the cells taken as independent (not a bootstrap).\n" +
+                FormatFindingsMarkdown({KnownMatrix(), second}));
+}
+
+// A model × method matrix whose rows (fmnist-v2, fmnist-a) have these RIs.
+rib::v1::Matrix WithRis(const std::string& model, const std::string& method, double v2,
+                        double a) {
+  rib::v1::Matrix m = KnownMatrix(model, method);
+  m.mutable_rows(0)->set_ri(v2);
+  m.mutable_rows(1)->set_ri(a);
+  return m;
+}
+
+TEST(FormatFindingsTest, ModelsAgainstTheFirstAndMethodsAgainstFt) {
+  // Δ RI rich − plain per dataset, the mean over ft and lwf:
+  //   v2 ((−.01 − .02) + (.00 − .03)) / 2 = −.030, a ((−.06 + .03) + (−.05 + .01)) / 2
+  //   = −.035; mean −.0325, se .0025, t −13 with 1 df: p = 1 − (2/π) atan 13 = .0489.
+  // lwf − ft: plain {.01, .02}: t 3, p = 1 − (2/π) atan 3 = .2048; rich {.01, .01}:
+  // no spread, p 0. plain's lp has one RI only (its other row's job has not finished).
+  rib::v1::Matrix lp = WithRis("plain", "lp", 0.0, 0.0);
+  lp.mutable_rows(1)->set_has_ri(false);
+  const std::vector<rib::v1::Matrix> matrices = {
+      WithRis("plain", "ft", 0.02, -0.03), WithRis("plain", "lwf", 0.03, -0.01), lp,
+      WithRis("rich", "ft", -0.01, -0.06), WithRis("rich", "lwf", 0.00, -0.05)};
+  EXPECT_EQ(FormatFindingsMarkdown(matrices),
+            "\n## Findings\n\n"
+            "Does a model (each against the first) or a method (each against ft) keep more "
+            "robustness? \xce\x94 RI per fine-tune dataset, tested by a paired t test over "
+            "the fine-tune datasets (two-sided, \xce\xb1 = 0.05; each line on its own, no "
+            "correction for the number of lines).\n\n"
+            "| comparison | fine-tune datasets | mean \xce\x94 RI (points) | t (df) | verdict |\n"
+            "|---|---:|---:|---:|---|\n"
+            "| rich \xe2\x88\x92 plain (mean over 2 methods) | 2 | -3.25 | -13.00 (1) | "
+            "**significant** (p = 0.049) |\n"
+            "| plain: lwf \xe2\x88\x92 ft | 2 | +1.50 | +3.00 (1) | not significant (p = 0.2) |\n"
+            "| plain: lp \xe2\x88\x92 ft | 1 | n/a | n/a | n/a (needs 2 or more fine-tune "
+            "datasets) |\n"
+            "| rich: lwf \xe2\x88\x92 ft | 2 | +1.00 | +inf (1) | **significant** "
+            "(p < 0.0001) |\n");
+  // The whole summary carries the section.
+  EXPECT_THAT(FormatSummaryMarkdown(matrices), HasSubstr("\n## Findings\n"));
+}
+
+TEST(FormatFindingsTest, NothingToCompare) {
+  // One model without ft: no comparison, no section.
+  EXPECT_EQ(FormatFindingsMarkdown({KnownMatrix("vit", "lp"), KnownMatrix("vit", "lpft")}),
+            "");
+  EXPECT_EQ(FormatFindingsMarkdown({}), "");
 }
 
 TEST(FormatSummaryTest, MatrixSections) {

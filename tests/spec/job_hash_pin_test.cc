@@ -11,10 +11,16 @@
 // Two more (issue 15 items 2 and 9, the last test): ewc's old Fisher is gone, so ewc
 // hashes anew everywhere; a soup no longer averages θ_pre in unless {include_pre: yes},
 // which hashes as before.
+// And (issue 15 item 5): a job that trains batch-norm statistics on N > 1 devices is a
+// new job, since without SyncBatchNorm it trains another model than on one device;
+// every 1-device job, and every job without training-mode batch norm, hashes as before
+// (DevicesAreInTheHashOnlyForTrainingModeBatchNorm).
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -297,6 +303,43 @@ training: {lr: 0.01, epochs: 1, max_steps: 5, precision: fp32}
        "79399e46a44aca3cb348d3cd30db81d6eef79777e16c322150f644a106381972"},
   };
   EXPECT_THAT(Hashes(kEwc), ElementsAreArray(want));
+}
+
+TEST(JobHashPin, DevicesAreInTheHashOnlyForTrainingModeBatchNorm) {
+  auto hashes = [](const std::string& arch, int devices) {
+    const std::string yaml = absl::StrCat(R"(name: devices
+devices: )", devices, R"(
+models:
+  - {name: m, arch: )", arch, R"(, weights: models/m.safetensors}
+methods:
+  - ft
+  - {name: head, kind: lp, params: {trainable: head}}
+  - {name: ref, kind: lp}
+  - vp
+  - l2sp
+  - {name: wise, kind: wise-ft}
+finetune_datasets: [fmnist-r]
+eval_datasets: [fmnist-val, fmnist-c]
+training: {lr: 0.01, epochs: 1, max_steps: 5}
+)");
+    std::map<std::string, std::string> out;
+    for (const auto& [key, hash] : Hashes(yaml)) out[key] = hash;
+    return out;
+  };
+  std::map<std::string, std::string> one = hashes("fmnist_resnet", 1);
+  std::map<std::string, std::string> two = hashes("fmnist_resnet", 2);
+  ASSERT_EQ(one.size(), 7u);
+  // The 1-device ResNet ft job is the short demo's pinned hash's sibling: unchanged by
+  // this rule (devices 1 is never in the hash).
+  for (const char* key : {"m/ft/fmnist-r", "m/ref/fmnist-r", "m/l2sp/fmnist-r",
+                          "m/wise/fmnist-r"}) {
+    EXPECT_NE(one.at(key), two.at(key)) << key << ": batch norm trains, devices matter";
+  }
+  for (const char* key : {"m/pre", "m/head/fmnist-r", "m/vp/fmnist-r"}) {
+    EXPECT_EQ(one.at(key), two.at(key)) << key << ": no batch norm in train mode";
+  }
+  // A ViT has no batch norm: every job is shared between 1 and 2 devices.
+  EXPECT_EQ(hashes("fmnist_vit", 1), hashes("fmnist_vit", 2));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The sweep files the repository ships (the demo's, CI's short one, the paper grids)
 // parse and expand: a typo there would only show when a user runs them.
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -32,13 +33,18 @@ absl::StatusOr<std::vector<PlannedJob>> ParseAndExpand(const std::string& rel) {
   return ExpandSweep(spec);
 }
 
-TEST(ShippedSweeps, DemoSweepHasTwoModelsFiveMethodsEightDatasets) {
+TEST(ShippedSweeps, DemoSweepHasTwoModelsSixMethodsEightDatasets) {
   RIB_ASSERT_OK_AND_ASSIGN(auto jobs, ParseAndExpand("scripts/demo_sweep.yaml"));
-  // 2 pre + 2 models × 5 methods × 8 datasets; every dependency (lp, ft) is listed.
-  EXPECT_EQ(jobs.size(), 2u + 2 * 5 * 8);
+  // 2 pre + 2 models × 6 methods × 8 datasets; every dependency (lp, ft) is listed.
+  EXPECT_EQ(jobs.size(), 2u + 2 * 6 * 8);
+  std::set<std::string> kinds;
   for (const PlannedJob& j : jobs) {
+    kinds.insert(j.spec.method.kind);
     if (j.spec.method.kind != "pre") EXPECT_EQ(j.spec.eval_datasets.size(), 9u) << j.key;
   }
+  // The paper's second finding needs LwF and its "EWC" (the uniform L2 penalty, l2sp).
+  EXPECT_EQ(kinds, (std::set<std::string>{"pre", "ft", "lp", "lpft", "lwf", "l2sp",
+                                          "wise-ft"}));
 }
 
 TEST(ShippedSweeps, ShortDemoSweepIsSmall) {

@@ -78,7 +78,7 @@ std::vector<PretrainRecipe> DefaultPretrainRecipes() {
   rich.name = "fmnist_resnet_rich";
   rich.train_examples = 36000;
   rich.lr = 0.1;
-  rich.augment = "heavy";
+  rich.augment = "mixed";
   PretrainRecipe vit = plain;
   vit.name = "fmnist_vit_plain";
   vit.arch = "fmnist_vit";
@@ -161,6 +161,15 @@ torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed) {
   return (x * 2 - 1).clamp(-1.0, 1.0);
 }
 
+torch::Tensor MixedAugment(const torch::Tensor& images, int64_t seed) {
+  torch::NoGradGuard no_grad;
+  // A generator of its own, so the coins do not shift HeavyAugment's draws.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed) ^
+                                                      0x6d69786564ULL);
+  torch::Tensor heavy = torch::rand({images.size(0), 1, 1, 1}, gen) < 0.5;
+  return torch::where(heavy, HeavyAugment(images, seed), images);
+}
+
 namespace {
 
 // Pretrain without the boundary around its set-up.
@@ -192,9 +201,11 @@ absl::StatusOr<std::vector<PretrainOutcome>> PretrainUnguarded(
   for (const PretrainRecipe& recipe : recipes) {
     auto pretrain_one = [&]() -> absl::Status {
       RIB_RETURN_IF_ERROR(ValidateName(recipe.name, "pre-training recipe name"));
-      if (recipe.augment != "none" && recipe.augment != "heavy") {
+      if (recipe.augment != "none" && recipe.augment != "heavy" &&
+          recipe.augment != "mixed") {
         return absl::InvalidArgumentError(absl::StrCat(
-            "recipe ", recipe.name, ": unknown augment '", recipe.augment, "'"));
+            "recipe ", recipe.name, ": unknown augment '", recipe.augment,
+            "' (expected none, heavy or mixed)"));
       }
       PretrainOutcome outcome;
       outcome.name = recipe.name;
@@ -236,6 +247,7 @@ absl::StatusOr<std::vector<PretrainOutcome>> PretrainUnguarded(
         data_opts.seed = recipe.seed;
         data_opts.drop_last = true;
         if (recipe.augment == "heavy") data_opts.augment = HeavyAugment;
+        if (recipe.augment == "mixed") data_opts.augment = MixedAugment;
         TensorTrainData data(images, labels, data_opts);
         MethodSpec ft{"ft", "ft"};
         MethodContext context;

@@ -29,9 +29,12 @@ struct PretrainRecipe {
   double lr = 0.05;
   int warmup_steps = 50;
   double weight_decay = 5e-4;
-  // "none" or "heavy": random crop (pad 4) and horizontal flip, then RandAugment-style
-  // photometric ops drawn per image (contrast, per-channel tint, posterize, solarize,
-  // invert, blur or sharpen, Gaussian noise, random erasing), seeded per batch.
+  // "none", "heavy" or "mixed". heavy: random crop (pad 4) and horizontal flip, then
+  // RandAugment-style photometric ops drawn per image (contrast, per-channel tint,
+  // posterize, solarize, invert, blur or sharpen, Gaussian noise, random erasing),
+  // seeded per batch. mixed: heavy on a seeded half of each batch's images (a coin per
+  // image), the others clean, so the model also learns the clean images it is scored
+  // on (MixedAugment).
   std::string augment = "none";
   int64_t seed = 0;
 };
@@ -80,6 +83,10 @@ absl::StatusOr<std::vector<PretrainOutcome>> Pretrain(const std::vector<Pretrain
 
 // The heavy augmentation, exposed for tests: deterministic in `seed`, same shape out.
 torch::Tensor HeavyAugment(const torch::Tensor& images, int64_t seed);
+
+// "mixed": HeavyAugment on the images whose seeded coin (p = 1/2) comes up, the others
+// unchanged. Deterministic in `seed`, same shape out.
+torch::Tensor MixedAugment(const torch::Tensor& images, int64_t seed);
 
 }  // namespace rib::engine
 

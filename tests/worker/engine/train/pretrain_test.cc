@@ -73,11 +73,43 @@ TEST(PretrainTest, HeavyAugmentIsSeededAndKeepsShape) {
   EXPECT_LE(a.abs().max().item<float>(), 1.0f);
 }
 
+TEST(PretrainTest, MixedAugmentKeepsAboutHalfTheImagesClean) {
+  torch::manual_seed(0);
+  torch::Tensor images = torch::rand({200, 3, 32, 32}) * 2 - 1;
+  torch::Tensor a = MixedAugment(images, 5);
+  EXPECT_TRUE(torch::equal(a, MixedAugment(images, 5)));
+  EXPECT_FALSE(torch::equal(a, MixedAugment(images, 6)));
+  const torch::Tensor heavy = HeavyAugment(images, 5);
+  int64_t clean = 0, augmented = 0;
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    if (torch::equal(a[i], images[i])) ++clean;
+    if (torch::equal(a[i], heavy[i])) ++augmented;
+  }
+  // Each image is either untouched or exactly HeavyAugment's; a fair coin over 200
+  // images gives 100 ± 7 (sd) clean, so [70, 130] fails by chance with p < 3e-5.
+  EXPECT_EQ(clean + augmented, images.size(0));
+  EXPECT_GE(clean, 70);
+  EXPECT_LE(clean, 130);
+}
+
+TEST(PretrainTest, AnUnknownAugmentIsRefusedByName) {
+  ScratchDir out;
+  PretrainOptions options;
+  options.data_root = ::rib::testing::CachedDataRoot();
+  options.out_dir = out.path();
+  PretrainRecipe bad = Tiny();
+  bad.augment = "medium";
+  EXPECT_THAT(Pretrain({bad}, options, nullptr).status(),
+              ::rib::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                       ::testing::HasSubstr("unknown augment 'medium' "
+                                                            "(expected none, heavy or mixed)")));
+}
+
 TEST(PretrainTest, DefaultRecipesArePlainAndRich) {
   std::vector<PretrainRecipe> recipes = DefaultPretrainRecipes();
   ASSERT_EQ(recipes.size(), 3u);
   EXPECT_EQ(recipes[0].augment, "none");
-  EXPECT_EQ(recipes[1].augment, "heavy");
+  EXPECT_EQ(recipes[1].augment, "mixed");
   EXPECT_EQ(recipes[0].arch, recipes[1].arch);  // the pair differs only in its recipe
   EXPECT_EQ(recipes[2].arch, "fmnist_vit");     // for lora, which needs attention
   EXPECT_GT(recipes[1].epochs * recipes[1].train_examples,
