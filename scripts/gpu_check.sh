@@ -136,7 +136,7 @@ CUDA_BUILD=$(grep -c "rib: CUDA build: ON" "$OUT/configure.txt")
 section "build: ${TARGETS[*]} (-j$JOBS)"
 BUILD_START=$SECONDS
 if [[ ${#FAILED[@]} -eq 0 ]]; then
-  if ! "${BUILD_ENV[@]}" timeout 480 ninja -C "$BUILD" -j "$JOBS" "${TARGETS[@]}" \
+  if ! "${BUILD_ENV[@]}" timeout 420 ninja -C "$BUILD" -j "$JOBS" "${TARGETS[@]}" \
       > "$OUT/build.txt" 2>&1; then
     grep -E "error|FAILED" "$OUT/build.txt" | head -30
     tail -5 "$OUT/build.txt"
@@ -154,7 +154,7 @@ fi
 
 section "cuda tests (ctest -L cuda)"
 export RIB_PYTHON="$PY"
-if ! timeout 240 ctest --test-dir "$BUILD" -L cuda -V > "$OUT/ctest_cuda.txt" 2>&1; then
+if ! timeout 150 ctest --test-dir "$BUILD" -L cuda -V > "$OUT/ctest_cuda.txt" 2>&1; then
   fail "cuda tests"
 fi
 # Per test case: gtest's OK / FAILED / SKIPPED lines, then ctest's summary.
@@ -165,14 +165,6 @@ if [[ "$HAVE_CUDA" != 1 ]]; then
 elif [[ "$CUDA_BUILD" != 1 ]]; then
   fail "a CUDA device, but the LibTorch found is not a CUDA build"
 fi
-
-section "PyTorch parity (engine_models_parity_test: timm-named ViTs, torchvision ResNets)"
-if ! timeout 300 ctest --test-dir "$BUILD" -R '^engine_models_parity_test$' -V \
-    > "$OUT/ctest_parity.txt" 2>&1; then
-  fail "parity test"
-fi
-grep -E "^\S*: \[ +(OK|FAILED|SKIPPED) +\]|tests passed" "$OUT/ctest_parity.txt" \
-  | sed 's/^[0-9]*: //'
 
 section "bench: $CASES"
 BENCH="$OUT/bench"
@@ -191,10 +183,10 @@ fi
 for precision in "${PRECISIONS[@]}"; do
   dir="$BENCH/$precision"
   mkdir -p "$dir"
-  timeout 180 "$BUILD/bin/rib-bench-engine" --out="$dir" --cases="$CASES" \
+  timeout 120 "$BUILD/bin/rib-bench-engine" --out="$dir" --cases="$CASES" \
     --device="$DEVICE" --precision="$precision" "${SIZES[@]}" \
     || fail "rib-bench-engine $precision"
-  timeout 180 "$PY" "$ROOT/bench/engine/peer.py" --dir "$dir" --cases "$CASES" \
+  timeout 120 "$PY" "$ROOT/bench/engine/peer.py" --dir "$dir" --cases "$CASES" \
     --device "$DEVICE" --precision "$precision" || fail "peer.py $precision"
 done
 
@@ -257,7 +249,26 @@ for n in notes:
     print("* " + n)
 sys.exit(1 if bad else 0)
 EOF
+{
+  printf '\n## ctest -L cuda\n\n```\n'
+  grep -E "^\S*: \[ +(OK|FAILED|SKIPPED) +\]|tests passed|needs two GPUs" \
+    "$OUT/ctest_cuda.txt" | sed 's/^[0-9]*: //'
+  [[ "$HAVE_CUDA" == 1 ]] || echo "no CUDA device: cuda tests skipped"
+  printf '```\n'
+} >> "$OUT/gpu_check.md"
 cat "$OUT/gpu_check.md"
+
+section "PyTorch parity (engine_models_parity_test: timm-named ViTs, torchvision ResNets)"
+if ! timeout 150 ctest --test-dir "$BUILD" -R '^engine_models_parity_test$' -V \
+    > "$OUT/ctest_parity.txt" 2>&1; then
+  fail "parity test"
+fi
+{
+  printf '\n## engine_models_parity_test\n\n```\n'
+  grep -E "^\S*: \[ +(OK|FAILED|SKIPPED) +\]|tests passed" "$OUT/ctest_parity.txt" \
+    | sed 's/^[0-9]*: //'
+  printf '```\n'
+} | tee -a "$OUT/gpu_check.md"
 
 section "summary"
 echo "total: $SECONDS s"
