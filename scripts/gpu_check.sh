@@ -7,7 +7,8 @@
 # vit_base_patch16_224 where timm is installed), with the model FLOP utilisation, and the
 # parity of the engine's ViT-B/16 with that module (random weights, logits compared).
 #
-# Everything goes to $OUT: gpu_check.log (all output) and gpu_check.md (the table).
+# Everything goes to $OUT: gpu_check.log (all output), gpu_check.md (the table),
+# bench.json (both sides' measurements), and configure/build/ctest logs (7 files).
 # Exit status: 0 when everything that ran passed (skips included), 1 otherwise.
 #
 # Without a GPU (a CPU-only torch) it runs the CPU parts it can: the build, the parity
@@ -21,10 +22,12 @@
 #
 # Environment: OUT (default /tmp/gpucheck-out), RIB_GPU_BUILD_DIR (default build-gpu),
 # RIB_GPU_DEPS_PREFIX (default /tmp/ribdeps), RIB_GPU_JOBS (default nproc),
-# RIB_GPU_CASES (default vit_base_patch16_224), RIB_PYTHON.
+# RIB_GPU_CASES (default vit_base_patch16_224), RIB_GPU_TARGETS (default: the five
+# below; fewer only to rehearse on a slow machine), RIB_PYTHON.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${OUT:-/tmp/gpucheck-out}"
+export OUT
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 BUILD="${RIB_GPU_BUILD_DIR:-$ROOT/build-gpu}"
@@ -36,6 +39,7 @@ CASES="${RIB_GPU_CASES:-vit_base_patch16_224}"
 # gpu_check_prepare.sh).
 TARGETS=(dist_nccl_test dist_rank_helper engine_train_cuda_train_test
   engine_models_parity_test rib-bench-engine)
+if [[ -n "${RIB_GPU_TARGETS:-}" ]]; then read -r -a TARGETS <<< "$RIB_GPU_TARGETS"; fi
 # H200 bf16 dense matmul, as measured on the lent machines (8192³ products; KINDS.md).
 PEAK_TFLOPS=790
 FAILED=()
@@ -167,8 +171,10 @@ elif [[ "$CUDA_BUILD" != 1 ]]; then
 fi
 
 section "bench: $CASES"
-BENCH="$OUT/bench"
-mkdir -p "$BENCH"
+# The weights and data the two sides share are large (ViT-B/16: 0.3 GB of weights): they
+# stay outside $OUT, of which at most 8 files come back; bench.json collects the results.
+BENCH="${RIB_GPU_BENCH_DIR:-/tmp/rib-gpu-bench}"
+rm -rf "$BENCH" && mkdir -p "$BENCH"
 if [[ "$HAVE_CUDA" == 1 && "$CUDA_BUILD" == 1 ]]; then
   DEVICE=cuda
   PRECISIONS=(bf16 fp16)
@@ -201,6 +207,14 @@ peak = float(peak_tflops) * 1e12
 # Parity tolerance on the CPU in fp32, as engine_models_parity_test's (1e-4): the two
 # sides sum the same products in different orders.
 tolerance = 1e-4
+results = {}
+for case in cases.split(","):
+    for p in precisions:
+        for side in ("cpp", "py"):
+            f = "%s/%s/%s.%s.json" % (bench, p, case, side)
+            if os.path.exists(f):
+                results["%s.%s.%s" % (case, p, side)] = json.load(open(f))
+json.dump(results, open(os.path.join(os.environ["OUT"], "bench.json"), "w"), indent=1)
 print("# GPU check\n")
 print("Build of the engine-only targets: %s s at -j%s.\n" % (build_s, jobs))
 print("| case | precision | side | train img/s | eval img/s | train MFU | eval MFU |")
