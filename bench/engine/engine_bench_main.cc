@@ -8,6 +8,11 @@
 //
 // The training step is written out plainly (SGD with momentum 0.9, as torch.optim.SGD)
 // so the benchmark does not depend on the trainer.
+//
+// --device=cuda --precision=bf16|fp16 (scripts/gpu_check.sh) runs the same loop on the
+// GPU under the engine's autocast (AutocastScope, and LossScaler for fp16, as the
+// trainer applies them); the initial logits for the parity check are always computed on
+// the CPU in fp32 (<case>.init_logits.safetensors).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -24,6 +29,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "worker/engine/model.h"
+#include "worker/engine/precision.h"
 #include "worker/engine/resnet.h"
 #include "worker/engine/safetensors.h"
 #include "worker/engine/threads.h"
@@ -48,6 +54,11 @@ struct Flags {
   int repeats = 3;  // timed repetitions; the best is reported
   std::vector<std::string> cases = {"fmnist_vit", "fmnist_resnet", "vit_small_patch16_224"};
   double lr = 0.01;
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  // Overrides of the case's sizes (0: the case's own), so a CPU can rehearse a GPU case.
+  int64_t train_batch = 0, eval_batch = 0;
+  int timed_steps = 0, eval_batches = 0;
 };
 
 // Process CPU time (all threads): on a shared, loaded machine it is what the work cost,
@@ -168,7 +179,18 @@ std::string Json(const std::vector<double>& values) {
   return absl::StrCat("[", absl::StrJoin(parts, ","), "]");
 }
 
-int RunCase(const Case& c, const Flags& flags, double peak) {
+int RunCase(Case c, const Flags& flags, double peak) {
+  if (flags.train_batch > 0) c.train_batch = flags.train_batch;
+  if (flags.eval_batch > 0) c.eval_batch = flags.eval_batch;
+  if (flags.timed_steps > 0) c.timed_steps = flags.timed_steps;
+  if (flags.eval_batches > 0) c.eval_batches = flags.eval_batches;
+  const torch::Device device(flags.device);
+  auto resolved = ResolvePrecision(flags.precision, device);
+  if (!resolved.ok()) {
+    std::fprintf(stderr, "%s\n", resolved.status().ToString().c_str());
+    return 2;
+  }
+  const Precision precision = *resolved;
   torch::manual_seed(0);
   auto created = CreateModel(c.name, c.name.rfind("fmnist", 0) == 0 ? 10 : 1000);
   if (!created.ok()) {
@@ -198,6 +220,25 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
     return 1;
   }
+  {
+    // Parity with the peer's own module (timm / torchvision): logits of the initial
+    // weights on the first few evaluation images, on the CPU in fp32.
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const int64_t k = std::min<int64_t>(4, c.eval_batch);
+    NamedTensors logits;
+    logits.emplace_back("logits", model->forward(eval_x[0].slice(0, 0, k)).contiguous());
+    if (auto s = WriteSafetensors(prefix + ".init_logits.safetensors", logits); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
+  if (device.is_cuda()) {
+    model->to(device);
+    for (auto* pool : {&train_x, &train_y, &eval_x}) {
+      for (auto& t : *pool) t = t.to(device);
+    }
+  }
 
   // The engine's thread policy for this model, as RunJob applies it.
   const ThreadPolicy policy = PreferredThreadPolicy(*model);
@@ -205,14 +246,19 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
   std::fprintf(stderr, "[c++] %s: thread policy %s\n", c.name.c_str(),
                policy == ThreadPolicy::kBlas ? "blas" : "openmp");
   Sgd sgd(model->parameters(), flags.lr, 0.9);
+  LossScaler scaler(precision.loss_scaling);
   std::vector<double> losses;
   int step = 0;
   auto train_step = [&]() {
     const int i = step++ % kPool;
     sgd.ZeroGrad();
-    auto loss = torch::nn::functional::cross_entropy(model->forward(train_x[i]), train_y[i]);
-    loss.backward();
-    sgd.Step();
+    torch::Tensor loss;
+    {
+      AutocastScope autocast(precision);
+      loss = torch::nn::functional::cross_entropy(model->forward(train_x[i]), train_y[i]);
+    }
+    scaler.Scale(loss).backward();
+    if (scaler.UnscaleAndCheck(sgd.params)) sgd.Step();
     losses.push_back(loss.item<double>());
   };
   model->train();
@@ -238,6 +284,7 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
     // As Evaluate() runs it: the model's inference forward, in InferenceMode.
     const ForwardFn inference = model->Inference();
     c10::InferenceMode inference_mode;
+    AutocastScope autocast(precision);
     inference(eval_x[0]);  // warm-up
     for (int r = 0; r < flags.repeats; ++r) {
       const double t0 = Now(), c0 = CpuNow();
@@ -260,6 +307,8 @@ int RunCase(const Case& c, const Flags& flags, double peak) {
   }
   std::ofstream out(prefix + ".cpp.json");
   out << "{\"case\":\"" << c.name << "\",\"threads\":" << flags.threads
+      << ",\"device\":\"" << flags.device << "\",\"precision\":\"" << flags.precision
+      << "\""
       << ",\"thread_policy\":\"" << (policy == ThreadPolicy::kBlas ? "blas" : "openmp")
       << "\""
       << ",\"train_batch\":" << c.train_batch << ",\"eval_batch\":" << c.eval_batch
@@ -284,8 +333,11 @@ int Main(int argc, char** argv) {
     absl::string_view arg = argv[i];
     std::vector<std::string> kv = absl::StrSplit(arg, absl::MaxSplits('=', 1));
     if (kv.size() != 2) {
-      std::fprintf(stderr, "usage: rib-bench-engine --out=DIR [--threads=N] [--repeats=N] "
-                           "[--cases=a,b]\n");
+      std::fprintf(stderr,
+                   "usage: rib-bench-engine --out=DIR [--threads=N] [--repeats=N] "
+                   "[--cases=a,b] [--device=cpu|cuda] [--precision=fp32|bf16|fp16] "
+                   "[--train_batch=N] [--eval_batch=N] [--timed_steps=N] "
+                   "[--eval_batches=N]\n");
       return 2;
     }
     if (kv[0] == "--out") {
@@ -294,6 +346,14 @@ int Main(int argc, char** argv) {
     } else if (kv[0] == "--repeats" && absl::SimpleAtoi(kv[1], &flags.repeats)) {
     } else if (kv[0] == "--cases") {
       flags.cases = absl::StrSplit(kv[1], ',');
+    } else if (kv[0] == "--device" && (kv[1] == "cpu" || kv[1] == "cuda")) {
+      flags.device = kv[1];
+    } else if (kv[0] == "--precision") {
+      flags.precision = kv[1];  // checked by ResolvePrecision
+    } else if (kv[0] == "--train_batch" && absl::SimpleAtoi(kv[1], &flags.train_batch)) {
+    } else if (kv[0] == "--eval_batch" && absl::SimpleAtoi(kv[1], &flags.eval_batch)) {
+    } else if (kv[0] == "--timed_steps" && absl::SimpleAtoi(kv[1], &flags.timed_steps)) {
+    } else if (kv[0] == "--eval_batches" && absl::SimpleAtoi(kv[1], &flags.eval_batches)) {
     } else {
       std::fprintf(stderr, "unknown or bad flag %s\n", argv[i]);
       return 2;
@@ -310,6 +370,10 @@ int Main(int argc, char** argv) {
       {"fmnist_vit", 64, 256, 3, 10, 8},
       {"fmnist_resnet", 64, 256, 3, 10, 8},
       {"vit_small_patch16_224", 8, 16, 1, 2, 1},
+      // ViT-B/16 and ResNet-50 at 224 (scripts/gpu_check.sh, on a GPU): batches a GPU
+      // fills.
+      {"vit_base_patch16_224", 128, 256, 3, 10, 10},
+      {"resnet50", 128, 256, 3, 10, 10},
   };
   for (const std::string& name : flags.cases) {
     bool found = false;
