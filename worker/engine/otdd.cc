@@ -45,9 +45,9 @@ torch::Tensor SoftMin(const torch::Tensor& cost, const torch::Tensor& log_w,
     const int64_t end = std::min(n, start + kBlockRows);
     torch::Tensor block = cost.slice(0, start, end).to(torch::kDouble);
     if (dim == 1) {
-      parts.push_back(torch::logsumexp((log_w + h).unsqueeze(0) - block / eps, 1));
+      parts.push_back(torch::logsumexp((log_w + h / eps).unsqueeze(0) - block / eps, 1));
     } else {
-      torch::Tensor wh = (log_w + h).slice(0, start, end).unsqueeze(1);
+      torch::Tensor wh = (log_w + h / eps).slice(0, start, end).unsqueeze(1);
       parts.push_back(torch::logsumexp(wh - block / eps, 0).unsqueeze(0));
     }
   }
