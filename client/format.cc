@@ -399,7 +399,7 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
   std::string out =
       "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,"
       "ri,"
-      "pretrain_change,se,ri_se,ri_ci_low,ri_ci_high\n";
+      "pretrain_change,se,ri_se,ri_ci_low,ri_ci_high,otdd\n";
   for (const Matrix& m : matrices) {
     auto emit = [&](const MatrixRow& row, bool baseline) {
       for (int c = 0; c < m.eval_datasets_size(); ++c) {
@@ -417,6 +417,7 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
             !baseline && row.has_pretrain_change() ? Fraction(row.pretrain_change()) : "",
             ",", Fraction(cell->se()), ",", ri ? Fraction(row.ri_se()) : "", ",",
             ri ? Fraction(row.ri_ci_low()) : "", ",", ri ? Fraction(row.ri_ci_high()) : "",
+            ",", !baseline && row.has_otdd() ? absl::StrFormat("%.10g", row.otdd()) : "",
             "\n");
       }
     };
@@ -442,6 +443,7 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
       json.Set("ri_seed_sd", JsonOptional(seeded && row.has_ri(), row.ri_seed_sd()));
       json.Set("pretrain_change",
                JsonOptional(row.has_pretrain_change(), row.pretrain_change()));
+      json.Set("otdd", JsonOptional(row.has_otdd(), row.otdd()));
       rows.Append(std::move(json));
     }
     JsonValue baseline = JsonValue::Object();
@@ -472,6 +474,17 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
              JsonOptional(seeded && m.has_pre_mean_ood(), m.pre_mean_ood_seed_sd()));
     json.Set("mean_pretrain_change",
              JsonOptional(m.has_mean_pretrain_change(), m.mean_pretrain_change()));
+    JsonValue corr = JsonValue::Null();
+    if (m.has_otdd_correlation()) {
+      const v1::OtddCorrelation& c = m.otdd_correlation();
+      corr = JsonValue::Object();
+      corr.Set("pearson", JsonValue::Number(c.pearson()));
+      corr.Set("spearman", JsonValue::Number(c.spearman()));
+      corr.Set("n", JsonValue::Int(c.n()));
+      corr.Set("slope", JsonValue::Number(c.slope()));
+      corr.Set("intercept", JsonValue::Number(c.intercept()));
+    }
+    json.Set("otdd_vs_pretrain_change", std::move(corr));
     root.Append(std::move(json));
   }
   JsonWriteOptions options;

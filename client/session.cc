@@ -592,6 +592,10 @@ absl::StatusOr<int> Session::Matrix(const ParsedArgs& args) {
     // The paper's figures: the headline bar chart, a radar per (model, fine-tune set).
     RIB_RETURN_IF_ERROR(
         WriteFile((dir / "mean_ood_bars.svg").string(), RenderBarChartSvg(matrices)));
+    // The paper's §5 scatter, when otdd jobs have reported.
+    if (std::string scatter = RenderOtddScatterSvg(matrices); !scatter.empty()) {
+      RIB_RETURN_IF_ERROR(WriteFile((dir / "otdd_vs_change.svg").string(), scatter));
+    }
     std::set<std::pair<std::string, std::string>> radars;
     for (const v1::Matrix& m : matrices) {
       for (const v1::MatrixRow& row : m.rows()) {

@@ -522,4 +522,136 @@ std::string RenderRadarSvg(const std::vector<Matrix>& matrices, const std::strin
   return out;
 }
 
+std::string RenderOtddScatterSvg(const std::vector<Matrix>& matrices) {
+  struct Point {
+    std::string model, dataset, method;
+    double x, y;  // OTDD, change in points
+  };
+  const std::vector<std::string> methods = MethodsOf(matrices);
+  std::vector<Point> points;
+  std::string pretrain;
+  for (const Matrix& m : matrices) {
+    if (pretrain.empty()) pretrain = m.pretrain_dataset();
+    for (const MatrixRow& row : m.rows()) {
+      if (row.has_otdd() && row.has_pretrain_change())
+        points.push_back({m.model(), row.finetune_dataset(), m.method(), row.otdd(),
+                          100 * row.pretrain_change()});
+    }
+  }
+  if (points.empty()) return "";
+  double x0 = points[0].x, x1 = x0, y0 = points[0].y, y1 = y0;
+  for (const Point& p : points) {
+    x0 = std::min(x0, p.x);
+    x1 = std::max(x1, p.x);
+    y0 = std::min(y0, p.y);
+    y1 = std::max(y1, p.y);
+  }
+  // 8 % padding; a single value gets a unit-wide range around it.
+  auto pad = [](double& lo, double& hi) {
+    const double span = hi > lo ? hi - lo : std::max(1.0, std::fabs(lo));
+    lo -= 0.08 * span;
+    hi += 0.08 * span;
+  };
+  pad(x0, x1);
+  pad(y0, y1);
+  constexpr int kLeft = 78, kTop = 44, kPlotW = 460, kPlotH = 300;
+  const int width = kLeft + kPlotW + 2 * kMargin + 8;
+  const int caption_top = kTop + kPlotH + 56;
+  const int height = caption_top + 18 * static_cast<int>(methods.size()) + kMargin;
+  auto px = [&](double x) { return kLeft + (x - x0) / (x1 - x0) * kPlotW; };
+  auto py = [&](double y) { return kTop + kPlotH - (y - y0) / (y1 - y0) * kPlotH; };
+  std::string out = SvgOpen(width, height);
+  absl::StrAppend(&out,
+                  Text(kMargin, 22, 14,
+                       "OTDD vs change in " + pretrain + " accuracy after fine-tuning",
+                       "font-weight=\"bold\""),
+                  absl::StrFormat("<clipPath id=\"plot\"><rect x=\"%d\" y=\"%d\" "
+                                  "width=\"%d\" height=\"%d\"/></clipPath>\n",
+                                  kLeft, kTop, kPlotW, kPlotH),
+                  absl::StrFormat("<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%d\" "
+                                  "height=\"%d\" fill=\"none\" stroke=\"#444444\"/>\n",
+                                  kLeft, kTop, kPlotW, kPlotH));
+  for (int k = 0; k <= 4; ++k) {  // ticks: five per axis, at the range's quarters
+    const double xv = x0 + (x1 - x0) * k / 4, yv = y0 + (y1 - y0) * k / 4;
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
+                        "stroke=\"#e0e0e0\"/>\n",
+                        px(xv), kTop, px(xv), kTop + kPlotH),
+        absl::StrFormat("<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
+                        "stroke=\"#e0e0e0\"/>\n",
+                        kLeft, py(yv), kLeft + kPlotW, py(yv)),
+        Text(px(xv), kTop + kPlotH + 16, 10, absl::StrFormat("%.3g", xv),
+             "text-anchor=\"middle\""),
+        Text(kLeft - 6, py(yv) + 4, 10, absl::StrFormat("%+.1f", yv),
+             "text-anchor=\"end\""));
+  }
+  if (y0 < 0 && y1 > 0) {
+    absl::StrAppend(&out, absl::StrFormat("<line class=\"zero\" x1=\"%d\" y1=\"%.1f\" "
+                                          "x2=\"%d\" y2=\"%.1f\" stroke=\"#888888\" "
+                                          "stroke-dasharray=\"4 3\"/>\n",
+                                          kLeft, py(0), kLeft + kPlotW, py(0)));
+  }
+  absl::StrAppend(
+      &out,
+      Text(kLeft + kPlotW / 2.0, kTop + kPlotH + 36, 11,
+           "OTDD(" + pretrain + ", fine-tune set) on the pre-trained features",
+           "text-anchor=\"middle\""),
+      absl::StrFormat("<text x=\"16\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\" "
+                      "transform=\"rotate(-90 16 %.1f)\">%s</text>\n",
+                      kTop + kPlotH / 2.0, kTop + kPlotH / 2.0,
+                      XmlEscape("change in " + pretrain + " accuracy (points)")));
+  for (size_t i = 0; i < methods.size(); ++i) {
+    const Matrix* first = nullptr;
+    for (const Matrix& m : matrices) {
+      if (m.method() == methods[i]) {
+        first = &m;
+        break;
+      }
+    }
+    const std::string color = SeriesColor(static_cast<int>(i));
+    std::string caption = methods[i] + ": fewer than 3 (model, dataset) points with "
+                                       "both values, or one is constant: no fit";
+    if (first != nullptr && first->has_otdd_correlation()) {
+      const auto& c = first->otdd_correlation();
+      // The line is on the fraction scale of Matrix.otdd_correlation; y is in points.
+      absl::StrAppend(
+          &out, absl::StrFormat("<line class=\"fit\" data-method=\"%s\" x1=\"%.1f\" "
+                                "y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                                "stroke-width=\"1.5\" clip-path=\"url(#plot)\"/>\n",
+                                XmlEscape(methods[i]), px(x0),
+                                py(100 * (c.intercept() + c.slope() * x0)), px(x1),
+                                py(100 * (c.intercept() + c.slope() * x1)), color));
+      caption = absl::StrFormat("%s: Pearson r = %.2f, Spearman \xcf\x81 = %.2f, n = %d; "
+                                "fit: change = %+.2f %+.3f \xc2\xb7 OTDD (points)",
+                                methods[i], c.pearson(), c.spearman(), c.n(),
+                                100 * c.intercept(), 100 * c.slope());
+    }
+    absl::StrAppend(&out,
+                    absl::StrFormat("<rect class=\"swatch\" x=\"%d\" y=\"%d\" width=\"12\" "
+                                    "height=\"12\" fill=\"%s\"/>\n",
+                                    kMargin, caption_top + 18 * static_cast<int>(i) - 10,
+                                    color),
+                    Text(kMargin + 18, caption_top + 18 * static_cast<int>(i), 11,
+                         caption, "class=\"caption\""));
+  }
+  for (const Point& p : points) {
+    const int series = static_cast<int>(
+        std::find(methods.begin(), methods.end(), p.method) - methods.begin());
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("<circle class=\"point\" data-model=\"%s\" data-dataset=\"%s\" "
+                        "data-method=\"%s\" data-otdd=\"%.6g\" data-change=\"%.4f\" "
+                        "cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" "
+                        "stroke=\"#ffffff\"><title>%s</title></circle>\n",
+                        XmlEscape(p.model), XmlEscape(p.dataset), XmlEscape(p.method),
+                        p.x, p.y / 100, px(p.x), py(p.y), SeriesColor(series),
+                        XmlEscape(absl::StrFormat("%s / %s on %s: OTDD %.4g, change %+.1f "
+                                                  "points",
+                                                  p.model, p.method, p.dataset, p.x,
+                                                  p.y))));
+  }
+  return out + "</svg>\n";
+}
+
 }  // namespace rib::client

@@ -70,6 +70,16 @@ std::string RenderBarChartSvg(const std::vector<rib::v1::Matrix>& matrices);
 std::string RenderRadarSvg(const std::vector<rib::v1::Matrix>& matrices,
                            const std::string& model, const std::string& finetune_dataset);
 
+// The paper's §5 figure: OTDD(pre-training set, fine-tune set) on x against the
+// change of the pre-training-set accuracy after fine-tuning (points) on y, one
+// <circle class="point" data-model data-dataset data-method data-otdd data-change>
+// with a <title> per (model, dataset) row that has both, coloured by method
+// (SeriesColor); per method the least-squares line of Matrix.otdd_correlation
+// (<line class="fit" data-method>, clipped to the plot) and a caption line
+// "method: r = …, ρ = …, n = …" (or why there is none). "" when no row has both
+// values (nothing to draw).
+std::string RenderOtddScatterSvg(const std::vector<rib::v1::Matrix>& matrices);
+
 }  // namespace rib::client
 
 #endif  // RIB_CLIENT_SVG_H_

@@ -1,5 +1,6 @@
 #include "common/robustness.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <utility>
@@ -289,6 +290,88 @@ absl::StatusOr<std::map<std::string, double>> CorruptionAccuracies(
   std::map<std::string, double> out;
   for (const auto& [corruption, s] : sums) out[corruption] = s.first / s.second;
   return out;
+}
+
+
+namespace {
+
+absl::Status CheckPairs(const std::vector<double>& x, const std::vector<double>& y,
+                        size_t min_n) {
+  if (x.size() != y.size())
+    return absl::InvalidArgumentError(
+        absl::StrCat("correlation: ", x.size(), " x values but ", y.size(), " y values"));
+  if (x.size() < min_n)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "correlation: needs at least ", min_n, " pairs, got ", x.size()));
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (!std::isfinite(x[k]) || !std::isfinite(y[k]))
+      return absl::InvalidArgumentError(
+          absl::StrCat("correlation: pair ", k, " is not finite"));
+  }
+  return absl::OkStatus();
+}
+
+double Mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return sum / static_cast<double>(v.size());
+}
+
+// Σ (x − x̄)(y − ȳ).
+double CrossDeviation(const std::vector<double>& x, const std::vector<double>& y) {
+  const double mx = Mean(x), my = Mean(y);
+  double sum = 0;
+  for (size_t k = 0; k < x.size(); ++k) sum += (x[k] - mx) * (y[k] - my);
+  return sum;
+}
+
+// 1-based ranks, ties at their mean rank.
+std::vector<double> Ranks(const std::vector<double>& v) {
+  std::vector<size_t> order(v.size());
+  for (size_t k = 0; k < v.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+  std::vector<double> ranks(v.size());
+  for (size_t start = 0; start < order.size();) {
+    size_t end = start;
+    while (end + 1 < order.size() && v[order[end + 1]] == v[order[start]]) ++end;
+    const double rank = (static_cast<double>(start + end) / 2) + 1;
+    for (size_t k = start; k <= end; ++k) ranks[order[k]] = rank;
+    start = end + 1;
+  }
+  return ranks;
+}
+
+absl::StatusOr<double> Pearson(const std::vector<double>& x, const std::vector<double>& y,
+                               absl::string_view what) {
+  const double sxx = CrossDeviation(x, x), syy = CrossDeviation(y, y);
+  if (!(sxx > 0) || !(syy > 0))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "correlation: ", what, sxx > 0 ? " y" : " x", " is constant (r is undefined)"));
+  return std::clamp(CrossDeviation(x, y) / std::sqrt(sxx * syy), -1.0, 1.0);
+}
+
+}  // namespace
+
+absl::StatusOr<Correlation> Correlate(const std::vector<double>& x,
+                                      const std::vector<double>& y) {
+  RIB_RETURN_IF_ERROR(CheckPairs(x, y, 3));
+  Correlation out;
+  out.n = static_cast<int>(x.size());
+  RIB_ASSIGN_OR_RETURN(out.pearson, Pearson(x, y, "the"));
+  RIB_ASSIGN_OR_RETURN(out.spearman, Pearson(Ranks(x), Ranks(y), "the ranked"));
+  return out;
+}
+
+absl::StatusOr<Line> LeastSquaresLine(const std::vector<double>& x,
+                                      const std::vector<double>& y) {
+  RIB_RETURN_IF_ERROR(CheckPairs(x, y, 2));
+  const double sxx = CrossDeviation(x, x);
+  if (!(sxx > 0))
+    return absl::InvalidArgumentError("least-squares line: x is constant");
+  Line line;
+  line.slope = CrossDeviation(x, y) / sxx;
+  line.intercept = Mean(y) - line.slope * Mean(x);
+  return line;
 }
 
 }  // namespace rib

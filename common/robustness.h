@@ -151,6 +151,21 @@ struct ResultRow {
   double accuracy() const { return total > 0 ? static_cast<double>(correct) / total : 0.0; }
 };
 
+// One OTDD result (worker/engine/otdd.h): the distance between the pre-training set
+// (`source_dataset`, its validation split) and a downstream set on a model's features,
+// with how it was computed. What an otdd job reports, what the coordinator stores
+// (migration 0011), and what the matrix correlates; the wire type is
+// rib.v1.DatasetDistance.
+struct DatasetDistanceRow {
+  std::string source_dataset;
+  std::string target_dataset;
+  double distance = 0;
+  int64_t source_examples = 0;  // examples used, after dropping classes of < 2
+  int64_t target_examples = 0;
+  double epsilon = 0;           // the Sinkhorn regulariser
+  bool converged = false;       // Sinkhorn met its tolerance
+};
+
 // The accuracy of one dataset from its result rows. Rows with the same subset are
 // summed first (counts from several shards or ranks add up). When a whole-dataset row
 // (subset "") exists it is the answer; otherwise the answer is the MEAN of the subset
@@ -171,6 +186,32 @@ absl::StatusOr<Estimate> DatasetEstimate(const std::vector<SubsetCount>& counts)
 // "<corruption>/<severity>" or for the count errors of DatasetAccuracy.
 absl::StatusOr<std::map<std::string, double>> CorruptionAccuracies(
     const std::vector<SubsetCount>& counts);
+
+
+// Pearson's r and Spearman's ρ between paired values (x_k, y_k), with their n: the
+// statistic the paper's §5 reports between OTDD(pre-training set, i) and the
+// pre-training-set change after fine-tuning on i. ρ is Pearson's r of the ranks, tied
+// values sharing their mean rank (scipy.stats.spearmanr's default). No p-value: with
+// the handful of points a matrix gives, n is reported instead.
+struct Correlation {
+  double pearson = 0;
+  double spearman = 0;
+  int n = 0;
+};
+// INVALID_ARGUMENT when the lengths differ, n < 3 (two points always give ±1), a value
+// is not finite, or x or y is constant (r is undefined).
+absl::StatusOr<Correlation> Correlate(const std::vector<double>& x,
+                                      const std::vector<double>& y);
+
+// The least-squares line y = intercept + slope · x through paired values (the fitted
+// line of the OTDD scatter). INVALID_ARGUMENT as Correlate, except that any n >= 2 is
+// accepted and a constant y is fine (slope 0).
+struct Line {
+  double slope = 0;
+  double intercept = 0;
+};
+absl::StatusOr<Line> LeastSquaresLine(const std::vector<double>& x,
+                                      const std::vector<double>& y);
 
 }  // namespace rib
 

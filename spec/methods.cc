@@ -93,6 +93,14 @@ const std::vector<MethodDef>& MethodCatalog() {
       // include_pre: whether θ_pre is averaged in as one more member; "yes" was the
       // only behaviour before the parameter existed.
       {"soup", false, "", {Choice("include_pre", {"no", "yes"}, "no", "yes")}},
+      // An analysis, not a fine-tuning: OTDD(pre-training set, finetune_dataset) on the
+      // pre-trained features (worker/engine/otdd.h). epsilon 0.1 and max_samples 10000
+      // are the otdd package's entreg and distance(maxsamples) defaults.
+      {kOtddKind,
+       false,
+       "",
+       {Real("epsilon", 0, false, kUnbounded, "0.1"),
+        Int("max_samples", 10, 1e6, "10000")}},
   };
   return *defs;
 }
@@ -340,6 +348,11 @@ absl::StatusOr<std::string> EwcFisherDataset(const JobSpec& job) {
 }
 
 std::vector<std::string> MethodExtraDatasets(const JobSpec& job) {
+  if (job.method.kind == kOtddKind) {
+    const std::string pretrain = SuitePretrainDataset(job.suite);
+    if (pretrain.empty()) return {};
+    return {pretrain};
+  }
   if (job.method.kind != "ewc") return {};
   absl::StatusOr<std::string> key = EwcFisherDataset(job);
   if (!key.ok()) return {};

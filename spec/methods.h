@@ -20,6 +20,8 @@
 //   l2sp     yes                 lambda [1] (>= 0)
 //   wise-ft  no      ft          alpha [0.5] (in [0, 1]; 0 = pre-trained, 1 = ft)
 //   soup     no      its members include_pre [no] (no | yes)
+//   otdd     no                  epsilon [0.1] (> 0), max_samples [10000] (integer in
+//                                [10, 1000000]): an analysis job (kOtddKind below)
 //
 // The defaults reproduce the reference code (FieteLab/ImageNet-RIB, main.py and
 // lib/prompter.py), the paper's rows; the other choices are the textbook variants:
@@ -130,6 +132,12 @@ std::map<std::string, std::string> HashedMethodParams(
 // nesting) and vp (its prompt is not a weight: averaging would drop it).
 absl::Status CheckSoupMember(absl::string_view member, absl::string_view kind);
 
+// The kind of the analysis job that measures OTDD(pre-training set, finetune_dataset)
+// on the pre-trained model's features (README, "Methods: rib and the paper"): no
+// training, no accuracies; its result is a rib.v1.DatasetDistance. Not a fine-tuning
+// method: the matrix shows it as a column of its rows, never as a matrix.
+inline constexpr char kOtddKind[] = "otdd";
+
 // ewc's fisher_dataset value that means "the job's suite's pre-training validation set".
 inline constexpr char kPretrainValidation[] = "pretrain-val";
 
@@ -137,8 +145,8 @@ inline constexpr char kPretrainValidation[] = "pretrain-val";
 // resolved through the job's suite. INVALID_ARGUMENT for a bad parameter, or
 // pretrain-val with an unknown suite.
 absl::StatusOr<std::string> EwcFisherDataset(const JobSpec& job);
-// Datasets the job's method reads besides its fine-tune and eval datasets (ewc: its
-// Fisher dataset, which the runner opens whatever lambda is), for placing the job on a
+// Datasets the job's method reads besides its fine-tune and eval datasets (otdd: the
+// suite's pre-training set; ewc: its Fisher dataset, which the runner opens whatever lambda is), for placing the job on a
 // worker that has them. {} when the method's parameters are bad (validation reports
 // those).
 std::vector<std::string> MethodExtraDatasets(const JobSpec& job);

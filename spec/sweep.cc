@@ -241,6 +241,8 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
         job.spec.method = *m;
         job.spec.method.params = *params;
         job.spec.finetune_dataset = dataset;
+        // An otdd job measures a distance and evaluates nothing (methods.h).
+        if (m->kind == kOtddKind) job.spec.eval_datasets.clear();
         for (const auto& [role, dep_name] : deps[m->name]) {
           const std::string dep_key =
               absl::StrCat(model.name, "/", dep_name, "/", dataset);

@@ -182,7 +182,7 @@ struct ReproRecord {
 
 // A report from a worker about one attempt of one job (rib.v1.JobEvent).
 struct JobReport {
-  enum class Kind { kStarted, kProgress, kResult, kCheckpoint, kFinished };
+  enum class Kind { kStarted, kProgress, kResult, kCheckpoint, kFinished, kDistance };
   std::string job_id;
   int attempt = 0;
   // Proof of the lease: AcquireJob's secret for this attempt, and the token user of
@@ -195,6 +195,7 @@ struct JobReport {
   Kind kind = Kind::kStarted;
   JobProgress progress;
   ResultRow result;
+  DatasetDistanceRow distance;  // kDistance: an otdd job's result
   std::string checkpoint;
   // kFinished:
   bool ok = false;
@@ -293,6 +294,9 @@ struct MatrixRow {
   std::optional<double> ri_se;
   std::optional<Interval> ri_ci;
   std::optional<double> ri_seed_sd;  // with 2 or more seeds
+  // OTDD(pre-training set, finetune_dataset) on the model's features: the sweep's
+  // otdd job for (model, finetune_dataset), when it has succeeded.
+  std::optional<double> otdd;
 };
 
 // The matrix of one (model, method) of a sweep (DESIGN §7).
@@ -318,6 +322,11 @@ struct Matrix {
   std::optional<double> mri_seed_sd;
   std::optional<double> mean_ood_seed_sd;
   std::optional<double> pre_mean_ood_seed_sd;
+  // OTDD vs the pre-training-set change over every (model, dataset) row of the
+  // returned matrices with this method that has both (paper §5), with the
+  // least-squares line; absent with fewer than 3 such rows (Correlate).
+  std::optional<Correlation> otdd_correlation;
+  std::optional<Line> otdd_line;
 };
 
 }  // namespace rib::domain

@@ -40,6 +40,8 @@ void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
     out->set_ri_ci_high(in.ri_ci->high);
   }
   out->set_ri_seed_sd(in.ri_seed_sd.value_or(0));
+  out->set_has_otdd(in.otdd.has_value());
+  out->set_otdd(in.otdd.value_or(0));
 }
 
 v1::SweepState ToProto(domain::SweepState s) {
@@ -238,6 +240,16 @@ void ToProto(const domain::Matrix& in, v1::Matrix* out) {
   out->set_mri_seed_sd(in.mri_seed_sd.value_or(0));
   out->set_mean_ood_seed_sd(in.mean_ood_seed_sd.value_or(0));
   out->set_pre_mean_ood_seed_sd(in.pre_mean_ood_seed_sd.value_or(0));
+  if (in.otdd_correlation) {
+    v1::OtddCorrelation* c = out->mutable_otdd_correlation();
+    c->set_pearson(in.otdd_correlation->pearson);
+    c->set_spearman(in.otdd_correlation->spearman);
+    c->set_n(in.otdd_correlation->n);
+    if (in.otdd_line) {
+      c->set_slope(in.otdd_line->slope);
+      c->set_intercept(in.otdd_line->intercept);
+    }
+  }
 }
 
 void ToProto(const domain::Lease& in, v1::AcquireJobResponse* out) {
@@ -281,6 +293,14 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
       r.kind = domain::JobReport::Kind::kResult;
       const auto& a = in.result();
       r.result = {a.dataset(), a.subset(), a.correct(), a.total(), a.skipped()};
+      break;
+    }
+    case v1::JobEvent::kDistance: {
+      r.kind = domain::JobReport::Kind::kDistance;
+      const auto& d = in.distance();
+      r.distance = {d.source_dataset(),  d.target_dataset(),  d.distance(),
+                    d.source_examples(), d.target_examples(), d.epsilon(),
+                    d.converged()};
       break;
     }
     case v1::JobEvent::kCheckpoint:

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/robustness.h"
 #include "common/status_macros.h"
+#include "spec/methods.h"
 #include "spec/sweep.h"
 
 namespace rib::service {
@@ -137,6 +138,7 @@ MatrixRow CombineRows(const std::vector<const MatrixRow*>& rows) {
   auto change = Field(rows, [](const MatrixRow& r) { return r.pretrain_change; },
                       [](const MatrixRow&) { return Cell(0.0); });
   if (change) out.pretrain_change = change->mean;
+  out.otdd = rows[0]->otdd;  // one otdd job serves every seed
   return out;
 }
 
@@ -187,6 +189,39 @@ domain::Matrix CombineSeeds(const std::vector<const domain::Matrix*>& per_seed,
 
 }  // namespace
 
+std::vector<OtddPoint> OtddPoints(const std::vector<domain::Matrix>& matrices,
+                                  const std::string& method) {
+  std::vector<OtddPoint> out;
+  for (const domain::Matrix& m : matrices) {
+    if (m.method != method) continue;
+    for (const MatrixRow& row : m.rows) {
+      if (row.otdd && row.pretrain_change)
+        out.push_back({m.model, row.finetune_dataset, *row.otdd, *row.pretrain_change});
+    }
+  }
+  return out;
+}
+
+void AddOtddCorrelations(std::vector<domain::Matrix>& matrices) {
+  std::map<std::string, std::pair<std::optional<Correlation>, std::optional<Line>>> by;
+  for (const domain::Matrix& m : matrices) {
+    if (by.count(m.method)) continue;
+    std::vector<double> x, y;
+    for (const OtddPoint& p : OtddPoints(matrices, m.method)) {
+      x.push_back(p.otdd);
+      y.push_back(p.pretrain_change);
+    }
+    auto& [corr, line] = by[m.method];
+    // Fewer than 3 points, or a constant coordinate: no correlation to report.
+    if (absl::StatusOr<Correlation> c = Correlate(x, y); c.ok()) corr = *c;
+    if (absl::StatusOr<Line> l = LeastSquaresLine(x, y); corr && l.ok()) line = *l;
+  }
+  for (domain::Matrix& m : matrices) {
+    m.otdd_correlation = by[m.method].first;
+    m.otdd_line = by[m.method].second;
+  }
+}
+
 absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
     const domain::Sweep& sweep, const std::vector<storage::MatrixJob>& jobs,
     const std::string& model, const std::string& method) {
@@ -199,7 +234,8 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
     for (int64_t seed : seeds) {
       std::vector<storage::MatrixJob> mine;
       for (const storage::MatrixJob& j : jobs) {
-        if (j.seed == seed) mine.push_back(j);
+        // An otdd job does not train: every seed's rows read its distance.
+        if (j.seed == seed || j.method_kind == spec::kOtddKind) mine.push_back(j);
       }
       RIB_ASSIGN_OR_RETURN(std::vector<domain::Matrix> m,
                            BuildMatrices(sweep, mine, model, method));
@@ -218,6 +254,7 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
       }
       out.push_back(CombineSeeds(same, seeds));
     }
+    AddOtddCorrelations(out);
     return out;
   }
   if (!model.empty() &&
@@ -229,8 +266,13 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
   std::map<std::tuple<std::string, std::string, std::string>, const storage::MatrixJob*>
       by;
   std::map<std::string, std::string> kind_of;  // method name → kind
+  // (model, fine-tune dataset) → OTDD of a succeeded otdd job.
+  std::map<std::pair<std::string, std::string>, double> otdd;
   for (const storage::MatrixJob& j : jobs) {
-    if (j.method_kind == "pre") {
+    if (j.method_kind == spec::kOtddKind) {
+      if (j.state == domain::JobState::kSucceeded && j.distance.has_value())
+        otdd[{j.model, j.finetune_dataset}] = j.distance->distance;
+    } else if (j.method_kind == "pre") {
       by[{j.model, "", ""}] = &j;
     } else {
       by[{j.model, j.method, j.finetune_dataset}] = &j;
@@ -273,6 +315,7 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
       for (const std::string& d : sweep.finetune_datasets) {
         auto it = by.find({m, meth, d});
         mat.rows.push_back(RowOf(it == by.end() ? nullptr : it->second, columns, d));
+        if (auto o = otdd.find({m, d}); o != otdd.end()) mat.rows.back().otdd = o->second;
         input.row_datasets.push_back(d);
         input.rows.push_back(Accuracies(mat.rows.back()));
         input.rows_se.push_back(Ses(mat.rows.back()));
@@ -295,6 +338,7 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
       out.push_back(std::move(mat));
     }
   }
+  AddOtddCorrelations(out);
   return out;
 }
 

@@ -24,6 +24,22 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
     const domain::Sweep& sweep, const std::vector<storage::MatrixJob>& jobs,
     const std::string& model, const std::string& method);
 
+// One point of the OTDD scatter: a row of a returned matrix with both values.
+struct OtddPoint {
+  std::string model;
+  std::string finetune_dataset;
+  double otdd = 0;
+  double pretrain_change = 0;
+};
+// The rows of `matrices` with `method` that have an OTDD and a pre-training-set
+// change, in matrix and row order.
+std::vector<OtddPoint> OtddPoints(const std::vector<domain::Matrix>& matrices,
+                                  const std::string& method);
+// Sets every matrix's otdd_correlation / otdd_line from OtddPoints of its method
+// (BuildMatrices calls it; the points are all the returned matrices', so a model
+// filter narrows them).
+void AddOtddCorrelations(std::vector<domain::Matrix>& matrices);
+
 }  // namespace rib::service
 
 #endif  // RIB_SERVER_SERVICE_MATRIX_H_

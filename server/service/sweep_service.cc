@@ -276,6 +276,11 @@ absl::StatusOr<std::vector<domain::Matrix>> SweepService::GetMatrix(
   RIB_ASSIGN_OR_RETURN(domain::Sweep sweep, repo_->GetSweep(sweep_id));
   RIB_ASSIGN_OR_RETURN(std::vector<storage::MatrixJob> jobs,
                        repo_->GetMatrixJobs(sweep_id));
+  RIB_ASSIGN_OR_RETURN(auto distances, repo_->ListDatasetDistances(sweep_id));
+  for (storage::MatrixJob& j : jobs) {
+    auto it = distances.find(j.job_id);
+    if (it != distances.end()) j.distance = it->second;
+  }
   return BuildMatrices(sweep, jobs, model, method);
 }
 

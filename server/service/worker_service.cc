@@ -1,5 +1,7 @@
 #include "server/service/worker_service.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -161,6 +163,23 @@ absl::StatusOr<domain::JobReport> CheckedReport(domain::JobReport report) {
         return absl::InvalidArgumentError(absl::StrCat(
             "result for ", r.dataset, ": counts correct=", r.correct, " total=", r.total,
             " skipped=", r.skipped, " (need 0 <= correct <= total, skipped >= 0)"));
+      }
+      break;
+    }
+    case Kind::kDistance: {
+      const DatasetDistanceRow& d = report.distance;
+      for (const std::string* key : {&d.source_dataset, &d.target_dataset}) {
+        if (!spec::IsDatasetKey(*key)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("distance: unknown dataset '", key->substr(0, 64), "'"));
+        }
+      }
+      if (!std::isfinite(d.distance) || !(d.epsilon > 0) || d.source_examples <= 0 ||
+          d.target_examples <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "distance ", d.source_dataset, " -> ", d.target_dataset, ": need a finite "
+            "distance, epsilon > 0 and examples > 0 (got ", d.distance, ", ", d.epsilon,
+            ", ", d.source_examples, ", ", d.target_examples, ")"));
       }
       break;
     }

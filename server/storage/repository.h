@@ -117,6 +117,9 @@ struct MatrixJob {
   JobState state = JobState::kPending;
   std::vector<ResultRow> results;
   int64_t seed = 0;  // the job's training.seed (a sweep with seeds runs each per seed)
+  // An otdd job's stored distance (ListDatasetDistances; GetMatrixJobs leaves it
+  // empty).
+  std::optional<DatasetDistanceRow> distance;
 };
 
 struct WorkerRegistration {
@@ -171,6 +174,10 @@ class Repository {
   // Every recorded attempt of the job, oldest first (hand-outs before migration 0010
   // have none); for a reused job, those of the job that computed it. NOT_FOUND for an
   // unknown job.
+  // The OTDD results (migration 0011) of the sweep's jobs, by job id (a reused job
+  // reads its source's). NOT_FOUND for an unknown sweep.
+  virtual absl::StatusOr<std::map<std::string, DatasetDistanceRow>> ListDatasetDistances(
+      const std::string& sweep_id) = 0;
   virtual absl::StatusOr<std::vector<domain::Attempt>> ListAttempts(
       const std::string& job_id) = 0;
   // Up to `max_bytes` of rank `rank`'s uploaded log of the attempt (0 = the job's

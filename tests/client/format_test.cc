@@ -47,26 +47,30 @@ TEST(FormatNumbers, ColumnPrefix) {
 }
 
 TEST(FormatCsvTest, ExactText) {
-  EXPECT_EQ(FormatCsv({KnownMatrix()}),
+  // Row fmnist-v2 has an OTDD (the last column); row fmnist-a has none.
+  rib::v1::Matrix m = KnownMatrix();
+  m.mutable_rows(0)->set_has_otdd(true);
+  m.mutable_rows(0)->set_otdd(1.25);
+  EXPECT_EQ(FormatCsv({m}),
             "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,"
-            "delta,ri,pretrain_change,se,ri_se,ri_ci_low,ri_ci_high\n"
+            "delta,ri,pretrain_change,se,ri_se,ri_ci_low,ri_ci_high,otdd\n"
             // se = sqrt(p(1-p)/n): sqrt(.9 x .1 / 1000) = .009487; the RI interval is
             // ri ± 1.96 x ri_se: .02 ± .0294.
-            "vit,ft,,fmnist-val,0.9,900,1000,0,,,,0.009487,,,\n"
-            "vit,ft,,fmnist-v2,0.8,400,500,0,,,,0.017889,,,\n"
-            "vit,ft,,fmnist-a,0.5,100,200,0,,,,0.035355,,,\n"
+            "vit,ft,,fmnist-val,0.9,900,1000,0,,,,0.009487,,,,\n"
+            "vit,ft,,fmnist-v2,0.8,400,500,0,,,,0.017889,,,,\n"
+            "vit,ft,,fmnist-a,0.5,100,200,0,,,,0.035355,,,,\n"
             "vit,ft,fmnist-v2,fmnist-val,0.88,880,1000,0,-0.02,0.02,-0.02,0.010276,0.015,"
-            "-0.0094,0.0494\n"
+            "-0.0094,0.0494,1.25\n"
             "vit,ft,fmnist-v2,fmnist-v2,0.85,425,500,0,0.05,0.02,-0.02,0.015969,0.015,"
-            "-0.0094,0.0494\n"
+            "-0.0094,0.0494,1.25\n"
             "vit,ft,fmnist-v2,fmnist-a,0.52,104,200,0,0.02,0.02,-0.02,0.035327,0.015,"
-            "-0.0094,0.0494\n"
+            "-0.0094,0.0494,1.25\n"
             "vit,ft,fmnist-a,fmnist-val,0.85,850,1000,0,-0.05,-0.03,-0.05,0.011292,0.02,"
-            "-0.0692,0.0092\n"
+            "-0.0692,0.0092,\n"
             "vit,ft,fmnist-a,fmnist-v2,0.77,385,500,0,-0.03,-0.03,-0.05,0.01882,0.02,"
-            "-0.0692,0.0092\n"
+            "-0.0692,0.0092,\n"
             "vit,ft,fmnist-a,fmnist-a,0.7,140,200,0,0.2,-0.03,-0.05,0.032404,0.02,"
-            "-0.0692,0.0092\n");
+            "-0.0692,0.0092,\n");
 }
 
 TEST(FormatCsvTest, QuotesFieldsAndSkipsAbsentCells) {
@@ -150,6 +154,36 @@ TEST(FormatJsonTest, ValidJsonWithEveryField) {
   EXPECT_EQ(absent.at("se").kind_case(), google::protobuf::Value::kNullValue);
 
   EXPECT_EQ(FormatJson({}), "[]\n");
+}
+
+TEST(FormatJsonTest, OtddPerRowAndItsCorrelationPerMatrix) {
+  rib::v1::Matrix with = KnownMatrix();
+  with.mutable_rows(0)->set_has_otdd(true);
+  with.mutable_rows(0)->set_otdd(1.25);
+  rib::v1::OtddCorrelation* c = with.mutable_otdd_correlation();
+  c->set_pearson(-0.5);
+  c->set_spearman(-0.75);
+  c->set_n(4);
+  c->set_slope(-0.01);
+  c->set_intercept(0.02);
+  google::protobuf::Value root;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  FormatJson({with, KnownMatrix("resnet", "lp")}), &root)
+                  .ok());
+  const auto& m = root.list_value().values(0).struct_value().fields();
+  const auto& rows = m.at("rows").list_value();
+  EXPECT_DOUBLE_EQ(rows.values(0).struct_value().fields().at("otdd").number_value(), 1.25);
+  EXPECT_EQ(rows.values(1).struct_value().fields().at("otdd").kind_case(),
+            google::protobuf::Value::kNullValue);
+  const auto& corr = m.at("otdd_vs_pretrain_change").struct_value().fields();
+  EXPECT_DOUBLE_EQ(corr.at("pearson").number_value(), -0.5);
+  EXPECT_DOUBLE_EQ(corr.at("spearman").number_value(), -0.75);
+  EXPECT_EQ(corr.at("n").number_value(), 4);
+  EXPECT_DOUBLE_EQ(corr.at("slope").number_value(), -0.01);
+  EXPECT_DOUBLE_EQ(corr.at("intercept").number_value(), 0.02);
+  EXPECT_EQ(root.list_value().values(1).struct_value().fields().at(
+                "otdd_vs_pretrain_change").kind_case(),
+            google::protobuf::Value::kNullValue);
 }
 
 TEST(FormatJsonTest, NumbersKeepTheCsvDigitsAndLayoutIsIndentedByTwo) {

@@ -309,5 +309,69 @@ TEST(RadarSvgTest, IncompleteRowIsNamedNotDrawn) {
   EXPECT_NE(svg.find(">not drawn (results incomplete): ft</text>"), std::string::npos);
 }
 
+// A numeric attribute of the first element at or after `from`.
+double Attr(const std::string& svg, size_t from, const std::string& name) {
+  size_t a = svg.find(" " + name + "=\"", from) + name.size() + 3;
+  return std::stod(svg.substr(a, svg.find('"', a) - a));
+}
+
+rib::v1::Matrix OtddMatrix(const std::string& model, const std::string& method,
+                           std::vector<std::pair<double, double>> points) {
+  rib::v1::Matrix m;
+  m.set_model(model);
+  m.set_method(method);
+  m.set_pretrain_dataset("fmnist-val");
+  for (size_t i = 0; i < points.size(); ++i) {
+    rib::v1::MatrixRow* row = m.add_rows();
+    row->set_finetune_dataset("d" + std::to_string(i));
+    row->set_has_otdd(true);
+    row->set_otdd(points[i].first);
+    row->set_has_pretrain_change(true);
+    row->set_pretrain_change(points[i].second);
+  }
+  m.add_rows()->set_finetune_dataset("no-otdd");  // no point for it
+  return m;
+}
+
+TEST(OtddScatterSvgTest, OnePointPerRowOnTheFittedLineWithTheCaption) {
+  // Points exactly on change = 0.01 − 0.02 · otdd: each must sit on the drawn line.
+  std::vector<rib::v1::Matrix> ms = {OtddMatrix("m1", "ft", {{1, -0.01}, {2, -0.03}}),
+                                     OtddMatrix("m2", "ft", {{4, -0.07}})};
+  for (rib::v1::Matrix& m : ms) {
+    auto* c = m.mutable_otdd_correlation();
+    c->set_pearson(-1);
+    c->set_spearman(-1);
+    c->set_n(3);
+    c->set_slope(-0.02);
+    c->set_intercept(0.01);
+  }
+  const std::string svg = RenderOtddScatterSvg(ms);
+  ASSERT_EQ(Count(svg, "<circle class=\"point\""), 3u);
+  EXPECT_THAT(svg, HasSubstr("data-model=\"m2\" data-dataset=\"d0\" data-method=\"ft\" "
+                             "data-otdd=\"4\" data-change=\"-0.0700\""));
+  EXPECT_THAT(svg, HasSubstr("ft: Pearson r = -1.00, Spearman \xcf\x81 = -1.00, n = 3"));
+  const size_t line = svg.find("<line class=\"fit\" data-method=\"ft\"");
+  ASSERT_NE(line, std::string::npos);
+  const double x1 = Attr(svg, line, "x1"), y1 = Attr(svg, line, "y1");
+  const double x2 = Attr(svg, line, "x2"), y2 = Attr(svg, line, "y2");
+  double last_cx = 0;
+  for (size_t p = svg.find("<circle class=\"point\""); p != std::string::npos;
+       p = svg.find("<circle class=\"point\"", p + 1)) {
+    const double cx = Attr(svg, p, "cx"), cy = Attr(svg, p, "cy");
+    EXPECT_GT(cx, last_cx);  // larger OTDD further right
+    last_cx = cx;
+    // On the line within the 0.1 px rounding of the coordinates.
+    EXPECT_NEAR(cy, y1 + (y2 - y1) * (cx - x1) / (x2 - x1), 0.3);
+  }
+}
+
+TEST(OtddScatterSvgTest, NoFitIsSaidAndNoOtddIsNoFigure) {
+  const std::string svg = RenderOtddScatterSvg({OtddMatrix("m", "lp", {{1, 0.0}})});
+  EXPECT_EQ(Count(svg, "<circle class=\"point\""), 1u);
+  EXPECT_EQ(Count(svg, "class=\"fit\""), 0u);
+  EXPECT_THAT(svg, HasSubstr("lp: fewer than 3"));
+  EXPECT_EQ(RenderOtddScatterSvg({OtddMatrix("m", "lp", {})}), "");
+}
+
 }  // namespace
 }  // namespace rib::client

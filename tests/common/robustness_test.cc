@@ -290,5 +290,48 @@ TEST(SignificantDifference, IsTwiceTheCombinedStandardErrorOfTheSeeds) {
   EXPECT_FALSE(SignificantDifference(a, {0.10, 0.0, 0, 1}));    // one seed: no spread
 }
 
+// By hand: x = 1..5, y = 2 4 5 4 5. Deviations dx = -2 -1 0 1 2, dy = -2 0 1 0 1:
+// Σdxdy = 6, Σdx² = 10, Σdy² = 6, r = 6/√60. Ranks of y (ties at the mean rank):
+// 1 2.5 4.5 2.5 4.5, deviations -2 -.5 1.5 -.5 1.5: Σdx·dr = 7, Σdr² = 9, ρ = 7/√90.
+// The line: slope 6/10, intercept 4 − 0.6·3 = 2.2.
+TEST(CorrelateTest, PearsonAndSpearmanWithTiesMatchHandValues) {
+  RIB_ASSERT_OK_AND_ASSIGN(Correlation c, Correlate({1, 2, 3, 4, 5}, {2, 4, 5, 4, 5}));
+  EXPECT_NEAR(c.pearson, 6 / std::sqrt(60.0), kTol);
+  EXPECT_NEAR(c.spearman, 7 / std::sqrt(90.0), kTol);
+  EXPECT_EQ(c.n, 5);
+  RIB_ASSERT_OK_AND_ASSIGN(Line line, LeastSquaresLine({1, 2, 3, 4, 5}, {2, 4, 5, 4, 5}));
+  EXPECT_NEAR(line.slope, 0.6, kTol);
+  EXPECT_NEAR(line.intercept, 2.2, kTol);
+}
+
+TEST(CorrelateTest, MonotoneButCurvedIsRankPerfectNotLinear) {
+  // y = x³ on 1..4 and a decreasing copy: ρ = ±1 exactly, |r| < 1.
+  RIB_ASSERT_OK_AND_ASSIGN(Correlation up, Correlate({1, 2, 3, 4}, {1, 8, 27, 64}));
+  EXPECT_NEAR(up.spearman, 1.0, kTol);
+  EXPECT_LT(up.pearson, 0.99);
+  EXPECT_GT(up.pearson, 0.9);
+  RIB_ASSERT_OK_AND_ASSIGN(Correlation down, Correlate({1, 2, 3, 4}, {-1, -8, -27, -64}));
+  EXPECT_NEAR(down.spearman, -1.0, kTol);
+  EXPECT_NEAR(down.pearson, -up.pearson, kTol);
+}
+
+TEST(CorrelateTest, BadInputIsNamed) {
+  EXPECT_THAT(Correlate({1, 2, 3}, {1, 2}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("3 x values but 2")));
+  EXPECT_THAT(Correlate({1, 2}, {1, 2}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 3 pairs")));
+  EXPECT_THAT(Correlate({1, 1, 1}, {1, 2, 3}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x is constant")));
+  EXPECT_THAT(Correlate({1, 2, 3}, {4, 4, 4}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("y is constant")));
+  EXPECT_THAT(Correlate({1, NAN, 3}, {1, 2, 3}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pair 1 is not finite")));
+  EXPECT_THAT(LeastSquaresLine({2, 2}, {1, 3}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x is constant")));
+  RIB_ASSERT_OK_AND_ASSIGN(Line flat, LeastSquaresLine({1, 3}, {5, 5}));
+  EXPECT_EQ(flat.slope, 0);
+  EXPECT_EQ(flat.intercept, 5);
+}
+
 }  // namespace
 }  // namespace rib

@@ -36,7 +36,7 @@ MethodSpec Method(const std::string& kind,
 
 TEST(MethodCatalog, ListsTheKindsOfDesignSection6InOrder) {
   EXPECT_THAT(MethodKinds(), ElementsAre("pre", "ft", "lp", "lpft", "lora", "vp", "lwf",
-                                         "ewc", "l2sp", "wise-ft", "soup"));
+                                         "ewc", "l2sp", "wise-ft", "soup", "otdd"));
   std::set<std::string> training;
   for (const MethodDef& def : MethodCatalog()) {
     if (def.trains) training.insert(def.kind);
@@ -47,6 +47,21 @@ TEST(MethodCatalog, ListsTheKindsOfDesignSection6InOrder) {
   EXPECT_EQ(MethodDependencyKind("wise-ft"), "ft");
   EXPECT_EQ(MethodDependencyKind("soup"), "");
   EXPECT_EQ(FindMethod("lorra"), nullptr);
+}
+
+TEST(MethodCatalog, OtddIsAnAnalysisThatReadsThePretrainingSet) {
+  EXPECT_FALSE(MethodTrains(kOtddKind));
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t samples, MethodParamInt(Method("otdd"), "max_samples"));
+  EXPECT_EQ(samples, 10000);  // otdd's distance(maxsamples) default
+  RIB_ASSERT_OK_AND_ASSIGN(double eps, MethodParamReal(Method("otdd"), "epsilon"));
+  EXPECT_EQ(eps, 0.1);  // otdd's entreg default
+  EXPECT_THAT(ValidateMethod(Method("otdd", {{"epsilon", "0"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("epsilon")));
+  JobSpec job;
+  job.suite = "imagenet-rib";
+  job.method = Method("otdd");
+  job.finetune_dataset = "imagenet-r";
+  EXPECT_THAT(MethodExtraDatasets(job), ElementsAre("imagenet-val"));
 }
 
 TEST(MethodCatalog, EveryDefaultIsInsideItsRangeAndCanonical) {

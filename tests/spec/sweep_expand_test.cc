@@ -41,6 +41,27 @@ constexpr char kThreeModels[] =
     "  - {name: c, arch: fmnist_vit, weights: c.safetensors}\n"
     "methods: [ft, lpft, wise-ft, lora]\n";
 
+// `otdd` in methods: one distance job per (model, fine-tune dataset), evaluating
+// nothing (methods.h), counted like any other method.
+TEST(ExpandSweep, OtddAddsADistanceJobPerModelAndDatasetThatEvaluatesNothing) {
+  RIB_ASSERT_OK_AND_ASSIGN(
+      SweepSpec sweep,
+      Parse("name: o\nmodels:\n  - {name: a, arch: fmnist_vit, weights: a.safetensors}\n"
+            "methods: [ft, {name: otdd, kind: otdd, params: {max_samples: 500}}]\n"));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t counted, CountSweepJobs(sweep));
+  EXPECT_EQ(counted, static_cast<int64_t>(jobs.size()));
+  const auto by_key = ByKey(jobs);
+  const PlannedJob& o = *by_key.at("a/otdd/fmnist-v2");
+  EXPECT_TRUE(o.spec.eval_datasets.empty());
+  EXPECT_EQ(o.spec.method.params.at("max_samples"), "500");
+  EXPECT_EQ(o.spec.method.params.at("epsilon"), "0.1");
+  EXPECT_FALSE(by_key.at("a/ft/fmnist-v2")->spec.eval_datasets.empty());
+  int otdd_jobs = 0;
+  for (const PlannedJob& j : jobs) otdd_jobs += j.spec.method.kind == "otdd";
+  EXPECT_EQ(otdd_jobs, 8);  // the suite's 8 fine-tune datasets
+}
+
 TEST(ExpandSweep, ThreeModelsFourMethodsEightDatasetsGive123Jobs) {
   RIB_ASSERT_OK_AND_ASSIGN(SweepSpec sweep, Parse(kThreeModels));
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));

@@ -172,7 +172,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{
             "typo in a bare method", S({kName, kModels, "methods:\n  - ft\n  - lorra\n"}),
             "bad.yaml:6: methods[1]: unknown method 'lorra' (expected one of pre, ft, "
-            "lp, lpft, lora, vp, lwf, ewc, l2sp, wise-ft, soup)"},
+            "lp, lpft, lora, vp, lwf, ewc, l2sp, wise-ft, soup, otdd)"},
         BadCase{"typo in a method kind",
                 S({kName, kModels,
                    "methods:\n  - ft\n  - lp\n  - {kind: lorra, params: {rank: 4}}\n"}),

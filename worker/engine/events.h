@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/robustness.h"
+
 namespace rib::engine {
 
 // Called from the thread running the job, in order. Implementations must not block
@@ -23,6 +25,8 @@ class EventSink {
   // `total`.
   virtual void OnResult(const std::string& dataset, const std::string& subset,
                         int64_t correct, int64_t total, int64_t skipped) {}
+  // An otdd job's result (worker/engine/otdd.h), once, before the job returns.
+  virtual void OnDistance(const DatasetDistanceRow& row) {}
   // A complete checkpoint was written (atomically) at `path`.
   virtual void OnCheckpoint(const std::string& path) {}
   // The job made progress: called after every training step and every evaluation

@@ -153,6 +153,13 @@ class StderrSink : public engine::EventSink {
                  total > 0 ? 100.0 * correct / total : 0.0,
                  skipped > 0 ? absl::StrCat(" (", skipped, " skipped)").c_str() : "");
   }
+  void OnDistance(const DatasetDistanceRow& d) override {
+    std::fprintf(stderr, "[%s] otdd %s -> %s: %.6g (%lld / %lld examples, eps %g%s)\n",
+                 tag_.c_str(), d.source_dataset.c_str(), d.target_dataset.c_str(),
+                 d.distance, static_cast<long long>(d.source_examples),
+                 static_cast<long long>(d.target_examples), d.epsilon,
+                 d.converged ? "" : ", not converged");
+  }
   void OnCheckpoint(const std::string& path) override {
     std::fprintf(stderr, "[%s] checkpoint %s\n", tag_.c_str(), path.c_str());
   }

@@ -13,12 +13,14 @@
 #include "common/paths.h"
 #include "common/status_macros.h"
 #include "spec/methods.h"
+#include "spec/suites.h"
 #include "worker/data/loader.h"
 #include "worker/data/source.h"
 #include "worker/engine/collectives.h"
 #include "worker/engine/evaluate.h"
 #include "worker/engine/label_mask.h"
 #include "worker/engine/methods.h"
+#include "worker/engine/otdd.h"
 #include "worker/engine/precision.h"
 #include "worker/engine/safetensors.h"
 #include "worker/engine/threads.h"
@@ -227,6 +229,92 @@ absl::StatusOr<std::unique_ptr<FisherInput>> OpenFisherData(
   return input;
 }
 
+// Pre-logit features (eval mode, no grad) of up to `max_samples` examples of the train
+// side of `key`, a sample seeded by `seed` (the whole side when it is smaller).
+absl::StatusOr<LabeledFeatures> SampleFeatures(const std::string& key, int64_t max_samples,
+                                               uint64_t seed, const JobSpec& spec,
+                                               const RunOptions& options,
+                                               const data::DatasetOptions& data_options,
+                                               Classifier& model, torch::Device device,
+                                               EventSink* sink) {
+  absl::StatusOr<std::unique_ptr<data::DatasetSource>> source =
+      data::OpenDataset(key, data_options);
+  if (!source.ok()) return Annotate(source.status(), absl::StrCat("otdd: dataset ", key));
+  RIB_ASSIGN_OR_RETURN(data::Split split, data::SplitDataset(**source, data_options));
+  const int64_t n = static_cast<int64_t>(split.train.size());
+  if (n == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("otdd: dataset ", key, " has no example on the train side"));
+  }
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const torch::Tensor order = torch::randperm(n, generator, torch::kLong);
+  std::vector<data::Example> chosen;
+  for (int64_t i = 0; i < std::min(max_samples, n); ++i)
+    chosen.push_back(split.train[order[i].item<int64_t>()]);
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = spec.training.eval_batch_size;
+  loader_options.shuffle = false;
+  loader_options.threads = options.threads;
+  loader_options.skip_corrupt = spec.training.skip_corrupt;
+  // Every rank extracts all of it (rank 0 reports): the sample is small next to a
+  // fine-tuning, and OTDD needs all the features in one place.
+  RIB_ASSIGN_OR_RETURN(
+      std::unique_ptr<data::BatchLoader> loader,
+      data::BatchLoader::Create(source->get(), std::move(chosen), loader_options));
+  std::vector<torch::Tensor> features, labels;
+  torch::NoGradGuard no_grad;
+  data::Batch batch;
+  while (true) {
+    RIB_ASSIGN_OR_RETURN(bool more, loader->Next(&batch));
+    if (!more) break;
+    features.push_back(model->Features(batch.images.to(device)).to(torch::kCPU).to(
+        torch::kFloat));
+    labels.push_back(batch.labels);
+    if (sink != nullptr) sink->OnAlive();
+  }
+  if (features.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("otdd: no example of ", key, " could be decoded"));
+  }
+  return LabeledFeatures{torch::cat(features), torch::cat(labels)};
+}
+
+// An otdd job: OTDD(suite's pre-training set, finetune_dataset) on the model's
+// features, reported through the sink (rank 0's is forwarded).
+absl::Status RunOtdd(const JobSpec& spec, const RunOptions& options,
+                     const data::DatasetOptions& data_options, Classifier& model,
+                     torch::Device device, EventSink* sink) {
+  const std::string source = rib::spec::SuitePretrainDataset(spec.suite);
+  if (source.empty() || spec.finetune_dataset.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "otdd job needs a suite with a pre-training set (suite '", spec.suite,
+        "') and a finetune_dataset ('", spec.finetune_dataset, "')"));
+  }
+  RIB_ASSIGN_OR_RETURN(int64_t max_samples,
+                       rib::spec::MethodParamInt(spec.method, "max_samples"));
+  OtddOptions otdd;
+  RIB_ASSIGN_OR_RETURN(otdd.epsilon, rib::spec::MethodParamReal(spec.method, "epsilon"));
+  model->eval();
+  const uint64_t seed = static_cast<uint64_t>(spec.training.seed);
+  RIB_ASSIGN_OR_RETURN(LabeledFeatures a,
+                       SampleFeatures(source, max_samples, seed, spec, options,
+                                      data_options, model, device, sink));
+  RIB_ASSIGN_OR_RETURN(LabeledFeatures b,
+                       SampleFeatures(spec.finetune_dataset, max_samples, seed, spec,
+                                      options, data_options, model, device, sink));
+  RIB_ASSIGN_OR_RETURN(OtddResult r, DatasetDistance(a, b, otdd));
+  if (!r.converged) {
+    RIB_LOG(WARNING) << "otdd " << source << " -> " << spec.finetune_dataset
+                     << ": Sinkhorn did not meet its tolerance in " << otdd.max_iterations
+                     << " iterations; the distance is reported with converged = false";
+  }
+  if (sink != nullptr) {
+    sink->OnDistance({source, spec.finetune_dataset, r.distance, r.examples_a,
+                      r.examples_b, otdd.epsilon, r.converged});
+  }
+  return absl::OkStatus();
+}
+
 // Whether any rank asks to stop: one tiny all-reduce, so every rank decides alike.
 // Called by every rank at the same points, whether or not it has a flag.
 absl::StatusOr<bool> AnyRankStops(const RunOptions& options) {
@@ -331,6 +419,11 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
   const std::string& kind = spec.method.kind;
   RunResult result;
   result.weights_path = spec.model.weights;
+  if (kind == rib::spec::kOtddKind) {
+    model->to(device);
+    RIB_RETURN_IF_ERROR(RunOtdd(spec, options, data_options, model, device, sink));
+    return result;
+  }
 
   // Starting weights for methods that build on other jobs.
   if (kind == "lpft" || kind == "wise-ft") {

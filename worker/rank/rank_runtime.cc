@@ -88,6 +88,18 @@ class RankSink : public engine::EventSink {
     a->set_skipped(skipped);
     Send(e);
   }
+  void OnDistance(const DatasetDistanceRow& row) override {
+    v1::JobEvent e;
+    v1::DatasetDistance* d = e.mutable_distance();
+    d->set_source_dataset(row.source_dataset);
+    d->set_target_dataset(row.target_dataset);
+    d->set_distance(row.distance);
+    d->set_source_examples(row.source_examples);
+    d->set_target_examples(row.target_examples);
+    d->set_epsilon(row.epsilon);
+    d->set_converged(row.converged);
+    Send(e);
+  }
   void OnCheckpoint(const std::string& path) override {
     v1::JobEvent e;
     e.set_checkpoint(path);

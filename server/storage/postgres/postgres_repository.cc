@@ -10,6 +10,7 @@
 #include "server/scheduling/job_state_machine.h"
 #include "spec/job_json.h"
 #include "server/storage/postgres/pg_attempts.h"
+#include "server/storage/postgres/pg_distances.h"
 #include "server/storage/postgres/pg_job_writes.h"
 #include "server/storage/postgres/pg_rows.h"
 #include "server/storage/postgres/pg_util.h"
@@ -422,6 +423,18 @@ absl::StatusOr<std::vector<MatrixJob>> PostgresRepository::GetMatrixJobs(
           out.back().results.push_back(pg::RowToAccuracy(row, 6));
         }
         return out;
+      });
+}
+
+absl::StatusOr<std::map<std::string, DatasetDistanceRow>>
+PostgresRepository::ListDatasetDistances(const std::string& sweep_id) {
+  return pg::RunTx(
+      pool_.get(), "reading dataset distances",
+      [&](pqxx::work& tx) -> absl::StatusOr<std::map<std::string, DatasetDistanceRow>> {
+        if (tx.exec_params("SELECT 1 FROM sweeps WHERE id = $1", sweep_id).empty()) {
+          return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
+        }
+        return pg::LoadSweepDistances(tx, sweep_id);
       });
 }
 

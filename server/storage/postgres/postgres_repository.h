@@ -94,6 +94,8 @@ class PostgresRepository : public Repository {
   absl::StatusOr<Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<MatrixJob>> GetMatrixJobs(
       const std::string& sweep_id) override;
+  absl::StatusOr<std::map<std::string, DatasetDistanceRow>> ListDatasetDistances(
+      const std::string& sweep_id) override;
   absl::StatusOr<std::vector<domain::Attempt>> ListAttempts(
       const std::string& job_id) override;
   absl::StatusOr<domain::LogChunk> ReadAttemptLog(const std::string& job_id, int attempt,

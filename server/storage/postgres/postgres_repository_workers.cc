@@ -17,6 +17,7 @@
 #include "server/scheduling/retry_policy.h"
 #include "spec/job_json.h"
 #include "server/storage/postgres/pg_attempts.h"
+#include "server/storage/postgres/pg_distances.h"
 #include "server/storage/postgres/pg_job_writes.h"
 #include "server/storage/postgres/pg_rows.h"
 #include "server/storage/postgres/pg_util.h"
@@ -418,6 +419,9 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       pg::InsertEvent(tx, e, now);
       return absl::OkStatus();
     }
+    case JobReport::Kind::kDistance:
+      pg::WriteDatasetDistance(tx, job.id, report.attempt, report.distance, now);
+      return absl::OkStatus();
     case JobReport::Kind::kCheckpoint:
       tx.exec_params(
           "UPDATE jobs SET last_checkpoint = $2, updated_at = $3::timestamptz"

@@ -183,5 +183,66 @@ TEST(MatrixTest, SeedsGiveTheMeanAndSdOverSeeds) {
   EXPECT_FALSE(out[0].mri.has_value());
 }
 
+// OTDD: each row reads its (model, dataset)'s succeeded otdd job; the correlation is
+// over the (model, dataset) rows of the method that have both values. By hand, the
+// points (otdd, change) are (1, −.05), (2, −.10), (3, −.20) (m2's fmnist-c otdd job
+// is still running): dx = −1 0 1, dy = .2/3 .05/3 −.25/3, Σdxdy = −.15, Σdx² = 2,
+// Σdy² = .105/9; r = −.15 / √(2 · .105/9); ρ = −1 (monotone); slope −.075,
+// intercept ȳ − slope · x̄ = −.35/3 + .15.
+TEST(MatrixTest, OtddPerRowAndItsCorrelationWithThePretrainChange) {
+  domain::Sweep sweep;
+  sweep.id = "s";
+  sweep.suite = "fmnist-rib";
+  sweep.models = {"m1", "m2"};
+  sweep.methods = {"ft", "otdd"};
+  sweep.finetune_datasets = {"fmnist-v2", "fmnist-c"};
+  sweep.eval_datasets = {"fmnist-val"};
+  auto val = [](int correct) {
+    return std::vector<ResultRow>{{"fmnist-val", "", correct, 100, 0}};
+  };
+  auto otdd = [](const char* id, const char* model, const char* d, double value,
+                 JobState state) {
+    storage::MatrixJob j{id, model, "otdd", "otdd", d, state, {}};
+    j.distance = DatasetDistanceRow{"fmnist-val", d, value, 100, 100, 0.1, true};
+    return j;
+  };
+  using J = storage::MatrixJob;
+  std::vector<J> jobs = {
+      J{"p1", "m1", "pre", "pre", "", JobState::kSucceeded, val(90)},
+      J{"a", "m1", "ft", "ft", "fmnist-v2", JobState::kSucceeded, val(85)},
+      J{"b", "m1", "ft", "ft", "fmnist-c", JobState::kSucceeded, val(80)},
+      J{"p2", "m2", "pre", "pre", "", JobState::kSucceeded, val(90)},
+      J{"c", "m2", "ft", "ft", "fmnist-v2", JobState::kSucceeded, val(70)},
+      J{"d", "m2", "ft", "ft", "fmnist-c", JobState::kSucceeded, val(60)},
+      otdd("o1", "m1", "fmnist-v2", 1, JobState::kSucceeded),
+      otdd("o2", "m1", "fmnist-c", 2, JobState::kSucceeded),
+      otdd("o3", "m2", "fmnist-v2", 3, JobState::kSucceeded),
+      otdd("o4", "m2", "fmnist-c", 4, JobState::kRunning),
+  };
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                           BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_THAT(out, SizeIs(2));  // otdd is no matrix of its own
+  EXPECT_EQ(out[0].method, "ft");
+  EXPECT_EQ(out[0].rows[0].otdd, 1.0);
+  EXPECT_EQ(out[0].rows[1].otdd, 2.0);
+  EXPECT_EQ(out[1].rows[0].otdd, 3.0);
+  EXPECT_FALSE(out[1].rows[1].otdd.has_value());  // its job has not succeeded
+  for (const domain::Matrix& m : out) {
+    ASSERT_TRUE(m.otdd_correlation.has_value()) << m.model;
+    EXPECT_EQ(m.otdd_correlation->n, 3);
+    EXPECT_NEAR(m.otdd_correlation->pearson, -0.15 / std::sqrt(2 * 0.105 / 9), 1e-9);
+    EXPECT_NEAR(m.otdd_correlation->spearman, -1.0, 1e-12);
+    ASSERT_TRUE(m.otdd_line.has_value());
+    EXPECT_NEAR(m.otdd_line->slope, -0.075, 1e-12);
+    EXPECT_NEAR(m.otdd_line->intercept, -0.35 / 3 + 0.15, 1e-12);
+  }
+  // One model alone has 2 points: no correlation.
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> one,
+                           BuildMatrices(sweep, jobs, "m1", ""));
+  ASSERT_THAT(one, SizeIs(1));
+  EXPECT_FALSE(one[0].otdd_correlation.has_value());
+  EXPECT_EQ(one[0].rows[1].otdd, 2.0);
+}
+
 }  // namespace
 }  // namespace rib::service

@@ -679,6 +679,42 @@ TEST_P(RepositoryContractTest, SucceededHashesAreReusedUnlessForced) {
   EXPECT_EQ(third.jobs_new, 4);
 }
 
+// An otdd job's result is a distance, stored one per job (migration 0011): a later
+// report replaces the earlier, a sweep that reuses the job reads its row, and a job
+// that reported none has no entry.
+TEST_P(RepositoryContractTest, DatasetDistancesAreStoredPerJobAndReused) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult first, repo_->SubmitSweep(SmallSweep("d1")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, first.sweep_id, "m/ft/fmnist-v2");
+  JobReport d = LeaseReport(l, JobReport::Kind::kDistance);
+  d.distance = {"fmnist-val", "fmnist-v2", 12.5, 1000, 800, 0.1, false};
+  ASSERT_THAT(repo_->Report(d), IsOk());
+  d.distance.distance = 11.25;
+  d.distance.converged = true;
+  ASSERT_THAT(repo_->Report(d), IsOk());
+  ASSERT_THAT(Finish(l, true), IsOk());
+
+  RIB_ASSERT_OK_AND_ASSIGN(auto stored, repo_->ListDatasetDistances(first.sweep_id));
+  ASSERT_THAT(stored, SizeIs(1));
+  const DatasetDistanceRow& row = stored.at(l.job_id);
+  EXPECT_EQ(row.source_dataset, "fmnist-val");
+  EXPECT_EQ(row.target_dataset, "fmnist-v2");
+  EXPECT_DOUBLE_EQ(row.distance, 11.25);
+  EXPECT_EQ(row.source_examples, 1000);
+  EXPECT_EQ(row.target_examples, 800);
+  EXPECT_DOUBLE_EQ(row.epsilon, 0.1);
+  EXPECT_TRUE(row.converged);
+
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult second, repo_->SubmitSweep(SmallSweep("d2")));
+  const std::string reused = JobsByKey(second.sweep_id).at("m/ft/fmnist-v2").id;
+  ASSERT_NE(reused, l.job_id);
+  RIB_ASSERT_OK_AND_ASSIGN(auto again, repo_->ListDatasetDistances(second.sweep_id));
+  ASSERT_THAT(again, SizeIs(1));
+  EXPECT_DOUBLE_EQ(again.at(reused).distance, 11.25);
+  EXPECT_THAT(repo_->ListDatasetDistances("no-such"),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
 // A sweep with seeds runs a job per seed; the matrix tells them apart by the seed in
 // each job's spec (training.seed).
 TEST_P(RepositoryContractTest, MatrixJobsCarryTheirTrainingSeed) {

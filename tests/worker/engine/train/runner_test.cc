@@ -42,8 +42,10 @@ class Recorder : public EventSink {
                 int64_t total, int64_t skipped) override {
     results.push_back(dataset + "|" + subset);
   }
+  void OnDistance(const DatasetDistanceRow& row) override { distances.push_back(row); }
   int64_t last_step = 0, total_steps = 0;
   std::vector<std::string> results;
+  std::vector<DatasetDistanceRow> distances;
 };
 
 class RunnerTest : public ::testing::Test {
@@ -457,6 +459,36 @@ TEST_F(RunnerTest, RejectsBadJobs) {
   spec.method.params = {{"rank", "zero"}};
   EXPECT_THAT(Run(spec, Options(), nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rank")));
+}
+
+// otdd: no training, no evaluation; the distance between seeded samples of the
+// pre-training set and the fine-tune set on the pre-trained features, reported once.
+// The pre-training set against itself draws the same sample (same seed), so its
+// distance is 0 up to the float cost matrix and Sinkhorn's tolerance.
+TEST_F(RunnerTest, OtddReportsTheDistanceToThePretrainingSet) {
+  JobSpec otdd = Spec("otdd");
+  otdd.method.params = {{"max_samples", "120"}};
+  otdd.finetune_dataset = "fmnist-v2";
+  otdd.eval_datasets = {};
+  Recorder recorder;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, Run(otdd, Options(), &recorder));
+  EXPECT_EQ(result.steps, 0);
+  EXPECT_TRUE(result.results.empty());
+  ASSERT_EQ(recorder.distances.size(), 1u);
+  const DatasetDistanceRow& d = recorder.distances[0];
+  EXPECT_EQ(d.source_dataset, "fmnist-val");
+  EXPECT_EQ(d.target_dataset, "fmnist-v2");
+  EXPECT_GT(d.distance, 0.01);
+  EXPECT_LE(d.source_examples, 120);
+  EXPECT_GT(d.source_examples, 60);
+  EXPECT_DOUBLE_EQ(d.epsilon, 0.1);
+
+  otdd.finetune_dataset = "fmnist-val";
+  Recorder same;
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult again, Run(otdd, Options(), &same));
+  ASSERT_EQ(same.distances.size(), 1u);
+  EXPECT_NEAR(same.distances[0].distance, 0, 1e-3 * d.distance);
+  EXPECT_LT(std::abs(same.distances[0].distance), d.distance);
 }
 
 }  // namespace
