@@ -28,7 +28,6 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/status_macros.h"
-#include "common/version.h"
 #include "spec/suites.h"
 #include "worker/data/eval_cache_stats.h"
 #include "worker/data/fmnist_rib.h"
@@ -287,10 +286,8 @@ void AppendExample(const Example& e, std::string* text) {
 
 absl::StatusOr<std::string> KeyPrefix(const DatasetSource& source,
                                       const DatasetOptions& options) {
-  const BuildInfo build = CurrentBuildInfo();
   const rib::Preprocessing& p = options.preprocessing;
-  std::string text = absl::StrCat("rib-eval-cache ", kFormatVersion, "\nbuild ",
-                                  build.version, " ", build.git_commit, "\ndataset ",
+  std::string text = absl::StrCat("rib-eval-cache ", kFormatVersion, "\ndataset ",
                                   source.key(), "\nroot ",
                                   fs::absolute(options.data_root).string(), "\n");
   absl::StrAppendFormat(&text, "pre %d %.17g %s", p.image_size, p.crop_pct,
@@ -451,6 +448,29 @@ absl::StatusOr<bool> BuildEntry(const DatasetSource& source, const EntrySpec& sp
   return true;
 }
 
+// Decodes the entry's first stored image again through `source` and compares the
+// pixels: an entry of an older build whose decoder or resampler differs (or of a file
+// changed without a new mtime) is stale. DATA_LOSS saying so; one decode per open.
+absl::Status SpotCheck(const DatasetSource& source, const EntrySpec& spec,
+                       const Mapping& mapping, const Lut& lut) {
+  const Layout layout = LayoutOf(static_cast<int64_t>(spec.examples.size()),
+                                 spec.image_bytes());
+  for (size_t row = 0; row < spec.examples.size(); ++row) {
+    if (mapping.data[layout.failed + row] != 0) continue;
+    RIB_ASSIGN_OR_RETURN(torch::Tensor image, source.LoadImage(spec.examples[row]));
+    std::vector<uint8_t> fresh(static_cast<size_t>(spec.image_bytes()));
+    if (image.numel() != spec.image_bytes() || !ToBytes(image, lut, fresh.data()) ||
+        std::memcmp(fresh.data(), mapping.data + layout.pixels + row * spec.image_bytes(),
+                    fresh.size()) != 0) {
+      return absl::DataLossError(absl::StrCat(
+          "stale: example ", spec.examples[row].index,
+          " decodes to other pixels now (another decoder build, or a changed file)"));
+    }
+    return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
 // Takes the exclusive build lock of `lock_path`, calling `alive` every second while
 // another process holds it.
 absl::StatusOr<Fd> LockForBuild(const std::string& lock_path,
@@ -523,14 +543,19 @@ absl::StatusOr<std::unique_ptr<DatasetSource>> EvalCache::Open(
       ++misses_;
       return nullptr;
     }
-    absl::StatusOr<std::unique_ptr<Mapping>> mapping = OpenEntry(spec);
+    auto open_verified = [&]() -> absl::StatusOr<std::unique_ptr<Mapping>> {
+      RIB_ASSIGN_OR_RETURN(std::unique_ptr<Mapping> m, OpenEntry(spec));
+      RIB_RETURN_IF_ERROR(SpotCheck(source, spec, *m, lut));
+      return m;
+    };
+    absl::StatusOr<std::unique_ptr<Mapping>> mapping = open_verified();
     bool hit = mapping.ok();
     if (!mapping.ok()) {
       RIB_ASSIGN_OR_RETURN(Fd lock, LockForBuild(absl::StrCat(options_.root, "/", spec.key,
                                                               ".lock"),
                                                  alive));
       // Built by another process while this one waited?
-      mapping = OpenEntry(spec);
+      mapping = open_verified();
       hit = mapping.ok();
       if (absl::IsDataLoss(mapping.status())) {
         RIB_LOG(WARNING) << "evaluation cache: entry " << spec.path << " of " << what

@@ -12,11 +12,11 @@
 // pixel LoadImage returned must be one of the table's values (else the dataset is not
 // cached, with a WARNING, and the caller decodes as before).
 //
-// Key (the entry's file name): SHA-256 of the build (rib's version and commit, as the
-// decoder may change between builds), the dataset key and data root, the
-// preprocessing, the subset, and per example its index, label and file (path, size,
-// modification time in ns) — or, for the FMNIST-RIB suite, whose images live in the
-// suite's build, that build's manifest hash.
+// Key (the entry's file name): SHA-256 of the format version, the dataset key and data
+// root, the preprocessing, the subset, and per example its index, label and file
+// (path, size, modification time in ns) — or, for the FMNIST-RIB suite, whose images
+// live in the suite's build, that build's manifest hash. What the key cannot see (a
+// rib build that decodes or resamples differently) the spot check on open catches.
 //
 // File: a 128-byte header (magic "RIBEVC01", format version, key, count, C/H/W, CRC-32
 // of everything after the header), int64 indices[count], int64 labels[count],
@@ -24,9 +24,10 @@
 // temporary file and renamed into place (common/atomic_file.h), under an exclusive
 // flock on "<key>.lock", so of concurrent jobs and ranks that miss the same entry one
 // builds and the others wait for it (calling `alive` meanwhile). Verified on open:
-// header, key, size and the CRC of the whole payload (one pass over the file, read
-// again by the evaluation from the page cache). A file that fails is deleted and built
-// again, with a WARNING naming it.
+// header, key, size, the CRC of the whole payload (one pass over the file, read again
+// by the evaluation from the page cache), and a spot check: the first stored image is
+// decoded again through the source and must give the stored pixels. A file that fails
+// is deleted and built again, with a WARNING naming it.
 //
 // Size: at most max_bytes of entries. After each build the least recently used entries
 // (by modification time, set to now on each open) are deleted until the total fits;

@@ -44,8 +44,9 @@ using ::testing::HasSubstr;
 class NoiseSource : public DatasetSource {
  public:
   NoiseSource(int n, int subsets, rib::Preprocessing pre, std::set<int64_t> fail = {},
-              int decode_sleep_ms = 0)
-      : pre_(std::move(pre)), fail_(std::move(fail)), sleep_ms_(decode_sleep_ms) {
+              int decode_sleep_ms = 0, uint32_t seed = 1000)
+      : pre_(std::move(pre)), fail_(std::move(fail)), sleep_ms_(decode_sleep_ms),
+        seed_(seed) {
     for (int s = 0; s < subsets; ++s) subsets_.push_back(absl::StrCat("noise/", s + 1));
     for (int i = 0; i < n; ++i) {
       Example e;
@@ -65,7 +66,7 @@ class NoiseSource : public DatasetSource {
     decodes_.fetch_add(1);
     if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
     if (fail_.count(e.index)) return absl::DataLossError(absl::StrCat("bad #", e.index));
-    std::mt19937 rng(static_cast<uint32_t>(1000 + e.index));
+    std::mt19937 rng(static_cast<uint32_t>(seed_ + e.index));
     const int w = 20 + static_cast<int>(rng() % 21), h = 20 + static_cast<int>(rng() % 21);
     cv::Mat img(h, w, CV_8UC3);
     for (int y = 0; y < h; ++y)
@@ -79,6 +80,7 @@ class NoiseSource : public DatasetSource {
   const rib::Preprocessing pre_;
   const std::set<int64_t> fail_;
   const int sleep_ms_;
+  const uint32_t seed_;
   std::vector<std::string> subsets_;
   std::vector<Example> examples_;
   LabelSpace labels_;
@@ -199,7 +201,8 @@ TEST_F(EvalCacheTest, ColdAndWarmGiveTheUncachedTensorsBitForBit) {
   EXPECT_EQ(warm_cache->misses(), 0);
   ExpectIdentical(uncached, Read(*warm, test));
   ExpectIdentical(uncached_rank1, Read(*warm, test, 1, 2));
-  EXPECT_EQ(source.decodes(), decodes) << "a warm cache decodes nothing";
+  // A warm cache decodes one image per entry (the spot check on open), no more.
+  EXPECT_EQ(source.decodes(), decodes + 2);
   // The failed image is still skipped (and counted) as the uncached loader does.
   int64_t skipped = 0;
   for (int64_t s : Read(*warm, test).skipped) skipped += s;
@@ -293,6 +296,27 @@ TEST_F(EvalCacheTest, CorruptOrTruncatedEntryIsRebuiltWithALogLine) {
     EXPECT_EQ(fs::file_size(entry), size) << damage;
     ExpectIdentical(uncached, Read(*cached, source.examples()));
   }
+}
+
+// Same key, other pixels (what a rib build with another decoder would see): the spot
+// check on open finds it, and the entry is built again.
+TEST_F(EvalCacheTest, StaleEntryIsRebuilt) {
+  NoiseSource old_decoder(6, 0, Pre());
+  ASSERT_THAT(Cache(cache_dir_.path())
+                  ->Open(old_decoder, old_decoder.examples(), Options(data_.path()))
+                  .status(),
+              IsOk());
+  NoiseSource new_decoder(6, 0, Pre(), {}, 0, /*seed=*/77);
+  auto cache = Cache(cache_dir_.path());
+  ::testing::internal::CaptureStderr();
+  RIB_ASSERT_OK_AND_ASSIGN(
+      auto cached, cache->Open(new_decoder, new_decoder.examples(), Options(data_.path())));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, HasSubstr("stale"));
+  EXPECT_EQ(cache->misses(), 1);
+  EXPECT_EQ(Entries(cache_dir_.path()).size(), 1u);
+  ExpectIdentical(Read(new_decoder, new_decoder.examples()),
+                  Read(*cached, new_decoder.examples()));
 }
 
 TEST_F(EvalCacheTest, LeastRecentlyUsedIsEvictedButNeverOneInUse) {
