@@ -34,6 +34,7 @@
 #include "worker/agent/call_auth.h"
 #include "worker/agent/devices.h"
 #include "worker/agent/rank_executor.h"
+#include "worker/data/eval_cache_stats.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "rib-coordinator address HOST:PORT");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -71,6 +72,15 @@ ABSL_FLAG(std::string, run_dir, "",
 ABSL_FLAG(std::string, metrics_listen, "",
           "serve Prometheus metrics (slots, registrations, job exits) at "
           "http://ADDRESS/metrics, e.g. 0.0.0.0:9091 (port 0 picks one); empty = off");
+// Local disk of this node (the cache is per node; /var/tmp survives a restart).
+std::string DefaultCacheRoot() {
+  return absl::StrCat("/var/tmp/rib-eval-cache-", getuid());
+}
+ABSL_FLAG(std::string, cache_root, DefaultCacheRoot(),
+          "folder of this node's evaluation cache: each evaluation dataset's decoded and "
+          "resized pixels, kept so later evaluations skip decoding; empty = no cache");
+ABSL_FLAG(double, cache_max_gb, 20.0,
+          "size bound of --cache-root in GiB (least recently used entries go first)");
 ABSL_FLAG(std::string, rank_binary, "",
           "the rib-rank binary that runs each rank (default: rib-rank beside rib-worker)");
 
@@ -142,6 +152,13 @@ int RunAgent(const char* argv0) {
   exec_options.log_format = absl::GetFlag(FLAGS_log_format);
   exec_options.hang_timeout = absl::GetFlag(FLAGS_rank_hang_timeout);
   exec_options.kill_grace = absl::GetFlag(FLAGS_kill_grace);
+  exec_options.eval_cache_root = absl::GetFlag(FLAGS_cache_root);
+  if (!rib::data::EvalCacheBytesFromGib(absl::GetFlag(FLAGS_cache_max_gb),
+                                         &exec_options.eval_cache_max_bytes)) {
+    std::fprintf(stderr, "rib-worker: --cache-max-gb must be a positive size in GiB, got %g\n",
+                 absl::GetFlag(FLAGS_cache_max_gb));
+    return 2;
+  }
   auto executor = rib::agent::RankExecutor::Create(exec_options);
   if (!executor.ok()) {
     std::fprintf(stderr, "rib-worker: %s\n", executor.status().ToString().c_str());
@@ -188,7 +205,8 @@ int RunAgent(const char* argv0) {
   std::unique_ptr<rib::MetricsHttpServer> metrics_server;
   if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen); !listen.empty()) {
     auto started = rib::MetricsHttpServer::Start(
-        listen, {std::make_shared<rib::agent::AgentMetrics>(agent->get())});
+        listen, {std::make_shared<rib::agent::AgentMetrics>(agent->get(),
+                                                     exec_options.eval_cache_root)});
     if (!started.ok()) {
       std::fprintf(stderr, "rib-worker: %s\n", started.status().ToString().c_str());
       return 2;

@@ -1,6 +1,8 @@
 #include "worker/agent/agent_metrics.h"
 
 #include <string>
+
+#include "worker/data/eval_cache_stats.h"
 #include <utility>
 
 namespace rib::agent {
@@ -66,6 +68,33 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
     durations.metric.push_back(std::move(metric));
   }
   out.push_back(std::move(durations));
+
+  if (!eval_cache_root_.empty()) {
+    // The ranks are other processes: their counts meet in the cache folder.
+    const data::EvalCacheStats cache = data::ReadEvalCacheStats(eval_cache_root_);
+    const struct {
+      const char* name;
+      const char* help;
+      MetricType type;
+      int64_t value;
+    } rows[] = {
+        {"rib_worker_eval_cache_bytes", "Size of the evaluation cache's entries.",
+         MetricType::Gauge, cache.bytes},
+        {"rib_worker_eval_cache_entries", "Entries in the evaluation cache.",
+         MetricType::Gauge, cache.entries},
+        {"rib_worker_eval_cache_hits_total",
+         "Evaluation cache entries opened that were there (no decoding).",
+         MetricType::Counter, cache.hits},
+        {"rib_worker_eval_cache_misses_total",
+         "Evaluation cache entries that had to be built, or could not be cached.",
+         MetricType::Counter, cache.misses},
+    };
+    for (const auto& row : rows) {
+      auto family = Family(row.name, row.help, row.type);
+      family.metric.push_back(Value(row.type, static_cast<double>(row.value)));
+      out.push_back(std::move(family));
+    }
+  }
   return out;
 }
 

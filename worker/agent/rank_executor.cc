@@ -301,6 +301,8 @@ absl::StatusOr<std::unique_ptr<RunningJob>> RankExecutor::Start(const JobAssignm
   file.device_ids = job.device_ids;
   file.threads = options_.threads_per_slot;
   file.log_level = options_.log_level;
+  file.eval_cache_root = options_.eval_cache_root;
+  file.eval_cache_max_bytes = options_.eval_cache_max_bytes;
 
   RIB_RETURN_IF_ERROR(MakeDirs(run_dir));
   RIB_RETURN_IF_ERROR(MakeDirs(file.checkpoint_dir));

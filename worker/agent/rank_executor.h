@@ -45,6 +45,11 @@ struct RankExecutorOptions {
   absl::Duration hang_timeout = absl::Minutes(30);
   // SIGTERM → SIGKILL grace when a failed rank takes the others down. Default 5 s.
   absl::Duration kill_grace = absl::Seconds(5);
+  // The node's evaluation cache, passed to every rank (worker/data/eval_cache.h): its
+  // folder, "" = none; its size bound in bytes, 0 = that header's default. Default
+  // none: rib-worker sets it (--cache-root).
+  std::string eval_cache_root;
+  int64_t eval_cache_max_bytes = 0;
 };
 
 // Thread-safe.

@@ -46,6 +46,7 @@
 #include "spec/preprocessing.h"
 #include "spec/suites.h"
 #include "spec/sweep.h"
+#include "worker/data/eval_cache_stats.h"
 #include "worker/engine/runner.h"
 
 ABSL_FLAG(std::string, arch, "fmnist_vit", "model architecture");
@@ -81,6 +82,10 @@ ABSL_FLAG(std::string, hf_cache, "",
           "with --sweep: the Hugging Face hub cache that `weights: hf-hub:ORG/NAME[@REV]` "
           "is resolved and read in, as the coordinator's --hf-cache (never downloaded); "
           "default $HF_HOME/hub, else ~/.cache/huggingface/hub");
+ABSL_FLAG(std::string, cache_root, "",
+          "evaluation cache folder (rib-worker's --cache-root): each eval dataset's "
+          "decoded and resized pixels, kept for later runs; empty (default) = none");
+ABSL_FLAG(double, cache_max_gb, 20.0, "size bound of --cache-root in GiB");
 
 namespace rib {
 namespace {
@@ -347,6 +352,13 @@ int Main() {
   options.data_root = absl::GetFlag(FLAGS_data_root);
   options.device = absl::GetFlag(FLAGS_device);
   options.threads = absl::GetFlag(FLAGS_threads);
+  options.eval_cache_root = absl::GetFlag(FLAGS_cache_root);
+  if (!rib::data::EvalCacheBytesFromGib(absl::GetFlag(FLAGS_cache_max_gb),
+                                         &options.eval_cache_max_bytes)) {
+    std::fprintf(stderr, "rib-run: --cache-max-gb must be a positive size in GiB, got %g\n",
+                 absl::GetFlag(FLAGS_cache_max_gb));
+    return 2;
+  }
   auto deps = ParsePairs(absl::GetFlag(FLAGS_dep), "dep");
   if (!deps.ok()) {
     std::fprintf(stderr, "rib-run: %s\n", deps.status().ToString().c_str());

@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "spec/methods.h"
 #include "spec/suites.h"
+#include "worker/data/eval_cache.h"
 #include "worker/data/loader.h"
 #include "worker/data/source.h"
 #include "worker/engine/collectives.h"
@@ -331,6 +332,14 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
                          const ForwardFn& forward, int64_t num_classes,
                          torch::Device device, EventSink* sink,
                          std::vector<ResultRow>* results, bool* stopped) {
+  std::unique_ptr<data::EvalCache> cache;
+  if (!options.eval_cache_root.empty()) {
+    data::EvalCacheOptions cache_options;
+    cache_options.root = options.eval_cache_root;
+    if (options.eval_cache_max_bytes > 0) cache_options.max_bytes = options.eval_cache_max_bytes;
+    cache_options.threads = options.threads;
+    RIB_ASSIGN_OR_RETURN(cache, data::EvalCache::Create(std::move(cache_options)));
+  }
   for (const std::string& key : spec.eval_datasets) {
     RIB_ASSIGN_OR_RETURN(*stopped, AnyRankStops(options));
     if (*stopped) {
@@ -367,8 +376,20 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     loader_options.world_size = GroupSize(options.group);
     loader_options.threads = options.threads;
     loader_options.skip_corrupt = spec.training.skip_corrupt;
-    RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::BatchLoader> loader,
-                         data::BatchLoader::Create(source.get(), split.test, loader_options));
+    // The test side's pixels from the node's cache when it has them (or can keep them).
+    std::unique_ptr<data::DatasetSource> cached;
+    if (cache != nullptr) {
+      absl::StatusOr<std::unique_ptr<data::DatasetSource>> cached_or =
+          cache->Open(*source, split.test, data_options, [sink] {
+            if (sink != nullptr) sink->OnAlive();
+          });
+      if (!cached_or.ok()) return Annotate(cached_or.status(), key);
+      cached = *std::move(cached_or);
+    }
+    RIB_ASSIGN_OR_RETURN(
+        std::unique_ptr<data::BatchLoader> loader,
+        data::BatchLoader::Create(cached != nullptr ? cached.get() : source.get(),
+                                  split.test, loader_options));
     LoaderStream stream(std::move(loader));
     absl::StatusOr<std::vector<SubsetCount>> counts_or =
         Evaluate(forward, stream, mask, eval_options);

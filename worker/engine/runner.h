@@ -66,6 +66,11 @@ struct RunOptions {
   // Method name → final weights of the job this one depends on (lpft: lp, wise-ft: ft,
   // soup: each member).
   std::map<std::string, std::string> dependency_weights;
+  // The node's evaluation cache (worker/data/eval_cache.h): its folder, "" = none (every
+  // evaluation decodes its images); the bound on its size in bytes, 0 = that header's
+  // default. Building an entry decodes with `threads` threads.
+  std::string eval_cache_root;
+  int64_t eval_cache_max_bytes = 0;
 };
 
 

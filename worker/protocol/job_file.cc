@@ -38,6 +38,10 @@ absl::Status WriteJobFile(const JobFile& job, const std::string& path) {
   Put(out, "device_ids", absl::StrJoin(job.device_ids, ","));
   Put(out, "threads", absl::StrCat(job.threads));
   Put(out, "log_level", job.log_level);
+  if (!job.eval_cache_root.empty()) {
+    Put(out, "eval_cache_root", job.eval_cache_root);
+    Put(out, "eval_cache_max_bytes", absl::StrCat(job.eval_cache_max_bytes));
+  }
   // A per-writer temporary name, renamed into place (common/atomic_file.h), so a rank
   // never reads half a file.
   absl::Status written = WriteFileAtomically(path, out.str());
@@ -97,6 +101,11 @@ absl::StatusOr<JobFile> ReadJobFile(const std::string& path) {
       }
     } else if (key == "threads") { if (auto s = integer(&job.threads); !s.ok()) return s; }
     else if (key == "log_level") job.log_level = value;
+    else if (key == "eval_cache_root") job.eval_cache_root = value;
+    else if (key == "eval_cache_max_bytes") {
+      if (!absl::SimpleAtoi(value, &job.eval_cache_max_bytes) || job.eval_cache_max_bytes < 0)
+        return bad("eval_cache_max_bytes is not a size in bytes");
+    }
     else return bad(absl::StrCat("unknown key '", key, "'"));
   }
   if (job.job_id.empty() || job.attempt <= 0 || job.spec_proto.empty() ||

@@ -6,6 +6,7 @@
 #ifndef RIB_WORKER_PROTOCOL_JOB_FILE_H_
 #define RIB_WORKER_PROTOCOL_JOB_FILE_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ struct JobFile {
   std::vector<int> device_ids;    // index = rank
   int threads = 1;                // intra-op threads per rank
   std::string log_level = "info";
+  // The node's evaluation cache (worker/data/eval_cache.h): folder ("" = none) and
+  // size bound in bytes (0 = its default). Written only when set.
+  std::string eval_cache_root;
+  int64_t eval_cache_max_bytes = 0;
 };
 
 absl::Status WriteJobFile(const JobFile& job, const std::string& path);

@@ -316,6 +316,8 @@ int RunRank(const std::string& job_file, const std::map<std::string, std::string
   options.weights_out = job->weights_out;
   options.extra_weights_out = job->extra_weights_out;
   options.dependency_weights = job->dependency_weights;
+  options.eval_cache_root = job->eval_cache_root;
+  options.eval_cache_max_bytes = job->eval_cache_max_bytes;
   options.stop = &g_stop;
   const absl::Time run_start = absl::Now();
   absl::StatusOr<engine::RunResult> result = engine::RunJob(*spec, options, &sink);

@@ -3,6 +3,7 @@
 // revoked leases, slot accounting and drain.
 #include "worker/agent/agent.h"
 
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -10,8 +11,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_env.h"
 #include "tests/worker/agent/fake_coordinator.h"
 #include "worker/agent/agent_metrics.h"
+#include "worker/data/eval_cache_stats.h"
 
 namespace rib::agent {
 namespace {
@@ -244,6 +247,28 @@ TEST(AgentTest, MetricsCountSlotsRegistrationsAndJobExits) {
     }
   }
   EXPECT_EQ(timed, (std::map<std::string, uint64_t>{{"failed", 1}, {"reported", 1}}));
+}
+
+// The evaluation cache's numbers come from its folder (the ranks are other processes):
+// the entries' size and count, and the hits and misses the ranks added to its stats.
+TEST(AgentTest, MetricsReportTheEvaluationCacheFolder) {
+  FakeCoordinator coordinator;
+  FakeExecutor executor;
+  AgentRunner runner(coordinator, &executor, 1);
+  ::rib::testing::ScratchDir cache;
+  AgentMetrics without(&runner.agent());
+  EXPECT_TRUE(Scraped(without, "rib_worker_eval_cache_bytes").empty());
+  AgentMetrics metrics(&runner.agent(), cache.path());
+  EXPECT_EQ(Scraped(metrics, "rib_worker_eval_cache_bytes")[""], 0);
+  std::ofstream(cache.Join("a.evc")) << std::string(1000, 'x');
+  std::ofstream(cache.Join("b.evc")) << std::string(24, 'x');
+  std::ofstream(cache.Join("a.lock"));
+  ASSERT_TRUE(data::internal::UpdateEvalCacheCounters(cache.path(), 3, 0, nullptr, nullptr));
+  ASSERT_TRUE(data::internal::UpdateEvalCacheCounters(cache.path(), 0, 2, nullptr, nullptr));
+  EXPECT_EQ(Scraped(metrics, "rib_worker_eval_cache_bytes")[""], 1024);
+  EXPECT_EQ(Scraped(metrics, "rib_worker_eval_cache_entries")[""], 2);
+  EXPECT_EQ(Scraped(metrics, "rib_worker_eval_cache_hits_total")[""], 3);
+  EXPECT_EQ(Scraped(metrics, "rib_worker_eval_cache_misses_total")[""], 2);
 }
 
 TEST(AgentTest, NotFoundHeartbeatKillsJobsAndRegistersAnew) {

@@ -35,6 +35,18 @@ TEST(JobFileTest, RoundTripsEscapedValues) {
   EXPECT_EQ(back.dependency_weights.at("lp"), "/w/lp.safetensors");
   EXPECT_THAT(back.device_ids, ElementsAre(2, 3));
   EXPECT_EQ(back.threads, 4);
+  EXPECT_EQ(back.eval_cache_root, "");  // none unless the worker has one
+
+  job.eval_cache_root = "/var/tmp/rib cache";
+  job.eval_cache_max_bytes = int64_t{21} << 30;
+  ASSERT_THAT(WriteJobFile(job, dir.Join("cache.txt")), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(back, ReadJobFile(dir.Join("cache.txt")));
+  EXPECT_EQ(back.eval_cache_root, "/var/tmp/rib cache");
+  EXPECT_EQ(back.eval_cache_max_bytes, int64_t{21} << 30);
+  std::ofstream(dir.Join("size.txt")) << "job_id x\neval_cache_max_bytes -3\n";
+  EXPECT_THAT(ReadJobFile(dir.Join("size.txt")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("eval_cache_max_bytes is not a size")));
 
   std::ofstream(dir.Join("bad.txt")) << "job_id x\nbogus 1\n";
   EXPECT_THAT(ReadJobFile(dir.Join("bad.txt")).status(),
