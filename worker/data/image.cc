@@ -17,28 +17,31 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "worker/data/buffer_pool.h"
 #include "worker/data/pil_resample.h"
 
 namespace rib::data {
 
 namespace {
 
-absl::StatusOr<std::vector<unsigned char>> ReadFile(const std::string& path) {
+// The whole file into `*bytes` (reused: most files fit the previous one's capacity).
+absl::Status ReadFile(const std::string& path, std::vector<unsigned char>* bytes) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr)
     return absl::NotFoundError(absl::StrCat("image file not found: ", path));
-  std::vector<unsigned char> bytes;
+  bytes->clear();
   if (std::fseek(f, 0, SEEK_END) == 0) {
     const long n = std::ftell(f);
     if (n > 0) {
-      bytes.resize(static_cast<size_t>(n));
+      bytes->resize(static_cast<size_t>(n));
       std::fseek(f, 0, SEEK_SET);
-      bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
+      bytes->resize(std::fread(bytes->data(), 1, bytes->size(), f));
     }
   }
   std::fclose(f);
-  if (bytes.empty()) return absl::DataLossError(absl::StrCat("empty image file: ", path));
-  return bytes;
+  if (bytes->empty())
+    return absl::DataLossError(absl::StrCat("empty image file: ", path));
+  return absl::OkStatus();
 }
 
 #ifdef RIB_HAVE_LIBJPEG
@@ -86,11 +89,18 @@ JpegResult DecodeJpeg(const std::vector<unsigned char>& bytes, cv::Mat* out,
   }
   cinfo.out_color_space = JCS_RGB;
   jpeg_start_decompress(&cinfo);
-  out->create(static_cast<int>(cinfo.output_height), static_cast<int>(cinfo.output_width),
-              CV_8UC3);
+  thread_local cv::Mat slot;
+  *out = internal::PooledMat(&slot, static_cast<int>(cinfo.output_height),
+                             static_cast<int>(cinfo.output_width), CV_8UC3);
+  // Every row pointer at once: libjpeg fills as many as one call can. (Thread-local, not
+  // a local: a longjmp from libjpeg must not skip a destructor.)
+  thread_local std::vector<JSAMPROW> rows;
+  rows.resize(cinfo.output_height);
+  for (JDIMENSION y = 0; y < cinfo.output_height; ++y)
+    rows[y] = out->ptr<unsigned char>(static_cast<int>(y));
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out->ptr<unsigned char>(static_cast<int>(cinfo.output_scanline));
-    jpeg_read_scanlines(&cinfo, &row, 1);
+    jpeg_read_scanlines(&cinfo, &rows[cinfo.output_scanline],
+                        cinfo.output_height - cinfo.output_scanline);
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
@@ -105,7 +115,8 @@ JpegResult DecodeJpeg(const std::vector<unsigned char>& bytes, cv::Mat* out,
 }  // namespace
 
 absl::StatusOr<cv::Mat> DecodeImageFile(const std::string& path) {
-  RIB_ASSIGN_OR_RETURN(std::vector<unsigned char> bytes, ReadFile(path));
+  thread_local std::vector<unsigned char> bytes;
+  RIB_RETURN_IF_ERROR(ReadFile(path, &bytes));
 #ifdef RIB_HAVE_LIBJPEG
   if (bytes.size() > 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) {
     cv::Mat rgb;
@@ -190,7 +201,8 @@ __attribute__((optimize("O3")))
 torch::Tensor
 NormalizeU8(const cv::Mat& rgb, const rib::Preprocessing& p) {
   const int h = rgb.rows, w = rgb.cols;
-  torch::Tensor out = torch::empty({3, h, w}, torch::kFloat);
+  thread_local torch::Tensor slot;
+  torch::Tensor out = internal::PooledFloatTensor(&slot, {3, h, w});
   float* o0 = out.data_ptr<float>();
   float* o1 = o0 + static_cast<size_t>(h) * w;
   float* o2 = o1 + static_cast<size_t>(h) * w;

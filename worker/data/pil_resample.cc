@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "worker/data/buffer_pool.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define RIB_RESAMPLE_X86 1
 #include <immintrin.h>
@@ -419,7 +421,8 @@ cv::Mat PilResizeCrop(const cv::Mat& rgb, int out_w, int out_h, int left, int to
     tmp = rgb(cv::Rect(left, y_first, crop_w, y_last - y_first));
   }
   if (!need_v) return tmp(cv::Rect(0, top - y_first, crop_w, crop_h)).clone();
-  cv::Mat out(crop_h, crop_w, CV_8UC3);
+  thread_local cv::Mat slot;
+  cv::Mat out = PooledMat(&slot, crop_h, crop_w, CV_8UC3);
   const int row_bytes = crop_w * 3;
   std::vector<const uint8_t*> rows(vc.ksize + 1);
   for (int yy = 0; yy < crop_h; ++yy) {
