@@ -19,6 +19,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--dump", type=int, default=100)
     ap.add_argument("--rib-result", required=True)
+    ap.add_argument("--before-result", help="the same output of an older rib-bench-data")
     a = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -68,6 +69,12 @@ def main():
 
     print()
     print(f"{'pipeline':<44}{'images/s':>10}{'CPU ms/image':>14}")
+    if a.before_result:
+        old = dict(line.split() for line in open(a.before_result) if line.strip())
+        old_ips, old_cpu = float(old["rib_images_per_s"]), float(old["rib_cpu_ms_per_image"])
+        print(f"{'rib BatchLoader (BEFORE binary)':<44}{old_ips:>10.1f}{old_cpu:>14.2f}")
+        print(f"{'  ratio before / torchvision':<44}{old_ips / peer_ips:>9.2f}x"
+              f"{peer_cpu / old_cpu:>13.2f}x")
     print(f"{'rib BatchLoader':<44}{rib_ips:>10.1f}{rib_cpu:>14.2f}")
     print(f"{'torchvision ImageFolder + DataLoader':<44}{peer_ips:>10.1f}{peer_cpu:>14.2f}")
     print(f"{'ratio rib / torchvision':<44}{rib_ips / peer_ips:>9.2f}x{peer_cpu / rib_cpu:>13.2f}x")

@@ -1,7 +1,10 @@
 #include "worker/data/loader.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -10,6 +13,28 @@
 #include "worker/data/rng.h"
 
 namespace rib::data {
+
+namespace {
+
+// A batch (38 MB at 64 x 3 x 224 x 224) is a fresh mmap from glibc each time; in 4 KB
+// pages its first writes cost ~9,400 page faults. Where the kernel's transparent huge
+// pages are on "madvise" (Debian's default), asking for them cuts that to a few dozen.
+// Only advice: nothing changes if it is refused.
+void AdviseHugePages(const torch::Tensor& t) {
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+  const uintptr_t end = begin + t.numel() * t.element_size();
+  const uintptr_t first = (begin + kPage - 1) & ~(kPage - 1);
+  if (end > first + (2u << 20)) {
+    madvise(reinterpret_cast<void*>(first), (end - first) & ~(kPage - 1), MADV_HUGEPAGE);
+  }
+#else
+  (void)t;
+#endif
+}
+
+}  // namespace
 
 // One producer pool, one consumer. Workers take decode tasks in batch order, never more
 // than prefetch_batches ahead of the batch the consumer waits for.
@@ -185,6 +210,7 @@ class BatchLoader::Impl {
       std::vector<int64_t> shape = {static_cast<int64_t>(plan_[b].size())};
       for (int64_t d : img->sizes()) shape.push_back(d);
       slot.batch = torch::empty(shape, torch::kFloat);
+      AdviseHugePages(slot.batch);
     }
     if (img->sizes() != slot.batch.sizes().slice(1)) {
       return absl::InternalError(
