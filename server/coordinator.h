@@ -121,6 +121,12 @@ struct CoordinatorOptions {
   // Backstop re-check interval of WatchSweep and of AcquireJob long-polls when no
   // NOTIFY arrives (a lost LISTEN connection). Default 1 s.
   absl::Duration poll = absl::Seconds(1);
+  // AcquireJob long-polls waiting at once at most (they hold no thread: the callback
+  // API and service::LongPoll); more are answered RESOURCE_EXHAUSTED. Default 100,000.
+  size_t max_waiting_acquires = 100000;
+  // Threads that serve all waiting AcquireJob calls (each holds at most one database
+  // connection at a time). Default 4.
+  int acquire_threads = 4;
   // Serve Prometheus metrics at http://ADDRESS/metrics (port 0 picks one). Default ""
   // = off.
   std::string metrics_listen;
