@@ -184,6 +184,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   sweep_options.watch_poll = o.poll;
   sweep_options.max_jobs_per_sweep = o.max_jobs_per_sweep;
   sweep_options.max_priority = o.max_sweep_priority;
+  sweep_options.max_watches = o.max_watches;
   c->sweeps_ = std::make_unique<service::SweepService>(c->repo_.get(), c->changes_.get(),
                                                        sweep_options);
   service::WorkerServiceOptions worker_options;

@@ -124,6 +124,9 @@ struct CoordinatorOptions {
   // AcquireJob long-polls waiting at once at most (they hold no thread: the callback
   // API and service::LongPoll); more are answered RESOURCE_EXHAUSTED. Default 100,000.
   size_t max_waiting_acquires = 100000;
+  // WatchSweep streams open at once at most (each holds a thread while it waits); more
+  // are answered RESOURCE_EXHAUSTED. Default 200.
+  int max_watches = 200;
   // Threads that serve all waiting AcquireJob calls (each holds at most one database
   // connection at a time). Default 4.
   int acquire_threads = 4;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rib/v1/coordinator.grpc.pb.h"
 #include "rib/v1/worker.grpc.pb.h"
@@ -55,8 +56,10 @@ int Threads() {
 
 class ScaleTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    CoordinatorOptions options;
+  void SetUp() override { Start(CoordinatorOptions()); }
+  // A fresh coordinator (empty tables) with `options` and new test tokens.
+  void Start(CoordinatorOptions options) {
+    if (coordinator_ != nullptr) coordinator_->Shutdown(absl::ZeroDuration());
     options.poll = absl::Milliseconds(200);
     coordinator_ = ::rib::testing::StartFreshCoordinator(root_.path(), options);
     ASSERT_NE(coordinator_, nullptr);
@@ -75,6 +78,16 @@ class ScaleTest : public ::testing::Test {
     v1::WhoAmIRequest req;
     v1::WhoAmIResponse resp;
     return stub->WhoAmI(&ctx, req, &resp);
+  }
+
+  std::string SubmitSmallSweep() {
+    AuthContext ctx(tokens_.alice);
+    v1::SubmitSweepRequest req;
+    req.set_sweep_yaml(::rib::testing::kSmallSweepYaml);
+    v1::SubmitSweepResponse resp;
+    grpc::Status s = client_->SubmitSweep(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.sweep_id();
   }
 
   std::string TokenId(const std::string& user) {
@@ -226,6 +239,48 @@ TEST_F(ScaleTest, ATokenRevokedThroughAnotherCoordinatorIsRefusedHere) {
   }
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   (*other)->Shutdown(absl::ZeroDuration());
+}
+
+TEST_F(ScaleTest, WatchesBeyondTheLimitAreRefusedNamingItAndAClosedOneFreesItsPlace) {
+  CoordinatorOptions options;
+  options.max_watches = 2;
+  Start(options);
+  const std::string sweep_id = SubmitSmallSweep();
+  ASSERT_FALSE(sweep_id.empty());
+  struct Watch {
+    explicit Watch(const std::string& token) : ctx(token) {}
+    AuthContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::SweepEvent>> reader;
+  };
+  auto open = [&](Watch* w) {
+    v1::WatchSweepRequest req;
+    req.set_sweep_id(sweep_id);
+    req.set_include_snapshot(true);
+    w->reader = client_->WatchSweep(&w->ctx, req);
+    v1::SweepEvent first;
+    return w->reader->Read(&first);  // the snapshot's first event: the watch runs
+  };
+  Watch a(tokens_.alice), b(tokens_.alice), c(tokens_.alice);
+  ASSERT_TRUE(open(&a));
+  ASSERT_TRUE(open(&b));
+  EXPECT_FALSE(open(&c));
+  const grpc::Status refused = c.reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("at most 2 WatchSweep"));
+  // Closing one frees its place once the server notices (its next poll, 200 ms).
+  a.ctx.TryCancel();
+  a.reader->Finish();
+  bool reopened = false;
+  for (int i = 0; i < 50 && !reopened; ++i) {
+    auto d = std::make_unique<Watch>(tokens_.alice);
+    reopened = open(d.get());
+    d->ctx.TryCancel();
+    d->reader->Finish();
+    if (!reopened) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(reopened);
+  b.ctx.TryCancel();
+  b.reader->Finish();
 }
 
 }  // namespace
