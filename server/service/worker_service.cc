@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "server/service/coordinator_metrics.h"
@@ -104,6 +105,34 @@ absl::StatusOr<std::optional<domain::Lease>> WorkerService::TryAcquire(
     if (options_.metrics != nullptr) options_.metrics->ObserveQueueWait(lease->queued_for);
   }
   return lease;
+}
+
+absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
+    const std::string& principal, const std::string& worker_id, int free_devices,
+    const std::string& device_kind, absl::Duration wait,
+    const std::function<bool()>& cancelled) {
+  AcquireRequest req;
+  req.principal = principal;
+  req.worker_id = worker_id;
+  req.free_devices = free_devices;
+  req.device_kind = device_kind;
+  req.wait = wait;
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  absl::Mutex mu;
+  std::optional<absl::StatusOr<std::optional<domain::Lease>>> out;
+  AcquireAsync(std::move(req), flag, [&](absl::StatusOr<std::optional<domain::Lease>> r) {
+    absl::MutexLock l(&mu);
+    out = std::move(r);
+  });
+  absl::MutexLock l(&mu);
+  while (!mu.AwaitWithTimeout(absl::Condition(
+                                  +[](std::optional<absl::StatusOr<std::optional<domain::Lease>>>*
+                                          o) { return o->has_value(); },
+                                  &out),
+                              absl::Milliseconds(20))) {
+    if (cancelled && cancelled()) flag->store(true);
+  }
+  return *std::move(out);
 }
 
 void WorkerService::AcquireAsync(AcquireRequest req,

@@ -100,6 +100,12 @@ class WorkerService {
   absl::StatusOr<int> ReleaseOrphanedLeases(const std::string& principal,
                                             const std::string& worker_id,
                                             const std::vector<domain::LeaseRef>& held);
+  // AcquireAsync, waited for on the calling thread (for callers that have one to spare:
+  // tests, tools). `cancelled` (may be empty) is read at each of LongPoll's ticks.
+  absl::StatusOr<std::optional<domain::Lease>> Acquire(
+      const std::string& principal, const std::string& worker_id, int free_devices,
+      const std::string& device_kind, absl::Duration wait,
+      const std::function<bool()>& cancelled);
   using AcquireDone = std::function<void(absl::StatusOr<std::optional<domain::Lease>>)>;
   // Releases the orphaned leases (when `req.held` is set), then waits up to `req.wait`
   // (capped by max_wait) for a job that fits. `done` is called exactly once, usually
