@@ -67,7 +67,7 @@ ABSL_FLAG(int64_t, max_waiting_acquires, 100000,
 ABSL_FLAG(int, max_watches, 200,
           "WatchSweep streams open at once at most (each holds a thread while it waits); "
           "more are answered RESOURCE_EXHAUSTED");
-ABSL_FLAG(int, acquire_threads, 4,
+ABSL_FLAG(int, acquire_threads, 16,
           "threads that serve every waiting AcquireJob long-poll (each uses at most one "
           "database connection at a time)");
 ABSL_FLAG(int, max_sweep_priority, 10,

@@ -50,8 +50,9 @@ struct WorkerServiceOptions {
   absl::Duration max_wait = absl::Seconds(60);
   // Re-check interval of a long-poll when no NOTIFY arrives. Default 1 s.
   absl::Duration poll = absl::Seconds(1);
-  // Threads that serve every AcquireJob long-poll (service::LongPoll). Default 4.
-  int acquire_threads = 4;
+  // Threads that serve every AcquireJob long-poll (service::LongPoll). Default 16
+  // (CoordinatorOptions::acquire_threads says why).
+  int acquire_threads = 16;
   // AcquireJob calls waiting at once at most; more get RESOURCE_EXHAUSTED. Default
   // 100,000: far more workers than one coordinator serves, few enough to bound memory.
   size_t max_waiting_acquires = 100000;

@@ -63,10 +63,9 @@ class ScaleTest : public ::testing::Test {
     options.poll = absl::Milliseconds(200);
     coordinator_ = ::rib::testing::StartFreshCoordinator(root_.path(), options);
     ASSERT_NE(coordinator_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator_->port()),
-                                   grpc::InsecureChannelCredentials());
-    client_ = v1::Coordinator::NewStub(channel_);
-    worker_api_ = v1::WorkerApi::NewStub(channel_);
+    ::rib::testing::CoordinatorStubs stubs = ::rib::testing::ConnectTo(*coordinator_);
+    client_ = std::move(stubs.client);
+    worker_api_ = std::move(stubs.worker_api);
     tokens_ = ::rib::testing::MakeTestTokens(::rib::testing::PgTestUri());
   }
   void TearDown() override {
@@ -80,14 +79,14 @@ class ScaleTest : public ::testing::Test {
     return stub->WhoAmI(&ctx, req, &resp);
   }
 
-  std::string SubmitSmallSweep() {
+  v1::SubmitSweepResponse SubmitSmallSweep() {
     AuthContext ctx(tokens_.alice);
     v1::SubmitSweepRequest req;
     req.set_sweep_yaml(::rib::testing::kSmallSweepYaml);
     v1::SubmitSweepResponse resp;
     grpc::Status s = client_->SubmitSweep(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.sweep_id();
+    return resp;
   }
 
   std::string TokenId(const std::string& user) {
@@ -112,7 +111,6 @@ class ScaleTest : public ::testing::Test {
 
   ::rib::testing::ScratchDir root_;
   std::unique_ptr<Coordinator> coordinator_;
-  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Coordinator::Stub> client_;
   std::unique_ptr<v1::WorkerApi::Stub> worker_api_;
   ::rib::testing::TestTokens tokens_;
@@ -160,12 +158,8 @@ TEST_F(ScaleTest, AThousandLongPollsHoldFewThreadsAndAreAllAnswered) {
   EXPECT_LT(threads, 100) << "threads with " << kCalls << " long-polls waiting";
 
   // A sweep queued now wakes the waiting calls: its jobs go to them, each once.
-  AuthContext sctx(tokens_.alice);
-  v1::SubmitSweepRequest sreq;
-  sreq.set_sweep_yaml(::rib::testing::kSmallSweepYaml);
-  v1::SubmitSweepResponse sresp;
-  grpc::Status submitted = client_->SubmitSweep(&sctx, sreq, &sresp);
-  ASSERT_TRUE(submitted.ok()) << submitted.error_message();
+  const v1::SubmitSweepResponse sresp = SubmitSmallSweep();
+  ASSERT_FALSE(sresp.sweep_id().empty());
   {
     absl::MutexLock l(&mu);
     EXPECT_TRUE(mu.AwaitWithTimeout(
@@ -245,7 +239,7 @@ TEST_F(ScaleTest, WatchesBeyondTheLimitAreRefusedNamingItAndAClosedOneFreesItsPl
   CoordinatorOptions options;
   options.max_watches = 2;
   Start(options);
-  const std::string sweep_id = SubmitSmallSweep();
+  const std::string sweep_id = SubmitSmallSweep().sweep_id();
   ASSERT_FALSE(sweep_id.empty());
   struct Watch {
     explicit Watch(const std::string& token) : ctx(token) {}
