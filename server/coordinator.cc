@@ -184,16 +184,20 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   sweep_options.watch_poll = o.poll;
   sweep_options.max_jobs_per_sweep = o.max_jobs_per_sweep;
   sweep_options.max_priority = o.max_sweep_priority;
+  sweep_options.max_watches = o.max_watches;
   c->sweeps_ = std::make_unique<service::SweepService>(c->repo_.get(), c->changes_.get(),
                                                        sweep_options);
   service::WorkerServiceOptions worker_options;
   worker_options.lease_timeout = o.lease_timeout;
   worker_options.heartbeat_interval = o.heartbeat_interval;
   worker_options.poll = o.poll;
+  worker_options.max_waiting_acquires = o.max_waiting_acquires;
+  worker_options.acquire_threads = o.acquire_threads;
   worker_options.metrics = c->observed_.get();
   c->workers_ = std::make_unique<service::WorkerService>(
       c->repo_.get(), c->changes_.get(), worker_options);
-  c->identity_ = std::make_unique<service::IdentityService>(c->repo_.get());
+  c->identity_ =
+      std::make_unique<service::IdentityService>(c->repo_.get(), c->changes_.get());
   c->authz_ = std::make_unique<rpc::Authz>(c->identity_.get());
   c->coordinator_api_ = std::make_unique<rpc::CoordinatorService>(
       c->sweeps_.get(), c->workers_.get(), c->identity_.get(), c->authz_.get());

@@ -61,6 +61,15 @@ ABSL_FLAG(std::string, hf_cache, "",
           "default $HF_HOME/hub, else ~/.cache/huggingface/hub");
 ABSL_FLAG(int64_t, max_jobs_per_sweep, 20000,
           "a sweep that expands to more jobs is refused at submit");
+ABSL_FLAG(int64_t, max_waiting_acquires, 100000,
+          "AcquireJob long-polls waiting at once at most (they hold no thread); more are "
+          "answered RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_watches, 200,
+          "WatchSweep streams open at once at most (each holds a thread while it waits); "
+          "more are answered RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, acquire_threads, 16,
+          "threads that serve every waiting AcquireJob long-poll (each uses at most one "
+          "database connection at a time)");
 ABSL_FLAG(int, max_sweep_priority, 10,
           "highest priority a sweep may ask for (priority outranks fair share)");
 ABSL_FLAG(
@@ -227,6 +236,16 @@ int main(int argc, char** argv) {
   options.insecure_listen = absl::GetFlag(FLAGS_insecure_listen);
   options.artifact_root = absl::GetFlag(FLAGS_artifact_root);
   options.max_jobs_per_sweep = absl::GetFlag(FLAGS_max_jobs_per_sweep);
+  if (absl::GetFlag(FLAGS_max_waiting_acquires) < 1 ||
+      absl::GetFlag(FLAGS_acquire_threads) < 1 || absl::GetFlag(FLAGS_max_watches) < 1) {
+    std::cerr << "rib-coordinator: --max-waiting-acquires, --acquire-threads and "
+                 "--max-watches must be at least 1\n";
+    return 2;
+  }
+  options.max_waiting_acquires =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_waiting_acquires));
+  options.acquire_threads = absl::GetFlag(FLAGS_acquire_threads);
+  options.max_watches = absl::GetFlag(FLAGS_max_watches);
   options.max_sweep_priority = absl::GetFlag(FLAGS_max_sweep_priority);
   options.allow_torchscript = absl::GetFlag(FLAGS_allow_torchscript);
   options.hf_cache = absl::GetFlag(FLAGS_hf_cache);

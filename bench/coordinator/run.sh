@@ -6,6 +6,7 @@
 # PostgreSQL detected. Everything it starts is stopped on exit.
 #   bench/coordinator/run.sh [rib-bench-coordinator flags...]
 #   e.g. bench/coordinator/run.sh --workers=10,100,1000 --queued=1000,100000 --duration=10s
+# RIB_BENCH_COORDINATOR_FLAGS: more rib-coordinator flags (e.g. --acquire-threads=8).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -27,7 +28,8 @@ head -c $((256 * 1024)) /dev/urandom > "$DIR/artifacts/models/bench.safetensors"
 
 "$BUILD/bin/rib-coordinator" --listen=127.0.0.1:0 --database="$DB" \
   --artifact-root="$DIR/artifacts" --lease-timeout=120s --heartbeat-interval=1s \
-  --max-jobs-per-sweep=100000 --log-level=warning >"$DIR/coordinator.log" 2>&1 &
+  --max-jobs-per-sweep=100000 --log-level=warning ${RIB_BENCH_COORDINATOR_FLAGS:-} \
+  >"$DIR/coordinator.log" 2>&1 &
 coordinator=$!
 addr=""
 for _ in $(seq 1 300); do

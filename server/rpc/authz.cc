@@ -8,7 +8,7 @@
 
 namespace rib::rpc {
 
-absl::StatusOr<domain::Principal> Authz::Check(const grpc::ServerContext* ctx,
+absl::StatusOr<domain::Principal> Authz::Check(const grpc::ServerContextBase* ctx,
                                                absl::string_view rpc) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");

@@ -26,7 +26,7 @@ class Authz {
   // PERMISSION_DENIED naming the role needed (auth::Authorize) otherwise. Rules that
   // depend on the sweep's owner are checked again, with auth::Authorize and the owner,
   // once the sweep is loaded.
-  absl::StatusOr<domain::Principal> Check(const grpc::ServerContext* ctx,
+  absl::StatusOr<domain::Principal> Check(const grpc::ServerContextBase* ctx,
                                           absl::string_view rpc) const;
 
  private:

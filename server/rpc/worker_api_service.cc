@@ -1,5 +1,9 @@
 #include "server/rpc/worker_api_service.h"
 
+#include <atomic>
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/status.h"
@@ -10,6 +14,19 @@ namespace {
 grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
+
+// A unary reactor that records a cancel (the client gave up, or the server is shutting
+// down) for whoever answers it later, and deletes itself when gRPC is done with it.
+class CancellableReactor : public grpc::ServerUnaryReactor {
+ public:
+  std::shared_ptr<const std::atomic<bool>> cancelled() const { return cancelled_; }
+  void OnCancel() override { cancelled_->store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::shared_ptr<std::atomic<bool>> cancelled_ =
+      std::make_shared<std::atomic<bool>>(false);
+};
 
 }  // namespace
 
@@ -48,31 +65,48 @@ grpc::Status WorkerApiService::Heartbeat(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerApiService::AcquireJob(grpc::ServerContext* ctx,
-                                          const v1::AcquireJobRequest* req,
-                                          v1::AcquireJobResponse* resp) {
-  RIB_RPC_CALLER(who, "rib.v1.WorkerApi.AcquireJob");
-  if (req->worker_id().empty()) return Invalid("worker_id is required");
+grpc::ServerUnaryReactor* WorkerApiService::AcquireJob(grpc::CallbackServerContext* ctx,
+                                                       const v1::AcquireJobRequest* req,
+                                                       v1::AcquireJobResponse* resp) {
+  auto* reactor = new CancellableReactor();
+  absl::StatusOr<domain::Principal> who = authz_->Check(ctx, "rib.v1.WorkerApi.AcquireJob");
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  if (req->worker_id().empty()) {
+    reactor->Finish(Invalid("worker_id is required"));
+    return reactor;
+  }
   if (req->free_devices() < 0 || req->wait_ms() < 0) {
-    return Invalid("free_devices and wait_ms must not be negative");
+    reactor->Finish(Invalid("free_devices and wait_ms must not be negative"));
+    return reactor;
   }
+  service::AcquireRequest acquire;
+  acquire.principal = who->user;
+  acquire.worker_id = req->worker_id();
+  acquire.free_devices = req->free_devices();
+  acquire.device_kind = req->device_kind();
+  acquire.wait = absl::Milliseconds(req->wait_ms());
   if (req->lists_held()) {
-    std::vector<domain::LeaseRef> held;
-    for (const v1::LeaseRef& l : req->held()) held.push_back({l.job_id(), l.attempt()});
-    absl::StatusOr<int> released =
-        workers_->ReleaseOrphanedLeases(who.user, req->worker_id(), held);
-    if (!released.ok()) return ToGrpcStatus(released.status());
+    acquire.held.emplace();
+    for (const v1::LeaseRef& l : req->held()) acquire.held->push_back({l.job_id(), l.attempt()});
   }
-  auto out = workers_->Acquire(who.user, req->worker_id(), req->free_devices(),
-                               req->device_kind(), absl::Milliseconds(req->wait_ms()),
-                               [ctx] { return ctx->IsCancelled(); });
-  if (!out.ok()) return ToGrpcStatus(out.status());
-  if (out->has_value()) {
-    ToProto(**out, resp);
-  } else {
-    resp->set_has_job(false);
-  }
-  return grpc::Status::OK;
+  workers_->AcquireAsync(
+      std::move(acquire), reactor->cancelled(),
+      [reactor, resp](absl::StatusOr<std::optional<domain::Lease>> out) {
+        if (!out.ok()) {
+          reactor->Finish(ToGrpcStatus(out.status()));
+          return;
+        }
+        if (out->has_value()) {
+          ToProto(**out, resp);
+        } else {
+          resp->set_has_job(false);
+        }
+        reactor->Finish(grpc::Status::OK);
+      });
+  return reactor;
 }
 
 grpc::Status WorkerApiService::ReportResults(grpc::ServerContext* ctx,

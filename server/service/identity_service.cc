@@ -9,13 +9,40 @@
 
 namespace rib::service {
 
-IdentityService::IdentityService(storage::Repository* repo) : repo_(repo) {}
+IdentityService::IdentityService(storage::Repository* repo,
+                                 storage::ChangeNotifier* changes)
+    : repo_(repo), changes_(changes) {}
+
+uint64_t IdentityService::GenerationLocked() const {
+  // Both terms only grow, so the sum changes exactly when either does.
+  return local_revocations_ +
+         changes_->Counter(storage::ChangeNotifier::Topic::kTokens);
+}
 
 absl::StatusOr<domain::Principal> IdentityService::Authenticate(const std::string& token) {
-  RIB_ASSIGN_OR_RETURN(std::optional<domain::Principal> who,
-                       repo_->FindToken(auth::TokenHash(token)));
+  const std::string hash = auth::TokenHash(token);
+  uint64_t generation = 0;
+  if (changes_ != nullptr) {
+    absl::MutexLock l(&mu_);
+    generation = GenerationLocked();
+    auto it = cache_.find(hash);
+    if (it != cache_.end() && it->second.generation == generation &&
+        absl::Now() - it->second.read_at < kTokenCacheTtl) {
+      return it->second.who;
+    }
+  }
+  const absl::Time read_at = absl::Now();
+  RIB_ASSIGN_OR_RETURN(std::optional<domain::Principal> who, repo_->FindToken(hash));
   if (!who) {
     return absl::UnauthenticatedError("the token is unknown or has been revoked");
+  }
+  if (changes_ != nullptr) {
+    absl::MutexLock l(&mu_);
+    // A revocation since the row was read may have been of this token: not cached.
+    if (GenerationLocked() == generation) {
+      if (cache_.size() >= kMaxCachedTokens) cache_.clear();
+      cache_[hash] = Cached{*who, generation, read_at};
+    }
   }
   return *std::move(who);
 }
@@ -40,8 +67,15 @@ absl::StatusOr<std::vector<domain::TokenInfo>> IdentityService::ListTokens(
 
 absl::StatusOr<domain::TokenInfo> IdentityService::RevokeToken(
     const std::string& token_id, const std::string& revoked_by) {
-  RIB_ASSIGN_OR_RETURN(domain::TokenInfo info, repo_->RevokeToken(token_id, revoked_by));
-  RIB_LOG(INFO) << "token " << token_id << " of " << info.user << " revoked by "
+  absl::StatusOr<domain::TokenInfo> info = repo_->RevokeToken(token_id, revoked_by);
+  {
+    // Also after an error: the revocation may have committed before the error came.
+    absl::MutexLock l(&mu_);
+    ++local_revocations_;
+    cache_.clear();
+  }
+  if (!info.ok()) return info.status();
+  RIB_LOG(INFO) << "token " << token_id << " of " << info->user << " revoked by "
                 << revoked_by;
   return info;
 }

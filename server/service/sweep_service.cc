@@ -287,6 +287,18 @@ absl::StatusOr<std::vector<domain::Matrix>> SweepService::GetMatrix(
 absl::Status SweepService::Watch(const std::string& sweep_id, bool snapshot,
                                  const std::function<bool(const SweepEvent&)>& emit,
                                  const std::function<bool()>& cancelled) {
+  // Counted for as long as this call runs (it holds a thread of the RPC server).
+  struct Count {
+    explicit Count(std::atomic<int>* n) : n(n), now(n->fetch_add(1) + 1) {}
+    ~Count() { n->fetch_sub(1); }
+    std::atomic<int>* n;
+    const int now;
+  } count(&watches_);
+  if (count.now > options_.max_watches) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the coordinator serves at most ", options_.max_watches,
+        " WatchSweep streams at once and all are open; retry later"));
+  }
   constexpr int kBatch = 500;
   // Skip to the end of the log first, so the snapshot and the stream overlap rather
   // than leave a gap.

@@ -15,6 +15,7 @@
 #ifndef RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
 #define RIB_SERVER_SERVICE_SWEEP_SERVICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -51,6 +52,12 @@ struct SweepServiceOptions {
   // How often WatchSweep re-reads the event log when no NOTIFY arrives (a backstop for
   // a lost LISTEN connection). Default 1 s.
   absl::Duration watch_poll = absl::Seconds(1);
+  // WatchSweep streams open at once at most; each holds one thread of gRPC's sync
+  // server while it waits (the callback API is not adopted for WatchSweep), so this
+  // bounds those threads. More are refused with RESOURCE_EXHAUSTED naming the limit.
+  // Default 200: dashboards and `rib watch` of a team, far below the threads a
+  // 2-core machine can switch between.
+  int max_watches = 200;
   // A sweep that expands to more jobs is refused at submit (INVALID_ARGUMENT naming the
   // count), before its weights are read. Default 20,000: a full ImageNet-RIB grid of 10
   // models and 12 methods is under 1,200.
@@ -140,7 +147,8 @@ class SweepService {
   // Streams the sweep's events to `emit` as they are written by any coordinator:
   // with `snapshot`, first one state event per job. Ends (OK) after a sweep_state
   // event, i.e. when the sweep is terminal; CANCELLED when `cancelled()` turns true
-  // or `emit` returns false (the client went away).
+  // or `emit` returns false (the client went away). RESOURCE_EXHAUSTED when
+  // max_watches are already open.
   absl::Status Watch(const std::string& sweep_id, bool snapshot,
                      const std::function<bool(const domain::SweepEvent&)>& emit,
                      const std::function<bool()>& cancelled);
@@ -182,6 +190,7 @@ class SweepService {
   storage::Repository* const repo_;
   storage::ChangeNotifier* const changes_;
   const SweepServiceOptions options_;
+  std::atomic<int> watches_{0};  // Watch calls running now
   absl::Mutex digests_mu_;
   // Resolved weights path → its digest. Submissions run on many RPC threads.
   std::map<std::string, CachedDigest> digests_ ABSL_GUARDED_BY(digests_mu_);

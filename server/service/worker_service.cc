@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "server/service/coordinator_metrics.h"
@@ -17,9 +18,24 @@
 
 namespace rib::service {
 
+namespace {
+
+LongPollOptions AcquirePoll(const WorkerServiceOptions& o) {
+  LongPollOptions out;
+  out.threads = o.acquire_threads;
+  out.poll = o.poll;
+  out.max_waiting = o.max_waiting_acquires;
+  return out;
+}
+
+}  // namespace
+
 WorkerService::WorkerService(storage::Repository* repo, storage::ChangeNotifier* changes,
                              WorkerServiceOptions options)
-    : repo_(repo), changes_(changes), options_(options) {}
+    : repo_(repo),
+      changes_(changes),
+      options_(options),
+      acquires_(changes, storage::ChangeNotifier::Topic::kQueue, AcquirePoll(options)) {}
 
 absl::StatusOr<Registration> WorkerService::Register(
     const storage::WorkerRegistration& reg) {
@@ -80,28 +96,77 @@ absl::StatusOr<int> WorkerService::ReleaseOrphanedLeases(
   return repo_->ReleaseOrphanedLeases(principal, worker_id, held);
 }
 
+absl::StatusOr<std::optional<domain::Lease>> WorkerService::TryAcquire(
+    const AcquireRequest& req) {
+  RIB_ASSIGN_OR_RETURN(
+      std::optional<domain::Lease> lease,
+      repo_->AcquireJob(req.principal, req.worker_id, req.free_devices, req.device_kind));
+  if (lease.has_value()) {
+    RIB_LOG(INFO) << "job " << lease->job_id << " attempt " << lease->attempt
+                  << " leased to worker " << req.worker_id;
+    if (options_.metrics != nullptr) options_.metrics->ObserveQueueWait(lease->queued_for);
+  }
+  return lease;
+}
+
 absl::StatusOr<std::optional<domain::Lease>> WorkerService::Acquire(
     const std::string& principal, const std::string& worker_id, int free_devices,
     const std::string& device_kind, absl::Duration wait,
     const std::function<bool()>& cancelled) {
-  const absl::Time deadline = absl::Now() + std::min(wait, options_.max_wait);
-  for (;;) {
-    const uint64_t seen = changes_->Counter(storage::ChangeNotifier::Topic::kQueue);
-    RIB_ASSIGN_OR_RETURN(std::optional<domain::Lease> lease,
-                         repo_->AcquireJob(principal, worker_id, free_devices, device_kind));
-    if (lease.has_value()) {
-      RIB_LOG(INFO) << "job " << lease->job_id << " attempt " << lease->attempt
-                    << " leased to worker " << worker_id;
-      if (options_.metrics != nullptr) options_.metrics->ObserveQueueWait(lease->queued_for);
-      return lease;
-    }
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration() || cancelled()) return lease;
-    // No connection is held here: wait for any event (a job queued, a lease expired),
-    // or re-check after `poll`.
-    changes_->WaitForChange(storage::ChangeNotifier::Topic::kQueue, seen,
-                            std::min(left, options_.poll));
+  AcquireRequest req;
+  req.principal = principal;
+  req.worker_id = worker_id;
+  req.free_devices = free_devices;
+  req.device_kind = device_kind;
+  req.wait = wait;
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  absl::Mutex mu;
+  std::optional<absl::StatusOr<std::optional<domain::Lease>>> out;
+  AcquireAsync(std::move(req), flag, [&](absl::StatusOr<std::optional<domain::Lease>> r) {
+    absl::MutexLock l(&mu);
+    out = std::move(r);
+  });
+  absl::MutexLock l(&mu);
+  while (!mu.AwaitWithTimeout(absl::Condition(
+                                  +[](std::optional<absl::StatusOr<std::optional<domain::Lease>>>*
+                                          o) { return o->has_value(); },
+                                  &out),
+                              absl::Milliseconds(20))) {
+    if (cancelled && cancelled()) flag->store(true);
   }
+  return *std::move(out);
+}
+
+void WorkerService::AcquireAsync(AcquireRequest req,
+                                 std::shared_ptr<const std::atomic<bool>> cancelled,
+                                 AcquireDone done) {
+  struct Call {
+    AcquireRequest req;
+    AcquireDone done;
+  };
+  auto call = std::make_shared<Call>(Call{std::move(req), std::move(done)});
+  const absl::Time deadline = absl::Now() + std::min(call->req.wait, options_.max_wait);
+  absl::Status added = acquires_.Add(
+      [this, call]() -> bool {
+        if (call->req.held.has_value()) {
+          absl::StatusOr<int> released =
+              ReleaseOrphanedLeases(call->req.principal, call->req.worker_id, *call->req.held);
+          call->req.held.reset();
+          if (!released.ok()) {
+            call->done(released.status());
+            return true;
+          }
+        }
+        absl::StatusOr<std::optional<domain::Lease>> lease = TryAcquire(call->req);
+        if (!lease.ok() || lease->has_value()) {
+          call->done(std::move(lease));
+          return true;
+        }
+        return false;
+      },
+      [call](bool) { call->done(std::optional<domain::Lease>()); }, deadline,
+      std::move(cancelled));
+  if (!added.ok()) call->done(added);
 }
 
 namespace {

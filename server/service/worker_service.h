@@ -1,9 +1,12 @@
 // What the worker API does, in plain C++: registration, heartbeats, the AcquireJob
-// long-poll, fenced reports. Thread-safe (all state is in the Repository).
+// long-poll, fenced reports. Thread-safe (all state is in the Repository; waiting
+// AcquireJob calls are parked in a service::LongPoll, served by a few threads).
 #ifndef RIB_SERVER_SERVICE_WORKER_SERVICE_H_
 #define RIB_SERVER_SERVICE_WORKER_SERVICE_H_
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/domain/types.h"
+#include "server/service/long_poll.h"
 #include "server/storage/change_notifier.h"
 #include "server/storage/repository.h"
 
@@ -46,8 +50,26 @@ struct WorkerServiceOptions {
   absl::Duration max_wait = absl::Seconds(60);
   // Re-check interval of a long-poll when no NOTIFY arrives. Default 1 s.
   absl::Duration poll = absl::Seconds(1);
+  // Threads that serve every AcquireJob long-poll (service::LongPoll). Default 16
+  // (CoordinatorOptions::acquire_threads says why).
+  int acquire_threads = 16;
+  // AcquireJob calls waiting at once at most; more get RESOURCE_EXHAUSTED. Default
+  // 100,000: far more workers than one coordinator serves, few enough to bound memory.
+  size_t max_waiting_acquires = 100000;
   // Where hand-outs' queue waits are observed. Default nullptr = nowhere. Not owned.
   CoordinatorMetrics* metrics = nullptr;
+};
+
+// One AcquireJob call, in plain C++.
+struct AcquireRequest {
+  std::string principal;  // the caller's token user
+  std::string worker_id;
+  int free_devices = 0;
+  std::string device_kind;
+  absl::Duration wait;  // capped by WorkerServiceOptions::max_wait
+  // Set when the worker lists the leases it holds: the others are requeued first
+  // (ReleaseOrphanedLeases).
+  std::optional<std::vector<domain::LeaseRef>> held;
 };
 
 struct Registration {
@@ -79,13 +101,22 @@ class WorkerService {
   absl::StatusOr<int> ReleaseOrphanedLeases(const std::string& principal,
                                             const std::string& worker_id,
                                             const std::vector<domain::LeaseRef>& held);
-  // Waits up to `wait` (capped by max_wait) for a job that fits; nullopt when none
-  // came. Holds no database connection while waiting. Returns early (nullopt) when
-  // `cancelled()` turns true.
+  // AcquireAsync, waited for on the calling thread (for callers that have one to spare:
+  // tests, tools). `cancelled` (may be empty) is read at each of LongPoll's ticks.
   absl::StatusOr<std::optional<domain::Lease>> Acquire(
       const std::string& principal, const std::string& worker_id, int free_devices,
       const std::string& device_kind, absl::Duration wait,
       const std::function<bool()>& cancelled);
+  using AcquireDone = std::function<void(absl::StatusOr<std::optional<domain::Lease>>)>;
+  // Releases the orphaned leases (when `req.held` is set), then waits up to `req.wait`
+  // (capped by max_wait) for a job that fits. `done` is called exactly once, usually
+  // from another thread, with the lease, or nullopt when none came in time or
+  // `cancelled` (may be null) turned true. No thread and no database connection is
+  // held while the call waits. Errors through `done`: RESOURCE_EXHAUSTED when
+  // max_waiting_acquires calls already wait, ReleaseOrphanedLeases' and the
+  // repository's.
+  void AcquireAsync(AcquireRequest req, std::shared_ptr<const std::atomic<bool>> cancelled,
+                    AcquireDone done);
   // Records one event of an attempt (storage fences it: only the current attempt's
   // events are written). The report is checked and bounded first, so a worker cannot
   // store what a user should never see or the matrix cannot use: INVALID_ARGUMENT
@@ -103,9 +134,13 @@ class WorkerService {
   absl::StatusOr<domain::Worker> Undrain(const std::string& worker_id);
 
  private:
+  // One hand-out attempt, logged and observed.
+  absl::StatusOr<std::optional<domain::Lease>> TryAcquire(const AcquireRequest& req);
+
   storage::Repository* const repo_;
   storage::ChangeNotifier* const changes_;
   const WorkerServiceOptions options_;
+  LongPoll acquires_;  // last: its threads call TryAcquire
 };
 
 }  // namespace rib::service

@@ -16,7 +16,8 @@ class ChangeNotifier {
  public:
   // kEvents: an event was written to some sweep's log (WatchSweep).
   // kQueue: a job became QUEUED (AcquireJob long-polls).
-  enum class Topic { kEvents, kQueue };
+  // kTokens: a token was revoked (IdentityService's cache of authenticated tokens).
+  enum class Topic { kEvents, kQueue, kTokens };
 
   virtual ~ChangeNotifier() = default;
   // The topic's counter now. It only grows; it may grow without a change (e.g. after

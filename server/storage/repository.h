@@ -254,7 +254,8 @@ class Repository {
   // Oldest first; revoked ones only with include_revoked.
   virtual absl::StatusOr<std::vector<domain::TokenInfo>> ListTokens(
       bool include_revoked) = 0;
-  // NOT_FOUND for an unknown id; revoking a revoked token changes nothing.
+  // NOT_FOUND for an unknown id; revoking a revoked token changes nothing. Announced
+  // on ChangeNotifier::Topic::kTokens (every coordinator drops its cached tokens).
   virtual absl::StatusOr<domain::TokenInfo> RevokeToken(const std::string& token_id,
                                                         const std::string& revoked_by) = 0;
   // Sets (devices >= 0) or removes (nullopt: unlimited) the user's device quota.

@@ -96,10 +96,10 @@ class AuthzTest : public ::testing::Test {
     options.poll = absl::Milliseconds(100);
     coordinator_ = ::rib::testing::StartFreshCoordinator(root_.path(), options);
     ASSERT_NE(coordinator_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator_->port()),
-                                   grpc::InsecureChannelCredentials());
-    client_ = v1::Coordinator::NewStub(channel_);
-    worker_api_ = v1::WorkerApi::NewStub(channel_);
+    ::rib::testing::CoordinatorStubs stubs = ::rib::testing::ConnectTo(*coordinator_);
+    channel_ = stubs.channel;
+    client_ = std::move(stubs.client);
+    worker_api_ = std::move(stubs.worker_api);
     const std::string uri = ::rib::testing::PgTestUri();
     tokens_ = ::rib::testing::MakeTestTokens(uri);
     mallory_worker_ = MakeToken(uri, "mallory-worker", domain::Role::kWorker);

@@ -25,13 +25,16 @@ class Receiver : public pqxx::notification_receiver {
 
 // One LISTEN connection with its receivers (which must not outlive it).
 struct PgChangeNotifier::Listener {
-  Listener(const std::string& conninfo, ChangeSignal* events, ChangeSignal* queue)
+  Listener(const std::string& conninfo, ChangeSignal* events, ChangeSignal* queue,
+           ChangeSignal* tokens)
       : conn(conninfo),
         on_events(conn, pg::kEventsChannel, events),
-        on_queue(conn, pg::kQueueChannel, queue) {}
+        on_queue(conn, pg::kQueueChannel, queue),
+        on_tokens(conn, pg::kTokensChannel, tokens) {}
   pqxx::connection conn;
   Receiver on_events;
   Receiver on_queue;
+  Receiver on_tokens;
 };
 
 absl::StatusOr<std::unique_ptr<PgChangeNotifier>> PgChangeNotifier::Create(
@@ -42,7 +45,8 @@ absl::StatusOr<std::unique_ptr<PgChangeNotifier>> PgChangeNotifier::Create(
   std::unique_ptr<PgChangeNotifier> out(new PgChangeNotifier(*std::move(conninfo)));
   std::unique_ptr<Listener> first;
   try {
-    first = std::make_unique<Listener>(out->conninfo_, &out->events_, &out->queue_);
+    first = std::make_unique<Listener>(out->conninfo_, &out->events_, &out->queue_,
+                                       &out->tokens_);
   } catch (...) {
     return pg::StatusFromCurrentException("listening for changes");
   }
@@ -63,10 +67,11 @@ void PgChangeNotifier::Run(std::unique_ptr<Listener> listener) {
   while (!stop_) {
     try {
       if (listener == nullptr) {
-        listener = std::make_unique<Listener>(conninfo_, &events_, &queue_);
+        listener = std::make_unique<Listener>(conninfo_, &events_, &queue_, &tokens_);
         // Anything may have happened while we were not listening.
         events_.Notify();
         queue_.Notify();
+        tokens_.Notify();
       }
       while (!stop_) listener->conn.await_notification(0, 200'000);
     } catch (const std::exception& e) {

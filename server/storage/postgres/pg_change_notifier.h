@@ -1,7 +1,7 @@
 // ChangeNotifier over PostgreSQL LISTEN/NOTIFY: one connection LISTENs on the channels
 // the repository notifies (pg_channels.h) and turns every NOTIFY, from this process or
 // another coordinator, into a counter bump. A lost connection is re-opened (after
-// 1 s), and both counters are bumped then, since anything may have happened meanwhile.
+// 1 s), and every counter is bumped then, since anything may have happened meanwhile.
 // Thread-safe.
 #ifndef RIB_SERVER_STORAGE_POSTGRES_PG_CHANGE_NOTIFIER_H_
 #define RIB_SERVER_STORAGE_POSTGRES_PG_CHANGE_NOTIFIER_H_
@@ -40,11 +40,22 @@ class PgChangeNotifier : public ChangeNotifier {
   struct Listener;
   explicit PgChangeNotifier(std::string conninfo);
   void Run(std::unique_ptr<Listener> listener);
-  ChangeSignal& Signal(Topic t) { return t == Topic::kQueue ? queue_ : events_; }
+  ChangeSignal& Signal(Topic t) {
+    switch (t) {
+      case Topic::kQueue:
+        return queue_;
+      case Topic::kTokens:
+        return tokens_;
+      case Topic::kEvents:
+        break;
+    }
+    return events_;
+  }
 
   const std::string conninfo_;  // pg::ConnectionString of the URI
   ChangeSignal events_;
   ChangeSignal queue_;
+  ChangeSignal tokens_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -8,6 +8,8 @@ namespace rib::storage::pg {
 inline constexpr char kEventsChannel[] = "rib_events";
 // A job became QUEUED: empty payload.
 inline constexpr char kQueueChannel[] = "rib_queue";
+// A token was revoked: empty payload.
+inline constexpr char kTokensChannel[] = "rib_tokens";
 
 }  // namespace rib::storage::pg
 

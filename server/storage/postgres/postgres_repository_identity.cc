@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/storage/postgres/pg_channels.h"
 #include "server/storage/postgres/pg_job_writes.h"
 #include "server/storage/postgres/pg_util.h"
 #include "server/storage/postgres/postgres_repository.h"
@@ -118,6 +119,8 @@ absl::StatusOr<TokenInfo> PostgresRepository::RevokeToken(const std::string& tok
             "UPDATE tokens SET revoked_at = $2::timestamptz, revoked_by = $3"
             " WHERE id = $1 AND revoked_at IS NULL",
             token_id, pg::TimeParam(clock_->Now()), revoked_by);
+        // Every coordinator's cache of authenticated tokens forgets them on commit.
+        tx.exec_params("SELECT pg_notify($1, '')", pg::kTokensChannel);
         pqxx::result r = tx.exec_params(
             absl::StrCat("SELECT ", kTokenColumns, " FROM tokens WHERE id = $1"),
             token_id);

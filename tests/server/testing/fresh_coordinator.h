@@ -8,7 +8,12 @@
 #include <memory>
 #include <utility>
 
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "rib/v1/coordinator.grpc.pb.h"
+#include "rib/v1/worker.grpc.pb.h"
 #include "server/coordinator.h"
 #include "tests/server/testing/pg_fixture.h"
 #include "tests/server/testing/sweep_fixtures.h"
@@ -33,6 +38,21 @@ inline std::unique_ptr<Coordinator> StartFreshCoordinator(
     return nullptr;
   }
   return *std::move(created);
+}
+
+// Stubs of both APIs over one insecure channel to a coordinator on 127.0.0.1.
+struct CoordinatorStubs {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Coordinator::Stub> client;
+  std::unique_ptr<v1::WorkerApi::Stub> worker_api;
+};
+inline CoordinatorStubs ConnectTo(const Coordinator& coordinator) {
+  CoordinatorStubs out;
+  out.channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator.port()),
+                                    grpc::InsecureChannelCredentials());
+  out.client = v1::Coordinator::NewStub(out.channel);
+  out.worker_api = v1::WorkerApi::NewStub(out.channel);
+  return out;
 }
 
 }  // namespace rib::testing

@@ -1,0 +1,160 @@
+// service::LongPoll with a ChangeSignal-backed notifier: every call is answered exactly
+// once — by an attempt, at its deadline, on cancel or at shutdown — parked calls are
+// attempted again when the topic's counter moves, and the limit on waiting calls is
+// refused with RESOURCE_EXHAUSTED naming it. No database: the notifier is the seam.
+#include "server/service/long_poll.h"
+
+#include <atomic>
+#include <memory>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/storage/change_signal.h"
+
+namespace rib::service {
+namespace {
+
+using storage::ChangeNotifier;
+using ::testing::HasSubstr;
+
+class SignalNotifier : public ChangeNotifier {
+ public:
+  uint64_t Counter(Topic) override { return signal_.value(); }
+  uint64_t WaitForChange(Topic, uint64_t seen, absl::Duration timeout) override {
+    return signal_.WaitChanged(seen, timeout);
+  }
+  void Notify() { signal_.Notify(); }
+
+ private:
+  storage::ChangeSignal signal_;
+};
+
+// Counts how a call ended.
+struct Outcome {
+  std::atomic<int> attempts{0};
+  std::atomic<int> answered{0};   // by an attempt returning true
+  std::atomic<int> expired{0};
+  std::atomic<int> cancelled{0};  // expire(true)
+  absl::Notification done;
+};
+
+LongPoll::Attempt AnswerWhen(Outcome* o, std::atomic<bool>* ready) {
+  return [o, ready] {
+    ++o->attempts;
+    if (!ready->load()) return false;
+    ++o->answered;
+    o->done.Notify();
+    return true;
+  };
+}
+
+LongPoll::Expire Expire(Outcome* o) {
+  return [o](bool cancelled) {
+    ++(cancelled ? o->cancelled : o->expired);
+    o->done.Notify();
+  };
+}
+
+LongPollOptions Quick() {
+  LongPollOptions o;
+  o.threads = 2;
+  o.poll = absl::Seconds(30);  // only changes, deadlines and cancels wake a call here
+  o.tick = absl::Milliseconds(5);
+  return o;
+}
+
+TEST(LongPollTest, AParkedCallIsAttemptedAgainWhenTheTopicChanges) {
+  SignalNotifier changes;
+  LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, Quick());
+  Outcome o;
+  std::atomic<bool> ready{false};
+  ASSERT_TRUE(poll.Add(AnswerWhen(&o, &ready), Expire(&o),
+                       absl::Now() + absl::Seconds(20), nullptr)
+                  .ok());
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(o.attempts.load(), 1);  // parked: no change, poll is 30 s
+  EXPECT_EQ(poll.size(), 1u);
+  ready = true;
+  changes.Notify();
+  ASSERT_TRUE(o.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(o.answered.load(), 1);
+  EXPECT_EQ(o.expired.load() + o.cancelled.load(), 0);
+  EXPECT_EQ(o.attempts.load(), 2);
+  EXPECT_EQ(poll.size(), 0u);
+}
+
+TEST(LongPollTest, ACallWithoutAnAnswerExpiresAtItsDeadlineOnce) {
+  SignalNotifier changes;
+  LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, Quick());
+  Outcome o;
+  std::atomic<bool> never{false};
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(poll.Add(AnswerWhen(&o, &never), Expire(&o),
+                       start + absl::Milliseconds(200), nullptr)
+                  .ok());
+  ASSERT_TRUE(o.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  // Not before the deadline; the 5 s bound is only a hang guard.
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(o.expired.load(), 1);
+  EXPECT_EQ(o.answered.load() + o.cancelled.load(), 0);
+}
+
+TEST(LongPollTest, AZeroWaitGetsOneAttempt) {
+  SignalNotifier changes;
+  LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, Quick());
+  Outcome o;
+  std::atomic<bool> never{false};
+  ASSERT_TRUE(poll.Add(AnswerWhen(&o, &never), Expire(&o), absl::Now(), nullptr).ok());
+  ASSERT_TRUE(o.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(o.attempts.load(), 1);
+  EXPECT_EQ(o.expired.load(), 1);
+}
+
+TEST(LongPollTest, ACancelledCallIsAnsweredAsCancelled) {
+  SignalNotifier changes;
+  LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, Quick());
+  Outcome o;
+  std::atomic<bool> never{false};
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  ASSERT_TRUE(poll.Add(AnswerWhen(&o, &never), Expire(&o),
+                       absl::Now() + absl::Seconds(20), cancelled)
+                  .ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  cancelled->store(true);
+  ASSERT_TRUE(o.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(o.cancelled.load(), 1);
+  EXPECT_EQ(o.answered.load() + o.expired.load(), 0);
+}
+
+TEST(LongPollTest, MoreThanTheLimitIsRefusedNamingIt) {
+  SignalNotifier changes;
+  LongPollOptions options = Quick();
+  options.max_waiting = 3;
+  Outcome o[4];
+  std::atomic<bool> never{false};
+  {
+    LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, options);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(poll.Add(AnswerWhen(&o[i], &never), Expire(&o[i]),
+                           absl::Now() + absl::Seconds(20), nullptr)
+                      .ok());
+    }
+    absl::Status refused = poll.Add(AnswerWhen(&o[3], &never), Expire(&o[3]),
+                                    absl::Now() + absl::Seconds(20), nullptr);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(refused.message(), HasSubstr("at most 3"));
+    EXPECT_EQ(o[3].attempts.load(), 0);
+  }
+  // The LongPoll is gone: the three it held were answered (as cancelled) once each.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(o[i].cancelled.load(), 1) << i;
+    EXPECT_EQ(o[i].answered.load() + o[i].expired.load(), 0) << i;
+  }
+  EXPECT_EQ(o[3].cancelled.load() + o[3].expired.load(), 0);
+}
+
+}  // namespace
+}  // namespace rib::service
