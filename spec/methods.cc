@@ -14,7 +14,7 @@ namespace rib::spec {
 namespace {
 
 // ewc's default lambda (README, "Methods: rib and the paper": how it was chosen).
-constexpr char kEwcLambdaDefault[] = "10";
+constexpr char kEwcLambdaDefault[] = "100";
 
 ParamDef Int(const char* name, double min, double max, const char* default_text) {
   return ParamDef{name, ParamType::kInt, min, true, max, default_text};

@@ -156,7 +156,7 @@ TEST(MethodCatalog, DefaultsAreThePapers) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no choice parameter")));
   EXPECT_EQ(Real(Method("vp"), "pad"), 30.0);
   EXPECT_EQ(Real(Method("lwf"), "temperature"), 2.0);
-  EXPECT_EQ(Real(Method("ewc"), "lambda"), 10.0);
+  EXPECT_EQ(Real(Method("ewc"), "lambda"), 100.0);
   RIB_ASSERT_OK_AND_ASSIGN(int64_t fisher_samples,
                            MethodParamInt(Method("ewc"), "fisher_samples"));
   EXPECT_EQ(fisher_samples, 1024);

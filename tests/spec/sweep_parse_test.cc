@@ -110,7 +110,7 @@ TEST(ParseSweepYaml, MinimalFileFillsEveryDefault) {
               ElementsAre(Pair("alpha", "1"), Pair("temperature", "2")));
   EXPECT_THAT(s.methods[2].params,
               ElementsAre(Pair("fisher_dataset", "pretrain-val"),
-                          Pair("fisher_samples", "1024"), Pair("lambda", "10")));
+                          Pair("fisher_samples", "1024"), Pair("lambda", "100")));
   EXPECT_THAT(s.methods[3].params, ElementsAre(Pair("lambda", "1")));
   EXPECT_THAT(s.methods[4].params, ElementsAre(Pair("alpha", "0.5")));
   EXPECT_EQ(s.finetune_datasets, SuiteDownstreamDatasets("imagenet-rib"));

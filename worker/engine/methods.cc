@@ -361,7 +361,6 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> TrainingMethod::Create(
     for (size_t i = 0; i < curvature.size(); ++i) {
       curvature[i] = curvature[i].to(trainable[i].second.scalar_type()).mul_(lambda);
     }
-    for (auto& c : curvature) c.mul_(lambda);
     method->set_after_step([trainable, anchor, curvature](double lr) {
       for (size_t i = 0; i < trainable.size(); ++i) {
         torch::Tensor k = curvature[i] * lr;
