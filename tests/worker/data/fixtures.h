@@ -51,6 +51,19 @@ inline DatasetOptions TinyImageOptions(const std::string& data_root) {
 // The file stem of ImageNet val photo n (1..50000), as published.
 inline std::string ValPhoto(int n) { return absl::StrFormat("ILSVRC2012_val_%08d", n); }
 
+// ImageNet val photos 1..n dealt to classes as ImageNet val interleaves them (photo k
+// to class k % wnids.size()): photos[c] holds class c's photo numbers.
+struct ValPhotoSet {
+  std::vector<std::string> wnids;
+  std::vector<std::vector<int>> photos;
+};
+inline ValPhotoSet InterleavedValPhotos(std::vector<std::string> wnids, int n) {
+  ValPhotoSet out{std::move(wnids), {}};
+  out.photos.resize(out.wnids.size());
+  for (int k = 1; k <= n; ++k) out.photos[k % out.wnids.size()].push_back(k);
+  return out;
+}
+
 // Writes <root>/imagenet-c/<c>/<1..5>/<wnid>/<photo>.JPEG for every corruption in
 // `corruptions`, every wnid and every photo number of photos_of[wnid index] (4 x 4 px).
 inline void WriteImageNetC(const std::string& root, const std::vector<std::string>& corruptions,

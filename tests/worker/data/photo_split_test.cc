@@ -32,10 +32,10 @@ class PhotoSplitTest : public ::testing::Test {
     options_.test_fraction = 0.3;
     options_.seed = 7;
     // Photo numbers interleave the classes, as in ImageNet val.
-    std::vector<std::string> wnids;
-    std::vector<std::vector<int>> photos(kClasses);
-    for (int c = 0; c < kClasses; ++c) wnids.push_back(ImageNet1kWnids()[10 * c + 1]);
-    for (int n = 1; n <= kClasses * kPhotosPerClass; ++n) photos[n % kClasses].push_back(n);
+    std::vector<std::string> classes;
+    for (int c = 0; c < kClasses; ++c) classes.push_back(ImageNet1kWnids()[10 * c + 1]);
+    const auto [wnids, photos] =
+        testing::InterleavedValPhotos(classes, kClasses * kPhotosPerClass);
     for (int c = 0; c < kClasses; ++c) {
       for (int n : photos[c]) {
         const std::string f = wnids[c] + "/" + ValPhoto(n);
