@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/robustness.h"
+
 namespace rib::engine {
 
 // Called from the thread running the job, in order. Implementations must not block
@@ -23,6 +25,11 @@ class EventSink {
   // `total`.
   virtual void OnResult(const std::string& dataset, const std::string& subset,
                         int64_t correct, int64_t total, int64_t skipped) {}
+  // The same with the row's per-image bits (ResultRow::correct_bits): what the runner
+  // calls. By default it drops the bits and calls OnResult.
+  virtual void OnResultRow(const ResultRow& row) {
+    OnResult(row.dataset, row.subset, row.correct, row.total, row.skipped);
+  }
   // A complete checkpoint was written (atomically) at `path`.
   virtual void OnCheckpoint(const std::string& path) {}
   // The job made progress: called after every training step and every evaluation
