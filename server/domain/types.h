@@ -293,6 +293,9 @@ struct MatrixRow {
   std::optional<double> ri_se;
   std::optional<Interval> ri_ci;
   std::optional<double> ri_seed_sd;  // with 2 or more seeds
+  // RI's bootstrap 95% interval over test images (BootstrapRiIntervals), when every
+  // cell it needs has per-image bits; one seed only.
+  std::optional<Interval> ri_bootstrap_ci;
 };
 
 // The matrix of one (model, method) of a sweep (DESIGN §7).
@@ -318,6 +321,7 @@ struct Matrix {
   std::optional<double> mri_seed_sd;
   std::optional<double> mean_ood_seed_sd;
   std::optional<double> pre_mean_ood_seed_sd;
+  std::optional<Interval> mri_bootstrap_ci;  // as MatrixRow::ri_bootstrap_ci
 };
 
 }  // namespace rib::domain
