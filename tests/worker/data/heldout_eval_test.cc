@@ -119,9 +119,7 @@ class ImageNetHeldOutTest : public ::testing::Test {
     options_ = testing::TinyImageOptions(dir_.path());
     options_.test_fraction = 0.3;
     options_.seed = 3;
-    std::vector<std::string> classes;
-    for (int c = 0; c < kClasses; ++c) classes.push_back(ImageNet1kWnids()[7 * c + 2]);
-    const auto [wnids, photos] = testing::InterleavedValPhotos(classes, kPhotos);
+    const auto [wnids, photos] = testing::InterleavedValPhotos(kClasses, 7, 2, kPhotos);
     for (int c = 0; c < kClasses; ++c) {
       for (int n : photos[c]) {
         const std::string f = wnids[c] + "/" + ValPhoto(n);

@@ -32,10 +32,8 @@ class PhotoSplitTest : public ::testing::Test {
     options_.test_fraction = 0.3;
     options_.seed = 7;
     // Photo numbers interleave the classes, as in ImageNet val.
-    std::vector<std::string> classes;
-    for (int c = 0; c < kClasses; ++c) classes.push_back(ImageNet1kWnids()[10 * c + 1]);
     const auto [wnids, photos] =
-        testing::InterleavedValPhotos(classes, kClasses * kPhotosPerClass);
+        testing::InterleavedValPhotos(kClasses, 10, 1, kClasses * kPhotosPerClass);
     for (int c = 0; c < kClasses; ++c) {
       for (int n : photos[c]) {
         const std::string f = wnids[c] + "/" + ValPhoto(n);
