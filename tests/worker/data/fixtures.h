@@ -52,6 +52,14 @@ inline DatasetOptions TinyImageOptions(const std::string& data_root) {
 // The file stem of ImageNet val photo n (1..50000), as published.
 inline std::string ValPhoto(int n) { return absl::StrFormat("ILSVRC2012_val_%08d", n); }
 
+// TinyImageOptions with a 30% test split seeded by `seed`: the photo-split fixtures'.
+inline DatasetOptions PhotoSplitOptions(const std::string& data_root, int64_t seed) {
+  DatasetOptions o = TinyImageOptions(data_root);
+  o.test_fraction = 0.3;
+  o.seed = seed;
+  return o;
+}
+
 // `classes` ImageNet classes (wnids ImageNet1kWnids()[stride * c + offset]) and val
 // photos 1..n dealt to them as ImageNet val interleaves them (photo k to class
 // k % classes): photos[c] holds class c's photo numbers.

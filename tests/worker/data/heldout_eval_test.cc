@@ -116,9 +116,7 @@ constexpr int kClasses = 3, kPhotos = 60;
 class ImageNetHeldOutTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_ = testing::TinyImageOptions(dir_.path());
-    options_.test_fraction = 0.3;
-    options_.seed = 3;
+    options_ = testing::PhotoSplitOptions(dir_.path(), 3);
     const auto [wnids, photos] = testing::InterleavedValPhotos(kClasses, 7, 2, kPhotos);
     for (int c = 0; c < kClasses; ++c) {
       for (int n : photos[c]) {

@@ -28,9 +28,7 @@ constexpr int kClasses = 3, kPhotosPerClass = 20;
 class PhotoSplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_ = testing::TinyImageOptions(dir_.path());
-    options_.test_fraction = 0.3;
-    options_.seed = 7;
+    options_ = testing::PhotoSplitOptions(dir_.path(), 7);
     // Photo numbers interleave the classes, as in ImageNet val.
     const auto [wnids, photos] =
         testing::InterleavedValPhotos(kClasses, 10, 1, kClasses * kPhotosPerClass);
