@@ -399,7 +399,8 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
   std::string out =
       "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,"
       "ri,"
-      "pretrain_change,se,ri_se,ri_ci_low,ri_ci_high,otdd\n";
+      "pretrain_change,se,ri_se,ri_ci_low,ri_ci_high,otdd,"
+      "ri_bootstrap_low,ri_bootstrap_high\n";
   for (const Matrix& m : matrices) {
     auto emit = [&](const MatrixRow& row, bool baseline) {
       for (int c = 0; c < m.eval_datasets_size(); ++c) {
@@ -407,6 +408,7 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
         if (cell == nullptr) continue;
         std::optional<double> delta = baseline ? std::nullopt : CellDelta(m, row, c);
         const bool ri = !baseline && row.has_ri();
+        const bool boot = ri && row.has_ri_bootstrap();
         absl::StrAppend(
             &out, CsvField(m.model()), ",", CsvField(m.method()), ",",
             CsvField(baseline ? "" : row.finetune_dataset()), ",",
@@ -416,9 +418,11 @@ std::string FormatCsv(const std::vector<Matrix>& matrices) {
             !baseline && row.has_ri() ? Fraction(row.ri()) : "", ",",
             !baseline && row.has_pretrain_change() ? Fraction(row.pretrain_change()) : "",
             ",", Fraction(cell->se()), ",", ri ? Fraction(row.ri_se()) : "", ",",
-            ri ? Fraction(row.ri_ci_low()) : "", ",", ri ? Fraction(row.ri_ci_high()) : "",
-            ",", !baseline && row.has_otdd() ? absl::StrFormat("%.10g", row.otdd()) : "",
-            "\n");
+            ri ? Fraction(row.ri_ci_low()) : "", ",",
+            ri ? Fraction(row.ri_ci_high()) : "", ",",
+            !baseline && row.has_otdd() ? absl::StrFormat("%.10g", row.otdd()) : "", ",",
+            boot ? Fraction(row.ri_bootstrap_low()) : "", ",",
+            boot ? Fraction(row.ri_bootstrap_high()) : "", "\n");
       }
     };
     emit(m.baseline(), true);
@@ -441,6 +445,9 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
       json.Set("ri_se", JsonOptional(row.has_ri(), row.ri_se()));
       json.Set("ri_ci95", JsonInterval(row.has_ri(), row.ri_ci_low(), row.ri_ci_high()));
       json.Set("ri_seed_sd", JsonOptional(seeded && row.has_ri(), row.ri_seed_sd()));
+      json.Set("ri_bootstrap95",
+               JsonInterval(row.has_ri() && row.has_ri_bootstrap(),
+                            row.ri_bootstrap_low(), row.ri_bootstrap_high()));
       json.Set("pretrain_change",
                JsonOptional(row.has_pretrain_change(), row.pretrain_change()));
       json.Set("otdd", JsonOptional(row.has_otdd(), row.otdd()));
@@ -460,6 +467,9 @@ std::string FormatJson(const std::vector<Matrix>& matrices) {
     json.Set("mri", JsonOptional(m.has_mri(), m.mri()));
     json.Set("mri_se", JsonOptional(m.has_mri(), m.mri_se()));
     json.Set("mri_ci95", JsonInterval(m.has_mri(), m.mri_ci_low(), m.mri_ci_high()));
+    json.Set("mri_bootstrap95",
+             JsonInterval(m.has_mri() && m.has_mri_bootstrap(), m.mri_bootstrap_low(),
+                          m.mri_bootstrap_high()));
     json.Set("mean_ood", JsonOptional(m.has_mean_ood(), m.mean_ood()));
     json.Set("mean_ood_se", JsonOptional(m.has_mean_ood(), m.mean_ood_se()));
     json.Set("pre_mean_ood", JsonOptional(m.has_pre_mean_ood(), m.pre_mean_ood()));
@@ -714,6 +724,21 @@ std::string FormatSummaryMarkdown(const std::vector<Matrix>& matrices,
   absl::StrAppend(&out,
                   "\n95% intervals are value \xc2\xb1 1.96 SE from the accuracies' binomial "
                   "standard errors, the cells taken as independent (not a bootstrap).\n");
+  std::string boot;
+  for (const Matrix& m : matrices) {
+    if (!m.has_mri() || !m.has_mri_bootstrap()) continue;
+    absl::StrAppend(&boot, "| ", m.model(), " | ", m.method(), " | ",
+                    SignedPoints(m.mri(), 2), " | ",
+                    IntervalText(m.mri_bootstrap_low(), m.mri_bootstrap_high()), " |\n");
+  }
+  if (!boot.empty()) {
+    absl::StrAppend(&out,
+                    "\nBootstrap over test images (1,000 resamples of the images, before "
+                    "and after paired on the same images, a fixed seed):\n\n"
+                    "| model | method | mRI (points) | mRI bootstrap 95% CI |\n"
+                    "|---|---|---:|---:|\n",
+                    boot);
+  }
   absl::StrAppend(&out, FormatSeedsMarkdown(matrices));
   absl::StrAppend(&out, FormatFindingsMarkdown(matrices));
   return out;

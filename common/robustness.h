@@ -37,9 +37,9 @@ struct Interval {
   double high = 0;
 };
 
-// The normal-approximation 95% interval value ± kZ95 · se. The one rule for every
-// interval rib reports (RI, mRI): computed from binomial standard errors, not by a
-// bootstrap (rib stores counts, not per-image correctness).
+// The normal-approximation 95% interval value ± kZ95 · se. The one rule for the
+// SE-based intervals of RI and mRI (from binomial standard errors); their bootstrap
+// intervals over test images, from per-image bits, are robustness_bootstrap.h's.
 Interval NormalInterval95(const Estimate& estimate);
 
 // One value measured once per seed (each with its SE), summarised: the mean, the
@@ -137,6 +137,10 @@ struct SubsetCount {
   int64_t total = 0;    // examples scored
   int64_t skipped = 0;  // examples that failed to decode (not in total); no accuracy
                         // below reads it
+  // Per-image correctness, when the evaluator was told the images' positions
+  // (EvaluateOptions::bit_position): bit k (robustness_bootstrap.h's order) is the k-th
+  // example of this subset in the evaluation list; "" when not recorded.
+  std::string correct_bits;
 };
 
 // One result row: a SubsetCount of a named dataset. What the engine returns per eval
@@ -148,6 +152,7 @@ struct ResultRow {
   int64_t correct = 0;
   int64_t total = 0;
   int64_t skipped = 0;
+  std::string correct_bits;  // as SubsetCount::correct_bits; "" when not recorded
   double accuracy() const { return total > 0 ? static_cast<double>(correct) / total : 0.0; }
 };
 

@@ -297,6 +297,9 @@ struct MatrixRow {
   // OTDD(pre-training set, finetune_dataset) on the model's features: the sweep's
   // otdd job for (model, finetune_dataset), when it has succeeded.
   std::optional<double> otdd;
+  // RI's bootstrap 95% interval over test images (BootstrapRiIntervals), when every
+  // cell it needs has per-image bits; one seed only.
+  std::optional<Interval> ri_bootstrap_ci;
 };
 
 // The matrix of one (model, method) of a sweep (DESIGN §7).
@@ -327,6 +330,7 @@ struct Matrix {
   // least-squares line; absent with fewer than 3 such rows (Correlate).
   std::optional<Correlation> otdd_correlation;
   std::optional<Line> otdd_line;
+  std::optional<Interval> mri_bootstrap_ci;  // as MatrixRow::ri_bootstrap_ci
 };
 
 }  // namespace rib::domain

@@ -42,6 +42,11 @@ void ToProto(const domain::MatrixRow& in, v1::MatrixRow* out) {
   out->set_ri_seed_sd(in.ri_seed_sd.value_or(0));
   out->set_has_otdd(in.otdd.has_value());
   out->set_otdd(in.otdd.value_or(0));
+  out->set_has_ri_bootstrap(in.ri_bootstrap_ci.has_value());
+  if (in.ri_bootstrap_ci) {
+    out->set_ri_bootstrap_low(in.ri_bootstrap_ci->low);
+    out->set_ri_bootstrap_high(in.ri_bootstrap_ci->high);
+  }
 }
 
 v1::SweepState ToProto(domain::SweepState s) {
@@ -121,6 +126,7 @@ void ToProto(const ResultRow& in, v1::Accuracy* out) {
   out->set_correct(in.correct);
   out->set_total(in.total);
   out->set_skipped(in.skipped);
+  out->set_correct_bits(in.correct_bits);
 }
 
 void ToProto(const domain::Job& in, v1::Job* out) {
@@ -238,6 +244,11 @@ void ToProto(const domain::Matrix& in, v1::Matrix* out) {
   out->set_pre_mean_ood_se(in.pre_mean_ood_se.value_or(0));
   for (int64_t seed : in.seeds) out->add_seeds(seed);
   out->set_mri_seed_sd(in.mri_seed_sd.value_or(0));
+  out->set_has_mri_bootstrap(in.mri_bootstrap_ci.has_value());
+  if (in.mri_bootstrap_ci) {
+    out->set_mri_bootstrap_low(in.mri_bootstrap_ci->low);
+    out->set_mri_bootstrap_high(in.mri_bootstrap_ci->high);
+  }
   out->set_mean_ood_seed_sd(in.mean_ood_seed_sd.value_or(0));
   out->set_pre_mean_ood_seed_sd(in.pre_mean_ood_seed_sd.value_or(0));
   if (in.otdd_correlation) {
@@ -292,7 +303,8 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
     case v1::JobEvent::kResult: {
       r.kind = domain::JobReport::Kind::kResult;
       const auto& a = in.result();
-      r.result = {a.dataset(), a.subset(), a.correct(), a.total(), a.skipped()};
+      r.result = {a.dataset(), a.subset(),  a.correct(),
+                  a.total(),   a.skipped(), a.correct_bits()};
       break;
     }
     case v1::JobEvent::kDistance: {

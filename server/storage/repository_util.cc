@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/robustness_bootstrap.h"
 #include "spec/methods.h"
 
 namespace rib::storage::internal {
@@ -58,6 +59,17 @@ absl::Status ValidateReport(const domain::JobReport& report) {
       return absl::InvalidArgumentError(absl::StrCat(
           "result for job ", report.job_id, " dataset ", r.dataset,
           " has correct=", r.correct, " total=", r.total, " skipped=", r.skipped));
+    }
+    if (!r.correct_bits.empty()) {
+      // One bit per image of the evaluation list, the right ones set.
+      absl::StatusOr<int64_t> right = CountBits(r.correct_bits, "", r.total + r.skipped);
+      if (!right.ok() || *right != r.correct) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "result for job ", report.job_id, " dataset ", r.dataset, " subset '",
+            r.subset, "': ", r.correct_bits.size(), " bytes of per-image bits ",
+            right.ok() ? absl::StrCat("count ", *right, " right images, not ", r.correct)
+                       : absl::StrCat("for ", r.total + r.skipped, " images")));
+      }
     }
   }
   return absl::OkStatus();

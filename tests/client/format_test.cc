@@ -53,24 +53,25 @@ TEST(FormatCsvTest, ExactText) {
   m.mutable_rows(0)->set_otdd(1.25);
   EXPECT_EQ(FormatCsv({m}),
             "model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,"
-            "delta,ri,pretrain_change,se,ri_se,ri_ci_low,ri_ci_high,otdd\n"
+            "delta,ri,pretrain_change,se,ri_se,ri_ci_low,ri_ci_high,otdd,"
+            "ri_bootstrap_low,ri_bootstrap_high\n"
             // se = sqrt(p(1-p)/n): sqrt(.9 x .1 / 1000) = .009487; the RI interval is
             // ri ± 1.96 x ri_se: .02 ± .0294.
-            "vit,ft,,fmnist-val,0.9,900,1000,0,,,,0.009487,,,,\n"
-            "vit,ft,,fmnist-v2,0.8,400,500,0,,,,0.017889,,,,\n"
-            "vit,ft,,fmnist-a,0.5,100,200,0,,,,0.035355,,,,\n"
+            "vit,ft,,fmnist-val,0.9,900,1000,0,,,,0.009487,,,,,,\n"
+            "vit,ft,,fmnist-v2,0.8,400,500,0,,,,0.017889,,,,,,\n"
+            "vit,ft,,fmnist-a,0.5,100,200,0,,,,0.035355,,,,,,\n"
             "vit,ft,fmnist-v2,fmnist-val,0.88,880,1000,0,-0.02,0.02,-0.02,0.010276,0.015,"
-            "-0.0094,0.0494,1.25\n"
+            "-0.0094,0.0494,1.25,,\n"
             "vit,ft,fmnist-v2,fmnist-v2,0.85,425,500,0,0.05,0.02,-0.02,0.015969,0.015,"
-            "-0.0094,0.0494,1.25\n"
+            "-0.0094,0.0494,1.25,,\n"
             "vit,ft,fmnist-v2,fmnist-a,0.52,104,200,0,0.02,0.02,-0.02,0.035327,0.015,"
-            "-0.0094,0.0494,1.25\n"
+            "-0.0094,0.0494,1.25,,\n"
             "vit,ft,fmnist-a,fmnist-val,0.85,850,1000,0,-0.05,-0.03,-0.05,0.011292,0.02,"
-            "-0.0692,0.0092,\n"
+            "-0.0692,0.0092,,,\n"
             "vit,ft,fmnist-a,fmnist-v2,0.77,385,500,0,-0.03,-0.03,-0.05,0.01882,0.02,"
-            "-0.0692,0.0092,\n"
+            "-0.0692,0.0092,,,\n"
             "vit,ft,fmnist-a,fmnist-a,0.7,140,200,0,0.2,-0.03,-0.05,0.032404,0.02,"
-            "-0.0692,0.0092,\n");
+            "-0.0692,0.0092,,,\n");
 }
 
 TEST(FormatCsvTest, QuotesFieldsAndSkipsAbsentCells) {
@@ -285,6 +286,30 @@ TEST(FormatFindingsTest, NothingToCompare) {
   EXPECT_EQ(FormatFindingsMarkdown({KnownMatrix("vit", "lp"), KnownMatrix("vit", "lpft")}),
             "");
   EXPECT_EQ(FormatFindingsMarkdown({}), "");
+}
+
+TEST(FormatSummaryTest, BootstrapIntervalsGetTheirOwnTable) {
+  rib::v1::Matrix m = KnownMatrix();
+  m.set_has_mri_bootstrap(true);
+  m.set_mri_bootstrap_low(-0.021);
+  m.set_mri_bootstrap_high(0.011);
+  m.mutable_rows(0)->set_has_ri_bootstrap(true);
+  m.mutable_rows(0)->set_ri_bootstrap_low(0.001);
+  m.mutable_rows(0)->set_ri_bootstrap_high(0.039);
+  const std::string summary = FormatSummaryMarkdown({m}, "");
+  EXPECT_THAT(summary, ::testing::HasSubstr(
+                           "| model | method | mRI (points) | mRI bootstrap 95% CI |\n"
+                           "|---|---|---:|---:|\n"
+                           "| vit | ft | -0.50 | [-2.10, +1.10] |\n"));
+  // Without bootstrap intervals there is no such table (MarkdownTable above).
+  EXPECT_THAT(FormatSummaryMarkdown({KnownMatrix()}, ""),
+              ::testing::Not(::testing::HasSubstr("bootstrap 95% CI")));
+  // CSV: row fmnist-v2 carries its interval, row fmnist-a (none) empty fields.
+  const std::string csv = FormatCsv({m});
+  EXPECT_THAT(csv,
+              ::testing::HasSubstr("fmnist-v2,fmnist-a,0.52,104,200,0,0.02,0.02,-0.02,"
+                                   "0.035327,0.015,-0.0094,0.0494,0.001,0.039\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",-0.0692,0.0092,,\n"));
 }
 
 TEST(FormatSummaryTest, MatrixSections) {

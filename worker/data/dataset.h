@@ -10,6 +10,9 @@
 
 namespace rib::data {
 
+// Example::source of a rendering whose source photo has no recognisable name.
+inline constexpr char kUnknownSource[] = "?";
+
 // One labelled example. Images stay on disk (or in the FMNIST-RIB cache) until decoded.
 struct Example {
   std::string path;    // file to decode (absolute), or "" for in-memory suites
@@ -21,6 +24,13 @@ struct Example {
   // the photos' file names. Such an example's side of the split depends on the photo
   // and the seed alone, so a photo is on the same side in all of those datasets.
   std::string photo;
+  // The source image this example shows, compared across datasets by held-out
+  // evaluation (EvaluationSet, source.h): the ImageNet val photo's name (as `photo`),
+  // or FMNIST-RIB's "<images>/<n>" (the n-th Fashion-MNIST train or t10k image). ""
+  // for an image that is its own source (shared with no other dataset);
+  // kUnknownSource for a rendering of a photo that cannot be named (ImageNet-C,
+  // -Cartoon, -Drawing files without the val file name).
+  std::string source;
   int64_t index = 0;   // position in the full dataset (stable across splits)
 };
 

@@ -23,6 +23,10 @@ class FmnistSource : public DatasetSource {
       // fmnist-c: all corruptions of one test image form one split group.
       if (!set_.subset_names.empty() && set_.source[i] >= 0)
         e.group = absl::StrCat("src", set_.source[i]);
+      // fmnist-train holds the Fashion-MNIST train images, every other set the t10k
+      // images (disjoint shards; fmnist-c several corruptions of each).
+      if (set_.source[i] >= 0)
+        e.source = absl::StrCat(key_ == "fmnist-train" ? "train/" : "t10k/", set_.source[i]);
       e.index = i;
       examples_.push_back(std::move(e));
     }

@@ -147,7 +147,7 @@ enum class Grouping {
   kPhotoOrFile  // ImageNet-C: by the photo's name, else by (class folder, file name)
 };
 
-// Sets Example::photo/group. ImageNet-C, -Cartoon and -Drawing keep the val photos'
+// Sets Example::photo/group/source. ImageNet-C, -Cartoon and -Drawing keep the val photos'
 // file names, so a photo is recognised by its stem in every one of them.
 void SetGroup(Grouping grouping, const std::string& folder, const std::string& file,
               Example* e) {
@@ -156,9 +156,11 @@ void SetGroup(Grouping grouping, const std::string& folder, const std::string& f
   if (ImageNetValPhotoNumber(stem) > 0) {
     e->photo = stem;
     e->group = stem;
-  } else if (grouping == Grouping::kPhotoOrFile) {
-    e->group = absl::StrCat(folder, "/", file);
+    e->source = stem;
+    return;
   }
+  e->source = kUnknownSource;  // a rendering of some val photo, but which one?
+  if (grouping == Grouping::kPhotoOrFile) e->group = absl::StrCat(folder, "/", file);
 }
 
 // Appends the images of `dir`/<class folder>/* with labels label_of(folder).

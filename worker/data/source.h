@@ -94,6 +94,28 @@ struct Split {
 absl::StatusOr<Split> SplitDataset(const DatasetSource& source,
                                    const DatasetOptions& options);
 
+// What a job fine-tuned on, for choosing the images it is evaluated on.
+struct TrainedOn {
+  std::string dataset;         // its key; "" when the job trained on nothing (pre)
+  std::vector<Example> train;  // the train side of that dataset's split
+};
+
+// The images of dataset `eval` that a job which trained on `trained` is evaluated on
+// (issue 15.9), in `eval`'s example order. `eval_split` is SplitDataset(eval, options).
+// * split "reference", or `eval` is the dataset trained on: eval_split.test;
+// * otherwise every example of `eval` whose source image (Example::source) is not the
+//   source of any example in trained.train: for datasets that share no source image
+//   with the training set, the whole of `eval` (several times its test split); for
+//   renderings of the same photos (ImageNet val / -C / -Cartoon / -Drawing), the
+//   photos held out from that training set.
+// Where a source cannot be named (kUnknownSource, on either side) the example is taken
+// only from eval_split.test, what the photo-grouped split already keeps apart as far
+// as it can. So no evaluated image shows a photo that was trained on, whenever the
+// photos have names.
+std::vector<Example> EvaluationSet(const DatasetSource& eval, const Split& eval_split,
+                                   const TrainedOn& trained,
+                                   const DatasetOptions& options);
+
 }  // namespace rib::data
 
 #endif  // RIB_WORKER_DATA_SOURCE_H_

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "worker/data/rng.h"
@@ -83,6 +84,37 @@ absl::StatusOr<Split> SplitDataset(const DatasetSource& source,
     (in_test[example_group[i]] ? split.test : split.train).push_back(examples[i]);
   }
   return split;
+}
+
+std::vector<Example> EvaluationSet(const DatasetSource& eval, const Split& eval_split,
+                                   const TrainedOn& trained,
+                                   const DatasetOptions& options) {
+  if (options.split != "heldout" || eval.key() == trained.dataset) return eval_split.test;
+  std::unordered_set<std::string> trained_sources;
+  bool trained_unknown = false;
+  for (const Example& e : trained.train) {
+    if (e.source == kUnknownSource) {
+      trained_unknown = true;
+    } else if (!e.source.empty()) {
+      trained_sources.insert(e.source);
+    }
+  }
+  std::unordered_set<int64_t> in_test;
+  for (const Example& e : eval_split.test) in_test.insert(e.index);
+  std::vector<Example> out;
+  for (const Example& e : eval.examples()) {
+    bool keep = true;
+    if (e.source == kUnknownSource) {
+      keep = in_test.count(e.index) > 0;
+    } else if (!e.source.empty()) {
+      // A photo may have been trained on under a name that cannot be read: then only
+      // the photos that the split holds out from every rendering are safe.
+      keep = trained_unknown ? in_test.count(e.index) > 0
+                             : trained_sources.count(e.source) == 0;
+    }
+    if (keep) out.push_back(e);
+  }
+  return out;
 }
 
 }  // namespace rib::data

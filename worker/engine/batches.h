@@ -22,6 +22,9 @@ struct Batch {
   torch::Tensor images;              // float [N, C, H, W], normalised
   torch::Tensor labels;              // int64 [N], dataset label space
   std::vector<std::string> subsets;  // per example ("" when the dataset has none)
+  // Example::index of each example (data::Batch::indices), or empty when the stream
+  // has none (in-memory tensors); the evaluator's per-image bits need them.
+  std::vector<int64_t> indices;
   // Examples of this batch that failed to decode and were left out.
   int64_t skipped = 0;
 };

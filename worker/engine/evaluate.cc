@@ -38,7 +38,7 @@ std::vector<SubsetCount> EmptyCounts(const std::vector<std::string>& subsets) {
 absl::Status CountCorrect(const torch::Tensor& logits, const torch::Tensor& labels,
                           const std::vector<std::string>& example_subsets,
                           const LabelMask& mask, const std::vector<std::string>& subsets,
-                          std::vector<SubsetCount>* counts) {
+                          std::vector<SubsetCount>* counts, std::vector<char>* right) {
   if (counts->empty()) *counts = EmptyCounts(subsets);
   torch::Tensor correct = mask.Correct(logits, labels).to(torch::kCPU);
   auto acc = correct.accessor<bool, 1>();
@@ -48,6 +48,7 @@ absl::Status CountCorrect(const torch::Tensor& logits, const torch::Tensor& labe
     RIB_ASSIGN_OR_RETURN(size_t k, SubsetIndex(subsets, subset));
     (*counts)[k].total += 1;
     (*counts)[k].correct += acc[i] ? 1 : 0;
+    if (right != nullptr) right->push_back(acc[i] ? 1 : 0);
   }
   return absl::OkStatus();
 }
@@ -57,6 +58,24 @@ absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
                                                   const LabelMask& mask,
                                                   const EvaluateOptions& options) {
   std::vector<SubsetCount> counts = EmptyCounts(options.subsets);
+  const bool record = !options.bit_position.empty();
+  if (record && options.expected_totals.size() != counts.size()) {
+    return absl::InvalidArgumentError(
+        "per-image bits need expected_totals, one entry per subset");
+  }
+  // Packed 64 images to a word: each image is scored on one rank only, so the
+  // cross-rank sum of the words is their OR.
+  std::vector<int64_t> word_offset;
+  int64_t words = 0;
+  if (record) {
+    for (int64_t total : options.expected_totals) {
+      word_offset.push_back(words);
+      words += (total + 63) / 64;
+    }
+  }
+  torch::Tensor bits = torch::zeros({words}, torch::kLong);
+  int64_t* bit_words = bits.data_ptr<int64_t>();
+  std::vector<char> right;
   // No autograd bookkeeping at all (not even version counters) for the logits.
   c10::InferenceMode inference_mode;
   Batch batch;
@@ -76,8 +95,34 @@ absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
     } catch (const std::exception& e) {
       return ExceptionToStatus(e, "evaluation forward pass");
     }
-    RIB_RETURN_IF_ERROR(
-        CountCorrect(logits, batch.labels, batch.subsets, mask, options.subsets, &counts));
+    right.clear();
+    RIB_RETURN_IF_ERROR(CountCorrect(logits, batch.labels, batch.subsets, mask,
+                                     options.subsets, &counts,
+                                     record ? &right : nullptr));
+    if (!record) continue;
+    if (batch.indices.size() != right.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("per-image bits: a batch of ", right.size(), " has ",
+                       batch.indices.size(), " example indices"));
+    }
+    for (size_t i = 0; i < right.size(); ++i) {
+      const int64_t index = batch.indices[i];
+      const int64_t pos =
+          index >= 0 && index < static_cast<int64_t>(options.bit_position.size())
+              ? options.bit_position[index]
+              : -1;
+      const std::string& subset = i < batch.subsets.size() ? batch.subsets[i] : "";
+      RIB_ASSIGN_OR_RETURN(size_t k, SubsetIndex(options.subsets, subset));
+      if (pos < 0 || pos >= options.expected_totals[k]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "per-image bits: example ", index, " has no position in subset '", subset,
+            "' of ", options.expected_totals[k], " images"));
+      }
+      if (right[i]) {
+        bit_words[word_offset[k] + pos / 64] |=
+            static_cast<int64_t>(uint64_t{1} << (pos % 64));
+      }
+    }
   }
   // Sum across ranks: [S, 3] int64.
   torch::Tensor packed = torch::zeros({static_cast<int64_t>(counts.size()), 3}, torch::kLong);
@@ -87,6 +132,19 @@ absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
     packed[i][2] = counts[i].skipped;
   }
   RIB_RETURN_IF_ERROR(AllReduceSum(options.group, {packed}));
+  if (record) {
+    if (words > 0) RIB_RETURN_IF_ERROR(AllReduceSum(options.group, {bits}));
+    const int64_t* w = bits.data_ptr<int64_t>();
+    for (size_t k = 0; k < counts.size(); ++k) {
+      const int64_t n = options.expected_totals[k];
+      std::string& out = counts[k].correct_bits;
+      out.assign(static_cast<size_t>((n + 7) / 8), '\0');
+      for (int64_t b = 0; b < n; ++b) {
+        if ((static_cast<uint64_t>(w[word_offset[k] + b / 64]) >> (b % 64)) & 1)
+          out[b >> 3] = static_cast<char>(out[b >> 3] | (1 << (b & 7)));
+      }
+    }
+  }
   auto acc = packed.accessor<int64_t, 2>();
   for (size_t i = 0; i < counts.size(); ++i) {
     counts[i].correct = acc[i][0];

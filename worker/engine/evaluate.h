@@ -39,6 +39,11 @@ struct EvaluateOptions {
   // subset's skipped count is expected − scored, so decode failures are attributed to
   // their subset; otherwise the batches' skipped counts all go to the first row.
   std::vector<int64_t> expected_totals;
+  // Per-image correctness: bit_position[Example::index] is the example's position among
+  // its subset's examples in the evaluation list (-1 or out of range: not evaluated).
+  // Empty (the default): no bits are recorded. Needs expected_totals (the bits per
+  // subset) and batches that carry indices. The bits are gathered across ranks.
+  std::vector<int64_t> bit_position;
   dist::ProcessGroup* group = nullptr;
   // Told after every batch (EventSink::OnAlive), so the worker sees progress during a
   // long evaluation; nullptr = nobody. Not owned.
@@ -46,19 +51,24 @@ struct EvaluateOptions {
 };
 
 // Runs `forward` (no grad) over the stream and counts correct top-1 predictions.
-// Returns one row per subset of options.subsets, in that order.
-// INVALID_ARGUMENT when a batch names a subset that is not in options.subsets.
+// Returns one row per subset of options.subsets, in that order, with its correct_bits
+// when options.bit_position is given.
+// INVALID_ARGUMENT when a batch names a subset that is not in options.subsets, or when
+// bit_position is given without expected_totals or batches without indices, or maps an
+// example outside its subset's expected total.
 absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
                                                   BatchStream& stream,
                                                   const LabelMask& mask,
                                                   const EvaluateOptions& options);
 
 // Pure counting on given logits (used by Evaluate; tested on hand-made logits).
-// Adds into `counts` at the index of each example's subset in `subsets`.
+// Adds into `counts` at the index of each example's subset in `subsets`. With `right`,
+// also appends each example's correctness (1/0) to it, in order.
 absl::Status CountCorrect(const torch::Tensor& logits, const torch::Tensor& labels,
                           const std::vector<std::string>& example_subsets,
                           const LabelMask& mask, const std::vector<std::string>& subsets,
-                          std::vector<SubsetCount>* counts);
+                          std::vector<SubsetCount>* counts,
+                          std::vector<char>* right = nullptr);
 
 }  // namespace rib::engine
 

@@ -27,6 +27,11 @@ class EventSink {
                         int64_t correct, int64_t total, int64_t skipped) {}
   // An otdd job's result (worker/engine/otdd.h), once, before the job returns.
   virtual void OnDistance(const DatasetDistanceRow& row) {}
+  // The same with the row's per-image bits (ResultRow::correct_bits): what the runner
+  // calls. By default it drops the bits and calls OnResult.
+  virtual void OnResultRow(const ResultRow& row) {
+    OnResult(row.dataset, row.subset, row.correct, row.total, row.skipped);
+  }
   // A complete checkpoint was written (atomically) at `path`.
   virtual void OnCheckpoint(const std::string& path) {}
   // The job made progress: called after every training step and every evaluation

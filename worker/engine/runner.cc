@@ -36,6 +36,7 @@ void MoveBatch(data::Batch& in, Batch* out) {
   out->images = std::move(in.images);
   out->labels = std::move(in.labels);
   out->subsets = std::move(in.subsets);
+  out->indices = std::move(in.indices);
   out->skipped = in.skipped;
 }
 
@@ -362,8 +363,16 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     eval_options.subsets = source->subsets();
     RIB_ASSIGN_OR_RETURN(eval_options.precision,
                          ResolveEvalPrecision(spec.training.precision, device));
+    // Each example's position among its subset's in the evaluation list: the order of
+    // the per-image bits (robustness_bootstrap.h).
     std::map<std::string, int64_t> expected;
-    for (const auto& example : split.test) expected[example.subset] += 1;
+    eval_options.bit_position.assign(source->examples().size(), -1);
+    for (const auto& example : split.test) {
+      if (example.index >= 0 &&
+          example.index < static_cast<int64_t>(eval_options.bit_position.size()))
+        eval_options.bit_position[example.index] = expected[example.subset];
+      expected[example.subset] += 1;
+    }
     if (eval_options.subsets.empty()) {
       eval_options.expected_totals = {static_cast<int64_t>(split.test.size())};
     } else {
@@ -396,8 +405,8 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     if (!counts_or.ok()) return Annotate(counts_or.status(), absl::StrCat("evaluating ", key));
     const std::vector<SubsetCount>& counts = *counts_or;
     for (const auto& c : counts) {
-      ResultRow row{key, c.subset, c.correct, c.total, c.skipped};
-      if (sink != nullptr) sink->OnResult(key, c.subset, c.correct, c.total, c.skipped);
+      ResultRow row{key, c.subset, c.correct, c.total, c.skipped, c.correct_bits};
+      if (sink != nullptr) sink->OnResultRow(row);
       results->push_back(std::move(row));
     }
     RIB_LOG(DEBUG) << "evaluated " << key << " (" << split.test.size() << " examples) in "

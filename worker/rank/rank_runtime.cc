@@ -77,15 +77,19 @@ class RankSink : public engine::EventSink {
   }
   void OnResult(const std::string& dataset, const std::string& subset, int64_t correct,
                 int64_t total, int64_t skipped) override {
+    OnResultRow(ResultRow{dataset, subset, correct, total, skipped});
+  }
+  void OnResultRow(const ResultRow& row) override {
     last_result_ = absl::Now();
-    eval_images_ += total + skipped;
+    eval_images_ += row.total + row.skipped;
     v1::JobEvent e;
     v1::Accuracy* a = e.mutable_result();
-    a->set_dataset(dataset);
-    a->set_subset(subset);
-    a->set_correct(correct);
-    a->set_total(total);
-    a->set_skipped(skipped);
+    a->set_dataset(row.dataset);
+    a->set_subset(row.subset);
+    a->set_correct(row.correct);
+    a->set_total(row.total);
+    a->set_skipped(row.skipped);
+    a->set_correct_bits(row.correct_bits);
     Send(e);
   }
   void OnDistance(const DatasetDistanceRow& row) override {

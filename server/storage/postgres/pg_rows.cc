@@ -3,10 +3,11 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "spec/job_json.h"
 #include "server/storage/postgres/pg_util.h"
+#include "spec/job_json.h"
 
 namespace rib::storage::pg {
 
@@ -156,6 +157,12 @@ const char* EventKindName(SweepEvent::Kind kind) {
       return "sweep_state";
   }
   return "state";
+}
+
+std::string BitsParam(const std::string& bits) { return absl::BytesToHexString(bits); }
+
+std::string BitsFromHex(const pqxx::field& hex) {
+  return hex.is_null() ? std::string() : absl::HexStringToBytes(hex.as<std::string>());
 }
 
 ResultRow RowToAccuracy(const pqxx::row& r, int c) {

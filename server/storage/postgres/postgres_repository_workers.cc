@@ -408,12 +408,14 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       const ResultRow& a = report.result;
       tx.exec_params(
           "INSERT INTO results (job_id, attempt, dataset, subset, correct, total,"
-          " skipped, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz)"
+          " skipped, recorded_at, correct_bits) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+          " $8::timestamptz, decode($9, 'hex'))"
           " ON CONFLICT (job_id, dataset, subset) DO UPDATE SET attempt ="
           " EXCLUDED.attempt, correct = EXCLUDED.correct, total = EXCLUDED.total,"
-          " skipped = EXCLUDED.skipped, recorded_at = EXCLUDED.recorded_at",
+          " skipped = EXCLUDED.skipped, recorded_at = EXCLUDED.recorded_at,"
+          " correct_bits = EXCLUDED.correct_bits",
           job.id, report.attempt, a.dataset, a.subset, a.correct, a.total, a.skipped,
-          TimeParam(now));
+          TimeParam(now), pg::BitsParam(a.correct_bits));
       e.kind = SweepEvent::Kind::kResult;
       e.result = a;
       pg::InsertEvent(tx, e, now);

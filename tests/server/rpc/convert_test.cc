@@ -63,6 +63,7 @@ TEST(ConvertTest, MatrixCarriesItsStandardErrorsAndIntervals) {
   row.ri = 0.1;
   row.ri_se = 0.07;
   row.ri_ci = Interval{-0.04, 0.24};
+  row.ri_bootstrap_ci = Interval{-0.02, 0.21};
   m.rows.push_back(row);
   m.mri = 0.1;
   m.mri_se = 0.07;
@@ -86,6 +87,11 @@ TEST(ConvertTest, MatrixCarriesItsStandardErrorsAndIntervals) {
   EXPECT_DOUBLE_EQ(out.pre_mean_ood(), 0.5);
   EXPECT_DOUBLE_EQ(out.pre_mean_ood_se(), 0.05);
   EXPECT_EQ(out.seeds_size(), 0);
+  // The bootstrap interval where there is one (the row), none where not (mRI).
+  EXPECT_TRUE(out.rows(0).has_ri_bootstrap());
+  EXPECT_DOUBLE_EQ(out.rows(0).ri_bootstrap_low(), -0.02);
+  EXPECT_DOUBLE_EQ(out.rows(0).ri_bootstrap_high(), 0.21);
+  EXPECT_FALSE(out.has_mri_bootstrap());
 
   // With seeds: the seeds and the sds over them.
   m.seeds = {0, 1, 2};

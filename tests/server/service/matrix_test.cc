@@ -242,6 +242,45 @@ TEST(MatrixTest, OtddPerRowAndItsCorrelationWithThePretrainChange) {
   ASSERT_THAT(one, SizeIs(1));
   EXPECT_FALSE(one[0].otdd_correlation.has_value());
   EXPECT_EQ(one[0].rows[1].otdd, 2.0);
+// Per-image bits give RI and mRI a bootstrap interval (BootstrapRiIntervals); a job
+// without bits gives none, the counts-based figures stay.
+TEST(MatrixTest, PerImageBitsGiveBootstrapIntervals) {
+  const domain::Sweep sweep = FtOnV2({"fmnist-val", "fmnist-v2", "fmnist-r"});
+  // 16 images per dataset: pre right on none of fmnist-r, ft on all of them, so
+  // RI = A_r(ft) - A_r(pre) = 1 in every resample.
+  auto row = [](const char* d, bool right) {
+    return ResultRow{d, "", right ? 16 : 0, 16, 0, std::string(2, right ? '\xff' : '\0')};
+  };
+  auto job = [&row](const char* id, const char* method, const char* finetune,
+                    bool right) {
+    storage::MatrixJob j;
+    j.job_id = id;
+    j.model = "m";
+    j.method = j.method_kind = method;
+    j.finetune_dataset = finetune;
+    j.state = JobState::kSucceeded;
+    j.results = {row("fmnist-r", right), row("fmnist-v2", right),
+                 row("fmnist-val", true)};
+    return j;
+  };
+  std::vector<storage::MatrixJob> jobs = {job("j0", "pre", "", false),
+                                          job("j1", "ft", "fmnist-v2", true)};
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                           BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_THAT(out, SizeIs(1));
+  ASSERT_TRUE(out[0].rows[0].ri.has_value());
+  EXPECT_EQ(*out[0].rows[0].ri, 1.0);
+  ASSERT_TRUE(out[0].rows[0].ri_bootstrap_ci.has_value());
+  EXPECT_EQ(out[0].rows[0].ri_bootstrap_ci->low, 1.0);
+  EXPECT_EQ(out[0].rows[0].ri_bootstrap_ci->high, 1.0);
+  ASSERT_TRUE(out[0].mri_bootstrap_ci.has_value());
+  EXPECT_EQ(out[0].mri_bootstrap_ci->low, 1.0);
+  // The baseline without bits: no bootstrap, RI as before.
+  for (ResultRow& r : jobs[0].results) r.correct_bits.clear();
+  RIB_ASSERT_OK_AND_ASSIGN(out, BuildMatrices(sweep, jobs, "", ""));
+  EXPECT_EQ(*out[0].rows[0].ri, 1.0);
+  EXPECT_FALSE(out[0].rows[0].ri_bootstrap_ci.has_value());
+  EXPECT_FALSE(out[0].mri_bootstrap_ci.has_value());
 }
 
 }  // namespace

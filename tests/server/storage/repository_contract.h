@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/robustness_bootstrap.h"
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -495,6 +496,50 @@ TEST_P(RepositoryContractTest, ResultsUpsertPerDatasetAndSubset) {
   EXPECT_EQ(job.results[0].subset, "gaussian_noise/1");
   EXPECT_EQ(job.results[0].correct, 7);
   EXPECT_EQ(job.results[1].correct, 6);
+}
+
+// Per-image bits (migration 0012): stored byte for byte, read back by GetJob and by
+// the matrix's query, popcount == correct; bits that disagree with the counts are
+// refused.
+TEST_P(RepositoryContractTest, PerImageBitsRoundTrip) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  // 11 images (2 bytes), right: 0, 2, 7, 8, 10; every byte value kind, a NUL included.
+  const std::string bits("\x85\x05", 2);
+  JobReport report = LeaseReport(l, JobReport::Kind::kResult);
+  report.result = {"fmnist-v2", "", 5, 11, 0, bits};
+  ASSERT_THAT(repo_->Report(report), IsOk());
+  JobReport zeros = LeaseReport(l, JobReport::Kind::kResult);
+  zeros.result = {"fmnist-c", "fog/1", 0, 7, 1, std::string("\x00", 1)};
+  ASSERT_THAT(repo_->Report(zeros), IsOk());
+  ASSERT_THAT(ReportResult(l, "fmnist-val", 1, 2), IsOk());  // no bits
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  std::map<std::string, std::string> stored;
+  for (const ResultRow& row : job.results) stored[row.dataset] = row.correct_bits;
+  EXPECT_EQ(stored["fmnist-v2"], bits);
+  EXPECT_EQ(stored["fmnist-c"], std::string("\x00", 1));
+  EXPECT_EQ(stored["fmnist-val"], "");
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> jobs, repo_->GetMatrixJobs(r.sweep_id));
+  bool seen = false;
+  for (const MatrixJob& m : jobs) {
+    for (const ResultRow& row : m.results) {
+      if (m.job_id != l.job_id || row.dataset != "fmnist-v2") continue;
+      seen = true;
+      EXPECT_EQ(row.correct_bits, bits);
+      RIB_ASSERT_OK_AND_ASSIGN(int64_t right,
+                               CountBits(row.correct_bits, "", row.total + row.skipped));
+      EXPECT_EQ(right, row.correct);
+    }
+  }
+  EXPECT_TRUE(seen);
+  // 5 right in the counts, 4 in the bits; and 1 byte for 11 images.
+  report.result = {"fmnist-v2", "", 5, 11, 0, std::string("\x0f\x00", 2)};
+  EXPECT_THAT(repo_->Report(report),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("count 4 right")));
+  report.result = {"fmnist-v2", "", 5, 11, 0, std::string("\x1f", 1)};
+  EXPECT_THAT(repo_->Report(report),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("for 11 images")));
 }
 
 TEST_P(RepositoryContractTest, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {

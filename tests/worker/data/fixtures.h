@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "spec/data_layout.h"
 #include "tests/testing/test_env.h"
+#include "worker/data/imagenet_classes.h"
 #include "worker/data/source.h"
 
 namespace rib::data::testing {
@@ -50,6 +51,30 @@ inline DatasetOptions TinyImageOptions(const std::string& data_root) {
 
 // The file stem of ImageNet val photo n (1..50000), as published.
 inline std::string ValPhoto(int n) { return absl::StrFormat("ILSVRC2012_val_%08d", n); }
+
+// TinyImageOptions with a 30% test split seeded by `seed`: the photo-split fixtures'.
+inline DatasetOptions PhotoSplitOptions(const std::string& data_root, int64_t seed) {
+  DatasetOptions o = TinyImageOptions(data_root);
+  o.test_fraction = 0.3;
+  o.seed = seed;
+  return o;
+}
+
+// `classes` ImageNet classes (wnids ImageNet1kWnids()[stride * c + offset]) and val
+// photos 1..n dealt to them as ImageNet val interleaves them (photo k to class
+// k % classes): photos[c] holds class c's photo numbers.
+struct ValPhotoSet {
+  std::vector<std::string> wnids;
+  std::vector<std::vector<int>> photos;
+};
+inline ValPhotoSet InterleavedValPhotos(int classes, int stride, int offset, int n) {
+  ValPhotoSet out;
+  for (int c = 0; c < classes; ++c)
+    out.wnids.push_back(ImageNet1kWnids()[stride * c + offset]);
+  out.photos.resize(classes);
+  for (int k = 1; k <= n; ++k) out.photos[k % classes].push_back(k);
+  return out;
+}
 
 // Writes <root>/imagenet-c/<c>/<1..5>/<wnid>/<photo>.JPEG for every corruption in
 // `corruptions`, every wnid and every photo number of photos_of[wnid index] (4 x 4 px).

@@ -28,14 +28,10 @@ constexpr int kClasses = 3, kPhotosPerClass = 20;
 class PhotoSplitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    options_ = testing::TinyImageOptions(dir_.path());
-    options_.test_fraction = 0.3;
-    options_.seed = 7;
+    options_ = testing::PhotoSplitOptions(dir_.path(), 7);
     // Photo numbers interleave the classes, as in ImageNet val.
-    std::vector<std::string> wnids;
-    std::vector<std::vector<int>> photos(kClasses);
-    for (int c = 0; c < kClasses; ++c) wnids.push_back(ImageNet1kWnids()[10 * c + 1]);
-    for (int n = 1; n <= kClasses * kPhotosPerClass; ++n) photos[n % kClasses].push_back(n);
+    const auto [wnids, photos] =
+        testing::InterleavedValPhotos(kClasses, 10, 1, kClasses * kPhotosPerClass);
     for (int c = 0; c < kClasses; ++c) {
       for (int n : photos[c]) {
         const std::string f = wnids[c] + "/" + ValPhoto(n);

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <thread>
 
+#include "common/robustness_bootstrap.h"
 #include "tests/testing/status_matchers.h"
+#include "worker/dist/fake_process_group.h"
 #include "worker/engine/evaluate.h"
 #include "worker/engine/label_mask.h"
 
@@ -153,6 +156,124 @@ TEST(EvaluateTest, BeatsOncePerBatchWhileItRuns) {
   for (int i = 1; i <= kExamples; ++i) expected.push_back(i);
   EXPECT_EQ(beats_at_forward, expected);
   EXPECT_EQ(sink.beats, kExamples);
+}
+
+// Batches given up front, with example indices (what the loader's batches carry).
+class VectorStream : public BatchStream {
+ public:
+  explicit VectorStream(std::vector<Batch> batches) : batches_(std::move(batches)) {}
+  absl::StatusOr<bool> Next(Batch* batch) override {
+    if (next_ >= batches_.size()) return false;
+    *batch = batches_[next_++];
+    return true;
+  }
+
+ private:
+  std::vector<Batch> batches_;
+  size_t next_ = 0;
+};
+
+Batch MakeBatch(torch::Tensor logits, std::vector<int64_t> labels,
+                std::vector<std::string> subsets, std::vector<int64_t> indices) {
+  Batch b;
+  b.images = std::move(logits);
+  b.labels = torch::tensor(labels, torch::kLong);
+  b.subsets = std::move(subsets);
+  b.indices = std::move(indices);
+  return b;
+}
+
+TEST(EvaluateTest, RecordsWhichImagesWereRightPerSubset) {
+  // Examples 10, 11, 12 of a dataset; 10 and 12 are fog/1's positions 0 and 1, 11 is
+  // fog/2's position 0. Rows 0 and 2 are right (argmax 1 and 3), row 1 is not.
+  std::vector<Batch> batches = {
+      MakeBatch(Logits(), {1, 2, 3}, {"fog/1", "fog/2", "fog/1"}, {10, 11, 12})};
+  VectorStream stream(std::move(batches));
+  EvaluateOptions options;
+  options.subsets = {"fog/1", "fog/2"};
+  options.expected_totals = {2, 1};
+  options.bit_position.assign(13, -1);
+  options.bit_position[10] = 0;
+  options.bit_position[12] = 1;
+  options.bit_position[11] = 0;
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<SubsetCount> counts,
+                           Evaluate([](const torch::Tensor& x) { return x; }, stream,
+                                    LabelMask::Identity(5), options));
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts[0].correct_bits, std::string("\x03", 1));
+  EXPECT_EQ(counts[1].correct_bits, std::string("\x00", 1));
+  // Without positions nothing is recorded.
+  VectorStream again({MakeBatch(Logits(), {1, 2, 3}, {"", "", ""}, {0, 1, 2})});
+  RIB_ASSERT_OK_AND_ASSIGN(counts,
+                           Evaluate([](const torch::Tensor& x) { return x; }, again,
+                                    LabelMask::Identity(5), EvaluateOptions{}));
+  EXPECT_EQ(counts[0].correct_bits, "");
+}
+
+TEST(EvaluateTest, BadBitPositionsAreNamed) {
+  EvaluateOptions options;
+  options.expected_totals = {3};
+  options.bit_position = {0, 1, 7};  // example 2 lies outside the 3 images
+  VectorStream stream({MakeBatch(Logits(), {1, 2, 3}, {"", "", ""}, {0, 1, 2})});
+  EXPECT_THAT(Evaluate([](const torch::Tensor& x) { return x; }, stream,
+                       LabelMask::Identity(5), options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("example 2 has no position")));
+  options.bit_position = {0, 1, 2};
+  VectorStream no_indices({MakeBatch(Logits(), {1, 2, 3}, {"", "", ""}, {})});
+  EXPECT_THAT(Evaluate([](const torch::Tensor& x) { return x; }, no_indices,
+                       LabelMask::Identity(5), options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("example indices")));
+}
+
+// Two ranks score disjoint halves of 130 images (words of 64 bits span both); each
+// rank's result holds every image's bit, popcount == correct.
+TEST(EvaluateTest, BitsAreGatheredAcrossRanks) {
+  constexpr int64_t kImages = 130;
+  auto right = [](int64_t k) { return k % 3 != 1; };
+  auto groups = dist::CreateInProcessGroups(2);
+  std::vector<absl::StatusOr<std::vector<SubsetCount>>> results(2);
+  auto run = [&](int r) {
+    std::vector<Batch> batches;
+    const int64_t begin = r == 0 ? 0 : 70, end = r == 0 ? 70 : kImages;
+    for (int64_t b = begin; b < end; b += 8) {
+      const int64_t n = std::min<int64_t>(8, end - b);
+      torch::Tensor logits = torch::zeros({n, 2});
+      std::vector<int64_t> labels, indices;
+      for (int64_t k = 0; k < n; ++k) {
+        logits[k][1] = 1.0;  // predicts class 1
+        labels.push_back(right(b + k) ? 1 : 0);
+        indices.push_back(b + k);
+      }
+      batches.push_back(
+          MakeBatch(logits, labels, std::vector<std::string>(n, ""), indices));
+    }
+    VectorStream stream(std::move(batches));
+    EvaluateOptions options;
+    options.group = groups[r].get();
+    options.expected_totals = {kImages};
+    for (int64_t k = 0; k < kImages; ++k) options.bit_position.push_back(k);
+    results[r] = Evaluate([](const torch::Tensor& x) { return x; }, stream,
+                          LabelMask::Identity(2), options);
+  };
+  std::thread t0(run, 0), t1(run, 1);
+  t0.join();
+  t1.join();
+  int64_t expected_correct = 0;
+  for (int64_t k = 0; k < kImages; ++k) expected_correct += right(k);
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_TRUE(results[r].ok()) << results[r].status();
+    const SubsetCount& c = (*results[r])[0];
+    EXPECT_EQ(c.correct, expected_correct);
+    ASSERT_EQ(c.correct_bits.size(), 17u);
+    for (int64_t k = 0; k < kImages; ++k) {
+      const bool bit = (static_cast<unsigned char>(c.correct_bits[k / 8]) >> (k % 8)) & 1;
+      EXPECT_EQ(bit, right(k)) << "image " << k << " on rank " << r;
+    }
+    RIB_ASSERT_OK_AND_ASSIGN(int64_t popcount, CountBits(c.correct_bits, "", kImages));
+    EXPECT_EQ(popcount, c.correct);
+  }
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 
 #include <atomic>
@@ -13,6 +12,7 @@
 #include <filesystem>
 
 #include "common/hash.h"
+#include "common/robustness_bootstrap.h"
 #include "spec/artifacts.h"
 #include "spec/job_json.h"
 #include "tests/testing/status_matchers.h"
@@ -106,6 +106,12 @@ TEST_F(RunnerTest, FineTunesEvaluatesAndReportsRows) {
   EXPECT_THAT(result.results[1].subset, ::testing::MatchesRegex("[a-z_]+/[1-5]"));
   ASSERT_EQ(recorder.results.size(), result.results.size());
   EXPECT_EQ(recorder.results[0], "fmnist-val|");
+  // Every row says which of its images were right: popcount(correct_bits) == correct.
+  for (const ResultRow& row : result.results) {
+    RIB_ASSERT_OK_AND_ASSIGN(int64_t right,
+                             CountBits(row.correct_bits, "", row.total + row.skipped));
+    EXPECT_EQ(right, row.correct) << row.dataset << " " << row.subset;
+  }
   // Fine-tuning moved the weights.
   EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
                             Weights(pre_path_).at("head.weight")));
