@@ -151,13 +151,16 @@ void VerticalScalar(const uint8_t* const* rows, uint8_t* out, int b0, int b1,
 
 // ---- SSSE3 (pshufb) and AVX2: the horizontal pass ----
 
-// (sum_hi << 11) + sum_lo + rounding, shifted and clipped like Clip8 (packs/packus
-// saturate exactly as the clamp does).
+// (sum_hi << 11) + sum_lo + rounding, shifted (the clip to uint8 follows: packs/packus
+// saturate exactly as Clip8's clamp does). W is the intrinsics' width: empty or 256.
+#define RIB_FINISH(W, hi, lo)                                                      \
+  _mm##W##_srai_epi32(                                                             \
+      _mm##W##_add_epi32(_mm##W##_add_epi32(_mm##W##_slli_epi32(hi, kSplitBits), lo), \
+                         _mm##W##_set1_epi32(1 << (kPrecisionBits - 1))),          \
+      kPrecisionBits)
+
 __attribute__((target("sse2"))) inline __m128i Finish128(__m128i hi, __m128i lo) {
-  const __m128i round = _mm_set1_epi32(1 << (kPrecisionBits - 1));
-  const __m128i s =
-      _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, kSplitBits), lo), round);
-  return _mm_srai_epi32(s, kPrecisionBits);
+  return RIB_FINISH(, hi, lo);
 }
 
 // Whether output pixel xx's loads stay inside the row: each tap pair loads 8 bytes,
@@ -244,11 +247,9 @@ RIB_DEFINE_HORIZONTAL_ROW(HorizontalAvx2, "avx2", PixelAvx2)
 // ---- AVX2: the vertical pass, 32 bytes at a time ----
 
 __attribute__((target("avx2"))) inline __m256i Finish256(__m256i hi, __m256i lo) {
-  const __m256i round = _mm256_set1_epi32(1 << (kPrecisionBits - 1));
-  const __m256i s =
-      _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, kSplitBits), lo), round);
-  return _mm256_srai_epi32(s, kPrecisionBits);
+  return RIB_FINISH(256, hi, lo);
 }
+#undef RIB_FINISH
 
 // Bytes [b0, b0 + 32 * n). Unpack and pack both work within 128-bit lanes, so the
 // bytes come back in their order.
