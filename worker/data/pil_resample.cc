@@ -149,15 +149,18 @@ void VerticalScalar(const uint8_t* const* rows, uint8_t* out, int b0, int b1,
 
 #ifdef RIB_RESAMPLE_X86
 
-// ---- SSE: SSSE3 (pshufb) for the horizontal pass, SSE2 for the vertical ----
+// ---- SSSE3 (pshufb) and AVX2: the horizontal pass ----
 
-// (sum_hi << 11) + sum_lo + rounding, shifted and clipped like Clip8 (packs/packus
-// saturate exactly as the clamp does).
+// (sum_hi << 11) + sum_lo + rounding, shifted (the clip to uint8 follows: packs/packus
+// saturate exactly as Clip8's clamp does). W is the intrinsics' width: empty or 256.
+#define RIB_FINISH(W, hi, lo)                                                      \
+  _mm##W##_srai_epi32(                                                             \
+      _mm##W##_add_epi32(_mm##W##_add_epi32(_mm##W##_slli_epi32(hi, kSplitBits), lo), \
+                         _mm##W##_set1_epi32(1 << (kPrecisionBits - 1))),          \
+      kPrecisionBits)
+
 __attribute__((target("sse2"))) inline __m128i Finish128(__m128i hi, __m128i lo) {
-  const __m128i round = _mm_set1_epi32(1 << (kPrecisionBits - 1));
-  const __m128i s =
-      _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, kSplitBits), lo), round);
-  return _mm_srai_epi32(s, kPrecisionBits);
+  return RIB_FINISH(, hi, lo);
 }
 
 // Whether output pixel xx's loads stay inside the row: each tap pair loads 8 bytes,
@@ -241,46 +244,12 @@ RIB_DEFINE_HORIZONTAL_ROW(HorizontalSse, "ssse3", PixelSse)
 RIB_DEFINE_HORIZONTAL_ROW(HorizontalAvx2, "avx2", PixelAvx2)
 #undef RIB_DEFINE_HORIZONTAL_ROW
 
-// Bytes [b0, b0 + 16 * n) of output row yy of the vertical pass.
-__attribute__((target("sse2"))) void VerticalSse(const uint8_t* const* rows, uint8_t* out,
-                                                 int b0, int n, const int32_t* hk,
-                                                 const int32_t* lk, int npairs) {
-  const __m128i zero = _mm_setzero_si128();
-  for (int c = 0; c < n; ++c) {
-    const int b = b0 + 16 * c;
-    __m128i h0 = zero, h1 = zero, h2 = zero, h3 = zero;
-    __m128i l0 = zero, l1 = zero, l2 = zero, l3 = zero;
-    for (int j = 0; j < npairs; ++j) {
-      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2 * j] + b));
-      const __m128i d =
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2 * j + 1] + b));
-      const __m128i ab_lo = _mm_unpacklo_epi8(a, d), ab_hi = _mm_unpackhi_epi8(a, d);
-      const __m128i p0 = _mm_unpacklo_epi8(ab_lo, zero), p1 = _mm_unpackhi_epi8(ab_lo, zero);
-      const __m128i p2 = _mm_unpacklo_epi8(ab_hi, zero), p3 = _mm_unpackhi_epi8(ab_hi, zero);
-      const __m128i kh = _mm_set1_epi32(hk[j]), kl = _mm_set1_epi32(lk[j]);
-      h0 = _mm_add_epi32(h0, _mm_madd_epi16(p0, kh));
-      h1 = _mm_add_epi32(h1, _mm_madd_epi16(p1, kh));
-      h2 = _mm_add_epi32(h2, _mm_madd_epi16(p2, kh));
-      h3 = _mm_add_epi32(h3, _mm_madd_epi16(p3, kh));
-      l0 = _mm_add_epi32(l0, _mm_madd_epi16(p0, kl));
-      l1 = _mm_add_epi32(l1, _mm_madd_epi16(p1, kl));
-      l2 = _mm_add_epi32(l2, _mm_madd_epi16(p2, kl));
-      l3 = _mm_add_epi32(l3, _mm_madd_epi16(p3, kl));
-    }
-    const __m128i lo16 = _mm_packs_epi32(Finish128(h0, l0), Finish128(h1, l1));
-    const __m128i hi16 = _mm_packs_epi32(Finish128(h2, l2), Finish128(h3, l3));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + b), _mm_packus_epi16(lo16, hi16));
-  }
-}
-
-// ---- AVX2: the vertical pass 32 bytes at a time (same arithmetic, in-lane) ----
+// ---- AVX2: the vertical pass, 32 bytes at a time ----
 
 __attribute__((target("avx2"))) inline __m256i Finish256(__m256i hi, __m256i lo) {
-  const __m256i round = _mm256_set1_epi32(1 << (kPrecisionBits - 1));
-  const __m256i s =
-      _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, kSplitBits), lo), round);
-  return _mm256_srai_epi32(s, kPrecisionBits);
+  return RIB_FINISH(256, hi, lo);
 }
+#undef RIB_FINISH
 
 // Bytes [b0, b0 + 32 * n). Unpack and pack both work within 128-bit lanes, so the
 // bytes come back in their order.
@@ -335,7 +304,6 @@ bool CpuHasAvx2() { return false; }
 // The kernels actually used for a request: what the CPU lacks falls back.
 struct Kernels {
   bool sse_h = false;  // SSSE3 horizontal pass
-  bool sse_v = false;  // SSE2 vertical pass
   bool avx2 = false;   // AVX2, both passes
 };
 
@@ -343,7 +311,6 @@ Kernels Resolve(ResampleKernels want) {
   Kernels k;
 #ifdef RIB_RESAMPLE_X86
   if (want == ResampleKernels::kScalar) return k;
-  k.sse_v = true;  // SSE2 is part of x86-64
   k.sse_h = CpuHasSsse3();
   k.avx2 = want != ResampleKernels::kSse && CpuHasAvx2();
 #else
@@ -352,9 +319,10 @@ Kernels Resolve(ResampleKernels want) {
   return k;
 }
 
-// One output row of the vertical pass over `row_bytes` bytes: SIMD blocks, then the
+// One output row of the vertical pass over `row_bytes` bytes: AVX2 blocks, then the
 // tail as one more block ending at the row end (it recomputes a few bytes, with the
-// same result) when the row is wide enough, else scalar.
+// same result) when the row is wide enough, else scalar (also without AVX2: the
+// auto-vectorised loop is close enough there, and one SIMD version is less to keep).
 void VerticalRow(const uint8_t* const* rows, uint8_t* out, int row_bytes, const int32_t* k,
                  int count, const int32_t* hk, const int32_t* lk, const Kernels& kern) {
 #ifdef RIB_RESAMPLE_X86
@@ -362,11 +330,6 @@ void VerticalRow(const uint8_t* const* rows, uint8_t* out, int row_bytes, const 
   if (kern.avx2 && row_bytes >= 32) {
     VerticalAvx2(rows, out, 0, row_bytes / 32, hk, lk, npairs);
     if (row_bytes % 32) VerticalAvx2(rows, out, row_bytes - 32, 1, hk, lk, npairs);
-    return;
-  }
-  if (kern.sse_v && row_bytes >= 16) {
-    VerticalSse(rows, out, 0, row_bytes / 16, hk, lk, npairs);
-    if (row_bytes % 16) VerticalSse(rows, out, row_bytes - 16, 1, hk, lk, npairs);
     return;
   }
 #else

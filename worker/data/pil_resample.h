@@ -17,9 +17,10 @@
 
 namespace rib::data::internal {
 
-// Which kernels PilResizeCrop may use. kAuto: the fastest the CPU supports (AVX2 on
-// x86-64 machines that have it, else SSSE3/SSE2, else scalar); the others exist so that
-// the tests can compare every path on the same machine.
+// Which kernels PilResizeCrop may use. kAuto: the fastest the CPU supports (AVX2 for
+// both passes on x86-64 machines that have it; else SSSE3 for the horizontal pass and
+// the scalar loop for the vertical one; else scalar). kSse: at most the SSSE3 level.
+// The choice exists so that the tests can compare every path on the same machine.
 enum class ResampleKernels { kAuto, kScalar, kSse, kAvx2 };
 
 // Resizes an 8-bit RGB image (CV_8UC3, any step) to (out_w, out_h) like PIL and returns

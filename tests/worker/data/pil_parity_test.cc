@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/python_script.h"
 #include "tests/testing/test_env.h"
 #include "worker/data/image.h"
 
@@ -56,13 +57,7 @@ cv::Mat Noise(int w, int h, uint64_t seed) {
 class PilParityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* env = std::getenv("RIB_PYTHON");
-    const std::string python = env != nullptr ? env : "/usr/bin/python3";
-    if (std::system((python + " -c 'import PIL, torchvision' >/dev/null 2>&1").c_str()) !=
-        0) {
-      std::fprintf(stderr, "no python3 with PIL and torchvision: skipping\n");
-      std::exit(::rib::testing::kSkipExitCode);
-    }
+    ::rib::testing::SkipUnlessPythonHas("PIL, torchvision");
     dir_ = new ScratchDir();
     std::ofstream cases(dir_->Join("cases.txt"));
     uint64_t seed = 1;
@@ -77,10 +72,8 @@ class PilParityTest : public ::testing::Test {
             << "\n";
     }
     cases.close();
-    const std::string cmd = python + " " + ::rib::testing::SourceDir() +
-                            "/tests/worker/data/make_pil_resize_fixtures.py " +
-                            dir_->path() + " > " + dir_->Join("log") + " 2>&1";
-    script_status_ = std::system(cmd.c_str());
+    script_status_ = ::rib::testing::RunPythonScript(
+        "tests/worker/data/make_pil_resize_fixtures.py", dir_->path(), dir_->Join("log"));
   }
   static void TearDownTestSuite() {
     delete dir_;

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "spec/weights_format.h"
+#include "tests/testing/python_script.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "worker/engine/model.h"
@@ -34,19 +35,10 @@ using ::testing::HasSubstr;
 class PthArchiveTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string python = std::getenv("RIB_PYTHON") != nullptr
-                                   ? std::getenv("RIB_PYTHON")
-                                   : "/usr/bin/python3";
-    if (std::system(
-            (python + " -c 'import torch, torchvision' >/dev/null 2>&1").c_str()) != 0) {
-      std::fprintf(stderr, "no python3 with torch and torchvision: skipping\n");
-      std::exit(::rib::testing::kSkipExitCode);
-    }
+    ::rib::testing::SkipUnlessPythonHas("torch, torchvision");
     dir_ = new ScratchDir();
-    const std::string cmd = python + " " + ::rib::testing::SourceDir() +
-                            "/tests/worker/engine/models/make_pth_fixtures.py " +
-                            dir_->path() + " > " + dir_->Join("log") + " 2>&1";
-    script_status_ = std::system(cmd.c_str());
+    script_status_ = ::rib::testing::RunPythonScript(
+        "tests/worker/engine/models/make_pth_fixtures.py", dir_->path(), dir_->Join("log"));
   }
   static void TearDownTestSuite() {
     delete dir_;
