@@ -26,6 +26,14 @@ for m in lp wise; do
     "$report/summary.md" || fail "summary.md's Findings have no verdict for $m vs ft"
 done
 grep -q "mRI" "$out" || fail "the printed matrix has no mRI line"
+# The 2 otdd jobs: each fine-tuned row has its OTDD (the csv's otdd column, after
+# ri_ci_high) and the scatter is drawn.
+[ -s "$report/otdd_vs_change.svg" ] || fail "no otdd_vs_change.svg in $report"
+python3 - "$report/matrix.csv" <<'PY' || fail "matrix.csv has no OTDD for a fine-tuned row"
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["finetune_dataset"]]
+assert rows and all(float(r["otdd"]) > 0 for r in rows), rows[:2]
+PY
 # Second run: the same sweep file resolves to the same sweep; nothing is recomputed.
 RIB_STATE_DIR="$state/state" RIB_DEMO_SKIP_BUILD=1 bash "$root/scripts/demo.sh" --short \
   >"$state/out2.txt" 2>"$state/err2.txt" || { tail -30 "$state/err2.txt"; fail "second run failed"; }

@@ -22,7 +22,7 @@ grep -qF "dashboard: $RIB_DEMO_DASHBOARD" "$state/demo.err" ||
 
 # The live sweep: new jobs (another step count), the same datasets, one method.
 sed -e 's/^name: .*/name: dashboard-live/' -e 's/max_steps: 5/max_steps: 3/' \
-    -e '/^  - lp$/d' -e '/kind: wise-ft/d' \
+    -e '/^  - lp$/d' -e '/kind: wise-ft/d' -e '/kind: otdd/d' \
   "$root/scripts/demo_sweep_short.yaml" >"$state/live.yaml"
 
 /usr/bin/python3 "$root/tests/e2e/dashboard_browser.py" \

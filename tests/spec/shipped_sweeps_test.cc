@@ -49,7 +49,7 @@ TEST(ShippedSweeps, DemoSweepHasTwoModelsSixMethodsEightDatasets) {
 
 TEST(ShippedSweeps, ShortDemoSweepIsSmall) {
   RIB_ASSERT_OK_AND_ASSIGN(auto jobs, ParseAndExpand("scripts/demo_sweep_short.yaml"));
-  EXPECT_EQ(jobs.size(), 1u + 3 * 2);
+  EXPECT_EQ(jobs.size(), 1u + 3 * 2 + 2);  // pre, 3 methods × 2 datasets, 2 otdd
 }
 
 // The paper's sweeps name their weights in a hub cache: one is written here with a
