@@ -119,7 +119,7 @@ for i in 1 2; do
   "$BIN/rib-worker" --coordinator="$addr" --devices=cpu:1 --threads-per-slot=1 \
     --data-root="$STATE/data" --artifact-root="$STATE/artifacts" --name="demo-worker-$i" \
     --token-file="$STATE/run/worker.token" --metrics-listen=127.0.0.1:0 \
-    --drain-timeout=10s 2>"$STATE/logs/worker-$i.log" &
+    --drain-timeout=10s --cache-root="$STATE/eval-cache" 2>"$STATE/logs/worker-$i.log" &
   pids+=($!)
   worker_pids+=($!)
 done 2>/dev/null
