@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/format.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "rib/v1/coordinator.pb.h"
@@ -186,6 +187,17 @@ HttpResponse DashboardApi::Handle(const HttpRequest& req) const {
     if (!matrices.ok()) return JsonError(matrices.status());
     v1::GetMatrixResponse out;
     for (const auto& m : *matrices) ToProto(m, out.add_matrices());
+    const std::string format = QueryValue(req, "format");
+    if (format == "csv") {  // the CLI's `rib matrix -o csv`, the same function
+      HttpResponse r;
+      r.content_type = "text/csv; charset=utf-8";
+      r.body = client::FormatCsv({out.matrices().begin(), out.matrices().end()});
+      return r;
+    }
+    if (!format.empty() && format != "json") {
+      return JsonError(absl::InvalidArgumentError(
+          absl::StrCat("format '", format, "' is not json or csv")));
+    }
     return JsonMessage(out);
   }
   if (parts[2] == "jobs") {

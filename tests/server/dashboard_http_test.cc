@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rib/v1/coordinator.grpc.pb.h"
@@ -225,6 +226,18 @@ TEST_F(DashboardHttpTest, TheJsonIsTheGrpcAnswer) {
       google::protobuf::util::MessageDifferencer::Equals(grpc_matrix, http_matrix))
       << "gRPC: " << grpc_matrix.DebugString() << "\nHTTP: " << http_matrix.DebugString();
   EXPECT_DOUBLE_EQ(val_cell(http_matrix.matrices(0)).accuracy(), 0.8);
+  // The CSV download: `rib matrix -o csv` of the same answer, every column.
+  const std::string csv = HttpGet(port_, "/api/sweeps/" + sweep_id + "/matrix?format=csv",
+                                  Bearer(tokens_.bob));
+  ASSERT_EQ(HttpStatus(csv), 200) << csv;
+  EXPECT_THAT(csv, HasSubstr("Content-Type: text/csv"));
+  EXPECT_EQ(HttpBody(csv), client::FormatCsv({grpc_matrix.matrices().begin(),
+                                              grpc_matrix.matrices().end()}));
+  EXPECT_THAT(HttpBody(csv), HasSubstr(",0.8,"));
+  const std::string bad = HttpGet(port_, "/api/sweeps/" + sweep_id + "/matrix?format=xml",
+                                  Bearer(tokens_.bob));
+  EXPECT_EQ(HttpStatus(bad), 400) << bad;
+  EXPECT_THAT(HttpBody(bad), HasSubstr("format 'xml' is not json or csv"));
 
   v1::GetSweepRequest sweep_req;
   sweep_req.set_sweep_id(sweep_id);

@@ -70,16 +70,28 @@ function deltaColor(delta, scale) {
 
 // ---- the API ----
 class AuthError extends Error {}
-async function api(path) {
+async function apiFetch(path) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) throw new AuthError('not logged in');
-  const r = await fetch('/api/' + path, {headers: {Authorization: 'Bearer ' + token},
-                                         cache: 'no-store'});
+  return fetch('/api/' + path, {headers: {Authorization: 'Bearer ' + token},
+                                cache: 'no-store'});
+}
+async function api(path) {
+  const r = await apiFetch(path);
   let body = null;
   try { body = await r.json(); } catch (e) { body = {error: 'not JSON (HTTP ' + r.status + ')'}; }
   if (r.status === 401) throw new AuthError(body.error || 'token refused');
   if (!r.ok) throw new Error(`${path}: HTTP ${r.status} ${body.code || ''}: ${body.error || ''}`);
   return body;
+}
+// A route's body as text (the matrix as CSV); errors as api()'s.
+async function apiText(path) {
+  const r = await apiFetch(path);
+  if (r.ok) return r.text();
+  let body = {};
+  try { body = await r.json(); } catch (e) {}
+  if (r.status === 401) throw new AuthError(body.error || 'token refused');
+  throw new Error(`${path}: HTTP ${r.status} ${body.code || ''}: ${body.error || ''}`);
 }
 
 // ---- routing and polling ----
@@ -337,27 +349,6 @@ function legend(scale) {
   l.append(' points (orange: loss, blue: gain)');
   return l;
 }
-// The columns of `rib matrix --format csv` (client/format.cc FormatCsv); the baseline
-// row has an empty finetune_dataset.
-function matrixCsv(matrices) {
-  const q = (s) => /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-  const opt = (has, x) => has ? String(x) : '';
-  const lines = ['model,method,finetune_dataset,eval_dataset,accuracy,correct,total,skipped,delta,ri,pretrain_change'];
-  for (const mx of matrices) {
-    [mx.baseline].concat(mx.rows).forEach((r, i) => {
-      r.cells.forEach((c, j) => {
-        if (!c.present) return;
-        const b = mx.baseline.cells[j];
-        const delta = i > 0 && b && b.present ? String(c.accuracy - b.accuracy) : '';
-        lines.push([mx.model, mx.method, i ? r.finetune_dataset : '', mx.eval_datasets[j],
-                    String(c.accuracy), c.correct, c.total, c.skipped, delta,
-                    i ? opt(r.has_ri, r.ri) : '', i ? opt(r.has_pretrain_change, r.pretrain_change) : '']
-                       .map((x) => q(String(x))).join(','));
-      });
-    });
-  }
-  return lines.join('\n') + '\n';
-}
 function download(name, type, text) {
   const a = el('a', {href: URL.createObjectURL(new Blob([text], {type})), download: name});
   document.body.append(a);
@@ -380,7 +371,13 @@ async function renderSweep(v, id) {
   json.addEventListener('click', () => download(`matrix-${s.name}.json`, 'application/json',
                                                 JSON.stringify(m, null, 2)));
   const csv = el('button', {type: 'button', id: 'download-csv', text: 'CSV'});
-  csv.addEventListener('click', () => download(`matrix-${s.name}.csv`, 'text/csv', matrixCsv(m.matrices)));
+  // The coordinator writes it with the CLI's own `rib matrix -o csv` code, every column.
+  csv.addEventListener('click', async () => {
+    try {
+      download(`matrix-${s.name}.csv`, 'text/csv',
+               await apiText('sweeps/' + encodeURIComponent(id) + '/matrix?format=csv'));
+    } catch (e) { alert('CSV download failed: ' + e.message); }
+  });
   dl.append(json, ' ', csv);
   v.append(dl);
 
