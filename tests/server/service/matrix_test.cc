@@ -242,6 +242,8 @@ TEST(MatrixTest, OtddPerRowAndItsCorrelationWithThePretrainChange) {
   ASSERT_THAT(one, SizeIs(1));
   EXPECT_FALSE(one[0].otdd_correlation.has_value());
   EXPECT_EQ(one[0].rows[1].otdd, 2.0);
+}
+
 // Per-image bits give RI and mRI a bootstrap interval (BootstrapRiIntervals); a job
 // without bits gives none, the counts-based figures stay.
 TEST(MatrixTest, PerImageBitsGiveBootstrapIntervals) {
