@@ -92,7 +92,7 @@ TEST(JobHashPin, EveryMethodKindHashesAsBefore) {
        "b9ab04c9aa6f37263cd89ac3c33e8fe0a01a0d8a4e39de790c1a6ded942812e1"},
       // Issue 15.2: the per-example Fisher on fmnist-val (the last test).
       {"vit/ewc/fmnist-r",
-       "d2af7183c40ee3bde9e76a2e034eba118e07995e3642619697d6f486f4f0fc93"},
+       "0475f9d31f7ec1071a033adc61b06786af7cb8d7e58dcf736b0ac18b3170521d"},
       {"vit/l2sp/fmnist-r",
        "6d3e3aad2fecb0e25daaf9f1156a89f4ad8a01c156ec7bcba15be7e741f5019f"},
       {"vit/lp/fmnist-r",
@@ -123,7 +123,7 @@ TEST(JobHashPin, TheReferenceDefaultsOfLpLoraAndVpAreNewJobs) {
        "b9ab04c9aa6f37263cd89ac3c33e8fe0a01a0d8a4e39de790c1a6ded942812e1"},
       // Issue 15.2: the per-example Fisher on fmnist-val (the last test).
       {"vit/ewc/fmnist-r",
-       "d2af7183c40ee3bde9e76a2e034eba118e07995e3642619697d6f486f4f0fc93"},
+       "0475f9d31f7ec1071a033adc61b06786af7cb8d7e58dcf736b0ac18b3170521d"},
       {"vit/l2sp/fmnist-r",
        "6d3e3aad2fecb0e25daaf9f1156a89f4ad8a01c156ec7bcba15be7e741f5019f"},
       {"vit/lp/fmnist-r",
@@ -247,7 +247,7 @@ TEST(JobHashPin, SeedZeroOfASweepWithSeedsHashesAsTheSweepWithout) {
        "82f15db431a0e6811f7ad1a49838ca75417f091eed94a5174c547eae15e816e1"},
       // ewc's per-example Fisher (issue 15.2, below) is a new computation: a new hash.
       {"vit/ewc/fmnist-r@seed=1",
-       "1e466a8c2bd5c061aa3d910c1043272098edf76da5986ae9051f8c5afaa06ff1"},
+       "b88b30a31500f5c9695d2a20ca5f8b2f06787bace5d9954d39ecfaa90f85a6cf"},
       {"vit/l2sp/fmnist-r@seed=1",
        "01e8e0408c263623717d4d9e2ab8dbea696eb900640dcaa4a58bf3f8219d55d8"},
       {"vit/lp/fmnist-r@seed=1",
@@ -267,6 +267,10 @@ TEST(JobHashPin, SeedZeroOfASweepWithSeedsHashesAsTheSweepWithout) {
 // the fine-tuning data. The old computation is gone, so every ewc job hashes anew and
 // must not reuse results of the old one (the two tests above carry a bare ewc's new
 // hash; before: 2fae96e71e1e070ef04bac9191bda6f05c65ca9019c17bc17cb6a9708f05e009).
+// The default lambda became 100 when the engine stopped multiplying the Fisher by λ
+// twice (the same penalty as the old default 10 applied): the default's text is in the
+// hash, so a bare ewc hashes anew once more (before: d2af7183...; with seed=1 1e466a8c...;
+// ewc-val c869d57b...).
 // Issue 15.9: a soup averages its listed members only; {include_pre: yes} is the old
 // computation (θ_pre averaged in) and hashes as before (the tests above spell it so),
 // a bare soup is a new job.
@@ -290,9 +294,9 @@ training: {lr: 0.01, epochs: 1, max_steps: 5, precision: fp32}
   const std::vector<std::pair<std::string, std::string>> want = {
       {"vit/pre", "746b3b591fd59e16a3ea0e83e7770ce736d60e6d39e7f6149dff7dec0a091cf2"},
       {"vit/ewc/fmnist-r",
-       "d2af7183c40ee3bde9e76a2e034eba118e07995e3642619697d6f486f4f0fc93"},
+       "0475f9d31f7ec1071a033adc61b06786af7cb8d7e58dcf736b0ac18b3170521d"},
       {"vit/ewc-val/fmnist-r",
-       "c869d57b0bcd2f7aa61fd7c2d469d21720a4cf42e910a48f1bd0f931f012b366"},
+       "ed2130b1798c977e37dcb5887444ba58b843d1f48d9902a347df6714fc433494"},
       {"vit/ewc-big/fmnist-r",
        "039b654154596c7acf60a4e3ef5b663ccf01279e8fe5eb8249763e5f539e8047"},
       {"vit/ft/fmnist-r",
