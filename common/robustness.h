@@ -80,6 +80,15 @@ struct MatrixInput {
   // below is nullopt.
   std::vector<double> baseline_se;
   std::vector<std::vector<double>> rows_se;
+  // The baseline of each cell, when it is not its column's: rows_baseline[i][j] =
+  // A_j(θ_pre) on the images that cell (i, j) evaluated (held-out evaluation scores a
+  // different part of j per row, and before and after must be on the same images);
+  // nullopt = baseline[j]. Empty (the default): every cell's baseline is its column's.
+  // RI, the pre-training-set change and pre_mean_ood_accuracy use it; the baseline
+  // row and baseline_ood_accuracy stay baseline[j]. With SEs, rows_baseline_se in the
+  // same shape (a value where the cell is nullopt is ignored).
+  std::vector<std::vector<Cell>> rows_baseline;
+  std::vector<std::vector<double>> rows_baseline_se;
 };
 
 struct RowMetrics {
@@ -111,9 +120,11 @@ struct MatrixMetrics {
   // (the "before" of the headline figure). Present when mean_ood_accuracy is and the
   // baseline cells it needs are.
   Cell pre_mean_ood_accuracy;
-  // Standard errors. Each metric is a linear combination Σ_k w_k A_k of distinct
-  // accuracy cells (a baseline cell used by several rows has its weights summed), and
-  // the cells are taken as independent: Var = Σ_k w_k² se_k². Every model is scored on
+  // Standard errors. Each metric is a linear combination Σ_k w_k A_k of accuracy
+  // cells, and the cells are taken as independent: Var = Σ_k w_k² se_k², except that
+  // the baselines of one column (baseline[j] and the rows_baseline[i][j], the pre job
+  // on the same or overlapping images) count as one, fully correlated: their weighted
+  // SEs add up before squaring (for baseline[j] alone, its weights summed). Every model is scored on
   // the same test images, so the cells are positively correlated: for the differences
   // (ri, mri) that overstates the variance (conservative); for the means of accuracies
   // (mean_ood, pre_mean_ood) it understates it.
@@ -122,10 +133,10 @@ struct MatrixMetrics {
   Cell pre_mean_ood_se;
 };
 
-// INVALID_ARGUMENT when a row or the baseline does not have one cell per column, the
-// row datasets do not match the rows, a column repeats, an accuracy is outside
-// [0, 1] (or NaN), the SEs (when given) are not in the accuracies' shape, or an SE is
-// negative or NaN.
+// INVALID_ARGUMENT when a row or the baseline (or rows_baseline, when given) does not
+// have one cell per column, the row datasets do not match the rows, a column repeats,
+// an accuracy is outside [0, 1] (or NaN), the SEs (when given) are not in the
+// accuracies' shape, or an SE is negative or NaN.
 absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input);
 
 // Counts of one subset of one dataset: what the evaluator returns per subset and what
@@ -139,8 +150,14 @@ struct SubsetCount {
                         // below reads it
   // Per-image correctness, when the evaluator was told the images' positions
   // (EvaluateOptions::bit_position): bit k (robustness_bootstrap.h's order) is the k-th
-  // example of this subset in the evaluation list; "" when not recorded.
+  // of ALL the dataset's examples of this subset (source order), set when that image
+  // was evaluated and right; "" when not recorded.
   std::string correct_bits;
+  // Which of those images were evaluated (scored: in the evaluation list and decoded),
+  // in the same shape; "" = every one of them (or no bits recorded). Held-out
+  // evaluation (data::EvaluationSet) evaluates a different part of a dataset per
+  // fine-tune dataset, in one bit space per dataset.
+  std::string evaluated_bits;
 };
 
 // One result row: a SubsetCount of a named dataset. What the engine returns per eval
@@ -152,7 +169,8 @@ struct ResultRow {
   int64_t correct = 0;
   int64_t total = 0;
   int64_t skipped = 0;
-  std::string correct_bits;  // as SubsetCount::correct_bits; "" when not recorded
+  std::string correct_bits;    // as SubsetCount::correct_bits; "" when not recorded
+  std::string evaluated_bits;  // as SubsetCount::evaluated_bits; "" = all evaluated
   double accuracy() const { return total > 0 ? static_cast<double>(correct) / total : 0.0; }
 };
 

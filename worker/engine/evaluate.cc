@@ -63,18 +63,26 @@ absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
     return absl::InvalidArgumentError(
         "per-image bits need expected_totals, one entry per subset");
   }
-  // Packed 64 images to a word: each image is scored on one rank only, so the
-  // cross-rank sum of the words is their OR.
+  if (record && !options.bit_sizes.empty() && options.bit_sizes.size() != counts.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "per-image bits: ", options.bit_sizes.size(), " bit sizes for ", counts.size(),
+        " subsets"));
+  }
+  const std::vector<int64_t>& sizes =
+      options.bit_sizes.empty() ? options.expected_totals : options.bit_sizes;
+  // Packed 64 images to a word, the right ones then the scored ones: each image is
+  // scored on one rank only, so the cross-rank sum of the words is their OR.
   std::vector<int64_t> word_offset;
   int64_t words = 0;
   if (record) {
-    for (int64_t total : options.expected_totals) {
+    for (int64_t size : sizes) {
       word_offset.push_back(words);
-      words += (total + 63) / 64;
+      words += (size + 63) / 64;
     }
   }
-  torch::Tensor bits = torch::zeros({words}, torch::kLong);
+  torch::Tensor bits = torch::zeros({2 * words}, torch::kLong);
   int64_t* bit_words = bits.data_ptr<int64_t>();
+  int64_t* scored_words = bit_words + words;
   std::vector<char> right;
   // No autograd bookkeeping at all (not even version counters) for the logits.
   c10::InferenceMode inference_mode;
@@ -113,15 +121,19 @@ absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
               : -1;
       const std::string& subset = i < batch.subsets.size() ? batch.subsets[i] : "";
       RIB_ASSIGN_OR_RETURN(size_t k, SubsetIndex(options.subsets, subset));
-      if (pos < 0 || pos >= options.expected_totals[k]) {
+      if (pos < 0 || pos >= sizes[k]) {
         return absl::InvalidArgumentError(absl::StrCat(
             "per-image bits: example ", index, " has no position in subset '", subset,
-            "' of ", options.expected_totals[k], " images"));
+            "' of ", sizes[k], " images"));
       }
-      if (right[i]) {
-        bit_words[word_offset[k] + pos / 64] |=
-            static_cast<int64_t>(uint64_t{1} << (pos % 64));
+      const int64_t bit = static_cast<int64_t>(uint64_t{1} << (pos % 64));
+      if (scored_words[word_offset[k] + pos / 64] & bit) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "per-image bits: example ", index, " of subset '", subset,
+            "' was scored twice"));
       }
+      scored_words[word_offset[k] + pos / 64] |= bit;
+      if (right[i]) bit_words[word_offset[k] + pos / 64] |= bit;
     }
   }
   // Sum across ranks: [S, 3] int64.
@@ -135,14 +147,23 @@ absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
   if (record) {
     if (words > 0) RIB_RETURN_IF_ERROR(AllReduceSum(options.group, {bits}));
     const int64_t* w = bits.data_ptr<int64_t>();
-    for (size_t k = 0; k < counts.size(); ++k) {
-      const int64_t n = options.expected_totals[k];
-      std::string& out = counts[k].correct_bits;
-      out.assign(static_cast<size_t>((n + 7) / 8), '\0');
+    const auto unpack = [&](const int64_t* from, size_t k, std::string* out) {
+      const int64_t n = sizes[k];
+      int64_t set = 0;
+      out->assign(static_cast<size_t>((n + 7) / 8), '\0');
       for (int64_t b = 0; b < n; ++b) {
-        if ((static_cast<uint64_t>(w[word_offset[k] + b / 64]) >> (b % 64)) & 1)
-          out[b >> 3] = static_cast<char>(out[b >> 3] | (1 << (b & 7)));
+        if ((static_cast<uint64_t>(from[word_offset[k] + b / 64]) >> (b % 64)) & 1) {
+          (*out)[b >> 3] = static_cast<char>((*out)[b >> 3] | (1 << (b & 7)));
+          ++set;
+        }
       }
+      return set;
+    };
+    for (size_t k = 0; k < counts.size(); ++k) {
+      unpack(w, k, &counts[k].correct_bits);
+      // "" when every bit's image was scored (robustness_bootstrap.h's "all").
+      if (unpack(w + words, k, &counts[k].evaluated_bits) == sizes[k])
+        counts[k].evaluated_bits.clear();
     }
   }
   auto acc = packed.accessor<int64_t, 2>();

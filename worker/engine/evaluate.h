@@ -39,11 +39,15 @@ struct EvaluateOptions {
   // subset's skipped count is expected − scored, so decode failures are attributed to
   // their subset; otherwise the batches' skipped counts all go to the first row.
   std::vector<int64_t> expected_totals;
-  // Per-image correctness: bit_position[Example::index] is the example's position among
-  // its subset's examples in the evaluation list (-1 or out of range: not evaluated).
-  // Empty (the default): no bits are recorded. Needs expected_totals (the bits per
-  // subset) and batches that carry indices. The bits are gathered across ranks.
+  // Per-image correctness: bit_position[Example::index] is the example's bit among its
+  // subset's (-1 or out of range: no bit; such an example in a batch is an error).
+  // Empty (the default): no bits are recorded. Needs expected_totals and batches that
+  // carry indices. The bits are gathered across ranks.
   std::vector<int64_t> bit_position;
+  // Bits per subset (same order as `subsets`): the runner numbers ALL of a dataset's
+  // examples of a subset, of which the evaluation list is a part. Empty (the default) =
+  // expected_totals (the bits number the evaluation list alone).
+  std::vector<int64_t> bit_sizes;
   dist::ProcessGroup* group = nullptr;
   // Told after every batch (EventSink::OnAlive), so the worker sees progress during a
   // long evaluation; nullptr = nobody. Not owned.
@@ -52,10 +56,11 @@ struct EvaluateOptions {
 
 // Runs `forward` (no grad) over the stream and counts correct top-1 predictions.
 // Returns one row per subset of options.subsets, in that order, with its correct_bits
-// when options.bit_position is given.
+// and evaluated_bits (the scored images; "" when every bit's image was scored) when
+// options.bit_position is given. A skipped image (decode failure) is not evaluated.
 // INVALID_ARGUMENT when a batch names a subset that is not in options.subsets, or when
-// bit_position is given without expected_totals or batches without indices, or maps an
-// example outside its subset's expected total.
+// bit_position is given without expected_totals (or with bit_sizes of another length)
+// or batches without indices, or maps an example outside its subset's bits.
 absl::StatusOr<std::vector<SubsetCount>> Evaluate(const ForwardFn& forward,
                                                   BatchStream& stream,
                                                   const LabelMask& mask,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -183,6 +184,7 @@ struct FisherInput {
   std::unique_ptr<data::DatasetSource> source;
   std::unique_ptr<BatchStream> stream;
   LabelMask mask = LabelMask::Identity(1);
+  std::vector<data::Example> train;  // the split side the sample is drawn from
 };
 
 absl::StatusOr<std::unique_ptr<FisherInput>> OpenFisherData(
@@ -215,6 +217,7 @@ absl::StatusOr<std::unique_ptr<FisherInput>> OpenFisherData(
   std::vector<data::Example> chosen;
   for (int64_t i = 0; i < taken; ++i)
     chosen.push_back(split.train[order[i].item<int64_t>()]);
+  input->train = std::move(split.train);
   RIB_ASSIGN_OR_RETURN(input->mask,
                        LabelMask::Create(input->source->label_space(), num_classes));
   data::LoaderOptions loader_options;
@@ -326,10 +329,36 @@ absl::StatusOr<bool> AnyRankStops(const RunOptions& options) {
   return wants.item<int64_t>() > 0;
 }
 
+// The examples of `source` that a job which trained on every entry of `trained` is
+// evaluated on: EvaluationSet (source.h) for each, intersected, in source order.
+// Nothing trained on: EvaluationSet with an empty TrainedOn (all of the dataset).
+std::vector<data::Example> EvaluationList(const data::DatasetSource& source,
+                                          const data::Split& split,
+                                          const std::vector<data::TrainedOn>& trained,
+                                          const data::DatasetOptions& data_options) {
+  if (trained.empty()) return data::EvaluationSet(source, split, {}, data_options);
+  std::vector<data::Example> out =
+      data::EvaluationSet(source, split, trained[0], data_options);
+  for (size_t t = 1; t < trained.size(); ++t) {
+    std::set<int64_t> keep;
+    for (const data::Example& e :
+         data::EvaluationSet(source, split, trained[t], data_options))
+      keep.insert(e.index);
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [&keep](const data::Example& e) {
+                               return keep.count(e.index) == 0;
+                             }),
+              out.end());
+  }
+  return out;
+}
+
 // Evaluates spec.eval_datasets in order, appending their rows; sets *stopped and
-// returns early when asked to stop before a dataset.
+// returns early when asked to stop before a dataset. `trained`: what the weights were
+// trained on (EvaluationList).
 absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
                          const data::DatasetOptions& data_options,
+                         const std::vector<data::TrainedOn>& trained,
                          const ForwardFn& forward, int64_t num_classes,
                          torch::Device device, EventSink* sink,
                          std::vector<ResultRow>* results, bool* stopped) {
@@ -353,6 +382,8 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
                          data::OpenDataset(key, data_options));
     const absl::Time opened = absl::Now();
     RIB_ASSIGN_OR_RETURN(data::Split split, data::SplitDataset(*source, data_options));
+    const std::vector<data::Example> evaluated =
+        EvaluationList(*source, split, trained, data_options);
     absl::StatusOr<LabelMask> mask_or = LabelMask::Create(source->label_space(), num_classes);
     if (!mask_or.ok()) return Annotate(mask_or.status(), key);
     const LabelMask& mask = *mask_or;
@@ -363,20 +394,26 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     eval_options.subsets = source->subsets();
     RIB_ASSIGN_OR_RETURN(eval_options.precision,
                          ResolveEvalPrecision(spec.training.precision, device));
-    // Each example's position among its subset's in the evaluation list: the order of
-    // the per-image bits (robustness_bootstrap.h).
-    std::map<std::string, int64_t> expected;
+    // Each example's position among ALL the dataset's examples of its subset, in
+    // source order: the per-image bits (robustness_bootstrap.h) of every job share one
+    // bit space per dataset, whichever part of it the job evaluated.
+    std::map<std::string, int64_t> bits, expected;
     eval_options.bit_position.assign(source->examples().size(), -1);
-    for (const auto& example : split.test) {
+    for (const auto& example : source->examples()) {
       if (example.index >= 0 &&
           example.index < static_cast<int64_t>(eval_options.bit_position.size()))
-        eval_options.bit_position[example.index] = expected[example.subset];
-      expected[example.subset] += 1;
+        eval_options.bit_position[example.index] = bits[example.subset];
+      bits[example.subset] += 1;
     }
+    for (const auto& example : evaluated) expected[example.subset] += 1;
     if (eval_options.subsets.empty()) {
-      eval_options.expected_totals = {static_cast<int64_t>(split.test.size())};
+      eval_options.expected_totals = {static_cast<int64_t>(evaluated.size())};
+      eval_options.bit_sizes = {static_cast<int64_t>(source->examples().size())};
     } else {
-      for (const auto& s : eval_options.subsets) eval_options.expected_totals.push_back(expected[s]);
+      for (const auto& s : eval_options.subsets) {
+        eval_options.expected_totals.push_back(expected[s]);
+        eval_options.bit_sizes.push_back(bits[s]);
+      }
     }
     data::LoaderOptions loader_options;
     loader_options.batch_size = spec.training.eval_batch_size;
@@ -385,11 +422,13 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     loader_options.world_size = GroupSize(options.group);
     loader_options.threads = options.threads;
     loader_options.skip_corrupt = spec.training.skip_corrupt;
-    // The test side's pixels from the node's cache when it has them (or can keep them).
+    // The pixels from the node's cache when it has them (or can keep them): all of
+    // the dataset's, so one entry per (dataset, preprocessing) serves every job,
+    // whichever part of it the job evaluates.
     std::unique_ptr<data::DatasetSource> cached;
     if (cache != nullptr) {
       absl::StatusOr<std::unique_ptr<data::DatasetSource>> cached_or =
-          cache->Open(*source, split.test, data_options, [sink] {
+          cache->Open(*source, source->examples(), data_options, [sink] {
             if (sink != nullptr) sink->OnAlive();
           });
       if (!cached_or.ok()) return Annotate(cached_or.status(), key);
@@ -398,18 +437,21 @@ absl::Status EvaluateAll(const JobSpec& spec, const RunOptions& options,
     RIB_ASSIGN_OR_RETURN(
         std::unique_ptr<data::BatchLoader> loader,
         data::BatchLoader::Create(cached != nullptr ? cached.get() : source.get(),
-                                  split.test, loader_options));
+                                  evaluated, loader_options));
     LoaderStream stream(std::move(loader));
     absl::StatusOr<std::vector<SubsetCount>> counts_or =
         Evaluate(forward, stream, mask, eval_options);
     if (!counts_or.ok()) return Annotate(counts_or.status(), absl::StrCat("evaluating ", key));
     const std::vector<SubsetCount>& counts = *counts_or;
     for (const auto& c : counts) {
-      ResultRow row{key, c.subset, c.correct, c.total, c.skipped, c.correct_bits};
+      ResultRow row{key,     c.subset,       c.correct,
+                    c.total, c.skipped,      c.correct_bits,
+                    c.evaluated_bits};
       if (sink != nullptr) sink->OnResultRow(row);
       results->push_back(std::move(row));
     }
-    RIB_LOG(DEBUG) << "evaluated " << key << " (" << split.test.size() << " examples) in "
+    RIB_LOG(DEBUG) << "evaluated " << key << " (" << evaluated.size() << " of "
+                   << source->examples().size() << " examples) in "
                    << absl::FormatDuration(absl::Now() - start) << " (opening "
                    << absl::FormatDuration(opened - start) << ")";
   }
@@ -492,6 +534,16 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
   ForwardFn forward;  // the evaluation forward, once the weights are final
   TensorMap extra_weights;
   std::unique_ptr<data::DatasetSource> train_source;
+  // What the evaluated weights were trained on (EvaluationList): the train side of the
+  // fine-tune dataset, for a job that trains and for wise-ft / soup, whose inputs
+  // trained on it; for ewc also the Fisher sample's side of its dataset.
+  std::vector<data::TrainedOn> trained;
+  if (!rib::spec::MethodTrains(kind) && !spec.finetune_dataset.empty()) {
+    RIB_ASSIGN_OR_RETURN(std::unique_ptr<data::DatasetSource> source,
+                         data::OpenDataset(spec.finetune_dataset, data_options));
+    RIB_ASSIGN_OR_RETURN(data::Split split, data::SplitDataset(*source, data_options));
+    trained.push_back({spec.finetune_dataset, std::move(split.train)});
+  }
   if (rib::spec::MethodTrains(kind)) {
     if (spec.finetune_dataset.empty()) {
       return absl::InvalidArgumentError(
@@ -504,6 +556,7 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
     }
     RIB_ASSIGN_OR_RETURN(train_source, data::OpenDataset(spec.finetune_dataset, data_options));
     RIB_ASSIGN_OR_RETURN(data::Split split, data::SplitDataset(*train_source, data_options));
+    trained.push_back({spec.finetune_dataset, split.train});
     data::LoaderOptions loader_options;
     loader_options.batch_size = config.batch_size / world;
     loader_options.shuffle = true;
@@ -525,6 +578,8 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
           fisher, OpenFisherData(spec, options, data_options, model->num_classes()));
       context.fisher_data = fisher->stream.get();
       context.fisher_mask = fisher->mask;
+      // The Fisher's labels shaped the weights too; its sample is drawn from that side.
+      trained.push_back({fisher->source->key(), fisher->train});
     }
     context.device = device;
     context.group = options.group;
@@ -583,7 +638,7 @@ absl::StatusOr<RunResult> RunJobUnguarded(const JobSpec& spec, const RunOptions&
     result.weights_path = options.weights_out;
   }
 
-  RIB_RETURN_IF_ERROR(EvaluateAll(spec, options, data_options, forward,
+  RIB_RETURN_IF_ERROR(EvaluateAll(spec, options, data_options, trained, forward,
                                   model->num_classes(), device, sink, &result.results,
                                   &result.stopped));
   return result;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "common/hash.h"
 #include "common/robustness_bootstrap.h"
@@ -18,6 +19,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/testing/tiny_job.h"
+#include "worker/data/source.h"
 #include "worker/engine/checkpoint.h"
 #include "worker/engine/methods.h"
 #include "worker/engine/model.h"
@@ -106,15 +108,122 @@ TEST_F(RunnerTest, FineTunesEvaluatesAndReportsRows) {
   EXPECT_THAT(result.results[1].subset, ::testing::MatchesRegex("[a-z_]+/[1-5]"));
   ASSERT_EQ(recorder.results.size(), result.results.size());
   EXPECT_EQ(recorder.results[0], "fmnist-val|");
-  // Every row says which of its images were right: popcount(correct_bits) == correct.
+  // Every row says which of its images were right: popcount(correct_bits) == correct,
+  // all of them among the evaluated ones (a bit per image of the whole subset).
   for (const ResultRow& row : result.results) {
-    RIB_ASSERT_OK_AND_ASSIGN(int64_t right,
-                             CountBits(row.correct_bits, "", row.total + row.skipped));
+    const int64_t size = static_cast<int64_t>(row.correct_bits.size()) * 8;
+    RIB_ASSERT_OK_AND_ASSIGN(int64_t right, CountBits(row.correct_bits, "", size));
+    RIB_ASSERT_OK_AND_ASSIGN(int64_t evaluated_right,
+                             CountBits(row.correct_bits, row.evaluated_bits, size));
     EXPECT_EQ(right, row.correct) << row.dataset << " " << row.subset;
+    EXPECT_EQ(evaluated_right, row.correct) << row.dataset << " " << row.subset;
   }
   // Fine-tuning moved the weights.
   EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
                             Weights(pre_path_).at("head.weight")));
+}
+
+bool BitSet(const std::string& bits, int64_t k) {
+  return (static_cast<unsigned char>(bits[k >> 3]) >> (k & 7)) & 1;
+}
+
+// The examples a result row says were evaluated: bit k of its subset is the k-th of
+// the dataset's examples of that subset, in source order.
+std::vector<data::Example> EvaluatedExamples(const data::DatasetSource& source,
+                                             const ResultRow& row) {
+  std::vector<data::Example> out;
+  int64_t k = 0;
+  for (const data::Example& e : source.examples()) {
+    if (e.subset != row.subset) continue;
+    if (row.evaluated_bits.empty() || BitSet(row.evaluated_bits, k)) out.push_back(e);
+    ++k;
+  }
+  return out;
+}
+
+std::set<int64_t> Indices(const std::vector<data::Example>& examples) {
+  std::set<int64_t> out;
+  for (const data::Example& e : examples) out.insert(e.index);
+  return out;
+}
+
+// Issue 15.9: a job fine-tuned on i is evaluated on j != i on every image of j that
+// shares no source image with i's train side (EvaluationSet; for FMNIST-RIB, whose sets
+// are disjoint shards, all of j), on the diagonal on i's test split, and each row's
+// bits say exactly which images those were, in one bit space per dataset.
+TEST_F(RunnerTest, HeldOutEvaluationScoresEveryImageNotTrainedOn) {
+  JobSpec spec = Spec("ft");
+  spec.eval_datasets = {"fmnist-v2", "fmnist-a"};  // i = fmnist-v2
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult result, Run(spec, Options(), nullptr));
+  ASSERT_EQ(result.results.size(), 2u);
+  data::DatasetOptions options;
+  options.data_root = ::rib::testing::CachedDataRoot();
+  options.preprocessing = spec.model.preprocessing;
+  options.split = spec.split;
+  options.test_fraction = spec.test_fraction;
+  options.seed = spec.training.seed;
+  RIB_ASSERT_OK_AND_ASSIGN(auto train_source, data::OpenDataset("fmnist-v2", options));
+  RIB_ASSERT_OK_AND_ASSIGN(data::Split train_split,
+                           data::SplitDataset(*train_source, options));
+  std::set<std::string> trained_sources;
+  for (const data::Example& e : train_split.train) trained_sources.insert(e.source);
+  const std::set<int64_t> trained_indices = Indices(train_split.train);
+  for (const ResultRow& row : result.results) {
+    SCOPED_TRACE(row.dataset);
+    RIB_ASSERT_OK_AND_ASSIGN(auto source, data::OpenDataset(row.dataset, options));
+    RIB_ASSERT_OK_AND_ASSIGN(data::Split split, data::SplitDataset(*source, options));
+    const std::vector<data::Example> expected = data::EvaluationSet(
+        *source, split, {"fmnist-v2", train_split.train}, options);
+    EXPECT_EQ(row.skipped, 0);
+    EXPECT_EQ(row.total, static_cast<int64_t>(expected.size()));
+    // One bit per image of the whole dataset.
+    EXPECT_EQ(row.correct_bits.size(), (source->examples().size() + 7) / 8);
+    const std::vector<data::Example> evaluated = EvaluatedExamples(*source, row);
+    EXPECT_EQ(Indices(evaluated), Indices(expected));
+    if (row.dataset == "fmnist-v2") {
+      // The diagonal: the test split, not one training image.
+      EXPECT_EQ(row.total, static_cast<int64_t>(split.test.size()));
+      EXPECT_FALSE(row.evaluated_bits.empty());
+      for (const data::Example& e : evaluated)
+        EXPECT_EQ(trained_indices.count(e.index), 0u) << "example " << e.index;
+    } else {
+      // Off the diagonal: all of j, several times its test split.
+      EXPECT_EQ(row.total, static_cast<int64_t>(source->examples().size()));
+      EXPECT_GT(row.total, 3 * static_cast<int64_t>(split.test.size()));
+      EXPECT_TRUE(row.evaluated_bits.empty());
+    }
+    // No evaluated image shows a source image trained on.
+    for (const data::Example& e : evaluated) {
+      if (!e.source.empty())
+        EXPECT_EQ(trained_sources.count(e.source), 0u) << e.source;
+    }
+  }
+}
+
+// The pre job trained on nothing: it scores all of every dataset. ewc's Fisher labels
+// shaped its weights: its Fisher dataset is evaluated on its test split only.
+TEST_F(RunnerTest, HeldOutEvaluationOfPreAndOfEwcsFisherDataset) {
+  JobSpec pre = Spec("pre");
+  pre.finetune_dataset = "";
+  pre.eval_datasets = {"fmnist-val"};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult all, Run(pre, Options(), nullptr));
+  ASSERT_EQ(all.results.size(), 1u);
+  JobSpec ewc = Spec("ewc");
+  ewc.method.params = {{"fisher_samples", "16"}, {"lambda", "100"}};
+  ewc.eval_datasets = {"fmnist-val"};  // the default fisher_dataset
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult fisher, Run(ewc, Options(), nullptr));
+  ASSERT_EQ(fisher.results.size(), 1u);
+
+  data::DatasetOptions options;
+  options.data_root = ::rib::testing::CachedDataRoot();
+  options.preprocessing = pre.model.preprocessing;
+  options.seed = pre.training.seed;
+  RIB_ASSERT_OK_AND_ASSIGN(auto val, data::OpenDataset("fmnist-val", options));
+  RIB_ASSERT_OK_AND_ASSIGN(data::Split split, data::SplitDataset(*val, options));
+  EXPECT_EQ(all.results[0].total, static_cast<int64_t>(val->examples().size()));
+  EXPECT_TRUE(all.results[0].evaluated_bits.empty());
+  EXPECT_EQ(fisher.results[0].total, static_cast<int64_t>(split.test.size()));
+  EXPECT_EQ(Indices(EvaluatedExamples(*val, fisher.results[0])), Indices(split.test));
 }
 
 // Every input a job names is opened under the artifact root (OpenUnder): a symlink out
