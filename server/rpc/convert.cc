@@ -127,6 +127,7 @@ void ToProto(const ResultRow& in, v1::Accuracy* out) {
   out->set_total(in.total);
   out->set_skipped(in.skipped);
   out->set_correct_bits(in.correct_bits);
+  out->set_evaluated_bits(in.evaluated_bits);
 }
 
 void ToProto(const domain::Job& in, v1::Job* out) {
@@ -303,8 +304,8 @@ absl::StatusOr<domain::JobReport> FromProto(const v1::JobEvent& in) {
     case v1::JobEvent::kResult: {
       r.kind = domain::JobReport::Kind::kResult;
       const auto& a = in.result();
-      r.result = {a.dataset(), a.subset(),  a.correct(),
-                  a.total(),   a.skipped(), a.correct_bits()};
+      r.result = {a.dataset(), a.subset(),  a.correct(),      a.total(),
+                  a.skipped(), a.correct_bits(), a.evaluated_bits()};
       break;
     }
     case v1::JobEvent::kDistance: {

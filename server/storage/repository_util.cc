@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/robustness_bootstrap.h"
+#include "common/status_macros.h"
 #include "spec/methods.h"
 
 namespace rib::storage::internal {
@@ -60,13 +61,37 @@ absl::Status ValidateReport(const domain::JobReport& report) {
           "result for job ", report.job_id, " dataset ", r.dataset,
           " has correct=", r.correct, " total=", r.total, " skipped=", r.skipped));
     }
-    if (!r.correct_bits.empty()) {
+    const std::string what = absl::StrCat("result for job ", report.job_id, " dataset ",
+                                          r.dataset, " subset '", r.subset, "': ");
+    if (!r.evaluated_bits.empty()) {
+      // One bit per image of the whole (dataset, subset), the evaluated ones marked:
+      // those scored, so `total` of them (a skipped image was not evaluated); the right
+      // ones among them set in correct_bits, and no other.
+      const int64_t size = static_cast<int64_t>(r.evaluated_bits.size()) * 8;
+      if (r.correct_bits.size() != r.evaluated_bits.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, r.correct_bits.size(), " bytes of per-image bits but ",
+            r.evaluated_bits.size(), " bytes of evaluated bits"));
+      }
+      RIB_ASSIGN_OR_RETURN(int64_t evaluated, CountBits(r.evaluated_bits, "", size));
+      RIB_ASSIGN_OR_RETURN(int64_t right, CountBits(r.correct_bits, "", size));
+      RIB_ASSIGN_OR_RETURN(int64_t right_evaluated,
+                           CountBits(r.correct_bits, r.evaluated_bits, size));
+      if (evaluated != r.total) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, "evaluated bits mark ", evaluated, " images, not total = ", r.total));
+      }
+      if (right != right_evaluated || right != r.correct) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, "per-image bits count ", right, " right images (", right_evaluated,
+            " of them evaluated), not correct = ", r.correct));
+      }
+    } else if (!r.correct_bits.empty()) {
       // One bit per image of the evaluation list, the right ones set.
       absl::StatusOr<int64_t> right = CountBits(r.correct_bits, "", r.total + r.skipped);
       if (!right.ok() || *right != r.correct) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "result for job ", report.job_id, " dataset ", r.dataset, " subset '",
-            r.subset, "': ", r.correct_bits.size(), " bytes of per-image bits ",
+            what, r.correct_bits.size(), " bytes of per-image bits ",
             right.ok() ? absl::StrCat("count ", *right, " right images, not ", r.correct)
                        : absl::StrCat("for ", r.total + r.skipped, " images")));
       }

@@ -90,6 +90,7 @@ class RankSink : public engine::EventSink {
     a->set_total(row.total);
     a->set_skipped(row.skipped);
     a->set_correct_bits(row.correct_bits);
+    a->set_evaluated_bits(row.evaluated_bits);
     Send(e);
   }
   void OnDistance(const DatasetDistanceRow& row) override {

@@ -283,12 +283,14 @@ bool DependenciesSucceeded(pqxx::work& tx, const std::string& job_id) {
 std::vector<ResultRow> ResultsOf(pqxx::work& tx, const std::string& job_id) {
   std::vector<ResultRow> out;
   for (const auto& row : tx.exec_params("SELECT dataset, subset, correct, total, skipped,"
-                                        " encode(correct_bits, 'hex')"
+                                        " encode(correct_bits, 'hex'),"
+                                        " encode(evaluated_bits, 'hex')"
                                         " FROM results WHERE job_id = $1"
                                         " ORDER BY dataset, subset",
                                         job_id)) {
     out.push_back(RowToAccuracy(row, 0));
     out.back().correct_bits = BitsFromHex(row[5]);
+    out.back().evaluated_bits = BitsFromHex(row[6]);
   }
   return out;
 }

@@ -28,8 +28,9 @@ absl::StatusOr<domain::SweepEvent> RowToEvent(const pqxx::row& r,
                                               const std::string& sweep_id);
 // dataset, subset, correct, total, skipped from `first_column` on.
 ResultRow RowToAccuracy(const pqxx::row& r, int first_column);
-// ResultRow::correct_bits as the text parameter of a `decode($n, 'hex')`, and back from
-// an `encode(correct_bits, 'hex')` column (NULL: no result row, "").
+// ResultRow::correct_bits (or evaluated_bits) as the text parameter of a
+// `decode($n, 'hex')`, and back from an `encode(correct_bits, 'hex')` column (NULL: no
+// result row, "").
 std::string BitsParam(const std::string& bits);
 std::string BitsFromHex(const pqxx::field& hex);
 

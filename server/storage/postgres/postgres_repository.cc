@@ -401,7 +401,8 @@ absl::StatusOr<std::vector<MatrixJob>> PostgresRepository::GetMatrixJobs(
                             "j.finetune_dataset, j.state,"
                             " r.dataset, r.subset, r.correct, r.total, r.skipped,"
                             " COALESCE((j.spec->'training'->>'seed')::bigint, 0),"
-                            " encode(r.correct_bits, 'hex')"
+                            " encode(r.correct_bits, 'hex'),"
+                            " encode(r.evaluated_bits, 'hex')"
                             " FROM jobs j LEFT JOIN results r ON r.job_id = "
                             "COALESCE(j.reused_from, j.id)"
                             " WHERE j.sweep_id = $1 ORDER BY j.seq, r.dataset, r.subset",
@@ -423,6 +424,7 @@ absl::StatusOr<std::vector<MatrixJob>> PostgresRepository::GetMatrixJobs(
           if (row[6].is_null()) continue;
           out.back().results.push_back(pg::RowToAccuracy(row, 6));
           out.back().results.back().correct_bits = pg::BitsFromHex(row[12]);
+          out.back().results.back().evaluated_bits = pg::BitsFromHex(row[13]);
         }
         return out;
       });

@@ -408,14 +408,15 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       const ResultRow& a = report.result;
       tx.exec_params(
           "INSERT INTO results (job_id, attempt, dataset, subset, correct, total,"
-          " skipped, recorded_at, correct_bits) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-          " $8::timestamptz, decode($9, 'hex'))"
+          " skipped, recorded_at, correct_bits, evaluated_bits) VALUES ($1, $2, $3,"
+          " $4, $5, $6, $7, $8::timestamptz, decode($9, 'hex'), decode($10, 'hex'))"
           " ON CONFLICT (job_id, dataset, subset) DO UPDATE SET attempt ="
           " EXCLUDED.attempt, correct = EXCLUDED.correct, total = EXCLUDED.total,"
           " skipped = EXCLUDED.skipped, recorded_at = EXCLUDED.recorded_at,"
-          " correct_bits = EXCLUDED.correct_bits",
+          " correct_bits = EXCLUDED.correct_bits,"
+          " evaluated_bits = EXCLUDED.evaluated_bits",
           job.id, report.attempt, a.dataset, a.subset, a.correct, a.total, a.skipped,
-          TimeParam(now), pg::BitsParam(a.correct_bits));
+          TimeParam(now), pg::BitsParam(a.correct_bits), pg::BitsParam(a.evaluated_bits));
       e.kind = SweepEvent::Kind::kResult;
       e.result = a;
       pg::InsertEvent(tx, e, now);

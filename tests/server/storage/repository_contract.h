@@ -542,6 +542,80 @@ TEST_P(RepositoryContractTest, PerImageBitsRoundTrip) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("for 11 images")));
 }
 
+// Evaluated bits (migration 0013): which of a (dataset, subset)'s images a held-out
+// result scored, stored byte for byte beside correct_bits and read back by GetJob and
+// the matrix's query; bits that disagree with the counts, or right images outside the
+// evaluated ones, are refused naming the dataset and subset.
+TEST_P(RepositoryContractTest, EvaluatedBitsRoundTrip) {
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
+  const std::string w = RegisterWorker();
+  domain::Lease l = AcquireKey(w, r.sweep_id, "m/pre");
+  // 16 positions (2 bytes) of which 0-3, 8 and 10 were evaluated (6), right: 0, 2, 8
+  // (3); one decode failure, not evaluated.
+  const std::string evaluated("\x0f\x05", 2);
+  const std::string correct("\x05\x01", 2);
+  JobReport report = LeaseReport(l, JobReport::Kind::kResult);
+  report.result = {"fmnist-v2", "", 3, 6, 1, correct, evaluated};
+  ASSERT_THAT(repo_->Report(report), IsOk());
+  // A subset of one byte: image 0 evaluated and wrong (a NUL correct byte).
+  JobReport sub = LeaseReport(l, JobReport::Kind::kResult);
+  sub.result = {"fmnist-c", "fog/1", 0, 1, 0, std::string("\x00", 1),
+                std::string("\x01", 1)};
+  ASSERT_THAT(repo_->Report(sub), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  std::map<std::string, ResultRow> stored;
+  for (const ResultRow& row : job.results) stored[row.dataset] = row;
+  EXPECT_EQ(stored["fmnist-v2"].correct_bits, correct);
+  EXPECT_EQ(stored["fmnist-v2"].evaluated_bits, evaluated);
+  EXPECT_EQ(stored["fmnist-c"].evaluated_bits, std::string("\x01", 1));
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> jobs, repo_->GetMatrixJobs(r.sweep_id));
+  bool seen = false;
+  for (const MatrixJob& m : jobs) {
+    for (const ResultRow& row : m.results) {
+      if (m.job_id != l.job_id || row.dataset != "fmnist-v2") continue;
+      seen = true;
+      EXPECT_EQ(row.correct_bits, correct);
+      EXPECT_EQ(row.evaluated_bits, evaluated);
+    }
+  }
+  EXPECT_TRUE(seen);
+  // A row written without evaluated bits reads back "" (all evaluated).
+  report.result = {"fmnist-val", "", 1, 2, 0, std::string("\x01", 1)};
+  ASSERT_THAT(repo_->Report(report), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
+  for (const ResultRow& row : job.results) {
+    if (row.dataset == "fmnist-val") EXPECT_EQ(row.evaluated_bits, "");
+  }
+  // Bad bits: the evaluated ones count 6, not total 7; a right image (bit 4) that was
+  // not evaluated; 3 right in the bits for correct = 4; lengths that differ.
+  report.result = {"fmnist-v2", "", 3, 7, 0, correct, evaluated};
+  EXPECT_THAT(repo_->Report(report),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("dataset fmnist-v2 subset ''"),
+                             HasSubstr("evaluated bits mark 6 images, not total = 7"))));
+  report.result = {"fmnist-v2", "", 3, 6, 1, std::string("\x15\x00", 2), evaluated};
+  EXPECT_THAT(repo_->Report(report),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("count 3 right images (2 of them evaluated)")));
+  report.result = {"fmnist-v2", "", 4, 6, 1, correct, evaluated};
+  EXPECT_THAT(repo_->Report(report),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not correct = 4")));
+  sub.result = {"fmnist-c", "fog/1", 0, 1, 0, std::string("\x00\x00", 2),
+                std::string("\x01", 1)};
+  EXPECT_THAT(repo_->Report(sub),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("subset 'fog/1'"),
+                             HasSubstr("2 bytes of per-image bits but 1 bytes"))));
+  // The refused reports changed nothing.
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
+  for (const ResultRow& row : job.results) {
+    if (row.dataset == "fmnist-v2") {
+      EXPECT_EQ(row.total, 6);
+      EXPECT_EQ(row.evaluated_bits, evaluated);
+    }
+  }
+}
+
 TEST_P(RepositoryContractTest, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {
   RIB_ASSERT_OK_AND_ASSIGN(SubmitResult r, repo_->SubmitSweep(SmallSweep("")));
   const std::string w = RegisterWorker();
