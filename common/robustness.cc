@@ -71,38 +71,35 @@ absl::Status CheckSes(const std::vector<double>& ses, size_t columns,
   return absl::OkStatus();
 }
 
-// A linear combination Σ w_k A_k of matrix cells (row -1 = the baseline). Weights of
-// the same cell add up, so a baseline cell shared by several rows counts once with its
-// summed weight; Var = Σ w_k² se_k² over the distinct cells (taken as independent).
+// A linear combination Σ w_k A_k of matrix cells with its SE. Cells are added with a
+// group: the SEs of one group are taken as fully correlated (weighted SEs summed before
+// squaring, so a cell added several times counts once with its summed weight), groups
+// as independent: Var = Σ_groups (Σ_k w_k se_k)².
 class Combination {
  public:
-  void Add(int row, size_t col, double weight) { weights_[{row, col}] += weight; }
-
-  Cell Value(const MatrixInput& in) const {
-    double sum = 0;
-    for (const auto& [cell, w] : weights_) {
-      const Cell& a = cell.first < 0 ? in.baseline[cell.second]
-                                     : in.rows[cell.first][cell.second];
-      if (!a.has_value()) return std::nullopt;
-      sum += w * *a;
+  void Add(std::pair<int, size_t> group, const Cell& value, double se, double weight) {
+    if (!value.has_value()) {
+      missing_ = true;
+    } else {
+      value_ += weight * *value;
     }
-    return sum;
+    se_[group] += weight * se;
   }
 
-  // nullopt when the input has no SEs or the value is missing.
-  Cell Se(const MatrixInput& in) const {
-    if (in.baseline_se.empty() || !Value(in).has_value()) return std::nullopt;
+  Cell Value() const { return missing_ ? std::nullopt : Cell(value_); }
+
+  // nullopt without SEs or without a value.
+  Cell Se(bool with_se) const {
+    if (!with_se || missing_) return std::nullopt;
     double var = 0;
-    for (const auto& [cell, w] : weights_) {
-      const double se = cell.first < 0 ? in.baseline_se[cell.second]
-                                       : in.rows_se[cell.first][cell.second];
-      var += w * w * se * se;
-    }
+    for (const auto& [group, s] : se_) var += s * s;
     return std::sqrt(var);
   }
 
  private:
-  std::map<std::pair<int, size_t>, double> weights_;
+  bool missing_ = false;
+  double value_ = 0;
+  std::map<std::pair<int, size_t>, double> se_;
 };
 
 absl::StatusOr<double> Ratio(const std::string& subset, std::pair<int64_t, int64_t> c) {
@@ -140,6 +137,39 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
                                    absl::StrCat("row '", input.row_datasets[i], "'")));
     }
   }
+  const bool per_cell = !input.rows_baseline.empty();
+  if (per_cell) {
+    if (input.rows_baseline.size() != input.rows.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(input.rows.size(), " rows but ",
+                                                     input.rows_baseline.size(),
+                                                     " rows of per-cell baselines"));
+    }
+    if (with_se && input.rows_baseline_se.size() != input.rows.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(input.rows.size(), " rows but ", input.rows_baseline_se.size(),
+                       " rows of per-cell baseline standard errors"));
+    }
+    for (size_t i = 0; i < input.rows.size(); ++i) {
+      const std::string what =
+          absl::StrCat("baseline of row '", input.row_datasets[i], "'");
+      RIB_RETURN_IF_ERROR(CheckCells(input.rows_baseline[i], n, what));
+      if (with_se) RIB_RETURN_IF_ERROR(CheckSes(input.rows_baseline_se[i], n, what));
+    }
+  }
+  // The baseline of cell (i, j) with its SE: the per-cell one where given, else the
+  // column's.
+  struct Base {
+    Cell value;
+    double se;
+  };
+  const auto base = [&](size_t i, size_t j) -> Base {
+    if (per_cell && input.rows_baseline[i][j].has_value())
+      return {input.rows_baseline[i][j], with_se ? input.rows_baseline_se[i][j] : 0.0};
+    return {input.baseline[j], with_se ? input.baseline_se[j] : 0.0};
+  };
+  const auto cell_se = [&](size_t i, size_t j) {
+    return with_se ? input.rows_se[i][j] : 0.0;
+  };
   int pretrain = -1;
   for (size_t j = 0; j < n; ++j) {
     if (!input.pretrain_column.empty() && input.columns[j] == input.pretrain_column) {
@@ -164,26 +194,30 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
         continue;
       used.push_back(j);
       accs.push_back(row[j]);
-      deltas.push_back(row[j].has_value() && input.baseline[j].has_value()
-                           ? Cell(*row[j] - *input.baseline[j])
+      const Cell before = base(i, j).value;
+      deltas.push_back(row[j].has_value() && before.has_value()
+                           ? Cell(*row[j] - *before)
                            : std::nullopt);
     }
     m.ri = MeanIfComplete(deltas);
     m.ood_accuracy = MeanIfComplete(accs);
     Combination ri;
+    const int r = static_cast<int>(i);
     for (size_t j : used) {
       const double w = 1.0 / used.size();
-      ri.Add(static_cast<int>(i), j, w);
-      ri.Add(-1, j, -w);
-      mri.Add(static_cast<int>(i), j, w * row_share);
-      mri.Add(-1, j, -w * row_share);
-      mean_ood.Add(static_cast<int>(i), j, w * row_share);
-      pre_mean_ood.Add(-1, j, w * row_share);
+      const Base b = base(i, j);
+      const std::pair<int, size_t> cell{r, j}, column{-1, j};
+      ri.Add(cell, row[j], cell_se(i, j), w);
+      ri.Add(column, b.value, b.se, -w);
+      mri.Add(cell, row[j], cell_se(i, j), w * row_share);
+      mri.Add(column, b.value, b.se, -w * row_share);
+      mean_ood.Add(cell, row[j], cell_se(i, j), w * row_share);
+      pre_mean_ood.Add(column, b.value, b.se, w * row_share);
     }
-    if (m.ri.has_value()) m.ri_se = ri.Se(input);
+    if (m.ri.has_value()) m.ri_se = ri.Se(with_se);
     if (pretrain >= 0 && row[pretrain].has_value() &&
-        input.baseline[pretrain].has_value()) {
-      m.pretrain_change = *row[pretrain] - *input.baseline[pretrain];
+        base(i, pretrain).value.has_value()) {
+      m.pretrain_change = *row[pretrain] - *base(i, pretrain).value;
     }
     ris.push_back(m.ri);
     oods.push_back(m.ood_accuracy);
@@ -193,11 +227,12 @@ absl::StatusOr<MatrixMetrics> ComputeMatrixMetrics(const MatrixInput& input) {
   out.mri = MeanIfComplete(ris);
   out.mean_ood_accuracy = MeanIfComplete(oods);
   out.mean_pretrain_change = MeanIfComplete(changes);
-  if (out.mri.has_value()) out.mri_se = mri.Se(input);
+  if (out.mri.has_value()) out.mri_se = mri.Se(with_se);
   if (out.mean_ood_accuracy.has_value()) {
-    out.mean_ood_se = mean_ood.Se(input);
-    out.pre_mean_ood_accuracy = pre_mean_ood.Value(input);
-    if (out.pre_mean_ood_accuracy.has_value()) out.pre_mean_ood_se = pre_mean_ood.Se(input);
+    out.mean_ood_se = mean_ood.Se(with_se);
+    out.pre_mean_ood_accuracy = pre_mean_ood.Value();
+    if (out.pre_mean_ood_accuracy.has_value())
+      out.pre_mean_ood_se = pre_mean_ood.Se(with_se);
   }
   std::vector<Cell> baseline_downstream;
   for (size_t j = 0; j < n; ++j) {

@@ -127,6 +127,22 @@ absl::StatusOr<BootstrapIntervals> BootstrapRiIntervals(const BootstrapInput& in
   std::vector<double> mri_draws;
   const bool all_rows = !input.rows.empty() && std::all_of(usable.begin(), usable.end(),
                                                            [](char u) { return u; });
+  // The images resampled per (column, subset): those the baseline evaluated (all of
+  // the subset when it evaluated every one), so a position no image stands behind (a
+  // photo no job scores, a decode failure, the padding of the last byte) is never drawn.
+  std::vector<std::vector<std::vector<int64_t>>> population(columns);
+  for (size_t j = 0; j < columns; ++j) {
+    const CellBits& base = input.baseline[j];
+    population[j].resize(base.size());
+    for (size_t s = 0; s < base.size(); ++s) {
+      RIB_RETURN_IF_ERROR(CheckBits(
+          base[s], absl::StrCat("baseline column ", input.columns[j], " subset ", s)));
+      for (int64_t k = 0; k < base[s].size; ++k) {
+        if (base[s].evaluated.empty() || Bit(base[s].evaluated, k))
+          population[j][s].push_back(k);
+      }
+    }
+  }
   std::vector<std::vector<std::vector<uint32_t>>> weights(columns);
   for (int b = 0; b < input.replicates; ++b) {
     for (size_t j = 0; j < columns; ++j) {
@@ -135,8 +151,9 @@ absl::StatusOr<BootstrapIntervals> BootstrapRiIntervals(const BootstrapInput& in
       for (size_t s = 0; s < base.size(); ++s) {
         auto& w = weights[j][s];
         w.assign(static_cast<size_t>(std::max<int64_t>(base[s].size, 0)), 0);
-        const uint64_t n = w.size();
-        for (uint64_t d = 0; d < n; ++d) ++w[rng() % n];
+        const std::vector<int64_t>& images = population[j][s];
+        const uint64_t n = images.size();
+        for (uint64_t d = 0; d < n; ++d) ++w[images[rng() % n]];
       }
     }
     double mri = 0;

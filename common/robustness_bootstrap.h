@@ -55,8 +55,9 @@ struct BootstrapIntervals {
   std::optional<Interval> mri;
 };
 
-// Each replicate resamples, per (column, subset), that subset's images with replacement
-// (`size` draws), once for the whole matrix: every cell of the column, the baseline's
+// Each replicate resamples, per (column, subset), the images the baseline evaluated
+// (all `size` when its `evaluated` is "") with replacement, as many draws as there are
+// such images, once for the whole matrix: every cell of the column, the baseline's
 // and each row's, is scored on the same resampled images, so the before/after
 // difference of a cell is paired, and rows share their columns' draws as they share
 // the images. A cell's accuracy is the weighted fraction correct over the images it

@@ -77,20 +77,80 @@ std::optional<Interval> IntervalOf(const Cell& value, const Cell& se) {
 // would take minutes).
 constexpr int64_t kMaxBootstrapDraws = 200'000'000;
 
+bool Succeeded(const storage::MatrixJob* job) {
+  return job != nullptr && job->state == domain::JobState::kSucceeded;
+}
+
+// A result row's bits in one shape for every row of its dataset: a bit per position of
+// correct_bits' bytes, the evaluated ones marked. A row without evaluated_bits (from
+// before them, or one that evaluated every image) evaluated its first total + skipped
+// positions: those are its images (a skipped one, in results from before
+// evaluated_bits, counted as evaluated and wrong, as it always did).
+ImageBits BitsOfRow(const ResultRow& a) {
+  ImageBits out{static_cast<int64_t>(a.correct_bits.size()) * 8, a.correct_bits,
+                a.evaluated_bits};
+  if (out.evaluated.empty()) {
+    out.evaluated.assign(a.correct_bits.size(), '\0');
+    for (int64_t k = 0; k < a.total + a.skipped && k < out.size; ++k)
+      out.evaluated[k >> 3] = static_cast<char>(out.evaluated[k >> 3] | (1 << (k & 7)));
+  }
+  return out;
+}
+
 // The per-image bits of `dataset` in a SUCCEEDED job's results, subsets in the
 // results' order (sorted by subset, the query's order); empty when the job has not
-// succeeded or any row lacks bits.
+// succeeded or any row lacks bits. `subsets`, when given, receives their names.
 CellBits BitsOf(const storage::MatrixJob* job, const std::string& dataset,
-                int64_t* images) {
+                int64_t* images, std::vector<std::string>* subsets = nullptr) {
   CellBits out;
-  if (job == nullptr || job->state != domain::JobState::kSucceeded) return out;
+  if (!Succeeded(job)) return out;
   for (const ResultRow& a : job->results) {
     if (a.dataset != dataset) continue;
     if (a.correct_bits.empty()) return {};
-    out.push_back(ImageBits{a.total + a.skipped, a.correct_bits, ""});
+    out.push_back(BitsOfRow(a));
+    if (subsets != nullptr) subsets->push_back(a.subset);
     *images += a.total + a.skipped;
   }
   return out;
+}
+
+// The baseline of cell (row, dataset) when the row evaluated only part of the
+// dataset's images (held-out evaluation: some evaluated_bits given): the pre job's
+// accuracy, with its SE, on the images the row evaluated, per subset and then as
+// DatasetEstimate combines subsets. nullopt, and the column's baseline stands in, when
+// the row evaluated all of them (results from before evaluated_bits, split:
+// reference, a dataset not trained on), or when the pre job's bits do not line up
+// with the row's: no bits, other subsets or another bit space (results of the old,
+// test-split protocol beside new ones; their job hashes differ, so a new sweep does
+// not mix them, but a matrix over old results must still answer), or an image the row
+// evaluated that the pre job did not.
+std::optional<Estimate> CellBaseline(const storage::MatrixJob* pre,
+                                     const storage::MatrixJob* row,
+                                     const std::string& dataset) {
+  if (!Succeeded(pre) || !Succeeded(row)) return std::nullopt;
+  bool partial = false;
+  for (const ResultRow& a : row->results)
+    partial = partial || (a.dataset == dataset && !a.evaluated_bits.empty());
+  if (!partial) return std::nullopt;
+  int64_t ignored = 0;
+  std::vector<std::string> row_subsets, pre_subsets;
+  const CellBits after = BitsOf(row, dataset, &ignored, &row_subsets);
+  const CellBits before = BitsOf(pre, dataset, &ignored, &pre_subsets);
+  if (after.empty() || row_subsets != pre_subsets) return std::nullopt;
+  std::vector<SubsetCount> counts;
+  for (size_t s = 0; s < after.size(); ++s) {
+    const ImageBits& r = after[s];
+    const ImageBits& p = before[s];
+    if (r.size != p.size) return std::nullopt;
+    absl::StatusOr<int64_t> n = CountBits(r.evaluated, "", r.size);
+    absl::StatusOr<int64_t> both = CountBits(r.evaluated, p.evaluated, r.size);
+    absl::StatusOr<int64_t> right = CountBits(p.correct, r.evaluated, r.size);
+    if (!n.ok() || !both.ok() || !right.ok() || *both != *n) return std::nullopt;
+    counts.push_back({row_subsets[s], *right, *n});
+  }
+  absl::StatusOr<Estimate> e = DatasetEstimate(counts);
+  if (!e.ok()) return std::nullopt;
+  return *e;
 }
 
 // RI / mRI bootstrap intervals of one matrix, when its jobs recorded per-image bits.
@@ -372,6 +432,16 @@ absl::StatusOr<std::vector<domain::Matrix>> BuildMatrices(
         input.row_datasets.push_back(d);
         input.rows.push_back(Accuracies(mat.rows.back()));
         input.rows_se.push_back(Ses(mat.rows.back()));
+        // Before and after on the same images: the pre job restricted to what the
+        // row evaluated (held-out evaluation), where the bits allow.
+        input.rows_baseline.emplace_back();
+        input.rows_baseline_se.emplace_back();
+        for (const std::string& c : columns) {
+          const std::optional<Estimate> b = CellBaseline(
+              base_it == by.end() ? nullptr : base_it->second, row_jobs.back(), c);
+          input.rows_baseline.back().push_back(b ? Cell(b->value) : std::nullopt);
+          input.rows_baseline_se.back().push_back(b ? b->se : 0.0);
+        }
       }
       RIB_ASSIGN_OR_RETURN(MatrixMetrics metrics, ComputeMatrixMetrics(input));
       for (size_t i = 0; i < mat.rows.size(); ++i) {

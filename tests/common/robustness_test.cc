@@ -246,6 +246,47 @@ TEST(ComputeMatrixMetrics, StandardErrorsOfLinearCombinations) {
   EXPECT_NEAR(*m.mean_ood_accuracy - *m.pre_mean_ood_accuracy, *m.mri, kSeTol);
 }
 
+// Held-out evaluation: a cell's own baseline (the pre job on the images it evaluated)
+// replaces its column's in RI, the pre-training-set change and their SEs; cells
+// without one keep the column's, and the baseline's OOD accuracy stays the column's.
+//   d1's cell on d2 has baseline .40 (SE .05) instead of .50:
+//   RI(d1) = ((.45-.40) + (.42-.40)) / 2 = .035; d2's val baseline .90: change -.15.
+//   SE(RI(d1)) = sqrt((.5·.01)² + (.5·.01)² + (.5·.05)² + (.5·.04)²) = sqrt(.001075).
+TEST(ComputeMatrixMetrics, PerCellBaselinesReplaceTheColumnsWhereGiven) {
+  MatrixInput in = ThreeByThree();
+  in.baseline_se = {0.01, 0.02, 0.03, 0.04};
+  in.rows_se.assign(3, std::vector<double>(4, 0.01));
+  in.rows_baseline.assign(3, std::vector<Cell>(4, std::nullopt));
+  in.rows_baseline_se.assign(3, std::vector<double>(4, 0.0));
+  in.rows_baseline[0][2] = 0.40;
+  in.rows_baseline_se[0][2] = 0.05;
+  in.rows_baseline[1][0] = 0.90;
+  RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(in));
+  EXPECT_THAT(m.rows[0].ri, Optional(DoubleNear(0.035, kTol)));
+  EXPECT_THAT(m.rows[1].ri, Optional(DoubleNear(-0.020, kTol)));
+  EXPECT_THAT(m.rows[0].pretrain_change, Optional(DoubleNear(-0.10, kTol)));
+  EXPECT_THAT(m.rows[1].pretrain_change, Optional(DoubleNear(-0.15, kTol)));
+  EXPECT_THAT(m.rows[0].ri_se, Optional(DoubleNear(std::sqrt(0.001075), kSeTol)));
+  EXPECT_THAT(m.mri, Optional(DoubleNear(-0.085 / 3, kTol)));
+  EXPECT_THAT(m.baseline_ood_accuracy, Optional(DoubleNear(0.5, kTol)));
+  EXPECT_NEAR(*m.mean_ood_accuracy - *m.pre_mean_ood_accuracy, *m.mri, kTol);
+  // Shapes that do not match the rows are refused.
+  in.rows_baseline.resize(2);
+  EXPECT_THAT(ComputeMatrixMetrics(in).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("3 rows but 2 rows of per-cell baselines")));
+  in.rows_baseline.assign(3, std::vector<Cell>(4, std::nullopt));
+  in.rows_baseline_se.clear();
+  EXPECT_THAT(ComputeMatrixMetrics(in).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("3 rows but 0 rows of per-cell baseline standard errors")));
+  in.rows_baseline_se.assign(3, std::vector<double>(4, 0.0));
+  in.rows_baseline[2] = {0.5, 1.5, std::nullopt, std::nullopt};
+  EXPECT_THAT(ComputeMatrixMetrics(in).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("baseline of row 'd3' column 1: accuracy 1.5")));
+}
+
 TEST(ComputeMatrixMetrics, NoStandardErrorsWithoutInputSes) {
   RIB_ASSERT_OK_AND_ASSIGN(MatrixMetrics m, ComputeMatrixMetrics(ThreeByThree()));
   EXPECT_EQ(m.rows[0].ri_se, std::nullopt);

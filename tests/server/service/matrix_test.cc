@@ -285,5 +285,68 @@ TEST(MatrixTest, PerImageBitsGiveBootstrapIntervals) {
   EXPECT_FALSE(out[0].mri_bootstrap_ci.has_value());
 }
 
+// Held-out evaluation (issue 15.9): a cell that evaluated part of its dataset
+// (evaluated_bits) is compared with the pre job on the same images, for RI, its SE,
+// the bootstrap and the "before" of the mean OOD accuracy; the baseline row stays pre
+// on all of j. A pre job whose bits do not line up (the old test-split protocol) leaves
+// the column's baseline in place.
+TEST(MatrixTest, HeldOutCellsAreComparedWithThePreJobOnTheirOwnImages) {
+  const domain::Sweep sweep = FtOnV2({"fmnist-val", "fmnist-v2", "fmnist-r"});
+  // fmnist-r, 16 images: pre evaluated all and was right on 0-7 (0.5); ft evaluated
+  // 0-7 only and was right on 0-3 (0.5). On ft's images pre was right on all 8: RI =
+  // 0.5 - 1.0 = -0.5, where the column's baseline would give 0.
+  const std::string all(2, '\xff');
+  auto job = [&](const char* id, const char* method, const char* finetune,
+                 ResultRow r) {
+    storage::MatrixJob j;
+    j.job_id = id;
+    j.model = "m";
+    j.method = j.method_kind = method;
+    j.finetune_dataset = finetune;
+    j.state = JobState::kSucceeded;
+    j.results = {std::move(r), ResultRow{"fmnist-v2", "", 8, 16, 0, all},
+                 ResultRow{"fmnist-val", "", 16, 16, 0, all}};
+    return j;
+  };
+  std::vector<storage::MatrixJob> jobs = {
+      job("j0", "pre", "", ResultRow{"fmnist-r", "", 8, 16, 0, std::string("\xff\x00", 2)}),
+      job("j1", "ft", "fmnist-v2",
+          ResultRow{"fmnist-r", "", 4, 8, 0, std::string("\x0f\x00", 2),
+                    std::string("\xff\x00", 2)})};
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<domain::Matrix> out,
+                           BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_THAT(out, SizeIs(1));
+  const domain::Matrix& m = out[0];
+  EXPECT_DOUBLE_EQ(m.baseline.cells[2].accuracy, 0.5);  // pre on all of fmnist-r
+  EXPECT_DOUBLE_EQ(m.rows[0].cells[2].accuracy, 0.5);
+  ASSERT_TRUE(m.rows[0].ri.has_value());
+  EXPECT_NEAR(*m.rows[0].ri, -0.5, 1e-12);
+  ASSERT_TRUE(m.mri.has_value());
+  EXPECT_NEAR(*m.mri, -0.5, 1e-12);
+  ASSERT_TRUE(m.pre_mean_ood.has_value());
+  EXPECT_NEAR(*m.pre_mean_ood, 1.0, 1e-12);  // mean_ood - pre_mean_ood = mri
+  EXPECT_NEAR(*m.mean_ood, 0.5, 1e-12);
+  // SE: the cell's binomial sqrt(.25 / 8); the per-cell baseline's, 8 of 8, is 0.
+  ASSERT_TRUE(m.rows[0].ri_se.has_value());
+  EXPECT_NEAR(*m.rows[0].ri_se, std::sqrt(0.25 / 8), 1e-12);
+  // The bootstrap pairs the same images: before is 1 in every resample, after at most
+  // 1 and 0.5 on average, so the interval lies below 0 (the column's would straddle 0).
+  ASSERT_TRUE(m.rows[0].ri_bootstrap_ci.has_value());
+  EXPECT_LT(m.rows[0].ri_bootstrap_ci->high, 0.0);
+  EXPECT_LT(m.rows[0].ri_bootstrap_ci->low, -0.5);
+  // The pretrain column was evaluated whole: its change uses the column baseline.
+  ASSERT_TRUE(m.rows[0].pretrain_change.has_value());
+  EXPECT_NEAR(*m.rows[0].pretrain_change, 0.0, 1e-12);
+
+  // An old-protocol pre job: bits for 8 test images (1 byte), no mask. They do not
+  // line up with ft's 16-image bits: the column's baseline (4 / 8) stands in.
+  jobs[0].results[0] = ResultRow{"fmnist-r", "", 4, 8, 0, std::string("\x0f", 1)};
+  RIB_ASSERT_OK_AND_ASSIGN(out, BuildMatrices(sweep, jobs, "", ""));
+  ASSERT_TRUE(out[0].rows[0].ri.has_value());
+  EXPECT_NEAR(*out[0].rows[0].ri, 0.0, 1e-12);
+  EXPECT_NEAR(*out[0].pre_mean_ood, 0.5, 1e-12);
+  EXPECT_FALSE(out[0].rows[0].ri_bootstrap_ci.has_value());
+}
+
 }  // namespace
 }  // namespace rib::service
