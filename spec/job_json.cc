@@ -187,6 +187,12 @@ std::string CanonicalJobJson(const JobSpec& spec) {
   JsonValue eval = JsonValue::Object();
   eval.Set("precision", JsonValue::String(spec.training.precision))
       .Set("skip_corrupt", JsonValue::Bool(spec.training.skip_corrupt));
+  // Held-out jobs evaluate j on every image of j not trained on, with per-image bits
+  // over all of j (issue 15.9; data::EvaluationSet): results from before, on j's test
+  // split alone, are another protocol and must not be reused as these. An otdd job
+  // evaluates nothing; split: reference evaluates all of j as before.
+  if (spec.split == "heldout" && spec.method.kind != kOtddKind)
+    eval.Set("images", JsonValue::String("not-trained-on"));
 
   JsonValue job = JsonValue::Object();
   job.Set("schema", JsonValue::Int(kCanonicalSchema))

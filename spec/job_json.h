@@ -12,7 +12,10 @@
 //   * finetune_dataset, the sorted eval datasets, split, test_fraction (only with split
 //     heldout: reference ignores it), seed (it seeds the split), suite;
 //   * the training config only for methods that train (not pre, wise-ft, soup); the
-//     settings that change evaluation numbers (precision, skip_corrupt) for every job.
+//     settings that change evaluation numbers (precision, skip_corrupt) for every job,
+//     and for split heldout (but otdd) the evaluation protocol, eval.images =
+//     "not-trained-on" (issue 15.9: every image of j not trained on, bits over all of
+//     j); the hashes of heldout jobs changed with it, deliberately.
 //   NOT covered: devices (DESIGN §6: N data-parallel ranks with the same global batch
 //   produce the same weights as one, so a result computed on 1 device answers for 4),
 //   eval_batch_size (a throughput knob: counts do not depend on it), priority and
