@@ -11,6 +11,13 @@
 // Two more (issue 15 items 2 and 9, the last test): ewc's old Fisher is gone, so ewc
 // hashes anew everywhere; a soup no longer averages θ_pre in unless {include_pre: yes},
 // which hashes as before.
+// Issue 15.9's held-out protocol (j != i evaluated on every image not trained on, bits
+// over all of j) is another evaluation than the test-split-only one, so every
+// `split: heldout` job but otdd hashes anew, deliberately: its canonical JSON gained
+// "eval": {"images": "not-trained-on"} and nothing else (the old hashes are quoted
+// above each pin; TheHeldOutProtocolIsTheOnlyChange checks that without that entry the
+// jobs that read no other job's weights hash exactly as before). `split: reference`
+// and otdd jobs hash as before.
 // And (issue 15 item 5): a job that trains batch-norm statistics on N > 1 devices is a
 // new job, since without SyncBatchNorm it trains another model than on one device;
 // every 1-device job, and every job without training-mode batch norm, hashes as before
@@ -21,7 +28,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/hash.h"
 #include "common/status_macros.h"
+#include "spec/job_json.h"
+#include "spec/methods.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "spec/sweep.h"
@@ -76,11 +86,59 @@ std::vector<std::pair<std::string, std::string>> Hashes(const std::string& yaml)
 
 TEST(JobHashPin, EveryMethodKindHashesAsBefore) {
   // The behaviour every method had before issue 15, spelled out where it now has a
-  // name: the same hashes as ever.
+  // name: the same hashes as ever, but for issue 15.9's held-out protocol (above).
   const std::vector<std::pair<std::string, std::string>> got =
       Hashes(PinSweep(", params: {trainable: head}", ", train_extra: none",
                       ", params: {init: zeros}"));
   const std::vector<std::pair<std::string, std::string>> want = {
+      // before issue 15.9's held-out protocol: 746b3b591fd59e16...
+      {"vit/pre", "871dfb78d6183210ee59ffbbbe3717054f465fadabffcae61220ad87accd87b8"},
+      // before issue 15.9's held-out protocol: 56e4af1c151032e4...
+      {"vit/ft/fmnist-r",
+       "ab0607a6afa0a90d71d79f8c017d44d2ede5cf325ef92cd5c11126c31bdaf406"},
+      // before issue 15.9's held-out protocol: 22f01b19a5e77e6e...
+      {"vit/lora/fmnist-r",
+       "3ad25744b1cce4d5902b7a870c0a273d30c1e6cd535ba18f39ad223b483e4348"},
+      // before issue 15.9's held-out protocol: 54031329b5cc7e0f...
+      {"vit/vp/fmnist-r",
+       "af41115438fb4e77c5e7ea2386c36f98939ee5c7bc0875f4c55247b3dfd90955"},
+      // before issue 15.9's held-out protocol: b9ab04c9aa6f3726...
+      {"vit/lwf/fmnist-r",
+       "4afdeb161de47496f3e8c6d818dcaa58d4cf614f24bead45cb3200d47a164ad9"},
+      // Issue 15.2: the per-example Fisher on fmnist-val (the last test).
+      // before issue 15.9's held-out protocol: 0475f9d31f7ec107...
+      {"vit/ewc/fmnist-r",
+       "a126871fe706047b013da2d8ba1756683de371875a9defa21d808d0a4e24da73"},
+      // before issue 15.9's held-out protocol: 6d3e3aad2fecb0e2...
+      {"vit/l2sp/fmnist-r",
+       "e7b74e434756c98420de32f2574fc7023e5ef45d4f34e2306fcffba8fcdf256a"},
+      // before issue 15.9's held-out protocol: 2c5ae041f4bdfb19...
+      {"vit/lp/fmnist-r",
+       "d6a004ad749bc3e17147a2ebf9b1c1ddd26a23f4a6e3693d1c812e24da539d37"},
+      // before issue 15.9's held-out protocol: 34511bf15acf2b4c...
+      {"vit/lpft/fmnist-r",
+       "9c68b0d5a26067c726ddcb8deef150fba8cb7ea7b57c9accc6eac6ae2b40a338"},
+      // before issue 15.9's held-out protocol: 76d1ee66e788e5c9...
+      {"vit/wise/fmnist-r",
+       "6fdf23f022f4a426da01e483691b1158ce687e09d29ffa46c12cb21621127dee"},
+      // before issue 15.9's held-out protocol: 6a24d68297f6387f...
+      {"vit/soup/fmnist-r",
+       "44b21d833970e43965d46a020a0de967d7512314132870ebd5d0d62c9ffcdf0c"},
+  };
+  EXPECT_THAT(got, ElementsAreArray(want));
+}
+
+TEST(JobHashPin, TheHeldOutProtocolIsTheOnlyChange) {
+  absl::StatusOr<SweepSpec> sweep =
+      ParseSweepYaml(PinSweep(", params: {trainable: head}", ", train_extra: none",
+                              ", params: {init: zeros}"),
+                     "pin.yaml");
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  sweep->models[0].weights_digest = std::string(64, '0');
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(*sweep));
+  // The pins of EveryMethodKindHashesAsBefore before issue 15.9, of the jobs whose
+  // hash covers no other job's (lpft, wise-ft and soup carry their inputs' new hashes).
+  const std::map<std::string, std::string> before = {
       {"vit/pre", "746b3b591fd59e16a3ea0e83e7770ce736d60e6d39e7f6149dff7dec0a091cf2"},
       {"vit/ft/fmnist-r",
        "56e4af1c151032e4c9ab149f7f311af91b264be54418fc8ff7d93ddf16cd2789"},
@@ -90,21 +148,35 @@ TEST(JobHashPin, EveryMethodKindHashesAsBefore) {
        "54031329b5cc7e0fea1558fe76fe34f92e21155f90fb19bde471c0823584e1de"},
       {"vit/lwf/fmnist-r",
        "b9ab04c9aa6f37263cd89ac3c33e8fe0a01a0d8a4e39de790c1a6ded942812e1"},
-      // Issue 15.2: the per-example Fisher on fmnist-val (the last test).
       {"vit/ewc/fmnist-r",
        "0475f9d31f7ec1071a033adc61b06786af7cb8d7e58dcf736b0ac18b3170521d"},
       {"vit/l2sp/fmnist-r",
        "6d3e3aad2fecb0e25daaf9f1156a89f4ad8a01c156ec7bcba15be7e741f5019f"},
       {"vit/lp/fmnist-r",
        "2c5ae041f4bdfb19c8c6b1dab7db373b67d1bd5aed8b8df7b049c02bdbd00470"},
-      {"vit/lpft/fmnist-r",
-       "34511bf15acf2b4c9331586d63ac5970e00aba69392eed8e13cf627db19c82a1"},
-      {"vit/wise/fmnist-r",
-       "76d1ee66e788e5c99eafcef24220c9e15d7d08d6d9d2429e4350486fddef1ec5"},
-      {"vit/soup/fmnist-r",
-       "6a24d68297f6387f87665034e281dc8abe3151fbfc0d39ff00fd570de5f9f3ae"},
   };
-  EXPECT_THAT(got, ElementsAreArray(want));
+  const std::string kEntry = R"("images":"not-trained-on",)";
+  int checked = 0;
+  for (const PlannedJob& j : jobs) {
+    auto it = before.find(j.key);
+    if (it == before.end()) continue;
+    std::string json = CanonicalJobJson(j.spec);
+    const size_t at = json.find(kEntry);
+    ASSERT_NE(at, std::string::npos) << j.key << ": " << json;
+    json.erase(at, kEntry.size());
+    EXPECT_EQ(Sha256Hex(json), it->second) << j.key;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 8);
+  // split: reference and otdd jobs do not carry it: they hash as before.
+  for (PlannedJob& j : jobs) {
+    j.spec.split = "reference";
+    EXPECT_EQ(CanonicalJobJson(j.spec).find(kEntry), std::string::npos) << j.key;
+  }
+  JobSpec otdd = jobs[0].spec;
+  otdd.split = "heldout";
+  otdd.method.kind = otdd.method.name = kOtddKind;
+  EXPECT_EQ(CanonicalJobJson(otdd).find("not-trained-on"), std::string::npos);
 }
 
 TEST(JobHashPin, TheReferenceDefaultsOfLpLoraAndVpAreNewJobs) {
@@ -112,28 +184,39 @@ TEST(JobHashPin, TheReferenceDefaultsOfLpLoraAndVpAreNewJobs) {
   // the soup of ft and lora), hash anew; every other job as before.
   const std::vector<std::pair<std::string, std::string>> got = Hashes(PinSweep("", "", ""));
   const std::vector<std::pair<std::string, std::string>> want = {
-      {"vit/pre", "746b3b591fd59e16a3ea0e83e7770ce736d60e6d39e7f6149dff7dec0a091cf2"},
+      // before issue 15.9's held-out protocol: 746b3b591fd59e16...
+      {"vit/pre", "871dfb78d6183210ee59ffbbbe3717054f465fadabffcae61220ad87accd87b8"},
+      // before issue 15.9's held-out protocol: 56e4af1c151032e4...
       {"vit/ft/fmnist-r",
-       "56e4af1c151032e4c9ab149f7f311af91b264be54418fc8ff7d93ddf16cd2789"},
+       "ab0607a6afa0a90d71d79f8c017d44d2ede5cf325ef92cd5c11126c31bdaf406"},
+      // before issue 15.9's held-out protocol: 451fb5bc88c6d111...
       {"vit/lora/fmnist-r",
-       "451fb5bc88c6d111a58f52f8cf95f24567946da07e77e4116e6a05c027e92c62"},
+       "476bdab1d03a6218c790170f4762ccf882dfc1aafeba1c0450d1ceba5a3bdd0a"},
+      // before issue 15.9's held-out protocol: 220a5a6c59eea207...
       {"vit/vp/fmnist-r",
-       "220a5a6c59eea207d15917c4156fd41ed33d11e7790cf2ccd619ef371065af5f"},
+       "208c89660520688531656fc4a1412ce0f62f0e56c72c177e3998286c2f31b4d3"},
+      // before issue 15.9's held-out protocol: b9ab04c9aa6f3726...
       {"vit/lwf/fmnist-r",
-       "b9ab04c9aa6f37263cd89ac3c33e8fe0a01a0d8a4e39de790c1a6ded942812e1"},
+       "4afdeb161de47496f3e8c6d818dcaa58d4cf614f24bead45cb3200d47a164ad9"},
       // Issue 15.2: the per-example Fisher on fmnist-val (the last test).
+      // before issue 15.9's held-out protocol: 0475f9d31f7ec107...
       {"vit/ewc/fmnist-r",
-       "0475f9d31f7ec1071a033adc61b06786af7cb8d7e58dcf736b0ac18b3170521d"},
+       "a126871fe706047b013da2d8ba1756683de371875a9defa21d808d0a4e24da73"},
+      // before issue 15.9's held-out protocol: 6d3e3aad2fecb0e2...
       {"vit/l2sp/fmnist-r",
-       "6d3e3aad2fecb0e25daaf9f1156a89f4ad8a01c156ec7bcba15be7e741f5019f"},
+       "e7b74e434756c98420de32f2574fc7023e5ef45d4f34e2306fcffba8fcdf256a"},
+      // before issue 15.9's held-out protocol: 36a9b69bb275fd6c...
       {"vit/lp/fmnist-r",
-       "36a9b69bb275fd6c64631de57f353e760b8d756d496705f5e083e20043607c19"},
+       "9f7626dac4da623cd13e8cd466f8dadd281375a29071ef6b73a817d7bf61d015"},
+      // before issue 15.9's held-out protocol: b1891e7efbc604db...
       {"vit/lpft/fmnist-r",
-       "b1891e7efbc604db911700fe246ee78c6195aa046829b98859e3359da7304592"},
+       "28e767dee2bc01b520a9d55d06bc49baf2fcefe85bc217f623eb4b657ad26a62"},
+      // before issue 15.9's held-out protocol: 76d1ee66e788e5c9...
       {"vit/wise/fmnist-r",
-       "76d1ee66e788e5c99eafcef24220c9e15d7d08d6d9d2429e4350486fddef1ec5"},
+       "6fdf23f022f4a426da01e483691b1158ce687e09d29ffa46c12cb21621127dee"},
+      // before issue 15.9's held-out protocol: 6996b7e3d969689d...
       {"vit/soup/fmnist-r",
-       "6996b7e3d969689d37ca6b7e5ab7ca40e2ff22c0a115e5800048c8e7299a7be8"},
+       "4d74275be798d0062ac62350d5a115a544486ef52563b9b80dcc79d2970e11f9"},
   };
   EXPECT_THAT(got, ElementsAreArray(want));
 }
@@ -166,17 +249,20 @@ training:
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<PlannedJob> jobs, ExpandSweep(sweep));
   ASSERT_GE(jobs.size(), 4u);
   EXPECT_EQ(jobs[0].key, "resnet-plain/pre");
+  // before issue 15.9's held-out protocol: 05a6caf8c007f2da...
   EXPECT_EQ(jobs[0].hash,
-            "05a6caf8c007f2da7642f4d8c5568c31207d4e2c0f537acc51628075ffc7f5a0");
+            "1fb2185ad6d47944260d2c98f930c41edbf2df1c79fdac2892cb570a4ac6753d");
   EXPECT_EQ(jobs[1].key, "resnet-plain/ft/fmnist-v2");
+  // before issue 15.9's held-out protocol: 2cf3889ed9cdcd4f...
   EXPECT_EQ(jobs[1].hash,
-            "2cf3889ed9cdcd4f33b2d489a79ef0a5e751da6e38953f7804e753685e89b184");
+            "1c8ac4131b156f569a0ded068b97549c88d2baaa93af08f193394b1d75af8682");
   EXPECT_EQ(jobs[3].key, "resnet-plain/lp/fmnist-v2");
   // Bare lp is the reference's HeadOnly since issue 15 (batch norm in train mode on a
   // ResNet): a new job. Before, "ac81ae0af9b5fbd2d1ee6f8ed6d58edb2329241ea768bd5ec5232"
   // "24e1783217a", which {trainable: head} still hashes to (first test).
+  // before issue 15.9's held-out protocol: 67f9cd252031d771...
   EXPECT_EQ(jobs[3].hash,
-            "67f9cd252031d771bf1203bf8636d3bf34ef7de74e81ee0f870698b5bf0eacf3");
+            "dfa468f391670585d283ce595a6f456fe29735d9ed61f6abe2cb6373887efa44");
 }
 
 // The ImageNet models of a sweep without hub weights or timm tags. The ViT and the CLIP
@@ -201,18 +287,24 @@ eval_datasets: [imagenet-val, imagenet-r]
   std::vector<std::pair<std::string, std::string>> got;
   for (const PlannedJob& j : jobs) got.emplace_back(j.key, j.hash);
   const std::vector<std::pair<std::string, std::string>> want = {
+      // before issue 15.9's held-out protocol: 3591f4071ca3f7bc...
       {"vit/pre",
-       "3591f4071ca3f7bc9c83a7442730dd92d8d8dbdd29217130b7118ca1f8631cea"},
+       "8f16cfa0e5311e61e18c9424ea9b09b23cbcc66e99e822b328fa2c7eb478a75e"},
+      // before issue 15.9's held-out protocol: b6f7f715eb0f1df9...
       {"vit/ft/imagenet-r",
-       "b6f7f715eb0f1df9baabd07b9948dcf65e04a83b424513729a991547506749e7"},
+       "2437a2e87672ab3b05df750fa04f9f5588beb2f9bada85c768314cb14e01465b"},
+      // before issue 15.9's held-out protocol: 66f47ab1b3b62096...
       {"clip/pre",
-       "66f47ab1b3b62096a7bcc9ed6b54bef0219d6d2b1f439c267259178b302b1133"},
+       "a9963dcd5cefa7b1ee98ff64803c05ec4c3bfc17de34dbeb6c008e26ea7cf56f"},
+      // before issue 15.9's held-out protocol: 1a97034c7204a33f...
       {"clip/ft/imagenet-r",
-       "1a97034c7204a33f236859945983926273f68678c2b1f02096b009b90faee64d"},
+       "87b88bc2099a5053a76876ce2ace9a02c3b9de1112d1c676e48b107f33fa14d9"},
+      // before issue 15.9's held-out protocol: 376105a1c652e49c...
       {"rn50/pre",
-       "376105a1c652e49c8f75f12a8e5ec775e1935eccf23e322ce4244e605683ef30"},
+       "3fb2522c9819844fcbc3a4cb6118e84bdbf478d5c0863c01fe0e5a1a0bc44526"},
+      // before issue 15.9's held-out protocol: abb4699ee5f4db95...
       {"rn50/ft/imagenet-r",
-       "abb4699ee5f4db953780d74e4e27445089a39421aaed6d883ed8e713eacd5e8f"},
+       "211834b004616735e3342e4badec7f353f1c1b0329bc89822a74c69b3d11dd9d"},
   };
   EXPECT_THAT(got, ElementsAreArray(want));
 }
@@ -235,29 +327,40 @@ TEST(JobHashPin, SeedZeroOfASweepWithSeedsHashesAsTheSweepWithout) {
   const std::vector<std::pair<std::string, std::string>> seed1(
       with.begin() + static_cast<std::ptrdiff_t>(without.size()), with.end());
   const std::vector<std::pair<std::string, std::string>> want = {
+      // before issue 15.9's held-out protocol: 5e18a08abc22e996...
       {"vit/pre@seed=1",
-       "5e18a08abc22e996d7159905b62e100c56cfe5d425855ae2372ff676ee906822"},
+       "0aafd4e6fb92a9c1f5b3935e95467b8e7669b25b4ca0e69bb5f8cca411872380"},
+      // before issue 15.9's held-out protocol: 2e7e31e654b59c62...
       {"vit/ft/fmnist-r@seed=1",
-       "2e7e31e654b59c62b8adf8856e42d2c7a234ccfe24b4b07efaefc039e23a6bb0"},
+       "f9027b658ba67372d7e545d486e4391a0599a1f137877b333649cd3628a2cb6a"},
+      // before issue 15.9's held-out protocol: 1a9748d736ce66d7...
       {"vit/lora/fmnist-r@seed=1",
-       "1a9748d736ce66d7cc17b4c0ee2951c80938099afbfd158fba5363811eeeb1f5"},
+       "b77346ed40a8885da7ee6e457fceb7d4411d701528d5a0d100ebbde1172edb50"},
+      // before issue 15.9's held-out protocol: 536af92274b73ed4...
       {"vit/vp/fmnist-r@seed=1",
-       "536af92274b73ed417b067e88fecf4f31ffdd61484c04f2d4eaf036b3734fd69"},
+       "df156a82a2a17eb0b131ca9f9379fb59f452d6ceb21e6116e01f1680e404476b"},
+      // before issue 15.9's held-out protocol: 82f15db431a0e681...
       {"vit/lwf/fmnist-r@seed=1",
-       "82f15db431a0e6811f7ad1a49838ca75417f091eed94a5174c547eae15e816e1"},
+       "5c46d221cd8b135654f309887bd4894b7c5bea05b77b9217924233e5889d933d"},
       // ewc's per-example Fisher (issue 15.2, below) is a new computation: a new hash.
+      // before issue 15.9's held-out protocol: b88b30a31500f5c9...
       {"vit/ewc/fmnist-r@seed=1",
-       "b88b30a31500f5c9695d2a20ca5f8b2f06787bace5d9954d39ecfaa90f85a6cf"},
+       "d3a823a414c9ed8ab2371d67e95645968f769fab5bce71042983ab4da847d6fa"},
+      // before issue 15.9's held-out protocol: 01e8e0408c263623...
       {"vit/l2sp/fmnist-r@seed=1",
-       "01e8e0408c263623717d4d9e2ab8dbea696eb900640dcaa4a58bf3f8219d55d8"},
+       "4c7b4b3e3bba9d0b4c6d0a0cd7806d691017c9fc0b73bb0707cb6c827492544c"},
+      // before issue 15.9's held-out protocol: c2f24b24a923f29e...
       {"vit/lp/fmnist-r@seed=1",
-       "c2f24b24a923f29e55da4c66c0669841fb95215c243d897b072cd1dd32acca99"},
+       "d2f67cdd1c190b7145adf271c5b970fa7fd891f92d892568a9258720a807b2b9"},
+      // before issue 15.9's held-out protocol: 4cce731c54ef2142...
       {"vit/lpft/fmnist-r@seed=1",
-       "4cce731c54ef2142fcad05c4b0ef3d63994dc92113ae659ca4e980eafda5342f"},
+       "38864916dae1cc06627031668c1233e483f534d915b4c1a6acbcfcf5ef2f7090"},
+      // before issue 15.9's held-out protocol: 9019e46e340cea68...
       {"vit/wise/fmnist-r@seed=1",
-       "9019e46e340cea6873bb686adcf490c5c9727487c698eac04180c94b2cb09ecb"},
+       "d6f4b4150e68bdd48169aca6a37f16be76917f0df71c046281e24cbb5ea396f0"},
+      // before issue 15.9's held-out protocol: 2a00bd6ab3b3df76...
       {"vit/soup/fmnist-r@seed=1",
-       "2a00bd6ab3b3df760eeb482769e629a18d41939fdcbb15f3a50706d90af90833"},
+       "7e79897551e971aa39c47f085eab3fb44ae0894e4d213a25f0168a2799b3d200"},
   };
   EXPECT_THAT(seed1, ElementsAreArray(want));
 }
@@ -292,19 +395,26 @@ eval_datasets: [fmnist-val, fmnist-c]
 training: {lr: 0.01, epochs: 1, max_steps: 5, precision: fp32}
 )";
   const std::vector<std::pair<std::string, std::string>> want = {
-      {"vit/pre", "746b3b591fd59e16a3ea0e83e7770ce736d60e6d39e7f6149dff7dec0a091cf2"},
+      // before issue 15.9's held-out protocol: 746b3b591fd59e16...
+      {"vit/pre", "871dfb78d6183210ee59ffbbbe3717054f465fadabffcae61220ad87accd87b8"},
+      // before issue 15.9's held-out protocol: 0475f9d31f7ec107...
       {"vit/ewc/fmnist-r",
-       "0475f9d31f7ec1071a033adc61b06786af7cb8d7e58dcf736b0ac18b3170521d"},
+       "a126871fe706047b013da2d8ba1756683de371875a9defa21d808d0a4e24da73"},
+      // before issue 15.9's held-out protocol: ed2130b1798c977e...
       {"vit/ewc-val/fmnist-r",
-       "ed2130b1798c977e37dcb5887444ba58b843d1f48d9902a347df6714fc433494"},
+       "0d2727a88d1a472273b46d43bc81f6755724f56eacdc50b83d62434a9cd59823"},
+      // before issue 15.9's held-out protocol: 039b654154596c7a...
       {"vit/ewc-big/fmnist-r",
-       "039b654154596c7acf60a4e3ef5b663ccf01279e8fe5eb8249763e5f539e8047"},
+       "cd33de6bc8488f2a6b90b5747f3a3c905447c028be77f3ddfbc0ced9ea5aa6fd"},
+      // before issue 15.9's held-out protocol: 56e4af1c151032e4...
       {"vit/ft/fmnist-r",
-       "56e4af1c151032e4c9ab149f7f311af91b264be54418fc8ff7d93ddf16cd2789"},
+       "ab0607a6afa0a90d71d79f8c017d44d2ede5cf325ef92cd5c11126c31bdaf406"},
+      // before issue 15.9's held-out protocol: 6aecda5718d791fd...
       {"vit/soup-pre/fmnist-r",
-       "6aecda5718d791fd9a25c59d9ab2d43591d5780e51911e58cde908439ae8a794"},
+       "10e710e3b9bde6b6d57d6402a996e493c147ef40c1bb001f006ff58dac910b0f"},
+      // before issue 15.9's held-out protocol: 79399e46a44aca3c...
       {"vit/soup/fmnist-r",
-       "79399e46a44aca3cb348d3cd30db81d6eef79777e16c322150f644a106381972"},
+       "7531a4c83f8a92035435a20ea269a0d46fc7178d043d7c1ef66e51bf36b8f9aa"},
   };
   EXPECT_THAT(Hashes(kEwc), ElementsAreArray(want));
 }

@@ -141,6 +141,17 @@ std::vector<data::Example> EvaluatedExamples(const data::DatasetSource& source,
   return out;
 }
 
+// The data options the runner derives from `spec` (DataOptions in runner.cc).
+data::DatasetOptions DataOptionsOf(const JobSpec& spec) {
+  data::DatasetOptions options;
+  options.data_root = ::rib::testing::CachedDataRoot();
+  options.preprocessing = spec.model.preprocessing;
+  options.split = spec.split;
+  options.test_fraction = spec.test_fraction;
+  options.seed = spec.training.seed;
+  return options;
+}
+
 std::set<int64_t> Indices(const std::vector<data::Example>& examples) {
   std::set<int64_t> out;
   for (const data::Example& e : examples) out.insert(e.index);
@@ -156,12 +167,7 @@ TEST_F(RunnerTest, HeldOutEvaluationScoresEveryImageNotTrainedOn) {
   spec.eval_datasets = {"fmnist-v2", "fmnist-a"};  // i = fmnist-v2
   RIB_ASSERT_OK_AND_ASSIGN(RunResult result, Run(spec, Options(), nullptr));
   ASSERT_EQ(result.results.size(), 2u);
-  data::DatasetOptions options;
-  options.data_root = ::rib::testing::CachedDataRoot();
-  options.preprocessing = spec.model.preprocessing;
-  options.split = spec.split;
-  options.test_fraction = spec.test_fraction;
-  options.seed = spec.training.seed;
+  const data::DatasetOptions options = DataOptionsOf(spec);
   RIB_ASSERT_OK_AND_ASSIGN(auto train_source, data::OpenDataset("fmnist-v2", options));
   RIB_ASSERT_OK_AND_ASSIGN(data::Split train_split,
                            data::SplitDataset(*train_source, options));
@@ -198,32 +204,6 @@ TEST_F(RunnerTest, HeldOutEvaluationScoresEveryImageNotTrainedOn) {
         EXPECT_EQ(trained_sources.count(e.source), 0u) << e.source;
     }
   }
-}
-
-// The pre job trained on nothing: it scores all of every dataset. ewc's Fisher labels
-// shaped its weights: its Fisher dataset is evaluated on its test split only.
-TEST_F(RunnerTest, HeldOutEvaluationOfPreAndOfEwcsFisherDataset) {
-  JobSpec pre = Spec("pre");
-  pre.finetune_dataset = "";
-  pre.eval_datasets = {"fmnist-val"};
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult all, Run(pre, Options(), nullptr));
-  ASSERT_EQ(all.results.size(), 1u);
-  JobSpec ewc = Spec("ewc");
-  ewc.method.params = {{"fisher_samples", "16"}, {"lambda", "100"}};
-  ewc.eval_datasets = {"fmnist-val"};  // the default fisher_dataset
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult fisher, Run(ewc, Options(), nullptr));
-  ASSERT_EQ(fisher.results.size(), 1u);
-
-  data::DatasetOptions options;
-  options.data_root = ::rib::testing::CachedDataRoot();
-  options.preprocessing = pre.model.preprocessing;
-  options.seed = pre.training.seed;
-  RIB_ASSERT_OK_AND_ASSIGN(auto val, data::OpenDataset("fmnist-val", options));
-  RIB_ASSERT_OK_AND_ASSIGN(data::Split split, data::SplitDataset(*val, options));
-  EXPECT_EQ(all.results[0].total, static_cast<int64_t>(val->examples().size()));
-  EXPECT_TRUE(all.results[0].evaluated_bits.empty());
-  EXPECT_EQ(fisher.results[0].total, static_cast<int64_t>(split.test.size()));
-  EXPECT_EQ(Indices(EvaluatedExamples(*val, fisher.results[0])), Indices(split.test));
 }
 
 // Every input a job names is opened under the artifact root (OpenUnder): a symlink out
@@ -277,11 +257,19 @@ TEST_F(RunnerTest, PreEvaluatesThePretrainedWeightsWithoutTraining) {
   EXPECT_EQ(result.steps, 0);
   EXPECT_EQ(result.weights_path, "pre.safetensors");
   ASSERT_EQ(result.results.size(), 1u);
+  // It trained on nothing: held-out evaluation scores all of the dataset (issue 15.9).
+  RIB_ASSERT_OK_AND_ASSIGN(auto source,
+                           data::OpenDataset("fmnist-a", DataOptionsOf(spec)));
+  EXPECT_EQ(result.results[0].total, static_cast<int64_t>(source->examples().size()));
+  EXPECT_TRUE(result.results[0].evaluated_bits.empty());
 }
 
 TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult lp, Run(Spec("lp"), Options(), nullptr));
-  RIB_ASSERT_OK_AND_ASSIGN(RunResult ft, Run(Spec("ft"), Options(), nullptr));
+  // Their weights are what matters here, not their results: one small eval set.
+  JobSpec lp_spec = Spec("lp"), ft_spec = Spec("ft");
+  lp_spec.eval_datasets = ft_spec.eval_datasets = {"fmnist-a"};
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult lp, Run(lp_spec, Options(), nullptr));
+  RIB_ASSERT_OK_AND_ASSIGN(RunResult ft, Run(ft_spec, Options(), nullptr));
 
   // lpft starts from lp's weights: with lr 0 it ends exactly there.
   JobSpec lpft = Spec("lpft");
@@ -337,15 +325,23 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
 TEST_F(RunnerTest, EwcEstimatesItsFisherOnTheNamedDataset) {
   JobSpec ewc = Spec("ewc");
   ewc.method.params = {{"fisher_samples", "16"}, {"lambda", "100"}};
-  ewc.eval_datasets = {"fmnist-a"};
+  ewc.eval_datasets = {"fmnist-val"};  // the default fisher_dataset
   RIB_ASSERT_OK_AND_ASSIGN(RunResult result, Run(ewc, Options(), nullptr));
   EXPECT_GT(result.steps, 0);
   ASSERT_EQ(result.results.size(), 1u);
+  // The Fisher's labels shaped the weights: held-out evaluation scores the Fisher
+  // dataset on its test split only, not on the train side the sample came from.
+  const data::DatasetOptions options = DataOptionsOf(ewc);
+  RIB_ASSERT_OK_AND_ASSIGN(auto val, data::OpenDataset("fmnist-val", options));
+  RIB_ASSERT_OK_AND_ASSIGN(data::Split split, data::SplitDataset(*val, options));
+  EXPECT_EQ(result.results[0].total, static_cast<int64_t>(split.test.size()));
+  EXPECT_EQ(Indices(EvaluatedExamples(*val, result.results[0])), Indices(split.test));
   EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
                             Weights(pre_path_).at("head.weight")));
   // The same job but a Fisher on another dataset: other weights.
   JobSpec other = ewc;
   other.method.params["fisher_dataset"] = "fmnist-r";
+  other.eval_datasets = {"fmnist-a"};  // only its weights are compared
   RIB_ASSERT_OK_AND_ASSIGN(RunResult other_result, Run(other, Options(), nullptr));
   EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
                             Weights(other_result.weights_path).at("head.weight")));
