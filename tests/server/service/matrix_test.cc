@@ -244,6 +244,19 @@ TEST(MatrixTest, OtddPerRowAndItsCorrelationWithThePretrainChange) {
   EXPECT_EQ(one[0].rows[1].otdd, 2.0);
 }
 
+// A SUCCEEDED job of model m with these results.
+storage::MatrixJob SucceededJob(const char* id, const char* method, const char* finetune,
+                                std::vector<ResultRow> results) {
+  storage::MatrixJob j;
+  j.job_id = id;
+  j.model = "m";
+  j.method = j.method_kind = method;
+  j.finetune_dataset = finetune;
+  j.state = JobState::kSucceeded;
+  j.results = std::move(results);
+  return j;
+}
+
 // Per-image bits give RI and mRI a bootstrap interval (BootstrapRiIntervals); a job
 // without bits gives none, the counts-based figures stay.
 TEST(MatrixTest, PerImageBitsGiveBootstrapIntervals) {
@@ -255,15 +268,9 @@ TEST(MatrixTest, PerImageBitsGiveBootstrapIntervals) {
   };
   auto job = [&row](const char* id, const char* method, const char* finetune,
                     bool right) {
-    storage::MatrixJob j;
-    j.job_id = id;
-    j.model = "m";
-    j.method = j.method_kind = method;
-    j.finetune_dataset = finetune;
-    j.state = JobState::kSucceeded;
-    j.results = {row("fmnist-r", right), row("fmnist-v2", right),
-                 row("fmnist-val", true)};
-    return j;
+    return SucceededJob(id, method, finetune,
+                        {row("fmnist-r", right), row("fmnist-v2", right),
+                         row("fmnist-val", true)});
   };
   std::vector<storage::MatrixJob> jobs = {job("j0", "pre", "", false),
                                           job("j1", "ft", "fmnist-v2", true)};
@@ -298,15 +305,9 @@ TEST(MatrixTest, HeldOutCellsAreComparedWithThePreJobOnTheirOwnImages) {
   const std::string all(2, '\xff');
   auto job = [&](const char* id, const char* method, const char* finetune,
                  ResultRow r) {
-    storage::MatrixJob j;
-    j.job_id = id;
-    j.model = "m";
-    j.method = j.method_kind = method;
-    j.finetune_dataset = finetune;
-    j.state = JobState::kSucceeded;
-    j.results = {std::move(r), ResultRow{"fmnist-v2", "", 8, 16, 0, all},
-                 ResultRow{"fmnist-val", "", 16, 16, 0, all}};
-    return j;
+    return SucceededJob(id, method, finetune,
+                        {std::move(r), ResultRow{"fmnist-v2", "", 8, 16, 0, all},
+                         ResultRow{"fmnist-val", "", 16, 16, 0, all}});
   };
   std::vector<storage::MatrixJob> jobs = {
       job("j0", "pre", "", ResultRow{"fmnist-r", "", 8, 16, 0, std::string("\xff\x00", 2)}),

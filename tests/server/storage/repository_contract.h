@@ -498,6 +498,18 @@ TEST_P(RepositoryContractTest, ResultsUpsertPerDatasetAndSubset) {
   EXPECT_EQ(job.results[1].correct, 6);
 }
 
+// The result row of `dataset` of job `job_id` in the matrix query's answer, or nullptr.
+inline const ResultRow* MatrixResult(const std::vector<MatrixJob>& jobs,
+                                     const std::string& job_id,
+                                     const std::string& dataset) {
+  for (const MatrixJob& m : jobs) {
+    for (const ResultRow& row : m.results) {
+      if (m.job_id == job_id && row.dataset == dataset) return &row;
+    }
+  }
+  return nullptr;
+}
+
 // Per-image bits (migration 0012): stored byte for byte, read back by GetJob and by
 // the matrix's query, popcount == correct; bits that disagree with the counts are
 // refused.
@@ -521,18 +533,12 @@ TEST_P(RepositoryContractTest, PerImageBitsRoundTrip) {
   EXPECT_EQ(stored["fmnist-c"], std::string("\x00", 1));
   EXPECT_EQ(stored["fmnist-val"], "");
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> jobs, repo_->GetMatrixJobs(r.sweep_id));
-  bool seen = false;
-  for (const MatrixJob& m : jobs) {
-    for (const ResultRow& row : m.results) {
-      if (m.job_id != l.job_id || row.dataset != "fmnist-v2") continue;
-      seen = true;
-      EXPECT_EQ(row.correct_bits, bits);
-      RIB_ASSERT_OK_AND_ASSIGN(int64_t right,
-                               CountBits(row.correct_bits, "", row.total + row.skipped));
-      EXPECT_EQ(right, row.correct);
-    }
-  }
-  EXPECT_TRUE(seen);
+  const ResultRow* row = MatrixResult(jobs, l.job_id, "fmnist-v2");
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->correct_bits, bits);
+  RIB_ASSERT_OK_AND_ASSIGN(int64_t right,
+                           CountBits(row->correct_bits, "", row->total + row->skipped));
+  EXPECT_EQ(right, row->correct);
   // 5 right in the counts, 4 in the bits; and 1 byte for 11 images.
   report.result = {"fmnist-v2", "", 5, 11, 0, std::string("\x0f\x00", 2)};
   EXPECT_THAT(repo_->Report(report),
@@ -569,16 +575,10 @@ TEST_P(RepositoryContractTest, EvaluatedBitsRoundTrip) {
   EXPECT_EQ(stored["fmnist-v2"].evaluated_bits, evaluated);
   EXPECT_EQ(stored["fmnist-c"].evaluated_bits, std::string("\x01", 1));
   RIB_ASSERT_OK_AND_ASSIGN(std::vector<MatrixJob> jobs, repo_->GetMatrixJobs(r.sweep_id));
-  bool seen = false;
-  for (const MatrixJob& m : jobs) {
-    for (const ResultRow& row : m.results) {
-      if (m.job_id != l.job_id || row.dataset != "fmnist-v2") continue;
-      seen = true;
-      EXPECT_EQ(row.correct_bits, correct);
-      EXPECT_EQ(row.evaluated_bits, evaluated);
-    }
-  }
-  EXPECT_TRUE(seen);
+  const ResultRow* row = MatrixResult(jobs, l.job_id, "fmnist-v2");
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->correct_bits, correct);
+  EXPECT_EQ(row->evaluated_bits, evaluated);
   // A row written without evaluated bits reads back "" (all evaluated).
   report.result = {"fmnist-val", "", 1, 2, 0, std::string("\x01", 1)};
   ASSERT_THAT(repo_->Report(report), IsOk());
