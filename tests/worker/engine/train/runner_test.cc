@@ -60,6 +60,9 @@ class RunnerTest : public ::testing::Test {
     ASSERT_THAT(SaveClassifier(*model, pre_path_), IsOk());
   }
 
+  // Tests that fine-tune on fmnist-v2 and only need some evaluation evaluate fmnist-v2:
+  // held-out evaluation scores the fine-tune dataset on its test split alone, the
+  // smallest evaluation there is (any other dataset is scored whole).
   JobSpec Spec(const std::string& kind) { return ::rib::testing::TinyFmnistJob(kind); }
 
   RunOptions Options() {
@@ -267,14 +270,14 @@ TEST_F(RunnerTest, PreEvaluatesThePretrainedWeightsWithoutTraining) {
 TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   // Their weights are what matters here, not their results: one small eval set.
   JobSpec lp_spec = Spec("lp"), ft_spec = Spec("ft");
-  lp_spec.eval_datasets = ft_spec.eval_datasets = {"fmnist-a"};
+  lp_spec.eval_datasets = ft_spec.eval_datasets = {"fmnist-v2"};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult lp, Run(lp_spec, Options(), nullptr));
   RIB_ASSERT_OK_AND_ASSIGN(RunResult ft, Run(ft_spec, Options(), nullptr));
 
   // lpft starts from lp's weights: with lr 0 it ends exactly there.
   JobSpec lpft = Spec("lpft");
   lpft.training.lr = 0.0;
-  lpft.eval_datasets = {"fmnist-a"};
+  lpft.eval_datasets = {"fmnist-v2"};
   RunOptions options = Options();
   EXPECT_THAT(Run(lpft, options, nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("'lp'")));
@@ -290,7 +293,7 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   JobSpec wise = Spec("wise-ft");
   wise.method.params = {{"alpha", "1"}};
   wise.finetune_dataset = "fmnist-v2";
-  wise.eval_datasets = {"fmnist-a"};
+  wise.eval_datasets = {"fmnist-v2"};
   options.dependency_weights = {{"ft", ft.weights_path}};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult wise_result, Run(wise, options, nullptr));
   TensorMap ft_weights = Weights(ft.weights_path);
@@ -302,7 +305,7 @@ TEST_F(RunnerTest, DependencyMethodsReadTheirInputs) {
   // only with include_pre: yes (then of pre and ft, their mean).
   JobSpec soup = Spec("soup");
   soup.method.members = {"ft"};
-  soup.eval_datasets = {"fmnist-a"};
+  soup.eval_datasets = {"fmnist-v2"};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult soup_result, Run(soup, options, nullptr));
   TensorMap soup_weights = Weights(soup_result.weights_path);
   for (const auto& [name, t] : ft_weights) {
@@ -341,7 +344,7 @@ TEST_F(RunnerTest, EwcEstimatesItsFisherOnTheNamedDataset) {
   // The same job but a Fisher on another dataset: other weights.
   JobSpec other = ewc;
   other.method.params["fisher_dataset"] = "fmnist-r";
-  other.eval_datasets = {"fmnist-a"};  // only its weights are compared
+  other.eval_datasets = {"fmnist-v2"};  // only its weights are compared
   RIB_ASSERT_OK_AND_ASSIGN(RunResult other_result, Run(other, Options(), nullptr));
   EXPECT_FALSE(torch::equal(Weights(result.weights_path).at("head.weight"),
                             Weights(other_result.weights_path).at("head.weight")));
@@ -357,7 +360,7 @@ TEST_F(RunnerTest, WritesItsOutputsWhereItIsTold) {
   // The caller names the files (the agent: by the coordinator's hash); nothing is
   // named by the engine or renamed afterwards.
   JobSpec spec = Spec("vp");
-  spec.eval_datasets = {"fmnist-a"};
+  spec.eval_datasets = {"fmnist-v2"};
   RunOptions options = Options();
   options.weights_out = artifacts_.Join("out/any-name.safetensors");
   options.extra_weights_out = artifacts_.Join("out/any-name.prompt.safetensors");
@@ -369,7 +372,7 @@ TEST_F(RunnerTest, WritesItsOutputsWhereItIsTold) {
 
   // No output path: nothing is written and the result is for the input weights.
   JobSpec ft = Spec("ft");
-  ft.eval_datasets = {"fmnist-a"};
+  ft.eval_datasets = {"fmnist-v2"};
   RIB_ASSERT_OK_AND_ASSIGN(RunResult unsaved, RunJob(ft, Options(), nullptr));
   EXPECT_EQ(unsaved.weights_path, "pre.safetensors");
   EXPECT_FALSE(std::filesystem::exists(artifacts_.Join("weights")));
@@ -407,7 +410,7 @@ TEST_F(RunnerTest, AStopDuringTrainingCheckpointsAndTheResumeEndsAsUninterrupted
   JobSpec spec = Spec("ft");
   // Few steps: each RunJob here loads and trains for real, three of them in this test.
   spec.training.max_steps = 4;
-  spec.eval_datasets = {"fmnist-a"};
+  spec.eval_datasets = {"fmnist-v2"};
   const std::string weights_out =
       rib::spec::JobOutputPaths(artifacts_.path(), rib::spec::JobHash(spec)).weights;
   RIB_ASSERT_OK_AND_ASSIGN(RunResult uninterrupted, Run(spec, Options(), nullptr));
@@ -453,7 +456,7 @@ TEST_F(RunnerTest, AStopDuringTrainingCheckpointsAndTheResumeEndsAsUninterrupted
 
 TEST_F(RunnerTest, AFlagSetBeforeTheJobStopsAfterItsFirstStep) {
   JobSpec spec = Spec("ft");
-  spec.eval_datasets = {"fmnist-a"};
+  spec.eval_datasets = {"fmnist-v2"};
   RunOptions options = Options();
   options.checkpoint_dir = artifacts_.Join("checkpoints");
   std::atomic<bool> stop{true};
@@ -521,7 +524,7 @@ TEST_F(RunnerTest, AnOldFormatEpochCheckpointStillResumes) {
   spec.training.max_steps = 0;
   spec.training.epochs = 2;
   spec.training.batch_size = 128;
-  spec.eval_datasets = {"fmnist-a"};
+  spec.eval_datasets = {"fmnist-v2"};
   const std::string weights_out =
       rib::spec::JobOutputPaths(artifacts_.path(), rib::spec::JobHash(spec)).weights;
   RunOptions options = Options();
