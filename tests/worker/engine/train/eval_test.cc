@@ -210,6 +210,43 @@ TEST(EvaluateTest, RecordsWhichImagesWereRightPerSubset) {
   EXPECT_EQ(counts[0].correct_bits, "");
 }
 
+// Held-out evaluation: the bits number all 10 images of the dataset (bit_sizes), of
+// which the list holds 4 (expected_totals) and one failed to decode. The evaluated bits
+// mark the 3 scored images (positions 2, 5, 9), the right ones among them only.
+TEST(EvaluateTest, BitsSpanTheWholeDatasetAndMarkTheScoredImages) {
+  Batch batch = MakeBatch(Logits(), {1, 2, 3}, {"", "", ""}, {2, 5, 9});
+  batch.skipped = 1;
+  VectorStream stream({batch});
+  EvaluateOptions options;
+  options.expected_totals = {4};
+  options.bit_sizes = {10};
+  for (int64_t k = 0; k < 10; ++k) options.bit_position.push_back(k);
+  RIB_ASSERT_OK_AND_ASSIGN(std::vector<SubsetCount> counts,
+                           Evaluate([](const torch::Tensor& x) { return x; }, stream,
+                                    LabelMask::Identity(5), options));
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].total, 3);
+  EXPECT_EQ(counts[0].skipped, 1);
+  EXPECT_EQ(counts[0].correct, 2);
+  // Rows 0 and 2 (positions 2 and 9) right: bits 2 and 9; scored: 2, 5 and 9.
+  EXPECT_EQ(counts[0].correct_bits, std::string("\x04\x02", 2));
+  EXPECT_EQ(counts[0].evaluated_bits, std::string("\x24\x02", 2));
+  // Every image of the bits scored: evaluated_bits is "" (all).
+  VectorStream all({MakeBatch(Logits(), {1, 2, 3}, {"", "", ""}, {0, 1, 2})});
+  options.expected_totals = {3};
+  options.bit_sizes = {3};
+  RIB_ASSERT_OK_AND_ASSIGN(counts, Evaluate([](const torch::Tensor& x) { return x; },
+                                            all, LabelMask::Identity(5), options));
+  EXPECT_EQ(counts[0].correct_bits, std::string("\x05", 1));
+  EXPECT_EQ(counts[0].evaluated_bits, "");
+  // An image scored twice is an error, not a double count.
+  VectorStream twice({MakeBatch(Logits(), {1, 2, 3}, {"", "", ""}, {0, 1, 0})});
+  EXPECT_THAT(Evaluate([](const torch::Tensor& x) { return x; }, twice,
+                       LabelMask::Identity(5), options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::HasSubstr("example 0 of subset '' was scored twice")));
+}
+
 TEST(EvaluateTest, BadBitPositionsAreNamed) {
   EvaluateOptions options;
   options.expected_totals = {3};
