@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/hash.h"
 #include "common/json.h"
@@ -208,6 +208,8 @@ std::string CanonicalJobJson(const JobSpec& spec) {
   // split: reference trains and tests on whole datasets; the fraction is unused.
   if (spec.split != "reference")
     job.Set("test_fraction", JsonValue::Number(spec.test_fraction));
+  if (spec.objectnet_mode != "standard")
+    job.Set("objectnet_mode", JsonValue::String(spec.objectnet_mode));
   if (spec.devices != 1 && TrainsBatchNorm(spec))
     job.Set("devices", JsonValue::Int(spec.devices));
   if (MethodTrains(spec.method.kind)) {
@@ -270,6 +272,7 @@ std::string JobSpecToJson(const JobSpec& s) {
       .Set("test_fraction", JsonValue::Number(s.test_fraction))
       .Set("devices", JsonValue::Int(s.devices))
       .Set("suite", JsonValue::String(s.suite))
+      .Set("objectnet_mode", JsonValue::String(s.objectnet_mode))
       .Set("dependency_hashes", StringMap(s.dependency_hashes));
   return WriteJson(job);
 }
@@ -328,6 +331,7 @@ absl::StatusOr<JobSpec> JobSpecFromJson(absl::string_view json) {
   RIB_RETURN_IF_ERROR(r.Real("test_fraction", &s.test_fraction));
   RIB_RETURN_IF_ERROR(r.Int("devices", &s.devices));
   RIB_RETURN_IF_ERROR(r.Str("suite", &s.suite));
+  RIB_RETURN_IF_ERROR(r.Str("objectnet_mode", &s.objectnet_mode));
   RIB_RETURN_IF_ERROR(r.StrMap("dependency_hashes", &s.dependency_hashes));
   return s;
 }

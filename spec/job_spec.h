@@ -69,6 +69,10 @@ struct JobSpec {
   double test_fraction = 0.2;
   int devices = 1;
   std::string suite = "fmnist-rib";  // or "imagenet-rib"
+  // How ObjectNet's classes map to ImageNet's (worker/data/source.h
+  // DatasetOptions::objectnet_mode): "standard" (default) or "reference" (the paper's
+  // code's mapping). In the job hash only when not "standard".
+  std::string objectnet_mode = "standard";
   // method name → hash of the job whose final weights this job reads.
   std::map<std::string, std::string> dependency_hashes;
 };

@@ -123,6 +123,8 @@ const std::vector<std::string>& MethodKinds() {
 
 bool IsMethodKind(absl::string_view kind) { return FindMethod(kind) != nullptr; }
 
+bool MethodReportsDistance(absl::string_view kind) { return kind == kOtddKind; }
+
 bool MethodTrains(absl::string_view kind) {
   const MethodDef* def = FindMethod(kind);
   return def != nullptr && def->trains;

@@ -137,6 +137,8 @@ absl::Status CheckSoupMember(absl::string_view member, absl::string_view kind);
 // training, no accuracies; its result is a rib.v1.DatasetDistance. Not a fine-tuning
 // method: the matrix shows it as a column of its rows, never as a matrix.
 inline constexpr char kOtddKind[] = "otdd";
+// Whether a job of `kind` measures a dataset distance (its success needs one): otdd.
+bool MethodReportsDistance(absl::string_view kind);
 
 // ewc's fisher_dataset value that means "the job's suite's pre-training validation set".
 inline constexpr char kPretrainValidation[] = "pretrain-val";

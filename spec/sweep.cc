@@ -210,6 +210,7 @@ absl::StatusOr<std::vector<PlannedJob>> ExpandSweep(const SweepSpec& sweep) {
   base.training = sweep.training;
   base.split = sweep.split;
   base.test_fraction = sweep.test_fraction;
+  base.objectnet_mode = sweep.objectnet_mode;
   base.devices = sweep.devices;
   base.suite = sweep.suite;
 

@@ -16,6 +16,9 @@
 //                              # kinds, as across device counts)
 //   split: heldout             # heldout (default) | reference (train and test on all)
 //   test_fraction: 0.2         # in (0, 1); only used by split: heldout
+//   objectnet_mode: standard   # standard (default) | reference: how objectnet's
+//                              # classes map to ImageNet's (README "Data"); hashed
+//                              # only when reference
 //   seeds: [0, 1, 2]           # optional: every job once per seed, as its
 //                              # training.seed (so also the split's seed); not with
 //                              # training.seed. The matrix reports mean ± sd over seeds.
@@ -86,6 +89,7 @@ struct SweepSpec {
   TrainingConfig training;
   std::string split = "heldout";
   double test_fraction = 0.2;
+  std::string objectnet_mode = "standard";  // JobSpec::objectnet_mode
   int devices = 1;  // devices per job
   std::string device_kind;  // "" = any kind, else "cpu" or "cuda"
   // Models whose weights name a hub snapshot, by model name: what the sweep file set

@@ -232,7 +232,7 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
   RIB_RETURN_IF_ERROR(CheckMap(
       root, "",
       {"name", "suite", "priority", "max_attempts", "devices", "device_kind", "split",
-       "test_fraction", "seeds",
+       "test_fraction", "objectnet_mode", "seeds",
        "models", "methods", "finetune_datasets", "eval_datasets", "training"}));
   SweepSpec sweep;
   const YAML::Node name = root["name"];
@@ -265,6 +265,10 @@ absl::StatusOr<SweepSpec> SweepParser::Parse(const YAML::Node& root) {
       return Error(n, "test_fraction",
                    absl::StrCat("must be in (0, 1), got ", n.Scalar()));
     }
+  }
+  if (const YAML::Node n = root["objectnet_mode"]) {
+    RIB_ASSIGN_OR_RETURN(sweep.objectnet_mode,
+                         OneOf(n, "objectnet_mode", {"standard", "reference"}));
   }
   if (const YAML::Node n = root["training"]) {
     RIB_RETURN_IF_ERROR(ParseTraining(n, &sweep.training));

@@ -81,6 +81,7 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& proto) {
   }
   SetIfPositive(proto.devices(), &spec.devices);
   SetIfNonEmpty(proto.suite(), &spec.suite);
+  SetIfNonEmpty(proto.objectnet_mode(), &spec.objectnet_mode);
   spec.dependency_hashes.insert(proto.dependency_hashes().begin(),
                                 proto.dependency_hashes().end());
   return spec;
@@ -130,6 +131,7 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
   proto.set_test_fraction(spec.test_fraction);
   proto.set_devices(spec.devices);
   proto.set_suite(spec.suite);
+  proto.set_objectnet_mode(spec.objectnet_mode);
   for (const auto& [k, v] : spec.dependency_hashes) {
     (*proto.mutable_dependency_hashes())[k] = v;
   }

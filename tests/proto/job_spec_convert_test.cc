@@ -42,6 +42,7 @@ TEST(JobSpecConvertTest, RoundTripKeepsEveryField) {
   spec.split = "reference";
   spec.test_fraction = 0.3;
   spec.devices = 2;
+  spec.objectnet_mode = "reference";
   spec.dependency_hashes = {{"ft", "deadbeef"}};
 
   RIB_ASSERT_OK_AND_ASSIGN(JobSpec back, JobSpecFromProto(JobSpecToProto(spec)));
@@ -62,6 +63,7 @@ TEST(JobSpecConvertTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(back.split, "reference");
   EXPECT_DOUBLE_EQ(back.test_fraction, 0.3);
   EXPECT_EQ(back.devices, 2);
+  EXPECT_EQ(back.objectnet_mode, "reference");
   EXPECT_EQ(back.dependency_hashes.at("ft"), "deadbeef");
 }
 
@@ -75,6 +77,7 @@ TEST(JobSpecConvertTest, ZeroValuesKeepDefaultsAndMissingKindIsAnError) {
   EXPECT_EQ(spec.training.precision, "auto");
   EXPECT_EQ(spec.devices, 1);
   EXPECT_EQ(spec.model.preprocessing.image_size, 224);
+  EXPECT_EQ(spec.objectnet_mode, "standard");  // unset on the wire: the default
 
   proto.mutable_method()->clear_kind();
   EXPECT_THAT(JobSpecFromProto(proto).status(),

@@ -45,6 +45,7 @@ JobSpec FullSpec() {
   s.test_fraction = 0.3;
   s.devices = 4;
   s.suite = "fmnist-rib";
+  s.objectnet_mode = "reference";
   s.dependency_hashes = {{"ft", "h1"}, {"lora", "h2"}};
   return s;
 }
@@ -61,6 +62,7 @@ TEST(JobSpecJson, RoundTripKeepsEveryField) {
   EXPECT_EQ(back.training.seed, -5);
   EXPECT_TRUE(back.training.skip_corrupt);
   EXPECT_EQ(back.devices, 4);
+  EXPECT_EQ(back.objectnet_mode, "reference");
   EXPECT_THAT(back.dependency_hashes, ElementsAre(Pair("ft", "h1"), Pair("lora", "h2")));
   EXPECT_EQ(JobHash(back), JobHash(s));
 }

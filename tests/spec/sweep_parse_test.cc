@@ -247,6 +247,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"device_kind gpu", S({kName, kModels, kMethods, "device_kind: gpu\n"}),
                 "bad.yaml:5: device_kind: unknown value 'gpu' (expected one of any, cpu, "
                 "cuda)"},
+        BadCase{"objectnet_mode typo",
+                S({kName, kModels, kMethods, "objectnet_mode: paper\n"}),
+                "bad.yaml:5: objectnet_mode: unknown value 'paper' (expected one of "
+                "standard, reference)"},
         BadCase{"max_attempts zero", S({kName, kModels, kMethods, "max_attempts: 0\n"}),
                 "bad.yaml:5: max_attempts: must be in [1, 100], got 0"},
         BadCase{
@@ -384,6 +388,29 @@ TEST(ParseSweepYaml, MalformedYamlNamesTheLine) {
   ASSERT_THAT(s,
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("malformed YAML")));
   EXPECT_THAT(std::string(s.status().message()), ::testing::StartsWith("x.yaml:"));
+}
+
+// ---- objectnet_mode (issue 15.9): into every job's spec, hashed only when not the default
+
+TEST(ParseSweepYaml, ObjectnetModeReachesTheJobsAndTheirHashOnlyWhenReference) {
+  auto jobs = [](const std::string& extra) {
+    absl::StatusOr<SweepSpec> s = ParseSweepYaml(S({kName, kModels, kMethods, extra}));
+    EXPECT_TRUE(s.ok()) << s.status();
+    s->models[0].weights_digest = std::string(64, '0');
+    absl::StatusOr<std::vector<PlannedJob>> out = ExpandSweep(*s);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return *out;
+  };
+  const std::vector<PlannedJob> none = jobs("");
+  const std::vector<PlannedJob> standard = jobs("objectnet_mode: standard\n");
+  const std::vector<PlannedJob> reference = jobs("objectnet_mode: reference\n");
+  ASSERT_EQ(none.size(), reference.size());
+  for (size_t i = 0; i < none.size(); ++i) {
+    EXPECT_EQ(none[i].spec.objectnet_mode, "standard");
+    EXPECT_EQ(reference[i].spec.objectnet_mode, "reference");
+    EXPECT_EQ(none[i].hash, standard[i].hash) << none[i].key;   // the default: as before
+    EXPECT_NE(none[i].hash, reference[i].hash) << none[i].key;  // another mapping
+  }
 }
 
 // ---- seeds: [...] (issue 15.9) ----

@@ -171,6 +171,7 @@ absl::StatusOr<data::DatasetOptions> DataOptions(const JobSpec& spec,
   data_options.test_fraction = spec.test_fraction;
   data_options.seed = spec.training.seed;
   data_options.skip_corrupt = spec.training.skip_corrupt;
+  data_options.objectnet_mode = spec.objectnet_mode;
   return data_options;
 }
 

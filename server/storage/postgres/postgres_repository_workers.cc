@@ -15,7 +15,6 @@
 #include "server/auth/credentials.h"
 #include "server/scheduling/job_state_machine.h"
 #include "server/scheduling/retry_policy.h"
-#include "spec/job_json.h"
 #include "server/storage/postgres/pg_attempts.h"
 #include "server/storage/postgres/pg_distances.h"
 #include "server/storage/postgres/pg_job_writes.h"
@@ -23,6 +22,8 @@
 #include "server/storage/postgres/pg_util.h"
 #include "server/storage/postgres/postgres_repository.h"
 #include "server/storage/repository_util.h"
+#include "spec/job_json.h"
+#include "spec/methods.h"
 
 namespace rib::storage {
 namespace {
@@ -447,12 +448,26 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
             " WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = $1"
             "  AND r.dataset = e)",
             job.id);
+        std::string lacking;
         if (!missing.empty() && !missing[0][0].is_null()) {
+          lacking = absl::StrCat("results for ", missing[0][0].as<std::string>());
+        } else {
+          // ... and, for a job that measures a dataset distance (otdd), that distance.
+          pqxx::result distance = tx.exec_params(
+              "SELECT spec->'method'->>'kind', EXISTS (SELECT 1 FROM dataset_distances"
+              " WHERE job_id = $1) FROM jobs WHERE id = $1",
+              job.id);
+          if (!distance.empty() && !distance[0][0].is_null() &&
+              spec::MethodReportsDistance(distance[0][0].as<std::string>()) &&
+              !distance[0][1].as<bool>()) {
+            lacking = "the dataset distance its method measures";
+          }
+        }
+        if (!lacking.empty()) {
           JobReport failed = report;
           failed.ok = false;
           failed.code = absl::StatusCode::kDataLoss;
-          failed.error = absl::StrCat("the worker reported success without results for ",
-                                      missing[0][0].as<std::string>());
+          failed.error = absl::StrCat("the worker reported success without ", lacking);
           return ApplyReport(tx, live, failed, now);
         }
         tx.exec_params("UPDATE jobs SET final_weights = $2, progress = 1 WHERE id = $1",

@@ -5,9 +5,11 @@
 
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -531,6 +533,32 @@ TEST_F(SweepServiceTest, AReportIsCheckedAndBoundedBeforeItIsStored) {
   EXPECT_THAT(result("fmnist-val", 3, 2),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("correct <= total")));
   EXPECT_THAT(result("fmnist-val", -1, 2), StatusIs(absl::StatusCode::kInvalidArgument));
+  // A distance names two known datasets and is finite, with epsilon and examples > 0.
+  auto distance = [&](DatasetDistanceRow d) {
+    domain::JobReport r = base;
+    r.kind = domain::JobReport::Kind::kDistance;
+    r.distance = std::move(d);
+    return workers_->Report(r);
+  };
+  const DatasetDistanceRow good{"fmnist-val", "fmnist-v2", 3.5, 100, 80, 0.1, true};
+  DatasetDistanceRow bad = good;
+  bad.target_dataset = "no-such-target";
+  EXPECT_THAT(distance(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no-such-target")));
+  for (double value : {std::nan(""), std::numeric_limits<double>::infinity()}) {
+    bad = good;
+    bad.distance = value;
+    EXPECT_THAT(distance(bad), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("need a finite distance")))
+        << value;
+  }
+  bad = good;
+  bad.epsilon = 0;
+  EXPECT_THAT(distance(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("epsilon > 0")));
+  bad = good;
+  bad.target_examples = 0;
+  EXPECT_THAT(distance(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("examples > 0")));
   domain::JobReport checkpoint = base;
   checkpoint.kind = domain::JobReport::Kind::kCheckpoint;
   for (const char* bad : {"/etc/passwd", "../elsewhere/x.ckpt", "checkpoints/../../x"}) {
@@ -542,6 +570,8 @@ TEST_F(SweepServiceTest, AReportIsCheckedAndBoundedBeforeItIsStored) {
   // Nothing of the refused reports was stored.
   RIB_ASSERT_OK_AND_ASSIGN(domain::Job job, sweeps_->GetJob(lease->job_id));
   EXPECT_TRUE(job.results.empty());
+  RIB_ASSERT_OK_AND_ASSIGN(auto distances, repo_->ListDatasetDistances(sweep.sweep_id));
+  EXPECT_TRUE(distances.empty());
   EXPECT_THAT(result("fmnist-val", 1, 2), IsOk());
   // An overlong error is cut, not refused: the failure is still recorded.
   domain::JobReport failed = base;

@@ -1243,6 +1243,41 @@ TEST_P(RepositoryContractTest, ASuccessWithoutEveryResultIsAFailureNotACachedRes
   EXPECT_EQ(again.jobs_reused, 0);
 }
 
+// An otdd job evaluates no dataset: what its success needs is its distance. Without
+// one it is the attempt's failure, as a success without results is; with one it
+// succeeds.
+TEST_P(RepositoryContractTest, AnOtddSuccessWithoutItsDistanceIsAFailure) {
+  auto sweep = [](const std::string& salt) {
+    NewSweep s = SmallSweep(salt, salt);
+    JobSpec otdd = Spec("m", "otdd", "fmnist-v2");
+    otdd.eval_datasets.clear();
+    s.methods.push_back("otdd");
+    s.jobs.push_back(MakeJob("m/otdd/fmnist-v2", otdd, salt));
+    return s;
+  };
+  const std::string w = RegisterWorker();
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult first, repo_->SubmitSweep(sweep("one")));
+  domain::Lease l = AcquireKey(w, first.sweep_id, "m/otdd/fmnist-v2");
+  JobReport done = LeaseReport(l, JobReport::Kind::kFinished);
+  done.ok = true;
+  ASSERT_THAT(repo_->Report(done), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(Job job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error,
+            "the worker reported success without the dataset distance its method measures");
+
+  RIB_ASSERT_OK_AND_ASSIGN(SubmitResult second, repo_->SubmitSweep(sweep("two")));
+  l = AcquireKey(w, second.sweep_id, "m/otdd/fmnist-v2");
+  JobReport d = LeaseReport(l, JobReport::Kind::kDistance);
+  d.distance = {"fmnist-val", "fmnist-v2", 3.5, 100, 80, 0.1, true};
+  ASSERT_THAT(repo_->Report(d), IsOk());
+  done = LeaseReport(l, JobReport::Kind::kFinished);
+  done.ok = true;
+  ASSERT_THAT(repo_->Report(done), IsOk());
+  RIB_ASSERT_OK_AND_ASSIGN(job, repo_->GetJob(l.job_id));
+  EXPECT_EQ(job.state, JobState::kSucceeded) << job.error;
+}
+
 // A worker that registers again has restarted: the leases it held are requeued at
 // once (a lost contact, free), without waiting for them to expire.
 TEST_P(RepositoryContractTest, AWorkerThatRegistersAgainLosesItsLeasesAtOnce) {

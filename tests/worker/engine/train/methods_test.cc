@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "spec/methods.h"
 #include "tests/testing/status_matchers.h"
@@ -393,6 +394,74 @@ TEST(MethodsTest, FisherIsTheMeanSquaredPerExampleGradient) {
                              params, *empty, LabelMask::Identity(3), torch::kCPU, nullptr)
                   .status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no example")));
+}
+
+// The strength ewc applies is λ·F, once: one SGD step of ewc equals ft's step followed
+// by the proximal step θ ← (θ + η·λF·θ_pre) / (1 + η·λF), with F recomputed here by
+// EstimateFisher at θ_pre on the same Fisher sample. (A λ applied twice, as before
+// issue 15.2's fix, gives (1 + η·λ²F) and misses by far more than the tolerance.)
+// Tolerance 1e-6: the same float operations in a different association order.
+TEST(MethodsTest, EwcStepIsTheProximalStepOfLambdaTimesTheFisher) {
+  constexpr double kLambda = 30;
+  TrainingConfig config;
+  config.lr = 0.1;
+  config.epochs = 1;
+  config.warmup_steps = 0;
+  config.max_steps = 1;  // cosine at step 0 of 1: lr = config.lr exactly
+  config.seed = 5;
+  auto [images, labels] = TinyData(48, 2);
+  auto [fisher_images, fisher_labels] = TinyData(40, 9);
+  auto one_step = [&](const MethodSpec& spec) -> absl::StatusOr<TensorMap> {
+    torch::manual_seed(11);
+    TinyClassifier model;
+    TensorTrainData::Options data_options;
+    data_options.batch_size = 8;
+    data_options.seed = 5;
+    TensorTrainData data(images, labels, data_options);
+    std::unique_ptr<BatchStream> fisher = MakeTensorStream(fisher_images, fisher_labels, 16);
+    MethodContext context;
+    context.model = AsClassifier(model);
+    context.mask = LabelMask::Identity(3);
+    context.fisher_data = fisher.get();
+    context.fisher_mask = LabelMask::Identity(3);
+    RIB_ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> method,
+                         TrainingMethod::Create(spec, context));
+    TrainOptions options;
+    options.config = config;
+    RIB_RETURN_IF_ERROR(Train(method->setup(), data, options, nullptr).status());
+    return CloneWeights(ModelWeights(*model));
+  };
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap ft, one_step(Spec("ft")));
+  RIB_ASSERT_OK_AND_ASSIGN(TensorMap ewc,
+                           one_step(Spec("ewc", {{"lambda", absl::StrCat(kLambda)}})));
+
+  // F at θ_pre, as the method computes it: the same model, eval mode, every parameter.
+  torch::manual_seed(11);
+  TinyClassifier pre;
+  const TensorMap initial = CloneWeights(ModelWeights(*pre));
+  pre->eval();
+  NamedTensors params;
+  for (const auto& item : pre->named_parameters()) params.emplace_back(item.key(), item.value());
+  std::unique_ptr<BatchStream> fisher = MakeTensorStream(fisher_images, fisher_labels, 16);
+  RIB_ASSERT_OK_AND_ASSIGN(
+      std::vector<torch::Tensor> f,
+      EstimateFisher([&pre](const torch::Tensor& x) { return pre->forward(x); }, params,
+                     *fisher, LabelMask::Identity(3), torch::kCPU, nullptr));
+  ASSERT_EQ(f.size(), params.size());
+  double largest_pull = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string& name = params[i].first;
+    const torch::Tensor k = f[i].to(torch::kDouble) * (kLambda * config.lr);
+    const torch::Tensor expected =
+        (ft.at(name).to(torch::kDouble) + k * initial.at(name).to(torch::kDouble)) / (k + 1);
+    const torch::Tensor got = ewc.at(name).to(torch::kDouble);
+    EXPECT_TRUE(torch::allclose(got, expected, 0, 1e-6))
+        << name << " max diff " << (got - expected).abs().max().item<double>();
+    largest_pull = std::max(largest_pull, (ft.at(name).to(torch::kDouble) - expected)
+                                              .abs().max().item<double>());
+  }
+  // The step must matter at this λ for the comparison to pin it.
+  EXPECT_GT(largest_pull, 1e-3);
 }
 
 TEST(MethodsTest, EwcWithoutFisherDataIsRefused) {
