@@ -99,11 +99,28 @@ void LongPoll::AttemptLoop() {
     if (answered) {
       --in_;
     } else if (changes_->Counter(topic_) != call.seen) {
+      call.by_change = true;
       ready_.push_back(std::move(call));
     } else {
+      if (retry && call.by_change) SendChangeWokenBackLocked(call.seen);
+      call.by_change = false;
       parked_.push_back(std::move(call));
     }
   }
+}
+
+void LongPoll::SendChangeWokenBackLocked(uint64_t seen) {
+  std::deque<Call> still;
+  for (Call& c : ready_) {
+    if (c.by_change) {
+      c.by_change = false;
+      c.seen = seen;
+      parked_.push_back(std::move(c));
+    } else {
+      still.push_back(std::move(c));
+    }
+  }
+  ready_.swap(still);
 }
 
 void LongPoll::WakerLoop() {
@@ -123,6 +140,7 @@ void LongPoll::WakerLoop() {
         if (it->Cancelled() || now >= it->deadline) {
           expired.push_back(std::move(*it));
         } else if (it->seen != seen || now - it->tried_at >= options_.poll) {
+          it->by_change = it->seen != seen;
           ready_.push_back(std::move(*it));
         } else {
           if (keep != it) *keep = std::move(*it);

@@ -6,6 +6,14 @@
 // So 1,000 waiting workers cost 1,000 small records, not 1,000 threads, and at most
 // `threads` database connections are busy with long-polls at once.
 //
+// A change wakes the parked calls in the order they parked, and the first of them that
+// finds nothing (while the counter has not moved again) sends the rest of that change's
+// calls back to wait: one change costs the attempts it can serve plus about one empty
+// one (at most one per re-attempt thread running), not one per parked call. A call
+// whose needs differ from the one that found nothing (another device kind, other
+// datasets) may so wait for the next change or its `poll`, which still attempts every
+// parked call that long after its last attempt.
+//
 // Thread-safe. Each call gets exactly one of: an attempt that returns true, or one
 // call of its `expire` (deadline, cancel, shutdown) — never both, never twice.
 #ifndef RIB_SERVER_SERVICE_LONG_POLL_H_
@@ -77,9 +85,13 @@ class LongPoll {
     std::shared_ptr<const std::atomic<bool>> cancelled;
     uint64_t seen = 0;       // the topic's counter before the last attempt
     absl::Time tried_at;     // when the last attempt started
+    bool by_change = false;  // queued again because the counter moved (not by `poll`)
     bool Cancelled() const { return cancelled != nullptr && cancelled->load(); }
   };
   void AttemptLoop();
+  // After a re-attempt woken by a change found nothing at counter `seen`: the calls that
+  // change woke wait again, as if attempted at `seen`.
+  void SendChangeWokenBackLocked(uint64_t seen) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakerLoop();
 

@@ -88,6 +88,91 @@ TEST(LongPollTest, AParkedCallIsAttemptedAgainWhenTheTopicChanges) {
   EXPECT_EQ(poll.size(), 0u);
 }
 
+// Waits (up to 5 s, a hang guard) until `pred` holds.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (!pred() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(1));
+  return pred();
+}
+
+// A queue of `jobs` identical jobs: an attempt takes one if any is left.
+LongPoll::Attempt TakeAJob(std::atomic<int>* jobs, std::atomic<int>* attempts,
+                           std::atomic<int>* answered) {
+  return [=] {
+    ++*attempts;
+    int left = jobs->load();
+    while (left > 0 && !jobs->compare_exchange_weak(left, left - 1)) {
+    }
+    if (left <= 0) return false;
+    ++*answered;
+    return true;
+  };
+}
+
+// The herd: after a change the parked calls are attempted in order until one finds
+// nothing, and the rest wait again. Three jobs for 50 parked calls cost 3 attempts
+// that take them and 1 that finds none (one re-attempt thread here: threads = 2);
+// before, all 50 were attempted. A change that brings nothing costs one attempt.
+TEST(LongPollTest, AChangeCostsTheAttemptsItServesAndOneEmptyOne) {
+  SignalNotifier changes;
+  LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, Quick());
+  constexpr int kCalls = 50;
+  std::atomic<int> jobs{0}, attempts{0}, answered{0}, expired{0};
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(poll.Add(TakeAJob(&jobs, &attempts, &answered),
+                         [&](bool) { ++expired; }, absl::Now() + absl::Seconds(20),
+                         nullptr)
+                    .ok());
+  }
+  ASSERT_TRUE(Eventually([&] { return attempts.load() == kCalls; }));
+  absl::SleepFor(absl::Milliseconds(50));  // the last first attempt parks its call
+
+  jobs = 3;
+  changes.Notify();
+  ASSERT_TRUE(Eventually([&] { return answered.load() == 3; }));
+  absl::SleepFor(absl::Milliseconds(200));  // what else the change would wake
+  EXPECT_EQ(attempts.load() - kCalls, 4);
+  EXPECT_TRUE(Eventually([&] { return poll.size() == kCalls - 3u; }));
+
+  changes.Notify();
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(attempts.load() - kCalls, 5);
+  EXPECT_EQ(answered.load(), 3);
+  EXPECT_EQ(expired.load(), 0);
+}
+
+// A call sent back by another's empty attempt (its needs may differ: another device
+// kind) is still attempted `poll` after its last attempt, without a change.
+TEST(LongPollTest, ACallSentBackByAnotherEmptyAttemptIsAttemptedAtItsPoll) {
+  SignalNotifier changes;
+  LongPollOptions options = Quick();
+  options.poll = absl::Milliseconds(300);
+  LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, options);
+  Outcome first, second;
+  std::atomic<bool> never{false}, ready{false};
+  ASSERT_TRUE(poll.Add(AnswerWhen(&first, &never), Expire(&first),
+                       absl::Now() + absl::Seconds(20), nullptr)
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return first.attempts.load() == 1; }));
+  ASSERT_TRUE(poll.Add(AnswerWhen(&second, &ready), Expire(&second),
+                       absl::Now() + absl::Seconds(20), nullptr)
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return second.attempts.load() == 1; }));
+  absl::SleepFor(absl::Milliseconds(20));
+
+  ready = true;  // a job only the second call can take
+  const absl::Time changed = absl::Now();
+  changes.Notify();
+  ASSERT_TRUE(second.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(second.answered.load(), 1);
+  EXPECT_EQ(first.answered.load() + first.expired.load() + first.cancelled.load(), 0);
+  // Whichever order they were attempted in, the second was answered no later than
+  // its poll (300 ms after its last attempt, plus a tick), with margin for a loaded
+  // machine.
+  EXPECT_LT(absl::Now() - changed, absl::Seconds(2));
+}
+
 TEST(LongPollTest, ACallWithoutAnAnswerExpiresAtItsDeadlineOnce) {
   SignalNotifier changes;
   LongPoll poll(&changes, ChangeNotifier::Topic::kQueue, Quick());
