@@ -7,6 +7,7 @@
 #   bench/coordinator/run.sh [rib-bench-coordinator flags...]
 #   e.g. bench/coordinator/run.sh --workers=10,100,1000 --queued=1000,100000 --duration=10s
 # RIB_BENCH_COORDINATOR_FLAGS: more rib-coordinator flags (e.g. --acquire-threads=8).
+# RIB_BENCH_COORDINATOR_LOG=FILE: keep the coordinator's log there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -16,6 +17,7 @@ DIR=$(mktemp -d /tmp/rib-bench-coord.XXXXXX)
 coordinator=""
 cleanup() {
   [ -n "$coordinator" ] && kill "$coordinator" 2>/dev/null && wait "$coordinator" 2>/dev/null
+  [ -n "${RIB_BENCH_COORDINATOR_LOG:-}" ] && cp "$DIR/coordinator.log" "$RIB_BENCH_COORDINATOR_LOG"
   rib_pg_stop
   rm -rf "$DIR"
 }
@@ -26,6 +28,8 @@ mkdir -p "$DIR/artifacts/models"
 # A stand-in weights file (the coordinator only hashes it at submit).
 head -c $((256 * 1024)) /dev/urandom > "$DIR/artifacts/models/bench.safetensors"
 
+# Made first: the loop below may read it before the background shell has opened it.
+: >"$DIR/coordinator.log"
 "$BUILD/bin/rib-coordinator" --listen=127.0.0.1:0 --database="$DB" \
   --artifact-root="$DIR/artifacts" --lease-timeout=120s --heartbeat-interval=1s \
   --max-jobs-per-sweep=100000 --log-level=warning ${RIB_BENCH_COORDINATOR_FLAGS:-} \
