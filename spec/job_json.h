@@ -15,9 +15,12 @@
 //     settings that change evaluation numbers (precision, skip_corrupt) for every job,
 //     and for split heldout (but otdd) the evaluation protocol, eval.images =
 //     "not-trained-on" (issue 15.9: every image of j not trained on, bits over all of
-//     j); the hashes of heldout jobs changed with it, deliberately.
-//   NOT covered: devices (DESIGN §6: N data-parallel ranks with the same global batch
-//   produce the same weights as one, so a result computed on 1 device answers for 4),
+//     j); the hashes of heldout jobs changed with it, deliberately;
+//   * objectnet_mode only when it is "reference"; devices only when not 1 and the job
+//     trains batch-norm statistics (they depend on the device count).
+//   NOT covered: devices otherwise (DESIGN §6: N data-parallel ranks with the same
+//   global batch produce the same weights as one, so a result computed on 1 device
+//   answers for 4),
 //   eval_batch_size (a throughput knob: counts do not depend on it), priority and
 //   max_attempts (scheduling), the weights path (the digest stands for it).
 //

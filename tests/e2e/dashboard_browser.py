@@ -12,6 +12,7 @@ Screenshots go to --out (their paths are printed). Exits non-zero naming the fai
 """
 import argparse
 import base64
+import decimal
 import json
 import os
 import signal
@@ -148,10 +149,17 @@ def cli_cells(matrix_json):
     return out
 
 
+def to_fixed_1(x):
+    """JavaScript's x.toFixed(1): the exact binary value, a tie rounded up (20.25 ->
+    "20.3"), where Python's format rounds a tie to even ("20.2")."""
+    return str(decimal.Decimal(x).quantize(decimal.Decimal("0.1"),
+                                           rounding=decimal.ROUND_HALF_UP))
+
+
 def page_cells(browser):
     cells = {}
     for model, method, row, col, acc, text in browser.eval(CELLS_JS):
-        if text != f"{100 * acc:.1f}":
+        if text != to_fixed_1(100 * acc):
             fail(f"cell {model}/{method}/{row}/{col} shows {text!r} for accuracy {acc}")
         cells[(model, method, row, col)] = acc
     return cells

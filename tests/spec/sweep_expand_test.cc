@@ -412,7 +412,8 @@ TEST(CanonicalJobJson, IsTheDocumentedFormat) {
   s.dependency_hashes = {{"ft", "123"}};
   EXPECT_EQ(CanonicalJobJson(s),
             "{\"dependencies\":[\"123\"],"
-            "\"eval\":{\"precision\":\"auto\",\"skip_corrupt\":false},"
+            "\"eval\":{\"images\":\"not-trained-on\",\"precision\":\"auto\","
+            "\"skip_corrupt\":false},"
             "\"eval_datasets\":[\"fmnist-a\",\"fmnist-v2\"],"
             "\"finetune_dataset\":\"fmnist-a\","
             "\"method\":{\"kind\":\"wise-ft\",\"params\":{\"alpha\":\"0.5\"}},"
