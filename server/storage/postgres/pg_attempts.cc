@@ -79,39 +79,40 @@ absl::StatusOr<domain::ReproRecord> ReproFromJson(const std::string& json) {
 
 void AddAttemptCheckpoint(pqxx::work& tx, const std::string& job_id, int attempt,
                           const std::string& path) {
-  tx.exec_params(
-      "UPDATE attempts SET checkpoints ="
-      " (checkpoints || $3::text)[greatest(1, cardinality(checkpoints) + 2 - $4):]"
-      " WHERE job_id = $1 AND attempt = $2",
-      job_id, attempt, path, kMaxAttemptCheckpoints);
+  Exec(tx,
+       "UPDATE attempts SET checkpoints ="
+       " (checkpoints || $3::text)[greatest(1, cardinality(checkpoints) + 2 - $4):]"
+       " WHERE job_id = $1 AND attempt = $2",
+       job_id, attempt, path, kMaxAttemptCheckpoints);
 }
 
 void RecordAttemptFinish(pqxx::work& tx, const domain::JobReport& report) {
-  tx.exec_params(
-      "UPDATE attempts SET code = $3, weights = $4, weights_digest = $5,"
-      " repro = CASE WHEN $6 = '' THEN repro ELSE $6::jsonb END"
-      " WHERE job_id = $1 AND attempt = $2",
-      report.job_id, report.attempt, report.ok ? 0 : static_cast<int>(report.code),
-      report.weights, report.weights_digest,
-      report.repro.has_value() ? ReproToJson(*report.repro) : std::string());
+  Exec(tx,
+       "UPDATE attempts SET code = $3, weights = $4, weights_digest = $5,"
+       " repro = CASE WHEN $6 = '' THEN repro ELSE $6::jsonb END"
+       " WHERE job_id = $1 AND attempt = $2",
+       report.job_id, report.attempt, report.ok ? 0 : static_cast<int>(report.code),
+       report.weights, report.weights_digest,
+       report.repro.has_value() ? ReproToJson(*report.repro) : std::string());
 }
 
 absl::StatusOr<std::vector<domain::Attempt>> LoadAttempts(pqxx::work& tx,
                                                           const std::string& job_id) {
   std::vector<domain::Attempt> out;
   for (const auto& r :
-       tx.exec_params("SELECT a.attempt, a.worker_id, COALESCE(w.name, ''),"
-                      " (extract(epoch from a.leased_at) * 1000000)::bigint,"
-                      " (extract(epoch from a.started_at) * 1000000)::bigint,"
-                      " (extract(epoch from a.finished_at) * 1000000)::bigint,"
-                      " a.end_state, a.error, a.code, a.weights, a.weights_digest,"
-                      " array_to_string(a.checkpoints, chr(31)), a.repro::text,"
-                      " COALESCE((SELECT string_agg(l.rank::text, ',' ORDER BY l.rank)"
-                      "   FROM attempt_logs l WHERE l.job_id = a.job_id AND l.attempt = "
-                      "a.attempt), '')"
-                      " FROM attempts a LEFT JOIN workers w ON w.id = a.worker_id"
-                      " WHERE a.job_id = $1 ORDER BY a.attempt",
-                      job_id)) {
+       Exec(tx,
+            "SELECT a.attempt, a.worker_id, COALESCE(w.name, ''),"
+            " (extract(epoch from a.leased_at) * 1000000)::bigint,"
+            " (extract(epoch from a.started_at) * 1000000)::bigint,"
+            " (extract(epoch from a.finished_at) * 1000000)::bigint,"
+            " a.end_state, a.error, a.code, a.weights, a.weights_digest,"
+            " array_to_string(a.checkpoints, chr(31)), a.repro::text,"
+            " COALESCE((SELECT string_agg(l.rank::text, ',' ORDER BY l.rank)"
+            "   FROM attempt_logs l WHERE l.job_id = a.job_id AND l.attempt = "
+            "a.attempt), '')"
+            " FROM attempts a LEFT JOIN workers w ON w.id = a.worker_id"
+            " WHERE a.job_id = $1 ORDER BY a.attempt",
+            job_id)) {
     domain::Attempt a;
     a.attempt = r[0].as<int>();
     a.worker_id = r[1].as<std::string>();
@@ -147,7 +148,8 @@ absl::StatusOr<int64_t> AppendAttemptLog(pqxx::work& tx, const domain::LogAppend
                                          absl::Time now) {
   const std::string what =
       absl::StrCat("log of attempt ", append.attempt, " of job ", append.job_id);
-  pqxx::result holder = tx.exec_params(
+  pqxx::result holder = Exec(
+      tx,
       "SELECT a.lease_secret_hash, w.principal FROM attempts a"
       " LEFT JOIN workers w ON w.id = a.worker_id WHERE a.job_id = $1 AND a.attempt = $2",
       append.job_id, append.attempt);
@@ -162,17 +164,19 @@ absl::StatusOr<int64_t> AppendAttemptLog(pqxx::work& tx, const domain::LogAppend
     return absl::PermissionDeniedError(absl::StrCat(
         what, " refused: its lease secret is not the attempt's (AcquireJob's)"));
   }
-  pqxx::result row = tx.exec_params(
-      "SELECT end_offset FROM attempt_logs WHERE job_id = $1 AND attempt = $2"
-      " AND rank = $3 FOR UPDATE",
-      append.job_id, append.attempt, append.rank);
+  pqxx::result row =
+      Exec(tx,
+           "SELECT end_offset FROM attempt_logs WHERE job_id = $1 AND attempt = $2"
+           " AND rank = $3 FOR UPDATE",
+           append.job_id, append.attempt, append.rank);
   const int64_t size = static_cast<int64_t>(append.data.size());
   if (!row.empty() && append.offset <= row[0][0].as<int64_t>()) {
     const int64_t end = row[0][0].as<int64_t>();
     // A re-send overlaps what is stored: only the new bytes are appended.
     const int64_t skip = std::min(end - append.offset, size);
     if (skip == size) return end;
-    pqxx::row r = tx.exec_params1(
+    pqxx::row r = Exec1(
+        tx,
         "UPDATE attempt_logs SET data = CASE WHEN length(data) + length(c.b) > $5"
         "   THEN substring(data || c.b from length(data) + length(c.b) - $5 + 1)"
         "   ELSE data || c.b END,"
@@ -191,15 +195,15 @@ absl::StatusOr<int64_t> AppendAttemptLog(pqxx::work& tx, const domain::LogAppend
   // window starts afresh at this chunk.
   const int64_t keep = std::min(size, kMaxAttemptLogBytes);
   const int64_t end = append.offset + size;
-  tx.exec_params(
-      "INSERT INTO attempt_logs (job_id, attempt, rank, data, start_offset, end_offset,"
-      " updated_at) VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7::timestamptz)"
-      " ON CONFLICT (job_id, attempt, rank) DO UPDATE SET data = EXCLUDED.data,"
-      " start_offset = EXCLUDED.start_offset, end_offset = EXCLUDED.end_offset,"
-      " updated_at = EXCLUDED.updated_at",
-      append.job_id, append.attempt, append.rank,
-      absl::BytesToHexString(absl::string_view(append.data).substr(size - keep)),
-      end - keep, end, TimeParam(now));
+  Exec(tx,
+       "INSERT INTO attempt_logs (job_id, attempt, rank, data, start_offset, end_offset,"
+       " updated_at) VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7::timestamptz)"
+       " ON CONFLICT (job_id, attempt, rank) DO UPDATE SET data = EXCLUDED.data,"
+       " start_offset = EXCLUDED.start_offset, end_offset = EXCLUDED.end_offset,"
+       " updated_at = EXCLUDED.updated_at",
+       append.job_id, append.attempt, append.rank,
+       absl::BytesToHexString(absl::string_view(append.data).substr(size - keep)),
+       end - keep, end, TimeParam(now));
   return end;
 }
 
@@ -207,15 +211,16 @@ absl::StatusOr<domain::LogChunk> ReadAttemptLog(pqxx::work& tx, const std::strin
                                                 int attempt, int rank, int64_t offset,
                                                 int max_bytes) {
   if (attempt <= 0) {
-    pqxx::result j = tx.exec_params("SELECT attempt FROM jobs WHERE id = $1", job_id);
+    pqxx::result j = Exec(tx, "SELECT attempt FROM jobs WHERE id = $1", job_id);
     if (j.empty()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
     attempt = j[0][0].as<int>();
   }
-  pqxx::result a = tx.exec_params(
+  pqxx::result a = Exec(
+      tx,
       "SELECT finished_at IS NOT NULL FROM attempts WHERE job_id = $1 AND attempt = $2",
       job_id, attempt);
   if (a.empty()) {
-    if (tx.exec_params("SELECT 1 FROM jobs WHERE id = $1", job_id).empty()) {
+    if (Exec(tx, "SELECT 1 FROM jobs WHERE id = $1", job_id).empty()) {
       return absl::NotFoundError(absl::StrCat("no job ", job_id));
     }
     return absl::NotFoundError(absl::StrCat("job ", job_id, " has no attempt ", attempt,
@@ -225,18 +230,20 @@ absl::StatusOr<domain::LogChunk> ReadAttemptLog(pqxx::work& tx, const std::strin
   out.attempt = attempt;
   out.rank = rank;
   out.attempt_ended = a[0][0].as<bool>();
-  pqxx::result w = tx.exec_params(
-      "SELECT start_offset, end_offset FROM attempt_logs WHERE job_id = $1"
-      " AND attempt = $2 AND rank = $3",
-      job_id, attempt, rank);
+  pqxx::result w =
+      Exec(tx,
+           "SELECT start_offset, end_offset FROM attempt_logs WHERE job_id = $1"
+           " AND attempt = $2 AND rank = $3",
+           job_id, attempt, rank);
   if (w.empty()) return out;
   out.kept_from = w[0][0].as<int64_t>();
   out.end_offset = w[0][1].as<int64_t>();
   out.start_offset = std::clamp(offset, out.kept_from, out.end_offset);
-  pqxx::row d = tx.exec_params1(
-      "SELECT encode(substring(data from $4::integer for $5::integer), 'hex')"
-      " FROM attempt_logs WHERE job_id = $1 AND attempt = $2 AND rank = $3",
-      job_id, attempt, rank, out.start_offset - out.kept_from + 1, max_bytes);
+  pqxx::row d =
+      Exec1(tx,
+            "SELECT encode(substring(data from $4::integer for $5::integer), 'hex')"
+            " FROM attempt_logs WHERE job_id = $1 AND attempt = $2 AND rank = $3",
+            job_id, attempt, rank, out.start_offset - out.kept_from + 1, max_bytes);
   out.data = absl::HexStringToBytes(d[0].as<std::string>());
   return out;
 }

@@ -43,11 +43,12 @@ std::string DevicesInUseCte(int states_param) {
 std::map<std::string, ReusableJob> ReusableJobs(pqxx::work& tx,
                                                 const std::vector<std::string>& hashes) {
   std::map<std::string, ReusableJob> out;
-  for (const auto& row : tx.exec_params(
-           "SELECT DISTINCT ON (hash) hash, id, final_weights FROM jobs"
-           " WHERE hash = ANY($1::text[]) AND state = 'SUCCEEDED'"
-           " AND reused_from IS NULL ORDER BY hash, seq",
-           ArrayLiteral(hashes))) {
+  for (const auto& row :
+       Exec(tx,
+            "SELECT DISTINCT ON (hash) hash, id, final_weights FROM jobs"
+            " WHERE hash = ANY($1::text[]) AND state = 'SUCCEEDED'"
+            " AND reused_from IS NULL ORDER BY hash, seq",
+            ArrayLiteral(hashes))) {
     out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
   }
   return out;
@@ -60,9 +61,9 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
       e.kind == SweepEvent::Kind::kSweepState ? SweepStateName(e.sweep_state) : "";
   // Per-sweep lock held to commit: event ids of one sweep are then assigned in commit
   // order, so a watcher reading "id > last seen" never skips a late-committing event.
-  tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace,
-                 e.sweep_id);
-  pqxx::row r = tx.exec_params1(
+  Exec(tx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace, e.sweep_id);
+  pqxx::row r = Exec1(
+      tx,
       "INSERT INTO events (sweep_id, job_id, time, kind, job_state, sweep_state,"
       " job_label, error, epoch, epochs, step, steps, loss, lr, dataset, subset, correct,"
       " total, skipped) VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10,"
@@ -71,11 +72,11 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
       e.job_label, e.error, e.progress.epoch, e.progress.epochs, e.progress.step,
       e.progress.steps, e.progress.loss, e.progress.lr, e.result.dataset, e.result.subset,
       e.result.correct, e.result.total, e.result.skipped);
-  tx.exec_params("SELECT pg_notify($1, $2)", kEventsChannel,
-                 absl::StrCat(e.sweep_id, ":", r[0].as<int64_t>()));
+  Exec(tx, "SELECT pg_notify($1, $2)", kEventsChannel,
+       absl::StrCat(e.sweep_id, ":", r[0].as<int64_t>()));
   // Identical notifications of one transaction are delivered once.
   if (e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued) {
-    tx.exec_params("SELECT pg_notify($1, '')", kQueueChannel);
+    Exec(tx, "SELECT pg_notify($1, '')", kQueueChannel);
   }
 }
 
@@ -84,50 +85,51 @@ void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
                        const std::vector<std::string>& keys,
                        const std::vector<std::string>& states, absl::Time now) {
   if (job_ids.empty()) return;
-  tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace,
-                 sweep_id);
-  pqxx::row r = tx.exec_params1(
-      "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
-      " job_label) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key"
-      " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
-      " AS t(job, key, state, n) ORDER BY t.n RETURNING id)"
-      " SELECT max(id) FROM ins",
-      sweep_id, TimeParam(now), EventKindName(SweepEvent::Kind::kState),
-      ArrayLiteral(job_ids), ArrayLiteral(keys), ArrayLiteral(states));
-  tx.exec_params("SELECT pg_notify($1, $2)", kEventsChannel,
-                 absl::StrCat(sweep_id, ":", r[0].as<int64_t>()));
+  Exec(tx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace, sweep_id);
+  pqxx::row r =
+      Exec1(tx,
+            "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
+            " job_label) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key"
+            " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
+            " AS t(job, key, state, n) ORDER BY t.n RETURNING id)"
+            " SELECT max(id) FROM ins",
+            sweep_id, TimeParam(now), EventKindName(SweepEvent::Kind::kState),
+            ArrayLiteral(job_ids), ArrayLiteral(keys), ArrayLiteral(states));
+  Exec(tx, "SELECT pg_notify($1, $2)", kEventsChannel,
+       absl::StrCat(sweep_id, ":", r[0].as<int64_t>()));
   if (std::find(states.begin(), states.end(), JobStateName(JobState::kQueued)) !=
       states.end()) {
-    tx.exec_params("SELECT pg_notify($1, '')", kQueueChannel);
+    Exec(tx, "SELECT pg_notify($1, '')", kQueueChannel);
   }
 }
 
 void LockJobs(pqxx::work& tx, const std::vector<std::string>& job_ids) {
   if (job_ids.empty()) return;
-  tx.exec_params("SELECT 1 FROM jobs WHERE id = ANY($1::text[]) ORDER BY seq FOR UPDATE",
-                 ArrayLiteral(job_ids));
+  Exec(tx, "SELECT 1 FROM jobs WHERE id = ANY($1::text[]) ORDER BY seq FOR UPDATE",
+       ArrayLiteral(job_ids));
 }
 
 void LockDependents(pqxx::work& tx, const std::string& job_id) {
   // Dependencies are created before their dependents, so these all have a larger seq
   // than `job_id`: locking them after it keeps the ascending order.
-  tx.exec_params(
-      "SELECT 1 FROM jobs WHERE id IN (WITH RECURSIVE d(id) AS ("
-      "  SELECT job_id FROM job_deps WHERE depends_on = $1"
-      "  UNION SELECT x.job_id FROM job_deps x JOIN d ON x.depends_on = d.id)"
-      " SELECT id FROM d) ORDER BY seq FOR UPDATE",
-      job_id);
+  Exec(tx,
+       "SELECT 1 FROM jobs WHERE id IN (WITH RECURSIVE d(id) AS ("
+       "  SELECT job_id FROM job_deps WHERE depends_on = $1"
+       "  UNION SELECT x.job_id FROM job_deps x JOIN d ON x.depends_on = d.id)"
+       " SELECT id FROM d) ORDER BY seq FOR UPDATE",
+       job_id);
 }
 
 void SetActor(pqxx::work& tx, const std::string& actor) {
-  tx.exec_params("SELECT set_config('rib.actor', $1, true)", actor);
+  Exec(tx, "SELECT set_config('rib.actor', $1, true)", actor);
 }
 
 void RecordAttempt(pqxx::work& tx, const std::string& job_id, JobState to,
                    const std::string& error, absl::Time now) {
   if (to == JobState::kLeased) {
     // A hand-out: AcquireJob has set the new attempt number, worker and secret.
-    tx.exec_params(
+    Exec(
+        tx,
         "INSERT INTO attempts (job_id, attempt, worker_id, lease_secret_hash, leased_at)"
         " SELECT id, attempt, COALESCE(worker_id, ''), lease_secret_hash, $2::timestamptz"
         " FROM jobs WHERE id = $1 ON CONFLICT (job_id, attempt) DO NOTHING",
@@ -135,31 +137,32 @@ void RecordAttempt(pqxx::work& tx, const std::string& job_id, JobState to,
     return;
   }
   if (to == JobState::kRunning) {
-    tx.exec_params(
-        "UPDATE attempts a SET started_at = $2::timestamptz FROM jobs j WHERE j.id = $1"
-        " AND a.job_id = j.id AND a.attempt = j.attempt AND a.started_at IS NULL",
-        job_id, TimeParam(now));
+    Exec(tx,
+         "UPDATE attempts a SET started_at = $2::timestamptz FROM jobs j WHERE j.id = $1"
+         " AND a.job_id = j.id AND a.attempt = j.attempt AND a.started_at IS NULL",
+         job_id, TimeParam(now));
     return;
   }
   // Any other state ends the job's live attempt, if it has one that has not ended.
-  tx.exec_params(
-      "UPDATE attempts a SET finished_at = $2::timestamptz, end_state = $3, error = $4"
-      " FROM jobs j WHERE j.id = $1 AND a.job_id = j.id AND a.attempt = j.attempt"
-      " AND a.finished_at IS NULL",
-      job_id, TimeParam(now), JobStateName(to), error);
+  Exec(tx,
+       "UPDATE attempts a SET finished_at = $2::timestamptz, end_state = $3, error = $4"
+       " FROM jobs j WHERE j.id = $1 AND a.job_id = j.id AND a.attempt = j.attempt"
+       " AND a.finished_at IS NULL",
+       job_id, TimeParam(now), JobStateName(to), error);
 }
 
 absl::Status SetJobState(pqxx::work& tx, const JobRef& job, JobState to,
                          const std::string& error, absl::Time now) {
-  pqxx::result r = tx.exec_params(
-      "UPDATE jobs SET state = $2, updated_at = $3::timestamptz,"
-      " error = CASE WHEN $4 = '' THEN error ELSE $4 END,"
-      " lease_expires_at = CASE WHEN $2 = ANY($5::text[]) THEN lease_expires_at END"
-      " WHERE id = $1 AND state = ANY($6::text[]) RETURNING id",
-      job.id, JobStateName(to), TimeParam(now), error, LeaseHoldingStatesParam(),
-      StatesParam(scheduling::StatesThatCanBecome(to)));
+  pqxx::result r =
+      Exec(tx,
+           "UPDATE jobs SET state = $2, updated_at = $3::timestamptz,"
+           " error = CASE WHEN $4 = '' THEN error ELSE $4 END,"
+           " lease_expires_at = CASE WHEN $2 = ANY($5::text[]) THEN lease_expires_at END"
+           " WHERE id = $1 AND state = ANY($6::text[]) RETURNING id",
+           job.id, JobStateName(to), TimeParam(now), error, LeaseHoldingStatesParam(),
+           StatesParam(scheduling::StatesThatCanBecome(to)));
   if (r.empty()) {
-    pqxx::result current = tx.exec_params("SELECT state FROM jobs WHERE id = $1", job.id);
+    pqxx::result current = Exec(tx, "SELECT state FROM jobs WHERE id = $1", job.id);
     if (current.empty()) return absl::NotFoundError(absl::StrCat("no job ", job.id));
     RIB_ASSIGN_OR_RETURN(JobState from, StoredJobState(current[0][0].as<std::string>(),
                                                        absl::StrCat("job ", job.id)));
@@ -183,9 +186,9 @@ absl::Status SetJobState(pqxx::work& tx, const JobRef& job, JobState to,
 absl::StatusOr<std::map<JobState, int>> CountsByState(pqxx::work& tx,
                                                       const std::string& sweep_id) {
   std::map<JobState, int> counts;
-  for (const auto& row : tx.exec_params(
-           "SELECT state, count(*) FROM jobs WHERE sweep_id = $1 GROUP BY state",
-           sweep_id)) {
+  for (const auto& row :
+       Exec(tx, "SELECT state, count(*) FROM jobs WHERE sweep_id = $1 GROUP BY state",
+            sweep_id)) {
     RIB_ASSIGN_OR_RETURN(JobState s,
                          StoredJobState(row[0].as<std::string>(),
                                         absl::StrCat("a job of sweep ", sweep_id)));
@@ -204,16 +207,17 @@ absl::Status RefreshSweepState(pqxx::work& tx, const std::string& sweep_id,
     if (!domain::IsTerminal(s)) live.push_back(s);
   }
   SweepState state = SweepState::kActive;
-  if (tx.exec_params("SELECT 1 FROM jobs WHERE sweep_id = $1 AND state = ANY($2::text[])"
-                     " LIMIT 1",
-                     sweep_id, StatesParam(live))
+  if (Exec(tx,
+           "SELECT 1 FROM jobs WHERE sweep_id = $1 AND state = ANY($2::text[])"
+           " LIMIT 1",
+           sweep_id, StatesParam(live))
           .empty()) {
     RIB_ASSIGN_OR_RETURN(auto counts, CountsByState(tx, sweep_id));
     state = scheduling::DeriveSweepState(counts);
   }
-  pqxx::result r = tx.exec_params(
-      "UPDATE sweeps SET state = $2 WHERE id = $1 AND state <> $2 RETURNING id", sweep_id,
-      SweepStateName(state));
+  pqxx::result r =
+      Exec(tx, "UPDATE sweeps SET state = $2 WHERE id = $1 AND state <> $2 RETURNING id",
+           sweep_id, SweepStateName(state));
   if (r.empty() || state == SweepState::kActive) return absl::OkStatus();
   SweepEvent e;
   e.sweep_id = sweep_id;
@@ -230,7 +234,8 @@ namespace {
 std::vector<JobRef> PendingDependents(pqxx::work& tx, const std::string& job_id,
                                       bool ready) {
   std::vector<JobRef> out;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : Exec(
+           tx,
            "SELECT j.id, j.sweep_id, j.key FROM jobs j JOIN job_deps d ON d.job_id = j.id"
            " WHERE d.depends_on = $1 AND j.state = 'PENDING' AND (NOT $2 OR NOT EXISTS ("
            "   SELECT 1 FROM job_deps d2 JOIN jobs x ON x.id = d2.depends_on"
@@ -263,8 +268,9 @@ absl::Status AfterTerminal(pqxx::work& tx, const JobRef& job, JobState state,
 }
 
 absl::StatusOr<domain::Sweep> LoadSweep(pqxx::work& tx, const std::string& sweep_id) {
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kSweepColumns, " FROM sweeps s WHERE s.id = $1"), sweep_id);
+  pqxx::result r =
+      Exec(tx, absl::StrCat("SELECT ", kSweepColumns, " FROM sweeps s WHERE s.id = $1"),
+           sweep_id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
   RIB_ASSIGN_OR_RETURN(domain::Sweep s, RowToSweep(r[0]));
   RIB_ASSIGN_OR_RETURN(s.counts, CountsByState(tx, sweep_id));
@@ -272,22 +278,22 @@ absl::StatusOr<domain::Sweep> LoadSweep(pqxx::work& tx, const std::string& sweep
 }
 
 bool DependenciesSucceeded(pqxx::work& tx, const std::string& job_id) {
-  return tx
-      .exec_params(
-          "SELECT 1 FROM job_deps d JOIN jobs x ON x.id = d.depends_on"
-          " WHERE d.job_id = $1 AND x.state <> 'SUCCEEDED' LIMIT 1",
-          job_id)
+  return Exec(tx,
+              "SELECT 1 FROM job_deps d JOIN jobs x ON x.id = d.depends_on"
+              " WHERE d.job_id = $1 AND x.state <> 'SUCCEEDED' LIMIT 1",
+              job_id)
       .empty();
 }
 
 std::vector<ResultRow> ResultsOf(pqxx::work& tx, const std::string& job_id) {
   std::vector<ResultRow> out;
-  for (const auto& row : tx.exec_params("SELECT dataset, subset, correct, total, skipped,"
-                                        " encode(correct_bits, 'hex'),"
-                                        " encode(evaluated_bits, 'hex')"
-                                        " FROM results WHERE job_id = $1"
-                                        " ORDER BY dataset, subset",
-                                        job_id)) {
+  for (const auto& row : Exec(tx,
+                              "SELECT dataset, subset, correct, total, skipped,"
+                              " encode(correct_bits, 'hex'),"
+                              " encode(evaluated_bits, 'hex')"
+                              " FROM results WHERE job_id = $1"
+                              " ORDER BY dataset, subset",
+                              job_id)) {
     out.push_back(RowToAccuracy(row, 0));
     out.back().correct_bits = BitsFromHex(row[5]);
     out.back().evaluated_bits = BitsFromHex(row[6]);
@@ -297,15 +303,15 @@ std::vector<ResultRow> ResultsOf(pqxx::work& tx, const std::string& job_id) {
 
 absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& job_id,
                                             int attempt, const std::string& worker_id) {
-  pqxx::result r = tx.exec_params(
-      "SELECT sweep_id, key, state, max_attempts FROM jobs WHERE id = $1"
-      " AND attempt = $2 AND state = ANY($3::text[])"
-      " AND ($4 = '' OR worker_id = $4) FOR UPDATE",
-      job_id, attempt, LeaseHoldingStatesParam(), worker_id);
+  pqxx::result r =
+      Exec(tx,
+           "SELECT sweep_id, key, state, max_attempts FROM jobs WHERE id = $1"
+           " AND attempt = $2 AND state = ANY($3::text[])"
+           " AND ($4 = '' OR worker_id = $4) FOR UPDATE",
+           job_id, attempt, LeaseHoldingStatesParam(), worker_id);
   const std::string what = absl::StrCat("job ", job_id);
   if (r.empty()) {
-    pqxx::result now =
-        tx.exec_params("SELECT attempt, state FROM jobs WHERE id = $1", job_id);
+    pqxx::result now = Exec(tx, "SELECT attempt, state FROM jobs WHERE id = $1", job_id);
     if (now.empty()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
     RIB_ASSIGN_OR_RETURN(JobState state,
                          StoredJobState(now[0][1].as<std::string>(), what));
@@ -321,10 +327,10 @@ absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& j
 
 absl::Status CheckLeaseHolder(pqxx::work& tx, const LiveAttempt& live,
                               const std::string& reporter, const std::string& secret) {
-  pqxx::row r = tx.exec_params1(
-      "SELECT j.lease_secret_hash, w.principal FROM jobs j"
-      " LEFT JOIN workers w ON w.id = j.worker_id WHERE j.id = $1",
-      live.job.id);
+  pqxx::row r = Exec1(tx,
+                      "SELECT j.lease_secret_hash, w.principal FROM jobs j"
+                      " LEFT JOIN workers w ON w.id = j.worker_id WHERE j.id = $1",
+                      live.job.id);
   const std::string what =
       absl::StrCat("report for attempt ", live.attempt, " of job ", live.job.id);
   if (r[1].is_null() || r[1].as<std::string>() != reporter) {

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -219,6 +220,15 @@ bool IsRetryable(const std::exception_ptr& e) {
   } catch (...) {
     return false;
   }
+}
+
+std::string PreparedName(pqxx::work& tx, const std::string& sql) {
+  // 64 bits of the text: a collision would make libpqxx throw ("inconsistent
+  // redefinition"), never run the wrong statement.
+  std::string name =
+      absl::StrCat("rib_", absl::Hex(std::hash<std::string>{}(sql), absl::kZeroPad16));
+  tx.conn().prepare(name, sql);  // a no-op once defined with this text
+  return name;
 }
 
 std::string ArrayLiteral(const std::vector<std::string>& values) {

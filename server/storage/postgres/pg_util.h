@@ -140,6 +140,25 @@ auto RunTx(Pool* pool, const std::string& what, Fn&& fn)
   return Result(last);
 }
 
+// Every statement of the repository goes through these (not tx.exec_params): `sql` runs
+// as a prepared statement of the transaction's connection, defined on its first use
+// there under a name derived from the text (libpqxx registers it with the server when
+// first executed, and again after a reconnect), so the server parses and plans each
+// statement once per connection instead of once per call: on the control plane's hot
+// path parsing and planning were most of PostgreSQL's time (bench/coordinator). `sql`
+// must be one statement with $n parameters, and never contain a value: each distinct
+// text stays prepared for the connection's life.
+std::string PreparedName(pqxx::work& tx, const std::string& sql);
+template <typename... Args>
+pqxx::result Exec(pqxx::work& tx, const std::string& sql, Args&&... args) {
+  return tx.exec_prepared(PreparedName(tx, sql), std::forward<Args>(args)...);
+}
+// Exactly one row, else pqxx::unexpected_rows (as exec_params1).
+template <typename... Args>
+pqxx::row Exec1(pqxx::work& tx, const std::string& sql, Args&&... args) {
+  return tx.exec_prepared1(PreparedName(tx, sql), std::forward<Args>(args)...);
+}
+
 // Text array literal for a `$n::text[]` parameter.
 std::string ArrayLiteral(const std::vector<std::string>& values);
 // Splits an array_to_string(col, chr(31)) column.

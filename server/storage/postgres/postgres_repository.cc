@@ -8,7 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/scheduling/job_state_machine.h"
-#include "spec/job_json.h"
 #include "server/storage/postgres/pg_attempts.h"
 #include "server/storage/postgres/pg_distances.h"
 #include "server/storage/postgres/pg_job_writes.h"
@@ -99,7 +98,8 @@ absl::Status PostgresRepository::InsertJobs(pqxx::work& tx, const NewSweep& in,
       ++(reusing ? out.jobs_reused : out.jobs_new);
     }
     // One statement per batch, rows in the sweep's order (seq follows it).
-    for (const auto& row : tx.exec_params(
+    for (const auto& row : pg::Exec(
+             tx,
              "INSERT INTO jobs (sweep_id, key, hash, spec, model, method, method_kind,"
              " finetune_dataset, datasets, devices, device_kind, state, max_attempts,"
              " reused_from, final_weights, priority, owner, progress, created_at,"
@@ -132,10 +132,10 @@ absl::Status PostgresRepository::InsertJobs(pqxx::work& tx, const NewSweep& in,
       event_jobs.push_back(id_of.at(nj.key));
     }
     if (!dep_jobs.empty()) {
-      tx.exec_params(
-          "INSERT INTO job_deps (job_id, depends_on)"
-          " SELECT * FROM unnest($1::text[], $2::text[])",
-          ArrayLiteral(dep_jobs), ArrayLiteral(dep_targets));
+      pg::Exec(tx,
+               "INSERT INTO job_deps (job_id, depends_on)"
+               " SELECT * FROM unnest($1::text[], $2::text[])",
+               ArrayLiteral(dep_jobs), ArrayLiteral(dep_targets));
     }
     // Each job's first state event, in the sweep's order (pg::InsertEvent's rows and
     // notifications, batched: listeners only count notifications).
@@ -152,7 +152,8 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
         const absl::Time now = clock_->Now();
         SubmitResult out;
         pg::SetActor(tx, in.owner);
-        pqxx::result inserted = tx.exec_params(
+        pqxx::result inserted = pg::Exec(
+            tx,
             "INSERT INTO sweeps (name, owner, priority, max_attempts, yaml, "
             "client_request_id,"
             " suite, models, methods, finetune_datasets, eval_datasets, created_at)"
@@ -167,11 +168,12 @@ absl::StatusOr<SubmitResult> PostgresRepository::SubmitSweep(const NewSweep& in)
           // Another submission of this owner with this request id committed first
           // (possibly concurrently: ON CONFLICT waited for it). Return it and create
           // nothing. Request ids are per owner (migration 0004).
-          pqxx::row r = tx.exec_params1(
-              "SELECT s.id, count(j.id), count(j.reused_from) FROM sweeps s"
-              " LEFT JOIN jobs j ON j.sweep_id = s.id"
-              " WHERE s.owner = $1 AND s.client_request_id = $2 GROUP BY s.id",
-              in.owner, in.client_request_id);
+          pqxx::row r =
+              pg::Exec1(tx,
+                        "SELECT s.id, count(j.id), count(j.reused_from) FROM sweeps s"
+                        " LEFT JOIN jobs j ON j.sweep_id = s.id"
+                        " WHERE s.owner = $1 AND s.client_request_id = $2 GROUP BY s.id",
+                        in.owner, in.client_request_id);
           out.sweep_id = r[0].as<std::string>();
           out.jobs_total = r[1].as<int>();
           out.jobs_reused = r[2].as<int>();
@@ -199,7 +201,8 @@ absl::StatusOr<SweepList> PostgresRepository::ListSweeps(int page_size,
   return pg::RunTx(
       pool_.get(), "listing sweeps", [&](pqxx::work& tx) -> absl::StatusOr<SweepList> {
         SweepList out;
-        pqxx::result rows = tx.exec_params(
+        pqxx::result rows = pg::Exec(
+            tx,
             absl::StrCat("SELECT ", pg::kSweepColumns,
                          " FROM sweeps s WHERE ($1 = 0 OR s.seq < $1) ORDER BY s.seq DESC"
                          " LIMIT $2"),
@@ -217,10 +220,11 @@ absl::StatusOr<SweepList> PostgresRepository::ListSweeps(int page_size,
         // Job counts of the whole page in one query (not one per sweep), in the same
         // transaction so they agree with the rows above.
         for (const auto& row :
-             tx.exec_params("SELECT sweep_id, state, count(*) FROM jobs WHERE sweep_id IN"
-                            " (SELECT s.id FROM sweeps s WHERE ($1 = 0 OR s.seq < $1)"
-                            " ORDER BY s.seq DESC LIMIT $2) GROUP BY sweep_id, state",
-                            before, n)) {
+             pg::Exec(tx,
+                      "SELECT sweep_id, state, count(*) FROM jobs WHERE sweep_id IN"
+                      " (SELECT s.id FROM sweeps s WHERE ($1 = 0 OR s.seq < $1)"
+                      " ORDER BY s.seq DESC LIMIT $2) GROUP BY sweep_id, state",
+                      before, n)) {
           auto it = index.find(row[0].as<std::string>());
           RIB_ASSIGN_OR_RETURN(
               JobState state,
@@ -239,21 +243,22 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
         const absl::Time now = clock_->Now();
         pg::SetActor(tx, actor);
         RIB_ASSIGN_OR_RETURN(Sweep before, pg::LoadSweep(tx, sweep_id));
-        for (const auto& row : tx.exec_params(
-                 "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
-                 "ANY($2::text[])"
-                 " ORDER BY seq FOR UPDATE",
-                 sweep_id,
-                 ArrayLiteral(scheduling::StateNames(
-                     scheduling::StatesThatCanBecome(JobState::kCancelled))))) {
+        for (const auto& row :
+             pg::Exec(tx,
+                      "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
+                      "ANY($2::text[])"
+                      " ORDER BY seq FOR UPDATE",
+                      sweep_id,
+                      ArrayLiteral(scheduling::StateNames(
+                          scheduling::StatesThatCanBecome(JobState::kCancelled))))) {
           RIB_RETURN_IF_ERROR(pg::SetJobState(
               tx, JobRef{row[0].as<std::string>(), sweep_id, row[1].as<std::string>()},
               JobState::kCancelled, "", now));
         }
         // The sweep row last (the lock order).
         if (before.state == domain::SweepState::kActive) {
-          tx.exec_params("UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
-                         actor);
+          pg::Exec(tx, "UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
+                   actor);
         }
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
         return pg::LoadSweep(tx, sweep_id);
@@ -268,7 +273,8 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
         const absl::Time now = clock_->Now();
         pg::SetActor(tx, actor);
         RIB_ASSIGN_OR_RETURN(Sweep sweep, pg::LoadSweep(tx, sweep_id));
-        for (const auto& row : tx.exec_params(
+        for (const auto& row : pg::Exec(
+                 tx,
                  "SELECT id, key FROM jobs WHERE sweep_id = $1 AND state = "
                  "ANY($2::text[])"
                  " ORDER BY seq FOR UPDATE",
@@ -278,15 +284,16 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
           // What a retry resets: a fresh budget of the sweep's max_attempts (attempt
           // numbers keep growing: they are the fencing token) and of free lost
           // contacts, no error, no worker.
-          tx.exec_params(
-              "UPDATE jobs SET max_attempts = attempt + $2, lost_contacts = 0, error = '',"
-              " worker_id = NULL WHERE id = $1",
-              id, sweep.max_attempts);
+          pg::Exec(tx,
+                   "UPDATE jobs SET max_attempts = attempt + $2, lost_contacts = 0, "
+                   "error = '',"
+                   " worker_id = NULL WHERE id = $1",
+                   id, sweep.max_attempts);
           RIB_RETURN_IF_ERROR(pg::SetJobState(
               tx, JobRef{id, sweep_id, row[1].as<std::string>()},
               scheduling::QueuedOrPending(pg::DependenciesSucceeded(tx, id)), "", now));
         }
-        tx.exec_params("UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
+        pg::Exec(tx, "UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
         return pg::LoadSweep(tx, sweep_id);
       });
@@ -296,15 +303,16 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
 absl::StatusOr<Sweep> PostgresRepository::SetSweepPriority(const std::string& sweep_id,
                                                            int priority) {
   return pg::RunTx(
-      pool_.get(), "setting sweep priority", [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
+      pool_.get(), "setting sweep priority",
+      [&](pqxx::work& tx) -> absl::StatusOr<Sweep> {
         RIB_RETURN_IF_ERROR(pg::LoadSweep(tx, sweep_id).status());
         // Job rows in ascending seq, then the sweep row (the lock order).
-        tx.exec_params(
-            "UPDATE jobs SET priority = $2 WHERE id IN (SELECT id FROM jobs"
-            " WHERE sweep_id = $1 AND NOT state = ANY($3::text[]) ORDER BY seq FOR UPDATE)",
-            sweep_id, priority, pg::TerminalStatesParam());
-        tx.exec_params("UPDATE sweeps SET priority = $2 WHERE id = $1", sweep_id,
-                       priority);
+        pg::Exec(tx,
+                 "UPDATE jobs SET priority = $2 WHERE id IN (SELECT id FROM jobs"
+                 " WHERE sweep_id = $1 AND NOT state = ANY($3::text[]) ORDER BY seq FOR "
+                 "UPDATE)",
+                 sweep_id, priority, pg::TerminalStatesParam());
+        pg::Exec(tx, "UPDATE sweeps SET priority = $2 WHERE id = $1", sweep_id, priority);
         return pg::LoadSweep(tx, sweep_id);
       });
 }
@@ -318,13 +326,14 @@ absl::StatusOr<JobList> PostgresRepository::ListJobs(const JobFilter& filter) {
         JobList out;
         const char* where =
             " WHERE ($1 = '' OR j.sweep_id = $1) AND ($2 = '' OR j.state = $2)";
-        out.total = tx.exec_params1(absl::StrCat("SELECT count(*) FROM jobs j", where),
-                                    filter.sweep_id, state)[0]
+        out.total = pg::Exec1(tx, absl::StrCat("SELECT count(*) FROM jobs j", where),
+                              filter.sweep_id, state)[0]
                         .as<int>();
         pqxx::result rows =
-            tx.exec_params(absl::StrCat("SELECT ", pg::kJobColumns, ", j.seq FROM jobs j",
-                                        where, " AND j.seq > $3 ORDER BY j.seq LIMIT $4"),
-                           filter.sweep_id, state, after, n + 1);
+            pg::Exec(tx,
+                     absl::StrCat("SELECT ", pg::kJobColumns, ", j.seq FROM jobs j",
+                                  where, " AND j.seq > $3 ORDER BY j.seq LIMIT $4"),
+                     filter.sweep_id, state, after, n + 1);
         for (int i = 0; i < static_cast<int>(rows.size()); ++i) {
           if (i == n) {
             out.next_page_token = std::to_string(rows[n - 1][19].as<int64_t>());
@@ -340,8 +349,8 @@ absl::StatusOr<JobList> PostgresRepository::ListJobs(const JobFilter& filter) {
 absl::StatusOr<Job> PostgresRepository::GetJob(const std::string& job_id) {
   return pg::RunTx(
       pool_.get(), "reading job", [&](pqxx::work& tx) -> absl::StatusOr<Job> {
-        pqxx::result r = tx.exec_params(
-            absl::StrCat("SELECT ", pg::kJobColumns, " FROM jobs j WHERE j.id = $1"),
+        pqxx::result r = pg::Exec(
+            tx, absl::StrCat("SELECT ", pg::kJobColumns, " FROM jobs j WHERE j.id = $1"),
             job_id);
         if (r.empty()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
         RIB_ASSIGN_OR_RETURN(Job job, pg::RowToJob(r[0]));
@@ -353,22 +362,23 @@ absl::StatusOr<Job> PostgresRepository::GetJob(const std::string& job_id) {
 
 absl::StatusOr<std::map<std::string, std::string>> PostgresRepository::FindReusableJobs(
     const std::vector<std::string>& hashes) {
-  return pg::RunTx(pool_.get(), "looking up reusable results",
-                   [&](pqxx::work& tx) -> absl::StatusOr<std::map<std::string, std::string>> {
-                     std::map<std::string, std::string> out;
-                     for (const auto& [hash, job] : pg::ReusableJobs(tx, hashes)) {
-                       out[hash] = job.id;
-                     }
-                     return out;
-                   });
+  return pg::RunTx(
+      pool_.get(), "looking up reusable results",
+      [&](pqxx::work& tx) -> absl::StatusOr<std::map<std::string, std::string>> {
+        std::map<std::string, std::string> out;
+        for (const auto& [hash, job] : pg::ReusableJobs(tx, hashes)) {
+          out[hash] = job.id;
+        }
+        return out;
+      });
 }
 
 absl::StatusOr<std::vector<domain::Attempt>> PostgresRepository::ListAttempts(
     const std::string& job_id) {
   return pg::RunTx(pool_.get(), absl::StrCat("reading the attempts of job ", job_id),
                    [&](pqxx::work& tx) -> absl::StatusOr<std::vector<domain::Attempt>> {
-                     pqxx::result j = tx.exec_params(
-                         "SELECT COALESCE(reused_from, id) FROM jobs WHERE id = $1",
+                     pqxx::result j = pg::Exec(
+                         tx, "SELECT COALESCE(reused_from, id) FROM jobs WHERE id = $1",
                          job_id);
                      if (j.empty()) {
                        return absl::NotFoundError(absl::StrCat("no job ", job_id));
@@ -391,22 +401,23 @@ absl::StatusOr<std::vector<MatrixJob>> PostgresRepository::GetMatrixJobs(
   return pg::RunTx(
       pool_.get(), "reading matrix",
       [&](pqxx::work& tx) -> absl::StatusOr<std::vector<MatrixJob>> {
-        if (tx.exec_params("SELECT 1 FROM sweeps WHERE id = $1", sweep_id).empty()) {
+        if (pg::Exec(tx, "SELECT 1 FROM sweeps WHERE id = $1", sweep_id).empty()) {
           return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
         }
         std::vector<MatrixJob> out;
         std::string last_id;
         for (const auto& row :
-             tx.exec_params("SELECT j.id, j.model, j.method, j.method_kind, "
-                            "j.finetune_dataset, j.state,"
-                            " r.dataset, r.subset, r.correct, r.total, r.skipped,"
-                            " COALESCE((j.spec->'training'->>'seed')::bigint, 0),"
-                            " encode(r.correct_bits, 'hex'),"
-                            " encode(r.evaluated_bits, 'hex')"
-                            " FROM jobs j LEFT JOIN results r ON r.job_id = "
-                            "COALESCE(j.reused_from, j.id)"
-                            " WHERE j.sweep_id = $1 ORDER BY j.seq, r.dataset, r.subset",
-                            sweep_id)) {
+             pg::Exec(tx,
+                      "SELECT j.id, j.model, j.method, j.method_kind, "
+                      "j.finetune_dataset, j.state,"
+                      " r.dataset, r.subset, r.correct, r.total, r.skipped,"
+                      " COALESCE((j.spec->'training'->>'seed')::bigint, 0),"
+                      " encode(r.correct_bits, 'hex'),"
+                      " encode(r.evaluated_bits, 'hex')"
+                      " FROM jobs j LEFT JOIN results r ON r.job_id = "
+                      "COALESCE(j.reused_from, j.id)"
+                      " WHERE j.sweep_id = $1 ORDER BY j.seq, r.dataset, r.subset",
+                      sweep_id)) {
           const std::string id = row[0].as<std::string>();
           if (id != last_id) {
             MatrixJob m;
@@ -435,7 +446,7 @@ PostgresRepository::ListDatasetDistances(const std::string& sweep_id) {
   return pg::RunTx(
       pool_.get(), "reading dataset distances",
       [&](pqxx::work& tx) -> absl::StatusOr<std::map<std::string, DatasetDistanceRow>> {
-        if (tx.exec_params("SELECT 1 FROM sweeps WHERE id = $1", sweep_id).empty()) {
+        if (pg::Exec(tx, "SELECT 1 FROM sweeps WHERE id = $1", sweep_id).empty()) {
           return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
         }
         return pg::LoadSweepDistances(tx, sweep_id);
@@ -447,16 +458,17 @@ absl::StatusOr<std::vector<SweepEvent>> PostgresRepository::ListEvents(
   return pg::RunTx(
       pool_.get(), "reading events",
       [&](pqxx::work& tx) -> absl::StatusOr<std::vector<SweepEvent>> {
-        if (tx.exec_params("SELECT 1 FROM sweeps WHERE id = $1", sweep_id).empty()) {
+        if (pg::Exec(tx, "SELECT 1 FROM sweeps WHERE id = $1", sweep_id).empty()) {
           return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
         }
         std::vector<SweepEvent> out;
         for (const auto& r :
-             tx.exec_params(absl::StrCat("SELECT ", pg::kEventColumns,
-                                         " FROM events"
-                                         " WHERE sweep_id = $1 AND id > $2 ORDER BY id"
-                                         " LIMIT $3"),
-                            sweep_id, after_id, limit)) {
+             pg::Exec(tx,
+                      absl::StrCat("SELECT ", pg::kEventColumns,
+                                   " FROM events"
+                                   " WHERE sweep_id = $1 AND id > $2 ORDER BY id"
+                                   " LIMIT $3"),
+                      sweep_id, after_id, limit)) {
           RIB_ASSIGN_OR_RETURN(SweepEvent e, pg::RowToEvent(r, sweep_id));
           out.push_back(std::move(e));
         }
@@ -467,7 +479,8 @@ absl::StatusOr<std::vector<SweepEvent>> PostgresRepository::ListEvents(
 absl::StatusOr<int64_t> PostgresRepository::LastEventId(const std::string& sweep_id) {
   return pg::RunTx(
       pool_.get(), "reading events", [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
-        pqxx::result r = tx.exec_params(
+        pqxx::result r = pg::Exec(
+            tx,
             "SELECT COALESCE((SELECT max(e.id) FROM events e WHERE e.sweep_id = s.id), 0)"
             " FROM sweeps s WHERE s.id = $1",
             sweep_id);
@@ -477,18 +490,19 @@ absl::StatusOr<int64_t> PostgresRepository::LastEventId(const std::string& sweep
 }
 
 absl::StatusOr<int64_t> PostgresRepository::PruneProgressEvents(absl::Time before) {
-  return pg::RunTx(pool_.get(), "pruning events",
-                   [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
-                     // Finished jobs write no more events, so no watcher can be waiting
-                     // on these, and the per-sweep event lock is not needed (ids are
-                     // never reused).
-                     pqxx::result r = tx.exec_params(
-                         "DELETE FROM events e USING jobs j WHERE e.kind = 'progress'"
-                         " AND e.time < $1::timestamptz AND j.id = e.job_id"
-                         " AND j.state = ANY($2::text[])",
-                         TimeParam(before), pg::TerminalStatesParam());
-                     return static_cast<int64_t>(r.affected_rows());
-                   });
+  return pg::RunTx(
+      pool_.get(), "pruning events", [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+        // Finished jobs write no more events, so no watcher can be waiting
+        // on these, and the per-sweep event lock is not needed (ids are
+        // never reused).
+        pqxx::result r =
+            pg::Exec(tx,
+                     "DELETE FROM events e USING jobs j WHERE e.kind = 'progress'"
+                     " AND e.time < $1::timestamptz AND j.id = e.job_id"
+                     " AND j.state = ANY($2::text[])",
+                     TimeParam(before), pg::TerminalStatesParam());
+        return static_cast<int64_t>(r.affected_rows());
+      });
 }
 
 }  // namespace rib::storage

@@ -26,8 +26,8 @@ absl::StatusOr<TokenInfo> RowToToken(const pqxx::row& r) {
   t.user = r[1].as<std::string>();
   std::optional<domain::Role> role = domain::ParseRole(r[2].as<std::string>());
   if (!role) {
-    return absl::DataLossError(
-        absl::StrCat("token ", t.id, " has an unknown role \"", r[2].as<std::string>(), "\""));
+    return absl::DataLossError(absl::StrCat("token ", t.id, " has an unknown role \"",
+                                            r[2].as<std::string>(), "\""));
   }
   t.role = *role;
   t.created_by = r[3].as<std::string>();
@@ -59,28 +59,29 @@ absl::StatusOr<TokenInfo> PostgresRepository::CreateToken(const std::string& has
                                                           const std::string& user,
                                                           domain::Role role,
                                                           const std::string& created_by) {
-  return pg::RunTx(pool_.get(), "creating token",
-                   [&](pqxx::work& tx) -> absl::StatusOr<TokenInfo> {
-                     pqxx::result r = tx.exec_params(
-                         absl::StrCat("INSERT INTO tokens (hash, user_name, role,"
-                                      " created_by, created_at) VALUES ($1, $2, $3, $4,"
-                                      " $5::timestamptz) ON CONFLICT (hash) DO NOTHING"
-                                      " RETURNING ",
-                                      kTokenColumns),
-                         hash, user, domain::RoleName(role), created_by,
-                         pg::TimeParam(clock_->Now()));
-                     if (r.empty()) {
-                       return absl::InvalidArgumentError("a token with this hash exists");
-                     }
-                     return RowToToken(r[0]);
-                   });
+  return pg::RunTx(
+      pool_.get(), "creating token", [&](pqxx::work& tx) -> absl::StatusOr<TokenInfo> {
+        pqxx::result r = pg::Exec(
+            tx,
+            absl::StrCat("INSERT INTO tokens (hash, user_name, role,"
+                         " created_by, created_at) VALUES ($1, $2, $3, $4,"
+                         " $5::timestamptz) ON CONFLICT (hash) DO NOTHING"
+                         " RETURNING ",
+                         kTokenColumns),
+            hash, user, domain::RoleName(role), created_by, pg::TimeParam(clock_->Now()));
+        if (r.empty()) {
+          return absl::InvalidArgumentError("a token with this hash exists");
+        }
+        return RowToToken(r[0]);
+      });
 }
 
 absl::StatusOr<std::optional<domain::Principal>> PostgresRepository::FindToken(
     const std::string& hash) {
   using Out = absl::StatusOr<std::optional<domain::Principal>>;
   return pg::RunTx(pool_.get(), "checking token", [&](pqxx::work& tx) -> Out {
-    pqxx::result r = tx.exec_params(
+    pqxx::result r = pg::Exec(
+        tx,
         "SELECT id, user_name, role FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
         hash);
     if (r.empty()) return std::optional<domain::Principal>();
@@ -99,7 +100,8 @@ absl::StatusOr<std::vector<TokenInfo>> PostgresRepository::ListTokens(
   return pg::RunTx(pool_.get(), "listing tokens",
                    [&](pqxx::work& tx) -> absl::StatusOr<std::vector<TokenInfo>> {
                      std::vector<TokenInfo> out;
-                     for (const auto& row : tx.exec_params(
+                     for (const auto& row : pg::Exec(
+                              tx,
                               absl::StrCat("SELECT ", kTokenColumns,
                                            " FROM tokens WHERE $1 OR revoked_at IS NULL"
                                            " ORDER BY seq"),
@@ -115,14 +117,14 @@ absl::StatusOr<TokenInfo> PostgresRepository::RevokeToken(const std::string& tok
                                                           const std::string& revoked_by) {
   return pg::RunTx(
       pool_.get(), "revoking token", [&](pqxx::work& tx) -> absl::StatusOr<TokenInfo> {
-        tx.exec_params(
-            "UPDATE tokens SET revoked_at = $2::timestamptz, revoked_by = $3"
-            " WHERE id = $1 AND revoked_at IS NULL",
-            token_id, pg::TimeParam(clock_->Now()), revoked_by);
+        pg::Exec(tx,
+                 "UPDATE tokens SET revoked_at = $2::timestamptz, revoked_by = $3"
+                 " WHERE id = $1 AND revoked_at IS NULL",
+                 token_id, pg::TimeParam(clock_->Now()), revoked_by);
         // Every coordinator's cache of authenticated tokens forgets them on commit.
-        tx.exec_params("SELECT pg_notify($1, '')", pg::kTokensChannel);
-        pqxx::result r = tx.exec_params(
-            absl::StrCat("SELECT ", kTokenColumns, " FROM tokens WHERE id = $1"),
+        pg::Exec(tx, "SELECT pg_notify($1, '')", pg::kTokensChannel);
+        pqxx::result r = pg::Exec(
+            tx, absl::StrCat("SELECT ", kTokenColumns, " FROM tokens WHERE id = $1"),
             token_id);
         if (r.empty()) return absl::NotFoundError(absl::StrCat("no token ", token_id));
         return RowToToken(r[0]);
@@ -134,20 +136,20 @@ absl::StatusOr<Quota> PostgresRepository::SetQuota(const std::string& user,
   return pg::RunTx(
       pool_.get(), "setting quota", [&](pqxx::work& tx) -> absl::StatusOr<Quota> {
         if (devices) {
-          tx.exec_params(
-              "INSERT INTO quotas (user_name, devices) VALUES ($1, $2)"
-              " ON CONFLICT (user_name) DO UPDATE SET devices = EXCLUDED.devices",
-              user, *devices);
+          pg::Exec(tx,
+                   "INSERT INTO quotas (user_name, devices) VALUES ($1, $2)"
+                   " ON CONFLICT (user_name) DO UPDATE SET devices = EXCLUDED.devices",
+                   user, *devices);
         } else {
-          tx.exec_params("DELETE FROM quotas WHERE user_name = $1", user);
+          pg::Exec(tx, "DELETE FROM quotas WHERE user_name = $1", user);
         }
         Quota q;
         q.user = user;
         q.devices = devices;
-        for (const auto& row :
-             tx.exec_params(absl::StrCat(QuotaQuery(),
-                                         " WHERE COALESCE(q.user_name, u.owner) = $2"),
-                            pg::LeaseHoldingStatesParam(), user)) {
+        for (const auto& row : pg::Exec(
+                 tx,
+                 absl::StrCat(QuotaQuery(), " WHERE COALESCE(q.user_name, u.owner) = $2"),
+                 pg::LeaseHoldingStatesParam(), user)) {
           q.devices_in_use = RowToQuota(row).devices_in_use;
         }
         return q;
@@ -155,16 +157,16 @@ absl::StatusOr<Quota> PostgresRepository::SetQuota(const std::string& user,
 }
 
 absl::StatusOr<std::vector<Quota>> PostgresRepository::ListQuotas() {
-  return pg::RunTx(pool_.get(), "listing quotas",
-                   [&](pqxx::work& tx) -> absl::StatusOr<std::vector<Quota>> {
-                     std::vector<Quota> out;
-                     for (const auto& row :
-                          tx.exec_params(absl::StrCat(QuotaQuery(), " ORDER BY 1"),
-                                         pg::LeaseHoldingStatesParam())) {
-                       out.push_back(RowToQuota(row));
-                     }
-                     return out;
-                   });
+  return pg::RunTx(
+      pool_.get(), "listing quotas",
+      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<Quota>> {
+        std::vector<Quota> out;
+        for (const auto& row : pg::Exec(tx, absl::StrCat(QuotaQuery(), " ORDER BY 1"),
+                                        pg::LeaseHoldingStatesParam())) {
+          out.push_back(RowToQuota(row));
+        }
+        return out;
+      });
 }
 
 }  // namespace rib::storage

@@ -35,8 +35,8 @@ using pg::JobRef;
 using pg::TimeParam;
 
 absl::StatusOr<Worker> LoadWorker(pqxx::work& tx, const std::string& worker_id) {
-  return pg::RowToWorker(tx.exec_params1(
-      absl::StrCat("SELECT ", pg::kWorkerColumns, " FROM workers w WHERE w.id = $2"),
+  return pg::RowToWorker(pg::Exec1(
+      tx, absl::StrCat("SELECT ", pg::kWorkerColumns, " FROM workers w WHERE w.id = $2"),
       pg::LeaseHoldingStatesParam(), worker_id));
 }
 
@@ -47,19 +47,20 @@ absl::StatusOr<Worker> LoadWorker(pqxx::work& tx, const std::string& worker_id) 
 absl::StatusOr<std::string> Touch(pqxx::work& tx, const std::string& principal,
                                   const std::string& worker_id, absl::Time now,
                                   int free_devices) {
-  pqxx::result w = tx.exec_params(
-      "UPDATE workers SET last_heartbeat = $2::timestamptz,"
-      " free_devices = CASE WHEN $3 < 0 THEN free_devices ELSE $3 END,"
-      " state = CASE WHEN state = 'LOST' THEN 'ACTIVE' ELSE state END"
-      " WHERE id = $1 AND principal = $4 RETURNING state",
-      worker_id, TimeParam(now), free_devices, principal);
+  pqxx::result w =
+      pg::Exec(tx,
+               "UPDATE workers SET last_heartbeat = $2::timestamptz,"
+               " free_devices = CASE WHEN $3 < 0 THEN free_devices ELSE $3 END,"
+               " state = CASE WHEN state = 'LOST' THEN 'ACTIVE' ELSE state END"
+               " WHERE id = $1 AND principal = $4 RETURNING state",
+               worker_id, TimeParam(now), free_devices, principal);
   if (!w.empty()) return w[0][0].as<std::string>();
-  if (tx.exec_params("SELECT 1 FROM workers WHERE id = $1", worker_id).empty()) {
+  if (pg::Exec(tx, "SELECT 1 FROM workers WHERE id = $1", worker_id).empty()) {
     return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
   }
   return absl::PermissionDeniedError(absl::StrCat(
-      "worker ", worker_id, " was registered with another worker token (caller: ",
-      principal, ")"));
+      "worker ", worker_id,
+      " was registered with another worker token (caller: ", principal, ")"));
 }
 
 // A lost contact, the only implementation: the coordinator lost the worker of the
@@ -74,12 +75,13 @@ absl::StatusOr<bool> LoseContact(pqxx::work& tx, const std::string& id,
                                  const std::string& still_param, bool restarted,
                                  absl::Time now) {
   // Re-check under the lock: another coordinator may have handled it meanwhile.
-  pqxx::result j = tx.exec_params(
-      absl::StrCat("SELECT attempt, max_attempts, COALESCE(worker_id, ''), key,"
-                   " lost_contacts + 1 FROM jobs WHERE id = $1"
-                   " AND state = ANY($2::text[]) AND ",
-                   still, " FOR UPDATE SKIP LOCKED"),
-      id, pg::LeaseHoldingStatesParam(), still_param);
+  pqxx::result j =
+      pg::Exec(tx,
+               absl::StrCat("SELECT attempt, max_attempts, COALESCE(worker_id, ''), key,"
+                            " lost_contacts + 1 FROM jobs WHERE id = $1"
+                            " AND state = ANY($2::text[]) AND ",
+                            still, " FOR UPDATE SKIP LOCKED"),
+               id, pg::LeaseHoldingStatesParam(), still_param);
   if (j.empty()) return false;
   const int attempt = j[0][0].as<int>();
   const std::string worker = j[0][2].as<std::string>();
@@ -88,7 +90,8 @@ absl::StatusOr<bool> LoseContact(pqxx::work& tx, const std::string& id,
   const JobState next =
       scheduling::StateAfterLeaseExpiry(attempt, j[0][1].as<int>(), lost_contacts);
   // A lost contact that does not count gives the job one more attempt.
-  tx.exec_params(
+  pg::Exec(
+      tx,
       "UPDATE jobs SET worker_id = NULL, lost_contacts = $2,"
       " max_attempts = max_attempts + $3 WHERE id = $1",
       id, lost_contacts,
@@ -96,11 +99,11 @@ absl::StatusOr<bool> LoseContact(pqxx::work& tx, const std::string& id,
           ? 1
           : 0);
   if (next == JobState::kFailed) pg::LockDependents(tx, id);
-  RIB_RETURN_IF_ERROR(pg::SetJobState(
-      tx, job, next,
-      restarted ? scheduling::WorkerRestartedMessage(attempt, worker)
-                : scheduling::LeaseExpiredMessage(attempt, worker),
-      now));
+  RIB_RETURN_IF_ERROR(
+      pg::SetJobState(tx, job, next,
+                      restarted ? scheduling::WorkerRestartedMessage(attempt, worker)
+                                : scheduling::LeaseExpiredMessage(attempt, worker),
+                      now));
   if (next == JobState::kFailed) {
     RIB_RETURN_IF_ERROR(pg::AfterTerminal(tx, job, JobState::kFailed, now));
     RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
@@ -126,18 +129,19 @@ struct QueueGroup {
 std::vector<QueueGroup> QueueGroups(pqxx::work& tx) {
   std::vector<QueueGroup> groups;
   bool need_usage = false;
-  for (const auto& row : tx.exec(
-           // Each step: the first index entry after the previous group's, which is
-           // the next group's oldest job.
-           "WITH RECURSIVE g AS ("
-           "  (SELECT owner, priority, seq FROM jobs WHERE state = 'QUEUED'"
-           "   ORDER BY owner, priority, seq LIMIT 1)"
-           "  UNION ALL SELECT n.owner, n.priority, n.seq FROM g, LATERAL ("
-           "   SELECT owner, priority, seq FROM jobs WHERE state = 'QUEUED'"
-           "   AND (owner, priority) > (g.owner, g.priority)"
-           "   ORDER BY owner, priority, seq LIMIT 1) n)"
-           " SELECT g.owner, g.priority, g.seq, q.devices"
-           " FROM g LEFT JOIN quotas q ON q.user_name = g.owner")) {
+  for (const auto& row :
+       pg::Exec(tx,
+                // Each step: the first index entry after the previous group's, which is
+                // the next group's oldest job.
+                "WITH RECURSIVE g AS ("
+                "  (SELECT owner, priority, seq FROM jobs WHERE state = 'QUEUED'"
+                "   ORDER BY owner, priority, seq LIMIT 1)"
+                "  UNION ALL SELECT n.owner, n.priority, n.seq FROM g, LATERAL ("
+                "   SELECT owner, priority, seq FROM jobs WHERE state = 'QUEUED'"
+                "   AND (owner, priority) > (g.owner, g.priority)"
+                "   ORDER BY owner, priority, seq LIMIT 1) n)"
+                " SELECT g.owner, g.priority, g.seq, q.devices"
+                " FROM g LEFT JOIN quotas q ON q.user_name = g.owner")) {
     QueueGroup g;
     g.owner = row[0].as<std::string>();
     g.priority = row[1].as<int>();
@@ -151,8 +155,8 @@ std::vector<QueueGroup> QueueGroups(pqxx::work& tx) {
   }
   if (need_usage) {
     std::map<std::string, int> used;
-    for (const auto& row : tx.exec_params(
-             absl::StrCat(pg::DevicesInUseCte(1), "SELECT owner, devices FROM used"),
+    for (const auto& row : pg::Exec(
+             tx, absl::StrCat(pg::DevicesInUseCte(1), "SELECT owner, devices FROM used"),
              pg::LeaseHoldingStatesParam())) {
       used[row[0].as<std::string>()] = row[1].as<int>();
     }
@@ -185,7 +189,8 @@ absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistrati
         const std::string now = TimeParam(clock_->Now());
         // A worker that registers again under its name and token (it restarted) gets
         // its row back, with its new claims, instead of a new row per start.
-        pqxx::result again = tx.exec_params(
+        pqxx::result again = pg::Exec(
+            tx,
             "UPDATE workers SET device_kinds = $3::text[], device_counts = $4::integer[],"
             " device_memories = $5::bigint[], datasets = $6::text[], labels = $7::text[],"
             " free_devices = $8, last_heartbeat = $9::timestamptz,"
@@ -199,10 +204,12 @@ absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistrati
           restarted = true;
           return LoadWorker(tx, again[0][0].as<std::string>());
         }
-        pqxx::row r = tx.exec_params1(
+        pqxx::row r = pg::Exec1(
+            tx,
             "INSERT INTO workers (name, device_kinds, device_counts, device_memories,"
             " datasets, labels, free_devices, last_heartbeat, created_at, principal)"
-            " VALUES ($1, $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::text[],"
+            " VALUES ($1, $2::text[], $3::integer[], $4::bigint[], $5::text[], "
+            "$6::text[],"
             " $7, $8::timestamptz, $8::timestamptz, $9) RETURNING id",
             reg.name, ArrayLiteral(kinds), ArrayLiteral(counts), ArrayLiteral(memories),
             ArrayLiteral(reg.datasets), ArrayLiteral(reg.labels), total, now,
@@ -219,10 +226,11 @@ absl::StatusOr<Worker> PostgresRepository::RegisterWorker(const WorkerRegistrati
       [&](pqxx::work& tx) -> absl::Status {
         const absl::Time now = clock_->Now();
         pg::SetActor(tx, reg.principal);
-        for (const auto& cand : tx.exec_params(
-                 "SELECT id, sweep_id FROM jobs WHERE worker_id = $1"
-                 " AND state = ANY($2::text[]) ORDER BY seq",
-                 registered->id, pg::LeaseHoldingStatesParam())) {
+        for (const auto& cand :
+             pg::Exec(tx,
+                      "SELECT id, sweep_id FROM jobs WHERE worker_id = $1"
+                      " AND state = ANY($2::text[]) ORDER BY seq",
+                      registered->id, pg::LeaseHoldingStatesParam())) {
           RIB_RETURN_IF_ERROR(LoseContact(tx, cand[0].as<std::string>(),
                                           cand[1].as<std::string>(), "worker_id = $3",
                                           registered->id, /*restarted=*/true, now)
@@ -256,9 +264,8 @@ absl::StatusOr<HeartbeatResult> PostgresRepository::Heartbeat(
             continue;
           }
           RIB_RETURN_IF_ERROR(live.status());
-          tx.exec_params(
-              "UPDATE jobs SET lease_expires_at = $2::timestamptz WHERE id = $1",
-              lease.job_id, TimeParam(LeaseDeadline(now)));
+          pg::Exec(tx, "UPDATE jobs SET lease_expires_at = $2::timestamptz WHERE id = $1",
+                   lease.job_id, TimeParam(LeaseDeadline(now)));
         }
         return out;
       });
@@ -300,15 +307,15 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     // (until autovacuum's ANALYZE), and the planner then reads every queued job of
     // the group with a bitmap scan and sorts them: measured 1.9 s at 100k queued.
     // So, for this transaction, no bitmap scans and no sorts.
-    tx.exec(
-        "SELECT set_config('enable_bitmapscan', 'off', true),"
-        " set_config('enable_sort', 'off', true)");
+    pg::Exec(tx,
+             "SELECT set_config('enable_bitmapscan', 'off', true),"
+             " set_config('enable_sort', 'off', true)");
     std::string id, owner;
     bool has_quota = false;
     for (const QueueGroup& g : QueueGroups(tx)) {
-      pqxx::result pick = tx.exec_params(pick_sql, worker_id, free_devices, device_kind,
-                                         g.owner, g.devices_in_use, g.quota, g.priority,
-                                         g.oldest_seq);
+      pqxx::result pick =
+          pg::Exec(tx, pick_sql, worker_id, free_devices, device_kind, g.owner,
+                   g.devices_in_use, g.quota, g.priority, g.oldest_seq);
       if (pick.empty()) continue;
       id = pick[0][0].as<std::string>();
       owner = g.owner;
@@ -319,19 +326,22 @@ absl::StatusOr<std::optional<domain::Lease>> PostgresRepository::AcquireJob(
     if (has_quota) {
       // The owner has a quota: serialise its hand-outs and re-check under the lock, so
       // two coordinators cannot both hand out its last free device.
-      tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('rib.quota:' || $1))", owner);
-      pqxx::result still = tx.exec_params(
-          absl::StrCat(pg::DevicesInUseCte(2),
-                       "SELECT 1 FROM jobs j LEFT JOIN used u ON u.owner = j.owner"
-                       " LEFT JOIN quotas q ON q.user_name = j.owner WHERE j.id = $1 AND ",
-                       kFitsQuota),
+      pg::Exec(tx, "SELECT pg_advisory_xact_lock(hashtext('rib.quota:' || $1))", owner);
+      pqxx::result still = pg::Exec(
+          tx,
+          absl::StrCat(
+              pg::DevicesInUseCte(2),
+              "SELECT 1 FROM jobs j LEFT JOIN used u ON u.owner = j.owner"
+              " LEFT JOIN quotas q ON q.user_name = j.owner WHERE j.id = $1 AND ",
+              kFitsQuota),
           id, pg::LeaseHoldingStatesParam());
       if (still.empty()) return std::optional<domain::Lease>();
     }
     // A hand-out starts a new attempt: the fencing token grows, the last attempt's
     // error is cleared, and the lease gets a fresh secret.
     const std::string secret = auth::NewLeaseSecret();
-    pqxx::row r = tx.exec_params1(
+    pqxx::row r = pg::Exec1(
+        tx,
         "UPDATE jobs SET attempt = attempt + 1, worker_id = $2, error = '',"
         " lease_expires_at = $3::timestamptz, lease_secret_hash = $4, report_seq = 0"
         " WHERE id = $1"
@@ -363,14 +373,15 @@ absl::Status PostgresRepository::Report(const JobReport& report) {
                      RIB_ASSIGN_OR_RETURN(
                          pg::LiveAttempt live,
                          pg::LockLiveAttempt(tx, report.job_id, report.attempt, ""));
-                     RIB_RETURN_IF_ERROR(pg::CheckLeaseHolder(
-                         tx, live, report.reporter, report.lease_secret));
+                     RIB_RETURN_IF_ERROR(pg::CheckLeaseHolder(tx, live, report.reporter,
+                                                              report.lease_secret));
                      // Exactly once, the only implementation: a sequenced event at or
                      // below the attempt's highest written one is a re-send.
                      if (report.seq > 0 &&
-                         tx.exec_params("UPDATE jobs SET report_seq = $2 WHERE id = $1"
-                                        " AND report_seq < $2 RETURNING 1",
-                                        report.job_id, report.seq)
+                         pg::Exec(tx,
+                                  "UPDATE jobs SET report_seq = $2 WHERE id = $1"
+                                  " AND report_seq < $2 RETURNING 1",
+                                  report.job_id, report.seq)
                              .empty()) {
                        return true;
                      }
@@ -396,8 +407,8 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       return absl::OkStatus();
     case JobReport::Kind::kProgress: {
       const auto& p = report.progress;
-      tx.exec_params(
-          "UPDATE jobs SET progress = $2, updated_at = $3::timestamptz WHERE id = $1",
+      pg::Exec(
+          tx, "UPDATE jobs SET progress = $2, updated_at = $3::timestamptz WHERE id = $1",
           job.id, p.steps > 0 ? static_cast<double>(p.step) / p.steps : 0.0,
           TimeParam(now));
       e.kind = SweepEvent::Kind::kProgress;
@@ -407,17 +418,18 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
     }
     case JobReport::Kind::kResult: {
       const ResultRow& a = report.result;
-      tx.exec_params(
-          "INSERT INTO results (job_id, attempt, dataset, subset, correct, total,"
-          " skipped, recorded_at, correct_bits, evaluated_bits) VALUES ($1, $2, $3,"
-          " $4, $5, $6, $7, $8::timestamptz, decode($9, 'hex'), decode($10, 'hex'))"
-          " ON CONFLICT (job_id, dataset, subset) DO UPDATE SET attempt ="
-          " EXCLUDED.attempt, correct = EXCLUDED.correct, total = EXCLUDED.total,"
-          " skipped = EXCLUDED.skipped, recorded_at = EXCLUDED.recorded_at,"
-          " correct_bits = EXCLUDED.correct_bits,"
-          " evaluated_bits = EXCLUDED.evaluated_bits",
-          job.id, report.attempt, a.dataset, a.subset, a.correct, a.total, a.skipped,
-          TimeParam(now), pg::BitsParam(a.correct_bits), pg::BitsParam(a.evaluated_bits));
+      pg::Exec(tx,
+               "INSERT INTO results (job_id, attempt, dataset, subset, correct, total,"
+               " skipped, recorded_at, correct_bits, evaluated_bits) VALUES ($1, $2, $3,"
+               " $4, $5, $6, $7, $8::timestamptz, decode($9, 'hex'), decode($10, 'hex'))"
+               " ON CONFLICT (job_id, dataset, subset) DO UPDATE SET attempt ="
+               " EXCLUDED.attempt, correct = EXCLUDED.correct, total = EXCLUDED.total,"
+               " skipped = EXCLUDED.skipped, recorded_at = EXCLUDED.recorded_at,"
+               " correct_bits = EXCLUDED.correct_bits,"
+               " evaluated_bits = EXCLUDED.evaluated_bits",
+               job.id, report.attempt, a.dataset, a.subset, a.correct, a.total, a.skipped,
+               TimeParam(now), pg::BitsParam(a.correct_bits),
+               pg::BitsParam(a.evaluated_bits));
       e.kind = SweepEvent::Kind::kResult;
       e.result = a;
       pg::InsertEvent(tx, e, now);
@@ -427,10 +439,10 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
       pg::WriteDatasetDistance(tx, job.id, report.attempt, report.distance, now);
       return absl::OkStatus();
     case JobReport::Kind::kCheckpoint:
-      tx.exec_params(
-          "UPDATE jobs SET last_checkpoint = $2, updated_at = $3::timestamptz"
-          " WHERE id = $1",
-          job.id, report.checkpoint, TimeParam(now));
+      pg::Exec(tx,
+               "UPDATE jobs SET last_checkpoint = $2, updated_at = $3::timestamptz"
+               " WHERE id = $1",
+               job.id, report.checkpoint, TimeParam(now));
       pg::AddAttemptCheckpoint(tx, job.id, report.attempt, report.checkpoint);
       return absl::OkStatus();
     case JobReport::Kind::kFinished:
@@ -441,19 +453,21 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
         // job evaluates. A success without them is recorded as the attempt's failure
         // (DATA_LOSS, not retried: the same worker code would lose them again), never
         // cached as a result to reuse.
-        pqxx::result missing = tx.exec_params(
-            "SELECT string_agg(e, ', ' ORDER BY e) FROM"
-            " jsonb_array_elements_text((SELECT spec->'eval_datasets' FROM jobs"
-            "  WHERE id = $1)) e"
-            " WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = $1"
-            "  AND r.dataset = e)",
-            job.id);
+        pqxx::result missing =
+            pg::Exec(tx,
+                     "SELECT string_agg(e, ', ' ORDER BY e) FROM"
+                     " jsonb_array_elements_text((SELECT spec->'eval_datasets' FROM jobs"
+                     "  WHERE id = $1)) e"
+                     " WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id = $1"
+                     "  AND r.dataset = e)",
+                     job.id);
         std::string lacking;
         if (!missing.empty() && !missing[0][0].is_null()) {
           lacking = absl::StrCat("results for ", missing[0][0].as<std::string>());
         } else {
           // ... and, for a job that measures a dataset distance (otdd), that distance.
-          pqxx::result distance = tx.exec_params(
+          pqxx::result distance = pg::Exec(
+              tx,
               "SELECT spec->'method'->>'kind', EXISTS (SELECT 1 FROM dataset_distances"
               " WHERE job_id = $1) FROM jobs WHERE id = $1",
               job.id);
@@ -470,8 +484,8 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
           failed.error = absl::StrCat("the worker reported success without ", lacking);
           return ApplyReport(tx, live, failed, now);
         }
-        tx.exec_params("UPDATE jobs SET final_weights = $2, progress = 1 WHERE id = $1",
-                       job.id, report.weights);
+        pg::Exec(tx, "UPDATE jobs SET final_weights = $2, progress = 1 WHERE id = $1",
+                 job.id, report.weights);
         RIB_RETURN_IF_ERROR(pg::SetJobState(tx, job, JobState::kSucceeded, "", now));
         RIB_RETURN_IF_ERROR(pg::AfterTerminal(tx, job, JobState::kSucceeded, now));
       } else {
@@ -479,10 +493,10 @@ absl::Status PostgresRepository::ApplyReport(pqxx::work& tx, const pg::LiveAttem
                                                                     live.max_attempts);
         if (next == JobState::kQueued) {
           // An attempt that does not count (a release) gives the job one more.
-          tx.exec_params(
-              "UPDATE jobs SET worker_id = NULL, max_attempts = max_attempts + $2"
-              " WHERE id = $1",
-              job.id, scheduling::ConsumesAttempt(report) ? 0 : 1);
+          pg::Exec(tx,
+                   "UPDATE jobs SET worker_id = NULL, max_attempts = max_attempts + $2"
+                   " WHERE id = $1",
+                   job.id, scheduling::ConsumesAttempt(report) ? 0 : 1);
         }
         RIB_RETURN_IF_ERROR(
             pg::SetJobState(tx, job, next, scheduling::FailureMessage(report), now));
@@ -508,7 +522,8 @@ absl::StatusOr<int> PostgresRepository::ReleaseOrphanedLeases(
     const std::string& principal, const std::string& worker_id,
     const std::vector<domain::LeaseRef>& held) {
   return pg::RunTx(
-      pool_.get(), "releasing orphaned leases", [&](pqxx::work& tx) -> absl::StatusOr<int> {
+      pool_.get(), "releasing orphaned leases",
+      [&](pqxx::work& tx) -> absl::StatusOr<int> {
         const absl::Time now = clock_->Now();
         RIB_RETURN_IF_ERROR(Touch(tx, principal, worker_id, now, -1).status());
         pg::SetActor(tx, principal);
@@ -518,25 +533,27 @@ absl::StatusOr<int> PostgresRepository::ReleaseOrphanedLeases(
           });
         };
         int released = 0;
-        for (const auto& cand : tx.exec_params(
-                 "SELECT id, sweep_id, attempt FROM jobs WHERE worker_id = $1"
-                 " AND state = ANY($2::text[]) ORDER BY seq",
-                 worker_id, pg::LeaseHoldingStatesParam())) {
+        for (const auto& cand :
+             pg::Exec(tx,
+                      "SELECT id, sweep_id, attempt FROM jobs WHERE worker_id = $1"
+                      " AND state = ANY($2::text[]) ORDER BY seq",
+                      worker_id, pg::LeaseHoldingStatesParam())) {
           const std::string id = cand[0].as<std::string>();
           const int attempt = cand[2].as<int>();
           if (is_held(id, attempt)) continue;
           const std::string sweep_id = cand[1].as<std::string>();
           // Re-check under the lock: the lease may have ended meanwhile.
-          pqxx::result j = tx.exec_params(
+          pqxx::result j = pg::Exec(
+              tx,
               "SELECT key FROM jobs WHERE id = $1 AND attempt = $2 AND worker_id = $3"
               " AND state = ANY($4::text[]) FOR UPDATE",
               id, attempt, worker_id, pg::LeaseHoldingStatesParam());
           if (j.empty()) continue;
           // Not the job's failure: it gets its attempt back.
-          tx.exec_params(
-              "UPDATE jobs SET worker_id = NULL, max_attempts = max_attempts + 1"
-              " WHERE id = $1",
-              id);
+          pg::Exec(tx,
+                   "UPDATE jobs SET worker_id = NULL, max_attempts = max_attempts + 1"
+                   " WHERE id = $1",
+                   id);
           RIB_RETURN_IF_ERROR(pg::SetJobState(
               tx, JobRef{id, sweep_id, j[0][0].as<std::string>()}, JobState::kQueued,
               scheduling::OrphanedLeaseMessage(attempt, worker_id), now));
@@ -557,27 +574,30 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
         // The grace rule, the only implementation: after a gap in the passes (the
         // control plane was down), give every live lease a lease timeout from now.
         // (The row is made on first use; a NULL or missing row: no pass has run.)
-        pqxx::row last = tx.exec_params1(
-            "WITH prev AS (SELECT last_pass FROM lease_expiry FOR UPDATE),"
-            " upsert AS (INSERT INTO lease_expiry (id, last_pass) VALUES (true,"
-            "   $1::timestamptz) ON CONFLICT (id) DO UPDATE SET last_pass ="
-            "   EXCLUDED.last_pass)"
-            " SELECT extract(epoch from ($1::timestamptz - (SELECT last_pass FROM prev)))",
-            now_param);
+        pqxx::row last =
+            pg::Exec1(tx,
+                      "WITH prev AS (SELECT last_pass FROM lease_expiry FOR UPDATE),"
+                      " upsert AS (INSERT INTO lease_expiry (id, last_pass) VALUES (true,"
+                      "   $1::timestamptz) ON CONFLICT (id) DO UPDATE SET last_pass ="
+                      "   EXCLUDED.last_pass)"
+                      " SELECT extract(epoch from ($1::timestamptz - (SELECT last_pass "
+                      "FROM prev)))",
+                      now_param);
         const absl::Duration grace_after = options_.repository.expiry_grace_after;
         if (grace_after != absl::InfiniteDuration() &&
-            (last[0].is_null() ||
-             absl::Seconds(last[0].as<double>()) > grace_after)) {
-          pqxx::result extended = tx.exec_params(
-              "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at,"
-              " $1::timestamptz) WHERE state = ANY($2::text[]) RETURNING id",
-              TimeParam(LeaseDeadline(now)), lease_states);
+            (last[0].is_null() || absl::Seconds(last[0].as<double>()) > grace_after)) {
+          pqxx::result extended =
+              pg::Exec(tx,
+                       "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at,"
+                       " $1::timestamptz) WHERE state = ANY($2::text[]) RETURNING id",
+                       TimeParam(LeaseDeadline(now)), lease_states);
           if (!extended.empty()) {
             RIB_LOG(WARNING)
-                << (last[0].is_null() ? std::string("no lease-expiry pass had run")
-                                      : absl::StrCat("no lease-expiry pass ran for ",
-                                                     absl::FormatDuration(absl::Seconds(
-                                                         last[0].as<double>()))))
+                << (last[0].is_null()
+                        ? std::string("no lease-expiry pass had run")
+                        : absl::StrCat(
+                              "no lease-expiry pass ran for ",
+                              absl::FormatDuration(absl::Seconds(last[0].as<double>()))))
                 << ": extended " << extended.size()
                 << " live leases by a lease timeout instead of expiring them";
           }
@@ -588,9 +608,10 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
             "state = ANY($2::text[]) AND lease_expires_at <= $1::timestamptz";
         int changed = 0;
         for (const auto& cand :
-             tx.exec_params(absl::StrCat("SELECT id, sweep_id FROM jobs WHERE ", kExpired,
-                                         " ORDER BY sweep_id, seq LIMIT 200"),
-                            now_param, lease_states)) {
+             pg::Exec(tx,
+                      absl::StrCat("SELECT id, sweep_id FROM jobs WHERE ", kExpired,
+                                   " ORDER BY sweep_id, seq LIMIT 200"),
+                      now_param, lease_states)) {
           const std::string id = cand[0].as<std::string>();
           RIB_ASSIGN_OR_RETURN(
               bool lost, LoseContact(tx, id, cand[1].as<std::string>(),
@@ -602,35 +623,36 @@ absl::StatusOr<int> PostgresRepository::ExpireLeases() {
         // A worker silent for a lease timeout is LOST.
         // SKIP LOCKED: this transaction holds job rows, and a worker row is locked
         // before job rows (the lock order); a worker whose row is locked is heartbeating.
-        tx.exec_params(
-            "UPDATE workers SET state = 'LOST' WHERE id IN (SELECT id FROM workers"
-            " WHERE state = 'ACTIVE' AND last_heartbeat < $1::timestamptz"
-            " FOR UPDATE SKIP LOCKED)",
-            TimeParam(now - options_.repository.lease_timeout));
+        pg::Exec(tx,
+                 "UPDATE workers SET state = 'LOST' WHERE id IN (SELECT id FROM workers"
+                 " WHERE state = 'ACTIVE' AND last_heartbeat < $1::timestamptz"
+                 " FOR UPDATE SKIP LOCKED)",
+                 TimeParam(now - options_.repository.lease_timeout));
         return changed;
       });
 }
 
 absl::StatusOr<std::vector<Worker>> PostgresRepository::ListWorkers() {
-  return pg::RunTx(pool_.get(), "listing workers",
-                   [&](pqxx::work& tx) -> absl::StatusOr<std::vector<Worker>> {
-                     std::vector<Worker> out;
-                     for (const auto& row :
-                          tx.exec_params(absl::StrCat("SELECT ", pg::kWorkerColumns,
-                                                      " FROM workers w ORDER BY w.seq"),
-                                         pg::LeaseHoldingStatesParam())) {
-                       RIB_ASSIGN_OR_RETURN(Worker w, pg::RowToWorker(row));
-                       out.push_back(std::move(w));
-                     }
-                     return out;
-                   });
+  return pg::RunTx(
+      pool_.get(), "listing workers",
+      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<Worker>> {
+        std::vector<Worker> out;
+        for (const auto& row : pg::Exec(tx,
+                                        absl::StrCat("SELECT ", pg::kWorkerColumns,
+                                                     " FROM workers w ORDER BY w.seq"),
+                                        pg::LeaseHoldingStatesParam())) {
+          RIB_ASSIGN_OR_RETURN(Worker w, pg::RowToWorker(row));
+          out.push_back(std::move(w));
+        }
+        return out;
+      });
 }
 
 absl::StatusOr<Worker> PostgresRepository::DrainWorker(const std::string& worker_id) {
   return pg::RunTx(
       pool_.get(), "draining worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
-        pqxx::result r = tx.exec_params(
-            "UPDATE workers SET state = 'DRAINING' WHERE id = $1 RETURNING id",
+        pqxx::result r = pg::Exec(
+            tx, "UPDATE workers SET state = 'DRAINING' WHERE id = $1 RETURNING id",
             worker_id);
         if (r.empty())
           return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
@@ -641,7 +663,8 @@ absl::StatusOr<Worker> PostgresRepository::DrainWorker(const std::string& worker
 absl::StatusOr<Worker> PostgresRepository::UndrainWorker(const std::string& worker_id) {
   return pg::RunTx(
       pool_.get(), "undraining worker", [&](pqxx::work& tx) -> absl::StatusOr<Worker> {
-        pqxx::result r = tx.exec_params(
+        pqxx::result r = pg::Exec(
+            tx,
             "UPDATE workers SET state = CASE WHEN state = 'DRAINING' THEN 'ACTIVE'"
             " ELSE state END WHERE id = $1 RETURNING id",
             worker_id);
