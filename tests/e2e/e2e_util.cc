@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -340,6 +341,23 @@ absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
+
+// A read, retried while it answers UNAVAILABLE for up to client->read_retry() (see
+// RetryReadsWhileUnavailable). Any other answer, and the last UNAVAILABLE, is returned.
+// `call(ctx)` makes one attempt with a fresh context.
+template <typename Call>
+absl::Status RetryRead(const Client* client, Call call) {
+  const absl::Time until = absl::Now() + client->read_retry();
+  absl::Duration wait = absl::Milliseconds(100);
+  for (;;) {
+    grpc::ClientContext ctx;
+    client->Prepare(&ctx);
+    absl::Status s = FromGrpc(call(&ctx));
+    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + wait > until) return s;
+    absl::SleepFor(wait);
+    wait = std::min(2 * wait, absl::Seconds(1));
+  }
+}
 }  // namespace
 
 void Client::Prepare(grpc::ClientContext* ctx) const {
@@ -359,42 +377,38 @@ absl::StatusOr<std::string> Client::Submit(const std::string& yaml) {
 }
 
 absl::StatusOr<v1::Sweep> Client::GetSweep(const std::string& sweep_id) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
   v1::GetSweepRequest req;
   req.set_sweep_id(sweep_id);
   v1::Sweep resp;
-  RIB_RETURN_IF_ERROR(FromGrpc(stub_->GetSweep(&ctx, req, &resp)));
+  RIB_RETURN_IF_ERROR(RetryRead(
+      this, [&](grpc::ClientContext* ctx) { return stub_->GetSweep(ctx, req, &resp); }));
   return resp;
 }
 
 absl::StatusOr<std::vector<v1::Job>> Client::Jobs(const std::string& sweep_id) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
   v1::ListJobsRequest req;
   req.set_sweep_id(sweep_id);
   v1::ListJobsResponse resp;
-  RIB_RETURN_IF_ERROR(FromGrpc(stub_->ListJobs(&ctx, req, &resp)));
+  RIB_RETURN_IF_ERROR(RetryRead(
+      this, [&](grpc::ClientContext* ctx) { return stub_->ListJobs(ctx, req, &resp); }));
   return std::vector<v1::Job>(resp.jobs().begin(), resp.jobs().end());
 }
 
 absl::StatusOr<v1::Job> Client::GetJob(const std::string& job_id) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
   v1::GetJobRequest req;
   req.set_job_id(job_id);
   v1::Job resp;
-  RIB_RETURN_IF_ERROR(FromGrpc(stub_->GetJob(&ctx, req, &resp)));
+  RIB_RETURN_IF_ERROR(RetryRead(
+      this, [&](grpc::ClientContext* ctx) { return stub_->GetJob(ctx, req, &resp); }));
   return resp;
 }
 
 absl::StatusOr<v1::GetMatrixResponse> Client::Matrix(const std::string& sweep_id) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
   v1::GetMatrixRequest req;
   req.set_sweep_id(sweep_id);
   v1::GetMatrixResponse resp;
-  RIB_RETURN_IF_ERROR(FromGrpc(stub_->GetMatrix(&ctx, req, &resp)));
+  RIB_RETURN_IF_ERROR(RetryRead(
+      this, [&](grpc::ClientContext* ctx) { return stub_->GetMatrix(ctx, req, &resp); }));
   return resp;
 }
 

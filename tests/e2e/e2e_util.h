@@ -141,12 +141,20 @@ class Client {
   absl::StatusOr<v1::SweepState> WaitForSweep(const std::string& sweep_id,
                                               absl::Duration timeout);
   v1::WorkerApi::Stub& worker_api() { return *worker_api_; }
-
- private:
+  // From now on the reads (GetSweep, Jobs, GetJob, Matrix) are retried while they
+  // answer UNAVAILABLE, for up to `d` (default 0: not retried), as a user's client would
+  // across faults: right after a coordinator restart the channel's old connection is
+  // broken ("Broken pipe"), and during a PostgreSQL restart the coordinator answers
+  // UNAVAILABLE until it reconnects.
+  void RetryReadsWhileUnavailable(absl::Duration d) { read_retry_ = d; }
+  absl::Duration read_retry() const { return read_retry_; }
   // A context with the token and a 20 s deadline.
   void Prepare(grpc::ClientContext* ctx) const;
 
+ private:
+
   std::string token_;
+  absl::Duration read_retry_ = absl::ZeroDuration();
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   std::unique_ptr<v1::WorkerApi::Stub> worker_api_;
 };
