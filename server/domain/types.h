@@ -147,7 +147,7 @@ struct JobProgress {
 // One entry of a sweep's event log (what WatchSweep streams).
 struct SweepEvent {
   enum class Kind { kState, kProgress, kResult, kSweepState };
-  int64_t id = 0;  // grows within the log
+  int64_t id = 0;  // its position in the sweep's log: grows in commit order
   absl::Time time;
   std::string sweep_id;
   std::string job_id;

@@ -265,7 +265,9 @@ class Repository {
   virtual absl::StatusOr<std::vector<domain::Quota>> ListQuotas() = 0;
 
   // ---- events ----
-  // Events of the sweep with id > after_id, oldest first, at most `limit`.
+  // Events of the sweep with id > after_id, in the order they committed, at most
+  // `limit`. An event is listed only once its transaction has committed, and no event
+  // committed later gets a smaller id.
   virtual absl::StatusOr<std::vector<SweepEvent>> ListEvents(const std::string& sweep_id,
                                                              int64_t after_id,
                                                              int limit) = 0;

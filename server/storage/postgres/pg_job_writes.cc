@@ -19,8 +19,6 @@ using domain::JobStateName;
 using domain::SweepEvent;
 using domain::SweepState;
 
-constexpr int kEventLockSpace = 0x726962;  // first key of the per-sweep event lock
-
 std::string StatesParam(const std::vector<JobState>& states) {
   return ArrayLiteral(scheduling::StateNames(states));
 }
@@ -59,25 +57,21 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
       e.kind == SweepEvent::Kind::kState ? JobStateName(e.job_state) : "";
   const std::string sweep_state =
       e.kind == SweepEvent::Kind::kSweepState ? SweepStateName(e.sweep_state) : "";
-  // Per-sweep lock held to commit: event ids of one sweep are then assigned in commit
-  // order, so a watcher reading "id > last seen" never skips a late-committing event.
-  Exec(tx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace, e.sweep_id);
-  pqxx::row r = Exec1(
-      tx,
-      "INSERT INTO events (sweep_id, job_id, time, kind, job_state, sweep_state,"
-      " job_label, error, epoch, epochs, step, steps, loss, lr, dataset, subset, correct,"
-      " total, skipped) VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10,"
-      " $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
-      e.sweep_id, e.job_id, TimeParam(now), EventKindName(e.kind), job_state, sweep_state,
-      e.job_label, e.error, e.progress.epoch, e.progress.epochs, e.progress.step,
-      e.progress.steps, e.progress.loss, e.progress.lr, e.result.dataset, e.result.subset,
-      e.result.correct, e.result.total, e.result.skipped);
-  Exec(tx, "SELECT pg_notify($1, $2)", kEventsChannel,
-       absl::StrCat(e.sweep_id, ":", r[0].as<int64_t>()));
-  // Identical notifications of one transaction are delivered once.
-  if (e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued) {
-    Exec(tx, "SELECT pg_notify($1, '')", kQueueChannel);
-  }
+  // Its place in the log (seq) is given at COMMIT (migration 0014). Identical
+  // notifications of one transaction are delivered once.
+  Exec(tx,
+       "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
+       " sweep_state, job_label, error, epoch, epochs, step, steps, loss, lr, dataset,"
+       " subset, correct, total, skipped) VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7,"
+       " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id)"
+       " SELECT pg_notify($20, $1 || ':' || id), CASE WHEN $21 THEN pg_notify($22, '') END"
+       " FROM ins",
+       e.sweep_id, e.job_id, TimeParam(now), EventKindName(e.kind), job_state, sweep_state,
+       e.job_label, e.error, e.progress.epoch, e.progress.epochs, e.progress.step,
+       e.progress.steps, e.progress.loss, e.progress.lr, e.result.dataset, e.result.subset,
+       e.result.correct, e.result.total, e.result.skipped, kEventsChannel,
+       e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued,
+       kQueueChannel);
 }
 
 void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
@@ -85,22 +79,23 @@ void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
                        const std::vector<std::string>& keys,
                        const std::vector<std::string>& states, absl::Time now) {
   if (job_ids.empty()) return;
-  Exec(tx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", kEventLockSpace, sweep_id);
-  pqxx::row r =
-      Exec1(tx,
-            "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
-            " job_label) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key"
-            " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
-            " AS t(job, key, state, n) ORDER BY t.n RETURNING id)"
-            " SELECT max(id) FROM ins",
-            sweep_id, TimeParam(now), EventKindName(SweepEvent::Kind::kState),
-            ArrayLiteral(job_ids), ArrayLiteral(keys), ArrayLiteral(states));
-  Exec(tx, "SELECT pg_notify($1, $2)", kEventsChannel,
-       absl::StrCat(sweep_id, ":", r[0].as<int64_t>()));
-  if (std::find(states.begin(), states.end(), JobStateName(JobState::kQueued)) !=
-      states.end()) {
-    Exec(tx, "SELECT pg_notify($1, '')", kQueueChannel);
-  }
+  const bool queued =
+      std::find(states.begin(), states.end(), JobStateName(JobState::kQueued)) !=
+      states.end();
+  Exec(tx,
+       "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
+       " job_label) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key"
+       " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
+       " AS t(job, key, state, n) ORDER BY t.n RETURNING id)"
+       " SELECT pg_notify($7, $1 || ':' || (SELECT max(id) FROM ins)),"
+       " CASE WHEN $8 THEN pg_notify($9, '') END",
+       sweep_id, TimeParam(now), EventKindName(SweepEvent::Kind::kState),
+       ArrayLiteral(job_ids), ArrayLiteral(keys), ArrayLiteral(states), kEventsChannel,
+       queued, kQueueChannel);
+}
+
+void LockEventLog(pqxx::work& tx, const std::string& sweep_id) {
+  Exec(tx, "SELECT rib_lock_event_log($1)", sweep_id);
 }
 
 void LockJobs(pqxx::work& tx, const std::vector<std::string>& job_ids) {
@@ -202,6 +197,11 @@ absl::Status RefreshSweepState(pqxx::work& tx, const std::string& sweep_id,
   // While a job is not terminal the sweep is ACTIVE (scheduling::DeriveSweepState):
   // answered from the (sweep_id, state) index without counting the sweep's jobs, so a
   // finished report costs the same in a sweep of 100 jobs or of 100,000.
+  // Two transactions that end a sweep's last two jobs must not both see the other's job
+  // still live (READ COMMITTED): each takes the sweep's event lock first (which its
+  // commit takes again anyway), so the second waits for the first's commit, then reads
+  // it.
+  LockEventLog(tx, sweep_id);
   std::vector<JobState> live;
   for (JobState s : domain::kAllJobStates) {
     if (!domain::IsTerminal(s)) live.push_back(s);

@@ -25,7 +25,9 @@ struct JobRef {
 };
 
 // Appends `e` to its sweep's log and NOTIFYs the listeners (pg_channels.h): every
-// event on the events channel, a job becoming QUEUED also on the queue channel.
+// event on the events channel, a job becoming QUEUED also on the queue channel. One
+// statement, no lock: the event's place in the log (events.seq) is given at COMMIT,
+// under the sweep's event lock (migration 0014), so seq grows in commit order.
 void InsertEvent(pqxx::work& tx, const domain::SweepEvent& e, absl::Time now);
 // The first state events of new jobs (job_ids[i] named keys[i], in states[i]), in that
 // order, as InsertEvent would write them one by one, with one notification of each
@@ -34,6 +36,10 @@ void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
                        const std::vector<std::string>& job_ids,
                        const std::vector<std::string>& keys,
                        const std::vector<std::string>& states, absl::Time now);
+// Takes the sweep's event lock (rib_lock_event_log, migration 0014; the lock order's
+// 4th), held to commit. Every transaction with events of the sweep takes it at COMMIT;
+// RefreshSweepState takes it first, and so do writers of the sweep row that refresh.
+void LockEventLog(pqxx::work& tx, const std::string& sweep_id);
 // Locks the jobs FOR UPDATE in ascending seq (the lock order's), waiting for them.
 void LockJobs(pqxx::work& tx, const std::vector<std::string>& job_ids);
 // Locks every job that depends on `job_id`, directly or not, in ascending seq: call it
@@ -65,10 +71,10 @@ absl::Status SetJobState(pqxx::work& tx, const JobRef& job, domain::JobState to,
 absl::Status AfterTerminal(pqxx::work& tx, const JobRef& job, domain::JobState state,
                            absl::Time now);
 // Recomputes the sweep's state (scheduling::DeriveSweepState) and records a change.
-// Call it after this transaction changed a job state of the sweep (SetJobState took
-// the sweep's event lock): every other state change of the sweep has then committed
-// or will run its own refresh after this one commits, so the last job to finish always
-// sees the sweep finished, without a lock on the sweep row.
+// Call it after this transaction changed a job state of the sweep. It takes the
+// sweep's event lock (migration 0014) before it reads: every other refresh of the
+// sweep has then committed or will read after this one commits, so the last job to
+// finish always sees the sweep finished, without a lock on the sweep row.
 absl::Status RefreshSweepState(pqxx::work& tx, const std::string& sweep_id,
                                absl::Time now);
 

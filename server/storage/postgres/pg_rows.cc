@@ -41,7 +41,7 @@ const char kWorkerColumns[] =
     "   WHERE j.worker_id = w.id AND j.state = ANY($1::text[])), ''), w.principal";
 
 const char kEventColumns[] =
-    "id, (extract(epoch from time) * 1000000)::bigint, job_id, kind, job_state,"
+    "seq, (extract(epoch from time) * 1000000)::bigint, job_id, kind, job_state,"
     " sweep_state, job_label, error, epoch, epochs, step, steps, loss, lr, dataset,"
     " subset, correct, total, skipped, actor";
 

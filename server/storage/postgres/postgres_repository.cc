@@ -255,7 +255,8 @@ absl::StatusOr<Sweep> PostgresRepository::CancelSweep(const std::string& sweep_i
               tx, JobRef{row[0].as<std::string>(), sweep_id, row[1].as<std::string>()},
               JobState::kCancelled, "", now));
         }
-        // The sweep row last (the lock order).
+        // The event lock, then the sweep row (the lock order).
+        pg::LockEventLog(tx, sweep_id);
         if (before.state == domain::SweepState::kActive) {
           pg::Exec(tx, "UPDATE sweeps SET cancelled_by = $2 WHERE id = $1", sweep_id,
                    actor);
@@ -293,6 +294,7 @@ absl::StatusOr<Sweep> PostgresRepository::RetrySweep(const std::string& sweep_id
               tx, JobRef{id, sweep_id, row[1].as<std::string>()},
               scheduling::QueuedOrPending(pg::DependenciesSucceeded(tx, id)), "", now));
         }
+        pg::LockEventLog(tx, sweep_id);  // before the sweep row (the lock order)
         pg::Exec(tx, "UPDATE sweeps SET cancelled_by = '' WHERE id = $1", sweep_id);
         RIB_RETURN_IF_ERROR(pg::RefreshSweepState(tx, sweep_id, now));
         return pg::LoadSweep(tx, sweep_id);
@@ -466,7 +468,7 @@ absl::StatusOr<std::vector<SweepEvent>> PostgresRepository::ListEvents(
              pg::Exec(tx,
                       absl::StrCat("SELECT ", pg::kEventColumns,
                                    " FROM events"
-                                   " WHERE sweep_id = $1 AND id > $2 ORDER BY id"
+                                   " WHERE sweep_id = $1 AND seq > $2 ORDER BY seq"
                                    " LIMIT $3"),
                       sweep_id, after_id, limit)) {
           RIB_ASSIGN_OR_RETURN(SweepEvent e, pg::RowToEvent(r, sweep_id));
@@ -481,7 +483,7 @@ absl::StatusOr<int64_t> PostgresRepository::LastEventId(const std::string& sweep
       pool_.get(), "reading events", [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
         pqxx::result r = pg::Exec(
             tx,
-            "SELECT COALESCE((SELECT max(e.id) FROM events e WHERE e.sweep_id = s.id), 0)"
+            "SELECT COALESCE((SELECT max(e.seq) FROM events e WHERE e.sweep_id = s.id), 0)"
             " FROM sweeps s WHERE s.id = $1",
             sweep_id);
         if (r.empty()) return absl::NotFoundError(absl::StrCat("no sweep ", sweep_id));
@@ -493,7 +495,7 @@ absl::StatusOr<int64_t> PostgresRepository::PruneProgressEvents(absl::Time befor
   return pg::RunTx(
       pool_.get(), "pruning events", [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
         // Finished jobs write no more events, so no watcher can be waiting
-        // on these, and the per-sweep event lock is not needed (ids are
+        // on these, and the per-sweep event lock is not needed (seq values are
         // never reused).
         pqxx::result r =
             pg::Exec(tx,

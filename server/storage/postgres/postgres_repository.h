@@ -3,10 +3,12 @@
 //  * AcquireJob picks with FOR UPDATE SKIP LOCKED, so no job is handed out twice;
 //  * reports lock the job row and check the attempt in the same transaction that
 //    writes (fencing);
-//  * inserting a sweep's event takes a per-sweep advisory lock held to commit, so the
-//    sweep's event ids grow in commit order (WatchSweep reads "id > last seen");
+//  * a sweep's events are numbered (events.seq) at COMMIT under a per-sweep advisory
+//    lock that a deferred trigger takes inside the COMMIT (migration 0014), so seq
+//    grows in commit order (WatchSweep reads "seq > last seen") while writers hold
+//    that lock for no round trip;
 //  * no transaction locks a sweep row to change job states: the sweep's state is
-//    refreshed after the event lock (pg::RefreshSweepState says why that suffices),
+//    refreshed under the event lock (pg::RefreshSweepState says why that suffices),
 //    and its job counts are computed on read.
 //
 // The lock order, the only one (a transaction takes any subset, in this order, so no
@@ -16,7 +18,8 @@
 //      UPDATE"; a dependency's seq is below its dependents'). AcquireJob's pick and
 //      the lease-expiry pass use SKIP LOCKED and never wait here;
 //   3. the per-owner quota advisory lock (AcquireJob, owners with a quota);
-//   4. the per-sweep event advisory lock (pg::InsertEvent), held to commit;
+//   4. the per-sweep event advisory lock (rib_lock_event_log: pg::RefreshSweepState,
+//      and each event's transaction at its COMMIT), held to commit;
 //   5. the sweep row, only by UPDATEs of non-key columns (state, cancelled_by,
 //      priority): FOR NO KEY UPDATE strength, which does not conflict with the FOR KEY
 //      SHARE that inserting an event or job takes on its sweep (the foreign key).
