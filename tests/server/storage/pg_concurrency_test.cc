@@ -1,8 +1,9 @@
 // rib-test-labels: postgres
 // Many workers acquiring, heartbeating and reporting at once against the real
 // PostgresRepository: PostgreSQL detects no deadlock (the lock order of
-// postgres_repository.h), every job succeeds exactly once on its first attempt, and
-// every sweep ends SUCCEEDED although no transaction locks the sweep row.
+// postgres_repository.h), every job succeeds exactly once on its first attempt, every
+// sweep ends SUCCEEDED although no transaction locks the sweep row, and a watcher that
+// reads each sweep's log meanwhile ("after the last id seen") misses no event.
 #include <atomic>
 #include <map>
 #include <pqxx/pqxx>
@@ -166,9 +167,47 @@ TEST(PgConcurrencyTest, ConcurrentAcquirersAndReportersNeverDeadlock) {
       absl::SleepFor(absl::Milliseconds(5));
     }
   });
+  // A watcher of each sweep, as WatchSweep reads: "after the last id seen", while the
+  // events are being written. It must see every event exactly once, in the log's
+  // final order, although transactions commit in another order than they began.
+  std::map<std::string, std::vector<int64_t>> watched;  // sweep → ids, as seen
+  auto watch_once = [&](const std::string& id) -> absl::Status {
+    std::vector<int64_t>& seen = watched[id];
+    auto events = repo->ListEvents(id, seen.empty() ? 0 : seen.back(), 500);
+    if (!events.ok()) return events.status();
+    for (const SweepEvent& e : *events) seen.push_back(e.id);
+    return absl::OkStatus();
+  };
+  std::thread watcher([&] {
+    while (!stop.load()) {
+      for (const std::string& id : sweeps) {
+        absl::Status s = watch_once(id);
+        if (!s.ok()) {
+          absl::MutexLock lock(&mu);
+          errors.push_back(std::string(s.message()));
+        }
+      }
+    }
+  });
   for (auto& t : threads) t.join();
   stop = true;
   background.join();
+  watcher.join();
+  for (const std::string& id : sweeps) {
+    for (;;) {  // what was written after the watcher's last read
+      const size_t before = watched[id].size();
+      ASSERT_THAT(watch_once(id), IsOk());
+      if (watched[id].size() == before) break;
+    }
+    auto all = repo->ListEvents(id, 0, 1'000'000);
+    ASSERT_THAT(all, IsOk());
+    std::vector<int64_t> ids;
+    for (const SweepEvent& e : *all) ids.push_back(e.id);
+    EXPECT_EQ(watched[id], ids) << "the watcher of sweep " << id
+                                << " skipped or repeated events";
+    ASSERT_FALSE(all->empty());
+    EXPECT_EQ(all->back().kind, SweepEvent::Kind::kSweepState);
+  }
 
   EXPECT_THAT(errors, ::testing::IsEmpty());
   EXPECT_EQ(done.load(), total);
@@ -190,6 +229,45 @@ TEST(PgConcurrencyTest, ConcurrentAcquirersAndReportersNeverDeadlock) {
   repo.reset();  // its sessions end and report their counts
   EXPECT_EQ(Deadlocks() - deadlocks_before, 0)
       << "PostgreSQL detected deadlocks (its log says which statements)";
+}
+
+// The log's order is commit order (migration 0014): an event inserted first but
+// committed last comes after the events a watcher has already read past, so "after the
+// last id seen" does not skip it.
+TEST(PgConcurrencyTest, AnEventCommittedLateComesAfterTheOnesAWatcherRead) {
+  ::rib::testing::TruncateAllTables();
+  PostgresOptions pg;
+  pg.uri = PgTestUri();
+  auto repo_or = PostgresRepository::Create(pg);
+  ASSERT_THAT(repo_or, IsOk());
+  std::unique_ptr<PostgresRepository> repo = std::move(*repo_or);
+  auto submitted = repo->SubmitSweep(GridSweep("alice"));
+  ASSERT_THAT(submitted, IsOk());
+  const std::string id = submitted->sweep_id;
+  auto start = repo->LastEventId(id);
+  ASSERT_THAT(start, IsOk());
+  const char* insert =
+      "INSERT INTO events (sweep_id, kind, dataset) VALUES ($1, 'result', $2)";
+
+  pqxx::connection slow_conn(PgTestUri());
+  pqxx::work slow(slow_conn);
+  slow.exec_params(insert, id, "begun first");  // its transaction stays open
+  {
+    pqxx::connection fast_conn(PgTestUri());
+    pqxx::work fast(fast_conn);
+    fast.exec_params(insert, id, "committed first");
+    fast.commit();
+  }
+  auto seen = repo->ListEvents(id, *start, 100);
+  ASSERT_THAT(seen, IsOk());
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ((*seen)[0].result.dataset, "committed first");
+  slow.commit();
+  auto later = repo->ListEvents(id, (*seen)[0].id, 100);
+  ASSERT_THAT(later, IsOk());
+  ASSERT_EQ(later->size(), 1u) << "the event committed last was skipped";
+  EXPECT_EQ((*later)[0].result.dataset, "begun first");
+  EXPECT_GT((*later)[0].id, (*seen)[0].id);
 }
 
 // The measure above sees a deadlock when there is one: two sessions that lock two rows
