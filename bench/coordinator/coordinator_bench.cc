@@ -3,7 +3,9 @@
 // Each simulated worker is one thread with blocking stubs (many share a few channels):
 // it registers, then loops AcquireJob → (Heartbeat with its lease when one is due) →
 // ReportResults(started, one result per eval dataset, finished ok), i.e. a job that
-// takes no time. A refill thread keeps about --queued jobs QUEUED by submitting
+// takes no time (a closed loop: it measures capacity, and latency is then queueing:
+// workers / grants per second), or --job_time between started and the results,
+// heartbeating (an offered load of at most workers / job_time). A refill thread keeps about --queued jobs QUEUED by submitting
 // sweeps (force: nothing is reused). Prints one table row per (workers, queued).
 // Not a test: ctest never runs it.
 #include <algorithm>
@@ -44,6 +46,10 @@ ABSL_FLAG(int, channels, 16, "gRPC channels (TCP connections) the workers share"
 ABSL_FLAG(int, eval_datasets, 2, "eval datasets per job (1..9): results per report");
 ABSL_FLAG(int, big_sweep_jobs, 20000, "jobs of the timed SubmitSweep (a multiple of 9)");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1), "per simulated worker");
+ABSL_FLAG(absl::Duration, job_time, absl::ZeroDuration(),
+          "how long each simulated job runs between its started and its results, "
+          "heartbeating meanwhile; 0 (default): no time, a closed loop that measures "
+          "capacity. With N workers the offered load is at most N / job_time grants/s");
 ABSL_FLAG(absl::Duration, rpc_deadline, absl::Seconds(60), "of every call");
 
 namespace rib::bench {
@@ -305,6 +311,34 @@ class Bench {
       v1::JobEvent started = event();
       started.set_started(true);
       bool ok = writer->Write(started);
+      // The job's run time, heartbeating as a worker does; not part of the report's
+      // latency.
+      const absl::Duration job_time = absl::GetFlag(FLAGS_job_time);
+      absl::Duration ran = absl::ZeroDuration();
+      if (job_time > absl::ZeroDuration()) {
+        const auto run_start = Clock::now();
+        const auto run_end = run_start + absl::ToChronoMilliseconds(job_time);
+        while (!stop.load() && Clock::now() < run_end) {
+          std::this_thread::sleep_until(
+              std::min({run_end, next_hb, Clock::now() + std::chrono::milliseconds(200)}));
+          if (Clock::now() < next_hb) continue;
+          next_hb = Clock::now() + hb_every;
+          v1::HeartbeatRequest hreq;
+          hreq.set_worker_id(id);
+          hreq.set_free_devices(0);
+          v1::LeaseRef* ref = hreq.add_leases();
+          ref->set_job_id(lease.job_id());
+          ref->set_attempt(lease.attempt());
+          v1::HeartbeatResponse hresp;
+          const auto h0 = Clock::now();
+          grpc::ClientContext hctx;
+          Context(&hctx, worker_token_);
+          grpc::Status hs = stub->Heartbeat(&hctx, hreq, &hresp);
+          if (measuring.load()) out.heartbeat.push_back(micros(h0));
+          if (!hs.ok()) ++errors;
+        }
+        ran = absl::FromChrono(Clock::now() - run_start);
+      }
       for (const std::string& ds : lease.spec().eval_datasets()) {
         v1::JobEvent r = event();
         r.mutable_result()->set_dataset(ds);
@@ -318,7 +352,7 @@ class Bench {
       ok = ok && writer->Write(finished);
       writer->WritesDone();
       grpc::Status rs = writer->Finish();
-      if (measuring.load()) out.report.push_back(micros(t0));
+      if (measuring.load()) out.report.push_back(micros(t0) - absl::ToInt64Microseconds(ran));
       if (!ok || !rs.ok()) {
         if (errors.fetch_add(1) < 5) {
           std::fprintf(stderr, "ReportResults failed: %s\n", rs.error_message().c_str());
