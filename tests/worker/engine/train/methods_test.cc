@@ -409,8 +409,14 @@ TEST(MethodsTest, EwcStepIsTheProximalStepOfLambdaTimesTheFisher) {
   config.warmup_steps = 0;
   config.max_steps = 1;  // cosine at step 0 of 1: lr = config.lr exactly
   config.seed = 5;
-  auto [images, labels] = TinyData(48, 2);
-  auto [fisher_images, fisher_labels] = TinyData(40, 9);
+  // Plain variables, not structured bindings: a lambda may not capture those in C++17
+  // (clang refuses it; the -Wthread-safety build uses clang).
+  const auto data_pair = TinyData(48, 2);
+  const auto fisher_pair = TinyData(40, 9);
+  const auto& images = data_pair.first;
+  const auto& labels = data_pair.second;
+  const auto& fisher_images = fisher_pair.first;
+  const auto& fisher_labels = fisher_pair.second;
   auto one_step = [&](const MethodSpec& spec) -> absl::StatusOr<TensorMap> {
     torch::manual_seed(11);
     TinyClassifier model;
