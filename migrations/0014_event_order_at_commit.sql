@@ -30,6 +30,10 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- Fires at COMMIT, once per inserted row, in the order the rows were inserted.
+-- Fires at COMMIT, once per inserted row without a seq, in the order the rows were
+-- inserted. A new sweep's first events (SubmitSweep) are numbered as they are inserted
+-- instead: no other transaction can write events of a sweep before the transaction
+-- that creates it commits, and every later one is numbered after them.
 CREATE CONSTRAINT TRIGGER events_sequence_at_commit AFTER INSERT ON events
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rib_sequence_event();
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.seq IS NULL)
+  EXECUTE FUNCTION rib_sequence_event();

@@ -59,19 +59,20 @@ void InsertEvent(pqxx::work& tx, const SweepEvent& e, absl::Time now) {
       e.kind == SweepEvent::Kind::kSweepState ? SweepStateName(e.sweep_state) : "";
   // Its place in the log (seq) is given at COMMIT (migration 0014). Identical
   // notifications of one transaction are delivered once.
-  Exec(tx,
-       "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
-       " sweep_state, job_label, error, epoch, epochs, step, steps, loss, lr, dataset,"
-       " subset, correct, total, skipped) VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7,"
-       " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id)"
-       " SELECT pg_notify($20, $1 || ':' || id), CASE WHEN $21 THEN pg_notify($22, '') END"
-       " FROM ins",
-       e.sweep_id, e.job_id, TimeParam(now), EventKindName(e.kind), job_state, sweep_state,
-       e.job_label, e.error, e.progress.epoch, e.progress.epochs, e.progress.step,
-       e.progress.steps, e.progress.loss, e.progress.lr, e.result.dataset, e.result.subset,
-       e.result.correct, e.result.total, e.result.skipped, kEventsChannel,
-       e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued,
-       kQueueChannel);
+  Exec(
+      tx,
+      "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
+      " sweep_state, job_label, error, epoch, epochs, step, steps, loss, lr, dataset,"
+      " subset, correct, total, skipped) VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7,"
+      " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id)"
+      " SELECT pg_notify($20, $1 || ':' || id), CASE WHEN $21 THEN pg_notify($22, '') END"
+      " FROM ins",
+      e.sweep_id, e.job_id, TimeParam(now), EventKindName(e.kind), job_state, sweep_state,
+      e.job_label, e.error, e.progress.epoch, e.progress.epochs, e.progress.step,
+      e.progress.steps, e.progress.loss, e.progress.lr, e.result.dataset, e.result.subset,
+      e.result.correct, e.result.total, e.result.skipped, kEventsChannel,
+      e.kind == SweepEvent::Kind::kState && e.job_state == JobState::kQueued,
+      kQueueChannel);
 }
 
 void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
@@ -79,12 +80,12 @@ void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
                        const std::vector<std::string>& keys,
                        const std::vector<std::string>& states, absl::Time now) {
   if (job_ids.empty()) return;
-  const bool queued =
-      std::find(states.begin(), states.end(), JobStateName(JobState::kQueued)) !=
-      states.end();
+  const bool queued = std::find(states.begin(), states.end(),
+                                JobStateName(JobState::kQueued)) != states.end();
   Exec(tx,
        "WITH ins AS (INSERT INTO events (sweep_id, job_id, time, kind, job_state,"
-       " job_label) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key"
+       " job_label, seq) SELECT $1, t.job, $2::timestamptz, $3, t.state, t.key,"
+       " nextval('events_seq')"
        " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY"
        " AS t(job, key, state, n) ORDER BY t.n RETURNING id)"
        " SELECT pg_notify($7, $1 || ':' || (SELECT max(id) FROM ins)),"
@@ -303,11 +304,13 @@ std::vector<ResultRow> ResultsOf(pqxx::work& tx, const std::string& job_id) {
 
 absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& job_id,
                                             int attempt, const std::string& worker_id) {
+  // With what CheckLeaseHolder checks, read in the same statement.
   pqxx::result r =
       Exec(tx,
-           "SELECT sweep_id, key, state, max_attempts FROM jobs WHERE id = $1"
-           " AND attempt = $2 AND state = ANY($3::text[])"
-           " AND ($4 = '' OR worker_id = $4) FOR UPDATE",
+           "SELECT j.sweep_id, j.key, j.state, j.max_attempts, j.lease_secret_hash,"
+           " w.principal FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id"
+           " WHERE j.id = $1 AND j.attempt = $2 AND j.state = ANY($3::text[])"
+           " AND ($4 = '' OR j.worker_id = $4) FOR UPDATE OF j",
            job_id, attempt, LeaseHoldingStatesParam(), worker_id);
   const std::string what = absl::StrCat("job ", job_id);
   if (r.empty()) {
@@ -322,22 +325,20 @@ absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& j
   RIB_ASSIGN_OR_RETURN(out.state, StoredJobState(r[0][2].as<std::string>(), what));
   out.attempt = attempt;
   out.max_attempts = r[0][3].as<int>();
+  out.lease_secret_hash = r[0][4].as<std::string>();
+  if (!r[0][5].is_null()) out.holder = r[0][5].as<std::string>();
   return out;
 }
 
-absl::Status CheckLeaseHolder(pqxx::work& tx, const LiveAttempt& live,
-                              const std::string& reporter, const std::string& secret) {
-  pqxx::row r = Exec1(tx,
-                      "SELECT j.lease_secret_hash, w.principal FROM jobs j"
-                      " LEFT JOIN workers w ON w.id = j.worker_id WHERE j.id = $1",
-                      live.job.id);
+absl::Status CheckLeaseHolder(const LiveAttempt& live, const std::string& reporter,
+                              const std::string& secret) {
   const std::string what =
       absl::StrCat("report for attempt ", live.attempt, " of job ", live.job.id);
-  if (r[1].is_null() || r[1].as<std::string>() != reporter) {
+  if (!live.holder || *live.holder != reporter) {
     return absl::PermissionDeniedError(
         absl::StrCat(what, " refused: the attempt is leased to another worker"));
   }
-  if (r[0].as<std::string>() != auth::TokenHash(secret)) {
+  if (live.lease_secret_hash != auth::TokenHash(secret)) {
     return absl::PermissionDeniedError(absl::StrCat(
         what, " refused: its lease secret is not the attempt's (AcquireJob's)"));
   }

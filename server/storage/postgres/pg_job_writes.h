@@ -6,6 +6,7 @@
 #define RIB_SERVER_STORAGE_POSTGRES_PG_JOB_WRITES_H_
 
 #include <map>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -29,9 +30,11 @@ struct JobRef {
 // statement, no lock: the event's place in the log (events.seq) is given at COMMIT,
 // under the sweep's event lock (migration 0014), so seq grows in commit order.
 void InsertEvent(pqxx::work& tx, const domain::SweepEvent& e, absl::Time now);
-// The first state events of new jobs (job_ids[i] named keys[i], in states[i]), in that
-// order, as InsertEvent would write them one by one, with one notification of each
-// kind.
+// The first state events of the jobs of a sweep this transaction creates (job_ids[i]
+// named keys[i], in states[i]), in that order, as InsertEvent would write them one by
+// one, with one notification of each kind. They are numbered (seq) as they are
+// inserted, not at COMMIT: no other transaction can write events of a sweep that is
+// not committed yet (migration 0014).
 void InsertStateEvents(pqxx::work& tx, const std::string& sweep_id,
                        const std::vector<std::string>& job_ids,
                        const std::vector<std::string>& keys,
@@ -91,6 +94,10 @@ struct LiveAttempt {
   domain::JobState state = domain::JobState::kLeased;
   int attempt = 0;
   int max_attempts = 0;
+  // What CheckLeaseHolder checks: the hash of the attempt's lease secret, and the token
+  // user that registered the job's worker (none when the worker row is gone).
+  std::string lease_secret_hash;
+  std::optional<std::string> holder;
 };
 // Fencing (DESIGN §8), the one statement that decides it: attempt `attempt` of the job
 // may write only while it is the job's current attempt and the job holds a lease
@@ -103,8 +110,8 @@ absl::StatusOr<LiveAttempt> LockLiveAttempt(pqxx::work& tx, const std::string& j
 // `live` is accepted only from the token user that registered the job's worker
 // (`reporter`) and with the attempt's secret (`secret`, whose hash AcquireJob stored).
 // PERMISSION_DENIED naming which proof failed, without revealing the owner.
-absl::Status CheckLeaseHolder(pqxx::work& tx, const LiveAttempt& live,
-                              const std::string& reporter, const std::string& secret);
+absl::Status CheckLeaseHolder(const LiveAttempt& live, const std::string& reporter,
+                              const std::string& secret);
 
 // `state = ANY($n::text[])` parameters, from the state machine.
 std::string LeaseHoldingStatesParam();

@@ -373,7 +373,7 @@ absl::Status PostgresRepository::Report(const JobReport& report) {
                      RIB_ASSIGN_OR_RETURN(
                          pg::LiveAttempt live,
                          pg::LockLiveAttempt(tx, report.job_id, report.attempt, ""));
-                     RIB_RETURN_IF_ERROR(pg::CheckLeaseHolder(tx, live, report.reporter,
+                     RIB_RETURN_IF_ERROR(pg::CheckLeaseHolder(live, report.reporter,
                                                               report.lease_secret));
                      // Exactly once, the only implementation: a sequenced event at or
                      // below the attempt's highest written one is a re-send.
