@@ -278,7 +278,9 @@ class Bench {
         continue;
       }
       if (!lease.has_job()) continue;
-      if (Clock::now() >= next_hb) {
+      // A heartbeat with the lease, when one is due.
+      auto heartbeat_if_due = [&] {
+        if (Clock::now() < next_hb) return;
         next_hb = Clock::now() + hb_every;
         v1::HeartbeatRequest hreq;
         hreq.set_worker_id(id);
@@ -287,13 +289,14 @@ class Bench {
         ref->set_job_id(lease.job_id());
         ref->set_attempt(lease.attempt());
         v1::HeartbeatResponse hresp;
-        t0 = Clock::now();
+        const auto h0 = Clock::now();
         grpc::ClientContext hctx;
         Context(&hctx, worker_token_);
         grpc::Status hs = stub->Heartbeat(&hctx, hreq, &hresp);
-        if (measuring.load()) out.heartbeat.push_back(micros(t0));
+        if (measuring.load()) out.heartbeat.push_back(micros(h0));
         if (!hs.ok()) ++errors;
-      }
+      };
+      heartbeat_if_due();
       t0 = Clock::now();
       v1::ReportResultsResponse rresp;
       grpc::ClientContext rctx;
@@ -321,21 +324,7 @@ class Bench {
         while (!stop.load() && Clock::now() < run_end) {
           std::this_thread::sleep_until(
               std::min({run_end, next_hb, Clock::now() + std::chrono::milliseconds(200)}));
-          if (Clock::now() < next_hb) continue;
-          next_hb = Clock::now() + hb_every;
-          v1::HeartbeatRequest hreq;
-          hreq.set_worker_id(id);
-          hreq.set_free_devices(0);
-          v1::LeaseRef* ref = hreq.add_leases();
-          ref->set_job_id(lease.job_id());
-          ref->set_attempt(lease.attempt());
-          v1::HeartbeatResponse hresp;
-          const auto h0 = Clock::now();
-          grpc::ClientContext hctx;
-          Context(&hctx, worker_token_);
-          grpc::Status hs = stub->Heartbeat(&hctx, hreq, &hresp);
-          if (measuring.load()) out.heartbeat.push_back(micros(h0));
-          if (!hs.ok()) ++errors;
+          heartbeat_if_due();
         }
         ran = absl::FromChrono(Clock::now() - run_start);
       }
